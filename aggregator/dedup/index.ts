@@ -1,0 +1,36 @@
+// DedupStore: remembers which event ids were already committed, for a TTL.
+// Contract (tested once in contract.test.ts for every implementation):
+// - claimMany is atomic per id: of any number of concurrent claims of one id, exactly one sees 'new'.
+// - an id claimed within its TTL is 'duplicate'; after the TTL it is 'new' again.
+// - release(ids) forgets claims, so that a sink write that failed after a claim does not turn the
+//   redelivery into a "duplicate" (silent loss).
+// It must never be the reason an event is dropped before the sink has durably written it: see
+// aggregator/pipeline.ts for the order of claim and commit.
+
+import type { Sink, TransactionalClaim } from '../sink/index.ts';
+
+export type ClaimResult = 'new' | 'duplicate';
+
+export interface DedupStore {
+  /** Short name used in reports ('memory', 'sqlite', 'none'). */
+  readonly kind: DedupKind;
+  /**
+   * True when claims outlive the process. A durable store that cannot join the sink's transaction
+   * must be claimed *after* the sink commit (commit-first), never before.
+   */
+  readonly durable: boolean;
+  claim(eventId: string, ttlMs: number): Promise<ClaimResult>;
+  /** Same as claim for each id, in order; a repeated id inside one call is 'duplicate' after its first. */
+  claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]>;
+  release(eventIds: readonly string[]): Promise<void>;
+  /**
+   * A claim that joins `sink`'s write transaction (atomic claim + commit), or undefined when this
+   * store cannot share the sink's transaction (then the pipeline orders claim and commit itself).
+   */
+  claimerFor?(sink: Sink): TransactionalClaim | undefined;
+  /** Number of live (unexpired) claims, for reports of store size. */
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type DedupKind = 'memory' | 'sqlite' | 'none';

@@ -1,0 +1,65 @@
+// Sink: where committed events end up. commit() must be idempotent on event_id (ON CONFLICT DO
+// NOTHING) so that a redelivery after a crash between commit and PUBACK cannot create a duplicate,
+// except in 'append' mode, which exists only to show what duplicates do to a naive sink.
+// The consumer acks (PUBACK) only after commit() has returned.
+
+import type { Event } from '../event/types.ts';
+import type { ClaimResult } from '../dedup/index.ts';
+
+export interface SinkRow {
+  event_id: string;
+  source: string;
+  seq: number;
+  /** First time this event was committed, µs since epoch. */
+  committed_us: number;
+  /** Intended send time from the bench stamp (µs), or null for events without one. */
+  intended_us: number | null;
+  /** How many deliveries of this event_id reached the sink (1 unless duplicates got through). */
+  deliveries: number;
+}
+
+export interface DeadLetter {
+  /** The raw message as received (UTF-8, lossy for binary). */
+  raw: string;
+  topic: string;
+  reason: string;
+  /** event_id if the message parsed far enough to have one. */
+  event_id: string | null;
+  at_us: number;
+}
+
+export interface CommitOutcome {
+  /** Events written for the first time. */
+  inserted: number;
+  /** Events already present (absorbed by the sink's idempotency). */
+  already_present: number;
+}
+
+export type SinkMode = 'idempotent' | 'append';
+
+/**
+ * A dedup claim that runs *inside* the sink's write transaction, so that claim and commit happen
+ * together or not at all. Returned by DedupStore.claimerFor(sink) when the store shares the sink's
+ * database. Only events whose claim is 'new' are written.
+ */
+export type TransactionalClaim = (eventIds: readonly string[], ttlMs: number) => ClaimResult[];
+
+export interface Sink {
+  readonly kind: 'sqlite';
+  readonly mode: SinkMode;
+  /**
+   * Write events durably. With `claim`, the claim runs in the same transaction and only 'new' events
+   * are written; `claims` then holds its result per event, in order.
+   */
+  commit(
+    events: readonly Event[],
+    claim?: { run: TransactionalClaim; ttlMs: number },
+  ): Promise<CommitOutcome & { claims?: ClaimResult[] }>;
+  deadLetter(entries: readonly DeadLetter[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Thrown for failures worth retrying (busy database, lost connection). Anything else is permanent. */
+export class TransientError extends Error {
+  override name = 'TransientError';
+}
