@@ -1,0 +1,257 @@
+// A minimal MQTT 3.1.1 subscriber connection built on mqtt-packet that leaves the PUBACK to us.
+//
+// Why not mqtt.js: its client hands incoming packets to handleMessage strictly one at a time (the
+// next packet waits for the callback), so acking after a batched sink commit gives batches of one,
+// and acking early breaks at-least-once. Here every QoS 1 PUBLISH is handed over at once, several
+// can be in flight, and the caller sends each PUBACK when the event is durable.
+//
+// It must never ack a message on a connection other than the one that delivered it: after a
+// reconnect the broker redelivers everything un-acked (clean: false), so late acks are dropped.
+
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import mqttPacket from 'mqtt-packet';
+import type { IPublishPacket, Packet } from 'mqtt-packet';
+import { backoffDelayMs, type RetryPolicy } from '../retry.ts';
+import type { Random } from '../random.ts';
+
+export interface DeliveredMessage {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  /** Broker-set DUP flag: the broker is sending this packet again. */
+  dup: boolean;
+  /** Opaque token to pass to ack(). */
+  readonly ackToken: AckToken;
+}
+
+export interface AckToken {
+  readonly generation: number;
+  readonly messageId: number | undefined;
+}
+
+export interface ConsumerConnectionOptions {
+  /** mqtt://host:port */
+  url: string;
+  clientId: string;
+  /** Topic filter, e.g. events/# or $share/group/events/# */
+  topic: string;
+  clean: boolean;
+  keepalive_s: number;
+  /** Stop reading from the socket once this many messages are un-acked (TCP backpressure to the broker). */
+  max_in_flight: number;
+  reconnect: RetryPolicy;
+  random: Random;
+}
+
+type State = 'idle' | 'connecting' | 'subscribed' | 'closing' | 'closed';
+
+export interface ConsumerConnectionEvents {
+  message: [DeliveredMessage];
+  /** Emitted on every (re)subscription; `generation` increments with each new connection. */
+  subscribed: [generation: number, sessionPresent: boolean];
+  disconnected: [reason: string];
+  error: [Error];
+}
+
+export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
+  private socket: net.Socket | undefined;
+  private state: State = 'idle';
+  private generation = 0;
+  private unacked = 0;
+  private paused = false;
+  private draining = false;
+  private sessionPresent = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectAttempt = 0;
+  private readonly host: string;
+  private readonly port: number;
+  /** Count of connections lost without our asking; reported as a counter. */
+  connections_lost = 0;
+
+  constructor(private readonly options: ConsumerConnectionOptions) {
+    super();
+    const url = new URL(options.url);
+    if (url.protocol !== 'mqtt:') throw new Error(`broker url must be mqtt://host:port, got ${options.url}`);
+    this.host = url.hostname;
+    this.port = Number(url.port || 1883);
+  }
+
+  get in_flight(): number {
+    return this.unacked;
+  }
+
+  /** Resolves once connected and subscribed for the first time; rejects if that first attempt fails. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onSubscribed = () => {
+        this.off('disconnected', onFailure);
+        resolve();
+      };
+      const onFailure = (reason: string) => {
+        this.off('subscribed', onSubscribed);
+        this.state = 'closed';
+        clearTimeout(this.reconnectTimer);
+        reject(new Error(`cannot subscribe at ${this.options.url}: ${reason}`));
+      };
+      this.once('subscribed', onSubscribed);
+      this.once('disconnected', onFailure);
+      this.open();
+    });
+  }
+
+  /** Send the PUBACK for a delivered message. Acks for a connection that has since dropped are ignored. */
+  ack(token: AckToken): void {
+    if (token.generation !== this.generation) return;
+    if (token.messageId !== undefined) {
+      this.unacked--;
+      this.send({ cmd: 'puback', messageId: token.messageId });
+    }
+    if (this.paused && !this.draining && this.unacked < this.options.max_in_flight) {
+      this.paused = false;
+      this.socket?.resume();
+    }
+  }
+
+  /** Stop reading new deliveries (for a draining shutdown); acks still go out. */
+  pause(): void {
+    this.paused = true;
+    this.draining = true;
+    this.socket?.pause();
+  }
+
+  /** Clean MQTT DISCONNECT; with clean: false the broker keeps our session and queues meanwhile. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.pingTimer);
+    const socket = this.socket;
+    if (!socket || socket.destroyed) {
+      this.state = 'closed';
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.end(mqttPacket.generate({ cmd: 'disconnect' }));
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    });
+    this.state = 'closed';
+  }
+
+  private open(): void {
+    this.state = 'connecting';
+    const generation = ++this.generation;
+    this.unacked = 0;
+    this.paused = false;
+    const socket = net.connect({ host: this.host, port: this.port });
+    socket.setNoDelay(true);
+    this.socket = socket;
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    parser.on('packet', (packet: Packet) => this.onPacket(packet, generation));
+    parser.on('error', (error: Error) => {
+      this.emit('error', error);
+      socket.destroy();
+    });
+    socket.on('connect', () => {
+      this.send({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clientId: this.options.clientId,
+        clean: this.options.clean,
+        keepalive: this.options.keepalive_s,
+      });
+    });
+    socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+    socket.on('error', () => {
+      /* the 'close' that follows carries the consequence */
+    });
+    socket.on('close', () => this.onClose(generation, 'connection closed'));
+  }
+
+  private onPacket(packet: Packet, generation: number): void {
+    if (generation !== this.generation) return;
+    switch (packet.cmd) {
+      case 'connack': {
+        if (packet.returnCode !== 0) {
+          this.emit('error', new Error(`broker refused connection: return code ${packet.returnCode}`));
+          this.socket?.destroy();
+          return;
+        }
+        this.send({
+          cmd: 'subscribe',
+          messageId: 1,
+          subscriptions: [{ topic: this.options.topic, qos: 1 }],
+        });
+        this.sessionPresent = packet.sessionPresent ?? false;
+        return;
+      }
+      case 'suback': {
+        const granted = packet.granted[0];
+        if (granted === 0x80 || granted === undefined) {
+          this.emit('error', new Error(`broker refused subscription to ${this.options.topic}`));
+          this.socket?.destroy();
+          return;
+        }
+        this.state = 'subscribed';
+        this.reconnectAttempt = 0;
+        clearInterval(this.pingTimer);
+        this.pingTimer = setInterval(() => this.send({ cmd: 'pingreq' }), (this.options.keepalive_s * 1000) / 2);
+        this.pingTimer.unref();
+        this.emit('subscribed', generation, this.sessionPresent);
+        return;
+      }
+      case 'publish':
+        this.onPublish(packet, generation);
+        return;
+      default:
+        return; // pingresp, and acks for packets we never send
+    }
+  }
+
+  private onPublish(packet: IPublishPacket, generation: number): void {
+    if (packet.qos === 2) {
+      // QoS 2 is out of scope: we subscribe at QoS 1, so the broker downgrades. Seeing one is a broker bug.
+      this.emit('error', new Error('unexpected QoS 2 delivery'));
+      return;
+    }
+    const messageId = packet.qos === 1 ? packet.messageId : undefined;
+    if (messageId !== undefined) {
+      this.unacked++;
+      if (!this.paused && this.unacked >= this.options.max_in_flight) {
+        this.paused = true;
+        this.socket?.pause();
+      }
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    this.emit('message', {
+      topic: packet.topic,
+      payload,
+      qos: packet.qos,
+      dup: packet.dup,
+      ackToken: { generation, messageId },
+    });
+  }
+
+  private onClose(generation: number, reason: string): void {
+    if (generation !== this.generation) return;
+    clearInterval(this.pingTimer);
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const wasSubscribed = this.state === 'subscribed';
+    if (wasSubscribed) this.connections_lost++;
+    this.state = 'connecting';
+    this.emit('disconnected', reason);
+    // start() marks the connection closed when its first attempt fails: no retrying forever then.
+    if ((this.state as State) === 'closed') return;
+    const delay = backoffDelayMs(this.reconnectAttempt++, this.options.reconnect, this.options.random);
+    this.reconnectTimer = setTimeout(() => this.open(), delay);
+  }
+
+  private send(packet: Packet): void {
+    const socket = this.socket;
+    if (!socket || socket.destroyed || !socket.writable) return;
+    socket.write(mqttPacket.generate(packet));
+  }
+}

@@ -1,0 +1,159 @@
+// Standalone entry point of the reference aggregator: `npm run aggregator -- --broker mqtt://…`.
+// Also the child process the harness starts (it then reports over IPC instead of printing).
+// Exit codes: 0 after a graceful drain, 2 for bad flags, 3 when the broker cannot be reached.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, sinkPath, type AggregatorConfig } from './service.ts';
+import { parseDedupSpec } from './dedup/registry.ts';
+
+const defaults = DEFAULT_AGGREGATOR_CONFIG;
+
+export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorConfig> {
+  const args = await yargs(argv)
+    .scriptName('npm run aggregator --')
+    .usage(
+      'Reference log aggregator: QoS 1 subscriber → validate → dedup → idempotent sink → PUBACK.\n\n' +
+        'Usage: $0 --broker mqtt://127.0.0.1:1883 --dedup sqlite --sink sqlite:./data/events.db',
+    )
+    .options({
+      broker: { type: 'string', default: defaults.broker_url, describe: 'MQTT broker URL (env MQTT_URL)' },
+      'client-id': { type: 'string', default: defaults.client_id, describe: 'MQTT client id; fixed so the broker keeps the session' },
+      topic: { type: 'string', default: defaults.topic, describe: 'topic filter to subscribe to (QoS 1)' },
+      'clean-session': { type: 'boolean', default: defaults.clean_session, describe: 'start with a clean MQTT session (drops what the broker queued)' },
+      dedup: {
+        type: 'string',
+        default: defaults.dedup,
+        describe: "dedup store: memory | none | sqlite (inside the sink's database, atomic with the commit) | sqlite:PATH",
+      },
+      'dedup-ttl-ms': { type: 'number', default: defaults.dedup_ttl_ms, describe: 'how long an event id is remembered' },
+      sink: { type: 'string', default: defaults.sink, describe: 'sink: sqlite:PATH' },
+      'sink-mode': {
+        choices: ['idempotent', 'append'] as const,
+        default: defaults.sink_mode,
+        describe: 'idempotent (ON CONFLICT DO NOTHING) or append (keeps duplicates; to show what dedup prevents)',
+      },
+      'sink-delay-ms': { type: 'number', default: defaults.sink_delay_ms, describe: 'artificial delay per sink commit (slow sink)' },
+      'batch-size': { type: 'number', default: defaults.batch_size, describe: 'most messages per sink commit' },
+      'batch-wait-ms': { type: 'number', default: defaults.batch_wait_ms, describe: 'longest wait to fill a batch' },
+      'max-in-flight': { type: 'number', default: defaults.max_in_flight, describe: 'un-acked messages before reading pauses (backpressure)' },
+      'max-payload-bytes': { type: 'number', default: defaults.max_payload_bytes, describe: 'larger payloads go to the DLQ' },
+      seed: { type: 'number', default: defaults.seed, describe: 'seed for retry and reconnect jitter' },
+    })
+    .strict()
+    .help()
+    .version(false)
+    .fail((message, error) => {
+      throw new UsageError(message ?? error?.message ?? 'bad arguments');
+    })
+    .parseAsync();
+
+  const config: AggregatorConfig = {
+    ...defaults,
+    broker_url: args.broker,
+    client_id: args['client-id'],
+    topic: args.topic,
+    clean_session: args['clean-session'],
+    dedup: args.dedup,
+    dedup_ttl_ms: args['dedup-ttl-ms'],
+    sink: args.sink,
+    sink_mode: args['sink-mode'],
+    sink_delay_ms: args['sink-delay-ms'],
+    batch_size: args['batch-size'],
+    batch_wait_ms: args['batch-wait-ms'],
+    max_in_flight: args['max-in-flight'],
+    max_payload_bytes: args['max-payload-bytes'],
+    seed: args.seed,
+  };
+  validateAggregatorConfig(config);
+  return config;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Throws UsageError naming every bad field. */
+export function validateAggregatorConfig(config: AggregatorConfig): void {
+  const errors: string[] = [];
+  const positiveInt = (field: string, value: number) => {
+    if (!Number.isInteger(value) || value < 1) errors.push(`${field} must be a positive integer, got ${value}`);
+  };
+  const nonNegative = (field: string, value: number) => {
+    if (!Number.isFinite(value) || value < 0) errors.push(`${field} must be >= 0, got ${value}`);
+  };
+  try {
+    const url = new URL(config.broker_url);
+    if (url.protocol !== 'mqtt:') errors.push(`broker must be mqtt://host:port, got ${config.broker_url}`);
+  } catch {
+    errors.push(`broker must be mqtt://host:port, got ${config.broker_url}`);
+  }
+  try {
+    parseDedupSpec(config.dedup);
+  } catch (error) {
+    errors.push(`dedup: ${(error as Error).message}`);
+  }
+  try {
+    sinkPath(config.sink);
+  } catch (error) {
+    errors.push((error as Error).message);
+  }
+  positiveInt('batch-size', config.batch_size);
+  positiveInt('max-in-flight', config.max_in_flight);
+  positiveInt('max-payload-bytes', config.max_payload_bytes);
+  positiveInt('dedup-ttl-ms', config.dedup_ttl_ms);
+  nonNegative('batch-wait-ms', config.batch_wait_ms);
+  nonNegative('sink-delay-ms', config.sink_delay_ms);
+  if (errors.length > 0) throw new UsageError(errors.join('\n'));
+}
+
+async function main(): Promise<void> {
+  let config: AggregatorConfig;
+  try {
+    config = await parseAggregatorArgs(hideBin(process.argv));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\nRun with --help for the options.\n`);
+    process.exit(2);
+  }
+  const child = typeof process.send === 'function';
+  const log = (line: string) => process.stderr.write(`[aggregator] ${line}\n`);
+  mkdirSync(dirname(sinkPath(config.sink)), { recursive: true });
+  const service = new AggregatorService(config, log);
+  try {
+    await service.start();
+  } catch (error) {
+    log((error as Error).message);
+    process.exit(3);
+  }
+  const report = (type: 'ready' | 'counters' | 'stopped') => {
+    if (child) process.send!({ type, counters: service.counters, claim_order: service.claim_order });
+    else if (type !== 'ready') log(JSON.stringify(service.counters));
+  };
+  report('ready');
+  if (!child) log(`subscribed to ${config.topic} at ${config.broker_url}; dedup ${config.dedup} (${service.claim_order}), sink ${config.sink}`);
+  const ticker = setInterval(() => report('counters'), child ? 250 : 5_000);
+
+  const shutdown = async (signal: string) => {
+    clearInterval(ticker);
+    log(`${signal}: draining in-flight batches`);
+    await service.stop();
+    report('stopped');
+    // Let the IPC message flush before exiting.
+    setTimeout(() => process.exit(0), 50);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  if (child) {
+    process.on('message', (message: { type?: string }) => {
+      if (message?.type === 'stop') void shutdown('stop');
+    });
+    // The harness died: do not linger as an orphan.
+    process.once('disconnect', () => void shutdown('parent gone'));
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+  await main();
+}

@@ -1,0 +1,259 @@
+// The aggregator's per-message path: parse/validate → dedup + sink commit → PUBACK, in batches.
+//
+// What it must never do:
+// - ack a message before the event (or its dead letter) is durably written: a crash before the
+//   ack means redelivery, never loss;
+// - let a dedup claim outlive a sink write that did not happen: a durable claim recorded before a
+//   failed or interrupted commit turns the redelivery into a "duplicate" and drops it (silent loss).
+//
+// So the order of claim and commit depends on the store (see commitBatch):
+// - 'transactional': the store shares the sink's database; claim and write in one transaction.
+// - 'claim-first': the store is volatile (memory, none); a crash forgets the claims along with
+//   the process, and a failed commit releases exactly the claims it made.
+// - 'commit-first': a durable store outside the sink's transaction; write everything to the
+//   idempotent sink, claim afterwards (the claim then only counts what the sink absorbed).
+
+import { parseEvent } from './event/parse.ts';
+import type { Event, ParseOptions } from './event/types.ts';
+import type { ClaimResult, DedupStore } from './dedup/index.ts';
+import type { DeadLetter, Sink } from './sink/index.ts';
+import { nowMicros } from './clock.ts';
+import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.ts';
+import type { Random } from './random.ts';
+
+export type ClaimOrder = 'transactional' | 'claim-first' | 'commit-first';
+
+/** Counters the aggregator reports about itself. The harness labels them as self-reported. */
+export interface AggregatorCounters {
+  received: number;
+  /** Packets the broker flagged DUP (its own redeliveries). */
+  broker_redeliveries: number;
+  /** Deliveries of an event_id that was already committed (seen again), whatever stopped it. */
+  redelivered: number;
+  /** Of those, stopped by the dedup store. */
+  duplicates_absorbed: number;
+  /** Of those, stopped by the sink's own idempotency (ON CONFLICT) after passing dedup. */
+  duplicates_absorbed_by_sink: number;
+  committed: number;
+  dlq: number;
+  retries: number;
+  /** Transient failures seen (each retry is caused by one). */
+  errors: number;
+  batches: number;
+  acked: number;
+}
+
+export function emptyCounters(): AggregatorCounters {
+  return {
+    received: 0,
+    broker_redeliveries: 0,
+    redelivered: 0,
+    duplicates_absorbed: 0,
+    duplicates_absorbed_by_sink: 0,
+    committed: 0,
+    dlq: 0,
+    retries: 0,
+    errors: 0,
+    batches: 0,
+    acked: 0,
+  };
+}
+
+export interface PipelineMessage {
+  topic: string;
+  payload: Buffer;
+  dup: boolean;
+  /** Called once the message's outcome is durable (committed, absorbed or dead-lettered). */
+  ack: () => void;
+}
+
+export interface PipelineOptions {
+  batch_size: number;
+  batch_wait_ms: number;
+  dedup_ttl_ms: number;
+  retry: RetryPolicy;
+  parse: ParseOptions;
+  random: Random;
+}
+
+interface Valid {
+  event: Event;
+  message: PipelineMessage;
+}
+
+export class Pipeline {
+  readonly counters = emptyCounters();
+  readonly order: ClaimOrder;
+  private pending: PipelineMessage[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private queuedFlushes = 0;
+
+  constructor(
+    private readonly store: DedupStore,
+    private readonly sink: Sink,
+    private readonly options: PipelineOptions,
+    /** Told of a batch that could not be made durable at all; its messages stay un-acked for redelivery. */
+    private readonly onBatchFailure: (error: unknown) => void = () => {},
+  ) {
+    if (store.claimerFor?.(sink)) this.order = 'transactional';
+    else if (store.durable) this.order = 'commit-first';
+    else this.order = 'claim-first';
+    if (this.order === 'commit-first' && sink.mode !== 'idempotent') {
+      throw new Error(
+        `dedup store '${store.kind}' keeps claims outside the sink's transaction, so the sink must be idempotent (got sink mode '${sink.mode}')`,
+      );
+    }
+  }
+
+  /** Messages accepted but not yet acked (in the current batch or being committed). */
+  get backlog(): number {
+    return this.pending.length + this.queuedFlushes;
+  }
+
+  push(message: PipelineMessage): void {
+    this.counters.received++;
+    if (message.dup) this.counters.broker_redeliveries++;
+    this.pending.push(message);
+    if (this.pending.length >= this.options.batch_size) this.flushNow();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.flushNow(), this.options.batch_wait_ms);
+    }
+  }
+
+  /** Commit whatever is pending and wait until every accepted message has been handled. */
+  async drain(): Promise<void> {
+    this.flushNow();
+    await this.flushing;
+  }
+
+  private flushNow(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.queuedFlushes += batch.length;
+    // Batches commit one after another: the sink sees one writer, and while a commit is in progress
+    // the next batch fills up, so a slow sink gets bigger batches rather than a queue of small ones.
+    this.flushing = this.flushing
+      .then(() => this.processBatch(batch))
+      .catch((error: unknown) => {
+        this.counters.errors++;
+        this.onBatchFailure(error);
+      })
+      .finally(() => {
+        this.queuedFlushes -= batch.length;
+      });
+  }
+
+  private async processBatch(batch: PipelineMessage[]): Promise<void> {
+    this.counters.batches++;
+    const valid: Valid[] = [];
+    const deadLetters: { letter: DeadLetter; message: PipelineMessage }[] = [];
+    for (const message of batch) {
+      const parsed = parseEvent(message.payload, this.options.parse);
+      if (parsed.ok) valid.push({ event: parsed.event, message });
+      else {
+        const reason = `invalid event: ${parsed.errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join('; ')}`;
+        deadLetters.push({ letter: this.deadLetter(message, reason, eventIdOf(message.payload)), message });
+      }
+    }
+
+    try {
+      await this.commitWithRetry(valid.map((v) => v.event));
+    } catch {
+      // Not transient, or retried to exhaustion: find the events that fail on their own and
+      // dead-letter only those, so one bad event does not take its batch-mates with it.
+      for (const item of valid) {
+        try {
+          await this.commitWithRetry([item.event]);
+        } catch (single) {
+          const reason = single instanceof RetriesExhaustedError ? single.message : `sink rejected event: ${messageOf(single)}`;
+          deadLetters.push({ letter: this.deadLetter(item.message, reason, item.event.event_id), message: item.message });
+        }
+      }
+    }
+
+    if (deadLetters.length > 0) {
+      // The DLQ write is itself a durable commit: retry it like one; if it still fails the messages
+      // stay un-acked and the broker will redeliver them after a reconnect.
+      await withRetry(() => this.sink.deadLetter(deadLetters.map((d) => d.letter)), this.options.retry, this.options.random, () => {
+        this.counters.retries++;
+        this.counters.errors++;
+      });
+      this.counters.dlq += deadLetters.length;
+    }
+    for (const message of batch) {
+      message.ack();
+      this.counters.acked++;
+    }
+  }
+
+  private async commitWithRetry(events: Event[]): Promise<void> {
+    if (events.length === 0) return;
+    await withRetry(() => this.commitBatch(events), this.options.retry, this.options.random, () => {
+      this.counters.retries++;
+      this.counters.errors++;
+    });
+  }
+
+  private async commitBatch(events: Event[]): Promise<void> {
+    const ids = events.map((e) => e.event_id);
+    const ttlMs = this.options.dedup_ttl_ms;
+    let claims: ClaimResult[];
+    let alreadyPresent = 0;
+    let inserted = 0;
+    switch (this.order) {
+      case 'transactional': {
+        const run = this.store.claimerFor!(this.sink)!;
+        const outcome = await this.sink.commit(events, { run, ttlMs });
+        claims = outcome.claims ?? [];
+        inserted = outcome.inserted;
+        alreadyPresent = outcome.already_present;
+        break;
+      }
+      case 'claim-first': {
+        claims = await this.store.claimMany(ids, ttlMs);
+        const fresh = events.filter((_, i) => claims[i] === 'new');
+        try {
+          const outcome = await this.sink.commit(fresh);
+          inserted = outcome.inserted;
+          alreadyPresent = outcome.already_present;
+        } catch (error) {
+          await this.store.release(fresh.map((e) => e.event_id));
+          throw error;
+        }
+        break;
+      }
+      case 'commit-first': {
+        const outcome = await this.sink.commit(events);
+        inserted = outcome.inserted;
+        alreadyPresent = outcome.already_present;
+        claims = await this.store.claimMany(ids, ttlMs);
+        // The sink already stopped these; the claim only tells us how many the store would have.
+        alreadyPresent -= claims.filter((c) => c === 'duplicate').length;
+        break;
+      }
+    }
+    const absorbed = claims.filter((c) => c === 'duplicate').length;
+    this.counters.duplicates_absorbed += absorbed;
+    this.counters.duplicates_absorbed_by_sink += Math.max(0, alreadyPresent);
+    this.counters.redelivered += absorbed + Math.max(0, alreadyPresent);
+    this.counters.committed += inserted;
+  }
+
+  private deadLetter(message: PipelineMessage, reason: string, eventId: string | null): DeadLetter {
+    return { raw: message.payload.toString('utf8'), topic: message.topic, reason, event_id: eventId, at_us: nowMicros() };
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Best effort: the event_id of a message that failed validation, for the DLQ record. */
+function eventIdOf(payload: Buffer): string | null {
+  const match = /"event_id"\s*:\s*"([^"]{1,64})"/.exec(payload.subarray(0, 512).toString('utf8'));
+  return match?.[1] ?? null;
+}

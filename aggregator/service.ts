@@ -1,0 +1,136 @@
+// The reference aggregator as one object: a consumer connection feeding the pipeline, with its
+// dedup store and sink built from plain configuration. Used by the standalone `npm run aggregator`
+// and by the harness (which runs it as a child process so that it can be killed).
+
+import { ConsumerConnection } from './consumer/connection.ts';
+import { Pipeline, type AggregatorCounters } from './pipeline.ts';
+import { SqliteSink } from './sink/sqlite.ts';
+import type { SinkMode } from './sink/index.ts';
+import { createDedupStore } from './dedup/registry.ts';
+import type { DedupStore } from './dedup/index.ts';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
+import { deriveSeed, seededRandom } from './random.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './event/types.ts';
+
+export interface AggregatorConfig {
+  broker_url: string;
+  client_id: string;
+  topic: string;
+  /** MQTT clean session. false: the broker keeps our subscription and un-acked messages across reconnects. */
+  clean_session: boolean;
+  /** memory | none | sqlite (in the sink's database, atomic with it) | sqlite:PATH */
+  dedup: string;
+  dedup_ttl_ms: number;
+  /** sqlite:PATH (':memory:' is refused: the harness must be able to read the sink after the run) */
+  sink: string;
+  sink_mode: SinkMode;
+  /** Artificial delay added to every sink commit (the slow-sink knob). */
+  sink_delay_ms: number;
+  batch_size: number;
+  batch_wait_ms: number;
+  max_in_flight: number;
+  max_payload_bytes: number;
+  retry: RetryPolicy;
+  seed: number;
+}
+
+export const DEFAULT_AGGREGATOR_CONFIG: AggregatorConfig = {
+  broker_url: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
+  client_id: 'chaosbench-aggregator',
+  topic: 'events/#',
+  clean_session: false,
+  dedup: 'sqlite',
+  dedup_ttl_ms: 10 * 60_000,
+  sink: 'sqlite:./data/events.db',
+  sink_mode: 'idempotent',
+  sink_delay_ms: 0,
+  batch_size: 200,
+  batch_wait_ms: 5,
+  max_in_flight: 2_000,
+  max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  retry: DEFAULT_RETRY_POLICY,
+  seed: 1,
+};
+
+export function sinkPath(spec: string): string {
+  if (!spec.startsWith('sqlite:') || spec.length <= 'sqlite:'.length) {
+    throw new Error(`sink must be sqlite:PATH, got '${spec}'`);
+  }
+  return spec.slice('sqlite:'.length);
+}
+
+export class AggregatorService {
+  private connection: ConsumerConnection | undefined;
+  private pipeline: Pipeline | undefined;
+  private sink: SqliteSink | undefined;
+  private store: DedupStore | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(readonly config: AggregatorConfig, private readonly log: (line: string) => void = () => {}) {}
+
+  get counters(): AggregatorCounters | undefined {
+    return this.pipeline?.counters;
+  }
+
+  get claim_order(): string | undefined {
+    return this.pipeline?.order;
+  }
+
+  async start(): Promise<void> {
+    const config = this.config;
+    this.sink = new SqliteSink({ path: sinkPath(config.sink), mode: config.sink_mode, delayMs: config.sink_delay_ms });
+    this.store = createDedupStore(config.dedup, { sink: this.sink });
+    const pipeline = new Pipeline(
+      this.store,
+      this.sink,
+      {
+        batch_size: config.batch_size,
+        batch_wait_ms: config.batch_wait_ms,
+        dedup_ttl_ms: config.dedup_ttl_ms,
+        retry: config.retry,
+        parse: { maxPayloadBytes: config.max_payload_bytes },
+        random: seededRandom(deriveSeed(config.seed, 'aggregator.retry')),
+      },
+      (error) => this.log(`batch could not be made durable, left un-acked for redelivery: ${String(error)}`),
+    );
+    this.pipeline = pipeline;
+    const connection = new ConsumerConnection({
+      url: config.broker_url,
+      clientId: config.client_id,
+      topic: config.topic,
+      clean: config.clean_session,
+      keepalive_s: 30,
+      max_in_flight: config.max_in_flight,
+      reconnect: { base_ms: 50, cap_ms: 2_000, max_attempts: Number.POSITIVE_INFINITY },
+      random: seededRandom(deriveSeed(config.seed, 'aggregator.reconnect')),
+    });
+    this.connection = connection;
+    connection.on('message', (message) => {
+      pipeline.push({
+        topic: message.topic,
+        payload: message.payload,
+        dup: message.dup,
+        ack: () => connection.ack(message.ackToken),
+      });
+    });
+    connection.on('disconnected', (reason) => this.log(`broker connection lost (${reason}); reconnecting`));
+    connection.on('subscribed', (generation, sessionPresent) => {
+      if (generation > 1) this.log(`resubscribed (session present: ${sessionPresent})`);
+    });
+    connection.on('error', (error) => this.log(`mqtt: ${error.message}`));
+    await connection.start();
+  }
+
+  /** Stop taking messages, commit and ack everything in flight, then disconnect and close stores. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.connection?.pause();
+      await this.pipeline?.drain();
+      await this.connection?.close();
+      await this.pipeline?.drain();
+      await this.store?.close();
+      await this.sink?.close();
+    })();
+    return this.stopping;
+  }
+}

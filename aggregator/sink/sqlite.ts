@@ -1,0 +1,288 @@
+// SQLite sink: the reference aggregator's durable store of committed events and dead letters, plus
+// the read helpers the harness ledger uses on the file after a run.
+// It must never acknowledge a write that is not durable: commit() resolves only after the
+// transaction has committed, and a transaction either writes the whole batch (and its dedup claim,
+// when the claim shares this database) or nothing.
+//
+// Durability: WAL with synchronous=NORMAL. A committed transaction survives a crash of the
+// *process* (the WAL is in the OS page cache and written back later), which is the fault this bench
+// injects (kill -9 of the aggregator). It may lose the last transactions on power loss or an OS
+// crash; synchronous=FULL would cover that at the cost of one fsync per commit.
+//
+// Deliveries (idempotent mode): a repeated event_id is absorbed with
+// `ON CONFLICT(event_id) DO UPDATE SET deliveries = deliveries + 1`, not DO NOTHING. The row keeps
+// its first committed_us (latency is measured to the first durable write) and `deliveries` counts
+// every delivery that reached the sink, so a reader can tell "duplicate absorbed by the sink" from
+// "duplicate absorbed by the dedup store" without trusting the aggregator's own counters.
+// In append mode every write is a new row with deliveries = 1: duplicates land as extra rows.
+
+import Database from 'better-sqlite3';
+import { nowMicros, sleep } from '../clock.ts';
+import type { Event } from '../event/types.ts';
+import type { ClaimResult } from '../dedup/index.ts';
+import {
+  TransientError,
+  type CommitOutcome,
+  type DeadLetter,
+  type Sink,
+  type SinkMode,
+  type SinkRow,
+  type TransactionalClaim,
+} from './index.ts';
+
+export interface SqliteSinkOptions {
+  /** File path, or ':memory:' for a private in-memory database (tests). */
+  path: string;
+  mode: SinkMode;
+  /** Artificial delay awaited before every batch write: the slow-sink knob. Default 0. */
+  delayMs?: number;
+  /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+const SCHEMA_VERSION = '1';
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+// Same columns in both modes so that one reader serves both; only the key differs.
+const EVENT_COLUMNS = `
+  source TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  topic TEXT NOT NULL,
+  ts TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  intended_us INTEGER,
+  committed_us INTEGER NOT NULL,
+  deliveries INTEGER NOT NULL DEFAULT 1`;
+
+const CREATE_EVENTS: Record<SinkMode, string> = {
+  idempotent: `CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, ${EVENT_COLUMNS})`,
+  // A rowid table with no unique key: a duplicate really becomes a second row.
+  append: `CREATE TABLE IF NOT EXISTS events (row_id INTEGER PRIMARY KEY, event_id TEXT NOT NULL, ${EVENT_COLUMNS})`,
+};
+
+const CREATE_DLQ = `CREATE TABLE IF NOT EXISTS dlq (
+  id INTEGER PRIMARY KEY,
+  event_id TEXT,
+  topic TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  raw TEXT NOT NULL,
+  at_us INTEGER NOT NULL
+)`;
+
+const CREATE_META = 'CREATE TABLE IF NOT EXISTS sink_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)';
+
+const INSERT_COLUMNS = 'event_id, source, seq, topic, ts, payload, intended_us, committed_us';
+const INSERT_VALUES = '@event_id, @source, @seq, @topic, @ts, @payload, @intended_us, @committed_us';
+
+// Only the columns a SinkRow needs; rowid order is commit order in both modes.
+const SELECT_ROWS =
+  'SELECT event_id, source, seq, committed_us, intended_us, deliveries FROM events ORDER BY rowid';
+const SELECT_DEAD_LETTERS = 'SELECT raw, topic, reason, event_id, at_us FROM dlq ORDER BY id';
+
+interface EventRowParams {
+  event_id: string;
+  source: string;
+  seq: number;
+  topic: string;
+  ts: string;
+  payload: string;
+  intended_us: number | null;
+  committed_us: number;
+}
+
+/** SQLITE_BUSY / SQLITE_LOCKED (and their extended codes) are worth retrying; nothing else is. */
+export function isTransientSqliteError(error: unknown): boolean {
+  if (!(error instanceof Database.SqliteError)) return false;
+  return error.code.startsWith('SQLITE_BUSY') || error.code.startsWith('SQLITE_LOCKED');
+}
+
+/** What to rethrow from a failed SQLite write: busy/locked become TransientError, the rest as is. */
+export function toTransientIfBusy(error: unknown): unknown {
+  if (error instanceof Database.SqliteError && isTransientSqliteError(error)) {
+    return new TransientError(`${error.code}: ${error.message}`, { cause: error });
+  }
+  return error;
+}
+
+export class SqliteSink implements Sink {
+  readonly kind = 'sqlite' as const;
+  readonly mode: SinkMode;
+  /** The connection; a SqliteDedupStore built on this same handle can join commit transactions. */
+  readonly db: Database.Database;
+  private readonly delayMs: number;
+  private readonly writeBatch: (
+    events: readonly Event[],
+    claim: { run: TransactionalClaim; ttlMs: number } | undefined,
+  ) => CommitOutcome & { claims?: ClaimResult[] };
+  private readonly writeDeadLetters: (entries: readonly DeadLetter[]) => void;
+
+  constructor(options: SqliteSinkOptions) {
+    const delayMs = options.delayMs ?? 0;
+    if (!Number.isFinite(delayMs) || delayMs < 0) {
+      throw new RangeError(`delayMs must be a finite number >= 0, got ${delayMs}`);
+    }
+    this.mode = options.mode;
+    this.delayMs = delayMs;
+    this.db = new Database(options.path);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
+      this.createSchema();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+
+    const insert =
+      this.mode === 'idempotent'
+        ? this.db
+            .prepare<EventRowParams, { deliveries: number }>(
+              `INSERT INTO events (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})
+               ON CONFLICT(event_id) DO UPDATE SET deliveries = deliveries + 1
+               RETURNING deliveries`,
+            )
+        : this.db.prepare<EventRowParams, { deliveries: number }>(
+            `INSERT INTO events (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES}) RETURNING deliveries`,
+          );
+
+    const writeBatch = this.db.transaction(
+      (events: readonly Event[], claim: { run: TransactionalClaim; ttlMs: number } | undefined) => {
+        // One timestamp per transaction: every event of the batch became durable at the same commit.
+        const committedUs = nowMicros();
+        let claims: ClaimResult[] | undefined;
+        if (claim) {
+          claims = claim.run(
+            events.map((event) => event.event_id),
+            claim.ttlMs,
+          );
+          if (claims.length !== events.length) {
+            throw new Error(`claim returned ${claims.length} results for ${events.length} events`);
+          }
+        }
+        let inserted = 0;
+        let alreadyPresent = 0;
+        events.forEach((event, index) => {
+          if (claims && claims[index] !== 'new') return;
+          const row = insert.get(toRowParams(event, committedUs));
+          // deliveries is 1 only on the insert that created the row (always, in append mode).
+          if (row?.deliveries === 1) inserted += 1;
+          else alreadyPresent += 1;
+        });
+        const outcome: CommitOutcome & { claims?: ClaimResult[] } = {
+          inserted,
+          already_present: alreadyPresent,
+        };
+        if (claims) outcome.claims = claims;
+        return outcome;
+      },
+    );
+    // IMMEDIATE takes the write lock at BEGIN, so the busy timeout applies there instead of a
+    // deferred transaction failing half-way when it upgrades from read to write.
+    this.writeBatch = (events, claim) => writeBatch.immediate(events, claim);
+
+    const insertDeadLetter = this.db.prepare<DeadLetter>(
+      'INSERT INTO dlq (event_id, topic, reason, raw, at_us) VALUES (@event_id, @topic, @reason, @raw, @at_us)',
+    );
+    const writeDeadLetters = this.db.transaction((entries: readonly DeadLetter[]) => {
+      for (const entry of entries) insertDeadLetter.run(entry);
+    });
+    this.writeDeadLetters = (entries) => writeDeadLetters.immediate(entries);
+  }
+
+  async commit(
+    events: readonly Event[],
+    claim?: { run: TransactionalClaim; ttlMs: number },
+  ): Promise<CommitOutcome & { claims?: ClaimResult[] }> {
+    if (this.delayMs > 0) await sleep(this.delayMs);
+    if (events.length === 0) {
+      return claim ? { inserted: 0, already_present: 0, claims: [] } : { inserted: 0, already_present: 0 };
+    }
+    try {
+      return this.writeBatch(events, claim);
+    } catch (error) {
+      throw toTransientIfBusy(error);
+    }
+  }
+
+  async deadLetter(entries: readonly DeadLetter[]): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      this.writeDeadLetters(entries);
+    } catch (error) {
+      throw toTransientIfBusy(error);
+    }
+  }
+
+  /** Every row of the sink, in commit order (append mode: one row per write, duplicates included). */
+  readRows(): SinkRow[] {
+    return this.db.prepare<[], SinkRow>(SELECT_ROWS).all();
+  }
+
+  readDeadLetters(): DeadLetter[] {
+    return this.db.prepare<[], DeadLetter>(SELECT_DEAD_LETTERS).all();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private createSchema(): void {
+    this.db.transaction(() => {
+      this.db.exec(CREATE_META);
+      const meta = this.db.prepare<[string], { value: string }>('SELECT value FROM sink_meta WHERE key = ?');
+      const existingMode = meta.get('mode')?.value;
+      if (existingMode !== undefined && existingMode !== this.mode) {
+        throw new Error(`sink database was created in '${existingMode}' mode, cannot open it in '${this.mode}' mode`);
+      }
+      this.db.exec(CREATE_EVENTS[this.mode]);
+      this.db.exec(CREATE_DLQ);
+      const upsertMeta = this.db.prepare(
+        'INSERT INTO sink_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING',
+      );
+      upsertMeta.run('mode', this.mode);
+      upsertMeta.run('schema_version', SCHEMA_VERSION);
+    }).immediate();
+  }
+}
+
+function toRowParams(event: Event, committedUs: number): EventRowParams {
+  return {
+    event_id: event.event_id,
+    source: event.source,
+    seq: event.seq,
+    topic: event.topic,
+    ts: event.ts,
+    // undefined has no JSON text; store it as null rather than failing the batch.
+    payload: JSON.stringify(event.payload ?? null),
+    intended_us: event.bench?.intended_us ?? null,
+    committed_us: committedUs,
+  };
+}
+
+function withReadOnly<T>(path: string, read: (db: Database.Database) => T): T {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** All sink rows of a sink file, opened read-only (the harness ledger's final read). */
+export function readSinkRows(path: string): SinkRow[] {
+  return withReadOnly(path, (db) => db.prepare<[], SinkRow>(SELECT_ROWS).all());
+}
+
+/** All dead letters of a sink file, oldest first, opened read-only. */
+export function readDeadLetters(path: string): DeadLetter[] {
+  return withReadOnly(path, (db) => db.prepare<[], DeadLetter>(SELECT_DEAD_LETTERS).all());
+}
+
+/** Number of rows in the events table (append mode: duplicates included). */
+export function countRows(path: string): number {
+  return withReadOnly(
+    path,
+    (db) => db.prepare<[], { rows: number }>('SELECT count(*) AS rows FROM events').get()?.rows ?? 0,
+  );
+}

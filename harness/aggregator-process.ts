@@ -1,0 +1,126 @@
+// Runs the reference aggregator (aggregator/main.ts) as a child process, so that chaos work can
+// SIGKILL and restart it. Its counters arrive over IPC and are only ever reported as
+// "self-reported": the ledger's loss and duplicate figures come from the sink, not from here.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { AggregatorCounters } from '../aggregator/pipeline.ts';
+import type { AggregatorConfig } from '../aggregator/service.ts';
+import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
+
+const MAIN = fileURLToPath(new URL('../aggregator/main.ts', import.meta.url));
+
+interface ChildMessage {
+  type: 'ready' | 'counters' | 'stopped';
+  counters?: AggregatorCounters;
+  claim_order?: string;
+}
+
+export function aggregatorArgs(config: AggregatorConfig): string[] {
+  return [
+    `--broker=${config.broker_url}`,
+    `--client-id=${config.client_id}`,
+    `--topic=${config.topic}`,
+    `--clean-session=${config.clean_session}`,
+    `--dedup=${config.dedup}`,
+    `--dedup-ttl-ms=${config.dedup_ttl_ms}`,
+    `--sink=${config.sink}`,
+    `--sink-mode=${config.sink_mode}`,
+    `--sink-delay-ms=${config.sink_delay_ms}`,
+    `--batch-size=${config.batch_size}`,
+    `--batch-wait-ms=${config.batch_wait_ms}`,
+    `--max-in-flight=${config.max_in_flight}`,
+    `--max-payload-bytes=${config.max_payload_bytes}`,
+    `--seed=${config.seed}`,
+  ];
+}
+
+export class AggregatorProcess {
+  private child: ChildProcess | undefined;
+  /** Counters of the current incarnation; earlier incarnations (before a kill) are in `previous`. */
+  counters: AggregatorCounters | undefined;
+  private readonly previous: AggregatorCounters[] = [];
+  claim_order: string | undefined;
+  stderr = '';
+  restarts = 0;
+
+  constructor(readonly config: AggregatorConfig) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(timeoutMs = 20_000): Promise<void> {
+    const child = fork(MAIN, aggregatorArgs(this.config), {
+      execArgv: [...TYPESCRIPT_EXEC_ARGV],
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    this.child = child;
+    this.counters = undefined;
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+      if (this.stderr.length > 64_000) this.stderr = this.stderr.slice(-32_000);
+    });
+    child.on('message', (message: ChildMessage) => {
+      if (message.counters) this.counters = message.counters;
+      if (message.claim_order) this.claim_order = message.claim_order;
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`aggregator did not become ready within ${timeoutMs} ms\n${this.stderr}`));
+      }, timeoutMs);
+      const onMessage = (message: ChildMessage) => {
+        if (message.type !== 'ready') return;
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        resolve();
+      };
+      const onExit = (code: number | null) => {
+        clearTimeout(timer);
+        reject(new Error(`aggregator exited with code ${code} before it was ready\n${this.stderr}`));
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  }
+
+  /** Counters summed over every incarnation of the process. */
+  totalCounters(): AggregatorCounters | undefined {
+    const all = [...this.previous, ...(this.counters ? [this.counters] : [])];
+    if (all.length === 0) return undefined;
+    const total = { ...all[0]! };
+    for (const counters of all.slice(1)) {
+      for (const key of Object.keys(total) as (keyof AggregatorCounters)[]) total[key] += counters[key];
+    }
+    return total;
+  }
+
+  /** Graceful stop: the aggregator drains in-flight batches, acks them and disconnects. */
+  async stop(timeoutMs = 15_000): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.send({ type: 'stop' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** SIGKILL: no drain, no ack; what was in flight must come back as broker redeliveries. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+    if (this.counters) this.previous.push(this.counters);
+    this.counters = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    this.restarts++;
+    await this.start();
+  }
+}

@@ -1,0 +1,264 @@
+// Real brokers only: the embedded Aedes child, the machine's Mosquitto (MQTT_URL, default
+// 127.0.0.1:1883) and a private Mosquitto. A service that is down fails these tests; none skip.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { pathToFileURL } from 'node:url';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedBroker, parseBrokerSpec, startBroker, type BrokerHandle } from './index.ts';
+import { startMosquitto, type MosquittoBroker } from './mosquitto.ts';
+
+const SHARED_MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+
+const openClients: MqttClient[] = [];
+
+afterEach(async () => {
+  await Promise.all(openClients.splice(0).map((client) => client.endAsync(true)));
+});
+
+async function connectClient(url: string): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(url, {
+    clientId: `chaosbench-test-${randomUUID().slice(0, 8)}`,
+    connectTimeout: 3_000,
+    reconnectPeriod: 0,
+  });
+  openClients.push(client);
+  return client;
+}
+
+/** Subscribes at QoS 1, publishes one QoS 1 message and resolves with what the subscriber got. */
+async function qos1RoundTrip(url: string): Promise<{ topic: string; payload: string; qos: number }> {
+  const topic = `chaosbench-test/${randomUUID()}`;
+  const payload = `hello ${randomUUID()}`;
+  const [subscriber, publisher] = await Promise.all([connectClient(url), connectClient(url)]);
+  const received = new Promise<{ topic: string; payload: string; qos: number }>((resolve) => {
+    subscriber.on('message', (messageTopic, message, packet) => {
+      if (messageTopic === topic) resolve({ topic: messageTopic, payload: message.toString(), qos: packet.qos });
+    });
+  });
+  await subscriber.subscribeAsync(topic, { qos: 1 });
+  await publisher.publishAsync(topic, payload, { qos: 1 });
+  const message = await received;
+  expect(message).toEqual({ topic, payload, qos: 1 });
+  return message;
+}
+
+function portFromUrl(url: string): number {
+  return Number(new URL(url).port);
+}
+
+/** Resolves with the socket error code (e.g. ECONNREFUSED), or 'connected'. */
+function tcpConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+/**
+ * True once the process has exited. An orphan is reparented to PID 1 and stays a zombie until
+ * PID 1 reaps it (seconds, on some VM inits), so a zombie counts as exited.
+ */
+function processExited(pid: number): boolean {
+  if (!processExists(pid)) return true;
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may contain spaces, so split after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return !processExists(pid);
+  }
+}
+
+async function waitUntilExited(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!processExited(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return true;
+}
+
+describe('parseBrokerSpec', () => {
+  it('accepts embedded and mqtt://host:port', () => {
+    expect(parseBrokerSpec('embedded')).toEqual({ kind: 'embedded' });
+    expect(parseBrokerSpec('mqtt://127.0.0.1:1883')).toEqual({ kind: 'external', url: 'mqtt://127.0.0.1:1883' });
+    expect(parseBrokerSpec('mqtt://broker.example:8883/')).toEqual({ kind: 'external', url: 'mqtt://broker.example:8883' });
+  });
+
+  it.each([
+    ['', /invalid broker spec "": expected 'embedded' or mqtt:\/\/host:port/],
+    ['Embedded', /invalid broker spec "Embedded"/],
+    ['127.0.0.1:1883', /invalid broker spec "127.0.0.1:1883"/],
+    ['http://127.0.0.1:1883', /protocol must be mqtt: \(got http:\)/],
+    ['mqtts://127.0.0.1:8883', /protocol must be mqtt: \(got mqtts:\)/],
+    ['mqtt://127.0.0.1', /missing or invalid port/],
+    ['mqtt://127.0.0.1:0', /missing or invalid port/],
+    ['mqtt://127.0.0.1:abc', /invalid broker spec/],
+    ['mqtt://127.0.0.1:70000', /invalid broker spec/],
+    ['mqtt://:1883', /invalid broker spec/],
+    ['mqtt://user:secret@127.0.0.1:1883', /credentials in the URL are not supported/],
+    ['mqtt://127.0.0.1:1883/events', /unexpected path, query or fragment/],
+  ])('rejects %j with a clear message', (spec, message) => {
+    expect(() => parseBrokerSpec(spec)).toThrow(message);
+  });
+});
+
+describe('embedded broker', () => {
+  let broker: EmbeddedBroker;
+
+  beforeAll(async () => {
+    broker = (await startBroker('embedded', { persistence: 'memory' })) as EmbeddedBroker;
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  it('starts on an ephemeral port, never the shared 1883', () => {
+    expect(broker.kind).toBe('embedded');
+    expect(broker.url).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
+    expect(portFromUrl(broker.url)).not.toBe(1883);
+    expect(portFromUrl(broker.url)).toBeGreaterThan(0);
+    expect(processExists(broker.pid!)).toBe(true);
+  });
+
+  it('carries a QoS 1 publish/subscribe round trip and counts it', async () => {
+    await qos1RoundTrip(broker.url);
+    const stats = await broker.stats();
+    expect(stats).toMatchObject({ published: 1, delivered: 1, clients: 2 });
+  });
+
+  it('kill() SIGKILLs the process and the port refuses connections', async () => {
+    const pid = broker.pid!;
+    await broker.kill();
+    expect(broker.pid).toBeUndefined();
+    expect(processExists(pid)).toBe(false);
+    expect(await tcpConnect(portFromUrl(broker.url))).toBe('ECONNREFUSED');
+    expect(await broker.stats()).toBeUndefined();
+  });
+
+  it('restart() serves again on the same port, with fresh counters', async () => {
+    const url = broker.url;
+    await broker.restart();
+    expect(broker.url).toBe(url);
+    await qos1RoundTrip(broker.url);
+    expect(await broker.stats()).toMatchObject({ published: 1, delivered: 1 });
+    await expect(broker.restart()).rejects.toThrow(/still running \(kill\(\) it first\)/);
+  });
+
+  it('stop() leaves no child process, is idempotent, and is final', async () => {
+    const pid = broker.pid!;
+    await broker.stop();
+    await broker.stop();
+    expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    expect(await tcpConnect(portFromUrl(broker.url))).toBe('ECONNREFUSED');
+    await expect(broker.kill()).rejects.toThrow(/has been stopped/);
+    await expect(broker.restart()).rejects.toThrow(/has been stopped/);
+  });
+
+  it('redis persistence fails clearly until the broker-kill work lands', async () => {
+    await expect(startBroker('embedded', { persistence: 'redis' })).rejects.toThrow(
+      'not implemented yet: redis persistence (aedes-persistence-redis) comes with the broker-kill work',
+    );
+  });
+
+  it('does not outlive a parent that crashes without stop()', async () => {
+    const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const embeddedModule = new URL('./embedded.ts', import.meta.url).href;
+    const parent = spawn(
+      process.execPath,
+      [
+        '--import',
+        tsxLoader,
+        '--input-type=module',
+        '-e',
+        `const { EmbeddedBroker } = await import(${JSON.stringify(embeddedModule)});
+         const broker = await EmbeddedBroker.start();
+         process.stdout.write(String(broker.pid) + '\\n');
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const childPid = await new Promise<number>((resolve, reject) => {
+      parent.stdout.setEncoding('utf8');
+      parent.stdout.once('data', (line: string) => resolve(Number(line.trim())));
+      parent.once('exit', (code) => reject(new Error(`parent exited early with code ${code}`)));
+    });
+    expect(processExists(childPid)).toBe(true);
+    parent.kill('SIGKILL');
+    expect(await waitUntilExited(childPid, 5_000)).toBe(true);
+  });
+});
+
+describe('external broker', () => {
+  it(`the machine's Mosquitto (${SHARED_MQTT_URL}) is reachable and carries a QoS 1 round trip`, async () => {
+    const broker: BrokerHandle = await startBroker(SHARED_MQTT_URL);
+    try {
+      expect(broker.kind).toBe('external');
+      expect(parseBrokerSpec(SHARED_MQTT_URL)).toEqual({ kind: 'external', url: broker.url });
+      await qos1RoundTrip(broker.url);
+      expect(await broker.stats?.()).toBeUndefined();
+      await expect(broker.kill()).rejects.toThrow(/cannot kill an external broker/);
+      await expect(broker.restart()).rejects.toThrow(/cannot kill an external broker/);
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  it('an unreachable URL gives a clear error', async () => {
+    await expect(startBroker('mqtt://127.0.0.1:1')).rejects.toThrow(
+      /^broker mqtt:\/\/127\.0\.0\.1:1 unreachable: .*ECONNREFUSED/,
+    );
+  });
+});
+
+describe('startMosquitto', () => {
+  let mosquitto: MosquittoBroker | undefined;
+
+  afterAll(async () => {
+    await mosquitto?.stop();
+  });
+
+  it('serves a QoS 1 round trip on its own port, survives kill/restart, and stops cleanly', async () => {
+    mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 10 });
+    const port = portFromUrl(mosquitto.url);
+    expect(port).not.toBe(1883);
+    await qos1RoundTrip(mosquitto.url);
+
+    const firstPid = mosquitto.pid!;
+    await mosquitto.kill();
+    expect(processExists(firstPid)).toBe(false);
+    expect(await tcpConnect(port)).toBe('ECONNREFUSED');
+
+    await mosquitto.restart();
+    expect(mosquitto.url).toBe(`mqtt://127.0.0.1:${port}`);
+    await qos1RoundTrip(mosquitto.url);
+
+    const secondPid = mosquitto.pid!;
+    await mosquitto.stop();
+    await mosquitto.stop();
+    expect(processExists(secondPid)).toBe(false);
+    expect(await tcpConnect(port)).toBe('ECONNREFUSED');
+  });
+
+  it('rejects invalid limits before starting anything', async () => {
+    await expect(startMosquitto({ maxQueuedMessages: -1 })).rejects.toThrow(/maxQueuedMessages must be an integer >= 0/);
+  });
+});

@@ -1,0 +1,139 @@
+// Child-process entry point of the embedded broker: an Aedes 1.x instance on 127.0.0.1, forked by
+// embedded.ts so that a chaos fault can SIGKILL a real broker process without taking the harness
+// with it. It talks to its parent only over IPC and must never outlive it: when the IPC channel
+// goes away (the harness crashed or exited), the broker goes too. Nothing is written to stdout;
+// errors go to stderr, which the parent captures.
+import type { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+import { Aedes } from 'aedes';
+import type { BrokerPersistence } from './index.ts';
+
+/** Parent → child. */
+export type ParentMessage = { type: 'stop' } | { type: 'stats'; id: number };
+
+/** Child → parent. */
+export type ChildMessage =
+  | { type: 'ready'; port: number }
+  | { type: 'error'; code?: string; message: string }
+  | { type: 'stats'; id: number; stats: Record<string, number> };
+
+/** How long a graceful close may take before the child exits anyway. */
+const CLOSE_TIMEOUT_MS = 2_000;
+
+function send(message: ChildMessage, onSent?: () => void): void {
+  if (process.connected && process.send !== undefined) {
+    process.send(message, undefined, {}, () => onSent?.());
+  } else {
+    onSent?.();
+  }
+}
+
+/** A failure before 'ready'; `code` (e.g. EADDRINUSE) lets the parent decide to retry. */
+class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+function readArgs(): { port: number; persistence: BrokerPersistence } {
+  const { values } = parseArgs({
+    options: { port: { type: 'string', default: '0' }, persistence: { type: 'string', default: 'memory' } },
+    strict: true,
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new StartupError(`invalid --port ${values.port}`);
+  if (values.persistence !== 'memory' && values.persistence !== 'redis') {
+    throw new StartupError(`invalid --persistence ${values.persistence} (memory | redis)`);
+  }
+  return { port, persistence: values.persistence };
+}
+
+async function main(): Promise<void> {
+  if (process.send === undefined) {
+    process.stderr.write('embedded broker: must be forked with an IPC channel (see embedded.ts)\n');
+    process.exit(2);
+  }
+  // Until the server is up there is nothing to close gracefully: any stop request, or losing the
+  // parent mid-startup, just exits. Registered first so that no window leaves an orphan.
+  let shutdown = (): void => process.exit(0);
+  let readStats = (): Record<string, number> | undefined => undefined;
+  process.on('SIGTERM', () => shutdown());
+  process.on('SIGINT', () => shutdown());
+  process.on('disconnect', () => shutdown());
+  process.on('message', (message: ParentMessage) => {
+    if (message.type === 'stop') shutdown();
+    else if (message.type === 'stats') {
+      const stats = readStats();
+      if (stats !== undefined) send({ type: 'stats', id: message.id, stats });
+    }
+  });
+
+  const { port, persistence } = readArgs();
+  if (persistence === 'redis') {
+    // The seam for the broker-kill work: a broker that survives SIGKILL with its sessions needs
+    // aedes-persistence-redis passed as `persistence` to Aedes.createBroker below.
+    throw new StartupError('not implemented yet: redis persistence (aedes-persistence-redis) comes with the broker-kill work');
+  }
+
+  // Aedes 1.x: the default export only throws a migration error; the broker must be awaited.
+  const broker = await Aedes.createBroker({});
+  const counters = { published: 0, delivered: 0 };
+  broker.on('publish', (packet, client) => {
+    // client is null for Aedes' own $SYS heartbeats and wills; count only what clients sent.
+    if (client !== null && packet.qos > 0) counters.published++;
+  });
+  // 'ack' fires when a subscriber acknowledges a QoS > 0 delivery (PUBACK for QoS 1).
+  broker.on('ack', () => {
+    counters.delivered++;
+  });
+  // Aedes emits 'error' on persistence failures; its typings only declare client-level errors.
+  (broker as EventEmitter).on('error', (error: Error) => {
+    process.stderr.write(`embedded broker: ${error.stack ?? error.message}\n`);
+  });
+
+  const server = net.createServer(broker.handle);
+  await new Promise<void>((resolve, reject) => {
+    const onListenError = (error: NodeJS.ErrnoException): void => {
+      reject(new StartupError(`cannot listen on 127.0.0.1:${port}: ${error.message}`, error.code));
+    };
+    server.once('error', onListenError);
+    server.listen({ port, host: '127.0.0.1' }, () => {
+      server.off('error', onListenError);
+      resolve();
+    });
+  });
+  server.on('error', (error) => process.stderr.write(`embedded broker: server error: ${error.message}\n`));
+  const address = server.address();
+  if (address === null || typeof address === 'string') {
+    throw new StartupError(`unexpected server address ${String(address)}`);
+  }
+
+  let closing = false;
+  shutdown = (): void => {
+    if (closing) return;
+    closing = true;
+    // A hung client must not keep the broker alive; the parent would SIGKILL us anyway.
+    setTimeout(() => process.exit(0), CLOSE_TIMEOUT_MS).unref();
+    // Stop accepting first, then let Aedes close its clients (which ends their sockets, which lets
+    // server.close() complete).
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const brokerClosed = new Promise<void>((resolve) => broker.close(() => resolve()));
+    void Promise.all([serverClosed, brokerClosed]).then(() => process.exit(0));
+  };
+  readStats = () => ({ ...counters, clients: broker.connectedClients });
+
+  send({ type: 'ready', port: address.port });
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  const detail = error instanceof StartupError || !(error instanceof Error) ? message : (error.stack ?? message);
+  process.stderr.write(`embedded broker: ${detail}\n`);
+  const code = error instanceof StartupError ? error.code : undefined;
+  // Exit explicitly once the report is out: a half-started server or broker may keep us alive.
+  send(code === undefined ? { type: 'error', message } : { type: 'error', code, message }, () => process.exit(1));
+});

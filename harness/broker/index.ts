@@ -1,0 +1,87 @@
+// Broker control for the harness: one handle over the embedded Aedes child process (which the
+// chaos faults may SIGKILL and restart) and an external broker reached by URL (which we only
+// probe and never own). This module must never start anything before the spec is validated.
+import { EmbeddedBroker } from './embedded.ts';
+import { ExternalBroker } from './external.ts';
+
+export interface BrokerHandle {
+  readonly kind: 'embedded' | 'external';
+  /** mqtt://127.0.0.1:PORT */
+  readonly url: string;
+  /** SIGKILL the broker process (embedded only; external throws a clear error). */
+  kill(): Promise<void>;
+  /** Start it again on the same port after kill() (embedded only). */
+  restart(): Promise<void>;
+  /** Graceful stop; idempotent. */
+  stop(): Promise<void>;
+  /** Broker-side counters if available (embedded: published, delivered, clients), else undefined. */
+  stats?(): Promise<Record<string, number> | undefined>;
+}
+
+export type BrokerPersistence = 'memory' | 'redis';
+
+export interface BrokerOptions {
+  persistence: BrokerPersistence;
+  /** 0 = ephemeral (default). Embedded only; an external broker's port is in its URL. */
+  port?: number;
+}
+
+export type BrokerSpec = { kind: 'embedded' } | { kind: 'external'; url: string };
+
+const SPEC_HELP = "expected 'embedded' or mqtt://host:port";
+
+/**
+ * Parses a `--broker` value. Returns the external URL normalised to `mqtt://host:port`;
+ * anything else in the URL (credentials, path, query) is rejected rather than silently dropped.
+ */
+export function parseBrokerSpec(spec: string): BrokerSpec {
+  if (spec === 'embedded') return { kind: 'embedded' };
+  let parsed: URL;
+  try {
+    parsed = new URL(spec);
+  } catch {
+    throw new Error(`invalid broker spec "${spec}": ${SPEC_HELP}`);
+  }
+  if (parsed.protocol !== 'mqtt:') {
+    throw new Error(`invalid broker spec "${spec}": protocol must be mqtt: (got ${parsed.protocol}); ${SPEC_HELP}`);
+  }
+  if (parsed.hostname === '') {
+    throw new Error(`invalid broker spec "${spec}": missing host; ${SPEC_HELP}`);
+  }
+  // The WHATWG parser already rejects non-numeric and > 65535 ports; an absent port is ''.
+  const port = Number(parsed.port);
+  if (parsed.port === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`invalid broker spec "${spec}": missing or invalid port (1-65535); ${SPEC_HELP}`);
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new Error(`invalid broker spec "${spec}": credentials in the URL are not supported; ${SPEC_HELP}`);
+  }
+  if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search !== '' || parsed.hash !== '') {
+    throw new Error(`invalid broker spec "${spec}": unexpected path, query or fragment; ${SPEC_HELP}`);
+  }
+  return { kind: 'external', url: `mqtt://${parsed.hostname}:${port}` };
+}
+
+/**
+ * Starts (embedded) or probes (external) a broker. `options` only shapes the embedded broker:
+ * an external broker's persistence is whatever it was configured with.
+ */
+export async function startBroker(
+  spec: string | BrokerSpec,
+  options: BrokerOptions = { persistence: 'memory' },
+): Promise<BrokerHandle> {
+  const parsed = typeof spec === 'string' ? parseBrokerSpec(spec) : spec;
+  switch (parsed.kind) {
+    case 'embedded':
+      return EmbeddedBroker.start(options);
+    case 'external':
+      return ExternalBroker.start(parsed.url);
+    default: {
+      const unreachable: never = parsed;
+      throw new Error(`unknown broker kind in ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+export { EmbeddedBroker } from './embedded.ts';
+export { ExternalBroker } from './external.ts';

@@ -1,0 +1,169 @@
+// `npm run bench`: parse flags, resolve the scenario (with overrides), validate everything, run,
+// write result.json + report.md, print a summary. Exit codes (DESIGN.md): 0 ok, 1 a check failed,
+// 2 bad input, 3 run invalid or broker unavailable.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import yargs from 'yargs';
+import { SCENARIOS } from '../scenarios/index.ts';
+import type { Scenario } from '../scenarios/schema.ts';
+import { validateScenario } from '../scenarios/validate.ts';
+import { parseBrokerSpec } from './broker/index.ts';
+import { makeRunId, runScenario, WARMUP_PHASE } from './run.ts';
+import { renderReport, renderSummary } from '../reports/markdown.ts';
+import { LatencyRecorder } from './metrics/histogram.ts';
+
+export const EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** "30s", "2m", "1500ms", "1h" or a plain number of seconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`--duration must look like 30s, 2m, 1500ms or a number of seconds, got '${text}'`);
+  const value = Number(match[1]);
+  const unit = match[2] ?? 's';
+  return value * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as 'ms' | 's' | 'm' | 'h'];
+}
+
+export interface BenchArgs {
+  scenario: Scenario;
+  overrides: Record<string, unknown>;
+  broker: string;
+  out_dir: string;
+  quiet: boolean;
+  json: boolean;
+}
+
+export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'listed'> {
+  const args = await yargs(argv)
+    .scriptName('npm run bench --')
+    .usage(
+      'Run a chaos benchmark scenario against the reference aggregator and write result.json + report.md.\n\n' +
+        'Usage: $0 --scenario dup-storm [options]\n\n' +
+        'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid or broker unavailable',
+    )
+    .options({
+      scenario: { type: 'string', describe: 'scenario name (see --list)' },
+      list: { type: 'boolean', describe: 'list the scenarios and exit' },
+      seed: { type: 'number', describe: 'seed for every random choice (default: the scenario\'s)' },
+      duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 30s, 2m' },
+      rate: { type: 'number', describe: 'arrival rate of each measured phase, events/s over all publishers' },
+      dedup: { type: 'string', describe: "dedup store: memory | sqlite | sqlite:PATH | none" },
+      'sink-mode': { choices: ['idempotent', 'append'] as const, describe: 'append keeps duplicate rows (shows what dedup prevents)' },
+      'sink-delay-ms': { type: 'number', describe: 'artificial delay per sink commit (slow sink)' },
+      'batch-size': { type: 'number', describe: 'aggregator batch size' },
+      publishers: { type: 'number', describe: 'publisher connections' },
+      broker: {
+        type: 'string',
+        default: 'embedded',
+        describe: 'embedded (Aedes child process on an ephemeral port) or mqtt://host:port',
+      },
+      out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
+      quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
+      json: { type: 'boolean', default: false, describe: 'print result.json to stdout instead of the summary' },
+    })
+    .example('$0 --scenario dup-storm', 'the default run (about 30 s)')
+    .example('$0 --scenario dup-storm --dedup none --sink-mode append', 'watch the duplicates reach the sink')
+    .example('$0 --scenario dup-storm --broker mqtt://127.0.0.1:1883', 'against an external broker')
+    .strict()
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error) => {
+      throw new UsageError(message ?? error?.message ?? 'bad arguments');
+    })
+    .parseAsync();
+
+  if (args.list) {
+    const width = Math.max(...Object.keys(SCENARIOS).map((name) => name.length));
+    for (const scenario of Object.values(SCENARIOS)) process.stdout.write(`${scenario.name.padEnd(width)}  ${scenario.description}\n`);
+    return 'listed';
+  }
+  if (!args.scenario) throw new UsageError(`--scenario is required (one of: ${Object.keys(SCENARIOS).join(', ')}); --list describes them`);
+  const base = SCENARIOS[args.scenario];
+  if (!base) throw new UsageError(`--scenario: unknown scenario '${args.scenario}' (known: ${Object.keys(SCENARIOS).join(', ')})`);
+
+  const overrides: Record<string, unknown> = {};
+  const scenario: Scenario = structuredClone(base);
+  const measured = scenario.phases.filter((p) => p.name !== WARMUP_PHASE);
+  if (args.seed !== undefined) scenario.seed = overrides.seed = args.seed;
+  if (args.duration !== undefined) {
+    const seconds = parseDuration(args.duration);
+    overrides.duration = args.duration;
+    for (const phase of measured) phase.duration_s = seconds;
+  }
+  if (args.rate !== undefined) {
+    overrides.rate = args.rate;
+    for (const phase of measured) phase.rate = args.rate;
+  }
+  if (args.dedup !== undefined) scenario.aggregator.dedup = (overrides.dedup = args.dedup) as string;
+  if (args['sink-mode'] !== undefined) scenario.aggregator.sink_mode = overrides['sink-mode'] = args['sink-mode'];
+  if (args['sink-delay-ms'] !== undefined) scenario.aggregator.sink_delay_ms = (overrides['sink-delay-ms'] = args['sink-delay-ms']) as number;
+  if (args['batch-size'] !== undefined) scenario.aggregator.batch_size = (overrides['batch-size'] = args['batch-size']) as number;
+  if (args.publishers !== undefined) scenario.load.publishers = (overrides.publishers = args.publishers) as number;
+  if (args.broker !== 'embedded') overrides.broker = args.broker;
+
+  const validation = validateScenario(scenario);
+  if (!validation.ok) throw new UsageError(`scenario '${scenario.name}' is invalid after overrides:\n  ${validation.errors.join('\n  ')}`);
+  try {
+    parseBrokerSpec(args.broker);
+  } catch (error) {
+    throw new UsageError(`--broker: ${(error as Error).message}`);
+  }
+  return {
+    scenario,
+    overrides,
+    broker: args.broker,
+    out_dir: resolve(args.out ?? join('reports', 'out', makeRunId(scenario.name))),
+    quiet: args.quiet,
+    json: args.json,
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: BenchArgs | 'listed';
+  try {
+    parsed = await parseBenchArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
+    return EXIT.bad_input;
+  }
+  if (parsed === 'listed') return EXIT.ok;
+  const { scenario, quiet, json } = parsed;
+  const tty = process.stderr.isTTY === true;
+  const progress = (line: string) => {
+    if (quiet) return;
+    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
+    else process.stderr.write(`${line}\n`);
+  };
+  if (!quiet) {
+    const total = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
+    process.stderr.write(`chaosbench: ${scenario.name} · ${total} s of load · seed ${scenario.seed} · broker ${parsed.broker} · dedup ${scenario.aggregator.dedup}\n`);
+  }
+
+  let result;
+  try {
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, out_dir: parsed.out_dir, progress });
+  } catch (error) {
+    if (tty && !quiet) process.stderr.write('\n');
+    process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);
+    return EXIT.invalid_run;
+  }
+  if (tty && !quiet) process.stderr.write('\n');
+
+  mkdirSync(parsed.out_dir, { recursive: true });
+  writeFileSync(join(parsed.out_dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(parsed.out_dir, 'report.md'), renderReport(result));
+  writeFileSync(join(parsed.out_dir, 'latency.hgrm'), LatencyRecorder.decode(result.latency.end_to_end.histogram).toHgrm());
+  if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    process.stdout.write(`${renderSummary(result)}\n`);
+    process.stdout.write(`report: ${join(parsed.out_dir, 'report.md')}\n`);
+  }
+  if (!result.valid) return EXIT.invalid_run;
+  return result.passed ? EXIT.ok : EXIT.check_failed;
+}

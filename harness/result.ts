@@ -1,0 +1,120 @@
+// result.json, schema chaosbench.result/v1: the only contract between a run and everything that
+// reads it (reports, comparisons, the gate). Types only, plus the check evaluation (pure).
+
+import type { AggregatorCounters } from '../aggregator/pipeline.ts';
+import type { Check, Scenario } from '../scenarios/schema.ts';
+import type { LatencySummary } from './metrics/histogram.ts';
+import type { LedgerTotals } from './ledger/index.ts';
+import type { FaultRecord } from './load/generator.ts';
+
+export const RESULT_SCHEMA = 'chaosbench.result/v1';
+
+export interface LatencyResult extends LatencySummary {
+  /** Compressed base64 HdrHistogram (µs, 3 significant digits). */
+  histogram: string;
+}
+
+export interface PhaseResult {
+  name: string;
+  duration_s: number;
+  target_rate: number;
+  offered_per_s: number;
+  published: number;
+  unique_committed: number;
+  lost: number;
+  excluded_from_totals: boolean;
+  latency: LatencyResult;
+}
+
+export interface CheckResult extends Check {
+  actual: number;
+  passed: boolean;
+}
+
+export interface RunResult {
+  schema: typeof RESULT_SCHEMA;
+  run_id: string;
+  scenario: Scenario;
+  /** CLI overrides applied to the scenario, as given. */
+  overrides: Record<string, unknown>;
+  seed: number;
+  git_sha: string;
+  started_at: string;
+  machine: { node: string; platform: string; arch: string; cpus: number; cpu_model: string; total_memory_gb: number };
+  versions: Record<string, string>;
+  broker: { kind: 'embedded' | 'external'; url: string };
+  aggregator: {
+    claim_order: string;
+    /** Counters the aggregator reported about itself: useful, but not what the ledger relies on. */
+    self_reported: AggregatorCounters;
+  };
+  totals: LedgerTotals & {
+    /** Deliveries the aggregator saw beyond the first per event (self-reported). */
+    duplicates_delivered: number;
+    /** Of those, stopped by dedup (self-reported). */
+    duplicates_absorbed: number;
+    errors: number;
+  };
+  rates: { duplicate_rate: number; loss_rate: number; error_rate: number; dlq_rate: number };
+  throughput: { target_per_s: number; offered_per_s: number; committed_per_s: number };
+  generator: { lag_p99_ms: number; lag_max_ms: number; window_waits: number };
+  drain: { drain_s: number; complete: boolean };
+  latency: { end_to_end: LatencyResult; publish_ack: LatencyResult };
+  phases: PhaseResult[];
+  faults: FaultRecord[];
+  checks: CheckResult[];
+  passed: boolean;
+  valid: boolean;
+  invalid_reasons: string[];
+  /** Plain-language explanations of what the figures show (e.g. the likely cause of a loss). */
+  findings: string[];
+  duration_s: number;
+}
+
+/** The value a check's metric refers to. */
+export function metricValue(result: Pick<RunResult, 'totals' | 'latency'>, metric: Check['metric']): number {
+  const t = result.totals;
+  switch (metric) {
+    case 'lost':
+      return t.lost;
+    case 'lost_unacked':
+      return t.lost_unacked;
+    case 'sink_duplicates':
+      return t.sink_duplicates;
+    case 'unexpected':
+      return t.unexpected;
+    case 'dlq':
+      return t.dlq;
+    case 'duplicates_absorbed':
+      return t.duplicates_absorbed;
+    case 'committed_ratio':
+      return t.published === 0 ? 0 : t.unique_committed / t.published;
+    case 'p50_ms':
+      return result.latency.end_to_end.p50_ms;
+    case 'p99_ms':
+      return result.latency.end_to_end.p99_ms;
+  }
+}
+
+export function evaluateChecks(checks: readonly Check[], result: Pick<RunResult, 'totals' | 'latency'>): CheckResult[] {
+  return checks.map((check) => {
+    const actual = metricValue(result, check.metric);
+    const passed = compare(actual, check.op, check.value);
+    return { ...check, actual, passed };
+  });
+}
+
+function compare(actual: number, op: Check['op'], value: number): boolean {
+  switch (op) {
+    case '==':
+      return actual === value;
+    case '<':
+      return actual < value;
+    case '<=':
+      return actual <= value;
+    case '>':
+      return actual > value;
+    case '>=':
+      return actual >= value;
+  }
+}

@@ -1,0 +1,169 @@
+// report.md from result.json: a pure function, so an old run re-renders with no broker.
+// The first line is the verdict; a reader who stops there knows whether to trust the rest.
+
+import type { LatencyResult, RunResult } from '../harness/result.ts';
+
+const fmt = (value: number, digits = 2) => (Number.isInteger(value) ? String(value) : value.toFixed(digits));
+const pct = (value: number) => `${(value * 100).toFixed(2)}%`;
+
+export function verdictLine(result: RunResult): string {
+  if (!result.valid) return `**INVALID RUN** — ${result.invalid_reasons.join('; ')}`;
+  const failed = result.checks.filter((c) => !c.passed);
+  if (failed.length > 0) {
+    return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => `${c.metric} ${c.op} ${c.value} (was ${fmt(c.actual)})`).join(', ')}`;
+  }
+  return `**PASS** — all ${result.checks.length} checks passed; run valid`;
+}
+
+function table(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.map(String).join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function latencyRow(label: string, l: LatencyResult): (string | number)[] {
+  return [label, l.count, fmt(l.p50_ms, 3), fmt(l.p90_ms, 3), fmt(l.p95_ms, 3), fmt(l.p99_ms, 3), fmt(l.p99_9_ms, 3), fmt(l.max_ms, 3), fmt(l.mean_ms, 3)];
+}
+
+const LATENCY_HEADER = ['', 'count', 'p50 ms', 'p90 ms', 'p95 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'mean ms'];
+
+export function renderReport(result: RunResult): string {
+  const t = result.totals;
+  const c = result.aggregator.self_reported;
+  const s = result.scenario;
+  const out: string[] = [];
+  out.push(verdictLine(result), '');
+  out.push(`# chaosbench: ${s.name}`, '', `${s.description}`, '');
+  out.push(
+    `Run \`${result.run_id}\` · broker: ${result.broker.kind} (${result.broker.url}) · dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · sink mode \`${s.aggregator.sink_mode}\` · ${result.duration_s} s`,
+    '',
+  );
+
+  if (result.findings.length > 0) {
+    out.push('## Findings', '', ...result.findings.map((f) => `- ${f}`), '');
+  }
+
+  out.push('## Checks', '');
+  out.push(
+    table(
+      ['check', 'actual', 'result'],
+      result.checks.map((check) => [`${check.metric} ${check.op} ${check.value}`, fmt(check.actual), check.passed ? 'pass' : '**FAIL**']),
+    ),
+    '',
+  );
+
+  out.push('## Ledger (harness records vs final read of the sink)', '');
+  out.push(
+    table(
+      ['figure', 'count', 'meaning'],
+      [
+        ['published', t.published, 'original events the harness published'],
+        ['acked by broker', t.acked_by_broker, 'originals the broker acknowledged (PUBACK)'],
+        ['copies injected', t.copies_published, 'same-event_id copies published by the duplicate fault'],
+        ['unique committed', t.unique_committed, 'published events found in the sink'],
+        ['lost', t.lost, 'acked by the broker, never committed'],
+        ['lost (never acked)', t.lost_unacked, 'never acked by the broker, never committed'],
+        ['duplicates in sink', t.sink_duplicates, 'extra rows of one event in the sink'],
+        ['absorbed by sink key', t.absorbed_by_sink, 'repeat deliveries stopped by the sink\'s ON CONFLICT'],
+        ['unexpected', t.unexpected, 'rows in the sink this run never published'],
+        ['reordered', t.reordered, `committed after a later seq of the same source (max displacement ${t.max_reorder_displacement})`],
+        ['dead-lettered', t.dlq, `messages in the DLQ (${t.dead_lettered} of them events this run published)`],
+        ['publish errors', t.publish_errors, 'publishes that failed at the harness'],
+      ],
+    ),
+    '',
+  );
+  out.push('Self-reported by the aggregator (not used for loss or duplicate figures):', '');
+  out.push(
+    table(
+      ['received', 'seen again', 'absorbed by dedup', 'broker DUP flag', 'committed', 'dlq', 'retries', 'errors', 'batches'],
+      [[c.received, c.redelivered, c.duplicates_absorbed, c.broker_redeliveries, c.committed, c.dlq, c.retries, c.errors, c.batches]],
+    ),
+    '',
+  );
+
+  out.push('## Rates and throughput', '');
+  out.push(
+    table(
+      ['duplicate rate', 'loss rate', 'error rate', 'DLQ rate', 'target ev/s', 'offered ev/s', 'committed ev/s'],
+      [
+        [
+          pct(result.rates.duplicate_rate),
+          pct(result.rates.loss_rate),
+          pct(result.rates.error_rate),
+          pct(result.rates.dlq_rate),
+          fmt(result.throughput.target_per_s, 0),
+          fmt(result.throughput.offered_per_s, 0),
+          fmt(result.throughput.committed_per_s, 0),
+        ],
+      ],
+    ),
+    '',
+  );
+
+  out.push('## Latency', '');
+  out.push('End to end = first sink commit − *intended* send time (open model: a stall cannot hide). Warm-up phases are excluded from "overall".', '');
+  out.push(
+    table(LATENCY_HEADER, [
+      latencyRow('overall', result.latency.end_to_end),
+      ...result.phases.map((p) => latencyRow(`phase ${p.name}${p.excluded_from_totals ? ' (excluded)' : ''}`, p.latency)),
+      latencyRow('publish → PUBACK', result.latency.publish_ack),
+    ]),
+    '',
+  );
+
+  out.push('## Phases and faults', '');
+  out.push(
+    table(
+      ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'published', 'committed', 'lost', 'faults'],
+      result.phases.map((p) => {
+        const faults = result.faults
+          .filter((f) => f.phase === p.name)
+          .map((f) => `${f.kind} (${Object.entries(f.injected).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+        return [p.name, fmt(p.duration_s, 1), p.target_rate, fmt(p.offered_per_s, 0), p.published, p.unique_committed, p.lost, faults.join('; ') || '—'];
+      }),
+    ),
+    '',
+  );
+
+  out.push('## Run', '');
+  out.push(
+    table(
+      ['item', 'value'],
+      [
+        ['valid', result.valid ? 'yes' : `no: ${result.invalid_reasons.join('; ')}`],
+        ['generator lag p99 / max', `${fmt(result.generator.lag_p99_ms, 3)} ms / ${fmt(result.generator.lag_max_ms, 3)} ms`],
+        ['publishes that waited for a full window', result.generator.window_waits],
+        ['drain', `${fmt(result.drain.drain_s, 1)} s${result.drain.complete ? '' : ' (incomplete)'}`],
+        ['seed', result.seed],
+        ['git sha', result.git_sha],
+        ['started', result.started_at],
+        ['machine', `${result.machine.cpus} × ${result.machine.cpu_model}, ${result.machine.total_memory_gb} GB, Node ${result.machine.node}, ${result.machine.platform}/${result.machine.arch}`],
+        ['versions', Object.entries(result.versions).map(([k, v]) => `${k} ${v}`).join(', ')],
+        ['overrides', Object.keys(result.overrides).length > 0 ? `\`${JSON.stringify(result.overrides)}\`` : 'none'],
+      ],
+    ),
+    '',
+  );
+  out.push(`Replay: \`npm run bench -- --scenario ${s.name} --seed ${result.seed}${replayFlags(result)}\``, '');
+  out.push('<details><summary>Scenario as run</summary>', '', '```json', JSON.stringify(s, null, 2), '```', '', '</details>', '');
+  return out.join('\n');
+}
+
+function replayFlags(result: RunResult): string {
+  return Object.entries(result.overrides)
+    .filter(([key]) => key !== 'seed')
+    .map(([key, value]) => ` --${key} ${String(value)}`)
+    .join('');
+}
+
+/** A few lines for the terminal after a run. */
+export function renderSummary(result: RunResult): string {
+  const t = result.totals;
+  const l = result.latency.end_to_end;
+  return [
+    verdictLine(result).replace(/\*\*/g, ''),
+    `published ${t.published} (+${t.copies_published} duplicate copies) · committed ${t.unique_committed} · lost ${t.lost} (+${t.lost_unacked} never acked) · sink duplicates ${t.sink_duplicates} · absorbed by dedup ${t.duplicates_absorbed} · dlq ${t.dlq}`,
+    `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms`,
+    ...result.findings.map((f) => `finding: ${f}`),
+  ].join('\n');
+}

@@ -1,0 +1,84 @@
+// The scenario format: plain, serialisable data (no closures), validated in full before anything
+// starts. Every error carries its path, e.g. `phases[1].rate must be > 0`.
+
+import type { SinkMode } from '../aggregator/sink/index.ts';
+
+export interface DuplicateFault {
+  kind: 'duplicate';
+  /** Probability that an event is published again with the same event_id. */
+  fraction: number;
+  /** Of the copies, the share sent right after the original; the rest after `delay_ms`. */
+  immediate_share: number;
+  delay_ms: number;
+  /** Of the copies, the share sent from a separate connection rather than the original publisher's. */
+  other_connection_share: number;
+}
+
+export type FaultSpec = DuplicateFault;
+export type FaultKind = FaultSpec['kind'];
+
+export interface Phase {
+  name: string;
+  duration_s: number;
+  /** Target arrival rate over all publishers, events per second (open model). */
+  rate: number;
+  faults: FaultSpec[];
+}
+
+export type CheckMetric =
+  | 'lost'
+  | 'lost_unacked'
+  | 'sink_duplicates'
+  | 'unexpected'
+  | 'dlq'
+  | 'p50_ms'
+  | 'p99_ms'
+  | 'duplicates_absorbed'
+  | 'committed_ratio';
+export type CheckOp = '==' | '<' | '<=' | '>' | '>=';
+
+export interface Check {
+  metric: CheckMetric;
+  op: CheckOp;
+  value: number;
+}
+
+export interface ScenarioAggregator {
+  dedup: string;
+  dedup_ttl_ms: number;
+  sink_mode: SinkMode;
+  sink_delay_ms: number;
+  batch_size: number;
+  batch_wait_ms: number;
+  max_in_flight: number;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  seed: number;
+  load: {
+    publishers: number;
+    payload_bytes: number;
+    /** Most un-acked QoS 1 publishes per publisher connection (mqtt.js does not cap this itself). */
+    window: number;
+  };
+  phases: Phase[];
+  aggregator: ScenarioAggregator;
+  /** Longest wait after the load for the aggregator to commit what was published. */
+  drain_timeout_s: number;
+  checks: Check[];
+}
+
+export const CHECK_METRICS: readonly CheckMetric[] = [
+  'lost',
+  'lost_unacked',
+  'sink_duplicates',
+  'unexpected',
+  'dlq',
+  'p50_ms',
+  'p99_ms',
+  'duplicates_absorbed',
+  'committed_ratio',
+];
+export const CHECK_OPS: readonly CheckOp[] = ['==', '<', '<=', '>', '>='];

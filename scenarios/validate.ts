@@ -1,0 +1,130 @@
+// Validation of scenario data: every error at once, each with its path. Nothing here has side
+// effects; the harness calls it before starting any process and exits 2 when it returns errors.
+
+import { CHECK_METRICS, CHECK_OPS, type Scenario } from './schema.ts';
+import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
+
+type Errors = string[];
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function number(errors: Errors, path: string, value: unknown, test: (n: number) => boolean, rule: string): void {
+  if (typeof value !== 'number' || Number.isNaN(value)) errors.push(`${path} must be a number, got ${JSON.stringify(value)}`);
+  else if (!test(value)) errors.push(`${path} must be ${rule}, got ${value}`);
+}
+
+const positive = (n: number) => n > 0;
+const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
+const nonNegative = (n: number) => n >= 0;
+const nonNegativeInt = (n: number) => Number.isInteger(n) && n >= 0;
+const probability = (n: number) => n >= 0 && n <= 1;
+
+function string(errors: Errors, path: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) errors.push(`${path} must be a non-empty string`);
+}
+
+function unknownFields(errors: Errors, path: string, value: Record<string, unknown>, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) errors.push(`${path ? `${path}.` : ''}${key} is not a known field (known: ${known.join(', ')})`);
+  }
+}
+
+export function validateScenario(input: unknown): { ok: true; scenario: Scenario } | { ok: false; errors: string[] } {
+  const errors: Errors = [];
+  if (!isObject(input)) return { ok: false, errors: ['scenario must be an object'] };
+  unknownFields(errors, '', input, ['name', 'description', 'seed', 'load', 'phases', 'aggregator', 'drain_timeout_s', 'checks']);
+  string(errors, 'name', input.name);
+  if (typeof input.description !== 'string') errors.push('description must be a string');
+  number(errors, 'seed', input.seed, (n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff, 'an integer in [0, 2^32)');
+  number(errors, 'drain_timeout_s', input.drain_timeout_s, positive, '> 0');
+
+  const load = input.load;
+  if (!isObject(load)) errors.push('load must be an object');
+  else {
+    unknownFields(errors, 'load', load, ['publishers', 'payload_bytes', 'window']);
+    number(errors, 'load.publishers', load.publishers, (n) => positiveInt(n) && n <= 256, 'an integer in [1, 256]');
+    number(errors, 'load.payload_bytes', load.payload_bytes, nonNegativeInt, 'an integer >= 0');
+    number(errors, 'load.window', load.window, positiveInt, 'a positive integer');
+  }
+
+  if (!Array.isArray(input.phases) || input.phases.length === 0) errors.push('phases must be a non-empty array');
+  else {
+    input.phases.forEach((phase: unknown, i: number) => {
+      const path = `phases[${i}]`;
+      if (!isObject(phase)) return errors.push(`${path} must be an object`);
+      unknownFields(errors, path, phase, ['name', 'duration_s', 'rate', 'faults']);
+      string(errors, `${path}.name`, phase.name);
+      number(errors, `${path}.duration_s`, phase.duration_s, positive, '> 0');
+      number(errors, `${path}.rate`, phase.rate, positive, '> 0');
+      if (!Array.isArray(phase.faults)) return errors.push(`${path}.faults must be an array`);
+      phase.faults.forEach((fault: unknown, j: number) => validateFault(errors, `${path}.faults[${j}]`, fault));
+      return undefined;
+    });
+  }
+
+  const aggregator = input.aggregator;
+  if (!isObject(aggregator)) errors.push('aggregator must be an object');
+  else {
+    unknownFields(errors, 'aggregator', aggregator, [
+      'dedup',
+      'dedup_ttl_ms',
+      'sink_mode',
+      'sink_delay_ms',
+      'batch_size',
+      'batch_wait_ms',
+      'max_in_flight',
+    ]);
+    if (typeof aggregator.dedup !== 'string') errors.push('aggregator.dedup must be a string');
+    else {
+      try {
+        parseDedupSpec(aggregator.dedup);
+      } catch (error) {
+        errors.push(`aggregator.dedup: ${(error as Error).message}`);
+      }
+    }
+    number(errors, 'aggregator.dedup_ttl_ms', aggregator.dedup_ttl_ms, positiveInt, 'a positive integer');
+    if (aggregator.sink_mode !== 'idempotent' && aggregator.sink_mode !== 'append') {
+      errors.push(`aggregator.sink_mode must be 'idempotent' or 'append', got ${JSON.stringify(aggregator.sink_mode)}`);
+    }
+    number(errors, 'aggregator.sink_delay_ms', aggregator.sink_delay_ms, nonNegative, '>= 0');
+    number(errors, 'aggregator.batch_size', aggregator.batch_size, positiveInt, 'a positive integer');
+    number(errors, 'aggregator.batch_wait_ms', aggregator.batch_wait_ms, nonNegative, '>= 0');
+    number(errors, 'aggregator.max_in_flight', aggregator.max_in_flight, positiveInt, 'a positive integer');
+  }
+
+  if (!Array.isArray(input.checks)) errors.push('checks must be an array');
+  else {
+    input.checks.forEach((check: unknown, i: number) => {
+      const path = `checks[${i}]`;
+      if (!isObject(check)) return errors.push(`${path} must be an object`);
+      unknownFields(errors, path, check, ['metric', 'op', 'value']);
+      if (!CHECK_METRICS.includes(check.metric as never)) {
+        errors.push(`${path}.metric must be one of ${CHECK_METRICS.join(', ')}, got ${JSON.stringify(check.metric)}`);
+      }
+      if (!CHECK_OPS.includes(check.op as never)) errors.push(`${path}.op must be one of ${CHECK_OPS.join(' ')}, got ${JSON.stringify(check.op)}`);
+      number(errors, `${path}.value`, check.value, Number.isFinite, 'finite');
+      return undefined;
+    });
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, scenario: input as unknown as Scenario };
+}
+
+function validateFault(errors: Errors, path: string, fault: unknown): void {
+  if (!isObject(fault)) {
+    errors.push(`${path} must be an object`);
+    return;
+  }
+  switch (fault.kind) {
+    case 'duplicate':
+      unknownFields(errors, path, fault, ['kind', 'fraction', 'immediate_share', 'delay_ms', 'other_connection_share']);
+      number(errors, `${path}.fraction`, fault.fraction, probability, 'in [0, 1]');
+      number(errors, `${path}.immediate_share`, fault.immediate_share, probability, 'in [0, 1]');
+      number(errors, `${path}.delay_ms`, fault.delay_ms, nonNegative, '>= 0');
+      number(errors, `${path}.other_connection_share`, fault.other_connection_share, probability, 'in [0, 1]');
+      return;
+    default:
+      errors.push(`${path}.kind must be one of: duplicate, got ${JSON.stringify(fault.kind)}`);
+  }
+}
