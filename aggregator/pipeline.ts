@@ -16,7 +16,7 @@
 import { parseEvent } from './event/parse.ts';
 import type { Event, ParseOptions } from './event/types.ts';
 import type { ClaimResult, DedupStore } from './dedup/index.ts';
-import type { DeadLetter, Sink } from './sink/index.ts';
+import type { CommitOutcome, DeadLetter, Sink } from './sink/index.ts';
 import { nowMicros } from './clock.ts';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.ts';
 import type { Random } from './random.ts';
@@ -26,13 +26,16 @@ export type ClaimOrder = 'transactional' | 'claim-first' | 'commit-first';
 /** Counters the aggregator reports about itself. The harness labels them as self-reported. */
 export interface AggregatorCounters {
   received: number;
-  /** Packets the broker flagged DUP (its own redeliveries). */
+  /** Packets the broker flagged DUP (its own redeliveries). Aedes 1.x never sets the flag; Mosquitto does. */
   broker_redeliveries: number;
   /** Deliveries of an event_id that was already committed (seen again), whatever stopped it. */
   redelivered: number;
-  /** Of those, stopped by the dedup store. */
+  /** Of those, stopped by the dedup store (before the sink). */
   duplicates_absorbed: number;
-  /** Of those, stopped by the sink's own idempotency (ON CONFLICT) after passing dedup. */
+  /**
+   * Of those, stopped by the sink's own idempotency (ON CONFLICT). In commit-first order every
+   * repeat reaches the sink, so this is where they are counted; the claim afterwards only records.
+   */
   duplicates_absorbed_by_sink: number;
   committed: number;
   dlq: number;
@@ -201,46 +204,46 @@ export class Pipeline {
   private async commitBatch(events: Event[]): Promise<void> {
     const ids = events.map((e) => e.event_id);
     const ttlMs = this.options.dedup_ttl_ms;
-    let claims: ClaimResult[];
-    let alreadyPresent = 0;
-    let inserted = 0;
     switch (this.order) {
       case 'transactional': {
         const run = this.store.claimerFor!(this.sink)!;
         const outcome = await this.sink.commit(events, { run, ttlMs });
-        claims = outcome.claims ?? [];
-        inserted = outcome.inserted;
-        alreadyPresent = outcome.already_present;
-        break;
+        this.countCommit(outcome);
+        this.countClaims(outcome.claims ?? []);
+        return;
       }
       case 'claim-first': {
-        claims = await this.store.claimMany(ids, ttlMs);
+        const claims = await this.store.claimMany(ids, ttlMs);
         const fresh = events.filter((_, i) => claims[i] === 'new');
         try {
-          const outcome = await this.sink.commit(fresh);
-          inserted = outcome.inserted;
-          alreadyPresent = outcome.already_present;
+          this.countCommit(await this.sink.commit(fresh));
         } catch (error) {
           await this.store.release(fresh.map((e) => e.event_id));
           throw error;
         }
-        break;
+        this.countClaims(claims);
+        return;
       }
       case 'commit-first': {
-        const outcome = await this.sink.commit(events);
-        inserted = outcome.inserted;
-        alreadyPresent = outcome.already_present;
-        claims = await this.store.claimMany(ids, ttlMs);
-        // The sink already stopped these; the claim only tells us how many the store would have.
-        alreadyPresent -= claims.filter((c) => c === 'duplicate').length;
-        break;
+        // Counted as soon as it is durable: if the claim below fails, the retry finds these rows
+        // already present and must not make them disappear from the count.
+        this.countCommit(await this.sink.commit(events));
+        await this.store.claimMany(ids, ttlMs);
+        return;
       }
     }
+  }
+
+  private countCommit(outcome: CommitOutcome): void {
+    this.counters.committed += outcome.inserted;
+    this.counters.duplicates_absorbed_by_sink += outcome.already_present;
+    this.counters.redelivered += outcome.already_present;
+  }
+
+  private countClaims(claims: readonly ClaimResult[]): void {
     const absorbed = claims.filter((c) => c === 'duplicate').length;
     this.counters.duplicates_absorbed += absorbed;
-    this.counters.duplicates_absorbed_by_sink += Math.max(0, alreadyPresent);
-    this.counters.redelivered += absorbed + Math.max(0, alreadyPresent);
-    this.counters.committed += inserted;
+    this.counters.redelivered += absorbed;
   }
 
   private deadLetter(message: PipelineMessage, reason: string, eventId: string | null): DeadLetter {

@@ -190,6 +190,11 @@ export class SqliteSink implements Sink {
     this.writeDeadLetters = (entries) => writeDeadLetters.immediate(entries);
   }
 
+  /**
+   * Idempotent mode: `inserted` counts new rows, `already_present` the deliveries absorbed by the
+   * key. Append mode absorbs nothing: every written event counts as inserted (as an extra row when
+   * its id is already there), already_present is always 0.
+   */
   async commit(
     events: readonly Event[],
     claim?: { run: TransactionalClaim; ttlMs: number },

@@ -1,0 +1,261 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ulid } from 'ulid';
+import { Pipeline, type PipelineMessage, type PipelineOptions } from './pipeline.ts';
+import { SqliteSink } from './sink/sqlite.ts';
+import { SqliteDedupStore } from './dedup/sqlite.ts';
+import { MemoryDedupStore } from './dedup/memory.ts';
+import { NoDedupStore } from './dedup/none.ts';
+import type { DedupStore } from './dedup/index.ts';
+import { TransientError, type Sink } from './sink/index.ts';
+import { serializeEvent } from './event/parse.ts';
+import { seededRandom } from './random.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES, type Event } from './event/types.ts';
+
+const options: PipelineOptions = {
+  batch_size: 50,
+  batch_wait_ms: 1,
+  dedup_ttl_ms: 60_000,
+  retry: { base_ms: 1, cap_ms: 5, max_attempts: 4 },
+  parse: { maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES },
+  random: seededRandom(7),
+};
+
+let dir: string;
+const closers: (() => Promise<void>)[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'chaosbench-pipeline-'));
+});
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function sinkAt(name = 'sink.db', mode: 'idempotent' | 'append' = 'idempotent', delayMs = 0): SqliteSink {
+  const sink = new SqliteSink({ path: join(dir, name), mode, delayMs });
+  closers.push(() => sink.close());
+  return sink;
+}
+
+function event(seq: number, source = 'pub-0'): Event {
+  return {
+    v: 1,
+    event_id: ulid(),
+    source,
+    seq,
+    topic: `events/test/${source}`,
+    ts: '2026-11-25T06:25:00.123456Z',
+    payload: { n: seq },
+    bench: { intended_us: 1_764_051_900_000_000 + seq },
+  };
+}
+
+interface Delivery extends PipelineMessage {
+  acked: boolean;
+}
+
+function delivery(payload: string | Event, topic = 'events/test/pub-0'): Delivery {
+  const message: Delivery = {
+    topic,
+    payload: Buffer.from(typeof payload === 'string' ? payload : serializeEvent(payload)),
+    dup: false,
+    acked: false,
+    ack: () => {
+      message.acked = true;
+    },
+  };
+  return message;
+}
+
+/** A sink whose commit fails in a scripted way before delegating to the real one. */
+function failingSink(inner: Sink, failure: (events: readonly Event[], call: number) => Error | undefined): Sink & { calls: number } {
+  const wrapper = {
+    kind: inner.kind,
+    mode: inner.mode,
+    calls: 0,
+    async commit(events: readonly Event[], claim?: Parameters<Sink['commit']>[1]) {
+      const error = failure(events, wrapper.calls++);
+      if (error) throw error;
+      return inner.commit(events, claim);
+    },
+    deadLetter: inner.deadLetter.bind(inner),
+    close: inner.close.bind(inner),
+  };
+  return wrapper;
+}
+
+async function run(pipeline: Pipeline, deliveries: Delivery[]): Promise<void> {
+  for (const d of deliveries) pipeline.push(d);
+  await pipeline.drain();
+}
+
+describe('claim and commit ordering: a failure between the two steps never loses the event', () => {
+  it('transactional (sqlite dedup in the sink database): a crash after the claim rolls the claim back', async () => {
+    const sink = sinkAt();
+    const store = new SqliteDedupStore({ db: sink.db });
+    let failNext = true;
+    // The store's own claimer, made to blow up *after* it has claimed, inside the transaction.
+    const enlisted: DedupStore = Object.assign(Object.create(store) as SqliteDedupStore, {
+      claimerFor: (s: Sink) => {
+        const run = store.claimerFor(s)!;
+        return (ids: readonly string[], ttl: number) => {
+          const claims = run(ids, ttl);
+          if (failNext) {
+            failNext = false;
+            throw new TransientError('injected: process dies between claim and commit');
+          }
+          return claims;
+        };
+      },
+    });
+    const pipeline = new Pipeline(enlisted, sink, options);
+    expect(pipeline.order).toBe('transactional');
+    const e = event(0);
+    const first = delivery(e);
+    await run(pipeline, [first]);
+    expect(first.acked).toBe(true);
+    expect(pipeline.counters.retries).toBe(1);
+    // Redelivery after the (simulated) crash: still exactly one row.
+    await run(pipeline, [delivery(e)]);
+    const rows = sink.readRows();
+    expect(rows.map((r) => r.event_id)).toEqual([e.event_id]);
+    expect(pipeline.counters.committed).toBe(1);
+    expect(pipeline.counters.duplicates_absorbed).toBe(1);
+  });
+
+  it('claim-first (memory dedup): a failed commit releases its claims, so the retry commits', async () => {
+    const sink = sinkAt();
+    const store = new MemoryDedupStore();
+    const flaky = failingSink(sink, (_, call) => (call === 0 ? new TransientError('injected: sink busy') : undefined));
+    const pipeline = new Pipeline(store, flaky, options);
+    expect(pipeline.order).toBe('claim-first');
+    const e = event(0);
+    await run(pipeline, [delivery(e)]);
+    expect(sink.readRows().map((r) => r.event_id)).toEqual([e.event_id]);
+    expect(pipeline.counters.committed).toBe(1);
+    expect(pipeline.counters.duplicates_absorbed).toBe(0);
+  });
+
+  it('commit-first (sqlite dedup in its own file): a failure after the commit and before the claim still commits once', async () => {
+    const sink = sinkAt();
+    const store = new SqliteDedupStore({ path: join(dir, 'dedup.db') });
+    closers.push(() => store.close());
+    let failNext = true;
+    const flakyStore: DedupStore = Object.assign(Object.create(store) as SqliteDedupStore, {
+      claimerFor: () => undefined,
+      claimMany: async (ids: readonly string[], ttl: number) => {
+        if (failNext) {
+          failNext = false;
+          throw new TransientError('injected: dedup store unreachable after the commit');
+        }
+        return store.claimMany(ids, ttl);
+      },
+    });
+    const pipeline = new Pipeline(flakyStore, sink, options);
+    expect(pipeline.order).toBe('commit-first');
+    const e = event(0);
+    await run(pipeline, [delivery(e)]);
+    const rows = sink.readRows();
+    expect(rows).toHaveLength(1);
+    // The retry wrote it again and the sink's key absorbed it.
+    expect(rows[0]!.deliveries).toBe(2);
+    expect(pipeline.counters.committed).toBe(1);
+  });
+
+  it('refuses a durable external store with an append sink (it could not stop duplicates safely)', () => {
+    const sink = sinkAt('append.db', 'append');
+    const store = new SqliteDedupStore({ path: join(dir, 'dedup.db') });
+    closers.push(() => store.close());
+    expect(() => new Pipeline(store, sink, options)).toThrow(/must be idempotent/);
+  });
+});
+
+describe('batches, acks and the DLQ', () => {
+  it('acks a message only after its batch is durably committed', async () => {
+    const sink = sinkAt('slow.db', 'idempotent', 40);
+    const pipeline = new Pipeline(new NoDedupStore(), sink, options);
+    const deliveries = Array.from({ length: 10 }, (_, i) => delivery(event(i)));
+    for (const d of deliveries) pipeline.push(d);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(deliveries.some((d) => d.acked)).toBe(false);
+    expect(sink.readRows()).toHaveLength(0);
+    await pipeline.drain();
+    expect(deliveries.every((d) => d.acked)).toBe(true);
+    expect(sink.readRows()).toHaveLength(10);
+  });
+
+  it('batches messages: many messages, few commits', async () => {
+    const sink = sinkAt();
+    const pipeline = new Pipeline(new MemoryDedupStore(), sink, { ...options, batch_size: 100, batch_wait_ms: 50 });
+    await run(pipeline, Array.from({ length: 300 }, (_, i) => delivery(event(i))));
+    expect(pipeline.counters.batches).toBe(3);
+    expect(sink.readRows()).toHaveLength(300);
+  });
+
+  it('dead-letters a malformed message with its reason, acks it, and keeps committing its batch-mates', async () => {
+    const sink = sinkAt();
+    const pipeline = new Pipeline(new MemoryDedupStore(), sink, options);
+    const bad = delivery('{"v":1,"event_id":"not-a-ulid","source":"pub-0"');
+    const wrongType = delivery(JSON.stringify({ ...event(1), seq: 'one' }));
+    const good = delivery(event(2));
+    await run(pipeline, [bad, wrongType, good]);
+    expect([bad.acked, wrongType.acked, good.acked]).toEqual([true, true, true]);
+    const letters = sink.readDeadLetters();
+    expect(letters).toHaveLength(2);
+    expect(letters[0]!.reason).toMatch(/invalid event/);
+    expect(letters[0]!.raw).toBe('{"v":1,"event_id":"not-a-ulid","source":"pub-0"');
+    expect(letters[1]!.reason).toMatch(/seq/);
+    expect(sink.readRows()).toHaveLength(1);
+    expect(pipeline.counters.dlq).toBe(2);
+  });
+
+  it('a permanent sink error dead-letters only the event that causes it', async () => {
+    const sink = sinkAt();
+    const poison = event(1);
+    const rejecting = failingSink(sink, (events) =>
+      events.some((e) => e.event_id === poison.event_id) ? new Error('CHECK constraint failed: poison') : undefined,
+    );
+    const pipeline = new Pipeline(new MemoryDedupStore(), rejecting, options);
+    await run(pipeline, [delivery(event(0)), delivery(poison), delivery(event(2))]);
+    expect(sink.readRows()).toHaveLength(2);
+    const letters = sink.readDeadLetters();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]!.event_id).toBe(poison.event_id);
+    expect(letters[0]!.reason).toMatch(/sink rejected event: CHECK constraint failed/);
+  });
+
+  it('retries transient failures with backoff and dead-letters when retries are exhausted', async () => {
+    const sink = sinkAt();
+    const alwaysBusy = failingSink(sink, () => new TransientError('database is locked'));
+    const pipeline = new Pipeline(new MemoryDedupStore(), alwaysBusy, options);
+    const d = delivery(event(0));
+    await run(pipeline, [d]);
+    expect(d.acked).toBe(true);
+    const letters = sink.readDeadLetters();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]!.reason).toMatch(/retries exhausted after 4 attempts: database is locked/);
+    // One batch attempt + one single-event attempt, each retried to exhaustion.
+    expect(pipeline.counters.retries).toBe(2 * (options.retry.max_attempts - 1));
+  });
+
+  it('absorbs duplicates inside one batch and across batches', async () => {
+    const sink = sinkAt();
+    const pipeline = new Pipeline(new MemoryDedupStore(), sink, options);
+    const e = event(0);
+    await run(pipeline, [delivery(e), delivery(e), delivery(event(1))]);
+    await run(pipeline, [delivery(e)]);
+    expect(sink.readRows()).toHaveLength(2);
+    expect(pipeline.counters.duplicates_absorbed).toBe(2);
+    expect(pipeline.counters.redelivered).toBe(2);
+  });
+
+  it('without dedup an append sink receives every duplicate', async () => {
+    const sink = sinkAt('append.db', 'append');
+    const pipeline = new Pipeline(new NoDedupStore(), sink, options);
+    const e = event(0);
+    await run(pipeline, [delivery(e), delivery(e), delivery(e)]);
+    expect(sink.readRows()).toHaveLength(3);
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { dupStorm } from './dup-storm.ts';
+import { SCENARIOS } from './index.ts';
+import { validateScenario } from './validate.ts';
+
+/** A deep copy that tests may break freely. */
+function scenario(): Record<string, any> {
+  return structuredClone(dupStorm) as Record<string, any>;
+}
+
+function errorsOf(input: unknown): string[] {
+  const result = validateScenario(input);
+  if (result.ok) throw new Error('expected the scenario to be rejected');
+  return result.errors;
+}
+
+describe('validateScenario', () => {
+  it('accepts dup-storm as shipped, returning it unchanged', () => {
+    const result = validateScenario(dupStorm);
+    expect(result).toEqual({ ok: true, scenario: dupStorm });
+  });
+
+  it('accepts every shipped scenario', () => {
+    for (const [name, shipped] of Object.entries(SCENARIOS)) {
+      expect(validateScenario(shipped).ok, name).toBe(true);
+      expect(shipped.name).toBe(name);
+    }
+  });
+
+  it('reports every problem at once, each with its path', () => {
+    const bad = scenario();
+    bad.phases[1].rate = -5;
+    bad.phases[1].faults[0].fraction = 1.5;
+    bad.load.burst = 10;
+    bad.checks[1].metric = 'latency_p99';
+    bad.aggregator.dedup = 'redis';
+
+    const errors = errorsOf(bad);
+    const expectedPrefixes = [
+      'phases[1].rate ',
+      'phases[1].faults[0].fraction ',
+      'load.burst ',
+      'checks[1].metric ',
+      'aggregator.dedup',
+    ];
+    for (const prefix of expectedPrefixes) {
+      expect(errors.filter((e) => e.startsWith(prefix)), prefix).toHaveLength(1);
+    }
+    expect(errors).toHaveLength(expectedPrefixes.length);
+
+    const find = (prefix: string) => errors.find((e) => e.startsWith(prefix))!;
+    expect(find('phases[1].rate')).toBe('phases[1].rate must be > 0, got -5');
+    expect(find('phases[1].faults[0].fraction')).toBe('phases[1].faults[0].fraction must be in [0, 1], got 1.5');
+    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: publishers, payload_bytes, window\)$/);
+    expect(find('checks[1].metric')).toMatch(/must be one of lost, .*got "latency_p99"$/);
+    // The dedup message comes from the registry and names the valid kinds.
+    expect(find('aggregator.dedup')).toMatch(/^aggregator\.dedup: unknown dedup store 'redis'.*memory/);
+  });
+
+  it('names unknown fields at the top level and inside phases and faults', () => {
+    const bad = scenario();
+    bad.colour = 'blue';
+    bad.phases[0].burst = true;
+    bad.phases[1].faults[0].jitter_ms = 5;
+    const errors = errorsOf(bad);
+    expect(errors).toEqual([
+      expect.stringMatching(/^colour is not a known field/),
+      expect.stringMatching(/^phases\[0\]\.burst is not a known field/),
+      expect.stringMatching(/^phases\[1\]\.faults\[0\]\.jitter_ms is not a known field/),
+    ]);
+  });
+
+  it('rejects a fault of unknown kind with its path', () => {
+    const bad = scenario();
+    bad.phases[1].faults.push({ kind: 'partition', duration_ms: 100 });
+    expect(errorsOf(bad)).toEqual(['phases[1].faults[1].kind must be one of: duplicate, got "partition"']);
+  });
+
+  it('reports missing and mistyped values rather than accepting them', () => {
+    const bad = scenario();
+    delete bad.seed;
+    bad.load.publishers = 0;
+    bad.phases[0].duration_s = '2';
+    bad.aggregator.sink_mode = 'upsert';
+    bad.checks[0].op = '!=';
+    bad.checks[2].value = Number.POSITIVE_INFINITY;
+    const errors = errorsOf(bad);
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        'seed must be a number, got undefined',
+        'load.publishers must be an integer in [1, 256], got 0',
+        'phases[0].duration_s must be a number, got "2"',
+        `aggregator.sink_mode must be 'idempotent' or 'append', got "upsert"`,
+        expect.stringMatching(/^checks\[0\]\.op must be one of/),
+        'checks[2].value must be finite, got Infinity',
+      ]),
+    );
+    expect(errors).toHaveLength(6);
+  });
+
+  it('rejects non-objects and empty phase lists', () => {
+    expect(errorsOf(null)).toEqual(['scenario must be an object']);
+    expect(errorsOf([])).toEqual(['scenario must be an object']);
+    const bad = scenario();
+    bad.phases = [];
+    expect(errorsOf(bad)).toEqual(['phases must be a non-empty array']);
+  });
+
+  it('accepts the boundaries of each range', () => {
+    const edge = scenario();
+    edge.phases[1].faults[0].fraction = 1;
+    edge.phases[1].faults[0].immediate_share = 0;
+    edge.aggregator.sink_delay_ms = 0;
+    edge.load.publishers = 256;
+    edge.seed = 0xffffffff;
+    edge.aggregator.dedup = 'sqlite:/tmp/dedup.db';
+    expect(validateScenario(edge).ok).toBe(true);
+    edge.seed = 2 ** 32;
+    expect(errorsOf(edge)).toEqual(['seed must be an integer in [0, 2^32), got 4294967296']);
+  });
+});
