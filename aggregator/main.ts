@@ -41,6 +41,11 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
       'max-in-flight': { type: 'number', default: defaults.max_in_flight, describe: 'un-acked messages before reading pauses (backpressure)' },
       'max-payload-bytes': { type: 'number', default: defaults.max_payload_bytes, describe: 'larger payloads go to the DLQ' },
       seed: { type: 'number', default: defaults.seed, describe: 'seed for retry and reconnect jitter' },
+      bare: {
+        type: 'boolean',
+        default: false,
+        describe: 'ack on receipt, no validation/dedup/sink: the baseline for capacity comparisons',
+      },
     })
     .strict()
     .help()
@@ -66,6 +71,7 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     max_in_flight: args['max-in-flight'],
     max_payload_bytes: args['max-payload-bytes'],
     seed: args.seed,
+    bare: args.bare,
   };
   validateAggregatorConfig(config);
   return config;
@@ -133,7 +139,7 @@ async function main(): Promise<void> {
   };
   report('ready');
   if (!child) log(`subscribed to ${config.topic} at ${config.broker_url}; dedup ${config.dedup} (${service.claim_order}), sink ${config.sink}`);
-  const ticker = setInterval(() => report('counters'), child ? 250 : 5_000);
+  const ticker = setInterval(() => report('counters'), child ? 100 : 5_000);
 
   const shutdown = async (signal: string) => {
     clearInterval(ticker);

@@ -3,7 +3,7 @@
 // and by the harness (which runs it as a child process so that it can be killed).
 
 import { ConsumerConnection } from './consumer/connection.ts';
-import { Pipeline, type AggregatorCounters } from './pipeline.ts';
+import { emptyCounters, Pipeline, type AggregatorCounters } from './pipeline.ts';
 import { SqliteSink } from './sink/sqlite.ts';
 import type { SinkMode } from './sink/index.ts';
 import { createDedupStore } from './dedup/registry.ts';
@@ -32,6 +32,11 @@ export interface AggregatorConfig {
   max_payload_bytes: number;
   retry: RetryPolicy;
   seed: number;
+  /**
+   * Ack every message on receipt with no validation, dedup or sink: not an aggregator but the
+   * baseline that capacity comparisons divide by (what the broker and connection alone sustain).
+   */
+  bare: boolean;
 }
 
 export const DEFAULT_AGGREGATOR_CONFIG: AggregatorConfig = {
@@ -50,6 +55,7 @@ export const DEFAULT_AGGREGATOR_CONFIG: AggregatorConfig = {
   max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
   retry: DEFAULT_RETRY_POLICY,
   seed: 1,
+  bare: false,
 };
 
 export function sinkPath(spec: string): string {
@@ -65,18 +71,20 @@ export class AggregatorService {
   private sink: SqliteSink | undefined;
   private store: DedupStore | undefined;
   private stopping: Promise<void> | undefined;
+  private bareCounters: AggregatorCounters | undefined;
 
   constructor(readonly config: AggregatorConfig, private readonly log: (line: string) => void = () => {}) {}
 
   get counters(): AggregatorCounters | undefined {
-    return this.pipeline?.counters;
+    return this.pipeline?.counters ?? this.bareCounters;
   }
 
   get claim_order(): string | undefined {
-    return this.pipeline?.order;
+    return this.config.bare ? 'bare (ack on receipt)' : this.pipeline?.order;
   }
 
   async start(): Promise<void> {
+    if (this.config.bare) return this.startBare();
     const config = this.config;
     this.sink = new SqliteSink({ path: sinkPath(config.sink), mode: config.sink_mode, delayMs: config.sink_delay_ms });
     this.store = createDedupStore(config.dedup, { sink: this.sink });
@@ -94,6 +102,32 @@ export class AggregatorService {
       (error) => this.log(`batch could not be made durable, left un-acked for redelivery: ${String(error)}`),
     );
     this.pipeline = pipeline;
+    const connection = this.connect();
+    connection.on('message', (message) => {
+      pipeline.push({
+        topic: message.topic,
+        payload: message.payload,
+        dup: message.dup,
+        ack: () => connection.ack(message.ackToken),
+      });
+    });
+    await connection.start();
+  }
+
+  private async startBare(): Promise<void> {
+    const counters = emptyCounters();
+    this.bareCounters = counters;
+    const connection = this.connect();
+    connection.on('message', (message) => {
+      counters.received++;
+      connection.ack(message.ackToken);
+      counters.acked++;
+    });
+    await connection.start();
+  }
+
+  private connect(): ConsumerConnection {
+    const config = this.config;
     const connection = new ConsumerConnection({
       url: config.broker_url,
       clientId: config.client_id,
@@ -105,20 +139,12 @@ export class AggregatorService {
       random: seededRandom(deriveSeed(config.seed, 'aggregator.reconnect')),
     });
     this.connection = connection;
-    connection.on('message', (message) => {
-      pipeline.push({
-        topic: message.topic,
-        payload: message.payload,
-        dup: message.dup,
-        ack: () => connection.ack(message.ackToken),
-      });
-    });
     connection.on('disconnected', (reason) => this.log(`broker connection lost (${reason}); reconnecting`));
     connection.on('subscribed', (generation, sessionPresent) => {
       if (generation > 1) this.log(`resubscribed (session present: ${sessionPresent})`);
     });
     connection.on('error', (error) => this.log(`mqtt: ${error.message}`));
-    await connection.start();
+    return connection;
   }
 
   /** Stop taking messages, commit and ack everything in flight, then disconnect and close stores. */

@@ -32,6 +32,7 @@ export function aggregatorArgs(config: AggregatorConfig): string[] {
     `--max-in-flight=${config.max_in_flight}`,
     `--max-payload-bytes=${config.max_payload_bytes}`,
     `--seed=${config.seed}`,
+    `--bare=${config.bare}`,
   ];
 }
 

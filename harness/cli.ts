@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import { SCENARIOS } from '../scenarios/index.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
+import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 import { parseBrokerSpec } from './broker/index.ts';
 import { makeRunId, runScenario, WARMUP_PHASE } from './run.ts';
 import { renderReport, renderSummary } from '../reports/markdown.ts';
@@ -82,16 +83,30 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     for (const scenario of Object.values(SCENARIOS)) process.stdout.write(`${scenario.name.padEnd(width)}  ${scenario.description}\n`);
     return 'listed';
   }
-  if (!args.scenario) throw new UsageError(`--scenario is required (one of: ${Object.keys(SCENARIOS).join(', ')}); --list describes them`);
-  const base = SCENARIOS[args.scenario];
-  if (!base) throw new UsageError(`--scenario: unknown scenario '${args.scenario}' (known: ${Object.keys(SCENARIOS).join(', ')})`);
+  // Every problem at once (STYLE 4): the flags that can be checked on their own first, then the
+  // scenario with the overrides that parsed (a flag that failed is not applied, so not reported twice).
+  const problems: string[] = [];
+  const base = args.scenario === undefined ? undefined : SCENARIOS[args.scenario];
+  if (!args.scenario) problems.push(`--scenario is required (one of: ${Object.keys(SCENARIOS).join(', ')}); --list describes them`);
+  else if (!base) problems.push(`--scenario: unknown scenario '${args.scenario}' (known: ${Object.keys(SCENARIOS).join(', ')})`);
+  const flag = <T>(name: string, check: () => T): T | undefined => {
+    try {
+      return check();
+    } catch (error) {
+      problems.push(error instanceof UsageError ? error.message : `--${name}: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+  const seconds = args.duration === undefined ? undefined : flag('duration', () => parseDuration(args.duration!));
+  const dedup = args.dedup === undefined ? undefined : flag('dedup', () => (parseDedupSpec(args.dedup!), args.dedup!));
+  flag('broker', () => parseBrokerSpec(args.broker));
+  if (!base) throw new UsageError(problems.join('\nerror: '));
 
   const overrides: Record<string, unknown> = {};
   const scenario: Scenario = structuredClone(base);
   const measured = scenario.phases.filter((p) => p.name !== WARMUP_PHASE);
   if (args.seed !== undefined) scenario.seed = overrides.seed = args.seed;
-  if (args.duration !== undefined) {
-    const seconds = parseDuration(args.duration);
+  if (seconds !== undefined) {
     overrides.duration = args.duration;
     for (const phase of measured) phase.duration_s = seconds;
   }
@@ -99,7 +114,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     overrides.rate = args.rate;
     for (const phase of measured) phase.rate = args.rate;
   }
-  if (args.dedup !== undefined) scenario.aggregator.dedup = (overrides.dedup = args.dedup) as string;
+  if (dedup !== undefined) scenario.aggregator.dedup = overrides.dedup = dedup;
   if (args['sink-mode'] !== undefined) scenario.aggregator.sink_mode = overrides['sink-mode'] = args['sink-mode'];
   if (args['sink-delay-ms'] !== undefined) scenario.aggregator.sink_delay_ms = (overrides['sink-delay-ms'] = args['sink-delay-ms']) as number;
   if (args['batch-size'] !== undefined) scenario.aggregator.batch_size = (overrides['batch-size'] = args['batch-size']) as number;
@@ -107,12 +122,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   if (args.broker !== 'embedded') overrides.broker = args.broker;
 
   const validation = validateScenario(scenario);
-  if (!validation.ok) throw new UsageError(`scenario '${scenario.name}' is invalid after overrides:\n  ${validation.errors.join('\n  ')}`);
-  try {
-    parseBrokerSpec(args.broker);
-  } catch (error) {
-    throw new UsageError(`--broker: ${(error as Error).message}`);
-  }
+  if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${validation.errors.join('\n  ')}`);
+  if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));
   return {
     scenario,
     overrides,

@@ -1,0 +1,167 @@
+// The bench and aggregator command lines as a user runs them: a real `node --import tsx` process
+// per case, with its exit code and output. Every case here is bad input or an informational flag,
+// so each must end before any broker or aggregator starts; the runs go concurrently to stay fast.
+
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { dupStorm } from '../scenarios/dup-storm.ts';
+import { EXIT, parseDuration, UsageError } from './cli.ts';
+import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** A real run of dup-storm takes ~30 s; these must stop at argument parsing, well before. */
+const FAST_MS = 5_000;
+/** Kill a child that went on to run anyway, so a regression fails instead of hanging. */
+const KILL_AFTER_MS = 20_000;
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function runTypeScript(script: string, args: readonly string[]): Promise<Outcome> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, script, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: KILL_AFTER_MS,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - started }));
+  });
+}
+
+const bench = (...args: string[]) => runTypeScript('scripts/bench.ts', args);
+const aggregator = (...args: string[]) => runTypeScript('aggregator/main.ts', args);
+
+/** Bad input: exit 2, a message on stderr naming the problem, nothing run. */
+function expectBadInput(outcome: Outcome, ...named: (string | RegExp)[]): void {
+  expect(outcome.signal, outcome.stderr).toBeNull();
+  expect(outcome.code, outcome.stderr).toBe(EXIT.bad_input);
+  for (const name of named) {
+    if (typeof name === 'string') expect(outcome.stderr).toContain(name);
+    else expect(outcome.stderr).toMatch(name);
+  }
+  expect(outcome.stdout).toBe('');
+  expect(outcome.ms).toBeLessThan(FAST_MS);
+}
+
+/** The banner the bench prints just before it starts the broker and the aggregator. */
+const RUN_BANNER = 'chaosbench: ';
+
+describe.concurrent('bench CLI (spawned)', () => {
+  it('--list exits 0 and lists dup-storm with its description', async () => {
+    const outcome = await bench('--list');
+    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    const line = outcome.stdout.split('\n').find((l) => l.startsWith('dup-storm'));
+    expect(line).toBeDefined();
+    expect(line).toContain(dupStorm.description);
+    expect(outcome.stderr).toBe('');
+    expect(outcome.ms).toBeLessThan(FAST_MS);
+  });
+
+  it('--help exits 0 and documents --scenario and the exit codes', async () => {
+    const outcome = await bench('--help');
+    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    expect(outcome.stdout).toContain('--scenario');
+    expect(outcome.stdout).toContain('--list');
+    expect(outcome.stdout).toMatch(/Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid/);
+    expect(outcome.stderr).not.toContain(RUN_BANNER);
+    expect(outcome.ms).toBeLessThan(FAST_MS);
+  });
+
+  it('--scenario nope exits 2 naming the scenario field and the known scenarios', async () => {
+    const outcome = await bench('--scenario', 'nope');
+    expectBadInput(outcome, '--scenario', "'nope'", 'dup-storm');
+    expect(outcome.stderr).not.toContain(RUN_BANNER);
+  });
+
+  it('no --scenario at all exits 2 saying it is required', async () => {
+    expectBadInput(await bench(), /--scenario is required/);
+  });
+
+  it('an unknown flag exits 2 naming the flag', async () => {
+    expectBadInput(await bench('--scenario', 'dup-storm', '--bogus-flag'), 'bogus-flag');
+  });
+
+  it('--rate -5 exits 2 naming phases[1].rate', async () => {
+    const outcome = await bench('--scenario', 'dup-storm', '--rate', '-5');
+    expectBadInput(outcome, 'phases[1].rate must be > 0, got -5');
+    expect(outcome.stderr).not.toContain(RUN_BANNER);
+  });
+
+  it('--duration abc exits 2 naming --duration, with or without a scenario', async () => {
+    const [alone, withScenario] = await Promise.all([bench('--duration', 'abc'), bench('--scenario', 'dup-storm', '--duration', 'abc')]);
+    expectBadInput(alone, /--duration must look like .*'abc'/);
+    expectBadInput(withScenario, /--duration must look like .*'abc'/);
+  });
+
+  it('--broker http://x exits 2 naming --broker', async () => {
+    const [alone, withScenario] = await Promise.all([bench('--broker', 'http://x'), bench('--scenario', 'dup-storm', '--broker', 'http://x')]);
+    expectBadInput(alone, /--broker: .*http:\/\/x/);
+    expectBadInput(withScenario, /--broker: .*http:\/\/x/);
+    expect(withScenario.stderr).not.toContain(RUN_BANNER);
+  });
+
+  it('--dedup redis exits 2 naming dedup and the valid kinds', async () => {
+    const [alone, withScenario] = await Promise.all([bench('--dedup', 'redis'), bench('--scenario', 'dup-storm', '--dedup', 'redis')]);
+    expectBadInput(alone, /dedup.*'redis'.*memory/);
+    expectBadInput(withScenario, /dedup.*'redis'.*memory/);
+  });
+
+  it('reports every bad flag of one command line at once', async () => {
+    const outcome = await bench(
+      '--scenario', 'dup-storm', '--duration', '2x', '--dedup', 'redis', '--broker', 'http://x', '--rate', '-5', '--batch-size', '0',
+    );
+    expectBadInput(outcome, '--duration', '--dedup', '--broker', 'phases[1].rate', 'aggregator.batch_size');
+  });
+});
+
+describe.concurrent('aggregator CLI (spawned)', () => {
+  it('--batch-size 0 exits 2 naming batch-size', async () => {
+    expectBadInput(await aggregator('--batch-size', '0'), 'batch-size must be a positive integer, got 0');
+  });
+
+  it('--sink foo exits 2 naming the sink', async () => {
+    expectBadInput(await aggregator('--sink', 'foo'), /sink must be sqlite:PATH, got 'foo'/);
+  });
+
+  it('names every bad flag at once', async () => {
+    expectBadInput(await aggregator('--sink', 'foo', '--batch-size', '0', '--dedup', 'redis', '--broker', 'http://x'), 'sink', 'batch-size', 'dedup', 'broker');
+  });
+
+  it('--help exits 0 and lists its flags', async () => {
+    const outcome = await aggregator('--help');
+    expect(outcome.code, outcome.stderr).toBe(0);
+    for (const flag of ['--broker', '--dedup', '--sink', '--batch-size']) expect(outcome.stdout).toContain(flag);
+    expect(outcome.ms).toBeLessThan(FAST_MS);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['30s', 30],
+    ['2m', 120],
+    ['1500ms', 1.5],
+    ['1h', 3600],
+    ['45', 45],
+    ['0.5s', 0.5],
+    [' 10s ', 10],
+  ])('%j is %d s', (text, seconds) => {
+    expect(parseDuration(text)).toBe(seconds);
+  });
+
+  it.each(['abc', '', 's', '-5s', '1e3', '5 s', '10d', '1.s', '2m30s'])('rejects %j naming --duration', (text) => {
+    expect(() => parseDuration(text)).toThrow(UsageError);
+    expect(() => parseDuration(text)).toThrow(/--duration must look like/);
+  });
+});

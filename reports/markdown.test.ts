@@ -1,0 +1,215 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { LatencyRecorder } from '../harness/metrics/histogram.ts';
+import { evaluateChecks, metricValue, RESULT_SCHEMA, type LatencyResult, type RunResult } from '../harness/result.ts';
+import type { Check, CheckMetric, CheckOp } from '../scenarios/schema.ts';
+import { CHECK_METRICS } from '../scenarios/schema.ts';
+import { validateScenario } from '../scenarios/validate.ts';
+import { renderReport, renderSummary, verdictLine } from './markdown.ts';
+
+/** A passing dup-storm run (5 s storm, dedup memory), written by hand from LatencyRecorder output. */
+const FIXTURE_TEXT = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
+
+/** A fresh copy each time, so a test can change it without touching the others. */
+function fixture(): RunResult {
+  return JSON.parse(FIXTURE_TEXT) as RunResult;
+}
+
+/** The fixture with its totals changed and its checks re-evaluated, as the run would have. */
+function withTotals(changes: Partial<RunResult['totals']>): RunResult {
+  const result = fixture();
+  Object.assign(result.totals, changes);
+  result.checks = evaluateChecks(result.scenario.checks, result);
+  result.passed = result.checks.every((c) => c.passed);
+  return result;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!;
+}
+
+describe('the dup-storm fixture', () => {
+  it('is a coherent result: valid scenario, checks as evaluated, summaries matching their histograms', () => {
+    const result = fixture();
+    expect(result.schema).toBe(RESULT_SCHEMA);
+    expect(validateScenario(result.scenario).ok).toBe(true);
+    expect(evaluateChecks(result.scenario.checks, result)).toEqual(result.checks);
+    const latencies: [string, LatencyResult][] = [
+      ['end_to_end', result.latency.end_to_end],
+      ['publish_ack', result.latency.publish_ack],
+      ...result.phases.map((p): [string, LatencyResult] => [`phase ${p.name}`, p.latency]),
+    ];
+    for (const [name, { histogram, ...summary }] of latencies) {
+      expect(LatencyRecorder.decode(histogram).summary(), name).toEqual(summary);
+    }
+    expect(result.latency.end_to_end.count).toBe(result.phases.filter((p) => !p.excluded_from_totals).reduce((n, p) => n + p.unique_committed, 0));
+  });
+});
+
+describe('renderReport', () => {
+  it('renders the dup-storm fixture as committed', async () => {
+    await expect(renderReport(fixture())).toMatchFileSnapshot('./__snapshots__/dup-storm.report.md');
+  });
+
+  it('starts with the verdict: PASS for a valid run whose checks all passed', () => {
+    expect(firstLine(renderReport(fixture()))).toBe('**PASS** — all 3 checks passed; run valid');
+  });
+
+  it('is a pure function of the result: same output twice, input unchanged', () => {
+    const result = fixture();
+    const first = renderReport(result);
+    expect(renderReport(result)).toBe(first);
+    expect(JSON.stringify(result, null, 2)).toBe(FIXTURE_TEXT.trimEnd());
+  });
+
+  it('carries the ledger, phases, faults and a replay command from the result', () => {
+    const md = renderReport(fixture());
+    expect(md).toContain('| unique committed | 6000 |');
+    expect(md).toContain('| reordered | 21 | committed after a later seq of the same source (max displacement 7) |');
+    expect(md).toContain('| phase warmup (excluded) | 1000 |');
+    expect(md).toContain('| phase storm | 5000 |');
+    expect(md).toContain('duplicate (copies 1531, immediate 763, delayed 768, same_connection 745, other_connection 786)');
+    expect(md).toContain('| 20.33% | 0.00% | 0.00% | 0.00% | 1000 | 1000 | 999 |');
+    expect(md).toContain('Replay: `npm run bench -- --scenario dup-storm --seed 42 --duration 5s --dedup memory`');
+    expect(md).not.toContain('## Findings');
+  });
+
+  it('starts an invalid run with **INVALID RUN** and every reason, even when its checks failed', () => {
+    const result = withTotals({ lost: 2 });
+    result.valid = false;
+    result.invalid_reasons = [
+      'the generator offered 612 ev/s against a target of 1000 ev/s (below 95%): the harness, not the system, was the limit',
+      'the generator fell behind its schedule: lag p99 312.0 ms > 100 ms',
+    ];
+    const md = renderReport(result);
+    const verdict = firstLine(md);
+    expect(verdict.startsWith('**INVALID RUN**')).toBe(true);
+    for (const reason of result.invalid_reasons) expect(verdict).toContain(reason);
+    expect(md).toContain(`| valid | no: ${result.invalid_reasons.join('; ')} |`);
+    expect(firstLine(renderSummary(result))).toBe(`INVALID RUN — ${result.invalid_reasons.join('; ')}`);
+  });
+
+  it('gives **FAIL** naming the failed check, its threshold and the actual value', () => {
+    const result = withTotals({ lost: 3 });
+    const md = renderReport(result);
+    expect(firstLine(md)).toBe('**FAIL** — 1 of 3 checks failed: lost == 0 (was 3)');
+    expect(md).toContain('| lost == 0 | 3 | **FAIL** |');
+    expect(md).toContain('| sink_duplicates == 0 | 0 | pass |');
+  });
+
+  it('names every failed check, with fractional actuals to two decimals', () => {
+    const result = fixture();
+    result.scenario.checks = [
+      { metric: 'sink_duplicates', op: '==', value: 0 },
+      { metric: 'p99_ms', op: '<', value: 50 },
+      { metric: 'committed_ratio', op: '>=', value: 1 },
+    ];
+    Object.assign(result.totals, { sink_duplicates: 17, unique_committed: 5990 });
+    result.checks = evaluateChecks(result.scenario.checks, result);
+    expect(firstLine(renderReport(result))).toBe(
+      `**FAIL** — 3 of 3 checks failed: sink_duplicates == 0 (was 17), p99_ms < 50 (was ${result.latency.end_to_end.p99_ms.toFixed(2)}), committed_ratio >= 1 (was 1.00)`,
+    );
+  });
+
+  it('renders the findings as a list before the checks', () => {
+    const result = withTotals({ lost: 3 });
+    result.findings = [
+      '3 events were acknowledged by the broker but never committed to the sink.',
+      'the drain did not complete within 20 s; events still queued at the end count as lost.',
+    ];
+    const md = renderReport(result);
+    const findings = md.indexOf('## Findings');
+    expect(findings).toBeGreaterThan(0);
+    expect(findings).toBeLessThan(md.indexOf('## Checks'));
+    for (const finding of result.findings) expect(md).toContain(`\n- ${finding}\n`);
+  });
+});
+
+describe('renderSummary', () => {
+  it('gives the verdict without markdown, then the key figures', () => {
+    const result = fixture();
+    const lines = renderSummary(result).split('\n');
+    expect(lines[0]).toBe('PASS — all 3 checks passed; run valid');
+    expect(lines[1]).toBe(
+      'published 6000 (+1531 duplicate copies) · committed 6000 · lost 0 (+0 never acked) · sink duplicates 0 · absorbed by dedup 1531 · dlq 0',
+    );
+    const l = result.latency.end_to_end;
+    expect(lines[2]).toBe(
+      `throughput offered 1000 ev/s, committed 999 ev/s · latency p50 ${l.p50_ms.toFixed(3)} ms, p99 ${l.p99_ms.toFixed(3)} ms, p99.9 ${l.p99_9_ms.toFixed(3)} ms, max ${l.max_ms.toFixed(3)} ms`,
+    );
+    expect(lines).toHaveLength(3);
+  });
+
+  it('adds one line per finding and a FAIL verdict', () => {
+    const result = withTotals({ lost: 3 });
+    result.findings = ['3 events were acknowledged by the broker but never committed to the sink.'];
+    const lines = renderSummary(result).split('\n');
+    expect(lines[0]).toBe('FAIL — 1 of 3 checks failed: lost == 0 (was 3)');
+    expect(lines.at(-1)).toBe(`finding: ${result.findings[0]}`);
+    expect(verdictLine(result)).toBe('**FAIL** — 1 of 3 checks failed: lost == 0 (was 3)');
+  });
+});
+
+describe('metricValue', () => {
+  const result = fixture();
+  Object.assign(result.totals, { lost: 1, lost_unacked: 2, sink_duplicates: 3, unexpected: 4, dlq: 5, duplicates_absorbed: 6, unique_committed: 4500 });
+
+  it.each<[CheckMetric, number]>([
+    ['lost', 1],
+    ['lost_unacked', 2],
+    ['sink_duplicates', 3],
+    ['unexpected', 4],
+    ['dlq', 5],
+    ['duplicates_absorbed', 6],
+    ['committed_ratio', 0.75],
+    ['p50_ms', result.latency.end_to_end.p50_ms],
+    ['p99_ms', result.latency.end_to_end.p99_ms],
+  ])('%s', (metric, expected) => {
+    expect(metricValue(result, metric)).toBe(expected);
+  });
+
+  it('covers every check metric', () => {
+    for (const metric of CHECK_METRICS) expect(Number.isFinite(metricValue(result, metric)), metric).toBe(true);
+  });
+
+  it('gives a committed_ratio of 0, not NaN, when nothing was published', () => {
+    const empty = fixture();
+    Object.assign(empty.totals, { published: 0, unique_committed: 0 });
+    expect(metricValue(empty, 'committed_ratio')).toBe(0);
+  });
+});
+
+describe('evaluateChecks', () => {
+  const result = fixture();
+  result.totals.lost = 5;
+
+  it.each<[CheckOp, number, boolean]>([
+    ['==', 5, true],
+    ['==', 4, false],
+    ['<', 6, true],
+    ['<', 5, false],
+    ['<=', 5, true],
+    ['<=', 4, false],
+    ['>', 4, true],
+    ['>', 5, false],
+    ['>=', 5, true],
+    ['>=', 6, false],
+  ])('lost (5) %s %d → %s', (op, value, passed) => {
+    const check: Check = { metric: 'lost', op, value };
+    expect(evaluateChecks([check], result)).toEqual([{ ...check, actual: 5, passed }]);
+  });
+
+  it('keeps the order of the checks and evaluates each on its own', () => {
+    const checks: Check[] = [
+      { metric: 'lost', op: '==', value: 0 },
+      { metric: 'p99_ms', op: '<', value: 1_000 },
+      { metric: 'dlq', op: '==', value: 0 },
+    ];
+    expect(evaluateChecks(checks, result).map((c) => [c.metric, c.actual, c.passed])).toEqual([
+      ['lost', 5, false],
+      ['p99_ms', result.latency.end_to_end.p99_ms, true],
+      ['dlq', 0, true],
+    ]);
+    expect(evaluateChecks([], result)).toEqual([]);
+  });
+});
