@@ -10,10 +10,16 @@ import { EXIT, parseDuration, UsageError } from './cli.ts';
 import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** A real run of dup-storm takes ~30 s; these must stop at argument parsing, well before. */
-const FAST_MS = 5_000;
+/**
+ * Each case takes ~0.5 s alone (mostly tsx compiling the import graph) and a real dup-storm run ~30 s.
+ * The bound is loose because these children run concurrently on a shared, loaded machine; that
+ * nothing was started is shown exactly by the missing RUN_BANNER.
+ */
+const FAST_MS = 15_000;
 /** Kill a child that went on to run anyway, so a regression fails instead of hanging. */
-const KILL_AFTER_MS = 20_000;
+const KILL_AFTER_MS = 25_000;
+/** What the bench prints on stderr just before it starts the broker and the aggregator. */
+const RUN_BANNER = 'chaosbench: ';
 
 interface Outcome {
   code: number | null;
@@ -52,11 +58,9 @@ function expectBadInput(outcome: Outcome, ...named: (string | RegExp)[]): void {
     else expect(outcome.stderr).toMatch(name);
   }
   expect(outcome.stdout).toBe('');
+  expect(outcome.stderr).not.toContain(RUN_BANNER);
   expect(outcome.ms).toBeLessThan(FAST_MS);
 }
-
-/** The banner the bench prints just before it starts the broker and the aggregator. */
-const RUN_BANNER = 'chaosbench: ';
 
 describe.concurrent('bench CLI (spawned)', () => {
   it('--list exits 0 and lists dup-storm with its description', async () => {
@@ -82,7 +86,6 @@ describe.concurrent('bench CLI (spawned)', () => {
   it('--scenario nope exits 2 naming the scenario field and the known scenarios', async () => {
     const outcome = await bench('--scenario', 'nope');
     expectBadInput(outcome, '--scenario', "'nope'", 'dup-storm');
-    expect(outcome.stderr).not.toContain(RUN_BANNER);
   });
 
   it('no --scenario at all exits 2 saying it is required', async () => {
@@ -90,13 +93,12 @@ describe.concurrent('bench CLI (spawned)', () => {
   });
 
   it('an unknown flag exits 2 naming the flag', async () => {
-    expectBadInput(await bench('--scenario', 'dup-storm', '--bogus-flag'), 'bogus-flag');
+    expectBadInput(await bench('--bogus-flag'), 'bogus-flag');
   });
 
   it('--rate -5 exits 2 naming phases[1].rate', async () => {
     const outcome = await bench('--scenario', 'dup-storm', '--rate', '-5');
     expectBadInput(outcome, 'phases[1].rate must be > 0, got -5');
-    expect(outcome.stderr).not.toContain(RUN_BANNER);
   });
 
   it('--duration abc exits 2 naming --duration, with or without a scenario', async () => {
@@ -109,7 +111,6 @@ describe.concurrent('bench CLI (spawned)', () => {
     const [alone, withScenario] = await Promise.all([bench('--broker', 'http://x'), bench('--scenario', 'dup-storm', '--broker', 'http://x')]);
     expectBadInput(alone, /--broker: .*http:\/\/x/);
     expectBadInput(withScenario, /--broker: .*http:\/\/x/);
-    expect(withScenario.stderr).not.toContain(RUN_BANNER);
   });
 
   it('--dedup redis exits 2 naming dedup and the valid kinds', async () => {

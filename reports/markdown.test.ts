@@ -97,18 +97,21 @@ describe('renderReport', () => {
     expect(md).toContain('| sink_duplicates == 0 | 0 | pass |');
   });
 
-  it('names every failed check, with fractional actuals to two decimals', () => {
+  it('names every failed check, with an actual that cannot round onto its threshold', () => {
     const result = fixture();
     result.scenario.checks = [
       { metric: 'sink_duplicates', op: '==', value: 0 },
-      { metric: 'p99_ms', op: '<', value: 50 },
+      { metric: 'p99_ms', op: '<', value: 5 },
       { metric: 'committed_ratio', op: '>=', value: 1 },
     ];
     Object.assign(result.totals, { sink_duplicates: 17, unique_committed: 5990 });
     result.checks = evaluateChecks(result.scenario.checks, result);
-    expect(firstLine(renderReport(result))).toBe(
-      `**FAIL** — 3 of 3 checks failed: sink_duplicates == 0 (was 17), p99_ms < 50 (was ${result.latency.end_to_end.p99_ms.toFixed(2)}), committed_ratio >= 1 (was 1.00)`,
+    const md = renderReport(result);
+    expect(firstLine(md)).toBe(
+      `**FAIL** — 3 of 3 checks failed: sink_duplicates == 0 (was 17), p99_ms < 5 (was ${result.latency.end_to_end.p99_ms}), committed_ratio >= 1 (was 0.998333)`,
     );
+    // 5990 / 6000 once read "was 1.00" against ">= 1".
+    expect(md).toContain('| committed_ratio >= 1 | 0.998333 | **FAIL** |');
   });
 
   it('renders the findings as a list before the checks', () => {

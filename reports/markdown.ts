@@ -5,12 +5,15 @@ import type { LatencyResult, RunResult } from '../harness/result.ts';
 
 const fmt = (value: number, digits = 2) => (Number.isInteger(value) ? String(value) : value.toFixed(digits));
 const pct = (value: number) => `${(value * 100).toFixed(2)}%`;
+// A check's actual value with enough digits that it cannot round onto its threshold: a failed
+// `committed_ratio >= 1` must not read "was 1.00".
+const actual = (value: number) => (Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6))));
 
 export function verdictLine(result: RunResult): string {
   if (!result.valid) return `**INVALID RUN** — ${result.invalid_reasons.join('; ')}`;
   const failed = result.checks.filter((c) => !c.passed);
   if (failed.length > 0) {
-    return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => `${c.metric} ${c.op} ${c.value} (was ${fmt(c.actual)})`).join(', ')}`;
+    return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => `${c.metric} ${c.op} ${c.value} (was ${actual(c.actual)})`).join(', ')}`;
   }
   return `**PASS** — all ${result.checks.length} checks passed; run valid`;
 }
@@ -46,7 +49,7 @@ export function renderReport(result: RunResult): string {
   out.push(
     table(
       ['check', 'actual', 'result'],
-      result.checks.map((check) => [`${check.metric} ${check.op} ${check.value}`, fmt(check.actual), check.passed ? 'pass' : '**FAIL**']),
+      result.checks.map((check) => [`${check.metric} ${check.op} ${check.value}`, actual(check.actual), check.passed ? 'pass' : '**FAIL**']),
     ),
     '',
   );
