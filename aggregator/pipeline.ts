@@ -13,7 +13,7 @@
 // - 'commit-first': a durable store outside the sink's transaction; write everything to the
 //   idempotent sink, claim afterwards (the claim then only counts what the sink absorbed).
 
-import { parseEvent } from './event/parse.ts';
+import { describeErrors, parseEvent } from './event/parse.ts';
 import type { Event, ParseOptions } from './event/types.ts';
 import type { ClaimResult, DedupStore } from './dedup/index.ts';
 import type { CommitOutcome, DeadLetter, Sink } from './sink/index.ts';
@@ -158,7 +158,7 @@ export class Pipeline {
       const parsed = parseEvent(message.payload, this.options.parse);
       if (parsed.ok) valid.push({ event: parsed.event, message });
       else {
-        const reason = `invalid event: ${parsed.errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join('; ')}`;
+        const reason = `invalid event: ${describeErrors(parsed.errors)}`;
         deadLetters.push({ letter: this.deadLetter(message, reason, eventIdOf(message.payload)), message });
       }
     }

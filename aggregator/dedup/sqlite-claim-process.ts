@@ -6,6 +6,7 @@
 // and prints the JSON array of ids it won.
 
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SqliteDedupStore } from './sqlite.ts';
 
 export interface ClaimProcessInput {
@@ -28,6 +29,9 @@ for (let offset = 0; offset < input.ids.length; offset += input.batchSize) {
   batch.forEach((id, index) => {
     if (results[index] === 'new') fresh.push(id);
   });
+  // Yield a timer tick between transactions: a tight synchronous loop can finish every claim
+  // before a busy 2-core machine has even scheduled the other processes, and then nothing races.
+  await sleep(2);
 }
 await store.close();
 process.stdout.write(`${JSON.stringify(fresh)}\n`);
