@@ -1,5 +1,6 @@
 // Seeded pseudo-random numbers. Every random choice in chaosbench (fault injection, schedules,
-// backoff jitter) comes from one of these, so that a run replays from its seed. Never Math.random().
+// backoff jitter) comes from one of these, so that a run replays from its seed; never the
+// unseeded global generator.
 
 /** A source of uniform numbers in [0, 1). */
 export type Random = () => number;
