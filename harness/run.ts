@@ -81,11 +81,12 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       client_prefix: `chaosbench-${tag}`,
       settle_timeout_ms: scenario.drain_timeout_s * 1000,
       onTick: ({ elapsed_s, published }) => {
-        const committed = aggregator?.totalCounters()?.committed ?? 0;
+        const counters = aggregator?.totalCounters() ?? emptyCounters();
+        const committed = counters.committed;
         const dt = Math.max(1e-3, elapsed_s - lastTickS);
         const phase = phaseAt(scenario, elapsed_s);
         progress(
-          `[${elapsed_s.toFixed(0).padStart(3)}s/${totalS}s] ${phase.padEnd(10)} published ${published}  committed ${committed} (${Math.round((committed - lastCommitted) / dt)}/s)  dlq ${aggregator?.totalCounters()?.dlq ?? 0}  errors ${aggregator?.totalCounters()?.errors ?? 0}`,
+          `[${elapsed_s.toFixed(0).padStart(3)}s/${totalS}s] ${phase.padEnd(10)} published ${published}  committed ${committed} (${Math.round((committed - lastCommitted) / dt)}/s)  dlq ${counters.dlq}  errors ${counters.errors}`,
         );
         lastCommitted = committed;
         lastTickS = elapsed_s;
@@ -193,8 +194,9 @@ function assembleResult(a: Assembly): RunResult {
   const { ledger, load } = a;
   const measured = load.phases.filter((_, i) => !a.excluded.has(i));
   const measuredS = measured.reduce((sum, p) => sum + (p.end_us - p.start_us) / 1e6, 0);
-  const measuredPublished = ledger.phases.filter((_, i) => !a.excluded.has(i)).reduce((sum, p) => sum + p.published, 0);
-  const measuredCommitted = ledger.phases.filter((_, i) => !a.excluded.has(i)).reduce((sum, p) => sum + p.unique_committed, 0);
+  const measuredLedger = ledger.phases.filter((_, i) => !a.excluded.has(i));
+  const measuredPublished = measuredLedger.reduce((sum, p) => sum + p.published, 0);
+  const measuredCommitted = measuredLedger.reduce((sum, p) => sum + p.unique_committed, 0);
   const target = measuredS > 0 ? measured.reduce((sum, p) => sum + p.target_rate * ((p.end_us - p.start_us) / 1e6), 0) / measuredS : 0;
   const firstMeasured = measured[0]?.start_us ?? load.phases[0]?.start_us ?? 0;
   const committedSpanS = Math.max(measuredS, (ledger.last_commit_us - firstMeasured) / 1e6);
