@@ -45,7 +45,18 @@ export class AggregatorProcess {
   stderr = '';
   restarts = 0;
 
-  constructor(readonly config: AggregatorConfig) {}
+  private readonly listeners = new Set<(counters: AggregatorCounters) => void>();
+
+  constructor(
+    readonly config: AggregatorConfig,
+    private readonly options: { report_interval_ms?: number } = {},
+  ) {}
+
+  /** Called with every counters report (about every report_interval_ms); returns an unsubscribe. */
+  onCounters(listener: (counters: AggregatorCounters) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -55,6 +66,7 @@ export class AggregatorProcess {
     const child = fork(MAIN, aggregatorArgs(this.config), {
       execArgv: [...TYPESCRIPT_EXEC_ARGV],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      env: { ...process.env, CHAOSBENCH_REPORT_INTERVAL_MS: String(this.options.report_interval_ms ?? 100) },
     });
     this.child = child;
     this.counters = undefined;
@@ -63,7 +75,10 @@ export class AggregatorProcess {
       if (this.stderr.length > 64_000) this.stderr = this.stderr.slice(-32_000);
     });
     child.on('message', (message: ChildMessage) => {
-      if (message.counters) this.counters = message.counters;
+      if (message.counters) {
+        this.counters = message.counters;
+        for (const listener of this.listeners) listener(message.counters);
+      }
       if (message.claim_order) this.claim_order = message.claim_order;
     });
     await new Promise<void>((resolve, reject) => {
@@ -117,6 +132,15 @@ export class AggregatorProcess {
     await exited;
     if (this.counters) this.previous.push(this.counters);
     this.counters = undefined;
+  }
+
+  /** SIGSTOP / SIGCONT: freeze the process for a known time (a GC pause, a stalled disk) and let it go on. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   async restart(): Promise<void> {

@@ -6,18 +6,26 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { SCENARIOS } from '../scenarios/index.ts';
-import type { Scenario } from '../scenarios/schema.ts';
+import type { Rate, Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 import { parseBrokerSpec } from './broker/index.ts';
-import { makeRunId, runScenario, WARMUP_PHASE } from './run.ts';
+import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind } from './run.ts';
 import { renderReport, renderSummary } from '../reports/markdown.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
+import { describeRate } from './load/schedule.ts';
 
 export const EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
 
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** "2000" (constant) or "500:4000" (a ramp over the phase), events/s. */
+export function parseRate(text: string): Rate {
+  const match = /^(\d+(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?$/.exec(text.trim());
+  if (!match) throw new UsageError(`--rate must be events/s like 2000, or a ramp like 500:4000, got '${text}'`);
+  return match[2] === undefined ? Number(match[1]) : { from: Number(match[1]), to: Number(match[2]) };
 }
 
 /** "30s", "2m", "1500ms", "1h" or a plain number of seconds. */
@@ -34,6 +42,7 @@ export interface BenchArgs {
   overrides: Record<string, unknown>;
   broker: string;
   out_dir: string;
+  aggregator: AggregatorKind;
   quiet: boolean;
   json: boolean;
 }
@@ -51,7 +60,18 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
       list: { type: 'boolean', describe: 'list the scenarios and exit' },
       seed: { type: 'number', describe: 'seed for every random choice (default: the scenario\'s)' },
       duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 30s, 2m' },
-      rate: { type: 'number', describe: 'arrival rate of each measured phase, events/s over all publishers' },
+      rate: { type: 'string', describe: 'arrival rate of each measured phase, events/s over all publishers: 2000, or a ramp 500:4000' },
+      model: { choices: ['open', 'closed'] as const, describe: 'open: follow a schedule of arrival times (latency from the intended time); closed: keep --concurrency events in flight, as fast as possible (capacity only: hides stalls)' },
+      concurrency: { type: 'number', describe: 'closed model: events in flight end to end' },
+      workers: { type: 'number', describe: 'load worker threads running the publishers' },
+      'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload' },
+      topics: { type: 'number', describe: 'topics per publisher the events are spread over' },
+      window: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' },
+      aggregator: {
+        choices: ['reference', 'none'] as const,
+        default: 'reference',
+        describe: 'reference: the aggregator under test; none: a bare subscriber that acks on receipt (the ceiling to compare with)',
+      },
       dedup: { type: 'string', describe: "dedup store: memory | sqlite | sqlite:PATH | none" },
       'sink-mode': { choices: ['idempotent', 'append'] as const, describe: 'append keeps duplicate rows (shows what dedup prevents)' },
       'sink-delay-ms': { type: 'number', describe: 'artificial delay per sink commit (slow sink)' },
@@ -98,6 +118,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     }
   };
   const seconds = args.duration === undefined ? undefined : flag('duration', () => parseDuration(args.duration!));
+  const rate = args.rate === undefined ? undefined : flag('rate', () => parseRate(args.rate!));
   const dedup = args.dedup === undefined ? undefined : flag('dedup', () => (parseDedupSpec(args.dedup!), args.dedup!));
   flag('broker', () => parseBrokerSpec(args.broker));
   if (!base) throw new UsageError(problems.join('\nerror: '));
@@ -110,10 +131,18 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     overrides.duration = args.duration;
     for (const phase of measured) phase.duration_s = seconds;
   }
-  if (args.rate !== undefined) {
+  if (rate !== undefined) {
     overrides.rate = args.rate;
-    for (const phase of measured) phase.rate = args.rate;
+    for (const phase of measured) phase.rate = rate;
   }
+  const load = scenario.load;
+  if (args.model !== undefined) load.model = overrides.model = args.model;
+  if (args.concurrency !== undefined) load.concurrency = (overrides.concurrency = args.concurrency) as number;
+  if (args.workers !== undefined) load.workers = (overrides.workers = args.workers) as number;
+  if (args['payload-bytes'] !== undefined) load.payload_bytes = (overrides['payload-bytes'] = args['payload-bytes']) as number;
+  if (args.topics !== undefined) load.topics = (overrides.topics = args.topics) as number;
+  if (args.window !== undefined) load.window = (overrides.window = args.window) as number;
+  if (args.aggregator !== 'reference') overrides.aggregator = args.aggregator;
   if (dedup !== undefined) scenario.aggregator.dedup = overrides.dedup = dedup;
   if (args['sink-mode'] !== undefined) scenario.aggregator.sink_mode = overrides['sink-mode'] = args['sink-mode'];
   if (args['sink-delay-ms'] !== undefined) scenario.aggregator.sink_delay_ms = (overrides['sink-delay-ms'] = args['sink-delay-ms']) as number;
@@ -129,6 +158,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     overrides,
     broker: args.broker,
     out_dir: resolve(args.out ?? join('reports', 'out', makeRunId(scenario.name))),
+    aggregator: args.aggregator as AggregatorKind,
     quiet: args.quiet,
     json: args.json,
   };
@@ -153,12 +183,17 @@ export async function main(argv: string[]): Promise<number> {
   };
   if (!quiet) {
     const total = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
-    process.stderr.write(`chaosbench: ${scenario.name} · ${total} s of load · seed ${scenario.seed} · broker ${parsed.broker} · dedup ${scenario.aggregator.dedup}\n`);
+    const load = scenario.load;
+    const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
+    const subject = parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
+    process.stderr.write(
+      `chaosbench: ${scenario.name} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker} · ${subject}\n`,
+    );
   }
 
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, out_dir: parsed.out_dir, progress });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress });
   } catch (error) {
     if (tty && !quiet) process.stderr.write('\n');
     process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);

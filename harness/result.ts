@@ -6,6 +6,7 @@ import type { Check, Scenario } from '../scenarios/schema.ts';
 import type { LatencySummary } from './metrics/histogram.ts';
 import type { LedgerTotals } from './ledger/index.ts';
 import type { FaultRecord } from './load/generator.ts';
+import type { PhaseLoad, TimelineSample } from './metrics/backlog.ts';
 
 export const RESULT_SCHEMA = 'chaosbench.result/v1';
 
@@ -23,6 +24,10 @@ export interface PhaseResult {
   unique_committed: number;
   lost: number;
   excluded_from_totals: boolean;
+  /** The backlog grew for the whole phase: the system could not keep up (a result, not an invalid run). */
+  overloaded: boolean;
+  /** Backlog analysis of the phase (null when the phase was too short to judge). */
+  load: PhaseLoad | null;
   latency: LatencyResult;
 }
 
@@ -44,6 +49,8 @@ export interface RunResult {
   versions: Record<string, string>;
   broker: { kind: 'embedded' | 'external'; url: string };
   aggregator: {
+    /** 'reference': the aggregator under test; 'none': a bare subscriber that acks on receipt. */
+    kind: 'reference' | 'none';
     claim_order: string;
     /** Counters the aggregator reported about itself: useful, but not what the ledger relies on. */
     self_reported: AggregatorCounters;
@@ -53,14 +60,31 @@ export interface RunResult {
     duplicates_delivered: number;
     /** Of those, stopped by dedup (self-reported). */
     duplicates_absorbed: number;
+    /** Publishes that failed, and publishes without a PUBACK within load.puback_timeout_ms. */
+    publish_errors: number;
+    puback_timeouts: number;
+    /** Every error: publish errors, PUBACK timeouts and the aggregator's transient failures. */
     errors: number;
   };
   rates: { duplicate_rate: number; loss_rate: number; error_rate: number; dlq_rate: number };
-  throughput: { target_per_s: number; offered_per_s: number; committed_per_s: number };
-  generator: { lag_p99_ms: number; lag_max_ms: number; window_waits: number };
+  throughput: { model: 'open' | 'closed'; target_per_s: number; offered_per_s: number; committed_per_s: number };
+  generator: {
+    model: 'open' | 'closed';
+    workers: number;
+    publishers: number;
+    /** Hand-off time − intended send time of the originals (open model). */
+    lag_p99_ms: number;
+    lag_max_ms: number;
+    /** Times a publish waited for a free slot in its connection's window. */
+    window_waits: number;
+    /** Publishes still without a PUBACK when the harness stopped waiting. */
+    unsettled: number;
+  };
   drain: { drain_s: number; complete: boolean };
   latency: { end_to_end: LatencyResult; publish_ack: LatencyResult };
   phases: PhaseResult[];
+  /** One sample a second: published, broker-acked, subscriber-acked and the backlog between them. */
+  timeline: TimelineSample[];
   faults: FaultRecord[];
   checks: CheckResult[];
   passed: boolean;

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { readDeadLetters, readSinkRows } from '../aggregator/sink/sqlite.ts';
+import { iterateSinkRows, readDeadLetters } from '../aggregator/sink/sqlite.ts';
 import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/service.ts';
 import { emptyCounters } from '../aggregator/pipeline.ts';
 import { sleep } from '../aggregator/clock.ts';
@@ -15,9 +15,13 @@ import type { Scenario } from '../scenarios/schema.ts';
 import { parseBrokerSpec, startBroker, type BrokerHandle } from './broker/index.ts';
 import { AggregatorProcess } from './aggregator-process.ts';
 import { runLoad, type LoadOutcome } from './load/generator.ts';
-import { buildLedger, type Ledger } from './ledger/index.ts';
+import { eventIdFor } from './load/identity.ts';
+import { buildLedger, deadLetterKey, type Ledger } from './ledger/index.ts';
+import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
 import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult } from './result.ts';
+
+export type AggregatorKind = 'reference' | 'none';
 
 export interface RunOptions {
   scenario: Scenario;
@@ -25,8 +29,19 @@ export interface RunOptions {
   /** 'embedded' or mqtt://host:port */
   broker: string;
   out_dir: string;
+  /**
+   * 'reference': the aggregator under test. 'none': a bare subscriber that acks on receipt (no
+   * dedup, no sink) — the ceiling the generator and broker allow, to compare the aggregator with.
+   */
+  aggregator?: AggregatorKind;
   /** Progress lines (already formatted); the CLI decides where they go. */
   progress?: (line: string, final?: boolean) => void;
+  /**
+   * Called once the schedule has started, with the aggregator process and the schedule's start
+   * time (µs): the hook that process-level interventions (a pause, a kill) use. Awaited before the
+   * drain; it must finish by itself.
+   */
+  during?: (control: { aggregator: AggregatorProcess; start_us: number }) => Promise<void>;
 }
 
 /** Phases named like this are run but left out of overall latency and throughput. */
@@ -36,6 +51,8 @@ export const WARMUP_PHASE = 'warmup';
 export const OFFERED_RATE_TOLERANCE = 0.95;
 /** Generator lag p99 above this makes the run invalid. */
 export const GENERATOR_LAG_P99_LIMIT_MS = 100;
+/** How often the aggregator reports its counters: often enough to pace a closed model. */
+const REPORT_INTERVAL_MS = { open: 100, closed: 10 } as const;
 
 export function makeRunId(scenario: string, date = new Date()): string {
   const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
@@ -44,6 +61,7 @@ export function makeRunId(scenario: string, date = new Date()): string {
 
 export async function runScenario(options: RunOptions): Promise<RunResult> {
   const { scenario } = options;
+  const aggregatorKind = options.aggregator ?? 'reference';
   const started = new Date();
   const runId = makeRunId(scenario.name, started);
   const tag = `${runId}-${process.pid}`;
@@ -64,60 +82,82 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       client_id: `chaosbench-agg-${tag}`,
       topic: `events/${tag}/#`,
       ...scenario.aggregator,
-      dedup: scenario.aggregator.dedup,
+      dedup: aggregatorKind === 'none' ? 'none' : scenario.aggregator.dedup,
       sink: `sqlite:${sinkFile}`,
       seed: scenario.seed,
+      bare: aggregatorKind === 'none',
     };
-    aggregator = new AggregatorProcess(config);
-    await aggregator.start();
+    const agg = new AggregatorProcess(config, { report_interval_ms: REPORT_INTERVAL_MS[scenario.load.model] });
+    aggregator = agg;
+    await agg.start();
 
     const totalS = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
-    let lastCommitted = 0;
-    let lastTickS = 0;
+    const timeline: TimelineSample[] = [];
+    let previous = { t_s: 0, published: 0, subscriber_acked: 0 };
+    let during: Promise<void> | undefined;
     const load = await runLoad({
       scenario,
       broker_url: broker.url,
       topic_root: `events/${tag}`,
       client_prefix: `chaosbench-${tag}`,
       settle_timeout_ms: scenario.drain_timeout_s * 1000,
-      onTick: ({ elapsed_s, published }) => {
-        const counters = aggregator?.totalCounters() ?? emptyCounters();
-        const committed = counters.committed;
-        const dt = Math.max(1e-3, elapsed_s - lastTickS);
-        const phase = phaseAt(scenario, elapsed_s);
+      completed: () => agg.totalCounters()?.acked ?? 0,
+      onCompletion: (listener) => agg.onCounters(listener),
+      onStarted: (start_us) => {
+        during = options.during?.({ aggregator: agg, start_us });
+      },
+      onTick: (status) => {
+        const counters = agg.totalCounters() ?? emptyCounters();
+        const dt = Math.max(1e-3, status.elapsed_s - previous.t_s);
+        const sample: TimelineSample = {
+          t_s: round(status.elapsed_s, 3),
+          phase: phaseAt(scenario, status.elapsed_s),
+          published: status.published,
+          broker_acked: status.acked,
+          subscriber_acked: counters.acked,
+          backlog: status.acked - counters.acked,
+          offered_per_s: round((status.published - previous.published) / dt),
+          consumed_per_s: round((counters.acked - previous.subscriber_acked) / dt),
+          pending: status.pending,
+        };
+        timeline.push(sample);
+        previous = { t_s: status.elapsed_s, published: status.published, subscriber_acked: counters.acked };
         progress(
-          `[${elapsed_s.toFixed(0).padStart(3)}s/${totalS}s] ${phase.padEnd(10)} published ${published}  committed ${committed} (${Math.round((committed - lastCommitted) / dt)}/s)  dlq ${counters.dlq}  errors ${counters.errors}`,
+          `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms  dlq ${counters.dlq}  errors ${status.errors + counters.errors}`,
         );
-        lastCommitted = committed;
-        lastTickS = elapsed_s;
       },
     });
+    await during;
 
-    const drain = await drainAggregator(aggregator, load, scenario.drain_timeout_s * 1000, progress);
-    await aggregator.stop();
-    const counters = aggregator.totalCounters() ?? emptyCounters();
-    const claimOrder = aggregator.claim_order ?? 'unknown';
+    const drain = await drainAggregator(agg, load.log.counters.acked, scenario.drain_timeout_s * 1000, progress);
+    await agg.stop();
+    const counters = agg.totalCounters() ?? emptyCounters();
+    const claimOrder = agg.claim_order ?? 'unknown';
     await broker.stop();
     broker = undefined;
 
-    const deadLetters = readDeadLetters(sinkFile);
     const excluded = new Set(scenario.phases.flatMap((p, i) => (p.name === WARMUP_PHASE ? [i] : [])));
+    const bare = aggregatorKind === 'none';
     const ledger = buildLedger({
-      published: load.log.events,
-      sink: readSinkRows(sinkFile),
-      dead_letters: deadLetters.map((d) => d.event_id),
-      phase_names: scenario.phases.map((p) => p.name),
+      log: load.log,
+      phases: load.phases,
+      // A bare subscriber writes nothing: there is no sink to read.
+      sink: bare ? [] : iterateSinkRows(sinkFile),
+      dead_letters: bare ? [] : readDeadLetters(sinkFile).map(deadLetterKey),
       excluded_phases: excluded,
+      expected_id: (source, seq, intended_us) => eventIdFor(scenario.seed, source, seq, intended_us),
     });
 
     return assembleResult({
       runId,
       started,
       options,
+      aggregatorKind,
       brokerKind: brokerSpec.kind,
       brokerUrl: brokerSpec.kind === 'external' ? brokerSpec.url : 'embedded aedes (child process, memory persistence)',
       load,
       ledger,
+      timeline,
       drain,
       counters,
       claimOrder,
@@ -145,11 +185,10 @@ function phaseAt(scenario: Scenario, elapsedS: number): string {
  */
 async function drainAggregator(
   aggregator: AggregatorProcess,
-  load: LoadOutcome,
+  target: number,
   timeoutMs: number,
   progress: (line: string, final?: boolean) => void,
 ): Promise<{ drain_s: number; complete: boolean }> {
-  const target = load.log.ackedPublishes();
   const start = Date.now();
   const stallMs = Math.min(5_000, timeoutMs);
   let lastAcked = -1;
@@ -164,7 +203,7 @@ async function drainAggregator(
     } else if (Date.now() - lastProgressAt > stallMs) break;
     if (Date.now() - lastLine >= 1000) {
       lastLine = Date.now();
-      progress(`[drain] aggregator acked ${acked}/${target} broker-acked publishes`);
+      progress(`[drain] subscriber acked ${acked}/${target} broker-acked publishes`);
     }
     await sleep(50);
   }
@@ -179,10 +218,12 @@ interface Assembly {
   runId: string;
   started: Date;
   options: RunOptions;
+  aggregatorKind: AggregatorKind;
   brokerKind: 'embedded' | 'external';
   brokerUrl: string;
   load: LoadOutcome;
   ledger: Ledger;
+  timeline: TimelineSample[];
   drain: { drain_s: number; complete: boolean };
   counters: ReturnType<typeof emptyCounters>;
   claimOrder: string;
@@ -192,44 +233,79 @@ interface Assembly {
 function assembleResult(a: Assembly): RunResult {
   const { scenario } = a.options;
   const { ledger, load } = a;
-  const measured = load.phases.filter((_, i) => !a.excluded.has(i));
+  const open = scenario.load.model === 'open';
+  const bare = a.aggregatorKind === 'none';
+  const measuredIndexes = load.phases.flatMap((_, i) => (a.excluded.has(i) ? [] : [i]));
+  const measured = measuredIndexes.map((i) => load.phases[i]!);
   const measuredS = measured.reduce((sum, p) => sum + (p.end_us - p.start_us) / 1e6, 0);
-  const measuredLedger = ledger.phases.filter((_, i) => !a.excluded.has(i));
-  const measuredPublished = measuredLedger.reduce((sum, p) => sum + p.published, 0);
-  const measuredCommitted = measuredLedger.reduce((sum, p) => sum + p.unique_committed, 0);
-  const target = measuredS > 0 ? measured.reduce((sum, p) => sum + p.target_rate * ((p.end_us - p.start_us) / 1e6), 0) / measuredS : 0;
+  const measuredPublished = measuredIndexes.reduce((sum, i) => sum + ledger.phases[i]!.published, 0);
+  const measuredCommitted = measuredIndexes.reduce((sum, i) => sum + ledger.phases[i]!.unique_committed, 0);
+  const target = open && measuredS > 0 ? measured.reduce((sum, p) => sum + p.target_rate * ((p.end_us - p.start_us) / 1e6), 0) / measuredS : 0;
   const firstMeasured = measured[0]?.start_us ?? load.phases[0]?.start_us ?? 0;
-  const committedSpanS = Math.max(measuredS, (ledger.last_commit_us - firstMeasured) / 1e6);
   const lag = load.lag.summary();
+  const publishCounters = load.log.counters;
 
+  // A bare subscriber commits nothing: its throughput is what it acknowledged, from the timeline.
+  const measuredSamples = a.timeline.filter((s) => measured.some((p) => p.name === s.phase));
+  const bareConsumed =
+    measuredSamples.length >= 2 ? (measuredSamples.at(-1)!.subscriber_acked - measuredSamples[0]!.subscriber_acked) / (measuredSamples.at(-1)!.t_s - measuredSamples[0]!.t_s) : 0;
+  const committedSpanS = Math.max(measuredS, (ledger.last_commit_us - firstMeasured) / 1e6);
+  const committedPerS = bare ? bareConsumed : committedSpanS > 0 ? measuredCommitted / committedSpanS : 0;
+
+  const publishErrors = publishCounters.publish_errors + publishCounters.puback_timeouts;
   const totals = {
     ...ledger.totals,
     duplicates_delivered: a.counters.redelivered,
     duplicates_absorbed: a.counters.duplicates_absorbed,
-    errors: a.counters.errors + ledger.totals.publish_errors,
+    publish_errors: publishCounters.publish_errors,
+    puback_timeouts: publishCounters.puback_timeouts,
+    errors: a.counters.errors + publishErrors,
   };
   const deliveries = ledger.totals.published + ledger.totals.copies_published;
   const rates = {
     duplicate_rate: deliveries === 0 ? 0 : ledger.totals.copies_published / deliveries,
-    loss_rate: ledger.totals.published === 0 ? 0 : (ledger.totals.lost + ledger.totals.lost_unacked) / ledger.totals.published,
+    loss_rate: bare || ledger.totals.published === 0 ? 0 : (ledger.totals.lost + ledger.totals.lost_unacked) / ledger.totals.published,
     error_rate: deliveries === 0 ? 0 : totals.errors / deliveries,
     dlq_rate: deliveries === 0 ? 0 : ledger.totals.dlq / deliveries,
   };
   const offered = measuredS > 0 ? measuredPublished / measuredS : 0;
 
+  // Validity: is the generator, not the system, the limit? (A slow system is a result, below.)
   const invalid: string[] = [];
-  if (offered < target * OFFERED_RATE_TOLERANCE) {
-    invalid.push(
-      `the generator offered ${offered.toFixed(0)} ev/s against a target of ${target.toFixed(0)} ev/s (below ${OFFERED_RATE_TOLERANCE * 100}%): the harness, not the system, was the limit`,
-    );
-  }
-  if (lag.p99_ms > GENERATOR_LAG_P99_LIMIT_MS) {
-    invalid.push(`the generator fell behind its schedule: lag p99 ${lag.p99_ms.toFixed(1)} ms > ${GENERATOR_LAG_P99_LIMIT_MS} ms`);
+  if (open) {
+    for (const i of measuredIndexes) {
+      const phase = load.phases[i]!;
+      const seconds = (phase.end_us - phase.start_us) / 1e6;
+      const phaseOffered = ledger.phases[i]!.published / seconds;
+      if (phaseOffered < phase.target_rate * OFFERED_RATE_TOLERANCE) {
+        invalid.push(
+          `the generator offered ${phaseOffered.toFixed(0)} ev/s in phase '${phase.name}' against a target of ${phase.target_rate.toFixed(0)} ev/s (below ${OFFERED_RATE_TOLERANCE * 100}%): the harness, not the system, was the limit`,
+        );
+      }
+    }
+    if (lag.p99_ms > GENERATOR_LAG_P99_LIMIT_MS) {
+      invalid.push(`the generator fell behind its schedule: lag p99 ${lag.p99_ms.toFixed(1)} ms > ${GENERATOR_LAG_P99_LIMIT_MS} ms (more load workers may help: load.workers)`);
+    }
   }
 
+  // Overload: the broker accepted more than the subscriber finished, for the whole phase.
+  const overload = measuredIndexes.flatMap((i) => {
+    const verdict = phaseLoad(a.timeline, load.phases[i]!.name);
+    return verdict ? [verdict] : [];
+  });
+
   const findings: string[] = [];
+  for (const verdict of overload.filter((v) => v.overloaded)) {
+    const phase = load.phases.find((p) => p.name === verdict.phase)!;
+    findings.push(
+      `overloaded at ${open ? `${phase.target_rate.toFixed(0)} ev/s` : 'the closed-model concurrency'} in phase '${verdict.phase}': the subscriber finished ${verdict.consumed_per_s.toFixed(0)} msg/s of the ${verdict.accepted_per_s.toFixed(0)} msg/s the broker accepted (${(verdict.sustained_share * 100).toFixed(0)}%); the backlog grew by ${verdict.backlog_growth_per_s.toFixed(0)} msg/s to ${verdict.backlog_at_end} at the phase end, so this phase's latency measures queue length.`,
+    );
+  }
+  if (bare) {
+    findings.push('bare subscriber (--aggregator none): messages are acknowledged on receipt and nothing is committed, so loss, sink duplicates and end-to-end latency are not measured; committed throughput is the subscriber\'s acknowledgement rate.');
+  }
   const undelivered = ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
-  if (ledger.totals.lost > 0) {
+  if (!bare && ledger.totals.lost > 0) {
     if (a.brokerKind === 'external' && undelivered > 0) {
       findings.push(
         `${ledger.totals.lost} events were acknowledged by the broker but never committed, and the aggregator received ${undelivered} fewer messages than the broker acknowledged: the broker dropped them before delivery. Mosquitto with its default limits (max_queued_messages 1000, max_inflight_messages 20) silently discards QoS 1 messages for a subscriber that falls behind; raise max_queued_messages (0 = unlimited) or slow the load.`,
@@ -241,15 +317,23 @@ function assembleResult(a: Assembly): RunResult {
   if (!a.drain.complete) {
     findings.push(`the drain did not complete within ${scenario.drain_timeout_s} s; events still queued at the end count as lost.`);
   }
+  if (publishCounters.puback_timeouts > 0 || load.unsettled > 0) {
+    findings.push(
+      `${publishCounters.puback_timeouts} publishes got no PUBACK within ${scenario.load.puback_timeout_ms} ms (counted as errors)${load.unsettled > 0 ? `; ${load.unsettled} were still unsettled when the harness stopped waiting` : ''}.`,
+    );
+  }
   if (ledger.totals.sink_duplicates > 0) {
     findings.push(`${ledger.totals.sink_duplicates} duplicate rows reached the sink (dedup '${scenario.aggregator.dedup}', sink mode '${scenario.aggregator.sink_mode}').`);
+  }
+  if (!open) {
+    findings.push(`closed model (${scenario.load.concurrency} events in flight): each event was sent when an earlier one finished, so latency counts from the actual send and a stall is hidden (coordinated omission); use it for capacity, not for latency.`);
   }
 
   const partial = {
     totals,
-    latency: { end_to_end: latencyResult(ledger.latency), publish_ack: latencyResult(ledger.publish_ack) },
+    latency: { end_to_end: latencyResult(ledger.latency), publish_ack: latencyResult(load.publish_ack) },
   };
-  const checks = evaluateChecks(scenario.checks, partial);
+  const checks = bare ? [] : evaluateChecks(scenario.checks, partial);
   return {
     schema: RESULT_SCHEMA,
     run_id: a.runId,
@@ -261,19 +345,29 @@ function assembleResult(a: Assembly): RunResult {
     machine: machineFacts(),
     versions: packageVersions(),
     broker: { kind: a.brokerKind, url: a.brokerUrl },
-    aggregator: { claim_order: a.claimOrder, self_reported: a.counters },
+    aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters },
     rates,
     throughput: {
+      model: scenario.load.model,
       target_per_s: round(target),
       offered_per_s: round(offered),
-      committed_per_s: round(committedSpanS > 0 ? measuredCommitted / committedSpanS : 0),
+      committed_per_s: round(committedPerS),
     },
-    generator: { lag_p99_ms: lag.p99_ms, lag_max_ms: lag.max_ms, window_waits: load.window_waits },
+    generator: {
+      model: scenario.load.model,
+      workers: scenario.load.workers,
+      publishers: scenario.load.publishers,
+      lag_p99_ms: lag.p99_ms,
+      lag_max_ms: lag.max_ms,
+      window_waits: load.window_waits,
+      unsettled: load.unsettled,
+    },
     drain: a.drain,
     ...partial,
     phases: load.phases.map((phase, i) => {
       const counted = ledger.phases[i]!;
       const duration_s = (phase.end_us - phase.start_us) / 1e6;
+      const verdict = overload.find((v) => v.phase === phase.name);
       return {
         name: phase.name,
         duration_s,
@@ -283,9 +377,12 @@ function assembleResult(a: Assembly): RunResult {
         unique_committed: counted.unique_committed,
         lost: counted.lost,
         excluded_from_totals: a.excluded.has(i),
+        overloaded: verdict?.overloaded ?? false,
+        load: verdict ?? null,
         latency: latencyResult(counted.latency),
       };
     }),
+    timeline: a.timeline,
     faults: load.faults,
     checks,
     passed: checks.every((c) => c.passed),

@@ -13,9 +13,16 @@ export function verdictLine(result: RunResult): string {
   if (!result.valid) return `**INVALID RUN** — ${result.invalid_reasons.join('; ')}`;
   const failed = result.checks.filter((c) => !c.passed);
   if (failed.length > 0) {
-    return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => `${c.metric} ${c.op} ${c.value} (was ${actual(c.actual)})`).join(', ')}`;
+    return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => `${c.metric} ${c.op} ${c.value} (was ${actual(c.actual)})`).join(', ')}${overloadNote(result)}`;
   }
-  return `**PASS** — all ${result.checks.length} checks passed; run valid`;
+  return `**PASS** — all ${result.checks.length} checks passed; run valid${overloadNote(result)}`;
+}
+
+/** Overload is a result, not an invalid run: it goes on the verdict line, after the verdict. */
+function overloadNote(result: RunResult): string {
+  const overloaded = (result.phases ?? []).filter((p) => p.overloaded);
+  if (overloaded.length === 0) return '';
+  return `; overloaded in ${overloaded.map((p) => `'${p.name}' at ${p.target_rate > 0 ? `${fmt(p.target_rate, 0)} ev/s` : 'closed-model load'} (sustained ${fmt(p.load!.consumed_per_s, 0)} of ${fmt(p.load!.accepted_per_s, 0)} msg/s)`).join(', ')}`;
 }
 
 function table(header: string[], rows: (string | number)[][]): string {
@@ -37,7 +44,7 @@ export function renderReport(result: RunResult): string {
   out.push(verdictLine(result), '');
   out.push(`# chaosbench: ${s.name}`, '', `${s.description}`, '');
   out.push(
-    `Run \`${result.run_id}\` · broker: ${result.broker.kind} (${result.broker.url}) · dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · sink mode \`${s.aggregator.sink_mode}\` · ${result.duration_s} s`,
+    `Run \`${result.run_id}\` · broker: ${result.broker.kind} (${result.broker.url}) · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
     '',
   );
 
@@ -71,6 +78,7 @@ export function renderReport(result: RunResult): string {
         ['reordered', t.reordered, `committed after a later seq of the same source (max displacement ${t.max_reorder_displacement})`],
         ['dead-lettered', t.dlq, `messages in the DLQ (${t.dead_lettered} of them events this run published)`],
         ['publish errors', t.publish_errors, 'publishes that failed at the harness'],
+        ['PUBACK timeouts', t.puback_timeouts, 'publishes without a PUBACK in time (counted as errors)'],
       ],
     ),
     '',
@@ -117,16 +125,44 @@ export function renderReport(result: RunResult): string {
   out.push('## Phases and faults', '');
   out.push(
     table(
-      ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'published', 'committed', 'lost', 'faults'],
+      ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'published', 'committed', 'lost', 'backlog growth msg/s', 'overloaded', 'faults'],
       result.phases.map((p) => {
         const faults = result.faults
           .filter((f) => f.phase === p.name)
           .map((f) => `${f.kind} (${Object.entries(f.injected).map(([k, v]) => `${k} ${v}`).join(', ')})`);
-        return [p.name, fmt(p.duration_s, 1), p.target_rate, fmt(p.offered_per_s, 0), p.published, p.unique_committed, p.lost, faults.join('; ') || '—'];
+        return [
+          p.name,
+          fmt(p.duration_s, 1),
+          p.target_rate > 0 ? fmt(p.target_rate, 0) : '— (closed)',
+          fmt(p.offered_per_s, 0),
+          p.published,
+          p.unique_committed,
+          p.lost,
+          p.load ? fmt(p.load.backlog_growth_per_s, 0) : '—',
+          p.overloaded ? '**yes**' : 'no',
+          faults.join('; ') || '—',
+        ];
       }),
     ),
     '',
   );
+
+  const timeline = result.timeline ?? [];
+  if (timeline.length > 0) {
+    out.push('## Timeline', '');
+    out.push(
+      'Per-second samples (at most 60 rows shown; every sample is in result.json). Backlog = publishes the broker acknowledged − messages the subscriber acknowledged: a backlog that grows for a whole phase means the system could not keep up.',
+      '',
+    );
+    const step = Math.max(1, Math.ceil(timeline.length / 60));
+    out.push(
+      table(
+        ['t s', 'phase', 'offered ev/s', 'consumed msg/s', 'backlog', 'pending publishes'],
+        timeline.filter((_, i) => i % step === 0 || i === timeline.length - 1).map((x) => [fmt(x.t_s, 0), x.phase, fmt(x.offered_per_s, 0), fmt(x.consumed_per_s, 0), x.backlog, x.pending]),
+      ),
+      '',
+    );
+  }
 
   out.push('## Run', '');
   out.push(
@@ -134,8 +170,11 @@ export function renderReport(result: RunResult): string {
       ['item', 'value'],
       [
         ['valid', result.valid ? 'yes' : `no: ${result.invalid_reasons.join('; ')}`],
+        ['load model', result.generator.model === 'closed' ? `closed (${s.load.concurrency} in flight: capacity, hides stalls)` : 'open (schedule of intended send times)'],
+        ['generator', `${result.generator.publishers} publishers on ${result.generator.workers} worker thread(s), window ${s.load.window}`],
         ['generator lag p99 / max', `${fmt(result.generator.lag_p99_ms, 3)} ms / ${fmt(result.generator.lag_max_ms, 3)} ms`],
         ['publishes that waited for a full window', result.generator.window_waits],
+        ['publishes unsettled at the end', result.generator.unsettled],
         ['drain', `${fmt(result.drain.drain_s, 1)} s${result.drain.complete ? '' : ' (incomplete)'}`],
         ['seed', result.seed],
         ['git sha', result.git_sha],

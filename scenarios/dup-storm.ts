@@ -9,7 +9,16 @@ export const dupStorm = {
   name: 'dup-storm',
   description: 'steady 1,000 ev/s with 30% of events republished (same event_id, now and later, same and other connection)',
   seed: 42,
-  load: { publishers: 4, payload_bytes: 256, window: 256 },
+  load: {
+    model: 'open',
+    concurrency: 256,
+    publishers: 4,
+    workers: 1,
+    payload_bytes: 256,
+    topics: 1,
+    window: 256,
+    puback_timeout_ms: 10_000,
+  },
   phases: [
     { name: 'warmup', duration_s: 2, rate: 500, faults: [] },
     {

@@ -17,13 +17,24 @@ export interface DuplicateFault {
 export type FaultSpec = DuplicateFault;
 export type FaultKind = FaultSpec['kind'];
 
+/** Events per second over all publishers: constant, or ramping linearly from → to over the phase. */
+export type Rate = number | { from: number; to: number };
+
 export interface Phase {
   name: string;
   duration_s: number;
-  /** Target arrival rate over all publishers, events per second (open model). */
-  rate: number;
+  /** Target arrival rate (open model); ignored by the closed model, which sends as fast as it can. */
+  rate: Rate;
   faults: FaultSpec[];
 }
+
+/**
+ * open: follow a schedule of intended send times (wrk2, k6 arrival-rate executors); latency counts
+ * from the intended time. closed: keep `concurrency` events in flight end to end (published, not
+ * yet committed) and send the next when one completes; latency counts from the actual send, so a
+ * stall delays only the events in flight (coordinated omission, for comparison and capacity probes).
+ */
+export type LoadModel = 'open' | 'closed';
 
 export type CheckMetric =
   | 'lost'
@@ -58,10 +69,20 @@ export interface Scenario {
   description: string;
   seed: number;
   load: {
+    model: LoadModel;
+    /** Closed model only: events in flight end to end over all publishers. */
+    concurrency: number;
+    /** Publisher connections (one source each); spread over the worker threads. */
     publishers: number;
+    /** Worker threads that run the publishers, so the generator is not the bottleneck. */
+    workers: number;
     payload_bytes: number;
+    /** Topics per source the events are spread over (fan-out), <root>/<source>/<n>. */
+    topics: number;
     /** Most un-acked QoS 1 publishes per publisher connection (mqtt.js does not cap this itself). */
     window: number;
+    /** A publish without a PUBACK for this long frees its window slot and counts as an error. */
+    puback_timeout_ms: number;
   };
   phases: Phase[];
   aggregator: ScenarioAggregator;

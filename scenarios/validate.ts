@@ -43,10 +43,18 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
   const load = input.load;
   if (!isObject(load)) errors.push('load must be an object');
   else {
-    unknownFields(errors, 'load', load, ['publishers', 'payload_bytes', 'window']);
+    unknownFields(errors, 'load', load, ['model', 'concurrency', 'publishers', 'workers', 'payload_bytes', 'topics', 'window', 'puback_timeout_ms']);
+    if (load.model !== 'open' && load.model !== 'closed') errors.push(`load.model must be 'open' or 'closed', got ${JSON.stringify(load.model)}`);
+    number(errors, 'load.concurrency', load.concurrency, positiveInt, 'a positive integer');
     number(errors, 'load.publishers', load.publishers, (n) => positiveInt(n) && n <= 256, 'an integer in [1, 256]');
-    number(errors, 'load.payload_bytes', load.payload_bytes, nonNegativeInt, 'an integer >= 0');
+    number(errors, 'load.workers', load.workers, (n) => positiveInt(n) && n <= 16, 'an integer in [1, 16]');
+    if (positiveInt(load.workers as number) && positiveInt(load.publishers as number) && (load.workers as number) > (load.publishers as number)) {
+      errors.push(`load.workers must be <= load.publishers (${String(load.publishers)}): each worker runs at least one publisher, got ${String(load.workers)}`);
+    }
+    number(errors, 'load.payload_bytes', load.payload_bytes, (n) => nonNegativeInt(n) && n <= 1_000_000, 'an integer in [0, 1000000]');
+    number(errors, 'load.topics', load.topics, (n) => positiveInt(n) && n <= 10_000, 'an integer in [1, 10000]');
     number(errors, 'load.window', load.window, positiveInt, 'a positive integer');
+    number(errors, 'load.puback_timeout_ms', load.puback_timeout_ms, positiveInt, 'a positive integer');
   }
 
   if (!Array.isArray(input.phases) || input.phases.length === 0) errors.push('phases must be a non-empty array');
@@ -57,7 +65,13 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
       unknownFields(errors, path, phase, ['name', 'duration_s', 'rate', 'faults']);
       string(errors, `${path}.name`, phase.name);
       number(errors, `${path}.duration_s`, phase.duration_s, positive, '> 0');
-      number(errors, `${path}.rate`, phase.rate, positive, '> 0');
+      if (isObject(phase.rate)) {
+        unknownFields(errors, `${path}.rate`, phase.rate, ['from', 'to']);
+        number(errors, `${path}.rate.from`, phase.rate.from, nonNegative, '>= 0');
+        number(errors, `${path}.rate.to`, phase.rate.to, nonNegative, '>= 0');
+        const { from, to } = phase.rate as { from: unknown; to: unknown };
+        if (from === 0 && to === 0) errors.push(`${path}.rate must not ramp from 0 to 0`);
+      } else number(errors, `${path}.rate`, phase.rate, positive, '> 0 (or a ramp { from, to })');
       if (!Array.isArray(phase.faults)) return errors.push(`${path}.faults must be an array`);
       phase.faults.forEach((fault: unknown, j: number) => validateFault(errors, `${path}.faults[${j}]`, fault));
       return undefined;

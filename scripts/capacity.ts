@@ -15,6 +15,7 @@ import { ulid } from 'ulid';
 import { startBroker } from '../harness/broker/index.ts';
 import { AggregatorProcess } from '../harness/aggregator-process.ts';
 import { PublisherConnection, type Outgoing } from '../harness/load/publishers.ts';
+import { SourceRecord } from '../harness/load/log.ts';
 import { DEFAULT_AGGREGATOR_CONFIG } from '../aggregator/service.ts';
 import { serializeEvent } from '../aggregator/event/parse.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
@@ -45,6 +46,8 @@ const variants = args.variants.split(',').map((v) => v.trim());
 const random = seededRandom(1);
 
 function events(count: number, topicRoot: string): Outgoing[] {
+  // Nothing reads these records back: capacity counts the aggregator's acks, not a ledger.
+  const records = Array.from({ length: args.publishers }, (_, p) => new SourceRecord(`pub-${p}`));
   return Array.from({ length: count }, (_, index) => {
     const source = `pub-${index % args.publishers}`;
     const topic = `${topicRoot}/${source}`;
@@ -57,7 +60,7 @@ function events(count: number, topicRoot: string): Outgoing[] {
       ts: new Date().toISOString(),
       payload: { data: 'x'.repeat(256) },
     });
-    return { index, topic, payload: Buffer.from(payload), copy: false };
+    return { record: records[index % args.publishers]!, seq: Math.floor(index / args.publishers), topic, payload: Buffer.from(payload), copy: false };
   });
 }
 
@@ -80,7 +83,7 @@ async function once(variant: string, replicate: number): Promise<number> {
     const batch = events(args.events, `events/${tag}`);
     const noop = { sent() {}, acked() {}, failed() {} };
     const publishers = await Promise.all(
-      Array.from({ length: args.publishers }, (_, i) => PublisherConnection.connect(broker.url, `${tag}-pub-${i}`, args.window, noop)),
+      Array.from({ length: args.publishers }, (_, i) => PublisherConnection.connect(broker.url, `${tag}-pub-${i}`, { window: args.window, puback_timeout_ms: 60_000 }, noop)),
     );
     const start = nowMicros();
     batch.forEach((item, i) => publishers[i % publishers.length]!.publish(item));

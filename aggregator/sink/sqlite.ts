@@ -279,6 +279,19 @@ export function readSinkRows(path: string): SinkRow[] {
   return withReadOnly(path, (db) => db.prepare<[], SinkRow>(SELECT_ROWS).all());
 }
 
+/**
+ * The sink rows of a sink file one at a time, in commit order, opened read-only: the harness
+ * ledger's final read of an hour-long run without holding millions of row objects at once.
+ */
+export function* iterateSinkRows(path: string): Generator<SinkRow> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    yield* db.prepare<[], SinkRow>(SELECT_ROWS).iterate();
+  } finally {
+    db.close();
+  }
+}
+
 /** All dead letters of a sink file, oldest first, opened read-only. */
 export function readDeadLetters(path: string): DeadLetter[] {
   return withReadOnly(path, (db) => db.prepare<[], DeadLetter>(SELECT_DEAD_LETTERS).all());

@@ -1,9 +1,11 @@
 // The ledger: per-event accounting of a run, Jepsen style, from the harness's own publish records
 // against a final read of the sink. It never trusts the system under test: loss and sink
-// duplicates come from these two sources only. Pure data in, data out; no I/O.
+// duplicates come from these two sources only. Pure data in, data out; no I/O. Memory is one
+// byte per published event (a per-source commit map beside the publish log's), so an hour-long
+// run is accounted for without an object per event; the sink is read as a stream.
 
 import type { SinkRow } from '../../aggregator/sink/index.ts';
-import type { PublishedEvent } from '../load/log.ts';
+import { ACKED, type PublishLog } from '../load/log.ts';
 import { LatencyRecorder } from '../metrics/histogram.ts';
 
 export interface LedgerTotals {
@@ -34,7 +36,6 @@ export interface LedgerTotals {
   dlq: number;
   /** Published events that are not in the sink but in the DLQ: accounted for, not lost. */
   dead_lettered: number;
-  publish_errors: number;
 }
 
 export interface LedgerPhase {
@@ -49,30 +50,49 @@ export interface Ledger {
   totals: LedgerTotals;
   /** End-to-end latency: first commit − intended send time, for events of phases not excluded. */
   latency: LatencyRecorder;
-  /** Publish → PUBACK latency, from the actual send time. */
-  publish_ack: LatencyRecorder;
   phases: LedgerPhase[];
   /** Last first-commit time of any event (µs), 0 if none. */
   last_commit_us: number;
 }
 
-export interface LedgerInput {
-  published: readonly PublishedEvent[];
-  /** Sink rows in commit order (insertion order). */
-  sink: Iterable<SinkRow>;
-  /** event_id of every dead letter (null where the message was too broken to have one). */
-  dead_letters: readonly (string | null)[];
-  phase_names: readonly string[];
-  /** Phase indexes left out of the overall latency (warm-up). */
-  excluded_phases?: ReadonlySet<number>;
+/** What a dead letter says about which event it was (null where the message was too broken to say). */
+export interface DeadLetterKey {
+  event_id: string | null;
+  source: string | null;
+  seq: number | null;
 }
 
-export function buildLedger(input: LedgerInput): Ledger {
-  const byId = new Map<string, number>();
-  input.published.forEach((event, index) => byId.set(event.event_id, index));
+export interface LedgerInput {
+  log: PublishLog;
+  /** Phase windows; an event belongs to the phase its intended time falls in. */
+  phases: readonly { name: string; start_us: number; end_us: number }[];
+  /** Sink rows in commit order (insertion order); read once, as a stream. */
+  sink: Iterable<SinkRow>;
+  dead_letters: readonly DeadLetterKey[];
+  /** Phase indexes left out of the overall latency (warm-up). */
+  excluded_phases?: ReadonlySet<number>;
+  /** The event_id the harness gave event (source, seq); a row with another id is unexpected. */
+  expected_id?: (source: string, seq: number, intended_us: number) => string;
+}
 
-  const rowsSeen = new Uint32Array(input.published.length);
-  const firstCommit = new Float64Array(input.published.length).fill(-1);
+const COMMITTED = 1;
+const DEAD_LETTERED = 2;
+
+export function buildLedger(input: LedgerInput): Ledger {
+  const { log } = input;
+  const state = new Map<string, Uint8Array>();
+  for (const [source, record] of log.sources) state.set(source, new Uint8Array(record.count));
+  const firstCommit = new Map<string, Float64Array>();
+  for (const [source, record] of log.sources) firstCommit.set(source, new Float64Array(record.count));
+
+  /** The log's record of (source, seq) if the harness published it under this event_id. */
+  const known = (eventId: string | null, source: string | null, seq: number | null): boolean => {
+    if (source === null || seq === null || !Number.isInteger(seq) || seq < 0) return false;
+    const record = log.sources.get(source);
+    if (!record || seq >= record.count || record.flags[seq] === 0) return false;
+    return !input.expected_id || eventId === input.expected_id(source, seq, record.intended_us[seq]!);
+  };
+
   let unexpected = 0;
   let sinkDuplicates = 0;
   let absorbedBySink = 0;
@@ -82,19 +102,18 @@ export function buildLedger(input: LedgerInput): Ledger {
   const highestSeq = new Map<string, number>();
 
   for (const row of input.sink) {
-    const index = byId.get(row.event_id);
-    if (index === undefined) {
+    if (!known(row.event_id, row.source, row.seq)) {
       unexpected++;
       continue;
     }
     absorbedBySink += Math.max(0, row.deliveries - 1);
-    if (rowsSeen[index]! > 0) {
+    const flags = state.get(row.source)!;
+    if (flags[row.seq]! & COMMITTED) {
       sinkDuplicates++;
-      rowsSeen[index]!++;
       continue;
     }
-    rowsSeen[index] = 1;
-    firstCommit[index] = row.committed_us;
+    flags[row.seq]! |= COMMITTED;
+    firstCommit.get(row.source)![row.seq] = row.committed_us;
     if (row.committed_us > lastCommit) lastCommit = row.committed_us;
     const highest = highestSeq.get(row.source);
     if (highest !== undefined && row.seq < highest) {
@@ -103,20 +122,23 @@ export function buildLedger(input: LedgerInput): Ledger {
     } else highestSeq.set(row.source, row.seq);
   }
 
+  for (const letter of input.dead_letters) {
+    if (known(letter.event_id, letter.source, letter.seq)) state.get(letter.source!)![letter.seq!]! |= DEAD_LETTERED;
+  }
+
   const latency = new LatencyRecorder();
-  const publishAck = new LatencyRecorder();
-  const phases: LedgerPhase[] = input.phase_names.map((name) => ({
-    name,
+  const phases: LedgerPhase[] = input.phases.map((phase) => ({
+    name: phase.name,
     published: 0,
     unique_committed: 0,
     lost: 0,
     latency: new LatencyRecorder(),
   }));
   const totals: LedgerTotals = {
-    published: input.published.length,
+    published: 0,
     acked_by_broker: 0,
-    copies_published: 0,
-    copies_acked: 0,
+    copies_published: log.counters.copies_sent,
+    copies_acked: log.counters.copies_acked,
     unique_committed: 0,
     lost: 0,
     lost_unacked: 0,
@@ -127,42 +149,55 @@ export function buildLedger(input: LedgerInput): Ledger {
     max_reorder_displacement: maxDisplacement,
     dlq: input.dead_letters.length,
     dead_lettered: 0,
-    publish_errors: 0,
+  };
+  const phaseOf = (intended: number): number => {
+    for (let i = input.phases.length - 1; i > 0; i--) if (intended >= input.phases[i]!.start_us) return i;
+    return 0;
   };
 
-  const deadLettered = new Set<number>();
-  for (const id of input.dead_letters) {
-    const index = id === null ? undefined : byId.get(id);
-    if (index !== undefined) deadLettered.add(index);
+  for (const [source, record] of log.sources) {
+    const flags = state.get(source)!;
+    const commits = firstCommit.get(source)!;
+    for (let seq = 0; seq < record.count; seq++) {
+      const published = record.flags[seq]!;
+      if (published === 0) continue; // a gap: never handed to a connection
+      const intended = record.intended_us[seq]!;
+      const phaseIndex = phaseOf(intended);
+      const phase = phases[phaseIndex];
+      const acked = (published & ACKED) !== 0;
+      totals.published++;
+      if (acked) totals.acked_by_broker++;
+      if (phase) phase.published++;
+      if (flags[seq]! & COMMITTED) {
+        totals.unique_committed++;
+        const micros = commits[seq]! - intended;
+        if (phase) {
+          phase.unique_committed++;
+          phase.latency.record(micros);
+        }
+        if (!input.excluded_phases?.has(phaseIndex)) latency.record(micros);
+      } else if (flags[seq]! & DEAD_LETTERED) {
+        totals.dead_lettered++;
+      } else if (acked) {
+        totals.lost++;
+        if (phase) phase.lost++;
+      } else totals.lost_unacked++;
+    }
   }
 
-  input.published.forEach((event, index) => {
-    const phase = phases[event.phase];
-    const acked = event.acked_us >= 0;
-    totals.copies_published += event.copies_sent;
-    totals.copies_acked += event.copies_acked;
-    totals.publish_errors += event.publish_errors;
-    if (acked) {
-      totals.acked_by_broker++;
-      publishAck.record(event.acked_us - event.sent_us);
-    }
-    if (phase) phase.published++;
-    const committed = firstCommit[index]!;
-    if (committed >= 0) {
-      totals.unique_committed++;
-      const micros = committed - event.intended_us;
-      if (phase) {
-        phase.unique_committed++;
-        phase.latency.record(micros);
-      }
-      if (!input.excluded_phases?.has(event.phase)) latency.record(micros);
-    } else if (deadLettered.has(index)) {
-      totals.dead_lettered++;
-    } else if (acked) {
-      totals.lost++;
-      if (phase) phase.lost++;
-    } else totals.lost_unacked++;
-  });
+  return { totals, latency, phases, last_commit_us: lastCommit };
+}
 
-  return { totals, latency, publish_ack: publishAck, phases, last_commit_us: lastCommit };
+/** Which event a dead letter was, from its raw text where it parses far enough (pure). */
+export function deadLetterKey(letter: { event_id: string | null; raw: string }): DeadLetterKey {
+  let source: string | null = null;
+  let seq: number | null = null;
+  try {
+    const parsed = JSON.parse(letter.raw) as { source?: unknown; seq?: unknown };
+    if (typeof parsed.source === 'string') source = parsed.source;
+    if (typeof parsed.seq === 'number') seq = parsed.seq;
+  } catch {
+    // Not JSON: a poison message with no identity; it still counts in the DLQ total.
+  }
+  return { event_id: letter.event_id, source, seq };
 }

@@ -1,32 +1,42 @@
-// Open-model load: a schedule of *intended* send times per phase (constant arrival rate), followed
-// regardless of how fast the system answers. Latency is later measured from the intended time, so a
-// stall cannot hide behind a slowed-down generator (coordinated omission). The generator's own lag
-// behind the schedule is recorded so that a saturated generator is never mistaken for a slow system.
+// The load generator's main-thread side: starts the worker threads that run the publishers
+// (harness/load/worker.ts), starts them all on one schedule, hands out credits in the closed
+// model, sums their status for progress, and at the end merges their publish logs and histograms
+// exactly. Open model: the schedule of intended send times (harness/load/schedule.ts) is followed
+// whatever the system does, so a stall cannot hide (coordinated omission); the generator's own lag
+// behind that schedule is recorded so that a saturated generator is never reported as a slow system.
 
-import { ulid } from 'ulid';
-import { isoMicros, nowMicros, sleep } from '../../aggregator/clock.ts';
-import { deriveSeed, seededRandom, type Random } from '../../aggregator/random.ts';
-import { serializeEvent } from '../../aggregator/event/parse.ts';
-import type { Event } from '../../aggregator/event/types.ts';
+import { Worker } from 'node:worker_threads';
+import { nowMicros } from '../../aggregator/clock.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { LatencyRecorder } from '../metrics/histogram.ts';
-import { createFault } from '../faults/registry.ts';
-import type { Fault, FaultContext } from '../faults/index.ts';
 import { PublishLog } from './log.ts';
-import { PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
+import { meanRate, Schedule } from './schedule.ts';
+import type { FaultRecord, MainToWorker, WorkerDone, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
+
+export type { FaultRecord } from './messages.ts';
 
 export interface PhaseWindow {
   name: string;
   start_us: number;
   end_us: number;
+  /** Mean target arrival rate (open model); 0 for the closed model, which has none. */
   target_rate: number;
+  /** Events the schedule planned for the phase (open model); 0 for the closed model. */
   scheduled: number;
 }
 
-export interface FaultRecord {
-  phase: string;
-  kind: string;
-  injected: Record<string, number>;
+export interface LoadStatus {
+  elapsed_s: number;
+  /** Original events handed to a connection. */
+  published: number;
+  /** Publishes (originals and copies) the broker acknowledged. */
+  acked: number;
+  /** Publishes queued or waiting for their PUBACK. */
+  pending: number;
+  errors: number;
+  /** Worst generator lag in the last status interval of any worker (ms). */
+  lag_max_ms: number;
+  publish_ack_p99_ms: number;
 }
 
 export interface LoadOutcome {
@@ -34,141 +44,200 @@ export interface LoadOutcome {
   phases: PhaseWindow[];
   /** Hand-off time − intended time of every original event (µs): the generator's own lag. */
   lag: LatencyRecorder;
+  /** Publish → PUBACK, from the actual send time (µs), originals and copies. */
+  publish_ack: LatencyRecorder;
   window_waits: number;
   faults: FaultRecord[];
-  /** When the last scheduled event was due, and when every publish (copies too) had settled. */
+  start_us: number;
+  /** When the last phase ended, and when every publish (copies too) had settled. */
   schedule_end_us: number;
   settled_us: number;
+  /** Publishes still without a PUBACK when the settle timeout ran out. */
+  unsettled: number;
 }
 
 export interface LoadOptions {
   scenario: Scenario;
   broker_url: string;
-  /** Topic root for this run, e.g. events/<run id>; each publisher publishes to <root>/<source>. */
+  /** Topic root for this run, e.g. events/<run id>; each publisher publishes to <root>/<source>[/n]. */
   topic_root: string;
   client_prefix: string;
-  /** Called about once a second with what has been published so far. */
-  onTick?: (status: { elapsed_s: number; published: number; acked: number }) => void;
+  /** Called once, when the workers have been given the schedule's start time (µs). */
+  onStarted?: (start_us: number) => void;
+  /** Called about once a second with the summed status of the workers. */
+  onTick?: (status: LoadStatus) => void;
   /** Longest wait for un-acked publishes after the schedule ends. */
   settle_timeout_ms: number;
+  /**
+   * Closed model only: events completed end to end so far (committed, absorbed or dead-lettered);
+   * the generator keeps `load.concurrency` events between publish and completion.
+   */
+  completed?: () => number;
+  /** Closed model only: call the returned function's argument whenever `completed` may have grown. */
+  onCompletion?: (listener: () => void) => () => void;
 }
 
-/** Deterministic filler so that payload size is exact and costs nothing per event. */
-function filler(bytes: number): string {
-  return 'x'.repeat(bytes);
-}
+const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+const WORKER_MODULE = new URL('./worker.ts', import.meta.url).href;
+/** A short lead so that the first events are not already late when the workers get the start time. */
+const START_LEAD_US = 200_000;
+/** A worker busy catching up may answer a status request late; past this the tick uses what it has. */
+const STATUS_REPLY_TIMEOUT_MS = 100;
 
 export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
   const { scenario } = options;
-  const log = new PublishLog();
-  const lag = new LatencyRecorder();
-  const events: PublisherEvents = {
-    sent: (item, atUs) => log.sent(item.index, item.copy, atUs),
-    acked: (item, atUs) => log.acked(item.index, item.copy, atUs),
-    failed: (item) => log.failed(item.index),
+  const W = scenario.load.workers;
+  const workers: Worker[] = [];
+  const statuses = new Map<number, WorkerStatus & { version: number }>();
+  let statusVersion = 0;
+  const done = new Map<number, WorkerDone>();
+  let failure: Error | undefined;
+  let wake: () => void = () => {};
+  const changed = () => wake();
+  const waitFor = async (condition: () => boolean, what: string): Promise<void> => {
+    while (!condition()) {
+      if (failure) throw failure;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+    if (failure) throw new Error(`${what}: ${failure.message}`);
   };
+  const ready = new Set<number>();
 
-  const publishers: PublisherConnection[] = [];
-  for (let i = 0; i < scenario.load.publishers; i++) {
-    publishers.push(await PublisherConnection.connect(options.broker_url, `${options.client_prefix}-pub-${i}`, scenario.load.window, events));
-  }
-  const other = await PublisherConnection.connect(options.broker_url, `${options.client_prefix}-dup`, scenario.load.window, events);
-
-  const listeners = new Set<(item: Outgoing, publisher: number) => void>();
-  const faultContext = (label: string): FaultContext => ({
-    random: seededRandom(deriveSeed(scenario.seed, label)),
-    onPublished: (listener) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    republish: (item, via) => (via === 'other-connection' ? other : publishers[via.publisher]!).publish(item),
-  });
-
-  const idRandom: Random = seededRandom(deriveSeed(scenario.seed, 'event-ids'));
-  const seqs = new Array<number>(scenario.load.publishers).fill(0);
-  const payload = { data: filler(scenario.load.payload_bytes) };
-  const phases: PhaseWindow[] = [];
-  const faults: FaultRecord[] = [];
-  const start_us = nowMicros() + 50_000; // a short lead so the first events are not already late
-  let phaseStart = start_us;
-  let global = 0;
-  let lastTick = 0;
-
-  for (const [phaseIndex, phase] of scenario.phases.entries()) {
-    const scheduled = Math.round(phase.rate * phase.duration_s);
-    const interval_us = 1e6 / phase.rate;
-    const window: PhaseWindow = {
-      name: phase.name,
-      start_us: phaseStart,
-      end_us: phaseStart + phase.duration_s * 1e6,
-      target_rate: phase.rate,
-      scheduled,
+  for (let w = 0; w < W; w++) {
+    const plan: WorkerPlan & { module_url: string } = {
+      scenario,
+      worker: w,
+      broker_url: options.broker_url,
+      topic_root: options.topic_root,
+      client_prefix: options.client_prefix,
+      settle_timeout_ms: options.settle_timeout_ms,
+      module_url: WORKER_MODULE,
     };
-    phases.push(window);
-    const active: Fault[] = phase.faults.map((spec, j) => {
-      const fault = createFault(spec);
-      fault.start(faultContext(`phase${phaseIndex}.fault${j}.${spec.kind}`));
-      return fault;
+    const worker = new Worker(WORKER_ENTRY, { workerData: plan });
+    worker.on('message', (message: WorkerToMain) => {
+      if (message.type === 'ready') ready.add(message.worker);
+      else if (message.type === 'status') statuses.set(message.worker, { ...message, version: ++statusVersion });
+      else if (message.type === 'done') done.set(message.worker, message);
+      else if (message.type === 'error') failure ??= new Error(`load worker ${message.worker} failed: ${message.message}`);
+      changed();
     });
-
-    for (let k = 0; k < scheduled; ) {
-      const now = nowMicros();
-      // Send everything that is due; if we are late, we catch up at once (the lag is recorded).
-      while (k < scheduled) {
-        const intended_us = Math.round(phaseStart + k * interval_us);
-        if (intended_us > now) break;
-        const publisher = global % scenario.load.publishers;
-        const source = `pub-${publisher}`;
-        const seq = seqs[publisher]!++;
-        const topic = `${options.topic_root}/${source}`;
-        const event: Event = {
-          v: 1,
-          event_id: ulid(Math.floor(intended_us / 1000), idRandom),
-          source,
-          seq,
-          topic,
-          ts: isoMicros(intended_us),
-          payload,
-          bench: { intended_us },
-        };
-        const index = log.add({ event_id: event.event_id, source, seq, phase: phaseIndex, intended_us });
-        const item: Outgoing = { index, topic, payload: Buffer.from(serializeEvent(event)), copy: false };
-        // Generator lag: how late the hand-off is against the schedule. Waiting for a full window
-        // comes after this point and is the system's slowness, measured in latency instead.
-        lag.record(nowMicros() - intended_us);
-        publishers[publisher]!.publish(item);
-        for (const listener of listeners) listener(item, publisher);
-        k++;
-        global++;
-      }
-      if (options.onTick && now - lastTick >= 1e6) {
-        lastTick = now;
-        options.onTick({ elapsed_s: (now - start_us) / 1e6, published: log.events.length, acked: log.ackedPublishes() });
-      }
-      if (k < scheduled) {
-        const next = Math.round(phaseStart + k * interval_us);
-        const waitMs = (next - nowMicros()) / 1000;
-        // setTimeout cannot wait less than ~1 ms; sub-ms gaps are caught up on the next pass.
-        if (waitMs >= 1) await sleep(Math.min(waitMs, 50));
-        else await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
-    // Hold the phase open until its end even if its events were all sent early.
-    const remaining = (window.end_us - nowMicros()) / 1000;
-    if (remaining > 0) await sleep(remaining);
-    for (const [j, fault] of active.entries()) {
-      await fault.stop();
-      faults.push({ phase: phase.name, kind: phase.faults[j]!.kind, injected: fault.injected() });
-    }
-    phaseStart = window.end_us;
+    worker.on('error', (error) => {
+      failure ??= new Error(`load worker ${w} crashed: ${error.message}`);
+      changed();
+    });
+    worker.on('exit', (code) => {
+      if (!done.has(w)) failure ??= new Error(`load worker ${w} exited (code ${code}) before reporting its results`);
+      changed();
+    });
+    workers.push(worker);
   }
-  const schedule_end_us = phaseStart;
+  const send = (w: number, message: MainToWorker) => workers[w]!.postMessage(message);
 
-  // Wait (bounded) until every publish has its PUBACK or failed.
-  const deadline = Date.now() + options.settle_timeout_ms;
-  while (log.unsettled() > 0 && Date.now() < deadline) await sleep(20);
-  const settled_us = nowMicros();
-  const window_waits = publishers.reduce((sum, p) => sum + p.window_waits, other.window_waits);
-  await Promise.all([...publishers, other].map((p) => p.close()));
-  return { log, phases, lag, window_waits, faults, schedule_end_us, settled_us };
+  let ticker: NodeJS.Timeout | undefined;
+  let stopCredits: () => void = () => {};
+  try {
+    await waitFor(() => ready.size === W, 'starting the load workers');
+    const start_us = nowMicros() + START_LEAD_US;
+    for (let w = 0; w < W; w++) send(w, { type: 'go', start_us });
+    options.onStarted?.(start_us);
+    const schedule = new Schedule(scenario.phases, start_us, scenario.load.publishers);
+
+    if (scenario.load.model === 'closed') {
+      const completed = options.completed ?? (() => 0);
+      let issued = 0;
+      let turn = 0;
+      const topUp = () => {
+        const want = scenario.load.concurrency - (issued - completed());
+        if (want <= 0) return;
+        const shares = new Array<number>(W).fill(Math.floor(want / W));
+        for (let n = 0; n < want % W; n++) shares[turn++ % W]!++;
+        shares.forEach((n, w) => n > 0 && send(w, { type: 'credit', n }));
+        issued += want;
+      };
+      topUp();
+      stopCredits = options.onCompletion?.(topUp) ?? (() => {});
+    }
+
+    const sum = (all: WorkerStatus[], pick: (s: WorkerStatus) => number) => all.reduce((total, s) => total + pick(s), 0);
+    if (options.onTick) {
+      // Every worker is asked at the same moment, so that the sum is one consistent sample.
+      let asked = 0;
+      ticker = setInterval(() => {
+        const since = statusVersion;
+        asked = since;
+        for (let w = 0; w < W; w++) if (!done.has(w)) send(w, { type: 'status' });
+        const deadline = Date.now() + STATUS_REPLY_TIMEOUT_MS;
+        const report = () => {
+          if (asked !== since) return;
+          const fresh = [...statuses.values()].filter((s) => s.version > since).length;
+          if (fresh < W - done.size && Date.now() < deadline) return void setTimeout(report, 2).unref();
+          const all = [...statuses.values()];
+          options.onTick!({
+            elapsed_s: (nowMicros() - start_us) / 1e6,
+            published: sum(all, (s) => s.published),
+            acked: sum(all, (s) => s.acked),
+            pending: sum(all, (s) => s.pending),
+            errors: sum(all, (s) => s.errors),
+            lag_max_ms: Math.max(0, ...all.map((s) => s.lag_max_us)) / 1000,
+            publish_ack_p99_ms: Math.max(0, ...all.map((s) => s.publish_ack_p99_us)) / 1000,
+          });
+        };
+        report();
+      }, 1000);
+      ticker.unref();
+    }
+
+    await waitFor(() => done.size === W, 'running the load');
+    stopCredits();
+    const results = [...done.values()].sort((a, b) => a.worker - b.worker);
+    const log = PublishLog.merge(results.map((r) => r.log));
+    const lag = new LatencyRecorder();
+    const publishAck = new LatencyRecorder();
+    for (const r of results) {
+      lag.merge(LatencyRecorder.decode(r.lag));
+      publishAck.merge(LatencyRecorder.decode(r.publish_ack));
+    }
+    const open = scenario.load.model === 'open';
+    return {
+      log,
+      phases: schedule.phases.map((p) => ({
+        name: p.name,
+        start_us: p.start_us,
+        end_us: p.end_us,
+        target_rate: open ? meanRate(p.rate) : 0,
+        scheduled: open ? p.count : 0,
+      })),
+      lag,
+      publish_ack: publishAck,
+      window_waits: results.reduce((total, r) => total + r.window_waits, 0),
+      // Each worker ran its own instance of every fault on its own events: add their counts up.
+      faults: mergeFaultRecords(results.map((r) => r.faults)),
+      start_us,
+      schedule_end_us: schedule.end_us,
+      settled_us: Math.max(...results.map((r) => r.settled_us)),
+      unsettled: results.reduce((total, r) => total + r.unsettled, 0),
+    };
+  } finally {
+    stopCredits();
+    if (ticker) clearInterval(ticker);
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+/** Sum the per-worker records of the same fault (same phase, same position) into one. Pure. */
+export function mergeFaultRecords(perWorker: readonly (readonly FaultRecord[])[]): FaultRecord[] {
+  const merged: FaultRecord[] = [];
+  for (const records of perWorker) {
+    records.forEach((record, i) => {
+      const into = merged[i];
+      if (!into) {
+        merged[i] = { phase: record.phase, kind: record.kind, injected: { ...record.injected } };
+        return;
+      }
+      for (const [key, value] of Object.entries(record.injected)) into.injected[key] = (into.injected[key] ?? 0) + value;
+    });
+  }
+  return merged;
 }

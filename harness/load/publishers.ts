@@ -1,13 +1,15 @@
 // Publisher connections: QoS 1 publishes with our own bounded window of un-acked messages per
-// connection (mqtt.js does not cap outgoing in-flight QoS 1). This module only *does*; what was
-// sent and acked is written into the PublishLog (harness/load/log.ts), which only *records*.
+// connection (mqtt.js does not cap outgoing in-flight QoS 1), and a PUBACK timeout that frees the
+// slot and counts as an error. This module only *does*; what was sent and acked is written into
+// the PublishLog (harness/load/log.ts) through PublisherEvents, which only *records*.
 
 import mqtt, { type MqttClient } from 'mqtt';
 import { nowMicros } from '../../aggregator/clock.ts';
+import type { SourceRecord } from './log.ts';
 
 export interface Outgoing {
-  /** Index of the original event in the publish log. */
-  index: number;
+  record: SourceRecord;
+  seq: number;
   topic: string;
   payload: Buffer;
   /** True for an injected copy (same event_id as the original). */
@@ -15,45 +17,62 @@ export interface Outgoing {
 }
 
 export interface PublisherEvents {
-  sent(item: Outgoing, sentUs: number): void;
-  acked(item: Outgoing, ackedUs: number): void;
-  failed(item: Outgoing, error: Error): void;
+  sent(item: Outgoing): void;
+  acked(item: Outgoing, sentUs: number, ackedUs: number): void;
+  failed(item: Outgoing, error: Error, timedOut: boolean): void;
+}
+
+interface InFlight {
+  item: Outgoing;
+  sent_us: number;
+  settled: boolean;
 }
 
 /** One MQTT connection with a FIFO queue in front of its window. */
 export class PublisherConnection {
-  private inFlight = 0;
+  private readonly inFlight = new Set<InFlight>();
   private readonly queue: Outgoing[] = [];
   private queueHead = 0;
+  private readonly sweeper: NodeJS.Timeout;
   /** Times a publish had to wait because the window was full. */
   window_waits = 0;
 
   private constructor(
     readonly client: MqttClient,
     private readonly window: number,
+    private readonly pubackTimeoutMs: number,
     private readonly events: PublisherEvents,
-  ) {}
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(1_000, pubackTimeoutMs / 4)));
+    this.sweeper.unref();
+  }
 
-  static async connect(url: string, clientId: string, window: number, events: PublisherEvents): Promise<PublisherConnection> {
+  static async connect(
+    url: string,
+    clientId: string,
+    options: { window: number; puback_timeout_ms: number },
+    events: PublisherEvents,
+  ): Promise<PublisherConnection> {
     const client = await mqtt.connectAsync(url, {
       clientId,
       clean: true,
       protocolVersion: 4,
       reconnectPeriod: 500,
       connectTimeout: 5_000,
-      // mqtt.js would otherwise keep un-acked QoS 1 publishes only in memory and resend on
-      // reconnect; that is what we want, and the window bounds how many there can be.
+      // mqtt.js keeps un-acked QoS 1 publishes in memory and resends them on reconnect; that is
+      // what we want, and the window bounds how many there can be.
       queueQoSZero: false,
     });
-    return new PublisherConnection(client, window, events);
+    return new PublisherConnection(client, options.window, options.puback_timeout_ms, events);
   }
 
+  /** Publishes queued or in flight. */
   get pending(): number {
-    return this.queue.length - this.queueHead + this.inFlight;
+    return this.queue.length - this.queueHead + this.inFlight.size;
   }
 
   publish(item: Outgoing): void {
-    if (this.inFlight >= this.window) {
+    if (this.inFlight.size >= this.window) {
       this.window_waits++;
       this.queue.push(item);
       return;
@@ -62,18 +81,39 @@ export class PublisherConnection {
   }
 
   private send(item: Outgoing): void {
-    this.inFlight++;
-    this.events.sent(item, nowMicros());
+    const entry: InFlight = { item, sent_us: nowMicros(), settled: false };
+    this.inFlight.add(entry);
+    this.events.sent(item);
     this.client.publish(item.topic, item.payload, { qos: 1 }, (error) => {
-      this.inFlight--;
-      if (error) this.events.failed(item, error);
-      else this.events.acked(item, nowMicros());
-      this.pump();
+      if (entry.settled) {
+        // Timed out earlier and counted as an error; a late PUBACK still means the broker has it.
+        if (!error) this.events.acked(item, entry.sent_us, nowMicros());
+        return;
+      }
+      this.settle(entry);
+      if (error) this.events.failed(item, error, false);
+      else this.events.acked(item, entry.sent_us, nowMicros());
     });
   }
 
+  private settle(entry: InFlight): void {
+    entry.settled = true;
+    this.inFlight.delete(entry);
+    this.pump();
+  }
+
+  /** In-flight publishes without a PUBACK for longer than the timeout free their slot, as errors. */
+  private sweep(): void {
+    const limit = nowMicros() - this.pubackTimeoutMs * 1000;
+    for (const entry of this.inFlight) {
+      if (entry.sent_us > limit) break; // insertion order = send order
+      this.settle(entry);
+      this.events.failed(entry.item, new Error(`no PUBACK within ${this.pubackTimeoutMs} ms`), true);
+    }
+  }
+
   private pump(): void {
-    while (this.inFlight < this.window && this.queueHead < this.queue.length) {
+    while (this.inFlight.size < this.window && this.queueHead < this.queue.length) {
       const next = this.queue[this.queueHead++]!;
       this.send(next);
     }
@@ -84,6 +124,7 @@ export class PublisherConnection {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.client.endAsync(false);
   }
 }

@@ -84,6 +84,11 @@ export class LatencyRecorder {
     return this.#clamped;
   }
 
+  /** Value (µs) at a percentile in [0, 100]; 0 when empty. */
+  valueAtPercentile(percentile: number): number {
+    return this.#histogram.totalCount === 0 ? 0 : this.#histogram.getValueAtPercentile(percentile);
+  }
+
   /** Records one latency; fractions are rounded to whole µs and anything below 1 µs counts as 1. */
   record(micros: number): void {
     this.#histogram.recordValue(this.#toRecordable(micros));

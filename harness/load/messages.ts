@@ -1,0 +1,59 @@
+// Messages between the load generator (main thread) and its worker threads. Plain data only:
+// everything crosses a thread boundary by structured clone (typed arrays are transferred).
+
+import type { Scenario } from '../../scenarios/schema.ts';
+import type { PublishLogSnapshot } from './log.ts';
+
+export interface FaultRecord {
+  phase: string;
+  kind: string;
+  injected: Record<string, number>;
+}
+
+export interface WorkerPlan {
+  scenario: Scenario;
+  worker: number;
+  broker_url: string;
+  /** Topic root for this run, e.g. events/<run id>; events go to <root>/<source>[/<n>]. */
+  topic_root: string;
+  client_prefix: string;
+  settle_timeout_ms: number;
+}
+
+/** go: start the schedule; credit: closed-model permits; status: reply with a WorkerStatus now. */
+export type MainToWorker = { type: 'go'; start_us: number } | { type: 'credit'; n: number } | { type: 'status' };
+
+export interface WorkerStatus {
+  type: 'status';
+  worker: number;
+  /** Original events handed to a connection so far. */
+  published: number;
+  /** Publishes (originals and copies) the broker has acknowledged. */
+  acked: number;
+  /** Publishes queued or waiting for a PUBACK. */
+  pending: number;
+  errors: number;
+  /** Worst generator lag since the previous status request (µs). */
+  lag_max_us: number;
+  publish_ack_p99_us: number;
+}
+
+export interface WorkerDone {
+  type: 'done';
+  worker: number;
+  log: PublishLogSnapshot;
+  /** Encoded histograms (base64 compressed HDR). */
+  lag: string;
+  publish_ack: string;
+  faults: FaultRecord[];
+  window_waits: number;
+  settled_us: number;
+  /** Publishes still without PUBACK when the settle timeout ran out. */
+  unsettled: number;
+}
+
+export type WorkerToMain =
+  | { type: 'ready'; worker: number }
+  | WorkerStatus
+  | WorkerDone
+  | { type: 'error'; worker: number; message: string };

@@ -1,0 +1,218 @@
+// One load worker (a worker thread): runs the publishers it owns (publisher p belongs to worker
+// p mod W), follows the run's schedule for their events (open model) or the credits the main
+// thread hands out (closed model), runs the faults of each phase for its own events, and records
+// what it published in its own PublishLog. It answers status requests (the main thread samples
+// every worker at the same moment) and, at the end, sends its log and histograms, which the main
+// thread merges exactly.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { isoMicros, nowMicros, sleep } from '../../aggregator/clock.ts';
+import { deriveSeed, seededRandom } from '../../aggregator/random.ts';
+import { serializeEvent } from '../../aggregator/event/parse.ts';
+import type { Event } from '../../aggregator/event/types.ts';
+import { createFault } from '../faults/registry.ts';
+import type { Fault, FaultContext } from '../faults/index.ts';
+import { LatencyRecorder } from '../metrics/histogram.ts';
+import { eventIdFor } from './identity.ts';
+import { PublishLog, type SourceRecord } from './log.ts';
+import { PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
+import { Schedule } from './schedule.ts';
+import type { FaultRecord, MainToWorker, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
+
+/** Send at most this many late events in a row before yielding, so acks and status still flow. */
+const CATCH_UP_BURST = 256;
+
+const plan = workerData as WorkerPlan;
+const port = parentPort!;
+const post = (message: WorkerToMain, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+function filler(bytes: number): string {
+  return 'x'.repeat(bytes);
+}
+
+async function run(): Promise<void> {
+  const { scenario } = plan;
+  const P = scenario.load.publishers;
+  const W = scenario.load.workers;
+  const owned = Array.from({ length: P }, (_, p) => p).filter((p) => p % W === plan.worker);
+  const log = new PublishLog();
+  const lag = new LatencyRecorder();
+  const publishAck = new LatencyRecorder();
+  let intervalLagMaxUs = 0;
+
+  const events: PublisherEvents = {
+    sent: (item) => log.sent(item.record, item.seq, item.copy),
+    acked: (item, sentUs, ackedUs) => {
+      log.acked(item.record, item.seq, item.copy);
+      publishAck.record(ackedUs - sentUs);
+    },
+    failed: (item, _error, timedOut) => log.failed(item.record, item.seq, item.copy, timedOut),
+  };
+  const connectionOptions = { window: scenario.load.window, puback_timeout_ms: scenario.load.puback_timeout_ms };
+  const publishers = new Map<number, { connection: PublisherConnection; record: SourceRecord; source: string; next_seq: number }>();
+  for (const p of owned) {
+    const source = `pub-${p}`;
+    const connection = await PublisherConnection.connect(plan.broker_url, `${plan.client_prefix}-pub-${p}`, connectionOptions, events);
+    publishers.set(p, { connection, record: log.record(source), source, next_seq: 0 });
+  }
+  const other = await PublisherConnection.connect(plan.broker_url, `${plan.client_prefix}-dup-${plan.worker}`, connectionOptions, events);
+  const connections = [...[...publishers.values()].map((p) => p.connection), other];
+
+  const listeners = new Set<(item: Outgoing, publisher: number) => void>();
+  const faultContext = (label: string): FaultContext => ({
+    random: seededRandom(deriveSeed(scenario.seed, `worker${plan.worker}.${label}`)),
+    onPublished: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    republish: (item, via) => (via === 'other-connection' ? other : publishers.get(via.publisher)!.connection).publish(item),
+  });
+
+  const payload = { data: filler(scenario.load.payload_bytes) };
+  const topics = scenario.load.topics;
+  const publish = (p: number, seq: number, intended_us: number) => {
+    const publisher = publishers.get(p)!;
+    const topic = topics === 1 ? `${plan.topic_root}/${publisher.source}` : `${plan.topic_root}/${publisher.source}/${seq % topics}`;
+    const event: Event = {
+      v: 1,
+      event_id: eventIdFor(scenario.seed, publisher.source, seq, intended_us),
+      source: publisher.source,
+      seq,
+      topic,
+      ts: isoMicros(intended_us),
+      payload,
+      bench: { intended_us },
+    };
+    log.add(publisher.record, seq, intended_us);
+    const item: Outgoing = { record: publisher.record, seq, topic, payload: Buffer.from(serializeEvent(event)), copy: false };
+    publisher.connection.publish(item);
+    for (const listener of listeners) listener(item, p);
+  };
+
+  // Credits for the closed model: one per event the main thread saw complete end to end.
+  let credits = 0;
+  let creditWaiter: (() => void) | undefined;
+  port.on('message', (message: MainToWorker) => {
+    if (message.type === 'credit') {
+      credits += message.n;
+      creditWaiter?.();
+    } else if (message.type === 'status') {
+      post(status());
+      intervalLagMaxUs = 0;
+    }
+  });
+
+  const status = (): WorkerStatus => ({
+    type: 'status',
+    worker: plan.worker,
+    published: log.counters.published,
+    acked: log.counters.acked,
+    pending: connections.reduce((sum, c) => sum + c.pending, 0),
+    errors: log.counters.publish_errors + log.counters.puback_timeouts,
+    lag_max_us: intervalLagMaxUs,
+    publish_ack_p99_us: publishAck.count === 0 ? 0 : publishAck.valueAtPercentile(99),
+  });
+  post({ type: 'ready', worker: plan.worker });
+  const start_us = await new Promise<number>((resolve) => {
+    port.on('message', (message: MainToWorker) => {
+      if (message.type === 'go') resolve(message.start_us);
+    });
+  });
+
+  const schedule = new Schedule(scenario.phases, start_us, P);
+  const faults: FaultRecord[] = [];
+  let burst = 0;
+  for (const [i, phase] of schedule.phases.entries()) {
+    const wait = (phase.start_us - nowMicros()) / 1000;
+    if (wait > 0) await sleep(wait);
+    const specs = scenario.phases[i]!.faults;
+    const active: Fault[] = specs.map((spec, j) => {
+      const fault = createFault(spec);
+      fault.start(faultContext(`phase${i}.fault${j}.${spec.kind}`));
+      return fault;
+    });
+
+    if (scenario.load.model === 'open') {
+      for (let g = phase.first; g < phase.first + phase.count; g++) {
+        const p = g % P;
+        if (p % W !== plan.worker) continue;
+        const intended = schedule.intendedAt(g, i);
+        let now = nowMicros();
+        while (intended > now) {
+          burst = 0;
+          const waitMs = (intended - now) / 1000;
+          // setTimeout cannot wait less than ~1 ms; shorter gaps spin through the event loop.
+          if (waitMs >= 1) await sleep(Math.min(waitMs, 50));
+          else await new Promise((resolve) => setImmediate(resolve));
+          now = nowMicros();
+        }
+        // Generator lag: how late the hand-off is against the schedule. A full window comes after
+        // this point and is the system's slowness, which end-to-end latency measures instead.
+        const late = now - intended;
+        lag.record(late);
+        if (late > intervalLagMaxUs) intervalLagMaxUs = late;
+        publish(p, Math.floor(g / P), intended);
+        if (++burst >= CATCH_UP_BURST) {
+          burst = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    } else {
+      // Closed model: as fast as the credits allow, round robin over this worker's publishers;
+      // the intended time is the actual send time (that is what a closed model measures).
+      let turn = 0;
+      while (nowMicros() < phase.end_us) {
+        if (credits <= 0) {
+          await new Promise<void>((resolve) => {
+            creditWaiter = resolve;
+            setTimeout(resolve, Math.max(1, Math.min(50, (phase.end_us - nowMicros()) / 1000))).unref();
+          });
+          creditWaiter = undefined;
+          continue;
+        }
+        credits--;
+        const p = owned[turn++ % owned.length]!;
+        const publisher = publishers.get(p)!;
+        publish(p, publisher.next_seq++, nowMicros());
+        if (++burst >= CATCH_UP_BURST) {
+          burst = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    }
+    // Hold the phase open until its end even if its events were all sent early.
+    const remaining = (phase.end_us - nowMicros()) / 1000;
+    if (remaining > 0) await sleep(remaining);
+    for (const [j, fault] of active.entries()) {
+      await fault.stop();
+      faults.push({ phase: phase.name, kind: specs[j]!.kind, injected: fault.injected() });
+    }
+  }
+
+  // Wait (bounded) until every publish has its PUBACK, failed or timed out.
+  const deadline = Date.now() + plan.settle_timeout_ms;
+  while (connections.some((c) => c.pending > 0) && Date.now() < deadline) await sleep(20);
+  const settled_us = nowMicros();
+  post(status());
+  const window_waits = connections.reduce((sum, c) => sum + c.window_waits, 0);
+  await Promise.all(connections.map((c) => c.close()));
+  const { snapshot, transferList } = log.snapshot();
+  post(
+    {
+      type: 'done',
+      worker: plan.worker,
+      log: snapshot,
+      lag: lag.encode(),
+      publish_ack: publishAck.encode(),
+      faults,
+      window_waits,
+      settled_us,
+      unsettled: connections.reduce((sum, c) => sum + c.pending, 0),
+    },
+    transferList,
+  );
+}
+
+run().catch((error: unknown) => {
+  post({ type: 'error', worker: plan.worker, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+});

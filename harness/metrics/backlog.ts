@@ -1,0 +1,77 @@
+// Backlog over time and the overload verdict. Brokers PUBACK on receipt, so a publish window does
+// not bound the path: above the subscriber's capacity the broker queue grows for the whole phase
+// and p99 only measures how long that queue is. This module turns a per-second timeline of
+// "acknowledged by the broker" vs "acknowledged by the subscriber" into a per-phase verdict —
+// overloaded at N ev/s, sustaining M — distinct from generator saturation. Pure: no clocks, no I/O.
+
+import { linearRegression } from 'simple-statistics';
+
+export interface TimelineSample {
+  /** Seconds since the schedule started. */
+  t_s: number;
+  phase: string;
+  /** Original events handed to a connection so far. */
+  published: number;
+  /** Publishes (originals and copies) the broker has acknowledged so far. */
+  broker_acked: number;
+  /** Messages the subscriber has acknowledged so far (committed, absorbed or dead-lettered; self-reported). */
+  subscriber_acked: number;
+  /** broker_acked − subscriber_acked: messages accepted by the broker and not yet done. */
+  backlog: number;
+  /** Original events per second handed to connections in the second before this sample. */
+  offered_per_s: number;
+  /** Messages per second the subscriber acknowledged in the second before this sample. */
+  consumed_per_s: number;
+  /** Publishes queued in the harness or waiting for their PUBACK. */
+  pending: number;
+}
+
+export interface PhaseLoad {
+  phase: string;
+  overloaded: boolean;
+  /** Slope of the backlog over the phase, messages per second (least squares). */
+  backlog_growth_per_s: number;
+  backlog_at_end: number;
+  /** Messages per second the broker accepted / the subscriber finished over the phase. */
+  accepted_per_s: number;
+  consumed_per_s: number;
+  /** consumed / accepted: the share of the offered load the system kept up with. */
+  sustained_share: number;
+}
+
+/** A backlog growing faster than this share of the accepted rate, for the whole phase, is overload. */
+export const OVERLOAD_GROWTH_SHARE = 0.05;
+/** …and it must end the phase above this many seconds' worth of accepted messages (noise floor). */
+export const OVERLOAD_MIN_BACKLOG_S = 0.25;
+/** Fewer samples than this in a phase: no verdict (too short to tell growth from a blip). */
+export const OVERLOAD_MIN_SAMPLES = 3;
+
+export function phaseLoad(samples: readonly TimelineSample[], phase: string): PhaseLoad | undefined {
+  // The first second of a phase still carries the previous phase's rate; leave it out.
+  const inPhase = samples.filter((s) => s.phase === phase).slice(1);
+  if (inPhase.length < OVERLOAD_MIN_SAMPLES) return undefined;
+  const first = inPhase[0]!;
+  const last = inPhase[inPhase.length - 1]!;
+  const seconds = last.t_s - first.t_s;
+  if (seconds <= 0) return undefined;
+  const accepted = (last.broker_acked - first.broker_acked) / seconds;
+  const consumed = (last.subscriber_acked - first.subscriber_acked) / seconds;
+  const { m: slope } = linearRegression(inPhase.map((s) => [s.t_s, s.backlog]));
+  const growth = Number.isFinite(slope) ? slope : 0;
+  const overloaded =
+    growth > OVERLOAD_GROWTH_SHARE * Math.max(accepted, 1) && last.backlog > OVERLOAD_MIN_BACKLOG_S * Math.max(accepted, 1);
+  return {
+    phase,
+    overloaded,
+    backlog_growth_per_s: round(growth),
+    backlog_at_end: last.backlog,
+    accepted_per_s: round(accepted),
+    consumed_per_s: round(consumed),
+    sustained_share: accepted > 0 ? round(consumed / accepted, 3) : 1,
+  };
+}
+
+function round(value: number, digits = 1): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
