@@ -115,7 +115,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
           published: status.published,
           broker_acked: status.acked,
           subscriber_acked: counters.acked,
-          backlog: status.acked - counters.acked,
+          backlog: status.acked + status.pending - counters.acked,
           offered_per_s: round((status.published - previous.published) / dt),
           consumed_per_s: round((counters.acked - previous.subscriber_acked) / dt),
           pending: status.pending,
@@ -250,11 +250,15 @@ function assembleResult(a: Assembly): RunResult {
   const bareConsumed =
     measuredSamples.length >= 2 ? (measuredSamples.at(-1)!.subscriber_acked - measuredSamples[0]!.subscriber_acked) / (measuredSamples.at(-1)!.t_s - measuredSamples[0]!.t_s) : 0;
   const committedSpanS = Math.max(measuredS, (ledger.last_commit_us - firstMeasured) / 1e6);
-  const committedPerS = bare ? bareConsumed : committedSpanS > 0 ? measuredCommitted / committedSpanS : 0;
+  // In events/s like every other rate: the subscriber's messages include the injected copies.
+  const originalShare = ledger.totals.published / Math.max(1, ledger.totals.published + ledger.totals.copies_published);
+  const committedPerS = bare ? bareConsumed * originalShare : committedSpanS > 0 ? measuredCommitted / committedSpanS : 0;
 
   const publishErrors = publishCounters.publish_errors + publishCounters.puback_timeouts;
   const totals = {
     ...ledger.totals,
+    // A bare subscriber commits nothing, so nothing can be classified as lost: not measured.
+    ...(bare ? { lost: 0, lost_unacked: 0 } : {}),
     duplicates_delivered: a.counters.redelivered,
     duplicates_absorbed: a.counters.duplicates_absorbed,
     publish_errors: publishCounters.publish_errors,
@@ -315,7 +319,9 @@ function assembleResult(a: Assembly): RunResult {
     }
   }
   if (!a.drain.complete) {
-    findings.push(`the drain did not complete within ${scenario.drain_timeout_s} s; events still queued at the end count as lost.`);
+    findings.push(
+      `the drain did not complete within ${scenario.drain_timeout_s} s${ledger.totals.lost > 0 ? '; events still queued at the end count as lost' : "; the aggregator's graceful stop committed the rest"}.`,
+    );
   }
   if (publishCounters.puback_timeouts > 0 || load.unsettled > 0) {
     findings.push(

@@ -15,6 +15,7 @@ export function verdictLine(result: RunResult): string {
   if (failed.length > 0) {
     return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => `${c.metric} ${c.op} ${c.value} (was ${actual(c.actual)})`).join(', ')}${overloadNote(result)}`;
   }
+  if (result.checks.length === 0) return `**PASS** — no checks${result.aggregator.kind === 'none' ? ' (bare subscriber: nothing is committed)' : ''}; run valid${overloadNote(result)}`;
   return `**PASS** — all ${result.checks.length} checks passed; run valid${overloadNote(result)}`;
 }
 
@@ -202,6 +203,15 @@ function replayFlags(result: RunResult): string {
 export function renderSummary(result: RunResult): string {
   const t = result.totals;
   const l = result.latency.end_to_end;
+  const c = result.aggregator.self_reported;
+  if (result.aggregator.kind === 'none') {
+    return [
+      verdictLine(result).replace(/\*\*/g, ''),
+      `published ${t.published} (+${t.copies_published} duplicate copies) · acked by broker ${t.acked_by_broker + t.copies_acked} · acked by the bare subscriber ${c.acked}`,
+      `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, consumed ${fmt(result.throughput.committed_per_s, 0)} ev/s · publish→PUBACK p99 ${fmt(result.latency.publish_ack.p99_ms, 3)} ms · generator lag p99 ${fmt(result.generator.lag_p99_ms, 3)} ms`,
+      ...result.findings.map((f) => `finding: ${f}`),
+    ].join('\n');
+  }
   return [
     verdictLine(result).replace(/\*\*/g, ''),
     `published ${t.published} (+${t.copies_published} duplicate copies) · committed ${t.unique_committed} · lost ${t.lost} (+${t.lost_unacked} never acked) · sink duplicates ${t.sink_duplicates} · absorbed by dedup ${t.duplicates_absorbed} · dlq ${t.dlq}`,

@@ -4,6 +4,8 @@
 // event. Injected copies are counted, not stored. Pure data: no sockets, no timers. Workers fill
 // their own log and hand it to the main thread with snapshot() (buffers are transferred, not copied).
 
+/** Handed to a connection (it may still wait for a window slot); every published seq has it. */
+export const QUEUED = 16;
 export const SENT = 1;
 export const ACKED = 2;
 /** The publish failed or its PUBACK did not arrive in time. */
@@ -31,7 +33,7 @@ export class SourceRecord {
   }
 
   private grow(atLeast: number): void {
-    let capacity = this.flags.length;
+    let capacity = Math.max(1, this.flags.length);
     while (capacity < atLeast) capacity *= 2;
     const flags = new Uint8Array(capacity);
     flags.set(this.flags);
@@ -77,6 +79,9 @@ export class PublishLog {
 
   add(record: SourceRecord, seq: number, intended_us: number): void {
     record.add(seq, intended_us);
+    // Flagged at once: an event still queued behind a full window when the run stops is published
+    // and unacked (lost_unacked), not a gap the ledger skips.
+    record.flags[seq]! |= QUEUED;
     this.counters.published++;
   }
 

@@ -2,7 +2,8 @@
 // not bound the path: above the subscriber's capacity the broker queue grows for the whole phase
 // and p99 only measures how long that queue is. This module turns a per-second timeline of
 // "acknowledged by the broker" vs "acknowledged by the subscriber" into a per-phase verdict —
-// overloaded at N ev/s, sustaining M — distinct from generator saturation. Pure: no clocks, no I/O.
+// overloaded at N ev/s, sustaining M — distinct from generator saturation. Publishes still waiting
+// for their PUBACK count as accepted: a slow broker moves the queue into the harness, not away. Pure: no clocks, no I/O.
 
 import { linearRegression } from 'simple-statistics';
 
@@ -16,7 +17,10 @@ export interface TimelineSample {
   broker_acked: number;
   /** Messages the subscriber has acknowledged so far (committed, absorbed or dead-lettered; self-reported). */
   subscriber_acked: number;
-  /** broker_acked − subscriber_acked: messages accepted by the broker and not yet done. */
+  /**
+   * broker_acked + pending − subscriber_acked: messages handed to the harness's connections and not
+   * yet finished by the subscriber, wherever they wait (harness window, broker queue, subscriber).
+   */
   backlog: number;
   /** Original events per second handed to connections in the second before this sample. */
   offered_per_s: number;
@@ -32,7 +36,7 @@ export interface PhaseLoad {
   /** Slope of the backlog over the phase, messages per second (least squares). */
   backlog_growth_per_s: number;
   backlog_at_end: number;
-  /** Messages per second the broker accepted / the subscriber finished over the phase. */
+  /** Messages per second handed to the broker (acked or pending) / finished by the subscriber over the phase. */
   accepted_per_s: number;
   consumed_per_s: number;
   /** consumed / accepted: the share of the offered load the system kept up with. */
@@ -54,7 +58,9 @@ export function phaseLoad(samples: readonly TimelineSample[], phase: string): Ph
   const last = inPhase[inPhase.length - 1]!;
   const seconds = last.t_s - first.t_s;
   if (seconds <= 0) return undefined;
-  const accepted = (last.broker_acked - first.broker_acked) / seconds;
+  // Handed off = acknowledged by the broker or still waiting for it: a broker slow to PUBACK
+  // queues the backlog in the harness's windows instead of its own queue.
+  const accepted = (last.broker_acked + last.pending - first.broker_acked - first.pending) / seconds;
   const consumed = (last.subscriber_acked - first.subscriber_acked) / seconds;
   const { m: slope } = linearRegression(inPhase.map((s) => [s.t_s, s.backlog]));
   const growth = Number.isFinite(slope) ? slope : 0;

@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import { ACKED, FAILED, PublishLog, SENT, SourceRecord, TIMED_OUT, emptyPublishCounters, type PublishLogSnapshot } from './log.ts';
+
+const T0 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z in µs
+
+const intendedAt = (seq: number) => T0 + seq * 500;
+
+/** A log of `n` events of `source`, every third acked, as a worker fills it. */
+function filled(log: PublishLog, source: string, n: number): void {
+  const record = log.record(source);
+  for (let seq = 0; seq < n; seq++) {
+    log.add(record, seq, intendedAt(seq));
+    log.sent(record, seq, false);
+    if (seq % 3 === 0) log.acked(record, seq, false);
+  }
+}
+
+function expectData(record: { count: number; flags: Uint8Array; intended_us: Float64Array }, n: number): void {
+  expect(record.count).toBe(n);
+  for (let seq = 0; seq < n; seq++) {
+    expect(record.flags[seq]).toBe(seq % 3 === 0 ? SENT | ACKED : SENT);
+    expect(record.intended_us[seq]).toBe(intendedAt(seq));
+  }
+}
+
+describe('SourceRecord', () => {
+  it('grows beyond its initial capacity and keeps what it held', () => {
+    const record = new SourceRecord('pub-0', 4);
+    expect(record.flags.length).toBe(4);
+    for (let seq = 0; seq < 4; seq++) {
+      record.add(seq, intendedAt(seq));
+      record.flags[seq] = seq + 1;
+    }
+    record.add(4, intendedAt(4)); // one past the capacity
+    expect(record.flags.length).toBeGreaterThanOrEqual(5);
+    expect(record.intended_us.length).toBe(record.flags.length);
+    expect(record.count).toBe(5);
+    expect([...record.flags.subarray(0, 5)]).toEqual([1, 2, 3, 4, 0]);
+    expect([...record.intended_us.subarray(0, 5)]).toEqual([0, 1, 2, 3, 4].map(intendedAt));
+
+    record.add(100, intendedAt(100)); // far past it, leaving a gap
+    expect(record.flags.length).toBeGreaterThanOrEqual(101);
+    expect(record.count).toBe(101);
+    expect([...record.flags.subarray(0, 5)]).toEqual([1, 2, 3, 4, 0]);
+    expect(record.flags[50]).toBe(0);
+    expect(record.intended_us[50]).toBe(0);
+    expect(record.intended_us[100]).toBe(intendedAt(100));
+  });
+
+  it('takes seqs out of order: count is one past the highest seq, lower ones fill in', () => {
+    const record = new SourceRecord('pub-0', 2);
+    record.add(9, intendedAt(9));
+    record.add(3, intendedAt(3));
+    record.add(0, intendedAt(0));
+    expect(record.count).toBe(10);
+    expect(record.intended_us[3]).toBe(intendedAt(3));
+    expect(record.intended_us[9]).toBe(intendedAt(9));
+    expect(record.intended_us[5]).toBe(0);
+  });
+
+  it('keeps a full log of thousands of events through many doublings of the default capacity', () => {
+    const log = new PublishLog();
+    filled(log, 'pub-0', 5_000);
+    const record = log.sources.get('pub-0')!;
+    expect(record.flags.length).toBeGreaterThanOrEqual(5_000);
+    expectData(record, 5_000);
+  });
+});
+
+describe('PublishLog', () => {
+  it('keeps one record per source', () => {
+    const log = new PublishLog();
+    const a = log.record('pub-a');
+    expect(log.record('pub-a')).toBe(a);
+    const b = log.record('pub-b');
+    expect(b).not.toBe(a);
+    expect([...log.sources.keys()]).toEqual(['pub-a', 'pub-b']);
+    expect(a.source).toBe('pub-a');
+  });
+
+  it('sets the flags of originals: sent, acked, failed, timed out (and a late PUBACK after a timeout)', () => {
+    const log = new PublishLog();
+    const record = log.record('pub-0');
+    for (let seq = 0; seq < 6; seq++) log.add(record, seq, intendedAt(seq));
+    expect([...record.flags.subarray(0, 6)]).toEqual([0, 0, 0, 0, 0, 0]);
+
+    for (let seq = 0; seq < 5; seq++) log.sent(record, seq, false); // seq 5 never leaves
+    log.acked(record, 1, false);
+    log.failed(record, 2, false, false);
+    log.failed(record, 3, false, true);
+    log.failed(record, 4, false, true);
+    log.acked(record, 4, false);
+
+    expect([...record.flags.subarray(0, 6)]).toEqual([SENT, SENT | ACKED, SENT | FAILED, SENT | TIMED_OUT, SENT | TIMED_OUT | ACKED, 0]);
+    expect(new Set([SENT, ACKED, FAILED, TIMED_OUT]).size).toBe(4);
+    for (const flag of [SENT, ACKED, FAILED, TIMED_OUT]) expect(flag & (flag - 1)).toBe(0); // distinct bits
+  });
+
+  it('counts copies without touching the flags of their original', () => {
+    const log = new PublishLog();
+    const record = log.record('pub-0');
+    log.add(record, 0, intendedAt(0));
+    log.sent(record, 0, false);
+    log.sent(record, 0, true);
+    log.sent(record, 0, true);
+    log.acked(record, 0, true);
+    expect(record.flags[0]).toBe(SENT); // the original itself is not acked
+    log.failed(record, 0, true, false);
+    log.failed(record, 0, true, true);
+    expect(record.flags[0]).toBe(SENT);
+  });
+
+  it('counts published originals, acks of originals and copies, copies, errors and timeouts', () => {
+    const log = new PublishLog();
+    expect(log.counters).toEqual(emptyPublishCounters());
+    expect(emptyPublishCounters()).toEqual({ published: 0, acked: 0, copies_sent: 0, copies_acked: 0, publish_errors: 0, puback_timeouts: 0 });
+    const a = log.record('pub-a');
+    const b = log.record('pub-b');
+    for (let seq = 0; seq < 4; seq++) {
+      log.add(a, seq, intendedAt(seq));
+      log.sent(a, seq, false);
+    }
+    log.add(b, 0, intendedAt(0));
+    log.sent(b, 0, false);
+
+    log.acked(a, 0, false);
+    log.acked(a, 1, false);
+    log.failed(a, 2, false, false);
+    log.failed(a, 3, false, true);
+    log.acked(a, 3, false); // late PUBACK
+    log.sent(b, 0, true);
+    log.sent(b, 0, true);
+    log.acked(b, 0, true);
+    log.failed(b, 0, true, true);
+
+    expect(log.counters).toEqual({ published: 5, acked: 4, copies_sent: 2, copies_acked: 1, publish_errors: 1, puback_timeouts: 2 });
+    expect(log.events).toBe(5);
+  });
+
+  it('counts events as the seqs each source spans, gaps included', () => {
+    const log = new PublishLog();
+    expect(log.events).toBe(0);
+    const record = log.record('pub-0');
+    log.add(record, 0, intendedAt(0));
+    log.add(record, 3, intendedAt(3));
+    log.record('pub-1'); // a source with nothing yet
+    expect(log.events).toBe(4);
+    expect(log.counters.published).toBe(2);
+  });
+
+  describe('snapshot', () => {
+    it('trims the buffers to count, copies the data and counters, and lists each buffer to transfer', () => {
+      const log = new PublishLog();
+      filled(log, 'pub-a', 1_500);
+      filled(log, 'pub-b', 3);
+      log.record('pub-c'); // empty
+      const { snapshot, transferList } = log.snapshot();
+
+      expect(snapshot.sources.map((s) => [s.source, s.count, s.flags.length, s.intended_us.length])).toEqual([
+        ['pub-a', 1_500, 1_500, 1_500],
+        ['pub-b', 3, 3, 3],
+        ['pub-c', 0, 0, 0],
+      ]);
+      for (const s of snapshot.sources) {
+        // Trimmed all the way down: the buffer itself is no bigger than the data.
+        expect(s.flags.buffer.byteLength).toBe(s.count);
+        expect(s.intended_us.buffer.byteLength).toBe(s.count * 8);
+        expectData(s, s.count);
+      }
+      expect(snapshot.counters).toEqual(log.counters);
+      expect(snapshot.counters).not.toBe(log.counters);
+
+      expect(transferList).toHaveLength(6);
+      expect(new Set(transferList).size).toBe(6);
+      expect(transferList).toEqual(snapshot.sources.flatMap((s) => [s.flags.buffer, s.intended_us.buffer]));
+
+      // A copy: the log goes on without changing the snapshot.
+      const record = log.sources.get('pub-b')!;
+      log.add(record, 3, intendedAt(3));
+      log.acked(record, 1, false);
+      expect(snapshot.sources[1]!.count).toBe(3);
+      expect(snapshot.sources[1]!.flags[1]).toBe(SENT);
+      expect(snapshot.counters.published).toBe(1_503);
+      expect(log.counters.published).toBe(1_504);
+    });
+
+    it('survives a transfer to another thread (structured clone with its transfer list)', () => {
+      const log = new PublishLog();
+      filled(log, 'pub-a', 10);
+      log.record('pub-empty');
+      const { snapshot, transferList } = log.snapshot();
+      const received = structuredClone(snapshot, { transfer: transferList });
+      // The sender's buffers are detached; the log's own are untouched.
+      expect(snapshot.sources[0]!.flags.length).toBe(0);
+      expectData(log.sources.get('pub-a')!, 10);
+      expectData(received.sources[0]!, 10);
+      expect(PublishLog.merge([received]).sources.get('pub-a')!.count).toBe(10);
+    });
+  });
+
+  describe('merge', () => {
+    it('of snapshots with disjoint sources reproduces the data and sums the counters', () => {
+      const one = new PublishLog();
+      filled(one, 'pub-0', 2_000);
+      filled(one, 'pub-2', 7);
+      one.sent(one.record('pub-0'), 5, true);
+      one.failed(one.record('pub-2'), 1, false, true);
+      one.failed(one.record('pub-2'), 2, false, false);
+      const two = new PublishLog();
+      filled(two, 'pub-1', 30);
+      two.record('pub-3'); // a source that published nothing
+      two.sent(two.record('pub-1'), 2, true);
+      two.acked(two.record('pub-1'), 2, true);
+      two.failed(two.record('pub-1'), 4, true, false); // a copy's error: no flag
+
+      const merged = PublishLog.merge([one.snapshot().snapshot, two.snapshot().snapshot]);
+      expect([...merged.sources.keys()].sort()).toEqual(['pub-0', 'pub-1', 'pub-2', 'pub-3']);
+      expectData(merged.sources.get('pub-0')!, 2_000);
+      expectData(merged.sources.get('pub-1')!, 30);
+      expect(merged.sources.get('pub-2')!.count).toBe(7);
+      expect(merged.sources.get('pub-2')!.flags[1]).toBe(SENT | TIMED_OUT);
+      expect(merged.sources.get('pub-2')!.flags[2]).toBe(SENT | FAILED);
+      expect(merged.sources.get('pub-3')!.count).toBe(0);
+      for (const [source, record] of merged.sources) expect(record.source).toBe(source);
+
+      const sum = emptyPublishCounters();
+      for (const counters of [one.counters, two.counters]) {
+        for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += counters[k];
+      }
+      expect(merged.counters).toEqual(sum);
+      expect(merged.counters).toMatchObject({ published: 2_037, copies_sent: 2, copies_acked: 1, publish_errors: 2, puback_timeouts: 1 });
+      expect(merged.events).toBe(2_037);
+    });
+
+    it('gives records that keep working: a merged source grows as before', () => {
+      const one = new PublishLog();
+      filled(one, 'pub-0', 3);
+      const merged = PublishLog.merge([one.snapshot().snapshot]);
+      const record = merged.record('pub-0');
+      merged.add(record, 3, intendedAt(3));
+      merged.sent(record, 3, false);
+      merged.add(record, 40, intendedAt(40));
+      expect(record.count).toBe(41);
+      expect(record.flags[0]).toBe(SENT | ACKED);
+      expect(record.flags[3]).toBe(SENT);
+      expect(record.intended_us[40]).toBe(intendedAt(40));
+      // The empty source of a snapshot also gets a usable record.
+      const empty = new PublishLog();
+      empty.record('pub-9');
+      const fromEmpty = PublishLog.merge([empty.snapshot().snapshot]).record('pub-9');
+      fromEmpty.add(5, intendedAt(5));
+      expect(fromEmpty.count).toBe(6);
+      expect(fromEmpty.intended_us[5]).toBe(intendedAt(5));
+    });
+
+    it('of no snapshots is an empty log', () => {
+      const merged = PublishLog.merge([]);
+      expect(merged.sources.size).toBe(0);
+      expect(merged.counters).toEqual(emptyPublishCounters());
+    });
+
+    it('throws when the same source appears in two snapshots', () => {
+      const one = new PublishLog();
+      filled(one, 'pub-0', 2);
+      filled(one, 'pub-1', 2);
+      const two = new PublishLog();
+      filled(two, 'pub-1', 5);
+      const snapshots: PublishLogSnapshot[] = [one.snapshot().snapshot, two.snapshot().snapshot];
+      expect(() => PublishLog.merge(snapshots)).toThrow(/pub-1/);
+      // Even the same snapshot twice.
+      expect(() => PublishLog.merge([snapshots[0]!, snapshots[0]!])).toThrow(/more than one worker/);
+    });
+  });
+});
