@@ -101,6 +101,16 @@ describe.concurrent('bench CLI (spawned)', () => {
     expectBadInput(outcome, 'phases[1].rate must be > 0, got -5');
   });
 
+  it('--rate abc exits 2 naming --rate; a ramp with a negative end names the field', async () => {
+    const [word, ramp] = await Promise.all([bench('--scenario', 'dup-storm', '--rate', 'abc'), bench('--scenario', 'dup-storm', '--rate', '100:-5')]);
+    expectBadInput(word, /--rate must be events\/s like 2000, or a ramp like 500:4000, got 'abc'/);
+    expectBadInput(ramp, 'phases[1].rate.to must be >= 0, got -5');
+  });
+
+  it('--workers above --publishers exits 2 naming load.workers', async () => {
+    expectBadInput(await bench('--scenario', 'dup-storm', '--workers', '3', '--publishers', '2'), /load\.workers must be <= load\.publishers \(2\)/);
+  });
+
   it('--duration abc exits 2 naming --duration, with or without a scenario', async () => {
     const [alone, withScenario] = await Promise.all([bench('--duration', 'abc'), bench('--scenario', 'dup-storm', '--duration', 'abc')]);
     expectBadInput(alone, /--duration must look like .*'abc'/);

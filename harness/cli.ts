@@ -23,7 +23,8 @@ export class UsageError extends Error {
 
 /** "2000" (constant) or "500:4000" (a ramp over the phase), events/s. */
 export function parseRate(text: string): Rate {
-  const match = /^(\d+(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?$/.exec(text.trim());
+  // Signs are let through so that the scenario validator names the field (phases[1].rate must be > 0).
+  const match = /^(-?\d+(?:\.\d+)?)(?::(-?\d+(?:\.\d+)?))?$/.exec(text.trim());
   if (!match) throw new UsageError(`--rate must be events/s like 2000, or a ramp like 500:4000, got '${text}'`);
   return match[2] === undefined ? Number(match[1]) : { from: Number(match[1]), to: Number(match[2]) };
 }

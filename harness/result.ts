@@ -79,6 +79,8 @@ export interface RunResult {
     window_waits: number;
     /** Publishes still without a PUBACK when the harness stopped waiting. */
     unsettled: number;
+    /** Peak resident memory of the harness process (main thread and load workers), sampled each second and after the ledger. */
+    rss_peak_mb: number;
   };
   drain: { drain_s: number; complete: boolean };
   latency: { end_to_end: LatencyResult; publish_ack: LatencyResult };

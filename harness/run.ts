@@ -93,6 +93,13 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
 
     const totalS = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const timeline: TimelineSample[] = [];
+    // The harness's own memory (main thread and load workers share the process): bounded for long runs.
+    let rssPeak = process.memoryUsage().rss;
+    const sampleRss = () => {
+      const rss = process.memoryUsage().rss;
+      if (rss > rssPeak) rssPeak = rss;
+      return rss;
+    };
     let previous = { t_s: 0, published: 0, subscriber_acked: 0 };
     let during: Promise<void> | undefined;
     const load = await runLoad({
@@ -122,8 +129,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         };
         timeline.push(sample);
         previous = { t_s: status.elapsed_s, published: status.published, subscriber_acked: counters.acked };
+        const rssMb = sampleRss() / 2 ** 20;
         progress(
-          `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms  dlq ${counters.dlq}  errors ${status.errors + counters.errors}`,
+          `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms  dlq ${counters.dlq}  errors ${status.errors + counters.errors}  rss ${rssMb.toFixed(0)} MB`,
         );
       },
     });
@@ -147,6 +155,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       excluded_phases: excluded,
       expected_id: (source, seq, intended_us) => eventIdFor(scenario.seed, source, seq, intended_us),
     });
+    sampleRss();
 
     return assembleResult({
       runId,
@@ -162,6 +171,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       counters,
       claimOrder,
       excluded,
+      rssPeakMb: rssPeak / 2 ** 20,
     });
   } finally {
     await aggregator?.kill().catch(() => {});
@@ -228,6 +238,7 @@ interface Assembly {
   counters: ReturnType<typeof emptyCounters>;
   claimOrder: string;
   excluded: ReadonlySet<number>;
+  rssPeakMb: number;
 }
 
 function assembleResult(a: Assembly): RunResult {
@@ -367,6 +378,7 @@ function assembleResult(a: Assembly): RunResult {
       lag_max_ms: lag.max_ms,
       window_waits: load.window_waits,
       unsettled: load.unsettled,
+      rss_peak_mb: round(a.rssPeakMb),
     },
     drain: a.drain,
     ...partial,

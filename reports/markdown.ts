@@ -176,6 +176,7 @@ export function renderReport(result: RunResult): string {
         ['generator lag p99 / max', `${fmt(result.generator.lag_p99_ms, 3)} ms / ${fmt(result.generator.lag_max_ms, 3)} ms`],
         ['publishes that waited for a full window', result.generator.window_waits],
         ['publishes unsettled at the end', result.generator.unsettled],
+        ['harness peak RSS', `${fmt(result.generator.rss_peak_mb, 0)} MB`],
         ['drain', `${fmt(result.drain.drain_s, 1)} s${result.drain.complete ? '' : ' (incomplete)'}`],
         ['seed', result.seed],
         ['git sha', result.git_sha],

@@ -51,7 +51,7 @@ describe('validateScenario', () => {
     const find = (prefix: string) => errors.find((e) => e.startsWith(prefix))!;
     expect(find('phases[1].rate')).toBe('phases[1].rate must be > 0, got -5');
     expect(find('phases[1].faults[0].fraction')).toBe('phases[1].faults[0].fraction must be in [0, 1], got 1.5');
-    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: publishers, payload_bytes, window\)$/);
+    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: model, concurrency, publishers, workers, payload_bytes, topics, window, puback_timeout_ms\)$/);
     expect(find('checks[1].metric')).toMatch(/must be one of lost, .*got "latency_p99"$/);
     // The dedup message comes from the registry and names the valid kinds.
     expect(find('aggregator.dedup')).toMatch(/^aggregator\.dedup: unknown dedup store 'redis'.*memory/);
@@ -104,6 +104,29 @@ describe('validateScenario', () => {
     const bad = scenario();
     bad.phases = [];
     expect(errorsOf(bad)).toEqual(['phases must be a non-empty array']);
+  });
+
+  it('checks the load model, worker count and ramps, each with its path', () => {
+    const bad = scenario();
+    bad.load.model = 'poisson';
+    bad.load.workers = 5; // more than the 4 publishers
+    bad.load.topics = 0;
+    bad.load.puback_timeout_ms = -1;
+    bad.phases[0].rate = { from: 100, too: 200 };
+    bad.phases[1].rate = { from: 0, to: 0 };
+    expect(errorsOf(bad)).toEqual([
+      `load.model must be 'open' or 'closed', got "poisson"`,
+      'load.workers must be <= load.publishers (4): each worker runs at least one publisher, got 5',
+      'load.topics must be an integer in [1, 10000], got 0',
+      'load.puback_timeout_ms must be a positive integer, got -1',
+      'phases[0].rate.too is not a known field (known: from, to)',
+      'phases[0].rate.to must be a number, got undefined',
+      'phases[1].rate must not ramp from 0 to 0',
+    ]);
+    const ramp = scenario();
+    ramp.phases[1].rate = { from: 0, to: 2000 };
+    ramp.load.model = 'closed';
+    expect(validateScenario(ramp).ok).toBe(true);
   });
 
   it('accepts the boundaries of each range', () => {

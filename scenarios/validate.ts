@@ -71,7 +71,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
         number(errors, `${path}.rate.to`, phase.rate.to, nonNegative, '>= 0');
         const { from, to } = phase.rate as { from: unknown; to: unknown };
         if (from === 0 && to === 0) errors.push(`${path}.rate must not ramp from 0 to 0`);
-      } else number(errors, `${path}.rate`, phase.rate, positive, '> 0 (or a ramp { from, to })');
+      } else number(errors, `${path}.rate`, phase.rate, positive, '> 0');
       if (!Array.isArray(phase.faults)) return errors.push(`${path}.faults must be an array`);
       phase.faults.forEach((fault: unknown, j: number) => validateFault(errors, `${path}.faults[${j}]`, fault));
       return undefined;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SinkRow } from '../../aggregator/sink/index.ts';
-import { PublishLog } from '../load/log.ts';
+import { ACKED, PublishLog, QUEUED, SENT } from '../load/log.ts';
 import { buildLedger, deadLetterKey, type DeadLetterKey, type LedgerInput } from './index.ts';
 
 const T0 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z in µs
@@ -20,7 +20,10 @@ interface Published {
   source: string;
   seq: number;
   intended_us: number;
-  /** Left the harness (a publish that never went out is a gap, flags 0). */
+  /**
+   * Left the harness. One that did not was still handed to a connection (queued behind a full
+   * window when the run stopped): published, flags QUEUED. A gap is a seq never added at all.
+   */
   sent: boolean;
   acked: boolean;
   /** The original's publish failed or timed out (an ACKED late PUBACK can still follow a timeout). */
@@ -144,6 +147,37 @@ describe('buildLedger', () => {
     expect(log.counters).toMatchObject({ publish_errors: 1, puback_timeouts: 2 });
   });
 
+  it('counts an event queued but never sent (the run stopped with it behind a full window) as published and lost_unacked, in its phase too', () => {
+    const phases = [
+      { name: 'warmup', start_us: T0, end_us: T1 },
+      { name: 'steady', start_us: T1, end_us: T1 + 1_000_000_000 },
+    ];
+    const events = [
+      published(0), // warm-up, committed
+      published(1, { acked: false }), // warm-up, sent, no PUBACK
+      published(2, { intended_us: T1 + 1_000, sent: false, acked: false }), // steady, queued, never sent
+      published(3, { intended_us: T1 + 2_000 }), // steady, committed
+    ];
+    const log = logOf(events);
+    expect([...log.sources.get('pub-0')!.flags.subarray(0, 4)]).toEqual([QUEUED | SENT | ACKED, QUEUED | SENT, QUEUED, QUEUED | SENT | ACKED]);
+    expect(log.counters.published).toBe(4);
+    for (const expected_id of [idOf, undefined]) {
+      const ledger = buildLedger({
+        log,
+        phases,
+        sink: [row(events[0]!, T0 + 5_000), row(events[3]!, T1 + 9_000)],
+        dead_letters: [],
+        expected_id,
+      });
+      expect(ledger.totals).toMatchObject({ published: 4, acked_by_broker: 2, unique_committed: 2, lost: 0, lost_unacked: 2, dead_lettered: 0, unexpected: 0 });
+      expect(ledger.totals.published).toBe(log.counters.published);
+      expect(ledger.phases.map((p) => [p.name, p.published, p.unique_committed, p.lost])).toEqual([
+        ['warmup', 2, 1, 0],
+        ['steady', 2, 1, 0], // the queued event is the steady phase's, and not acked: not lost
+      ]);
+    }
+  });
+
   it('counts extra rows of one event (append mode) as sink_duplicates and the event once', () => {
     const events = [published(0), published(1)];
     const sink = [row(events[0]!, T0 + 5_000), row(events[1]!, T0 + 6_000), row(events[0]!, T0 + 7_000), row(events[0]!, T0 + 8_000)];
@@ -230,7 +264,7 @@ describe('buildLedger', () => {
     const events = [published(0), published(3)];
     const log = logOf(events);
     expect(log.sources.get('pub-0')!.count).toBe(4);
-    expect([...log.sources.get('pub-0')!.flags.subarray(0, 4)].map((f) => f !== 0)).toEqual([true, false, false, true]);
+    expect([...log.sources.get('pub-0')!.flags.subarray(0, 4)]).toEqual([QUEUED | SENT | ACKED, 0, 0, QUEUED | SENT | ACKED]);
     // Rows and dead letters for the gaps, carrying even the id expected_id gives an empty slot
     // (its intended time reads 0): the flags alone must reject them, with or without expected_id.
     const gaps = [1, 2].map((seq) => ({ ...published(seq), event_id: idOf('pub-0', seq, 0) }));
@@ -291,6 +325,37 @@ describe('buildLedger', () => {
     });
     expect(ledger.totals).toMatchObject({ unique_committed: 1, lost: 1, lost_unacked: 0, dead_lettered: 2, dlq: 5 });
     expect(ledger.phases[0]!.lost).toBe(1);
+  });
+
+  it('with expected_id, counts a dead letter too broken to name its event_id (null) by its (source, seq) as dead_lettered, not lost', () => {
+    const events = [published(0), published(1), published(2, { acked: false }), published(3, { sent: false, acked: false }), published(5)];
+    const nameless = (seq: number): DeadLetterKey => deadLetterKey({ event_id: null, raw: JSON.stringify({ source: 'pub-0', seq }) });
+    expect(nameless(1)).toEqual({ event_id: null, source: 'pub-0', seq: 1 });
+    const ledger = ledgerOf(events, {
+      sink: [row(events[0]!, T0 + 5_000)],
+      dead_letters: [
+        nameless(1), // acked, uncommitted
+        nameless(2), // sent, never acked, uncommitted
+        nameless(3), // queued, never sent
+        nameless(0), // committed: stays committed
+        nameless(4), // a gap (never added): names nothing
+        nameless(6), // past the end of the source
+        { event_id: null, source: 'pub-9', seq: 1 }, // a source this run never had
+      ],
+    });
+    expect(ledger.totals).toMatchObject({
+      published: 5,
+      unique_committed: 1,
+      dead_lettered: 3,
+      lost: 1, // seq 5, acked and in neither the sink nor the DLQ
+      lost_unacked: 0,
+      unexpected: 0,
+      dlq: 7,
+    });
+    expect(ledger.phases[0]).toMatchObject({ published: 5, unique_committed: 1, lost: 1 });
+    // A dead letter that names another id for the same (source, seq) is still not this run's.
+    const wrongId = ledgerOf(events, { sink: [row(events[0]!, T0 + 5_000)], dead_letters: [{ event_id: 'not-from-this-run', source: 'pub-0', seq: 1 }] });
+    expect(wrongId.totals).toMatchObject({ dead_lettered: 0, lost: 2, lost_unacked: 2, dlq: 1 });
   });
 
   it('counts a dead letter of an event that was also committed as committed, not dead_lettered', () => {

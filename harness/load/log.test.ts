@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACKED, FAILED, PublishLog, SENT, SourceRecord, TIMED_OUT, emptyPublishCounters, type PublishLogSnapshot } from './log.ts';
+import { ACKED, FAILED, PublishLog, QUEUED, SENT, SourceRecord, TIMED_OUT, emptyPublishCounters, type PublishLogSnapshot } from './log.ts';
 
 const T0 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z in µs
 
@@ -18,7 +18,7 @@ function filled(log: PublishLog, source: string, n: number): void {
 function expectData(record: { count: number; flags: Uint8Array; intended_us: Float64Array }, n: number): void {
   expect(record.count).toBe(n);
   for (let seq = 0; seq < n; seq++) {
-    expect(record.flags[seq]).toBe(seq % 3 === 0 ? SENT | ACKED : SENT);
+    expect(record.flags[seq]).toBe(seq % 3 === 0 ? QUEUED | SENT | ACKED : QUEUED | SENT);
     expect(record.intended_us[seq]).toBe(intendedAt(seq));
   }
 }
@@ -45,6 +45,32 @@ describe('SourceRecord', () => {
     expect(record.flags[50]).toBe(0);
     expect(record.intended_us[50]).toBe(0);
     expect(record.intended_us[100]).toBe(intendedAt(100));
+  });
+
+  it('grows from a capacity of 0 on its first add (and keeps growing)', () => {
+    const record = new SourceRecord('pub-0', 0);
+    expect(record.flags.length).toBe(0);
+    expect(record.intended_us.length).toBe(0);
+    record.add(0, intendedAt(0));
+    expect(record.flags.length).toBeGreaterThanOrEqual(1);
+    expect(record.intended_us.length).toBe(record.flags.length);
+    expect(record.count).toBe(1);
+    expect(record.intended_us[0]).toBe(intendedAt(0));
+    record.flags[0] = 7;
+    record.add(9, intendedAt(9));
+    expect(record.flags.length).toBeGreaterThanOrEqual(10);
+    expect(record.intended_us.length).toBe(record.flags.length);
+    expect(record.count).toBe(10);
+    expect(record.flags[0]).toBe(7);
+    expect(record.intended_us[0]).toBe(intendedAt(0));
+    expect(record.intended_us[9]).toBe(intendedAt(9));
+    // Through the log too: an empty record sets QUEUED on the grown slot.
+    const log = new PublishLog();
+    const empty = new SourceRecord('pub-1', 0);
+    log.add(empty, 2, intendedAt(2));
+    expect(empty.count).toBe(3);
+    expect([...empty.flags.subarray(0, 3)]).toEqual([0, 0, QUEUED]);
+    expect(log.counters.published).toBe(1);
   });
 
   it('takes seqs out of order: count is one past the highest seq, lower ones fill in', () => {
@@ -78,11 +104,12 @@ describe('PublishLog', () => {
     expect(a.source).toBe('pub-a');
   });
 
-  it('sets the flags of originals: sent, acked, failed, timed out (and a late PUBACK after a timeout)', () => {
+  it('sets the flags of originals: queued, sent, acked, failed, timed out (and a late PUBACK after a timeout)', () => {
     const log = new PublishLog();
     const record = log.record('pub-0');
     for (let seq = 0; seq < 6; seq++) log.add(record, seq, intendedAt(seq));
-    expect([...record.flags.subarray(0, 6)]).toEqual([0, 0, 0, 0, 0, 0]);
+    // Queued as soon as it is handed to a connection, before it is sent.
+    expect([...record.flags.subarray(0, 6)]).toEqual([QUEUED, QUEUED, QUEUED, QUEUED, QUEUED, QUEUED]);
 
     for (let seq = 0; seq < 5; seq++) log.sent(record, seq, false); // seq 5 never leaves
     log.acked(record, 1, false);
@@ -91,9 +118,19 @@ describe('PublishLog', () => {
     log.failed(record, 4, false, true);
     log.acked(record, 4, false);
 
-    expect([...record.flags.subarray(0, 6)]).toEqual([SENT, SENT | ACKED, SENT | FAILED, SENT | TIMED_OUT, SENT | TIMED_OUT | ACKED, 0]);
-    expect(new Set([SENT, ACKED, FAILED, TIMED_OUT]).size).toBe(4);
-    for (const flag of [SENT, ACKED, FAILED, TIMED_OUT]) expect(flag & (flag - 1)).toBe(0); // distinct bits
+    expect([...record.flags.subarray(0, 6)]).toEqual([
+      QUEUED | SENT,
+      QUEUED | SENT | ACKED,
+      QUEUED | SENT | FAILED,
+      QUEUED | SENT | TIMED_OUT,
+      QUEUED | SENT | TIMED_OUT | ACKED,
+      QUEUED, // never left the window: still published
+    ]);
+    expect(QUEUED).toBe(16);
+    const all = [QUEUED, SENT, ACKED, FAILED, TIMED_OUT];
+    for (const flag of all) expect(flag & (flag - 1)).toBe(0); // single bits
+    expect(all.reduce((acc, flag) => acc | flag, 0)).toBe(all.reduce((acc, flag) => acc + flag, 0)); // distinct bits
+    expect(all.reduce((acc, flag) => acc | flag, 0)).toBeLessThan(256); // fits the flag byte
   });
 
   it('counts copies without touching the flags of their original', () => {
@@ -104,10 +141,10 @@ describe('PublishLog', () => {
     log.sent(record, 0, true);
     log.sent(record, 0, true);
     log.acked(record, 0, true);
-    expect(record.flags[0]).toBe(SENT); // the original itself is not acked
+    expect(record.flags[0]).toBe(QUEUED | SENT); // the original itself is not acked
     log.failed(record, 0, true, false);
     log.failed(record, 0, true, true);
-    expect(record.flags[0]).toBe(SENT);
+    expect(record.flags[0]).toBe(QUEUED | SENT);
   });
 
   it('counts published originals, acks of originals and copies, copies, errors and timeouts', () => {
@@ -146,6 +183,8 @@ describe('PublishLog', () => {
     log.record('pub-1'); // a source with nothing yet
     expect(log.events).toBe(4);
     expect(log.counters.published).toBe(2);
+    // The seqs never added stay 0: a gap, told apart from a queued seq by its flags alone.
+    expect([...record.flags.subarray(0, 4)]).toEqual([QUEUED, 0, 0, QUEUED]);
   });
 
   describe('snapshot', () => {
@@ -179,7 +218,9 @@ describe('PublishLog', () => {
       log.add(record, 3, intendedAt(3));
       log.acked(record, 1, false);
       expect(snapshot.sources[1]!.count).toBe(3);
-      expect(snapshot.sources[1]!.flags[1]).toBe(SENT);
+      expect(snapshot.sources[1]!.flags[1]).toBe(QUEUED | SENT);
+      expect(record.flags[1]).toBe(QUEUED | SENT | ACKED);
+      expect(record.flags[3]).toBe(QUEUED);
       expect(snapshot.counters.published).toBe(1_503);
       expect(log.counters.published).toBe(1_504);
     });
@@ -218,8 +259,8 @@ describe('PublishLog', () => {
       expectData(merged.sources.get('pub-0')!, 2_000);
       expectData(merged.sources.get('pub-1')!, 30);
       expect(merged.sources.get('pub-2')!.count).toBe(7);
-      expect(merged.sources.get('pub-2')!.flags[1]).toBe(SENT | TIMED_OUT);
-      expect(merged.sources.get('pub-2')!.flags[2]).toBe(SENT | FAILED);
+      expect(merged.sources.get('pub-2')!.flags[1]).toBe(QUEUED | SENT | TIMED_OUT);
+      expect(merged.sources.get('pub-2')!.flags[2]).toBe(QUEUED | SENT | FAILED);
       expect(merged.sources.get('pub-3')!.count).toBe(0);
       for (const [source, record] of merged.sources) expect(record.source).toBe(source);
 
@@ -241,8 +282,10 @@ describe('PublishLog', () => {
       merged.sent(record, 3, false);
       merged.add(record, 40, intendedAt(40));
       expect(record.count).toBe(41);
-      expect(record.flags[0]).toBe(SENT | ACKED);
-      expect(record.flags[3]).toBe(SENT);
+      expect(record.flags[0]).toBe(QUEUED | SENT | ACKED);
+      expect(record.flags[3]).toBe(QUEUED | SENT);
+      expect(record.flags[40]).toBe(QUEUED);
+      expect([...record.flags.subarray(4, 40)].every((f) => f === 0)).toBe(true);
       expect(record.intended_us[40]).toBe(intendedAt(40));
       // The empty source of a snapshot also gets a usable record.
       const empty = new PublishLog();
