@@ -7,7 +7,7 @@ import { CHECK_METRICS } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport, renderSummary, verdictLine } from './markdown.ts';
 
-/** A passing dup-storm run (5 s storm, dedup memory), written by hand from LatencyRecorder output. */
+/** A passing dup-storm run (5 s storm, dedup memory): the result.json of a real run, kept as written. */
 const FIXTURE_TEXT = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
 
 /** A fresh copy each time, so a test can change it without touching the others. */
@@ -65,11 +65,13 @@ describe('renderReport', () => {
   it('carries the ledger, phases, faults and a replay command from the result', () => {
     const md = renderReport(fixture());
     expect(md).toContain('| unique committed | 6000 |');
-    expect(md).toContain('| reordered | 21 | committed after a later seq of the same source (max displacement 7) |');
+    expect(md).toContain('| reordered | 0 | committed after a later seq of the same source (max displacement 0) |');
     expect(md).toContain('| phase warmup (excluded) | 1000 |');
     expect(md).toContain('| phase storm | 5000 |');
-    expect(md).toContain('duplicate (copies 1531, immediate 763, delayed 768, same_connection 745, other_connection 786)');
-    expect(md).toContain('| 20.33% | 0.00% | 0.00% | 0.00% | 1000 | 1000 | 999 |');
+    expect(md).toContain('duplicate (copies 1433, immediate 725, delayed 708, same_connection 714, other_connection 719)');
+    expect(md).toContain('| 19.28% | 0.00% | 0.00% | 0.00% | 1000 | 1000 | 999 |');
+    expect(md).toContain('## Timeline');
+    expect(md).toContain('| load model | open (schedule of intended send times) |');
     expect(md).toContain('Replay: `npm run bench -- --scenario dup-storm --seed 42 --duration 5s --dedup memory`');
     expect(md).not.toContain('## Findings');
   });
@@ -134,13 +136,35 @@ describe('renderSummary', () => {
     const lines = renderSummary(result).split('\n');
     expect(lines[0]).toBe('PASS — all 3 checks passed; run valid');
     expect(lines[1]).toBe(
-      'published 6000 (+1531 duplicate copies) · committed 6000 · lost 0 (+0 never acked) · sink duplicates 0 · absorbed by dedup 1531 · dlq 0',
+      'published 6000 (+1433 duplicate copies) · committed 6000 · lost 0 (+0 never acked) · sink duplicates 0 · absorbed by dedup 1433 · dlq 0',
     );
     const l = result.latency.end_to_end;
     expect(lines[2]).toBe(
       `throughput offered 1000 ev/s, committed 999 ev/s · latency p50 ${l.p50_ms.toFixed(3)} ms, p99 ${l.p99_ms.toFixed(3)} ms, p99.9 ${l.p99_9_ms.toFixed(3)} ms, max ${l.max_ms.toFixed(3)} ms`,
     );
     expect(lines).toHaveLength(3);
+  });
+
+  it('puts an overloaded phase on the verdict line after PASS (overload is a result, not an invalid run)', () => {
+    const result = fixture();
+    const storm = result.phases.find((p) => p.name === 'storm')!;
+    storm.overloaded = true;
+    storm.load = { phase: 'storm', overloaded: true, backlog_growth_per_s: 886.3, backlog_at_end: 9082, accepted_per_s: 1290.1, consumed_per_s: 410.4, sustained_share: 0.318 };
+    expect(firstLine(renderReport(result))).toBe(
+      "**PASS** — all 3 checks passed; run valid; overloaded in 'storm' at 1000 ev/s (sustained 410 of 1290 msg/s)",
+    );
+    expect(renderReport(result)).toMatch(/\| storm \| 5 \| 1000 \| 1000 \| 5000 \| 5000 \| 0 \| 886 \| \*\*yes\*\* \|/);
+  });
+
+  it('summarises a bare-subscriber run without claiming loss or latency it did not measure', () => {
+    const result = fixture();
+    result.aggregator.kind = 'none';
+    result.checks = [];
+    const lines = renderSummary(result).split('\n');
+    expect(lines[0]).toBe('PASS — no checks (bare subscriber: nothing is committed); run valid');
+    expect(lines[1]).toMatch(/acked by the bare subscriber \d+$/);
+    expect(lines[1]).not.toMatch(/lost/);
+    expect(lines[2]).toMatch(/^throughput offered 1000 ev\/s, consumed 999 ev\/s · publish→PUBACK p99 /);
   });
 
   it('adds one line per finding and a FAIL verdict', () => {

@@ -1,9 +1,9 @@
 // The ledger: per-event accounting of a run, Jepsen style, from the harness's own publish records
 // against a final read of the sink. It never trusts the system under test: loss and sink
-// duplicates come from these two sources only. Pure data in, data out; no I/O. Memory is nine
-// bytes per published event (a per-source state byte and first-commit time beside the publish
-// log's arrays), so an hour-long run is accounted for without an object per event; the sink is
-// read as a stream.
+// duplicates come from these two sources only. Pure data in, data out; no I/O. Memory is one
+// byte per published event (a per-source state byte beside the publish log's arrays; latency is
+// recorded as the sink streams by), so an hour-long run is accounted for without an object per
+// event.
 
 import type { SinkRow } from '../../aggregator/sink/index.ts';
 import { ACKED, type PublishLog } from '../load/log.ts';
@@ -83,8 +83,18 @@ export function buildLedger(input: LedgerInput): Ledger {
   const { log } = input;
   const state = new Map<string, Uint8Array>();
   for (const [source, record] of log.sources) state.set(source, new Uint8Array(record.count));
-  const firstCommit = new Map<string, Float64Array>();
-  for (const [source, record] of log.sources) firstCommit.set(source, new Float64Array(record.count));
+  const latency = new LatencyRecorder();
+  const phases: LedgerPhase[] = input.phases.map((phase) => ({
+    name: phase.name,
+    published: 0,
+    unique_committed: 0,
+    lost: 0,
+    latency: new LatencyRecorder(),
+  }));
+  const phaseOf = (intended: number): number => {
+    for (let i = input.phases.length - 1; i > 0; i--) if (intended >= input.phases[i]!.start_us) return i;
+    return 0;
+  };
 
   /** The log's record of (source, seq) if the harness published it under this event_id. */
   const known = (eventId: string | null, source: string | null, seq: number | null): boolean => {
@@ -115,7 +125,16 @@ export function buildLedger(input: LedgerInput): Ledger {
       continue;
     }
     flags[row.seq]! |= COMMITTED;
-    firstCommit.get(row.source)![row.seq] = row.committed_us;
+    // Latency is recorded at the first commit, so no per-event commit time has to be kept.
+    const intended = log.sources.get(row.source)!.intended_us[row.seq]!;
+    const micros = row.committed_us - intended;
+    const phaseIndex = phaseOf(intended);
+    const phase = phases[phaseIndex];
+    if (phase) {
+      phase.unique_committed++;
+      phase.latency.record(micros);
+    }
+    if (!input.excluded_phases?.has(phaseIndex)) latency.record(micros);
     if (row.committed_us > lastCommit) lastCommit = row.committed_us;
     const highest = highestSeq.get(row.source);
     if (highest !== undefined && row.seq < highest) {
@@ -128,14 +147,6 @@ export function buildLedger(input: LedgerInput): Ledger {
     if (known(letter.event_id, letter.source, letter.seq)) state.get(letter.source!)![letter.seq!]! |= DEAD_LETTERED;
   }
 
-  const latency = new LatencyRecorder();
-  const phases: LedgerPhase[] = input.phases.map((phase) => ({
-    name: phase.name,
-    published: 0,
-    unique_committed: 0,
-    lost: 0,
-    latency: new LatencyRecorder(),
-  }));
   const totals: LedgerTotals = {
     published: 0,
     acked_by_broker: 0,
@@ -152,14 +163,8 @@ export function buildLedger(input: LedgerInput): Ledger {
     dlq: input.dead_letters.length,
     dead_lettered: 0,
   };
-  const phaseOf = (intended: number): number => {
-    for (let i = input.phases.length - 1; i > 0; i--) if (intended >= input.phases[i]!.start_us) return i;
-    return 0;
-  };
-
   for (const [source, record] of log.sources) {
     const flags = state.get(source)!;
-    const commits = firstCommit.get(source)!;
     for (let seq = 0; seq < record.count; seq++) {
       const published = record.flags[seq]!;
       if (published === 0) continue; // a gap: never handed to a connection
@@ -172,12 +177,6 @@ export function buildLedger(input: LedgerInput): Ledger {
       if (phase) phase.published++;
       if (flags[seq]! & COMMITTED) {
         totals.unique_committed++;
-        const micros = commits[seq]! - intended;
-        if (phase) {
-          phase.unique_committed++;
-          phase.latency.record(micros);
-        }
-        if (!input.excluded_phases?.has(phaseIndex)) latency.record(micros);
       } else if (flags[seq]! & DEAD_LETTERED) {
         totals.dead_lettered++;
       } else if (acked) {

@@ -469,14 +469,16 @@ describe('deadLetterKey', () => {
 type Outcome =
   | { kind: 'committed'; extra_rows: number; also_dead_lettered: boolean }
   | { kind: 'lost' }
-  | { kind: 'lost_unacked' }
+  /** Never acked; `sent: false` is an event queued behind a full window when the run stopped. */
+  | { kind: 'lost_unacked'; sent: boolean }
   | { kind: 'dead_lettered'; acked: boolean }
-  /** A seq the harness skipped (never recorded): flags 0, not published. */
+  /** A seq the harness skipped (never passed to add()): flags 0, not published. */
   | { kind: 'gap'; row_in_sink: boolean; dead_letter: boolean };
 
 interface GeneratedEvent {
   source: number;
   phase: number;
+  sent: boolean;
   acked: boolean;
   /** How the original's publish went wrong, if it did (an acked one may have timed out first). */
   failure: 'none' | 'error' | 'timeout';
@@ -493,7 +495,7 @@ const outcome: fc.Arbitrary<Outcome> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('committed' as const), extra_rows: fc.constant(0), also_dead_lettered: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('committed' as const), extra_rows: fc.integer({ min: 1, max: 3 }), also_dead_lettered: fc.constant(false) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'lost' as const }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'lost_unacked' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('lost_unacked' as const), sent: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('dead_lettered' as const), acked: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('gap' as const), row_in_sink: fc.boolean(), dead_letter: fc.boolean() }) },
 );
@@ -514,6 +516,8 @@ const generatedEvent: fc.Arbitrary<GeneratedEvent> = fc
   })
   .map(({ acked_if_committed, failure_if_acked, failure_if_unacked, copies_acked_share, ...rest }) => {
     const gap = rest.outcome.kind === 'gap';
+    // Only a lost_unacked event may be still queued; it then has no failure and no copies either.
+    const unsent = rest.outcome.kind === 'lost_unacked' && !rest.outcome.sent;
     const acked =
       rest.outcome.kind === 'lost' ? true
       : rest.outcome.kind === 'lost_unacked' || gap ? false
@@ -521,10 +525,11 @@ const generatedEvent: fc.Arbitrary<GeneratedEvent> = fc
       : acked_if_committed;
     return {
       ...rest,
+      sent: !unsent,
       acked,
-      failure: gap ? ('none' as const) : acked ? failure_if_acked : failure_if_unacked,
-      copies_sent: gap ? 0 : rest.copies_sent,
-      copies_acked: gap ? 0 : Math.min(rest.copies_sent, copies_acked_share),
+      failure: gap || unsent ? ('none' as const) : acked ? failure_if_acked : failure_if_unacked,
+      copies_sent: gap || unsent ? 0 : rest.copies_sent,
+      copies_acked: gap || unsent ? 0 : Math.min(rest.copies_sent, copies_acked_share),
     };
   });
 
@@ -582,6 +587,7 @@ describe('buildLedger (property)', () => {
             { event_id: 'dlq-from-elsewhere', source: 'pub-0', seq: 0 },
             { event_id: 'dlq-from-elsewhere', source: 'pub-7', seq: 3 },
             { event_id: null, source: 'pub-1', seq: 0 },
+            { event_id: null, source: 'pub-2', seq: 1 },
           ),
           { maxLength: 3 },
         ),
@@ -595,6 +601,7 @@ describe('buildLedger (property)', () => {
             return published(seq, {
               source: `pub-${g.source}`,
               intended_us,
+              sent: g.sent,
               acked: g.acked,
               failure: g.failure,
               copies_sent: g.copies_sent,
@@ -609,7 +616,19 @@ describe('buildLedger (property)', () => {
           // land on a published one; with it, a stranger's foreign id is enough to tell it apart.
           const publishedKeys = new Set(events.filter((_, index) => !isGap(index)).map((e) => `${e.source}#${e.seq}`));
           const strangers = checkIds ? allStrangers : allStrangers.filter((s) => !publishedKeys.has(`pub-${s.source}#${s.seq}`));
-          const foreign = checkIds ? foreignDeadLetters : foreignDeadLetters.filter((d) => d.source === null || !publishedKeys.has(`${d.source}#${d.seq}`));
+          // A foreign dead letter that names a published (source, seq) without an event_id to
+          // contradict it (its id is null, or ids are not checked) is that event's dead letter:
+          // an event otherwise lost (acked or not) is then dead_lettered.
+          const foreign = foreignDeadLetters;
+          const namedByForeign = new Set(
+            foreign.filter((d) => d.source !== null && (d.event_id === null || !checkIds)).map((d) => `${d.source}#${d.seq}`),
+          );
+          const kindOf = (index: number): Outcome['kind'] => {
+            const kind = generated[index]!.outcome.kind;
+            const e = events[index]!;
+            return (kind === 'lost' || kind === 'lost_unacked') && namedByForeign.has(`${e.source}#${e.seq}`) ? 'dead_lettered' : kind;
+          };
+          const kinds = generated.map((_, index) => kindOf(index));
           // A gap is a seq the harness never recorded: leave it out of the log altogether.
           const log = logOf(events.filter((_, index) => !isGap(index)));
 
@@ -660,12 +679,12 @@ describe('buildLedger (property)', () => {
             copies_published: real.reduce((sum, g) => sum + g.copies_sent, 0),
             copies_acked: real.reduce((sum, g) => sum + g.copies_acked, 0),
             unique_committed: generated.filter((g) => g.outcome.kind === 'committed').length,
-            lost: generated.filter((g) => g.outcome.kind === 'lost').length,
-            lost_unacked: generated.filter((g) => g.outcome.kind === 'lost_unacked').length,
+            lost: kinds.filter((k) => k === 'lost').length,
+            lost_unacked: kinds.filter((k) => k === 'lost_unacked').length,
             sink_duplicates: generated.reduce((sum, g) => sum + (g.outcome.kind === 'committed' ? g.outcome.extra_rows : 0), 0),
             absorbed_by_sink: generated.reduce((sum, g) => sum + (g.outcome.kind === 'committed' ? g.deliveries - 1 : 0), 0),
             unexpected: strangers.length + generated.filter((g) => g.outcome.kind === 'gap' && g.outcome.row_in_sink).length,
-            dead_lettered: generated.filter((g) => g.outcome.kind === 'dead_lettered').length,
+            dead_lettered: kinds.filter((k) => k === 'dead_lettered').length,
             dlq: deadLetters.length,
             ...(() => {
               const seenFirst = new Set<number>();
@@ -694,7 +713,7 @@ describe('buildLedger (property)', () => {
           const t = ledger.totals;
           expect(t.unique_committed + t.lost + t.lost_unacked + t.dead_lettered).toBe(t.published);
 
-          const inPhase = (phase: number, kind: Outcome['kind']) => generated.filter((g) => g.phase === phase && g.outcome.kind === kind);
+          const inPhase = (phase: number, kind: Outcome['kind']) => generated.filter((g, index) => g.phase === phase && kinds[index] === kind);
           const committedIn = (phase: number) => inPhase(phase, 'committed');
           expect(ledger.phases.map((p) => p.name)).toEqual(['warmup', 'steady']);
           expect(ledger.phases.map((p) => p.published)).toEqual([0, 1].map((phase) => real.filter((g) => g.phase === phase).length));

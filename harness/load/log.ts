@@ -109,14 +109,13 @@ export class PublishLog {
     return total;
   }
 
-  /** The log's data with trimmed buffers, ready to post to another thread (pass `transferList`). */
+  /**
+   * The log's data, ready to post to another thread with `transferList`: the buffers themselves
+   * are handed over (not copied, so a long run's log is never held twice); this log must not be
+   * used afterwards. Readers go by `count`, not by the buffers' length.
+   */
   snapshot(): { snapshot: PublishLogSnapshot; transferList: ArrayBuffer[] } {
-    const sources = [...this.sources.values()].map((r) => ({
-      source: r.source,
-      count: r.count,
-      flags: r.flags.slice(0, r.count),
-      intended_us: r.intended_us.slice(0, r.count),
-    }));
+    const sources = [...this.sources.values()].map((r) => ({ source: r.source, count: r.count, flags: r.flags, intended_us: r.intended_us }));
     return {
       snapshot: { sources, counters: { ...this.counters } },
       transferList: sources.flatMap((s) => [s.flags.buffer as ArrayBuffer, s.intended_us.buffer as ArrayBuffer]),
@@ -130,9 +129,10 @@ export class PublishLog {
       for (const key of Object.keys(log.counters) as (keyof PublishCounters)[]) log.counters[key] += snapshot.counters[key];
       for (const s of snapshot.sources) {
         if (log.sources.has(s.source)) throw new Error(`source ${s.source} was published by more than one worker`);
-        const record = new SourceRecord(s.source, Math.max(1, s.count));
-        record.flags.set(s.flags);
-        record.intended_us.set(s.intended_us);
+        // Adopt the arrays as they are: copying them would double a long run's log for a moment.
+        const record = new SourceRecord(s.source, 0);
+        record.flags = s.flags;
+        record.intended_us = s.intended_us;
         record.count = s.count;
         log.sources.set(s.source, record);
       }
