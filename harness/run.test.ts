@@ -129,3 +129,64 @@ describe('external brokers', () => {
     expect(renderReport(result)).toMatch(/## Findings/);
   });
 });
+
+describe('the measurement engine end to end', () => {
+  it('runs publishers on two worker threads with a ramp: every scheduled event published once, faults counted across workers', async () => {
+    const scenario = smallDupStorm((s) => {
+      s.load.workers = 2;
+      s.load.topics = 3;
+      s.phases[1]!.rate = { from: 100, to: 500 };
+    });
+    const result = await runScenario({ scenario, overrides: {}, broker: 'embedded', out_dir: outDir() });
+    // 0.5 s at 200/s, then a 2 s ramp 100 → 500 (mean 300).
+    expect(result.totals.published).toBe(100 + 600);
+    expect(result.phases.map((p) => [p.name, p.published, p.target_rate])).toEqual([
+      ['warmup', 100, 200],
+      ['storm', 600, 300],
+    ]);
+    expect(result.totals.unique_committed).toBe(700);
+    expect(result.totals.lost + result.totals.lost_unacked + result.totals.unexpected + result.totals.sink_duplicates).toBe(0);
+    expect(result.generator).toMatchObject({ model: 'open', workers: 2, publishers: 4 });
+    // Each worker ran its own duplicate fault; the merged count is what reached the broker.
+    expect(result.faults).toHaveLength(1);
+    expect(result.faults[0]!.injected.copies).toBe(result.totals.copies_published);
+    expect(result.totals.duplicates_absorbed).toBe(result.totals.copies_published);
+    expect(result.latency.publish_ack.count).toBe(result.totals.acked_by_broker + result.totals.copies_acked);
+    expect(result.valid).toBe(true);
+    expect(result.timeline.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('reports a sink that cannot keep up as overloaded (backlog growing all phase), not as an invalid run', async () => {
+    // Batches of 5 with a 20 ms commit: at most ~250 msg/s against ~520 offered (copies included).
+    const scenario = smallDupStorm((s) => {
+      s.phases[1]!.duration_s = 4;
+      s.aggregator.batch_size = 5;
+      s.aggregator.sink_delay_ms = 20;
+      s.drain_timeout_s = 30;
+    });
+    const result = await runScenario({ scenario, overrides: {}, broker: 'embedded', out_dir: outDir() });
+    expect(result.valid, result.invalid_reasons.join('; ')).toBe(true);
+    const storm = result.phases.find((p) => p.name === 'storm')!;
+    expect(storm.overloaded).toBe(true);
+    expect(storm.load!.sustained_share).toBeLessThan(0.8);
+    expect(storm.load!.backlog_growth_per_s).toBeGreaterThan(50);
+    expect(result.findings.join(' ')).toMatch(/overloaded at 400 ev\/s in phase 'storm'/);
+    expect(renderReport(result).split('\n')[0]).toMatch(/^\*\*PASS\*\*.*overloaded in 'storm'/);
+    // Nothing is lost: the queue drains after the load.
+    expect(result.totals.lost).toBe(0);
+    expect(result.totals.unique_committed).toBe(result.totals.published);
+  }, 90_000);
+
+  it('marks the run invalid when the generator cannot keep its schedule (a saturated generator is not a slow system)', async () => {
+    const scenario = smallDupStorm((s) => {
+      s.phases = [{ name: 'flood', duration_s: 1, rate: 80_000, faults: [] }];
+      s.drain_timeout_s = 30;
+    });
+    const result = await runScenario({ scenario, overrides: {}, broker: 'embedded', out_dir: outDir(), aggregator: 'none' });
+    expect(result.valid).toBe(false);
+    expect(result.invalid_reasons.join(' ')).toMatch(/generator (fell behind its schedule|offered)/);
+    expect(renderReport(result).split('\n')[0]).toMatch(/^\*\*INVALID RUN\*\* — the generator/);
+    expect(result.aggregator.kind).toBe('none');
+    expect(result.checks).toEqual([]);
+  }, 90_000);
+});
