@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, sinkPath, type AggregatorConfig } from './service.ts';
 import { parseDedupSpec } from './dedup/registry.ts';
 
@@ -154,13 +155,22 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
   if (child) {
-    process.on('message', (message: { type?: string }) => {
+    process.on('message', (message: HarnessMessage) => {
       if (message?.type === 'stop') void shutdown('stop');
+      // The slow-sink fault: a delay profile for a phase, and stall windows.
+      else if (message?.type === 'slow-sink') service.slowdown.set(message.profile ?? undefined, message.seed);
+      else if (message?.type === 'stall-sink') service.slowdown.stall(message.ms);
     });
     // The harness died: do not linger as an orphan.
     process.once('disconnect', () => void shutdown('parent gone'));
   }
 }
+
+/** What the harness may send to an aggregator it runs as a child process. */
+export type HarnessMessage =
+  | { type: 'stop' }
+  | { type: 'slow-sink'; profile: SlowdownProfile | null; seed?: number }
+  | { type: 'stall-sink'; ms: number };
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
   await main();

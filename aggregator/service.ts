@@ -4,6 +4,7 @@
 
 import { ConsumerConnection } from './consumer/connection.ts';
 import { emptyCounters, Pipeline, type AggregatorCounters } from './pipeline.ts';
+import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
 import type { SinkMode } from './sink/index.ts';
 import { createDedupStore } from './dedup/registry.ts';
@@ -73,7 +74,12 @@ export class AggregatorService {
   private stopping: Promise<void> | undefined;
   private bareCounters: AggregatorCounters | undefined;
 
-  constructor(readonly config: AggregatorConfig, private readonly log: (line: string) => void = () => {}) {}
+  /** The sink's slow-down knob, which the harness's slow-sink fault turns at run time. */
+  readonly slowdown: SinkSlowdown;
+
+  constructor(readonly config: AggregatorConfig, private readonly log: (line: string) => void = () => {}) {
+    this.slowdown = new SinkSlowdown(config.sink_delay_ms, config.seed);
+  }
 
   get counters(): AggregatorCounters | undefined {
     return this.pipeline?.counters ?? this.bareCounters;
@@ -86,7 +92,7 @@ export class AggregatorService {
   async start(): Promise<void> {
     if (this.config.bare) return this.startBare();
     const config = this.config;
-    this.sink = new SqliteSink({ path: sinkPath(config.sink), mode: config.sink_mode, delayMs: config.sink_delay_ms });
+    this.sink = new SqliteSink({ path: sinkPath(config.sink), mode: config.sink_mode, slowdown: this.slowdown });
     this.store = createDedupStore(config.dedup, { sink: this.sink });
     const pipeline = new Pipeline(
       this.store,

@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import type { AggregatorConfig } from '../aggregator/service.ts';
+import type { HarnessMessage } from '../aggregator/main.ts';
 import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 
 const MAIN = fileURLToPath(new URL('../aggregator/main.ts', import.meta.url));
@@ -80,6 +81,7 @@ export class AggregatorProcess {
         for (const listener of this.listeners) listener(message.counters);
       }
       if (message.claim_order) this.claim_order = message.claim_order;
+      if (message.type === 'ready' && this.slowSink) child.send(this.slowSink);
     });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -133,6 +135,17 @@ export class AggregatorProcess {
     if (this.counters) this.previous.push(this.counters);
     this.counters = undefined;
   }
+
+  /**
+   * Send a harness message (e.g. the slow-sink profile). The last slow-sink profile is sent again
+   * to every later incarnation, so a crash during a slow-sink phase does not cure the sink.
+   */
+  send(message: HarnessMessage): void {
+    if (message.type === 'slow-sink') this.slowSink = message;
+    this.child?.send(message);
+  }
+
+  private slowSink: HarnessMessage | undefined;
 
   /** SIGSTOP / SIGCONT: freeze the process for a known time (a GC pause, a stalled disk) and let it go on. */
   pause(): void {

@@ -115,6 +115,10 @@ export function metricValue(result: Pick<RunResult, 'totals' | 'latency'>, metri
       return t.duplicates_absorbed;
     case 'committed_ratio':
       return t.published === 0 ? 0 : t.unique_committed / t.published;
+    case 'reordered':
+      return t.reordered;
+    case 'dead_lettered':
+      return t.dead_lettered;
     case 'p50_ms':
       return result.latency.end_to_end.p50_ms;
     case 'p99_ms':

@@ -18,6 +18,7 @@ import { runLoad, type LoadOutcome } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
 import { buildLedger, deadLetterKey, type Ledger } from './ledger/index.ts';
 import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
+import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
 import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult } from './result.ts';
 
@@ -73,7 +74,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let broker: BrokerHandle | undefined;
   let aggregator: AggregatorProcess | undefined;
   try {
-    broker = await startBroker(brokerSpec, { persistence: 'memory' });
+    const persistence = scenario.broker?.persistence ?? 'memory';
+    broker = await startBroker(brokerSpec, { persistence });
+    const brokerHandle = broker;
     const config: AggregatorConfig = {
       ...DEFAULT_AGGREGATOR_CONFIG,
       broker_url: broker.url,
@@ -102,6 +105,23 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     };
     let previous = { t_s: 0, published: 0, subscriber_acked: 0 };
     let during: Promise<void> | undefined;
+    let systemFaults: SystemFaultRun | undefined;
+    const controls: SystemControls = {
+      crashConsumer: async (downtimeMs) => {
+        await agg.kill();
+        await sleep(downtimeMs);
+        await agg.start();
+        agg.restarts++;
+      },
+      killBroker: async (downtimeMs) => {
+        await brokerHandle.kill();
+        await sleep(downtimeMs);
+        await brokerHandle.restart();
+      },
+      setSinkSlowdown: (profile, seed) => agg.send({ type: 'slow-sink', profile, seed }),
+      stallSink: (ms) => agg.send({ type: 'stall-sink', ms }),
+      note: (line) => progress(`[fault] ${line}`),
+    };
     const load = await runLoad({
       scenario,
       broker_url: broker.url,
@@ -111,6 +131,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       completed: () => agg.totalCounters()?.acked ?? 0,
       onCompletion: (listener) => agg.onCounters(listener),
       onStarted: (start_us) => {
+        systemFaults = scheduleSystemFaults(scenario, start_us, controls);
         during = options.during?.({ aggregator: agg, start_us });
       },
       onTick: (status) => {
@@ -136,6 +157,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       },
     });
     await during;
+    const faultRecords = orderFaultRecords(scenario, [...load.faults, ...((await systemFaults?.finish()) ?? [])]);
 
     const drain = await drainAggregator(agg, load.log.counters.acked, scenario.drain_timeout_s * 1000, progress);
     await agg.stop();
@@ -163,8 +185,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       options,
       aggregatorKind,
       brokerKind: brokerSpec.kind,
-      brokerUrl: brokerSpec.kind === 'external' ? brokerSpec.url : 'embedded aedes (child process, memory persistence)',
-      load,
+      brokerUrl: brokerSpec.kind === 'external' ? brokerSpec.url : `embedded aedes (child process, ${persistence} persistence)`,
+      load: { ...load, faults: faultRecords },
       ledger,
       timeline,
       drain,

@@ -2,9 +2,18 @@
 
 import type { Scenario } from './schema.ts';
 import { dupStorm } from './dup-storm.ts';
+import { reorder } from './reorder.ts';
+import { poisonPill } from './poison-pill.ts';
+import { clockSkew } from './clock-skew.ts';
+import { consumerCrash } from './consumer-crash.ts';
+import { brokerKill } from './broker-kill.ts';
+import { slowSink } from './slow-sink.ts';
+import { burst } from './burst.ts';
+import { soak } from './soak.ts';
+import { smoke } from './smoke.ts';
 
-export const SCENARIOS: Readonly<Record<string, Scenario>> = {
-  [dupStorm.name]: dupStorm,
-};
+export const SCENARIOS: Readonly<Record<string, Scenario>> = Object.fromEntries(
+  [dupStorm, reorder, poisonPill, clockSkew, consumerCrash, brokerKill, slowSink, burst, soak, smoke].map((s) => [s.name, s]),
+);
 
 export type { Scenario } from './schema.ts';

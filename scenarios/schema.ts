@@ -14,7 +14,54 @@ export interface DuplicateFault {
   other_connection_share: number;
 }
 
-export type FaultSpec = DuplicateFault;
+/** Hold back a seeded fraction of events and release each after 1..`window` later events of its source. */
+export interface ReorderFault {
+  kind: 'reorder';
+  fraction: number;
+  window: number;
+}
+
+/** Publish malformed messages beside the stream: they must land in the DLQ with a reason. */
+export interface PoisonFault {
+  kind: 'poison';
+  /** Poison messages per healthy event (e.g. 0.02: one for every 50 events). */
+  fraction: number;
+  /** What the poison looks like, chosen uniformly per message. */
+  shapes: PoisonShape[];
+}
+export type PoisonShape = 'not-json' | 'oversized' | 'schema';
+export const POISON_SHAPES: readonly PoisonShape[] = ['not-json', 'oversized', 'schema'];
+
+/** One publisher's clock is off: its events carry `ts` shifted by `skew_ms` (seq and intended time are true). */
+export interface ClockSkewFault {
+  kind: 'clock-skew';
+  publisher: number;
+  skew_ms: number;
+}
+
+/** SIGKILL a process `at_s` into the phase (then every `every_s`, 0 = once) and restart it after `downtime_ms`. */
+interface KillSchedule {
+  at_s: number;
+  every_s: number;
+  downtime_ms: number;
+}
+export interface ConsumerCrashFault extends KillSchedule {
+  kind: 'consumer-crash';
+}
+export interface BrokerKillFault extends KillSchedule {
+  kind: 'broker-kill';
+}
+
+/** Sink commits take `delay_ms` plus seeded uniform jitter, and stall for `stall_ms` every `stall_every_s` (0 = never). */
+export interface SlowSinkFault {
+  kind: 'slow-sink';
+  delay_ms: number;
+  jitter_ms: number;
+  stall_every_s: number;
+  stall_ms: number;
+}
+
+export type FaultSpec = DuplicateFault | ReorderFault | PoisonFault | ClockSkewFault | ConsumerCrashFault | BrokerKillFault | SlowSinkFault;
 export type FaultKind = FaultSpec['kind'];
 
 /** Events per second over all publishers: constant, or ramping linearly from → to over the phase. */
@@ -45,7 +92,9 @@ export type CheckMetric =
   | 'p50_ms'
   | 'p99_ms'
   | 'duplicates_absorbed'
-  | 'committed_ratio';
+  | 'committed_ratio'
+  | 'reordered'
+  | 'dead_lettered';
 export type CheckOp = '==' | '<' | '<=' | '>' | '>=';
 
 export interface Check {
@@ -86,6 +135,8 @@ export interface Scenario {
   };
   phases: Phase[];
   aggregator: ScenarioAggregator;
+  /** Embedded broker only: where it keeps sessions and queued messages (what survives broker-kill). Default memory. */
+  broker?: { persistence: 'memory' | 'redis' };
   /** Longest wait after the load for the aggregator to commit what was published. */
   drain_timeout_s: number;
   checks: Check[];
@@ -101,5 +152,7 @@ export const CHECK_METRICS: readonly CheckMetric[] = [
   'p99_ms',
   'duplicates_absorbed',
   'committed_ratio',
+  'reordered',
+  'dead_lettered',
 ];
 export const CHECK_OPS: readonly CheckOp[] = ['==', '<', '<=', '>', '>='];

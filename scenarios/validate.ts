@@ -1,7 +1,7 @@
 // Validation of scenario data: every error at once, each with its path. Nothing here has side
 // effects; the harness calls it before starting any process and exits 2 when it returns errors.
 
-import { CHECK_METRICS, CHECK_OPS, type Scenario } from './schema.ts';
+import { CHECK_METRICS, CHECK_OPS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario } from './schema.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 
 type Errors = string[];
@@ -34,7 +34,16 @@ function unknownFields(errors: Errors, path: string, value: Record<string, unkno
 export function validateScenario(input: unknown): { ok: true; scenario: Scenario } | { ok: false; errors: string[] } {
   const errors: Errors = [];
   if (!isObject(input)) return { ok: false, errors: ['scenario must be an object'] };
-  unknownFields(errors, '', input, ['name', 'description', 'seed', 'load', 'phases', 'aggregator', 'drain_timeout_s', 'checks']);
+  unknownFields(errors, '', input, ['name', 'description', 'seed', 'load', 'phases', 'aggregator', 'broker', 'drain_timeout_s', 'checks']);
+  if (input.broker !== undefined) {
+    if (!isObject(input.broker)) errors.push('broker must be an object');
+    else {
+      unknownFields(errors, 'broker', input.broker, ['persistence']);
+      if (input.broker.persistence !== 'memory' && input.broker.persistence !== 'redis') {
+        errors.push(`broker.persistence must be 'memory' or 'redis', got ${JSON.stringify(input.broker.persistence)}`);
+      }
+    }
+  }
   string(errors, 'name', input.name);
   if (typeof input.description !== 'string') errors.push('description must be a string');
   number(errors, 'seed', input.seed, (n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff, 'an integer in [0, 2^32)');
@@ -125,20 +134,45 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
   return errors.length > 0 ? { ok: false, errors } : { ok: true, scenario: input as unknown as Scenario };
 }
 
+type FieldRule = [test: (value: unknown) => boolean, rule: string];
+const isNumber = (value: unknown): value is number => typeof value === 'number' && !Number.isNaN(value);
+const num = (test: (n: number) => boolean, rule: string): FieldRule => [(v) => isNumber(v) && test(v), rule];
+const PROBABILITY = num(probability, 'in [0, 1]');
+const NON_NEGATIVE = num(nonNegative, '>= 0');
+const KILL_SCHEDULE = { at_s: NON_NEGATIVE, every_s: NON_NEGATIVE, downtime_ms: num(nonNegativeInt, 'an integer >= 0') };
+
+/** Every fault kind and the rule of each of its fields (all required): the validator is this table. */
+const FAULT_FIELDS: { [K in FaultKind]: Record<Exclude<keyof Extract<FaultSpec, { kind: K }>, 'kind'>, FieldRule> } = {
+  duplicate: { fraction: PROBABILITY, immediate_share: PROBABILITY, delay_ms: NON_NEGATIVE, other_connection_share: PROBABILITY },
+  reorder: { fraction: PROBABILITY, window: num((n) => positiveInt(n) && n <= 10_000, 'an integer in [1, 10000]') },
+  poison: {
+    fraction: PROBABILITY,
+    shapes: [
+      (v) => Array.isArray(v) && v.length > 0 && v.every((shape) => POISON_SHAPES.includes(shape as PoisonShape)),
+      `a non-empty list of ${POISON_SHAPES.join(', ')}`,
+    ],
+  },
+  'clock-skew': { publisher: num(nonNegativeInt, 'an integer >= 0 (a publisher index)'), skew_ms: num(Number.isFinite, 'finite') },
+  'consumer-crash': KILL_SCHEDULE,
+  'broker-kill': KILL_SCHEDULE,
+  'slow-sink': { delay_ms: NON_NEGATIVE, jitter_ms: NON_NEGATIVE, stall_every_s: NON_NEGATIVE, stall_ms: NON_NEGATIVE },
+};
+export const FAULT_KINDS = Object.keys(FAULT_FIELDS) as FaultKind[];
+
 function validateFault(errors: Errors, path: string, fault: unknown): void {
   if (!isObject(fault)) {
     errors.push(`${path} must be an object`);
     return;
   }
-  switch (fault.kind) {
-    case 'duplicate':
-      unknownFields(errors, path, fault, ['kind', 'fraction', 'immediate_share', 'delay_ms', 'other_connection_share']);
-      number(errors, `${path}.fraction`, fault.fraction, probability, 'in [0, 1]');
-      number(errors, `${path}.immediate_share`, fault.immediate_share, probability, 'in [0, 1]');
-      number(errors, `${path}.delay_ms`, fault.delay_ms, nonNegative, '>= 0');
-      number(errors, `${path}.other_connection_share`, fault.other_connection_share, probability, 'in [0, 1]');
-      return;
-    default:
-      errors.push(`${path}.kind must be one of: duplicate, got ${JSON.stringify(fault.kind)}`);
+  const fields = FAULT_FIELDS[fault.kind as FaultKind] as Record<string, FieldRule> | undefined;
+  if (!fields) {
+    errors.push(`${path}.kind must be one of: ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(fault.kind)}`);
+    return;
+  }
+  unknownFields(errors, path, fault, ['kind', ...Object.keys(fields)]);
+  for (const [field, [test, rule]] of Object.entries(fields)) {
+    const value = fault[field];
+    if (value === undefined) errors.push(`${path}.${field} is required (${rule})`);
+    else if (!test(value)) errors.push(`${path}.${field} must be ${rule}, got ${JSON.stringify(value)}`);
   }
 }

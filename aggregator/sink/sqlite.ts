@@ -18,6 +18,7 @@
 
 import Database from 'better-sqlite3';
 import { nowMicros, sleep } from '../clock.ts';
+import { SinkSlowdown } from './slowdown.ts';
 import type { Event } from '../event/types.ts';
 import type { ClaimResult } from '../dedup/index.ts';
 import {
@@ -36,6 +37,8 @@ export interface SqliteSinkOptions {
   mode: SinkMode;
   /** Artificial delay awaited before every batch write: the slow-sink knob. Default 0. */
   delayMs?: number;
+  /** What decides the delay at run time (jitter, stalls); built from delayMs when absent. */
+  slowdown?: SinkSlowdown;
   /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. Default 5000. */
   busyTimeoutMs?: number;
 }
@@ -109,7 +112,7 @@ export class SqliteSink implements Sink {
   readonly mode: SinkMode;
   /** The connection; a SqliteDedupStore built on this same handle can join commit transactions. */
   readonly db: Database.Database;
-  private readonly delayMs: number;
+  readonly slowdown: SinkSlowdown;
   private readonly writeBatch: (
     events: readonly Event[],
     claim: { run: TransactionalClaim; ttlMs: number } | undefined,
@@ -122,7 +125,7 @@ export class SqliteSink implements Sink {
       throw new RangeError(`delayMs must be a finite number >= 0, got ${delayMs}`);
     }
     this.mode = options.mode;
-    this.delayMs = delayMs;
+    this.slowdown = options.slowdown ?? new SinkSlowdown(delayMs, 0);
     this.db = new Database(options.path);
     try {
       this.db.pragma('journal_mode = WAL');
@@ -199,7 +202,8 @@ export class SqliteSink implements Sink {
     events: readonly Event[],
     claim?: { run: TransactionalClaim; ttlMs: number },
   ): Promise<CommitOutcome & { claims?: ClaimResult[] }> {
-    if (this.delayMs > 0) await sleep(this.delayMs);
+    const delay = this.slowdown.nextDelayMs();
+    if (delay > 0) await sleep(delay);
     if (events.length === 0) {
       return claim ? { inserted: 0, already_present: 0, claims: [] } : { inserted: 0, already_present: 0 };
     }

@@ -3,9 +3,9 @@
 // producers and redelivering brokers do.
 
 import type { DuplicateFault } from '../../scenarios/schema.ts';
-import type { Fault, FaultContext } from './index.ts';
+import type { PublishFault, PublishFaultContext } from './index.ts';
 
-export function duplicateFault(spec: DuplicateFault): Fault {
+export function duplicateFault(spec: DuplicateFault): PublishFault {
   let unsubscribe: () => void = () => {};
   const timers = new Set<NodeJS.Timeout>();
   const pendingDone = new Set<() => void>();
@@ -13,7 +13,7 @@ export function duplicateFault(spec: DuplicateFault): Fault {
 
   return {
     kind: 'duplicate',
-    start(context: FaultContext) {
+    start(context: PublishFaultContext) {
       const random = context.random;
       unsubscribe = context.onPublished((item, publisher) => {
         if (random() >= spec.fraction) return;

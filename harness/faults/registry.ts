@@ -1,17 +1,40 @@
-// Every fault kind and its factory. A new fault: one file plus one line here; the `satisfies`
-// makes the compiler name any kind in the schema that has no factory.
+// Every fault kind, where it runs and its factory. A new fault: one file plus one line here; the
+// `satisfies` makes the compiler name any kind in the schema that has no entry.
 
 import type { FaultKind, FaultSpec } from '../../scenarios/schema.ts';
-import type { Fault } from './index.ts';
+import type { FaultEntry, PublishFault, SystemFault } from './index.ts';
 import { duplicateFault } from './duplicate.ts';
+import { reorderFault } from './reorder.ts';
+import { poisonFault } from './poison.ts';
+import { clockSkewFault } from './clock-skew.ts';
+import { consumerCrashFault } from './consumer-crash.ts';
+import { brokerKillFault } from './broker-kill.ts';
+import { slowSinkFault } from './slow-sink.ts';
 
-type Factories = { [K in FaultKind]: (spec: Extract<FaultSpec, { kind: K }>) => Fault };
+type Entries = { [K in FaultKind]: FaultEntry<Extract<FaultSpec, { kind: K }>> };
 
-const FAULTS = {
-  duplicate: duplicateFault,
-} satisfies Factories;
+export const FAULTS = {
+  duplicate: { runs_in: 'publisher', create: duplicateFault },
+  reorder: { runs_in: 'publisher', create: reorderFault },
+  poison: { runs_in: 'publisher', create: poisonFault },
+  'clock-skew': { runs_in: 'publisher', create: clockSkewFault },
+  'consumer-crash': { runs_in: 'system', create: consumerCrashFault },
+  'broker-kill': { runs_in: 'system', create: brokerKillFault },
+  'slow-sink': { runs_in: 'system', create: slowSinkFault },
+} as const satisfies Entries;
 
-export function createFault(spec: FaultSpec): Fault {
-  const factory = FAULTS[spec.kind] as (spec: FaultSpec) => Fault;
-  return factory(spec);
+export function runsIn(spec: FaultSpec): 'publisher' | 'system' {
+  return FAULTS[spec.kind].runs_in;
+}
+
+export function createPublishFault(spec: FaultSpec): PublishFault {
+  const entry = FAULTS[spec.kind] as FaultEntry<FaultSpec>;
+  if (entry.runs_in !== 'publisher') throw new Error(`fault '${spec.kind}' runs in the main thread, not in a load worker`);
+  return entry.create(spec);
+}
+
+export function createSystemFault(spec: FaultSpec): SystemFault {
+  const entry = FAULTS[spec.kind] as FaultEntry<FaultSpec>;
+  if (entry.runs_in !== 'system') throw new Error(`fault '${spec.kind}' runs in a load worker, not in the main thread`);
+  return entry.create(spec);
 }

@@ -233,7 +233,7 @@ export function mergeFaultRecords(perWorker: readonly (readonly FaultRecord[])[]
     records.forEach((record, i) => {
       const into = merged[i];
       if (!into) {
-        merged[i] = { phase: record.phase, kind: record.kind, injected: { ...record.injected } };
+        merged[i] = { phase: record.phase, fault: record.fault, kind: record.kind, injected: { ...record.injected } };
         return;
       }
       for (const [key, value] of Object.entries(record.injected)) into.injected[key] = (into.injected[key] ?? 0) + value;

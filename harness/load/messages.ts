@@ -6,6 +6,8 @@ import type { PublishLogSnapshot } from './log.ts';
 
 export interface FaultRecord {
   phase: string;
+  /** Index of the fault in its phase's list. */
+  fault: number;
   kind: string;
   injected: Record<string, number>;
 }

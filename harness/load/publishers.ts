@@ -12,6 +12,8 @@ export interface Outgoing {
   seq: number;
   topic: string;
   payload: Buffer;
+  /** A raw message that is not an event of the ledger (poison); record and seq are placeholders. */
+  raw?: boolean;
   /** True for an injected copy (same event_id as the original). */
   copy: boolean;
 }

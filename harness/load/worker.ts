@@ -10,8 +10,8 @@ import { isoMicros, nowMicros, sleep } from '../../aggregator/clock.ts';
 import { deriveSeed, seededRandom } from '../../aggregator/random.ts';
 import { serializeEvent } from '../../aggregator/event/parse.ts';
 import type { Event } from '../../aggregator/event/types.ts';
-import { createFault } from '../faults/registry.ts';
-import type { Fault, FaultContext } from '../faults/index.ts';
+import { createPublishFault, runsIn } from '../faults/registry.ts';
+import type { PublishFault, PublishFaultContext } from '../faults/index.ts';
 import { LatencyRecorder } from '../metrics/histogram.ts';
 import { eventIdFor } from './identity.ts';
 import { PublishLog, type SourceRecord } from './log.ts';
@@ -40,13 +40,15 @@ async function run(): Promise<void> {
   const publishAck = new LatencyRecorder();
   let intervalLagMaxUs = 0;
 
+  // Raw messages (poison) are not events of the ledger: their fate is the DLQ's to show.
   const events: PublisherEvents = {
-    sent: (item) => log.sent(item.record, item.seq, item.copy),
+    sent: (item) => item.raw || log.sent(item.record, item.seq, item.copy),
     acked: (item, sentUs, ackedUs) => {
+      if (item.raw) return;
       log.acked(item.record, item.seq, item.copy);
       publishAck.record(ackedUs - sentUs);
     },
-    failed: (item, _error, timedOut) => log.failed(item.record, item.seq, item.copy, timedOut),
+    failed: (item, _error, timedOut) => item.raw || log.failed(item.record, item.seq, item.copy, timedOut),
   };
   const connectionOptions = { window: scenario.load.window, puback_timeout_ms: scenario.load.puback_timeout_ms };
   const publishers = new Map<number, { connection: PublisherConnection; record: SourceRecord; source: string; next_seq: number }>();
@@ -59,13 +61,21 @@ async function run(): Promise<void> {
   const connections = [...[...publishers.values()].map((p) => p.connection), other];
 
   const listeners = new Set<(item: Outgoing, publisher: number) => void>();
-  const faultContext = (label: string): FaultContext => ({
+  const interceptors = new Set<(item: Outgoing, publisher: number, send: () => void) => boolean>();
+  const reshapers = new Set<(event: Event, publisher: number) => Event>();
+  const subscribe = <T>(set: Set<T>, hook: T) => {
+    set.add(hook);
+    return () => void set.delete(hook);
+  };
+  const rawRecord = log.record(`raw-${plan.worker}`); // never added to: raw items only point at it
+  const faultContext = (label: string): PublishFaultContext => ({
     random: seededRandom(deriveSeed(scenario.seed, `worker${plan.worker}.${label}`)),
-    onPublished: (listener) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    onPublished: (listener) => subscribe(listeners, listener),
     republish: (item, via) => (via === 'other-connection' ? other : publishers.get(via.publisher)!.connection).publish(item),
+    intercept: (hook) => subscribe(interceptors, hook),
+    reshape: (hook) => subscribe(reshapers, hook),
+    publishRaw: (subtopic, payload) =>
+      other.publish({ record: rawRecord, seq: 0, topic: `${plan.topic_root}/${subtopic}-w${plan.worker}`, payload, copy: false, raw: true }),
   });
 
   const payload = { data: filler(scenario.load.payload_bytes) };
@@ -73,7 +83,7 @@ async function run(): Promise<void> {
   const publish = (p: number, seq: number, intended_us: number) => {
     const publisher = publishers.get(p)!;
     const topic = topics === 1 ? `${plan.topic_root}/${publisher.source}` : `${plan.topic_root}/${publisher.source}/${seq % topics}`;
-    const event: Event = {
+    let event: Event = {
       v: 1,
       event_id: eventIdFor(scenario.seed, publisher.source, seq, intended_us),
       source: publisher.source,
@@ -83,9 +93,13 @@ async function run(): Promise<void> {
       payload,
       bench: { intended_us },
     };
+    for (const reshape of reshapers) event = reshape(event, p);
     log.add(publisher.record, seq, intended_us);
     const item: Outgoing = { record: publisher.record, seq, topic, payload: Buffer.from(serializeEvent(event)), copy: false };
-    publisher.connection.publish(item);
+    const send = () => publisher.connection.publish(item);
+    let taken = false;
+    for (const intercept of interceptors) if (!taken) taken = intercept(item, p, send);
+    if (!taken) send();
     for (const listener of listeners) listener(item, p);
   };
 
@@ -125,9 +139,10 @@ async function run(): Promise<void> {
   for (const [i, phase] of schedule.phases.entries()) {
     const wait = (phase.start_us - nowMicros()) / 1000;
     if (wait > 0) await sleep(wait);
-    const specs = scenario.phases[i]!.faults;
-    const active: Fault[] = specs.map((spec, j) => {
-      const fault = createFault(spec);
+    // This worker's share of the phase's publish faults; system faults run in the main thread.
+    const specs = scenario.phases[i]!.faults.map((spec, j) => ({ spec, j })).filter(({ spec }) => runsIn(spec) === 'publisher');
+    const active: PublishFault[] = specs.map(({ spec, j }) => {
+      const fault = createPublishFault(spec);
       fault.start(faultContext(`phase${i}.fault${j}.${spec.kind}`));
       return fault;
     });
@@ -186,7 +201,7 @@ async function run(): Promise<void> {
     if (remaining > 0) await sleep(remaining);
     for (const [j, fault] of active.entries()) {
       await fault.stop();
-      faults.push({ phase: phase.name, kind: specs[j]!.kind, injected: fault.injected() });
+      faults.push({ phase: phase.name, fault: specs[j]!.j, kind: specs[j]!.spec.kind, injected: fault.injected() });
     }
   }
 

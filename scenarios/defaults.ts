@@ -1,0 +1,34 @@
+// Shared pieces of the shipped scenarios: plain data to spread into each one, so a scenario file
+// says only what makes it different. Nothing here is a closure.
+
+import type { Check, Scenario } from './schema.ts';
+
+export const DEFAULT_LOAD = {
+  model: 'open',
+  concurrency: 256,
+  publishers: 4,
+  workers: 1,
+  payload_bytes: 256,
+  topics: 1,
+  window: 256,
+  puback_timeout_ms: 10_000,
+} as const satisfies Scenario['load'];
+
+export const DEFAULT_AGGREGATOR = {
+  dedup: 'sqlite',
+  dedup_ttl_ms: 600_000,
+  sink_mode: 'idempotent',
+  sink_delay_ms: 0,
+  batch_size: 200,
+  batch_wait_ms: 5,
+  max_in_flight: 2_000,
+} as const satisfies Scenario['aggregator'];
+
+/** What at-least-once delivery with dedup and an idempotent sink promises under any fault. */
+export const NOTHING_LOST_NOTHING_DOUBLED: Check[] = [
+  { metric: 'lost', op: '==', value: 0 },
+  { metric: 'sink_duplicates', op: '==', value: 0 },
+  { metric: 'unexpected', op: '==', value: 0 },
+];
+
+export const WARMUP = { name: 'warmup', duration_s: 2, rate: 500, faults: [] } as const satisfies Scenario['phases'][number];
