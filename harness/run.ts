@@ -159,7 +159,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     await during;
     const faultRecords = orderFaultRecords(scenario, [...load.faults, ...((await systemFaults?.finish()) ?? [])]);
 
-    const drain = await drainAggregator(agg, load.log.counters.acked, scenario.drain_timeout_s * 1000, progress);
+    const drain = await drainAggregator(agg, load.log.counters.acked + load.log.counters.raw_acked, scenario.drain_timeout_s * 1000, progress);
     await agg.stop();
     const counters = agg.totalCounters() ?? emptyCounters();
     const claimOrder = agg.claim_order ?? 'unknown';

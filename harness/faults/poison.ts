@@ -3,7 +3,11 @@
 // reason while the healthy stream keeps flowing. They are not events of the ledger (no source of
 // the run publishes them), so the check is dlq == injected.
 
+import { ulid } from 'ulid';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../aggregator/event/types.ts';
+
+/** A fixed time for poison ids and timestamps, so the same n gives the same bytes. */
+const POISON_EPOCH_MS = Date.UTC(2026, 0, 1);
 import type { PoisonFault, PoisonShape } from '../../scenarios/schema.ts';
 import type { PublishFault, PublishFaultContext } from './index.ts';
 
@@ -12,9 +16,20 @@ export function poisonPayload(shape: PoisonShape, n: number): Buffer {
   switch (shape) {
     case 'not-json':
       return Buffer.from(`{"v":1,"event_id":"poison-${n}","payload": <<truncated`);
-    case 'oversized':
-      // Valid JSON, but over the aggregator's default size limit.
-      return Buffer.from(JSON.stringify({ v: 1, event_id: `poison-${n}`, payload: 'x'.repeat(DEFAULT_MAX_PAYLOAD_BYTES + 1024) }));
+    case 'oversized': {
+      // A well-formed event in every field, only over the aggregator's default size limit, so
+      // size is the one reason it can be refused for.
+      const event = {
+        v: 1,
+        event_id: ulid(POISON_EPOCH_MS + n, () => 0.5),
+        source: 'poison',
+        seq: n,
+        topic: 'poison',
+        ts: new Date(POISON_EPOCH_MS + n).toISOString(),
+        payload: { data: 'x'.repeat(DEFAULT_MAX_PAYLOAD_BYTES + 1024) },
+      };
+      return Buffer.from(JSON.stringify(event));
+    }
     case 'schema':
       // Parses, but seq is a string and event_id is not a ULID.
       return Buffer.from(JSON.stringify({ v: 1, event_id: `poison-${n}`, source: 'poison', seq: 'seven', topic: 'x', ts: 'yesterday', payload: {} }));

@@ -53,6 +53,8 @@ export interface PublishCounters {
   copies_acked: number;
   publish_errors: number;
   puback_timeouts: number;
+  /** Raw messages (poison) the broker acknowledged: not events, but part of the broker's backlog. */
+  raw_acked: number;
 }
 
 export interface PublishLogSnapshot {
@@ -61,7 +63,7 @@ export interface PublishLogSnapshot {
 }
 
 export function emptyPublishCounters(): PublishCounters {
-  return { published: 0, acked: 0, copies_sent: 0, copies_acked: 0, publish_errors: 0, puback_timeouts: 0 };
+  return { published: 0, acked: 0, copies_sent: 0, copies_acked: 0, publish_errors: 0, puback_timeouts: 0, raw_acked: 0 };
 }
 
 export class PublishLog {

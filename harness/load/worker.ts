@@ -44,7 +44,7 @@ async function run(): Promise<void> {
   const events: PublisherEvents = {
     sent: (item) => item.raw || log.sent(item.record, item.seq, item.copy),
     acked: (item, sentUs, ackedUs) => {
-      if (item.raw) return;
+      if (item.raw) return void log.counters.raw_acked++;
       log.acked(item.record, item.seq, item.copy);
       publishAck.record(ackedUs - sentUs);
     },
@@ -120,7 +120,8 @@ async function run(): Promise<void> {
     type: 'status',
     worker: plan.worker,
     published: log.counters.published,
-    acked: log.counters.acked,
+    // Raw messages count here: the subscriber acknowledges them too (into the DLQ).
+    acked: log.counters.acked + log.counters.raw_acked,
     pending: connections.reduce((sum, c) => sum + c.pending, 0),
     errors: log.counters.publish_errors + log.counters.puback_timeouts,
     lag_max_us: intervalLagMaxUs,
