@@ -8,6 +8,8 @@ import yargs from 'yargs';
 import { SCENARIOS } from '../scenarios/index.ts';
 import type { Rate, Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
+import { isScenarioFile, loadScenarioFile } from '../scenarios/load.ts';
+import { parseAssignment, setPath } from '../scenarios/override.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 import { parseBrokerSpec } from './broker/index.ts';
 import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind } from './run.ts';
@@ -57,7 +59,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid or broker unavailable',
     )
     .options({
-      scenario: { type: 'string', describe: 'scenario name (see --list)' },
+      scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
+      set: { type: 'array', string: true, describe: 'change any scenario field: --set phases[1].rate=800 --set aggregator.dedup=memory (repeatable; applied last)' },
       list: { type: 'boolean', describe: 'list the scenarios and exit' },
       seed: { type: 'number', describe: 'seed for every random choice (default: the scenario\'s)' },
       duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 30s, 2m' },
@@ -110,9 +113,21 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   // Every problem at once (STYLE 4): the flags that can be checked on their own first, then the
   // scenario with the overrides that parsed (a flag that failed is not applied, so not reported twice).
   const problems: string[] = [];
-  const base = args.scenario === undefined ? undefined : SCENARIOS[args.scenario];
-  if (!args.scenario) problems.push(`--scenario is required (one of: ${Object.keys(SCENARIOS).join(', ')}); --list describes them`);
-  else if (!base) problems.push(`--scenario: unknown scenario '${args.scenario}' (known: ${Object.keys(SCENARIOS).join(', ')})`);
+  let base: Scenario | undefined;
+  if (!args.scenario) problems.push(`--scenario is required (one of: ${Object.keys(SCENARIOS).join(', ')}, or a .json/.yaml file); --list describes them`);
+  else if (isScenarioFile(args.scenario)) {
+    // A file is checked as it stands first, so its own errors are named before any override applies.
+    try {
+      const loaded = validateScenario(loadScenarioFile(args.scenario));
+      if (loaded.ok) base = loaded.scenario;
+      else problems.push(`scenario file ${args.scenario} is invalid:\n  ${loaded.errors.join('\n  ')}`);
+    } catch (error) {
+      problems.push(`--scenario: ${(error as Error).message}`);
+    }
+  } else {
+    base = SCENARIOS[args.scenario];
+    if (!base) problems.push(`--scenario: unknown scenario '${args.scenario}' (known: ${Object.keys(SCENARIOS).join(', ')}; or a path to a .json/.yaml file)`);
+  }
   const flag = <T>(name: string, check: () => T): T | undefined => {
     try {
       return check();
@@ -124,11 +139,16 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   const seconds = args.duration === undefined ? undefined : flag('duration', () => parseDuration(args.duration!));
   const rate = args.rate === undefined ? undefined : flag('rate', () => parseRate(args.rate!));
   const dedup = args.dedup === undefined ? undefined : flag('dedup', () => (parseDedupSpec(args.dedup!), args.dedup!));
-  flag('broker', () => parseBrokerSpec(args.broker));
+  const brokerSpec = flag('broker', () => parseBrokerSpec(args.broker));
+  const assignments = (args.set ?? []).flatMap((text) => {
+    const parsed = flag('set', () => parseAssignment(String(text)));
+    return parsed ? [parsed] : [];
+  });
   if (!base) throw new UsageError(problems.join('\nerror: '));
 
   const overrides: Record<string, unknown> = {};
-  const scenario: Scenario = structuredClone(base);
+  if (isScenarioFile(args.scenario!)) overrides.scenario_file = args.scenario;
+  let scenario: Scenario = structuredClone(base);
   const measured = scenario.phases.filter((p) => p.name !== WARMUP_PHASE);
   if (args.seed !== undefined) scenario.seed = overrides.seed = args.seed;
   if (seconds !== undefined) {
@@ -153,6 +173,19 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   if (args['batch-size'] !== undefined) scenario.aggregator.batch_size = (overrides['batch-size'] = args['batch-size']) as number;
   if (args.publishers !== undefined) scenario.load.publishers = (overrides.publishers = args.publishers) as number;
   if (args.broker !== 'embedded') overrides.broker = args.broker;
+  // --set last, so that it can change anything, including what a flag above set.
+  for (const [path, value] of assignments) {
+    const changed = flag('set', () => setPath(scenario, path, value));
+    if (changed) scenario = changed;
+  }
+  if (assignments.length > 0) overrides.set = assignments.map(([path, value]) => `${path}=${JSON.stringify(value)}`);
+  if (brokerSpec?.kind === 'external') {
+    scenario.phases.forEach((phase, i) =>
+      phase.faults.forEach((fault, j) => {
+        if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${args.broker})`);
+      }),
+    );
+  }
 
   const validation = validateScenario(scenario);
   if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${validation.errors.join('\n  ')}`);

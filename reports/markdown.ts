@@ -16,7 +16,8 @@ export function verdictLine(result: RunResult): string {
     return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => `${c.metric} ${c.op} ${c.value} (was ${actual(c.actual)})`).join(', ')}${overloadNote(result)}`;
   }
   if (result.checks.length === 0) return `**PASS** — no checks${result.aggregator.kind === 'none' ? ' (bare subscriber: nothing is committed)' : ''}; run valid${overloadNote(result)}`;
-  return `**PASS** — all ${result.checks.length} checks passed; run valid${overloadNote(result)}`;
+  const n = result.checks.length;
+  return `**PASS** — ${n === 1 ? 'the 1 check' : `all ${n} checks`} passed; run valid${overloadNote(result)}`;
 }
 
 /** Overload is a result, not an invalid run: it goes on the verdict line, after the verdict. */
@@ -188,15 +189,17 @@ export function renderReport(result: RunResult): string {
     ),
     '',
   );
-  out.push(`Replay: \`npm run bench -- --scenario ${s.name} --seed ${result.seed}${replayFlags(result)}\``, '');
+  const scenarioArg = typeof result.overrides.scenario_file === 'string' ? result.overrides.scenario_file : s.name;
+  out.push(`Replay: \`npm run bench -- --scenario ${scenarioArg} --seed ${result.seed}${replayFlags(result)}\``, '');
   out.push('<details><summary>Scenario as run</summary>', '', '```json', JSON.stringify(s, null, 2), '```', '', '</details>', '');
   return out.join('\n');
 }
 
 function replayFlags(result: RunResult): string {
+  const quote = (text: string) => (/^[\w./:=,-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
   return Object.entries(result.overrides)
-    .filter(([key]) => key !== 'seed')
-    .map(([key, value]) => ` --${key} ${String(value)}`)
+    .filter(([key]) => key !== 'seed' && key !== 'scenario_file')
+    .flatMap(([key, value]) => (Array.isArray(value) ? value.map((v) => ` --${key} ${quote(String(v))}`) : [` --${key} ${quote(String(value))}`]))
     .join('');
 }
 
