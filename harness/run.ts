@@ -13,6 +13,7 @@ import { emptyCounters } from '../aggregator/pipeline.ts';
 import { sleep } from '../aggregator/clock.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { parseBrokerSpec, startBroker, type BrokerHandle } from './broker/index.ts';
+import { deleteKeysWithPrefix, redisUrl } from './broker/redis-keys.ts';
 import { AggregatorProcess } from './aggregator-process.ts';
 import { runLoad, type LoadOutcome } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
@@ -73,9 +74,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   const brokerSpec = parseBrokerSpec(options.broker);
   let broker: BrokerHandle | undefined;
   let aggregator: AggregatorProcess | undefined;
+  let redisKeys: { url: string; key_prefix: string } | undefined;
   try {
     const persistence = scenario.broker?.persistence ?? 'memory';
-    broker = await startBroker(brokerSpec, { persistence });
+    if (persistence === 'redis') redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
+    broker = await startBroker(brokerSpec, { persistence, ...(redisKeys ? { redis: redisKeys } : {}) });
     const brokerHandle = broker;
     const config: AggregatorConfig = {
       ...DEFAULT_AGGREGATOR_CONFIG,
@@ -198,6 +201,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   } finally {
     await aggregator?.kill().catch(() => {});
     await broker?.stop().catch(() => {});
+    if (redisKeys) {
+      await deleteKeysWithPrefix(redisKeys.url, redisKeys.key_prefix).catch((error: unknown) =>
+        progress(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
+      );
+    }
   }
 }
 

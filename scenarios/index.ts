@@ -7,13 +7,14 @@ import { poisonPill } from './poison-pill.ts';
 import { clockSkew } from './clock-skew.ts';
 import { consumerCrash } from './consumer-crash.ts';
 import { brokerKill } from './broker-kill.ts';
+import { brokerKillRedis } from './broker-kill-redis.ts';
 import { slowSink } from './slow-sink.ts';
 import { burst } from './burst.ts';
 import { soak } from './soak.ts';
 import { smoke } from './smoke.ts';
 
 export const SCENARIOS: Readonly<Record<string, Scenario>> = Object.fromEntries(
-  [dupStorm, reorder, poisonPill, clockSkew, consumerCrash, brokerKill, slowSink, burst, soak, smoke].map((s) => [s.name, s]),
+  [dupStorm, reorder, poisonPill, clockSkew, consumerCrash, brokerKill, brokerKillRedis, slowSink, burst, soak, smoke].map((s) => [s.name, s]),
 );
 
 export type { Scenario } from './schema.ts';

@@ -6,7 +6,8 @@
 import type { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { Aedes } from 'aedes';
+import { Aedes, type AedesOptions } from 'aedes';
+import aedesPersistenceRedis from 'aedes-persistence-redis';
 import type { BrokerPersistence } from './index.ts';
 
 /** Parent → child. */
@@ -39,9 +40,14 @@ class StartupError extends Error {
   }
 }
 
-function readArgs(): { port: number; persistence: BrokerPersistence } {
+function readArgs(): { port: number; persistence: BrokerPersistence; redis_url?: string; redis_prefix?: string } {
   const { values } = parseArgs({
-    options: { port: { type: 'string', default: '0' }, persistence: { type: 'string', default: 'memory' } },
+    options: {
+      port: { type: 'string', default: '0' },
+      persistence: { type: 'string', default: 'memory' },
+      'redis-url': { type: 'string' },
+      'redis-prefix': { type: 'string' },
+    },
     strict: true,
   });
   const port = Number(values.port);
@@ -49,7 +55,10 @@ function readArgs(): { port: number; persistence: BrokerPersistence } {
   if (values.persistence !== 'memory' && values.persistence !== 'redis') {
     throw new StartupError(`invalid --persistence ${values.persistence} (memory | redis)`);
   }
-  return { port, persistence: values.persistence };
+  if (values.persistence === 'redis' && (!values['redis-url'] || !values['redis-prefix'])) {
+    throw new StartupError('--persistence redis needs --redis-url and --redis-prefix');
+  }
+  return { port, persistence: values.persistence, redis_url: values['redis-url'], redis_prefix: values['redis-prefix'] };
 }
 
 async function main(): Promise<void> {
@@ -72,15 +81,15 @@ async function main(): Promise<void> {
     }
   });
 
-  const { port, persistence } = readArgs();
-  if (persistence === 'redis') {
-    // The seam for the broker-kill work: a broker that survives SIGKILL with its sessions needs
-    // aedes-persistence-redis passed as `persistence` to Aedes.createBroker below.
-    throw new StartupError('not implemented yet: redis persistence (aedes-persistence-redis) comes with the broker-kill work');
-  }
+  const args = readArgs();
+  const { port } = args;
+  // Redis persistence keeps sessions, subscriptions and queued QoS 1 messages outside this process,
+  // so a SIGKILLed broker restarted with the same prefix carries on where it stopped. One broker
+  // needs no shared emitter (mqemitter-redis is for several brokers behind one topic space).
+  const persistence = args.persistence === 'redis' ? redisPersistence(args.redis_url!, args.redis_prefix!) : undefined;
 
   // Aedes 1.x: the default export only throws a migration error; the broker must be awaited.
-  const broker = await Aedes.createBroker({});
+  const broker = await Aedes.createBroker(persistence ? { persistence } : {});
   const counters = { published: 0, delivered: 0 };
   broker.on('publish', (packet, client) => {
     // client is null for Aedes' own $SYS heartbeats and wills; count only what clients sent.
@@ -127,6 +136,19 @@ async function main(): Promise<void> {
   readStats = () => ({ ...counters, clients: broker.connectedClients });
 
   send({ type: 'ready', port: address.port });
+}
+
+function redisPersistence(url: string, keyPrefix: string): AedesOptions['persistence'] {
+  const parsed = new URL(url);
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
+  return aedesPersistenceRedis({
+    host: parsed.hostname,
+    port: Number(parsed.port || 6379),
+    db,
+    keyPrefix,
+    // Fail fast if Redis is down rather than queueing commands while clients wait.
+    maxRetriesPerRequest: 3,
+  }) as AedesOptions['persistence'];
 }
 
 main().catch((error: unknown) => {

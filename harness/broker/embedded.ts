@@ -73,8 +73,9 @@ class BrokerProcess {
   }
 
   /** Forks the child and resolves with the port it bound, or rejects with its reason and stderr. */
-  static async fork(port: number, persistence: BrokerPersistence): Promise<{ process: BrokerProcess; port: number }> {
-    const child = fork(CHILD_PATH, ['--port', String(port), '--persistence', persistence], {
+  static async fork(port: number, options: BrokerOptions): Promise<{ process: BrokerProcess; port: number }> {
+    const redisArgs = options.redis ? ['--redis-url', options.redis.url, '--redis-prefix', options.redis.key_prefix] : [];
+    const child = fork(CHILD_PATH, ['--port', String(port), '--persistence', options.persistence, ...redisArgs], {
       // Always explicit: a tsx-launched parent carries tsx's own flags, a vitest worker carries
       // vitest's, and an inherited --inspect would collide on its port.
       execArgv: [...TYPESCRIPT_EXEC_ARGV],
@@ -192,22 +193,22 @@ export class EmbeddedBroker implements BrokerHandle {
   readonly kind = 'embedded' as const;
   readonly url: string;
   readonly port: number;
-  readonly #persistence: BrokerPersistence;
+  readonly #options: BrokerOptions;
   #process: BrokerProcess | undefined;
   #restarting = false;
   #stopping: Promise<void> | undefined;
 
-  private constructor(port: number, persistence: BrokerPersistence, brokerProcess: BrokerProcess) {
+  private constructor(port: number, options: BrokerOptions, brokerProcess: BrokerProcess) {
     this.port = port;
     this.url = `mqtt://127.0.0.1:${port}`;
-    this.#persistence = persistence;
+    this.#options = options;
     this.#process = brokerProcess;
   }
 
   /** Forks the broker and waits (up to 10 s) until it listens. Port 0 (the default) = ephemeral. */
   static async start(options: BrokerOptions = { persistence: 'memory' }): Promise<EmbeddedBroker> {
-    const { process: brokerProcess, port } = await BrokerProcess.fork(options.port ?? 0, options.persistence);
-    return new EmbeddedBroker(port, options.persistence, brokerProcess);
+    const { process: brokerProcess, port } = await BrokerProcess.fork(options.port ?? 0, options);
+    return new EmbeddedBroker(port, options, brokerProcess);
   }
 
   /** The current broker process id; undefined after kill() or stop(). */
@@ -255,7 +256,7 @@ export class EmbeddedBroker implements BrokerHandle {
     const deadline = Date.now() + RESTART_BIND_RETRY_MS;
     for (;;) {
       try {
-        const { process: brokerProcess } = await BrokerProcess.fork(this.port, this.#persistence);
+        const { process: brokerProcess } = await BrokerProcess.fork(this.port, this.#options);
         return brokerProcess;
       } catch (error) {
         // Listening sockets reuse the address past TIME_WAIT, but another process may have

@@ -22,6 +22,8 @@ export type BrokerPersistence = 'memory' | 'redis';
 
 export interface BrokerOptions {
   persistence: BrokerPersistence;
+  /** Redis persistence: the server, and a key prefix of this broker's own (cleaned up by the caller). */
+  redis?: { url: string; key_prefix: string };
   /** 0 = ephemeral (default). Embedded only; an external broker's port is in its URL. */
   port?: number;
 }
