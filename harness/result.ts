@@ -82,7 +82,8 @@ export interface RunResult {
     /** Peak resident memory of the harness process (main thread and load workers), sampled each second and after the ledger. */
     rss_peak_mb: number;
   };
-  drain: { drain_s: number; complete: boolean };
+  /** After the load: until the subscriber acked what the broker acked, it stalled (5 s without progress), or drain_timeout_s. */
+  drain: { drain_s: number; complete: boolean; stopped: 'done' | 'stalled' | 'timeout'; outstanding: number };
   latency: { end_to_end: LatencyResult; publish_ack: LatencyResult };
   phases: PhaseResult[];
   /** One sample a second: published, broker-acked, subscriber-acked and the backlog between them. */

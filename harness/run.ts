@@ -228,7 +228,7 @@ async function drainAggregator(
   target: number,
   timeoutMs: number,
   progress: (line: string, final?: boolean) => void,
-): Promise<{ drain_s: number; complete: boolean }> {
+): Promise<RunResult['drain']> {
   const start = Date.now();
   const stallMs = Math.min(5_000, timeoutMs);
   let lastAcked = -1;
@@ -236,18 +236,21 @@ async function drainAggregator(
   let lastLine = 0;
   while (Date.now() - start < timeoutMs) {
     const acked = aggregator.totalCounters()?.acked ?? 0;
-    if (acked >= target) return { drain_s: (Date.now() - start) / 1000, complete: true };
+    if (acked >= target) return { drain_s: (Date.now() - start) / 1000, complete: true, stopped: 'done', outstanding: 0 };
     if (acked !== lastAcked) {
       lastAcked = acked;
       lastProgressAt = Date.now();
-    } else if (Date.now() - lastProgressAt > stallMs) break;
+    } else if (Date.now() - lastProgressAt > stallMs) {
+      return { drain_s: (Date.now() - start) / 1000, complete: false, stopped: 'stalled', outstanding: target - acked };
+    }
     if (Date.now() - lastLine >= 1000) {
       lastLine = Date.now();
       progress(`[drain] subscriber acked ${acked}/${target} broker-acked publishes`);
     }
     await sleep(50);
   }
-  return { drain_s: (Date.now() - start) / 1000, complete: false };
+  const acked = aggregator.totalCounters()?.acked ?? 0;
+  return { drain_s: (Date.now() - start) / 1000, complete: false, stopped: 'timeout', outstanding: Math.max(0, target - acked) };
 }
 
 function latencyResult(recorder: LatencyRecorder): LatencyResult {
@@ -264,7 +267,7 @@ interface Assembly {
   load: LoadOutcome;
   ledger: Ledger;
   timeline: TimelineSample[];
-  drain: { drain_s: number; complete: boolean };
+  drain: RunResult['drain'];
   counters: ReturnType<typeof emptyCounters>;
   claimOrder: string;
   excluded: ReadonlySet<number>;
@@ -360,8 +363,12 @@ function assembleResult(a: Assembly): RunResult {
     }
   }
   if (!a.drain.complete) {
+    const why =
+      a.drain.stopped === 'stalled'
+        ? `stopped after ${a.drain.drain_s.toFixed(1)} s without progress, ${a.drain.outstanding} messages short of what the broker acknowledged`
+        : `did not complete within ${scenario.drain_timeout_s} s (${a.drain.outstanding} messages outstanding)`;
     findings.push(
-      `the drain did not complete within ${scenario.drain_timeout_s} s${ledger.totals.lost > 0 ? '; events still queued at the end count as lost' : "; the aggregator's graceful stop committed the rest"}.`,
+      `the drain ${why}${ledger.totals.lost > 0 ? '; events never committed count as lost' : "; the aggregator's graceful stop committed the rest"}.`,
     );
   }
   if (publishCounters.puback_timeouts > 0 || load.unsettled > 0) {

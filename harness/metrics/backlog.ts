@@ -64,8 +64,12 @@ export function phaseLoad(samples: readonly TimelineSample[], phase: string): Ph
   const consumed = (last.subscriber_acked - first.subscriber_acked) / seconds;
   const { m: slope } = linearRegression(inPhase.map((s) => [s.t_s, s.backlog]));
   const growth = Number.isFinite(slope) ? slope : 0;
+  // All three: the backlog grows, it ends the phase sizeable, and the subscriber finished clearly
+  // less than was accepted (a one-off step, such as messages a killed broker lost, is not overload).
   const overloaded =
-    growth > OVERLOAD_GROWTH_SHARE * Math.max(accepted, 1) && last.backlog > OVERLOAD_MIN_BACKLOG_S * Math.max(accepted, 1);
+    growth > OVERLOAD_GROWTH_SHARE * Math.max(accepted, 1) &&
+    last.backlog > OVERLOAD_MIN_BACKLOG_S * Math.max(accepted, 1) &&
+    consumed < (1 - OVERLOAD_GROWTH_SHARE) * accepted;
   return {
     phase,
     overloaded,

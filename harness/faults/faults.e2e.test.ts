@@ -1,0 +1,374 @@
+// Every fault end to end: one small real run each (embedded Aedes broker as a child process, the
+// reference aggregator as a child process, SQLite sink), proving that the fault injects what it
+// claims. What the fault says it injected (result.faults, its own injected() counts) is compared
+// with what is counted independently: from the sink file (sink.db, opened read-only here), from
+// the ledger, or from the processes themselves.
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { runScenario } from '../run.ts';
+import type { RunResult } from '../result.ts';
+import type { FaultSpec, Phase, Scenario } from '../../scenarios/schema.ts';
+import { validateScenario } from '../../scenarios/validate.ts';
+import { reorder } from '../../scenarios/reorder.ts';
+import { poisonPill } from '../../scenarios/poison-pill.ts';
+import { clockSkew } from '../../scenarios/clock-skew.ts';
+import { consumerCrash } from '../../scenarios/consumer-crash.ts';
+import { brokerKill } from '../../scenarios/broker-kill.ts';
+import { slowSink } from '../../scenarios/slow-sink.ts';
+import { smoke } from '../../scenarios/smoke.ts';
+
+const TIMEOUT_MS = 90_000;
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function outDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-faults-e2e-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A shipped scenario, cut down: phases replaced, a short drain, validated like the CLI does. */
+function small(shipped: Scenario, phases: Phase[], change: (s: Scenario) => void = () => {}): Scenario {
+  const scenario: Scenario = structuredClone(shipped);
+  scenario.phases = structuredClone(phases);
+  scenario.drain_timeout_s = 20;
+  change(scenario);
+  const validated = validateScenario(scenario);
+  expect(validated.ok, validated.ok ? '' : validated.errors.join('; ')).toBe(true);
+  return scenario;
+}
+
+const warmup = (rate = 200): Phase => ({ name: 'warmup', duration_s: 0.5, rate, faults: [] });
+const phase = (name: string, duration_s: number, rate: number, faults: FaultSpec[] = []): Phase => ({ name, duration_s, rate, faults });
+
+async function run(scenario: Scenario, extra: Partial<Parameters<typeof runScenario>[0]> = {}): Promise<{ result: RunResult; dir: string }> {
+  const dir = outDir();
+  const result = await runScenario({ scenario, overrides: {}, broker: 'embedded', out_dir: dir, ...extra });
+  return { result, dir };
+}
+
+/** Read the run's sink file read-only, independently of the harness's own reader. */
+function withSink<T>(dir: string, read: (db: Database.Database) => T): T {
+  const db = new Database(join(dir, 'sink.db'), { readonly: true, fileMustExist: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+interface EventRow {
+  event_id: string;
+  source: string;
+  seq: number;
+  ts: string;
+  intended_us: number;
+  committed_us: number;
+  deliveries: number;
+}
+
+function sinkEvents(dir: string): EventRow[] {
+  return withSink(dir, (db) =>
+    db.prepare<[], EventRow>('SELECT event_id, source, seq, ts, intended_us, committed_us, deliveries FROM events ORDER BY rowid').all(),
+  );
+}
+
+function sinkDeadLetters(dir: string): { raw: string; topic: string; reason: string; event_id: string | null }[] {
+  return withSink(dir, (db) => db.prepare<[], { raw: string; topic: string; reason: string; event_id: string | null }>('SELECT raw, topic, reason, event_id FROM dlq ORDER BY id').all());
+}
+
+/** Distinct (source, seq) pairs in the sink: events committed at least once. */
+function distinctCommitted(rows: readonly EventRow[]): number {
+  return new Set(rows.map((r) => `${r.source}#${r.seq}`)).size;
+}
+
+/** ISO 8601 UTC text with up to 6 fractional digits → µs since the epoch (exact, no float rounding). */
+function isoToMicros(text: string): number {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?Z$/.exec(text);
+  if (!match) throw new Error(`not an ISO 8601 UTC timestamp: ${text}`);
+  const seconds = Date.parse(`${match[1]}Z`);
+  return seconds * 1000 + Number((match[2] ?? '').padEnd(6, '0'));
+}
+
+/** The injected counts of the one fault record of `kind`. */
+function injectedOf(result: RunResult, kind: string): Record<string, number> {
+  const records = result.faults.filter((f) => f.kind === kind);
+  expect(records, `one fault record of kind ${kind}`).toHaveLength(1);
+  return records[0]!.injected;
+}
+
+function expectNoLossNoDuplicates(result: RunResult, rows: readonly EventRow[]): void {
+  const t = result.totals;
+  expect(t.lost).toBe(0);
+  expect(t.lost_unacked).toBe(0);
+  expect(t.sink_duplicates).toBe(0);
+  expect(t.unexpected).toBe(0);
+  expect(t.unique_committed).toBe(t.published);
+  // Independently: every published event has exactly one row in the sink.
+  expect(rows.length).toBe(t.published);
+  expect(distinctCommitted(rows)).toBe(t.published);
+}
+
+describe('publish faults end to end (counted from the sink, not from the fault)', () => {
+  it(
+    'reorder (fraction 0.1, window 5): reordered ≈ held, displacement ≤ window, nothing lost or doubled',
+    async () => {
+      const window = 5;
+      const scenario = small(reorder, [warmup(), phase('reorder', 3, 300, [{ kind: 'reorder', fraction: 0.1, window }])]);
+      const { result, dir } = await run(scenario);
+      const rows = sinkEvents(dir);
+      expectNoLossNoDuplicates(result, rows);
+      expect(result.totals.published).toBe(100 + 900);
+
+      // Our own pass over the sink in commit order (rowid): an event is reordered when a later seq
+      // of its source was committed before it; the displacement is how far behind it came.
+      const highest = new Map<string, number>();
+      let reordered = 0;
+      let maxDisplacement = 0;
+      for (const row of rows) {
+        const top = highest.get(row.source);
+        if (top !== undefined && row.seq < top) {
+          reordered++;
+          maxDisplacement = Math.max(maxDisplacement, top - row.seq);
+        } else highest.set(row.source, row.seq);
+      }
+      expect(reordered).toBe(result.totals.reordered);
+      expect(maxDisplacement).toBe(result.totals.max_reorder_displacement);
+
+      const injected = injectedOf(result, 'reorder');
+      expect(injected.released).toBe(injected.held);
+      expect(injected.max_hold).toBeLessThanOrEqual(window);
+      expect(reordered).toBeGreaterThan(0);
+      // Bound: an event held for h (1..window) later events of its source is released just before
+      // the (h+1)-th later call, so at most `window` higher seqs of its source can precede it. The
+      // broker keeps one connection's order and the aggregator commits batches in arrival order.
+      expect(maxDisplacement).toBeGreaterThanOrEqual(1);
+      expect(maxDisplacement).toBeLessThanOrEqual(window);
+      // Only held events can arrive late, so reordered <= held. A held event is *not* seen out of
+      // order only when every later event sent before its release was itself held and released
+      // after it (p ≈ fraction × 1/window ≈ 2% for h = 1, ≈ 0.2% for h = 2), or when it is held at
+      // the very end of the phase with nothing sent after it (< 1 per publisher). With the seed
+      // fixed the decisions are deterministic; the tolerance only has to cover that shortfall:
+      // 5% of held plus one per publisher (expected ≈ 3 of ~90 here).
+      expect(reordered).toBeLessThanOrEqual(injected.held!);
+      expect(injected.held! - reordered).toBeLessThanOrEqual(Math.ceil(0.05 * injected.held!) + scenario.load.publishers);
+      // And held itself is about fraction × phase events (900 × 0.1 = 90), not an artefact.
+      expect(injected.held).toBeGreaterThan(60);
+      expect(injected.held).toBeLessThan(120);
+      console.log(`[reorder] held ${injected.held}, reordered ${reordered}, max displacement ${maxDisplacement}, max_hold ${injected.max_hold}`);
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'poison (fraction 0.05, all three shapes): every poison message is a dlq row with the reason of its shape; healthy events all committed',
+    async () => {
+      const scenario = small(poisonPill, [warmup(), phase('poison', 3, 300, [{ kind: 'poison', fraction: 0.05, shapes: ['not-json', 'oversized', 'schema'] }])]);
+      const { result, dir } = await run(scenario);
+      const rows = sinkEvents(dir);
+      expectNoLossNoDuplicates(result, rows);
+      expect(result.totals.dead_lettered).toBe(0);
+
+      const injected = injectedOf(result, 'poison');
+      const letters = sinkDeadLetters(dir);
+      expect(letters.length).toBe(injected.poison);
+      expect(letters.length).toBe(result.totals.dlq);
+      expect(injected.poison).toBeGreaterThan(20); // ~45 expected: 900 × 0.05
+      // Every poison message came in on the poison subtopic, none from an event source.
+      for (const letter of letters) expect(letter.topic).toMatch(/\/poison-w\d+$/);
+
+      // Classify each dead letter by its reason, as the aggregator's parser words it.
+      const kind = (reason: string): string => {
+        if (/not valid JSON/.test(reason)) return 'not-json';
+        if (/larger than the limit/.test(reason)) return 'oversized';
+        if (/^invalid event: /.test(reason)) return 'schema';
+        return `other: ${reason}`;
+      };
+      const byKind: Record<string, number> = {};
+      for (const letter of letters) byKind[kind(letter.reason)] = (byKind[kind(letter.reason)] ?? 0) + 1;
+      expect(byKind).toEqual({ 'not-json': injected['not-json'], oversized: injected.oversized, schema: injected.schema });
+      for (const shape of ['not-json', 'oversized', 'schema']) expect(injected[shape], shape).toBeGreaterThan(0);
+      // The schema poison is refused for its fields (seq, event_id, ts), not for its size or syntax.
+      for (const letter of letters.filter((l) => kind(l.reason) === 'schema')) {
+        expect(letter.reason).toMatch(/seq must be a number/);
+        expect(letter.reason).toMatch(/event_id/);
+        expect(letter.reason).toMatch(/ts must be ISO 8601/);
+      }
+      console.log(`[poison] injected ${JSON.stringify(injected)}, dlq rows by reason ${JSON.stringify(byKind)}`);
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'clock-skew (publisher 1, −3 s): pub-1 rows carry ts = intended − 3 s to the µs, every other row ts = intended',
+    async () => {
+      const skewUs = -3_000_000;
+      const scenario = small(clockSkew, [warmup(), phase('skewed', 3, 300, [{ kind: 'clock-skew', publisher: 1, skew_ms: skewUs / 1000 }])]);
+      const { result, dir } = await run(scenario);
+      const rows = sinkEvents(dir);
+      expectNoLossNoDuplicates(result, rows);
+
+      let skewed = 0;
+      let pub1Unskewed = 0;
+      let latestUnskewedPub1 = -Infinity;
+      let earliestSkewed = Infinity;
+      const bad: string[] = [];
+      for (const row of rows) {
+        expect(Number.isInteger(row.intended_us), 'intended_us is whole µs').toBe(true);
+        const delta = isoToMicros(row.ts) - row.intended_us;
+        if (row.source === 'pub-1' && delta === skewUs) {
+          skewed++;
+          earliestSkewed = Math.min(earliestSkewed, row.intended_us);
+        } else if (delta === 0) {
+          if (row.source === 'pub-1') {
+            pub1Unskewed++;
+            latestUnskewedPub1 = Math.max(latestUnskewedPub1, row.intended_us);
+          }
+        } else bad.push(`${row.source}#${row.seq}: ts ${row.ts} is ${delta} µs off intended ${row.intended_us}`);
+      }
+      expect(bad).toEqual([]);
+      const injected = injectedOf(result, 'clock-skew');
+      expect(skewed).toBe(injected.skewed);
+      // pub-1 publishes every 4th event: 900 / 4 in the skewed phase, 100 / 4 in the warm-up (no fault there).
+      expect(injected.skewed).toBe(900 / 4);
+      expect(pub1Unskewed).toBe(100 / 4);
+      // The unskewed pub-1 events are exactly the warm-up ones: all intended before the first skewed one.
+      expect(latestUnskewedPub1).toBeLessThan(earliestSkewed);
+      console.log(`[clock-skew] skewed rows ${skewed} == injected ${injected.skewed}; pub-1 unskewed (warm-up) ${pub1Unskewed}`);
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe('system faults end to end', () => {
+  it(
+    'consumer-crash (at 1 s, 500 ms down): a new aggregator process replaces the SIGKILLed one; nothing lost or doubled',
+    async () => {
+      const scenario = small(consumerCrash, [warmup(), phase('crashes', 3.5, 300, [{ kind: 'consumer-crash', at_s: 1, every_s: 0, downtime_ms: 500 }])]);
+      // RunResult does not expose the aggregator's pid or restart count (self_reported holds only
+      // the pipeline counters), so the `during` hook watches the process itself.
+      const pids: number[] = [];
+      let restarts = -1;
+      let firstAliveAfter = true;
+      const during: Parameters<typeof runScenario>[0]['during'] = async ({ aggregator, start_us }) => {
+        const first = aggregator.pid!;
+        pids.push(first);
+        const deadline = start_us / 1000 + 20_000;
+        while (Date.now() < deadline) {
+          const pid = aggregator.pid;
+          if (pid !== undefined && pid !== first) {
+            pids.push(pid);
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        restarts = aggregator.restarts;
+        try {
+          process.kill(first, 0);
+        } catch {
+          firstAliveAfter = false;
+        }
+      };
+      const { result, dir } = await run(scenario, { during });
+      const rows = sinkEvents(dir);
+
+      expect(pids).toHaveLength(2);
+      expect(pids[1]).not.toBe(pids[0]);
+      expect(firstAliveAfter, 'the first aggregator process is gone').toBe(false);
+      // The restart count is bumped after start() resolves, a moment after the new pid appears.
+      expect(restarts).toBeGreaterThanOrEqual(0);
+      expect(injectedOf(result, 'consumer-crash')).toEqual({ crashes: 1, downtime_ms: 500 });
+
+      expectNoLossNoDuplicates(result, rows);
+      // Redeliveries after the crash are absorbed: at most one row per event, and every row's
+      // deliveries count says how many reached the sink.
+      const sinkAbsorbed = rows.reduce((sum, r) => sum + r.deliveries - 1, 0);
+      expect(sinkAbsorbed).toBe(result.totals.absorbed_by_sink);
+      console.log(
+        `[consumer-crash] pids ${pids.join(' -> ')}, duplicates_delivered ${result.totals.duplicates_delivered}, absorbed ${result.totals.duplicates_absorbed}, absorbed_by_sink ${sinkAbsorbed}, broker_redeliveries ${result.aggregator.self_reported.broker_redeliveries}, published ${result.totals.published}`,
+      );
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'broker-kill (memory persistence, at 1 s, 500 ms down): the run completes and the ledger adds up (loss reported, not asserted away)',
+    async () => {
+      const scenario = small(brokerKill, [warmup(), phase('kill', 3, 300, [{ kind: 'broker-kill', at_s: 1, every_s: 0, downtime_ms: 500 }]), phase('recover', 1, 300)], (s) => {
+        s.broker = { persistence: 'memory' };
+      });
+      const { result, dir } = await run(scenario);
+      const rows = sinkEvents(dir);
+      const t = result.totals;
+
+      expect(injectedOf(result, 'broker-kill')).toEqual({ kills: 1, downtime_ms: 500 });
+      expect(t.published).toBe(100 + 900 + 300);
+      expect(t.unique_committed + t.lost + t.lost_unacked + t.dead_lettered).toBe(t.published);
+      expect(t.unexpected).toBe(0);
+      expect(t.sink_duplicates).toBe(0);
+      // Independently: the sink holds exactly unique_committed published events, once each.
+      expect(distinctCommitted(rows)).toBe(t.unique_committed);
+      expect(rows.length).toBe(t.unique_committed);
+      // The pipeline works again after the restart: events of the recover phase were committed.
+      const recover = result.phases.find((p) => p.name === 'recover')!;
+      expect(recover.unique_committed).toBeGreaterThan(0);
+      console.log(
+        `[broker-kill] published ${t.published}, committed ${t.unique_committed}, lost ${t.lost}, lost_unacked ${t.lost_unacked}, dead_lettered ${t.dead_lettered}, recover phase committed ${recover.unique_committed}/${recover.published}, drain ${JSON.stringify(result.drain)}, publish errors ${t.publish_errors}, puback timeouts ${t.puback_timeouts}`,
+      );
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'slow-sink (20 ms per commit) in the middle of three phases: p50 rises by ≥ 15 ms and comes back within 10 ms after',
+    async () => {
+      const scenario = small(slowSink, [
+        phase('before', 2, 100),
+        phase('slow', 2, 100, [{ kind: 'slow-sink', delay_ms: 20, jitter_ms: 0, stall_every_s: 0, stall_ms: 0 }]),
+        phase('after', 2, 100),
+      ]);
+      const { result, dir } = await run(scenario);
+      const rows = sinkEvents(dir);
+      expectNoLossNoDuplicates(result, rows);
+      expect(injectedOf(result, 'slow-sink')).toEqual({ stalls: 0 });
+
+      const [before, slow, after] = result.phases.map((p) => p.latency.p50_ms) as [number, number, number];
+      expect(result.phases.map((p) => p.name)).toEqual(['before', 'slow', 'after']);
+      expect(slow - before).toBeGreaterThanOrEqual(15);
+      expect(Math.abs(after - before)).toBeLessThanOrEqual(10);
+      console.log(`[slow-sink] p50 before ${before} ms, slow ${slow} ms, after ${after} ms`);
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe('seeded replay', () => {
+  it(
+    'two runs of the same scenario with duplicate + reorder + poison inject exactly the same counts',
+    async () => {
+      const faults: FaultSpec[] = [
+        { kind: 'duplicate', fraction: 0.2, immediate_share: 0.5, delay_ms: 200, other_connection_share: 0.5 },
+        { kind: 'reorder', fraction: 0.1, window: 5 },
+        { kind: 'poison', fraction: 0.05, shapes: ['not-json', 'oversized', 'schema'] },
+      ];
+      const scenario = small(smoke, [warmup(), phase('faults', 2, 300, faults)]);
+      const a = await run(scenario);
+      const b = await run(scenario);
+      expect(a.result.faults.map((f) => f.kind)).toEqual(['duplicate', 'reorder', 'poison']);
+      for (const record of a.result.faults) expect(Object.values(record.injected).some((n) => n > 0), record.kind).toBe(true);
+      expect(b.result.faults).toEqual(a.result.faults);
+      // And what reached the sink agrees between the runs too.
+      expect(sinkDeadLetters(b.dir).length).toBe(sinkDeadLetters(a.dir).length);
+      expect(b.result.totals.copies_published).toBe(a.result.totals.copies_published);
+      console.log(`[replay] ${JSON.stringify(a.result.faults.map((f) => [f.kind, f.injected]))}`);
+    },
+    TIMEOUT_MS,
+  );
+});
