@@ -11,9 +11,11 @@ import { iterateSinkRows, readDeadLetters } from '../aggregator/sink/sqlite.ts';
 import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/service.ts';
 import { emptyCounters } from '../aggregator/pipeline.ts';
 import { sleep } from '../aggregator/clock.ts';
-import type { Scenario } from '../scenarios/schema.ts';
+import { NETWORK_FAULT_KINDS, type Scenario } from '../scenarios/schema.ts';
 import { parseBrokerSpec, startBroker, type BrokerHandle } from './broker/index.ts';
 import { deleteKeysWithPrefix, redisUrl } from './broker/redis-keys.ts';
+import { ToxicProxy, type Direction } from './network/proxy.ts';
+import { deriveSeed } from '../aggregator/random.ts';
 import { AggregatorProcess } from './aggregator-process.ts';
 import { runLoad, type LoadOutcome } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
@@ -75,14 +77,27 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let broker: BrokerHandle | undefined;
   let aggregator: AggregatorProcess | undefined;
   let redisKeys: { url: string; key_prefix: string } | undefined;
+  let proxies: { publishers: ToxicProxy; aggregator: ToxicProxy } | undefined;
+  let toxicSerial = 0;
   try {
     const persistence = scenario.broker?.persistence ?? 'memory';
     if (persistence === 'redis') redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
     broker = await startBroker(brokerSpec, { persistence, ...(redisKeys ? { redis: redisKeys } : {}) });
     const brokerHandle = broker;
+    // Network faults need the clients to reach the broker through the harness's proxy: one for the
+    // publishers and one for the aggregator, so that a toxic can hit either side alone.
+    if (scenario.phases.some((p) => p.faults.some((f) => (NETWORK_FAULT_KINDS as readonly string[]).includes(f.kind)))) {
+      const upstream = new URL(broker.url);
+      const to = { host: upstream.hostname, port: Number(upstream.port) };
+      proxies = {
+        publishers: await ToxicProxy.start('publishers', to, deriveSeed(scenario.seed, 'proxy.publishers')),
+        aggregator: await ToxicProxy.start('aggregator', to, deriveSeed(scenario.seed, 'proxy.aggregator')),
+      };
+    }
+    const publisherUrl = proxies?.publishers.url ?? broker.url;
     const config: AggregatorConfig = {
       ...DEFAULT_AGGREGATOR_CONFIG,
-      broker_url: broker.url,
+      broker_url: proxies?.aggregator.url ?? broker.url,
       // Unique per run: an external broker keeps sessions (clean: false) and would otherwise hand
       // this run the previous run's leftovers.
       client_id: `chaosbench-agg-${tag}`,
@@ -123,11 +138,29 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       },
       setSinkSlowdown: (profile, seed) => agg.send({ type: 'slow-sink', profile, seed }),
       stallSink: (ms) => agg.send({ type: 'stall-sink', ms }),
+      addToxic: (spec, toxic, seed) => {
+        const targets = [spec.target !== 'aggregator' ? proxies?.publishers : undefined, spec.target !== 'publishers' ? proxies?.aggregator : undefined];
+        const on = targets.filter((p): p is ToxicProxy => p !== undefined);
+        const id = `${spec.kind}-${++toxicSerial}`;
+        const directions: Direction[] = spec.direction === 'both' ? ['upstream', 'downstream'] : [spec.direction];
+        for (const proxy of on) proxy.add({ id, spec: toxic, directions, toxicity: spec.toxicity, seed });
+        return {
+          remove: () => {
+            const total = { connections_affected: 0, resets: 0, closed: 0 };
+            for (const proxy of on) {
+              proxy.remove(id);
+              const counts = proxy.countFor(id);
+              for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += counts[key];
+            }
+            return total;
+          },
+        };
+      },
       note: (line) => progress(`[fault] ${line}`),
     };
     const load = await runLoad({
       scenario,
-      broker_url: broker.url,
+      broker_url: publisherUrl,
       topic_root: `events/${tag}`,
       client_prefix: `chaosbench-${tag}`,
       settle_timeout_ms: scenario.drain_timeout_s * 1000,
@@ -201,6 +234,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   } finally {
     await aggregator?.kill().catch(() => {});
     await broker?.stop().catch(() => {});
+    await Promise.all([proxies?.publishers.stop(), proxies?.aggregator.stop()]).catch(() => {});
     if (redisKeys) {
       await deleteKeysWithPrefix(redisKeys.url, redisKeys.key_prefix).catch((error: unknown) =>
         progress(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
@@ -345,8 +379,13 @@ function assembleResult(a: Assembly): RunResult {
   const findings: string[] = [];
   for (const verdict of overload.filter((v) => v.overloaded)) {
     const phase = load.phases.find((p) => p.name === verdict.phase)!;
+    const faultKinds = scenario.phases.find((p) => p.name === verdict.phase)?.faults.map((f) => f.kind) ?? [];
+    const what =
+      faultKinds.length > 0
+        ? `fell behind during the fault${faultKinds.length === 1 ? '' : 's'} (${faultKinds.join(', ')})`
+        : `overloaded at ${open ? `${phase.target_rate.toFixed(0)} ev/s` : 'the closed-model concurrency'}`;
     findings.push(
-      `overloaded at ${open ? `${phase.target_rate.toFixed(0)} ev/s` : 'the closed-model concurrency'} in phase '${verdict.phase}': the subscriber finished ${verdict.consumed_per_s.toFixed(0)} msg/s of the ${verdict.accepted_per_s.toFixed(0)} msg/s the broker accepted (${(verdict.sustained_share * 100).toFixed(0)}%); the backlog grew by ${verdict.backlog_growth_per_s.toFixed(0)} msg/s to ${verdict.backlog_at_end} at the phase end, so this phase's latency measures queue length.`,
+      `${what} in phase '${verdict.phase}': the subscriber finished ${verdict.consumed_per_s.toFixed(0)} msg/s of the ${verdict.accepted_per_s.toFixed(0)} msg/s the broker accepted (${(verdict.sustained_share * 100).toFixed(0)}%); the backlog grew by ${verdict.backlog_growth_per_s.toFixed(0)} msg/s to ${verdict.backlog_at_end} at the phase end, so this phase's latency measures queue length.`,
     );
   }
   if (bare) {

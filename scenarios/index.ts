@@ -10,11 +10,13 @@ import { brokerKill } from './broker-kill.ts';
 import { brokerKillRedis } from './broker-kill-redis.ts';
 import { slowSink } from './slow-sink.ts';
 import { burst } from './burst.ts';
+import { networkPartition } from './network-partition.ts';
+import { latencyJitter } from './latency-jitter.ts';
 import { soak } from './soak.ts';
 import { smoke } from './smoke.ts';
 
 export const SCENARIOS: Readonly<Record<string, Scenario>> = Object.fromEntries(
-  [dupStorm, reorder, poisonPill, clockSkew, consumerCrash, brokerKill, brokerKillRedis, slowSink, burst, soak, smoke].map((s) => [s.name, s]),
+  [dupStorm, reorder, poisonPill, clockSkew, consumerCrash, brokerKill, brokerKillRedis, slowSink, networkPartition, latencyJitter, burst, soak, smoke].map((s) => [s.name, s]),
 );
 
 export type { Scenario } from './schema.ts';

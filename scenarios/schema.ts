@@ -61,7 +61,53 @@ export interface SlowSinkFault {
   stall_ms: number;
 }
 
-export type FaultSpec = DuplicateFault | ReorderFault | PoisonFault | ClockSkewFault | ConsumerCrashFault | BrokerKillFault | SlowSinkFault;
+/**
+ * Network toxics, applied by a TCP proxy the harness runs between the clients and the broker (like
+ * Toxiproxy). `target`: whose connections; `direction`: upstream = client → broker; `toxicity`:
+ * probability that a given connection is affected (seeded).
+ */
+interface NetworkFaultBase {
+  target: 'publishers' | 'aggregator' | 'all';
+  direction: 'upstream' | 'downstream' | 'both';
+  toxicity: number;
+}
+export interface LatencyFault extends NetworkFaultBase {
+  kind: 'latency';
+  latency_ms: number;
+  jitter_ms: number;
+}
+export interface BandwidthFault extends NetworkFaultBase {
+  kind: 'bandwidth';
+  rate_kb_s: number;
+}
+export interface SlicerFault extends NetworkFaultBase {
+  kind: 'slicer';
+  average_size: number;
+  size_variation: number;
+  delay_us: number;
+}
+/** A partition: no byte passes while the phase lasts; if close_after_ms > 0 the connections are closed after that long. */
+export interface PartitionFault extends NetworkFaultBase {
+  kind: 'partition';
+  close_after_ms: number;
+}
+/** Reset affected connections (TCP RST) `after_ms` into the phase (or after they open). */
+export interface ResetPeerFault extends NetworkFaultBase {
+  kind: 'reset-peer';
+  after_ms: number;
+}
+export type NetworkFaultSpec = LatencyFault | BandwidthFault | SlicerFault | PartitionFault | ResetPeerFault;
+export const NETWORK_FAULT_KINDS: readonly NetworkFaultSpec['kind'][] = ['latency', 'bandwidth', 'slicer', 'partition', 'reset-peer'];
+
+export type FaultSpec =
+  | DuplicateFault
+  | ReorderFault
+  | PoisonFault
+  | ClockSkewFault
+  | ConsumerCrashFault
+  | BrokerKillFault
+  | SlowSinkFault
+  | NetworkFaultSpec;
 export type FaultKind = FaultSpec['kind'];
 
 /** Events per second over all publishers: constant, or ramping linearly from → to over the phase. */

@@ -139,6 +139,8 @@ const isNumber = (value: unknown): value is number => typeof value === 'number' 
 const num = (test: (n: number) => boolean, rule: string): FieldRule => [(v) => isNumber(v) && test(v), rule];
 const PROBABILITY = num(probability, 'in [0, 1]');
 const NON_NEGATIVE = num(nonNegative, '>= 0');
+const oneOf = (values: readonly string[]): FieldRule => [(v) => values.includes(v as string), `one of ${values.join(', ')}`];
+const NETWORK = { target: oneOf(['publishers', 'aggregator', 'all']), direction: oneOf(['upstream', 'downstream', 'both']), toxicity: PROBABILITY };
 const KILL_SCHEDULE = { at_s: NON_NEGATIVE, every_s: NON_NEGATIVE, downtime_ms: num(nonNegativeInt, 'an integer >= 0') };
 
 /** Every fault kind and the rule of each of its fields (all required): the validator is this table. */
@@ -156,6 +158,11 @@ const FAULT_FIELDS: { [K in FaultKind]: Record<Exclude<keyof Extract<FaultSpec, 
   'consumer-crash': KILL_SCHEDULE,
   'broker-kill': KILL_SCHEDULE,
   'slow-sink': { delay_ms: NON_NEGATIVE, jitter_ms: NON_NEGATIVE, stall_every_s: NON_NEGATIVE, stall_ms: NON_NEGATIVE },
+  latency: { ...NETWORK, latency_ms: NON_NEGATIVE, jitter_ms: NON_NEGATIVE },
+  bandwidth: { ...NETWORK, rate_kb_s: num(positive, '> 0') },
+  slicer: { ...NETWORK, average_size: num(positiveInt, 'a positive integer'), size_variation: num(nonNegativeInt, 'an integer >= 0'), delay_us: NON_NEGATIVE },
+  partition: { ...NETWORK, close_after_ms: NON_NEGATIVE },
+  'reset-peer': { ...NETWORK, after_ms: NON_NEGATIVE },
 };
 export const FAULT_KINDS = Object.keys(FAULT_FIELDS) as FaultKind[];
 

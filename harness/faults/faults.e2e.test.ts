@@ -261,9 +261,10 @@ describe('system faults end to end', () => {
         const first = aggregator.pid!;
         pids.push(first);
         const deadline = start_us / 1000 + 20_000;
+        // The new pid appears when the replacement is forked; `restarts` is bumped once it is ready.
         while (Date.now() < deadline) {
           const pid = aggregator.pid;
-          if (pid !== undefined && pid !== first) {
+          if (pid !== undefined && pid !== first && aggregator.restarts > 0) {
             pids.push(pid);
             break;
           }
@@ -282,8 +283,7 @@ describe('system faults end to end', () => {
       expect(pids).toHaveLength(2);
       expect(pids[1]).not.toBe(pids[0]);
       expect(firstAliveAfter, 'the first aggregator process is gone').toBe(false);
-      // The restart count is bumped after start() resolves, a moment after the new pid appears.
-      expect(restarts).toBeGreaterThanOrEqual(0);
+      expect(restarts).toBe(1);
       expect(injectedOf(result, 'consumer-crash')).toEqual({ crashes: 1, downtime_ms: 500 });
 
       expectNoLossNoDuplicates(result, rows);
@@ -316,7 +316,15 @@ describe('system faults end to end', () => {
       // Independently: the sink holds exactly unique_committed published events, once each.
       expect(distinctCommitted(rows)).toBe(t.unique_committed);
       expect(rows.length).toBe(t.unique_committed);
-      // The pipeline works again after the restart: events of the recover phase were committed.
+      // What happens with memory persistence (observed: ~470 of 1,300 lost, lost_unacked 0): the
+      // broker's queue and the aggregator's subscription die with it. The publishers' QoS 1
+      // publishes wait out the downtime and are acked by the new broker before the aggregator has
+      // subscribed again, so every event intended from the kill until the aggregator's
+      // resubscription (~1.5 s here) is acked but never delivered: `lost`, contiguous per source.
+      // Events before the kill were all committed; the pipeline works again after it.
+      const warm = result.phases.find((p) => p.name === 'warmup')!;
+      expect(warm.lost).toBe(0);
+      expect(warm.unique_committed).toBe(warm.published);
       const recover = result.phases.find((p) => p.name === 'recover')!;
       expect(recover.unique_committed).toBeGreaterThan(0);
       console.log(
@@ -339,6 +347,10 @@ describe('system faults end to end', () => {
       expectNoLossNoDuplicates(result, rows);
       expect(injectedOf(result, 'slow-sink')).toEqual({ stalls: 0 });
 
+      // Observed: p50 ≈ 7 ms before and after, ≈ 200 ms in the slow phase. The slow phase is far
+      // slower than one 20 ms commit should make it: the pipeline cuts a batch every batch_wait_ms
+      // and queues it behind the commit in progress, so at 100 ev/s it commits batches of 1-3
+      // events every ~20 ms (< 100 ev/s) and a backlog builds for the whole phase (see the report).
       const [before, slow, after] = result.phases.map((p) => p.latency.p50_ms) as [number, number, number];
       expect(result.phases.map((p) => p.name)).toEqual(['before', 'slow', 'after']);
       expect(slow - before).toBeGreaterThanOrEqual(15);

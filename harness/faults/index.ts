@@ -4,11 +4,13 @@
 //
 // Faults run where their effect is made: publish faults (duplicate, reorder, poison, clock-skew)
 // inside each load worker, on that worker's own events; system faults (consumer-crash,
-// broker-kill, slow-sink) in the main thread, on the processes the harness owns.
+// broker-kill, slow-sink) and network faults (latency, bandwidth, slicer, partition, reset-peer,
+// through the harness's TCP proxy) in the main thread, on the processes and sockets it owns.
 
 import type { Random } from '../../aggregator/random.ts';
 import type { Event } from '../../aggregator/event/types.ts';
-import type { FaultKind, FaultSpec } from '../../scenarios/schema.ts';
+import type { FaultKind, FaultSpec, NetworkFaultSpec } from '../../scenarios/schema.ts';
+import type { ToxicSpec } from '../network/proxy.ts';
 import type { Outgoing } from '../load/publishers.ts';
 
 export interface PublishFaultContext {
@@ -38,6 +40,11 @@ export interface SystemFaultContext {
   /** Set the aggregator's sink delay profile for this phase (null: back to the configured delay). */
   setSinkSlowdown(profile: { delay_ms: number; jitter_ms: number } | null, seed: number): void;
   stallSink(ms: number): void;
+  /**
+   * Put a toxic on the harness's proxy for the fault's clients and direction; remove() takes it
+   * off and returns what it did (connections affected, resets, connections closed).
+   */
+  addToxic(spec: NetworkFaultSpec, toxic: ToxicSpec, seed: number): { remove(): Record<string, number> };
   /** Phase window, µs since the epoch. */
   phase: { name: string; start_us: number; end_us: number };
   /** A line for the progress display. */

@@ -10,6 +10,11 @@ import { clockSkewFault } from './clock-skew.ts';
 import { consumerCrashFault } from './consumer-crash.ts';
 import { brokerKillFault } from './broker-kill.ts';
 import { slowSinkFault } from './slow-sink.ts';
+import { latencyFault } from './latency.ts';
+import { bandwidthFault } from './bandwidth.ts';
+import { slicerFault } from './slicer.ts';
+import { partitionFault } from './partition.ts';
+import { resetPeerFault } from './reset-peer.ts';
 
 type Entries = { [K in FaultKind]: FaultEntry<Extract<FaultSpec, { kind: K }>> };
 
@@ -21,6 +26,11 @@ export const FAULTS = {
   'consumer-crash': { runs_in: 'system', create: consumerCrashFault },
   'broker-kill': { runs_in: 'system', create: brokerKillFault },
   'slow-sink': { runs_in: 'system', create: slowSinkFault },
+  latency: { runs_in: 'system', create: latencyFault },
+  bandwidth: { runs_in: 'system', create: bandwidthFault },
+  slicer: { runs_in: 'system', create: slicerFault },
+  partition: { runs_in: 'system', create: partitionFault },
+  'reset-peer': { runs_in: 'system', create: resetPeerFault },
 } as const satisfies Entries;
 
 export function runsIn(spec: FaultSpec): 'publisher' | 'system' {
