@@ -26,6 +26,8 @@ export interface PhaseResult {
   excluded_from_totals: boolean;
   /** The backlog grew for the whole phase: the system could not keep up (a result, not an invalid run). */
   overloaded: boolean;
+  /** Kinds of the phase's faults that act on the system (processes, network) rather than on the load. */
+  system_faults: string[];
   /** Backlog analysis of the phase (null when the phase was too short to judge). */
   load: PhaseLoad | null;
   latency: LatencyResult;

@@ -21,6 +21,7 @@ import { runLoad, type LoadOutcome } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
 import { buildLedger, deadLetterKey, type Ledger } from './ledger/index.ts';
 import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
+import { runsIn } from './faults/registry.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
 import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult } from './result.ts';
@@ -370,6 +371,9 @@ function assembleResult(a: Assembly): RunResult {
     }
   }
 
+  /** Faults of a phase that act on the system (processes, network), not on the offered load. */
+  const systemFaultsOf = (phase: string) => (scenario.phases.find((p) => p.name === phase)?.faults ?? []).filter((f) => runsIn(f) === 'system').map((f) => f.kind);
+
   // Overload: the broker accepted more than the subscriber finished, for the whole phase.
   const overload = measuredIndexes.flatMap((i) => {
     const verdict = phaseLoad(a.timeline, load.phases[i]!.name);
@@ -379,7 +383,7 @@ function assembleResult(a: Assembly): RunResult {
   const findings: string[] = [];
   for (const verdict of overload.filter((v) => v.overloaded)) {
     const phase = load.phases.find((p) => p.name === verdict.phase)!;
-    const faultKinds = scenario.phases.find((p) => p.name === verdict.phase)?.faults.map((f) => f.kind) ?? [];
+    const faultKinds = systemFaultsOf(verdict.phase);
     const what =
       faultKinds.length > 0
         ? `fell behind during the fault${faultKinds.length === 1 ? '' : 's'} (${faultKinds.join(', ')})`
@@ -472,6 +476,7 @@ function assembleResult(a: Assembly): RunResult {
         lost: counted.lost,
         excluded_from_totals: a.excluded.has(i),
         overloaded: verdict?.overloaded ?? false,
+        system_faults: systemFaultsOf(phase.name),
         load: verdict ?? null,
         latency: latencyResult(counted.latency),
       };

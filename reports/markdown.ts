@@ -24,7 +24,7 @@ export function verdictLine(result: RunResult): string {
 function overloadNote(result: RunResult): string {
   const overloaded = (result.phases ?? []).filter((p) => p.overloaded);
   if (overloaded.length === 0) return '';
-  const faulted = (name: string) => (result.scenario.phases.find((p) => p.name === name)?.faults.length ?? 0) > 0;
+  const faulted = (name: string) => (result.phases.find((p) => p.name === name)?.system_faults?.length ?? 0) > 0;
   const describe = (p: RunResult['phases'][number]) =>
     `'${p.name}'${faulted(p.name) ? ' during its faults' : ` at ${p.target_rate > 0 ? `${fmt(p.target_rate, 0)} ev/s` : 'closed-model load'}`} (sustained ${fmt(p.load!.consumed_per_s, 0)} of ${fmt(p.load!.accepted_per_s, 0)} msg/s)`;
   const [faultPhases, loadPhases] = [overloaded.filter((p) => faulted(p.name)), overloaded.filter((p) => !faulted(p.name))];
