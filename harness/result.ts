@@ -7,6 +7,8 @@ import type { LatencySummary } from './metrics/histogram.ts';
 import type { LedgerTotals } from './ledger/index.ts';
 import type { FaultRecord } from './load/generator.ts';
 import type { PhaseLoad, TimelineSample } from './metrics/backlog.ts';
+import type { Recovery } from './metrics/recovery.ts';
+import type { LedgerSecond } from './ledger/index.ts';
 
 export const RESULT_SCHEMA = 'chaosbench.result/v1';
 
@@ -28,6 +30,12 @@ export interface PhaseResult {
   overloaded: boolean;
   /** Kinds of the phase's faults that act on the system (processes, network) rather than on the load. */
   system_faults: string[];
+  /** Extra sink rows of this phase's events; retries and repeat deliveries the aggregator reported during it. */
+  sink_duplicates: number;
+  retries: number;
+  redelivered: number;
+  /** For a phase with faults: how long after its end p99 and backlog were back to the last fault-free phase's. */
+  recovery: Recovery | null;
   /** Backlog analysis of the phase (null when the phase was too short to judge). */
   load: PhaseLoad | null;
   latency: LatencyResult;
@@ -90,6 +98,10 @@ export interface RunResult {
   phases: PhaseResult[];
   /** One sample a second: published, broker-acked, subscriber-acked and the backlog between them. */
   timeline: TimelineSample[];
+  /** First commits per second of commit time, with their p50/p99/max latency (from the sink). */
+  commits_per_second: LedgerSecond[];
+  /** Longest recovery over the phases with faults (s); a phase that did not recover counts until the end of the run. */
+  recovery_s: number;
   faults: FaultRecord[];
   checks: CheckResult[];
   passed: boolean;
@@ -101,7 +113,7 @@ export interface RunResult {
 }
 
 /** The value a check's metric refers to. */
-export function metricValue(result: Pick<RunResult, 'totals' | 'latency'>, metric: Check['metric']): number {
+export function metricValue(result: Pick<RunResult, 'totals' | 'latency'> & { recovery_s?: number }, metric: Check['metric']): number {
   const t = result.totals;
   switch (metric) {
     case 'lost':
@@ -118,6 +130,8 @@ export function metricValue(result: Pick<RunResult, 'totals' | 'latency'>, metri
       return t.duplicates_absorbed;
     case 'committed_ratio':
       return t.published === 0 ? 0 : t.unique_committed / t.published;
+    case 'recovery_s':
+      return result.recovery_s ?? 0;
     case 'reordered':
       return t.reordered;
     case 'dead_lettered':
@@ -129,7 +143,7 @@ export function metricValue(result: Pick<RunResult, 'totals' | 'latency'>, metri
   }
 }
 
-export function evaluateChecks(checks: readonly Check[], result: Pick<RunResult, 'totals' | 'latency'>): CheckResult[] {
+export function evaluateChecks(checks: readonly Check[], result: Pick<RunResult, 'totals' | 'latency'> & { recovery_s?: number }): CheckResult[] {
   return checks.map((check) => {
     const actual = metricValue(result, check.metric);
     const passed = compare(actual, check.op, check.value);

@@ -21,6 +21,7 @@ import { runLoad, type LoadOutcome } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
 import { buildLedger, deadLetterKey, type Ledger } from './ledger/index.ts';
 import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
+import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
@@ -184,6 +185,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
           offered_per_s: round((status.published - previous.published) / dt),
           consumed_per_s: round((counters.acked - previous.subscriber_acked) / dt),
           pending: status.pending,
+          retries: counters.retries,
+          redelivered: counters.redelivered,
         };
         timeline.push(sample);
         previous = { t_s: status.elapsed_s, published: status.published, subscriber_acked: counters.acked };
@@ -213,6 +216,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       dead_letters: bare ? [] : readDeadLetters(sinkFile).map(deadLetterKey),
       excluded_phases: excluded,
       expected_id: (source, seq, intended_us) => eventIdFor(scenario.seed, source, seq, intended_us),
+      per_second_origin_us: load.start_us,
     });
     sampleRss();
 
@@ -426,7 +430,29 @@ function assembleResult(a: Assembly): RunResult {
     findings.push(`closed model (${scenario.load.concurrency} events in flight): each event was sent when an earlier one finished, so latency counts from the actual send and a stall is hidden (coordinated omission); use it for capacity, not for latency.`);
   }
 
+  const recovery = recoveries(
+    load.phases.map((p, i) => ({
+      name: p.name,
+      start_s: (p.start_us - load.start_us) / 1e6,
+      end_s: (p.end_us - load.start_us) / 1e6,
+      // Recovery is from faults that end (process, network); duplicates and the like shape the load itself.
+      has_faults: scenario.phases[i]!.faults.some((f) => runsIn(f) === 'system'),
+    })),
+    ledger.per_second,
+    a.timeline,
+  );
+  for (const r of recovery.filter((x) => x.recovery_s === null)) {
+    findings.push(`after phase '${r.phase}' the system did not get back to the p99 and backlog of phase '${r.baseline_phase}' within the run.`);
+  }
+  const lastObserved = Math.max(0, ...ledger.per_second.map((s) => s.t_s), ...a.timeline.map((s) => s.t_s));
+  const recoveryForCheck = (r: Recovery) => r.recovery_s ?? lastObserved + 1 - (load.phases.find((p) => p.name === r.phase)!.end_us - load.start_us) / 1e6;
+  const sampleAtEnd = (end_us: number) => {
+    const t = (end_us - load.start_us) / 1e6;
+    return a.timeline.filter((s) => s.t_s <= t + 0.5).at(-1);
+  };
+
   const partial = {
+    recovery_s: recovery.length === 0 ? 0 : round(Math.max(...recovery.map(recoveryForCheck)), 2),
     totals,
     latency: { end_to_end: latencyResult(ledger.latency), publish_ack: latencyResult(load.publish_ack) },
   };
@@ -477,11 +503,16 @@ function assembleResult(a: Assembly): RunResult {
         excluded_from_totals: a.excluded.has(i),
         overloaded: verdict?.overloaded ?? false,
         system_faults: systemFaultsOf(phase.name),
+        sink_duplicates: counted.sink_duplicates,
+        retries: (sampleAtEnd(phase.end_us)?.retries ?? 0) - (sampleAtEnd(phase.start_us)?.retries ?? 0),
+        redelivered: (sampleAtEnd(phase.end_us)?.redelivered ?? 0) - (sampleAtEnd(phase.start_us)?.redelivered ?? 0),
+        recovery: recovery.find((r) => r.phase === phase.name) ?? null,
         load: verdict ?? null,
         latency: latencyResult(counted.latency),
       };
     }),
     timeline: a.timeline,
+    commits_per_second: ledger.per_second,
     faults: load.faults,
     checks,
     passed: checks.every((c) => c.passed),

@@ -69,7 +69,7 @@ describe('renderReport', () => {
     expect(md).toContain('| phase warmup (excluded) | 1000 |');
     expect(md).toContain('| phase storm | 5000 |');
     expect(md).toContain('duplicate (copies 1433, immediate 725, delayed 708, same_connection 714, other_connection 719)');
-    expect(md).toContain('| 19.28% | 0.00% | 0.00% | 0.00% | 1000 | 1000 | 999 |');
+    expect(md).toContain('| 19.28% | 0.00% | 0.00% | 0.00% | 1000 | 1000 | 998 |');
     expect(md).toContain('## Timeline');
     expect(md).toContain('| load model | open (schedule of intended send times) |');
     expect(md).toContain('Replay: `npm run bench -- --scenario dup-storm --seed 42 --duration 5s --dedup memory`');
@@ -140,7 +140,7 @@ describe('renderSummary', () => {
     );
     const l = result.latency.end_to_end;
     expect(lines[2]).toBe(
-      `throughput offered 1000 ev/s, committed 999 ev/s · latency p50 ${l.p50_ms.toFixed(3)} ms, p99 ${l.p99_ms.toFixed(3)} ms, p99.9 ${l.p99_9_ms.toFixed(3)} ms, max ${l.max_ms.toFixed(3)} ms`,
+      `throughput offered 1000 ev/s, committed 998 ev/s · latency p50 ${l.p50_ms.toFixed(3)} ms, p99 ${l.p99_ms.toFixed(3)} ms, p99.9 ${l.p99_9_ms.toFixed(3)} ms, max ${l.max_ms.toFixed(3)} ms`,
     );
     expect(lines).toHaveLength(3);
   });
@@ -164,7 +164,7 @@ describe('renderSummary', () => {
     expect(lines[0]).toBe('PASS — no checks (bare subscriber: nothing is committed); run valid');
     expect(lines[1]).toMatch(/acked by the bare subscriber \d+$/);
     expect(lines[1]).not.toMatch(/lost/);
-    expect(lines[2]).toMatch(/^throughput offered 1000 ev\/s, consumed 999 ev\/s · publish→PUBACK p99 /);
+    expect(lines[2]).toMatch(/^throughput offered 1000 ev\/s, consumed 998 ev\/s · publish→PUBACK p99 /);
   });
 
   it('adds one line per finding and a FAIL verdict', () => {

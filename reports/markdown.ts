@@ -160,14 +160,40 @@ export function renderReport(result: RunResult): string {
   if (timeline.length > 0) {
     out.push('## Timeline', '');
     out.push(
-      'Per-second samples (at most 60 rows shown; every sample is in result.json). Backlog = publishes the broker acknowledged − messages the subscriber acknowledged: a backlog that grows for a whole phase means the system could not keep up.',
+      'Per-second samples (at most 60 rows shown; every sample is in result.json). Backlog = publishes the broker acknowledged − messages the subscriber acknowledged: a backlog that grows for a whole phase means the system could not keep up. p99 is of the events first committed in that second. ⚡ marks phases with faults.',
       '',
     );
+    const p99At = new Map((result.commits_per_second ?? []).map((c) => [c.t_s, c.p99_ms]));
+    const faulted = new Set(s.phases.filter((p) => p.faults.length > 0).map((p) => p.name));
     const step = Math.max(1, Math.ceil(timeline.length / 60));
     out.push(
       table(
-        ['t s', 'phase', 'offered ev/s', 'consumed msg/s', 'backlog', 'pending publishes'],
-        timeline.filter((_, i) => i % step === 0 || i === timeline.length - 1).map((x) => [fmt(x.t_s, 0), x.phase, fmt(x.offered_per_s, 0), fmt(x.consumed_per_s, 0), x.backlog, x.pending]),
+        ['t s', 'phase', 'offered ev/s', 'consumed msg/s', 'backlog', 'p99 ms', 'pending publishes'],
+        timeline
+          .filter((_, i) => i % step === 0 || i === timeline.length - 1)
+          .map((x) => {
+            const p99 = p99At.get(Math.round(x.t_s) - 1);
+            return [fmt(x.t_s, 0), `${faulted.has(x.phase) ? '⚡ ' : ''}${x.phase}`, fmt(x.offered_per_s, 0), fmt(x.consumed_per_s, 0), x.backlog, p99 === undefined ? '—' : fmt(p99, 1), x.pending];
+          }),
+      ),
+      '',
+    );
+  }
+
+  const recovered = result.phases.filter((p) => p.recovery);
+  if (recovered.length > 0) {
+    out.push('## Recovery', '');
+    out.push(
+      `After each phase with faults: seconds until per-second p99 and backlog were back within the band of the last fault-free phase (p99 ≤ max(1.5 × baseline, baseline + 10 ms), backlog ≤ baseline's largest + 0.1 s of consumption, 3 s in a row).`,
+      '',
+    );
+    out.push(
+      table(
+        ['phase', 'baseline', 'baseline p99 ms', 'recovery s', 'backlog peak', 'p99 peak ms', 'lost', 'sink duplicates', 'repeat deliveries', 'retries'],
+        recovered.map((p) => {
+          const r = p.recovery!;
+          return [p.name, r.baseline_phase, fmt(r.baseline_p99_ms, 1), r.recovery_s === null ? '**not recovered**' : fmt(r.recovery_s, 1), r.backlog_peak, fmt(r.p99_peak_ms, 1), p.lost, p.sink_duplicates ?? 0, p.redelivered ?? 0, p.retries ?? 0];
+        }),
       ),
       '',
     );

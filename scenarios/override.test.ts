@@ -199,7 +199,7 @@ describe('setPath', () => {
   it('does not share structure with its input: the copy can be changed freely', () => {
     const input = sample();
     const out = setPath(input, 'name', 'y');
-    out.phases[1]!.faults.push({ kind: 'reorder' });
+    out.phases[1]!.faults.push({ kind: 'reorder', fraction: 0.5 });
     out.load.window = 1;
     expect(input.phases[1]!.faults).toHaveLength(1);
     expect(input.load.window).toBe(8);

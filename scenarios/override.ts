@@ -28,8 +28,13 @@ export function parseAssignment(assignment: string): [string, unknown] {
   return [assignment.slice(0, at).trim(), parseValue(assignment.slice(at + 1))];
 }
 
+/** Names that would reach Object.prototype rather than a field of the scenario. */
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+
 export function setPath<T>(target: T, path: string, value: unknown): T {
   const parts = parsePath(path);
+  const forbidden = parts.find((part) => typeof part === 'string' && FORBIDDEN.has(part));
+  if (forbidden !== undefined) throw new Error(`${path}: '${forbidden}' is not a scenario field`);
   const copy = structuredClone(target) as unknown;
   let node: unknown = copy;
   for (const [i, part] of parts.entries()) {
@@ -45,7 +50,7 @@ export function setPath<T>(target: T, path: string, value: unknown): T {
       const record = node as Record<string, unknown>;
       // A new field at the end is allowed (the validator names unknown ones); a missing middle is not.
       if (last) record[part] = value;
-      else if (!(part in record)) throw new Error(`${here}: no such field`);
+      else if (!Object.hasOwn(record, part)) throw new Error(`${here}: no such field`);
       else node = record[part];
     }
   }

@@ -140,7 +140,8 @@ export type CheckMetric =
   | 'duplicates_absorbed'
   | 'committed_ratio'
   | 'reordered'
-  | 'dead_lettered';
+  | 'dead_lettered'
+  | 'recovery_s';
 export type CheckOp = '==' | '<' | '<=' | '>' | '>=';
 
 export interface Check {
@@ -200,5 +201,6 @@ export const CHECK_METRICS: readonly CheckMetric[] = [
   'committed_ratio',
   'reordered',
   'dead_lettered',
+  'recovery_s',
 ];
 export const CHECK_OPS: readonly CheckOp[] = ['==', '<', '<=', '>', '>='];

@@ -72,8 +72,10 @@ describe('validateScenario', () => {
 
   it('rejects a fault of unknown kind with its path', () => {
     const bad = scenario();
-    bad.phases[1].faults.push({ kind: 'partition', duration_ms: 100 });
-    expect(errorsOf(bad)).toEqual(['phases[1].faults[1].kind must be one of: duplicate, got "partition"']);
+    bad.phases[1].faults.push({ kind: 'meteor-strike', duration_ms: 100 });
+    expect(errorsOf(bad)).toEqual([
+      'phases[1].faults[1].kind must be one of: duplicate, reorder, poison, clock-skew, consumer-crash, broker-kill, slow-sink, latency, bandwidth, slicer, partition, reset-peer, got "meteor-strike"',
+    ]);
   });
 
   it('reports missing and mistyped values rather than accepting them', () => {
@@ -127,6 +129,22 @@ describe('validateScenario', () => {
     ramp.phases[1].rate = { from: 0, to: 2000 };
     ramp.load.model = 'closed';
     expect(validateScenario(ramp).ok).toBe(true);
+  });
+
+  it('checks every field of every fault kind, naming missing ones', () => {
+    const bad = scenario();
+    bad.phases[1].faults = [
+      { kind: 'partition', target: 'broker', direction: 'both', toxicity: 1 },
+      { kind: 'consumer-crash', at_s: -1, every_s: 0, downtime_ms: 1.5 },
+      { kind: 'poison', fraction: 0.1, shapes: ['not-json', 'emoji'] },
+    ];
+    expect(errorsOf(bad)).toEqual([
+      'phases[1].faults[0].target must be one of publishers, aggregator, all, got "broker"',
+      'phases[1].faults[0].close_after_ms is required (>= 0)',
+      'phases[1].faults[1].at_s must be >= 0, got -1',
+      'phases[1].faults[1].downtime_ms must be an integer >= 0, got 1.5',
+      'phases[1].faults[2].shapes must be a non-empty list of not-json, oversized, schema, got ["not-json","emoji"]',
+    ]);
   });
 
   it('accepts the boundaries of each range', () => {

@@ -15,7 +15,8 @@ export function clockSkewFault(spec: ClockSkewFault): PublishFault {
       unsubscribe = context.reshape((event, publisher) => {
         if (publisher !== spec.publisher || event.bench === undefined) return event;
         counts.skewed++;
-        return { ...event, ts: isoMicros(event.bench.intended_us + spec.skew_ms * 1000) };
+        // Whole microseconds: a fractional skew (1.2345 ms) must still give a valid ISO timestamp.
+        return { ...event, ts: isoMicros(Math.round(event.bench.intended_us + spec.skew_ms * 1000)) };
       });
     },
     async stop() {

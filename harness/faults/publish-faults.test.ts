@@ -229,7 +229,7 @@ describe('reorder fault', () => {
           expect(counts.held).toBe(worker.published.filter((p) => p.taken).length);
           expect(counts.released).toBe(counts.held);
           expect(counts.max_hold).toBeLessThanOrEqual(window);
-          if (counts.held > 0) expect(counts.max_hold).toBeGreaterThanOrEqual(1);
+          if (counts.held! > 0) expect(counts.max_hold).toBeGreaterThanOrEqual(1);
         },
       ),
       { numRuns: 200 },
@@ -323,7 +323,7 @@ describe('reorder fault', () => {
           const worker = started(fault, seed);
           worker.publishAll(publishers);
           await fault.stop();
-          expect(reorderedCount(worker.sent)).toBeLessThanOrEqual(fault.injected().held);
+          expect(reorderedCount(worker.sent)).toBeLessThanOrEqual(fault.injected().held!);
         },
       ),
       { numRuns: 200 },

@@ -1,25 +1,30 @@
-// reorder: hold back a seeded fraction of events and release each one after 1..window later events
-// of the same source have been sent, so the aggregator sees that source's seqs out of order (the
-// way a retrying producer or a multi-path network delivers them). Held events are never dropped:
-// stop() sends whatever is still held.
+// reorder: hold back a seeded fraction of events and release each one right after 1..window later
+// events of the same source have been sent, so the aggregator sees that source's seqs out of order
+// (the way a retrying producer or a multi-path network delivers them). The fault sends every event
+// of a publisher itself while it holds any, so "after" is by send, not by call. Held events are
+// never dropped: stop() sends whatever is still held.
 
 import type { ReorderFault } from '../../scenarios/schema.ts';
 import type { PublishFault, PublishFaultContext } from './index.ts';
 
 interface Held {
   send: () => void;
-  /** Release at the start of this publisher's call number `due` (after due − held_at − 1 later events). */
-  due: number;
+  /** Later events of its publisher to send before this one. */
+  hold: number;
+  /** Later events of its publisher sent so far. */
+  passed: number;
 }
 
 export function reorderFault(spec: ReorderFault): PublishFault {
   let unsubscribe: () => void = () => {};
   const held = new Map<number, Held[]>();
-  const calls = new Map<number, number>();
-  const counts = { held: 0, released: 0, max_hold: 0 };
+  // held: events taken out of order; reordered: released after at least one later event (so
+  // really out of order); in_order: released by stop() before any later event was sent.
+  const counts = { held: 0, reordered: 0, in_order: 0, max_hold: 0 };
 
   const release = (entry: Held) => {
-    counts.released++;
+    if (entry.passed > 0) counts.reordered++;
+    else counts.in_order++;
     entry.send();
   };
 
@@ -28,24 +33,26 @@ export function reorderFault(spec: ReorderFault): PublishFault {
     start(context: PublishFaultContext) {
       const random = context.random;
       unsubscribe = context.intercept((_item, publisher, send) => {
-        const call = (calls.get(publisher) ?? 0) + 1;
-        calls.set(publisher, call);
-        const list = held.get(publisher) ?? [];
-        const waiting = list.filter((entry) => {
-          if (entry.due > call) return true;
-          release(entry);
-          return false;
-        });
-        let taken = false;
+        const waiting = held.get(publisher) ?? [];
         if (random() < spec.fraction) {
           const hold = 1 + Math.floor(random() * spec.window);
-          waiting.push({ send, due: call + hold + 1 });
+          waiting.push({ send, hold, passed: 0 });
+          held.set(publisher, waiting);
           counts.held++;
           counts.max_hold = Math.max(counts.max_hold, hold);
-          taken = true;
+          return true;
         }
-        held.set(publisher, waiting);
-        return taken;
+        if (waiting.length === 0) return false;
+        // This event goes first; then every held event whose turn has come.
+        send();
+        const still: Held[] = [];
+        for (const entry of waiting) {
+          entry.passed++;
+          if (entry.passed >= entry.hold) release(entry);
+          else still.push(entry);
+        }
+        held.set(publisher, still);
+        return true;
       });
     },
     async stop() {

@@ -44,7 +44,19 @@ export interface LedgerPhase {
   published: number;
   unique_committed: number;
   lost: number;
+  /** Extra sink rows of this phase's events (append mode). */
+  sink_duplicates: number;
   latency: LatencyRecorder;
+}
+
+/** One second of first commits, by commit time: how many, and how slow (for the timeline and recovery). */
+export interface LedgerSecond {
+  /** Seconds since `per_second_origin_us` (the start of the schedule). */
+  t_s: number;
+  committed: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
 }
 
 export interface Ledger {
@@ -54,6 +66,8 @@ export interface Ledger {
   phases: LedgerPhase[];
   /** Last first-commit time of any event (µs), 0 if none. */
   last_commit_us: number;
+  /** Per second of commit time, from the sink read in commit order; empty without per_second_origin_us. */
+  per_second: LedgerSecond[];
 }
 
 /** What a dead letter says about which event it was (null where the message was too broken to say). */
@@ -72,6 +86,8 @@ export interface LedgerInput {
   dead_letters: readonly DeadLetterKey[];
   /** Phase indexes left out of the overall latency (warm-up). */
   excluded_phases?: ReadonlySet<number>;
+  /** Bucket first commits by second from this time (µs): the timeline's p99 per second. */
+  per_second_origin_us?: number;
   /** The event_id the harness gave event (source, seq); a row with another id is unexpected. */
   expected_id?: (source: string, seq: number, intended_us: number) => string;
 }
@@ -89,8 +105,23 @@ export function buildLedger(input: LedgerInput): Ledger {
     published: 0,
     unique_committed: 0,
     lost: 0,
+    sink_duplicates: 0,
     latency: new LatencyRecorder(),
   }));
+  // The sink is read in commit order, so one recorder per second at a time is enough: memory stays
+  // flat however long the run.
+  const perSecond: LedgerSecond[] = [];
+  const origin = input.per_second_origin_us;
+  const second = new LatencyRecorder();
+  let currentSecond = -1;
+  let currentCount = 0;
+  const closeSecond = () => {
+    if (currentSecond < 0 || currentCount === 0) return;
+    const summary = second.summary();
+    perSecond.push({ t_s: currentSecond, committed: currentCount, p50_ms: summary.p50_ms, p99_ms: summary.p99_ms, max_ms: summary.max_ms });
+    second.reset();
+    currentCount = 0;
+  };
   const phaseOf = (intended: number): number => {
     for (let i = input.phases.length - 1; i > 0; i--) if (intended >= input.phases[i]!.start_us) return i;
     return 0;
@@ -122,6 +153,8 @@ export function buildLedger(input: LedgerInput): Ledger {
     const flags = state.get(row.source)!;
     if (flags[row.seq]! & COMMITTED) {
       sinkDuplicates++;
+      const duplicatePhase = phases[phaseOf(log.sources.get(row.source)!.intended_us[row.seq]!)];
+      if (duplicatePhase) duplicatePhase.sink_duplicates++;
       continue;
     }
     flags[row.seq]! |= COMMITTED;
@@ -135,6 +168,15 @@ export function buildLedger(input: LedgerInput): Ledger {
       phase.latency.record(micros);
     }
     if (!input.excluded_phases?.has(phaseIndex)) latency.record(micros);
+    if (origin !== undefined) {
+      const t = Math.max(0, Math.floor((row.committed_us - origin) / 1e6));
+      if (t > currentSecond) {
+        closeSecond();
+        currentSecond = t;
+      }
+      second.record(micros);
+      currentCount++;
+    }
     if (row.committed_us > lastCommit) lastCommit = row.committed_us;
     const highest = highestSeq.get(row.source);
     if (highest !== undefined && row.seq < highest) {
@@ -142,6 +184,8 @@ export function buildLedger(input: LedgerInput): Ledger {
       maxDisplacement = Math.max(maxDisplacement, highest - row.seq);
     } else highestSeq.set(row.source, row.seq);
   }
+
+  closeSecond();
 
   for (const letter of input.dead_letters) {
     if (known(letter.event_id, letter.source, letter.seq)) state.get(letter.source!)![letter.seq!]! |= DEAD_LETTERED;
@@ -186,7 +230,7 @@ export function buildLedger(input: LedgerInput): Ledger {
     }
   }
 
-  return { totals, latency, phases, last_commit_us: lastCommit };
+  return { totals, latency, phases, last_commit_us: lastCommit, per_second: perSecond };
 }
 
 /** Which event a dead letter was, from its raw text where it parses far enough (pure). */

@@ -40,6 +40,8 @@ function timeline(segments: readonly Segment[], t0 = 0, start = { broker: 0, sub
         offered_per_s: accepted,
         consumed_per_s: consumed,
         pending: 0,
+        retries: 0,
+        redelivered: 0,
       });
       t += 1;
     });

@@ -28,6 +28,9 @@ export interface TimelineSample {
   consumed_per_s: number;
   /** Publishes queued in the harness or waiting for their PUBACK. */
   pending: number;
+  /** The aggregator's retries and repeat deliveries so far (self-reported, all incarnations). */
+  retries: number;
+  redelivered: number;
 }
 
 export interface PhaseLoad {

@@ -110,6 +110,12 @@ export class LatencyRecorder {
     );
   }
 
+  /** Forget every sample (the recorder is reused, e.g. for the next second of a timeline). */
+  reset(): void {
+    this.#histogram.reset();
+    this.#clamped = 0;
+  }
+
   /** Adds every sample of `other` to this recorder; `other` is unchanged. */
   merge(other: LatencyRecorder): void {
     this.#histogram.add(other.#histogram);

@@ -1,0 +1,99 @@
+// Time to recover after a fault: from the end of a phase with faults until the system is back to
+// what it was before — per-second p99 and backlog within a band of the last fault-free phase before
+// it, for RECOVERY_STREAK_S seconds in a row. Pure: per-second figures in, a verdict per phase out.
+
+import type { LedgerSecond } from '../ledger/index.ts';
+import type { TimelineSample } from './backlog.ts';
+
+export interface RecoveryPhase {
+  name: string;
+  start_s: number;
+  end_s: number;
+  has_faults: boolean;
+}
+
+export interface Recovery {
+  phase: string;
+  /** The phase the recovery is measured against (the last one before without faults). */
+  baseline_phase: string;
+  baseline_p99_ms: number;
+  baseline_backlog: number;
+  /** Seconds from the fault phase's end until back within the band (0: never left it); null if not within the run. */
+  recovery_s: number | null;
+  /** Largest backlog seen from the fault phase's start until recovery (or the end). */
+  backlog_peak: number;
+  /** Worst per-second p99 over the same span. */
+  p99_peak_ms: number;
+}
+
+/** Seconds in a row that must be within the band to call it recovered. */
+export const RECOVERY_STREAK_S = 3;
+/** p99 band: at most this multiple of the baseline p99 … */
+export const RECOVERY_P99_FACTOR = 1.5;
+/** … or the baseline plus this much, whichever is larger (a 2 ms baseline should not demand 3 ms). */
+export const RECOVERY_P99_SLACK_MS = 10;
+/** Backlog band: the baseline's largest backlog plus this many seconds' worth of consumption. */
+export const RECOVERY_BACKLOG_SLACK_S = 0.1;
+
+export function recoveries(phases: readonly RecoveryPhase[], perSecond: readonly LedgerSecond[], timeline: readonly TimelineSample[]): Recovery[] {
+  const p99At = new Map(perSecond.map((s) => [s.t_s, s.p99_ms]));
+  // A timeline sample taken at about t = k + 1 describes second k.
+  const sampleAt = new Map<number, TimelineSample>();
+  for (const sample of timeline) sampleAt.set(Math.round(sample.t_s) - 1, sample);
+  const lastSecond = Math.max(-1, ...perSecond.map((s) => s.t_s), ...[...sampleAt.keys()]);
+
+  const results: Recovery[] = [];
+  phases.forEach((phase, i) => {
+    if (!phase.has_faults) return;
+    const baseline = phases.slice(0, i).reverse().find((p) => !p.has_faults);
+    if (!baseline) return;
+    const inBaseline = (t: number) => t >= Math.ceil(baseline.start_s) + 1 && t < Math.floor(baseline.end_s);
+    const baseSeconds = perSecond.filter((s) => inBaseline(s.t_s));
+    const baseSamples = [...sampleAt.entries()].filter(([t]) => inBaseline(t)).map(([, s]) => s);
+    if (baseSeconds.length === 0) return;
+    const baselineP99 = median(baseSeconds.map((s) => s.p99_ms));
+    const baselineBacklog = Math.max(0, ...baseSamples.map((s) => s.backlog));
+    const consumed = median(baseSamples.map((s) => s.consumed_per_s));
+    const p99Limit = Math.max(baselineP99 * RECOVERY_P99_FACTOR, baselineP99 + RECOVERY_P99_SLACK_MS);
+    const backlogLimit = baselineBacklog + RECOVERY_BACKLOG_SLACK_S * consumed;
+    const normal = (t: number) => {
+      const p99 = p99At.get(t);
+      const sample = sampleAt.get(t);
+      return p99 !== undefined && p99 <= p99Limit && (sample === undefined || sample.backlog <= backlogLimit);
+    };
+
+    let recoveredAt: number | null = null;
+    let backlogPeak = 0;
+    let p99Peak = 0;
+    const from = Math.floor(phase.start_s);
+    const end = Math.floor(phase.end_s);
+    for (let t = from; t <= lastSecond; t++) {
+      backlogPeak = Math.max(backlogPeak, sampleAt.get(t)?.backlog ?? 0);
+      p99Peak = Math.max(p99Peak, p99At.get(t) ?? 0);
+      if (t < end) continue;
+      let streak = 0;
+      while (streak < RECOVERY_STREAK_S && t + streak <= lastSecond && normal(t + streak)) streak++;
+      if (streak === RECOVERY_STREAK_S) {
+        recoveredAt = t;
+        break;
+      }
+    }
+    results.push({
+      phase: phase.name,
+      baseline_phase: baseline.name,
+      baseline_p99_ms: baselineP99,
+      baseline_backlog: baselineBacklog,
+      recovery_s: recoveredAt === null ? null : Math.max(0, recoveredAt - phase.end_s),
+      backlog_peak: backlogPeak,
+      p99_peak_ms: p99Peak,
+    });
+  });
+  return results;
+}
+
+function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
