@@ -91,6 +91,8 @@ export class Pipeline {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private queuedFlushes = 0;
+  /** Batches cut and not yet finished (committing or waiting for the one before). */
+  private committing = 0;
 
   constructor(
     private readonly store: DedupStore,
@@ -119,15 +121,20 @@ export class Pipeline {
     if (message.dup) this.counters.broker_redeliveries++;
     this.pending.push(message);
     if (this.pending.length >= this.options.batch_size) this.flushNow();
-    else if (!this.timer) {
+    // While a commit is in progress the batch keeps filling (group commit): it is cut when that
+    // commit ends, so a slow sink gets bigger batches, not a queue of small ones each paying the
+    // full commit cost.
+    else if (!this.timer && this.committing === 0) {
       this.timer = setTimeout(() => this.flushNow(), this.options.batch_wait_ms);
     }
   }
 
   /** Commit whatever is pending and wait until every accepted message has been handled. */
   async drain(): Promise<void> {
-    this.flushNow();
-    await this.flushing;
+    do {
+      this.flushNow();
+      await this.flushing;
+    } while (this.pending.length > 0 || this.committing > 0);
   }
 
   private flushNow(): void {
@@ -137,8 +144,8 @@ export class Pipeline {
     const batch = this.pending;
     this.pending = [];
     this.queuedFlushes += batch.length;
-    // Batches commit one after another: the sink sees one writer, and while a commit is in progress
-    // the next batch fills up, so a slow sink gets bigger batches rather than a queue of small ones.
+    this.committing++;
+    // Batches commit one after another: the sink sees one writer.
     this.flushing = this.flushing
       .then(() => this.processBatch(batch))
       .catch((error: unknown) => {
@@ -147,6 +154,9 @@ export class Pipeline {
       })
       .finally(() => {
         this.queuedFlushes -= batch.length;
+        this.committing--;
+        // What arrived during the commit goes now, as one batch.
+        if (this.committing === 0 && this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flushNow(), 0);
       });
   }
 

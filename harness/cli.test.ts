@@ -3,9 +3,15 @@
 // so each must end before any broker or aggregator starts; the runs go concurrently to stay fast.
 
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
 import { dupStorm } from '../scenarios/dup-storm.ts';
+import { SCENARIOS } from '../scenarios/index.ts';
+import { smoke } from '../scenarios/smoke.ts';
 import { EXIT, parseDuration, UsageError } from './cli.ts';
 import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 
@@ -60,6 +66,16 @@ function expectBadInput(outcome: Outcome, ...named: (string | RegExp)[]): void {
   expect(outcome.stdout).toBe('');
   expect(outcome.stderr).not.toContain(RUN_BANNER);
   expect(outcome.ms).toBeLessThan(FAST_MS);
+}
+
+/** Scenario files for the spawned bench, in a temporary directory removed at the end. */
+const scenarioDir = mkdtempSync(join(tmpdir(), 'chaosbench-cli-test-'));
+afterAll(() => rmSync(scenarioDir, { recursive: true, force: true }));
+
+function scenarioFile(name: string, text: string): string {
+  const path = join(scenarioDir, name);
+  writeFileSync(path, text);
+  return path;
 }
 
 describe.concurrent('bench CLI (spawned)', () => {
@@ -127,6 +143,49 @@ describe.concurrent('bench CLI (spawned)', () => {
     const [alone, withScenario] = await Promise.all([bench('--dedup', 'redis'), bench('--scenario', 'dup-storm', '--dedup', 'redis')]);
     expectBadInput(alone, /dedup.*'redis'.*memory/);
     expectBadInput(withScenario, /dedup.*'redis'.*memory/);
+  });
+
+  it('--list shows every shipped scenario, one line each', async () => {
+    const outcome = await bench('--list');
+    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    const lines = outcome.stdout.split('\n').filter((line) => line !== '');
+    expect(lines).toHaveLength(Object.keys(SCENARIOS).length);
+    for (const scenario of Object.values(SCENARIOS)) {
+      const line = lines.find((l) => l.split(/\s+/)[0] === scenario.name);
+      expect(line, `no line for ${scenario.name} in:\n${outcome.stdout}`).toBeDefined();
+      expect(line).toContain(scenario.description);
+    }
+    expect(outcome.stderr).toBe('');
+  });
+
+  it('a YAML scenario file with several errors exits 2 naming the file and each error with its path', async () => {
+    const broken = structuredClone(smoke) as Record<string, unknown> & typeof smoke;
+    (broken as { seed: number }).seed = -1;
+    (broken.load as { publishers: number }).publishers = 0;
+    (broken.phases[1] as { rate: number }).rate = -5;
+    (broken.aggregator as { sink_mode: string }).sink_mode = 'sometimes';
+    (broken.phases[0] as Record<string, unknown>).speed = 'fast';
+    const path = scenarioFile('several-errors.yaml', toYaml(broken));
+    expectBadInput(
+      await bench('--scenario', path),
+      `scenario file ${path} is invalid`,
+      'seed must be an integer in [0, 2^32), got -1',
+      'load.publishers must be an integer in [1, 256], got 0',
+      'phases[1].rate must be > 0, got -5',
+      `aggregator.sink_mode must be 'idempotent' or 'append', got "sometimes"`,
+      'phases[0].speed is not a known field',
+    );
+  });
+
+  it('a JSON scenario file that does not parse exits 2 naming the file', async () => {
+    const path = scenarioFile('truncated.json', '{ "name": "truncated", "seed": 1,');
+    expectBadInput(await bench('--scenario', path), `scenario file ${path} does not parse`);
+  });
+
+  it('--set with a path that is not a field exits 2 naming it, and only it', async () => {
+    const outcome = await bench('--scenario', 'dup-storm', '--set', 'phases[1].rate=300', '--set', 'nope.x=1');
+    expectBadInput(outcome, /--set: nope: no such field/);
+    expect(outcome.stderr).not.toContain('phases[1]');
   });
 
   it('reports every bad flag of one command line at once', async () => {

@@ -253,6 +253,12 @@ export function renderSummary(result: RunResult): string {
     verdictLine(result).replace(/\*\*/g, ''),
     `published ${t.published} (+${t.copies_published} duplicate copies) · committed ${t.unique_committed} · lost ${t.lost} (+${t.lost_unacked} never acked) · sink duplicates ${t.sink_duplicates} · absorbed by dedup ${t.duplicates_absorbed} · dlq ${t.dlq}`,
     `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms`,
+    ...(result.phases ?? [])
+      .filter((p) => p.recovery)
+      .map((p) => {
+        const r = p.recovery!;
+        return `recovery after '${p.name}': ${r.recovery_s === null ? 'not within the run' : `${fmt(r.recovery_s, 1)} s`} (p99 peak ${fmt(r.p99_peak_ms, 1)} ms, backlog peak ${r.backlog_peak}; baseline p99 ${fmt(r.baseline_p99_ms, 1)} ms in '${r.baseline_phase}')`;
+      }),
     ...result.findings.map((f) => `finding: ${f}`),
   ].join('\n');
 }
