@@ -159,12 +159,13 @@ describe.concurrent('bench CLI (spawned)', () => {
   });
 
   it('a YAML scenario file with several errors exits 2 naming the file and each error with its path', async () => {
-    const broken = structuredClone(smoke) as Record<string, unknown> & typeof smoke;
-    (broken as { seed: number }).seed = -1;
-    (broken.load as { publishers: number }).publishers = 0;
-    (broken.phases[1] as { rate: number }).rate = -5;
-    (broken.aggregator as { sink_mode: string }).sink_mode = 'sometimes';
-    (broken.phases[0] as Record<string, unknown>).speed = 'fast';
+    type Loose = Record<string, unknown> & { load: Record<string, unknown>; phases: Record<string, unknown>[]; aggregator: Record<string, unknown> };
+    const broken = structuredClone(smoke) as unknown as Loose;
+    broken.seed = -1;
+    broken.load.publishers = 0;
+    broken.phases[1]!.rate = -5;
+    broken.aggregator.sink_mode = 'sometimes';
+    broken.phases[0]!.speed = 'fast';
     const path = scenarioFile('several-errors.yaml', toYaml(broken));
     expectBadInput(
       await bench('--scenario', path),

@@ -217,20 +217,76 @@ describe('setPath', () => {
     if (!result.ok) expect(result.errors.join('\n')).toMatch(/load\.burst is not a known field/);
   });
 
-  // BUG (documented, not fixed here): `in` and plain property access follow the prototype chain,
-  // so `--set __proto__.x=1` walks into Object.prototype (structuredClone gives the copy the normal
-  // prototype) and sets x on it: every object in the process then has x. Expected: an error like
-  // "__proto__: no such field" (only own fields are paths of a scenario). The same walk makes
-  // `constructor.x` report "not an object" instead of "no such field".
-  it.fails('BUG: refuses to walk into the prototype (__proto__.polluted)', () => {
-    const probe = '__chaosbench_override_test_polluted__';
+  // `__proto__`, `constructor` and `prototype` would walk into Object.prototype (structuredClone
+  // gives the copy the normal prototype) and set a field on every object in the process: such a
+  // path is rejected with an error naming it, and only own fields are walked.
+  const probe = '__chaosbench_override_test_polluted__';
+
+  /** Run `body`, then report (and undo) any pollution of Object.prototype or Function.prototype by `probe`. */
+  function withoutPollution(body: () => void) {
     try {
-      expect(() => setPath({ a: 1 }, `__proto__.${probe}`, 1)).toThrow(/__proto__: no such field/);
+      body();
     } finally {
-      const polluted = Object.prototype.hasOwnProperty.call(Object.prototype, probe);
-      delete (Object.prototype as Record<string, unknown>)[probe];
-      // Make the failure say what happened rather than only that nothing was thrown.
-      expect(polluted, 'Object.prototype was modified').toBe(false);
+      const polluted = [Object.prototype, Function.prototype].filter((proto) => Object.prototype.hasOwnProperty.call(proto, probe));
+      for (const proto of polluted) delete (proto as unknown as Record<string, unknown>)[probe];
+      // Make a failure say what happened rather than only that nothing was thrown.
+      expect(polluted.length, 'a prototype was modified').toBe(0);
+      expect(({} as Record<string, unknown>)[probe]).toBeUndefined();
     }
+  }
+
+  it('refuses to walk into the prototype: __proto__.x throws, naming the path, and Object.prototype is untouched', () => {
+    for (const target of [{ a: 1 }, sample(), SCENARIOS.smoke!]) {
+      withoutPollution(() => {
+        const path = `__proto__.${probe}`;
+        expect(() => setPath(target, path, 1)).toThrow(path);
+        expect(() => setPath(target, path, 1)).toThrow(/__proto__/);
+      });
+    }
+  });
+
+  it('refuses constructor.prototype.x: it throws, naming the path, and Object.prototype is untouched', () => {
+    for (const target of [{ a: 1 }, sample(), SCENARIOS.smoke!]) {
+      withoutPollution(() => {
+        const path = `constructor.prototype.${probe}`;
+        expect(() => setPath(target, path, 1)).toThrow(path);
+        expect(() => setPath(target, path, 1)).toThrow(/constructor/);
+      });
+    }
+  });
+
+  it('refuses __proto__, constructor and prototype anywhere in the path, also as the last part or after an index', () => {
+    const input = sample();
+    const before = structuredClone(input);
+    const paths = [
+      '__proto__',
+      'constructor',
+      'prototype',
+      `load.__proto__.${probe}`,
+      `load.constructor.prototype.${probe}`,
+      `phases[0].__proto__.${probe}`,
+      `phases[1].faults[0].constructor.${probe}`,
+      'load.__proto__',
+      'load.constructor',
+      'load.prototype',
+      `prototype.${probe}`,
+      `name.constructor.prototype.${probe}`,
+      `nothing.__proto__.${probe}`,
+    ];
+    for (const path of paths) {
+      withoutPollution(() => {
+        expect(() => setPath(input, path, { [probe]: 1 }), path).toThrow(path);
+      });
+    }
+    expect(input).toEqual(before);
+    expect(Object.getPrototypeOf(input.load)).toBe(Object.prototype);
+  });
+
+  it('walks own fields only: inherited names such as toString or hasOwnProperty are no such field', () => {
+    withoutPollution(() => {
+      expect(() => setPath(sample(), `toString.${probe}`, 1)).toThrow('toString: no such field');
+      expect(() => setPath(sample(), `load.hasOwnProperty.${probe}`, 1)).toThrow('load.hasOwnProperty: no such field');
+      expect(() => setPath(sample(), `load.valueOf.${probe}`, 1)).toThrow('load.valueOf: no such field');
+    });
   });
 });

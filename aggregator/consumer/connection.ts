@@ -44,6 +44,9 @@ export interface ConsumerConnectionOptions {
   random: Random;
 }
 
+/** Connection attempts start() makes before it gives up. */
+const START_ATTEMPTS = 5;
+
 type State = 'idle' | 'connecting' | 'subscribed' | 'closing' | 'closed';
 
 export interface ConsumerConnectionEvents {
@@ -82,14 +85,24 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     return this.unacked;
   }
 
-  /** Resolves once connected and subscribed for the first time; rejects if that first attempt fails. */
-  start(): Promise<void> {
+  /**
+   * Resolves once connected and subscribed for the first time; rejects if the first few attempts
+   * all fail (a broker that is down stays an error, but one that drops a connection while it
+   * cleans up a killed predecessor's session is given another go).
+   */
+  start(attempts = START_ATTEMPTS): Promise<void> {
+    let failures = 0;
     return new Promise((resolve, reject) => {
       const onSubscribed = () => {
         this.off('disconnected', onFailure);
         resolve();
       };
       const onFailure = (reason: string) => {
+        if (++failures < attempts) {
+          // The reconnect logic schedules the next attempt; wait for its outcome.
+          this.once('disconnected', onFailure);
+          return;
+        }
         this.off('subscribed', onSubscribed);
         this.state = 'closed';
         clearTimeout(this.reconnectTimer);

@@ -301,6 +301,15 @@ export function readDeadLetters(path: string): DeadLetter[] {
   return withReadOnly(path, (db) => db.prepare<[], DeadLetter>(SELECT_DEAD_LETTERS).all());
 }
 
+/** Distinct events in the sink plus dead letters: what has been made durable, whoever acked it. */
+export function countDurable(path: string): number {
+  return withReadOnly(
+    path,
+    (db) =>
+      db.prepare<[], { n: number }>('SELECT (SELECT count(DISTINCT event_id) FROM events) + (SELECT count(*) FROM dlq) AS n').get()?.n ?? 0,
+  );
+}
+
 /** Number of rows in the events table (append mode: duplicates included). */
 export function countRows(path: string): number {
   return withReadOnly(

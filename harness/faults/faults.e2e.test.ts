@@ -173,9 +173,9 @@ describe('publish faults end to end (counted from the sink, not from the fault)'
         expect(ordinaryOvertakers, `${l.source}#${l.seq} overtaken by ${l.top}`).toBeGreaterThanOrEqual(1);
         expect(ordinaryOvertakers, `${l.source}#${l.seq} overtaken by ${l.top}`).toBeLessThanOrEqual(window);
       }
-      // Hence the overall bound: window plus the held events interleaved, which at fraction 0.1
-      // exceed `window` more only if > window of the next ~2·window events are held (p < 1e-4 per
-      // event): max displacement ≤ 2 × window.
+      // Hence the overall bound: at most window ordinary overtakers plus the held ones interleaved.
+      // Beyond 2 × window would take ≥ 6 held among the ~11 events after a held one (p ≈ 3e-4 each
+      // at fraction 0.1); with the seed fixed the run is deterministic (observed: 7).
       expect(maxDisplacement).toBeGreaterThanOrEqual(1);
       expect(maxDisplacement).toBeLessThanOrEqual(2 * window);
       console.log(`[reorder] injected ${JSON.stringify(injected)}; sink: reordered ${reordered}, max displacement ${maxDisplacement}`);
@@ -295,6 +295,10 @@ describe('system faults end to end', () => {
       };
       const { result, dir } = await run(scenario, { during });
       const rows = sinkEvents(dir);
+      // Not asserted: result.drain.complete. The harness sums the killed incarnation's last
+      // counters report (every 100 ms), so acks it sent after that report are missing from the
+      // drain's count; unless redeliveries make up for it the drain waits out its 5 s stall and
+      // reports 'stalled' with nothing really outstanding (see the report).
 
       expect(pids).toHaveLength(2);
       expect(pids[1]).not.toBe(pids[0]);
@@ -363,10 +367,9 @@ describe('system faults end to end', () => {
       expectNoLossNoDuplicates(result, rows);
       expect(injectedOf(result, 'slow-sink')).toMatchObject({ stalls: 0 });
 
-      // Observed: p50 ≈ 7 ms before and after, ≈ 200 ms in the slow phase. The slow phase is far
-      // slower than one 20 ms commit should make it: the pipeline cuts a batch every batch_wait_ms
-      // and queues it behind the commit in progress, so at 100 ev/s it commits batches of 1-3
-      // events every ~20 ms (< 100 ev/s) and a backlog builds for the whole phase (see the report).
+      // Observed: p50 ≈ 6 ms before and after, ≈ 32 ms in the slow phase (the 20 ms commit plus
+      // waiting out the commit in progress). Before the group commit of 988643c the slow phase
+      // measured ≈ 200 ms: each 5 ms batch of 1-3 events queued behind the previous 20 ms commit.
       const [before, slow, after] = result.phases.map((p) => p.latency.p50_ms) as [number, number, number];
       expect(result.phases.map((p) => p.name)).toEqual(['before', 'slow', 'after']);
       expect(slow - before).toBeGreaterThanOrEqual(15);

@@ -12,12 +12,19 @@ export function killSchedule(
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
+  let failure: Error | undefined;
   const schedule = (at_us: number) => {
-    if (stopped || at_us >= phase.end_us) return;
+    if (stopped || failure || at_us >= phase.end_us) return;
     timer = setTimeout(() => {
-      running = running.then(strike).then(() => {
-        if (spec.every_s > 0) schedule(at_us + spec.every_s * 1e6);
-      });
+      running = running
+        .then(strike)
+        .then(() => {
+          if (spec.every_s > 0) schedule(at_us + spec.every_s * 1e6);
+        })
+        // A restart that fails ends the strikes; stop() reports it, so the run fails with the reason.
+        .catch((error: unknown) => {
+          failure = error instanceof Error ? error : new Error(String(error));
+        });
     }, Math.max(0, (at_us - nowMicros()) / 1000));
   };
   schedule(phase.start_us + spec.at_s * 1e6);
@@ -26,6 +33,7 @@ export function killSchedule(
       stopped = true;
       clearTimeout(timer);
       await running;
+      if (failure) throw new Error(`a kill fault could not restart the process: ${failure.message}`, { cause: failure });
     },
   };
 }

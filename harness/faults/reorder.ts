@@ -8,10 +8,11 @@ import type { ReorderFault } from '../../scenarios/schema.ts';
 import type { PublishFault, PublishFaultContext } from './index.ts';
 
 interface Held {
+  seq: number;
   send: () => void;
   /** Later events of its publisher to send before this one. */
   hold: number;
-  /** Later events of its publisher sent so far. */
+  /** Later (higher-seq) events of its publisher sent so far. */
   passed: number;
 }
 
@@ -28,36 +29,52 @@ export function reorderFault(spec: ReorderFault): PublishFault {
     entry.send();
   };
 
+  /**
+   * Send `seq` of a publisher now, then, one at a time and lowest seq first, every held event whose
+   * turn has come. A release is itself a later event for the lower seqs still held, so it can bring
+   * their turn: the loop looks again after each one, and no event waits past its hold.
+   */
+  const sendAndRelease = (publisher: number, seq: number, send: () => void) => {
+    const waiting = held.get(publisher) ?? [];
+    const passedBy = (sent: number) => {
+      for (const entry of waiting) if (entry.seq < sent) entry.passed++;
+    };
+    send();
+    passedBy(seq);
+    for (;;) {
+      let next = -1;
+      waiting.forEach((entry, i) => {
+        if (entry.passed >= entry.hold && (next < 0 || entry.seq < waiting[next]!.seq)) next = i;
+      });
+      if (next < 0) break;
+      const [entry] = waiting.splice(next, 1);
+      release(entry!);
+      passedBy(entry!.seq);
+    }
+  };
+
   return {
     kind: 'reorder',
     start(context: PublishFaultContext) {
       const random = context.random;
-      unsubscribe = context.intercept((_item, publisher, send) => {
+      unsubscribe = context.intercept((item, publisher, send) => {
         const waiting = held.get(publisher) ?? [];
         if (random() < spec.fraction) {
           const hold = 1 + Math.floor(random() * spec.window);
-          waiting.push({ send, hold, passed: 0 });
+          waiting.push({ seq: item.seq, send, hold, passed: 0 });
           held.set(publisher, waiting);
           counts.held++;
           counts.max_hold = Math.max(counts.max_hold, hold);
           return true;
         }
         if (waiting.length === 0) return false;
-        // This event goes first; then every held event whose turn has come.
-        send();
-        const still: Held[] = [];
-        for (const entry of waiting) {
-          entry.passed++;
-          if (entry.passed >= entry.hold) release(entry);
-          else still.push(entry);
-        }
-        held.set(publisher, still);
+        sendAndRelease(publisher, item.seq, send);
         return true;
       });
     },
     async stop() {
       unsubscribe();
-      for (const list of held.values()) for (const entry of list) release(entry);
+      for (const list of held.values()) for (const entry of list.sort((a, b) => a.seq - b.seq)) release(entry);
       held.clear();
     },
     injected: () => ({ ...counts }),

@@ -27,7 +27,14 @@ export function scheduleSystemFaults(scenario: Scenario, start_us: number, contr
     const specs = scenario.phases[i]!.faults.map((spec, j) => ({ spec, j })).filter(({ spec }) => runsIn(spec) === 'system');
     if (specs.length === 0) return;
     let resolveStopped: (records: FaultRecord[]) => void = () => {};
-    stopped.push(new Promise((resolve) => (resolveStopped = resolve)));
+    let rejectStopped: (error: unknown) => void = () => {};
+    const phaseStopped = new Promise<FaultRecord[]>((resolve, reject) => {
+      resolveStopped = resolve;
+      rejectStopped = reject;
+    });
+    // finish() reports a failure; until it is called, a rejection must not count as unhandled.
+    phaseStopped.catch(() => {});
+    stopped.push(phaseStopped);
     at(phase.start_us, () => {
       const window = { name: phase.name, start_us: phase.start_us, end_us: phase.end_us };
       const active = specs.map(({ spec, j }) => {
@@ -36,8 +43,9 @@ export function scheduleSystemFaults(scenario: Scenario, start_us: number, contr
         return { fault, spec, j };
       });
       at(phase.end_us, () => {
-        void Promise.all(active.map(({ fault }) => fault.stop())).then(() =>
-          resolveStopped(active.map(({ fault, spec, j }) => ({ phase: phase.name, fault: j, kind: spec.kind, injected: fault.injected() }))),
+        void Promise.all(active.map(({ fault }) => fault.stop())).then(
+          () => resolveStopped(active.map(({ fault, spec, j }) => ({ phase: phase.name, fault: j, kind: spec.kind, injected: fault.injected() }))),
+          rejectStopped,
         );
       });
     });
