@@ -132,7 +132,7 @@ async function roundTrip(client: Recorder, server: Recorder, message = 'ping'): 
 
 /** The median of three round trips, each of its parts separately. */
 async function medianRoundTrip(client: Recorder, server: Recorder): Promise<{ up: number; down: number; total: number }> {
-  const samples = [];
+  const samples: { up: number; down: number; total: number }[] = [];
   for (let i = 0; i < 3; i++) samples.push(await roundTrip(client, server));
   const median = (key: 'up' | 'down' | 'total') => samples.map((s) => s[key]).sort((a, b) => a - b)[1]!;
   return { up: median('up'), down: median('down'), total: median('total') };
@@ -412,10 +412,9 @@ describe('stop()', { timeout: CASE_TIMEOUT_MS }, () => {
   });
 });
 
-// Bugs found while writing these tests: each case states the behaviour the proxy promises and
-// currently fails (it.fails). When one is fixed, its case fails here: turn it into an it().
-describe('known bugs (it.fails until fixed)', { timeout: CASE_TIMEOUT_MS }, () => {
-  it.fails('data still in a latency queue is delivered when the upstream ends the connection', async () => {
+// Half-closes, reused toxic ids and a slow reader: bugs found while writing these tests, now fixed.
+describe('half-close, toxic ids and backpressure', { timeout: CASE_TIMEOUT_MS }, () => {
+  it('data still in a latency queue is delivered when the upstream ends the connection', async () => {
     const upstream = await startUpstream({ echo: false });
     const proxy = await startProxy(upstream);
     proxy.add(toxic('latency', { type: 'latency', latency_ms: 100, jitter_ms: 0 }, ['downstream']));
@@ -426,7 +425,7 @@ describe('known bugs (it.fails until fixed)', { timeout: CASE_TIMEOUT_MS }, () =
     expect(client.buffer().toString()).toBe('bye');
   });
 
-  it.fails('data still in a latency queue is delivered when the client ends its side', async () => {
+  it('data still in a latency queue is delivered when the client ends its side', async () => {
     const upstream = await startUpstream({ echo: false });
     const proxy = await startProxy(upstream);
     proxy.add(toxic('latency', { type: 'latency', latency_ms: 100, jitter_ms: 0 }, ['upstream']));
@@ -437,7 +436,7 @@ describe('known bugs (it.fails until fixed)', { timeout: CASE_TIMEOUT_MS }, () =
     expect(server.buffer().toString()).toBe('hello');
   });
 
-  it.fails('a toxic removed and added again with the same id is timed from the new add()', async () => {
+  it('a toxic removed and added again with the same id is timed from the new add()', async () => {
     const { proxy, client } = await echoThroughProxy();
     const first = now();
     proxy.add(toxic('reset', { type: 'reset-peer', timeout_ms: 200 }, ['upstream']));
@@ -452,7 +451,7 @@ describe('known bugs (it.fails until fixed)', { timeout: CASE_TIMEOUT_MS }, () =
     expect(client.closedAt! - second).toBeGreaterThanOrEqual(995);
   });
 
-  it.fails('a slow upstream reader slows the client down (the proxy does not buffer without bound)', async () => {
+  it('a slow upstream reader slows the client down (the proxy does not buffer without bound)', async () => {
     const upstream = await startUpstream({ echo: false });
     const proxy = await startProxy(upstream);
     const client = await connectClient(proxy.port);

@@ -42,6 +42,8 @@ class Pipe {
   private queued = 0;
   private busy = false;
   private lastDeliverAt = 0;
+  /** The source half-closed: end the destination once everything queued has been delivered. */
+  private ended = false;
 
   constructor(
     private readonly connection: ProxyConnection,
@@ -50,6 +52,24 @@ class Pipe {
     private readonly destination: net.Socket,
   ) {
     source.on('data', (data: Buffer) => this.push(data));
+    source.on('end', () => {
+      this.ended = true;
+      void this.pump();
+    });
+  }
+
+  /** Write, and wait while the destination's own buffer is full: a slow reader slows the writer. */
+  private async write(data: Buffer): Promise<void> {
+    if (this.destination.write(data) || this.connection.closed) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.destination.off('drain', done);
+        this.destination.off('close', done);
+        resolve();
+      };
+      this.destination.on('drain', done);
+      this.destination.on('close', done);
+    });
   }
 
   private push(data: Buffer): void {
@@ -79,12 +99,13 @@ class Pipe {
         if (wait > 0) await sleep(wait);
         if (this.connection.closed) break;
         if (slicer) await this.writeSliced(data, slicer, this.connection.randomFor(`slicer.${this.direction}`));
-        else this.destination.write(data);
+        else await this.write(data);
         this.lastDeliverAt = Math.max(deliverAt, Date.now());
         this.queue.shift();
         this.queued -= data.length;
         if (this.queued <= HIGH_WATER_BYTES / 2 && this.source.isPaused()) this.source.resume();
       }
+      if (this.ended && this.queue.length === 0 && !this.connection.closed) this.destination.end();
     } finally {
       this.busy = false;
     }
@@ -93,7 +114,7 @@ class Pipe {
   private async writeSliced(data: Buffer, spec: Extract<ToxicSpec, { type: 'slicer' }>, random: () => number): Promise<void> {
     for (let offset = 0; offset < data.length && !this.connection.closed; ) {
       const size = Math.max(1, Math.round(spec.average_size + (random() * 2 - 1) * spec.size_variation));
-      this.destination.write(data.subarray(offset, offset + size));
+      await this.write(data.subarray(offset, offset + size));
       offset += size;
       if (spec.delay_us > 0 && offset < data.length) await sleep(spec.delay_us / 1000);
     }
@@ -105,6 +126,7 @@ class ProxyConnection {
   private readonly decided = new Map<string, boolean>();
   private readonly randoms = new Map<string, () => number>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly toxicTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
     readonly id: number,
@@ -114,10 +136,15 @@ class ProxyConnection {
   ) {
     new Pipe(this, 'upstream', client, upstream);
     new Pipe(this, 'downstream', upstream, client);
+    // Half-closes pass through (each pipe ends its destination once it has delivered everything);
+    // the connection is done when both sockets have closed, or at once on an error.
     const close = () => this.close();
+    let closedSockets = 0;
     for (const socket of [client, upstream]) {
       socket.on('error', close);
-      socket.on('close', close);
+      socket.on('close', () => {
+        if (++closedSockets === 2) close();
+      });
     }
     for (const toxic of proxy.toxics()) this.onToxicAdded(toxic);
   }
@@ -160,6 +187,7 @@ class ProxyConnection {
     if ((spec.type === 'timeout' && spec.timeout_ms > 0) || spec.type === 'reset-peer') {
       const timer = setTimeout(() => {
         this.timers.delete(timer);
+        this.toxicTimers.delete(toxic.id);
         if (!this.proxy.hasToxic(toxic.id)) return;
         if (spec.type === 'reset-peer') {
           this.proxy.countFor(toxic.id).resets++;
@@ -171,7 +199,19 @@ class ProxyConnection {
         }
       }, spec.timeout_ms);
       this.timers.add(timer);
+      this.toxicTimers.set(toxic.id, timer);
     }
+  }
+
+  /** A removed toxic's pending action and its affected/not decision go with it (an id may be reused). */
+  onToxicRemoved(id: string): void {
+    const timer = this.toxicTimers.get(id);
+    if (timer) {
+      clearTimeout(timer);
+      this.timers.delete(timer);
+      this.toxicTimers.delete(id);
+    }
+    this.decided.delete(id);
   }
 
   close(): void {
@@ -199,8 +239,8 @@ export class ToxicProxy {
     private readonly upstream: { host: string; port: number },
     readonly seed: number,
   ) {
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(this.upstream);
+    this.server = net.createServer({ allowHalfOpen: true }, (client) => {
+      const upstream = net.connect({ ...this.upstream, allowHalfOpen: true });
       client.pause();
       upstream.once('connect', () => client.resume());
       this.connections_accepted++;
@@ -248,6 +288,7 @@ export class ToxicProxy {
 
   remove(id: string): void {
     this.active.delete(id);
+    for (const connection of this.connections) connection.onToxicRemoved(id);
   }
 
   forget(connection: ProxyConnection): void {
