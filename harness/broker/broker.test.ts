@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedBroker, parseBrokerSpec, startBroker, type BrokerHandle } from './index.ts';
 import { startMosquitto, type MosquittoBroker } from './mosquitto.ts';
+import { deleteKeysWithPrefix, redisUrl } from './redis-keys.ts';
 
 const SHARED_MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 
@@ -173,10 +174,57 @@ describe('embedded broker', () => {
     await expect(broker.restart()).rejects.toThrow(/has been stopped/);
   });
 
-  it('redis persistence fails clearly until the broker-kill work lands', async () => {
-    await expect(startBroker('embedded', { persistence: 'redis' })).rejects.toThrow(
-      'not implemented yet: redis persistence (aedes-persistence-redis) comes with the broker-kill work',
-    );
+  /**
+   * A subscriber with a persistent session goes offline, a QoS 1 message is published for it, the
+   * broker is SIGKILLed and restarted: with Redis persistence the message is delivered when the
+   * subscriber comes back; with memory persistence it died with the broker.
+   */
+  async function queuedAcrossKill(options: Parameters<typeof EmbeddedBroker.start>[0]): Promise<string | undefined> {
+    const persistent = await EmbeddedBroker.start(options);
+    try {
+      const clientId = `chaosbench-test-${randomUUID().slice(0, 8)}`;
+      const topic = `chaosbench-test/${randomUUID()}`;
+      const first = await mqtt.connectAsync(persistent.url, { clientId, clean: false, connectTimeout: 3_000, reconnectPeriod: 0 });
+      await first.subscribeAsync(topic, { qos: 1 });
+      await first.endAsync();
+      const publisher = await connectClient(persistent.url);
+      await publisher.publishAsync(topic, 'queued while offline', { qos: 1 });
+      await publisher.endAsync(true);
+      // Aedes sends the PUBACK before aedes-persistence-redis has written the message to the offline
+      // subscriber's queue: killed within a few ms, the broker loses a message it acknowledged
+      // (seen here: 1 of 2 runs without this wait). The wait tests persistence, not that race.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await persistent.kill();
+      await persistent.restart();
+      const client = mqtt.connect(persistent.url, { clientId, clean: false, connectTimeout: 3_000, reconnectPeriod: 0 });
+      openClients.push(client);
+      return await new Promise<string | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), 3_000);
+        client.on('message', (_topic, payload) => {
+          clearTimeout(timer);
+          resolve(payload.toString());
+        });
+      });
+    } finally {
+      await persistent.stop();
+    }
+  }
+
+  it('with Redis persistence a queued QoS 1 message survives a SIGKILL of the broker; with memory it does not', async () => {
+    const url = redisUrl();
+    const prefix = `chaosbench:test-${randomUUID().slice(0, 8)}:`;
+    try {
+      expect(await queuedAcrossKill({ persistence: 'redis', redis: { url, key_prefix: prefix } })).toBe('queued while offline');
+    } finally {
+      // Every key the broker wrote is under its prefix, and all of them go.
+      expect(await deleteKeysWithPrefix(url, prefix)).toBeGreaterThan(0);
+      expect(await deleteKeysWithPrefix(url, prefix)).toBe(0);
+    }
+    expect(await queuedAcrossKill({ persistence: 'memory' })).toBeUndefined();
+  }, 30_000);
+
+  it('refuses Redis persistence without a server and a key prefix', async () => {
+    await expect(startBroker('embedded', { persistence: 'redis' })).rejects.toThrow(/--persistence redis needs --redis-url and --redis-prefix/);
   });
 
   it('does not outlive a parent that crashes without stop()', async () => {
