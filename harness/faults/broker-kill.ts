@@ -4,25 +4,7 @@
 // that loss; with `redis` they survive. Either way the figures say what happened, nothing is hidden.
 
 import type { BrokerKillFault } from '../../scenarios/schema.ts';
-import type { SystemFault, SystemFaultContext } from './index.ts';
-import { killSchedule } from './kill-schedule.ts';
+import { killFault } from './kill-schedule.ts';
 
-export function brokerKillFault(spec: BrokerKillFault): SystemFault {
-  let schedule: { stop(): Promise<void> } | undefined;
-  const counts = { kills: 0, downtime_ms: 0 };
-  return {
-    kind: 'broker-kill',
-    start(context: SystemFaultContext) {
-      schedule = killSchedule(spec, context.phase, async () => {
-        counts.kills++;
-        counts.downtime_ms += spec.downtime_ms;
-        context.note(`broker-kill: SIGKILL the broker, restart in ${spec.downtime_ms} ms`);
-        await context.killBroker(spec.downtime_ms);
-      });
-    },
-    async stop() {
-      await schedule?.stop();
-    },
-    injected: () => ({ ...counts }),
-  };
-}
+export const brokerKillFault = (spec: BrokerKillFault) =>
+  killFault('broker-kill', spec, { count: 'kills', note: 'SIGKILL the broker' }, (context, downtimeMs) => context.killBroker(downtimeMs));

@@ -3,6 +3,7 @@
 // between: stop() waits for it, so no process is left dead.
 
 import { nowMicros } from '../../aggregator/clock.ts';
+import type { SystemFault, SystemFaultContext } from './index.ts';
 
 export function killSchedule(
   spec: { at_s: number; every_s: number },
@@ -35,5 +36,31 @@ export function killSchedule(
       await running;
       if (failure) throw new Error(`a kill fault could not restart the process: ${failure.message}`, { cause: failure });
     },
+  };
+}
+
+/** A fault that kills and restarts one process on the schedule above; `what` names it in counts and notes. */
+export function killFault(
+  kind: 'consumer-crash' | 'broker-kill',
+  spec: { at_s: number; every_s: number; downtime_ms: number },
+  what: { count: string; note: string },
+  strike: (context: SystemFaultContext, downtimeMs: number) => Promise<void>,
+): SystemFault {
+  let schedule: { stop(): Promise<void> } | undefined;
+  const counts: Record<string, number> = { [what.count]: 0, downtime_ms: 0 };
+  return {
+    kind,
+    start(context: SystemFaultContext) {
+      schedule = killSchedule(spec, context.phase, async () => {
+        counts[what.count]!++;
+        counts.downtime_ms! += spec.downtime_ms;
+        context.note(`${kind}: ${what.note}, restart in ${spec.downtime_ms} ms`);
+        await strike(context, spec.downtime_ms);
+      });
+    },
+    async stop() {
+      await schedule?.stop();
+    },
+    injected: () => ({ ...counts }),
   };
 }
