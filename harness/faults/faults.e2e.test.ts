@@ -403,3 +403,55 @@ describe('seeded replay', () => {
     TIMEOUT_MS,
   );
 });
+
+describe('network faults through the proxy', () => {
+  it(
+    'partition: the aggregator consumes nothing while cut off, loses nothing, and the report measures the recovery',
+    async () => {
+      const scenario = small(smoke, [
+        warmup(),
+        phase('before', 3, 200),
+        phase('cut', 2, 200, [{ kind: 'partition', target: 'aggregator', direction: 'both', toxicity: 1, close_after_ms: 0 }]),
+        phase('heal', 6, 200),
+      ]);
+      scenario.checks = [{ metric: 'lost', op: '==', value: 0 }];
+      const { result, dir } = await run(scenario);
+      expect(result.faults).toEqual([{ phase: 'cut', fault: 0, kind: 'partition', injected: { connections_affected: 1, resets: 0, closed: 0 } }]);
+      // Independently from the sink: the cut runs from 3.5 s to 5.5 s of the schedule; nothing may
+      // be committed in the whole second 4-5 inside it (events of 'before' commit within ms).
+      const cut = result.phases.find((p) => p.name === 'cut')!;
+      const origin_us = Math.min(...sinkEvents(dir).map((e) => e.intended_us));
+      const inSecond4 = sinkEvents(dir).filter((e) => e.committed_us - origin_us >= 4e6 && e.committed_us - origin_us < 5e6);
+      expect(inSecond4).toHaveLength(0);
+      expect(result.commits_per_second.find((c) => c.t_s === 4)).toBeUndefined();
+      expect(cut.latency.max_ms).toBeGreaterThan(1_500);
+      expect(result.totals.lost + result.totals.lost_unacked).toBe(0);
+      expect(result.totals.unique_committed).toBe(result.totals.published);
+      expect(cut.recovery).not.toBeNull();
+      console.log(`[partition] recovery ${JSON.stringify(cut.recovery)}; p99 per second ${JSON.stringify(result.commits_per_second.map((c) => [c.t_s, c.p99_ms]))}`);
+      expect(cut.recovery!.recovery_s).not.toBeNull();
+      expect(cut.recovery!.backlog_peak).toBeGreaterThan(200);
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'latency 100 ms on the publishers’ upstream moves p50 of that phase by about 100 ms, and only that phase',
+    async () => {
+      const scenario = small(smoke, [
+        warmup(),
+        phase('clean', 2, 100),
+        phase('slow-net', 2, 100, [{ kind: 'latency', target: 'publishers', direction: 'upstream', toxicity: 1, latency_ms: 100, jitter_ms: 0 }]),
+        phase('after', 2, 100),
+      ]);
+      const { result } = await run(scenario);
+      const p50 = (name: string) => result.phases.find((p) => p.name === name)!.latency.p50_ms;
+      expect(p50('slow-net') - p50('clean')).toBeGreaterThanOrEqual(85);
+      expect(p50('slow-net') - p50('clean')).toBeLessThanOrEqual(140);
+      expect(Math.abs(p50('after') - p50('clean'))).toBeLessThanOrEqual(15);
+      // Every publisher connection (4 sources + the worker's copy connection) went through the toxic.
+      expect(result.faults[0]!.injected.connections_affected).toBe(5);
+    },
+    TIMEOUT_MS,
+  );
+});
