@@ -53,7 +53,7 @@ export function renderReport(result: RunResult): string {
   out.push(verdictLine(result), '');
   out.push(`# chaosbench: ${s.name}`, '', `${s.description}`, '');
   out.push(
-    `Run \`${result.run_id}\` · broker: ${result.broker.kind} (${result.broker.url}) · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
+    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`} · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
     '',
   );
 
