@@ -13,8 +13,8 @@ import { parseAssignment, setPath } from '../scenarios/override.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 import { parseBrokerSpec } from './broker/index.ts';
 import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind } from './run.ts';
-import { renderReport, renderSummary } from '../reports/markdown.ts';
-import { LatencyRecorder } from './metrics/histogram.ts';
+import { renderSummary } from '../reports/markdown.ts';
+import { reportFiles } from '../reports/files.ts';
 import { describeRate } from './load/schedule.ts';
 
 export const EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
@@ -76,7 +76,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         default: 'reference',
         describe: 'reference: the aggregator under test; none: a bare subscriber that acks on receipt (the ceiling to compare with)',
       },
-      dedup: { type: 'string', describe: "dedup store: memory | sqlite | sqlite:PATH | none" },
+      dedup: { type: 'string', describe: 'dedup store: memory | sqlite | sqlite:PATH | none | redis | redis://HOST:PORT | postgres | postgres://USER@HOST:PORT/DB' },
       'sink-mode': { choices: ['idempotent', 'append'] as const, describe: 'append keeps duplicate rows (shows what dedup prevents)' },
       'sink-delay-ms': { type: 'number', describe: 'artificial delay per sink commit (slow sink)' },
       'batch-size': { type: 'number', describe: 'aggregator batch size' },
@@ -240,8 +240,8 @@ export async function main(argv: string[]): Promise<number> {
 
   mkdirSync(parsed.out_dir, { recursive: true });
   writeFileSync(join(parsed.out_dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(join(parsed.out_dir, 'report.md'), renderReport(result));
-  writeFileSync(join(parsed.out_dir, 'latency.hgrm'), LatencyRecorder.decode(result.latency.end_to_end.histogram).toHgrm());
+  // report.md, latency.svg, timeline.svg and the .hgrm files: the same set `npm run report` writes.
+  for (const [name, content] of Object.entries(reportFiles(result))) writeFileSync(join(parsed.out_dir, name), content);
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     process.stdout.write(`${renderSummary(result)}\n`);

@@ -3,7 +3,9 @@
 
 import type { LatencyResult, RunResult } from '../harness/result.ts';
 
-const fmt = (value: number, digits = 2) => (Number.isInteger(value) ? String(value) : value.toFixed(digits));
+// Older result files lack some figures: show them as "—" rather than failing the whole report.
+const fmt = (value: number | undefined, digits = 2) =>
+  value === undefined || value === null ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(digits);
 const pct = (value: number) => `${(value * 100).toFixed(2)}%`;
 // A check's actual value with enough digits that it cannot round onto its threshold: a failed
 // `committed_ratio >= 1` must not read "was 1.00".

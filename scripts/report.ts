@@ -1,0 +1,94 @@
+// `npm run report -- DIR`: re-renders a run directory from its result.json, with no broker and no
+// aggregator: report.md, latency.svg, timeline.svg and the .hgrm files (reports/files.ts), the
+// same set the bench command writes after a run. Exit codes: 0 written · 1 some files could not be
+// rendered (the others were written) · 2 bad input.
+
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { RESULT_SCHEMA, type RunResult } from '../harness/result.ts';
+import { reportFileRenderers } from '../reports/files.ts';
+
+const EXIT = { ok: 0, partial: 1, bad_input: 2 } as const;
+
+const USAGE = `Usage: npm run report -- DIR
+
+Reads DIR/result.json (schema ${RESULT_SCHEMA}, as written by \`npm run bench\`) and writes, in DIR:
+  report.md          the markdown report
+  latency.svg        latency by percentile (end to end, each counted phase, publish→PUBACK)
+  timeline.svg       consumed and offered msg/s and p99 per second, fault phases shaded
+  latency.hgrm       end-to-end latency, HdrHistogram percentile text (ms)
+  publish-ack.hgrm   publish→PUBACK latency
+  phase-<name>.hgrm  each phase's end-to-end latency
+Existing files of those names are overwritten; result.json is only read. Needs no broker.
+DIR may also be the path of the result.json itself.
+
+A file that cannot be rendered from this result.json (an older or damaged file) is named on
+stderr and left as it was; the others are still written.
+
+Exit codes: 0 files written · 1 some files could not be rendered · 2 bad input (no result.json,
+not JSON, not a ${RESULT_SCHEMA} file)
+`;
+
+function loadResult(path: string): RunResult {
+  if (!existsSync(path)) throw new Error(`no result.json in ${dirname(path)} (looked for ${path})`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`${path} is not JSON: ${(error as Error).message}`);
+  }
+  const schema = typeof parsed === 'object' && parsed !== null ? (parsed as { schema?: unknown }).schema : undefined;
+  if (schema !== RESULT_SCHEMA) {
+    throw new Error(`${path} is not a ${RESULT_SCHEMA} file (schema: ${schema === undefined ? 'missing' : JSON.stringify(schema)})`);
+  }
+  return parsed as RunResult;
+}
+
+function main(argv: string[]): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  const unknown = argv.filter((arg) => arg.startsWith('-'));
+  if (unknown.length > 0 || argv.length !== 1) {
+    process.stderr.write(
+      `error: ${unknown.length > 0 ? `unknown option ${unknown.join(', ')}` : argv.length === 0 ? 'missing the run directory' : `expected one run directory, got ${argv.length} arguments`}\n\n${USAGE}`,
+    );
+    return EXIT.bad_input;
+  }
+  const target = argv[0]!;
+  const isFile = existsSync(target) && statSync(target).isFile();
+  const dir = isFile ? dirname(target) : target;
+  const resultPath = isFile ? target : join(dir, 'result.json');
+  if (!isFile && existsSync(target) === false) {
+    process.stderr.write(`error: no such directory: ${target}\n`);
+    return EXIT.bad_input;
+  }
+
+  let result: RunResult;
+  try {
+    result = loadResult(resultPath);
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    return EXIT.bad_input;
+  }
+  let failed = 0;
+  for (const [name, render] of Object.entries(reportFileRenderers(result))) {
+    // Names come from reportFileRenderers (sanitised): never a path, but check rather than trust.
+    if (basename(name) !== name) throw new Error(`refusing to write outside ${dir}: ${name}`);
+    let content: string;
+    try {
+      content = render();
+    } catch (error) {
+      failed += 1;
+      process.stderr.write(`error: cannot render ${name} from ${resultPath}: ${(error as Error).message} (left as it was)\n`);
+      continue;
+    }
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    process.stdout.write(`${path}\n`);
+  }
+  return failed > 0 ? EXIT.partial : EXIT.ok;
+}
+
+process.exitCode = main(process.argv.slice(2));
