@@ -1,6 +1,7 @@
 // Standalone entry point of the reference aggregator: `npm run aggregator -- --broker mqtt://…`.
 // Also the child process the harness starts (it then reports over IPC instead of printing).
-// Exit codes: 0 after a graceful drain, 2 for bad flags, 3 when the broker cannot be reached.
+// Exit codes: 0 after a graceful drain, 2 for bad flags, 3 when the broker or the dedup store's
+// server cannot be reached.
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -27,7 +28,9 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
       dedup: {
         type: 'string',
         default: defaults.dedup,
-        describe: "dedup store: memory | none | sqlite (inside the sink's database, atomic with the commit) | sqlite:PATH",
+        describe:
+          "dedup store: memory | none | sqlite (inside the sink's database, atomic with the commit) | sqlite:PATH | " +
+          'redis | redis://HOST:PORT (default REDIS_URL) | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL)',
       },
       'dedup-ttl-ms': { type: 'number', default: defaults.dedup_ttl_ms, describe: 'how long an event id is remembered' },
       sink: { type: 'string', default: defaults.sink, describe: 'sink: sqlite:PATH' },

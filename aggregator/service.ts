@@ -19,7 +19,10 @@ export interface AggregatorConfig {
   topic: string;
   /** MQTT clean session. false: the broker keeps our subscription and un-acked messages across reconnects. */
   clean_session: boolean;
-  /** memory | none | sqlite (in the sink's database, atomic with it) | sqlite:PATH */
+  /**
+   * memory | none | sqlite (in the sink's database, atomic with it) | sqlite:PATH |
+   * redis[://host:port] (keys under chaosbench:dedup:<client_id>:) | postgres[://user@host:port/db] (schema chaosbench)
+   */
   dedup: string;
   dedup_ttl_ms: number;
   /** sqlite:PATH (':memory:' is refused: the harness must be able to read the sink after the run) */
@@ -93,7 +96,15 @@ export class AggregatorService {
     if (this.config.bare) return this.startBare();
     const config = this.config;
     this.sink = new SqliteSink({ path: sinkPath(config.sink), mode: config.sink_mode, slowdown: this.slowdown });
-    this.store = createDedupStore(config.dedup, { sink: this.sink });
+    // Redis claims are namespaced by the client id: the broker keeps this id's session, and the claims
+    // belong with it (a restarted aggregator with the same id sees its own claims, another one does not).
+    this.store = createDedupStore(config.dedup, {
+      sink: this.sink,
+      namespace: config.client_id,
+      onError: (error) => this.log(`dedup store: ${error.message}`),
+    });
+    // A store on a server: fail at start-up when it cannot be reached, not at the first batch.
+    await this.store.open?.();
     const pipeline = new Pipeline(
       this.store,
       this.sink,

@@ -139,10 +139,10 @@ describe.concurrent('bench CLI (spawned)', () => {
     expectBadInput(withScenario, /--broker: .*http:\/\/x/);
   });
 
-  it('--dedup redis exits 2 naming dedup and the valid kinds', async () => {
-    const [alone, withScenario] = await Promise.all([bench('--dedup', 'redis'), bench('--scenario', 'dup-storm', '--dedup', 'redis')]);
-    expectBadInput(alone, /dedup.*'redis'.*memory/);
-    expectBadInput(withScenario, /dedup.*'redis'.*memory/);
+  it('--dedup mongodb exits 2 naming dedup and the valid kinds', async () => {
+    const [alone, withScenario] = await Promise.all([bench('--dedup', 'mongodb'), bench('--scenario', 'dup-storm', '--dedup', 'mongodb')]);
+    expectBadInput(alone, /dedup.*'mongodb'.*valid kinds are memory, none, sqlite, .*redis, .*postgres/);
+    expectBadInput(withScenario, /dedup.*'mongodb'.*valid kinds are memory, none, sqlite, .*redis, .*postgres/);
   });
 
   it('--list shows every shipped scenario, one line each', async () => {
@@ -191,7 +191,7 @@ describe.concurrent('bench CLI (spawned)', () => {
 
   it('reports every bad flag of one command line at once', async () => {
     const outcome = await bench(
-      '--scenario', 'dup-storm', '--duration', '2x', '--dedup', 'redis', '--broker', 'http://x', '--rate', '-5', '--batch-size', '0',
+      '--scenario', 'dup-storm', '--duration', '2x', '--dedup', 'mongodb', '--broker', 'http://x', '--rate', '-5', '--batch-size', '0',
     );
     expectBadInput(outcome, '--duration', '--dedup', '--broker', 'phases[1].rate', 'aggregator.batch_size');
   });
@@ -207,7 +207,7 @@ describe.concurrent('aggregator CLI (spawned)', () => {
   });
 
   it('names every bad flag at once', async () => {
-    expectBadInput(await aggregator('--sink', 'foo', '--batch-size', '0', '--dedup', 'redis', '--broker', 'http://x'), 'sink', 'batch-size', 'dedup', 'broker');
+    expectBadInput(await aggregator('--sink', 'foo', '--batch-size', '0', '--dedup', 'mongodb', '--broker', 'http://x'), 'sink', 'batch-size', 'dedup', 'broker');
   });
 
   it('--help exits 0 and lists its flags', async () => {

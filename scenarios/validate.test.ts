@@ -33,7 +33,7 @@ describe('validateScenario', () => {
     bad.phases[1].faults[0].fraction = 1.5;
     bad.load.burst = 10;
     bad.checks[1].metric = 'latency_p99';
-    bad.aggregator.dedup = 'redis';
+    bad.aggregator.dedup = 'mongodb';
 
     const errors = errorsOf(bad);
     const expectedPrefixes = [
@@ -54,7 +54,7 @@ describe('validateScenario', () => {
     expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: model, concurrency, publishers, workers, payload_bytes, topics, window, puback_timeout_ms\)$/);
     expect(find('checks[1].metric')).toMatch(/must be one of lost, .*got "latency_p99"$/);
     // The dedup message comes from the registry and names the valid kinds.
-    expect(find('aggregator.dedup')).toMatch(/^aggregator\.dedup: unknown dedup store 'redis'.*memory/);
+    expect(find('aggregator.dedup')).toMatch(/^aggregator\.dedup: unknown dedup store 'mongodb': valid kinds are memory, none, sqlite, .*redis, .*postgres/);
   });
 
   it('names unknown fields at the top level and inside phases and faults', () => {

@@ -1,11 +1,22 @@
 // The DedupStore contract, once, for every implementation (STYLE.md point 8). A store is done when
 // this suite passes for it. Each case declares its capabilities: `dedups` (false only for 'none',
-// which must answer 'new' where the others answer 'duplicate') and `openPeer` (a second, independent
-// connection to the same claims, standing in for another process).
+// which must answer 'new' where the others answer 'duplicate'), `peer` (a second, independent
+// connection to the same claims, standing in for another process), `sqliteLocking` (SQLite's busy
+// lock between connections), `realClockTtl` (TTLs follow the server's clock, so the TTL cases wait
+// in real time with a short TTL and a margin instead of moving a fake clock) and `server` (a store on
+// a network server: its connections can be dropped under it, and an unreachable server is a
+// TransientError).
+//
+// The Redis and PostgreSQL cases run against the real servers (REDIS_URL, DATABASE_URL, or the local
+// defaults); when one is unreachable its cases fail, they are never skipped. Each store gets a key
+// prefix or schema of its own, removed by the test's cleanup.
 
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sleep } from '../clock.ts';
 import { TransientError } from '../sink/index.ts';
@@ -13,6 +24,8 @@ import { SqliteSink } from '../sink/sqlite.ts';
 import type { ClaimResult, DedupKind, DedupStore } from './index.ts';
 import { MemoryDedupStore } from './memory.ts';
 import { NoDedupStore } from './none.ts';
+import { DEFAULT_DATABASE_URL, PostgresDedupStore } from './postgres.ts';
+import { DEFAULT_REDIS_URL, RedisDedupStore } from './redis.ts';
 import { SqliteDedupStore } from './sqlite.ts';
 
 interface FakeClock {
@@ -32,8 +45,12 @@ function fakeClock(startMs = 1_767_225_600_000): FakeClock {
 
 interface OpenedStore {
   store: DedupStore;
-  /** Another connection to the same claims (sqlite only). */
-  openPeer?: (options?: { busyTimeoutMs?: number }) => SqliteDedupStore;
+  /** Another connection to the same claims (cases with `peer`). */
+  openPeer?: () => DedupStore;
+  /** sqlite only: a peer with its own busy timeout, whose database handle the test drives directly. */
+  openSqlitePeer?: (options?: { busyTimeoutMs?: number }) => SqliteDedupStore;
+  /** Drops the store's server connections from the server side (cases with `server`). */
+  dropConnections?: () => Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -45,8 +62,16 @@ interface StoreCase {
   dedups: boolean;
   /** open() provides openPeer: a second connection to the same claims. */
   peer: boolean;
+  /** open() provides openSqlitePeer: SQLite connections that lock each other out. */
+  sqliteLocking: boolean;
+  /** TTLs follow a real clock (the server's): open() ignores `now`, TTL cases wait for real. */
+  realClockTtl: boolean;
+  /** A store on a network server: open() provides dropConnections, and openUnreachable exists. */
+  server: boolean;
   /** `now` undefined = the store's default clock. */
   open(now: (() => number) | undefined): OpenedStore;
+  /** The same store pointed at a server that is not there (cases with `server`). */
+  openUnreachable?: () => DedupStore;
 }
 
 function tempDir(): { dir: string; remove(): void } {
@@ -63,6 +88,94 @@ function peerOpener(path: string, now: (() => number) | undefined, peers: Sqlite
   };
 }
 
+function uniqueSuffix(): string {
+  return randomBytes(6).toString('hex');
+}
+
+const redisUrl = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+/** A port nothing listens on (1 is reserved and closed on any sane test machine). */
+const UNREACHABLE_PORT = 1;
+
+/** A Redis store under a key prefix of its own; cleanup deletes every key under that prefix. */
+function openRedis(): OpenedStore {
+  const keyPrefix = `chaosbench:test:dedup:${uniqueSuffix()}:`;
+  const peers: RedisDedupStore[] = [];
+  const store = new RedisDedupStore({ url: redisUrl, keyPrefix, connectionName: 'chaosbench-dedup-test' });
+  // The test's own connection, for what a store does not do (CLIENT KILL, cleanup).
+  let admin: Redis | undefined;
+  const adminConnection = () => (admin ??= new Redis(redisUrl, { maxRetriesPerRequest: 2 }));
+  return {
+    store,
+    openPeer: () => {
+      const peer = new RedisDedupStore({ url: redisUrl, keyPrefix, connectionName: 'chaosbench-dedup-test-peer' });
+      peers.push(peer);
+      return peer;
+    },
+    dropConnections: async () => {
+      // CLIENT ID runs on the store's own connection, so it names exactly that one.
+      const id = await store.clientId();
+      expect(await adminConnection().client('KILL', 'ID', String(id))).toBe(1);
+    },
+    cleanup: async () => {
+      try {
+        for (const peer of peers) await peer.close();
+        await store.close();
+        const redis = adminConnection();
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1_000);
+          if (keys.length > 0) await redis.del(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+      } finally {
+        admin?.disconnect();
+      }
+    },
+  };
+}
+
+/** A PostgreSQL store in a schema of its own; cleanup drops the schema. */
+function openPostgres(): OpenedStore {
+  const schema = `chaosbench_test_${uniqueSuffix()}`;
+  const peers: PostgresDedupStore[] = [];
+  // The schema name doubles as application_name, so that dropConnections finds exactly these connections.
+  const store = new PostgresDedupStore({ url: databaseUrl, schema, applicationName: schema });
+  const admin = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      return await work(client);
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    store,
+    openPeer: () => {
+      const peer = new PostgresDedupStore({ url: databaseUrl, schema, applicationName: `${schema}_peer` });
+      peers.push(peer);
+      return peer;
+    },
+    dropConnections: async () => {
+      // The two-argument form waits (up to 5 s) until each backend has exited.
+      const { rows } = await admin((client) =>
+        client.query<{ terminated: boolean }>(
+          'SELECT pg_terminate_backend(pid, 5000) AS terminated FROM pg_stat_activity WHERE application_name = $1',
+          [schema],
+        ),
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((row) => row.terminated)).toBe(true);
+    },
+    cleanup: async () => {
+      for (const peer of peers) await peer.close();
+      await store.close();
+      await admin((client) => client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+    },
+  };
+}
+
 const cases: StoreCase[] = [
   {
     name: 'memory',
@@ -70,6 +183,9 @@ const cases: StoreCase[] = [
     durable: false,
     dedups: true,
     peer: false,
+    sqliteLocking: false,
+    realClockTtl: false,
+    server: false,
     open: (now) => {
       const store = new MemoryDedupStore({ now });
       return { store, cleanup: () => store.close() };
@@ -81,14 +197,19 @@ const cases: StoreCase[] = [
     durable: true,
     dedups: true,
     peer: true,
+    sqliteLocking: true,
+    realClockTtl: false,
+    server: false,
     open: (now) => {
       const temp = tempDir();
       const path = join(temp.dir, 'dedup.db');
       const peers: SqliteDedupStore[] = [];
       const store = new SqliteDedupStore({ path, now });
+      const openSqlitePeer = peerOpener(path, now, peers);
       return {
         store,
-        openPeer: peerOpener(path, now, peers),
+        openPeer: () => openSqlitePeer(),
+        openSqlitePeer,
         cleanup: async () => {
           for (const peer of peers) await peer.close();
           await store.close();
@@ -103,15 +224,20 @@ const cases: StoreCase[] = [
     durable: true,
     dedups: true,
     peer: true,
+    sqliteLocking: true,
+    realClockTtl: false,
+    server: false,
     open: (now) => {
       const temp = tempDir();
       const path = join(temp.dir, 'sink.db');
       const peers: SqliteDedupStore[] = [];
       const sink = new SqliteSink({ path, mode: 'idempotent' });
       const store = new SqliteDedupStore({ db: sink.db, now });
+      const openSqlitePeer = peerOpener(path, now, peers);
       return {
         store,
-        openPeer: peerOpener(path, now, peers),
+        openPeer: () => openSqlitePeer(),
+        openSqlitePeer,
         cleanup: async () => {
           for (const peer of peers) await peer.close();
           await store.close();
@@ -127,25 +253,79 @@ const cases: StoreCase[] = [
     durable: false,
     dedups: false,
     peer: false,
+    sqliteLocking: false,
+    realClockTtl: false,
+    server: false,
     open: () => {
       const store = new NoDedupStore();
       return { store, cleanup: () => store.close() };
     },
   },
+  {
+    name: 'redis',
+    kind: 'redis',
+    durable: true,
+    dedups: true,
+    peer: true,
+    sqliteLocking: false,
+    realClockTtl: true,
+    server: true,
+    open: () => openRedis(),
+    openUnreachable: () => new RedisDedupStore({ url: `redis://127.0.0.1:${UNREACHABLE_PORT}`, keyPrefix: 'chaosbench:test:unreachable:' }),
+  },
+  {
+    name: 'postgres',
+    kind: 'postgres',
+    durable: true,
+    dedups: true,
+    peer: true,
+    sqliteLocking: false,
+    realClockTtl: true,
+    server: true,
+    open: () => openPostgres(),
+    openUnreachable: () =>
+      new PostgresDedupStore({ url: `postgres://postgres@127.0.0.1:${UNREACHABLE_PORT}/test`, schema: 'chaosbench_test_unreachable' }),
+  },
 ];
 
+/** TTL of every case that does not let time pass; on a fake clock also that of the TTL cases. */
 const TTL_MS = 1_000;
+/**
+ * Real-clock stores: TTL of the TTL cases, and the margin kept around each expiry instant. The margin
+ * must cover one round trip plus scheduling delays on a loaded machine; the TTL must exceed twice the
+ * margin so that "still live" and "expired" can both be observed.
+ */
+const REAL_CLOCK_TTL_MS = 400;
+const REAL_CLOCK_SLACK_MS = 100;
+/** Real-clock stores: TTL of the cases that must not see a claim expire however slowly they run. */
+const REAL_CLOCK_LIVE_TTL_MS = 60_000;
+
+/** How time passes in the TTL cases. */
+interface TimeControl {
+  /** TTL the TTL cases claim with. */
+  ttl: number;
+  /** Margin around an expiry instant: 0 on a fake clock (expiry checked to the millisecond). */
+  slack: number;
+  /** Let `ms` pass on the store's clock. */
+  advance(ms: number): Promise<void>;
+}
 
 describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   const { dedups } = storeCase;
   /** What a live claim answers: 'duplicate', or 'new' for a store that does not deduplicate. */
   const repeat: ClaimResult = dedups ? 'duplicate' : 'new';
+  /** TTL of the cases in which no claim may expire. */
+  const liveTtl = storeCase.realClockTtl ? REAL_CLOCK_LIVE_TTL_MS : TTL_MS;
   let clock: FakeClock;
+  let time: TimeControl;
   let opened: OpenedStore;
   let store: DedupStore;
 
   beforeEach(() => {
     clock = fakeClock();
+    time = storeCase.realClockTtl
+      ? { ttl: REAL_CLOCK_TTL_MS, slack: REAL_CLOCK_SLACK_MS, advance: (ms) => sleep(ms) }
+      : { ttl: TTL_MS, slack: 0, advance: async (ms) => clock.advance(ms) };
     opened = storeCase.open(clock.now);
     store = opened.store;
   });
@@ -160,13 +340,13 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   });
 
   it('answers new for a first claim and duplicate for the next one within the TTL', async () => {
-    expect(await store.claim('01J0000000000000000000000A', TTL_MS)).toBe('new');
-    expect(await store.claim('01J0000000000000000000000A', TTL_MS)).toBe(repeat);
-    expect(await store.claim('01J0000000000000000000000B', TTL_MS)).toBe('new');
+    expect(await store.claim('01J0000000000000000000000A', liveTtl)).toBe('new');
+    expect(await store.claim('01J0000000000000000000000A', liveTtl)).toBe(repeat);
+    expect(await store.claim('01J0000000000000000000000B', liveTtl)).toBe('new');
   });
 
   it('claimMany answers per id in order, a repeat inside one call being a duplicate', async () => {
-    expect(await store.claimMany(['a', 'b', 'a', 'c', 'b', 'a'], TTL_MS)).toEqual([
+    expect(await store.claimMany(['a', 'b', 'a', 'c', 'b', 'a'], liveTtl)).toEqual([
       'new',
       'new',
       repeat,
@@ -174,36 +354,42 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
       repeat,
       repeat,
     ]);
-    expect(await store.claimMany(['c', 'd'], TTL_MS)).toEqual([repeat, 'new']);
-    expect(await store.claimMany([], TTL_MS)).toEqual([]);
+    expect(await store.claimMany(['c', 'd'], liveTtl)).toEqual([repeat, 'new']);
+    expect(await store.claimMany([], liveTtl)).toEqual([]);
   });
 
-  it('forgets a claim once its TTL has passed (expiry at exactly claim time + TTL)', async () => {
-    expect(await store.claim('a', TTL_MS)).toBe('new');
-    clock.advance(TTL_MS - 1);
-    expect(await store.claim('a', TTL_MS)).toBe(repeat);
-    clock.advance(1);
-    expect(await store.claim('a', TTL_MS)).toBe('new');
+  // On a fake clock the TTL cases check expiry to the millisecond (slack 0); on a real clock each
+  // check stays `slack` away from the expiry instant.
+  it('forgets a claim once its TTL has passed (on a fake clock: at exactly claim time + TTL)', async () => {
+    const { ttl, slack } = time;
+    expect(await store.claim('a', ttl)).toBe('new');
+    await time.advance(ttl - 1 - slack);
+    expect(await store.claim('a', ttl)).toBe(repeat);
+    await time.advance(1 + 2 * slack);
+    expect(await store.claim('a', ttl)).toBe('new');
     // The renewed claim is live again for a full TTL.
-    clock.advance(TTL_MS - 1);
-    expect(await store.claimMany(['a'], TTL_MS)).toEqual([repeat]);
+    await time.advance(ttl - 1 - slack);
+    expect(await store.claimMany(['a'], ttl)).toEqual([repeat]);
   });
 
   it('does not extend a claim when a duplicate arrives', async () => {
-    await store.claim('a', TTL_MS);
-    clock.advance(600);
-    expect(await store.claim('a', TTL_MS)).toBe(repeat);
-    clock.advance(400);
-    expect(await store.claim('a', TTL_MS)).toBe('new');
+    const { ttl, slack } = time;
+    await store.claim('a', ttl);
+    await time.advance(0.6 * ttl);
+    expect(await store.claim('a', ttl)).toBe(repeat);
+    // Extended, the claim would live until 1.6 × TTL.
+    await time.advance(0.4 * ttl + slack);
+    expect(await store.claim('a', ttl)).toBe('new');
   });
 
   it('expires each claim on its own TTL when TTLs differ', async () => {
+    const { ttl, slack } = time;
     // The long claim comes first, so a store sweeping expired claims in insertion order meets it
     // before the short one: the short claim must still expire on time.
-    await store.claim('long', 10 * TTL_MS);
-    await store.claim('short', TTL_MS);
-    clock.advance(TTL_MS);
-    expect(await store.claimMany(['short', 'long'], TTL_MS)).toEqual(['new', repeat]);
+    await store.claim('long', 10 * ttl);
+    await store.claim('short', ttl);
+    await time.advance(ttl + slack);
+    expect(await store.claimMany(['short', 'long'], ttl)).toEqual(['new', repeat]);
   });
 
   it('expires claims on its default clock too', async () => {
@@ -219,14 +405,14 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   });
 
   it('makes a released id new again and ignores ids it never claimed', async () => {
-    await store.claimMany(['a', 'b'], TTL_MS);
+    await store.claimMany(['a', 'b'], liveTtl);
     await store.release(['a', 'never-claimed']);
-    expect(await store.claimMany(['a', 'b'], TTL_MS)).toEqual(['new', repeat]);
+    expect(await store.claimMany(['a', 'b'], liveTtl)).toEqual(['new', repeat]);
     await store.release([]);
   });
 
   it('gives exactly one new to 50 concurrent claims of one id', async () => {
-    const results = await Promise.all(Array.from({ length: 50 }, () => store.claim('contended', TTL_MS)));
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.claim('contended', liveTtl)));
     expect(results.filter((result) => result === 'new')).toHaveLength(dedups ? 1 : 50);
   });
 
@@ -234,7 +420,7 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
     const ids = Array.from({ length: 20 }, (_, index) => `id-${index}`);
     // Ten callers, each starting at a different offset of the same ids.
     const calls = Array.from({ length: 10 }, (_, caller) =>
-      store.claimMany([...ids.slice(caller * 2), ...ids.slice(0, caller * 2)], TTL_MS).then((results) =>
+      store.claimMany([...ids.slice(caller * 2), ...ids.slice(0, caller * 2)], liveTtl).then((results) =>
         results.map((result, index) => ({ id: ids[(index + caller * 2) % ids.length], result })),
       ),
     );
@@ -246,14 +432,15 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   });
 
   it('counts live claims only in size()', async () => {
-    await store.claimMany(['a', 'b', 'c'], TTL_MS);
+    const { ttl, slack } = time;
+    await store.claimMany(['a', 'b', 'c'], ttl);
     expect(await store.size()).toBe(dedups ? 3 : 0);
     await store.release(['b']);
     expect(await store.size()).toBe(dedups ? 2 : 0);
-    await store.claim('long', 10 * TTL_MS);
-    clock.advance(TTL_MS);
+    await store.claim('long', 3 * ttl);
+    await time.advance(ttl + slack);
     expect(await store.size()).toBe(dedups ? 1 : 0);
-    clock.advance(9 * TTL_MS);
+    await time.advance(2 * ttl);
     expect(await store.size()).toBe(0);
   });
 
@@ -261,15 +448,15 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
     for (const ttl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       await expect(store.claim('a', ttl), String(ttl)).rejects.toThrow(RangeError);
     }
-    expect(await store.claim('a', TTL_MS)).toBe('new');
+    expect(await store.claim('a', liveTtl)).toBe('new');
   });
 
   it('closes idempotently and refuses claims afterwards', async () => {
-    await store.claim('a', TTL_MS);
+    await store.claim('a', liveTtl);
     await store.close();
     await store.close();
-    await expect(store.claim('b', TTL_MS)).rejects.toThrow(/closed/);
-    await expect(store.claimMany(['b'], TTL_MS)).rejects.toThrow(/closed/);
+    await expect(store.claim('b', liveTtl)).rejects.toThrow(/closed/);
+    await expect(store.claimMany(['b'], liveTtl)).rejects.toThrow(/closed/);
   });
 
   // Only stores with a second connection get these cases (registered, not skipped: every test
@@ -277,10 +464,10 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   if (storeCase.peer) describe('with a second connection', () => {
     it('sees claims made on the other connection and its releases', async () => {
       const peer = opened.openPeer!();
-      expect(await store.claim('a', TTL_MS)).toBe('new');
-      expect(await peer.claim('a', TTL_MS)).toBe('duplicate');
+      expect(await store.claim('a', liveTtl)).toBe('new');
+      expect(await peer.claim('a', liveTtl)).toBe('duplicate');
       await peer.release(['a']);
-      expect(await store.claim('a', TTL_MS)).toBe('new');
+      expect(await store.claim('a', liveTtl)).toBe('new');
     });
 
     it('gives exactly one new per id when two connections claim the same ids in alternating transactions', async () => {
@@ -298,8 +485,8 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
         const forward = ids.slice(offset, offset + 10);
         const backward = reversed.slice(offset, offset + 10);
         const [forwardResults, backwardResults] = await Promise.all([
-          store.claimMany(forward, TTL_MS),
-          peer.claimMany(backward, TTL_MS),
+          store.claimMany(forward, liveTtl),
+          peer.claimMany(backward, liveTtl),
         ]);
         record(forward, forwardResults);
         record(backward, backwardResults);
@@ -308,18 +495,47 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
       expect([...newCount.values()].every((count) => count === 1)).toBe(true);
     });
 
-    it('fails a claim blocked by the other connection\'s open write transaction with TransientError, claiming nothing', async () => {
-      const holder = opened.openPeer!();
-      const blocked = opened.openPeer!({ busyTimeoutMs: 0 });
-      holder.db.exec('BEGIN IMMEDIATE');
+    if (storeCase.sqliteLocking) {
+      it("fails a claim blocked by the other connection's open write transaction with TransientError, claiming nothing", async () => {
+        const holder = opened.openSqlitePeer!();
+        const blocked = opened.openSqlitePeer!({ busyTimeoutMs: 0 });
+        holder.db.exec('BEGIN IMMEDIATE');
+        try {
+          // Inside the open transaction: better-sqlite3 nests the claim as a savepoint.
+          expect(holder.claimManySync(['a', 'b'], TTL_MS)).toEqual(['new', 'new']);
+          await expect(blocked.claimMany(['a', 'c'], TTL_MS)).rejects.toBeInstanceOf(TransientError);
+        } finally {
+          holder.db.exec('COMMIT');
+        }
+        expect(await blocked.claimMany(['a', 'c'], TTL_MS)).toEqual(['duplicate', 'new']);
+      });
+    }
+  });
+
+  // Stores on a network server (registered only for those, not skipped).
+  if (storeCase.server) describe('on a server', () => {
+    it('keeps its claims and answers again after the server drops its connections', async () => {
+      // Several connections in use first (where the store pools them), so more than one dies at once.
+      await Promise.all(Array.from({ length: 5 }, (_, index) => store.claimMany([`warm-${index}`], liveTtl)));
+      expect(await store.claim('a', liveTtl)).toBe('new');
+      await opened.dropConnections!();
+      expect(await store.claim('a', liveTtl)).toBe('duplicate');
+      expect(await store.claimMany(['b', 'a', 'b'], liveTtl)).toEqual(['new', 'duplicate', 'duplicate']);
+      await opened.dropConnections!();
+      await store.release(['a']);
+      expect(await store.claim('a', liveTtl)).toBe('new');
+      await opened.dropConnections!();
+      expect(await store.size()).toBe(7);
+    });
+
+    it('fails with TransientError (which the pipeline retries) when its server cannot be reached', async () => {
+      const unreachable = storeCase.openUnreachable!();
       try {
-        // Inside the open transaction: better-sqlite3 nests the claim as a savepoint.
-        expect(holder.claimManySync(['a', 'b'], TTL_MS)).toEqual(['new', 'new']);
-        await expect(blocked.claimMany(['a', 'c'], TTL_MS)).rejects.toBeInstanceOf(TransientError);
+        await expect(unreachable.open!()).rejects.toBeInstanceOf(TransientError);
+        await expect(unreachable.claimMany(['a'], liveTtl)).rejects.toBeInstanceOf(TransientError);
       } finally {
-        holder.db.exec('COMMIT');
+        await unreachable.close();
       }
-      expect(await blocked.claimMany(['a', 'c'], TTL_MS)).toEqual(['duplicate', 'new']);
     });
   });
 });

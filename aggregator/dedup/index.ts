@@ -12,7 +12,7 @@ import type { Sink, TransactionalClaim } from '../sink/index.ts';
 export type ClaimResult = 'new' | 'duplicate';
 
 export interface DedupStore {
-  /** Short name used in reports ('memory', 'sqlite', 'none'). */
+  /** Short name used in reports ('memory', 'sqlite', 'none', 'redis', 'postgres'). */
   readonly kind: DedupKind;
   /**
    * True when claims outlive the process. A durable store that cannot join the sink's transaction
@@ -28,9 +28,15 @@ export interface DedupStore {
    * store cannot share the sink's transaction (then the pipeline orders claim and commit itself).
    */
   claimerFor?(sink: Sink): TransactionalClaim | undefined;
+  /**
+   * Connects to the store's server and prepares it (schema, table), so that an unreachable server is
+   * reported at start-up rather than at the first batch. Optional: in-process stores have nothing to
+   * open, and a store that has one opens itself on first use anyway.
+   */
+  open?(): Promise<void>;
   /** Number of live (unexpired) claims, for reports of store size. */
   size(): Promise<number>;
   close(): Promise<void>;
 }
 
-export type DedupKind = 'memory' | 'sqlite' | 'none';
+export type DedupKind = 'memory' | 'sqlite' | 'none' | 'redis' | 'postgres';

@@ -1,18 +1,25 @@
 // Dedup store registry: turns a spec string from config or the CLI ('memory', 'none', 'sqlite',
-// 'sqlite:./data/dedup.db') into a store. A new store is a new file plus one line in `factories`;
-// the `satisfies` clause makes the compiler list any DedupKind without a factory.
-// Parsing has no side effects, so a bad spec is reported before anything is opened.
+// 'sqlite:./data/dedup.db', 'redis', 'redis://host:6379', 'postgres', 'postgres://user@host/db') into
+// a store. A new store is a new file plus one line in `factories`; the `satisfies` clause makes the
+// compiler list any DedupKind without a factory.
+// Parsing has no side effects (it neither connects nor reads the environment), so a bad spec is
+// reported before anything is opened; a bare 'redis' or 'postgres' takes its URL from REDIS_URL or
+// DATABASE_URL when the store is created.
 
 import type { SqliteSink } from '../sink/sqlite.ts';
 import type { DedupKind, DedupStore } from './index.ts';
 import { MemoryDedupStore } from './memory.ts';
 import { NoDedupStore } from './none.ts';
+import { DEFAULT_POSTGRES_SCHEMA, PostgresDedupStore } from './postgres.ts';
+import { DEFAULT_REDIS_KEY_PREFIX, RedisDedupStore } from './redis.ts';
 import { SqliteDedupStore } from './sqlite.ts';
 
 export interface DedupSpec {
   kind: DedupKind;
   /** sqlite only: a database file of its own. Undefined = share the sink's database. */
   path?: string;
+  /** redis, postgres: the server's URL. Undefined = REDIS_URL / DATABASE_URL, or the local default. */
+  url?: string;
 }
 
 export interface CreateDedupStoreOptions {
@@ -22,6 +29,15 @@ export interface CreateDedupStoreOptions {
   now?: () => number;
   /** memory only: bound on live claims. */
   maxEntries?: number;
+  /**
+   * redis only: claims live under the key prefix `chaosbench:dedup:<namespace>:`, so that aggregators
+   * with different namespaces (the service passes its MQTT client id) do not share claims. Default 'default'.
+   */
+  namespace?: string;
+  /** postgres only: schema of the dedup table. Default 'chaosbench'. */
+  schema?: string;
+  /** redis, postgres: told of connection errors (the store reconnects by itself). */
+  onError?: (error: Error) => void;
 }
 
 type Factory = (spec: DedupSpec, options: CreateDedupStoreOptions) => DedupStore;
@@ -36,6 +52,9 @@ const factories = {
     }
     return new SqliteDedupStore({ db: sink.db, now });
   },
+  redis: (spec, { namespace, onError }) =>
+    new RedisDedupStore({ url: spec.url, keyPrefix: `${DEFAULT_REDIS_KEY_PREFIX}${namespace ?? 'default'}:`, onError }),
+  postgres: (spec, { schema, onError }) => new PostgresDedupStore({ url: spec.url, schema: schema ?? DEFAULT_POSTGRES_SCHEMA, onError }),
 } satisfies Record<DedupKind, Factory>;
 
 export const DEDUP_KINDS = Object.keys(factories) as DedupKind[];
@@ -43,16 +62,46 @@ export const DEDUP_KINDS = Object.keys(factories) as DedupKind[];
 /** Kinds that accept ':<path>' after the name. */
 const KINDS_WITH_PATH: ReadonlySet<DedupKind> = new Set<DedupKind>(['sqlite']);
 
+/** Kinds that accept a URL instead of the bare name, by URL scheme (lower case, with the colon). */
+const URL_SCHEMES = {
+  'redis:': 'redis',
+  'rediss:': 'redis',
+  'postgres:': 'postgres',
+  'postgresql:': 'postgres',
+} as const satisfies Record<string, DedupKind>;
+
+/** How each URL kind's URL looks, for error messages. */
+const URL_FORMS: Partial<Record<DedupKind, string>> = {
+  redis: 'redis://<host>:<port>',
+  postgres: 'postgres://<user>@<host>:<port>/<database>',
+};
+
 function isDedupKind(kind: string): kind is DedupKind {
   return Object.hasOwn(factories, kind);
 }
 
-function validSpecs(): string {
-  return DEDUP_KINDS.map((kind) => (KINDS_WITH_PATH.has(kind) ? `${kind}, ${kind}:<path>` : kind)).join(', ');
+function urlKind(scheme: string): DedupKind | undefined {
+  const lower = scheme.toLowerCase();
+  return Object.hasOwn(URL_SCHEMES, lower) ? URL_SCHEMES[lower as keyof typeof URL_SCHEMES] : undefined;
 }
 
-/** Parses 'memory' | 'none' | 'sqlite' | 'sqlite:<path>'; throws an Error naming the valid kinds. */
+function validSpecs(): string {
+  return DEDUP_KINDS.map((kind) => {
+    if (KINDS_WITH_PATH.has(kind)) return `${kind}, ${kind}:<path>`;
+    const form = URL_FORMS[kind];
+    return form ? `${kind}, ${form}` : kind;
+  }).join(', ');
+}
+
+/**
+ * Parses 'memory' | 'none' | 'sqlite' | 'sqlite:<path>' | 'redis' | 'redis://…' | 'rediss://…' |
+ * 'postgres' | 'postgres://…' | 'postgresql://…'; throws an Error naming the valid kinds.
+ */
 export function parseDedupSpec(spec: string): DedupSpec {
+  const url = /^([A-Za-z][A-Za-z0-9+.-]*:)\/\//.exec(spec);
+  const kindOfUrl = url ? urlKind(url[1]!) : undefined;
+  if (kindOfUrl) return { kind: kindOfUrl, url: parseServerUrl(spec, kindOfUrl) };
+
   const separator = spec.indexOf(':');
   const kind = separator === -1 ? spec : spec.slice(0, separator);
   const path = separator === -1 ? undefined : spec.slice(separator + 1);
@@ -60,6 +109,10 @@ export function parseDedupSpec(spec: string): DedupSpec {
     throw new Error(`unknown dedup store '${spec}': valid kinds are ${validSpecs()}`);
   }
   if (path !== undefined) {
+    const form = URL_FORMS[kind];
+    if (form) {
+      throw new Error(`dedup store '${kind}' takes a URL like ${form} (got '${spec}'): valid kinds are ${validSpecs()}`);
+    }
     if (!KINDS_WITH_PATH.has(kind)) {
       throw new Error(`dedup store '${kind}' takes no path (got '${spec}'): valid kinds are ${validSpecs()}`);
     }
@@ -67,6 +120,18 @@ export function parseDedupSpec(spec: string): DedupSpec {
     return { kind, path };
   }
   return { kind };
+}
+
+/** Checks a server URL's shape (host present, parseable); returns it unchanged. */
+function parseServerUrl(spec: string, kind: DedupKind): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(spec);
+  } catch {
+    throw new Error(`dedup store '${spec}' is not a valid URL: use ${URL_FORMS[kind]}`);
+  }
+  if (parsed.hostname === '') throw new Error(`dedup store '${spec}' names no host: use ${URL_FORMS[kind]}`);
+  return spec;
 }
 
 export function createDedupStore(spec: string | DedupSpec, options: CreateDedupStoreOptions = {}): DedupStore {

@@ -1,0 +1,235 @@
+// PostgresDedupStore: durable claims in a PostgreSQL table `<schema>.dedup`, through a pg Pool.
+// It cannot join the SQLite sink's transaction, so the pipeline claims it commit-first (after the
+// idempotent sink commit; see aggregator/pipeline.ts).
+//
+// claimMany is one statement: INSERT every id, or take over a row whose claim has expired, ON
+// CONFLICT ... DO UPDATE ... WHERE expired, RETURNING the ids it wrote. No check-then-set, so any
+// number of connections (processes) claiming one id see exactly one 'new': the primary key makes a
+// concurrent insert of the same id wait for the first one's commit and then conflict.
+// - A repeated id inside one call: one INSERT may not touch a row twice (Postgres refuses it), so the
+//   ids are de-duplicated first and each repeat after its first occurrence answers 'duplicate'.
+// - Concurrent calls with overlapping ids in different orders would lock rows in different orders and
+//   deadlock; the ids are sorted, so every caller locks in one order.
+// - Expiry follows the database server's clock (now()); there is no injectable clock.
+// - A connection dropped between statements (server restart, pg_terminate_backend) is retried once
+//   on a fresh connection. That retry is safe even if the first attempt did commit and only its
+//   answer was lost: each call writes a token of its own, and a row carrying this call's token
+//   answers 'new' again instead of 'duplicate'.
+
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { TransientError } from '../sink/index.ts';
+import type { ClaimResult, DedupStore } from './index.ts';
+import { assertValidTtl } from './ttl.ts';
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+export const DEFAULT_POSTGRES_SCHEMA = 'chaosbench';
+export const DEFAULT_PURGE_EVERY_CLAIMS = 10_000;
+
+export interface PostgresDedupStoreOptions {
+  /** postgres://user[:password]@host:port/database. Default DATABASE_URL or postgres://postgres@127.0.0.1:5432/test. */
+  url?: string;
+  /** Schema of the `dedup` table, created if missing. Default 'chaosbench'. */
+  schema?: string;
+  /** application_name of the pool's connections (shows in pg_stat_activity). Default 'chaosbench-dedup'. */
+  applicationName?: string;
+  /** Most connections at once. Default 10. */
+  maxConnections?: number;
+  /** Longest wait for a connection before a claim fails (transiently). Default 5000. */
+  connectTimeoutMs?: number;
+  /** Expired rows are purged after this many claims (amortised, bounded per purge). Default 10_000. */
+  purgeEveryClaims?: number;
+  /** Told of errors on idle connections (the pool drops them and opens new ones). */
+  onError?: (error: Error) => void;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** The connection went away (or never came): the statement did not run, or its answer was lost. */
+export function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    // 08xxx connection exception; 57P01-03 admin/crash shutdown, cannot connect now.
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+    if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
+      return true;
+    }
+  }
+  return /Connection terminated|not queryable|timeout exceeded when trying to connect|Connection ended/i.test(error.message);
+}
+
+/** SQLSTATEs worth another try: serialization failure, deadlock, out of resources, lock timeout, cancelled. */
+function isTransientSqlState(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === '40001' || code === '40P01' || code.startsWith('53') || code === '55P03' || code === '57014');
+}
+
+/** Connection and transient SQL errors become TransientError (the pipeline retries those). */
+export function toTransientIfPostgresUnavailable(error: unknown): unknown {
+  if (error instanceof TransientError) return error;
+  if (isConnectionError(error) || isTransientSqlState(error)) {
+    return new TransientError(`postgres: ${(error as Error).message}`, { cause: error });
+  }
+  return error;
+}
+
+export class PostgresDedupStore implements DedupStore {
+  readonly kind = 'postgres' as const;
+  readonly durable = true;
+  readonly schema: string;
+  readonly pool: pg.Pool;
+  private readonly table: string;
+  private readonly purgeEveryClaims: number;
+  private claimsSincePurge = 0;
+  private ready: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: PostgresDedupStoreOptions = {}) {
+    this.schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
+    if (!SCHEMA_NAME.test(this.schema)) {
+      throw new RangeError(`schema must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63), got '${this.schema}'`);
+    }
+    this.purgeEveryClaims = options.purgeEveryClaims ?? DEFAULT_PURGE_EVERY_CLAIMS;
+    if (!Number.isInteger(this.purgeEveryClaims) || this.purgeEveryClaims < 1) {
+      throw new RangeError(`purgeEveryClaims must be an integer >= 1, got ${this.purgeEveryClaims}`);
+    }
+    this.table = `"${this.schema}".dedup`;
+    this.pool = new pg.Pool({
+      connectionString: options.url ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+      application_name: options.applicationName ?? 'chaosbench-dedup',
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    });
+    const onError = options.onError ?? (() => {});
+    // An idle connection that dies (server restart, terminated backend) is reported here and dropped
+    // by the pool; without a listener the error would crash the process.
+    this.pool.on('error', (error) => onError(error));
+  }
+
+  /** Creates the schema and table if missing; runs once (again after a failure). */
+  async open(): Promise<void> {
+    this.assertOpen();
+    this.ready ??= this.createTable().catch((error: unknown) => {
+      this.ready = undefined;
+      throw toTransientIfPostgresUnavailable(error);
+    });
+    return this.ready;
+  }
+
+  async claim(eventId: string, ttlMs: number): Promise<ClaimResult> {
+    const [result] = await this.claimMany([eventId], ttlMs);
+    return result ?? 'new';
+  }
+
+  async claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]> {
+    this.assertOpen();
+    assertValidTtl(ttlMs);
+    if (eventIds.length === 0) return [];
+    await this.open();
+    // First occurrences only, sorted so that concurrent callers lock rows in one order.
+    const distinct = [...new Set(eventIds)].sort();
+    const token = randomUUID();
+    const { rows } = await this.query<{ event_id: string }>(
+      `INSERT INTO ${this.table} AS d (event_id, expires_at, claim_token)
+       SELECT event_id, now() + $2::double precision * interval '1 millisecond', $3
+       FROM unnest($1::text[]) WITH ORDINALITY AS input(event_id, position)
+       ORDER BY position
+       ON CONFLICT (event_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, claim_token = EXCLUDED.claim_token
+       WHERE d.expires_at <= now() OR d.claim_token = EXCLUDED.claim_token
+       RETURNING event_id`,
+      [distinct, ttlMs, token],
+    );
+    const fresh = new Set(rows.map((row) => row.event_id));
+    await this.purgeAfter(eventIds.length);
+    // An id is 'new' at its first occurrence only: delete it from `fresh` once answered.
+    return eventIds.map((eventId): ClaimResult => (fresh.delete(eventId) ? 'new' : 'duplicate'));
+  }
+
+  async release(eventIds: readonly string[]): Promise<void> {
+    this.assertOpen();
+    if (eventIds.length === 0) return;
+    await this.open();
+    // Idempotent, so the connection retry is always safe.
+    await this.query(`DELETE FROM ${this.table} WHERE event_id = ANY($1::text[])`, [[...new Set(eventIds)]]);
+  }
+
+  async size(): Promise<number> {
+    this.assertOpen();
+    await this.open();
+    const { rows } = await this.query<{ live: string }>(`SELECT count(*) AS live FROM ${this.table} WHERE expires_at > now()`);
+    return Number(rows[0]?.live ?? 0);
+  }
+
+  /** Deletes up to `limit` expired claims (default: all); returns how many were deleted. */
+  async purgeExpired(limit?: number): Promise<number> {
+    this.assertOpen();
+    await this.open();
+    const result = await this.query(
+      `DELETE FROM ${this.table} WHERE event_id IN (
+         SELECT event_id FROM ${this.table} WHERE expires_at <= now() ORDER BY expires_at LIMIT $1
+       )`,
+      [limit ?? null],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Let a table creation in progress finish, so that its connection is released before the pool ends.
+    await this.ready?.catch(() => {});
+    await this.pool.end();
+  }
+
+  private async createTable(): Promise<void> {
+    const statements = [
+      `CREATE SCHEMA IF NOT EXISTS "${this.schema}"`,
+      `CREATE TABLE IF NOT EXISTS ${this.table} (
+         event_id text PRIMARY KEY,
+         expires_at timestamptz NOT NULL,
+         claim_token text NOT NULL
+       )`,
+      `CREATE INDEX IF NOT EXISTS dedup_expires_at ON ${this.table} (expires_at)`,
+    ];
+    for (const statement of statements) {
+      try {
+        await this.query(statement);
+      } catch (error) {
+        // Two processes creating the same schema or table at once: IF NOT EXISTS is not atomic in
+        // the catalogue, and the loser gets a unique violation. The object exists either way: go on.
+        const code = (error as { code?: unknown }).code;
+        if (code !== '23505' && code !== '42P06' && code !== '42P07') throw error;
+      }
+    }
+  }
+
+  private async purgeAfter(claims: number): Promise<void> {
+    this.claimsSincePurge += claims;
+    if (this.claimsSincePurge < this.purgeEveryClaims) return;
+    this.claimsSincePurge = 0;
+    // Bounded so one unlucky claim does not pay for a whole backlog; 2× keeps up with the claim rate.
+    await this.purgeExpired(2 * this.purgeEveryClaims);
+  }
+
+  /** pool.query with one retry on a fresh connection when the connection was lost. */
+  private async query<Row extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<Row>> {
+    try {
+      return await this.pool.query<Row>(text, values);
+    } catch (error) {
+      if (!isConnectionError(error) || this.closed) throw toTransientIfPostgresUnavailable(error);
+    }
+    try {
+      return await this.pool.query<Row>(text, values);
+    } catch (error) {
+      throw toTransientIfPostgresUnavailable(error);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('PostgresDedupStore is closed');
+  }
+}

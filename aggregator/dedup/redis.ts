@@ -1,0 +1,175 @@
+// RedisDedupStore: durable claims as Redis keys `<prefix><event id>` that Redis expires itself.
+// It cannot join the SQLite sink's transaction, so the pipeline claims it commit-first (after the
+// idempotent sink commit; see aggregator/pipeline.ts).
+//
+// A claim is one atomic `SET <key> <token> NX PX <ttl> GET`: Redis sets the key only when it does
+// not exist (an expired key does not exist), and GET returns what was there before. No
+// check-then-set, so any number of clients (processes) claiming one id see exactly one 'new'.
+// claimMany sends one SET per id in a single pipeline (one round trip); Redis runs them in order, so
+// a repeated id inside one call finds the key its first occurrence set: 'duplicate'.
+//
+// Why a token instead of the plain `SET key 1 NX`: when the connection drops with commands in
+// flight, ioredis resends them after reconnecting (autoResendUnfulfilledCommands). A SET that had
+// already run would then answer "exists" to the very claim that made it, and a claim would be lost
+// to nobody ('duplicate' everywhere). Each position of each call writes its own token; finding its
+// own token means "this was my claim": 'new'. A repeat of an id later in the same call carries a
+// different token, so it stays 'duplicate'. (NX together with GET needs Redis >= 7.0.)
+//
+// TTLs follow the Redis server's clock; there is no injectable clock.
+
+import { randomBytes } from 'node:crypto';
+import { Redis, ReplyError } from 'ioredis';
+import { TransientError } from '../sink/index.ts';
+import type { ClaimResult, DedupStore } from './index.ts';
+import { assertValidTtl } from './ttl.ts';
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_REDIS_KEY_PREFIX = 'chaosbench:dedup:';
+
+export interface RedisDedupStoreOptions {
+  /** redis://[user:password@]host:port[/db]. Default REDIS_URL or redis://127.0.0.1:6379. */
+  url?: string;
+  /** Every claim is the key `<keyPrefix><event id>`. Default 'chaosbench:dedup:'. */
+  keyPrefix?: string;
+  /** CLIENT SETNAME of the store's connection (shows in CLIENT LIST). Default 'chaosbench-dedup'. */
+  connectionName?: string;
+  /** Told of connection errors (ioredis reconnects by itself; claims fail meanwhile). */
+  onError?: (error: Error) => void;
+}
+
+/** Redis reply errors that a later attempt may not get (server loading, busy, failing over). */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|READONLY|MASTERDOWN|CLUSTERDOWN|NOREPLICAS|OOM)\b/;
+
+/**
+ * Connection errors (closed, reset, retries per request exhausted) and the transient reply errors
+ * become TransientError, which the pipeline retries; other reply errors (syntax, WRONGTYPE) are
+ * permanent.
+ */
+export function toTransientIfRedisUnavailable(error: unknown): unknown {
+  if (error instanceof TransientError) return error;
+  if (error instanceof ReplyError && !TRANSIENT_REPLY.test((error as Error).message)) return error;
+  if (error instanceof Error) return new TransientError(`redis: ${error.message}`, { cause: error });
+  return error;
+}
+
+/** SCAN MATCH pattern for keys starting with `prefix` (glob characters escaped). */
+function matchPrefix(prefix: string): string {
+  return `${prefix.replace(/[\\*?[\]]/g, '\\$&')}*`;
+}
+
+export class RedisDedupStore implements DedupStore {
+  readonly kind = 'redis' as const;
+  readonly durable = true;
+  readonly keyPrefix: string;
+  readonly redis: Redis;
+  private closed = false;
+
+  constructor(options: RedisDedupStoreOptions = {}) {
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
+    if (this.keyPrefix === '') throw new RangeError('keyPrefix must not be empty');
+    const url = options.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+    this.redis = new Redis(url, {
+      connectionName: options.connectionName ?? 'chaosbench-dedup',
+      // Connects on open() or the first command; claims made while (re)connecting wait in the
+      // offline queue and fail (transiently) after a few reconnect attempts.
+      lazyConnect: true,
+      maxRetriesPerRequest: 5,
+    });
+    const onError = options.onError ?? (() => {});
+    // Without a listener ioredis prints every reconnect error; the caller decides what to log.
+    this.redis.on('error', (error: Error) => onError(error));
+  }
+
+  async open(): Promise<void> {
+    this.assertOpen();
+    try {
+      await this.redis.ping();
+    } catch (error) {
+      throw toTransientIfRedisUnavailable(error);
+    }
+  }
+
+  async claim(eventId: string, ttlMs: number): Promise<ClaimResult> {
+    const [result] = await this.claimMany([eventId], ttlMs);
+    return result ?? 'new';
+  }
+
+  async claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]> {
+    this.assertOpen();
+    assertValidTtl(ttlMs);
+    if (eventIds.length === 0) return [];
+    // PX takes whole milliseconds > 0: round up so a claim never lives shorter than asked.
+    const px = Math.ceil(ttlMs);
+    const token = randomBytes(9).toString('base64url');
+    const pipeline = this.redis.pipeline();
+    eventIds.forEach((eventId, index) => {
+      pipeline.call('SET', this.keyPrefix + eventId, `${token}:${index}`, 'NX', 'PX', String(px), 'GET');
+    });
+    const replies = await this.exec(pipeline);
+    return replies.map(([error, previous], index): ClaimResult => {
+      if (error) throw toTransientIfRedisUnavailable(error);
+      // nil: the key did not exist and is now ours. Our own token: a resend of this very claim.
+      return previous === null || previous === `${token}:${index}` ? 'new' : 'duplicate';
+    });
+  }
+
+  async release(eventIds: readonly string[]): Promise<void> {
+    this.assertOpen();
+    if (eventIds.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const eventId of eventIds) pipeline.del(this.keyPrefix + eventId);
+    for (const [error] of await this.exec(pipeline)) {
+      if (error) throw toTransientIfRedisUnavailable(error);
+    }
+  }
+
+  /** Live claims: keys under the prefix (SCAN skips expired keys). O(keys under the prefix). */
+  async size(): Promise<number> {
+    this.assertOpen();
+    // SCAN may return a key twice (when the keyspace is rehashed meanwhile): count distinct keys.
+    const keys = new Set<string>();
+    let cursor = '0';
+    try {
+      do {
+        const [next, batch] = await this.redis.scan(cursor, 'MATCH', matchPrefix(this.keyPrefix), 'COUNT', 1_000);
+        for (const key of batch) keys.add(key);
+        cursor = next;
+      } while (cursor !== '0');
+    } catch (error) {
+      throw toTransientIfRedisUnavailable(error);
+    }
+    return keys.size;
+  }
+
+  /** The server's id for the store's current connection (CLIENT ID), e.g. to CLIENT KILL it in tests. */
+  async clientId(): Promise<number> {
+    this.assertOpen();
+    return (await this.redis.client('ID')) as number;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.redis.status === 'ready') {
+      try {
+        await this.redis.quit();
+      } catch {
+        // The connection went away meanwhile: nothing left to close politely.
+      }
+    }
+    // Stops any reconnecting too.
+    this.redis.disconnect();
+  }
+
+  private async exec(pipeline: ReturnType<Redis['pipeline']>): Promise<[Error | null, unknown][]> {
+    try {
+      return (await pipeline.exec()) ?? [];
+    } catch (error) {
+      throw toTransientIfRedisUnavailable(error);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('RedisDedupStore is closed');
+  }
+}
