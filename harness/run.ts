@@ -22,6 +22,7 @@ import { eventIdFor } from './load/identity.ts';
 import { buildLedger, deadLetterKey, type Ledger } from './ledger/index.ts';
 import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import { recoveries, type Recovery } from './metrics/recovery.ts';
+import { LiveSinkLatency } from './metrics/live-latency.ts';
 import { runsIn } from './faults/registry.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
@@ -81,6 +82,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let redisKeys: { url: string; key_prefix: string } | undefined;
   let proxies: { publishers: ToxicProxy; aggregator: ToxicProxy } | undefined;
   let toxicSerial = 0;
+  let liveLatency: LiveSinkLatency | undefined;
   try {
     const persistence = scenario.broker?.persistence ?? 'memory';
     if (persistence === 'redis') redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
@@ -116,6 +118,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
 
     const totalS = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const timeline: TimelineSample[] = [];
+    const bare = aggregatorKind === 'none';
+    liveLatency = new LiveSinkLatency(sinkFile);
     // The harness's own memory (main thread and load workers share the process): bounded for long runs.
     let rssPeak = process.memoryUsage().rss;
     const sampleRss = () => {
@@ -191,8 +195,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         timeline.push(sample);
         previous = { t_s: status.elapsed_s, published: status.published, subscriber_acked: counters.acked };
         const rssMb = sampleRss() / 2 ** 20;
+        const live = bare ? undefined : liveLatency?.sample();
         progress(
-          `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms  dlq ${counters.dlq}  errors ${status.errors + counters.errors}  rss ${rssMb.toFixed(0)} MB`,
+          `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}  p99 ${live && live.count > 0 ? `${live.p99_ms.toFixed(1)} ms` : '—'}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms  dlq ${counters.dlq}  errors ${status.errors + counters.errors}  rss ${rssMb.toFixed(0)} MB`,
         );
       },
     });
@@ -211,8 +216,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     await broker.stop();
     broker = undefined;
 
+    liveLatency?.close();
     const excluded = new Set(scenario.phases.flatMap((p, i) => (p.name === WARMUP_PHASE ? [i] : [])));
-    const bare = aggregatorKind === 'none';
     const ledger = buildLedger({
       log: load.log,
       phases: load.phases,
@@ -242,6 +247,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       rssPeakMb: rssPeak / 2 ** 20,
     });
   } finally {
+    liveLatency?.close();
     await aggregator?.kill().catch(() => {});
     await broker?.stop().catch(() => {});
     await Promise.all([proxies?.publishers.stop(), proxies?.aggregator.stop()]).catch(() => {});
