@@ -30,12 +30,16 @@ interface InFlight {
   settled: boolean;
 }
 
+/** How long close() waits for PUBACKs still owed before it forces the connection shut. */
+const CLOSE_GRACE_MS = 1_000;
+
 /** One MQTT connection with a FIFO queue in front of its window. */
 export class PublisherConnection {
   private readonly inFlight = new Set<InFlight>();
   private readonly queue: Outgoing[] = [];
   private queueHead = 0;
   private readonly sweeper: NodeJS.Timeout;
+  private closing = false;
   /** Times a publish had to wait because the window was full. */
   window_waits = 0;
 
@@ -115,6 +119,7 @@ export class PublisherConnection {
   }
 
   private pump(): void {
+    if (this.closing) return;
     while (this.inFlight.size < this.window && this.queueHead < this.queue.length) {
       const next = this.queue[this.queueHead++]!;
       this.send(next);
@@ -125,8 +130,18 @@ export class PublisherConnection {
     }
   }
 
+  /**
+   * End the connection. Whatever is still queued stays unsent (the log keeps it as queued, so the
+   * ledger counts it as never acknowledged); a late PUBACK must not release it into a closing
+   * client. PUBACKs still owed get a short grace period to arrive (the broker has those messages);
+   * then the end is forced, because mqtt.js would otherwise wait for them for ever.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.sweeper);
-    await this.client.endAsync(false);
+    const owed = () => Object.keys((this.client as unknown as { outgoing: Record<number, unknown> }).outgoing).length;
+    const deadline = Date.now() + CLOSE_GRACE_MS;
+    while (owed() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.client.endAsync(owed() > 0);
   }
 }

@@ -1,0 +1,305 @@
+// compare.json and compare.md of `npm run compare`: several variants of one scenario, each run a
+// few times, interleaved. Pure: the figures of each run are taken from its result.json once, and
+// the markdown is rendered from compare.json alone, so an old comparison re-renders with no broker.
+
+import type { RunResult } from '../harness/result.ts';
+import { rangesOverlap, ratio, summarize, type Summary } from './stats.ts';
+
+export const COMPARE_SCHEMA = 'chaosbench.compare/v1';
+
+/** The figures of one run that the comparison uses (null: not measured, e.g. latency of a bare subscriber). */
+export interface RunFigures {
+  target_per_s: number;
+  offered_per_s: number;
+  committed_per_s: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  p99_9_ms: number | null;
+  /** Injected copies / all deliveries (the same for every variant of a seeded scenario). */
+  duplicate_rate: number;
+  loss_rate: number | null;
+  /** Extra rows of one event in the sink (only possible in append mode). */
+  sink_duplicates: number | null;
+  lost: number | null;
+  /** Measured phases whose backlog grew throughout. */
+  overloaded_phases: string[];
+  duration_s: number;
+}
+
+export interface CompareRun {
+  /** 1-based position in the order the runs were made. */
+  order: number;
+  variant: string;
+  /** 1-based. */
+  replicate: number;
+  out_dir: string;
+  run_id: string | null;
+  aggregator: 'reference' | 'none';
+  valid: boolean;
+  invalid_reasons: string[];
+  /** The scenario's checks; null when the run did not complete. */
+  passed: boolean | null;
+  /** The run could not complete (e.g. the broker was unreachable): no figures. */
+  error: string | null;
+  figures: RunFigures | null;
+}
+
+export interface CompareVariant {
+  name: string;
+  /** The axis value as given on the command line. */
+  value: string;
+  aggregator: 'reference' | 'none';
+}
+
+export interface CompareReport {
+  schema: typeof COMPARE_SCHEMA;
+  /** The command line as typed (npm run compare -- …). */
+  command: string;
+  scenario: string;
+  seed: number;
+  replicates: number;
+  /** The flag that made the variants and the scenario field it changes. */
+  axis: { flag: string; field: string };
+  variants: CompareVariant[];
+  /** The measured load of one run, described (e.g. "storm 1000 ev/s for 10 s"). */
+  load: string;
+  broker: string;
+  machine: RunResult['machine'] | null;
+  git_sha: string;
+  started_at: string;
+  finished_at: string;
+  runs: CompareRun[];
+}
+
+/** The figures of a finished run, from its result. */
+export function figuresOf(result: RunResult): RunFigures {
+  const bare = result.aggregator.kind === 'none';
+  const e2e = result.latency.end_to_end;
+  return {
+    target_per_s: result.throughput.target_per_s,
+    offered_per_s: result.throughput.offered_per_s,
+    committed_per_s: result.throughput.committed_per_s,
+    // A bare subscriber commits nothing: no end-to-end latency, loss or sink figures exist.
+    p50_ms: bare ? null : e2e.p50_ms,
+    p99_ms: bare ? null : e2e.p99_ms,
+    p99_9_ms: bare ? null : e2e.p99_9_ms,
+    duplicate_rate: result.rates.duplicate_rate,
+    loss_rate: bare ? null : result.rates.loss_rate,
+    sink_duplicates: bare ? null : result.totals.sink_duplicates,
+    lost: bare ? null : result.totals.lost,
+    overloaded_phases: result.phases.filter((p) => p.overloaded && !p.excluded_from_totals).map((p) => p.name),
+    duration_s: result.duration_s,
+  };
+}
+
+export interface VariantSummary {
+  name: string;
+  runs: number;
+  valid: number;
+  /** Runs that did not complete (no figures). */
+  errored: number;
+  committed_per_s: Summary | null;
+  p50_ms: Summary | null;
+  p99_ms: Summary | null;
+  p99_9_ms: Summary | null;
+  duplicate_rate: Summary | null;
+  loss_rate: Summary | null;
+  sink_duplicates: Summary | null;
+  /** Phase → in how many runs it was overloaded. */
+  overloaded: { phase: string; runs: number }[];
+  /** Median over median of the first variant. */
+  throughput_ratio: number | null;
+  p99_ratio: number | null;
+  /** Does the variant's min–max range overlap the first variant's (the difference within run-to-run spread)? */
+  throughput_overlaps: boolean | null;
+  p99_overlaps: boolean | null;
+}
+
+/** Per variant, in the order given: the summary statistics over its runs and the ratios to the first. */
+export function summarizeVariants(report: Pick<CompareReport, 'variants' | 'runs'>): VariantSummary[] {
+  const partial = report.variants.map((variant) => {
+    const runs = report.runs.filter((r) => r.variant === variant.name);
+    const figures = runs.flatMap((r) => (r.figures ? [r.figures] : []));
+    const of = (pick: (f: RunFigures) => number | null) => summarize(figures.map(pick));
+    const overloaded = new Map<string, number>();
+    for (const f of figures) for (const phase of new Set(f.overloaded_phases)) overloaded.set(phase, (overloaded.get(phase) ?? 0) + 1);
+    return {
+      name: variant.name,
+      runs: runs.length,
+      valid: runs.filter((r) => r.valid).length,
+      errored: runs.filter((r) => r.figures === null).length,
+      committed_per_s: of((f) => f.committed_per_s),
+      p50_ms: of((f) => f.p50_ms),
+      p99_ms: of((f) => f.p99_ms),
+      p99_9_ms: of((f) => f.p99_9_ms),
+      duplicate_rate: of((f) => f.duplicate_rate),
+      loss_rate: of((f) => f.loss_rate),
+      sink_duplicates: of((f) => f.sink_duplicates),
+      overloaded: [...overloaded].map(([phase, n]) => ({ phase, runs: n })),
+    };
+  });
+  const first = partial[0];
+  return partial.map((v) => ({
+    ...v,
+    throughput_ratio: ratio(v.committed_per_s?.median, first?.committed_per_s?.median),
+    p99_ratio: ratio(v.p99_ms?.median, first?.p99_ms?.median),
+    throughput_overlaps: v.committed_per_s && first?.committed_per_s ? rangesOverlap(v.committed_per_s, first.committed_per_s) : null,
+    p99_overlaps: v.p99_ms && first?.p99_ms ? rangesOverlap(v.p99_ms, first.p99_ms) : null,
+  }));
+}
+
+/**
+ * Text safe inside a markdown table cell: a pipe would end the cell and a line break the row, and
+ * markdown's own punctuation would turn a name like `a*b*` into emphasis.
+ */
+export function escapeCell(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, ' ').replace(/[\\`*_[\]<>|#~]/g, (c) => `\\${c}`);
+}
+
+const MISSING = '—';
+
+/** Milliseconds with about three significant digits. */
+function ms(value: number | null | undefined): string {
+  if (value === null || value === undefined) return MISSING;
+  const abs = Math.abs(value);
+  return value.toFixed(abs >= 100 ? 0 : abs >= 10 ? 1 : 2);
+}
+const perS = (value: number | null | undefined) => (value === null || value === undefined ? MISSING : value.toFixed(0));
+const pct = (value: number | null | undefined) => (value === null || value === undefined ? MISSING : `${(value * 100).toFixed(2)}%`);
+const times = (value: number | null) => (value === null ? MISSING : `${value.toFixed(2)}×`);
+const range = (s: Summary | null, format: (v: number) => string) => (s === null ? MISSING : `${format(s.median)} [${format(s.min)}–${format(s.max)}]`);
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** A fenced code block that no backtick run inside the text can close. */
+function fence(text: string, info = ''): string {
+  const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
+  const marks = '`'.repeat(Math.max(3, longest + 1));
+  return `${marks}${info}\n${text}\n${marks}`;
+}
+
+function duration(fromIso: string, toIso: string): string {
+  const s = Math.max(0, (Date.parse(toIso) - Date.parse(fromIso)) / 1000);
+  if (!Number.isFinite(s)) return MISSING;
+  return s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
+}
+
+function statusLine(report: CompareReport): string {
+  const invalidRuns = report.runs.filter((r) => !r.valid);
+  const n = report.runs.length;
+  return invalidRuns.length === 0
+    ? `**All ${n} runs valid**`
+    : `**${invalidRuns.length} of ${n} runs INVALID** — ${invalidRuns.map((r) => `${escapeCell(r.variant)} r${r.replicate}`).join(', ')}; their variants are marked ⚠`;
+}
+
+function variantTable(summaries: VariantSummary[]): string {
+  const anyOverload = summaries.some((s) => s.overloaded.length > 0);
+  const marked = (s: VariantSummary) => `${s.valid < s.runs ? '⚠ ' : ''}${escapeCell(s.name)}`;
+  const withSpread = (r: number | null, overlaps: boolean | null, first: boolean) => (first || r === null ? times(r) : `${times(r)}${overlaps ? ' ~' : ''}`);
+  const header = [
+    'variant',
+    'valid runs',
+    'committed ev/s median [min–max]',
+    '× ev/s',
+    'p50 ms',
+    'p99 ms median [min–max]',
+    '× p99',
+    'p99.9 ms',
+    'duplicate rate',
+    'loss rate',
+    ...(anyOverload ? ['overloaded phases'] : []),
+  ];
+  const rows = summaries.map((s, i) => [
+    marked(s),
+    `${s.valid}/${s.runs}`,
+    range(s.committed_per_s, (v) => v.toFixed(0)),
+    withSpread(s.throughput_ratio, s.throughput_overlaps, i === 0),
+    ms(s.p50_ms?.median),
+    range(s.p99_ms, ms),
+    withSpread(s.p99_ratio, s.p99_overlaps, i === 0),
+    ms(s.p99_9_ms?.median),
+    pct(s.duplicate_rate?.median),
+    pct(s.loss_rate?.median),
+    ...(anyOverload ? [s.overloaded.length === 0 ? MISSING : s.overloaded.map((o) => `${escapeCell(o.phase)} (${o.runs}/${s.runs - s.errored})`).join(', ')] : []),
+  ]);
+  return table(header, rows);
+}
+
+/** The verdict line and the per-variant table: what the command prints when it is done. */
+export function renderCompareSummary(report: CompareReport): string {
+  return `${statusLine(report)}\n\n${variantTable(summarizeVariants(report))}`;
+}
+
+export function renderCompare(report: CompareReport): string {
+  const summaries = summarizeVariants(report);
+  const out: string[] = [];
+  const invalidRuns = report.runs.filter((r) => !r.valid);
+  const n = report.runs.length;
+  out.push(statusLine(report), '');
+  out.push(`# chaosbench compare: ${escapeCell(report.scenario)} by ${escapeCell(report.axis.field)}`, '');
+  out.push(fence(report.command, 'sh'), '');
+  const m = report.machine;
+  const names = report.variants.map((v) => escapeCell(v.name)).join(' ');
+  out.push(
+    `- scenario \`${report.scenario.replace(/`/g, "'")}\` · seed ${report.seed} · measured load per run: ${escapeCell(report.load)} · broker ${escapeCell(report.broker)}`,
+    `- ${report.variants.length} variant${report.variants.length === 1 ? '' : 's'} by \`${report.axis.flag}\` (${escapeCell(report.axis.field)}) × ${report.replicates} replicate${report.replicates === 1 ? '' : 's'} = ${n} runs, interleaved: ${names}${report.replicates > 1 ? ` × ${report.replicates}` : ''} (every round runs each variant once, in the order given, so slow drift on the machine reaches all of them alike)`,
+    `- machine: ${m ? `${escapeCell(m.cpu_model)} × ${m.cpus} · ${m.total_memory_gb} GB · node ${m.node} · ${m.platform}/${m.arch}` : 'unknown (no run completed)'} · git ${report.git_sha.slice(0, 12)}`,
+    `- started ${report.started_at} · took ${duration(report.started_at, report.finished_at)}`,
+    '',
+  );
+  out.push(variantTable(summaries), '');
+  const anyOverload = summaries.some((s) => s.overloaded.length > 0);
+
+  const notes = [
+    `Medians over each variant's runs; p50, p99 and p99.9 are end to end (first sink commit − intended send time) over the measured phases, the median of the runs' percentiles. Duplicate rate = injected copies / deliveries (set by the scenario and seed; duplicates that reached the sink are in each run's report.md); loss rate = events never committed / published.`,
+    `× ev/s and × p99: the variant's median over the first variant's (${escapeCell(report.variants[0]?.name ?? MISSING)}). ~ marks a variant whose min–max range overlaps the first's: with ${report.replicates} run${report.replicates === 1 ? '' : 's'} each, that difference is within run-to-run spread.`,
+  ];
+  if (report.variants.some((v) => v.aggregator === 'none')) {
+    notes.push('A bare subscriber acknowledges on receipt and commits nothing: its latency and loss are not measured (—); its ev/s is the rate it acknowledged.');
+  }
+  if (summaries.some((s) => s.valid < s.runs)) {
+    notes.push(
+      `⚠ marks a variant with an invalid run (the generator could not keep its schedule, or the run did not complete): its medians include the invalid runs that completed, so read them with care (see Runs below).`,
+    );
+  }
+  if (anyOverload) notes.push('Overloaded phases: the backlog grew for the whole phase (in how many of the runs): latency there measures queue length.');
+  out.push(...notes.map((note) => `- ${note}`), '');
+
+  if (invalidRuns.length > 0) {
+    out.push('## Invalid runs', '');
+    for (const r of invalidRuns) {
+      const why = r.error !== null ? `did not complete: ${r.error}` : r.invalid_reasons.join('; ') || 'invalid';
+      out.push(`- ${escapeCell(r.variant)} r${r.replicate} (run ${r.order} of ${n}): ${escapeCell(why)}`);
+    }
+    out.push('');
+  }
+
+  out.push('## Runs', '', 'In the order they were made.', '');
+  out.push(
+    table(
+      ['#', 'variant', 'replicate', 'committed ev/s', 'offered ev/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'loss rate', 'valid', 'checks', 'directory'],
+      report.runs.map((r) => {
+        const f = r.figures;
+        return [
+          String(r.order),
+          escapeCell(r.variant),
+          `${r.replicate}/${report.replicates}`,
+          perS(f?.committed_per_s),
+          perS(f?.offered_per_s),
+          ms(f?.p50_ms),
+          ms(f?.p99_ms),
+          ms(f?.p99_9_ms),
+          pct(f?.loss_rate),
+          r.error !== null ? '**error**' : r.valid ? 'yes' : '**INVALID**',
+          r.passed === null ? MISSING : r.passed ? 'pass' : 'fail',
+          escapeCell(r.out_dir.split(/[\\/]/).filter(Boolean).at(-1) ?? r.out_dir),
+        ];
+      }),
+    ),
+    '',
+  );
+  return out.join('\n');
+}
