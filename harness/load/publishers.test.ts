@@ -346,13 +346,8 @@ describe('PublisherConnection', () => {
     expect(outcome).toBe('closed');
   });
 
-  // BUG (documented, not fixed here): a PUBACK that arrives while close() waits for outstanding
-  // PUBACKs settles its entry and pump()s the queue, so queued items are reported sent() although
-  // mqtt.js refuses them ('client disconnecting', synchronously), then failed(timedOut=false): they
-  // end up SENT|FAILED (publish_errors) instead of queued-unacked. The synchronous error callback
-  // re-enters settle() → pump() → send(), one recursion level per queued item, so the failed()
-  // reports come out in reverse order and a queue of a few thousand overflows the stack
-  // (RangeError thrown from mqtt.js' PUBACK handler; reproduced with 3,000 queued, window 2).
+  // A PUBACK that arrives while close() waits must not pump the queue: queued items stay unsent
+  // (queued-unacked in the log), not "sent" and then refused by the closing client.
   it('close(): PUBACKs arriving during close do not put queued items "on the wire"', async () => {
     const { broker, events, conn } = await setup('manual', { window: 2, puback_timeout_ms: 60_000 });
     for (let seq = 0; seq < 4; seq++) conn.publish(item(seq));
