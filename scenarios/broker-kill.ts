@@ -13,6 +13,7 @@ export const brokerKill = {
   load: { ...DEFAULT_LOAD },
   phases: [
     { ...WARMUP },
+    { name: 'before', duration_s: 5, rate: 1_000, faults: [] },
     { name: 'kill', duration_s: 20, rate: 1_000, faults: [{ kind: 'broker-kill', at_s: 8, every_s: 0, downtime_ms: 1_000 }] },
     { name: 'recover', duration_s: 10, rate: 1_000, faults: [] },
   ],

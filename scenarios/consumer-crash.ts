@@ -9,6 +9,7 @@ export const consumerCrash = {
   load: { ...DEFAULT_LOAD },
   phases: [
     { ...WARMUP },
+    { name: 'before', duration_s: 5, rate: 1_000, faults: [] },
     { name: 'crashes', duration_s: 30, rate: 1_000, faults: [{ kind: 'consumer-crash', at_s: 5, every_s: 10, downtime_ms: 1_000 }] },
     { name: 'recover', duration_s: 10, rate: 1_000, faults: [] },
   ],

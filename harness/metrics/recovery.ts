@@ -1,6 +1,8 @@
 // Time to recover after a fault: from the end of a phase with faults until the system is back to
 // what it was before — per-second p99 and backlog within a band of the last fault-free phase before
-// it, for RECOVERY_STREAK_S seconds in a row. Pure: per-second figures in, a verdict per phase out.
+// it (a measured one if there is; warm-up only if nothing else), for RECOVERY_STREAK_S seconds in a
+// row. Messages the broker acknowledged and then lost stay in the backlog for ever; the caller
+// passes that residue so that it is not taken for a backlog still draining. Pure.
 
 import type { LedgerSecond } from '../ledger/index.ts';
 import type { TimelineSample } from './backlog.ts';
@@ -28,14 +30,22 @@ export interface Recovery {
 
 /** Seconds in a row that must be within the band to call it recovered. */
 export const RECOVERY_STREAK_S = 3;
-/** p99 band: at most this multiple of the baseline p99 … */
-export const RECOVERY_P99_FACTOR = 1.5;
-/** … or the baseline plus this much, whichever is larger (a 2 ms baseline should not demand 3 ms). */
-export const RECOVERY_P99_SLACK_MS = 10;
+/** p99 band: at most this multiple of the baseline's median per-second p99, or its worst second … */
+export const RECOVERY_P99_FACTOR = 2;
+/** … whichever is larger, plus this much (per-second p99 is noisy: fsyncs, GC, other work). */
+export const RECOVERY_P99_SLACK_MS = 5;
 /** Backlog band: the baseline's largest backlog plus this many seconds' worth of consumption. */
 export const RECOVERY_BACKLOG_SLACK_S = 0.1;
 
-export function recoveries(phases: readonly RecoveryPhase[], perSecond: readonly LedgerSecond[], timeline: readonly TimelineSample[]): Recovery[] {
+export function recoveries(
+  phases: readonly RecoveryPhase[],
+  perSecond: readonly LedgerSecond[],
+  timeline: readonly TimelineSample[],
+  /** Backlog that never drained (acknowledged by the broker, then lost): not a backlog to wait for. */
+  residualBacklog = 0,
+  /** Phases used as a baseline only when no other fault-free phase comes before (warm-up). */
+  fallbackOnly: ReadonlySet<string> = new Set(['warmup']),
+): Recovery[] {
   const p99At = new Map(perSecond.map((s) => [s.t_s, s.p99_ms]));
   // A timeline sample taken at about t = k + 1 describes second k.
   const sampleAt = new Map<number, TimelineSample>();
@@ -45,7 +55,8 @@ export function recoveries(phases: readonly RecoveryPhase[], perSecond: readonly
   const results: Recovery[] = [];
   phases.forEach((phase, i) => {
     if (!phase.has_faults) return;
-    const baseline = phases.slice(0, i).reverse().find((p) => !p.has_faults);
+    const before = phases.slice(0, i).reverse().filter((p) => !p.has_faults);
+    const baseline = before.find((p) => !fallbackOnly.has(p.name)) ?? before[0];
     if (!baseline) return;
     const inBaseline = (t: number) => t >= Math.ceil(baseline.start_s) + 1 && t < Math.floor(baseline.end_s);
     const baseSeconds = perSecond.filter((s) => inBaseline(s.t_s));
@@ -54,8 +65,9 @@ export function recoveries(phases: readonly RecoveryPhase[], perSecond: readonly
     const baselineP99 = median(baseSeconds.map((s) => s.p99_ms));
     const baselineBacklog = Math.max(0, ...baseSamples.map((s) => s.backlog));
     const consumed = median(baseSamples.map((s) => s.consumed_per_s));
-    const p99Limit = Math.max(baselineP99 * RECOVERY_P99_FACTOR, baselineP99 + RECOVERY_P99_SLACK_MS);
-    const backlogLimit = baselineBacklog + RECOVERY_BACKLOG_SLACK_S * consumed;
+    const worstBaselineP99 = Math.max(...baseSeconds.map((s) => s.p99_ms));
+    const p99Limit = Math.max(baselineP99 * RECOVERY_P99_FACTOR, worstBaselineP99) + RECOVERY_P99_SLACK_MS;
+    const backlogLimit = baselineBacklog + residualBacklog + RECOVERY_BACKLOG_SLACK_S * consumed;
     const normal = (t: number) => {
       const p99 = p99At.get(t);
       const sample = sampleAt.get(t);
