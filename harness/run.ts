@@ -459,6 +459,8 @@ function assembleResult(a: Assembly): RunResult {
     ledger.per_second,
     a.timeline,
     a.drain.stopped === 'stalled' ? a.drain.outstanding : 0,
+    undefined,
+    a.timeline.at(-1)?.backlog ?? 0,
   );
   for (const r of recovery.filter((x) => x.recovery_s === null)) {
     findings.push(`after phase '${r.phase}' the system did not get back to the p99 and backlog of phase '${r.baseline_phase}' within the run.`);

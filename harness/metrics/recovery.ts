@@ -45,6 +45,12 @@ export function recoveries(
   residualBacklog = 0,
   /** Phases used as a baseline only when no other fault-free phase comes before (warm-up). */
   fallbackOnly: ReadonlySet<string> = new Set(['warmup']),
+  /**
+   * The backlog the run settled at in its last sample. After a consumer crash it stays above the
+   * baseline for good (the killed process's last acks were never reported); a backlog back at the
+   * level where it settles is not one still draining.
+   */
+  settledBacklog = 0,
 ): Recovery[] {
   const p99At = new Map(perSecond.map((s) => [s.t_s, s.p99_ms]));
   // A timeline sample taken at about t = k + 1 describes second k.
@@ -67,7 +73,7 @@ export function recoveries(
     const consumed = median(baseSamples.map((s) => s.consumed_per_s));
     const worstBaselineP99 = Math.max(...baseSeconds.map((s) => s.p99_ms));
     const p99Limit = Math.max(baselineP99 * RECOVERY_P99_FACTOR, worstBaselineP99) + RECOVERY_P99_SLACK_MS;
-    const backlogLimit = baselineBacklog + residualBacklog + RECOVERY_BACKLOG_SLACK_S * consumed;
+    const backlogLimit = Math.max(baselineBacklog + residualBacklog, settledBacklog) + RECOVERY_BACKLOG_SLACK_S * consumed;
     const normal = (t: number) => {
       const p99 = p99At.get(t);
       const sample = sampleAt.get(t);
