@@ -453,8 +453,9 @@ function assembleResult(a: Assembly): RunResult {
       name: p.name,
       start_s: (p.start_us - load.start_us) / 1e6,
       end_s: (p.end_us - load.start_us) / 1e6,
-      // Recovery is from faults that end (process, network); duplicates and the like shape the load itself.
-      has_faults: scenario.phases[i]!.faults.some((f) => runsIn(f) === 'system'),
+      // Recovery is from faults that end (process, network) and from overload (a burst above
+      // capacity); duplicates and the like shape the load itself.
+      has_faults: scenario.phases[i]!.faults.some((f) => runsIn(f) === 'system') || overload.some((v) => v.phase === p.name && v.overloaded),
     })),
     ledger.per_second,
     a.timeline,

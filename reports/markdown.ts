@@ -186,7 +186,7 @@ export function renderReport(result: RunResult): string {
   if (recovered.length > 0) {
     out.push('## Recovery', '');
     out.push(
-      `After each phase with process or network faults: seconds until per-second p99 and backlog were back within the band of the last fault-free phase (p99 ≤ max(2 × its median, its worst second) + 5 ms; backlog ≤ its largest + 0.1 s of consumption + messages lost for good; 3 s in a row).`,
+      `After each phase with process or network faults, or overloaded: seconds until per-second p99 and backlog were back within the band of the last fault-free phase (p99 ≤ max(2 × its median, its worst second) + 5 ms; backlog ≤ its largest + 0.1 s of consumption + messages lost for good; 3 s in a row).`,
       '',
     );
     out.push(
