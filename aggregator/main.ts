@@ -8,8 +8,9 @@ import { dirname } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { SlowdownProfile } from './sink/slowdown.ts';
-import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, sinkPath, type AggregatorConfig } from './service.ts';
+import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
 import { parseDedupSpec } from './dedup/registry.ts';
+import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './sink/postgres.ts';
 
 const defaults = DEFAULT_AGGREGATOR_CONFIG;
 
@@ -18,7 +19,8 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     .scriptName('npm run aggregator --')
     .usage(
       'Reference log aggregator: QoS 1 subscriber → validate → dedup → idempotent sink → PUBACK.\n\n' +
-        'Usage: $0 --broker mqtt://127.0.0.1:1883 --dedup sqlite --sink sqlite:./data/events.db',
+        'Usage: $0 --broker mqtt://127.0.0.1:1883 --dedup sqlite --sink sqlite:./data/events.db\n' +
+        '       $0 --broker mqtt://127.0.0.1:1883 --dedup postgres --sink postgres://postgres@127.0.0.1:5432/test',
     )
     .options({
       broker: { type: 'string', default: defaults.broker_url, describe: 'MQTT broker URL (env MQTT_URL)' },
@@ -33,7 +35,16 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
           'redis | redis://HOST:PORT (default REDIS_URL) | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL)',
       },
       'dedup-ttl-ms': { type: 'number', default: defaults.dedup_ttl_ms, describe: 'how long an event id is remembered' },
-      sink: { type: 'string', default: defaults.sink, describe: 'sink: sqlite:PATH' },
+      sink: {
+        type: 'string',
+        default: defaults.sink,
+        describe: 'sink: sqlite:PATH | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL; tables in schema chaosbench)',
+      },
+      'sink-schema': {
+        type: 'string',
+        default: DEFAULT_POSTGRES_SCHEMA,
+        describe: 'postgres sink only: schema of its tables events, dlq and sink_meta (created if missing)',
+      },
       'sink-mode': {
         choices: ['idempotent', 'append'] as const,
         default: defaults.sink_mode,
@@ -69,6 +80,7 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     dedup_ttl_ms: args['dedup-ttl-ms'],
     sink: args.sink,
     sink_mode: args['sink-mode'],
+    sink_schema: args['sink-schema'],
     sink_delay_ms: args['sink-delay-ms'],
     batch_size: args['batch-size'],
     batch_wait_ms: args['batch-wait-ms'],
@@ -100,15 +112,30 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
   } catch {
     errors.push(`broker must be mqtt://host:port, got ${config.broker_url}`);
   }
+  let sharesSinkDatabase = false;
   try {
-    parseDedupSpec(config.dedup);
+    const dedup = parseDedupSpec(config.dedup);
+    sharesSinkDatabase = dedup.kind === 'sqlite' && dedup.path === undefined;
   } catch (error) {
     errors.push(`dedup: ${(error as Error).message}`);
   }
+  let sink: SinkSpec | undefined;
   try {
-    sinkPath(config.sink);
+    sink = parseSinkSpec(config.sink);
   } catch (error) {
     errors.push((error as Error).message);
+  }
+  if (config.sink_schema !== undefined) {
+    try {
+      resolveSchema(config.sink_schema);
+    } catch (error) {
+      errors.push(`sink-schema: ${(error as Error).message}`);
+    }
+  }
+  if (sink?.kind === 'postgres' && sharesSinkDatabase) {
+    errors.push(
+      "dedup 'sqlite' shares the sink's SQLite database, but the sink is postgres: use --dedup postgres, sqlite:PATH, redis, memory or none",
+    );
   }
   positiveInt('batch-size', config.batch_size);
   positiveInt('max-in-flight', config.max_in_flight);
@@ -129,7 +156,8 @@ async function main(): Promise<void> {
   }
   const child = typeof process.send === 'function';
   const log = (line: string) => process.stderr.write(`[aggregator] ${line}\n`);
-  mkdirSync(dirname(sinkPath(config.sink)), { recursive: true });
+  const sinkSpec = parseSinkSpec(config.sink);
+  if (sinkSpec.kind === 'sqlite') mkdirSync(dirname(sinkSpec.path), { recursive: true });
   const service = new AggregatorService(config, log);
   try {
     await service.start();

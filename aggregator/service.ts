@@ -6,6 +6,7 @@ import { ConsumerConnection } from './consumer/connection.ts';
 import { emptyCounters, Pipeline, type AggregatorCounters } from './pipeline.ts';
 import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
+import { PostgresSink } from './sink/postgres.ts';
 import type { SinkMode } from './sink/index.ts';
 import { createDedupStore } from './dedup/registry.ts';
 import type { DedupStore } from './dedup/index.ts';
@@ -25,9 +26,14 @@ export interface AggregatorConfig {
    */
   dedup: string;
   dedup_ttl_ms: number;
-  /** sqlite:PATH (':memory:' is refused: the harness must be able to read the sink after the run) */
+  /**
+   * sqlite:PATH (':memory:' is refused: the harness must be able to read the sink after the run) |
+   * postgres[://user@host:port/db] (tables events, dlq in schema chaosbench; default DATABASE_URL)
+   */
   sink: string;
   sink_mode: SinkMode;
+  /** postgres sink only: schema of its tables (created if missing). Default 'chaosbench'. */
+  sink_schema?: string;
   /** Artificial delay added to every sink commit (the slow-sink knob). */
   sink_delay_ms: number;
   batch_size: number;
@@ -62,17 +68,43 @@ export const DEFAULT_AGGREGATOR_CONFIG: AggregatorConfig = {
   bare: false,
 };
 
-export function sinkPath(spec: string): string {
-  if (!spec.startsWith('sqlite:') || spec.length <= 'sqlite:'.length) {
-    throw new Error(`sink must be sqlite:PATH, got '${spec}'`);
+/** Where the sink lives: a SQLite file, or a PostgreSQL server (url undefined = DATABASE_URL or the local default). */
+export type SinkSpec = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url?: string };
+
+const SINK_FORMS = "sqlite:PATH, postgres or postgres://USER@HOST:PORT/DB";
+
+/** Parses 'sqlite:PATH' | 'postgres' | 'postgres://…' | 'postgresql://…'; no side effects (reads no environment). */
+export function parseSinkSpec(spec: string): SinkSpec {
+  if (spec.startsWith('sqlite:')) {
+    if (spec.length <= 'sqlite:'.length) throw new Error(`sink '${spec}' has an empty path: use ${SINK_FORMS}`);
+    return { kind: 'sqlite', path: spec.slice('sqlite:'.length) };
   }
-  return spec.slice('sqlite:'.length);
+  if (spec === 'postgres') return { kind: 'postgres' };
+  if (/^postgres(ql)?:\/\//i.test(spec)) {
+    let url: URL;
+    try {
+      url = new URL(spec);
+    } catch {
+      throw new Error(`sink '${spec}' is not a valid URL: use postgres://USER@HOST:PORT/DB`);
+    }
+    if (url.hostname === '') throw new Error(`sink '${spec}' names no host: use postgres://USER@HOST:PORT/DB`);
+    return { kind: 'postgres', url: spec };
+  }
+  // Worded so that the SQLite form comes first (the CLI tests match on it).
+  throw new Error(`sink must be sqlite:PATH, got '${spec}' (or postgres, postgres://USER@HOST:PORT/DB)`);
+}
+
+/** The file of a 'sqlite:PATH' sink; throws for any other sink. */
+export function sinkPath(spec: string): string {
+  const parsed = parseSinkSpec(spec);
+  if (parsed.kind !== 'sqlite') throw new Error(`sink must be sqlite:PATH, got '${spec}'`);
+  return parsed.path;
 }
 
 export class AggregatorService {
   private connection: ConsumerConnection | undefined;
   private pipeline: Pipeline | undefined;
-  private sink: SqliteSink | undefined;
+  private sink: SqliteSink | PostgresSink | undefined;
   private store: DedupStore | undefined;
   private stopping: Promise<void> | undefined;
   private bareCounters: AggregatorCounters | undefined;
@@ -95,11 +127,25 @@ export class AggregatorService {
   async start(): Promise<void> {
     if (this.config.bare) return this.startBare();
     const config = this.config;
-    this.sink = new SqliteSink({ path: sinkPath(config.sink), mode: config.sink_mode, slowdown: this.slowdown });
+    const sinkSpec = parseSinkSpec(config.sink);
+    const sink =
+      sinkSpec.kind === 'sqlite'
+        ? new SqliteSink({ path: sinkSpec.path, mode: config.sink_mode, slowdown: this.slowdown })
+        : new PostgresSink({
+            url: sinkSpec.url,
+            schema: config.sink_schema,
+            mode: config.sink_mode,
+            slowdown: this.slowdown,
+            onError: (error) => this.log(`sink: ${error.message}`),
+          });
+    this.sink = sink;
+    // A sink on a server: fail at start-up when it cannot be reached (or is in the other mode).
+    if (sink instanceof PostgresSink) await sink.open();
     // Redis claims are namespaced by the client id: the broker keeps this id's session, and the claims
     // belong with it (a restarted aggregator with the same id sees its own claims, another one does not).
     this.store = createDedupStore(config.dedup, {
-      sink: this.sink,
+      // 'sqlite' without a path shares a SQLite sink's database; there is none to share with Postgres.
+      sink: sink instanceof SqliteSink ? sink : undefined,
       namespace: config.client_id,
       onError: (error) => this.log(`dedup store: ${error.message}`),
     });
@@ -107,7 +153,7 @@ export class AggregatorService {
     await this.store.open?.();
     const pipeline = new Pipeline(
       this.store,
-      this.sink,
+      sink,
       {
         batch_size: config.batch_size,
         batch_wait_ms: config.batch_wait_ms,

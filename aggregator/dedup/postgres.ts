@@ -1,6 +1,8 @@
 // PostgresDedupStore: durable claims in a PostgreSQL table `<schema>.dedup`, through a pg Pool.
-// It cannot join the SQLite sink's transaction, so the pipeline claims it commit-first (after the
-// idempotent sink commit; see aggregator/pipeline.ts).
+// It cannot join the SQLite sink's transaction, so with a SQLite sink the pipeline claims it
+// commit-first (after the idempotent sink commit; see aggregator/pipeline.ts). With a PostgresSink on
+// the same database (same host, port, database and user) claimerFor offers a claim that runs on the
+// sink's own transaction connection, so claim and commit are atomic ('transactional').
 //
 // claimMany is one statement: INSERT every id, or take over a row whose claim has expired, ON
 // CONFLICT ... DO UPDATE ... WHERE expired, RETURNING the ids it wrote. No check-then-set, so any
@@ -18,7 +20,8 @@
 
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { TransientError } from '../sink/index.ts';
+import { TransientError, type Sink, type SinkTransaction, type TransactionalClaim } from '../sink/index.ts';
+import type { PostgresSink } from '../sink/postgres.ts';
 import type { ClaimResult, DedupStore } from './index.ts';
 import { assertValidTtl } from './ttl.ts';
 
@@ -74,11 +77,36 @@ export function toTransientIfPostgresUnavailable(error: unknown): unknown {
   return error;
 }
 
+/**
+ * What makes two connection URLs the same database: user, host, port and database name (the scheme,
+ * password and options do not matter). Different spellings of one host (localhost / 127.0.0.1)
+ * compare unequal, which only costs the transactional claim order, never correctness.
+ */
+export function databaseIdentity(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+    return JSON.stringify([decodeURIComponent(parsed.username), parsed.hostname.toLowerCase(), parsed.port || '5432', database]);
+  } catch {
+    return `unparsed:${url}`;
+  }
+}
+
+const CLAIM_SQL = (table: string) => `INSERT INTO ${table} AS d (event_id, expires_at, claim_token)
+       SELECT event_id, now() + $2::double precision * interval '1 millisecond', $3
+       FROM unnest($1::text[]) WITH ORDINALITY AS input(event_id, position)
+       ORDER BY position
+       ON CONFLICT (event_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, claim_token = EXCLUDED.claim_token
+       WHERE d.expires_at <= now() OR d.claim_token = EXCLUDED.claim_token
+       RETURNING event_id`;
+
 export class PostgresDedupStore implements DedupStore {
   readonly kind = 'postgres' as const;
   readonly durable = true;
   readonly schema: string;
   readonly pool: pg.Pool;
+  /** The resolved connection URL. */
+  readonly url: string;
   private readonly table: string;
   private readonly purgeEveryClaims: number;
   private claimsSincePurge = 0;
@@ -95,8 +123,9 @@ export class PostgresDedupStore implements DedupStore {
       throw new RangeError(`purgeEveryClaims must be an integer >= 1, got ${this.purgeEveryClaims}`);
     }
     this.table = `"${this.schema}".dedup`;
+    this.url = options.url ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
     this.pool = new pg.Pool({
-      connectionString: options.url ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+      connectionString: this.url,
       application_name: options.applicationName ?? 'chaosbench-dedup',
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
@@ -130,19 +159,51 @@ export class PostgresDedupStore implements DedupStore {
     // First occurrences only, sorted so that concurrent callers lock rows in one order.
     const distinct = [...new Set(eventIds)].sort();
     const token = randomUUID();
-    const { rows } = await this.query<{ event_id: string }>(
-      `INSERT INTO ${this.table} AS d (event_id, expires_at, claim_token)
-       SELECT event_id, now() + $2::double precision * interval '1 millisecond', $3
-       FROM unnest($1::text[]) WITH ORDINALITY AS input(event_id, position)
-       ORDER BY position
-       ON CONFLICT (event_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, claim_token = EXCLUDED.claim_token
-       WHERE d.expires_at <= now() OR d.claim_token = EXCLUDED.claim_token
-       RETURNING event_id`,
-      [distinct, ttlMs, token],
-    );
+    const { rows } = await this.query<{ event_id: string }>(CLAIM_SQL(this.table), [distinct, ttlMs, token]);
     const fresh = new Set(rows.map((row) => row.event_id));
     await this.purgeAfter(eventIds.length);
     // An id is 'new' at its first occurrence only: delete it from `fresh` once answered.
+    return eventIds.map((eventId): ClaimResult => (fresh.delete(eventId) ? 'new' : 'duplicate'));
+  }
+
+  /**
+   * A claim that runs on a PostgresSink's open transaction, when that sink writes to this store's
+   * database: the claim commits or rolls back with the batch. Undefined for any other sink.
+   */
+  claimerFor(sink: Sink): TransactionalClaim | undefined {
+    if (sink.kind !== 'postgres') return undefined;
+    if (databaseIdentity((sink as PostgresSink).url) !== databaseIdentity(this.url)) return undefined;
+    return (eventIds, ttlMs, transaction) => this.claimInTransaction(eventIds, ttlMs, transaction);
+  }
+
+  private async claimInTransaction(
+    eventIds: readonly string[],
+    ttlMs: number,
+    transaction: SinkTransaction | undefined,
+  ): Promise<ClaimResult[]> {
+    this.assertOpen();
+    assertValidTtl(ttlMs);
+    if (!transaction) throw new Error('the postgres transactional claim runs only inside a PostgresSink transaction');
+    if (eventIds.length === 0) return [];
+    // The table, through the store's own pool (idempotent; once).
+    await this.open();
+    // No retry here: a lost connection fails the sink's whole transaction, claims included, and the
+    // pipeline retries the batch. Sorted as in claimMany, so concurrent writers lock in one order.
+    const distinct = [...new Set(eventIds)].sort();
+    const { rows } = await transaction.query<{ event_id: string }>(CLAIM_SQL(this.table), [distinct, ttlMs, randomUUID()]);
+    const fresh = new Set(rows.map((row) => row.event_id));
+    this.claimsSincePurge += eventIds.length;
+    if (this.claimsSincePurge >= this.purgeEveryClaims) {
+      this.claimsSincePurge = 0;
+      // On the same transaction: a purge on another connection could wait for a row lock this
+      // transaction holds while this transaction waits for the purge.
+      await transaction.query(
+        `DELETE FROM ${this.table} WHERE event_id IN (
+           SELECT event_id FROM ${this.table} WHERE expires_at <= now() ORDER BY expires_at LIMIT $1
+         )`,
+        [2 * this.purgeEveryClaims],
+      );
+    }
     return eventIds.map((eventId): ClaimResult => (fresh.delete(eventId) ? 'new' : 'duplicate'));
   }
 

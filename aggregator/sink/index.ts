@@ -42,10 +42,29 @@ export type SinkMode = 'idempotent' | 'append';
  * together or not at all. Returned by DedupStore.claimerFor(sink) when the store shares the sink's
  * database. Only events whose claim is 'new' are written.
  */
-export type TransactionalClaim = (eventIds: readonly string[], ttlMs: number) => ClaimResult[];
+export type TransactionalClaim = (
+  eventIds: readonly string[],
+  ttlMs: number,
+  /** The sink's open transaction, for a claim that runs its statements on it (PostgresSink). */
+  transaction?: SinkTransaction,
+) => ClaimResult[] | Promise<ClaimResult[]>;
+
+/**
+ * A database transaction a sink has open and lends to a transactional claim. The SQLite sink lends
+ * none: its claim is synchronous and uses the shared handle, and the SQLite sink refuses an async
+ * claim (it cannot await inside its transaction). PostgresSink lends its connection and awaits.
+ */
+export interface SinkTransaction {
+  query<Row extends Record<string, unknown> = Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rows: Row[]; rowCount: number | null }>;
+}
+
+export type SinkKind = 'sqlite' | 'postgres';
 
 export interface Sink {
-  readonly kind: 'sqlite';
+  readonly kind: SinkKind;
   readonly mode: SinkMode;
   /**
    * Write events durably. With `claim`, the claim runs in the same transaction and only 'new' events

@@ -155,10 +155,15 @@ export class SqliteSink implements Sink {
         const committedUs = nowMicros();
         let claims: ClaimResult[] | undefined;
         if (claim) {
-          claims = claim.run(
+          const answered = claim.run(
             events.map((event) => event.event_id),
             claim.ttlMs,
           );
+          if (answered instanceof Promise) {
+            answered.catch(() => {});
+            throw new Error('a SQLite sink transaction cannot await a claim: the claim must be synchronous');
+          }
+          claims = answered;
           if (claims.length !== events.length) {
             throw new Error(`claim returned ${claims.length} results for ${events.length} events`);
           }
