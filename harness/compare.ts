@@ -204,7 +204,7 @@ export function describeLoad(scenario: BenchArgs['scenario']): string {
 const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
 
 /** Flags the bench takes that apply to every variant alike, passed through as given. */
-const COMMON_FLAGS = ['seed', 'duration', 'rate', 'model', 'concurrency', 'workers', 'payload-bytes', 'topics', 'window', 'sink-mode', 'sink-delay-ms', 'batch-size', 'publishers', 'broker'] as const;
+export const COMMON_FLAGS = ['seed', 'duration', 'rate', 'model', 'concurrency', 'workers', 'payload-bytes', 'topics', 'window', 'sink-mode', 'sink-delay-ms', 'batch-size', 'publishers', 'broker'] as const;
 
 /** Parse and validate everything; throws a UsageError naming every problem at once. */
 export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'listed'> {
