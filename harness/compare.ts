@@ -204,7 +204,28 @@ export function describeLoad(scenario: BenchArgs['scenario']): string {
 const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
 
 /** Flags the bench takes that apply to every variant alike, passed through as given. */
-export const COMMON_FLAGS = ['seed', 'duration', 'rate', 'model', 'concurrency', 'workers', 'payload-bytes', 'topics', 'window', 'sink-mode', 'sink-delay-ms', 'batch-size', 'publishers', 'broker'] as const;
+/**
+ * The bench flags that compare and gate pass through to every run unchanged (validated by the
+ * bench's own parser): one definition for both commands' --help and for the pass-through loop.
+ */
+export const COMMON_FLAG_OPTIONS = {
+  seed: { type: 'string', describe: "seed for every random choice (default: the scenario's; the same for every run)" },
+  duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 10s, 2m' },
+  rate: { type: 'string', describe: 'arrival rate of each measured phase, events/s: 2000, or a ramp 500:4000' },
+  model: { type: 'string', describe: 'open | closed (as in npm run bench)' },
+  concurrency: { type: 'string', describe: 'closed model: events in flight end to end' },
+  workers: { type: 'string', describe: 'load worker threads' },
+  'payload-bytes': { type: 'string', describe: 'filler bytes in each event payload' },
+  topics: { type: 'string', describe: 'topics per publisher' },
+  window: { type: 'string', describe: 'most un-acked QoS 1 publishes per publisher connection' },
+  'sink-mode': { type: 'string', describe: 'idempotent | append' },
+  'sink-delay-ms': { type: 'string', describe: 'artificial delay per sink commit' },
+  'batch-size': { type: 'string', describe: 'aggregator batch size' },
+  publishers: { type: 'string', describe: 'publisher connections' },
+  broker: { type: 'string', default: 'embedded', describe: 'embedded (Aedes child process) or mqtt://host:port' },
+} as const;
+
+export const COMMON_FLAGS = Object.keys(COMMON_FLAG_OPTIONS) as (keyof typeof COMMON_FLAG_OPTIONS)[];
 
 /** Parse and validate everything; throws a UsageError naming every problem at once. */
 export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'listed'> {
@@ -223,20 +244,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
       vary: { type: 'array', string: true, describe: 'axis: any scenario field and its values, path=v1,v2,… (values parsed like --set: JSON, else text)' },
       replicates: { type: 'number', default: DEFAULT_REPLICATES, describe: 'runs per variant' },
       set: { type: 'array', string: true, describe: 'change a scenario field for every variant: --set phases[1].rate=800 (repeatable)' },
-      seed: { type: 'string', describe: "seed for every random choice (default: the scenario's; the same for every run)" },
-      duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 10s, 2m' },
-      rate: { type: 'string', describe: 'arrival rate of each measured phase, events/s: 2000, or a ramp 500:4000' },
-      model: { type: 'string', describe: 'open | closed (as in npm run bench)' },
-      concurrency: { type: 'string', describe: 'closed model: events in flight end to end' },
-      workers: { type: 'string', describe: 'load worker threads' },
-      'payload-bytes': { type: 'string', describe: 'filler bytes in each event payload' },
-      topics: { type: 'string', describe: 'topics per publisher' },
-      window: { type: 'string', describe: 'most un-acked QoS 1 publishes per publisher connection' },
-      'sink-mode': { type: 'string', describe: 'idempotent | append' },
-      'sink-delay-ms': { type: 'string', describe: 'artificial delay per sink commit' },
-      'batch-size': { type: 'string', describe: 'aggregator batch size' },
-      publishers: { type: 'string', describe: 'publisher connections' },
-      broker: { type: 'string', default: 'embedded', describe: 'embedded (Aedes child process) or mqtt://host:port' },
+      ...COMMON_FLAG_OPTIONS,
       out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-compare-<scenario>); runs go to <out>/<variant>-r<k>/' },
       quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
     })

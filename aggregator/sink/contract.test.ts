@@ -13,7 +13,6 @@ import { nowMicros } from '../clock.ts';
 import { MemoryDedupStore } from '../dedup/memory.ts';
 import { DEFAULT_DATABASE_URL, PostgresDedupStore } from '../dedup/postgres.ts';
 import { SqliteDedupStore } from '../dedup/sqlite.ts';
-import type { Event } from '../event/types.ts';
 import { Pipeline, type PipelineOptions } from '../pipeline.ts';
 import { seededRandom } from '../random.ts';
 import {
@@ -34,29 +33,12 @@ import {
 } from './postgres.ts';
 import { SinkSlowdown } from './slowdown.ts';
 import { countDurable, countRows, iterateSinkRows, readDeadLetters, SqliteSink } from './sqlite.ts';
+import { event, unwritable } from './test-events.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 /** A port nothing listens on. */
 const UNREACHABLE_PORT = 1;
 
-function event(seq: number, overrides: Partial<Event> = {}): Event {
-  return {
-    v: 1,
-    event_id: `01JEVENT${String(seq).padStart(18, '0')}`,
-    source: 'pub-0',
-    seq,
-    topic: 'events/pub-0',
-    ts: '2026-01-01T00:00:00.000001Z',
-    payload: { n: seq },
-    bench: { intended_us: 1_767_225_600_000_000 + seq },
-    ...overrides,
-  };
-}
-
-/** An event every sink refuses (source NOT NULL): a batch that fails part-way. */
-function unwritable(seq: number): Event {
-  return event(seq, { source: null as unknown as string });
-}
 
 interface SinkOptions {
   mode: SinkMode;

@@ -5,30 +5,12 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { nowMicros } from '../clock.ts';
 import { SqliteDedupStore } from '../dedup/sqlite.ts';
-import type { Event } from '../event/types.ts';
 import { TransientError, type DeadLetter, type TransactionalClaim } from './index.ts';
 import { countRows, readDeadLetters, readSinkRows, SqliteSink } from './sqlite.ts';
+import { event, unwritable } from './test-events.ts';
 
 const TTL_MS = 60_000;
 
-function event(seq: number, overrides: Partial<Event> = {}): Event {
-  return {
-    v: 1,
-    event_id: `01JEVENT${String(seq).padStart(18, '0')}`,
-    source: 'pub-0',
-    seq,
-    topic: 'events/pub-0',
-    ts: '2026-01-01T00:00:00.000001Z',
-    payload: { n: seq },
-    bench: { intended_us: 1_767_225_600_000_000 + seq },
-    ...overrides,
-  };
-}
-
-/** An event the events table refuses (source NOT NULL): a write that fails after the claim. */
-function unwritable(seq: number): Event {
-  return event(seq, { source: null as unknown as string });
-}
 
 let dir: string;
 const toClose: Array<{ close(): Promise<void> }> = [];

@@ -14,7 +14,7 @@ import { figuresOf, type RunFigures } from '../../reports/compare.ts';
 import { reportFiles } from '../../reports/files.ts';
 import { GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
-import { COMMON_FLAGS, describeLoad, splitList } from '../compare.ts';
+import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, describeLoad, splitList } from '../compare.ts';
 import { EXIT, parseBenchArgs, UsageError, type BenchArgs } from '../cli.ts';
 import type { RunResult } from '../result.ts';
 import { makeRunId, runScenario, type RunOptions } from '../run.ts';
@@ -129,20 +129,7 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
       confidence: { type: 'number', default: DEFAULT_CONFIDENCE, describe: 'confidence of the tests (0.9: p ≤ 0.1 and a 90% interval)' },
       'cv-limit': { type: 'number', default: DEFAULT_CV_LIMIT, describe: 'largest coefficient of variation of a side for a decision (else exit 3)' },
       set: { type: 'array', string: true, describe: 'change a scenario field (both sides): --set phases[1].rate=800' },
-      seed: { type: 'string', describe: "seed for every random choice (default: the scenario's)" },
-      duration: { type: 'string', describe: 'duration of each measured phase' },
-      rate: { type: 'string', describe: 'arrival rate of each measured phase, events/s' },
-      model: { type: 'string', describe: 'open | closed' },
-      concurrency: { type: 'string', describe: 'closed model: events in flight' },
-      workers: { type: 'string', describe: 'load worker threads' },
-      'payload-bytes': { type: 'string', describe: 'filler bytes per event' },
-      topics: { type: 'string', describe: 'topics per publisher' },
-      window: { type: 'string', describe: 'un-acked publishes per connection' },
-      'sink-mode': { type: 'string', describe: 'idempotent | append' },
-      'sink-delay-ms': { type: 'string', describe: 'artificial delay per sink commit' },
-      'batch-size': { type: 'string', describe: 'aggregator batch size' },
-      publishers: { type: 'string', describe: 'publisher connections' },
-      broker: { type: 'string', default: 'embedded', describe: 'embedded or mqtt://host:port' },
+      ...COMMON_FLAG_OPTIONS,
       out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-gate-<scenario>)' },
       summary: { type: 'string', describe: 'also write the markdown summary here (e.g. $GITHUB_STEP_SUMMARY)' },
       quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
