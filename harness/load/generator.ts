@@ -49,9 +49,6 @@ export interface LoadOutcome {
   window_waits: number;
   faults: FaultRecord[];
   start_us: number;
-  /** When the last phase ended, and when every publish (copies too) had settled. */
-  schedule_end_us: number;
-  settled_us: number;
   /** Publishes still without a PUBACK when the settle timeout ran out. */
   unsettled: number;
 }
@@ -215,8 +212,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
       // Each worker ran its own instance of every fault on its own events: add their counts up.
       faults: mergeFaultRecords(results.map((r) => r.faults)),
       start_us,
-      schedule_end_us: schedule.end_us,
-      settled_us: Math.max(...results.map((r) => r.settled_us)),
       unsettled: results.reduce((total, r) => total + r.unsettled, 0),
     };
   } finally {

@@ -49,7 +49,6 @@ export interface WorkerDone {
   publish_ack: string;
   faults: FaultRecord[];
   window_waits: number;
-  settled_us: number;
   /** Publishes still without PUBACK when the settle timeout ran out. */
   unsettled: number;
 }

@@ -209,7 +209,6 @@ async function run(): Promise<void> {
   // Wait (bounded) until every publish has its PUBACK, failed or timed out.
   const deadline = Date.now() + plan.settle_timeout_ms;
   while (connections.some((c) => c.pending > 0) && Date.now() < deadline) await sleep(20);
-  const settled_us = nowMicros();
   post(status());
   const window_waits = connections.reduce((sum, c) => sum + c.window_waits, 0);
   await Promise.all(connections.map((c) => c.close()));
@@ -223,7 +222,6 @@ async function run(): Promise<void> {
       publish_ack: publishAck.encode(),
       faults,
       window_waits,
-      settled_us,
       unsettled: connections.reduce((sum, c) => sum + c.pending, 0),
     },
     transferList,
