@@ -1,14 +1,14 @@
 // Standalone entry point of the reference aggregator: `npm run aggregator -- --broker mqtt://…`.
 // Also the child process the harness starts (it then reports over IPC instead of printing).
 // Exit codes: 0 after a graceful drain, 2 for bad flags, 3 when the broker or the dedup store's
-// server cannot be reached.
+// server cannot be reached, or the HTTP port (--http-port) cannot be bound.
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { SlowdownProfile } from './sink/slowdown.ts';
-import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
+import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
 import { parseDedupSpec } from './dedup/registry.ts';
 import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './sink/postgres.ts';
 
@@ -20,12 +20,25 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     .usage(
       'Reference log aggregator: QoS 1 subscriber → validate → dedup → idempotent sink → PUBACK.\n\n' +
         'Usage: $0 --broker mqtt://127.0.0.1:1883 --dedup sqlite --sink sqlite:./data/events.db\n' +
-        '       $0 --broker mqtt://127.0.0.1:1883 --dedup postgres --sink postgres://postgres@127.0.0.1:5432/test',
+        '       $0 --broker mqtt://127.0.0.1:1883 --dedup postgres --sink postgres://postgres@127.0.0.1:5432/test\n' +
+        '       $0 --broker none --http-port 0   (HTTP only, on a free port printed at start: POST /events, answered after the commit)',
     )
     .options({
-      broker: { type: 'string', default: defaults.broker_url, describe: 'MQTT broker URL (env MQTT_URL)' },
+      broker: {
+        type: 'string',
+        default: defaults.broker_url,
+        describe: `MQTT broker URL (env MQTT_URL), or '${NO_BROKER}' to take events over HTTP only (needs --http-port)`,
+      },
+      'http-port': {
+        type: 'number',
+        describe:
+          'also take events over HTTP on 127.0.0.1:PORT (0 = a free port, printed at start): POST /events with one event ' +
+          'as JSON, through the same validate → dedup → sink; answered after the commit: 200 committed | duplicate, ' +
+          '400 dead-lettered (with the reason), 503 not committed (send again). Off when absent',
+      },
       'client-id': { type: 'string', default: defaults.client_id, describe: 'MQTT client id; fixed so the broker keeps the session' },
       topic: { type: 'string', default: defaults.topic, describe: 'topic filter to subscribe to (QoS 1)' },
+      qos: { choices: [0, 1] as const, default: defaults.qos, describe: 'QoS of the subscription: 1 at-least-once, 0 at-most-once (nothing acked, nothing kept while away)' },
       'clean-session': { type: 'boolean', default: defaults.clean_session, describe: 'start with a clean MQTT session (drops what the broker queued)' },
       dedup: {
         type: 'string',
@@ -35,6 +48,13 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
           'redis | redis://HOST:PORT (default REDIS_URL) | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL)',
       },
       'dedup-ttl-ms': { type: 'number', default: defaults.dedup_ttl_ms, describe: 'how long an event id is remembered' },
+      'dedup-namespace': {
+        type: 'string',
+        describe:
+          'redis dedup only: keep claims under chaosbench:dedup:NAME: (default: the client id, private to this aggregator). ' +
+          "Give every aggregator on one shared subscription ($share/GROUP/…) the same NAME so they share one set of claims; " +
+          'the postgres dedup table (chaosbench.dedup) is always shared by every aggregator on its database',
+      },
       sink: {
         type: 'string',
         default: defaults.sink,
@@ -76,8 +96,10 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     client_id: args['client-id'],
     topic: args.topic,
     clean_session: args['clean-session'],
+    qos: args.qos,
     dedup: args.dedup,
     dedup_ttl_ms: args['dedup-ttl-ms'],
+    dedup_namespace: args['dedup-namespace'],
     sink: args.sink,
     sink_mode: args['sink-mode'],
     sink_schema: args['sink-schema'],
@@ -88,6 +110,7 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     max_payload_bytes: args['max-payload-bytes'],
     seed: args.seed,
     bare: args.bare,
+    http_port: args['http-port'],
   };
   validateAggregatorConfig(config);
   return config;
@@ -106,11 +129,21 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
   const nonNegative = (field: string, value: number) => {
     if (!Number.isFinite(value) || value < 0) errors.push(`${field} must be >= 0, got ${value}`);
   };
-  try {
-    const url = new URL(config.broker_url);
-    if (url.protocol !== 'mqtt:') errors.push(`broker must be mqtt://host:port, got ${config.broker_url}`);
-  } catch {
-    errors.push(`broker must be mqtt://host:port, got ${config.broker_url}`);
+  if (config.broker_url === NO_BROKER) {
+    if (config.http_port === undefined) errors.push(`broker '${NO_BROKER}' leaves nothing to take events from: give --http-port too`);
+  } else {
+    try {
+      const url = new URL(config.broker_url);
+      if (url.protocol !== 'mqtt:') errors.push(`broker must be mqtt://host:port or ${NO_BROKER}, got ${config.broker_url}`);
+    } catch {
+      errors.push(`broker must be mqtt://host:port or ${NO_BROKER}, got ${config.broker_url}`);
+    }
+  }
+  if (config.http_port !== undefined) {
+    if (!Number.isInteger(config.http_port) || config.http_port < 0 || config.http_port > 65_535) {
+      errors.push(`http-port must be an integer in [0, 65535] (0 = a free port), got ${config.http_port}`);
+    }
+    if (config.bare) errors.push('http-port cannot be combined with bare (the bare baseline acks MQTT deliveries only)');
   }
   let sharesSinkDatabase = false;
   try {
@@ -124,6 +157,9 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
     sink = parseSinkSpec(config.sink);
   } catch (error) {
     errors.push((error as Error).message);
+  }
+  if (config.dedup_namespace !== undefined && config.dedup_namespace.trim() === '') {
+    errors.push('dedup-namespace must not be empty (leave it out to use the client id)');
   }
   if (config.sink_schema !== undefined) {
     try {
@@ -166,11 +202,17 @@ async function main(): Promise<void> {
     process.exit(3);
   }
   const report = (type: 'ready' | 'counters' | 'stopped') => {
-    if (child) process.send!({ type, counters: service.counters, claim_order: service.claim_order });
+    if (child) process.send!({ type, counters: service.counters, claim_order: service.claim_order, http_port: service.http_port });
     else if (type !== 'ready') log(JSON.stringify(service.counters));
   };
   report('ready');
-  if (!child) log(`subscribed to ${config.topic} at ${config.broker_url}; dedup ${config.dedup} (${service.claim_order}), sink ${config.sink}`);
+  if (!child) {
+    const from = [
+      config.broker_url === NO_BROKER ? undefined : `subscribed to ${config.topic} at ${config.broker_url}`,
+      service.http_port === undefined ? undefined : `listening for POST http://127.0.0.1:${service.http_port}/events`,
+    ];
+    log(`${from.filter(Boolean).join('; ')}; dedup ${config.dedup} (${service.claim_order}), sink ${config.sink}`);
+  }
   // A harness driving a closed model paces itself on these counters and asks for them more often.
   const childInterval = Number(process.env.CHAOSBENCH_REPORT_INTERVAL_MS ?? 100);
   const ticker = setInterval(() => report('counters'), child ? (childInterval > 0 ? childInterval : 100) : 5_000);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
-import { Pipeline, type PipelineMessage, type PipelineOptions } from './pipeline.ts';
+import { combineCounters, emptyCounters, Pipeline, type PipelineMessage, type PipelineOptions } from './pipeline.ts';
 import { SqliteSink } from './sink/sqlite.ts';
 import { SqliteDedupStore } from './dedup/sqlite.ts';
 import { MemoryDedupStore } from './dedup/memory.ts';
@@ -226,18 +226,35 @@ describe('batches, acks and the DLQ', () => {
     expect(letters[0]!.reason).toMatch(/sink rejected event: CHECK constraint failed/);
   });
 
-  it('retries transient failures with backoff and dead-letters when retries are exhausted', async () => {
+  it('keeps retrying a transient failure past max_attempts and never dead-letters a valid event', async () => {
     const sink = sinkAt();
-    const alwaysBusy = failingSink(sink, () => new TransientError('database is locked'));
-    const pipeline = new Pipeline(new MemoryDedupStore(), alwaysBusy, options);
+    // Busy for 3 full rounds of max_attempts (as a database that is down for a while), then fine.
+    const outage = 3 * options.retry.max_attempts;
+    const busyForAWhile = failingSink(sink, (_events, call) => (call < outage ? new TransientError('database is locked') : undefined));
+    const pipeline = new Pipeline(new MemoryDedupStore(), busyForAWhile, options);
     const d = delivery(event(0));
     await run(pipeline, [d]);
     expect(d.acked).toBe(true);
-    const letters = sink.readDeadLetters();
-    expect(letters).toHaveLength(1);
-    expect(letters[0]!.reason).toMatch(/retries exhausted after 4 attempts: database is locked/);
-    // One batch attempt + one single-event attempt, each retried to exhaustion.
-    expect(pipeline.counters.retries).toBe(2 * (options.retry.max_attempts - 1));
+    expect(sink.readDeadLetters()).toHaveLength(0);
+    expect(sink.readRows()).toHaveLength(1);
+    expect(pipeline.counters.retries).toBe(outage);
+    expect(pipeline.counters.dlq).toBe(0);
+  });
+
+  it('a transient failure still going on at shutdown leaves the messages un-acked (nack), not dead-lettered', async () => {
+    const sink = sinkAt();
+    const alwaysBusy = failingSink(sink, () => new TransientError('database is locked'));
+    const pipeline = new Pipeline(new MemoryDedupStore(), alwaysBusy, options);
+    let nacked: unknown;
+    const d = { ...delivery(event(0)), nack: (error: unknown) => (nacked = error) };
+    pipeline.push(d);
+    setTimeout(() => pipeline.abandonRetries(), 50);
+    await pipeline.drain();
+    expect(d.acked).toBe(false);
+    expect(String(nacked)).toMatch(/retries exhausted after 4 attempts: database is locked/);
+    expect(sink.readDeadLetters()).toHaveLength(0);
+    expect(sink.readRows()).toHaveLength(0);
+    expect(alwaysBusy.calls).toBeGreaterThan(options.retry.max_attempts);
   });
 
   it('absorbs duplicates inside one batch and across batches', async () => {
@@ -257,5 +274,39 @@ describe('batches, acks and the DLQ', () => {
     const e = event(0);
     await run(pipeline, [delivery(e), delivery(e), delivery(e)]);
     expect(sink.readRows()).toHaveLength(3);
+  });
+});
+
+describe('dedup store size in the counters', () => {
+  it('reports the entries held and their peak; expired claims leave the figure, the peak stays', async () => {
+    let nowMs = 0;
+    const store = new MemoryDedupStore({ now: () => nowMs });
+    const pipeline = new Pipeline(store, sinkAt(), { ...options, dedup_ttl_ms: 1_000 });
+    await run(pipeline, Array.from({ length: 30 }, (_, i) => delivery(event(i))));
+    expect(pipeline.counters.dedup_store).toMatchObject({ entries: 30, entries_peak: 30 });
+    expect(pipeline.counters.dedup_store!.bytes_estimate).toBeGreaterThan(30 * 26);
+    nowMs += 1_000;
+    await run(pipeline, Array.from({ length: 5 }, (_, i) => delivery(event(100 + i))));
+    expect(pipeline.counters.dedup_store).toMatchObject({ entries: 5, entries_peak: 30 });
+    expect(pipeline.counters.dedup_store!.bytes_peak).toBeGreaterThan(pipeline.counters.dedup_store!.bytes_estimate!);
+  });
+
+  it('sqlite reports rows and no byte estimate; a store without a footprint reports nothing', async () => {
+    const sink = sinkAt();
+    const withRows = new Pipeline(new SqliteDedupStore({ db: sink.db }), sink, options);
+    await run(withRows, [delivery(event(0)), delivery(event(1))]);
+    expect(withRows.counters.dedup_store).toEqual({ entries: 2, entries_peak: 2, bytes_estimate: null, bytes_peak: null });
+    // Like redis and postgres: no footprint.
+    const blind: DedupStore = Object.assign(new NoDedupStore(), { footprint: undefined });
+    const without = new Pipeline(blind, sinkAt('blind.db'), options);
+    await run(without, [delivery(event(2))]);
+    expect(without.counters.dedup_store).toBeUndefined();
+  });
+
+  it('combines incarnations: counts add up, the size is the last one, the peaks the highest', () => {
+    const first = { ...emptyCounters(), committed: 10, dedup_store: { entries: 7, entries_peak: 9, bytes_estimate: 700, bytes_peak: 900 } };
+    const second = { ...emptyCounters(), committed: 5, dedup_store: { entries: 3, entries_peak: 4, bytes_estimate: 300, bytes_peak: 400 } };
+    expect(combineCounters([first, second])).toEqual({ ...emptyCounters(), committed: 15, dedup_store: { entries: 3, entries_peak: 9, bytes_estimate: 300, bytes_peak: 900 } });
+    expect(combineCounters([{ ...emptyCounters(), acked: 2 }, { ...emptyCounters(), acked: 3 }])).toEqual({ ...emptyCounters(), acked: 5 });
   });
 });

@@ -44,6 +44,47 @@ export interface AggregatorCounters {
   errors: number;
   batches: number;
   acked: number;
+  /**
+   * Size of the dedup store (DedupStore.footprint), sampled after batches and at the drain. Absent
+   * when the store cannot tell cheaply (redis, postgres) and for a bare subscriber.
+   */
+  dedup_store?: DedupStoreSize;
+}
+
+export interface DedupStoreSize {
+  /** Claims held at the last sample; after a graceful stop, the final size. */
+  entries: number;
+  entries_peak: number;
+  /** Estimated bytes of the claims (memory store only; null for the others). */
+  bytes_estimate: number | null;
+  bytes_peak: number | null;
+}
+
+/** Sampling the store's size may take this share of the aggregator's time at most (a sqlite count is O(rows)). */
+const STORE_SAMPLE_TIME_SHARE = 0.02;
+
+type CountKey = Exclude<keyof AggregatorCounters, 'dedup_store'>;
+
+/**
+ * The counters of several incarnations of one aggregator (before and after a kill) as one: counts
+ * add up; the store's size is the last incarnation's, its peaks the highest of any.
+ */
+export function combineCounters(all: readonly AggregatorCounters[]): AggregatorCounters {
+  const total = emptyCounters();
+  const countKeys = Object.keys(total) as CountKey[];
+  for (const counters of all) {
+    for (const key of countKeys) total[key] += counters[key];
+    const store = counters.dedup_store;
+    if (!store) continue;
+    const before = total.dedup_store;
+    total.dedup_store = {
+      entries: store.entries,
+      entries_peak: Math.max(before?.entries_peak ?? 0, store.entries_peak),
+      bytes_estimate: store.bytes_estimate,
+      bytes_peak: store.bytes_peak === null ? (before?.bytes_peak ?? null) : Math.max(before?.bytes_peak ?? 0, store.bytes_peak),
+    };
+  }
+  return total;
 }
 
 export function emptyCounters(): AggregatorCounters {
@@ -67,8 +108,16 @@ export interface PipelineMessage {
   payload: Buffer;
   dup: boolean;
   /** Called once the message's outcome is durable (committed, absorbed or dead-lettered). */
-  ack: () => void;
+  ack: (outcome: MessageOutcome) => void;
+  /** Called instead of ack when its batch could not be made durable at all (it stays un-acked). */
+  nack?: (error: unknown) => void;
 }
+
+/** What became of a message, told to its ack (the HTTP ingest answers with it; MQTT needs only the PUBACK). */
+export type MessageOutcome =
+  /** duplicate: the dedup store recognised the event_id as already committed. */
+  | { status: 'committed' | 'duplicate'; event_id: string }
+  | { status: 'dead-lettered'; reason: string; event_id: string | null };
 
 export interface PipelineOptions {
   batch_size: number;
@@ -93,6 +142,10 @@ export class Pipeline {
   private queuedFlushes = 0;
   /** Batches cut and not yet finished (committing or waiting for the one before). */
   private committing = 0;
+  /** performance.now() before which the store's size is not sampled again. */
+  private nextStoreSample = 0;
+  /** Set when the aggregator gives up on its in-flight work (shutting down): transient failures stop being retried. */
+  private abandoned = false;
 
   constructor(
     private readonly store: DedupStore,
@@ -129,12 +182,37 @@ export class Pipeline {
     }
   }
 
+  /**
+   * Stop retrying transient failures (the aggregator is shutting down and cannot wait for the sink or
+   * store to come back): a batch still failing is left un-acked, for the broker to redeliver.
+   */
+  abandonRetries(): void {
+    this.abandoned = true;
+  }
+
   /** Commit whatever is pending and wait until every accepted message has been handled. */
   async drain(): Promise<void> {
     do {
       this.flushNow();
       await this.flushing;
     } while (this.pending.length > 0 || this.committing > 0);
+    this.sampleStoreSize(true);
+  }
+
+  /** Records the store's size and peaks, unless sampled too recently (force: sample anyway). */
+  private sampleStoreSize(force = false): void {
+    const started = performance.now();
+    if (!this.store.footprint || (!force && started < this.nextStoreSample)) return;
+    const { entries, bytes_estimate } = this.store.footprint();
+    const tookMs = performance.now() - started;
+    this.nextStoreSample = started + tookMs / STORE_SAMPLE_TIME_SHARE;
+    const before = this.counters.dedup_store;
+    this.counters.dedup_store = {
+      entries,
+      entries_peak: Math.max(before?.entries_peak ?? 0, entries),
+      bytes_estimate,
+      bytes_peak: bytes_estimate === null ? null : Math.max(before?.bytes_peak ?? 0, bytes_estimate),
+    };
   }
 
   private flushNow(): void {
@@ -151,6 +229,7 @@ export class Pipeline {
       .catch((error: unknown) => {
         this.counters.errors++;
         this.onBatchFailure(error);
+        for (const message of batch) message.nack?.(error);
       })
       .finally(() => {
         this.queuedFlushes -= batch.length;
@@ -164,6 +243,11 @@ export class Pipeline {
     this.counters.batches++;
     const valid: Valid[] = [];
     const deadLetters: { letter: DeadLetter; message: PipelineMessage }[] = [];
+    const outcomes = new Map<PipelineMessage, MessageOutcome>();
+    const verdict = (event: Event, claim: ClaimResult | undefined): MessageOutcome => ({
+      status: claim === 'duplicate' ? 'duplicate' : 'committed',
+      event_id: event.event_id,
+    });
     for (const message of batch) {
       const parsed = parseEvent(message.payload, this.options.parse);
       if (parsed.ok) valid.push({ event: parsed.event, message });
@@ -174,16 +258,20 @@ export class Pipeline {
     }
 
     try {
-      await this.commitWithRetry(valid.map((v) => v.event));
-    } catch {
-      // Not transient, or retried to exhaustion: find the events that fail on their own and
-      // dead-letter only those, so one bad event does not take its batch-mates with it.
+      const claims = await this.commitWithRetry(valid.map((v) => v.event));
+      valid.forEach((v, i) => outcomes.set(v.message, verdict(v.event, claims[i])));
+    } catch (error) {
+      // Still failing transiently when the aggregator gave up: nothing is acked, the broker redelivers.
+      if (error instanceof RetriesExhaustedError) throw error;
+      // A permanent failure: find the events that fail on their own and dead-letter only those, so
+      // one bad event does not take its batch-mates with it.
       for (const item of valid) {
         try {
-          await this.commitWithRetry([item.event]);
+          const [claim] = await this.commitWithRetry([item.event]);
+          outcomes.set(item.message, verdict(item.event, claim));
         } catch (single) {
-          const reason = single instanceof RetriesExhaustedError ? single.message : `sink rejected event: ${messageOf(single)}`;
-          deadLetters.push({ letter: this.deadLetter(item.message, reason, item.event.event_id), message: item.message });
+          if (single instanceof RetriesExhaustedError) throw single;
+          deadLetters.push({ letter: this.deadLetter(item.message, `sink rejected event: ${messageOf(single)}`, item.event.event_id), message: item.message });
         }
       }
     }
@@ -197,21 +285,37 @@ export class Pipeline {
       });
       this.counters.dlq += deadLetters.length;
     }
+    for (const { message, letter } of deadLetters) outcomes.set(message, { status: 'dead-lettered', reason: letter.reason, event_id: letter.event_id });
     for (const message of batch) {
-      message.ack();
+      // Every message of the batch is either valid (committed or absorbed) or dead-lettered.
+      message.ack(outcomes.get(message)!);
       this.counters.acked++;
+    }
+    this.sampleStoreSize();
+  }
+
+  /** The dedup verdict per event, in order ('new' where the claim order gives none). */
+  private async commitWithRetry(events: Event[]): Promise<ClaimResult[]> {
+    if (events.length === 0) return [];
+    for (;;) {
+      try {
+        return await withRetry(() => this.commitBatch(events), this.options.retry, this.options.random, () => {
+          this.counters.retries++;
+          this.counters.errors++;
+        });
+      } catch (error) {
+        // A transient failure (sink or dedup store busy or unreachable) never dead-letters a valid
+        // event: it is tried again, with the same capped backoff, for as long as it takes. Meanwhile
+        // nothing is acked, the in-flight limit stops reading, and the broker holds the rest: the run
+        // shows a stall, not a loss. Only a shutdown (abandonRetries) gives up, leaving it un-acked.
+        if (!(error instanceof RetriesExhaustedError) || this.abandoned) throw error;
+        this.counters.retries++;
+        this.counters.errors++;
+      }
     }
   }
 
-  private async commitWithRetry(events: Event[]): Promise<void> {
-    if (events.length === 0) return;
-    await withRetry(() => this.commitBatch(events), this.options.retry, this.options.random, () => {
-      this.counters.retries++;
-      this.counters.errors++;
-    });
-  }
-
-  private async commitBatch(events: Event[]): Promise<void> {
+  private async commitBatch(events: Event[]): Promise<ClaimResult[]> {
     const ids = events.map((e) => e.event_id);
     const ttlMs = this.options.dedup_ttl_ms;
     switch (this.order) {
@@ -220,7 +324,7 @@ export class Pipeline {
         const outcome = await this.sink.commit(events, { run, ttlMs });
         this.countCommit(outcome);
         this.countClaims(outcome.claims ?? []);
-        return;
+        return outcome.claims ?? events.map(() => 'new');
       }
       case 'claim-first': {
         const claims = await this.store.claimMany(ids, ttlMs);
@@ -232,14 +336,13 @@ export class Pipeline {
           throw error;
         }
         this.countClaims(claims);
-        return;
+        return claims;
       }
       case 'commit-first': {
         // Counted as soon as it is durable: if the claim below fails, the retry finds these rows
         // already present and must not make them disappear from the count.
         this.countCommit(await this.sink.commit(events));
-        await this.store.claimMany(ids, ttlMs);
-        return;
+        return this.store.claimMany(ids, ttlMs);
       }
     }
   }

@@ -1,6 +1,7 @@
-// The reference aggregator as one object: a consumer connection feeding the pipeline, with its
-// dedup store and sink built from plain configuration. Used by the standalone `npm run aggregator`
-// and by the harness (which runs it as a child process so that it can be killed).
+// The reference aggregator as one object: a consumer connection (and/or the HTTP ingest, see
+// ingest/http.ts) feeding the pipeline, with its dedup store and sink built from plain configuration.
+// Used by the standalone `npm run aggregator` and by the harness (which runs it as a child process
+// so that it can be killed).
 
 import { ConsumerConnection } from './consumer/connection.ts';
 import { emptyCounters, Pipeline, type AggregatorCounters } from './pipeline.ts';
@@ -13,18 +14,30 @@ import type { DedupStore } from './dedup/index.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { deriveSeed, seededRandom } from './random.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './event/types.ts';
+import { ENVELOPE_ALLOWANCE_BYTES } from './event/parse.ts';
+import { HttpIngest } from './ingest/http.ts';
 
 export interface AggregatorConfig {
+  /** mqtt://host:port, or 'none' for an HTTP-only aggregator (then http_port is required). */
   broker_url: string;
   client_id: string;
   topic: string;
   /** MQTT clean session. false: the broker keeps our subscription and un-acked messages across reconnects. */
   clean_session: boolean;
+  /** QoS of the subscription: 1 (at-least-once, the default) or 0 (at-most-once, to show what it loses). */
+  qos: 0 | 1;
   /**
    * memory | none | sqlite (in the sink's database, atomic with it) | sqlite:PATH |
-   * redis[://host:port] (keys under chaosbench:dedup:<client_id>:) | postgres[://user@host:port/db] (schema chaosbench)
+   * redis[://host:port] (keys under chaosbench:dedup:<dedup_namespace>:) | postgres[://user@host:port/db] (table
+   * chaosbench.dedup, shared by every aggregator on that database)
    */
   dedup: string;
+  /**
+   * redis dedup only: the namespace of the claims. Default (undefined): the client id, so each aggregator's
+   * claims are its own. Aggregators that share one stream (a `$share/<group>/…` subscription) give the same
+   * name, so that an event claimed by one is a duplicate to the others.
+   */
+  dedup_namespace?: string;
   dedup_ttl_ms: number;
   /**
    * sqlite:PATH (':memory:' is refused: the harness must be able to read the sink after the run) |
@@ -47,13 +60,25 @@ export interface AggregatorConfig {
    * baseline that capacity comparisons divide by (what the broker and connection alone sustain).
    */
   bare: boolean;
+  /**
+   * HTTP ingest (POST /events, answered after the commit) on 127.0.0.1 at this port: undefined = off,
+   * 0 = a free ephemeral port (read it from AggregatorService.http_port).
+   */
+  http_port?: number;
 }
+
+/** broker_url of an aggregator that takes events over HTTP only. */
+export const NO_BROKER = 'none';
+
+/** How long stop() keeps retrying a failing sink or store before it leaves the rest un-acked. */
+export const STOP_GRACE_MS = 10_000;
 
 export const DEFAULT_AGGREGATOR_CONFIG: AggregatorConfig = {
   broker_url: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
   client_id: 'chaosbench-aggregator',
   topic: 'events/#',
   clean_session: false,
+  qos: 1,
   dedup: 'sqlite',
   dedup_ttl_ms: 10 * 60_000,
   sink: 'sqlite:./data/events.db',
@@ -108,6 +133,7 @@ export class AggregatorService {
   private store: DedupStore | undefined;
   private stopping: Promise<void> | undefined;
   private bareCounters: AggregatorCounters | undefined;
+  private http: HttpIngest | undefined;
 
   /** The sink's slow-down knob, which the harness's slow-sink fault turns at run time. */
   readonly slowdown: SinkSlowdown;
@@ -118,6 +144,11 @@ export class AggregatorService {
 
   get counters(): AggregatorCounters | undefined {
     return this.pipeline?.counters ?? this.bareCounters;
+  }
+
+  /** The HTTP ingest's bound port once started (undefined when it is off). */
+  get http_port(): number | undefined {
+    return this.http?.port;
   }
 
   get claim_order(): string | undefined {
@@ -141,12 +172,14 @@ export class AggregatorService {
     this.sink = sink;
     // A sink on a server: fail at start-up when it cannot be reached (or is in the other mode).
     if (sink instanceof PostgresSink) await sink.open();
-    // Redis claims are namespaced by the client id: the broker keeps this id's session, and the claims
-    // belong with it (a restarted aggregator with the same id sees its own claims, another one does not).
+    // Redis claims are namespaced by the client id unless a dedup namespace is given: the broker keeps
+    // this id's session, and the claims belong with it (a restarted aggregator with the same id sees its
+    // own claims, another one does not). Scaled-out aggregators on one shared subscription name one
+    // namespace, so that their claims are one set.
     this.store = createDedupStore(config.dedup, {
       // 'sqlite' without a path shares a SQLite sink's database; there is none to share with Postgres.
       sink: sink instanceof SqliteSink ? sink : undefined,
-      namespace: config.client_id,
+      namespace: config.dedup_namespace ?? config.client_id,
       onError: (error) => this.log(`dedup store: ${error.message}`),
     });
     // A store on a server: fail at start-up when it cannot be reached, not at the first batch.
@@ -165,6 +198,17 @@ export class AggregatorService {
       (error) => this.log(`batch could not be made durable, left un-acked for redelivery: ${String(error)}`),
     );
     this.pipeline = pipeline;
+    if (config.http_port !== undefined) {
+      this.http = new HttpIngest(pipeline, {
+        port: config.http_port,
+        max_in_flight: config.max_in_flight,
+        // Oversized events are read and dead-lettered with the parser's reason, as over MQTT; only
+        // bodies far beyond any valid event are refused unread.
+        max_body_bytes: Math.max(2 ** 20, 2 * (config.max_payload_bytes + ENVELOPE_ALLOWANCE_BYTES)),
+      });
+      await this.http.start();
+    }
+    if (config.broker_url === NO_BROKER) return;
     const connection = this.connect();
     connection.on('message', (message) => {
       pipeline.push({
@@ -198,6 +242,7 @@ export class AggregatorService {
       clean: config.clean_session,
       keepalive_s: 30,
       max_in_flight: config.max_in_flight,
+      qos: config.qos,
       reconnect: { base_ms: 50, cap_ms: 2_000, max_attempts: Number.POSITIVE_INFINITY },
       random: seededRandom(deriveSeed(config.seed, 'aggregator.reconnect')),
     });
@@ -214,7 +259,13 @@ export class AggregatorService {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.connection?.pause();
+      this.http?.stopAccepting();
+      // A sink or store that stays down must not hold the shutdown for ever: after the grace period
+      // the batches still failing are left un-acked (the broker redelivers them to the next start).
+      const giveUp = setTimeout(() => this.pipeline?.abandonRetries(), STOP_GRACE_MS);
+      giveUp.unref();
       await this.pipeline?.drain();
+      await this.http?.close();
       await this.connection?.close();
       await this.pipeline?.drain();
       await this.store?.close();

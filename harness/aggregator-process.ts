@@ -4,7 +4,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { AggregatorCounters } from '../aggregator/pipeline.ts';
+import { combineCounters, type AggregatorCounters } from '../aggregator/pipeline.ts';
 import type { AggregatorConfig } from '../aggregator/service.ts';
 import type { HarnessMessage } from '../aggregator/main.ts';
 import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
@@ -15,6 +15,8 @@ interface ChildMessage {
   type: 'ready' | 'counters' | 'stopped';
   counters?: AggregatorCounters;
   claim_order?: string;
+  /** The HTTP ingest's bound port, when the aggregator runs one. */
+  http_port?: number;
 }
 
 export function aggregatorArgs(config: AggregatorConfig): string[] {
@@ -23,6 +25,7 @@ export function aggregatorArgs(config: AggregatorConfig): string[] {
     `--client-id=${config.client_id}`,
     `--topic=${config.topic}`,
     `--clean-session=${config.clean_session}`,
+    `--qos=${config.qos}`,
     `--dedup=${config.dedup}`,
     `--dedup-ttl-ms=${config.dedup_ttl_ms}`,
     `--sink=${config.sink}`,
@@ -34,6 +37,9 @@ export function aggregatorArgs(config: AggregatorConfig): string[] {
     `--max-payload-bytes=${config.max_payload_bytes}`,
     `--seed=${config.seed}`,
     `--bare=${config.bare}`,
+    ...(config.http_port === undefined ? [] : [`--http-port=${config.http_port}`]),
+    ...(config.dedup_namespace === undefined ? [] : [`--dedup-namespace=${config.dedup_namespace}`]),
+    ...(config.sink_schema === undefined ? [] : [`--sink-schema=${config.sink_schema}`]),
   ];
 }
 
@@ -43,6 +49,8 @@ export class AggregatorProcess {
   counters: AggregatorCounters | undefined;
   private readonly previous: AggregatorCounters[] = [];
   claim_order: string | undefined;
+  /** The current incarnation's HTTP ingest port (config.http_port 0 picks a new one at every start). */
+  http_port: number | undefined;
   stderr = '';
   restarts = 0;
 
@@ -81,6 +89,7 @@ export class AggregatorProcess {
         for (const listener of this.listeners) listener(message.counters);
       }
       if (message.claim_order) this.claim_order = message.claim_order;
+      if (message.http_port !== undefined) this.http_port = message.http_port;
       if (message.type === 'ready' && this.slowSink) child.send(this.slowSink);
     });
     await new Promise<void>((resolve, reject) => {
@@ -106,12 +115,7 @@ export class AggregatorProcess {
   /** Counters summed over every incarnation of the process. */
   totalCounters(): AggregatorCounters | undefined {
     const all = [...this.previous, ...(this.counters ? [this.counters] : [])];
-    if (all.length === 0) return undefined;
-    const total = { ...all[0]! };
-    for (const counters of all.slice(1)) {
-      for (const key of Object.keys(total) as (keyof AggregatorCounters)[]) total[key] += counters[key];
-    }
-    return total;
+    return all.length === 0 ? undefined : combineCounters(all);
   }
 
   /** Graceful stop: the aggregator drains in-flight batches, acks them and disconnects. */

@@ -16,12 +16,9 @@ import { EXIT, parseDuration, UsageError } from './cli.ts';
 import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/**
- * Each case takes ~0.5 s alone (mostly tsx compiling the import graph) and a real dup-storm run ~30 s.
- * The bound is loose because these children run concurrently on a shared, loaded machine; that
- * nothing was started is shown exactly by the missing RUN_BANNER.
- */
-const FAST_MS = 15_000;
+// No time bound on these children: on a shared, loaded machine tsx alone can take seconds to start.
+// That nothing was started is shown exactly by the missing RUN_BANNER, and KILL_AFTER_MS stops a
+// child that went on to run anyway.
 /** Kill a child that went on to run anyway, so a regression fails instead of hanging. */
 const KILL_AFTER_MS = 25_000;
 /** What the bench prints on stderr just before it starts the broker and the aggregator. */
@@ -65,7 +62,6 @@ function expectBadInput(outcome: Outcome, ...named: (string | RegExp)[]): void {
   }
   expect(outcome.stdout).toBe('');
   expect(outcome.stderr).not.toContain(RUN_BANNER);
-  expect(outcome.ms).toBeLessThan(FAST_MS);
 }
 
 /** Scenario files for the spawned bench, in a temporary directory removed at the end. */
@@ -86,7 +82,6 @@ describe.concurrent('bench CLI (spawned)', () => {
     expect(line).toBeDefined();
     expect(line).toContain(dupStorm.description);
     expect(outcome.stderr).toBe('');
-    expect(outcome.ms).toBeLessThan(FAST_MS);
   });
 
   it('--help exits 0 and documents --scenario and the exit codes', async () => {
@@ -96,7 +91,6 @@ describe.concurrent('bench CLI (spawned)', () => {
     expect(outcome.stdout).toContain('--list');
     expect(outcome.stdout).toMatch(/Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid/);
     expect(outcome.stderr).not.toContain(RUN_BANNER);
-    expect(outcome.ms).toBeLessThan(FAST_MS);
   });
 
   it('--scenario nope exits 2 naming the scenario field and the known scenarios', async () => {
@@ -214,7 +208,6 @@ describe.concurrent('aggregator CLI (spawned)', () => {
     const outcome = await aggregator('--help');
     expect(outcome.code, outcome.stderr).toBe(0);
     for (const flag of ['--broker', '--dedup', '--sink', '--batch-size']) expect(outcome.stdout).toContain(flag);
-    expect(outcome.ms).toBeLessThan(FAST_MS);
   });
 });
 

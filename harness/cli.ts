@@ -16,6 +16,7 @@ import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind } from './run
 import { renderSummary } from '../reports/markdown.ts';
 import { reportFiles } from '../reports/files.ts';
 import { describeRate } from './load/schedule.ts';
+import { parseShard, shardProblems, type Shard } from './load/shard.ts';
 
 export const EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
 
@@ -48,6 +49,8 @@ export interface BenchArgs {
   aggregator: AggregatorKind;
   quiet: boolean;
   json: boolean;
+  /** --shard I/N: this process's share of a run that several harness processes drive. */
+  shard?: Shard;
 }
 
 export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'listed'> {
@@ -86,6 +89,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         default: 'embedded',
         describe: 'embedded (Aedes child process on an ephemeral port) or mqtt://host:port',
       },
+      shard: { type: 'string', describe: 'I/N: drive shard I of a run split over N harness processes (machines) on one --broker; each publishes its share of the publishers; combine with npm run merge' },
       out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
       quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
       json: { type: 'boolean', default: false, describe: 'print result.json to stdout instead of the summary' },
@@ -140,6 +144,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   const rate = args.rate === undefined ? undefined : flag('rate', () => parseRate(args.rate!));
   const dedup = args.dedup === undefined ? undefined : flag('dedup', () => (parseDedupSpec(args.dedup!), args.dedup!));
   const brokerSpec = flag('broker', () => parseBrokerSpec(args.broker));
+  const shard = args.shard === undefined ? undefined : flag('shard', () => parseShard(args.shard!));
   const assignments = (args.set ?? []).flatMap((text) => {
     const parsed = flag('set', () => parseAssignment(String(text)));
     return parsed ? [parsed] : [];
@@ -173,6 +178,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   if (args['batch-size'] !== undefined) scenario.aggregator.batch_size = (overrides['batch-size'] = args['batch-size']) as number;
   if (args.publishers !== undefined) scenario.load.publishers = (overrides.publishers = args.publishers) as number;
   if (args.broker !== 'embedded') overrides.broker = args.broker;
+  if (shard !== undefined) overrides.shard = args.shard;
   // --set last, so that it can change anything, including what a flag above set.
   for (const [path, value] of assignments) {
     const changed = flag('set', () => setPath(scenario, path, value));
@@ -189,15 +195,18 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
 
   const validation = validateScenario(scenario);
   if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${validation.errors.join('\n  ')}`);
+  else if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
   if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));
   return {
     scenario,
     overrides,
     broker: args.broker,
-    out_dir: resolve(args.out ?? join('reports', 'out', makeRunId(scenario.name))),
+    // Shards started on one machine in the same second must not share a directory (nor its sink.db).
+    out_dir: resolve(args.out ?? join('reports', 'out', `${makeRunId(scenario.name)}${shard && shard.count > 1 ? `-shard${shard.index}of${shard.count}` : ''}`)),
     aggregator: args.aggregator as AggregatorKind,
     quiet: args.quiet,
     json: args.json,
+    ...(shard !== undefined ? { shard } : {}),
   };
 }
 
@@ -224,13 +233,13 @@ export async function main(argv: string[]): Promise<number> {
     const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
     const subject = parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
     process.stderr.write(
-      `chaosbench: ${scenario.name} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker} · ${subject}\n`,
+      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker} · ${subject}\n`,
     );
   }
 
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, ...(parsed.shard ? { shard: parsed.shard } : {}) });
   } catch (error) {
     if (tty && !quiet) process.stderr.write('\n');
     process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);

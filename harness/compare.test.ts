@@ -83,6 +83,15 @@ describe('buildAxis', () => {
     expect(() => buildAxis({ vary: ['phases[x]=1'] })).toThrow(/--vary: 'phases\[x\]' is not a field path/);
   });
 
+  it("takes 'bare' on the --dedup axis as the bare subscriber, so stores can be compared with their ceiling", () => {
+    const { axis } = buildAxis({ dedup: ['bare,memory,redis'] });
+    expect(axis.variants.map((v) => [v.name, v.aggregator, v.argv])).toEqual([
+      ['bare', 'none', ['--aggregator=none']],
+      ['memory', 'reference', ['--dedup=memory']],
+      ['redis', 'reference', ['--dedup=redis']],
+    ]);
+  });
+
   it('returns an unknown --aggregator value as a problem and keeps the others', () => {
     const { axis, problems } = buildAxis({ aggregator: ['reference,foo,bare'] });
     expect(axis.variants.map((v) => v.name)).toEqual(['reference', 'bare']);

@@ -148,7 +148,12 @@ export function buildAxis(flags: AxisFlags): { axis: Axis; problems: string[] } 
   if (given[0] === 'dedup') {
     const values = flags.dedup!.flatMap((text) => splitList(text, '--dedup'));
     [flag, field, names] = ['--dedup', 'aggregator.dedup', values];
-    made = values.map((value) => ({ value, aggregator: 'reference', argv: [`--dedup=${value}`], label: `--dedup ${value}`, set_is_axis: false }));
+    // 'bare' on this axis is the bare subscriber (--aggregator none): the ceiling each store is a share of.
+    made = values.map((value) =>
+      value === 'bare'
+        ? { value, aggregator: 'none', argv: ['--aggregator=none'], label: '--aggregator none', set_is_axis: false }
+        : { value, aggregator: 'reference', argv: [`--dedup=${value}`], label: `--dedup ${value}`, set_is_axis: false },
+    );
   } else if (given[0] === 'aggregator') {
     const values = flags.aggregator!.flatMap((text) => splitList(text, '--aggregator'));
     [flag, field, names, made] = ['--aggregator', 'aggregator', [], []];
@@ -239,7 +244,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
     .options({
       scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
       list: { type: 'boolean', describe: 'list the scenarios and exit' },
-      dedup: { type: 'array', string: true, describe: 'axis: dedup stores to compare, comma-separated (memory,sqlite,none); short for --vary aggregator.dedup=…' },
+      dedup: { type: 'array', string: true, describe: "axis: dedup stores to compare, comma-separated (memory,sqlite,none); short for --vary aggregator.dedup=…; 'bare' adds the bare subscriber, the ceiling the others are a share of" },
       aggregator: { type: 'array', string: true, describe: 'axis: reference,none — the aggregator against a bare subscriber that acks on receipt (shown as "bare")' },
       vary: { type: 'array', string: true, describe: 'axis: any scenario field and its values, path=v1,v2,… (values parsed like --set: JSON, else text)' },
       replicates: { type: 'number', default: DEFAULT_REPLICATES, describe: 'runs per variant' },

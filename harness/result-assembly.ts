@@ -262,7 +262,7 @@ export function round(value: number, digits = 1): number {
   return Math.round(value * factor) / factor;
 }
 
-function gitSha(): string {
+export function gitSha(): string {
   try {
     return execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   } catch {

@@ -9,6 +9,7 @@ import type { FaultRecord } from './load/generator.ts';
 import type { PhaseLoad, TimelineSample } from './metrics/backlog.ts';
 import type { Recovery } from './metrics/recovery.ts';
 import type { LedgerSecond } from './ledger/index.ts';
+import type { Shard } from './load/shard.ts';
 
 export const RESULT_SCHEMA = 'chaosbench.result/v1';
 
@@ -110,6 +111,8 @@ export interface RunResult {
   /** Plain-language explanations of what the figures show (e.g. the likely cause of a loss). */
   findings: string[];
   duration_s: number;
+  /** Present when this process ran one shard of a run (--shard): `npm run merge` combines the shards. */
+  shard?: Shard;
 }
 
 /** The value a check's metric refers to. */

@@ -16,6 +16,7 @@ import { deriveSeed } from '../aggregator/random.ts';
 import { AggregatorProcess } from './aggregator-process.ts';
 import { runLoad } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
+import { shardPublishers, type Shard } from './load/shard.ts';
 import { buildLedger, deadLetterKey } from './ledger/index.ts';
 import type { TimelineSample } from './metrics/backlog.ts';
 import { LiveSinkLatency } from './metrics/live-latency.ts';
@@ -44,6 +45,11 @@ export interface RunOptions {
    * drain; it must finish by itself.
    */
   during?: (control: { aggregator: AggregatorProcess; start_us: number }) => Promise<void>;
+  /**
+   * This process's share of a run driven by several harness processes (--shard 2/3): it publishes
+   * only its shard's publishers' events, to its own topics, consumed by its own aggregator.
+   */
+  shard?: Shard;
 }
 
 /** Phases named like this are run but left out of overall latency and throughput. */
@@ -63,7 +69,10 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   const aggregatorKind = options.aggregator ?? 'reference';
   const started = new Date();
   const runId = makeRunId(scenario.name, started);
-  const tag = `${runId}-${process.pid}`;
+  // In topic roots and client ids: shards started in the same second on machines whose harness has
+  // the same pid (containers) must still not share a topic or take over each other's MQTT session.
+  const shard = options.shard && options.shard.count > 1 ? options.shard : undefined;
+  const tag = `${runId}-${shard ? `s${shard.index}of${shard.count}-` : ''}${process.pid}`;
   mkdirSync(options.out_dir, { recursive: true });
   const sinkFile = resolve(options.out_dir, 'sink.db');
   const progress = options.progress ?? (() => {});
@@ -161,6 +170,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       broker_url: publisherUrl,
       topic_root: `events/${tag}`,
       client_prefix: `chaosbench-${tag}`,
+      ...(shard ? { shard } : {}),
       settle_timeout_ms: scenario.drain_timeout_s * 1000,
       completed: () => agg.totalCounters()?.acked ?? 0,
       onCompletion: (listener) => agg.onCounters(listener),
@@ -222,7 +232,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     });
     sampleRss();
 
-    return assembleResult({
+    const result = assembleResult({
       runId,
       started,
       options,
@@ -238,6 +248,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       excluded,
       rssPeakMb: rssPeak / 2 ** 20,
     });
+    // A shard ran only its own publishers; the merge adds the shards' counts back up.
+    return shard ? { ...result, generator: { ...result.generator, publishers: shardPublishers(shard, scenario.load.publishers).length }, shard } : result;
   } finally {
     liveLatency?.close();
     await aggregator?.kill().catch(() => {});

@@ -14,9 +14,10 @@ import { networkPartition } from './network-partition.ts';
 import { latencyJitter } from './latency-jitter.ts';
 import { soak } from './soak.ts';
 import { smoke } from './smoke.ts';
+import { gate } from './gate.ts';
 
 export const SCENARIOS: Readonly<Record<string, Scenario>> = Object.fromEntries(
-  [dupStorm, reorder, poisonPill, clockSkew, consumerCrash, brokerKill, brokerKillRedis, slowSink, networkPartition, latencyJitter, burst, soak, smoke].map((s) => [s.name, s]),
+  [dupStorm, reorder, poisonPill, clockSkew, consumerCrash, brokerKill, brokerKillRedis, slowSink, networkPartition, latencyJitter, burst, soak, smoke, gate].map((s) => [s.name, s]),
 );
 
 export type { Scenario } from './schema.ts';

@@ -7,12 +7,23 @@ export interface DuplicateFault {
   kind: 'duplicate';
   /** Probability that an event is published again with the same event_id. */
   fraction: number;
-  /** Of the copies, the share sent right after the original; the rest after `delay_ms`. */
+  /** Of the copies, the share sent right after the original; the rest after a delay drawn per copy. */
   immediate_share: number;
+  /** The delay of a delayed copy: the fixed delay, the upper bound (uniform) or the mean (exponential). */
   delay_ms: number;
   /** Of the copies, the share sent from a separate connection rather than the original publisher's. */
   other_connection_share: number;
+  /**
+   * How delayed copies' delays are drawn (seeded): 'fixed' (default) every copy after `delay_ms`;
+   * 'uniform' in [0, delay_ms); 'exponential' with mean `delay_ms`, capped at
+   * DUPLICATE_EXPONENTIAL_CAP × delay_ms so the phase's end waits a bounded time for the last copy.
+   */
+  delay_distribution?: DuplicateDelayDistribution;
 }
+export type DuplicateDelayDistribution = 'fixed' | 'uniform' | 'exponential';
+export const DUPLICATE_DELAY_DISTRIBUTIONS: readonly DuplicateDelayDistribution[] = ['fixed', 'uniform', 'exponential'];
+/** Exponential delays are capped at this many means (e^-5 ≈ 0.67% of draws land on the cap). */
+export const DUPLICATE_EXPONENTIAL_CAP = 5;
 
 /** Hold back a seeded fraction of events and release each after 1..`window` later events of its source. */
 export interface ReorderFault {
@@ -52,13 +63,18 @@ export interface BrokerKillFault extends KillSchedule {
   kind: 'broker-kill';
 }
 
-/** Sink commits take `delay_ms` plus seeded uniform jitter, and stall for `stall_ms` every `stall_every_s` (0 = never). */
+/**
+ * Sink commits take `delay_ms` plus seeded uniform jitter, and stall for `stall_ms` every `stall_every_s` (0 = never).
+ * `error_rate` (default 0): the seeded share of commits that fail with a transient error (as a busy or
+ * briefly unreachable database does), which the aggregator must retry, never ack.
+ */
 export interface SlowSinkFault {
   kind: 'slow-sink';
   delay_ms: number;
   jitter_ms: number;
   stall_every_s: number;
   stall_ms: number;
+  error_rate?: number;
 }
 
 /**
@@ -158,6 +174,8 @@ export interface ScenarioAggregator {
   batch_size: number;
   batch_wait_ms: number;
   max_in_flight: number;
+  /** QoS of the aggregator's subscription: 1 (default) or 0 (at-most-once: what it loses is the point). */
+  qos?: 0 | 1;
 }
 
 export interface Scenario {
@@ -179,6 +197,11 @@ export interface Scenario {
     window: number;
     /** A publish without a PUBACK for this long frees its window slot and counts as an error. */
     puback_timeout_ms: number;
+    /**
+     * QoS of the publishes: 1 (default: the broker acknowledges each one) or 0 (fire and forget: an
+     * event counts as acknowledged once it is written to the socket, since nothing else will say so).
+     */
+    qos?: 0 | 1;
   };
   phases: Phase[];
   aggregator: ScenarioAggregator;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { dupStorm } from './dup-storm.ts';
 import { SCENARIOS } from './index.ts';
 import { validateScenario } from './validate.ts';
+import type { Scenario } from './schema.ts';
 
 /** A deep copy that tests may break freely. */
 function scenario(): Record<string, any> {
@@ -51,7 +52,7 @@ describe('validateScenario', () => {
     const find = (prefix: string) => errors.find((e) => e.startsWith(prefix))!;
     expect(find('phases[1].rate')).toBe('phases[1].rate must be > 0, got -5');
     expect(find('phases[1].faults[0].fraction')).toBe('phases[1].faults[0].fraction must be in [0, 1], got 1.5');
-    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: model, concurrency, publishers, workers, payload_bytes, topics, window, puback_timeout_ms\)$/);
+    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: model, concurrency, publishers, workers, payload_bytes, topics, window, puback_timeout_ms, qos\)$/);
     expect(find('checks[1].metric')).toMatch(/must be one of lost, .*got "latency_p99"$/);
     // The dedup message comes from the registry and names the valid kinds.
     expect(find('aggregator.dedup')).toMatch(/^aggregator\.dedup: unknown dedup store 'mongodb': valid kinds are memory, none, sqlite, .*redis, .*postgres/);
@@ -145,6 +146,37 @@ describe('validateScenario', () => {
       'phases[1].faults[1].downtime_ms must be an integer >= 0, got 1.5',
       'phases[1].faults[2].shapes must be a non-empty list of not-json, oversized, schema, got ["not-json","emoji"]',
     ]);
+  });
+
+  it('takes an optional delay_distribution on the duplicate fault, naming the field when it is wrong', () => {
+    for (const distribution of ['fixed', 'uniform', 'exponential']) {
+      const ok = scenario();
+      ok.phases[1].faults[0].delay_distribution = distribution;
+      expect(validateScenario(ok).ok, distribution).toBe(true);
+    }
+    const bad = scenario();
+    bad.phases[1].faults[0].delay_distribution = 'pareto';
+    bad.phases[1].faults.push({ ...bad.phases[1].faults[0], delay_distribution: 3 });
+    expect(errorsOf(bad)).toEqual([
+      'phases[1].faults[0].delay_distribution must be one of fixed, uniform, exponential, got "pareto"',
+      'phases[1].faults[1].delay_distribution must be one of fixed, uniform, exponential, got 3',
+    ]);
+  });
+
+  it('takes an optional qos of 0 or 1 on the load and the aggregator, naming the field when it is wrong', () => {
+    const ok = structuredClone(dupStorm) as Scenario;
+    ok.load.qos = 0;
+    ok.aggregator.qos = 0;
+    expect(validateScenario(ok).ok).toBe(true);
+    const bad = structuredClone(dupStorm) as unknown as { load: Record<string, unknown>; aggregator: Record<string, unknown> };
+    bad.load.qos = 2;
+    bad.aggregator.qos = '1';
+    const result = validateScenario(bad);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.errors).toContain('load.qos must be 0 or 1, got 2');
+      expect(result.errors).toContain('aggregator.qos must be 0 or 1, got "1"');
+    }
   });
 
   it('accepts the boundaries of each range', () => {

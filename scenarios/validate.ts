@@ -1,7 +1,7 @@
 // Validation of scenario data: every error at once, each with its path. Nothing here has side
 // effects; the harness calls it before starting any process and exits 2 when it returns errors.
 
-import { CHECK_METRICS, CHECK_OPS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario } from './schema.ts';
+import { CHECK_METRICS, CHECK_OPS, DUPLICATE_DELAY_DISTRIBUTIONS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario } from './schema.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 
 type Errors = string[];
@@ -52,7 +52,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
   const load = input.load;
   if (!isObject(load)) errors.push('load must be an object');
   else {
-    unknownFields(errors, 'load', load, ['model', 'concurrency', 'publishers', 'workers', 'payload_bytes', 'topics', 'window', 'puback_timeout_ms']);
+    unknownFields(errors, 'load', load, ['model', 'concurrency', 'publishers', 'workers', 'payload_bytes', 'topics', 'window', 'puback_timeout_ms', 'qos']);
     if (load.model !== 'open' && load.model !== 'closed') errors.push(`load.model must be 'open' or 'closed', got ${JSON.stringify(load.model)}`);
     number(errors, 'load.concurrency', load.concurrency, positiveInt, 'a positive integer');
     number(errors, 'load.publishers', load.publishers, (n) => positiveInt(n) && n <= 256, 'an integer in [1, 256]');
@@ -64,6 +64,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
     number(errors, 'load.topics', load.topics, (n) => positiveInt(n) && n <= 10_000, 'an integer in [1, 10000]');
     number(errors, 'load.window', load.window, positiveInt, 'a positive integer');
     number(errors, 'load.puback_timeout_ms', load.puback_timeout_ms, positiveInt, 'a positive integer');
+    if (load.qos !== undefined && load.qos !== 0 && load.qos !== 1) errors.push(`load.qos must be 0 or 1, got ${JSON.stringify(load.qos)}`);
   }
 
   if (!Array.isArray(input.phases) || input.phases.length === 0) errors.push('phases must be a non-empty array');
@@ -98,6 +99,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
       'batch_size',
       'batch_wait_ms',
       'max_in_flight',
+      'qos',
     ]);
     if (typeof aggregator.dedup !== 'string') errors.push('aggregator.dedup must be a string');
     else {
@@ -115,6 +117,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
     number(errors, 'aggregator.batch_size', aggregator.batch_size, positiveInt, 'a positive integer');
     number(errors, 'aggregator.batch_wait_ms', aggregator.batch_wait_ms, nonNegative, '>= 0');
     number(errors, 'aggregator.max_in_flight', aggregator.max_in_flight, positiveInt, 'a positive integer');
+    if (aggregator.qos !== undefined && aggregator.qos !== 0 && aggregator.qos !== 1) errors.push(`aggregator.qos must be 0 or 1, got ${JSON.stringify(aggregator.qos)}`);
   }
 
   if (!Array.isArray(input.checks)) errors.push('checks must be an array');
@@ -134,18 +137,26 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
   return errors.length > 0 ? { ok: false, errors } : { ok: true, scenario: input as unknown as Scenario };
 }
 
-type FieldRule = [test: (value: unknown) => boolean, rule: string];
+type FieldRule = [test: (value: unknown) => boolean, rule: string, presence?: 'optional'];
 const isNumber = (value: unknown): value is number => typeof value === 'number' && !Number.isNaN(value);
 const num = (test: (n: number) => boolean, rule: string): FieldRule => [(v) => isNumber(v) && test(v), rule];
 const PROBABILITY = num(probability, 'in [0, 1]');
 const NON_NEGATIVE = num(nonNegative, '>= 0');
 const oneOf = (values: readonly string[]): FieldRule => [(v) => values.includes(v as string), `one of ${values.join(', ')}`];
+/** A field that may be left out (its default applies); when present it must pass `rule`. */
+const optional = ([test, rule]: FieldRule): FieldRule => [test, rule, 'optional'];
 const NETWORK = { target: oneOf(['publishers', 'aggregator', 'all']), direction: oneOf(['upstream', 'downstream', 'both']), toxicity: PROBABILITY };
 const KILL_SCHEDULE = { at_s: NON_NEGATIVE, every_s: NON_NEGATIVE, downtime_ms: num(nonNegativeInt, 'an integer >= 0') };
 
-/** Every fault kind and the rule of each of its fields (all required): the validator is this table. */
+/** Every fault kind and the rule of each of its fields (required unless optional()): the validator is this table. */
 const FAULT_FIELDS: { [K in FaultKind]: Record<Exclude<keyof Extract<FaultSpec, { kind: K }>, 'kind'>, FieldRule> } = {
-  duplicate: { fraction: PROBABILITY, immediate_share: PROBABILITY, delay_ms: NON_NEGATIVE, other_connection_share: PROBABILITY },
+  duplicate: {
+    fraction: PROBABILITY,
+    immediate_share: PROBABILITY,
+    delay_ms: NON_NEGATIVE,
+    other_connection_share: PROBABILITY,
+    delay_distribution: optional(oneOf(DUPLICATE_DELAY_DISTRIBUTIONS)),
+  },
   reorder: { fraction: PROBABILITY, window: num((n) => positiveInt(n) && n <= 10_000, 'an integer in [1, 10000]') },
   poison: {
     fraction: PROBABILITY,
@@ -157,7 +168,7 @@ const FAULT_FIELDS: { [K in FaultKind]: Record<Exclude<keyof Extract<FaultSpec, 
   'clock-skew': { publisher: num(nonNegativeInt, 'an integer >= 0 (a publisher index)'), skew_ms: num(Number.isFinite, 'finite') },
   'consumer-crash': KILL_SCHEDULE,
   'broker-kill': KILL_SCHEDULE,
-  'slow-sink': { delay_ms: NON_NEGATIVE, jitter_ms: NON_NEGATIVE, stall_every_s: NON_NEGATIVE, stall_ms: NON_NEGATIVE },
+  'slow-sink': { delay_ms: NON_NEGATIVE, jitter_ms: NON_NEGATIVE, stall_every_s: NON_NEGATIVE, stall_ms: NON_NEGATIVE, error_rate: optional(num((n) => n >= 0 && n < 1, 'in [0, 1)')) },
   latency: { ...NETWORK, latency_ms: NON_NEGATIVE, jitter_ms: NON_NEGATIVE },
   bandwidth: { ...NETWORK, rate_kb_s: num(positive, '> 0') },
   slicer: { ...NETWORK, average_size: num(positiveInt, 'a positive integer'), size_variation: num(nonNegativeInt, 'an integer >= 0'), delay_us: NON_NEGATIVE },
@@ -177,9 +188,11 @@ function validateFault(errors: Errors, path: string, fault: unknown): void {
     return;
   }
   unknownFields(errors, path, fault, ['kind', ...Object.keys(fields)]);
-  for (const [field, [test, rule]] of Object.entries(fields)) {
+  for (const [field, [test, rule, presence]] of Object.entries(fields)) {
     const value = fault[field];
-    if (value === undefined) errors.push(`${path}.${field} is required (${rule})`);
+    if (value === undefined) {
+      if (presence !== 'optional') errors.push(`${path}.${field} is required (${rule})`);
+    }
     else if (!test(value)) errors.push(`${path}.${field} must be ${rule}, got ${JSON.stringify(value)}`);
   }
 }

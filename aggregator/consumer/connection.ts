@@ -40,6 +40,8 @@ export interface ConsumerConnectionOptions {
   keepalive_s: number;
   /** Stop reading from the socket once this many messages are un-acked (TCP backpressure to the broker). */
   max_in_flight: number;
+  /** QoS of the subscription (default 1). At 0 the broker sends without acknowledgement and keeps nothing for us while we are away. */
+  qos?: 0 | 1;
   reconnect: RetryPolicy;
   random: Random;
 }
@@ -196,7 +198,7 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
         this.send({
           cmd: 'subscribe',
           messageId: 1,
-          subscriptions: [{ topic: this.options.topic, qos: 1 }],
+          subscriptions: [{ topic: this.options.topic, qos: this.options.qos ?? 1 }],
         });
         this.sessionPresent = packet.sessionPresent ?? false;
         return;

@@ -36,7 +36,20 @@ export interface DedupStore {
   open?(): Promise<void>;
   /** Number of live (unexpired) claims, for reports of store size. */
   size(): Promise<number>;
+  /**
+   * What the store holds right now, expired claims not yet purged included: what it costs, as
+   * opposed to size(), which counts what still deduplicates. Synchronous and cheap enough to sample
+   * a few times a second; only in-process stores have it (redis and postgres would need a round trip).
+   */
+  footprint?(): DedupFootprint;
   close(): Promise<void>;
+}
+
+export interface DedupFootprint {
+  /** Claims held: Map entries (memory), rows of the dedup table (sqlite). */
+  entries: number;
+  /** Estimated bytes the claims take, when the store can tell (memory: heap bytes); else null. */
+  bytes_estimate: number | null;
 }
 
 export type DedupKind = 'memory' | 'sqlite' | 'none' | 'redis' | 'postgres';

@@ -2,7 +2,7 @@
 // expiry bookkeeping when TTLs differ.
 
 import { describe, expect, it } from 'vitest';
-import { MemoryDedupStore } from './memory.ts';
+import { ESTIMATED_BYTES_PER_CLAIM, MemoryDedupStore } from './memory.ts';
 
 function fakeClock() {
   let nowMs = 0;
@@ -54,6 +54,24 @@ describe('MemoryDedupStore', () => {
     expect(store.evicted).toBe(0);
     expect(await store.size()).toBe(1);
     expect(await store.claim('long', 5)).toBe('duplicate');
+  });
+
+  it('footprint: expiry frees the entries it counts, and the bytes estimate follows entries and id length', async () => {
+    const clock = fakeClock();
+    const store = new MemoryDedupStore({ now: clock.now });
+    const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, index) => `${prefix}${String(index).padStart(25, '0')}`);
+    await store.claimMany(ids('a', 100), 1_000);
+    clock.advance(500);
+    await store.claimMany(ids('b', 50), 1_000);
+    const both = store.footprint();
+    expect(both.entries).toBe(150);
+    expect(both.bytes_estimate).toBe(150 * (ESTIMATED_BYTES_PER_CLAIM + 26));
+    // The first 100 expire; the footprint drops them without a claim in between.
+    clock.advance(500);
+    expect(store.footprint()).toEqual({ entries: 50, bytes_estimate: 50 * (ESTIMATED_BYTES_PER_CLAIM + 26) });
+    clock.advance(500);
+    expect(store.footprint().entries).toBe(0);
+    expect(new MemoryDedupStore().footprint()).toEqual({ entries: 0, bytes_estimate: 0 });
   });
 
   it('rejects a maxEntries that is not a positive integer', () => {

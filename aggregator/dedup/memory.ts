@@ -10,7 +10,7 @@
 // correct because every claim compares its expiry with the clock, and a full sweep runs once per
 // `size` inserts so memory stays bounded by live claims (amortised O(1) per insert).
 
-import type { ClaimResult, DedupStore } from './index.ts';
+import type { ClaimResult, DedupFootprint, DedupStore } from './index.ts';
 import { assertValidTtl } from './ttl.ts';
 
 export interface MemoryDedupStoreOptions {
@@ -23,6 +23,12 @@ export interface MemoryDedupStoreOptions {
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
 /** Fewest inserts between two full sweeps when TTLs differ, so small stores are not swept per insert. */
 const MIN_INSERTS_PER_FULL_SWEEP = 1_024;
+/**
+ * Heap bytes per claim besides the id's characters: the string header, the expiry (a heap number)
+ * and the Map's entry and bucket share. Calibrated on Node 20 with 26-character ULIDs parsed from
+ * JSON: 94 to 134 bytes per claim in all (the spread is where the Map's table is in its doubling).
+ */
+export const ESTIMATED_BYTES_PER_CLAIM = 80;
 
 export class MemoryDedupStore implements DedupStore {
   readonly kind = 'memory' as const;
@@ -35,6 +41,9 @@ export class MemoryDedupStore implements DedupStore {
   private firstTtlMs: number | undefined;
   private mixedTtls = false;
   private insertsSinceFullSweep = 0;
+  /** Characters and count of the ids inserted so far, for the mean id length of the bytes estimate. */
+  private insertedIdChars = 0;
+  private insertedIds = 0;
   private closed = false;
 
   constructor(options: MemoryDedupStoreOptions = {}) {
@@ -83,6 +92,15 @@ export class MemoryDedupStore implements DedupStore {
     return this.expiries.size;
   }
 
+  /** Claims held after the routine front sweep (the same one every claim runs), and their heap bytes, estimated. */
+  footprint(): DedupFootprint {
+    this.assertOpen();
+    this.sweepFront(this.now());
+    const entries = this.expiries.size;
+    const meanIdChars = this.insertedIds > 0 ? this.insertedIdChars / this.insertedIds : 0;
+    return { entries, bytes_estimate: Math.round(entries * (ESTIMATED_BYTES_PER_CLAIM + meanIdChars)) };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.expiries.clear();
@@ -98,6 +116,8 @@ export class MemoryDedupStore implements DedupStore {
     }
     if (this.expiries.size >= this.maxEntries) this.makeRoom(now);
     this.expiries.set(eventId, expiresAt);
+    this.insertedIdChars += eventId.length;
+    this.insertedIds += 1;
     if (this.mixedTtls) {
       this.insertsSinceFullSweep += 1;
       if (this.insertsSinceFullSweep >= Math.max(MIN_INSERTS_PER_FULL_SWEEP, this.expiries.size)) {

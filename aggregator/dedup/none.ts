@@ -2,7 +2,7 @@
 // the sink and only the sink's idempotency (or nothing, in append mode) absorbs duplicates.
 // It must never report 'duplicate': that would drop events without any store to justify it.
 
-import type { ClaimResult, DedupStore } from './index.ts';
+import type { ClaimResult, DedupFootprint, DedupStore } from './index.ts';
 import { assertValidTtl } from './ttl.ts';
 
 export class NoDedupStore implements DedupStore {
@@ -28,6 +28,11 @@ export class NoDedupStore implements DedupStore {
   async size(): Promise<number> {
     this.assertOpen();
     return 0;
+  }
+
+  footprint(): DedupFootprint {
+    this.assertOpen();
+    return { entries: 0, bytes_estimate: 0 };
   }
 
   async close(): Promise<void> {

@@ -137,6 +137,17 @@ describe('SqliteDedupStore', () => {
     expect(await store.size()).toBe(1);
   });
 
+  it('footprint counts every row held, expired ones until they are purged', async () => {
+    const store = track(new SqliteDedupStore({ path: join(dir, 'dedup.db'), now, purgeEveryClaims: 10 }));
+    await store.claimMany(['a', 'b', 'c'], TTL_MS);
+    expect(store.footprint()).toEqual({ entries: 3, bytes_estimate: null });
+    nowMs += TTL_MS;
+    expect(await store.size()).toBe(0);
+    expect(store.footprint().entries).toBe(3);
+    store.purgeExpired();
+    expect(store.footprint().entries).toBe(0);
+  });
+
   it('gives exactly one new per id when three processes claim the same ids at once', async () => {
     const path = join(dir, 'dedup.db');
     // Create the schema once up front, so the racing processes do not also race on CREATE TABLE.

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import type { Sink, TransactionalClaim } from '../sink/index.ts';
 import { SqliteSink, toTransientIfBusy } from '../sink/sqlite.ts';
-import type { ClaimResult, DedupStore } from './index.ts';
+import type { ClaimResult, DedupFootprint, DedupStore } from './index.ts';
 import { assertValidTtl } from './ttl.ts';
 
 interface StoreCommonOptions {
@@ -52,6 +52,7 @@ export class SqliteDedupStore implements DedupStore {
   private readonly claimInTransaction: (eventIds: readonly string[], ttlMs: number, now: number) => ClaimResult[];
   private readonly releaseInTransaction: (eventIds: readonly string[]) => void;
   private readonly countLive: Database.Statement<[number], { live: number }>;
+  private readonly countRows: Database.Statement<[], { held: number }>;
   private readonly purgeStatement: Database.Statement<[number, number]>;
 
   constructor(options: SqliteDedupStoreOptions) {
@@ -114,6 +115,7 @@ export class SqliteDedupStore implements DedupStore {
     this.countLive = this.db.prepare<[number], { live: number }>(
       'SELECT count(*) AS live FROM dedup WHERE expires_ms > ?',
     );
+    this.countRows = this.db.prepare<[], { held: number }>('SELECT count(*) AS held FROM dedup');
     // LIMIT through a subquery: DELETE ... LIMIT needs a compile option better-sqlite3 lacks.
     this.purgeStatement = this.db.prepare<[number, number]>(
       `DELETE FROM dedup WHERE event_id IN (
@@ -181,6 +183,15 @@ export class SqliteDedupStore implements DedupStore {
   async size(): Promise<number> {
     this.assertOpen();
     return this.countLive.get(this.now())?.live ?? 0;
+  }
+
+  /**
+   * Rows of the dedup table, expired ones not yet purged included (see purgeEveryClaims): what the
+   * store costs. A full count, O(rows): the pipeline samples it at a rate that keeps it cheap.
+   */
+  footprint(): DedupFootprint {
+    this.assertOpen();
+    return { entries: this.countRows.get()?.held ?? 0, bytes_estimate: null };
   }
 
   /** Closes the database only if this store opened it; a shared handle belongs to the sink. */

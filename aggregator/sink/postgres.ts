@@ -31,6 +31,7 @@ import type { ClaimResult } from '../dedup/index.ts';
 import type { Event } from '../event/types.ts';
 import { SinkSlowdown } from './slowdown.ts';
 import type { CommitOutcome, DeadLetter, Sink, SinkMode, SinkRow, SinkTransaction, TransactionalClaim } from './index.ts';
+import { TransientError } from './index.ts';
 
 export { DEFAULT_DATABASE_URL, DEFAULT_POSTGRES_SCHEMA };
 
@@ -148,6 +149,7 @@ export class PostgresSink implements Sink {
     this.assertOpen();
     const delay = this.slowdown.nextDelayMs();
     if (delay > 0) await sleep(delay);
+    if (this.slowdown.nextFails()) throw new TransientError('injected transient sink error (slow-sink error_rate)');
     if (events.length === 0) {
       return claim ? { inserted: 0, already_present: 0, claims: [] } : { inserted: 0, already_present: 0 };
     }

@@ -182,4 +182,22 @@ describe('SinkSlowdown', () => {
     expect(d).toBeGreaterThan(59_000);
     expect(d).toBeLessThanOrEqual(60_000);
   });
+
+  it('fails a seeded share of commits once error_rate is set, and none without it', () => {
+    const slowdown = new SinkSlowdown(0, 1);
+    for (let i = 0; i < 1_000; i++) expect(slowdown.nextFails()).toBe(false);
+    slowdown.set({ delay_ms: 0, jitter_ms: 0, error_rate: 0.25 }, 7);
+    let failed = 0;
+    for (let i = 0; i < 4_000; i++) failed += slowdown.nextFails() ? 1 : 0;
+    expect(failed).toBe(slowdown.injected_errors);
+    expect(failed).toBeGreaterThan(850);
+    expect(failed).toBeLessThan(1_150);
+    const again = new SinkSlowdown(0, 1);
+    again.set({ delay_ms: 0, jitter_ms: 0, error_rate: 0.25 }, 7);
+    let replay = 0;
+    for (let i = 0; i < 4_000; i++) replay += again.nextFails() ? 1 : 0;
+    expect(replay).toBe(failed);
+    slowdown.set(undefined);
+    expect(slowdown.nextFails()).toBe(false);
+  });
 });

@@ -8,12 +8,16 @@ import { deriveSeed, seededRandom, type Random } from '../random.ts';
 export interface SlowdownProfile {
   delay_ms: number;
   jitter_ms: number;
+  /** Share of commits that fail with a transient error after their delay (default 0). */
+  error_rate?: number;
 }
 
 export class SinkSlowdown {
   private profile: SlowdownProfile;
   private random: Random;
   private stallUntilMs = 0;
+  /** Commits failed on purpose so far. */
+  injected_errors = 0;
 
   constructor(
     private readonly baseDelayMs: number,
@@ -34,6 +38,14 @@ export class SinkSlowdown {
   /** Every commit from now until `ms` from now waits for the stall to end. */
   stall(ms: number): void {
     this.stallUntilMs = Math.max(this.stallUntilMs, this.now() + ms);
+  }
+
+  /** Whether the next commit fails with a transient error (seeded, from the profile's error_rate). */
+  nextFails(): boolean {
+    const rate = this.profile.error_rate ?? 0;
+    if (rate <= 0 || this.random() >= rate) return false;
+    this.injected_errors++;
+    return true;
   }
 
   /** How long the next commit waits (ms). */

@@ -209,6 +209,7 @@ export class SqliteSink implements Sink {
   ): Promise<CommitOutcome & { claims?: ClaimResult[] }> {
     const delay = this.slowdown.nextDelayMs();
     if (delay > 0) await sleep(delay);
+    if (this.slowdown.nextFails()) throw new TransientError('injected transient sink error (slow-sink error_rate)');
     if (events.length === 0) {
       return claim ? { inserted: 0, already_present: 0, claims: [] } : { inserted: 0, already_present: 0 };
     }

@@ -1,9 +1,46 @@
 // duplicate: publish a seeded fraction of events again with the same event_id — right away or
 // after a delay, from the original publisher's connection or from another one — the way retrying
-// producers and redelivering brokers do.
+// producers and redelivering brokers do. A delayed copy's delay is fixed, or drawn per copy from a
+// uniform or exponential distribution (seeded), so a dedup window can be tested against a spread of
+// late copies rather than one delay.
+//
+// It must never drop a copy it decided to send: stop() waits for every pending delayed copy, and
+// exponential delays are capped (DUPLICATE_EXPONENTIAL_CAP means) so that wait is bounded.
 
-import type { DuplicateFault } from '../../scenarios/schema.ts';
+import type { Random } from '../../aggregator/random.ts';
+import { DUPLICATE_EXPONENTIAL_CAP, type DuplicateFault } from '../../scenarios/schema.ts';
 import type { PublishFault, PublishFaultContext } from './index.ts';
+
+/**
+ * The delay of one delayed copy, in ms. 'fixed' draws nothing from `random`, so scenarios written
+ * before delay distributions existed replay the same copies from the same seed.
+ */
+export function sampleDuplicateDelay(spec: Pick<DuplicateFault, 'delay_ms' | 'delay_distribution'>, random: Random): number {
+  switch (spec.delay_distribution ?? 'fixed') {
+    case 'fixed':
+      return spec.delay_ms;
+    case 'uniform':
+      return random() * spec.delay_ms;
+    case 'exponential':
+      // Inverse CDF; 1 - u is in (0, 1], so the log is finite.
+      return Math.min(-spec.delay_ms * Math.log(1 - random()), DUPLICATE_EXPONENTIAL_CAP * spec.delay_ms);
+  }
+}
+
+/** P(delay > ms) for a delayed copy under the spec's distribution (with the exponential cap). */
+export function duplicateDelayBeyond(spec: Pick<DuplicateFault, 'delay_ms' | 'delay_distribution'>, ms: number): number {
+  const d = spec.delay_ms;
+  switch (spec.delay_distribution ?? 'fixed') {
+    case 'fixed':
+      return d > ms ? 1 : 0;
+    case 'uniform':
+      if (ms < 0) return 1;
+      return ms >= d ? 0 : (d - ms) / d;
+    case 'exponential':
+      if (ms < 0) return 1;
+      return ms >= DUPLICATE_EXPONENTIAL_CAP * d ? 0 : Math.exp(-ms / d);
+  }
+}
 
 export function duplicateFault(spec: DuplicateFault): PublishFault {
   let unsubscribe: () => void = () => {};
@@ -29,7 +66,7 @@ export function duplicateFault(spec: DuplicateFault): PublishFault {
           timers.delete(timer);
           send();
           if (timers.size === 0) for (const done of pendingDone) done();
-        }, spec.delay_ms);
+        }, sampleDuplicateDelay(spec, random));
         timers.add(timer);
       });
     },

@@ -380,6 +380,27 @@ describe('system faults end to end', () => {
   );
 });
 
+describe('transient sink errors (slow-sink error_rate)', () => {
+  it(
+    'a third of commits fail transiently: the aggregator retries them, nothing is lost, doubled or dead-lettered',
+    async () => {
+      const scenario = small(slowSink, [
+        phase('before', 1, 200),
+        phase('errors', 3, 200, [{ kind: 'slow-sink', delay_ms: 0, jitter_ms: 0, stall_every_s: 0, stall_ms: 0, error_rate: 0.33 }]),
+      ]);
+      const { result, dir } = await run(scenario);
+      const rows = sinkEvents(dir);
+      expectNoLossNoDuplicates(result, rows);
+      expect(sinkDeadLetters(dir)).toHaveLength(0);
+      // Each failed commit is retried; with ~1/3 failing and tens of batches there must be several.
+      expect(result.aggregator.self_reported.retries).toBeGreaterThanOrEqual(3);
+      expect(result.phases.find((p) => p.name === 'errors')!.retries).toBeGreaterThan(0);
+      console.log(`[sink-errors] retries ${result.aggregator.self_reported.retries}, batches ${result.aggregator.self_reported.batches}`);
+    },
+    TIMEOUT_MS,
+  );
+});
+
 describe('seeded replay', () => {
   it(
     'two runs of the same scenario with duplicate + reorder + poison inject exactly the same counts',

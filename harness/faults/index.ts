@@ -38,7 +38,7 @@ export interface SystemFaultContext {
   /** SIGKILL the embedded broker and start it again on the same port. */
   killBroker(downtimeMs: number): Promise<void>;
   /** Set the aggregator's sink delay profile for this phase (null: back to the configured delay). */
-  setSinkSlowdown(profile: { delay_ms: number; jitter_ms: number } | null, seed: number): void;
+  setSinkSlowdown(profile: { delay_ms: number; jitter_ms: number; error_rate?: number } | null, seed: number): void;
   stallSink(ms: number): void;
   /**
    * Put a toxic on the harness's proxy for the fault's clients and direction; remove() takes it

@@ -9,12 +9,12 @@ import { isoMicros } from '../../aggregator/clock.ts';
 import { parseEvent, serializeEvent } from '../../aggregator/event/parse.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type Event, type ParseOptions } from '../../aggregator/event/types.ts';
 import { deriveSeed, seededRandom, type Random } from '../../aggregator/random.ts';
-import type { DuplicateFault, PoisonShape, ReorderFault } from '../../scenarios/schema.ts';
+import { DUPLICATE_EXPONENTIAL_CAP, type DuplicateFault, type PoisonShape, type ReorderFault } from '../../scenarios/schema.ts';
 import { eventIdFor } from '../load/identity.ts';
 import { SourceRecord } from '../load/log.ts';
 import type { Outgoing } from '../load/publishers.ts';
 import { clockSkewFault } from './clock-skew.ts';
-import { duplicateFault } from './duplicate.ts';
+import { duplicateDelayBeyond, duplicateFault, sampleDuplicateDelay } from './duplicate.ts';
 import type { PublishFault, PublishFaultContext } from './index.ts';
 import { poisonFault, poisonPayload } from './poison.ts';
 import { reorderFault } from './reorder.ts';
@@ -920,6 +920,96 @@ describe('duplicate fault', () => {
     const share = counts.other_connection! / counts.copies!;
     expect(share).toBeGreaterThan(0.22);
     expect(share).toBeLessThan(0.38);
+  });
+
+  describe('delay distributions', () => {
+    /** Delays of the delayed copies of a run, each measured from its original's publish (fake ms). */
+    function delaysOf(r: Awaited<ReturnType<typeof run>>): number[] {
+      return r.worker.republished.map((copy) => {
+        const index = r.worker.published.findIndex((p) => p.item.record === copy.item.record && p.seq === copy.item.seq);
+        return copy.at_ms - r.publishedAt[index]!;
+      });
+    }
+
+    it("'fixed' is the default and draws nothing more: the same copies at the same times as without the field", async () => {
+      const without = await run(11, spec({ fraction: 0.5, immediate_share: 0.3 }), 400);
+      const fixed = await run(11, spec({ fraction: 0.5, immediate_share: 0.3, delay_distribution: 'fixed' }), 400);
+      expect(fixed.worker.republished.map((r) => [r.item.seq, r.via, r.at_ms])).toEqual(without.worker.republished.map((r) => [r.item.seq, r.via, r.at_ms]));
+      expect(fixed.fault.injected()).toEqual(without.fault.injected());
+      let draws = 0;
+      expect(sampleDuplicateDelay({ delay_ms: 70 }, () => (draws++, 0.5))).toBe(70);
+      expect(draws).toBe(0);
+    });
+
+    it("'uniform' spreads delays over [0, delay_ms) with the uniform's quartiles", () => {
+      const random = seededRandom(12);
+      const delays = Array.from({ length: 20_000 }, () => sampleDuplicateDelay({ delay_ms: 400, delay_distribution: 'uniform' }, random));
+      expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...delays)).toBeLessThan(400);
+      for (const q of [100, 200, 300]) {
+        const share = delays.filter((d) => d > q).length / delays.length;
+        expect(Math.abs(share - duplicateDelayBeyond({ delay_ms: 400, delay_distribution: 'uniform' }, q))).toBeLessThan(0.015);
+      }
+    });
+
+    it("'exponential' has mean ≈ delay_ms, the exponential's tail, and is capped at DUPLICATE_EXPONENTIAL_CAP means", () => {
+      const random = seededRandom(13);
+      const s = { delay_ms: 1_000, delay_distribution: 'exponential' } as const;
+      const delays = Array.from({ length: 40_000 }, () => sampleDuplicateDelay(s, random));
+      const mean = delays.reduce((a, b) => a + b, 0) / delays.length;
+      // Capped mean: (1 - e^-5) × 1000 ≈ 993; sd of the mean ≈ 5.
+      expect(mean).toBeGreaterThan(970);
+      expect(mean).toBeLessThan(1_015);
+      expect(Math.max(...delays)).toBe(DUPLICATE_EXPONENTIAL_CAP * 1_000);
+      expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
+      for (const t of [100, 300, 1_000, 3_000]) {
+        const share = delays.filter((d) => d > t).length / delays.length;
+        expect(Math.abs(share - duplicateDelayBeyond(s, t)), `P(delay > ${t})`).toBeLessThan(0.01);
+      }
+      expect(duplicateDelayBeyond(s, 1_000)).toBeCloseTo(Math.exp(-1), 12);
+      expect(duplicateDelayBeyond(s, 5_000)).toBe(0);
+      expect(duplicateDelayBeyond(s, 10_000)).toBe(0);
+    });
+
+    it('duplicateDelayBeyond: a fixed delay is all-or-nothing, a uniform one linear', () => {
+      expect(duplicateDelayBeyond({ delay_ms: 500 }, 499)).toBe(1);
+      expect(duplicateDelayBeyond({ delay_ms: 500 }, 500)).toBe(0);
+      expect(duplicateDelayBeyond({ delay_ms: 500, delay_distribution: 'uniform' }, 125)).toBe(0.75);
+      expect(duplicateDelayBeyond({ delay_ms: 500, delay_distribution: 'uniform' }, 600)).toBe(0);
+      expect(duplicateDelayBeyond({ delay_ms: 500, delay_distribution: 'exponential' }, -1)).toBe(1);
+    });
+
+    it('draws each copy its own seeded delay: the same for the same seed, spread otherwise', async () => {
+      const s = spec({ fraction: 0.5, immediate_share: 0, delay_ms: 200, delay_distribution: 'exponential' });
+      const a = await run(14, s, 300);
+      const b = await run(14, s, 300);
+      expect(delaysOf(a)).toEqual(delaysOf(b));
+      const delays = delaysOf(a);
+      expect(new Set(delays).size).toBeGreaterThan(50);
+      expect(Math.max(...delays)).toBeLessThanOrEqual(Math.ceil(DUPLICATE_EXPONENTIAL_CAP * 200));
+      expect(a.fault.injected().delayed).toBe(delays.length);
+    });
+
+    it('stop() waits for the latest exponential copy, which the cap bounds', async () => {
+      vi.useFakeTimers();
+      // A random source that lands the first delay on the cap: u → 1 gives -ln(1 - u) → ∞.
+      const draws = [0, 0.5, 0.5, 1 - 1e-12, 0, 0.5, 0.5, 0.1];
+      const fault = duplicateFault(spec({ fraction: 1, immediate_share: 0.4, delay_ms: 100, delay_distribution: 'exponential' }));
+      const worker = new FakeWorker(() => draws.shift() ?? 0);
+      fault.start(worker.context());
+      worker.publish(0); // delayed by the cap, 500 ms
+      worker.publish(1); // delayed by -100 ln(0.9) ≈ 10.5 ms
+      let done = false;
+      const stopped = fault.stop().then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(100);
+      expect(worker.republished).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(399);
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await stopped;
+      expect(done).toBe(true);
+      expect(worker.republished.map((r) => r.item.record.source)).toEqual(['pub-1', 'pub-0']);
+    });
   });
 
   it('honours the extreme shares', async () => {

@@ -114,7 +114,7 @@ describe('scheduleSystemFaults', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(of('setSinkSlowdown')).toHaveLength(1);
     const [profile, seed] = of('setSinkSlowdown')[0]!.args as [unknown, number];
-    expect(profile).toEqual({ delay_ms: 20, jitter_ms: 10 });
+    expect(profile).toEqual({ delay_ms: 20, jitter_ms: 10, error_rate: 0 });
     expect(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32).toBe(true);
     expect(of('setSinkSlowdown')[0]!.at_ms).toBe(2000);
 

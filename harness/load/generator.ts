@@ -11,6 +11,7 @@ import type { Scenario } from '../../scenarios/schema.ts';
 import { LatencyRecorder } from '../metrics/histogram.ts';
 import { PublishLog } from './log.ts';
 import { meanRate, Schedule } from './schedule.ts';
+import { shardEventCount, shardShare, type Shard } from './shard.ts';
 import type { FaultRecord, MainToWorker, WorkerDone, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
 
 export type { FaultRecord } from './messages.ts';
@@ -72,6 +73,8 @@ export interface LoadOptions {
   completed?: () => number;
   /** Closed model only: call the returned function's argument whenever `completed` may have grown. */
   onCompletion?: (listener: () => void) => () => void;
+  /** This process's share of the publishers (--shard); absent: all of them. */
+  shard?: Shard;
 }
 
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
@@ -110,6 +113,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
       topic_root: options.topic_root,
       client_prefix: options.client_prefix,
       settle_timeout_ms: options.settle_timeout_ms,
+      ...(options.shard ? { shard: options.shard } : {}),
       module_url: WORKER_MODULE,
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: plan });
@@ -197,14 +201,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
       publishAck.merge(LatencyRecorder.decode(r.publish_ack));
     }
     const open = scenario.load.model === 'open';
+    // A shard is held to its share of the target: the shards' targets add up to the scenario's.
+    const share = options.shard ? shardShare(options.shard, scenario.load.publishers) : 1;
     return {
       log,
       phases: schedule.phases.map((p) => ({
         name: p.name,
         start_us: p.start_us,
         end_us: p.end_us,
-        target_rate: open ? meanRate(p.rate) : 0,
-        scheduled: open ? p.count : 0,
+        target_rate: open ? meanRate(p.rate) * share : 0,
+        scheduled: open ? (options.shard ? shardEventCount(options.shard, scenario.load.publishers, p.first, p.count) : p.count) : 0,
       })),
       lag,
       publish_ack: publishAck,

@@ -3,6 +3,7 @@
 
 import type { Scenario } from '../../scenarios/schema.ts';
 import type { PublishLogSnapshot } from './log.ts';
+import type { Shard } from './shard.ts';
 
 export interface FaultRecord {
   phase: string;
@@ -20,6 +21,8 @@ export interface WorkerPlan {
   topic_root: string;
   client_prefix: string;
   settle_timeout_ms: number;
+  /** This process's share of the publishers (--shard); absent: all of them. */
+  shard?: Shard;
 }
 
 /** go: start the schedule; credit: closed-model permits; status: reply with a WorkerStatus now. */

@@ -48,6 +48,8 @@ export class PublisherConnection {
     private readonly window: number,
     private readonly pubackTimeoutMs: number,
     private readonly events: PublisherEvents,
+    /** 1, or 0: mqtt.js then calls back once the packet is written, which is all the "ack" QoS 0 has. */
+    private readonly qos: 0 | 1 = 1,
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(1_000, pubackTimeoutMs / 4)));
     this.sweeper.unref();
@@ -56,7 +58,7 @@ export class PublisherConnection {
   static async connect(
     url: string,
     clientId: string,
-    options: { window: number; puback_timeout_ms: number },
+    options: { window: number; puback_timeout_ms: number; qos?: 0 | 1 },
     events: PublisherEvents,
   ): Promise<PublisherConnection> {
     const client = await mqtt.connectAsync(url, {
@@ -69,7 +71,7 @@ export class PublisherConnection {
       // what we want, and the window bounds how many there can be.
       queueQoSZero: false,
     });
-    return new PublisherConnection(client, options.window, options.puback_timeout_ms, events);
+    return new PublisherConnection(client, options.window, options.puback_timeout_ms, events, options.qos ?? 1);
   }
 
   /** Publishes queued or in flight. */
@@ -90,7 +92,7 @@ export class PublisherConnection {
     const entry: InFlight = { item, sent_us: nowMicros(), settled: false };
     this.inFlight.add(entry);
     this.events.sent(item);
-    this.client.publish(item.topic, item.payload, { qos: 1 }, (error) => {
+    this.client.publish(item.topic, item.payload, { qos: this.qos }, (error) => {
       if (entry.settled) {
         // Timed out earlier and counted as an error; a late PUBACK still means the broker has it.
         if (!error) this.events.acked(item, entry.sent_us, nowMicros());

@@ -1,6 +1,7 @@
 // One load worker (a worker thread): runs the publishers it owns (publisher p belongs to worker
-// p mod W), follows the run's schedule for their events (open model) or the credits the main
-// thread hands out (closed model), runs the faults of each phase for its own events, and records
+// p mod W; in a sharded run, only this process's shard's publishers are shared out: shard.ts),
+// follows the run's schedule for their events (open model) or the credits the main thread hands
+// out (closed model), runs the faults of each phase for its own events, and records
 // what it published in its own PublishLog. It answers status requests (the main thread samples
 // every worker at the same moment) and, at the end, sends its log and histograms, which the main
 // thread merges exactly.
@@ -17,6 +18,7 @@ import { eventIdFor } from './identity.ts';
 import { PublishLog, type SourceRecord } from './log.ts';
 import { PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
 import { Schedule } from './schedule.ts';
+import { runsPublisher, WHOLE_RUN } from './shard.ts';
 import type { FaultRecord, MainToWorker, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
 
 /** Send at most this many late events in a row before yielding, so acks and status still flow. */
@@ -34,7 +36,9 @@ async function run(): Promise<void> {
   const { scenario } = plan;
   const P = scenario.load.publishers;
   const W = scenario.load.workers;
-  const owned = Array.from({ length: P }, (_, p) => p).filter((p) => p % W === plan.worker);
+  const shard = plan.shard ?? WHOLE_RUN;
+  const runs = Array.from({ length: P }, (_, p) => runsPublisher(shard, W, plan.worker, p));
+  const owned = Array.from({ length: P }, (_, p) => p).filter((p) => runs[p]);
   const log = new PublishLog();
   const lag = new LatencyRecorder();
   const publishAck = new LatencyRecorder();
@@ -50,7 +54,7 @@ async function run(): Promise<void> {
     },
     failed: (item, _error, timedOut) => item.raw || log.failed(item.record, item.seq, item.copy, timedOut),
   };
-  const connectionOptions = { window: scenario.load.window, puback_timeout_ms: scenario.load.puback_timeout_ms };
+  const connectionOptions = { window: scenario.load.window, puback_timeout_ms: scenario.load.puback_timeout_ms, qos: scenario.load.qos ?? 1 };
   const publishers = new Map<number, { connection: PublisherConnection; record: SourceRecord; source: string; next_seq: number }>();
   for (const p of owned) {
     const source = `pub-${p}`;
@@ -69,7 +73,8 @@ async function run(): Promise<void> {
   };
   const rawRecord = log.record(`raw-${plan.worker}`); // never added to: raw items only point at it
   const faultContext = (label: string): PublishFaultContext => ({
-    random: seededRandom(deriveSeed(scenario.seed, `worker${plan.worker}.${label}`)),
+    // Each shard's workers draw their own streams; one shard keeps the seeds a plain run always had.
+    random: seededRandom(deriveSeed(scenario.seed, `${shard.count > 1 ? `shard${shard.index}of${shard.count}.` : ''}worker${plan.worker}.${label}`)),
     onPublished: (listener) => subscribe(listeners, listener),
     republish: (item, via) => (via === 'other-connection' ? other : publishers.get(via.publisher)!.connection).publish(item),
     intercept: (hook) => subscribe(interceptors, hook),
@@ -151,7 +156,7 @@ async function run(): Promise<void> {
     if (scenario.load.model === 'open') {
       for (let g = phase.first; g < phase.first + phase.count; g++) {
         const p = g % P;
-        if (p % W !== plan.worker) continue;
+        if (!runs[p]) continue;
         const intended = schedule.intendedAt(g, i);
         let now = nowMicros();
         while (intended > now) {

@@ -122,6 +122,25 @@ export class LatencyRecorder {
     this.#clamped += other.#clamped;
   }
 
+  /**
+   * The recorded distribution as (value, count) pairs in increasing order of value, each value the
+   * median-equivalent of its bucket (µs): what moment statistics beyond the stdev are computed from.
+   */
+  buckets(): { value_us: number; count: number }[] {
+    const histogram = this.#histogram as unknown as {
+      recordedValuesIterator: { reset(): void; hasNext(): boolean; next(): { valueIteratedTo: number; countAddedInThisIterationStep: number } };
+      medianEquivalentValue(value: number): number;
+    };
+    const out: { value_us: number; count: number }[] = [];
+    const iterator = histogram.recordedValuesIterator;
+    iterator.reset();
+    while (iterator.hasNext()) {
+      const step = iterator.next();
+      if (step.countAddedInThisIterationStep > 0) out.push({ value_us: histogram.medianEquivalentValue(step.valueIteratedTo), count: step.countAddedInThisIterationStep });
+    }
+    return out;
+  }
+
   summary(): LatencySummary {
     const histogram = this.#histogram;
     const count = histogram.totalCount;

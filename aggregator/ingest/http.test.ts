@@ -1,0 +1,289 @@
+// The HTTP ingest end to end: real requests over keep-alive connections to a real aggregator (HTTP
+// only, no broker) with a real SQLite sink and dedup store in a temporary directory; what the
+// response says is checked against what the sink holds at the moment the response arrives.
+
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ulid } from 'ulid';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, type AggregatorConfig } from '../service.ts';
+import { parseAggregatorArgs, UsageError } from '../main.ts';
+import { serializeEvent } from '../event/parse.ts';
+import type { Event } from '../event/types.ts';
+import { readDeadLetters, readSinkRows } from '../sink/sqlite.ts';
+import { Pipeline } from '../pipeline.ts';
+import { MemoryDedupStore } from '../dedup/memory.ts';
+import { TransientError, type Sink } from '../sink/index.ts';
+import { seededRandom } from '../random.ts';
+import { HttpIngest, HTTP_INGEST_TOPIC } from './http.ts';
+import { AggregatorProcess } from '../../harness/aggregator-process.ts';
+
+let dir: string;
+let sinkFile: string;
+let service: AggregatorService | undefined;
+let agent: http.Agent;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'chaosbench-http-ingest-'));
+  sinkFile = join(dir, 'sink.db');
+  agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+});
+
+afterEach(async () => {
+  await service?.stop();
+  service = undefined;
+  agent.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function startService(change: Partial<AggregatorConfig> = {}): Promise<number> {
+  service = new AggregatorService({
+    ...DEFAULT_AGGREGATOR_CONFIG,
+    broker_url: NO_BROKER,
+    http_port: 0,
+    client_id: 'http-ingest-test',
+    dedup: 'sqlite',
+    sink: `sqlite:${sinkFile}`,
+    batch_wait_ms: 2,
+    ...change,
+  });
+  await service.start();
+  expect(service.http_port).toBeGreaterThan(0);
+  return service.http_port!;
+}
+
+function event(seq: number, eventId = ulid()): Event {
+  return {
+    v: 1,
+    event_id: eventId,
+    source: 'http-test',
+    seq,
+    topic: 'events/http-test',
+    ts: '2026-11-25T06:25:00.123456Z',
+    payload: { n: seq },
+    bench: { intended_us: 1_764_051_900_000_000 + seq },
+  };
+}
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  reused_socket: boolean;
+  /** Sink rows and dead letters read the moment the response was complete. */
+  rows_at_answer: number;
+  dead_letters_at_answer: number;
+  elapsed_ms: number;
+}
+
+function post(port: number, body: string, options: { path?: string; method?: string } = {}): Promise<Answer> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      { host: '127.0.0.1', port, path: options.path ?? '/events', method: options.method ?? 'POST', agent, headers: { 'content-type': 'application/json' } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: response.statusCode ?? 0,
+            body: JSON.parse(text) as Record<string, unknown>,
+            reused_socket: request.reusedSocket,
+            rows_at_answer: readSinkRows(sinkFile).length,
+            dead_letters_at_answer: readDeadLetters(sinkFile).length,
+            elapsed_ms: performance.now() - started,
+          });
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+describe('POST /events', () => {
+  it('commits every event to the sink and answers 200 committed over reused keep-alive connections', async () => {
+    const port = await startService();
+    const events = Array.from({ length: 40 }, (_, i) => event(i));
+    const answers: Answer[] = [];
+    // Four connections, ten requests each one after another: every connection is reused.
+    await Promise.all(
+      [0, 1, 2, 3].map(async (lane) => {
+        for (let i = lane; i < events.length; i += 4) answers.push(await post(port, serializeEvent(events[i]!)));
+      }),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(40).fill(200));
+    expect(new Set(answers.map((a) => a.body.status))).toEqual(new Set(['committed']));
+    expect(new Set(answers.map((a) => a.body.event_id))).toEqual(new Set(events.map((e) => e.event_id)));
+    expect(answers.filter((a) => a.reused_socket).length).toBeGreaterThanOrEqual(36);
+    const rows = readSinkRows(sinkFile);
+    expect(rows).toHaveLength(40);
+    expect(new Set(rows.map((r) => r.event_id))).toEqual(new Set(events.map((e) => e.event_id)));
+    expect(rows.every((r) => r.deliveries === 1)).toBe(true);
+    expect(service!.counters).toMatchObject({ received: 40, committed: 40, acked: 40, dlq: 0 });
+  });
+
+  it('answers only after the commit: with a 300 ms sink the row is already there when the 200 arrives', async () => {
+    const port = await startService({ sink_delay_ms: 300 });
+    const answer = await post(port, serializeEvent(event(0)));
+    expect(answer.status).toBe(200);
+    expect(answer.body.status).toBe('committed');
+    expect(answer.elapsed_ms).toBeGreaterThanOrEqual(290);
+    expect(answer.rows_at_answer).toBe(1);
+  });
+
+  it('absorbs a repeated event_id: 200 duplicate, one row, counted as absorbed by the dedup store', async () => {
+    const port = await startService();
+    const first = event(0);
+    expect((await post(port, serializeEvent(first))).body).toEqual({ status: 'committed', event_id: first.event_id });
+    const again = await post(port, serializeEvent(first));
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ status: 'duplicate', event_id: first.event_id });
+    // Two copies of one new event in the same batch: one commits, the other is absorbed.
+    const twin = event(1);
+    const pair = await Promise.all([post(port, serializeEvent(twin)), post(port, serializeEvent(twin))]);
+    expect(pair.map((a) => a.body.status).sort()).toEqual(['committed', 'duplicate']);
+    const rows = readSinkRows(sinkFile);
+    expect(rows.map((r) => r.event_id).sort()).toEqual([first.event_id, twin.event_id].sort());
+    expect(rows.every((r) => r.deliveries === 1)).toBe(true);
+    expect(service!.counters).toMatchObject({ committed: 2, duplicates_absorbed: 2 });
+  });
+
+  it('dead-letters a malformed event with its reason and answers 400 with the same reason, after the DLQ write', async () => {
+    const port = await startService();
+    const notJson = await post(port, '{"v":1,"event_id":');
+    expect(notJson.status).toBe(400);
+    expect(notJson.body.status).toBe('dead-lettered');
+    expect(notJson.body.reason).toMatch(/^invalid event: message is not valid JSON/);
+    expect(notJson.dead_letters_at_answer).toBe(1);
+
+    const lowerCaseId = { ...event(1), event_id: ulid().toLowerCase() };
+    const badSchema = await post(port, JSON.stringify({ ...lowerCaseId, seq: -1 }));
+    expect(badSchema.status).toBe(400);
+    expect(badSchema.body.reason).toMatch(/event_id must be upper case/);
+    expect(badSchema.body.reason).toMatch(/seq must be a non-negative safe integer/);
+    expect(badSchema.body.event_id).toBe(lowerCaseId.event_id);
+
+    const letters = readDeadLetters(sinkFile);
+    expect(letters.map((l) => l.reason)).toEqual([notJson.body.reason, badSchema.body.reason]);
+    expect(letters.every((l) => l.topic === HTTP_INGEST_TOPIC)).toBe(true);
+    expect(letters[0]!.raw).toBe('{"v":1,"event_id":');
+    expect(letters[1]!.event_id).toBe(lowerCaseId.event_id);
+    expect(readSinkRows(sinkFile)).toHaveLength(0);
+    // The connection survives a bad event: the next good one on it commits.
+    const good = await post(port, serializeEvent(event(2)));
+    expect(good.status).toBe(200);
+    expect(service!.counters).toMatchObject({ dlq: 2, committed: 1 });
+  });
+
+  it('refuses other paths and methods, and bodies far beyond any valid event, without touching the pipeline', async () => {
+    const port = await startService();
+    expect((await post(port, '{}', { path: '/nope' })).status).toBe(404);
+    const get = await post(port, '', { method: 'GET' });
+    expect(get.status).toBe(405);
+    expect(get.body.reason).toMatch(/takes POST/);
+    const huge = await post(port, 'x'.repeat(2 ** 21));
+    expect(huge.status).toBe(413);
+    // An oversized event below that limit is read and dead-lettered with the parser's reason, as over MQTT.
+    const oversized = await post(port, JSON.stringify({ ...event(0), payload: 'y'.repeat(70_000) }));
+    expect(oversized.status).toBe(400);
+    expect(oversized.body.reason).toMatch(/larger than the limit/);
+    expect(service!.counters).toMatchObject({ received: 1, dlq: 1 });
+  });
+
+  it('a graceful stop answers what is in flight after its commit and refuses what comes later with 503', async () => {
+    const port = await startService({ sink_delay_ms: 400 });
+    const inFlight = post(port, serializeEvent(event(0)));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopping = service!.stop();
+    const late = await post(port, serializeEvent(event(1)));
+    expect(late.status).toBe(503);
+    expect(late.body.reason).toMatch(/shutting down/);
+    const first = await inFlight;
+    expect(first.status).toBe(200);
+    expect(first.rows_at_answer).toBe(1);
+    await stopping;
+  });
+});
+
+describe('a batch that cannot be made durable', () => {
+  it('answers 503 (send again), not 200 and not 400', async () => {
+    // A sink whose every write fails transiently, in an aggregator that has stopped retrying.
+    const failing: Sink = {
+      kind: 'sqlite',
+      mode: 'idempotent',
+      commit: async () => {
+        throw new TransientError('database is locked');
+      },
+      deadLetter: async () => {
+        throw new TransientError('database is locked');
+      },
+      close: async () => {},
+    };
+    const pipeline = new Pipeline(new MemoryDedupStore(), failing, {
+      batch_size: 10,
+      batch_wait_ms: 1,
+      dedup_ttl_ms: 60_000,
+      retry: { base_ms: 1, cap_ms: 2, max_attempts: 2 },
+      parse: { maxPayloadBytes: 65_536 },
+      random: seededRandom(3),
+    });
+    // A transient failure is retried for as long as the aggregator runs; one that has given up
+    // (shutting down) leaves the batch un-acked, which over HTTP is a 503.
+    pipeline.abandonRetries();
+    const ingest = new HttpIngest(pipeline, { port: 0, max_in_flight: 100, max_body_bytes: 1 << 20 });
+    const port = await ingest.start();
+    try {
+      const answer = await new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+        const request = http.request({ host: '127.0.0.1', port, path: '/events', method: 'POST', agent }, (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+        });
+        request.on('error', reject);
+        request.end(serializeEvent(event(0)));
+      });
+      expect(answer.status).toBe(503);
+      expect(answer.body.status).toBe('unavailable');
+      expect(answer.body.reason).toMatch(/not committed .*send the event again/);
+      expect(ingest.counters.unavailable).toBe(1);
+      expect(ingest.in_flight).toBe(0);
+    } finally {
+      await ingest.close();
+    }
+  });
+});
+
+describe('--broker none and --http-port', () => {
+  it('takes an HTTP-only aggregator and refuses the combinations that cannot work', async () => {
+    await expect(parseAggregatorArgs(['--broker', 'none', '--http-port', '0'])).resolves.toMatchObject({ broker_url: 'none', http_port: 0 });
+    expect((await parseAggregatorArgs([])).http_port).toBeUndefined();
+    await expect(parseAggregatorArgs(['--broker', 'none'])).rejects.toThrow(/broker 'none' leaves nothing to take events from: give --http-port/);
+    await expect(parseAggregatorArgs(['--http-port', '70000'])).rejects.toThrow(UsageError);
+    await expect(parseAggregatorArgs(['--http-port', '-1'])).rejects.toThrow(/http-port must be an integer in \[0, 65535\]/);
+    await expect(parseAggregatorArgs(['--http-port', '0', '--bare'])).rejects.toThrow(/cannot be combined with bare/);
+    await expect(parseAggregatorArgs(['--broker', 'http://x'])).rejects.toThrow(/broker must be mqtt:\/\/host:port or none/);
+  });
+
+  it('as the harness child process it reports the bound port in its ready message', async () => {
+    const aggregator = new AggregatorProcess({
+      ...DEFAULT_AGGREGATOR_CONFIG,
+      broker_url: NO_BROKER,
+      http_port: 0,
+      client_id: 'http-ingest-child-test',
+      sink: `sqlite:${sinkFile}`,
+    });
+    await aggregator.start();
+    try {
+      expect(aggregator.http_port).toBeGreaterThan(0);
+      const answer = await post(aggregator.http_port!, serializeEvent(event(0)));
+      expect(answer).toMatchObject({ status: 200, rows_at_answer: 1 });
+      expect(answer.body.status).toBe('committed');
+    } finally {
+      await aggregator.stop();
+    }
+    expect(aggregator.counters).toMatchObject({ committed: 1, acked: 1 });
+  }, 30_000);
+});

@@ -1,0 +1,724 @@
+// Merging result.json files of several harness processes that drove one run together (shards,
+// `npm run bench -- --shard I/N`) or ran the same scenario side by side: one result.json, as if one
+// harness had driven it all. Latency histograms are added bucket by bucket (exact, as autocannon's
+// aggregateResult merges its workers), ledger counts are summed (the shards' sources are disjoint,
+// so no event is counted twice), rates, validity and checks are recomputed from the merged figures.
+// What cannot be merged exactly (per-second p99s, generator lag p99, recovery) is bounded by the
+// worst part and said so in the findings. The merge itself is pure; file reading and writing live
+// in `main` at the bottom, which must never write over one of the parts it read.
+
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { AggregatorCounters } from '../aggregator/pipeline.ts';
+import type { LedgerSecond } from './ledger/index.ts';
+import { formatShard, type Shard } from './load/shard.ts';
+import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
+import { LatencyRecorder } from './metrics/histogram.ts';
+import type { Recovery } from './metrics/recovery.ts';
+import { round } from './result-assembly.ts';
+import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type PhaseResult, type RunResult } from './result.ts';
+import type { FaultRecord } from './load/messages.ts';
+import { mergedReportFiles, renderMergeSummary } from '../reports/merge.ts';
+
+/** One input of a merge: a parsed result.json with its histograms decoded. */
+export interface MergePart {
+  /** Where it came from (the path of its result.json), for messages and the report. */
+  label: string;
+  result: RunResult;
+  end_to_end: LatencyRecorder;
+  publish_ack: LatencyRecorder;
+  phases: LatencyRecorder[];
+}
+
+/** What the merged result.json says about each part: enough to find it and replay it. */
+export interface MergedPartSummary {
+  path: string;
+  run_id: string;
+  shard: string | null;
+  started_at: string;
+  duration_s: number;
+  seed: number;
+  git_sha: string;
+  machine: RunResult['machine'];
+  versions: Record<string, string>;
+  broker: RunResult['broker'];
+  valid: boolean;
+  passed: boolean;
+  published: number;
+  unique_committed: number;
+  lost: number;
+  offered_per_s: number;
+  committed_per_s: number;
+  latency_p50_ms: number;
+  latency_p99_ms: number;
+  generator_lag_p99_ms: number;
+}
+
+export type MergedRunResult = RunResult & { merged_from: MergedPartSummary[] };
+
+// ---------------------------------------------------------------------------------------------
+// Reading a part: every field the merge uses is checked, and every problem named with its path.
+
+type Totals = RunResult['totals'];
+
+/** How each ledger figure combines: the shards' events are disjoint, so counts add up. */
+const TOTALS_MERGE = {
+  published: 'sum',
+  acked_by_broker: 'sum',
+  copies_published: 'sum',
+  copies_acked: 'sum',
+  unique_committed: 'sum',
+  lost: 'sum',
+  lost_unacked: 'sum',
+  sink_duplicates: 'sum',
+  absorbed_by_sink: 'sum',
+  unexpected: 'sum',
+  reordered: 'sum',
+  // Per source; the sources are disjoint, so the worst source of the whole run is the worst of any part.
+  max_reorder_displacement: 'max',
+  dlq: 'sum',
+  dead_lettered: 'sum',
+  duplicates_delivered: 'sum',
+  duplicates_absorbed: 'sum',
+  publish_errors: 'sum',
+  puback_timeouts: 'sum',
+  errors: 'sum',
+} as const satisfies Record<keyof Totals, 'sum' | 'max'>;
+
+/** The aggregator's self-reported counters: each aggregator counted its own messages, so they add up. */
+const COUNTERS_MERGE = {
+  received: 'sum',
+  broker_redeliveries: 'sum',
+  redelivered: 'sum',
+  duplicates_absorbed: 'sum',
+  duplicates_absorbed_by_sink: 'sum',
+  committed: 'sum',
+  dlq: 'sum',
+  retries: 'sum',
+  errors: 'sum',
+  batches: 'sum',
+  acked: 'sum',
+  // Each part's aggregator had its own dedup store: sizes add up (peaks too, as an upper bound:
+  // the parts' peaks need not have coincided).
+  dedup_store: 'stores',
+} as const satisfies Record<keyof AggregatorCounters, 'sum' | 'stores'>;
+type CounterKey = { [K in keyof typeof COUNTERS_MERGE]: (typeof COUNTERS_MERGE)[K] extends 'sum' ? K : never }[keyof typeof COUNTERS_MERGE];
+const COUNTER_KEYS = (Object.keys(COUNTERS_MERGE) as (keyof typeof COUNTERS_MERGE)[]).filter((key): key is CounterKey => COUNTERS_MERGE[key] === 'sum');
+
+type StoreSize = NonNullable<AggregatorCounters['dedup_store']>;
+
+function mergeStoreSizes(sizes: readonly (StoreSize | undefined)[]): StoreSize | undefined {
+  const present = sizes.filter((s): s is StoreSize => s !== undefined);
+  // A part that could not tell its store's size makes the sum unknown.
+  if (present.length === 0 || present.length < sizes.length) return undefined;
+  const total = (pick: (s: StoreSize) => number | null) => (present.some((s) => pick(s) === null) ? null : sum(present.map((s) => pick(s)!)));
+  return {
+    entries: sum(present.map((s) => s.entries)),
+    entries_peak: sum(present.map((s) => s.entries_peak)),
+    bytes_estimate: total((s) => s.bytes_estimate),
+    bytes_peak: total((s) => s.bytes_peak),
+  };
+}
+
+const GENERATOR_NUMBERS = ['workers', 'publishers', 'lag_p99_ms', 'lag_max_ms', 'window_waits', 'unsettled', 'rss_peak_mb'] as const;
+const PHASE_NUMBERS = ['duration_s', 'target_rate', 'offered_per_s', 'published', 'unique_committed', 'lost'] as const;
+/** Phase figures older result files may lack; they count as 0. */
+const PHASE_OPTIONAL_NUMBERS = ['sink_duplicates', 'retries', 'redelivered'] as const;
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const described = (value: unknown) => (value === undefined ? 'missing' : `got ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}`);
+
+/**
+ * Checks the parsed JSON of one result.json and decodes its histograms. Returns every problem at
+ * once, each as `<label>: <field path> <what is wrong>`, or the part ready to merge.
+ */
+export function readPart(label: string, parsed: unknown): { part: MergePart; errors: [] } | { part?: undefined; errors: string[] } {
+  const errors: string[] = [];
+  const fail = (path: string, what: string, value: unknown) => errors.push(`${label}: ${path} ${what} (${described(value)})`);
+  if (!isObject(parsed)) return { errors: [`${label}: not a result.json object (${described(parsed)})`] };
+  if (parsed.schema !== RESULT_SCHEMA) return { errors: [`${label}: schema must be ${RESULT_SCHEMA} (${described(parsed.schema)})`] };
+
+  const number = (path: string, value: unknown) => {
+    if (typeof value !== 'number' || !Number.isFinite(value)) fail(path, 'must be a number', value);
+  };
+  const string = (path: string, value: unknown) => {
+    if (typeof value !== 'string') fail(path, 'must be a string', value);
+  };
+  const boolean = (path: string, value: unknown) => {
+    if (typeof value !== 'boolean') fail(path, 'must be true or false', value);
+  };
+  const object = (path: string, value: unknown): Record<string, unknown> => {
+    if (isObject(value)) return value;
+    fail(path, 'must be an object', value);
+    return {};
+  };
+  const array = (path: string, value: unknown): unknown[] => {
+    if (Array.isArray(value)) return value;
+    fail(path, 'must be an array', value);
+    return [];
+  };
+  const histogram = (path: string, value: unknown): LatencyRecorder => {
+    const latency = object(path, value);
+    number(`${path}.count`, latency.count);
+    if (typeof latency.histogram !== 'string' || latency.histogram === '') {
+      fail(`${path}.histogram`, 'must be a compressed base64 HDR histogram', latency.histogram);
+      return new LatencyRecorder();
+    }
+    try {
+      const recorder = LatencyRecorder.decode(latency.histogram);
+      // A histogram that disagrees with its own summary was damaged or edited: merging it would
+      // silently change the figures.
+      if (typeof latency.count === 'number' && recorder.count !== latency.count) {
+        errors.push(`${label}: ${path}.histogram holds ${recorder.count} samples but ${path}.count says ${latency.count}`);
+      }
+      return recorder;
+    } catch (error) {
+      errors.push(`${label}: ${path}.histogram is ${(error as Error).message}`);
+      return new LatencyRecorder();
+    }
+  };
+
+  string('run_id', parsed.run_id);
+  if (typeof parsed.started_at !== 'string' || Number.isNaN(Date.parse(parsed.started_at))) fail('started_at', 'must be an ISO 8601 time', parsed.started_at);
+  number('seed', parsed.seed);
+  string('git_sha', parsed.git_sha);
+  number('duration_s', parsed.duration_s);
+  const scenario = object('scenario', parsed.scenario);
+  string('scenario.name', scenario.name);
+  const scenarioPhases = array('scenario.phases', scenario.phases);
+  array('scenario.checks', scenario.checks);
+  object('scenario.load', scenario.load);
+  object('overrides', parsed.overrides);
+  object('machine', parsed.machine);
+  object('versions', parsed.versions);
+  const broker = object('broker', parsed.broker);
+  if (broker.kind !== 'embedded' && broker.kind !== 'external') fail('broker.kind', "must be 'embedded' or 'external'", broker.kind);
+  string('broker.url', broker.url);
+  const aggregator = object('aggregator', parsed.aggregator);
+  if (aggregator.kind !== 'reference' && aggregator.kind !== 'none') fail('aggregator.kind', "must be 'reference' or 'none'", aggregator.kind);
+  string('aggregator.claim_order', aggregator.claim_order);
+  const counters = object('aggregator.self_reported', aggregator.self_reported);
+  for (const key of COUNTER_KEYS) number(`aggregator.self_reported.${key}`, counters[key]);
+  const totals = object('totals', parsed.totals);
+  for (const key of Object.keys(TOTALS_MERGE)) number(`totals.${key}`, totals[key]);
+  const throughput = object('throughput', parsed.throughput);
+  for (const key of ['target_per_s', 'offered_per_s', 'committed_per_s']) number(`throughput.${key}`, throughput[key]);
+  const generator = object('generator', parsed.generator);
+  for (const key of GENERATOR_NUMBERS) number(`generator.${key}`, generator[key]);
+  const drain = object('drain', parsed.drain);
+  number('drain.drain_s', drain.drain_s);
+  boolean('drain.complete', drain.complete);
+  number('drain.outstanding', drain.outstanding);
+  if (drain.stopped !== 'done' && drain.stopped !== 'stalled' && drain.stopped !== 'timeout') fail('drain.stopped', "must be 'done', 'stalled' or 'timeout'", drain.stopped);
+  const latency = object('latency', parsed.latency);
+  const endToEnd = histogram('latency.end_to_end', latency.end_to_end);
+  const publishAck = histogram('latency.publish_ack', latency.publish_ack);
+  const phases = array('phases', parsed.phases);
+  if (Array.isArray(scenario.phases) && phases.length !== scenarioPhases.length) {
+    errors.push(`${label}: phases has ${phases.length} entries but scenario.phases has ${scenarioPhases.length}`);
+  }
+  const phaseRecorders = phases.map((value, i) => {
+    const phase = object(`phases[${i}]`, value);
+    string(`phases[${i}].name`, phase.name);
+    for (const key of PHASE_NUMBERS) number(`phases[${i}].${key}`, phase[key]);
+    for (const key of PHASE_OPTIONAL_NUMBERS) if (phase[key] !== undefined) number(`phases[${i}].${key}`, phase[key]);
+    boolean(`phases[${i}].excluded_from_totals`, phase.excluded_from_totals);
+    return histogram(`phases[${i}].latency`, phase.latency);
+  });
+  if (parsed.recovery_s !== undefined) number('recovery_s', parsed.recovery_s);
+  if (parsed.timeline !== undefined) array('timeline', parsed.timeline);
+  if (parsed.commits_per_second !== undefined) array('commits_per_second', parsed.commits_per_second);
+  array('faults', parsed.faults);
+  array('checks', parsed.checks);
+  boolean('valid', parsed.valid);
+  boolean('passed', parsed.passed);
+  array('invalid_reasons', parsed.invalid_reasons);
+  array('findings', parsed.findings);
+  if (parsed.shard !== undefined) {
+    const shard = object('shard', parsed.shard);
+    if (!Number.isInteger(shard.count) || (shard.count as number) < 1) fail('shard.count', 'must be an integer >= 1', shard.count);
+    else if (!Number.isInteger(shard.index) || (shard.index as number) < 1 || (shard.index as number) > (shard.count as number)) {
+      fail('shard.index', `must be an integer in 1..${String(shard.count)}`, shard.index);
+    }
+  }
+  if (errors.length > 0) return { errors };
+  return { part: { label, result: parsed as unknown as RunResult, end_to_end: endToEnd, publish_ack: publishAck, phases: phaseRecorders }, errors: [] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Can these parts be merged? Every reason they cannot, at once.
+
+/** Paths where two JSON values differ (at most `limit`), e.g. `phases[1].rate`. */
+export function differingPaths(a: unknown, b: unknown, path = '', limit = 10): string[] {
+  if (isDeepStrictEqual(a, b)) return [];
+  const out: string[] = [];
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    for (let i = 0; i < a.length && out.length < limit; i++) out.push(...differingPaths(a[i], b[i], `${path}[${i}]`, limit - out.length));
+    return out;
+  }
+  if (isObject(a) && isObject(b)) {
+    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])]) {
+      if (out.length >= limit) break;
+      out.push(...differingPaths(a[key], b[key], path === '' ? key : `${path}.${key}`, limit - out.length));
+    }
+    return out;
+  }
+  return [path === '' ? '(the whole value)' : path];
+}
+
+function valueAt(root: unknown, path: string): unknown {
+  let value: unknown = root;
+  for (const step of path.match(/[^.[\]]+/g) ?? []) {
+    if (Array.isArray(value)) value = value[Number(step)];
+    else if (isObject(value)) value = value[step];
+    else return undefined;
+  }
+  return value;
+}
+
+export function mergeProblems(parts: readonly MergePart[]): string[] {
+  const problems: string[] = [];
+  if (parts.length < 2) return [`merging needs at least two result.json files, got ${parts.length}`];
+  const [first, ...rest] = parts as [MergePart, ...MergePart[]];
+  const a = first.result;
+  const sharded = parts.filter((p) => p.result.shard !== undefined);
+
+  for (const part of rest) {
+    const b = part.result;
+    if (b.scenario.name !== a.scenario.name) {
+      problems.push(`scenario differs: ${first.label} ran '${a.scenario.name}', ${part.label} ran '${b.scenario.name}'`);
+      continue;
+    }
+    // Seeds may differ between side-by-side runs (replicates); shards of one run share theirs (below).
+    const withoutSeed = (s: RunResult['scenario']) => ({ ...s, seed: 0 });
+    for (const path of differingPaths(withoutSeed(a.scenario), withoutSeed(b.scenario))) {
+      problems.push(
+        `scenario.${path} differs: ${JSON.stringify(valueAt(a.scenario, path)) ?? 'missing'} in ${first.label}, ${JSON.stringify(valueAt(b.scenario, path)) ?? 'missing'} in ${part.label}`,
+      );
+    }
+    if (b.aggregator.kind !== a.aggregator.kind) {
+      problems.push(`aggregator.kind differs: '${a.aggregator.kind}' in ${first.label}, '${b.aggregator.kind}' in ${part.label} (a bare subscriber's figures do not add to the aggregator's)`);
+    }
+  }
+
+  // The same file given twice (or copied) would double every figure.
+  for (let i = 0; i < parts.length; i++) {
+    for (let j = i + 1; j < parts.length; j++) {
+      const [x, y] = [parts[i]!.result, parts[j]!.result];
+      if (x.run_id === y.run_id && x.started_at === y.started_at && isDeepStrictEqual(x.shard, y.shard) && x.latency.end_to_end.histogram === y.latency.end_to_end.histogram) {
+        problems.push(`${parts[i]!.label} and ${parts[j]!.label} are the same run (run_id ${x.run_id}, started ${x.started_at}): merging it with itself would count everything twice`);
+      }
+    }
+  }
+
+  if (sharded.length > 0) {
+    if (sharded.length < parts.length) {
+      const plain = parts.filter((p) => p.result.shard === undefined).map((p) => p.label);
+      problems.push(`some parts are shards (--shard) and some are not (${plain.join(', ')}): merge the shards of one run, or whole runs, not both`);
+    } else {
+      const counts = [...new Set(parts.map((p) => p.result.shard!.count))];
+      if (counts.length > 1) {
+        problems.push(`the parts come from runs split differently: ${parts.map((p) => `${p.label} is shard ${formatShard(p.result.shard!)}`).join(', ')}`);
+      } else {
+        const n = counts[0]!;
+        const seen = new Map<number, string[]>();
+        for (const p of parts) seen.set(p.result.shard!.index, [...(seen.get(p.result.shard!.index) ?? []), p.label]);
+        for (const [index, labels] of seen) if (labels.length > 1) problems.push(`shard ${index}/${n} appears more than once: ${labels.join(', ')}`);
+        const missing = Array.from({ length: n }, (_, i) => i + 1).filter((i) => !seen.has(i));
+        if (missing.length > 0) problems.push(`shard${missing.length === 1 ? '' : 's'} ${missing.map((i) => `${i}/${n}`).join(', ')} missing: a run split ${n} ways merges from all ${n} shards`);
+      }
+      const seeds = [...new Set(parts.map((p) => p.result.seed))];
+      if (seeds.length > 1) problems.push(`the shards of one run share one seed, got ${parts.map((p) => `${p.result.seed} in ${p.label}`).join(', ')}`);
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The merge.
+
+const sum = (values: readonly number[]) => values.reduce((total, v) => total + v, 0);
+const unique = <T>(values: readonly T[]) => [...new Set(values)];
+
+function latencyResult(recorder: LatencyRecorder): LatencyResult {
+  return { ...recorder.summary(), histogram: recorder.encode() };
+}
+
+function mergeRecorders(recorders: readonly LatencyRecorder[]): LatencyRecorder {
+  const merged = new LatencyRecorder();
+  for (const recorder of recorders) merged.merge(recorder);
+  return merged;
+}
+
+/** Summed per second since each part's own schedule start; seconds some part has no sample for are left out. */
+function mergeTimelines(timelines: readonly (readonly TimelineSample[])[]): TimelineSample[] {
+  const bySecond = timelines.map((timeline) => new Map(timeline.map((s) => [Math.round(s.t_s), s])));
+  const seconds = [...bySecond[0]!.keys()].filter((t) => bySecond.every((m) => m.has(t))).sort((x, y) => x - y);
+  return seconds.map((t) => {
+    const samples = bySecond.map((m) => m.get(t)!);
+    const add = (pick: (s: TimelineSample) => number) => round(sum(samples.map(pick)), 3);
+    return {
+      t_s: t,
+      phase: samples[0]!.phase,
+      published: add((s) => s.published),
+      broker_acked: add((s) => s.broker_acked),
+      subscriber_acked: add((s) => s.subscriber_acked),
+      backlog: add((s) => s.backlog),
+      offered_per_s: add((s) => s.offered_per_s),
+      consumed_per_s: add((s) => s.consumed_per_s),
+      pending: add((s) => s.pending),
+      retries: add((s) => s.retries),
+      redelivered: add((s) => s.redelivered),
+    };
+  });
+}
+
+/**
+ * Commits per second summed; p50 and p99 of a second are the worst part's: the quantile of a union
+ * lies between the parts' quantiles, so this is an upper bound, not the exact figure.
+ */
+function mergeCommitsPerSecond(series: readonly (readonly LedgerSecond[])[]): LedgerSecond[] {
+  const merged = new Map<number, LedgerSecond>();
+  for (const seconds of series) {
+    for (const s of seconds) {
+      const into = merged.get(s.t_s);
+      if (!into) merged.set(s.t_s, { ...s });
+      else {
+        into.committed += s.committed;
+        into.p50_ms = Math.max(into.p50_ms, s.p50_ms);
+        into.p99_ms = Math.max(into.p99_ms, s.p99_ms);
+        into.max_ms = Math.max(into.max_ms, s.max_ms);
+      }
+    }
+  }
+  return [...merged.values()].sort((x, y) => x.t_s - y.t_s);
+}
+
+/** The same fault (phase, position, kind) in every part: its injected counts added up. */
+function mergeFaults(perPart: readonly (readonly FaultRecord[])[]): FaultRecord[] {
+  const merged = new Map<string, FaultRecord>();
+  for (const records of perPart) {
+    for (const record of records) {
+      const key = `${record.phase}\u0000${record.fault}\u0000${record.kind}`;
+      const into = merged.get(key);
+      if (!into) merged.set(key, { ...record, injected: { ...record.injected } });
+      else for (const [name, value] of Object.entries(record.injected)) into.injected[name] = (into.injected[name] ?? 0) + value;
+    }
+  }
+  return [...merged.values()];
+}
+
+/** The slowest part's recovery: the run has recovered when every part has (null: some part never did). */
+function worstRecovery(recoveries: readonly (Recovery | null)[]): Recovery | null {
+  const present = recoveries.filter((r): r is Recovery => r !== null);
+  if (present.length === 0) return null;
+  return present.find((r) => r.recovery_s === null) ?? present.reduce((worst, r) => ((r.recovery_s ?? 0) > (worst.recovery_s ?? 0) ? r : worst));
+}
+
+const DRAIN_SEVERITY = { done: 0, stalled: 1, timeout: 2 } as const;
+
+/** How far apart the parts' starts may be (share of the schedule) before the findings say so. */
+export const START_SPREAD_NOTE_SHARE = 0.05;
+
+function partName(part: MergePart): string {
+  return part.result.shard ? `shard ${formatShard(part.result.shard)}` : part.label;
+}
+
+/** Merges parts that mergeProblems() accepted. Pure. */
+export function mergeResults(parts: readonly MergePart[], paths: readonly string[] = parts.map((p) => p.label)): MergedRunResult {
+  const results = parts.map((p) => p.result);
+  const first = results[0]!;
+  const scenario = first.scenario;
+  const sharded = first.shard !== undefined;
+  const bare = first.aggregator.kind === 'none';
+
+  const totals = Object.fromEntries(
+    (Object.entries(TOTALS_MERGE) as [keyof Totals, 'sum' | 'max'][]).map(([key, how]) => {
+      const values = results.map((r) => r.totals[key]);
+      return [key, how === 'sum' ? sum(values) : Math.max(...values)];
+    }),
+  ) as unknown as Totals;
+  const selfReported = Object.fromEntries(COUNTER_KEYS.map((key) => [key, sum(results.map((r) => r.aggregator.self_reported[key]))])) as unknown as AggregatorCounters;
+  const stores = mergeStoreSizes(results.map((r) => r.aggregator.self_reported.dedup_store));
+  if (stores) selfReported.dedup_store = stores;
+
+  // The same formulas as the run's own result (result-assembly.ts), on the merged counts.
+  const deliveries = totals.published + totals.copies_published;
+  const rates = {
+    duplicate_rate: deliveries === 0 ? 0 : totals.copies_published / deliveries,
+    loss_rate: bare || totals.published === 0 ? 0 : (totals.lost + totals.lost_unacked) / totals.published,
+    error_rate: deliveries === 0 ? 0 : totals.errors / deliveries,
+    dlq_rate: deliveries === 0 ? 0 : totals.dlq / deliveries,
+  };
+  const endToEnd = mergeRecorders(parts.map((p) => p.end_to_end));
+  const publishAck = mergeRecorders(parts.map((p) => p.publish_ack));
+  const latency = { end_to_end: latencyResult(endToEnd), publish_ack: latencyResult(publishAck) };
+  const timeline = mergeTimelines(results.map((r) => r.timeline ?? []));
+  const recovery_s = Math.max(0, ...results.map((r) => r.recovery_s ?? 0));
+
+  const phases: PhaseResult[] = first.phases.map((phase, i) => {
+    const each = results.map((r) => r.phases[i]!);
+    const published = sum(each.map((p) => p.published));
+    const overloadedPart = each.find((p) => p.overloaded);
+    const load = phaseLoad(timeline, phase.name) ?? overloadedPart?.load ?? null;
+    return {
+      name: phase.name,
+      duration_s: phase.duration_s,
+      target_rate: round(sum(each.map((p) => p.target_rate)), 3),
+      offered_per_s: round(phase.duration_s > 0 ? published / phase.duration_s : 0),
+      published,
+      unique_committed: sum(each.map((p) => p.unique_committed)),
+      lost: sum(each.map((p) => p.lost)),
+      excluded_from_totals: phase.excluded_from_totals,
+      // Each part had its own aggregator: one that could not keep up is an overloaded system.
+      overloaded: overloadedPart !== undefined || (load?.overloaded ?? false),
+      system_faults: phase.system_faults ?? [],
+      sink_duplicates: sum(each.map((p) => p.sink_duplicates ?? 0)),
+      retries: sum(each.map((p) => p.retries ?? 0)),
+      redelivered: sum(each.map((p) => p.redelivered ?? 0)),
+      recovery: worstRecovery(each.map((p) => p.recovery ?? null)),
+      load: load ?? null,
+      latency: latencyResult(mergeRecorders(parts.map((p) => p.phases[i]!))),
+    };
+  });
+
+  const starts = results.map((r) => Date.parse(r.started_at));
+  const ends = results.map((r, i) => starts[i]! + r.duration_s * 1000);
+  const earliest = Math.min(...starts);
+  const scheduleS = sum(scenario.phases.map((p) => p.duration_s));
+  const spreadS = (Math.max(...starts) - earliest) / 1000;
+
+  const findings: string[] = [];
+  findings.push(
+    `merged from ${parts.length} ${sharded ? `shards of one run (${parts.map(partName).join(', ')})` : 'runs of the same scenario side by side'}: counts and latency histograms are exact sums, checks re-evaluated on them; per-second p99, generator lag p99 and recovery are the worst part's.`,
+  );
+  if (!sharded) {
+    findings.push(`the parts each ran the whole scenario, so the merged target (${round(sum(results.map((r) => r.throughput.target_per_s)), 0)} ev/s) is ${parts.length} × the scenario's.`);
+  }
+  const brokers = unique(results.map((r) => `${r.broker.kind} ${r.broker.url}`));
+  if (results.some((r) => r.broker.kind === 'embedded')) {
+    findings.push(`${results.filter((r) => r.broker.kind === 'embedded').length} part(s) ran their own embedded broker: the merged figures describe ${parts.length} separate systems each under its share of the load, not one broker under all of it (use --broker mqtt://HOST:PORT on every part for that).`);
+  } else if (brokers.length > 1) {
+    findings.push(`the parts name different brokers (${brokers.join('; ')}); if these are not one broker reached by different addresses, the merged figures describe separate systems.`);
+  }
+  if (scheduleS > 0 && spreadS > START_SPREAD_NOTE_SHARE * scheduleS) {
+    const overlap = Math.max(0, 1 - spreadS / scheduleS);
+    findings.push(
+      `the parts started ${round(spreadS, 1)} s apart (by their own clocks) on a ${round(scheduleS, 1)} s schedule: they overlapped for at most ${(overlap * 100).toFixed(0)}% of it, so the summed throughput ${overlap === 0 ? 'never ' : 'was not all '}offered at once.`,
+    );
+  }
+  if (unique(results.map((r) => r.git_sha)).length > 1) findings.push(`the parts ran different code: git ${unique(results.map((r) => r.git_sha)).join(', ')}.`);
+  if (unique(results.map((r) => r.seed)).length > 1) findings.push(`the parts ran with different seeds (${results.map((r) => r.seed).join(', ')}); the scenario shown has the first part's.`);
+  for (const part of parts) for (const finding of part.result.findings) findings.push(`[${partName(part)}] ${finding}`);
+
+  const invalid = parts.flatMap((part) => part.result.invalid_reasons.map((reason) => `${partName(part)}: ${reason}`));
+  for (const part of parts) if (!part.result.valid && part.result.invalid_reasons.length === 0) invalid.push(`${partName(part)}: marked invalid`);
+  const checks = bare ? [] : evaluateChecks(scenario.checks, { totals, latency, recovery_s });
+
+  // Overrides every part had alike, without the shard: what replays the whole run in one process.
+  const overrides = Object.fromEntries(Object.entries(first.overrides).filter(([key, value]) => key !== 'shard' && results.every((r) => isDeepStrictEqual(r.overrides[key], value))));
+  const versions: Record<string, string> = {};
+  for (const key of unique(results.flatMap((r) => Object.keys(r.versions)))) versions[key] = unique(results.map((r) => r.versions[key] ?? 'unknown')).join(' / ');
+  const joined = (values: readonly string[]) => unique(values).join(', ');
+  const drainWorst = results.map((r) => r.drain.stopped).reduce((worst, s) => (DRAIN_SEVERITY[s] > DRAIN_SEVERITY[worst] ? s : worst), 'done' as RunResult['drain']['stopped']);
+  const stamp = new Date(earliest).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+
+  return {
+    schema: RESULT_SCHEMA,
+    run_id: `${stamp}-${scenario.name}-merged-${parts.length}`,
+    scenario,
+    overrides,
+    seed: first.seed,
+    git_sha: joined(results.map((r) => r.git_sha)),
+    started_at: new Date(earliest).toISOString(),
+    machine: {
+      node: joined(results.map((r) => r.machine.node)),
+      platform: joined(results.map((r) => r.machine.platform)),
+      arch: joined(results.map((r) => r.machine.arch)),
+      cpus: sum(results.map((r) => r.machine.cpus)),
+      cpu_model: `${joined(results.map((r) => r.machine.cpu_model))} (totals of ${parts.length} harness processes)`,
+      total_memory_gb: round(sum(results.map((r) => r.machine.total_memory_gb))),
+    },
+    versions,
+    broker: brokers.length === 1 ? first.broker : { kind: results.every((r) => r.broker.kind === 'external') ? 'external' : 'embedded', url: brokers.join('; ') },
+    aggregator: { kind: first.aggregator.kind, claim_order: joined(results.map((r) => r.aggregator.claim_order)), self_reported: selfReported },
+    totals,
+    rates,
+    throughput: {
+      model: first.throughput.model,
+      target_per_s: round(sum(results.map((r) => r.throughput.target_per_s))),
+      offered_per_s: round(sum(results.map((r) => r.throughput.offered_per_s))),
+      committed_per_s: round(sum(results.map((r) => r.throughput.committed_per_s))),
+    },
+    generator: {
+      model: first.generator.model,
+      workers: sum(results.map((r) => r.generator.workers)),
+      publishers: sum(results.map((r) => r.generator.publishers)),
+      lag_p99_ms: Math.max(...results.map((r) => r.generator.lag_p99_ms)),
+      lag_max_ms: Math.max(...results.map((r) => r.generator.lag_max_ms)),
+      window_waits: sum(results.map((r) => r.generator.window_waits)),
+      unsettled: sum(results.map((r) => r.generator.unsettled)),
+      // Per process: the largest any one harness needed.
+      rss_peak_mb: Math.max(...results.map((r) => r.generator.rss_peak_mb)),
+    },
+    drain: {
+      drain_s: Math.max(...results.map((r) => r.drain.drain_s)),
+      complete: results.every((r) => r.drain.complete),
+      stopped: drainWorst,
+      outstanding: sum(results.map((r) => r.drain.outstanding)),
+    },
+    latency,
+    recovery_s,
+    phases,
+    timeline,
+    commits_per_second: mergeCommitsPerSecond(results.map((r) => r.commits_per_second ?? [])),
+    faults: mergeFaults(results.map((r) => r.faults)),
+    checks,
+    passed: checks.every((c) => c.passed),
+    valid: invalid.length === 0,
+    invalid_reasons: invalid,
+    findings,
+    duration_s: round((Math.max(...ends) - earliest) / 1000),
+    merged_from: parts.map((part, i) => {
+      const r = part.result;
+      return {
+        path: paths[i] ?? part.label,
+        run_id: r.run_id,
+        shard: r.shard ? formatShard(r.shard) : null,
+        started_at: r.started_at,
+        duration_s: r.duration_s,
+        seed: r.seed,
+        git_sha: r.git_sha,
+        machine: r.machine,
+        versions: r.versions,
+        broker: r.broker,
+        valid: r.valid,
+        passed: r.passed,
+        published: r.totals.published,
+        unique_committed: r.totals.unique_committed,
+        lost: r.totals.lost,
+        offered_per_s: r.throughput.offered_per_s,
+        committed_per_s: r.throughput.committed_per_s,
+        latency_p50_ms: r.latency.end_to_end.p50_ms,
+        latency_p99_ms: r.latency.end_to_end.p99_ms,
+        generator_lag_p99_ms: r.generator.lag_p99_ms,
+      };
+    }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// `npm run merge -- DIR… [--out DIR]`: the only part with I/O.
+
+export const MERGE_EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
+
+export const MERGE_USAGE = `Usage: npm run merge -- DIR DIR… [--out DIR]
+
+Merges the result.json of each DIR (the shards of one run, \`npm run bench -- --shard I/N\`, or runs
+of the same scenario side by side) into one result.json, as if one harness had driven it all:
+latency histograms added exactly, ledger counts summed, rates, validity and checks recomputed.
+Writes result.json, report.md, latency.svg, timeline.svg and the .hgrm files to --out (default
+reports/out/<time>-<scenario>-merged-<N>). A DIR may also be the path of a result.json.
+
+Refuses (exit 2), naming what differs, parts that are not one run: another scenario or settings,
+another aggregator kind, shards missing or given twice, the same run given twice.
+
+Exit codes: 0 merged, checks passed · 1 merged, a check failed · 2 bad input · 3 merged, run invalid
+`;
+
+export interface MergeIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Resolves the default --out (relative to the working directory). */
+  cwd?: string;
+}
+
+const defaultIo: MergeIo = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
+
+function parseArgs(argv: readonly string[]): { inputs: string[]; out?: string; help: boolean } | { error: string } {
+  const inputs: string[] = [];
+  let out: string | undefined;
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') help = true;
+    else if (arg === '--out') {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith('--')) return { error: '--out needs a directory' };
+      out = value;
+    } else if (arg.startsWith('--out=')) out = arg.slice('--out='.length);
+    else if (arg.startsWith('-')) return { error: `unknown option ${arg}` };
+    else inputs.push(arg);
+  }
+  return { inputs, ...(out !== undefined ? { out } : {}), help };
+}
+
+export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
+  const args = parseArgs(argv);
+  if ('error' in args) {
+    io.stderr(`error: ${args.error}\n\n${MERGE_USAGE}`);
+    return MERGE_EXIT.bad_input;
+  }
+  if (args.help) {
+    io.stdout(MERGE_USAGE);
+    return MERGE_EXIT.ok;
+  }
+  if (args.inputs.length < 2) {
+    io.stderr(`error: merging needs at least two run directories, got ${args.inputs.length}\n\n${MERGE_USAGE}`);
+    return MERGE_EXIT.bad_input;
+  }
+  const cwd = io.cwd ?? process.cwd();
+
+  // Every unreadable or garbled file at once, then every reason the readable ones do not merge.
+  const errors: string[] = [];
+  const parts: MergePart[] = [];
+  const paths: string[] = [];
+  for (const input of args.inputs) {
+    const target = resolve(cwd, input);
+    const path = existsSync(target) && statSync(target).isFile() ? target : join(target, 'result.json');
+    if (!existsSync(target)) {
+      errors.push(`${input}: no such directory or file`);
+      continue;
+    }
+    if (!existsSync(path)) {
+      errors.push(`${input}: no result.json in it (looked for ${path})`);
+      continue;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (error) {
+      errors.push(`${path}: not JSON: ${(error as Error).message}`);
+      continue;
+    }
+    const read = readPart(path, parsed);
+    if (read.part) {
+      parts.push(read.part);
+      paths.push(path);
+    } else errors.push(...read.errors);
+  }
+  if (errors.length === 0) errors.push(...mergeProblems(parts));
+  if (errors.length > 0) {
+    io.stderr(`error: ${errors.join('\nerror: ')}\n`);
+    return MERGE_EXIT.bad_input;
+  }
+
+  const merged = mergeResults(parts, paths);
+  const outDir = resolve(cwd, args.out ?? join('reports', 'out', merged.run_id));
+  // Writing into a part's directory would replace that part's own result.json and report.
+  const real = (path: string) => (existsSync(path) ? realpathSync(path) : path);
+  if (paths.some((path) => real(dirname(path)) === real(outDir))) {
+    io.stderr(`error: --out ${outDir} is the directory of one of the parts; choose another\n`);
+    return MERGE_EXIT.bad_input;
+  }
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'result.json'), `${JSON.stringify(merged, null, 2)}\n`);
+  for (const [name, content] of Object.entries(mergedReportFiles(merged))) {
+    if (basename(name) !== name) throw new Error(`refusing to write outside ${outDir}: ${name}`);
+    writeFileSync(join(outDir, name), content);
+  }
+  io.stdout(`${renderMergeSummary(merged)}\nmerged: ${join(outDir, 'result.json')}\nreport: ${join(outDir, 'report.md')}\n`);
+  if (!merged.valid) return MERGE_EXIT.invalid_run;
+  return merged.passed ? MERGE_EXIT.ok : MERGE_EXIT.check_failed;
+}
