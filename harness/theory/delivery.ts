@@ -8,7 +8,13 @@ import { theoryRun, theoryScenario } from './runs.ts';
 import type { TheoryCell, TheoryContext, TheoryExperiment, TheoryTable } from './types.ts';
 
 const RATE = 1_000;
-const KILL = { at_s: 2, every_s: 0, downtime_ms: 1_500 } as const;
+// The consumer is killed three times (1, 4 and 7 s into the phase, far enough apart for the
+// restarted process to be busy again): a duplicate needs a kill to land between a commit and its
+// PUBACK reaching the broker, and a single kill may miss that window. The broker is killed once:
+// repeated kills of Aedes with Redis persistence pile up its restarts and measure those instead.
+const CONSUMER_KILLS = { at_s: 1, every_s: 3, downtime_ms: 1_000 } as const;
+const BROKER_KILL = { at_s: 2, every_s: 0, downtime_ms: 1_500 } as const;
+const FAULT_S = 9;
 
 export const SEMANTICS = [
   {
@@ -29,8 +35,8 @@ export const SEMANTICS = [
 ] as const satisfies readonly { name: string; load: Partial<Scenario['load']>; aggregator: Partial<Scenario['aggregator']> }[];
 
 export const FAULTS = [
-  { name: 'consumer crash', fault: { kind: 'consumer-crash', ...KILL } },
-  { name: 'broker kill', fault: { kind: 'broker-kill', ...KILL } },
+  { name: 'consumer crash', fault: { kind: 'consumer-crash', ...CONSUMER_KILLS } },
+  { name: 'broker kill', fault: { kind: 'broker-kill', ...BROKER_KILL } },
 ] as const satisfies readonly { name: string; fault: FaultSpec }[];
 
 export const deliverySemantics: TheoryExperiment = {
@@ -48,7 +54,7 @@ export const deliverySemantics: TheoryExperiment = {
           [
             { name: WARMUP_PHASE, duration_s: 1, rate: 500, faults: [] },
             { name: 'before', duration_s: 2, rate: RATE, faults: [] },
-            { name: 'fault', duration_s: 6, rate: RATE, faults: [fault.fault] },
+            { name: 'fault', duration_s: FAULT_S, rate: RATE, faults: [fault.fault] },
             { name: 'after', duration_s: 2, rate: RATE, faults: [] },
           ],
           { load: semantics.load, aggregator: semantics.aggregator, drain_timeout_s: 30 },
@@ -81,8 +87,9 @@ export const deliverySemantics: TheoryExperiment = {
         '"duplicate rows" counts extra rows of an event in the sink; "absorbed" counts redeliveries that dedup or the sink\'s key stopped.',
       method:
         `Embedded Aedes broker (for the broker kill with its sessions and queue in Redis, so that the kill tests the delivery contract rather than the broker's memory), ` +
-        `the reference aggregator, ${RATE} events/s from 4 publishers: 2 s before, a 6 s phase in which the process is SIGKILLed ${KILL.at_s} s in and restarted ` +
-        `${KILL.downtime_ms / 1000} s later, then 2 s after. QoS 0 means QoS 0 on both legs: producer to broker, and the aggregator's subscription. ` +
+        `the reference aggregator, ${RATE} events/s from 4 publishers: 2 s before, a ${FAULT_S} s phase with the fault, then 2 s after. ` +
+        `The consumer is SIGKILLed ${CONSUMER_KILLS.at_s} s into the phase and every ${CONSUMER_KILLS.every_s} s after that (${Math.floor((FAULT_S - CONSUMER_KILLS.at_s) / CONSUMER_KILLS.every_s) + 1} kills), ` +
+        `each time restarted ${CONSUMER_KILLS.downtime_ms / 1000} s later; the broker is SIGKILLed once, ${BROKER_KILL.at_s} s in, and restarted ${BROKER_KILL.downtime_ms / 1000} s later. QoS 0 means QoS 0 on both legs: producer to broker, and the aggregator's subscription. ` +
         'The no-dedup variant writes to an appending sink so that every redelivery shows; the effectively-once variant uses the default SQLite dedup inside the sink\'s transaction. ' +
         'Loss includes events the producer could not hand to the broker while it was down (QoS 0 publishes fail while disconnected; QoS 1 publishes wait and are resent).',
       command: 'npm run theory -- --only 2',
@@ -105,11 +112,26 @@ export const deliverySemantics: TheoryExperiment = {
 
 export function deliveryFindings(rows: readonly Record<string, TheoryCell>[]): string[] {
   const n = (v: TheoryCell | undefined) => (typeof v === 'number' ? v : 0);
-  return SEMANTICS.map((semantics) => {
+  const findings = SEMANTICS.map((semantics) => {
     const mine = rows.filter((r) => r.semantics === semantics.name);
     const lost = mine.reduce((s, r) => s + n(r.lost), 0);
     const dup = mine.reduce((s, r) => s + n(r.duplicate_rows), 0);
     const events = mine.reduce((s, r) => s + n(r.published), 0);
     return `${semantics.name}: over both faults, ${lost.toLocaleString('en-US')} of ${events.toLocaleString('en-US')} events lost and ${dup.toLocaleString('en-US')} duplicate rows.`;
   });
+  const lucky = rows.filter((r) => r.semantics === SEMANTICS[1].name && n(r.duplicate_rows) === 0).map((r) => String(r.fault));
+  if (lucky.length > 0) {
+    findings.push(
+      `Without dedup, the ${lucky.join(' and the ')} run${lucky.length > 1 ? 's' : ''} happened to leave no duplicate row: a duplicate needs a kill to land after a commit and before its ` +
+        'acknowledgement reaches the broker, and these kills missed that window. At-least-once delivery allows duplicates rather than promising them; only the dedup variant rules them out.',
+    );
+  }
+  const lossyOnce = rows.filter((r) => r.semantics === SEMANTICS[2].name && n(r.lost) > 0);
+  for (const row of lossyOnce) {
+    findings.push(
+      `Even the effectively-once pipeline lost ${n(row.lost)} events under the ${String(row.fault)}: events the broker acknowledged to the producer and never delivered. The likely cause, seen in the broker tests: ` +
+        'Aedes sends the PUBACK before its Redis persistence has stored the message for an offline subscriber, so a kill in that gap loses it. The consumer cannot fix a broker that acknowledges before it is durable.',
+    );
+  }
+  return findings;
 }

@@ -99,7 +99,8 @@ export const failureModes: TheoryExperiment = {
       rows.push({
         failure: failure.name,
         mitigation: failure.mitigation,
-        injected: describeInjected(result),
+        injected: failure.fault.kind === 'slow-sink' ? `${result.aggregator.self_reported.retries.toLocaleString('en-US')} failed commits (each retried)` : describeInjected(result),
+        why: result.findings.find((f) => /lost|never committed/.test(f)) ?? null,
         events: t.published,
         lost: t.lost + t.lost_unacked,
         duplicate_rows: t.sink_duplicates,
@@ -148,7 +149,12 @@ export function failureFindings(rows: readonly Record<string, TheoryCell>[]): st
   const clean = rows.filter((r) => n(r.lost) === 0 && n(r.duplicate_rows) === 0);
   const lossy = rows.filter((r) => n(r.lost) > 0);
   const findings = [`${clean.length} of ${rows.length} failure classes ended with nothing lost and nothing doubled.`];
-  for (const row of lossy) findings.push(`${String(row.failure)}: ${n(row.lost).toLocaleString('en-US')} of ${n(row.events).toLocaleString('en-US')} events lost — ${String(row.mitigation)} does not cover it.`);
+  for (const row of lossy) {
+    findings.push(
+      `${String(row.failure)}: ${n(row.lost).toLocaleString('en-US')} of ${n(row.events).toLocaleString('en-US')} events lost, so the mitigation does not cover this failure.` +
+        (typeof row.why === 'string' ? ` The run's own explanation: ${row.why}` : ''),
+    );
+  }
   const slowest = rows.reduce((a, b) => (n(b.p99) > n(a.p99) ? b : a));
   findings.push(`The costliest failure in latency was "${String(slowest.failure)}": p99 ${n(slowest.p99).toFixed(0)} ms while it lasted. Containment is not free: the mitigations trade latency for correctness.`);
   return findings;
