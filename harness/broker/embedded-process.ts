@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { Aedes, type AedesOptions } from 'aedes';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import type { BrokerPersistence } from './index.ts';
+import { shareSessionPacketIds } from './session-packet-ids.ts';
 
 /** Parent → child. */
 export type ParentMessage = { type: 'stop' } | { type: 'stats'; id: number };
@@ -90,6 +91,9 @@ async function main(): Promise<void> {
 
   // Aedes 1.x: the default export only throws a migration error; the broker must be awaited.
   const broker = await Aedes.createBroker(persistence ? { persistence } : {});
+  // Aedes restarts packet ids at random on each connection, which can give a reconnecting
+  // subscriber's new messages the ids of its still un-acked ones and lose those (see the module).
+  shareSessionPacketIds(broker);
   const counters = { published: 0, delivered: 0 };
   broker.on('publish', (packet, client) => {
     // client is null for Aedes' own $SYS heartbeats and wills; count only what clients sent.

@@ -72,6 +72,8 @@ export const deliverySemantics: TheoryExperiment = {
           duplicate_rows: t.sink_duplicates,
           absorbed: t.duplicates_absorbed + t.absorbed_by_sink,
           exactly_once: t.lost + t.lost_unacked === 0 && t.sink_duplicates === 0 ? 'yes' : 'no',
+          // Not a column: the run's own account of a loss, for the findings.
+          why: result.findings.find((f) => /drain/.test(f)) ?? null,
         });
       }
     }
@@ -128,9 +130,13 @@ export function deliveryFindings(rows: readonly Record<string, TheoryCell>[]): s
   }
   const lossyOnce = rows.filter((r) => r.semantics === SEMANTICS[2].name && n(r.lost) > 0);
   for (const row of lossyOnce) {
+    const events = `${n(row.lost)} event${n(row.lost) === 1 ? '' : 's'}`;
     findings.push(
-      `Even the effectively-once pipeline lost ${n(row.lost)} events under the ${String(row.fault)}: events the broker acknowledged to the producer and never delivered. The likely cause, seen in the broker tests: ` +
-        'Aedes sends the PUBACK before its Redis persistence has stored the message for an offline subscriber, so a kill in that gap loses it. The consumer cannot fix a broker that acknowledges before it is durable.',
+      row.fault === 'broker kill'
+        ? `Even the effectively-once pipeline lost ${events} under the broker kill: acknowledged to the producer, never delivered. The likely cause, seen in the broker tests: ` +
+            'Aedes sends the PUBACK before its Redis persistence has stored the message for an offline subscriber, so a kill in that gap loses it. The consumer cannot fix a broker that acknowledges before it is durable.'
+        : `Even the effectively-once pipeline lost ${events} under the ${String(row.fault)}: acknowledged by the broker, never committed by the end of the run.` +
+            (typeof row.why === 'string' ? ` The run's own account: ${row.why}` : ''),
     );
   }
   return findings;
