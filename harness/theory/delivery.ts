@@ -133,8 +133,9 @@ export function deliveryFindings(rows: readonly Record<string, TheoryCell>[]): s
     const events = `${n(row.lost)} event${n(row.lost) === 1 ? '' : 's'}`;
     findings.push(
       row.fault === 'broker kill'
-        ? `Even the effectively-once pipeline lost ${events} under the broker kill: acknowledged to the producer, never delivered. The likely cause, seen in the broker tests: ` +
-            'Aedes sends the PUBACK before its Redis persistence has stored the message for an offline subscriber, so a kill in that gap loses it. The consumer cannot fix a broker that acknowledges before it is durable.'
+        ? `Even the effectively-once pipeline lost ${events} under the broker kill: acknowledged to the producer, never delivered. Two Aedes behaviours fit, both seen in the broker tests: ` +
+            'it sends the PUBACK before its Redis persistence has stored the message for an offline subscriber, so a kill in that gap loses it; and a restarted broker numbers packets afresh, so a new packet can take the id of a stored un-acked one and the ack for one deletes the other (the embedded broker guards against that only within one process). ' +
+            'The consumer cannot fix a broker that acknowledges before it is durable.'
         : `Even the effectively-once pipeline lost ${events} under the ${String(row.fault)}: acknowledged by the broker, never committed by the end of the run.` +
             (typeof row.why === 'string' ? ` The run's own account: ${row.why}` : ''),
     );
