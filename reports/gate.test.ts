@@ -20,6 +20,7 @@ function report(overrides: Partial<GateReport> = {}): GateReport {
     baseline_machine: null,
     git_sha: 'abcdef0123456789',
     baseline_git_sha: null,
+    machine_load: { baseline: null, candidate: null },
     started_at: '2026-01-01T00:00:00.000Z',
     finished_at: '2026-01-01T00:01:00.000Z',
     runs: [],
@@ -52,7 +53,7 @@ describe('renderGate', () => {
       report({
         outcome: 'correctness-failure',
         correctness: { promised: ['lost'], failures: [{ side: 'candidate', pair: 0, replicate: 2, metric: 'lost', actual: 7 }] },
-        runs: [{ order: 1, side: 'baseline', pair: 0, replicate: 1, out_dir: '/x', run_id: null, valid: false, invalid_reasons: [], error: 'broker down', figures: null }],
+        runs: [{ order: 1, side: 'baseline', pair: 0, replicate: 1, out_dir: '/x', run_id: null, valid: false, invalid_reasons: [], error: 'broker down', figures: null, load_avg_1m: 1.5 }],
         baseline_machine: { node: 'v22', platform: 'linux', arch: 'arm64', cpus: 8, cpu_model: 'Other', total_memory_gb: 16 },
         notes: ['the baseline file was measured with other flags'],
       }),

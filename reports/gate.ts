@@ -26,6 +26,8 @@ export interface GateRun {
   invalid_reasons: string[];
   error: string | null;
   figures: RunFigures | null;
+  /** The machine's 1-minute load average when the run ended: how busy the machine was (the gate's own processes included). */
+  load_avg_1m: number | null;
 }
 
 export interface CorrectnessFailure {
@@ -66,6 +68,8 @@ export interface GateReport {
   baseline_machine: RunResult['machine'] | null;
   git_sha: string;
   baseline_git_sha: string | null;
+  /** 1-minute load averages of the runs per side (for a baseline file, those it stored): the conditions of the measurement. */
+  machine_load: { baseline: Summary | null; candidate: Summary | null };
   started_at: string;
   finished_at: string;
   runs: GateRun[];
@@ -127,7 +131,7 @@ const OUTCOME_LINE: Record<GateOutcome, string> = {
   regression: '❌ **gate FAILED: regression**',
   'correctness-failure': '❌ **gate FAILED: correctness** (loss or sink duplicates in a scenario that promises none)',
   invalid: '⚠️ **gate could not decide: invalid runs**',
-  undecidable: '⚠️ **gate could not decide: too noisy or too few runs**',
+  undecidable: '⚠️ **gate could not decide: too noisy, too few runs, or the machine busier or quieter than for the baseline**',
   'baseline-written': '📝 **baseline written**',
   'aa-measured': '🔬 **A/A measured**',
 };
@@ -142,6 +146,12 @@ export function renderGate(report: GateReport): string {
     `- baseline: ${escapeCell(report.baseline_label)}${report.baseline_git_sha ? ` (git ${report.baseline_git_sha.slice(0, 12)})` : ''} · candidate: ${escapeCell(report.candidate_label)} (git ${report.git_sha.slice(0, 12)})`,
     `- machine: ${m ? `${escapeCell(m.cpu_model)} × ${m.cpus} · node ${m.node} · ${m.platform}/${m.arch}` : 'unknown'}`,
   );
+  const load = report.machine_load;
+  if (load.baseline || load.candidate) {
+    const [b, c] = report.mode === 'aa' ? ['A', 'B'] : ['baseline', 'candidate'];
+    const sides = [load.baseline ? `${b} ${range(load.baseline)}` : '', load.candidate ? `${c} ${range(load.candidate)}` : ''].filter(Boolean);
+    out.push(`- machine load (1-min load average after each run, median [range]; the gate's own processes included): ${sides.join(' · ')}`);
+  }
   if (report.baseline_machine) {
     const b = report.baseline_machine;
     out.push(`- ⚠️ the baseline was measured on another machine (${escapeCell(b.cpu_model)} × ${b.cpus} · node ${b.node}): prefer the interleaved mode (--baseline-set)`);

@@ -106,6 +106,23 @@ describe('runGate with a stand-in for runScenario', () => {
     expect(report.exit).toBe(0);
   });
 
+  it('interleaved: a planted +2 % p99, clearly measurable, passes (exit 0): significant but within the 10 % floor', async () => {
+    const p = await plan('--baseline-set', 'aggregator.batch_size=1', '--replicates', '5', '--out', tempDir());
+    // Spread of ±0.3 %: every candidate run is slower than every baseline run (p = 2/252), so only the floor keeps it a pass.
+    const tight = (r: number) => 1 + (jitter(r) - 1) / 10;
+    const { run } = fakeRun((dir) => ({ p99: 20 * (dir.startsWith('candidate') ? 1.02 : 1) * tight(replicateOf(dir)) }));
+    const { report, markdown } = await runGate(p, { run, loadAverage: () => 1.25 });
+    const d = report.decisions[0]!;
+    expect(d.p_value!).toBeLessThan(0.01);
+    expect(d.estimate!).toBeCloseTo(1.02, 3);
+    expect(d.verdict).toBe('no-change');
+    expect(d.reason).toMatch(/within the 10% floor/);
+    expect(report.exit).toBe(0);
+    expect(markdown.split('\n')[0]).toMatch(/^✅ \*\*gate passed\*\*/);
+    expect(report.runs.every((r) => r.load_avg_1m === 1.25)).toBe(true);
+    expect(markdown).toContain('- machine load (1-min load average after each run, median [range]; the gate\'s own processes included): baseline 1.25 [1.25–1.25] · candidate 1.25 [1.25–1.25]');
+  });
+
   it('a loss in a scenario that promises none fails outright, whatever the statistics', async () => {
     const p = await plan('--baseline-set', 'aggregator.batch_size=1', '--replicates', '3', '--out', tempDir());
     const { run } = fakeRun((dir) => ({ p99: 10, lost: dir === 'candidate-r2' ? 3 : 0 }));
@@ -137,7 +154,7 @@ describe('runGate with a stand-in for runScenario', () => {
     const file = join(out, 'baselines', 'dup-storm.json');
     const first = await plan('--baseline', file, '--update-baseline', '--replicates', '4', '--out', join(out, 'a'));
     const { run } = fakeRun((dir) => ({ p99: 10 * jitter(replicateOf(dir)) }));
-    const written = await runGate(first, { run });
+    const written = await runGate(first, { run, loadAverage: () => 1.5 });
     expect(written.report.exit).toBe(0);
     expect(written.report.outcome).toBe('baseline-written');
     const stored = JSON.parse(readFileSync(file, 'utf8')) as BaselineFile;
@@ -145,14 +162,34 @@ describe('runGate with a stand-in for runScenario', () => {
     expect(stored.replicates).toHaveLength(4);
     expect(stored.git_sha).toBe(fixture().git_sha);
     expect(stored.machine).toEqual(fixture().machine);
+    expect(stored.replicates.map((r) => r.load_avg_1m)).toEqual([1.5, 1.5, 1.5, 1.5]);
 
     const slower = fakeRun((dir) => ({ p99: 15 * jitter(replicateOf(dir)) }));
-    const second = await runGate(await plan('--baseline', file, '--replicates', '4', '--out', join(out, 'b')), { run: slower.run });
+    const second = await runGate(await plan('--baseline', file, '--replicates', '4', '--out', join(out, 'b')), { run: slower.run, loadAverage: () => 1.5 });
     expect(second.report.outcome).toBe('regression');
     expect(second.report.notes).toEqual([]);
     expect(slower.calls).toHaveLength(4);
-    const other = await runGate(await plan('--baseline', file, '--replicates', '4', '--rate', '300', '--out', join(out, 'c')), { run: slower.run });
+    const other = await runGate(await plan('--baseline', file, '--replicates', '4', '--rate', '300', '--out', join(out, 'c')), { run: slower.run, loadAverage: () => 1.5 });
     expect(other.report.notes[0]).toMatch(/measured with other flags/);
+
+    // The same slower candidate on a busier machine: a busier machine would explain it → exit 3, not 1.
+    // The fixture's machine has 2 cores: +1.2 per core > the 0.5 limit.
+    const busier = await runGate(await plan('--baseline', file, '--replicates', '4', '--out', join(out, 'd')), { run: slower.run, loadAverage: () => 3.9 });
+    expect(busier.report.outcome).toBe('undecidable');
+    expect(busier.report.exit).toBe(3);
+    expect(busier.report.decisions[0]!.verdict).toBe('regression');
+    expect(busier.report.message).toMatch(/^the machine was busier than when the baseline was written \(1-min load average 3\.90 during the candidate runs against 1\.50 .* \+1\.20 per core, beyond ±0\.5\).*\(the statistics alone: p99_ms regression\)$/);
+    expect(busier.markdown).toContain('machine load (1-min load average after each run, median [range]; the gate\'s own processes included): baseline 1.50 [1.50–1.50] · candidate 3.90 [3.90–3.90]');
+    // An unchanged candidate on a much quieter machine could hide a regression → exit 3; on the same load, a pass.
+    const same = fakeRun((dir) => ({ p99: 10 * jitter(replicateOf(dir)) }));
+    const quieter = await runGate(await plan('--baseline', file, '--replicates', '4', '--out', join(out, 'e')), { run: same.run, loadAverage: () => 0.2 });
+    expect(quieter.report.exit).toBe(3);
+    expect(quieter.report.message).toMatch(/quieter/);
+    const steady = await runGate(await plan('--baseline', file, '--replicates', '4', '--out', join(out, 'f')), { run: same.run, loadAverage: () => 1.9 });
+    expect(steady.report.exit).toBe(0);
+    // Interleaved runs share the moment: no load rule there.
+    const interleaved = await runGate(await plan('--baseline-set', 'aggregator.batch_size=1', '--replicates', '4', '--out', join(out, 'g')), { run: slower.run, loadAverage: () => 9 });
+    expect(interleaved.report.exit).toBe(0);
 
     // A baseline of another scenario is bad input.
     writeFileSync(file, JSON.stringify({ ...stored, scenario: 'smoke' }));

@@ -9,8 +9,10 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
 import { figuresOf, type RunFigures } from '../../reports/compare.ts';
+import { summarize, type Summary } from '../../reports/stats.ts';
 import { reportFiles } from '../../reports/files.ts';
 import { GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
@@ -25,6 +27,8 @@ export const DEFAULT_GATE_REPLICATES = 5;
 export const DEFAULT_FLOOR = 0.1;
 export const DEFAULT_CONFIDENCE = 0.9;
 export const DEFAULT_CV_LIMIT = 0.3;
+/** Baseline-file mode: largest difference in 1-min load average per core between the candidate's runs and the stored ones. */
+export const DEFAULT_LOAD_LIMIT = 0.5;
 
 /** Metric names on the command line → the figures they gate. */
 const METRIC_NAMES: Record<string, GateMetric> = {
@@ -46,7 +50,8 @@ export interface BaselineFile {
   created_at: string;
   git_sha: string;
   machine: RunResult['machine'] | null;
-  replicates: { replicate: number; run_id: string | null; valid: boolean; figures: RunFigures | null }[];
+  /** load_avg_1m: the machine's 1-minute load average when the run ended (absent in older files). */
+  replicates: { replicate: number; run_id: string | null; valid: boolean; figures: RunFigures | null; load_avg_1m?: number | null }[];
 }
 
 export interface GateSide {
@@ -65,6 +70,8 @@ export interface GatePlan {
   floor: number;
   confidence: number;
   cv_limit: number;
+  /** Baseline-file mode: the load-per-core difference beyond which the verdict cannot be trusted. */
+  load_limit: number;
   candidate: GateSide;
   /** Interleaved mode: the baseline config. */
   baseline: GateSide | null;
@@ -128,6 +135,11 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
       floor: { type: 'number', default: DEFAULT_FLOOR, describe: 'effect-size floor: smallest relative change that can fail the gate (0.1 = 10%)' },
       confidence: { type: 'number', default: DEFAULT_CONFIDENCE, describe: 'confidence of the tests (0.9: p ≤ 0.1 and a 90% interval)' },
       'cv-limit': { type: 'number', default: DEFAULT_CV_LIMIT, describe: 'largest coefficient of variation of a side for a decision (else exit 3)' },
+      'load-limit': {
+        type: 'number',
+        default: DEFAULT_LOAD_LIMIT,
+        describe: '--baseline FILE: largest difference in 1-min load average per core between the candidate runs and the stored ones before a regression (machine busier) or a pass (machine quieter) is undecidable (exit 3)',
+      },
       set: { type: 'array', string: true, describe: 'change a scenario field (both sides): --set phases[1].rate=800' },
       ...COMMON_FLAG_OPTIONS,
       out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-gate-<scenario>)' },
@@ -149,6 +161,7 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
   if (!(args.floor >= 0)) problems.push(`--floor must be ≥ 0 (a fraction: 0.1 = 10%), got '${String(args.floor)}'`);
   if (!(args.confidence > 0 && args.confidence < 1)) problems.push(`--confidence must be between 0 and 1 (0.9 = 90%), got '${String(args.confidence)}'`);
   if (!(args['cv-limit'] > 0)) problems.push(`--cv-limit must be > 0, got '${String(args['cv-limit'])}'`);
+  if (!(args['load-limit'] > 0)) problems.push(`--load-limit must be > 0 (load average per core), got '${String(args['load-limit'])}'`);
   const metrics: GateMetric[] = [];
   for (const name of splitList(args.metrics, '--metrics')) {
     const metric = METRIC_NAMES[name];
@@ -219,6 +232,7 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
     floor: args.floor,
     confidence: args.confidence,
     cv_limit: args['cv-limit'],
+    load_limit: args['load-limit'],
     candidate: { label: mode === 'aa' ? 'A/A' : 'candidate (this checkout)', argv: common, bench: candidateBench },
     baseline,
     baseline_path: args.baseline === undefined ? null : resolve(args.baseline),
@@ -235,6 +249,8 @@ export interface GateDeps {
   log?: (line: string) => void;
   progress?: (line: string) => void;
   now?: () => Date;
+  /** The machine's 1-minute load average (os.loadavg()[0]), read after each run: the conditions it ran in. */
+  loadAverage?: () => number;
 }
 
 interface Scheduled {
@@ -297,8 +313,32 @@ export function summarizeAa(decisions: Decision[]): AaSummary {
   };
 }
 
-/** Outcome and exit code, in order of precedence: correctness, invalid runs, regression, undecidable. */
-export function outcomeOf(mode: GateMode, runs: readonly GateRun[], failures: readonly CorrectnessFailure[], decisions: readonly Decision[]): { outcome: GateOutcome; exit: number; message: string } {
+/**
+ * Baseline-file mode: the stored replicates were measured at another time, and on a shared machine
+ * "another time" can mean another load. A busier machine slows p99 as a regression would, and a
+ * quieter one can hide a regression, so when the 1-min load average per core differs by more than
+ * `limit` in the direction that would explain the verdict, the verdict cannot be trusted. Returns
+ * why, or null. (The load includes the gate's own processes, the same on both sides.)
+ */
+export function loadConfound(baseline: Summary | null, candidate: Summary | null, cpus: number, limit: number, decisions: readonly Decision[]): string | null {
+  if (!baseline || !candidate || !(cpus > 0) || decisions.length === 0) return null;
+  const perCore = (candidate.median - baseline.median) / cpus;
+  const figures = `1-min load average ${candidate.median.toFixed(2)} during the candidate runs against ${baseline.median.toFixed(2)} when the baseline was written, on ${cpus} cores: ${perCore >= 0 ? '+' : ''}${perCore.toFixed(2)} per core, beyond ±${limit}`;
+  const regression = decisions.some((d) => d.verdict === 'regression');
+  if (regression && perCore > limit) return `the machine was busier than when the baseline was written (${figures}): a slower p99 cannot be told from a busier machine`;
+  const passed = decisions.every((d) => d.verdict === 'no-change' || d.verdict === 'improvement');
+  if (passed && perCore < -limit) return `the machine was quieter than when the baseline was written (${figures}): a regression could hide behind the baseline's slower machine`;
+  return null;
+}
+
+/** Outcome and exit code, in order of precedence: correctness, invalid runs, a load confound, regression, undecidable. */
+export function outcomeOf(
+  mode: GateMode,
+  runs: readonly GateRun[],
+  failures: readonly CorrectnessFailure[],
+  decisions: readonly Decision[],
+  confound: string | null = null,
+): { outcome: GateOutcome; exit: number; message: string } {
   if (failures.length > 0) {
     const list = failures.map((f) => `${f.side}${f.pair ? ` pair ${f.pair}` : ''} r${f.replicate} ${f.metric} = ${f.actual}`).join(', ');
     return { outcome: 'correctness-failure', exit: EXIT.check_failed, message: `data loss or sink duplicates: ${list}` };
@@ -310,6 +350,7 @@ export function outcomeOf(mode: GateMode, runs: readonly GateRun[], failures: re
   }
   if (mode === 'update-baseline') return { outcome: 'baseline-written', exit: EXIT.ok, message: `${runs.length} replicates written` };
   if (mode === 'aa') return { outcome: 'aa-measured', exit: EXIT.ok, message: 'A/A pairs measured' };
+  if (confound) return { outcome: 'undecidable', exit: EXIT.invalid_run, message: `${confound} (the statistics alone: ${decisions.map((d) => `${d.metric} ${d.verdict}`).join(', ')})` };
   const regressions = decisions.filter((d) => d.verdict === 'regression');
   if (regressions.length > 0) return { outcome: 'regression', exit: EXIT.check_failed, message: regressions.map((d) => `${d.metric}: ${d.reason}`).join('; ') };
   const undecided = decisions.filter((d) => d.verdict === 'undecidable');
@@ -317,17 +358,20 @@ export function outcomeOf(mode: GateMode, runs: readonly GateRun[], failures: re
   return { outcome: 'pass', exit: EXIT.ok, message: decisions.map((d) => `${d.metric}: ${d.verdict}`).join(', ') };
 }
 
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
 function runLine(run: GateRun, total: number): string {
   const head = `[${String(run.order).padStart(String(total).length)}/${total}] ${run.side}${run.pair ? ` pair ${run.pair}` : ''} r${run.replicate}`;
   if (run.error !== null) return `${head}  error: ${run.error}`;
   const f = run.figures!;
-  return `${head}  committed ${f.committed_per_s.toFixed(0)} ev/s  p50 ${f.p50_ms?.toFixed(2) ?? '—'} ms  p99 ${f.p99_ms?.toFixed(2) ?? '—'} ms  lost ${f.lost ?? '—'}  ${run.valid ? 'valid' : `INVALID: ${run.invalid_reasons.join('; ')}`}`;
+  return `${head}  committed ${f.committed_per_s.toFixed(0)} ev/s  p50 ${f.p50_ms?.toFixed(2) ?? '—'} ms  p99 ${f.p99_ms?.toFixed(2) ?? '—'} ms  lost ${f.lost ?? '—'}  load ${run.load_avg_1m?.toFixed(2) ?? '—'}  ${run.valid ? 'valid' : `INVALID: ${run.invalid_reasons.join('; ')}`}`;
 }
 
 export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ report: GateReport; markdown: string }> {
   const run = deps.run ?? runScenario;
   const log = deps.log ?? (() => {});
   const now = deps.now ?? (() => new Date());
+  const loadAverage = deps.loadAverage ?? (() => loadavg()[0]!);
   const started = now();
   const schedule = gateSchedule(plan);
   mkdirSync(plan.out_dir, { recursive: true });
@@ -340,7 +384,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
     const dirName = `${item.pair ? `pair${item.pair}-` : ''}${item.side}-r${item.replicate}`;
     const outDir = join(plan.out_dir, dirName);
     const base = { order: i + 1, side: item.side, pair: item.pair, replicate: item.replicate, out_dir: outDir };
-    let entry: GateRun;
+    let entry: Omit<GateRun, 'load_avg_1m'>;
     try {
       const result = await run({
         scenario: item.bench.scenario,
@@ -364,14 +408,16 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
       const message = (error as Error).message ?? String(error);
       entry = { ...base, run_id: null, valid: false, invalid_reasons: [`the run could not complete: ${message}`], error: message, figures: null };
     }
-    runs.push(entry);
-    log(runLine(entry, schedule.length));
+    const measured: GateRun = { ...entry, load_avg_1m: round2(loadAverage()) };
+    runs.push(measured);
+    log(runLine(measured, schedule.length));
   }
 
   const promised = promisedZero(plan.scenario);
   const failures = correctnessFailures(runs, promised);
-  const values = (side: string, metric: GateMetric, pair = 0) =>
-    runs.filter((r) => r.side === side && r.pair === pair).flatMap((r) => {
+  // Only valid runs count: an invalid run (the generator fell behind) measured the machine, not the system.
+  const values = (metric: GateMetric, side: string, pair?: number) =>
+    runs.filter((r) => r.valid && r.side === side && (pair === undefined || r.pair === pair)).flatMap((r) => {
       const v = figure(r.figures, metric);
       return v === null ? [] : [v];
     });
@@ -380,22 +426,30 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
   let decisions: Decision[] = [];
   let aa: AaSummary | null = null;
   if (plan.mode === 'interleaved') {
-    decisions = plan.metrics.map((metric) => decide({ ...stat, metric, baseline: values('baseline', metric), candidate: values('candidate', metric) }));
+    decisions = plan.metrics.map((metric) => decide({ ...stat, metric, baseline: values(metric, 'baseline'), candidate: values(metric, 'candidate') }));
   } else if (plan.mode === 'baseline-file') {
     const stored = plan.baseline_file!.replicates.filter((r) => r.valid);
     decisions = plan.metrics.map((metric) =>
-      decide({ ...stat, metric, baseline: stored.flatMap((r) => (figure(r.figures, metric) === null ? [] : [figure(r.figures, metric)!])), candidate: values('candidate', metric) }),
+      decide({ ...stat, metric, baseline: stored.flatMap((r) => (figure(r.figures, metric) === null ? [] : [figure(r.figures, metric)!])), candidate: values(metric, 'candidate') }),
     );
   } else if (plan.mode === 'aa') {
     const metric = plan.metrics[0]!;
     const perPair: Decision[] = [];
-    for (let p = 1; p <= plan.aa_pairs; p++) perPair.push(decide({ ...stat, metric, baseline: values('A', metric, p), candidate: values('B', metric, p), seed: 0x6a7e + p }));
+    for (let p = 1; p <= plan.aa_pairs; p++) perPair.push(decide({ ...stat, metric, baseline: values(metric, 'A', p), candidate: values(metric, 'B', p), seed: 0x6a7e + p }));
     aa = summarizeAa(perPair);
     // And the two halves pooled: does the whole A/A set look like no change?
-    decisions = plan.metrics.map((m) => decide({ ...stat, metric: m, baseline: runs.filter((r) => r.side === 'A').flatMap((r) => (figure(r.figures, m) === null ? [] : [figure(r.figures, m)!])), candidate: runs.filter((r) => r.side === 'B').flatMap((r) => (figure(r.figures, m) === null ? [] : [figure(r.figures, m)!])) }));
+    decisions = plan.metrics.map((m) => decide({ ...stat, metric: m, baseline: values(m, 'A'), candidate: values(m, 'B') }));
   }
 
-  const { outcome, exit, message } = outcomeOf(plan.mode, runs, failures, decisions);
+  const stored = plan.baseline_file;
+  const loads = (side: string) => runs.filter((r) => r.side === side).map((r) => r.load_avg_1m);
+  const [baselineSide, candidateSide] = plan.mode === 'aa' ? ['A', 'B'] : ['baseline', 'candidate'];
+  const machineLoad = {
+    baseline: summarize(stored ? stored.replicates.map((r) => r.load_avg_1m) : loads(baselineSide)),
+    candidate: summarize(loads(candidateSide)),
+  };
+  const confound = plan.mode === 'baseline-file' ? loadConfound(machineLoad.baseline, machineLoad.candidate, machine?.cpus ?? cpus().length, plan.load_limit, decisions) : null;
+  const { outcome, exit, message } = outcomeOf(plan.mode, runs, failures, decisions, confound);
   const notes: string[] = [];
   if (plan.baseline_file) {
     const key = (argv: readonly string[]) => JSON.stringify([...argv].sort());
@@ -404,7 +458,6 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
     }
   }
   for (const note of notes) log(`warning: ${note}`);
-  const stored = plan.baseline_file;
   const sameMachine = (a: RunResult['machine'] | null, b: RunResult['machine'] | null) => !a || !b || (a.cpu_model === b.cpu_model && a.cpus === b.cpus && a.node === b.node && a.platform === b.platform && a.arch === b.arch);
   const report: GateReport = {
     schema: GATE_SCHEMA,
@@ -420,6 +473,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
     baseline_machine: stored && !sameMachine(stored.machine, machine) ? stored.machine : null,
     git_sha: gitSha,
     baseline_git_sha: stored?.git_sha ?? null,
+    machine_load: machineLoad,
     started_at: started.toISOString(),
     finished_at: now().toISOString(),
     runs,
@@ -442,7 +496,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
       created_at: report.finished_at,
       git_sha: gitSha,
       machine,
-      replicates: runs.map((r) => ({ replicate: r.replicate, run_id: r.run_id, valid: r.valid, figures: r.figures })),
+      replicates: runs.map((r) => ({ replicate: r.replicate, run_id: r.run_id, valid: r.valid, figures: r.figures, load_avg_1m: r.load_avg_1m })),
     };
     mkdirSync(dirname(plan.baseline_path!), { recursive: true });
     writeFileSync(plan.baseline_path!, `${JSON.stringify(file, null, 2)}\n`);

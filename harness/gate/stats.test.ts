@@ -155,3 +155,52 @@ describe('decide', () => {
     expect(decide(input)).toEqual(decide(input));
   });
 });
+
+describe('a planted +2 % change is not a regression', () => {
+  // Seeded trials of 5 replicates a side, log-normal around a p99 of 20 ms (the spread of p99
+  // replicates is skewed to the right). `cv` is the log-scale sigma, ≈ the coefficient of variation.
+  const normal = gaussian(seededRandom(0x202));
+  const regressions = (trials: number, cv: number, trueRatio: number, floor: number) => {
+    let count = 0;
+    for (let t = 0; t < trials; t++) {
+      const baseline = Array.from({ length: 5 }, () => 20 * Math.exp(cv * normal()));
+      const candidate = Array.from({ length: 5 }, () => 20 * trueRatio * Math.exp(cv * normal()));
+      if (decide({ ...gate, floor, baseline, candidate, resamples: 500, seed: t }).verdict === 'regression') count++;
+    }
+    return count;
+  };
+
+  it('where the runs are quiet enough to see it (CV 1 %), the tests alone call +2 % a regression; the 10 % floor never does', () => {
+    // Without the floor most trials are significant: this is what the floor is for, and what would
+    // fail this test if the floor were dropped or applied to the wrong quantity.
+    expect(regressions(150, 0.01, 1.02, 0)).toBeGreaterThan(75);
+    expect(regressions(150, 0.01, 1.02, gate.floor)).toBe(0);
+    // … while a +25 % change at the same noise is always caught.
+    expect(regressions(50, 0.01, 1.25, gate.floor)).toBe(50);
+  });
+
+  it('at the noise of real replicates (CV 3–10 %), +2 % is flagged no more often than the rule\'s false-positive rate', () => {
+    // With CV 3 % a difference must be > 10 % to count, which noise of 3 % almost never fakes; at
+    // 10 % an apparent > 10 % shift that is also significant happens in a few trials in a hundred
+    // (about the one-sided α/2 = 5 % of a two-sided test at 90 %), whether the true change is 0 or 2 %.
+    expect(regressions(200, 0.03, 1.02, gate.floor)).toBe(0);
+    expect(regressions(200, 0.1, 1.02, gate.floor)).toBeLessThanOrEqual(14);
+  });
+
+  it('measured replicates: the committed gate baseline against an unchanged candidate + 2 % is no change', () => {
+    // p99 (ms) of reports/baselines/gate.json (written at load 1.05) and of an unchanged candidate
+    // measured 57 minutes later by the CI command (load 1.51), every value then raised by 2 %. The
+    // two real groups already differ by 4.8 % (the machine between two moments), so with the 2 %
+    // Mann-Whitney alone reaches p = 0.095; the bootstrap interval (0.989–1.127) contains 1, and
+    // the estimate (1.069) is inside the floor: either keeps it from being a regression. (Fully
+    // separated +2 %, where only the floor does, is the CV 1 % case above.)
+    const baseline = [26.783, 27.183, 28.223, 28.287, 26.191];
+    const unchanged = [28.479, 30.303, 28.943, 27.135, 27.359];
+    const candidate = unchanged.map((p99) => p99 * 1.02);
+    const d = decide({ ...gate, baseline, candidate });
+    expect(d.p_value!).toBeLessThanOrEqual(0.1);
+    expect(d.estimate!).toBeCloseTo(1.069, 3);
+    expect(d.verdict).toBe('no-change');
+    expect(decide({ ...gate, baseline, candidate: unchanged }).verdict).toBe('no-change');
+  });
+});
