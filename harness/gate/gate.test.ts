@@ -196,6 +196,20 @@ describe('runGate with a stand-in for runScenario', () => {
     await expect(plan('--baseline', file)).rejects.toThrow(/baseline of scenario 'smoke'/);
   });
 
+  it('--update-baseline on a busy machine or with spread runs writes the file and says why it is a poor yardstick', async () => {
+    const out = tempDir();
+    const file = join(out, 'b.json');
+    const quiet = await runGate(await plan('--baseline', file, '--update-baseline', '--replicates', '4', '--out', join(out, 'a')), { run: fakeRun((dir) => ({ p99: 10 * jitter(replicateOf(dir)) })).run, loadAverage: () => 1.2 });
+    expect(quiet.report.notes).toEqual([]);
+    const busy = await runGate(await plan('--baseline', file, '--update-baseline', '--replicates', '4', '--out', join(out, 'b')), { run: fakeRun((dir) => ({ p99: [10, 14, 9, 20][replicateOf(dir) - 1]! })).run, loadAverage: () => 3.1 });
+    expect(busy.report.outcome).toBe('baseline-written');
+    expect(busy.report.notes).toEqual([
+      expect.stringMatching(/^this baseline was written on a busy machine \(1-min load average 3\.10 on 2 cores/),
+      expect.stringMatching(/^the p99_ms of this baseline's runs spread widely \(CV [\d.]+%\)/),
+    ]);
+    expect(busy.markdown).toContain('⚠️ this baseline was written on a busy machine');
+  });
+
   it('--update-baseline with an invalid run writes nothing (exit 3)', async () => {
     const out = tempDir();
     const file = join(out, 'b.json');

@@ -20,7 +20,7 @@ import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, describeLoad, splitList } from '../c
 import { EXIT, parseBenchArgs, UsageError, type BenchArgs } from '../cli.ts';
 import type { RunResult } from '../result.ts';
 import { makeRunId, runScenario, type RunOptions } from '../run.ts';
-import { decide, METRICS, type Decision, type GateMetric } from './stats.ts';
+import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
 
 export const BASELINE_SCHEMA = 'chaosbench.gate-baseline/v1';
 export const DEFAULT_GATE_REPLICATES = 5;
@@ -29,6 +29,8 @@ export const DEFAULT_CONFIDENCE = 0.9;
 export const DEFAULT_CV_LIMIT = 0.3;
 /** Baseline-file mode: largest difference in 1-min load average per core between the candidate's runs and the stored ones. */
 export const DEFAULT_LOAD_LIMIT = 0.5;
+/** --update-baseline: a median 1-min load average per core above this is worth a warning (the gate alone makes ~0.5). */
+const BUSY_BASELINE_LOAD_PER_CORE = 0.75;
 
 /** Metric names on the command line → the figures they gate. */
 const METRIC_NAMES: Record<string, GateMetric> = {
@@ -455,6 +457,17 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
     const key = (argv: readonly string[]) => JSON.stringify([...argv].sort());
     if (key(plan.baseline_file.bench_argv) !== key(plan.candidate.argv)) {
       notes.push(`the baseline file was measured with other flags (${plan.baseline_file.bench_argv.join(' ')}) than this candidate (${plan.candidate.argv.join(' ')})`);
+    }
+  }
+  if (plan.mode === 'update-baseline' && outcome === 'baseline-written') {
+    // The baseline is the yardstick of every later comparison: a busy or spread one makes them
+    // undecidable (the load rule) or blind (a slow baseline hides a regression). Say so now.
+    const cores = machine?.cpus ?? cpus().length;
+    const perCore = machineLoad.candidate ? machineLoad.candidate.median / cores : 0;
+    if (perCore > BUSY_BASELINE_LOAD_PER_CORE) notes.push(`this baseline was written on a busy machine (1-min load average ${machineLoad.candidate!.median.toFixed(2)} on ${cores} cores, the gate's own runs count for about 0.5 per core): write it again when the machine is otherwise idle`);
+    for (const metric of plan.metrics) {
+      const cv = coefficientOfVariation(values(metric, 'candidate'));
+      if (cv > plan.cv_limit / 3) notes.push(`the ${metric.name} of this baseline's runs spread widely (CV ${(cv * 100).toFixed(1)}%): comparisons against it will often be undecidable; write it again on a quieter machine`);
     }
   }
   for (const note of notes) log(`warning: ${note}`);

@@ -187,9 +187,9 @@ describe('a planted +2 % change is not a regression', () => {
     expect(regressions(200, 0.1, 1.02, gate.floor)).toBeLessThanOrEqual(14);
   });
 
-  it('measured replicates: the committed gate baseline against an unchanged candidate + 2 % is no change', () => {
-    // p99 (ms) of reports/baselines/gate.json (written at load 1.05) and of an unchanged candidate
-    // measured 57 minutes later by the CI command (load 1.51), every value then raised by 2 %. The
+  it('measured replicates: a gate baseline file against an unchanged candidate + 2 % is no change', () => {
+    // p99 (ms) of a gate baseline file (written at load 1.05) and of an unchanged candidate measured
+    // 57 minutes later by the CI command (load 1.51), every value then raised by 2 %. The
     // two real groups already differ by 4.8 % (the machine between two moments), so with the 2 %
     // Mann-Whitney alone reaches p = 0.095; the bootstrap interval (0.989–1.127) contains 1, and
     // the estimate (1.069) is inside the floor: either keeps it from being a regression. (Fully
