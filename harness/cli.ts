@@ -4,7 +4,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { SCENARIOS } from '../scenarios/index.ts';
 import type { Rate, Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
@@ -22,6 +22,21 @@ export const EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as 
 
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/**
+ * The end every harness command's parser shares: unknown flags refused, --help, no --version, help
+ * wrapped to the terminal, and every parse failure a UsageError (exit 2, naming the flag).
+ */
+export function strictParser<T>(parser: Argv<T>): Argv<T> {
+  return parser
+    .strict()
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error) => {
+      throw new UsageError(message ?? error?.message ?? 'bad arguments');
+    });
 }
 
 /** "2000" (constant) or "500:4000" (a ramp over the phase), events/s. */
@@ -54,60 +69,54 @@ export interface BenchArgs {
 }
 
 export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'listed'> {
-  const args = await yargs(argv)
-    .scriptName('npm run bench --')
-    .usage(
-      'Run a chaos benchmark scenario against the reference aggregator and write result.json + report.md.\n\n' +
-        'Usage: $0 --scenario dup-storm [options]\n\n' +
-        'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid or broker unavailable',
-    )
-    .options({
-      scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
-      set: { type: 'array', string: true, describe: 'change any scenario field: --set phases[1].rate=800 --set aggregator.dedup=memory (repeatable; applied last)' },
-      list: { type: 'boolean', describe: 'list the scenarios and exit' },
-      seed: { type: 'number', describe: 'seed for every random choice (default: the scenario\'s)' },
-      duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 30s, 2m' },
-      rate: { type: 'string', describe: 'arrival rate of each measured phase, events/s over all publishers: 2000, or a ramp 500:4000' },
-      model: { choices: ['open', 'closed'] as const, describe: 'open: follow a schedule of arrival times (latency from the intended time); closed: keep --concurrency events in flight, as fast as possible (capacity only: hides stalls)' },
-      concurrency: { type: 'number', describe: 'closed model: events in flight end to end' },
-      workers: { type: 'number', describe: 'load worker threads running the publishers' },
-      'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload' },
-      topics: { type: 'number', describe: 'topics per publisher the events are spread over' },
-      window: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' },
-      aggregator: {
-        choices: ['reference', 'none'] as const,
-        default: 'reference',
-        describe: 'reference: the aggregator under test; none: a bare subscriber that acks on receipt (the ceiling to compare with)',
-      },
-      dedup: { type: 'string', describe: 'dedup store: memory | sqlite | sqlite:PATH | none | redis | redis://HOST:PORT | postgres | postgres://USER@HOST:PORT/DB' },
-      'sink-mode': { choices: ['idempotent', 'append'] as const, describe: 'append keeps duplicate rows (shows what dedup prevents)' },
-      'sink-delay-ms': { type: 'number', describe: 'artificial delay per sink commit (slow sink)' },
-      'batch-size': { type: 'number', describe: 'aggregator batch size' },
-      publishers: { type: 'number', describe: 'publisher connections' },
-      broker: {
-        type: 'string',
-        default: 'embedded',
-        describe: 'embedded (Aedes child process on an ephemeral port) or mqtt://host:port',
-      },
-      shard: { type: 'string', describe: 'I/N: drive shard I of a run split over N harness processes (machines) on one --broker; each publishes its share of the publishers; combine with npm run merge' },
-      out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
-      quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
-      json: { type: 'boolean', default: false, describe: 'print result.json to stdout instead of the summary' },
-    })
-    .example('$0 --scenario dup-storm', 'the default run (about 30 s)')
-    .example('$0 --scenario dup-storm --dedup none --sink-mode append', 'watch the duplicates reach the sink')
-    .example('$0 --scenario dup-storm --broker mqtt://127.0.0.1:1883', 'against an external broker')
-    .example('$0 --scenario dup-storm --rate 5000 --duration 30s', 'sustain 5,000 ev/s or say why not (exit 3 if the generator falls behind)')
-    .example('$0 --scenario dup-storm --rate 1000:20000 --duration 60s', 'ramp the arrival rate to find where the backlog starts to grow')
-    .example('$0 --scenario dup-storm --rate 20000 --aggregator none', "the generator's and broker's ceiling, with a subscriber that acks at once")
-    .strict()
-    .help()
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, error) => {
-      throw new UsageError(message ?? error?.message ?? 'bad arguments');
-    })
-    .parseAsync();
+  const args = await strictParser(
+    yargs(argv)
+      .scriptName('npm run bench --')
+      .usage(
+        'Run a chaos benchmark scenario against the reference aggregator and write result.json + report.md.\n\n' +
+          'Usage: $0 --scenario dup-storm [options]\n\n' +
+          'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid or broker unavailable',
+      )
+      .options({
+        scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
+        set: { type: 'array', string: true, describe: 'change any scenario field: --set phases[1].rate=800 --set aggregator.dedup=memory (repeatable; applied last)' },
+        list: { type: 'boolean', describe: 'list the scenarios and exit' },
+        seed: { type: 'number', describe: 'seed for every random choice (default: the scenario\'s)' },
+        duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 30s, 2m' },
+        rate: { type: 'string', describe: 'arrival rate of each measured phase, events/s over all publishers: 2000, or a ramp 500:4000' },
+        model: { choices: ['open', 'closed'] as const, describe: 'open: follow a schedule of arrival times (latency from the intended time); closed: keep --concurrency events in flight, as fast as possible (capacity only: hides stalls)' },
+        concurrency: { type: 'number', describe: 'closed model: events in flight end to end' },
+        workers: { type: 'number', describe: 'load worker threads running the publishers' },
+        'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload' },
+        topics: { type: 'number', describe: 'topics per publisher the events are spread over' },
+        window: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' },
+        aggregator: {
+          choices: ['reference', 'none'] as const,
+          default: 'reference',
+          describe: 'reference: the aggregator under test; none: a bare subscriber that acks on receipt (the ceiling to compare with)',
+        },
+        dedup: { type: 'string', describe: 'dedup store: memory | sqlite | sqlite:PATH | none | redis | redis://HOST:PORT | postgres | postgres://USER@HOST:PORT/DB' },
+        'sink-mode': { choices: ['idempotent', 'append'] as const, describe: 'append keeps duplicate rows (shows what dedup prevents)' },
+        'sink-delay-ms': { type: 'number', describe: 'artificial delay per sink commit (slow sink)' },
+        'batch-size': { type: 'number', describe: 'aggregator batch size' },
+        publishers: { type: 'number', describe: 'publisher connections' },
+        broker: {
+          type: 'string',
+          default: 'embedded',
+          describe: 'embedded (Aedes child process on an ephemeral port) or mqtt://host:port',
+        },
+        shard: { type: 'string', describe: 'I/N: drive shard I of a run split over N harness processes (machines) on one --broker; each publishes its share of the publishers; combine with npm run merge' },
+        out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
+        quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
+        json: { type: 'boolean', default: false, describe: 'print result.json to stdout instead of the summary' },
+      })
+      .example('$0 --scenario dup-storm', 'the default run (about 30 s)')
+      .example('$0 --scenario dup-storm --dedup none --sink-mode append', 'watch the duplicates reach the sink')
+      .example('$0 --scenario dup-storm --broker mqtt://127.0.0.1:1883', 'against an external broker')
+      .example('$0 --scenario dup-storm --rate 5000 --duration 30s', 'sustain 5,000 ev/s or say why not (exit 3 if the generator falls behind)')
+      .example('$0 --scenario dup-storm --rate 1000:20000 --duration 60s', 'ramp the arrival rate to find where the backlog starts to grow')
+      .example('$0 --scenario dup-storm --rate 20000 --aggregator none', "the generator's and broker's ceiling, with a subscriber that acks at once")
+  ).parseAsync();
 
   if (args.list) {
     const width = Math.max(...Object.keys(SCENARIOS).map((name) => name.length));

@@ -11,7 +11,7 @@ import yargs from 'yargs';
 import { parsePath } from '../scenarios/override.ts';
 import { COMPARE_SCHEMA, figuresOf, renderCompare, renderCompareSummary, summarizeVariants, type CompareReport, type CompareRun } from '../reports/compare.ts';
 import { reportFiles, sanitizeFileName } from '../reports/files.ts';
-import { EXIT, parseBenchArgs, UsageError, type BenchArgs } from './cli.ts';
+import { EXIT, parseBenchArgs, strictParser, UsageError, type BenchArgs } from './cli.ts';
 import { describeRate } from './load/schedule.ts';
 import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind, type RunOptions } from './run.ts';
 import type { RunResult } from './result.ts';
@@ -234,37 +234,31 @@ export const COMMON_FLAGS = Object.keys(COMMON_FLAG_OPTIONS) as (keyof typeof CO
 
 /** Parse and validate everything; throws a UsageError naming every problem at once. */
 export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'listed'> {
-  const args = await yargs(argv)
-    .scriptName('npm run compare --')
-    .usage(
-      'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md + compare.json.\n\n' +
-        'Usage: $0 --scenario dup-storm --dedup memory,sqlite,none [options]\n\n' +
-        'Exit codes: 0 every run valid · 2 bad input · 3 some run invalid or not completed',
-    )
-    .options({
-      scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
-      list: { type: 'boolean', describe: 'list the scenarios and exit' },
-      dedup: { type: 'array', string: true, describe: "axis: dedup stores to compare, comma-separated (memory,sqlite,none); short for --vary aggregator.dedup=…; 'bare' adds the bare subscriber, the ceiling the others are a share of" },
-      aggregator: { type: 'array', string: true, describe: 'axis: reference,none — the aggregator against a bare subscriber that acks on receipt (shown as "bare")' },
-      vary: { type: 'array', string: true, describe: 'axis: any scenario field and its values, path=v1,v2,… (values parsed like --set: JSON, else text)' },
-      replicates: { type: 'number', default: DEFAULT_REPLICATES, describe: 'runs per variant' },
-      set: { type: 'array', string: true, describe: 'change a scenario field for every variant: --set phases[1].rate=800 (repeatable)' },
-      ...COMMON_FLAG_OPTIONS,
-      out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-compare-<scenario>); runs go to <out>/<variant>-r<k>/' },
-      quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
-    })
-    .example('$0 --scenario dup-storm --dedup memory,sqlite,none --replicates 3', 'three dedup stores, three runs each')
-    .example('$0 --scenario dup-storm --aggregator reference,none', 'the aggregator against the bare subscriber ceiling')
-    .example('$0 --scenario dup-storm --vary aggregator.batch_size=1,10,100 --duration 10s', 'any scenario field as the axis')
-    .example('$0 --scenario dup-storm --dedup sqlite,sqlite', 'an A/A comparison: how much do identical runs differ?')
-    .strict()
-    .help()
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, error) => {
-      throw new UsageError(message ?? error?.message ?? 'bad arguments');
-    })
-    .parseAsync();
+  const args = await strictParser(
+    yargs(argv)
+      .scriptName('npm run compare --')
+      .usage(
+        'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md + compare.json.\n\n' +
+          'Usage: $0 --scenario dup-storm --dedup memory,sqlite,none [options]\n\n' +
+          'Exit codes: 0 every run valid · 2 bad input · 3 some run invalid or not completed',
+      )
+      .options({
+        scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
+        list: { type: 'boolean', describe: 'list the scenarios and exit' },
+        dedup: { type: 'array', string: true, describe: "axis: dedup stores to compare, comma-separated (memory,sqlite,none); short for --vary aggregator.dedup=…; 'bare' adds the bare subscriber, the ceiling the others are a share of" },
+        aggregator: { type: 'array', string: true, describe: 'axis: reference,none — the aggregator against a bare subscriber that acks on receipt (shown as "bare")' },
+        vary: { type: 'array', string: true, describe: 'axis: any scenario field and its values, path=v1,v2,… (values parsed like --set: JSON, else text)' },
+        replicates: { type: 'number', default: DEFAULT_REPLICATES, describe: 'runs per variant' },
+        set: { type: 'array', string: true, describe: 'change a scenario field for every variant: --set phases[1].rate=800 (repeatable)' },
+        ...COMMON_FLAG_OPTIONS,
+        out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-compare-<scenario>); runs go to <out>/<variant>-r<k>/' },
+        quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
+      })
+      .example('$0 --scenario dup-storm --dedup memory,sqlite,none --replicates 3', 'three dedup stores, three runs each')
+      .example('$0 --scenario dup-storm --aggregator reference,none', 'the aggregator against the bare subscriber ceiling')
+      .example('$0 --scenario dup-storm --vary aggregator.batch_size=1,10,100 --duration 10s', 'any scenario field as the axis')
+      .example('$0 --scenario dup-storm --dedup sqlite,sqlite', 'an A/A comparison: how much do identical runs differ?')
+  ).parseAsync();
 
   if (args.list) {
     await parseBenchArgs(['--list']);

@@ -17,7 +17,7 @@ import { reportFiles } from '../../reports/files.ts';
 import { GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, describeLoad, splitList } from '../compare.ts';
-import { EXIT, parseBenchArgs, UsageError, type BenchArgs } from '../cli.ts';
+import { EXIT, parseBenchArgs, strictParser, UsageError, type BenchArgs } from '../cli.ts';
 import type { RunResult } from '../result.ts';
 import { makeRunId, runScenario, type RunOptions } from '../run.ts';
 import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
@@ -116,46 +116,40 @@ export function readBaselineFile(path: string): BaselineFile {
 }
 
 export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
-  const args = await yargs(argv)
-    .scriptName('npm run gate --')
-    .usage(
-      'Performance gate: run the candidate --replicates times and compare p99 (and optionally p50, throughput) with a baseline; ' +
-        'a regression must be statistically significant AND larger than --floor.\n\n' +
-        'Usage: $0 --scenario smoke --baseline-set aggregator.batch_size=1   (interleaved, preferred)\n' +
-        '       $0 --scenario smoke --baseline reports/baselines/smoke.json [--update-baseline]\n' +
-        '       $0 --scenario smoke --aa 10   (false-positive rate of the rule)\n\n' +
-        'Exit codes: 0 pass · 1 regression or loss/duplicates · 2 bad input · 3 invalid runs or undecidable',
-    )
-    .options({
-      scenario: { type: 'string', describe: 'scenario name or file' },
-      baseline: { type: 'string', describe: 'baseline file (written by --update-baseline): compare against its replicates' },
-      'update-baseline': { type: 'boolean', default: false, describe: 'measure the candidate and write it to the --baseline file instead of comparing' },
-      'baseline-set': { type: 'array', string: true, describe: 'interleaved mode: the baseline is the candidate with this --set applied (repeatable)' },
-      aa: { type: 'number', describe: 'A/A: N pairs of groups of the same config; reports the false-positive rate of the rule' },
-      replicates: { type: 'number', default: DEFAULT_GATE_REPLICATES, describe: 'runs per side (per group in --aa)' },
-      metrics: { type: 'string', default: 'p99', describe: 'metrics to gate, comma-separated: p99, p50, throughput' },
-      floor: { type: 'number', default: DEFAULT_FLOOR, describe: 'effect-size floor: smallest relative change that can fail the gate (0.1 = 10%)' },
-      confidence: { type: 'number', default: DEFAULT_CONFIDENCE, describe: 'confidence of the tests (0.9: p ≤ 0.1 and a 90% interval)' },
-      'cv-limit': { type: 'number', default: DEFAULT_CV_LIMIT, describe: 'largest coefficient of variation of a side for a decision (else exit 3)' },
-      'load-limit': {
-        type: 'number',
-        default: DEFAULT_LOAD_LIMIT,
-        describe: '--baseline FILE: largest difference in 1-min load average per core between the candidate runs and the stored ones before a regression (machine busier) or a pass (machine quieter) is undecidable (exit 3)',
-      },
-      set: { type: 'array', string: true, describe: 'change a scenario field (both sides): --set phases[1].rate=800' },
-      ...COMMON_FLAG_OPTIONS,
-      out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-gate-<scenario>)' },
-      summary: { type: 'string', describe: 'also write the markdown summary here (e.g. $GITHUB_STEP_SUMMARY)' },
-      quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
-    })
-    .strict()
-    .help()
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, error) => {
-      throw new UsageError(message ?? error?.message ?? 'bad arguments');
-    })
-    .parseAsync();
+  const args = await strictParser(
+    yargs(argv)
+      .scriptName('npm run gate --')
+      .usage(
+        'Performance gate: run the candidate --replicates times and compare p99 (and optionally p50, throughput) with a baseline; ' +
+          'a regression must be statistically significant AND larger than --floor.\n\n' +
+          'Usage: $0 --scenario smoke --baseline-set aggregator.batch_size=1   (interleaved, preferred)\n' +
+          '       $0 --scenario smoke --baseline reports/baselines/smoke.json [--update-baseline]\n' +
+          '       $0 --scenario smoke --aa 10   (false-positive rate of the rule)\n\n' +
+          'Exit codes: 0 pass · 1 regression or loss/duplicates · 2 bad input · 3 invalid runs or undecidable',
+      )
+      .options({
+        scenario: { type: 'string', describe: 'scenario name or file' },
+        baseline: { type: 'string', describe: 'baseline file (written by --update-baseline): compare against its replicates' },
+        'update-baseline': { type: 'boolean', default: false, describe: 'measure the candidate and write it to the --baseline file instead of comparing' },
+        'baseline-set': { type: 'array', string: true, describe: 'interleaved mode: the baseline is the candidate with this --set applied (repeatable)' },
+        aa: { type: 'number', describe: 'A/A: N pairs of groups of the same config; reports the false-positive rate of the rule' },
+        replicates: { type: 'number', default: DEFAULT_GATE_REPLICATES, describe: 'runs per side (per group in --aa)' },
+        metrics: { type: 'string', default: 'p99', describe: 'metrics to gate, comma-separated: p99, p50, throughput' },
+        floor: { type: 'number', default: DEFAULT_FLOOR, describe: 'effect-size floor: smallest relative change that can fail the gate (0.1 = 10%)' },
+        confidence: { type: 'number', default: DEFAULT_CONFIDENCE, describe: 'confidence of the tests (0.9: p ≤ 0.1 and a 90% interval)' },
+        'cv-limit': { type: 'number', default: DEFAULT_CV_LIMIT, describe: 'largest coefficient of variation of a side for a decision (else exit 3)' },
+        'load-limit': {
+          type: 'number',
+          default: DEFAULT_LOAD_LIMIT,
+          describe: '--baseline FILE: largest difference in 1-min load average per core between the candidate runs and the stored ones before a regression (machine busier) or a pass (machine quieter) is undecidable (exit 3)',
+        },
+        set: { type: 'array', string: true, describe: 'change a scenario field (both sides): --set phases[1].rate=800' },
+        ...COMMON_FLAG_OPTIONS,
+        out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-gate-<scenario>)' },
+        summary: { type: 'string', describe: 'also write the markdown summary here (e.g. $GITHUB_STEP_SUMMARY)' },
+        quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
+      })
+  ).parseAsync();
 
   const problems: string[] = [];
   const replicates = args.replicates;

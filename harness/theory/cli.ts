@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { renderTheory } from '../../reports/theory.ts';
+import { strictParser, UsageError } from '../cli.ts';
 import { gitSha } from '../result-assembly.ts';
 import { makeRunId } from '../run.ts';
 import { EXPERIMENTS } from './index.ts';
@@ -26,33 +27,24 @@ export interface TheoryPlan {
   command: string;
 }
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 export async function parseTheoryArgs(argv: string[]): Promise<TheoryPlan | 'listed'> {
-  const args = await yargs(argv)
-    .scriptName('npm run theory --')
-    .usage(
-      'Measure the tables of the write-up on pub-sub log aggregation with small real runs, and write theory.json and theory.md.\n\n' +
-        'Usage: $0 [--only 2,5] [--seed 42] [--out reports/theory]\n\n' +
-        'Exit codes: 0 written · 1 an experiment failed (the others are written) · 2 bad input',
-    )
-    .options({
-      only: { type: 'string', describe: 'tables to measure, by number or slug: 2,5 or delivery-semantics (default: all)' },
-      list: { type: 'boolean', describe: 'list the tables and exit' },
-      seed: { type: 'number', default: DEFAULT_THEORY_SEED, describe: 'seed for every random choice of every experiment' },
-      out: { type: 'string', default: join('reports', 'theory'), describe: 'where theory.json and theory.md go (the committed copy is reports/theory)' },
-      'runs-dir': { type: 'string', describe: "where each run's result.json and report go (default reports/out/<timestamp>-theory)" },
-      broker: { type: 'string', describe: 'mqtt://host:port of an external broker instead of the embedded Aedes (tables that kill the broker need the embedded one)' },
-    })
-    .strict()
-    .help()
-    .version(false)
-    .fail((message, error) => {
-      throw new UsageError(message ?? error?.message ?? 'bad arguments');
-    })
-    .parseAsync();
+  const args = await strictParser(
+    yargs(argv)
+      .scriptName('npm run theory --')
+      .usage(
+        'Measure the tables of the write-up on pub-sub log aggregation with small real runs, and write theory.json and theory.md.\n\n' +
+          'Usage: $0 [--only 2,5] [--seed 42] [--out reports/theory]\n\n' +
+          'Exit codes: 0 written · 1 an experiment failed (the others are written) · 2 bad input',
+      )
+      .options({
+        only: { type: 'string', describe: 'tables to measure, by number or slug: 2,5 or delivery-semantics (default: all)' },
+        list: { type: 'boolean', describe: 'list the tables and exit' },
+        seed: { type: 'number', default: DEFAULT_THEORY_SEED, describe: 'seed for every random choice of every experiment' },
+        out: { type: 'string', default: join('reports', 'theory'), describe: 'where theory.json and theory.md go (the committed copy is reports/theory)' },
+        'runs-dir': { type: 'string', describe: "where each run's result.json and report go (default reports/out/<timestamp>-theory)" },
+        broker: { type: 'string', describe: 'mqtt://host:port of an external broker instead of the embedded Aedes (tables that kill the broker need the embedded one)' },
+      })
+  ).parseAsync();
   if (args.list) {
     for (const e of EXPERIMENTS) console.log(`${e.id}. ${e.slug.padEnd(20)} ${e.title}`);
     return 'listed';
