@@ -15,6 +15,7 @@ import { parseBrokerSpec } from './broker/index.ts';
 import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind } from './run.ts';
 import { renderSummary } from '../reports/markdown.ts';
 import { reportFiles } from '../reports/files.ts';
+import type { RunResult } from './result.ts';
 import { describeRate } from './load/schedule.ts';
 import { parseShard, shardProblems, type Shard } from './load/shard.ts';
 
@@ -22,6 +23,17 @@ export const EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as 
 
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** Writes <dir>/result.json (creating dir): first, so that it is kept even if a report file cannot be rendered. */
+export function writeResult(dir: string, result: RunResult): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+}
+
+/** report.md, latency.svg, timeline.svg and the .hgrm files beside result.json: the same set `npm run report` writes. */
+export function writeReportFiles(dir: string, result: RunResult): void {
+  for (const [name, content] of Object.entries(reportFiles(result))) writeFileSync(join(dir, name), content);
 }
 
 /**
@@ -256,10 +268,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (tty && !quiet) process.stderr.write('\n');
 
-  mkdirSync(parsed.out_dir, { recursive: true });
-  writeFileSync(join(parsed.out_dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
-  // report.md, latency.svg, timeline.svg and the .hgrm files: the same set `npm run report` writes.
-  for (const [name, content] of Object.entries(reportFiles(result))) writeFileSync(join(parsed.out_dir, name), content);
+  writeResult(parsed.out_dir, result);
+  writeReportFiles(parsed.out_dir, result);
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     process.stdout.write(`${renderSummary(result)}\n`);

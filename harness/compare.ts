@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { parsePath } from '../scenarios/override.ts';
 import { COMPARE_SCHEMA, figuresOf, renderCompare, renderCompareSummary, summarizeVariants, type CompareReport, type CompareRun } from '../reports/compare.ts';
-import { reportFiles, sanitizeFileName } from '../reports/files.ts';
-import { EXIT, parseBenchArgs, strictParser, UsageError, type BenchArgs } from './cli.ts';
+import { sanitizeFileName } from '../reports/files.ts';
+import { EXIT, parseBenchArgs, strictParser, UsageError, writeReportFiles, writeResult, type BenchArgs } from './cli.ts';
 import { describeRate } from './load/schedule.ts';
 import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind, type RunOptions } from './run.ts';
 import type { RunResult } from './result.ts';
@@ -383,10 +383,9 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
         aggregator: variant.aggregator,
         progress: (line) => deps.progress?.(`${head}  ${line}`),
       });
-      mkdirSync(outDir, { recursive: true });
-      writeFileSync(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+      writeResult(outDir, result);
       try {
-        for (const [name, content] of Object.entries(reportFiles(result))) writeFileSync(join(outDir, name), content);
+        writeReportFiles(outDir, result);
       } catch (error) {
         log(`warning: ${head}: the report files could not be rendered (${(error as Error).message}); result.json is written`);
       }

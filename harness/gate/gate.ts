@@ -13,11 +13,10 @@ import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
 import { figuresOf, type RunFigures } from '../../reports/compare.ts';
 import { summarize, type Summary } from '../../reports/stats.ts';
-import { reportFiles } from '../../reports/files.ts';
 import { GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, describeLoad, splitList } from '../compare.ts';
-import { EXIT, parseBenchArgs, strictParser, UsageError, type BenchArgs } from '../cli.ts';
+import { EXIT, parseBenchArgs, strictParser, UsageError, writeReportFiles, writeResult, type BenchArgs } from '../cli.ts';
 import type { RunResult } from '../result.ts';
 import { makeRunId, runScenario, type RunOptions } from '../run.ts';
 import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
@@ -390,10 +389,9 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
         aggregator: item.bench.aggregator,
         progress: (line) => deps.progress?.(`[${i + 1}/${schedule.length}] ${item.side} r${item.replicate}  ${line}`),
       });
-      mkdirSync(outDir, { recursive: true });
-      writeFileSync(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+      writeResult(outDir, result);
       try {
-        for (const [name, content] of Object.entries(reportFiles(result))) writeFileSync(join(outDir, name), content);
+        writeReportFiles(outDir, result);
       } catch (error) {
         log(`warning: run ${i + 1}: the report files could not be rendered (${(error as Error).message})`);
       }

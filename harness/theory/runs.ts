@@ -1,8 +1,8 @@
 // Shared pieces of the theory experiments: a quiet scenario run into the experiment's directory,
 // and the figures of a run that the tables quote.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { reportFiles } from '../../reports/files.ts';
+import { mkdirSync } from 'node:fs';
+import { writeReportFiles, writeResult } from '../cli.ts';
 import { join } from 'node:path';
 import { sampleKurtosis, sampleSkewness } from 'simple-statistics';
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD } from '../../scenarios/defaults.ts';
@@ -36,8 +36,8 @@ export async function theoryRun(context: TheoryContext, label: string, scenario:
   const started = Date.now();
   const result = await runScenario({ scenario, overrides: {}, broker: context.broker_url ?? 'embedded', out_dir, aggregator });
   // The run's own result and report sit beside the table, for whoever wants to look behind a cell.
-  writeFileSync(join(out_dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
-  for (const [name, content] of Object.entries(reportFiles(result))) writeFileSync(join(out_dir, name), content);
+  writeResult(out_dir, result);
+  writeReportFiles(out_dir, result);
   if (!result.valid) context.warn?.(`run '${label}' was invalid: ${result.invalid_reasons.join('; ')} — its figures are shown but measure an overloaded machine as much as the system.`);
   context.log(`  ${label}: ${result.totals.unique_committed} committed, ${result.totals.lost} lost, p99 ${result.latency.end_to_end.p99_ms} ms${result.valid ? '' : ` (invalid: ${result.invalid_reasons.join('; ')})`} [${Math.round((Date.now() - started) / 1000)} s]`);
   return result;
