@@ -279,10 +279,7 @@ export class Pipeline {
     if (deadLetters.length > 0) {
       // The DLQ write is itself a durable commit: retry it like one; if it still fails the messages
       // stay un-acked and the broker will redeliver them after a reconnect.
-      await withRetry(() => this.sink.deadLetter(deadLetters.map((d) => d.letter)), this.options.retry, this.options.random, () => {
-        this.counters.retries++;
-        this.counters.errors++;
-      });
+      await withRetry(() => this.sink.deadLetter(deadLetters.map((d) => d.letter)), this.options.retry, this.options.random, this.countRetry);
       this.counters.dlq += deadLetters.length;
     }
     for (const { message, letter } of deadLetters) outcomes.set(message, { status: 'dead-lettered', reason: letter.reason, event_id: letter.event_id });
@@ -295,22 +292,24 @@ export class Pipeline {
   }
 
   /** The dedup verdict per event, in order ('new' where the claim order gives none). */
+  /** Every retried attempt, of a commit or a dead-letter write, is a retry and an error. */
+  private readonly countRetry = (): void => {
+    this.counters.retries++;
+    this.counters.errors++;
+  };
+
   private async commitWithRetry(events: Event[]): Promise<ClaimResult[]> {
     if (events.length === 0) return [];
     for (;;) {
       try {
-        return await withRetry(() => this.commitBatch(events), this.options.retry, this.options.random, () => {
-          this.counters.retries++;
-          this.counters.errors++;
-        });
+        return await withRetry(() => this.commitBatch(events), this.options.retry, this.options.random, this.countRetry);
       } catch (error) {
         // A transient failure (sink or dedup store busy or unreachable) never dead-letters a valid
         // event: it is tried again, with the same capped backoff, for as long as it takes. Meanwhile
         // nothing is acked, the in-flight limit stops reading, and the broker holds the rest: the run
         // shows a stall, not a loss. Only a shutdown (abandonRetries) gives up, leaving it un-acked.
         if (!(error instanceof RetriesExhaustedError) || this.abandoned) throw error;
-        this.counters.retries++;
-        this.counters.errors++;
+        this.countRetry();
       }
     }
   }
