@@ -53,7 +53,11 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
         describe:
           'redis dedup only: keep claims under chaosbench:dedup:NAME: (default: the client id, private to this aggregator). ' +
           "Give every aggregator on one shared subscription ($share/GROUP/…) the same NAME so they share one set of claims; " +
-          'the postgres dedup table (chaosbench.dedup) is always shared by every aggregator on its database',
+          'the postgres dedup table (chaosbench.dedup) is shared by every aggregator on its database',
+      },
+      'dedup-schema': {
+        type: 'string',
+        describe: 'postgres dedup only: schema of the claims table (default chaosbench; created if missing)',
       },
       sink: {
         type: 'string',
@@ -100,6 +104,7 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     dedup: args.dedup,
     dedup_ttl_ms: args['dedup-ttl-ms'],
     dedup_namespace: args['dedup-namespace'],
+    dedup_schema: args['dedup-schema'],
     sink: args.sink,
     sink_mode: args['sink-mode'],
     sink_schema: args['sink-schema'],
@@ -160,6 +165,13 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
   }
   if (config.dedup_namespace !== undefined && config.dedup_namespace.trim() === '') {
     errors.push('dedup-namespace must not be empty (leave it out to use the client id)');
+  }
+  if (config.dedup_schema !== undefined) {
+    try {
+      resolveSchema(config.dedup_schema);
+    } catch (error) {
+      errors.push(`dedup-schema: ${(error as Error).message}`);
+    }
   }
   if (config.sink_schema !== undefined) {
     try {

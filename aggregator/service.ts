@@ -38,6 +38,11 @@ export interface AggregatorConfig {
    * name, so that an event claimed by one is a duplicate to the others.
    */
   dedup_namespace?: string;
+  /**
+   * postgres dedup only: schema of the claims table. Default (undefined): 'chaosbench', shared by every
+   * aggregator on the database. The harness gives each run a schema of its own and drops it afterwards.
+   */
+  dedup_schema?: string;
   dedup_ttl_ms: number;
   /**
    * sqlite:PATH (':memory:' is refused: the harness must be able to read the sink after the run) |
@@ -180,6 +185,7 @@ export class AggregatorService {
       // 'sqlite' without a path shares a SQLite sink's database; there is none to share with Postgres.
       sink: sink instanceof SqliteSink ? sink : undefined,
       namespace: config.dedup_namespace ?? config.client_id,
+      ...(config.dedup_schema === undefined ? {} : { schema: config.dedup_schema }),
       onError: (error) => this.log(`dedup store: ${error.message}`),
     });
     // A store on a server: fail at start-up when it cannot be reached, not at the first batch.

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { combineCounters, type AggregatorCounters } from '../aggregator/pipeline.ts';
 import type { AggregatorConfig } from '../aggregator/service.ts';
 import type { HarnessMessage } from '../aggregator/main.ts';
-import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
+import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 
 const MAIN = fileURLToPath(new URL('../aggregator/main.ts', import.meta.url));
 
@@ -39,6 +39,7 @@ export function aggregatorArgs(config: AggregatorConfig): string[] {
     `--bare=${config.bare}`,
     ...(config.http_port === undefined ? [] : [`--http-port=${config.http_port}`]),
     ...(config.dedup_namespace === undefined ? [] : [`--dedup-namespace=${config.dedup_namespace}`]),
+    ...(config.dedup_schema === undefined ? [] : [`--dedup-schema=${config.dedup_schema}`]),
     ...(config.sink_schema === undefined ? [] : [`--sink-schema=${config.sink_schema}`]),
   ];
 }
@@ -58,7 +59,11 @@ export class AggregatorProcess {
 
   constructor(
     readonly config: AggregatorConfig,
-    private readonly options: { report_interval_ms?: number } = {},
+    private readonly options: {
+      report_interval_ms?: number;
+      /** Write a CPU profile of every incarnation into this directory (node --cpu-prof). */
+      cpu_prof_dir?: string;
+    } = {},
   ) {}
 
   /** Called with every counters report (about every report_interval_ms); returns an unsubscribe. */
@@ -73,7 +78,7 @@ export class AggregatorProcess {
 
   async start(timeoutMs = 20_000): Promise<void> {
     const child = fork(MAIN, aggregatorArgs(this.config), {
-      execArgv: [...TYPESCRIPT_EXEC_ARGV],
+      execArgv: [...TYPESCRIPT_EXEC_ARGV, ...cpuProfileArgv(this.options.cpu_prof_dir)],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       env: { ...process.env, CHAOSBENCH_REPORT_INTERVAL_MS: String(this.options.report_interval_ms ?? 100) },
     });

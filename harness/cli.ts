@@ -18,6 +18,7 @@ import { reportFiles } from '../reports/files.ts';
 import type { RunResult } from './result.ts';
 import { describeRate } from './load/schedule.ts';
 import { parseShard, shardProblems, type Shard } from './load/shard.ts';
+import { writeProfileReport } from './profiles.ts';
 
 export const EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
 
@@ -78,6 +79,8 @@ export interface BenchArgs {
   json: boolean;
   /** --shard I/N: this process's share of a run that several harness processes drive. */
   shard?: Shard;
+  /** --cpu-prof: CPU profiles of the aggregator and embedded broker under <out>/profiles/. */
+  cpu_prof: boolean;
 }
 
 export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'listed'> {
@@ -121,6 +124,11 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
         quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
         json: { type: 'boolean', default: false, describe: 'print result.json to stdout instead of the summary' },
+        'cpu-prof': {
+          type: 'boolean',
+          default: false,
+          describe: 'profile the aggregator and the embedded broker (node --cpu-prof): .cpuprofile files and a summary, profile.md, under <out>/profiles/',
+        },
       })
       .example('$0 --scenario dup-storm', 'the default run (about 30 s)')
       .example('$0 --scenario dup-storm --dedup none --sink-mode append', 'watch the duplicates reach the sink')
@@ -227,6 +235,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     aggregator: args.aggregator as AggregatorKind,
     quiet: args.quiet,
     json: args.json,
+    cpu_prof: args['cpu-prof'],
     ...(shard !== undefined ? { shard } : {}),
   };
 }
@@ -260,7 +269,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, ...(parsed.shard ? { shard: parsed.shard } : {}) });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
   } catch (error) {
     if (tty && !quiet) process.stderr.write('\n');
     process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);
@@ -274,6 +283,10 @@ export async function main(argv: string[]): Promise<number> {
   else {
     process.stdout.write(`${renderSummary(result)}\n`);
     process.stdout.write(`report: ${join(parsed.out_dir, 'report.md')}\n`);
+  }
+  if (parsed.cpu_prof) {
+    const path = writeProfileReport(parsed.out_dir, `npm run bench -- ${argv.join(' ')}`);
+    process.stderr.write(`cpu profiles: ${path}\n`);
   }
   if (!result.valid) return EXIT.invalid_run;
   return result.passed ? EXIT.ok : EXIT.check_failed;

@@ -67,6 +67,28 @@ describe('dup-storm end to end on the embedded broker', () => {
     expect(b.faults).toEqual(a.faults);
   });
 
+  it('closed model: duplicate copies take credits too, so the messages in flight stay near the concurrency', async () => {
+    // Before copies took credits, every acked copy let one more event in: with 30% copies the
+    // backlog grew without bound (58,861 messages after 10 s at 1,000 in flight).
+    const concurrency = 100;
+    const result = await runScenario({
+      scenario: smallDupStorm((s) => {
+        s.load.model = 'closed';
+        s.load.concurrency = concurrency;
+      }),
+      overrides: {},
+      broker: 'embedded',
+      out_dir: outDir(),
+    });
+    expect(result.totals.lost).toBe(0);
+    expect(result.totals.copies_published).toBeGreaterThan(0.2 * result.totals.published);
+    const backlogs = result.timeline.map((sample) => sample.backlog);
+    expect(backlogs.length).toBeGreaterThan(0);
+    // The copies sent 500 ms late can run ahead of the credits for a while (they cannot wait).
+    expect(Math.max(...backlogs)).toBeLessThanOrEqual(3 * concurrency);
+    expect(result.phases.every((phase) => !phase.overloaded)).toBe(true);
+  });
+
   it('with --dedup none and an append sink the duplicates reach the sink and the checks fail', async () => {
     const scenario = smallDupStorm((s) => {
       s.aggregator.dedup = 'none';

@@ -14,6 +14,7 @@ import { deleteKeysWithPrefix, redisUrl } from './broker/redis-keys.ts';
 import { ToxicProxy, type Direction } from './network/proxy.ts';
 import { deriveSeed } from '../aggregator/random.ts';
 import { AggregatorProcess } from './aggregator-process.ts';
+import { removeRunDedup, runDedupPlace, type RunDedupPlace } from './dedup-isolation.ts';
 import { runLoad } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
 import { shardPublishers, type Shard } from './load/shard.ts';
@@ -50,6 +51,11 @@ export interface RunOptions {
    * only its shard's publishers' events, to its own topics, consumed by its own aggregator.
    */
   shard?: Shard;
+  /**
+   * Write CPU profiles (node --cpu-prof) of the aggregator and the embedded broker into
+   * <out_dir>/profiles/{aggregator,broker}/, with a summary (profile.md) beside them.
+   */
+  cpu_prof?: boolean;
 }
 
 /** Phases named like this are run but left out of overall latency and throughput. */
@@ -81,13 +87,19 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let broker: BrokerHandle | undefined;
   let aggregator: AggregatorProcess | undefined;
   let redisKeys: { url: string; key_prefix: string } | undefined;
+  let dedupPlace: RunDedupPlace | undefined;
   let proxies: { publishers: ToxicProxy; aggregator: ToxicProxy } | undefined;
   let toxicSerial = 0;
   let liveLatency: LiveSinkLatency | undefined;
   try {
     const persistence = scenario.broker?.persistence ?? 'memory';
     if (persistence === 'redis') redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
-    broker = await startBroker(brokerSpec, { persistence, ...(redisKeys ? { redis: redisKeys } : {}) });
+    const profileDir = options.cpu_prof ? resolve(options.out_dir, 'profiles') : undefined;
+    broker = await startBroker(brokerSpec, {
+      persistence,
+      ...(redisKeys ? { redis: redisKeys } : {}),
+      ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'broker') } : {}),
+    });
     const brokerHandle = broker;
     // Network faults need the clients to reach the broker through the harness's proxy: one for the
     // publishers and one for the aggregator, so that a toxic can hit either side alone.
@@ -113,7 +125,15 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       seed: scenario.seed,
       bare: aggregatorKind === 'none',
     };
-    const agg = new AggregatorProcess(config, { report_interval_ms: REPORT_INTERVAL_MS[scenario.load.model] });
+    // The run's dedup claims on a shared Redis or PostgreSQL go to a place of the run's own, removed afterwards.
+    if (aggregatorKind === 'reference') {
+      dedupPlace = runDedupPlace(config.dedup, config.dedup_namespace ?? config.client_id, tag);
+      if (dedupPlace.kind === 'postgres') config.dedup_schema = dedupPlace.schema;
+    }
+    const agg = new AggregatorProcess(config, {
+      report_interval_ms: REPORT_INTERVAL_MS[scenario.load.model],
+      ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'aggregator') } : {}),
+    });
     aggregator = agg;
     await agg.start();
 
@@ -255,6 +275,12 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     await aggregator?.kill().catch(() => {});
     await broker?.stop().catch(() => {});
     await Promise.all([proxies?.publishers.stop(), proxies?.aggregator.stop()]).catch(() => {});
+    if (dedupPlace) {
+      const place = dedupPlace;
+      await removeRunDedup(place).catch((error: unknown) =>
+        progress(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
+      );
+    }
     if (redisKeys) {
       await deleteKeysWithPrefix(redisKeys.url, redisKeys.key_prefix).catch((error: unknown) =>
         progress(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),

@@ -116,12 +116,18 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     });
   }
 
-  /** Send the PUBACK for a delivered message. Acks for a connection that has since dropped are ignored. */
+  /**
+   * Send the PUBACK for a delivered message. Acks for a connection that has since dropped are ignored.
+   * The PUBACKs of one turn of the event loop (a committed batch, or a bare subscriber's chunk of
+   * deliveries) leave in one socket write: a write per 4-byte PUBACK cost about a quarter of the
+   * aggregator's CPU under load (measured with --cpu-prof).
+   */
   ack(token: AckToken): void {
     if (token.generation !== this.generation) return;
     if (token.messageId !== undefined) {
       this.unacked--;
-      this.send({ cmd: 'puback', messageId: token.messageId });
+      this.pendingAcks.push(token.messageId);
+      if (this.pendingAcks.length === 1) queueMicrotask(this.flushAcks);
     }
     if (this.paused && !this.draining && this.unacked < this.options.max_in_flight) {
       this.paused = false;
@@ -139,6 +145,8 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
   /** Clean MQTT DISCONNECT; with clean: false the broker keeps our session and queues meanwhile. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    // Acks of the last batch go out before the DISCONNECT, not after it.
+    this.flushAcks();
     this.state = 'closing';
     clearTimeout(this.reconnectTimer);
     clearInterval(this.pingTimer);
@@ -159,6 +167,8 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     this.state = 'connecting';
     const generation = ++this.generation;
     this.unacked = 0;
+    // Acks owed to the previous connection are void: the broker redelivers those messages.
+    this.pendingAcks = [];
     this.paused = false;
     const socket = net.connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
@@ -264,9 +274,33 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     this.reconnectTimer = setTimeout(() => this.open(), delay);
   }
 
+  /** PUBACK packet ids acked in this turn of the event loop, for the current connection. */
+  private pendingAcks: number[] = [];
+
+  private readonly flushAcks = (): void => {
+    const ids = this.pendingAcks;
+    this.pendingAcks = [];
+    if (ids.length === 0) return;
+    const socket = this.socket;
+    if (!socket || socket.destroyed || !socket.writable) return;
+    socket.write(encodePubacks(ids));
+  };
+
   private send(packet: Packet): void {
     const socket = this.socket;
     if (!socket || socket.destroyed || !socket.writable) return;
     socket.write(mqttPacket.generate(packet));
   }
+}
+
+/** MQTT 3.1.1 PUBACKs, back to back: fixed header 0x40, remaining length 2, packet id (big-endian). */
+export function encodePubacks(messageIds: readonly number[]): Buffer {
+  const buffer = Buffer.allocUnsafe(messageIds.length * 4);
+  for (let i = 0; i < messageIds.length; i++) {
+    const at = i * 4;
+    buffer[at] = 0x40;
+    buffer[at + 1] = 0x02;
+    buffer.writeUInt16BE(messageIds[i]!, at + 2);
+  }
+  return buffer;
 }

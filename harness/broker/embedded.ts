@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BrokerHandle, BrokerOptions, BrokerPersistence } from './index.ts';
 import type { ChildMessage, ParentMessage } from './embedded-process.ts';
-import { TYPESCRIPT_EXEC_ARGV } from '../typescript-child.ts';
+import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from '../typescript-child.ts';
 
 const CHILD_PATH = fileURLToPath(new URL('./embedded-process.ts', import.meta.url));
 
@@ -78,7 +78,7 @@ class BrokerProcess {
     const child = fork(CHILD_PATH, ['--port', String(port), '--persistence', options.persistence, ...redisArgs], {
       // Always explicit: a tsx-launched parent carries tsx's own flags, a vitest worker carries
       // vitest's, and an inherited --inspect would collide on its port.
-      execArgv: [...TYPESCRIPT_EXEC_ARGV],
+      execArgv: [...TYPESCRIPT_EXEC_ARGV, ...cpuProfileArgv(options.cpu_prof_dir)],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });

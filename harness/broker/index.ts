@@ -26,6 +26,8 @@ export interface BrokerOptions {
   redis?: { url: string; key_prefix: string };
   /** 0 = ephemeral (default). Embedded only; an external broker's port is in its URL. */
   port?: number;
+  /** Embedded only: write a CPU profile of every broker process into this directory (node --cpu-prof). */
+  cpu_prof_dir?: string;
 }
 
 export type BrokerSpec = { kind: 'embedded' } | { kind: 'external'; url: string };

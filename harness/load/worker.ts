@@ -76,11 +76,16 @@ async function run(): Promise<void> {
     // Each shard's workers draw their own streams; one shard keeps the seeds a plain run always had.
     random: seededRandom(deriveSeed(scenario.seed, `${shard.count > 1 ? `shard${shard.index}of${shard.count}.` : ''}worker${plan.worker}.${label}`)),
     onPublished: (listener) => subscribe(listeners, listener),
-    republish: (item, via) => (via === 'other-connection' ? other : publishers.get(via.publisher)!.connection).publish(item),
+    republish: (item, via) => {
+      takeCredit();
+      (via === 'other-connection' ? other : publishers.get(via.publisher)!.connection).publish(item);
+    },
     intercept: (hook) => subscribe(interceptors, hook),
     reshape: (hook) => subscribe(reshapers, hook),
-    publishRaw: (subtopic, payload) =>
-      other.publish({ record: rawRecord, seq: 0, topic: `${plan.topic_root}/${subtopic}-w${plan.worker}`, payload, copy: false, raw: true }),
+    publishRaw: (subtopic, payload) => {
+      takeCredit();
+      other.publish({ record: rawRecord, seq: 0, topic: `${plan.topic_root}/${subtopic}-w${plan.worker}`, payload, copy: false, raw: true });
+    },
   });
 
   const payload = { data: filler(scenario.load.payload_bytes) };
@@ -108,8 +113,15 @@ async function run(): Promise<void> {
     for (const listener of listeners) listener(item, p);
   };
 
-  // Credits for the closed model: one per event the main thread saw complete end to end.
+  // Credits for the closed model: one per message the main thread saw complete end to end (the
+  // subscriber acks every message, so its completions count copies and raw messages too). A fault's
+  // extra message (a duplicate copy, a poison message) takes a credit as well, going into debt if
+  // there is none (it cannot be dropped); otherwise every copy would let one more event into
+  // flight and the closed model's concurrency would grow without bound.
   let credits = 0;
+  const takeCredit = () => {
+    if (scenario.load.model === 'closed') credits--;
+  };
   let creditWaiter: (() => void) | undefined;
   port.on('message', (message: MainToWorker) => {
     if (message.type === 'credit') {
