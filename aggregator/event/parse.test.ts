@@ -7,6 +7,7 @@ import {
   describeErrors,
   isUlid,
   parseEvent,
+  payloadJson,
   serializeEvent,
   type Event,
   type EventFieldError,
@@ -292,5 +293,23 @@ describe('parseEvent: several problems at once', () => {
   it('reports every missing field of an empty object', () => {
     const errors = errorsOf(parseEvent('{}'));
     expect(errors.map((e) => e.field)).toEqual(['v', 'event_id', 'source', 'seq', 'topic', 'ts', 'payload']);
+  });
+});
+
+describe('payloadJson', () => {
+  it('gives the payload text validation measured, and computes it for an event parseEvent did not return', () => {
+    const sent = validEvent({ payload: { reading: 21.5, tags: ['a', 'é'], nested: { n: null } } });
+    const parsed = parseEvent(serializeEvent(sent));
+    if (!parsed.ok) throw new Error(describeErrors(parsed.errors));
+    expect(payloadJson(parsed.event)).toBe(JSON.stringify(sent.payload));
+    expect(payloadJson(validEvent({ payload: [1, 2] }))).toBe('[1,2]');
+    expect(payloadJson({ ...validEvent(), payload: undefined })).toBe('null');
+  });
+
+  it('measures a multi-byte payload in bytes, not characters', () => {
+    const payload = 'é'.repeat(60); // 120 bytes of UTF-8, 62 characters of JSON
+    expect(parseEvent(serializeEvent(validEvent({ payload })), { maxPayloadBytes: 122 }).ok).toBe(true);
+    const over = errorsOf(parseEvent(serializeEvent(validEvent({ payload })), { maxPayloadBytes: 121 }));
+    expect(over.map((e) => e.field)).toEqual(['payload']);
   });
 });

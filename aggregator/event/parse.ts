@@ -150,10 +150,11 @@ function validate(message: Record<string, unknown>, maxPayloadBytes: number): Pa
     if (tsProblem !== undefined) error('ts', `ts ${tsProblem}`);
   }
 
+  const measured: { text?: string } = {};
   if (!has(message, 'payload')) {
     error('payload', 'payload is required (null is allowed)');
   } else {
-    const payloadProblem = checkPayloadSize(message.payload, maxPayloadBytes);
+    const payloadProblem = checkPayloadSize(message.payload, maxPayloadBytes, measured);
     if (payloadProblem !== undefined) error('payload', payloadProblem);
   }
 
@@ -186,6 +187,8 @@ function validate(message: Record<string, unknown>, maxPayloadBytes: number): Pa
     payload: message.payload,
   };
   if (bench !== undefined) event.bench = bench;
+  // JSON.stringify(null) is 'null', as payloadJson gives for a missing payload.
+  if (measured.text !== undefined) payloadTexts.set(event, measured.text);
   return { ok: true, event };
 }
 
@@ -219,8 +222,9 @@ function checkString(
   const value = message[field];
   if (typeof value !== 'string') return `${field} must be a string, got ${describe(value)}`;
   if (value.length === 0) return `${field} must not be empty`;
-  if (maxChars !== undefined) {
-    // Code points, not UTF-16 units, so the limit means the same for any script.
+  // Code points, not UTF-16 units, so the limit means the same for any script. A string has at
+  // most as many code points as UTF-16 units, so a short one needs no counting.
+  if (maxChars !== undefined && value.length > maxChars) {
     const chars = [...value].length;
     if (chars > maxChars) return `${field} must be at most ${maxChars} characters, got ${chars}`;
   }
@@ -253,12 +257,27 @@ function checkTimestamp(ts: string): string | undefined {
   return undefined;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Proleptic Gregorian calendar, as Date uses. */
 function daysInMonth(year: number, month: number): number {
-  // Day 0 of the next month is the last day of this one; UTC avoids local DST quirks.
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month !== 2) return DAYS_IN_MONTH[month - 1]!;
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
 }
 
-function checkPayloadSize(payload: unknown, maxPayloadBytes: number): string | undefined {
+/**
+ * The payload's JSON text as validation measured it, kept for the sink (which stores that text), so
+ * that a valid event's payload is serialised once, not twice. Keyed by the Event that parseEvent
+ * returned; for any other Event it is computed.
+ */
+const payloadTexts = new WeakMap<Event, string>();
+
+/** JSON text of an event's payload (null when it has none), as the sink stores it. */
+export function payloadJson(event: Event): string {
+  return payloadTexts.get(event) ?? JSON.stringify(event.payload ?? null);
+}
+
+function checkPayloadSize(payload: unknown, maxPayloadBytes: number, measured: { text?: string }): string | undefined {
   let serialised: string;
   try {
     serialised = JSON.stringify(payload);
@@ -267,7 +286,9 @@ function checkPayloadSize(payload: unknown, maxPayloadBytes: number): string | u
     // and then overflows the stack here. The sink would have to serialise it too, so it is refused.
     return 'payload cannot be serialised (nested too deeply)';
   }
-  const bytes = Buffer.byteLength(serialised, 'utf8');
+  measured.text = serialised;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: a short text needs no byte count.
+  const bytes = serialised.length * 3 <= maxPayloadBytes ? serialised.length : Buffer.byteLength(serialised, 'utf8');
   if (bytes > maxPayloadBytes) {
     return `payload is ${bytes} bytes serialised, larger than the limit of ${maxPayloadBytes} bytes`;
   }

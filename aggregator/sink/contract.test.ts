@@ -165,6 +165,19 @@ describe.each(cases)('Sink contract: $name', (sinkCase) => {
       expect(rows[0]?.committed_us).toBe(first?.committed_us);
     });
 
+    it('counts exactly in batches larger than one INSERT statement, repeats spread across them', async () => {
+      const opened = sinkCase.open({ mode: 'idempotent' });
+      const ids = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => event(from + i));
+      // 150 events: 0..99, then 0..49 again (the repeats fall into later statements of the batch).
+      expect(await opened.sink.commit([...ids(0, 100), ...ids(0, 50)])).toEqual({ inserted: 100, already_present: 50 });
+      expect(await opened.sink.commit(ids(0, 150))).toEqual({ inserted: 50, already_present: 100 });
+      const rows = await opened.rows();
+      expect(rows).toHaveLength(150);
+      expect(rows.filter((row) => row.deliveries === 3)).toHaveLength(50);
+      expect(rows.filter((row) => row.deliveries === 2)).toHaveLength(50);
+      expect(rows.filter((row) => row.deliveries === 1)).toHaveLength(50);
+    });
+
     it('stores the row fields, one commit time per batch, and null intended_us without a bench stamp', async () => {
       const opened = sinkCase.open({ mode: 'idempotent' });
       const before = nowMicros();

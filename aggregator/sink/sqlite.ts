@@ -20,6 +20,7 @@ import Database from 'better-sqlite3';
 import { nowMicros, sleep } from '../clock.ts';
 import { SinkSlowdown } from './slowdown.ts';
 import type { Event } from '../event/types.ts';
+import { payloadJson } from '../event/parse.ts';
 import type { ClaimResult } from '../dedup/index.ts';
 import {
   TransientError,
@@ -75,23 +76,14 @@ const CREATE_DLQ = `CREATE TABLE IF NOT EXISTS dlq (
 const CREATE_META = 'CREATE TABLE IF NOT EXISTS sink_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)';
 
 const INSERT_COLUMNS = 'event_id, source, seq, topic, ts, payload, intended_us, committed_us';
-const INSERT_VALUES = '@event_id, @source, @seq, @topic, @ts, @payload, @intended_us, @committed_us';
+const ROW_PLACEHOLDERS = '(?, ?, ?, ?, ?, ?, ?, ?)';
+/** 8 parameters per row; SQLite allows 32,766 per statement. */
+const ROWS_PER_INSERT = 64;
 
 // Only the columns a SinkRow needs; rowid order is commit order in both modes.
 const SELECT_ROWS =
   'SELECT event_id, source, seq, committed_us, intended_us, deliveries FROM events ORDER BY rowid';
 const SELECT_DEAD_LETTERS = 'SELECT raw, topic, reason, event_id, at_us FROM dlq ORDER BY id';
-
-interface EventRowParams {
-  event_id: string;
-  source: string;
-  seq: number;
-  topic: string;
-  ts: string;
-  payload: string;
-  intended_us: number | null;
-  committed_us: number;
-}
 
 /** SQLITE_BUSY / SQLITE_LOCKED (and their extended codes) are worth retrying; nothing else is. */
 export function isTransientSqliteError(error: unknown): boolean {
@@ -137,17 +129,23 @@ export class SqliteSink implements Sink {
       throw error;
     }
 
-    const insert =
-      this.mode === 'idempotent'
-        ? this.db
-            .prepare<EventRowParams, { deliveries: number }>(
-              `INSERT INTO events (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})
-               ON CONFLICT(event_id) DO UPDATE SET deliveries = deliveries + 1
-               RETURNING deliveries`,
-            )
-        : this.db.prepare<EventRowParams, { deliveries: number }>(
-            `INSERT INTO events (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES}) RETURNING deliveries`,
-          );
+    // Rows go in with multi-row INSERTs of up to ROWS_PER_INSERT rows and positional parameters:
+    // one statement step per row and a parameter object per row cost more than SQLite's own work
+    // (200,000 events in batches of 200 on this machine: about 113,000 ev/s one row per statement,
+    // about 160,000 with 64 rows per statement). A statement per row count is prepared once and kept.
+    const conflict = this.mode === 'idempotent' ? ' ON CONFLICT(event_id) DO UPDATE SET deliveries = deliveries + 1' : '';
+    const statements = new Map<number, Database.Statement<unknown[], { deliveries: number }>>();
+    const insertRows = (rows: number) => {
+      let statement = statements.get(rows);
+      if (!statement) {
+        const values = Array.from({ length: rows }, () => ROW_PLACEHOLDERS).join(', ');
+        statement = this.db.prepare<unknown[], { deliveries: number }>(
+          `INSERT INTO events (${INSERT_COLUMNS}) VALUES ${values}${conflict} RETURNING deliveries`,
+        );
+        statements.set(rows, statement);
+      }
+      return statement;
+    };
 
     const writeBatch = this.db.transaction(
       (events: readonly Event[], claim: { run: TransactionalClaim; ttlMs: number } | undefined) => {
@@ -168,15 +166,20 @@ export class SqliteSink implements Sink {
             throw new Error(`claim returned ${claims.length} results for ${events.length} events`);
           }
         }
+        const fresh = claims ? events.filter((_, index) => claims![index] === 'new') : events;
         let inserted = 0;
         let alreadyPresent = 0;
-        events.forEach((event, index) => {
-          if (claims && claims[index] !== 'new') return;
-          const row = insert.get(toRowParams(event, committedUs));
-          // deliveries is 1 only on the insert that created the row (always, in append mode).
-          if (row?.deliveries === 1) inserted += 1;
-          else alreadyPresent += 1;
-        });
+        for (let start = 0; start < fresh.length; start += ROWS_PER_INSERT) {
+          const chunk = fresh.length - start < ROWS_PER_INSERT ? fresh.slice(start) : fresh.slice(start, start + ROWS_PER_INSERT);
+          const params: unknown[] = [];
+          for (const event of chunk) pushRowParams(params, event, committedUs);
+          // One returned row per inserted or updated row; deliveries is 1 only on the insert that
+          // created the row (always, in append mode). Their order does not matter for the counts.
+          for (const row of insertRows(chunk.length).all(params)) {
+            if (row.deliveries === 1) inserted += 1;
+            else alreadyPresent += 1;
+          }
+        }
         const outcome: CommitOutcome & { claims?: ClaimResult[] } = {
           inserted,
           already_present: alreadyPresent,
@@ -261,18 +264,19 @@ export class SqliteSink implements Sink {
   }
 }
 
-function toRowParams(event: Event, committedUs: number): EventRowParams {
-  return {
-    event_id: event.event_id,
-    source: event.source,
-    seq: event.seq,
-    topic: event.topic,
-    ts: event.ts,
-    // undefined has no JSON text; store it as null rather than failing the batch.
-    payload: JSON.stringify(event.payload ?? null),
-    intended_us: event.bench?.intended_us ?? null,
-    committed_us: committedUs,
-  };
+/** Appends one event's INSERT parameters, in INSERT_COLUMNS order. */
+function pushRowParams(params: unknown[], event: Event, committedUs: number): void {
+  params.push(
+    event.event_id,
+    event.source,
+    event.seq,
+    event.topic,
+    event.ts,
+    // undefined has no JSON text: stored as null rather than failing the batch.
+    payloadJson(event),
+    event.bench?.intended_us ?? null,
+    committedUs,
+  );
 }
 
 function withReadOnly<T>(path: string, read: (db: Database.Database) => T): T {
