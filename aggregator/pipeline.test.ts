@@ -159,9 +159,11 @@ describe('claim and commit ordering: a failure between the two steps never loses
     await run(pipeline, [delivery(e)]);
     const rows = sink.readRows();
     expect(rows).toHaveLength(1);
-    // The retry wrote it again and the sink's key absorbed it.
-    expect(rows[0]!.deliveries).toBe(2);
+    // Only the claim is retried: the write was durable and is not repeated.
+    expect(rows[0]!.deliveries).toBe(1);
     expect(pipeline.counters.committed).toBe(1);
+    expect(pipeline.counters.retries).toBe(1);
+    expect(await store.claim(e.event_id, 60_000)).toBe('duplicate');
   });
 
   it('refuses a durable external store with an append sink (it could not stop duplicates safely)', () => {
@@ -169,6 +171,74 @@ describe('claim and commit ordering: a failure between the two steps never loses
     const store = new SqliteDedupStore({ path: join(dir, 'dedup.db') });
     closers.push(() => store.close());
     expect(() => new Pipeline(store, sink, options)).toThrow(/must be idempotent/);
+  });
+});
+
+describe('overlapping batches', () => {
+  /** A durable store outside the sink whose claims wait until the test lets each one answer. */
+  function heldStore(): { store: DedupStore; claims: { ids: readonly string[]; answer: () => void }[] } {
+    const inner = new MemoryDedupStore();
+    const claims: { ids: readonly string[]; answer: () => void }[] = [];
+    const store: DedupStore = Object.assign(Object.create(inner) as MemoryDedupStore, {
+      durable: true,
+      claimMany: (ids: readonly string[], ttl: number) =>
+        new Promise((resolve) => claims.push({ ids, answer: () => resolve(inner.claimMany(ids, ttl)) })),
+    });
+    return { store, claims };
+  }
+
+  async function until(condition: () => boolean): Promise<void> {
+    for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(condition()).toBe(true);
+  }
+
+  it("commit-first: the next batch's sink write does not wait for this batch's claim, and acks keep the order of the batches", async () => {
+    const sink = sinkAt();
+    const writes: number[] = [];
+    const counting = failingSink(sink, (events) => void writes.push(events.length));
+    const { store, claims } = heldStore();
+    const pipeline = new Pipeline(store, counting, { ...options, batch_size: 2 });
+    expect(pipeline.order).toBe('commit-first');
+    const acks: number[] = [];
+    const deliveries = [0, 1, 2, 3].map((seq) => {
+      const d = delivery(event(seq));
+      d.ack = () => void acks.push(seq);
+      return d;
+    });
+    for (const d of deliveries) pipeline.push(d);
+    // Both batches are written while the first claim is still unanswered.
+    await until(() => claims.length === 2);
+    expect(writes).toEqual([2, 2]);
+    expect(sink.readRows()).toHaveLength(4);
+    expect(acks).toEqual([]);
+    // The second batch's claim answers first: its acks still wait for the first batch's.
+    claims[1]!.answer();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(acks).toEqual([]);
+    claims[0]!.answer();
+    await pipeline.drain();
+    expect(acks).toEqual([0, 1, 2, 3]);
+    expect(pipeline.counters.committed).toBe(4);
+  });
+
+  it('claim-first: the next batch waits until this one is done (its claims decide what it writes)', async () => {
+    const sink = sinkAt();
+    const inner = new MemoryDedupStore();
+    const claims: (() => void)[] = [];
+    const store: DedupStore = Object.assign(Object.create(inner) as MemoryDedupStore, {
+      claimMany: (ids: readonly string[], ttl: number) => new Promise((resolve) => claims.push(() => resolve(inner.claimMany(ids, ttl)))),
+    });
+    const pipeline = new Pipeline(store, sink, { ...options, batch_size: 2 });
+    expect(pipeline.order).toBe('claim-first');
+    for (const seq of [0, 1, 2, 3]) pipeline.push(delivery(event(seq)));
+    await until(() => claims.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(claims).toHaveLength(1);
+    claims[0]!();
+    await until(() => claims.length === 2);
+    claims[1]!();
+    await pipeline.drain();
+    expect(sink.readRows()).toHaveLength(4);
   });
 });
 

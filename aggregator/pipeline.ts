@@ -138,10 +138,15 @@ export class Pipeline {
   readonly order: ClaimOrder;
   private pending: PipelineMessage[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  /** Settles when the newest batch no longer needs the sink: the next batch's sink write may start. */
+  private sinkFree: Promise<void> = Promise.resolve();
+  /** Settles when the newest batch's messages have been acked (or given up): acks go out in batch order. */
+  private acked: Promise<void> = Promise.resolve();
   private queuedFlushes = 0;
-  /** Batches cut and not yet finished (committing or waiting for the one before). */
+  /** Batches cut and not yet finished (writing, claiming, or waiting for the one before). */
   private committing = 0;
+  /** Batches cut whose sink write has not finished yet (queued for the sink or writing). */
+  private writing = 0;
   /** performance.now() before which the store's size is not sampled again. */
   private nextStoreSample = 0;
   /** Set when the aggregator gives up on its in-flight work (shutting down): transient failures stop being retried. */
@@ -177,7 +182,7 @@ export class Pipeline {
     // While a commit is in progress the batch keeps filling (group commit): it is cut when that
     // commit ends, so a slow sink gets bigger batches, not a queue of small ones each paying the
     // full commit cost.
-    else if (!this.timer && this.committing === 0) {
+    else if (!this.timer && this.writing === 0) {
       this.timer = setTimeout(() => this.flushNow(), this.options.batch_wait_ms);
     }
   }
@@ -194,7 +199,7 @@ export class Pipeline {
   async drain(): Promise<void> {
     do {
       this.flushNow();
-      await this.flushing;
+      await this.acked;
     } while (this.pending.length > 0 || this.committing > 0);
     this.sampleStoreSize(true);
   }
@@ -223,23 +228,45 @@ export class Pipeline {
     this.pending = [];
     this.queuedFlushes += batch.length;
     this.committing++;
-    // Batches commit one after another: the sink sees one writer.
-    this.flushing = this.flushing
-      .then(() => this.processBatch(batch))
-      .catch((error: unknown) => {
+    this.writing++;
+    // Batches write to the sink one after another (the sink sees one writer) and ack in the order
+    // they were cut (MQTT wants PUBACKs in the order of the PUBLISHes). A commit-first batch frees
+    // the sink as soon as its write is durable, so the next batch's write overlaps this one's claim
+    // round trip to the dedup store; the other orders free it when they are done.
+    let freeSink!: () => void;
+    const sinkFree = new Promise<void>((resolve) => (freeSink = resolve));
+    let freed = false;
+    const markWritten = () => {
+      if (freed) return;
+      freed = true;
+      this.writing--;
+      freeSink();
+      // What arrived meanwhile goes now, as one batch (group commit).
+      if (this.writing === 0 && this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flushNow(), 0);
+    };
+    const previousAcked = this.acked;
+    const done = this.sinkFree
+      .then(() => this.processBatch(batch, markWritten, previousAcked))
+      .catch(async (error: unknown) => {
         this.counters.errors++;
         this.onBatchFailure(error);
+        await previousAcked;
         for (const message of batch) message.nack?.(error);
       })
       .finally(() => {
         this.queuedFlushes -= batch.length;
         this.committing--;
-        // What arrived during the commit goes now, as one batch.
-        if (this.committing === 0 && this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flushNow(), 0);
+        markWritten();
       });
+    this.sinkFree = sinkFree;
+    this.acked = done;
   }
 
-  private async processBatch(batch: PipelineMessage[]): Promise<void> {
+  /**
+   * markWritten: called once the batch no longer needs the sink (commit-first: right after the
+   * sink write; otherwise at the end). previousAcked: the batch before has acked its messages.
+   */
+  private async processBatch(batch: PipelineMessage[], markWritten: () => void, previousAcked: Promise<void>): Promise<void> {
     this.counters.batches++;
     const valid: Valid[] = [];
     const deadLetters: { letter: DeadLetter; message: PipelineMessage }[] = [];
@@ -258,7 +285,7 @@ export class Pipeline {
     }
 
     try {
-      const claims = await this.commitWithRetry(valid.map((v) => v.event));
+      const claims = await this.commitWithRetry(valid.map((v) => v.event), markWritten);
       valid.forEach((v, i) => outcomes.set(v.message, verdict(v.event, claims[i])));
     } catch (error) {
       // Still failing transiently when the aggregator gave up: nothing is acked, the broker redelivers.
@@ -267,7 +294,7 @@ export class Pipeline {
       // one bad event does not take its batch-mates with it.
       for (const item of valid) {
         try {
-          const [claim] = await this.commitWithRetry([item.event]);
+          const [claim] = await this.commitWithRetry([item.event], markWritten);
           outcomes.set(item.message, verdict(item.event, claim));
         } catch (single) {
           if (single instanceof RetriesExhaustedError) throw single;
@@ -283,6 +310,8 @@ export class Pipeline {
       this.counters.dlq += deadLetters.length;
     }
     for (const { message, letter } of deadLetters) outcomes.set(message, { status: 'dead-lettered', reason: letter.reason, event_id: letter.event_id });
+    markWritten();
+    await previousAcked;
     for (const message of batch) {
       // Every message of the batch is either valid (committed or absorbed) or dead-lettered.
       message.ack(outcomes.get(message)!);
@@ -291,57 +320,64 @@ export class Pipeline {
     this.sampleStoreSize();
   }
 
-  /** The dedup verdict per event, in order ('new' where the claim order gives none). */
-  /** Every retried attempt, of a commit or a dead-letter write, is a retry and an error. */
+  /** Every retried attempt, of a commit, a claim or a dead-letter write, is a retry and an error. */
   private readonly countRetry = (): void => {
     this.counters.retries++;
     this.counters.errors++;
   };
 
-  private async commitWithRetry(events: Event[]): Promise<ClaimResult[]> {
-    if (events.length === 0) return [];
+  /**
+   * Runs a durable step (a sink write, a claim, both) with capped backoff until it succeeds. A
+   * transient failure (sink or dedup store busy or unreachable) never dead-letters a valid event: it
+   * is tried again for as long as it takes. Meanwhile nothing is acked, the in-flight limit stops
+   * reading, and the broker holds the rest: the run shows a stall, not a loss. Only a shutdown
+   * (abandonRetries) gives up, leaving it un-acked. A permanent failure is thrown at once.
+   */
+  private async untilDone<T>(step: () => Promise<T>): Promise<T> {
     for (;;) {
       try {
-        return await withRetry(() => this.commitBatch(events), this.options.retry, this.options.random, this.countRetry);
+        return await withRetry(step, this.options.retry, this.options.random, this.countRetry);
       } catch (error) {
-        // A transient failure (sink or dedup store busy or unreachable) never dead-letters a valid
-        // event: it is tried again, with the same capped backoff, for as long as it takes. Meanwhile
-        // nothing is acked, the in-flight limit stops reading, and the broker holds the rest: the run
-        // shows a stall, not a loss. Only a shutdown (abandonRetries) gives up, leaving it un-acked.
         if (!(error instanceof RetriesExhaustedError) || this.abandoned) throw error;
         this.countRetry();
       }
     }
   }
 
-  private async commitBatch(events: Event[]): Promise<ClaimResult[]> {
+  /** The dedup verdict per event, in order ('new' where the claim order gives none). */
+  private async commitWithRetry(events: Event[], markWritten: () => void): Promise<ClaimResult[]> {
+    if (events.length === 0) return [];
     const ids = events.map((e) => e.event_id);
     const ttlMs = this.options.dedup_ttl_ms;
     switch (this.order) {
-      case 'transactional': {
-        const run = this.store.claimerFor!(this.sink)!;
-        const outcome = await this.sink.commit(events, { run, ttlMs });
-        this.countCommit(outcome);
-        this.countClaims(outcome.claims ?? []);
-        return outcome.claims ?? events.map(() => 'new');
-      }
-      case 'claim-first': {
-        const claims = await this.store.claimMany(ids, ttlMs);
-        const fresh = events.filter((_, i) => claims[i] === 'new');
-        try {
-          this.countCommit(await this.sink.commit(fresh));
-        } catch (error) {
-          await this.store.release(fresh.map((e) => e.event_id));
-          throw error;
-        }
-        this.countClaims(claims);
-        return claims;
-      }
+      case 'transactional':
+        return this.untilDone(async () => {
+          const run = this.store.claimerFor!(this.sink)!;
+          const outcome = await this.sink.commit(events, { run, ttlMs });
+          this.countCommit(outcome);
+          this.countClaims(outcome.claims ?? []);
+          return outcome.claims ?? events.map(() => 'new' as const);
+        });
+      case 'claim-first':
+        return this.untilDone(async () => {
+          const claims = await this.store.claimMany(ids, ttlMs);
+          const fresh = events.filter((_, i) => claims[i] === 'new');
+          try {
+            this.countCommit(await this.sink.commit(fresh));
+          } catch (error) {
+            await this.store.release(fresh.map((e) => e.event_id));
+            throw error;
+          }
+          this.countClaims(claims);
+          return claims;
+        });
       case 'commit-first': {
-        // Counted as soon as it is durable: if the claim below fails, the retry finds these rows
-        // already present and must not make them disappear from the count.
-        this.countCommit(await this.sink.commit(events));
-        return this.store.claimMany(ids, ttlMs);
+        // Counted as soon as it is durable; a claim that fails afterwards is retried on its own
+        // (the write is not repeated). The claim only records: the sink's key already absorbed
+        // every repeat.
+        await this.untilDone(async () => this.countCommit(await this.sink.commit(events)));
+        markWritten();
+        return this.untilDone(() => this.store.claimMany(ids, ttlMs));
       }
     }
   }
