@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { dupStorm } from '../scenarios/dup-storm.ts';
 import { COMPARE_SCHEMA, type CompareReport } from '../reports/compare.ts';
-import { buildAxis, interleave, main, parseCompareArgs, runCompare, splitList, uniqueNames, uniqueSlugs, type ComparePlan } from './compare.ts';
+import { atRateArgv, buildAxis, capacityRates, interleave, main, parseCompareArgs, runCompare, splitList, uniqueNames, uniqueSlugs, type ComparePlan } from './compare.ts';
 import { UsageError } from './cli.ts';
 import type { RunOptions } from './run.ts';
 import type { RunResult } from './result.ts';
@@ -274,5 +274,82 @@ describe('runCompare with a stand-in for runScenario', () => {
     expect(md.split('\n')[0]).toBe('**2 of 4 runs INVALID** — bare r1, reference r2; their variants are marked ⚠');
     expect(md).toContain('| ⚠ reference | 1/2 |');
     expect(md).toContain('| ⚠ bare | 1/2 | 5100 [5000–5200] | 5.10× |');
+  });
+
+  it('--at-capacity 0.5: after the capacity runs, each store runs open-model at half its own median capacity; the bare subscriber does not', async () => {
+    const out = tempDir();
+    const p = await plan('--scenario', 'dup-storm', '--dedup', 'bare,memory,redis', '--model', 'closed', '--concurrency', '500', '--replicates', '2', '--at-capacity', '0.5', '--out', out);
+    expect(p.at_capacity).toBe(0.5);
+    const { run, calls } = fakeRun({
+      'bare-r1': { committed: 10_000 },
+      'memory-r1': { committed: 8_000 },
+      'redis-r1': { committed: 6_000 },
+      'bare-r2': { committed: 10_400 },
+      'memory-r2': { committed: 8_400 },
+      'redis-r2': { committed: 6_400 },
+      'memory-at50-r1': { committed: 4_100 },
+      'redis-at50-r1': { committed: 3_100 },
+      'memory-at50-r2': { committed: 4_100 },
+      'redis-at50-r2': { committed: 3_100, valid: false },
+    });
+    const lines: string[] = [];
+    const { report, exit } = await runCompare(p, { run, log: (line) => lines.push(line) });
+    expect(exit).toBe(3);
+    const second = calls.slice(6);
+    expect(second.map((c) => c.out_dir.split('/').at(-1))).toEqual(['memory-at50-r1', 'redis-at50-r1', 'memory-at50-r2', 'redis-at50-r2']);
+    // Half of each variant's own median capacity, in the open model, every measured phase.
+    expect(second.map((c) => c.scenario.load.model)).toEqual(['open', 'open', 'open', 'open']);
+    expect(second.map((c) => c.scenario.phases[1]!.rate)).toEqual([4_100, 3_100, 4_100, 3_100]);
+    expect(second[0]!.overrides).toMatchObject({ dedup: 'memory', model: 'open', rate: '4100' });
+    expect(report.at_capacity?.rates).toEqual([
+      { variant: 'memory', capacity_per_s: 8_200, rate_per_s: 4_100 },
+      { variant: 'redis', capacity_per_s: 6_200, rate_per_s: 3_100 },
+    ]);
+    expect(report.at_capacity?.runs.map((r) => r.order)).toEqual([7, 8, 9, 10]);
+    expect(lines.at(-1)).toBe('[10/10] redis at 50% r2/2  committed 3100 ev/s  p99 15.9 ms  INVALID: the generator fell behind its schedule');
+    const md = readFileSync(join(out, 'compare.md'), 'utf8');
+    expect(md.split('\n')[0]).toBe('**1 of 10 runs INVALID** — redis r2; their variants are marked ⚠');
+    expect(md).toContain("## Latency at 50% of each variant's own capacity");
+    expect(md).toContain('| memory | 8200 | 0.80× | 4100 | 2/2 | 4100 [4100–4100] |');
+    expect(md).toContain('| ⚠ redis | 6200 | 0.61× | 3100 | 1/2 |');
+    expect(md).toContain('- redis at 50% of capacity r2 (run 10 of 10)');
+    const json = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as CompareReport;
+    expect(json.at_capacity?.runs).toHaveLength(4);
+  });
+});
+
+describe('--at-capacity', () => {
+  it('refuses a fraction outside (0, 1] and capacity runs in the open model', async () => {
+    expect(await usageError('--scenario', 'dup-storm', '--dedup', 'memory', '--model', 'closed', '--at-capacity', '0')).toMatch(/--at-capacity must be a fraction in \(0, 1\], like 0.5, got '0'/);
+    expect(await usageError('--scenario', 'dup-storm', '--dedup', 'memory', '--model', 'closed', '--at-capacity', '1.5')).toMatch(/--at-capacity must be a fraction/);
+    expect(await usageError('--scenario', 'dup-storm', '--dedup', 'memory', '--at-capacity', '0.5')).toMatch(/--at-capacity needs the capacity runs in the closed model/);
+    expect(await usageError('--scenario', 'dup-storm', '--dedup', 'bare', '--model', 'closed', '--at-capacity', '0.5')).toMatch(/no variant has latency to measure/);
+  });
+
+  it('replaces the load model of a variant and keeps its other flags', () => {
+    expect(atRateArgv(['--scenario=dup-storm', '--model=closed', '--concurrency=500', '--duration=10s', '--dedup=redis'], 2500)).toEqual([
+      '--scenario=dup-storm',
+      '--duration=10s',
+      '--dedup=redis',
+      '--model=open',
+      '--rate=2500',
+    ]);
+  });
+
+  it('takes capacity as the median committed rate of the runs that completed, and leaves out the bare subscriber', () => {
+    const figures = (committed: number) => ({ committed_per_s: committed }) as never;
+    const runs = [
+      { variant: 'bare', figures: figures(9000) },
+      { variant: 'sqlite', figures: figures(5001) },
+      { variant: 'sqlite', figures: figures(4001) },
+      { variant: 'sqlite', figures: null },
+      { variant: 'postgres', figures: null },
+    ].map((r) => ({ ...r, valid: true })) as never;
+    const variants = [
+      { name: 'bare', value: 'bare', aggregator: 'none' as const },
+      { name: 'sqlite', value: 'sqlite', aggregator: 'reference' as const },
+      { name: 'postgres', value: 'postgres', aggregator: 'reference' as const },
+    ];
+    expect(capacityRates({ variants, runs }, 0.5)).toEqual([{ variant: 'sqlite', capacity_per_s: 4501, rate_per_s: 2251 }]);
   });
 });

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { parsePath } from '../scenarios/override.ts';
-import { COMPARE_SCHEMA, figuresOf, renderCompare, renderCompareSummary, summarizeVariants, type CompareReport, type CompareRun } from '../reports/compare.ts';
+import { COMPARE_SCHEMA, figuresOf, renderCompare, renderCompareSummary, summarizeVariants, type AtCapacity, type CompareReport, type CompareRun } from '../reports/compare.ts';
 import { sanitizeFileName } from '../reports/files.ts';
 import { EXIT, parseBenchArgs, strictParser, UsageError, writeReportFiles, writeResult, type BenchArgs } from './cli.ts';
 import { describeRate } from './load/schedule.ts';
@@ -17,6 +17,7 @@ import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind, type RunOpti
 import type { RunResult } from './result.ts';
 
 export const DEFAULT_REPLICATES = 3;
+const MISSING_LOAD = 'no variant could run';
 
 export interface CompareVariantPlan {
   /** Shown in the table and progress lines; unique. */
@@ -43,6 +44,8 @@ export interface ComparePlan {
   quiet: boolean;
   /** The measured load of one run, described. */
   load: string;
+  /** --at-capacity: the fraction of each variant's own capacity to measure latency at (open model), after the main runs. */
+  at_capacity?: number;
 }
 
 /** One axis, before the bench has seen it: the variants' names, values and bench flags. */
@@ -249,6 +252,11 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
         aggregator: { type: 'array', string: true, describe: 'axis: reference,none — the aggregator against a bare subscriber that acks on receipt (shown as "bare")' },
         vary: { type: 'array', string: true, describe: 'axis: any scenario field and its values, path=v1,v2,… (values parsed like --set: JSON, else text)' },
         replicates: { type: 'number', default: DEFAULT_REPLICATES, describe: 'runs per variant' },
+        'at-capacity': {
+          type: 'number',
+          describe:
+            "after the (closed-model) runs, run every variant but the bare subscriber again in the open model at this fraction of its own capacity (its median committed ev/s), --replicates times, and report its latency there: 0.5 = p99 at half load",
+        },
         set: { type: 'array', string: true, describe: 'change a scenario field for every variant: --set phases[1].rate=800 (repeatable)' },
         ...COMMON_FLAG_OPTIONS,
         out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-compare-<scenario>); runs go to <out>/<variant>-r<k>/' },
@@ -258,6 +266,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
       .example('$0 --scenario dup-storm --aggregator reference,none', 'the aggregator against the bare subscriber ceiling')
       .example('$0 --scenario dup-storm --vary aggregator.batch_size=1,10,100 --duration 10s', 'any scenario field as the axis')
       .example('$0 --scenario dup-storm --dedup sqlite,sqlite', 'an A/A comparison: how much do identical runs differ?')
+      .example('$0 --scenario dup-storm --dedup bare,memory,redis --model closed --concurrency 1000 --duration 10s --at-capacity 0.5', "each store's capacity as a share of the bare subscriber, then its p99 at half its own capacity")
   ).parseAsync();
 
   if (args.list) {
@@ -268,6 +277,10 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
   const problems: string[] = [];
   const replicates = args.replicates;
   if (!Number.isInteger(replicates) || replicates < 1) problems.push(`--replicates must be a whole number ≥ 1, got '${String(replicates)}'`);
+  const atCapacity = args['at-capacity'];
+  if (atCapacity !== undefined && !(Number.isFinite(atCapacity) && atCapacity > 0 && atCapacity <= 1)) {
+    problems.push(`--at-capacity must be a fraction in (0, 1], like 0.5, got '${String(atCapacity)}'`);
+  }
 
   let axis: Axis | undefined;
   try {
@@ -314,6 +327,12 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
       if (checked.parsed) variants.push({ name: variant.name, slug: slugs[i]!, value: variant.value, aggregator: variant.aggregator, argv: benchArgv, bench: checked.parsed });
     }
   }
+  if (atCapacity !== undefined && variants.some((v) => v.bench.scenario.load.model !== 'closed')) {
+    problems.push("--at-capacity needs the capacity runs in the closed model: add --model closed (and --concurrency N); an open-model run's committed rate is its offered rate, not its capacity");
+  }
+  if (atCapacity !== undefined && axis && !axis.variants.some((v) => v.aggregator === 'reference')) {
+    problems.push('--at-capacity: no variant has latency to measure (the bare subscriber commits nothing)');
+  }
   if (problems.length > 0 || !axis || variants.length !== axis.variants.length) throw new UsageError(problems.join('\nerror: ') || 'bad arguments');
 
   const first = variants[0]!.bench.scenario;
@@ -328,7 +347,27 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
     out_dir: resolve(args.out ?? join('reports', 'out', makeRunId(`compare-${first.name}`))),
     quiet: args.quiet,
     load: describeLoad(first),
+    ...(atCapacity !== undefined ? { at_capacity: atCapacity } : {}),
   };
+}
+
+/** The bench argv of a variant in the open model at `rate` ev/s: its own flags with the load model replaced. */
+export function atRateArgv(argv: readonly string[], rate: number): string[] {
+  const replaced = /^--(model|concurrency|rate)=/;
+  return [...argv.filter((arg) => !replaced.test(arg)), '--model=open', `--rate=${rate}`];
+}
+
+/**
+ * Capacity per variant with latency (not the bare subscriber): the median committed ev/s of its
+ * runs that completed; null when none did. The open-model rate is fraction × capacity, whole ev/s.
+ */
+export function capacityRates(report: Pick<CompareReport, 'variants' | 'runs'>, fraction: number): AtCapacity['rates'] {
+  return summarizeVariants(report).flatMap((summary) => {
+    const variant = report.variants.find((v) => v.name === summary.name)!;
+    const capacity = summary.committed_per_s?.median;
+    if (variant.aggregator !== 'reference' || capacity === undefined || capacity <= 0) return [];
+    return [{ variant: variant.name, capacity_per_s: capacity, rate_per_s: Math.max(1, Math.round(fraction * capacity)) }];
+  });
 }
 
 export interface CompareDeps {
@@ -368,11 +407,15 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
   const runs: CompareRun[] = [];
   let machine: CompareReport['machine'] = null;
   let gitSha = 'unknown';
-  for (const [i, { variant, replicate }] of schedule.entries()) {
-    const outDir = join(plan.out_dir, `${variant.slug}-r${replicate}`);
-    const head = `[${i + 1}/${schedule.length}] ${variant.name} r${replicate}/${plan.replicates}`;
-    const base = { order: i + 1, variant: variant.name, replicate, out_dir: outDir, aggregator: variant.aggregator };
-    let entry: CompareRun;
+  /** One run into outDir; a run that throws is recorded as not completed. */
+  const runOne = async (
+    variant: Pick<CompareVariantPlan, 'name' | 'aggregator' | 'bench'>,
+    replicate: number,
+    order: number,
+    outDir: string,
+    head: string,
+  ): Promise<CompareRun> => {
+    const base = { order, variant: variant.name, replicate, out_dir: outDir, aggregator: variant.aggregator };
     try {
       const result = await run({
         scenario: variant.bench.scenario,
@@ -391,13 +434,58 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
       }
       machine ??= result.machine;
       if (gitSha === 'unknown') gitSha = result.git_sha;
-      entry = { ...base, run_id: result.run_id, valid: result.valid, invalid_reasons: result.invalid_reasons, passed: result.passed, error: null, figures: figuresOf(result) };
+      return { ...base, run_id: result.run_id, valid: result.valid, invalid_reasons: result.invalid_reasons, passed: result.passed, error: null, figures: figuresOf(result) };
     } catch (error) {
       const message = (error as Error).message ?? String(error);
-      entry = { ...base, run_id: null, valid: false, invalid_reasons: [`the run could not complete: ${message}`], passed: null, error: message, figures: null };
+      return { ...base, run_id: null, valid: false, invalid_reasons: [`the run could not complete: ${message}`], passed: null, error: message, figures: null };
     }
+  };
+  for (const [i, { variant, replicate }] of schedule.entries()) {
+    const head = `[${i + 1}/${schedule.length}] ${variant.name} r${replicate}/${plan.replicates}`;
+    const entry = await runOne(variant, replicate, i + 1, join(plan.out_dir, `${variant.slug}-r${replicate}`), head);
     runs.push(entry);
     log(runLine(entry, schedule.length, plan.replicates));
+  }
+
+  let atCapacity: AtCapacity | undefined;
+  if (plan.at_capacity !== undefined) {
+    const fraction = plan.at_capacity;
+    const variants = plan.variants.map((v) => ({ name: v.name, value: v.value, aggregator: v.aggregator }));
+    const rates = capacityRates({ variants, runs }, fraction);
+    const percent = `${(fraction * 100).toFixed(0)}%`;
+    // Each variant at its own rate; parsed by the bench like any command line (a rate it refuses is an error of that variant).
+    const staged: { plan: CompareVariantPlan; rate: number }[] = [];
+    for (const rate of rates) {
+      const variant = plan.variants.find((v) => v.name === rate.variant)!;
+      const argv = atRateArgv(variant.argv, rate.rate_per_s);
+      try {
+        const bench = await parseBenchArgs(argv);
+        if (bench === 'listed') throw new UsageError('unexpected --list');
+        staged.push({ plan: { ...variant, argv, bench }, rate: rate.rate_per_s });
+      } catch (error) {
+        log(`warning: ${variant.name} at ${percent} of capacity (${rate.rate_per_s} ev/s) cannot run: ${(error as Error).message}`);
+      }
+    }
+    for (const skipped of plan.variants.filter((v) => v.aggregator === 'reference' && !rates.some((r) => r.variant === v.name))) {
+      log(`warning: ${skipped.name}: no capacity measured (no run completed), so no run at ${percent} of it`);
+    }
+    const second = interleave(staged, plan.replicates);
+    const first = staged[0]?.plan.bench.scenario;
+    atCapacity = {
+      fraction,
+      rates: rates.filter((r) => staged.some((s) => s.plan.name === r.variant)),
+      load: first ? describeLoad(first).replace(/^(\S+) [^ ]+ for/, `$1 ${percent} of capacity for`) : MISSING_LOAD,
+      runs: [],
+    };
+    if (second.length > 0) log(`then ${second.length} runs at ${percent} of each variant's own capacity, open model: ${staged.map((s) => `${s.plan.name} ${s.rate} ev/s`).join(', ')}`);
+    for (const [i, { variant, replicate }] of second.entries()) {
+      const order = schedule.length + i + 1;
+      const total = schedule.length + second.length;
+      const head = `[${order}/${total}] ${variant.plan.name} at ${percent} (${variant.rate} ev/s) r${replicate}/${plan.replicates}`;
+      const entry = await runOne(variant.plan, replicate, order, join(plan.out_dir, `${variant.plan.slug}-at${Math.round(fraction * 100)}-r${replicate}`), head);
+      atCapacity.runs.push(entry);
+      log(runLine({ ...entry, variant: `${entry.variant} at ${percent}` }, total, plan.replicates));
+    }
   }
 
   const report: CompareReport = {
@@ -415,10 +503,12 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
     started_at: started.toISOString(),
     finished_at: now().toISOString(),
     runs,
+    ...(atCapacity ? { at_capacity: atCapacity } : {}),
   };
   writeFileSync(join(plan.out_dir, 'compare.json'), `${JSON.stringify({ ...report, summary: summarizeVariants(report) }, null, 2)}\n`);
   writeFileSync(join(plan.out_dir, 'compare.md'), `${renderCompare(report)}\n`);
-  return { report, exit: runs.every((r) => r.valid) ? EXIT.ok : EXIT.invalid_run };
+  const all = [...runs, ...(atCapacity?.runs ?? [])];
+  return { report, exit: all.every((r) => r.valid) ? EXIT.ok : EXIT.invalid_run };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -69,6 +69,22 @@ export interface CompareReport {
   started_at: string;
   finished_at: string;
   runs: CompareRun[];
+  /** --at-capacity: each reference variant run again, open model, at a fraction of its own capacity. */
+  at_capacity?: AtCapacity;
+}
+
+/**
+ * The second stage of `npm run compare -- --at-capacity F`: capacity per variant is the median
+ * committed ev/s of its (closed-model) runs above; each variant with latency (not the bare
+ * subscriber) then runs again in the open model at F × that rate, --replicates times, interleaved.
+ */
+export interface AtCapacity {
+  fraction: number;
+  /** Variant name → the capacity it was measured at (median committed ev/s) and the open-model rate derived from it. */
+  rates: { variant: string; capacity_per_s: number; rate_per_s: number }[];
+  /** The measured load of one run, described (the rate differs per variant). */
+  load: string;
+  runs: CompareRun[];
 }
 
 /** The figures of a finished run, from its result. */
@@ -188,8 +204,9 @@ function duration(fromIso: string, toIso: string): string {
 }
 
 function statusLine(report: CompareReport): string {
-  const invalidRuns = report.runs.filter((r) => !r.valid);
-  const n = report.runs.length;
+  const all = [...report.runs, ...(report.at_capacity?.runs ?? [])];
+  const invalidRuns = all.filter((r) => !r.valid);
+  const n = all.length;
   return invalidRuns.length === 0
     ? `**All ${n} runs valid**`
     : `**${invalidRuns.length} of ${n} runs INVALID** — ${invalidRuns.map((r) => `${escapeCell(r.variant)} r${r.replicate}`).join(', ')}; their variants are marked ⚠`;
@@ -228,15 +245,52 @@ function variantTable(summaries: VariantSummary[]): string {
   return table(header, rows);
 }
 
+/** Latency at a fraction of each variant's own capacity: one row per variant of the second stage. */
+function atCapacityTable(report: CompareReport, at: AtCapacity): string {
+  const variants = report.variants.filter((v) => at.rates.some((r) => r.variant === v.name));
+  const summaries = summarizeVariants({ variants, runs: at.runs });
+  const capacityRatio = (name: string) => {
+    const capacities = summarizeVariants(report);
+    const first = capacities[0]?.committed_per_s?.median;
+    return ratio(capacities.find((s) => s.name === name)?.committed_per_s?.median, first);
+  };
+  return table(
+    ['variant', 'capacity ev/s', '× ev/s', 'offered ev/s', 'valid runs', 'committed ev/s', 'p50 ms', 'p99 ms median [min–max]', 'p99.9 ms', 'loss rate', 'overloaded'],
+    summaries.map((s) => {
+      const rate = at.rates.find((r) => r.variant === s.name)!;
+      return [
+        `${s.valid < s.runs ? '⚠ ' : ''}${escapeCell(s.name)}`,
+        rate.capacity_per_s.toFixed(0),
+        times(capacityRatio(s.name)),
+        rate.rate_per_s.toFixed(0),
+        `${s.valid}/${s.runs}`,
+        range(s.committed_per_s, (v) => v.toFixed(0)),
+        ms(s.p50_ms?.median),
+        range(s.p99_ms, ms),
+        ms(s.p99_9_ms?.median),
+        pct(s.loss_rate?.median),
+        s.overloaded.length === 0 ? 'no' : s.overloaded.map((o) => `${escapeCell(o.phase)} (${o.runs}/${s.runs - s.errored})`).join(', '),
+      ];
+    }),
+  );
+}
+
+function atCapacityHeading(at: AtCapacity): string {
+  return `Latency at ${(at.fraction * 100).toFixed(0)}% of each variant's own capacity`;
+}
+
 /** The verdict line and the per-variant table: what the command prints when it is done. */
 export function renderCompareSummary(report: CompareReport): string {
-  return `${statusLine(report)}\n\n${variantTable(summarizeVariants(report))}`;
+  const at = report.at_capacity;
+  const second = at ? `\n\n${atCapacityHeading(at)} (open model):\n\n${atCapacityTable(report, at)}` : '';
+  return `${statusLine(report)}\n\n${variantTable(summarizeVariants(report))}${second}`;
 }
 
 export function renderCompare(report: CompareReport): string {
   const summaries = summarizeVariants(report);
   const out: string[] = [];
-  const invalidRuns = report.runs.filter((r) => !r.valid);
+  const at = report.at_capacity;
+  const invalidRuns = [...report.runs, ...(at?.runs ?? [])].filter((r) => !r.valid);
   const n = report.runs.length;
   out.push(statusLine(report), '');
   out.push(`# chaosbench compare: ${escapeCell(report.scenario)} by ${escapeCell(report.axis.field)}`, '');
@@ -268,11 +322,22 @@ export function renderCompare(report: CompareReport): string {
   if (anyOverload) notes.push('Overloaded phases: the backlog grew for the whole phase (in how many of the runs): latency there measures queue length.');
   out.push(...notes.map((note) => `- ${note}`), '');
 
+  if (at) {
+    out.push(`## ${atCapacityHeading(at)}`, '');
+    out.push(
+      `Each variant's capacity is the median committed ev/s of its runs above; it then ran again in the open model (a schedule of intended send times, so latency counts queueing) at ${(at.fraction * 100).toFixed(0)}% of that rate, ${report.replicates} time${report.replicates === 1 ? '' : 's'}, interleaved (${escapeCell(at.load)}). The bare subscriber has no end-to-end latency and is left out. × ev/s: capacity over the first variant's.`,
+      '',
+      atCapacityTable(report, at),
+      '',
+    );
+  }
+
   if (invalidRuns.length > 0) {
     out.push('## Invalid runs', '');
     for (const r of invalidRuns) {
       const why = r.error !== null ? `did not complete: ${r.error}` : r.invalid_reasons.join('; ') || 'invalid';
-      out.push(`- ${escapeCell(r.variant)} r${r.replicate} (run ${r.order} of ${n}): ${escapeCell(why)}`);
+      const stage = at?.runs.includes(r) ? ` at ${(at.fraction * 100).toFixed(0)}% of capacity` : '';
+      out.push(`- ${escapeCell(r.variant)}${stage} r${r.replicate} (run ${r.order} of ${n + (at?.runs.length ?? 0)}): ${escapeCell(why)}`);
     }
     out.push('');
   }
@@ -281,11 +346,11 @@ export function renderCompare(report: CompareReport): string {
   out.push(
     table(
       ['#', 'variant', 'replicate', 'committed ev/s', 'offered ev/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'loss rate', 'valid', 'checks', 'directory'],
-      report.runs.map((r) => {
+      [...report.runs, ...(at?.runs ?? [])].map((r) => {
         const f = r.figures;
         return [
           String(r.order),
-          escapeCell(r.variant),
+          `${escapeCell(r.variant)}${at?.runs.includes(r) ? ` at ${(at.fraction * 100).toFixed(0)}%` : ''}`,
           `${r.replicate}/${report.replicates}`,
           perS(f?.committed_per_s),
           perS(f?.offered_per_s),
