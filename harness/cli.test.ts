@@ -12,7 +12,7 @@ import { stringify as toYaml } from 'yaml';
 import { dupStorm } from '../scenarios/dup-storm.ts';
 import { SCENARIOS } from '../scenarios/index.ts';
 import { smoke } from '../scenarios/smoke.ts';
-import { EXIT, parseDuration, UsageError } from './cli.ts';
+import { EXIT, parseBenchArgs, parseDuration, UsageError } from './cli.ts';
 import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -139,6 +139,38 @@ describe.concurrent('bench CLI (spawned)', () => {
     expectBadInput(withScenario, /dedup.*'mongodb'.*valid kinds are memory, none, sqlite, .*redis, .*postgres/);
   });
 
+  it('--sink foo exits 2 naming --sink and what it accepts, with or without a scenario', async () => {
+    const [alone, withScenario] = await Promise.all([bench('--sink', 'foo'), bench('--scenario', 'dup-storm', '--sink', 'foo')]);
+    for (const outcome of [alone, withScenario]) {
+      expectBadInput(outcome, /--sink: must be sqlite \(the file <out>\/sink.db\), postgres or postgres:\/\/USER@HOST:PORT\/DB, got 'foo'/);
+    }
+  });
+
+  it('--sink sqlite:PATH and --sink postgres:// (no host) exit 2 naming --sink', async () => {
+    const [path, noHost] = await Promise.all([
+      bench('--scenario', 'dup-storm', '--sink', 'sqlite:/tmp/elsewhere.db'),
+      bench('--scenario', 'dup-storm', '--sink', 'postgres://', '--dedup', 'postgres'),
+    ]);
+    expectBadInput(path, /--sink: .*got 'sqlite:\/tmp\/elsewhere.db'/);
+    expectBadInput(noHost, /--sink: .*names no host/);
+  });
+
+  it("--sink postgres beside the sink's SQLite dedup store (--dedup sqlite, or the scenario's own) exits 2 naming both flags", async () => {
+    const [explicit, fromScenario, viaSet] = await Promise.all([
+      bench('--scenario', 'dup-storm', '--sink', 'postgres', '--dedup', 'sqlite'),
+      bench('--scenario', 'dup-storm', '--sink', 'postgres://postgres@127.0.0.1:5432/test'),
+      bench('--scenario', 'dup-storm', '--sink', 'postgres', '--dedup', 'postgres', '--set', 'aggregator.dedup=sqlite'),
+    ]);
+    for (const outcome of [explicit, fromScenario, viaSet]) expectBadInput(outcome, /--dedup sqlite .*--sink postgres .*--dedup postgres/);
+  });
+
+  it('--help documents --sink', async () => {
+    const outcome = await bench('--help');
+    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    expect(outcome.stdout).toMatch(/--sink\s+where the aggregator commits and the ledger reads back: sqlite/);
+    expect(outcome.stdout).toContain('postgres://USER@HOST:PORT/DB');
+  });
+
   it('--list shows every shipped scenario, one line each', async () => {
     const outcome = await bench('--list');
     expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
@@ -208,6 +240,31 @@ describe.concurrent('aggregator CLI (spawned)', () => {
     const outcome = await aggregator('--help');
     expect(outcome.code, outcome.stderr).toBe(0);
     for (const flag of ['--broker', '--dedup', '--sink', '--batch-size']) expect(outcome.stdout).toContain(flag);
+  });
+});
+
+describe('parseBenchArgs --sink', () => {
+  it('defaults to sqlite and records nothing in the overrides', async () => {
+    const args = await parseBenchArgs(['--scenario', 'dup-storm']);
+    expect(args !== 'listed' && args.sink).toBe('sqlite');
+    expect(args !== 'listed' && args.overrides.sink).toBeUndefined();
+  });
+
+  it('carries postgres to the run and records it in the overrides (for the replay line), a password hidden', async () => {
+    const bare = await parseBenchArgs(['--scenario', 'dup-storm', '--sink', 'postgres', '--dedup', 'postgres']);
+    expect(bare !== 'listed' && [bare.sink, bare.overrides.sink, bare.scenario.aggregator.dedup]).toEqual(['postgres', 'postgres', 'postgres']);
+    const url = await parseBenchArgs(['--scenario', 'dup-storm', '--sink', 'postgres://bench:secret@db.example:5432/bench', '--dedup', 'memory']);
+    expect(url !== 'listed' && url.sink).toBe('postgres://bench:secret@db.example:5432/bench');
+    expect(url !== 'listed' && url.overrides.sink).toBe('postgres://bench:***@db.example:5432/bench');
+  });
+
+  it('lets a bare subscriber (no dedup, no sink) take --sink postgres with the scenario\'s sqlite dedup', async () => {
+    const args = await parseBenchArgs(['--scenario', 'dup-storm', '--aggregator', 'none', '--sink', 'postgres']);
+    expect(args !== 'listed' && args.sink).toBe('postgres');
+  });
+
+  it('refuses --dedup sqlite with --sink postgres as a UsageError (exit 2)', async () => {
+    await expect(parseBenchArgs(['--scenario', 'dup-storm', '--sink', 'postgres', '--dedup', 'sqlite'])).rejects.toThrow(UsageError);
   });
 });
 

@@ -12,6 +12,7 @@ import { isScenarioFile, loadScenarioFile } from '../scenarios/load.ts';
 import { parseAssignment, setPath } from '../scenarios/override.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 import { parseBrokerSpec } from './broker/index.ts';
+import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from './run-sink/index.ts';
 import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind } from './run.ts';
 import { renderSummary } from '../reports/markdown.ts';
 import { reportFiles } from '../reports/files.ts';
@@ -73,6 +74,8 @@ export interface BenchArgs {
   scenario: Scenario;
   overrides: Record<string, unknown>;
   broker: string;
+  /** --sink: sqlite (default, <out>/sink.db), postgres or postgres://USER@HOST:PORT/DB. */
+  sink?: string;
   out_dir: string;
   aggregator: AggregatorKind;
   quiet: boolean;
@@ -120,6 +123,12 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           default: 'embedded',
           describe: 'embedded (Aedes child process on an ephemeral port) or mqtt://host:port',
         },
+        sink: {
+          type: 'string',
+          default: 'sqlite',
+          describe:
+            'where the aggregator commits and the ledger reads back: sqlite (the file <out>/sink.db) | postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) | postgres://USER@HOST:PORT/DB; a PostgreSQL sink gets a schema of its own per run, dropped after the final read (needs a --dedup other than sqlite: try --dedup postgres)',
+        },
         shard: { type: 'string', describe: 'I/N: drive shard I of a run split over N harness processes (machines) on one --broker; each publishes its share of the publishers; combine with npm run merge' },
         out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
         quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
@@ -133,6 +142,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
       .example('$0 --scenario dup-storm', 'the default run (about 30 s)')
       .example('$0 --scenario dup-storm --dedup none --sink-mode append', 'watch the duplicates reach the sink')
       .example('$0 --scenario dup-storm --broker mqtt://127.0.0.1:1883', 'against an external broker')
+      .example('$0 --scenario dup-storm --sink postgres --dedup postgres', 'commit to PostgreSQL, claims in the same transaction')
       .example('$0 --scenario dup-storm --rate 5000 --duration 30s', 'sustain 5,000 ev/s or say why not (exit 3 if the generator falls behind)')
       .example('$0 --scenario dup-storm --rate 1000:20000 --duration 60s', 'ramp the arrival rate to find where the backlog starts to grow')
       .example('$0 --scenario dup-storm --rate 20000 --aggregator none', "the generator's and broker's ceiling, with a subscriber that acks at once")
@@ -173,6 +183,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   const rate = args.rate === undefined ? undefined : flag('rate', () => parseRate(args.rate!));
   const dedup = args.dedup === undefined ? undefined : flag('dedup', () => (parseDedupSpec(args.dedup!), args.dedup!));
   const brokerSpec = flag('broker', () => parseBrokerSpec(args.broker));
+  const sink = flag('sink', () => parseSinkChoice(args.sink));
   const shard = args.shard === undefined ? undefined : flag('shard', () => parseShard(args.shard!));
   const assignments = (args.set ?? []).flatMap((text) => {
     const parsed = flag('set', () => parseAssignment(String(text)));
@@ -207,6 +218,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   if (args['batch-size'] !== undefined) scenario.aggregator.batch_size = (overrides['batch-size'] = args['batch-size']) as number;
   if (args.publishers !== undefined) scenario.load.publishers = (overrides.publishers = args.publishers) as number;
   if (args.broker !== 'embedded') overrides.broker = args.broker;
+  if (args.sink !== 'sqlite') overrides.sink = describeSinkChoice(args.sink);
   if (shard !== undefined) overrides.shard = args.shard;
   // --set last, so that it can change anything, including what a flag above set.
   for (const [path, value] of assignments) {
@@ -222,6 +234,12 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     );
   }
 
+  // After --set, which may change the dedup store too (a --dedup that did not parse is reported on
+  // its own); a bare subscriber has neither.
+  if (sink !== undefined && args.aggregator === 'reference' && (args.dedup === undefined || dedup !== undefined)) {
+    problems.push(...sinkDedupProblems(sink, scenario.aggregator.dedup));
+  }
+
   const validation = validateScenario(scenario);
   if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${validation.errors.join('\n  ')}`);
   else if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
@@ -230,6 +248,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     scenario,
     overrides,
     broker: args.broker,
+    sink: args.sink,
     // Shards started on one machine in the same second must not share a directory (nor its sink.db).
     out_dir: resolve(args.out ?? join('reports', 'out', `${makeRunId(scenario.name)}${shard && shard.count > 1 ? `-shard${shard.index}of${shard.count}` : ''}`)),
     aggregator: args.aggregator as AggregatorKind,
@@ -263,13 +282,13 @@ export async function main(argv: string[]): Promise<number> {
     const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
     const subject = parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
     process.stderr.write(
-      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker} · ${subject}\n`,
+      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink ?? 'sqlite')}`} · ${subject}\n`,
     );
   }
 
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
   } catch (error) {
     if (tty && !quiet) process.stderr.write('\n');
     process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);

@@ -131,6 +131,20 @@ describe('mergeResults: counts, rates, checks', () => {
     expect(mergeResults([read('a', a), read('c', c)]).phases[1]!.recovery?.recovery_s).toBeNull();
   });
 
+  it('names the sink kind the parts shared (each had its own file or schema); none when a part had none', () => {
+    const onPostgres = (schema: string) => (r: RunResult) => {
+      r.sink = { kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', schema };
+    };
+    const merged = mergeResults([read('a', part('a1', [1000], onPostgres('chaosbench_run_a'))), read('b', part('b2', [2000], onPostgres('chaosbench_run_b')))]);
+    expect(merged.sink).toEqual({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test' });
+    const older = mergeResults([read('a', part('a1', [1000], onPostgres('chaosbench_run_a'))), read('b', part('b2', [2000]))]);
+    expect(older.sink).toBeUndefined();
+    expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), sink: { kind: 'mysql', url: 1 } }).errors).toEqual([
+      "c: sink.kind must be 'sqlite' or 'postgres' (got \"mysql\")",
+      'c: sink.url must be a string (got 1)',
+    ]);
+  });
+
   it('a run is valid only if every part is, and says which part was not', () => {
     const b = part('b2', [1], (r) => {
       r.valid = false;

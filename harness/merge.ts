@@ -195,6 +195,12 @@ export function readPart(label: string, parsed: unknown): { part: MergePart; err
   const broker = object('broker', parsed.broker);
   if (broker.kind !== 'embedded' && broker.kind !== 'external') fail('broker.kind', "must be 'embedded' or 'external'", broker.kind);
   string('broker.url', broker.url);
+  // Optional: results written before --sink have none, and a bare subscriber has no sink.
+  if (parsed.sink !== undefined) {
+    const sink = object('sink', parsed.sink);
+    if (sink.kind !== 'sqlite' && sink.kind !== 'postgres') fail('sink.kind', "must be 'sqlite' or 'postgres'", sink.kind);
+    string('sink.url', sink.url);
+  }
   const aggregator = object('aggregator', parsed.aggregator);
   if (aggregator.kind !== 'reference' && aggregator.kind !== 'none') fail('aggregator.kind', "must be 'reference' or 'none'", aggregator.kind);
   string('aggregator.claim_order', aggregator.claim_order);
@@ -542,6 +548,8 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
     },
     versions,
     broker: brokers.length === 1 ? first.broker : { kind: results.every((r) => r.broker.kind === 'external') ? 'external' : 'embedded', url: brokers.join('; ') },
+    // Each part had a sink of its own (its file, its schema): the merge names the kind when they agree, and where they were.
+    ...(results.every((r) => r.sink && r.sink.kind === first.sink?.kind) ? { sink: { kind: first.sink!.kind, url: unique(results.map((r) => r.sink!.url)).join('; ') } } : {}),
     aggregator: { kind: first.aggregator.kind, claim_order: joined(results.map((r) => r.aggregator.claim_order)), self_reported: selfReported },
     totals,
     rates,

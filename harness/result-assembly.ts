@@ -14,7 +14,7 @@ import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
-import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult } from './result.ts';
+import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult, type SinkDescription } from './result.ts';
 import type { AggregatorKind, RunOptions } from './run.ts';
 
 /** Offered rate below this share of the target makes the run invalid: the generator could not keep up. */
@@ -33,6 +33,8 @@ export interface Assembly {
   aggregatorKind: AggregatorKind;
   brokerKind: 'embedded' | 'external';
   brokerUrl: string;
+  /** The sink read back; undefined for a bare subscriber (it has none). */
+  sink?: SinkDescription;
   load: LoadOutcome;
   ledger: Ledger;
   timeline: TimelineSample[];
@@ -202,6 +204,7 @@ export function assembleResult(a: Assembly): RunResult {
     machine: machineFacts(),
     versions: packageVersions(),
     broker: { kind: a.brokerKind, url: a.brokerUrl },
+    ...(a.sink ? { sink: a.sink } : {}),
     aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters },
     rates,
     throughput: {

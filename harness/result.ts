@@ -47,6 +47,13 @@ export interface CheckResult extends Check {
   passed: boolean;
 }
 
+/** Which sink a run used: `sqlite:<path>`, or a PostgreSQL server (password shown as ***) and the run's schema (dropped after the run). */
+export interface SinkDescription {
+  kind: 'sqlite' | 'postgres';
+  url: string;
+  schema?: string;
+}
+
 export interface RunResult {
   schema: typeof RESULT_SCHEMA;
   run_id: string;
@@ -59,6 +66,8 @@ export interface RunResult {
   machine: { node: string; platform: string; arch: string; cpus: number; cpu_model: string; total_memory_gb: number };
   versions: Record<string, string>;
   broker: { kind: 'embedded' | 'external'; url: string };
+  /** The sink the aggregator committed to and the ledger read back (absent for a bare subscriber, and in results written before --sink). */
+  sink?: SinkDescription;
   aggregator: {
     /** 'reference': the aggregator under test; 'none': a bare subscriber that acks on receipt. */
     kind: 'reference' | 'none';

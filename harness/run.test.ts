@@ -2,7 +2,8 @@
 // from a final read of the sink.
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import pg from 'pg';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScenario } from './run.ts';
@@ -11,6 +12,9 @@ import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { startMosquitto, type MosquittoBroker } from './broker/mosquitto.ts';
 import { renderReport } from '../reports/markdown.ts';
+import { DEFAULT_DATABASE_URL } from '../aggregator/sink/postgres.ts';
+import type { AggregatorConfig } from '../aggregator/service.ts';
+import { sleep } from '../aggregator/clock.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -38,7 +42,11 @@ function smallDupStorm(change: (s: Scenario) => void = () => {}): Scenario {
 
 describe('dup-storm end to end on the embedded broker', () => {
   it('absorbs every injected duplicate: 0 lost, 0 in the sink, absorbed == injected', async () => {
-    const result = await runScenario({ scenario: smallDupStorm(), overrides: {}, broker: 'embedded', out_dir: outDir() });
+    const dir = outDir();
+    const result = await runScenario({ scenario: smallDupStorm(), overrides: {}, broker: 'embedded', out_dir: dir });
+    // No --sink: the SQLite file in the run's directory, as before the option existed.
+    expect(result.sink).toEqual({ kind: 'sqlite', url: `sqlite:${join(dir, 'sink.db')}` });
+    expect(existsSync(join(dir, 'sink.db'))).toBe(true);
     const t = result.totals;
     expect(t.published).toBe(100 + 800);
     expect(t.unique_committed).toBe(t.published);
@@ -100,6 +108,95 @@ describe('dup-storm end to end on the embedded broker', () => {
     expect(result.totals.sink_duplicates).toBeGreaterThan(0);
     expect(result.passed).toBe(false);
     expect(result.checks.find((c) => c.metric === 'sink_duplicates')?.passed).toBe(false);
+  });
+});
+
+describe('a PostgreSQL sink end to end (--sink postgres)', () => {
+  const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+  const query = async <Row extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<Row[]> => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      return (await client.query<Row>(text, values)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  const schemaExists = async (schema: string) => (await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).length === 1;
+  /** What the aggregator was started with, and how many rows its PostgreSQL sink held 1.5 s into the load. */
+  const watch = () => {
+    const seen: { config?: AggregatorConfig; rows_mid_run?: number } = {};
+    return {
+      seen,
+      during: async ({ aggregator }: { aggregator: { config: AggregatorConfig } }) => {
+        seen.config = aggregator.config;
+        await sleep(1_500);
+        const [row] = await query<{ n: number }>(`SELECT count(*)::int AS n FROM "${aggregator.config.sink_schema}".events`);
+        seen.rows_mid_run = row?.n;
+      },
+    };
+  };
+
+  it('absorbs every duplicate with the claims in the sink\'s transaction: 0 lost, 0 in the sink, all read back from PostgreSQL; the schema is gone after', async () => {
+    const dir = outDir();
+    const { seen, during } = watch();
+    const lines: string[] = [];
+    const scenario = smallDupStorm((s) => {
+      s.aggregator.dedup = 'postgres';
+    });
+    const result = await runScenario({ scenario, overrides: { sink: 'postgres', dedup: 'postgres' }, broker: 'embedded', sink: 'postgres', out_dir: dir, during, progress: (line) => lines.push(line) });
+    const t = result.totals;
+    expect(t.published).toBe(100 + 800);
+    expect(t.unique_committed).toBe(t.published);
+    expect(t.lost).toBe(0);
+    expect(t.lost_unacked).toBe(0);
+    expect(t.sink_duplicates).toBe(0);
+    expect(t.unexpected).toBe(0);
+    expect(t.copies_published).toBeGreaterThan(160);
+    expect(t.duplicates_absorbed).toBe(t.copies_published);
+    expect(result.latency.end_to_end.count).toBe(800);
+    expect(result.passed).toBe(true);
+    expect(result.valid, result.invalid_reasons.join('; ')).toBe(true);
+
+    // The aggregator wrote to the run's own schema, and the dedup claims sat in the same one.
+    const schema = seen.config?.sink_schema;
+    expect(schema).toMatch(/^chaosbench_run_[a-z0-9_]+$/);
+    expect(seen.config?.sink).toBe(databaseUrl);
+    expect(seen.config?.dedup_schema).toBe(schema);
+    expect(result.aggregator.claim_order).toBe('transactional');
+    expect(seen.rows_mid_run).toBeGreaterThan(0);
+    // Nothing was written to or read from a SQLite file: the ledger's rows came from PostgreSQL.
+    expect(existsSync(join(dir, 'sink.db'))).toBe(false);
+    expect(result.sink).toEqual({ kind: 'postgres', url: databaseUrl, schema });
+    // The progress line's p99 came from the PostgreSQL sink too.
+    expect(lines.some((line) => /backlog -?\d+ {2}p99 \d+\.\d ms {2}puback/.test(line)), lines.join('\n')).toBe(true);
+    expect(renderReport(result)).toContain(`sink \`postgres\` (${databaseUrl}, schema ${schema}, dropped after the run)`);
+    expect(renderReport(result)).toMatch(/Replay: `npm run bench -- --scenario dup-storm --seed \d+ --sink postgres --dedup postgres`/);
+    expect(await schemaExists(schema!)).toBe(false);
+  }, 90_000);
+
+  it('with --dedup none and an append sink the duplicates show in PostgreSQL, and the schema is still removed', async () => {
+    const { seen, during } = watch();
+    const scenario = smallDupStorm((s) => {
+      s.aggregator.dedup = 'none';
+      s.aggregator.sink_mode = 'append';
+    });
+    const result = await runScenario({ scenario, overrides: {}, broker: 'embedded', sink: `${databaseUrl}`, out_dir: outDir(), during });
+    expect(result.totals.lost).toBe(0);
+    expect(result.totals.sink_duplicates).toBeGreaterThan(0);
+    expect(result.totals.sink_duplicates).toBe(result.totals.copies_published);
+    expect(result.totals.unique_committed).toBe(result.totals.published);
+    expect(result.passed).toBe(false);
+    expect(result.checks.find((c) => c.metric === 'sink_duplicates')?.passed).toBe(false);
+    expect(result.sink?.kind).toBe('postgres');
+    expect(seen.config?.dedup_schema).toBeUndefined();
+    expect(await schemaExists(seen.config!.sink_schema!)).toBe(false);
+  }, 90_000);
+
+  it("refuses the sink's SQLite dedup store beside a PostgreSQL sink before starting anything", async () => {
+    const dir = join(outDir(), 'never-created');
+    await expect(runScenario({ scenario: smallDupStorm(), overrides: {}, broker: 'embedded', sink: 'postgres', out_dir: dir })).rejects.toThrow(/--dedup sqlite.*--sink postgres/);
+    expect(existsSync(dir)).toBe(false);
   });
 });
 
@@ -209,6 +306,7 @@ describe('the measurement engine end to end', () => {
     expect(result.invalid_reasons.join(' ')).toMatch(/generator (fell behind its schedule|offered)/);
     expect(renderReport(result).split('\n')[0]).toMatch(/^\*\*INVALID RUN\*\* — the generator/);
     expect(result.aggregator.kind).toBe('none');
+    expect(result.sink).toBeUndefined();
     expect(result.checks).toEqual([]);
   }, 90_000);
 });

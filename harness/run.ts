@@ -4,7 +4,6 @@
 
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { countDurable, iterateSinkRows, readDeadLetters } from '../aggregator/sink/sqlite.ts';
 import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/service.ts';
 import { emptyCounters } from '../aggregator/pipeline.ts';
 import { sleep } from '../aggregator/clock.ts';
@@ -18,9 +17,10 @@ import { removeRunDedup, runDedupPlace, type RunDedupPlace } from './dedup-isola
 import { runLoad } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
 import { shardPublishers, type Shard } from './load/shard.ts';
-import { buildLedger, deadLetterKey } from './ledger/index.ts';
+import { buildLedgerAsync, deadLetterKey } from './ledger/index.ts';
 import type { TimelineSample } from './metrics/backlog.ts';
-import { LiveSinkLatency } from './metrics/live-latency.ts';
+import type { LiveLatency } from './metrics/live-latency.ts';
+import { parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './run-sink/index.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { RunResult } from './result.ts';
 import { assembleResult, round } from './result-assembly.ts';
@@ -32,6 +32,12 @@ export interface RunOptions {
   overrides: Record<string, unknown>;
   /** 'embedded' or mqtt://host:port */
   broker: string;
+  /**
+   * Where the aggregator commits and the ledger reads back: 'sqlite' (default: the file
+   * <out_dir>/sink.db), 'postgres' (DATABASE_URL or the local default) or postgres://USER@HOST:PORT/DB.
+   * A PostgreSQL sink gets a schema of the run's own, dropped after the final read.
+   */
+  sink?: string;
   out_dir: string;
   /**
    * 'reference': the aggregator under test. 'none': a bare subscriber that acks on receipt (no
@@ -79,8 +85,12 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   // the same pid (containers) must still not share a topic or take over each other's MQTT session.
   const shard = options.shard && options.shard.count > 1 ? options.shard : undefined;
   const tag = `${runId}-${shard ? `s${shard.index}of${shard.count}-` : ''}${process.pid}`;
+  // Checked before anything starts: a bad --sink, or a dedup store that cannot live beside it.
+  const sinkChoice = parseSinkChoice(options.sink ?? 'sqlite');
+  const sinkProblems = aggregatorKind === 'reference' ? sinkDedupProblems(sinkChoice, scenario.aggregator.dedup) : [];
+  if (sinkProblems.length > 0) throw new Error(sinkProblems.join('; '));
   mkdirSync(options.out_dir, { recursive: true });
-  const sinkFile = resolve(options.out_dir, 'sink.db');
+  const runSink: RunSink = runSinkFor(sinkChoice, { out_dir: options.out_dir, tag });
   const progress = options.progress ?? (() => {});
 
   const brokerSpec = parseBrokerSpec(options.broker);
@@ -90,7 +100,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let dedupPlace: RunDedupPlace | undefined;
   let proxies: { publishers: ToxicProxy; aggregator: ToxicProxy } | undefined;
   let toxicSerial = 0;
-  let liveLatency: LiveSinkLatency | undefined;
+  let liveLatency: LiveLatency | undefined;
   try {
     const persistence = scenario.broker?.persistence ?? 'memory';
     if (persistence === 'redis') redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
@@ -121,11 +131,15 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       topic: `events/${tag}/#`,
       ...scenario.aggregator,
       dedup: aggregatorKind === 'none' ? 'none' : scenario.aggregator.dedup,
-      sink: `sqlite:${sinkFile}`,
+      ...runSink.aggregator,
       seed: scenario.seed,
       bare: aggregatorKind === 'none',
     };
-    // The run's dedup claims on a shared Redis or PostgreSQL go to a place of the run's own, removed afterwards.
+    // The run's dedup claims on a shared Redis or PostgreSQL go to a place of the run's own, removed
+    // afterwards. A PostgreSQL store's schema is named after the run's tag exactly like a PostgreSQL
+    // sink's (runSchemaName), so with both on one database the claims sit beside the events they
+    // guard in one schema. (The claim joins the sink's transaction either way: claimerFor compares
+    // databases, not schemas.)
     if (aggregatorKind === 'reference') {
       dedupPlace = runDedupPlace(config.dedup, config.dedup_namespace ?? config.client_id, tag);
       if (dedupPlace.kind === 'postgres') config.dedup_schema = dedupPlace.schema;
@@ -140,7 +154,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const totalS = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const timeline: TimelineSample[] = [];
     const bare = aggregatorKind === 'none';
-    liveLatency = new LiveSinkLatency(sinkFile);
+    if (!bare) liveLatency = runSink.liveLatency();
     // The harness's own memory (main thread and load workers share the process): bounded for long runs.
     let rssPeak = process.memoryUsage().rss;
     const sampleRss = () => {
@@ -230,7 +244,10 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     // A SIGKILLed aggregator takes the acks it sent after its last counters report with it, so after
     // a crash the self-reported count can stay short for good; then the sink itself is asked.
     const brokerAckedMessages = publishCounters.acked - publishCounters.copies_acked + publishCounters.raw_acked;
-    const durable = aggregatorKind === 'reference' ? () => agg.restarts > 0 && countDurable(sinkFile) >= brokerAckedMessages : () => false;
+    const durable =
+      aggregatorKind === 'reference'
+        ? async () => agg.restarts > 0 && (await runSink.countDurable().catch(() => -1)) >= brokerAckedMessages
+        : async () => false;
     const drain = await drainAggregator(agg, publishCounters.acked + publishCounters.raw_acked, scenario.drain_timeout_s * 1000, progress, durable);
     await agg.stop();
     const counters = agg.totalCounters() ?? emptyCounters();
@@ -238,14 +255,15 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     await broker.stop();
     broker = undefined;
 
-    liveLatency?.close();
+    await liveLatency?.close();
     const excluded = new Set(scenario.phases.flatMap((p, i) => (p.name === WARMUP_PHASE ? [i] : [])));
-    const ledger = buildLedger({
+    // The final read. A bare subscriber writes nothing: there is no sink to read.
+    const deadLetters = bare ? [] : (await runSink.deadLetters()).map(deadLetterKey);
+    const ledger = await buildLedgerAsync({
       log: load.log,
       phases: load.phases,
-      // A bare subscriber writes nothing: there is no sink to read.
-      sink: bare ? [] : iterateSinkRows(sinkFile),
-      dead_letters: bare ? [] : readDeadLetters(sinkFile).map(deadLetterKey),
+      sink: bare ? [] : runSink.rows(),
+      dead_letters: deadLetters,
       excluded_phases: excluded,
       expected_id: (source, seq, intended_us) => eventIdFor(scenario.seed, source, seq, intended_us),
       per_second_origin_us: load.start_us,
@@ -259,6 +277,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       aggregatorKind,
       brokerKind: brokerSpec.kind,
       brokerUrl: brokerSpec.kind === 'external' ? brokerSpec.url : `embedded aedes (child process, ${persistence} persistence)`,
+      ...(bare ? {} : { sink: runSink.description }),
       load: { ...load, faults: faultRecords },
       ledger,
       timeline,
@@ -271,7 +290,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     // A shard ran only its own publishers; the merge adds the shards' counts back up.
     return shard ? { ...result, generator: { ...result.generator, publishers: shardPublishers(shard, scenario.load.publishers).length }, shard } : result;
   } finally {
-    liveLatency?.close();
+    await liveLatency?.close();
     await aggregator?.kill().catch(() => {});
     await broker?.stop().catch(() => {});
     await Promise.all([proxies?.publishers.stop(), proxies?.aggregator.stop()]).catch(() => {});
@@ -279,6 +298,12 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       const place = dedupPlace;
       await removeRunDedup(place).catch((error: unknown) =>
         progress(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
+      );
+    }
+    // After the final read (above, in the try) and after the aggregator is gone: the sink's schema on a shared server.
+    if (aggregatorKind === 'reference') {
+      await runSink.remove().catch((error: unknown) =>
+        progress(`warning: could not remove the run's sink (${runSink.kind}): ${(error as Error).message}`),
       );
     }
     if (redisKeys) {
@@ -309,7 +334,7 @@ async function drainAggregator(
   timeoutMs: number,
   progress: (line: string, final?: boolean) => void,
   /** Asked when progress stops: is everything durable anyway (the counters having missed some acks)? */
-  durable: () => boolean = () => false,
+  durable: () => Promise<boolean> = async () => false,
 ): Promise<RunResult['drain']> {
   const start = Date.now();
   const stallMs = Math.min(5_000, timeoutMs);
@@ -325,7 +350,7 @@ async function drainAggregator(
       lastProgressAt = Date.now();
     } else if (Date.now() - lastProgressAt > 500 && Date.now() - lastCheck > 500) {
       lastCheck = Date.now();
-      if (durable()) return { drain_s: (Date.now() - start) / 1000, complete: true, stopped: 'done', outstanding: 0 };
+      if (await durable()) return { drain_s: (Date.now() - start) / 1000, complete: true, stopped: 'done', outstanding: 0 };
     }
     if (Date.now() - lastProgressAt > stallMs) {
       return { drain_s: (Date.now() - start) / 1000, complete: false, stopped: 'stalled', outstanding: target - acked };

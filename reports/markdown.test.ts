@@ -76,6 +76,19 @@ describe('renderReport', () => {
     expect(md).not.toContain('## Findings');
   });
 
+  it('names a PostgreSQL sink in the run line and replays --sink; a result without `sink` renders as before', () => {
+    const result = fixture();
+    expect(result.sink).toBeUndefined();
+    expect(renderReport(result)).toContain(' · sink mode `idempotent` · ');
+    result.sink = { kind: 'postgres', url: 'postgres://bench:***@db.example:5432/test', schema: 'chaosbench_run_x' };
+    result.overrides = { ...result.overrides, dedup: 'postgres', sink: 'postgres://bench:***@db.example:5432/test' };
+    const md = renderReport(result);
+    expect(md).toContain(
+      ' · sink `postgres` (postgres://bench:***@db.example:5432/test, schema chaosbench_run_x, dropped after the run) · sink mode `idempotent` · ',
+    );
+    expect(md).toContain("--dedup postgres --sink 'postgres://bench:***@db.example:5432/test'`");
+  });
+
   it('starts an invalid run with **INVALID RUN** and every reason, even when its checks failed', () => {
     const result = withTotals({ lost: 2 });
     result.valid = false;

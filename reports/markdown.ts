@@ -55,7 +55,7 @@ export function renderReport(result: RunResult): string {
   out.push(verdictLine(result), '');
   out.push(`# chaosbench: ${s.name}`, '', `${s.description}`, '');
   out.push(
-    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`} · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
+    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`} · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · ${result.sink ? `sink ${describeSink(result.sink)} · ` : ''}sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
     '',
   );
 
@@ -228,6 +228,11 @@ export function renderReport(result: RunResult): string {
   out.push(`Replay: \`npm run bench -- --scenario ${scenarioArg} --seed ${result.seed}${replayFlags(result)}\``, '');
   out.push('<details><summary>Scenario as run</summary>', '', '```json', JSON.stringify(s, null, 2), '```', '', '</details>', '');
   return out.join('\n');
+}
+
+/** The sink in the run line: SQLite (the run's file) or PostgreSQL with its server and the run's schema. */
+function describeSink(sink: NonNullable<RunResult['sink']>): string {
+  return sink.kind === 'sqlite' ? '`sqlite`' : `\`postgres\` (${sink.url}${sink.schema ? `, schema ${sink.schema}, dropped after the run` : ''})`;
 }
 
 function replayFlags(result: RunResult): string {

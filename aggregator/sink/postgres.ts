@@ -384,8 +384,8 @@ function columnArrays(events: readonly Event[]): unknown[][] {
   ];
 }
 
-// Read side: what the harness ledger would use on a Postgres sink after a run (it reads the SQLite
-// sink file today). Each helper opens one connection of its own and closes it.
+// Read side: what the harness reads back from a Postgres sink during and after a run (through
+// harness/run-sink/postgres.ts). Each helper opens one connection of its own and closes it.
 
 async function withClient<T>(location: PostgresSinkLocation, read: (client: pg.Client, schema: string) => Promise<T>): Promise<T> {
   const schema = resolveSchema(location.schema);

@@ -96,6 +96,29 @@ const COMMITTED = 1;
 const DEAD_LETTERED = 2;
 
 export function buildLedger(input: LedgerInput): Ledger {
+  const ledger = ledgerBuilder(input);
+  for (const row of input.sink) ledger.add(row);
+  return ledger.finish();
+}
+
+/**
+ * buildLedger for a sink read asynchronously (a database server), row by row as it arrives, so that
+ * memory stays as flat as with the SQLite file's stream. A synchronous iterable is read without an
+ * await per row.
+ */
+export async function buildLedgerAsync(input: Omit<LedgerInput, 'sink'> & { sink: Iterable<SinkRow> | AsyncIterable<SinkRow> }): Promise<Ledger> {
+  const ledger = ledgerBuilder(input);
+  const { sink } = input;
+  if (Symbol.asyncIterator in sink) {
+    for await (const row of sink) ledger.add(row);
+  } else {
+    for (const row of sink) ledger.add(row);
+  }
+  return ledger.finish();
+}
+
+/** The ledger's state: add() each sink row in commit order, then finish() once. */
+function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) => void; finish: () => Ledger } {
   const { log } = input;
   const state = new Map<string, Uint8Array>();
   for (const [source, record] of log.sources) state.set(source, new Uint8Array(record.count));
@@ -144,10 +167,10 @@ export function buildLedger(input: LedgerInput): Ledger {
   let lastCommit = 0;
   const highestSeq = new Map<string, number>();
 
-  for (const row of input.sink) {
+  const add = (row: SinkRow): void => {
     if (!known(row.event_id, row.source, row.seq)) {
       unexpected++;
-      continue;
+      return;
     }
     absorbedBySink += Math.max(0, row.deliveries - 1);
     const flags = state.get(row.source)!;
@@ -155,7 +178,7 @@ export function buildLedger(input: LedgerInput): Ledger {
       sinkDuplicates++;
       const duplicatePhase = phases[phaseOf(log.sources.get(row.source)!.intended_us[row.seq]!)];
       if (duplicatePhase) duplicatePhase.sink_duplicates++;
-      continue;
+      return;
     }
     flags[row.seq]! |= COMMITTED;
     // Latency is recorded at the first commit, so no per-event commit time has to be kept.
@@ -183,54 +206,58 @@ export function buildLedger(input: LedgerInput): Ledger {
       reordered++;
       maxDisplacement = Math.max(maxDisplacement, highest - row.seq);
     } else highestSeq.set(row.source, row.seq);
-  }
-
-  closeSecond();
-
-  for (const letter of input.dead_letters) {
-    if (known(letter.event_id, letter.source, letter.seq)) state.get(letter.source!)![letter.seq!]! |= DEAD_LETTERED;
-  }
-
-  const totals: LedgerTotals = {
-    published: 0,
-    acked_by_broker: 0,
-    copies_published: log.counters.copies_sent,
-    copies_acked: log.counters.copies_acked,
-    unique_committed: 0,
-    lost: 0,
-    lost_unacked: 0,
-    sink_duplicates: sinkDuplicates,
-    absorbed_by_sink: absorbedBySink,
-    unexpected,
-    reordered,
-    max_reorder_displacement: maxDisplacement,
-    dlq: input.dead_letters.length,
-    dead_lettered: 0,
   };
-  for (const [source, record] of log.sources) {
-    const flags = state.get(source)!;
-    for (let seq = 0; seq < record.count; seq++) {
-      const published = record.flags[seq]!;
-      if (published === 0) continue; // a gap: never handed to a connection
-      const intended = record.intended_us[seq]!;
-      const phaseIndex = phaseOf(intended);
-      const phase = phases[phaseIndex];
-      const acked = (published & ACKED) !== 0;
-      totals.published++;
-      if (acked) totals.acked_by_broker++;
-      if (phase) phase.published++;
-      if (flags[seq]! & COMMITTED) {
-        totals.unique_committed++;
-      } else if (flags[seq]! & DEAD_LETTERED) {
-        totals.dead_lettered++;
-      } else if (acked) {
-        totals.lost++;
-        if (phase) phase.lost++;
-      } else totals.lost_unacked++;
-    }
-  }
 
-  return { totals, latency, phases, last_commit_us: lastCommit, per_second: perSecond };
+  const finish = (): Ledger => {
+    closeSecond();
+
+    for (const letter of input.dead_letters) {
+      if (known(letter.event_id, letter.source, letter.seq)) state.get(letter.source!)![letter.seq!]! |= DEAD_LETTERED;
+    }
+
+    const totals: LedgerTotals = {
+      published: 0,
+      acked_by_broker: 0,
+      copies_published: log.counters.copies_sent,
+      copies_acked: log.counters.copies_acked,
+      unique_committed: 0,
+      lost: 0,
+      lost_unacked: 0,
+      sink_duplicates: sinkDuplicates,
+      absorbed_by_sink: absorbedBySink,
+      unexpected,
+      reordered,
+      max_reorder_displacement: maxDisplacement,
+      dlq: input.dead_letters.length,
+      dead_lettered: 0,
+    };
+    for (const [source, record] of log.sources) {
+      const flags = state.get(source)!;
+      for (let seq = 0; seq < record.count; seq++) {
+        const published = record.flags[seq]!;
+        if (published === 0) continue; // a gap: never handed to a connection
+        const intended = record.intended_us[seq]!;
+        const phaseIndex = phaseOf(intended);
+        const phase = phases[phaseIndex];
+        const acked = (published & ACKED) !== 0;
+        totals.published++;
+        if (acked) totals.acked_by_broker++;
+        if (phase) phase.published++;
+        if (flags[seq]! & COMMITTED) {
+          totals.unique_committed++;
+        } else if (flags[seq]! & DEAD_LETTERED) {
+          totals.dead_lettered++;
+        } else if (acked) {
+          totals.lost++;
+          if (phase) phase.lost++;
+        } else totals.lost_unacked++;
+      }
+    }
+
+    return { totals, latency, phases, last_commit_us: lastCommit, per_second: perSecond };
+  };
+
+  return { add, finish };
 }
 
 /** Which event a dead letter was, from its raw text where it parses far enough (pure). */

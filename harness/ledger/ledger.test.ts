@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SinkRow } from '../../aggregator/sink/index.ts';
 import { ACKED, PublishLog, QUEUED, SENT } from '../load/log.ts';
-import { buildLedger, deadLetterKey, type DeadLetterKey, type LedgerInput } from './index.ts';
+import { buildLedger, buildLedgerAsync, deadLetterKey, type DeadLetterKey, type Ledger, type LedgerInput } from './index.ts';
 
 const T0 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z in µs
 /** Far enough after T0 that no generated warm-up event reaches it. */
@@ -732,6 +732,54 @@ describe('buildLedger (property)', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('buildLedgerAsync', () => {
+  /** A ledger as plain data (its recorders encoded), to compare two ledgers whole. */
+  const asData = (ledger: Ledger) => ({
+    ...ledger,
+    latency: ledger.latency.encode(),
+    phases: ledger.phases.map((phase) => ({ ...phase, latency: phase.latency.encode() })),
+  });
+
+  it('gives the ledger buildLedger gives, from an async stream of the same rows or from a plain iterable (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            source: fc.integer({ min: 0, max: 2 }),
+            rows: fc.integer({ min: 0, max: 3 }),
+            deliveries: fc.integer({ min: 1, max: 3 }),
+            latency_us: fc.integer({ min: 1, max: 3_000_000 }),
+            acked: fc.boolean(),
+          }),
+          { maxLength: 40 },
+        ),
+        fc.integer({ min: 0, max: 3 }),
+        async (generated, strangers) => {
+          const nextSeq = [0, 0, 0];
+          const events = generated.map((g, index) => published(nextSeq[g.source]!++, { source: `pub-${g.source}`, intended_us: T0 + index * 1_000, acked: g.acked }));
+          const sink: SinkRow[] = [];
+          generated.forEach((g, index) => {
+            const event = events[index]!;
+            for (let r = 0; r < g.rows; r++) sink.push(row(event, event.intended_us + g.latency_us + r * 1_000, r === 0 ? g.deliveries : 1));
+          });
+          for (let s = 0; s < strangers; s++) sink.push({ event_id: `stranger-${s}`, source: 'pub-9', seq: s, committed_us: T0 + 5_000_000, intended_us: null, deliveries: 1 });
+          const input = { log: logOf(events), phases: ONLY_PHASE, dead_letters: [key(events[0] ?? published(0))], expected_id: idOf, per_second_origin_us: T0 };
+          const expected = asData(buildLedger({ ...input, sink }));
+          async function* stream(): AsyncGenerator<SinkRow> {
+            for (const each of sink) {
+              await Promise.resolve();
+              yield each;
+            }
+          }
+          expect(asData(await buildLedgerAsync({ ...input, sink: stream() }))).toEqual(expected);
+          expect(asData(await buildLedgerAsync({ ...input, sink }))).toEqual(expected);
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 });

@@ -1,0 +1,95 @@
+// The run's sink as the harness sees it: where the aggregator commits (its `sink` settings), how the
+// harness reads it back (the ledger's final read, the dead letters, the drain's durable count, the
+// progress line's live latency) and what is removed after the run. One implementation per sink
+// kind (sqlite.ts, postgres.ts), chosen once here, so that run.ts never asks which sink it has.
+// It must never read a sink before the aggregator has stopped and call it final, nor remove a sink
+// before the final read.
+
+import { parseDedupSpec } from '../../aggregator/dedup/registry.ts';
+import { parseSinkSpec } from '../../aggregator/service.ts';
+import type { DeadLetter, SinkKind, SinkRow } from '../../aggregator/sink/index.ts';
+import { DEFAULT_DATABASE_URL } from '../../aggregator/sink/postgres.ts';
+import { runSchemaName } from '../dedup-isolation.ts';
+import type { LiveLatency } from '../metrics/live-latency.ts';
+import type { SinkDescription } from '../result.ts';
+import { PostgresRunSink, redactPassword } from './postgres.ts';
+import { SqliteRunSink } from './sqlite.ts';
+
+/** What `--sink` names: the SQLite file in the run's directory, or a PostgreSQL server. */
+export type SinkChoice = { kind: 'sqlite' } | { kind: 'postgres'; url?: string };
+
+export const SINK_FORMS = 'sqlite (the file <out>/sink.db), postgres or postgres://USER@HOST:PORT/DB';
+
+export interface RunSink {
+  readonly kind: SinkKind;
+  /** The aggregator's settings for this sink (AggregatorConfig.sink and .sink_schema). */
+  readonly aggregator: { sink: string; sink_schema?: string };
+  /** What result.json records about the sink. */
+  readonly description: SinkDescription;
+  /** Every row in commit order, streamed (memory stays flat however long the run). */
+  rows(): Iterable<SinkRow> | AsyncIterable<SinkRow>;
+  /** Every dead letter, oldest first. */
+  deadLetters(): Promise<DeadLetter[]>;
+  /** Distinct events in the sink plus dead letters: what has been made durable, whoever acked it. */
+  countDurable(): Promise<number>;
+  /** A reader of the latency of recently committed rows, for the progress line (never for results). */
+  liveLatency(): LiveLatency;
+  /** Removes what the run left on a shared server (a SQLite file is kept for inspection); says what it removed. */
+  remove(): Promise<string | undefined>;
+}
+
+/** Parses a `--sink` value (no side effects, reads no environment); throws an Error saying what is accepted. */
+export function parseSinkChoice(text: string): SinkChoice {
+  if (text === 'sqlite') return { kind: 'sqlite' };
+  // A PostgreSQL URL is checked by the aggregator's own parser, so both refuse the same URLs.
+  if (text === 'postgres' || /^postgres(ql)?:\/\//i.test(text)) {
+    const spec = parseSinkSpec(text);
+    if (spec.kind === 'postgres') return spec.url === undefined ? { kind: 'postgres' } : { kind: 'postgres', url: spec.url };
+  }
+  if (text.startsWith('sqlite:')) {
+    throw new Error(`must be ${SINK_FORMS}, got '${text}': a run's SQLite sink is always a fresh <out>/sink.db (rows an earlier run left in a file would be counted)`);
+  }
+  throw new Error(`must be ${SINK_FORMS}, got '${text}'`);
+}
+
+/** The `--sink` value as result.json may keep it: a password in a URL is replaced by ***. */
+export function describeSinkChoice(text: string): string {
+  return text === 'sqlite' || text === 'postgres' ? text : redactPassword(text);
+}
+
+/**
+ * What makes a sink and a dedup store unusable together, as CLI messages (empty when they fit): the
+ * 'sqlite' store without a path keeps its claims in the sink's own SQLite database, which a
+ * PostgreSQL sink does not have (the aggregator refuses it at start-up).
+ */
+export function sinkDedupProblems(choice: SinkChoice, dedup: string): string[] {
+  if (choice.kind !== 'postgres') return [];
+  try {
+    const spec = parseDedupSpec(dedup);
+    if (spec.kind !== 'sqlite' || spec.path !== undefined) return [];
+  } catch {
+    return []; // a bad dedup spec is reported on its own
+  }
+  return [
+    `--dedup sqlite (the default of every shipped scenario) keeps its claims inside the sink's SQLite database, and --sink postgres has none: with --sink postgres give --dedup postgres (claims in the sink's own transaction), sqlite:PATH, memory, redis or none`,
+  ];
+}
+
+/** Where this run's sink lives: the run's directory for SQLite, a schema of the run's own (from its tag) for PostgreSQL. */
+export function runSinkFor(choice: SinkChoice, run: RunPlace): RunSink {
+  return (RUN_SINKS[choice.kind] as (choice: SinkChoice, run: RunPlace) => RunSink)(choice, run);
+}
+
+/** The run's directory and its tag (unique per run and shard). */
+export interface RunPlace {
+  out_dir: string;
+  tag: string;
+}
+
+const RUN_SINKS = {
+  sqlite: (_choice, run) => new SqliteRunSink(run.out_dir),
+  // Environment defaults as in the aggregator (DATABASE_URL), resolved here and passed to it, so that
+  // the harness cannot read another server than the one the aggregator wrote to. The schema is the
+  // one the run's PostgreSQL dedup claims get (dedup-isolation.ts): one schema holds the run.
+  postgres: (choice, run) => new PostgresRunSink({ url: choice.url ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL, schema: runSchemaName(run.tag) }),
+} satisfies { [K in SinkKind]: (choice: Extract<SinkChoice, { kind: K }>, run: RunPlace) => RunSink };

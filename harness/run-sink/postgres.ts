@@ -1,0 +1,71 @@
+// The run's PostgreSQL sink: tables events, dlq and sink_meta in a schema of the run's own, read
+// back with the sink's own readers (in commit order, a page at a time) and dropped after the final
+// read, so that replicates (which publish the same seeded event ids) never see each other's rows
+// and nothing piles up on the server.
+
+import pg from 'pg';
+import {
+  countPostgresDurable,
+  iteratePostgresSinkRows,
+  readPostgresDeadLetters,
+  resolveSchema,
+  type PostgresSinkLocation,
+} from '../../aggregator/sink/postgres.ts';
+import type { DeadLetter, SinkRow } from '../../aggregator/sink/index.ts';
+import { LivePostgresLatency, type LiveLatency } from '../metrics/live-latency.ts';
+import type { SinkDescription } from '../result.ts';
+import type { RunSink } from './index.ts';
+
+export class PostgresRunSink implements RunSink {
+  readonly kind = 'postgres' as const;
+  readonly aggregator: { sink: string; sink_schema: string };
+  readonly description: SinkDescription;
+  private readonly location: Required<PostgresSinkLocation>;
+
+  constructor(location: { url: string; schema: string }) {
+    this.location = { url: location.url, schema: resolveSchema(location.schema) };
+    this.aggregator = { sink: location.url, sink_schema: this.location.schema };
+    this.description = { kind: 'postgres', url: redactPassword(location.url), schema: this.location.schema };
+  }
+
+  rows(): AsyncIterable<SinkRow> {
+    return iteratePostgresSinkRows(this.location);
+  }
+
+  deadLetters(): Promise<DeadLetter[]> {
+    return readPostgresDeadLetters(this.location);
+  }
+
+  countDurable(): Promise<number> {
+    return countPostgresDurable(this.location);
+  }
+
+  liveLatency(): LiveLatency {
+    return new LivePostgresLatency(this.location);
+  }
+
+  async remove(): Promise<string> {
+    const client = new pg.Client({ connectionString: this.location.url, connectionTimeoutMillis: 5_000, application_name: 'chaosbench-harness' });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      // resolveSchema allows plain lower-case identifiers only: safe to quote.
+      await client.query(`DROP SCHEMA IF EXISTS "${this.location.schema}" CASCADE`);
+    } finally {
+      await client.end();
+    }
+    return `dropped sink schema ${this.location.schema}`;
+  }
+}
+
+/** A connection URL fit for result.json: its password, if any, replaced by ***. */
+export function redactPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === '') return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+  }
+}

@@ -1,0 +1,42 @@
+// The run's SQLite sink: the file <out>/sink.db, read back read-only (WAL lets the harness read
+// beside the writer) and kept after the run for inspection.
+
+import { resolve } from 'node:path';
+import { countDurable, iterateSinkRows, readDeadLetters } from '../../aggregator/sink/sqlite.ts';
+import type { DeadLetter, SinkRow } from '../../aggregator/sink/index.ts';
+import { LiveSinkLatency, type LiveLatency } from '../metrics/live-latency.ts';
+import type { SinkDescription } from '../result.ts';
+import type { RunSink } from './index.ts';
+
+export class SqliteRunSink implements RunSink {
+  readonly kind = 'sqlite' as const;
+  readonly path: string;
+  readonly aggregator: { sink: string };
+  readonly description: SinkDescription;
+
+  constructor(outDir: string) {
+    this.path = resolve(outDir, 'sink.db');
+    this.aggregator = { sink: `sqlite:${this.path}` };
+    this.description = { kind: 'sqlite', url: `sqlite:${this.path}` };
+  }
+
+  rows(): Iterable<SinkRow> {
+    return iterateSinkRows(this.path);
+  }
+
+  async deadLetters(): Promise<DeadLetter[]> {
+    return readDeadLetters(this.path);
+  }
+
+  async countDurable(): Promise<number> {
+    return countDurable(this.path);
+  }
+
+  liveLatency(): LiveLatency {
+    return new LiveSinkLatency(this.path);
+  }
+
+  async remove(): Promise<undefined> {
+    return undefined;
+  }
+}
