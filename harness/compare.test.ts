@@ -318,6 +318,24 @@ describe('runCompare with a stand-in for runScenario', () => {
   });
 });
 
+describe('--sink', () => {
+  it('reaches every run of every variant', async () => {
+    const out = tempDir();
+    const p = await plan('--scenario', 'dup-storm', '--dedup', 'postgres,redis', '--sink', 'postgres', '--replicates', '1', '--out', out);
+    const calls: RunOptions[] = [];
+    await runCompare(p, {
+      run: async (options) => {
+        calls.push(options);
+        const result = fixture();
+        result.scenario = options.scenario;
+        return result;
+      },
+    });
+    expect(calls.map((c) => c.sink)).toEqual(['postgres', 'postgres']);
+    expect(await usageError('--scenario', 'dup-storm', '--dedup', 'sqlite,redis', '--sink', 'postgres')).toMatch(/variant 'sqlite'.*--sink/s);
+  });
+});
+
 describe('--at-capacity', () => {
   it('refuses a fraction outside (0, 1] and capacity runs in the open model', async () => {
     expect(await usageError('--scenario', 'dup-storm', '--dedup', 'memory', '--model', 'closed', '--at-capacity', '0')).toMatch(/--at-capacity must be a fraction in \(0, 1\], like 0.5, got '0'/);

@@ -231,6 +231,7 @@ export const COMMON_FLAG_OPTIONS = {
   'batch-size': { type: 'string', describe: 'aggregator batch size' },
   publishers: { type: 'string', describe: 'publisher connections' },
   broker: { type: 'string', default: 'embedded', describe: 'embedded (Aedes child process) or mqtt://host:port' },
+  sink: { type: 'string', describe: 'sqlite (default) | postgres | postgres://USER@HOST:PORT/DB (as in npm run bench; needs a --dedup other than sqlite)' },
 } as const;
 
 export const COMMON_FLAGS = Object.keys(COMMON_FLAG_OPTIONS) as (keyof typeof COMMON_FLAG_OPTIONS)[];
@@ -310,7 +311,9 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
       return { problems: error.message.split('\nerror: ') };
     }
   };
-  const base = await benchProblems(common);
+  // With stores on the axis, the common flags are checked with a neutral store: whether a store
+  // suits the sink (--sink postgres refuses the shared-SQLite store) is each variant's to say.
+  const base = await benchProblems(axis?.flag === '--dedup' ? [...common, '--dedup=none'] : common);
   problems.push(...base.problems);
   const shared = new Set(base.problems);
 
@@ -422,6 +425,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
         // The bench's own overrides, so that each run's report.md replays it with npm run bench.
         overrides: variant.bench.overrides,
         broker: variant.bench.broker,
+        ...(variant.bench.sink !== undefined ? { sink: variant.bench.sink } : {}),
         out_dir: outDir,
         aggregator: variant.aggregator,
         progress: (line) => deps.progress?.(`${head}  ${line}`),

@@ -385,6 +385,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
         scenario: item.bench.scenario,
         overrides: item.bench.overrides,
         broker: item.bench.broker,
+        ...(item.bench.sink !== undefined ? { sink: item.bench.sink } : {}),
         out_dir: outDir,
         aggregator: item.bench.aggregator,
         progress: (line) => deps.progress?.(`[${i + 1}/${schedule.length}] ${item.side} r${item.replicate}  ${line}`),
