@@ -380,6 +380,8 @@ export interface CompareDeps {
   log?: (line: string) => void;
   /** The current run's own progress lines (on a terminal: one line updated in place). */
   progress?: (line: string) => void;
+  /** Are the progress lines shown? If not, the runs skip the live p99 read of the sink (default: shown). */
+  live?: boolean;
   now?: () => Date;
 }
 
@@ -429,6 +431,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
         out_dir: outDir,
         aggregator: variant.aggregator,
         progress: (line) => deps.progress?.(`${head}  ${line}`),
+        live_latency: deps.live !== false,
       });
       writeResult(outDir, result);
       try {
@@ -529,6 +532,7 @@ export async function main(argv: string[]): Promise<number> {
   const quiet = plan.quiet;
   let transient = false;
   const { report, exit } = await runCompare(plan, {
+    live: tty && !quiet,
     log: (line) => {
       if (quiet) return;
       process.stderr.write(`${transient ? '\r\x1b[2K' : ''}${line}\n`);

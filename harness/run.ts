@@ -47,6 +47,12 @@ export interface RunOptions {
   /** Progress lines (already formatted); the CLI decides where they go. */
   progress?: (line: string, final?: boolean) => void;
   /**
+   * Read the sink every second for the progress line's p99 (default true). Costs the harness CPU in
+   * proportion to the commit rate, which a bare subscriber's runs never pay, so runs that show no
+   * progress line (a comparison not on a terminal) turn it off.
+   */
+  live_latency?: boolean;
+  /**
    * Called once the schedule has started, with the aggregator process and the schedule's start
    * time (µs): the hook that process-level interventions (a pause, a kill) use. Awaited before the
    * drain; it must finish by itself.
@@ -154,7 +160,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const totalS = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const timeline: TimelineSample[] = [];
     const bare = aggregatorKind === 'none';
-    if (!bare) liveLatency = runSink.liveLatency();
+    if (!bare && options.live_latency !== false) liveLatency = runSink.liveLatency();
     // The harness's own memory (main thread and load workers share the process): bounded for long runs.
     let rssPeak = process.memoryUsage().rss;
     const sampleRss = () => {

@@ -173,6 +173,25 @@ describe('RunSink.remove', () => {
   });
 });
 
+describe('a reused output directory', () => {
+  it("starts a SQLite run sink empty: an earlier run's sink.db (and its WAL) is removed, not counted", async () => {
+    const first = freshRunSink('sqlite');
+    const sink = await aggregatorSink(first.aggregator, 'idempotent');
+    await sink.commit([event(0), event(1)]);
+    await sink.close();
+    const path = (parseSinkSpec(first.aggregator.sink) as { path: string }).path;
+    const outDir = path.slice(0, -'/sink.db'.length);
+    const again = runSinkFor({ kind: 'sqlite' }, { out_dir: outDir, tag: 'again' });
+    expect(existsSync(path)).toBe(false);
+    const next = await aggregatorSink(again.aggregator, 'idempotent');
+    await next.commit([event(2)]);
+    await next.close();
+    const rows: SinkRow[] = [];
+    for await (const row of again.rows()) rows.push(row);
+    expect(rows.map((r) => r.event_id)).toEqual([event(2).event_id]);
+  });
+});
+
 describe('runSinkFor', () => {
   it("gives a PostgreSQL sink the run's schema (the one its PostgreSQL dedup claims get) and records the server without its password", () => {
     const runSink = runSinkFor({ kind: 'postgres', url: 'postgres://bench:secret@db.example:5432/bench' }, { out_dir: '/tmp/x', tag: '20260101T000000-dup-storm-42' });

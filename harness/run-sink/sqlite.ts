@@ -1,6 +1,7 @@
 // The run's SQLite sink: the file <out>/sink.db, read back read-only (WAL lets the harness read
 // beside the writer) and kept after the run for inspection.
 
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { countDurable, iterateSinkRows, readDeadLetters } from '../../aggregator/sink/sqlite.ts';
 import type { DeadLetter, SinkRow } from '../../aggregator/sink/index.ts';
@@ -14,8 +15,10 @@ export class SqliteRunSink implements RunSink {
   readonly aggregator: { sink: string };
   readonly description: SinkDescription;
 
+  /** Removes a sink.db an earlier run left in outDir (--out reused): its rows would count as this run's "unexpected". */
   constructor(outDir: string) {
     this.path = resolve(outDir, 'sink.db');
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
     this.aggregator = { sink: `sqlite:${this.path}` };
     this.description = { kind: 'sqlite', url: `sqlite:${this.path}` };
   }
