@@ -1,14 +1,17 @@
 import { Buffer } from 'node:buffer';
 import { ulid } from 'ulid';
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   ENVELOPE_ALLOWANCE_BYTES,
   describeErrors,
+  isCommonTimestamp,
   isUlid,
   parseEvent,
   payloadJson,
   serializeEvent,
+  timestampProblem,
   type Event,
   type EventFieldError,
   type ParseResult,
@@ -311,5 +314,30 @@ describe('payloadJson', () => {
     expect(parseEvent(serializeEvent(validEvent({ payload })), { maxPayloadBytes: 122 }).ok).toBe(true);
     const over = errorsOf(parseEvent(serializeEvent(validEvent({ payload })), { maxPayloadBytes: 121 }));
     expect(over.map((e) => e.field)).toEqual(['payload']);
+  });
+});
+
+describe('the common timestamp form without the regular expression', () => {
+  it('accepts exactly what the full check accepts, for any digits in YYYY-MM-DDTHH:MM:SS.ffffffZ', () => {
+    const digits = (n: number) => fc.array(fc.integer({ min: 0, max: 9 }), { minLength: n, maxLength: n }).map((d) => d.join(''));
+    // Each part from 0 to just past its limit, so that one part out of range is common.
+    const part = (max: number) => fc.integer({ min: 0, max: max + 2 }).map((n) => String(n).padStart(2, '0'));
+    const near = fc.tuple(digits(4), part(12), part(31), part(23), part(59), part(59), digits(6)).map(
+      ([y, mo, d, h, mi, s, f]) => `${y}-${mo}-${d}T${h}:${mi}:${s}.${f}Z`,
+    );
+    // Real dates too (most random digits are not), leap days and month ends among them.
+    const real = fc.date({ min: new Date('1900-01-01T00:00:00Z'), max: new Date('2400-12-31T23:59:59Z'), noInvalidDate: true }).map((date) => date.toISOString().replace('Z', '123Z'));
+    fc.assert(
+      fc.property(fc.oneof(near, real), (ts) => {
+        expect(isCommonTimestamp(ts)).toBe(timestampProblem(ts) === undefined);
+      }),
+      { numRuns: 20_000 },
+    );
+    for (const ts of ['2024-02-29T00:00:00.000000Z', '2100-02-29T00:00:00.000000Z', '2000-02-29T23:59:59.999999Z', '2026-04-31T00:00:00.000000Z']) {
+      expect(isCommonTimestamp(ts), ts).toBe(timestampProblem(ts) === undefined);
+    }
+    // Other forms are left to the full check.
+    expect(isCommonTimestamp('2026-11-25T06:25:00Z')).toBe(false);
+    expect(isCommonTimestamp('2026-11-25T06:25:00.123456+01:00')).toBe(false);
   });
 });
