@@ -300,7 +300,9 @@ describe('runCompare with a stand-in for runScenario', () => {
     // Half of each variant's own median capacity, in the open model, every measured phase.
     expect(second.map((c) => c.scenario.load.model)).toEqual(['open', 'open', 'open', 'open']);
     expect(second.map((c) => c.scenario.phases[1]!.rate)).toEqual([4_100, 3_100, 4_100, 3_100]);
-    expect(second[0]!.overrides).toMatchObject({ dedup: 'memory', model: 'open', rate: '4100' });
+    // The warm-up runs at the measured rate too, so the measured phase does not start with a step.
+    expect(second.map((c) => c.scenario.phases[0]!.rate)).toEqual([4_100, 3_100, 4_100, 3_100]);
+    expect(second[0]!.overrides).toMatchObject({ dedup: 'memory', model: 'open', rate: '4100', set: ['phases[0].rate=4100'] });
     expect(report.at_capacity?.rates).toEqual([
       { variant: 'memory', capacity_per_s: 8_200, rate_per_s: 4_100 },
       { variant: 'redis', capacity_per_s: 6_200, rate_per_s: 3_100 },
@@ -345,12 +347,13 @@ describe('--at-capacity', () => {
   });
 
   it('replaces the load model of a variant and keeps its other flags', () => {
-    expect(atRateArgv(['--scenario=dup-storm', '--model=closed', '--concurrency=500', '--duration=10s', '--dedup=redis'], 2500)).toEqual([
+    expect(atRateArgv(['--scenario=dup-storm', '--model=closed', '--concurrency=500', '--duration=10s', '--dedup=redis'], 2500, [0])).toEqual([
       '--scenario=dup-storm',
       '--duration=10s',
       '--dedup=redis',
       '--model=open',
       '--rate=2500',
+      '--set=phases[0].rate=2500',
     ]);
   });
 

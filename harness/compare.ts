@@ -354,10 +354,16 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
   };
 }
 
-/** The bench argv of a variant in the open model at `rate` ev/s: its own flags with the load model replaced. */
-export function atRateArgv(argv: readonly string[], rate: number): string[] {
+/**
+ * The bench argv of a variant in the open model at `rate` ev/s: its own flags with the load model
+ * replaced, and its warm-up phases (by index in the scenario) at the same rate. A warm-up at the
+ * scenario's own low rate followed by a step to thousands of ev/s measured the step instead: the
+ * first 1–2 s of the measured phase queued for hundreds of ms (publisher windows full, the
+ * generator late) and made p99 ten times the steady state's.
+ */
+export function atRateArgv(argv: readonly string[], rate: number, warmupPhases: readonly number[] = []): string[] {
   const replaced = /^--(model|concurrency|rate)=/;
-  return [...argv.filter((arg) => !replaced.test(arg)), '--model=open', `--rate=${rate}`];
+  return [...argv.filter((arg) => !replaced.test(arg)), '--model=open', `--rate=${rate}`, ...warmupPhases.map((i) => `--set=phases[${i}].rate=${rate}`)];
 }
 
 /**
@@ -464,7 +470,8 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
     const staged: { plan: CompareVariantPlan; rate: number }[] = [];
     for (const rate of rates) {
       const variant = plan.variants.find((v) => v.name === rate.variant)!;
-      const argv = atRateArgv(variant.argv, rate.rate_per_s);
+      const warmups = variant.bench.scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [i] : []));
+      const argv = atRateArgv(variant.argv, rate.rate_per_s, warmups);
       try {
         const bench = await parseBenchArgs(argv);
         if (bench === 'listed') throw new UsageError('unexpected --list');
