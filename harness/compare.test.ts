@@ -302,7 +302,8 @@ describe('runCompare with a stand-in for runScenario', () => {
     expect(second.map((c) => c.scenario.phases[1]!.rate)).toEqual([4_100, 3_100, 4_100, 3_100]);
     // The warm-up runs at the measured rate too, so the measured phase does not start with a step.
     expect(second.map((c) => c.scenario.phases[0]!.rate)).toEqual([4_100, 3_100, 4_100, 3_100]);
-    expect(second[0]!.overrides).toMatchObject({ dedup: 'memory', model: 'open', rate: '4100', set: ['phases[0].rate=4100'] });
+    expect(second[0]!.overrides).toMatchObject({ dedup: 'memory', model: 'open', rate: '4100', set: ['phases[0].rate=4100', 'phases[0].duration_s=5'] });
+    expect(second.map((c) => c.scenario.phases[0]!.duration_s)).toEqual([5, 5, 5, 5]);
     expect(report.at_capacity?.rates).toEqual([
       { variant: 'memory', capacity_per_s: 8_200, rate_per_s: 4_100 },
       { variant: 'redis', capacity_per_s: 6_200, rate_per_s: 3_100 },
@@ -347,14 +348,17 @@ describe('--at-capacity', () => {
   });
 
   it('replaces the load model of a variant and keeps its other flags', () => {
-    expect(atRateArgv(['--scenario=dup-storm', '--model=closed', '--concurrency=500', '--duration=10s', '--dedup=redis'], 2500, [0])).toEqual([
+    expect(atRateArgv(['--scenario=dup-storm', '--model=closed', '--concurrency=500', '--duration=10s', '--dedup=redis'], 2500, new Map([[0, 2]]))).toEqual([
       '--scenario=dup-storm',
       '--duration=10s',
       '--dedup=redis',
       '--model=open',
       '--rate=2500',
       '--set=phases[0].rate=2500',
+      '--set=phases[0].duration_s=5',
     ]);
+    // A warm-up already long enough keeps its length.
+    expect(atRateArgv(['--model=closed'], 100, new Map([[0, 8]]))).toEqual(['--model=open', '--rate=100', '--set=phases[0].rate=100']);
   });
 
   it('takes capacity as the median committed rate of the runs that completed, and leaves out the bare subscriber', () => {

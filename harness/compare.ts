@@ -356,15 +356,27 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
 
 /**
  * The bench argv of a variant in the open model at `rate` ev/s: its own flags with the load model
- * replaced, and its warm-up phases (by index in the scenario) at the same rate. A warm-up at the
- * scenario's own low rate followed by a step to thousands of ev/s measured the step instead: the
- * first 1–2 s of the measured phase queued for hundreds of ms (publisher windows full, the
- * generator late) and made p99 ten times the steady state's.
+ * replaced, and its warm-up phases (index → duration in s) at the same rate for at least
+ * AT_CAPACITY_WARMUP_S. A warm-up at the scenario's own low rate followed by a step to thousands of
+ * ev/s measured the step instead: the first 1–2 s of the measured phase queued for hundreds of ms
+ * (publisher windows full, the generator late) and made p99 ten times the steady state's; 2 s at
+ * ~10,000 ev/s from a cold start still left 2 s of catching up in the measured phase.
  */
-export function atRateArgv(argv: readonly string[], rate: number, warmupPhases: readonly number[] = []): string[] {
+export function atRateArgv(argv: readonly string[], rate: number, warmups: ReadonlyMap<number, number> = new Map()): string[] {
   const replaced = /^--(model|concurrency|rate)=/;
-  return [...argv.filter((arg) => !replaced.test(arg)), '--model=open', `--rate=${rate}`, ...warmupPhases.map((i) => `--set=phases[${i}].rate=${rate}`)];
+  return [
+    ...argv.filter((arg) => !replaced.test(arg)),
+    '--model=open',
+    `--rate=${rate}`,
+    ...[...warmups].flatMap(([i, seconds]) => [
+      `--set=phases[${i}].rate=${rate}`,
+      ...(seconds < AT_CAPACITY_WARMUP_S ? [`--set=phases[${i}].duration_s=${AT_CAPACITY_WARMUP_S}`] : []),
+    ]),
+  ];
 }
+
+/** Shortest warm-up of a run at a share of capacity (see atRateArgv). */
+export const AT_CAPACITY_WARMUP_S = 5;
 
 /**
  * Capacity per variant with latency (not the bare subscriber): the median committed ev/s of its
@@ -470,7 +482,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
     const staged: { plan: CompareVariantPlan; rate: number }[] = [];
     for (const rate of rates) {
       const variant = plan.variants.find((v) => v.name === rate.variant)!;
-      const warmups = variant.bench.scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [i] : []));
+      const warmups = new Map(variant.bench.scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [[i, phase.duration_s] as const] : [])));
       const argv = atRateArgv(variant.argv, rate.rate_per_s, warmups);
       try {
         const bench = await parseBenchArgs(argv);

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/service.ts';
 import { emptyCounters } from '../aggregator/pipeline.ts';
 import { sleep } from '../aggregator/clock.ts';
-import { NETWORK_FAULT_KINDS, type Scenario } from '../scenarios/schema.ts';
+import { NETWORK_FAULT_KINDS, WARMUP_PHASE, type Scenario } from '../scenarios/schema.ts';
 import { parseBrokerSpec, startBroker, type BrokerHandle } from './broker/index.ts';
 import { deleteKeysWithPrefix, redisUrl } from './broker/redis-keys.ts';
 import { ToxicProxy, type Direction } from './network/proxy.ts';
@@ -70,8 +70,7 @@ export interface RunOptions {
   cpu_prof?: boolean;
 }
 
-/** Phases named like this are run but left out of overall latency and throughput. */
-export const WARMUP_PHASE = 'warmup';
+export { WARMUP_PHASE } from '../scenarios/schema.ts';
 
 export { GENERATOR_LAG_P99_LIMIT_MS, OFFERED_RATE_TOLERANCE } from './result-assembly.ts';
 /** How often the aggregator reports its counters: often enough to pace a closed model. */

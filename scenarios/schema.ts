@@ -113,6 +113,9 @@ export interface ResetPeerFault extends NetworkFaultBase {
   after_ms: number;
 }
 export type NetworkFaultSpec = LatencyFault | BandwidthFault | SlicerFault | PartitionFault | ResetPeerFault;
+/** Phases named like this are run but left out of overall latency and throughput, and of the generator's lag. */
+export const WARMUP_PHASE = 'warmup';
+
 export const NETWORK_FAULT_KINDS: readonly NetworkFaultSpec['kind'][] = ['latency', 'bandwidth', 'slicer', 'partition', 'reset-peer'];
 
 export type FaultSpec =
