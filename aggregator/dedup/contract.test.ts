@@ -27,6 +27,7 @@ import { NoDedupStore } from './none.ts';
 import { DEFAULT_DATABASE_URL, PostgresDedupStore } from './postgres.ts';
 import { DEFAULT_REDIS_URL, RedisDedupStore } from './redis.ts';
 import { SqliteDedupStore } from './sqlite.ts';
+import { withPostgresClient } from '../sink/test-postgres.ts';
 
 interface FakeClock {
   now: () => number;
@@ -141,15 +142,7 @@ function openPostgres(): OpenedStore {
   const peers: PostgresDedupStore[] = [];
   // The schema name doubles as application_name, so that dropConnections finds exactly these connections.
   const store = new PostgresDedupStore({ url: databaseUrl, schema, applicationName: schema });
-  const admin = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-      return await work(client);
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => withPostgresClient(databaseUrl, work);
   return {
     store,
     openPeer: () => {

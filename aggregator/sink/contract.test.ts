@@ -34,6 +34,7 @@ import {
 import { SinkSlowdown } from './slowdown.ts';
 import { countDurable, countRows, iterateSinkRows, readDeadLetters, SqliteSink } from './sqlite.ts';
 import { event, unwritable } from './test-events.ts';
+import { withPostgresClient } from './test-postgres.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 /** A port nothing listens on. */
@@ -98,14 +99,8 @@ function openSqlite(options: SinkOptions): OpenedSink {
   };
 }
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withPostgresClient(databaseUrl, work);
 }
 
 function openPostgres(options: SinkOptions): OpenedSink {

@@ -19,19 +19,14 @@ import { runSchemaName } from '../dedup-isolation.ts';
 import type { LiveLatencySample } from '../metrics/live-latency.ts';
 import { describeSinkChoice, parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './index.ts';
 import { redactPassword } from './postgres.ts';
+import { withPostgresClient } from '../../aggregator/sink/test-postgres.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const dirs: string[] = [];
 const schemas: string[] = [];
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withPostgresClient(databaseUrl, work);
 }
 
 async function schemaExists(schema: string): Promise<boolean> {
