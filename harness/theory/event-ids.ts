@@ -14,6 +14,7 @@ import { ID_SCHEMES, SCHEME_DESCRIPTIONS, type IdScheme, type RetryPlanOptions, 
 import { runRetries, type RetryRunResult } from './event-ids-retries.ts';
 import { ARRIVAL_ROWS_PER_S, measureThroughput, postgresReachable, THROUGHPUT_SOURCES, type ThroughputBackend, type ThroughputSample } from './event-ids-throughput.ts';
 import type { TheoryCell, TheoryColumn, TheoryContext, TheoryExperiment, TheoryTable } from './types.ts';
+import { redactPassword } from '../run-sink/postgres.ts';
 
 export interface EventIdsSizes {
   /** Part (a): producers (one MQTT connection each) and events each sends. */
@@ -120,15 +121,6 @@ export async function measureEventIds(context: TheoryContext, sizes: EventIdsSiz
   return { sizes, retries, throughput, postgres_skipped: postgresSkipped, broker: context.broker_url === undefined ? 'embedded' : 'external' };
 }
 
-function redactPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'DATABASE_URL';
-  }
-}
 
 /** Median over repetitions of one scheme on one backend, or null when there are no samples. */
 function medianOf(samples: readonly ThroughputSample[], backend: ThroughputBackend, scheme: IdScheme, pick: (s: ThroughputSample) => number | null): number | null {
