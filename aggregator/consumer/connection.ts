@@ -119,8 +119,8 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
   /**
    * Send the PUBACK for a delivered message. Acks for a connection that has since dropped are ignored.
    * The PUBACKs of one turn of the event loop (a committed batch, or a bare subscriber's chunk of
-   * deliveries) leave in one socket write: a write per 4-byte PUBACK cost about a quarter of the
-   * aggregator's CPU under load (measured with --cpu-prof).
+   * deliveries) leave in one socket write when there are COALESCE_ACKS_FROM or more: a write per
+   * 4-byte PUBACK cost about a quarter of the aggregator's CPU under load (measured with --cpu-prof).
    */
   ack(token: AckToken): void {
     if (token.generation !== this.generation) return;
@@ -283,7 +283,11 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     if (ids.length === 0) return;
     const socket = this.socket;
     if (!socket || socket.destroyed || !socket.writable) return;
-    socket.write(encodePubacks(ids));
+    if (ids.length >= COALESCE_ACKS_FROM) socket.write(encodePubacks(ids));
+    // A few acks go out one write each: coalesced, they added about 3 ms to the p50 of the 300 ev/s
+    // gate scenario against the embedded Aedes (interleaved runs: 17.3–18.2 against 13.6–15.4 ms),
+    // while the CPU they save only matters for large batches.
+    else for (const id of ids) socket.write(encodePubacks([id]));
   };
 
   private send(packet: Packet): void {
@@ -292,6 +296,9 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     socket.write(mqttPacket.generate(packet));
   }
 }
+
+/** Batches acked with at least this many PUBACKs send them in one socket write. */
+export const COALESCE_ACKS_FROM = 32;
 
 /** MQTT 3.1.1 PUBACKs, back to back: fixed header 0x40, remaining length 2, packet id (big-endian). */
 export function encodePubacks(messageIds: readonly number[]): Buffer {
