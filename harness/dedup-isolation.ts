@@ -45,15 +45,20 @@ export async function removeRunDedup(place: RunDedupPlace): Promise<string | und
     return `removed ${deleted} dedup keys under ${place.key_prefix}`;
   }
   if (place.kind === 'postgres') {
-    const client = new pg.Client({ connectionString: place.url, connectionTimeoutMillis: 5_000 });
-    await client.connect();
-    try {
-      // The name comes from runSchemaName: a plain identifier, safe to quote.
-      await client.query(`DROP SCHEMA IF EXISTS "${place.schema}" CASCADE`);
-    } finally {
-      await client.end();
-    }
+    await dropRunSchema(place.url, place.schema);
     return `dropped dedup schema ${place.schema}`;
   }
   return undefined;
+}
+
+/** Drops a run's schema (a plain lower-case identifier: runSchemaName, or one resolveSchema accepted) with everything in it. */
+export async function dropRunSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'chaosbench-harness' });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
 }

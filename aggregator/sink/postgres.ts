@@ -29,6 +29,7 @@ import { nowMicros, sleep } from '../clock.ts';
 import { DEFAULT_DATABASE_URL, DEFAULT_POSTGRES_SCHEMA, isConnectionError, toTransientIfPostgresUnavailable } from '../dedup/postgres.ts';
 import type { ClaimResult } from '../dedup/index.ts';
 import type { Event } from '../event/types.ts';
+import { payloadJson } from '../event/parse.ts';
 import { SinkSlowdown } from './slowdown.ts';
 import type { CommitOutcome, DeadLetter, Sink, SinkMode, SinkRow, SinkTransaction, TransactionalClaim } from './index.ts';
 import { TransientError } from './index.ts';
@@ -378,8 +379,8 @@ function columnArrays(events: readonly Event[]): unknown[][] {
     events.map((event) => event.seq),
     events.map((event) => event.topic),
     events.map((event) => event.ts),
-    // undefined has no JSON text; store it as null rather than failing the batch.
-    events.map((event) => JSON.stringify(event.payload ?? null)),
+    // undefined has no JSON text: stored as null (payloadJson) rather than failing the batch.
+    events.map(payloadJson),
     events.map((event) => event.bench?.intended_us ?? null),
   ];
 }

@@ -170,7 +170,7 @@ export class SqliteSink implements Sink {
         let inserted = 0;
         let alreadyPresent = 0;
         for (let start = 0; start < fresh.length; start += ROWS_PER_INSERT) {
-          const chunk = fresh.length - start < ROWS_PER_INSERT ? fresh.slice(start) : fresh.slice(start, start + ROWS_PER_INSERT);
+          const chunk = fresh.slice(start, start + ROWS_PER_INSERT);
           const params: unknown[] = [];
           for (const event of chunk) pushRowParams(params, event, committedUs);
           // One returned row per inserted or updated row; deliveries is 1 only on the insert that

@@ -3,7 +3,7 @@
 // read, so that replicates (which publish the same seeded event ids) never see each other's rows
 // and nothing piles up on the server.
 
-import pg from 'pg';
+import { dropRunSchema } from '../dedup-isolation.ts';
 import {
   countPostgresDurable,
   iteratePostgresSinkRows,
@@ -45,15 +45,7 @@ export class PostgresRunSink implements RunSink {
   }
 
   async remove(): Promise<string> {
-    const client = new pg.Client({ connectionString: this.location.url, connectionTimeoutMillis: 5_000, application_name: 'chaosbench-harness' });
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      // resolveSchema allows plain lower-case identifiers only: safe to quote.
-      await client.query(`DROP SCHEMA IF EXISTS "${this.location.schema}" CASCADE`);
-    } finally {
-      await client.end();
-    }
+    await dropRunSchema(this.location.url, this.location.schema);
     return `dropped sink schema ${this.location.schema}`;
   }
 }
