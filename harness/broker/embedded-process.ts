@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { Aedes, type AedesOptions } from 'aedes';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import type { BrokerPersistence } from './index.ts';
+import { indexedMemoryPersistence } from './indexed-outgoing.ts';
 import { shareSessionPacketIds } from './session-packet-ids.ts';
 
 /** Parent → child. */
@@ -87,10 +88,12 @@ async function main(): Promise<void> {
   // Redis persistence keeps sessions, subscriptions and queued QoS 1 messages outside this process,
   // so a SIGKILLed broker restarted with the same prefix carries on where it stopped. One broker
   // needs no shared emitter (mqemitter-redis is for several brokers behind one topic space).
-  const persistence = args.persistence === 'redis' ? redisPersistence(args.redis_url!, args.redis_prefix!) : undefined;
+  // The memory store is aedes-persistence's own with each session's un-acked queue indexed, so that
+  // a consumer acking after its commit does not make every delivery cost the broker more (see the module).
+  const persistence = args.persistence === 'redis' ? redisPersistence(args.redis_url!, args.redis_prefix!) : indexedMemoryPersistence();
 
   // Aedes 1.x: the default export only throws a migration error; the broker must be awaited.
-  const broker = await Aedes.createBroker(persistence ? { persistence } : {});
+  const broker = await Aedes.createBroker({ persistence });
   // Aedes restarts packet ids at random on each connection, which can give a reconnecting
   // subscriber's new messages the ids of its still un-acked ones and lose those (see the module).
   shareSessionPacketIds(broker);
