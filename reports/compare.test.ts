@@ -141,6 +141,7 @@ describe('renderCompare', () => {
       'valid runs',
       'committed ev/s median [min–max]',
       '× ev/s',
+      '× ev/s per round median [min–max]',
       'p50 ms',
       'p99 ms median [min–max]',
       '× p99',
@@ -148,9 +149,10 @@ describe('renderCompare', () => {
       'duplicate rate',
       'loss rate',
     ]);
-    expect(memory).toEqual(['memory', '3/3', '1000 [900–1100]', '1.00×', '5.00', '11.0 [10.0–12.0]', '1.00×', '20.0', '20.00%', '0.00%']);
+    expect(memory).toEqual(['memory', '3/3', '1000 [900–1100]', '1.00×', '—', '5.00', '11.0 [10.0–12.0]', '1.00×', '20.0', '20.00%', '0.00%']);
     // sqlite: median 500 of [450, 500, 2000] overlaps memory's 900–1100 (~); p99 median 22 of [20, 22, 30] does not overlap 10–12.
-    expect(sqlite).toEqual(['sqlite', '3/3', '500 [450–2000]', '0.50× ~', '5.00', '22.0 [20.0–30.0]', '2.00×', '20.0', '20.00%', '0.00%']);
+    // Per round: 500/1000, 450/900, 2000/1100.
+    expect(sqlite).toEqual(['sqlite', '3/3', '500 [450–2000]', '0.50× ~', '0.50× [0.50×–1.82×]', '5.00', '22.0 [20.0–30.0]', '2.00×', '20.0', '20.00%', '0.00%']);
     expect(md.split('\n')[0]).toBe('**All 6 runs valid**');
   });
 
@@ -175,10 +177,28 @@ describe('renderCompare', () => {
     );
     const [, , a, b] = variantRows(md);
     expect(a![2]).toBe('200 [100–300]');
-    expect(a![9]).toBe('2.00%');
+    expect(a![10]).toBe('2.00%');
     expect(b![2]).toBe('150 [50–250]');
     expect(b![3]).toBe('0.75× ~');
-    expect(b![9]).toBe('25.00%');
+    expect(b![10]).toBe('25.00%');
+  });
+
+  it('divides each round by the first variant’s run of the same round, so that drift between rounds cancels out', () => {
+    // The machine got three times faster for round 3 (a) and for rounds 2 and 3 (b, which runs after a):
+    // the ratio of medians (2700 / 1000) mixes rounds, the per-round ratios do not.
+    const r = report([
+      { name: 'a', runs: [{ committed_per_s: 1000 }, { committed_per_s: 1000 }, { committed_per_s: 3000 }] },
+      { name: 'b', runs: [{ committed_per_s: 900 }, { committed_per_s: 2700 }, { committed_per_s: 2700 }] },
+    ]);
+    const [, b] = summarizeVariants(r);
+    expect(b!.throughput_ratio).toBeCloseTo(2.7, 9);
+    expect(b!.throughput_per_round).toMatchObject({ n: 3, median: 0.9, min: 0.9 });
+    expect(b!.throughput_per_round!.max).toBeCloseTo(2.7, 9);
+    expect(variantRows(renderCompare(r))[3]![4]).toBe('0.90× [0.90×–2.70×]');
+    expect(renderCompare(r)).toContain('× ev/s per round: in each round (replicate)');
+    // One round: nothing to show per round.
+    const once = report([{ name: 'a', runs: [{ committed_per_s: 1000 }] }, { name: 'b', runs: [{ committed_per_s: 900 }] }]);
+    expect(variantRows(renderCompare(once))[0]).not.toContain('× ev/s per round median [min–max]');
   });
 
   it('marks a variant with an invalid run, and a run that did not complete, and says why', () => {
@@ -235,8 +255,8 @@ describe('renderCompare', () => {
       ]),
     );
     const [, , bare, reference] = variantRows(md);
-    expect(bare).toEqual(['bare', '2/2', '4100 [4000–4200]', '1.00×', '—', '—', '—', '—', '20.00%', '—']);
-    expect(reference!.slice(2, 7)).toEqual(['1000 [1000–1000]', '0.24×', '5.00', '10.0 [10.0–10.0]', '—']);
+    expect(bare).toEqual(['bare', '2/2', '4100 [4000–4200]', '1.00×', '—', '—', '—', '—', '—', '20.00%', '—']);
+    expect(reference!.slice(2, 8)).toEqual(['1000 [1000–1000]', '0.24×', '0.24× [0.24×–0.25×]', '5.00', '10.0 [10.0–10.0]', '—']);
     expect(md).toContain('A bare subscriber acknowledges on receipt');
   });
 

@@ -125,6 +125,12 @@ export interface VariantSummary {
   overloaded: { phase: string; runs: number }[];
   /** Median over median of the first variant. */
   throughput_ratio: number | null;
+  /**
+   * Round by round: committed ev/s over the first variant's in the same round (replicate), then
+   * summarised over the rounds. The two runs of a round ran minutes apart at most, so a drift of
+   * the machine's speed over the comparison cancels out here but not in the ratio of medians.
+   */
+  throughput_per_round: Summary | null;
   p99_ratio: number | null;
   /** Does the variant's min–max range overlap the first variant's (the difference within run-to-run spread)? */
   throughput_overlaps: boolean | null;
@@ -155,9 +161,18 @@ export function summarizeVariants(report: Pick<CompareReport, 'variants' | 'runs
     };
   });
   const first = partial[0];
+  const committedIn = (variant: string | undefined, replicate: number) =>
+    report.runs.find((r) => r.variant === variant && r.replicate === replicate)?.figures?.committed_per_s;
+  const perRound = (variant: string) =>
+    summarize(
+      report.runs
+        .filter((r) => r.variant === variant)
+        .map((r) => ratio(r.figures?.committed_per_s, committedIn(first?.name, r.replicate))),
+    );
   return partial.map((v) => ({
     ...v,
     throughput_ratio: ratio(v.committed_per_s?.median, first?.committed_per_s?.median),
+    throughput_per_round: perRound(v.name),
     p99_ratio: ratio(v.p99_ms?.median, first?.p99_ms?.median),
     throughput_overlaps: v.committed_per_s && first?.committed_per_s ? rangesOverlap(v.committed_per_s, first.committed_per_s) : null,
     p99_overlaps: v.p99_ms && first?.p99_ms ? rangesOverlap(v.p99_ms, first.p99_ms) : null,
@@ -214,6 +229,8 @@ function statusLine(report: CompareReport): string {
 
 function variantTable(summaries: VariantSummary[]): string {
   const anyOverload = summaries.some((s) => s.overloaded.length > 0);
+  // Only with more than one round is there a per-round spread to show.
+  const perRound = summaries.length > 1 && summaries.some((s, i) => i > 0 && (s.throughput_per_round?.n ?? 0) > 1);
   const marked = (s: VariantSummary) => `${s.valid < s.runs ? '⚠ ' : ''}${escapeCell(s.name)}`;
   const withSpread = (r: number | null, overlaps: boolean | null, first: boolean) => (first || r === null ? times(r) : `${times(r)}${overlaps ? ' ~' : ''}`);
   const header = [
@@ -221,6 +238,7 @@ function variantTable(summaries: VariantSummary[]): string {
     'valid runs',
     'committed ev/s median [min–max]',
     '× ev/s',
+    ...(perRound ? ['× ev/s per round median [min–max]'] : []),
     'p50 ms',
     'p99 ms median [min–max]',
     '× p99',
@@ -234,6 +252,7 @@ function variantTable(summaries: VariantSummary[]): string {
     `${s.valid}/${s.runs}`,
     range(s.committed_per_s, (v) => v.toFixed(0)),
     withSpread(s.throughput_ratio, s.throughput_overlaps, i === 0),
+    ...(perRound ? [i === 0 ? MISSING : range(s.throughput_per_round, (v) => `${v.toFixed(2)}×`)] : []),
     ms(s.p50_ms?.median),
     range(s.p99_ms, ms),
     withSpread(s.p99_ratio, s.p99_overlaps, i === 0),
@@ -311,6 +330,11 @@ export function renderCompare(report: CompareReport): string {
     `Medians over each variant's runs; p50, p99 and p99.9 are end to end (first sink commit − intended send time) over the measured phases, the median of the runs' percentiles. Duplicate rate = injected copies / deliveries (set by the scenario and seed; duplicates that reached the sink are in each run's report.md); loss rate = events never committed / published.`,
     `× ev/s and × p99: the variant's median over the first variant's (${escapeCell(report.variants[0]?.name ?? MISSING)}). ~ marks a variant whose min–max range overlaps the first's: with ${report.replicates} run${report.replicates === 1 ? '' : 's'} each, that difference is within run-to-run spread.`,
   ];
+  if (report.replicates > 1 && report.variants.length > 1) {
+    notes.push(
+      `× ev/s per round: in each round (replicate), the variant's committed ev/s over the first variant's in the same round, then the median and range over the rounds. Runs of one round are minutes apart, so a drift of the machine's speed during the comparison cancels out of these ratios; it does not cancel out of the ratio of medians.`,
+    );
+  }
   if (report.variants.some((v) => v.aggregator === 'none')) {
     notes.push('A bare subscriber acknowledges on receipt and commits nothing: its latency and loss are not measured (—); its ev/s is the rate it acknowledged.');
   }
