@@ -3,8 +3,8 @@
 // Used by the standalone `npm run aggregator` and by the harness (which runs it as a child process
 // so that it can be killed).
 
-import { ConsumerConnection } from './consumer/connection.ts';
-import { emptyCounters, Pipeline, type AggregatorCounters } from './pipeline.ts';
+import { ConsumerConnection, type AckToken } from './consumer/connection.ts';
+import { emptyCounters, Pipeline, type AggregatorCounters, type PipelineMessage } from './pipeline.ts';
 import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
 import { PostgresSink } from './sink/postgres.ts';
@@ -217,12 +217,7 @@ export class AggregatorService {
     if (config.broker_url === NO_BROKER) return;
     const connection = this.connect();
     connection.on('message', (message) => {
-      pipeline.push({
-        topic: message.topic,
-        payload: message.payload,
-        dup: message.dup,
-        ack: () => connection.ack(message.ackToken),
-      });
+      pipeline.push(new MqttMessage(message.topic, message.payload, message.dup, connection, message.ackToken));
     });
     await connection.start();
   }
@@ -278,5 +273,24 @@ export class AggregatorService {
       await this.sink?.close();
     })();
     return this.stopping;
+  }
+}
+
+/**
+ * A delivery handed to the pipeline; its ack sends the PUBACK. A class rather than an object with an
+ * arrow function: one closure per message was a function object (and, under tsx, a name) per
+ * message, about 1% of the aggregator's time in a profile.
+ */
+class MqttMessage implements PipelineMessage {
+  constructor(
+    readonly topic: string,
+    readonly payload: Buffer,
+    readonly dup: boolean,
+    private readonly connection: ConsumerConnection,
+    private readonly token: AckToken,
+  ) {}
+
+  ack(): void {
+    this.connection.ack(this.token);
   }
 }

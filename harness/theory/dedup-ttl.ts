@@ -8,6 +8,7 @@
 import { DEFAULT_LOAD } from '../../scenarios/defaults.ts';
 import { DUPLICATE_EXPONENTIAL_CAP, type DuplicateFault, type Phase, type Scenario } from '../../scenarios/schema.ts';
 import { duplicateDelayBeyond } from '../faults/duplicate.ts';
+import { ESTIMATED_BYTES_PER_CLAIM } from '../../aggregator/dedup/memory.ts';
 import { WARMUP_PHASE } from '../run.ts';
 import { theoryRun, theoryScenario } from './runs.ts';
 import type { TheoryCell, TheoryColumn, TheoryContext, TheoryExperiment, TheoryTable } from './types.ts';
@@ -252,7 +253,7 @@ export async function runDedupTtl(context: TheoryContext, options: DedupTtlOptio
       'The aggregator kept its dedup memory in process (the in-memory store) with the row\'s TTL, counted from when an event is first claimed (just before it is written), and wrote to a SQLite table that keeps every row it is given (append mode), ' +
       'so a duplicate that got past dedup became a second row. The harness counted those extra rows against its own record of what it published, without trusting the aggregator. ' +
       'The store size is what the aggregator reported about itself: the entries it held (sampled after each batch; expired ids are dropped as new ones arrive) and an estimate of their heap memory ' +
-      '(about 80 bytes per entry plus the id\'s characters, calibrated on Node 20). The prediction: a duplicate leaks when its delay exceeds the TTL, so the expected leak share is the distribution\'s tail beyond the TTL. ' +
+      `(about ${ESTIMATED_BYTES_PER_CLAIM} bytes per entry plus the id's characters, calibrated on Node 20). The prediction: a duplicate leaks when its delay exceeds the TTL, so the expected leak share is the distribution's tail beyond the TTL. ` +
       'Every random choice (which events are copied, each copy\'s delay) comes from the seed, so reruns inject the same duplicates; scheduling on the machine does not, so the counts of leaks and entries vary a little between reruns.',
     command: 'npm run theory -- --only 6',
     seed: context.seed,
