@@ -351,6 +351,15 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
     expect(await store.claimMany([], liveTtl)).toEqual([]);
   });
 
+  it('keeps ids apart whatever characters they hold (separators, digits, non-ASCII, empty)', async () => {
+    // Redis receives a batch's ids packed into one argument as `<byte length>:<id>`: ids that look
+    // like that format, or whose byte length differs from their length, must not run together.
+    const ids = ['3:abc', 'abc', '1:x\n2:yz', 'x', 'é', 'e\u0301', '日本', '', ':', '10:', '😀'];
+    expect(await store.claimMany(ids, liveTtl)).toEqual(ids.map(() => 'new'));
+    expect(await store.claimMany([...ids].reverse(), liveTtl)).toEqual(ids.map(() => repeat));
+    expect(await store.claimMany(['yz', '2:yz', 'abc3:'], liveTtl)).toEqual(['new', 'new', 'new']);
+  });
+
   // On a fake clock the TTL cases check expiry to the millisecond (slack 0); on a real clock each
   // check stays `slack` away from the expiry instant.
   it('forgets a claim once its TTL has passed (on a fake clock: at exactly claim time + TTL)', async () => {

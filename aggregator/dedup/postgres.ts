@@ -258,9 +258,10 @@ export class PostgresDedupStore implements DedupStore {
         await this.query(statement);
       } catch (error) {
         // Two processes creating the same schema or table at once: IF NOT EXISTS is not atomic in
-        // the catalogue, and the loser gets a unique violation. The object exists either way: go on.
+        // the catalogue, and the loser gets a unique violation, or (for the table's row type)
+        // 'type "dedup" already exists', 42710. The object exists either way: go on.
         const code = (error as { code?: unknown }).code;
-        if (code !== '23505' && code !== '42P06' && code !== '42P07') throw error;
+        if (code !== '23505' && code !== '42P06' && code !== '42P07' && code !== '42710') throw error;
       }
     }
   }
