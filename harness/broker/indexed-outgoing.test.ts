@@ -78,4 +78,32 @@ describe('IndexedMemoryPersistence', () => {
     expect(queue.size).toBe(19_999);
     expect(visited).toBeLessThan(5);
   });
+
+  it('resends a deep queue in order without moving the rest of an index list for each packet', () => {
+    // A reconnecting session's 20,000 queued packets get their packet ids one by one, oldest first,
+    // and are acked in that order. Counted in array elements moved by splice and shift (a front
+    // removal that moves the rest makes this quadratic: about 4 × 10⁸ here), not in time.
+    const queue = new OutgoingQueue();
+    const n = 20_000;
+    for (let i = 1; i <= n; i++) queue.push({ brokerId: 'b', brokerCounter: i });
+    let moved = 0;
+    const { splice, shift } = Array.prototype;
+    Array.prototype.splice = function (this: unknown[], start: number, ...rest: unknown[]) {
+      moved += Math.max(0, this.length - start);
+      return splice.call(this, start, ...(rest as [number, ...unknown[]]));
+    } as typeof splice;
+    Array.prototype.shift = function (this: unknown[]) {
+      moved += this.length;
+      return shift.call(this);
+    } as typeof shift;
+    try {
+      for (let i = 1; i <= n; i++) expect(queue.update({ brokerId: 'b', brokerCounter: i, messageId: i })).toBe(true);
+      for (let i = 1; i <= n; i++) expect(queue.clear(i)?.brokerCounter).toBe(i);
+    } finally {
+      Array.prototype.splice = splice;
+      Array.prototype.shift = shift;
+    }
+    expect(queue.size).toBe(0);
+    expect(moved).toBeLessThan(10 * n);
+  });
 });
