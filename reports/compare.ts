@@ -227,10 +227,14 @@ function statusLine(report: CompareReport): string {
     : `**${invalidRuns.length} of ${n} runs INVALID** — ${invalidRuns.map((r) => `${escapeCell(r.variant)} r${r.replicate}`).join(', ')}; their variants are marked ⚠`;
 }
 
+/** Only with more than one round of some variant besides the first is there a per-round spread to show. */
+function showsPerRound(summaries: readonly VariantSummary[]): boolean {
+  return summaries.some((s, i) => i > 0 && (s.throughput_per_round?.n ?? 0) > 1);
+}
+
 function variantTable(summaries: VariantSummary[]): string {
   const anyOverload = summaries.some((s) => s.overloaded.length > 0);
-  // Only with more than one round is there a per-round spread to show.
-  const perRound = summaries.length > 1 && summaries.some((s, i) => i > 0 && (s.throughput_per_round?.n ?? 0) > 1);
+  const perRound = showsPerRound(summaries);
   const marked = (s: VariantSummary) => `${s.valid < s.runs ? '⚠ ' : ''}${escapeCell(s.name)}`;
   const withSpread = (r: number | null, overlaps: boolean | null, first: boolean) => (first || r === null ? times(r) : `${times(r)}${overlaps ? ' ~' : ''}`);
   const header = [
@@ -330,7 +334,8 @@ export function renderCompare(report: CompareReport): string {
     `Medians over each variant's runs; p50, p99 and p99.9 are end to end (first sink commit − intended send time) over the measured phases, the median of the runs' percentiles. Duplicate rate = injected copies / deliveries (set by the scenario and seed; duplicates that reached the sink are in each run's report.md); loss rate = events never committed / published.`,
     `× ev/s and × p99: the variant's median over the first variant's (${escapeCell(report.variants[0]?.name ?? MISSING)}). ~ marks a variant whose min–max range overlaps the first's: with ${report.replicates} run${report.replicates === 1 ? '' : 's'} each, that difference is within run-to-run spread.`,
   ];
-  if (report.replicates > 1 && report.variants.length > 1) {
+  // The note explains the column, so it comes with it.
+  if (showsPerRound(summaries)) {
     notes.push(
       `× ev/s per round: in each round (replicate), the variant's committed ev/s over the first variant's in the same round, then the median and range over the rounds. Runs of one round are minutes apart, so a drift of the machine's speed during the comparison cancels out of these ratios; it does not cancel out of the ratio of medians.`,
     );
