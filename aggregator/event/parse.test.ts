@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { ulid } from 'ulid';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -307,6 +307,28 @@ describe('payloadJson', () => {
     expect(payloadJson(parsed.event)).toBe(JSON.stringify(sent.payload));
     expect(payloadJson(validEvent({ payload: [1, 2] }))).toBe('[1,2]');
     expect(payloadJson({ ...validEvent(), payload: undefined })).toBe('null');
+  });
+
+  it('serialises a parsed event\'s payload once: the sink reads the text validation made, which no copy, spread or JSON of the event carries', () => {
+    const sent = validEvent({ payload: { reading: 21.5 }, bench: { intended_us: 1_700_000_000_000_000 } });
+    const parsed = parseEvent(serializeEvent(sent));
+    if (!parsed.ok) throw new Error(describeErrors(parsed.errors));
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      expect(payloadJson(parsed.event)).toBe('{"reading":21.5}');
+      expect(stringify).not.toHaveBeenCalled();
+    } finally {
+      stringify.mockRestore();
+    }
+    // The event is the wire fields and nothing else, in wire order.
+    expect(parsed.event).toEqual(sent);
+    expect(Object.keys(parsed.event)).toEqual(['v', 'event_id', 'source', 'seq', 'topic', 'ts', 'payload', 'bench']);
+    expect(JSON.parse(JSON.stringify(parsed.event))).toEqual(sent);
+    expect({ ...parsed.event }).toEqual(sent);
+    // A changed copy is serialised again, not given the original's text.
+    expect(payloadJson({ ...parsed.event, payload: { reading: 22 } })).toBe('{"reading":22}');
+    const withoutBench = parseEvent(serializeEvent(validEvent({ bench: undefined })));
+    expect(withoutBench.ok && Object.keys(withoutBench.event)).not.toContain('bench');
   });
 
   it('measures a multi-byte payload in bytes, not characters', () => {
