@@ -82,7 +82,7 @@ export interface BenchArgs {
   json: boolean;
   /** --shard I/N: this process's share of a run that several harness processes drive. */
   shard?: Shard;
-  /** --cpu-prof: CPU profiles of the aggregator and embedded broker under <out>/profiles/. */
+  /** --cpu-prof: CPU profiles of the aggregator, the embedded broker and the harness's threads under <out>/profiles/. */
   cpu_prof: boolean;
 }
 
@@ -136,7 +136,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         'cpu-prof': {
           type: 'boolean',
           default: false,
-          describe: 'profile the aggregator and the embedded broker (node --cpu-prof): .cpuprofile files and a summary, profile.md, under <out>/profiles/',
+          describe: 'profile the aggregator, the embedded broker (node --cpu-prof) and the harness\'s main thread and load workers: .cpuprofile files and a summary, profile.md, under <out>/profiles/ (profiling costs CPU: capacity figures from such a run are lower)',
         },
       })
       .example('$0 --scenario dup-storm', 'the default run (about 30 s)')

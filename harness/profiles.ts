@@ -1,5 +1,6 @@
-// Reads the CPU profiles a `--cpu-prof` run left under <out>/profiles/<process>/ and writes their
-// summary, profile.md, beside them (the summary itself is reports/profile.ts, pure).
+// Reads the CPU profiles a `--cpu-prof` run left under <out>/profiles/<process>/ (aggregator,
+// broker, harness) and writes their summary, profile.md, beside them (the summary itself is
+// reports/profile.ts, pure).
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,7 +29,8 @@ export function readProfiles(outDir: string): ProfileSummary[] {
       // Node names them CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main
       // thread, others are worker threads (tsx's module loader, mostly idle after start-up).
       const ids = /\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(file);
-      const who = ids ? `pid ${ids[1]}, ${ids[2] === '0' ? 'main thread' : `worker thread ${ids[2]}`}` : file;
+      // The harness's own threads are named by what they are: main-thread, load-worker-<n>.
+      const who = ids ? `pid ${ids[1]}, ${ids[2] === '0' ? 'main thread' : `worker thread ${ids[2]}`}` : file.replace(/\.cpuprofile$/, '').replaceAll('-', ' ');
       summaries.push(summarizeProfile(profile, { label: `${role}, ${who} (${PROFILES_DIR}/${role}/${file})`, project_root: PROJECT_ROOT }));
     }
   }

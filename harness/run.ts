@@ -24,6 +24,7 @@ import { parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { RunResult } from './result.ts';
 import { assembleResult, round } from './result-assembly.ts';
+import { startThreadProfile, type ThreadProfile } from './thread-profile.ts';
 
 export type AggregatorKind = 'reference' | 'none';
 
@@ -106,10 +107,13 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let proxies: { publishers: ToxicProxy; aggregator: ToxicProxy } | undefined;
   let toxicSerial = 0;
   let liveLatency: LiveLatency | undefined;
+  let harnessProfile: ThreadProfile | undefined;
   try {
     const persistence = scenario.broker?.persistence ?? 'memory';
     if (persistence === 'redis') redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
     const profileDir = options.cpu_prof ? resolve(options.out_dir, 'profiles') : undefined;
+    // The harness's own threads (this one and the load workers) are profiled from inside: npm starts this process without flags.
+    if (profileDir) harnessProfile = await startThreadProfile(resolve(profileDir, 'harness'), 'main-thread');
     broker = await startBroker(brokerSpec, {
       persistence,
       ...(redisKeys ? { redis: redisKeys } : {}),
@@ -210,6 +214,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       topic_root: `events/${tag}`,
       client_prefix: `chaosbench-${tag}`,
       ...(shard ? { shard } : {}),
+      ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'harness') } : {}),
       settle_timeout_ms: scenario.drain_timeout_s * 1000,
       completed: () => agg.totalCounters()?.acked ?? 0,
       onCompletion: (listener) => agg.onCounters(listener),
@@ -292,9 +297,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       excluded,
       rssPeakMb: rssPeak / 2 ** 20,
     });
+    await harnessProfile?.stop();
     // A shard ran only its own publishers; the merge adds the shards' counts back up.
     return shard ? { ...result, generator: { ...result.generator, publishers: shardPublishers(shard, scenario.load.publishers).length }, shard } : result;
   } finally {
+    await harnessProfile?.stop().catch(() => {});
     await liveLatency?.close();
     await aggregator?.kill().catch(() => {});
     await broker?.stop().catch(() => {});

@@ -75,6 +75,8 @@ export interface LoadOptions {
   onCompletion?: (listener: () => void) => () => void;
   /** This process's share of the publishers (--shard); absent: all of them. */
   shard?: Shard;
+  /** --cpu-prof: each load worker writes its CPU profile into this directory. */
+  cpu_prof_dir?: string;
 }
 
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
@@ -114,6 +116,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
       client_prefix: options.client_prefix,
       settle_timeout_ms: options.settle_timeout_ms,
       ...(options.shard ? { shard: options.shard } : {}),
+      ...(options.cpu_prof_dir !== undefined ? { cpu_prof_dir: options.cpu_prof_dir } : {}),
       module_url: WORKER_MODULE,
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: plan });

@@ -23,6 +23,8 @@ export interface WorkerPlan {
   settle_timeout_ms: number;
   /** This process's share of the publishers (--shard); absent: all of them. */
   shard?: Shard;
+  /** --cpu-prof: write this worker's CPU profile into this directory as load-worker-<n>.cpuprofile. */
+  cpu_prof_dir?: string;
 }
 
 /** go: start the schedule; credit: closed-model permits; status: reply with a WorkerStatus now. */

@@ -21,6 +21,7 @@ import { Schedule } from './schedule.ts';
 import { WARMUP_PHASE } from '../../scenarios/schema.ts';
 import { runsPublisher, WHOLE_RUN } from './shard.ts';
 import type { FaultRecord, MainToWorker, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
+import { startThreadProfile } from '../thread-profile.ts';
 
 /** Send at most this many late events in a row before yielding, so acks and status still flow. */
 const CATCH_UP_BURST = 256;
@@ -34,6 +35,7 @@ function filler(bytes: number): string {
 }
 
 async function run(): Promise<void> {
+  const profile = plan.cpu_prof_dir === undefined ? undefined : await startThreadProfile(plan.cpu_prof_dir, `load-worker-${plan.worker}`);
   const { scenario } = plan;
   const P = scenario.load.publishers;
   const W = scenario.load.workers;
@@ -233,6 +235,7 @@ async function run(): Promise<void> {
   post(status());
   const window_waits = connections.reduce((sum, c) => sum + c.window_waits, 0);
   await Promise.all(connections.map((c) => c.close()));
+  await profile?.stop();
   const { snapshot, transferList } = log.snapshot();
   post(
     {
