@@ -5,11 +5,12 @@
 // (`client._nextId`, lib/client.js) at an unseeded random value in 0–65535 (Aedes draws it; this
 // module draws nothing), and lib/qos-packet.js hands out `_nextId++`. Un-acked packets of a
 // clean: false session stay in the persistence with the id a previous connection gave them, and
-// are resent with that id on reconnect (handlers/connect.js, emptyQueue). So a new connection can give a fresh packet an id that an older, still un-acked
-// packet of the same session already has: two outstanding packets with one id, which MQTT forbids
-// ([MQTT-2.3.1-2]). A PUBACK names only the id, and the stores resolve it to one packet — the
-// memory persistence's outgoingClearMessageId removes the *first* queued packet with that id (the
-// older one), aedes-persistence-redis keeps only the latest id → packet mapping. The subscriber's
+// are resent with that id on reconnect (handlers/connect.js, emptyQueue). So a new connection can
+// give a fresh packet an id that an older, still un-acked packet of the same session already has:
+// two outstanding packets with one id, which MQTT forbids ([MQTT-2.3.1-2]). A PUBACK names only
+// the id, and the stores resolve it to one packet — the memory persistence's
+// outgoingClearMessageId removes the *first* queued packet with that id (the older one),
+// aedes-persistence-redis keeps only the latest id → packet mapping. The subscriber's
 // ack for one message thus deletes another it has not processed; if the subscriber then dies (or
 // Aedes drops the connection when emptyQueue later finds that packet gone: "no such packet"), the
 // deleted one is never sent again. Lost, though it was never acknowledged.
