@@ -47,6 +47,21 @@ async function qos1RoundTrip(url: string): Promise<{ topic: string; payload: str
   return message;
 }
 
+/**
+ * The broker's counters once they show one publish and one delivery, or whatever they show after
+ * 2 s. They trail what the clients see: Aedes sends a QoS 1 publisher its PUBACK before it routes
+ * the message and emits 'publish', and the subscriber's PUBACK reaches the broker after its client
+ * has handed over the message. Reading them at once raced both (CI saw `published: 0`).
+ */
+async function settledStats(broker: BrokerHandle): Promise<Record<string, number> | undefined> {
+  const deadline = Date.now() + 2_000;
+  for (;;) {
+    const stats = await broker.stats?.();
+    if ((stats !== undefined && (stats.published ?? 0) >= 1 && (stats.delivered ?? 0) >= 1) || Date.now() > deadline) return stats;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 function portFromUrl(url: string): number {
   return Number(new URL(url).port);
 }
@@ -142,8 +157,7 @@ describe('embedded broker', () => {
 
   it('carries a QoS 1 publish/subscribe round trip and counts it', async () => {
     await qos1RoundTrip(broker.url);
-    const stats = await broker.stats();
-    expect(stats).toMatchObject({ published: 1, delivered: 1, clients: 2 });
+    expect(await settledStats(broker)).toMatchObject({ published: 1, delivered: 1, clients: 2 });
   });
 
   it('kill() SIGKILLs the process and the port refuses connections', async () => {
@@ -160,7 +174,7 @@ describe('embedded broker', () => {
     await broker.restart();
     expect(broker.url).toBe(url);
     await qos1RoundTrip(broker.url);
-    expect(await broker.stats()).toMatchObject({ published: 1, delivered: 1 });
+    expect(await settledStats(broker)).toMatchObject({ published: 1, delivered: 1 });
     await expect(broker.restart()).rejects.toThrow(/still running \(kill\(\) it first\)/);
   });
 
