@@ -167,7 +167,7 @@ function mosquittoConfig(port: number, limits: Required<MosquittoOptions>): stri
 }
 
 /** An ephemeral port that was free a moment ago (the caller retries if it is taken meanwhile). */
-async function pickFreePort(): Promise<number> {
+export async function pickFreePort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const server = net.createServer();
