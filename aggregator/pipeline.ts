@@ -4,7 +4,10 @@
 // - ack a message before the event (or its dead letter) is durably written: a crash before the
 //   ack means redelivery, never loss;
 // - let a dedup claim outlive a sink write that did not happen: a durable claim recorded before a
-//   failed or interrupted commit turns the redelivery into a "duplicate" and drops it (silent loss).
+//   failed or interrupted commit turns the redelivery into a "duplicate" and drops it (silent loss);
+// - dead-letter (and so ack) a valid event for a fault that is not the event's own: a full disk, a
+//   read-only database or a missing grant fails every event alike, and is a stall, retried until it
+//   clears (aggregator/failure.ts decides which is which).
 //
 // So the order of claim and commit depends on the store (see commitBatch):
 // - 'transactional': the store shares the sink's database; claim and write in one transaction.
@@ -19,6 +22,7 @@ import type { ClaimResult, DedupStore } from './dedup/index.ts';
 import type { CommitOutcome, DeadLetter, Sink } from './sink/index.ts';
 import { nowMicros } from './clock.ts';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.ts';
+import { classifyFailure, isEventFault } from './failure.ts';
 import type { Random } from './random.ts';
 
 export type ClaimOrder = 'transactional' | 'claim-first' | 'commit-first';
@@ -40,8 +44,14 @@ export interface AggregatorCounters {
   committed: number;
   dlq: number;
   retries: number;
-  /** Transient failures seen (each retry is caused by one). */
+  /** Failures seen (each retry is caused by one). */
   errors: number;
+  /**
+   * Commit-first stores: events already in the sink whose claim the store refused for a fault of the
+   * event itself. They are acked as committed (never written again, never dead-lettered); a
+   * redelivery of one reaches the sink's key, which absorbs it.
+   */
+  claim_failures: number;
   batches: number;
   acked: number;
   /**
@@ -98,6 +108,7 @@ export function emptyCounters(): AggregatorCounters {
     dlq: 0,
     retries: 0,
     errors: 0,
+    claim_failures: 0,
     batches: 0,
     acked: 0,
   };
@@ -109,7 +120,10 @@ export interface PipelineMessage {
   dup: boolean;
   /** Called once the message's outcome is durable (committed, absorbed or dead-lettered). */
   ack: (outcome: MessageOutcome) => void;
-  /** Called instead of ack when its batch could not be made durable at all (it stays un-acked). */
+  /**
+   * Called instead of ack when its batch could not be made durable (only when retries were abandoned
+   * at shutdown, or a dead letter the store refuses): it stays un-acked.
+   */
   nack?: (error: unknown) => void;
 }
 
@@ -156,7 +170,11 @@ export class Pipeline {
     private readonly store: DedupStore,
     private readonly sink: Sink,
     private readonly options: PipelineOptions,
-    /** Told of a batch that could not be made durable at all; its messages stay un-acked for redelivery. */
+    /**
+     * Told of a batch that could not be made durable, after its messages were nacked. They stay
+     * un-acked: a broker resends them only on a new connection, so a consumer that is not shutting
+     * down must reconnect (MQTT) or its messages are stuck for ever.
+     */
     private readonly onBatchFailure: (error: unknown) => void = () => {},
   ) {
     if (store.claimerFor?.(sink)) this.order = 'transactional';
@@ -249,9 +267,10 @@ export class Pipeline {
       .then(() => this.processBatch(batch, markWritten, previousAcked))
       .catch(async (error: unknown) => {
         this.counters.errors++;
-        this.onBatchFailure(error);
+        // The batches before ack first, so that what the connection sends before the failure is handled is theirs.
         await previousAcked;
         for (const message of batch) message.nack?.(error);
+        this.onBatchFailure(error);
       })
       .finally(() => {
         this.queuedFlushes -= batch.length;
@@ -288,25 +307,27 @@ export class Pipeline {
       const claims = await this.commitWithRetry(valid.map((v) => v.event), markWritten);
       valid.forEach((v, i) => outcomes.set(v.message, verdict(v.event, claims[i])));
     } catch (error) {
-      // Still failing transiently when the aggregator gave up: nothing is acked, the broker redelivers.
-      if (error instanceof RetriesExhaustedError) throw error;
-      // A permanent failure: find the events that fail on their own and dead-letter only those, so
-      // one bad event does not take its batch-mates with it.
+      // Anything but a fault of an event (untilDone only lets those out, or any failure once the
+      // aggregator gave up at shutdown): nothing is acked, the broker redelivers.
+      if (!isEventFault(error)) throw error;
+      // Find the events that fail on their own and dead-letter only those, so one bad event does not
+      // take its batch-mates with it. An event alone meets a fault of the store as its batch did: a stall.
       for (const item of valid) {
         try {
           const [claim] = await this.commitWithRetry([item.event], markWritten);
           outcomes.set(item.message, verdict(item.event, claim));
         } catch (single) {
-          if (single instanceof RetriesExhaustedError) throw single;
-          deadLetters.push({ letter: this.deadLetter(item.message, `sink rejected event: ${messageOf(single)}`, item.event.event_id), message: item.message });
+          if (!isEventFault(single)) throw single;
+          const reason = `sink rejected event (${classifyFailure(single).code}): ${messageOf(single)}`;
+          deadLetters.push({ letter: this.deadLetter(item.message, reason, item.event.event_id), message: item.message });
         }
       }
     }
 
     if (deadLetters.length > 0) {
-      // The DLQ write is itself a durable commit: retry it like one; if it still fails the messages
-      // stay un-acked and the broker will redeliver them after a reconnect.
-      await withRetry(() => this.sink.deadLetter(deadLetters.map((d) => d.letter)), this.options.retry, this.options.random, this.countRetry);
+      // The DLQ write is itself a durable commit: retried like one until it clears (a full disk
+      // under the DLQ stalls the batch, it does not freeze it).
+      await this.untilDone(() => this.sink.deadLetter(deadLetters.map((d) => d.letter)));
       this.counters.dlq += deadLetters.length;
     }
     for (const { message, letter } of deadLetters) outcomes.set(message, { status: 'dead-lettered', reason: letter.reason, event_id: letter.event_id });
@@ -327,16 +348,17 @@ export class Pipeline {
   };
 
   /**
-   * Runs a durable step (a sink write, a claim, both) with capped backoff until it succeeds. A
-   * transient failure (sink or dedup store busy or unreachable) never dead-letters a valid event: it
-   * is tried again for as long as it takes. Meanwhile nothing is acked, the in-flight limit stops
+   * Runs a durable step (a sink write, a claim, both, a dead-letter write) with capped backoff until
+   * it succeeds. An infrastructure fault (aggregator/failure.ts: the store busy, unreachable, full,
+   * read-only, refusing a grant; any error it cannot name) never dead-letters a valid event: it is
+   * tried again for as long as it takes. Meanwhile nothing is acked, the in-flight limit stops
    * reading, and the broker holds the rest: the run shows a stall, not a loss. Only a shutdown
-   * (abandonRetries) gives up, leaving it un-acked. A permanent failure is thrown at once.
+   * (abandonRetries) gives up, leaving it un-acked. A fault of the event itself is thrown at once.
    */
   private async untilDone<T>(step: () => Promise<T>): Promise<T> {
     for (;;) {
       try {
-        return await withRetry(step, this.options.retry, this.options.random, this.countRetry);
+        return await withRetry(step, this.options.retry, this.options.random, this.countRetry, undefined, isInfrastructureFault);
       } catch (error) {
         if (!(error instanceof RetriesExhaustedError) || this.abandoned) throw error;
         this.countRetry();
@@ -377,9 +399,33 @@ export class Pipeline {
         // every repeat.
         await this.untilDone(async () => this.countCommit(await this.sink.commit(events)));
         markWritten();
-        return this.untilDone(() => this.store.claimMany(ids, ttlMs));
+        return this.claimAfterCommit(ids, ttlMs);
       }
     }
+  }
+
+  /**
+   * The claims of events already in the sink. Nothing here may throw a fault of an event: the caller
+   * would write them again and dead-letter them. A store fault is retried until it clears; an id
+   * whose claim fails on its own is stored all the same, so it is 'new' (counted in claim_failures).
+   */
+  private async claimAfterCommit(ids: string[], ttlMs: number): Promise<ClaimResult[]> {
+    try {
+      return await this.untilDone(() => this.store.claimMany(ids, ttlMs));
+    } catch (error) {
+      if (!isEventFault(error)) throw error;
+    }
+    const claims: ClaimResult[] = [];
+    for (const id of ids) {
+      try {
+        claims.push(...(await this.untilDone(() => this.store.claimMany([id], ttlMs))));
+      } catch (single) {
+        if (!isEventFault(single)) throw single;
+        this.counters.claim_failures++;
+        claims.push('new');
+      }
+    }
+    return claims;
   }
 
   private countCommit(outcome: CommitOutcome): void {
@@ -397,6 +443,10 @@ export class Pipeline {
   private deadLetter(message: PipelineMessage, reason: string, eventId: string | null): DeadLetter {
     return { raw: message.payload.toString('utf8'), topic: message.topic, reason, event_id: eventId, at_us: nowMicros() };
   }
+}
+
+function isInfrastructureFault(error: unknown): boolean {
+  return !isEventFault(error);
 }
 
 function messageOf(error: unknown): string {

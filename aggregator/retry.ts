@@ -1,6 +1,7 @@
 // Retry with capped exponential backoff and full jitter (delay drawn uniformly from
 // [0, min(cap, base·2^attempt)]), so that many consumers retrying after one outage do not
-// stampede the sink in lockstep. Only TransientError is retried; anything else is permanent.
+// stampede the sink in lockstep. By default only TransientError is retried; the pipeline retries
+// every infrastructure fault (aggregator/failure.ts).
 
 import { TransientError } from './sink/index.ts';
 import type { Random } from './random.ts';
@@ -35,8 +36,8 @@ export function isTransient(error: unknown): boolean {
 }
 
 /**
- * Run `operation` until it succeeds, a permanent error is thrown (rethrown as is), or
- * `max_attempts` transient failures (RetriesExhaustedError). `onRetry` is told of every retry.
+ * Run `operation` until it succeeds, an error `retryable` refuses is thrown (rethrown as is), or
+ * `max_attempts` retryable failures (RetriesExhaustedError). `onRetry` is told of every retry.
  */
 export async function withRetry<T>(
   operation: () => Promise<T>,
@@ -44,12 +45,13 @@ export async function withRetry<T>(
   random: Random,
   onRetry: (attempt: number, error: unknown, delayMs: number) => void = () => {},
   wait: (ms: number) => Promise<void> = sleep,
+  retryable: (error: unknown) => boolean = isTransient,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await operation();
     } catch (error) {
-      if (!isTransient(error)) throw error;
+      if (!retryable(error)) throw error;
       if (attempt + 1 >= policy.max_attempts) throw new RetriesExhaustedError(attempt + 1, error);
       const delayMs = backoffDelayMs(attempt, policy, random);
       onRetry(attempt + 1, error, delayMs);

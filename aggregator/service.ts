@@ -201,7 +201,12 @@ export class AggregatorService {
         parse: { maxPayloadBytes: config.max_payload_bytes },
         random: seededRandom(deriveSeed(config.seed, 'aggregator.retry')),
       },
-      (error) => this.log(`batch could not be made durable, left un-acked for redelivery: ${String(error)}`),
+      (error) => {
+        this.log(`batch could not be made durable, left un-acked for redelivery: ${String(error)}`);
+        // Un-acked on a live connection, the batch would never come back: the broker resends only on
+        // a new connection. At shutdown the next start's connection gets it.
+        if (!this.stopping) this.connection?.reconnect('a batch could not be made durable');
+      },
     );
     this.pipeline = pipeline;
     if (config.http_port !== undefined) {

@@ -97,6 +97,7 @@ const COUNTERS_MERGE = {
   dlq: 'sum',
   retries: 'sum',
   errors: 'sum',
+  claim_failures: 'sum',
   batches: 'sum',
   acked: 'sum',
   // Each part's aggregator had its own dedup store: sizes add up (peaks too, as an upper bound:

@@ -74,6 +74,8 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
   private readonly port: number;
   /** Count of connections lost without our asking; reported as a counter. */
   connections_lost = 0;
+  /** Count of connections dropped on purpose (reconnect()). */
+  reconnectsAsked = 0;
 
   constructor(private readonly options: ConsumerConnectionOptions) {
     super();
@@ -140,6 +142,28 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     this.paused = true;
     this.draining = true;
     this.socket?.pause();
+  }
+
+  /**
+   * Drop the connection on purpose and open a new one: with clean: false the broker resends every
+   * message this connection left un-acked (brokers resend un-acked QoS 1 messages only on a new
+   * connection), so a batch the consumer could not make durable gets another go instead of waiting
+   * for ever. Acks already given go out first; acks owed to this connection are void afterwards.
+   */
+  reconnect(reason: string): void {
+    if (this.state !== 'subscribed') return;
+    this.flushAcks();
+    this.reconnectsAsked++;
+    this.emit('disconnected', `dropped on purpose: ${reason}`);
+    clearInterval(this.pingTimer);
+    const socket = this.socket;
+    // Acks still in the socket's buffer are written before the FIN; the new connection opens at once
+    // (its CONNECT takes the session over should the broker not have closed the old one yet).
+    if (socket) {
+      socket.end();
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    }
+    this.open();
   }
 
   /** Clean MQTT DISCONNECT; with clean: false the broker keeps our session and queues meanwhile. */

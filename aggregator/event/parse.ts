@@ -220,6 +220,7 @@ function checkString(
   const value = message[field];
   if (typeof value !== 'string') return `${field} must be a string, got ${describe(value)}`;
   if (value.length === 0) return `${field} must not be empty`;
+  if (value.includes('\u0000')) return `${field} ${NUL_REFUSED}`;
   // Code points, not UTF-16 units, so the limit means the same for any script. A string has at
   // most as many code points as UTF-16 units, so a short one needs no counting.
   if (maxChars !== undefined && value.length > maxChars) {
@@ -356,12 +357,41 @@ function checkPayloadSize(payload: unknown, maxPayloadBytes: number, measured: {
     return 'payload cannot be serialised (nested too deeply)';
   }
   measured.text = serialised;
+  // JSON text escapes U+0000 as \u0000, so text without that sequence holds none; with it (or with
+  // an escaped backslash before "u0000"), the value itself is searched.
+  if (serialised.includes('\\u0000') && holdsNul(payload)) return `payload ${NUL_REFUSED}`;
   // UTF-8 takes at most 3 bytes per UTF-16 unit: a short text needs no byte count.
   const bytes = serialised.length * 3 <= maxPayloadBytes ? serialised.length : Buffer.byteLength(serialised, 'utf8');
   if (bytes > maxPayloadBytes) {
     return `payload is ${bytes} bytes serialised, larger than the limit of ${maxPayloadBytes} bytes`;
   }
   return undefined;
+}
+
+/**
+ * A sink must be able to store every event the parser accepts: PostgreSQL text and jsonb cannot hold
+ * U+0000 (SQLSTATE 22021, 22P05), so an event with one would be refused by the sink and the failure
+ * could not be told from the sink's own. Refused here, it is an invalid event with its reason.
+ */
+const NUL_REFUSED = 'must not contain a NUL character (U+0000): PostgreSQL cannot store it in text or jsonb';
+
+/** True when a string (or object key) anywhere inside `value` contains U+0000. Iterative: payloads may nest deeply. */
+function holdsNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item === 'string') {
+      if (item.includes('\u0000')) return true;
+    } else if (Array.isArray(item)) {
+      for (const inner of item) stack.push(inner);
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [key, inner] of Object.entries(item)) {
+        if (key.includes('\u0000')) return true;
+        stack.push(inner);
+      }
+    }
+  }
+  return false;
 }
 
 function fail(field: string, message: string): ParseResult {
