@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +85,41 @@ function failingSink(inner: Sink, failure: (events: readonly Event[], call: numb
     close: inner.close.bind(inner),
   };
   return wrapper;
+}
+
+/** The error a real SQLite CHECK constraint throws: a fault of the event itself. */
+function realCheckViolation(): Error {
+  const db = new Database(':memory:');
+  db.exec("CREATE TABLE t (v TEXT CHECK (v <> 'poison'))");
+  try {
+    db.prepare("INSERT INTO t VALUES ('poison')").run();
+  } catch (error) {
+    return error as Error;
+  } finally {
+    db.close();
+  }
+  throw new Error('the CHECK constraint did not fire');
+}
+
+/** The error a real SQLite database throws when it is full (max_page_count reached). */
+function realDiskFull(): Error {
+  const db = new Database(':memory:');
+  db.exec('CREATE TABLE t (b BLOB)');
+  db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+  try {
+    db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(64 * 1024));
+  } catch (error) {
+    return error as Error;
+  } finally {
+    db.close();
+  }
+  throw new Error('the database did not fill');
+}
+
+async function until(condition: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  expect(condition()).toBe(true);
 }
 
 async function run(pipeline: Pipeline, deliveries: Delivery[]): Promise<void> {
@@ -281,19 +317,18 @@ describe('batches, acks and the DLQ', () => {
     expect(pipeline.counters.dlq).toBe(2);
   });
 
-  it('a permanent sink error dead-letters only the event that causes it', async () => {
+  it("a fault of the event itself (a real CHECK violation) dead-letters only the event that causes it", async () => {
     const sink = sinkAt();
     const poison = event(1);
-    const rejecting = failingSink(sink, (events) =>
-      events.some((e) => e.event_id === poison.event_id) ? new Error('CHECK constraint failed: poison') : undefined,
-    );
+    const check = realCheckViolation();
+    const rejecting = failingSink(sink, (events) => (events.some((e) => e.event_id === poison.event_id) ? check : undefined));
     const pipeline = new Pipeline(new MemoryDedupStore(), rejecting, options);
     await run(pipeline, [delivery(event(0)), delivery(poison), delivery(event(2))]);
     expect(sink.readRows()).toHaveLength(2);
     const letters = sink.readDeadLetters();
     expect(letters).toHaveLength(1);
     expect(letters[0]!.event_id).toBe(poison.event_id);
-    expect(letters[0]!.reason).toMatch(/sink rejected event: CHECK constraint failed/);
+    expect(letters[0]!.reason).toMatch(/sink rejected event \(sqlite SQLITE_CONSTRAINT_CHECK\): CHECK constraint failed/);
   });
 
   it('keeps retrying a transient failure past max_attempts and never dead-letters a valid event', async () => {
@@ -378,5 +413,146 @@ describe('dedup store size in the counters', () => {
     const second = { ...emptyCounters(), committed: 5, dedup_store: { entries: 3, entries_peak: 4, bytes_estimate: 300, bytes_peak: 400 } };
     expect(combineCounters([first, second])).toEqual({ ...emptyCounters(), committed: 15, dedup_store: { entries: 3, entries_peak: 9, bytes_estimate: 300, bytes_peak: 900 } });
     expect(combineCounters([{ ...emptyCounters(), acked: 2 }, { ...emptyCounters(), acked: 3 }])).toEqual({ ...emptyCounters(), acked: 5 });
+  });
+});
+
+describe('a fault of the store is a stall, never a dead letter (issue 16)', () => {
+  /** Pushes the deliveries, waits until the pipeline has retried a few times, and checks nothing was acked meanwhile. */
+  async function stalled(pipeline: Pipeline, deliveries: Delivery[]): Promise<void> {
+    for (const d of deliveries) pipeline.push(d);
+    await until(() => pipeline.counters.retries >= 3 * options.retry.max_attempts);
+    expect(deliveries.filter((d) => d.acked)).toHaveLength(0);
+    expect(pipeline.counters.dlq).toBe(0);
+  }
+
+  it('a full sink (SQLITE_FULL: max_page_count) stalls without an ack and commits once space is back', async () => {
+    const sink = sinkAt();
+    const pages = sink.db.pragma('page_count', { simple: true }) as number;
+    sink.db.pragma(`max_page_count = ${pages}`);
+    const pipeline = new Pipeline(new MemoryDedupStore(), sink, options);
+    const bulky = (seq: number) => ({ ...event(seq), payload: { filler: 'x'.repeat(8_000) } });
+    const deliveries = [0, 1, 2].map((seq) => delivery(bulky(seq)));
+    await stalled(pipeline, deliveries);
+    expect(sink.readRows()).toHaveLength(0);
+    sink.db.pragma('max_page_count = 1073741823');
+    await pipeline.drain();
+    expect(deliveries.every((d) => d.acked)).toBe(true);
+    expect(sink.readRows().map((r) => r.deliveries)).toEqual([1, 1, 1]);
+    expect(sink.readDeadLetters()).toHaveLength(0);
+    expect(pipeline.counters.errors).toBeGreaterThanOrEqual(pipeline.counters.retries);
+  });
+
+  it('a read-only sink (SQLITE_READONLY: query_only) stalls without an ack and commits once writable', async () => {
+    const sink = sinkAt();
+    sink.db.pragma('query_only = ON');
+    const pipeline = new Pipeline(new MemoryDedupStore(), sink, options);
+    const deliveries = [delivery(event(0)), delivery(event(1))];
+    await stalled(pipeline, deliveries);
+    sink.db.pragma('query_only = OFF');
+    await pipeline.drain();
+    expect(deliveries.every((d) => d.acked)).toBe(true);
+    expect(sink.readRows()).toHaveLength(2);
+    expect(sink.readDeadLetters()).toHaveLength(0);
+  });
+
+  it('a store error that is not the event\'s (a plain Error, e.g. a permission the driver reports without a code) stalls too', async () => {
+    const sink = sinkAt();
+    let refusing = true;
+    const denied = failingSink(sink, () => (refusing ? new Error('permission denied for table events') : undefined));
+    const pipeline = new Pipeline(new MemoryDedupStore(), denied, options);
+    const deliveries = [delivery(event(0)), delivery(event(1))];
+    await stalled(pipeline, deliveries);
+    refusing = false;
+    await pipeline.drain();
+    expect(deliveries.every((d) => d.acked)).toBe(true);
+    expect(sink.readRows()).toHaveLength(2);
+    expect(sink.readDeadLetters()).toHaveLength(0);
+  });
+
+  it('commit-first: a read-only dedup store (SQLITE_READONLY on the claim) stalls the ack; the events are written once, never dead-lettered', async () => {
+    const sink = sinkAt();
+    const store = new SqliteDedupStore({ path: join(dir, 'dedup.db') });
+    closers.push(() => store.close());
+    store.db.pragma('query_only = ON');
+    const pipeline = new Pipeline(store, sink, options);
+    expect(pipeline.order).toBe('commit-first');
+    const deliveries = [delivery(event(0)), delivery(event(1))];
+    await stalled(pipeline, deliveries);
+    store.db.pragma('query_only = OFF');
+    await pipeline.drain();
+    expect(deliveries.every((d) => d.acked)).toBe(true);
+    // Written by the batch's one write, not again by an isolation pass.
+    expect(sink.readRows().map((r) => r.deliveries)).toEqual([1, 1]);
+    expect(sink.readDeadLetters()).toHaveLength(0);
+    expect(pipeline.counters.committed).toBe(2);
+  });
+
+  it("commit-first: a claim refused for the event's own fault acks the stored event as committed (claim_failures), never re-written nor dead-lettered", async () => {
+    const sink = sinkAt();
+    const inner = new MemoryDedupStore();
+    const refused = event(1);
+    const check = realCheckViolation();
+    const store: DedupStore = Object.assign(Object.create(inner) as MemoryDedupStore, {
+      durable: true,
+      claimMany: async (ids: readonly string[], ttl: number) => {
+        if (ids.includes(refused.event_id)) throw check;
+        return inner.claimMany(ids, ttl);
+      },
+    });
+    const pipeline = new Pipeline(store, sink, options);
+    expect(pipeline.order).toBe('commit-first');
+    const deliveries = [delivery(event(0)), delivery(refused), delivery(event(2))];
+    await run(pipeline, deliveries);
+    expect(deliveries.every((d) => d.acked)).toBe(true);
+    expect(sink.readRows().map((r) => r.deliveries)).toEqual([1, 1, 1]);
+    expect(sink.readDeadLetters()).toHaveLength(0);
+    expect(pipeline.counters.dlq).toBe(0);
+    expect(pipeline.counters.claim_failures).toBe(1);
+    expect(pipeline.counters.committed).toBe(3);
+  });
+
+  it('a dead-letter write that fails (SQLITE_FULL) is retried until it clears: the poison message is dead-lettered and acked, not frozen', async () => {
+    const sink = sinkAt();
+    const full = realDiskFull();
+    let failures = 3 * options.retry.max_attempts;
+    const wrapper: Sink = {
+      kind: sink.kind,
+      mode: sink.mode,
+      commit: sink.commit.bind(sink),
+      deadLetter: async (entries) => {
+        if (failures-- > 0) throw full;
+        return sink.deadLetter(entries);
+      },
+      close: sink.close.bind(sink),
+    };
+    const pipeline = new Pipeline(new MemoryDedupStore(), wrapper, options);
+    let nacked = false;
+    const poison = delivery('{"not":"an event"}');
+    poison.nack = () => void (nacked = true);
+    const good = delivery(event(0));
+    await run(pipeline, [poison, good]);
+    expect(nacked).toBe(false);
+    expect(poison.acked).toBe(true);
+    expect(good.acked).toBe(true);
+    expect(sink.readDeadLetters()).toHaveLength(1);
+    expect(pipeline.counters.dlq).toBe(1);
+    expect(pipeline.counters.retries).toBeGreaterThanOrEqual(3 * options.retry.max_attempts);
+  });
+
+  it('a batch that fails (retries abandoned at shutdown) is nacked and reported after the batches before it have acked', async () => {
+    const sink = sinkAt();
+    let failing = false;
+    const flaky = failingSink(sink, () => (failing ? new TransientError('database is locked') : undefined));
+    const order: string[] = [];
+    const pipeline = new Pipeline(new MemoryDedupStore(), flaky, { ...options, batch_size: 1 }, () => order.push('batch failure'));
+    const first = delivery(event(0));
+    first.ack = () => void order.push('ack first');
+    pipeline.push(first);
+    await pipeline.drain();
+    failing = true;
+    pipeline.push({ ...delivery(event(1)), nack: () => void order.push('nack second') });
+    setTimeout(() => pipeline.abandonRetries(), 30);
+    await pipeline.drain();
+    expect(order).toEqual(['ack first', 'nack second', 'batch failure']);
   });
 });

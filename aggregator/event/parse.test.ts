@@ -191,6 +191,18 @@ describe('parseEvent: field errors', () => {
     expect(only(parseEvent(wire({ topic: '' })), 'topic')).toMatch(/must not be empty/);
   });
 
+  it('refuses a NUL character (U+0000) in any text field, payload strings and keys included: PostgreSQL cannot store it', () => {
+    expect(only(parseEvent(wire({ source: 'pub\u0000' })), 'source')).toMatch(/must not contain a NUL character \(U\+0000\): PostgreSQL/);
+    expect(only(parseEvent(wire({ topic: 'events/\u0000' })), 'topic')).toMatch(/NUL character/);
+    expect(only(parseEvent(wire({ payload: { msg: 'a\u0000b' } })), 'payload')).toMatch(/NUL character/);
+    expect(only(parseEvent(wire({ payload: [[{ deep: ['x', 'y\u0000'] }]] })), 'payload')).toMatch(/NUL character/);
+    expect(only(parseEvent(wire({ payload: { ['k\u0000']: 1 } })), 'payload')).toMatch(/NUL character/);
+    expect(only(parseEvent(wire({ payload: '\u0000' })), 'payload')).toMatch(/NUL character/);
+    // The six characters \u0000 (an escaped backslash on the wire) are text PostgreSQL stores.
+    expect(parseEvent(wire({ payload: { msg: '\\u0000' } })).ok).toBe(true);
+    expect(parseEvent(wire({ payload: { msg: 'no nul here' } })).ok).toBe(true);
+  });
+
   it.each([-1, 1.5, 2 ** 53, Number.MAX_VALUE])('seq %s is not a non-negative safe integer', (seq) => {
     expect(only(parseEvent(wire({ seq })), 'seq')).toMatch(/non-negative safe integer/);
   });

@@ -12,3 +12,28 @@ export async function withPostgresClient<T>(url: string, work: (client: pg.Clien
     await client.end();
   }
 }
+
+/**
+ * A login role of its own (trust auth, no password) that may create schemas in the test database, for
+ * tests of what a role without a privilege meets; the url connects as it. Superusers bypass every
+ * grant, so a REVOKE only bites such a role. Dropped, with everything it owns, afterwards.
+ */
+export async function withLimitedRole<T>(adminUrl: string, work: (url: string, role: string) => Promise<T>): Promise<T> {
+  const role = `chaosbench_limited_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const url = new URL(adminUrl);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  await withPostgresClient(adminUrl, async (client) => {
+    await client.query(`CREATE ROLE "${role}" LOGIN`);
+    await client.query(`GRANT CREATE ON DATABASE "${database}" TO "${role}"`);
+  });
+  url.username = role;
+  url.password = '';
+  try {
+    return await work(url.toString(), role);
+  } finally {
+    await withPostgresClient(adminUrl, async (client) => {
+      await client.query(`DROP OWNED BY "${role}" CASCADE`);
+      await client.query(`DROP ROLE "${role}"`);
+    });
+  }
+}
