@@ -13,6 +13,7 @@ import { nowMicros } from '../clock.ts';
 import { MemoryDedupStore } from '../dedup/memory.ts';
 import { DEFAULT_DATABASE_URL, PostgresDedupStore } from '../dedup/postgres.ts';
 import { SqliteDedupStore } from '../dedup/sqlite.ts';
+import { classifyFailure } from '../failure.ts';
 import { Pipeline, type PipelineOptions } from '../pipeline.ts';
 import { seededRandom } from '../random.ts';
 import {
@@ -250,8 +251,10 @@ describe.each(cases)('Sink contract: $name', (sinkCase) => {
     await opened.sink.commit([event(1)]);
     const failure = await opened.sink.commit([event(2), event(1), unwritable(3), event(4)]).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(Error);
-    // A constraint violation is permanent: retrying it cannot help.
+    // A constraint violation is permanent: retrying it cannot help. It is the event's own fault
+    // (NOT NULL: SQLITE_CONSTRAINT_NOTNULL, SQLSTATE 23502), the one kind the pipeline may dead-letter.
     expect(failure).not.toBeInstanceOf(TransientError);
+    expect(classifyFailure(failure).class).toBe('event');
     expect((await opened.rows()).map((row) => [row.seq, row.deliveries])).toEqual([[1, 1]]);
     // The sink still works, and the batch's events commit normally afterwards.
     expect(await opened.sink.commit([event(2), event(4)])).toEqual({ inserted: 2, already_present: 0 });
@@ -369,6 +372,8 @@ describe('PostgresSink on a server', () => {
     const failure = await sink.commit([event(1, { payload: { s: 'nul \u0000 inside' } })]).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(Error);
     expect(failure).not.toBeInstanceOf(TransientError);
+    // A fault of the event (SQLSTATE 22P05), so the pipeline may dead-letter it; the parser refuses such events before they get here.
+    expect(classifyFailure(failure)).toMatchObject({ class: 'event', code: 'postgres 22P05' });
     expect(await sink.readRows()).toEqual([]);
   });
 
