@@ -267,7 +267,7 @@ export class Pipeline {
       .then(() => this.processBatch(batch, markWritten, previousAcked))
       .catch(async (error: unknown) => {
         this.counters.errors++;
-        // The batches before ack first, so that what the connection sends before the failure is handled is theirs.
+        // The batches cut before this one ack first, so that a reconnect for this failure does not void their acks.
         await previousAcked;
         for (const message of batch) message.nack?.(error);
         this.onBatchFailure(error);

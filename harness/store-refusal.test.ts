@@ -29,19 +29,25 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+/** dup-storm with small numbers, its dedup store and sink on `url`. */
+function scenarioOn(url: string, stormS: number, drainTimeoutS: number): Scenario {
+  const scenario: Scenario = structuredClone(dupStorm);
+  scenario.phases[0]!.duration_s = 0.5;
+  scenario.phases[0]!.rate = 100;
+  scenario.phases[1]!.duration_s = stormS;
+  scenario.phases[1]!.rate = RATE;
+  scenario.aggregator.dedup = url;
+  scenario.drain_timeout_s = drainTimeoutS;
+  expect(validateScenario(scenario).ok).toBe(true);
+  return scenario;
+}
+
 describe('a store that refuses writes (a revoked grant) stalls the pipeline, it never dead-letters', () => {
   it('--sink postgres --dedup postgres with INSERT revoked on the claims table for 2.5 s: nothing acked meanwhile, nothing dead-lettered, nothing lost', async () => {
     await withLimitedRole(adminUrl, async (url, role) => {
       const dir = mkdtempSync(join(tmpdir(), 'chaosbench-store-refusal-'));
       dirs.push(dir);
-      const scenario: Scenario = structuredClone(dupStorm);
-      scenario.phases[0]!.duration_s = 0.5;
-      scenario.phases[0]!.rate = 100;
-      scenario.phases[1]!.duration_s = 5;
-      scenario.phases[1]!.rate = RATE;
-      scenario.aggregator.dedup = url;
-      scenario.drain_timeout_s = 20;
-      expect(validateScenario(scenario).ok).toBe(true);
+      const scenario = scenarioOn(url, 5, 20);
 
       let revokedAt_s = 0;
       let grantedAt_s = 0;
@@ -81,6 +87,33 @@ describe('a store that refuses writes (a revoked grant) stalls the pipeline, it 
       expect(Math.min(...during.map((s) => s.consumed_per_s))).toBeLessThan(RATE / 10);
       expect(Math.max(...result.timeline.map((s) => s.backlog))).toBeGreaterThan(RATE);
       expectValidApartFromGeneratorLag(result);
+    });
+  }, 120_000);
+
+  it('never granted again: the events after the revoke are reported lost and the run fails; none is dead-lettered', async () => {
+    await withLimitedRole(adminUrl, async (url, role) => {
+      const dir = mkdtempSync(join(tmpdir(), 'chaosbench-store-refusal-'));
+      dirs.push(dir);
+      const result = await runScenario({
+        scenario: scenarioOn(url, 2, 3),
+        overrides: { sink: url, dedup: url },
+        broker: 'embedded',
+        sink: url,
+        out_dir: dir,
+        during: async ({ aggregator, start_us }) => {
+          await sleep(Math.max(0, start_us / 1000 + 1_000 - nowMicros() / 1000));
+          await withPostgresClient(adminUrl, (client) => client.query(`REVOKE INSERT ON "${aggregator.config.dedup_schema}".dedup FROM "${role}"`));
+        },
+      });
+      const t = result.totals;
+      expect(t.published).toBe(50 + 2 * RATE);
+      // At least the last second of the storm was published after the revoke and never stored.
+      expect(t.published - t.unique_committed).toBeGreaterThanOrEqual(RATE);
+      expect(t.dlq).toBe(0);
+      expect(t.dead_lettered).toBe(0);
+      expect(result.aggregator.self_reported.dlq).toBe(0);
+      // The verdict: not stored is not passed, whatever the DLQ holds.
+      expect(result.passed).toBe(false);
     });
   }, 120_000);
 });
