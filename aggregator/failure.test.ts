@@ -2,12 +2,14 @@
 // constraints), the machine's PostgreSQL (a revoked grant, a NUL byte, data exceptions) and Redis
 // (a key of the wrong type through the real dedup store, an ACL user without the permission).
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { classifyFailure, isEventFault } from './failure.ts';
 import { DEFAULT_DATABASE_URL } from './dedup/postgres.ts';
@@ -16,6 +18,8 @@ import { TransientError } from './sink/index.ts';
 import { RetriesExhaustedError } from './retry.ts';
 import { withLimitedRole, withPostgresClient } from './sink/test-postgres.ts';
 import { toTransientIfBusy } from './sink/sqlite.ts';
+import { sleep } from './clock.ts';
+import { pickFreePort } from '../harness/broker/mosquitto.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const redisUrl = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
@@ -93,6 +97,36 @@ describe('SQLite errors', () => {
     expect(classifyFailure(tooBig)).toMatchObject({ class: 'event', code: 'sqlite SQLITE_TOOBIG' });
   });
 
+  it('a file that is not a database (SQLITE_NOTADB), a directory opened as one (SQLITE_CANTOPEN) and the driver refusing a write during a read (no engine code) are infrastructure', async () => {
+    writeFileSync(join(dir, 'garbage.db'), Buffer.alloc(8192, 0x41));
+    const garbage = new Database(join(dir, 'garbage.db'));
+    const notADb = await caught(() => garbage.prepare('SELECT * FROM sqlite_master').all());
+    garbage.close();
+    mkdirSync(join(dir, 'a-directory.db'));
+    const cantOpen = await caught(() => new Database(join(dir, 'a-directory.db')).exec('CREATE TABLE t (v)'));
+    const db = sqliteAt('locked.db');
+    db.prepare("INSERT INTO t (v) VALUES ('x')").run();
+    let locked: unknown;
+    for (const _row of db.prepare('SELECT * FROM t').iterate()) {
+      locked = await caught(() => db.exec('DROP TABLE t'));
+      break;
+    }
+    db.close();
+    expect(classifyFailure(notADb)).toMatchObject({ class: 'infrastructure', code: 'sqlite SQLITE_NOTADB' });
+    expect(classifyFailure(cantOpen)).toMatchObject({ class: 'infrastructure', code: 'sqlite SQLITE_CANTOPEN' });
+    // better-sqlite3 refuses it itself (a TypeError, "connection is busy"), before SQLite could say SQLITE_LOCKED.
+    expect(String(locked)).toMatch(/busy/);
+    expect(classifyFailure(locked)).toMatchObject({ class: 'infrastructure', code: 'unknown' });
+  });
+
+  it("a value of the wrong type for a STRICT table's column is the event's own (SQLITE_CONSTRAINT_DATATYPE)", async () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE s (n INTEGER) STRICT');
+    const error = await caught(() => db.prepare('INSERT INTO s VALUES (?)').run('not a number'));
+    db.close();
+    expect(classifyFailure(error)).toMatchObject({ class: 'event', code: 'sqlite SQLITE_CONSTRAINT_DATATYPE' });
+  });
+
   it('a unique key violation is infrastructure (the sink absorbs repeats by ON CONFLICT: a violation is the schema)', async () => {
     const db = sqliteAt('unique.db');
     db.prepare("INSERT INTO t (k, v) VALUES ('a', 'x')").run();
@@ -140,6 +174,38 @@ describe('PostgreSQL errors', () => {
       // A program limit: a value larger than the server makes.
       const limit = await caught(() => client.query("SELECT repeat('x', 1100000000)"));
       expect(classifyFailure(limit)).toMatchObject({ class: 'event', code: 'postgres 54000' });
+    });
+  });
+
+  it('a lock not available (55P03), a cancelled statement (57014) and a terminated connection (57P01) are infrastructure', async () => {
+    await withPostgresClient(databaseUrl, async (holder) => {
+      await holder.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      await holder.query(`CREATE TABLE IF NOT EXISTS "${schema}".l (k text PRIMARY KEY)`);
+      await holder.query('BEGIN');
+      await holder.query(`LOCK TABLE "${schema}".l IN ACCESS EXCLUSIVE MODE`);
+      await withPostgresClient(databaseUrl, async (client) => {
+        await client.query('BEGIN');
+        await client.query("SET LOCAL lock_timeout = '50ms'");
+        const lock = await caught(() => client.query(`INSERT INTO "${schema}".l VALUES ('a')`));
+        await client.query('ROLLBACK');
+        await client.query("SET statement_timeout = '50ms'");
+        const cancelled = await caught(() => client.query('SELECT pg_sleep(5)'));
+        expect(classifyFailure(lock)).toMatchObject({ class: 'infrastructure', code: 'postgres 55P03' });
+        expect(classifyFailure(cancelled)).toMatchObject({ class: 'infrastructure', code: 'postgres 57014' });
+      });
+      await holder.query('ROLLBACK');
+    });
+    await withPostgresClient(databaseUrl, async (admin) => {
+      const victim = new pg.Client({ connectionString: databaseUrl });
+      victim.on('error', () => {});
+      await victim.connect();
+      const pid = (await victim.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const ended = caught(() => victim.query('SELECT pg_sleep(5)'));
+      await sleep(50);
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      const error = await ended;
+      await victim.end().catch(() => {});
+      expect(classifyFailure(error)).toMatchObject({ class: 'infrastructure', code: 'postgres 57P01' });
     });
   });
 
@@ -194,6 +260,44 @@ describe('Redis errors', () => {
       await store.close();
       await admin.call('ACL', 'DELUSER', user);
       admin.disconnect();
+    }
+  });
+});
+
+describe('Redis errors from private servers (an out-of-memory one and a read-only replica)', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const child of children) child.kill('SIGKILL');
+  });
+
+  /** A redis-server of our own on a free port, with `args`; resolves once it answers PING. */
+  async function privateRedis(args: string[]): Promise<string> {
+    const port = await pickFreePort();
+    children.push(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' }));
+    const url = `redis://127.0.0.1:${port}`;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => {});
+      const up = await probe.connect().then(() => probe.ping().then(() => true), () => false);
+      probe.disconnect();
+      if (up) return url;
+      await sleep(50);
+    }
+    throw new Error(`redis-server on port ${port} did not answer`);
+  }
+
+  it('a claim on a server out of memory (OOM) and on a read-only replica (READONLY) is infrastructure', async () => {
+    const full = await privateRedis(['--maxmemory', '1', '--maxmemory-policy', 'noeviction']);
+    const replica = await privateRedis(['--replicaof', '127.0.0.1', String(await pickFreePort()), '--replica-read-only', 'yes']);
+    for (const [url, reply] of [[full, 'OOM'], [replica, 'READONLY']] as const) {
+      const store = new RedisDedupStore({ url, keyPrefix: 'chaosbench:test-failure:' });
+      try {
+        const error = await caught(() => store.claimMany(['01ARZ3NDEKTSV4RRFFQ69G5FAV'], 60_000));
+        expect(String(error)).toMatch(new RegExp(reply));
+        expect(classifyFailure(error)).toMatchObject({ class: 'infrastructure' });
+      } finally {
+        await store.close();
+      }
     }
   });
 });
