@@ -9,6 +9,8 @@ import { SqliteSink } from './sink/sqlite.ts';
 import { SqliteDedupStore } from './dedup/sqlite.ts';
 import { MemoryDedupStore } from './dedup/memory.ts';
 import { NoDedupStore } from './dedup/none.ts';
+import { DEFAULT_DATABASE_URL, PostgresDedupStore } from './dedup/postgres.ts';
+import { withLimitedRole, withPostgresClient } from './sink/test-postgres.ts';
 import type { DedupStore } from './dedup/index.ts';
 import { TransientError, type Sink } from './sink/index.ts';
 import { serializeEvent } from './event/parse.ts';
@@ -485,6 +487,29 @@ describe('a fault of the store is a stall, never a dead letter (issue 16)', () =
     expect(sink.readRows().map((r) => r.deliveries)).toEqual([1, 1]);
     expect(sink.readDeadLetters()).toHaveLength(0);
     expect(pipeline.counters.committed).toBe(2);
+  });
+
+  it('commit-first: a PostgreSQL claims table with INSERT revoked (42501) stalls the ack; once granted, the events are written once, never dead-lettered', async () => {
+    const adminUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+    await withLimitedRole(adminUrl, async (url, role) => {
+      const schema = `chaosbench_test_pipeline_${role.slice(-8)}`;
+      const store = new PostgresDedupStore({ url, schema });
+      closers.push(() => store.close());
+      await store.open();
+      await withPostgresClient(adminUrl, (client) => client.query(`REVOKE INSERT ON "${schema}".dedup FROM "${role}"`));
+      const sink = sinkAt();
+      const pipeline = new Pipeline(store, sink, options);
+      expect(pipeline.order).toBe('commit-first');
+      const deliveries = [delivery(event(0)), delivery(event(1))];
+      await stalled(pipeline, deliveries);
+      await withPostgresClient(adminUrl, (client) => client.query(`GRANT INSERT ON "${schema}".dedup TO "${role}"`));
+      await pipeline.drain();
+      expect(deliveries.every((d) => d.acked)).toBe(true);
+      expect(sink.readRows().map((r) => r.deliveries)).toEqual([1, 1]);
+      expect(sink.readDeadLetters()).toHaveLength(0);
+      expect(await store.size()).toBe(2);
+      await store.close();
+    });
   });
 
   it("commit-first: a claim refused for the event's own fault acks the stored event as committed (claim_failures), never re-written nor dead-lettered", async () => {
