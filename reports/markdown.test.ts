@@ -149,7 +149,7 @@ describe('renderSummary', () => {
     const lines = renderSummary(result).split('\n');
     expect(lines[0]).toBe('PASS — all 3 checks passed; run valid');
     expect(lines[1]).toBe(
-      'published 6000 (+1433 duplicate copies) · committed 6000 · lost 0 (+0 never acked) · sink duplicates 0 · absorbed by dedup 1433 · dlq 0',
+      'published 6000 (+1433 duplicate copies) · committed 6000 · lost 0 (0 dead-lettered) · never acked 0 · never sent 0 · sink duplicates 0 · copies absorbed 1433 · dlq 0',
     );
     const l = result.latency.end_to_end;
     expect(lines[2]).toBe(
@@ -175,7 +175,7 @@ describe('renderSummary', () => {
     result.checks = [];
     const lines = renderSummary(result).split('\n');
     expect(lines[0]).toBe('PASS — no checks (bare subscriber: nothing is committed); run valid');
-    expect(lines[1]).toMatch(/acked by the bare subscriber \d+$/);
+    expect(lines[1]).toMatch(/acked by the bare subscriber \d+ \(self-reported\)$/);
     expect(lines[1]).not.toMatch(/lost/);
     expect(lines[2]).toMatch(/^throughput offered 1000 ev\/s, consumed 998 ev\/s · publish→PUBACK p99 /);
   });
@@ -192,7 +192,9 @@ describe('renderSummary', () => {
 
 describe('metricValue', () => {
   const result = fixture();
-  Object.assign(result.totals, { lost: 1, lost_unacked: 2, sink_duplicates: 3, unexpected: 4, dlq: 5, duplicates_absorbed: 6, unique_committed: 4500 });
+  Object.assign(result.totals, { lost: 1, lost_unacked: 2, sink_duplicates: 3, unexpected: 4, dlq: 5, copies_absorbed: 6, unique_committed: 4500, never_sent: 7, dead_lettered: 8 });
+  // The aggregator's own count must never be what a check reads.
+  result.aggregator.self_reported.duplicates_absorbed = 66;
 
   it.each<[CheckMetric, number]>([
     ['lost', 1],
@@ -201,6 +203,8 @@ describe('metricValue', () => {
     ['unexpected', 4],
     ['dlq', 5],
     ['duplicates_absorbed', 6],
+    ['never_sent', 7],
+    ['dead_lettered', 8],
     ['committed_ratio', 0.75],
     ['p50_ms', result.latency.end_to_end.p50_ms],
     ['p99_ms', result.latency.end_to_end.p99_ms],

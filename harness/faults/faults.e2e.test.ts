@@ -312,7 +312,7 @@ describe('system faults end to end', () => {
       const sinkAbsorbed = rows.reduce((sum, r) => sum + r.deliveries - 1, 0);
       expect(sinkAbsorbed).toBe(result.totals.absorbed_by_sink);
       console.log(
-        `[consumer-crash] pids ${pids.join(' -> ')}, duplicates_delivered ${result.totals.duplicates_delivered}, absorbed ${result.totals.duplicates_absorbed}, absorbed_by_sink ${sinkAbsorbed}, broker_redeliveries ${result.aggregator.self_reported.broker_redeliveries}, published ${result.totals.published}, self-reported acked ${result.aggregator.self_reported.acked}, drain ${JSON.stringify(result.drain)}`,
+        `[consumer-crash] pids ${pids.join(' -> ')}, self-reported seen again ${result.aggregator.self_reported.redelivered}, self-reported absorbed ${result.aggregator.self_reported.duplicates_absorbed}, copies absorbed ${result.totals.copies_absorbed}, absorbed_by_sink ${sinkAbsorbed}, broker_redeliveries ${result.aggregator.self_reported.broker_redeliveries}, published ${result.totals.published}, self-reported acked ${result.aggregator.self_reported.acked}, drain ${JSON.stringify(result.drain)}`,
       );
     },
     TIMEOUT_MS,
@@ -330,7 +330,7 @@ describe('system faults end to end', () => {
 
       expect(injectedOf(result, 'broker-kill')).toMatchObject({ kills: 1, downtime_ms: 500 });
       expect(t.published).toBe(100 + 900 + 300);
-      expect(t.unique_committed + t.lost + t.lost_unacked + t.dead_lettered).toBe(t.published);
+      expect(t.unique_committed + t.lost + t.lost_unacked + t.never_sent).toBe(t.published);
       expect(t.unexpected).toBe(0);
       expect(t.sink_duplicates).toBe(0);
       // Independently: the sink holds exactly unique_committed published events, once each.
@@ -446,7 +446,7 @@ describe('network faults through the proxy', () => {
       expect(inSecond4).toHaveLength(0);
       expect(result.commits_per_second.find((c) => c.t_s === 4)).toBeUndefined();
       expect(cut.latency.max_ms).toBeGreaterThan(1_500);
-      expect(result.totals.lost + result.totals.lost_unacked).toBe(0);
+      expect(result.totals.lost + result.totals.lost_unacked + result.totals.never_sent).toBe(0);
       expect(result.totals.unique_committed).toBe(result.totals.published);
       expect(cut.recovery).not.toBeNull();
       console.log(`[partition] recovery ${JSON.stringify(cut.recovery)}; p99 per second ${JSON.stringify(result.commits_per_second.map((c) => [c.t_s, c.p99_ms]))}`);
