@@ -307,6 +307,11 @@ export async function main(argv: string[]): Promise<number> {
     const path = writeProfileReport(parsed.out_dir, `npm run bench -- ${argv.join(' ')}`);
     process.stderr.write(`cpu profiles: ${path}\n`);
   }
+  return exitCodeOf(result);
+}
+
+/** A finished run's exit code, as its verdict line reads: 3 invalid, 1 a check failed, 0 ok. */
+export function exitCodeOf(result: Pick<RunResult, 'valid' | 'passed'>): number {
   if (!result.valid) return EXIT.invalid_run;
   return result.passed ? EXIT.ok : EXIT.check_failed;
 }
