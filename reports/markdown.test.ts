@@ -6,6 +6,8 @@ import type { Check, CheckMetric, CheckOp } from '../scenarios/schema.ts';
 import { CHECK_METRICS } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport, renderSummary, verdictLine } from './markdown.ts';
+import { NOTHING_LOST_NOTHING_DOUBLED } from '../scenarios/defaults.ts';
+import { EXIT, exitCodeOf } from '../harness/cli.ts';
 
 /** A passing dup-storm run (5 s storm, dedup memory): the result.json of a real run, kept as written. */
 const FIXTURE_TEXT = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
@@ -187,6 +189,34 @@ describe('renderSummary', () => {
     expect(lines[0]).toBe('FAIL — 1 of 3 checks failed: lost == 0 (was 3)');
     expect(lines.at(-1)).toBe(`finding: ${result.findings[0]}`);
     expect(verdictLine(result)).toBe('**FAIL** — 1 of 3 checks failed: lost == 0 (was 3)');
+  });
+});
+
+describe('the default checks (NOTHING_LOST_NOTHING_DOUBLED)', () => {
+  it.each<[string, Partial<RunResult['totals']>, RegExp]>([
+    // A valid event the aggregator dead-lettered is lost: the DLQ is not the sink.
+    ['lost', { lost: 2, dead_lettered: 2 }, / · lost 2 \(2 dead-lettered\) · never acked 0 · never sent 0 · /],
+    ['lost_unacked', { lost_unacked: 2 }, / · lost 0 \(0 dead-lettered\) · never acked 2 · never sent 0 · /],
+    ['never_sent', { never_sent: 2 }, / · lost 0 \(0 dead-lettered\) · never acked 0 · never sent 2 · /],
+  ])('fail a run with %s 2 (exit 1), and the summary line shows the figure apart from the others', (metric, changes, figures) => {
+    const result = fixture();
+    result.scenario.checks = [...NOTHING_LOST_NOTHING_DOUBLED];
+    Object.assign(result.totals, { ...changes, unique_committed: result.totals.published - 2 });
+    result.checks = evaluateChecks(result.scenario.checks, result);
+    result.passed = result.checks.every((c) => c.passed);
+    const lines = renderSummary(result).split('\n');
+    expect(lines[0]).toBe(`FAIL — 1 of ${NOTHING_LOST_NOTHING_DOUBLED.length} checks failed: ${metric} == 0 (was 2)`);
+    expect(lines[1]).toMatch(figures);
+    expect(exitCodeOf(result)).toBe(EXIT.check_failed);
+  });
+
+  it('pass the fixture run, whose every event is in the sink once (exit 0)', () => {
+    const result = fixture();
+    result.scenario.checks = [...NOTHING_LOST_NOTHING_DOUBLED];
+    result.checks = evaluateChecks(result.scenario.checks, result);
+    result.passed = result.checks.every((c) => c.passed);
+    expect(result.checks.map((c) => [c.metric, c.passed])).toEqual(NOTHING_LOST_NOTHING_DOUBLED.map((c) => [c.metric, true]));
+    expect(exitCodeOf(result)).toBe(EXIT.ok);
   });
 });
 
