@@ -198,7 +198,7 @@ describe('publish faults end to end (counted from the sink, not from the fault)'
       expect(letters.length).toBe(result.totals.dlq);
       expect(injected.poison).toBeGreaterThan(20); // ~45 expected: 900 × 0.05
       // Every poison message came in on the poison subtopic, none from an event source.
-      for (const letter of letters) expect(letter.topic).toMatch(/\/poison-w\d+$/);
+      for (const letter of letters) expect(letter.topic).toMatch(/\/poison-w\d+-p\d+f\d+$/);
 
       // Classify each dead letter by its reason, as the aggregator's parser words it.
       const kind = (reason: string): string => {
@@ -218,6 +218,25 @@ describe('publish faults end to end (counted from the sink, not from the fault)'
         expect(letter.reason).toMatch(/ts must be ISO 8601/);
       }
       console.log(`[poison] injected ${JSON.stringify(injected)}, dlq rows by reason ${JSON.stringify(byKind)}`);
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'poison in two phases: each fault numbers its messages from 1, yet no two dead letters are the same message, and dlq counts every one',
+    async () => {
+      const poison = { kind: 'poison' as const, fraction: 0.05, shapes: ['not-json' as const, 'schema' as const] };
+      const scenario = small(poisonPill, [warmup(), phase('poison-a', 1.5, 300, [poison]), phase('poison-b', 1.5, 300, [poison])]);
+      const { result, dir } = await run(scenario);
+      const injected = result.faults.filter((f) => f.kind === 'poison').map((f) => f.injected.poison!);
+      expect(injected).toHaveLength(2);
+      for (const count of injected) expect(count).toBeGreaterThan(5); // ~22 each: 450 × 0.05
+      const letters = sinkDeadLetters(dir);
+      expect(letters.length).toBe(injected[0]! + injected[1]!);
+      // No redelivery in this run: as many distinct messages as rows, and the ledger's DLQ says so.
+      expect(new Set(letters.map((l) => `${l.topic}\n${l.raw}`)).size).toBe(letters.length);
+      expect(result.totals.dlq).toBe(letters.length);
+      expect(result.totals.dead_lettered).toBe(0);
     },
     TIMEOUT_MS,
   );
