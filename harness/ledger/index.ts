@@ -1,10 +1,10 @@
 // The ledger: per-event accounting of a run, Jepsen style, from the harness's own publish records
 // against a final read of the sink. It never trusts the system under test: loss and sink
-// duplicates come from these two sources only (the DLQ only says where a lost event went: a valid
-// event that is not in the sink is lost, whatever the DLQ holds). Pure data in, data out; no I/O. Memory is one
-// byte per published event (a per-source state byte beside the publish log's arrays; latency is
-// recorded as the sink streams by), so an hour-long run is accounted for without an object per
-// event.
+// duplicates come from these two sources only. The DLQ only says where a lost event went: a valid
+// event that is not in the sink is lost, whatever the DLQ holds. Pure data in, data out; no I/O.
+// Memory is one byte per published event (a per-source state byte beside the publish log's
+// arrays; latency is recorded as the sink streams by), so an hour-long run is accounted for
+// without an object per event.
 
 import { createHash } from 'node:crypto';
 import type { SinkRow } from '../../aggregator/sink/index.ts';
