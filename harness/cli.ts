@@ -105,7 +105,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         model: { choices: ['open', 'closed'] as const, describe: 'open: follow a schedule of arrival times (latency from the intended time); closed: keep --concurrency events in flight, as fast as possible (capacity only: hides stalls)' },
         concurrency: { type: 'number', describe: 'closed model: events in flight end to end' },
         workers: { type: 'number', describe: 'load worker threads running the publishers' },
-        'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload' },
+        'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload (at most 65525: the aggregator dead-letters payloads over 64 KiB)' },
         topics: { type: 'number', describe: 'topics per publisher the events are spread over' },
         window: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' },
         aggregator: {
