@@ -117,6 +117,11 @@ describe.concurrent('bench CLI (spawned)', () => {
     expectBadInput(ramp, 'phases[1].rate.to must be >= 0, got -5');
   });
 
+  it('--payload-bytes larger than the aggregator accepts exits 2 naming load.payload_bytes and both limits', async () => {
+    const outcome = await bench('--scenario', 'dup-storm', '--payload-bytes', '1000000', '--rate', '20', '--set', 'phases[0].rate=20', '--duration', '2s');
+    expectBadInput(outcome, /load\.payload_bytes must be at most 65525, got 1000000: .* over the aggregator's max_payload_bytes of 65536/);
+  });
+
   it('--workers above --publishers exits 2 naming load.workers', async () => {
     expectBadInput(await bench('--scenario', 'dup-storm', '--workers', '3', '--publishers', '2'), /load\.workers must be <= load\.publishers \(2\)/);
   });

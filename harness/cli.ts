@@ -105,7 +105,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         model: { choices: ['open', 'closed'] as const, describe: 'open: follow a schedule of arrival times (latency from the intended time); closed: keep --concurrency events in flight, as fast as possible (capacity only: hides stalls)' },
         concurrency: { type: 'number', describe: 'closed model: events in flight end to end' },
         workers: { type: 'number', describe: 'load worker threads running the publishers' },
-        'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload' },
+        'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload (at most 65525: the aggregator dead-letters payloads over 64 KiB)' },
         topics: { type: 'number', describe: 'topics per publisher the events are spread over' },
         window: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' },
         aggregator: {
@@ -307,6 +307,11 @@ export async function main(argv: string[]): Promise<number> {
     const path = writeProfileReport(parsed.out_dir, `npm run bench -- ${argv.join(' ')}`);
     process.stderr.write(`cpu profiles: ${path}\n`);
   }
+  return exitCodeOf(result);
+}
+
+/** A finished run's exit code, as its verdict line reads: 3 invalid, 1 a check failed, 0 ok. */
+export function exitCodeOf(result: Pick<RunResult, 'valid' | 'passed'>): number {
   if (!result.valid) return EXIT.invalid_run;
   return result.passed ? EXIT.ok : EXIT.check_failed;
 }

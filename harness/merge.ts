@@ -68,9 +68,12 @@ const TOTALS_MERGE = {
   acked_by_broker: 'sum',
   copies_published: 'sum',
   copies_acked: 'sum',
+  copies_absorbed: 'sum',
   unique_committed: 'sum',
   lost: 'sum',
+  dead_lettered: 'sum',
   lost_unacked: 'sum',
+  never_sent: 'sum',
   sink_duplicates: 'sum',
   absorbed_by_sink: 'sum',
   unexpected: 'sum',
@@ -78,9 +81,6 @@ const TOTALS_MERGE = {
   // Per source; the sources are disjoint, so the worst source of the whole run is the worst of any part.
   max_reorder_displacement: 'max',
   dlq: 'sum',
-  dead_lettered: 'sum',
-  duplicates_delivered: 'sum',
-  duplicates_absorbed: 'sum',
   publish_errors: 'sum',
   puback_timeouts: 'sum',
   errors: 'sum',
@@ -454,7 +454,7 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
   const deliveries = totals.published + totals.copies_published;
   const rates = {
     duplicate_rate: deliveries === 0 ? 0 : totals.copies_published / deliveries,
-    loss_rate: bare || totals.published === 0 ? 0 : (totals.lost + totals.lost_unacked) / totals.published,
+    loss_rate: bare || totals.published === 0 ? 0 : (totals.lost + totals.lost_unacked + totals.never_sent) / totals.published,
     error_rate: deliveries === 0 ? 0 : totals.errors / deliveries,
     dlq_rate: deliveries === 0 ? 0 : totals.dlq / deliveries,
   };

@@ -69,21 +69,19 @@ export function assembleResult(a: Assembly): RunResult {
   const originalShare = ledger.totals.published / Math.max(1, ledger.totals.published + ledger.totals.copies_published);
   const committedPerS = bare ? bareConsumed * originalShare : committedSpanS > 0 ? measuredCommitted / committedSpanS : 0;
 
-  const publishErrors = publishCounters.publish_errors + publishCounters.puback_timeouts;
+  // Only the harness's own figures: the aggregator's counters stay in aggregator.self_reported.
   const totals = {
     ...ledger.totals,
-    // A bare subscriber commits nothing, so nothing can be classified as lost: not measured.
-    ...(bare ? { lost: 0, lost_unacked: 0 } : {}),
-    duplicates_delivered: a.counters.redelivered,
-    duplicates_absorbed: a.counters.duplicates_absorbed,
+    // A bare subscriber commits nothing, so nothing can be classified as lost or absorbed: not measured.
+    ...(bare ? { lost: 0, dead_lettered: 0, lost_unacked: 0, never_sent: 0, copies_absorbed: 0 } : {}),
     publish_errors: publishCounters.publish_errors,
     puback_timeouts: publishCounters.puback_timeouts,
-    errors: a.counters.errors + publishErrors,
+    errors: publishCounters.publish_errors + publishCounters.puback_timeouts,
   };
   const deliveries = ledger.totals.published + ledger.totals.copies_published;
   const rates = {
     duplicate_rate: deliveries === 0 ? 0 : ledger.totals.copies_published / deliveries,
-    loss_rate: bare || ledger.totals.published === 0 ? 0 : (ledger.totals.lost + ledger.totals.lost_unacked) / ledger.totals.published,
+    loss_rate: bare || totals.published === 0 ? 0 : (totals.lost + totals.lost_unacked + totals.never_sent) / totals.published,
     error_rate: deliveries === 0 ? 0 : totals.errors / deliveries,
     dlq_rate: deliveries === 0 ? 0 : ledger.totals.dlq / deliveries,
   };
@@ -153,6 +151,16 @@ export function assembleResult(a: Assembly): RunResult {
   if (publishCounters.puback_timeouts > 0 || load.unsettled > 0) {
     findings.push(
       `${publishCounters.puback_timeouts} publishes got no PUBACK within ${scenario.load.puback_timeout_ms} ms (counted as errors)${load.unsettled > 0 ? `; ${load.unsettled} were still unsettled when the harness stopped waiting` : ''}.`,
+    );
+  }
+  if (totals.dead_lettered > 0) {
+    findings.push(
+      `${totals.dead_lettered} valid events this run published were dead-lettered by the aggregator instead of stored: they are not in the sink, so they count as lost (the DLQ says where they went, not that they were kept).`,
+    );
+  }
+  if (totals.never_sent > 0) {
+    findings.push(
+      `${totals.never_sent} events were never handed to the MQTT client: they were still queued behind a full window of un-acked publishes (load.window ${scenario.load.window}) when the run stopped, so they are not in the sink.`,
     );
   }
   if (ledger.totals.sink_duplicates > 0) {

@@ -75,15 +75,12 @@ export interface RunResult {
     /** Counters the aggregator reported about itself: useful, but not what the ledger relies on. */
     self_reported: AggregatorCounters;
   };
+  /** The harness's own figures only: what the aggregator says about itself is in aggregator.self_reported. */
   totals: LedgerTotals & {
-    /** Deliveries the aggregator saw beyond the first per event (self-reported). */
-    duplicates_delivered: number;
-    /** Of those, stopped by dedup (self-reported). */
-    duplicates_absorbed: number;
     /** Publishes that failed, and publishes without a PUBACK within load.puback_timeout_ms. */
     publish_errors: number;
     puback_timeouts: number;
-    /** Every error: publish errors, PUBACK timeouts and the aggregator's transient failures. */
+    /** Publish errors and PUBACK timeouts (the aggregator's own errors are self-reported). */
     errors: number;
   };
   rates: { duplicate_rate: number; loss_rate: number; error_rate: number; dlq_rate: number };
@@ -132,6 +129,8 @@ export function metricValue(result: Pick<RunResult, 'totals' | 'latency'> & { re
       return t.lost;
     case 'lost_unacked':
       return t.lost_unacked;
+    case 'never_sent':
+      return t.never_sent;
     case 'sink_duplicates':
       return t.sink_duplicates;
     case 'unexpected':
@@ -139,7 +138,7 @@ export function metricValue(result: Pick<RunResult, 'totals' | 'latency'> & { re
     case 'dlq':
       return t.dlq;
     case 'duplicates_absorbed':
-      return t.duplicates_absorbed;
+      return t.copies_absorbed;
     case 'committed_ratio':
       return t.published === 0 ? 0 : t.unique_committed / t.published;
     case 'recovery_s':

@@ -9,6 +9,7 @@ export function expectEveryEventOnce(t: LedgerTotals, published: number): void {
   expect(t.unique_committed).toBe(t.published);
   expect(t.lost).toBe(0);
   expect(t.lost_unacked).toBe(0);
+  expect(t.never_sent).toBe(0);
   expect(t.sink_duplicates).toBe(0);
   expect(t.unexpected).toBe(0);
 }

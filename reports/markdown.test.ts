@@ -6,6 +6,8 @@ import type { Check, CheckMetric, CheckOp } from '../scenarios/schema.ts';
 import { CHECK_METRICS } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport, renderSummary, verdictLine } from './markdown.ts';
+import { NOTHING_LOST_NOTHING_DOUBLED } from '../scenarios/defaults.ts';
+import { EXIT, exitCodeOf } from '../harness/cli.ts';
 
 /** A passing dup-storm run (5 s storm, dedup memory): the result.json of a real run, kept as written. */
 const FIXTURE_TEXT = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
@@ -149,7 +151,7 @@ describe('renderSummary', () => {
     const lines = renderSummary(result).split('\n');
     expect(lines[0]).toBe('PASS — all 3 checks passed; run valid');
     expect(lines[1]).toBe(
-      'published 6000 (+1433 duplicate copies) · committed 6000 · lost 0 (+0 never acked) · sink duplicates 0 · absorbed by dedup 1433 · dlq 0',
+      'published 6000 (+1433 duplicate copies) · committed 6000 · lost 0 (0 dead-lettered) · never acked 0 · never sent 0 · sink duplicates 0 · copies absorbed 1433 · dlq 0',
     );
     const l = result.latency.end_to_end;
     expect(lines[2]).toBe(
@@ -175,7 +177,7 @@ describe('renderSummary', () => {
     result.checks = [];
     const lines = renderSummary(result).split('\n');
     expect(lines[0]).toBe('PASS — no checks (bare subscriber: nothing is committed); run valid');
-    expect(lines[1]).toMatch(/acked by the bare subscriber \d+$/);
+    expect(lines[1]).toMatch(/acked by the bare subscriber \d+ \(self-reported\)$/);
     expect(lines[1]).not.toMatch(/lost/);
     expect(lines[2]).toMatch(/^throughput offered 1000 ev\/s, consumed 998 ev\/s · publish→PUBACK p99 /);
   });
@@ -190,9 +192,39 @@ describe('renderSummary', () => {
   });
 });
 
+describe('the default checks (NOTHING_LOST_NOTHING_DOUBLED)', () => {
+  it.each<[string, Partial<RunResult['totals']>, RegExp]>([
+    // A valid event the aggregator dead-lettered is lost: the DLQ is not the sink.
+    ['lost', { lost: 2, dead_lettered: 2 }, / · lost 2 \(2 dead-lettered\) · never acked 0 · never sent 0 · /],
+    ['lost_unacked', { lost_unacked: 2 }, / · lost 0 \(0 dead-lettered\) · never acked 2 · never sent 0 · /],
+    ['never_sent', { never_sent: 2 }, / · lost 0 \(0 dead-lettered\) · never acked 0 · never sent 2 · /],
+  ])('fail a run with %s 2 (exit 1), and the summary line shows the figure apart from the others', (metric, changes, figures) => {
+    const result = fixture();
+    result.scenario.checks = [...NOTHING_LOST_NOTHING_DOUBLED];
+    Object.assign(result.totals, { ...changes, unique_committed: result.totals.published - 2 });
+    result.checks = evaluateChecks(result.scenario.checks, result);
+    result.passed = result.checks.every((c) => c.passed);
+    const lines = renderSummary(result).split('\n');
+    expect(lines[0]).toBe(`FAIL — 1 of ${NOTHING_LOST_NOTHING_DOUBLED.length} checks failed: ${metric} == 0 (was 2)`);
+    expect(lines[1]).toMatch(figures);
+    expect(exitCodeOf(result)).toBe(EXIT.check_failed);
+  });
+
+  it('pass the fixture run, whose every event is in the sink once (exit 0)', () => {
+    const result = fixture();
+    result.scenario.checks = [...NOTHING_LOST_NOTHING_DOUBLED];
+    result.checks = evaluateChecks(result.scenario.checks, result);
+    result.passed = result.checks.every((c) => c.passed);
+    expect(result.checks.map((c) => [c.metric, c.passed])).toEqual(NOTHING_LOST_NOTHING_DOUBLED.map((c) => [c.metric, true]));
+    expect(exitCodeOf(result)).toBe(EXIT.ok);
+  });
+});
+
 describe('metricValue', () => {
   const result = fixture();
-  Object.assign(result.totals, { lost: 1, lost_unacked: 2, sink_duplicates: 3, unexpected: 4, dlq: 5, duplicates_absorbed: 6, unique_committed: 4500 });
+  Object.assign(result.totals, { lost: 1, lost_unacked: 2, sink_duplicates: 3, unexpected: 4, dlq: 5, copies_absorbed: 6, unique_committed: 4500, never_sent: 7, dead_lettered: 8 });
+  // The aggregator's own count must never be what a check reads.
+  result.aggregator.self_reported.duplicates_absorbed = 66;
 
   it.each<[CheckMetric, number]>([
     ['lost', 1],
@@ -201,6 +233,8 @@ describe('metricValue', () => {
     ['unexpected', 4],
     ['dlq', 5],
     ['duplicates_absorbed', 6],
+    ['never_sent', 7],
+    ['dead_lettered', 8],
     ['committed_ratio', 0.75],
     ['p50_ms', result.latency.end_to_end.p50_ms],
     ['p99_ms', result.latency.end_to_end.p99_ms],

@@ -79,26 +79,29 @@ export function renderReport(result: RunResult): string {
       [
         ['published', t.published, 'original events the harness published'],
         ['acked by broker', t.acked_by_broker, 'originals the broker acknowledged (PUBACK)'],
-        ['copies injected', t.copies_published, 'same-event_id copies published by the duplicate fault'],
+        ['copies injected', t.copies_published, `same-event_id copies published by the duplicate fault (${t.copies_acked} acked by the broker)`],
         ['unique committed', t.unique_committed, 'published events found in the sink'],
-        ['lost', t.lost, 'acked by the broker, never committed'],
-        ['lost (never acked)', t.lost_unacked, 'never acked by the broker, never committed'],
+        ['lost', t.lost, 'the pipeline had them (broker PUBACK, or in the DLQ), never committed'],
+        ['… of which dead-lettered', t.dead_lettered, 'valid events this run published, found only in the DLQ'],
+        ['never acked', t.lost_unacked, 'handed to the MQTT client, never acked by the broker, never committed'],
+        ['never sent', fmt(t.never_sent), 'never handed to the MQTT client (behind a full window when the run stopped)'],
         ['duplicates in sink', t.sink_duplicates, 'extra rows of one event in the sink'],
-        ['absorbed by sink key', t.absorbed_by_sink, 'repeat deliveries stopped by the sink\'s ON CONFLICT'],
+        ['copies absorbed', fmt(t.copies_absorbed), 'acked copies of events that are in the sink exactly once (dedup or the sink\'s key)'],
+        ['absorbed by sink key', t.absorbed_by_sink, 'repeat deliveries stopped by the sink\'s ON CONFLICT (its deliveries column)'],
         ['unexpected', t.unexpected, 'rows in the sink this run never published'],
         ['reordered', t.reordered, `committed after a later seq of the same source (max displacement ${t.max_reorder_displacement})`],
-        ['dead-lettered', t.dlq, `messages in the DLQ (${t.dead_lettered} of them events this run published)`],
+        ['DLQ', t.dlq, 'distinct messages in the DLQ (a redelivered one counts once), poison included'],
         ['publish errors', t.publish_errors, 'publishes that failed at the harness'],
         ['PUBACK timeouts', t.puback_timeouts, 'publishes without a PUBACK in time (counted as errors)'],
       ],
     ),
     '',
   );
-  out.push('Self-reported by the aggregator (not used for loss or duplicate figures):', '');
+  out.push('Self-reported by the aggregator (its own word: not used for any figure above, nor for a check):', '');
   out.push(
     table(
-      ['received', 'seen again', 'absorbed by dedup', 'broker DUP flag', 'committed', 'dlq', 'retries', 'errors', 'batches'],
-      [[c.received, c.redelivered, c.duplicates_absorbed, c.broker_redeliveries, c.committed, c.dlq, c.retries, c.errors, c.batches]],
+      ['received', 'seen again', 'absorbed by dedup', 'broker DUP flag', 'committed', 'acked', 'dlq', 'retries', 'errors', 'batches'],
+      [[c.received, c.redelivered, c.duplicates_absorbed, c.broker_redeliveries, c.committed, c.acked, c.dlq, c.retries, c.errors, c.batches]],
     ),
     '',
   );
@@ -162,7 +165,7 @@ export function renderReport(result: RunResult): string {
   if (timeline.length > 0) {
     out.push('## Timeline', '');
     out.push(
-      'Per-second samples (at most 60 rows shown; every sample is in result.json). Backlog = publishes the broker acknowledged − messages the subscriber acknowledged: a backlog that grows for a whole phase means the system could not keep up. p99 is of the events first committed in that second. ⚡ marks phases with faults.',
+      'Per-second samples (at most 60 rows shown; every sample is in result.json). Backlog = publishes the broker acknowledged (harness) − messages the subscriber acknowledged (self-reported by the aggregator): a backlog that grows for a whole phase means the system could not keep up. p99 is of the events first committed in that second. ⚡ marks phases with faults.',
       '',
     );
     const p99At = new Map((result.commits_per_second ?? []).map((c) => [c.t_s, c.p99_ms]));
@@ -251,14 +254,14 @@ export function renderSummary(result: RunResult): string {
   if (result.aggregator.kind === 'none') {
     return [
       verdictLine(result).replace(/\*\*/g, ''),
-      `published ${t.published} (+${t.copies_published} duplicate copies) · acked by broker ${t.acked_by_broker + t.copies_acked} · acked by the bare subscriber ${c.acked}`,
+      `published ${t.published} (+${t.copies_published} duplicate copies) · acked by broker ${t.acked_by_broker + t.copies_acked} · acked by the bare subscriber ${c.acked} (self-reported)`,
       `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, consumed ${fmt(result.throughput.committed_per_s, 0)} ev/s · publish→PUBACK p99 ${fmt(result.latency.publish_ack.p99_ms, 3)} ms · generator lag p99 ${fmt(result.generator.lag_p99_ms, 3)} ms`,
       ...result.findings.map((f) => `finding: ${f}`),
     ].join('\n');
   }
   return [
     verdictLine(result).replace(/\*\*/g, ''),
-    `published ${t.published} (+${t.copies_published} duplicate copies) · committed ${t.unique_committed} · lost ${t.lost} (+${t.lost_unacked} never acked) · sink duplicates ${t.sink_duplicates} · absorbed by dedup ${t.duplicates_absorbed} · dlq ${t.dlq}`,
+    `published ${t.published} (+${t.copies_published} duplicate copies) · committed ${t.unique_committed} · lost ${t.lost} (${t.dead_lettered} dead-lettered) · never acked ${t.lost_unacked} · never sent ${fmt(t.never_sent)} · sink duplicates ${t.sink_duplicates} · copies absorbed ${fmt(t.copies_absorbed)} · dlq ${t.dlq}`,
     `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms`,
     ...(result.phases ?? [])
       .filter((p) => p.recovery)

@@ -24,9 +24,15 @@ export const DEFAULT_AGGREGATOR = {
   max_in_flight: 2_000,
 } as const satisfies Scenario['aggregator'];
 
-/** What at-least-once delivery with dedup and an idempotent sink promises under any fault. */
+/**
+ * What at-least-once delivery with dedup and an idempotent sink promises under any fault: every
+ * event the harness meant to publish is in the sink once (a dead-lettered valid event is lost, an
+ * event the broker never acked or the harness could never hand over is not in the sink either).
+ */
 export const NOTHING_LOST_NOTHING_DOUBLED: Check[] = [
   { metric: 'lost', op: '==', value: 0 },
+  { metric: 'lost_unacked', op: '==', value: 0 },
+  { metric: 'never_sent', op: '==', value: 0 },
   { metric: 'sink_duplicates', op: '==', value: 0 },
   { metric: 'unexpected', op: '==', value: 0 },
 ];

@@ -151,6 +151,7 @@ export type LoadModel = 'open' | 'closed';
 export type CheckMetric =
   | 'lost'
   | 'lost_unacked'
+  | 'never_sent'
   | 'sink_duplicates'
   | 'unexpected'
   | 'dlq'
@@ -218,6 +219,7 @@ export interface Scenario {
 export const CHECK_METRICS: readonly CheckMetric[] = [
   'lost',
   'lost_unacked',
+  'never_sent',
   'sink_duplicates',
   'unexpected',
   'dlq',

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { dupStorm } from './dup-storm.ts';
 import { SCENARIOS } from './index.ts';
-import { validateScenario } from './validate.ts';
+import { MAX_FILLER_BYTES, validateScenario } from './validate.ts';
+import { parseEvent, serializeEvent } from '../aggregator/event/parse.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../aggregator/event/types.ts';
 import type { Scenario } from './schema.ts';
 
 /** A deep copy that tests may break freely. */
@@ -26,6 +28,35 @@ describe('validateScenario', () => {
       expect(validateScenario(shipped).ok, name).toBe(true);
       expect(shipped.name).toBe(name);
     }
+  });
+
+  it("refuses a load.payload_bytes whose events the aggregator would dead-letter, naming both limits; the boundary is the aggregator's own", () => {
+    const atLimit = scenario();
+    atLimit.load.payload_bytes = MAX_FILLER_BYTES;
+    expect(validateScenario(atLimit).ok).toBe(true);
+    for (const bytes of [MAX_FILLER_BYTES + 1, 1_000_000]) {
+      const over = scenario();
+      over.load.payload_bytes = bytes;
+      expect(errorsOf(over)).toEqual([
+        `load.payload_bytes must be at most ${MAX_FILLER_BYTES}, got ${bytes}: each event's payload would be ${bytes + 11} bytes serialized, over the aggregator's max_payload_bytes of ${DEFAULT_MAX_PAYLOAD_BYTES}, so it would dead-letter every event`,
+      ]);
+    }
+    // The aggregator's parser, fed an event shaped as the harness publishes it, draws the line at the same byte.
+    const event = (filler: number) =>
+      serializeEvent({
+        v: 1,
+        event_id: '01KBX5Q8E6N3Z4M7P9R2T5V8W1',
+        source: 'pub-0',
+        seq: 0,
+        topic: 'events/run/pub-0',
+        ts: '2026-01-01T00:00:00.000000Z',
+        payload: { data: 'x'.repeat(filler) },
+        bench: { intended_us: 1_767_225_600_000_000 },
+      });
+    expect(parseEvent(event(MAX_FILLER_BYTES)).ok).toBe(true);
+    const refused = parseEvent(event(MAX_FILLER_BYTES + 1));
+    expect(refused.ok).toBe(false);
+    expect(!refused.ok && refused.errors.map((e) => e.field)).toEqual(['payload']);
   });
 
   it('reports every problem at once, each with its path', () => {

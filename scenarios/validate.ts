@@ -3,6 +3,15 @@
 
 import { CHECK_METRICS, CHECK_OPS, DUPLICATE_DELAY_DISTRIBUTIONS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario } from './schema.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../aggregator/event/types.ts';
+
+/**
+ * What the harness's event payload adds around `load.payload_bytes` filler bytes: it publishes
+ * `{"data":"xxx…"}` (harness/load/worker.ts), and the aggregator limits the payload as serialized.
+ */
+export const PAYLOAD_WRAPPER_BYTES = JSON.stringify({ data: '' }).length;
+/** The most filler bytes whose events the reference aggregator (started with its default limit) accepts. */
+export const MAX_FILLER_BYTES = DEFAULT_MAX_PAYLOAD_BYTES - PAYLOAD_WRAPPER_BYTES;
 
 type Errors = string[];
 
@@ -60,7 +69,13 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
     if (positiveInt(load.workers as number) && positiveInt(load.publishers as number) && (load.workers as number) > (load.publishers as number)) {
       errors.push(`load.workers must be <= load.publishers (${String(load.publishers)}): each worker runs at least one publisher, got ${String(load.workers)}`);
     }
-    number(errors, 'load.payload_bytes', load.payload_bytes, (n) => nonNegativeInt(n) && n <= 1_000_000, 'an integer in [0, 1000000]');
+    number(errors, 'load.payload_bytes', load.payload_bytes, nonNegativeInt, 'an integer >= 0');
+    // Larger events would all be dead-lettered by the aggregator: a run of nothing but lost events.
+    if (nonNegativeInt(load.payload_bytes as number) && (load.payload_bytes as number) > MAX_FILLER_BYTES) {
+      errors.push(
+        `load.payload_bytes must be at most ${MAX_FILLER_BYTES}, got ${String(load.payload_bytes)}: each event's payload would be ${(load.payload_bytes as number) + PAYLOAD_WRAPPER_BYTES} bytes serialized, over the aggregator's max_payload_bytes of ${DEFAULT_MAX_PAYLOAD_BYTES}, so it would dead-letter every event`,
+      );
+    }
     number(errors, 'load.topics', load.topics, (n) => positiveInt(n) && n <= 10_000, 'an integer in [1, 10000]');
     number(errors, 'load.window', load.window, positiveInt, 'a positive integer');
     number(errors, 'load.puback_timeout_ms', load.puback_timeout_ms, positiveInt, 'a positive integer');

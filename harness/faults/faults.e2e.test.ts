@@ -198,7 +198,7 @@ describe('publish faults end to end (counted from the sink, not from the fault)'
       expect(letters.length).toBe(result.totals.dlq);
       expect(injected.poison).toBeGreaterThan(20); // ~45 expected: 900 × 0.05
       // Every poison message came in on the poison subtopic, none from an event source.
-      for (const letter of letters) expect(letter.topic).toMatch(/\/poison-w\d+$/);
+      for (const letter of letters) expect(letter.topic).toMatch(/\/poison-w\d+-p\d+f\d+$/);
 
       // Classify each dead letter by its reason, as the aggregator's parser words it.
       const kind = (reason: string): string => {
@@ -218,6 +218,25 @@ describe('publish faults end to end (counted from the sink, not from the fault)'
         expect(letter.reason).toMatch(/ts must be ISO 8601/);
       }
       console.log(`[poison] injected ${JSON.stringify(injected)}, dlq rows by reason ${JSON.stringify(byKind)}`);
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'poison in two phases: each fault numbers its messages from 1, yet no two dead letters are the same message, and dlq counts every one',
+    async () => {
+      const poison = { kind: 'poison' as const, fraction: 0.05, shapes: ['not-json' as const, 'schema' as const] };
+      const scenario = small(poisonPill, [warmup(), phase('poison-a', 1.5, 300, [poison]), phase('poison-b', 1.5, 300, [poison])]);
+      const { result, dir } = await run(scenario);
+      const injected = result.faults.filter((f) => f.kind === 'poison').map((f) => f.injected.poison!);
+      expect(injected).toHaveLength(2);
+      for (const count of injected) expect(count).toBeGreaterThan(5); // ~22 each: 450 × 0.05
+      const letters = sinkDeadLetters(dir);
+      expect(letters.length).toBe(injected[0]! + injected[1]!);
+      // No redelivery in this run: as many distinct messages as rows, and the ledger's DLQ says so.
+      expect(new Set(letters.map((l) => `${l.topic}\n${l.raw}`)).size).toBe(letters.length);
+      expect(result.totals.dlq).toBe(letters.length);
+      expect(result.totals.dead_lettered).toBe(0);
     },
     TIMEOUT_MS,
   );
@@ -312,7 +331,7 @@ describe('system faults end to end', () => {
       const sinkAbsorbed = rows.reduce((sum, r) => sum + r.deliveries - 1, 0);
       expect(sinkAbsorbed).toBe(result.totals.absorbed_by_sink);
       console.log(
-        `[consumer-crash] pids ${pids.join(' -> ')}, duplicates_delivered ${result.totals.duplicates_delivered}, absorbed ${result.totals.duplicates_absorbed}, absorbed_by_sink ${sinkAbsorbed}, broker_redeliveries ${result.aggregator.self_reported.broker_redeliveries}, published ${result.totals.published}, self-reported acked ${result.aggregator.self_reported.acked}, drain ${JSON.stringify(result.drain)}`,
+        `[consumer-crash] pids ${pids.join(' -> ')}, self-reported seen again ${result.aggregator.self_reported.redelivered}, self-reported absorbed ${result.aggregator.self_reported.duplicates_absorbed}, copies absorbed ${result.totals.copies_absorbed}, absorbed_by_sink ${sinkAbsorbed}, broker_redeliveries ${result.aggregator.self_reported.broker_redeliveries}, published ${result.totals.published}, self-reported acked ${result.aggregator.self_reported.acked}, drain ${JSON.stringify(result.drain)}`,
       );
     },
     TIMEOUT_MS,
@@ -330,7 +349,7 @@ describe('system faults end to end', () => {
 
       expect(injectedOf(result, 'broker-kill')).toMatchObject({ kills: 1, downtime_ms: 500 });
       expect(t.published).toBe(100 + 900 + 300);
-      expect(t.unique_committed + t.lost + t.lost_unacked + t.dead_lettered).toBe(t.published);
+      expect(t.unique_committed + t.lost + t.lost_unacked + t.never_sent).toBe(t.published);
       expect(t.unexpected).toBe(0);
       expect(t.sink_duplicates).toBe(0);
       // Independently: the sink holds exactly unique_committed published events, once each.
@@ -446,7 +465,7 @@ describe('network faults through the proxy', () => {
       expect(inSecond4).toHaveLength(0);
       expect(result.commits_per_second.find((c) => c.t_s === 4)).toBeUndefined();
       expect(cut.latency.max_ms).toBeGreaterThan(1_500);
-      expect(result.totals.lost + result.totals.lost_unacked).toBe(0);
+      expect(result.totals.lost + result.totals.lost_unacked + result.totals.never_sent).toBe(0);
       expect(result.totals.unique_committed).toBe(result.totals.published);
       expect(cut.recovery).not.toBeNull();
       console.log(`[partition] recovery ${JSON.stringify(cut.recovery)}; p99 per second ${JSON.stringify(result.commits_per_second.map((c) => [c.t_s, c.p99_ms]))}`);

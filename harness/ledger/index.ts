@@ -1,12 +1,14 @@
 // The ledger: per-event accounting of a run, Jepsen style, from the harness's own publish records
 // against a final read of the sink. It never trusts the system under test: loss and sink
-// duplicates come from these two sources only. Pure data in, data out; no I/O. Memory is one
-// byte per published event (a per-source state byte beside the publish log's arrays; latency is
-// recorded as the sink streams by), so an hour-long run is accounted for without an object per
-// event.
+// duplicates come from these two sources only. The DLQ only says where a lost event went: a valid
+// event that is not in the sink is lost, whatever the DLQ holds. Pure data in, data out; no I/O.
+// Memory is one byte per published event (a per-source state byte beside the publish log's
+// arrays; latency is recorded as the sink streams by), so an hour-long run is accounted for
+// without an object per event.
 
+import { createHash } from 'node:crypto';
 import type { SinkRow } from '../../aggregator/sink/index.ts';
-import { ACKED, type PublishLog } from '../load/log.ts';
+import { ACKED, COPIES_ACKED_SHIFT, SENT, type PublishLog } from '../load/log.ts';
 import { LatencyRecorder } from '../metrics/histogram.ts';
 
 export interface LedgerTotals {
@@ -17,12 +19,24 @@ export interface LedgerTotals {
   /** Copies with the same event_id injected by a fault, and how many of them the broker acked. */
   copies_published: number;
   copies_acked: number;
+  /**
+   * Acked copies of events that are in the sink exactly once: absorbed by dedup or by the sink's
+   * key, measured from the harness's copy records and the sink's rows (not the aggregator's word).
+   */
+  copies_absorbed: number;
   /** Published events found in the sink (each counted once). */
   unique_committed: number;
-  /** Acked by the broker but never committed: the pipeline lost them. */
+  /**
+   * Valid events the pipeline had (the broker acked them, or they reached the DLQ) that are not in
+   * the sink: lost for the user, wherever the aggregator put them.
+   */
   lost: number;
-  /** Never acked by the broker and never committed: lost before the pipeline had them. */
+  /** Of `lost`: valid events this run published that sit only in the DLQ. */
+  dead_lettered: number;
+  /** Handed to the MQTT client but never acked by the broker, and never committed. */
   lost_unacked: number;
+  /** Never handed to the MQTT client (queued behind a full window when the run stopped), never committed. */
+  never_sent: number;
   /** Extra rows of an event in the sink (append sinks only; an idempotent sink cannot hold them). */
   sink_duplicates: number;
   /** Deliveries of already-committed events that reached the sink and were absorbed by its key. */
@@ -33,16 +47,18 @@ export interface LedgerTotals {
   reordered: number;
   /** Largest seq displacement among reordered events. */
   max_reorder_displacement: number;
-  /** Dead letters in the DLQ (all, including poison the harness sent on purpose). */
+  /**
+   * Distinct messages in the DLQ (all, including poison the harness sent on purpose): a message the
+   * broker redelivered and the aggregator dead-lettered again counts once.
+   */
   dlq: number;
-  /** Published events that are not in the sink but in the DLQ: accounted for, not lost. */
-  dead_lettered: number;
 }
 
 export interface LedgerPhase {
   name: string;
   published: number;
   unique_committed: number;
+  /** As the totals' `lost`: dead-lettered valid events included. */
   lost: number;
   /** Extra sink rows of this phase's events (append mode). */
   sink_duplicates: number;
@@ -75,6 +91,8 @@ export interface DeadLetterKey {
   event_id: string | null;
   source: string | null;
   seq: number | null;
+  /** The message's identity (its topic and bytes): the same message dead-lettered twice has one. */
+  message: string;
 }
 
 export interface LedgerInput {
@@ -94,6 +112,8 @@ export interface LedgerInput {
 
 const COMMITTED = 1;
 const DEAD_LETTERED = 2;
+/** A second row of the event reached the sink (append mode): its copies were not absorbed. */
+const DUPLICATED = 4;
 
 export function buildLedger(input: LedgerInput): Ledger {
   const ledger = ledgerBuilder(input);
@@ -175,6 +195,7 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
     absorbedBySink += Math.max(0, row.deliveries - 1);
     const flags = state.get(row.source)!;
     if (flags[row.seq]! & COMMITTED) {
+      flags[row.seq]! |= DUPLICATED;
       sinkDuplicates++;
       const duplicatePhase = phases[phaseOf(log.sources.get(row.source)!.intended_us[row.seq]!)];
       if (duplicatePhase) duplicatePhase.sink_duplicates++;
@@ -220,16 +241,18 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
       acked_by_broker: 0,
       copies_published: log.counters.copies_sent,
       copies_acked: log.counters.copies_acked,
+      copies_absorbed: 0,
       unique_committed: 0,
       lost: 0,
+      dead_lettered: 0,
       lost_unacked: 0,
+      never_sent: 0,
       sink_duplicates: sinkDuplicates,
       absorbed_by_sink: absorbedBySink,
       unexpected,
       reordered,
       max_reorder_displacement: maxDisplacement,
-      dlq: input.dead_letters.length,
-      dead_lettered: 0,
+      dlq: new Set(input.dead_letters.map((letter) => letter.message)).size,
     };
     for (const [source, record] of log.sources) {
       const flags = state.get(source)!;
@@ -243,14 +266,17 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
         totals.published++;
         if (acked) totals.acked_by_broker++;
         if (phase) phase.published++;
-        if (flags[seq]! & COMMITTED) {
+        const fate = flags[seq]!;
+        if (fate & COMMITTED) {
           totals.unique_committed++;
-        } else if (flags[seq]! & DEAD_LETTERED) {
-          totals.dead_lettered++;
-        } else if (acked) {
+          if (!(fate & DUPLICATED)) totals.copies_absorbed += published >> COPIES_ACKED_SHIFT;
+        } else if (fate & DEAD_LETTERED || acked) {
+          // A valid event in the DLQ reached the pipeline, which did not store it: lost all the same.
           totals.lost++;
+          if (fate & DEAD_LETTERED) totals.dead_lettered++;
           if (phase) phase.lost++;
-        } else totals.lost_unacked++;
+        } else if (published & SENT) totals.lost_unacked++;
+        else totals.never_sent++;
       }
     }
 
@@ -260,8 +286,8 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
   return { add, finish };
 }
 
-/** Which event a dead letter was, from its raw text where it parses far enough (pure). */
-export function deadLetterKey(letter: { event_id: string | null; raw: string }): DeadLetterKey {
+/** Which event a dead letter was, from its raw text where it parses far enough, and which message (pure). */
+export function deadLetterKey(letter: { event_id: string | null; raw: string; topic: string }): DeadLetterKey {
   let source: string | null = null;
   let seq: number | null = null;
   try {
@@ -271,5 +297,7 @@ export function deadLetterKey(letter: { event_id: string | null; raw: string }):
   } catch {
     // Not JSON: a poison message with no identity; it still counts in the DLQ total.
   }
-  return { event_id: letter.event_id, source, seq };
+  // A hash, not the text: a dead letter can be a megabyte, and only its identity is needed.
+  const message = createHash('sha256').update(letter.topic).update('\0').update(letter.raw).digest('base64');
+  return { event_id: letter.event_id, source, seq, message };
 }

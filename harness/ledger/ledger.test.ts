@@ -74,7 +74,13 @@ function row(
 }
 
 function key(event: Pick<Published, 'event_id' | 'source' | 'seq'>): DeadLetterKey {
-  return { event_id: event.event_id, source: event.source, seq: event.seq };
+  return { event_id: event.event_id, source: event.source, seq: event.seq, message: `message of ${event.event_id} (${event.source}#${event.seq})` };
+}
+
+/** A dead letter naming what it names, as a distinct message. */
+let foreignMessages = 0;
+function letter(event_id: string | null, source: string | null, seq: number | null): DeadLetterKey {
+  return { event_id, source, seq, message: `foreign message ${++foreignMessages}` };
 }
 
 type LedgerOptions = Partial<Omit<LedgerInput, 'log'>> & { sink: Iterable<SinkRow> };
@@ -93,16 +99,18 @@ describe('buildLedger', () => {
       acked_by_broker: 3,
       copies_published: 0,
       copies_acked: 0,
+      copies_absorbed: 0,
       unique_committed: 3,
       lost: 0,
+      dead_lettered: 0,
       lost_unacked: 0,
+      never_sent: 0,
       sink_duplicates: 0,
       absorbed_by_sink: 0,
       unexpected: 0,
       reordered: 0,
       max_reorder_displacement: 0,
       dlq: 0,
-      dead_lettered: 0,
     });
     expect(ledger.latency.count).toBe(3);
     expect(ledger).not.toHaveProperty('publish_ack');
@@ -147,7 +155,7 @@ describe('buildLedger', () => {
     expect(log.counters).toMatchObject({ publish_errors: 1, puback_timeouts: 2 });
   });
 
-  it('counts an event queued but never sent (the run stopped with it behind a full window) as published and lost_unacked, in its phase too', () => {
+  it('counts an event queued but never sent (the run stopped with it behind a full window) as published and never_sent, apart from lost_unacked', () => {
     const phases = [
       { name: 'warmup', start_us: T0, end_us: T1 },
       { name: 'steady', start_us: T1, end_us: T1 + 1_000_000_000 },
@@ -169,7 +177,7 @@ describe('buildLedger', () => {
         dead_letters: [],
         expected_id,
       });
-      expect(ledger.totals).toMatchObject({ published: 4, acked_by_broker: 2, unique_committed: 2, lost: 0, lost_unacked: 2, dead_lettered: 0, unexpected: 0 });
+      expect(ledger.totals).toMatchObject({ published: 4, acked_by_broker: 2, unique_committed: 2, lost: 0, lost_unacked: 1, never_sent: 1, dead_lettered: 0, unexpected: 0 });
       expect(ledger.totals.published).toBe(log.counters.published);
       expect(ledger.phases.map((p) => [p.name, p.published, p.unique_committed, p.lost])).toEqual([
         ['warmup', 2, 1, 0],
@@ -254,9 +262,9 @@ describe('buildLedger', () => {
       log: logOf(events),
       phases: ONLY_PHASE,
       sink: [row({ ...events[0]!, event_id: 'any-id' }, T0 + 5_000), row({ ...published(2), event_id: 'any-id' }, T0 + 6_000)],
-      dead_letters: [{ event_id: null, source: 'pub-0', seq: 1 }],
+      dead_letters: [letter(null, 'pub-0', 1)],
     });
-    expect(ledger.totals).toMatchObject({ unexpected: 1, unique_committed: 1, lost: 0, dlq: 1, dead_lettered: 1 });
+    expect(ledger.totals).toMatchObject({ unexpected: 1, unique_committed: 1, lost: 1, dlq: 1, dead_lettered: 1 });
   });
 
   it('treats a gap in a source\'s seqs (never published, flags 0) as not published, and a row for it as unexpected', () => {
@@ -311,26 +319,27 @@ describe('buildLedger', () => {
     expect(ledger.totals).toMatchObject({ reordered: 4, max_reorder_displacement: 3, unique_committed: 7 });
   });
 
-  it('counts a missing event found in the DLQ as dead_lettered, not lost', () => {
+  it('counts a valid event found only in the DLQ as lost, and as dead_lettered beside it; poison and strangers only in dlq', () => {
     const events = [published(0), published(1), published(2, { acked: false }), published(3)];
     const ledger = ledgerOf(events, {
       sink: [row(events[0]!, T0 + 5_000)],
       dead_letters: [
         key(events[1]!),
         key(events[2]!),
-        { event_id: null, source: null, seq: null }, // poison with no identity
-        { event_id: 'not-from-this-run', source: 'pub-0', seq: 3 }, // right (source, seq), wrong id
-        { event_id: idOf('pub-9', 0, T0), source: 'pub-9', seq: 0 }, // a source this run never had
+        letter(null, null, null), // poison with no identity
+        letter('not-from-this-run', 'pub-0', 3), // right (source, seq), wrong id
+        letter(idOf('pub-9', 0, T0), 'pub-9', 0), // a source this run never had
       ],
     });
-    expect(ledger.totals).toMatchObject({ unique_committed: 1, lost: 1, lost_unacked: 0, dead_lettered: 2, dlq: 5 });
-    expect(ledger.phases[0]!.lost).toBe(1);
+    // seq 1 and 2 reached the pipeline (the DLQ holds them) and are not in the sink; seq 3 was acked and is nowhere.
+    expect(ledger.totals).toMatchObject({ unique_committed: 1, lost: 3, lost_unacked: 0, never_sent: 0, dead_lettered: 2, dlq: 5 });
+    expect(ledger.phases[0]!.lost).toBe(3);
   });
 
-  it('with expected_id, counts a dead letter too broken to name its event_id (null) by its (source, seq) as dead_lettered, not lost', () => {
+  it('with expected_id, counts a dead letter too broken to name its event_id (null) by its (source, seq) as lost and dead_lettered', () => {
     const events = [published(0), published(1), published(2, { acked: false }), published(3, { sent: false, acked: false }), published(5)];
-    const nameless = (seq: number): DeadLetterKey => deadLetterKey({ event_id: null, raw: JSON.stringify({ source: 'pub-0', seq }) });
-    expect(nameless(1)).toEqual({ event_id: null, source: 'pub-0', seq: 1 });
+    const nameless = (seq: number): DeadLetterKey => deadLetterKey({ event_id: null, raw: JSON.stringify({ source: 'pub-0', seq }), topic: 'events/run/pub-0' });
+    expect(nameless(1)).toEqual({ event_id: null, source: 'pub-0', seq: 1, message: expect.any(String) });
     const ledger = ledgerOf(events, {
       sink: [row(events[0]!, T0 + 5_000)],
       dead_letters: [
@@ -340,22 +349,23 @@ describe('buildLedger', () => {
         nameless(0), // committed: stays committed
         nameless(4), // a gap (never added): names nothing
         nameless(6), // past the end of the source
-        { event_id: null, source: 'pub-9', seq: 1 }, // a source this run never had
+        letter(null, 'pub-9', 1), // a source this run never had
       ],
     });
     expect(ledger.totals).toMatchObject({
       published: 5,
       unique_committed: 1,
       dead_lettered: 3,
-      lost: 1, // seq 5, acked and in neither the sink nor the DLQ
+      lost: 4, // the three in the DLQ, and seq 5, acked and in neither the sink nor the DLQ
       lost_unacked: 0,
+      never_sent: 0,
       unexpected: 0,
       dlq: 7,
     });
-    expect(ledger.phases[0]).toMatchObject({ published: 5, unique_committed: 1, lost: 1 });
+    expect(ledger.phases[0]).toMatchObject({ published: 5, unique_committed: 1, lost: 4 });
     // A dead letter that names another id for the same (source, seq) is still not this run's.
-    const wrongId = ledgerOf(events, { sink: [row(events[0]!, T0 + 5_000)], dead_letters: [{ event_id: 'not-from-this-run', source: 'pub-0', seq: 1 }] });
-    expect(wrongId.totals).toMatchObject({ dead_lettered: 0, lost: 2, lost_unacked: 2, dlq: 1 });
+    const wrongId = ledgerOf(events, { sink: [row(events[0]!, T0 + 5_000)], dead_letters: [letter('not-from-this-run', 'pub-0', 1)] });
+    expect(wrongId.totals).toMatchObject({ dead_lettered: 0, lost: 2, lost_unacked: 1, never_sent: 1, dlq: 1 });
   });
 
   it('counts a dead letter of an event that was also committed as committed, not dead_lettered', () => {
@@ -408,6 +418,28 @@ describe('buildLedger', () => {
     expect(ledger.last_commit_us).toBe(0);
   });
 
+  it('counts as absorbed the acked copies of events in the sink exactly once: not those of lost events, nor of events with extra rows', () => {
+    const events = [
+      published(0, { copies_sent: 1, copies_acked: 1 }), // one row: the copy stopped before the sink (dedup)
+      published(1, { copies_sent: 2, copies_acked: 2 }), // one row that says 2 deliveries: one copy stopped by the sink's key
+      published(2, { copies_sent: 1, copies_acked: 1 }), // two rows (append): the copy was not absorbed
+      published(3, { copies_sent: 1, copies_acked: 1 }), // lost: its copy did not make it either
+      published(4, { copies_sent: 1, copies_acked: 0 }), // the copy was never acked: nothing to absorb
+    ];
+    const sink = [row(events[0]!, T0 + 5_000), row(events[1]!, T0 + 5_100, 2), row(events[2]!, T0 + 5_200), row(events[2]!, T0 + 5_300), row(events[4]!, T0 + 5_400)];
+    const ledger = ledgerOf(events, { sink });
+    expect(ledger.totals).toMatchObject({ copies_published: 6, copies_acked: 5, copies_absorbed: 3, absorbed_by_sink: 1, sink_duplicates: 1, lost: 1 });
+  });
+
+  it('counts a message the aggregator dead-lettered twice (the broker redelivered it) once in dlq, and its event once', () => {
+    const events = [published(0), published(1)];
+    const poison = deadLetterKey({ event_id: null, raw: 'not json', topic: 'events/run/poison-w0' });
+    const again = deadLetterKey({ event_id: null, raw: 'not json', topic: 'events/run/poison-w0' });
+    const other = deadLetterKey({ event_id: null, raw: 'not json either', topic: 'events/run/poison-w0' });
+    const ledger = ledgerOf(events, { sink: [row(events[0]!, T0 + 5_000)], dead_letters: [poison, key(events[1]!), again, key(events[1]!), other] });
+    expect(ledger.totals).toMatchObject({ dlq: 3, dead_lettered: 1, lost: 1, unique_committed: 1 });
+  });
+
   it('is empty for an empty run', () => {
     const ledger = buildLedger({ log: new PublishLog(), phases: ONLY_PHASE, sink: [], dead_letters: [] });
     expect(ledger.totals).toEqual({
@@ -415,16 +447,18 @@ describe('buildLedger', () => {
       acked_by_broker: 0,
       copies_published: 0,
       copies_acked: 0,
+      copies_absorbed: 0,
       unique_committed: 0,
       lost: 0,
+      dead_lettered: 0,
       lost_unacked: 0,
+      never_sent: 0,
       sink_duplicates: 0,
       absorbed_by_sink: 0,
       unexpected: 0,
       reordered: 0,
       max_reorder_displacement: 0,
       dlq: 0,
-      dead_lettered: 0,
     });
     expect(ledger.latency.count).toBe(0);
     expect(ledger.last_commit_us).toBe(0);
@@ -433,22 +467,34 @@ describe('buildLedger', () => {
 });
 
 describe('deadLetterKey', () => {
+  const TOPIC = 'events/run/pub-3';
+  const named = (event_id: string | null, source: string | null, seq: number | null) => ({ event_id, source, seq, message: expect.any(String) });
+
   it('takes source and seq from the raw JSON of the dead letter', () => {
     const raw = JSON.stringify({ v: 1, event_id: 'ev-x', source: 'pub-3', seq: 42, payload: { data: 'x' } });
-    expect(deadLetterKey({ event_id: 'ev-x', raw })).toEqual({ event_id: 'ev-x', source: 'pub-3', seq: 42 });
+    expect(deadLetterKey({ event_id: 'ev-x', raw, topic: TOPIC })).toEqual(named('ev-x', 'pub-3', 42));
   });
 
   it('keeps the parts that parse and nulls the parts that do not', () => {
-    expect(deadLetterKey({ event_id: null, raw: JSON.stringify({ source: 'pub-1', seq: '7' }) })).toEqual({ event_id: null, source: 'pub-1', seq: null });
-    expect(deadLetterKey({ event_id: 'ev-y', raw: JSON.stringify({ source: 5, seq: 3 }) })).toEqual({ event_id: 'ev-y', source: null, seq: 3 });
+    expect(deadLetterKey({ event_id: null, raw: JSON.stringify({ source: 'pub-1', seq: '7' }), topic: TOPIC })).toEqual(named(null, 'pub-1', null));
+    expect(deadLetterKey({ event_id: 'ev-y', raw: JSON.stringify({ source: 5, seq: 3 }), topic: TOPIC })).toEqual(named('ev-y', null, 3));
   });
 
   it('returns nulls for raw text that is not JSON or not an object', () => {
     for (const raw of ['', 'not json at all', '{"source": "pub-1", "seq": 1', '\u0000\u00ff', 'null', '42', '"pub-1"']) {
-      expect(deadLetterKey({ event_id: null, raw })).toEqual({ event_id: null, source: null, seq: null });
+      expect(deadLetterKey({ event_id: null, raw, topic: TOPIC })).toEqual(named(null, null, null));
     }
     // The event_id the DLQ reported is kept even when the raw text says nothing.
-    expect(deadLetterKey({ event_id: 'ev-z', raw: '<<binary>>' })).toEqual({ event_id: 'ev-z', source: null, seq: null });
+    expect(deadLetterKey({ event_id: 'ev-z', raw: '<<binary>>', topic: TOPIC })).toEqual(named('ev-z', null, null));
+  });
+
+  it('gives the same message on the same topic one identity, and any other bytes or topic another', () => {
+    const identity = (raw: string, topic = TOPIC) => deadLetterKey({ event_id: null, raw, topic }).message;
+    expect(identity('not json')).toBe(identity('not json'));
+    expect(identity('not json')).not.toBe(identity('not json!'));
+    expect(identity('not json')).not.toBe(identity('not json', 'events/run/poison-w1'));
+    // The topic and the bytes are kept apart: moving a byte from one to the other is another message.
+    expect(identity('b', 'a')).not.toBe(identity('', 'ab'));
   });
 
   it('yields a key the ledger matches against the log', () => {
@@ -456,9 +502,9 @@ describe('deadLetterKey', () => {
     const raw = JSON.stringify({ event_id: events[1]!.event_id, source: 'pub-0', seq: 1 });
     const ledger = ledgerOf(events, {
       sink: [row(events[0]!, T0 + 5_000)],
-      dead_letters: [deadLetterKey({ event_id: events[1]!.event_id, raw }), deadLetterKey({ event_id: null, raw: 'garbage' })],
+      dead_letters: [deadLetterKey({ event_id: events[1]!.event_id, raw, topic: TOPIC }), deadLetterKey({ event_id: null, raw: 'garbage', topic: TOPIC })],
     });
-    expect(ledger.totals).toMatchObject({ dead_lettered: 1, lost: 0, dlq: 2 });
+    expect(ledger.totals).toMatchObject({ dead_lettered: 1, lost: 1, dlq: 2 });
   });
 });
 
@@ -471,7 +517,8 @@ type Outcome =
   | { kind: 'lost' }
   /** Never acked; `sent: false` is an event queued behind a full window when the run stopped. */
   | { kind: 'lost_unacked'; sent: boolean }
-  | { kind: 'dead_lettered'; acked: boolean }
+  /** `twice`: the broker redelivered it and the aggregator dead-lettered it again (one message, two rows). */
+  | { kind: 'dead_lettered'; acked: boolean; twice: boolean }
   /** A seq the harness skipped (never passed to add()): flags 0, not published. */
   | { kind: 'gap'; row_in_sink: boolean; dead_letter: boolean };
 
@@ -496,7 +543,7 @@ const outcome: fc.Arbitrary<Outcome> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('committed' as const), extra_rows: fc.integer({ min: 1, max: 3 }), also_dead_lettered: fc.constant(false) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'lost' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('lost_unacked' as const), sent: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('dead_lettered' as const), acked: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('dead_lettered' as const), acked: fc.boolean(), twice: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('gap' as const), row_in_sink: fc.boolean(), dead_letter: fc.boolean() }) },
 );
 
@@ -541,13 +588,15 @@ interface Truth {
   acked_by_broker: number;
   copies_published: number;
   copies_acked: number;
+  copies_absorbed: number;
   unique_committed: number;
   lost: number;
+  dead_lettered: number;
   lost_unacked: number;
+  never_sent: number;
   sink_duplicates: number;
   absorbed_by_sink: number;
   unexpected: number;
-  dead_lettered: number;
   dlq: number;
   reordered: number;
   max_reorder_displacement: number;
@@ -582,12 +631,13 @@ describe('buildLedger (property)', () => {
         fc.array(generatedEvent, { maxLength: 60 }),
         fc.array(strangerRow, { maxLength: 4 }),
         fc.array(
+          // The same constant twice is one message dead-lettered twice (a redelivery).
           fc.constantFrom<DeadLetterKey>(
-            { event_id: null, source: null, seq: null },
-            { event_id: 'dlq-from-elsewhere', source: 'pub-0', seq: 0 },
-            { event_id: 'dlq-from-elsewhere', source: 'pub-7', seq: 3 },
-            { event_id: null, source: 'pub-1', seq: 0 },
-            { event_id: null, source: 'pub-2', seq: 1 },
+            { event_id: null, source: null, seq: null, message: 'poison-a' },
+            { event_id: 'dlq-from-elsewhere', source: 'pub-0', seq: 0, message: 'stranger-b' },
+            { event_id: 'dlq-from-elsewhere', source: 'pub-7', seq: 3, message: 'stranger-c' },
+            { event_id: null, source: 'pub-1', seq: 0, message: 'broken-d' },
+            { event_id: null, source: 'pub-2', seq: 1, message: 'broken-e' },
           ),
           { maxLength: 3 },
         ),
@@ -670,6 +720,7 @@ describe('buildLedger (property)', () => {
             ) {
               deadLetters.push(key(isGap(index) ? emptySlot(events[index]!) : events[index]!));
             }
+            if (g.outcome.kind === 'dead_lettered' && g.outcome.twice) deadLetters.push(key(events[index]!));
           });
 
           const real = generated.filter((g) => g.outcome.kind !== 'gap');
@@ -678,14 +729,18 @@ describe('buildLedger (property)', () => {
             acked_by_broker: real.filter((g) => g.acked).length,
             copies_published: real.reduce((sum, g) => sum + g.copies_sent, 0),
             copies_acked: real.reduce((sum, g) => sum + g.copies_acked, 0),
+            // Copies of events in the sink exactly once; an event with extra rows absorbed nothing.
+            copies_absorbed: generated.reduce((sum, g) => sum + (g.outcome.kind === 'committed' && g.outcome.extra_rows === 0 ? g.copies_acked : 0), 0),
             unique_committed: generated.filter((g) => g.outcome.kind === 'committed').length,
-            lost: kinds.filter((k) => k === 'lost').length,
-            lost_unacked: kinds.filter((k) => k === 'lost_unacked').length,
+            // A dead-lettered valid event is lost too: it is not in the sink.
+            lost: kinds.filter((k) => k === 'lost' || k === 'dead_lettered').length,
+            dead_lettered: kinds.filter((k) => k === 'dead_lettered').length,
+            lost_unacked: kinds.filter((k, index) => k === 'lost_unacked' && generated[index]!.sent).length,
+            never_sent: kinds.filter((k, index) => k === 'lost_unacked' && !generated[index]!.sent).length,
             sink_duplicates: generated.reduce((sum, g) => sum + (g.outcome.kind === 'committed' ? g.outcome.extra_rows : 0), 0),
             absorbed_by_sink: generated.reduce((sum, g) => sum + (g.outcome.kind === 'committed' ? g.deliveries - 1 : 0), 0),
             unexpected: strangers.length + generated.filter((g) => g.outcome.kind === 'gap' && g.outcome.row_in_sink).length,
-            dead_lettered: kinds.filter((k) => k === 'dead_lettered').length,
-            dlq: deadLetters.length,
+            dlq: new Set(deadLetters.map((d) => d.message)).size,
             ...(() => {
               const seenFirst = new Set<number>();
               const firstCommits: { source: string; seq: number }[] = [];
@@ -711,7 +766,7 @@ describe('buildLedger (property)', () => {
           expect(ledger.totals).toEqual(truth);
           // Nothing published is unaccounted for, and nothing is counted twice.
           const t = ledger.totals;
-          expect(t.unique_committed + t.lost + t.lost_unacked + t.dead_lettered).toBe(t.published);
+          expect(t.unique_committed + t.lost + t.lost_unacked + t.never_sent).toBe(t.published);
 
           const inPhase = (phase: number, kind: Outcome['kind']) => generated.filter((g, index) => g.phase === phase && kinds[index] === kind);
           const committedIn = (phase: number) => inPhase(phase, 'committed');
@@ -719,7 +774,7 @@ describe('buildLedger (property)', () => {
           expect(ledger.phases.map((p) => p.published)).toEqual([0, 1].map((phase) => real.filter((g) => g.phase === phase).length));
           expect(ledger.phases.map((p) => p.unique_committed)).toEqual([committedIn(0).length, committedIn(1).length]);
           expect(ledger.phases.map((p) => p.latency.count)).toEqual([committedIn(0).length, committedIn(1).length]);
-          expect(ledger.phases.map((p) => p.lost)).toEqual([0, 1].map((phase) => inPhase(phase, 'lost').length));
+          expect(ledger.phases.map((p) => p.lost)).toEqual([0, 1].map((phase) => inPhase(phase, 'lost').length + inPhase(phase, 'dead_lettered').length));
           expect(ledger.latency.count).toBe(excludeWarmup ? committedIn(1).length : t.unique_committed);
           // Below 2048 µs the histogram is exact, so the extremes are the generated latencies.
           const measured = excludeWarmup ? committedIn(1) : [...committedIn(0), ...committedIn(1)];

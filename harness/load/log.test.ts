@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACKED, FAILED, PublishLog, QUEUED, SENT, SourceRecord, TIMED_OUT, emptyPublishCounters, type PublishLogSnapshot } from './log.ts';
+import { ACKED, COPIES_ACKED_SHIFT, FAILED, PublishLog, QUEUED, SENT, SourceRecord, TIMED_OUT, emptyPublishCounters, type PublishLogSnapshot } from './log.ts';
 
 const T0 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z in µs
 
@@ -18,7 +18,8 @@ function filled(log: PublishLog, source: string, n: number): void {
 function expectData(record: { count: number; flags: Uint8Array; intended_us: Float64Array }, n: number): void {
   expect(record.count).toBe(n);
   for (let seq = 0; seq < n; seq++) {
-    expect(record.flags[seq]).toBe(seq % 3 === 0 ? QUEUED | SENT | ACKED : QUEUED | SENT);
+    // The original's own flags; bits from COPIES_ACKED_SHIFT up count its acked copies.
+    expect(record.flags[seq]! & ((1 << COPIES_ACKED_SHIFT) - 1)).toBe(seq % 3 === 0 ? QUEUED | SENT | ACKED : QUEUED | SENT);
     expect(record.intended_us[seq]).toBe(intendedAt(seq));
   }
 }
@@ -133,7 +134,7 @@ describe('PublishLog', () => {
     expect(all.reduce((acc, flag) => acc | flag, 0)).toBeLessThan(256); // fits the flag byte
   });
 
-  it('counts copies without touching the flags of their original', () => {
+  it("counts copies without touching their original's own flags; acked copies are counted in bits 5-7, saturating at 7", () => {
     const log = new PublishLog();
     const record = log.record('pub-0');
     log.add(record, 0, intendedAt(0));
@@ -141,10 +142,17 @@ describe('PublishLog', () => {
     log.sent(record, 0, true);
     log.sent(record, 0, true);
     log.acked(record, 0, true);
-    expect(record.flags[0]).toBe(QUEUED | SENT); // the original itself is not acked
+    const own = QUEUED | SENT | ACKED | FAILED | TIMED_OUT;
+    expect(record.flags[0]! & own).toBe(QUEUED | SENT); // the original itself is not acked
+    expect(record.flags[0]! >> COPIES_ACKED_SHIFT).toBe(1);
     log.failed(record, 0, true, false);
     log.failed(record, 0, true, true);
-    expect(record.flags[0]).toBe(QUEUED | SENT);
+    expect(record.flags[0]! & own).toBe(QUEUED | SENT);
+    for (let copy = 0; copy < 9; copy++) log.acked(record, 0, true);
+    expect(record.flags[0]! >> COPIES_ACKED_SHIFT).toBe(7);
+    log.acked(record, 0, false);
+    expect(record.flags[0]).toBe(QUEUED | SENT | ACKED | (7 << COPIES_ACKED_SHIFT));
+    expect(log.counters.copies_acked).toBe(10);
   });
 
   it('counts published originals, acks of originals and copies, copies, errors and timeouts', () => {
@@ -250,6 +258,7 @@ describe('PublishLog', () => {
       expect([...merged.sources.keys()].sort()).toEqual(['pub-0', 'pub-1', 'pub-2', 'pub-3']);
       expectData(merged.sources.get('pub-0')!, 2_000);
       expectData(merged.sources.get('pub-1')!, 30);
+      expect(merged.sources.get('pub-1')!.flags[2]! >> COPIES_ACKED_SHIFT).toBe(1); // its acked copy travels with it
       expect(merged.sources.get('pub-2')!.count).toBe(7);
       expect(merged.sources.get('pub-2')!.flags[1]).toBe(QUEUED | SENT | TIMED_OUT);
       expect(merged.sources.get('pub-2')!.flags[2]).toBe(QUEUED | SENT | FAILED);

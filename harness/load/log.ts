@@ -11,6 +11,13 @@ export const ACKED = 2;
 /** The publish failed or its PUBACK did not arrive in time. */
 export const FAILED = 4;
 export const TIMED_OUT = 8;
+/**
+ * Bits 5–7 count the copies of the event the broker acknowledged (saturating at 7; a duplicate
+ * fault sends one copy per event), so the ledger can tell which copies belong to events that
+ * reached the sink exactly once: the copies absorbed, measured by the harness.
+ */
+export const COPIES_ACKED_SHIFT = 5;
+const COPIES_ACKED_MAX = 7;
 
 export class SourceRecord {
   count = 0;
@@ -94,8 +101,13 @@ export class PublishLog {
 
   acked(record: SourceRecord, seq: number, copy: boolean): void {
     this.counters.acked++;
-    if (copy) this.counters.copies_acked++;
-    else record.flags[seq]! |= ACKED;
+    if (!copy) {
+      record.flags[seq]! |= ACKED;
+      return;
+    }
+    this.counters.copies_acked++;
+    const flags = record.flags[seq]!;
+    if (flags >> COPIES_ACKED_SHIFT < COPIES_ACKED_MAX) record.flags[seq] = flags + (1 << COPIES_ACKED_SHIFT);
   }
 
   failed(record: SourceRecord, seq: number, copy: boolean, timedOut: boolean): void {

@@ -75,7 +75,7 @@ async function run(): Promise<void> {
     return () => void set.delete(hook);
   };
   const rawRecord = log.record(`raw-${plan.worker}`); // never added to: raw items only point at it
-  const faultContext = (label: string): PublishFaultContext => ({
+  const faultContext = (label: string, place: string): PublishFaultContext => ({
     // Each shard's workers draw their own streams; one shard keeps the seeds a plain run always had.
     random: seededRandom(deriveSeed(scenario.seed, `${shard.count > 1 ? `shard${shard.index}of${shard.count}.` : ''}worker${plan.worker}.${label}`)),
     onPublished: (listener) => subscribe(listeners, listener),
@@ -87,7 +87,9 @@ async function run(): Promise<void> {
     reshape: (hook) => subscribe(reshapers, hook),
     publishRaw: (subtopic, payload) => {
       takeCredit();
-      other.publish({ record: rawRecord, seq: 0, topic: `${plan.topic_root}/${subtopic}-w${plan.worker}`, payload, copy: false, raw: true });
+      // A topic per worker and fault (phase and index): each fault numbers its raw messages from 1,
+      // and the ledger tells dead letters apart by topic and bytes, so no two may share both.
+      other.publish({ record: rawRecord, seq: 0, topic: `${plan.topic_root}/${subtopic}-w${plan.worker}-${place}`, payload, copy: false, raw: true });
     },
   });
 
@@ -164,7 +166,7 @@ async function run(): Promise<void> {
     const specs = scenario.phases[i]!.faults.map((spec, j) => ({ spec, j })).filter(({ spec }) => runsIn(spec) === 'publisher');
     const active: PublishFault[] = specs.map(({ spec, j }) => {
       const fault = createPublishFault(spec);
-      fault.start(faultContext(`phase${i}.fault${j}.${spec.kind}`));
+      fault.start(faultContext(`phase${i}.fault${j}.${spec.kind}`, `p${i}f${j}`));
       return fault;
     });
 

@@ -68,10 +68,10 @@ export const deliverySemantics: TheoryExperiment = {
           semantics: semantics.name,
           fault: fault.name,
           published: t.published,
-          lost: t.lost + t.lost_unacked,
+          lost: t.lost + t.lost_unacked + t.never_sent,
           duplicate_rows: t.sink_duplicates,
-          absorbed: t.duplicates_absorbed + t.absorbed_by_sink,
-          exactly_once: t.lost + t.lost_unacked === 0 && t.sink_duplicates === 0 ? 'yes' : 'no',
+          absorbed: result.aggregator.self_reported.duplicates_absorbed + t.absorbed_by_sink,
+          exactly_once: t.lost + t.lost_unacked + t.never_sent === 0 && t.sink_duplicates === 0 ? 'yes' : 'no',
           // Not a column: the run's own account of a loss, for the findings.
           why: result.findings.find((f) => /drain/.test(f)) ?? null,
         });

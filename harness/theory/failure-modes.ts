@@ -102,7 +102,7 @@ export const failureModes: TheoryExperiment = {
         injected: failure.fault.kind === 'slow-sink' ? `${result.aggregator.self_reported.retries.toLocaleString('en-US')} failed commits (each retried)` : describeInjected(result),
         why: result.findings.find((f) => /lost|never committed/.test(f)) ?? null,
         events: t.published,
-        lost: t.lost + t.lost_unacked,
+        lost: t.lost + t.lost_unacked + t.never_sent,
         duplicate_rows: t.sink_duplicates,
         dlq: t.dlq,
         retries: result.aggregator.self_reported.retries,

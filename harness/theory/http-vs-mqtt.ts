@@ -170,7 +170,7 @@ async function mqttRun(context: TheoryContext, label: string, scenario: Scenario
   }
   const result = await runScenario(options);
   writeFileSync(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
-  context.log(`    ${label}: ${result.totals.unique_committed} committed, ${result.totals.lost + result.totals.lost_unacked} lost, p99 ${result.latency.end_to_end.p99_ms} ms`);
+  context.log(`    ${label}: ${result.totals.unique_committed} committed, ${result.totals.lost + result.totals.lost_unacked + result.totals.never_sent} lost, p99 ${result.latency.end_to_end.p99_ms} ms`);
   return { result, down_ms: downMs };
 }
 
@@ -181,7 +181,7 @@ function mqttRow(run: string, result: RunResult, downMs: number | null): Row {
   // The measured phases, as for HTTP (whose warm-up is a separate source); events never acked by the
   // broker are only counted for the whole run, warm-up included (0 unless publishes fail).
   const measured = result.phases.filter((p) => !p.excluded_from_totals);
-  const lost = measured.reduce((sum, p) => sum + p.lost, 0) + t.lost_unacked;
+  const lost = measured.reduce((sum, p) => sum + p.lost, 0) + t.lost_unacked + t.never_sent;
   return {
     transport: 'MQTT QoS 1 via broker',
     run,
