@@ -19,6 +19,8 @@ function figures(changes: Partial<RunFigures> = {}): RunFigures {
     loss_rate: 0,
     sink_duplicates: 0,
     lost: 0,
+    lost_unacked: 0,
+    never_sent: 0,
     overloaded_phases: [],
     duration_s: 20,
     ...changes,

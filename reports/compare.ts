@@ -21,6 +21,10 @@ export interface RunFigures {
   /** Extra rows of one event in the sink (only possible in append mode). */
   sink_duplicates: number | null;
   lost: number | null;
+  /** Handed to the MQTT client, never acked by the broker, never committed (null: bare, or a result from before it was counted). */
+  lost_unacked: number | null;
+  /** Never handed to the MQTT client (null: bare, or a result from before it was counted). */
+  never_sent: number | null;
   /** Measured phases whose backlog grew throughout. */
   overloaded_phases: string[];
   duration_s: number;
@@ -103,6 +107,8 @@ export function figuresOf(result: RunResult): RunFigures {
     loss_rate: bare ? null : result.rates.loss_rate,
     sink_duplicates: bare ? null : result.totals.sink_duplicates,
     lost: bare ? null : result.totals.lost,
+    lost_unacked: bare ? null : result.totals.lost_unacked,
+    never_sent: bare ? null : (result.totals.never_sent ?? null),
     overloaded_phases: result.phases.filter((p) => p.overloaded && !p.excluded_from_totals).map((p) => p.name),
     duration_s: result.duration_s,
   };

@@ -30,11 +30,15 @@ export interface GateRun {
   load_avg_1m: number | null;
 }
 
+/** The counts a scenario can promise to keep at 0 that the correctness gate holds every run to. */
+export const CORRECTNESS_METRICS = ['lost', 'lost_unacked', 'never_sent', 'sink_duplicates'] as const;
+export type CorrectnessMetric = (typeof CORRECTNESS_METRICS)[number];
+
 export interface CorrectnessFailure {
   side: string;
   pair: number;
   replicate: number;
-  metric: 'lost' | 'sink_duplicates';
+  metric: CorrectnessMetric;
   actual: number;
 }
 
@@ -73,7 +77,7 @@ export interface GateReport {
   started_at: string;
   finished_at: string;
   runs: GateRun[];
-  correctness: { promised: ('lost' | 'sink_duplicates')[]; failures: CorrectnessFailure[] };
+  correctness: { promised: CorrectnessMetric[]; failures: CorrectnessFailure[] };
   decisions: Decision[];
   aa: AaSummary | null;
   outcome: GateOutcome;
@@ -129,7 +133,7 @@ export function decisionTable(decisions: readonly Decision[], baselineLabel = 'b
 const OUTCOME_LINE: Record<GateOutcome, string> = {
   pass: '✅ **gate passed**',
   regression: '❌ **gate FAILED: regression**',
-  'correctness-failure': '❌ **gate FAILED: correctness** (loss or sink duplicates in a scenario that promises none)',
+  'correctness-failure': '❌ **gate FAILED: correctness** (events lost, never acked or never sent, or sink duplicates, in a scenario that promises none)',
   invalid: '⚠️ **gate could not decide: invalid runs**',
   undecidable: '⚠️ **gate could not decide: too noisy, too few runs, or the machine busier or quieter than for the baseline**',
   'baseline-written': '📝 **baseline written**',
@@ -184,7 +188,7 @@ export function renderGate(report: GateReport): string {
   }
 
   const c = report.correctness;
-  if (c.promised.length === 0) out.push('- Correctness: the scenario promises neither zero loss nor zero sink duplicates; not gated.');
+  if (c.promised.length === 0) out.push('- Correctness: the scenario promises no count of 0 (lost, never acked, never sent, sink duplicates); not gated.');
   else if (c.failures.length === 0) out.push(`- Correctness: ${c.promised.map((p) => `${p} = 0`).join(', ')} in every run ✅`);
   else {
     out.push(`- Correctness: **FAILED** — the scenario promises ${c.promised.map((p) => `${p} = 0`).join(' and ')}:`);

@@ -10,6 +10,7 @@ import type { RunOptions } from '../run.ts';
 import { UsageError } from '../cli.ts';
 import { BASELINE_SCHEMA, parseGateArgs, promisedZero, runGate, type BaselineFile } from './gate.ts';
 import type { GateReport } from '../../reports/gate.ts';
+import { NOTHING_LOST_NOTHING_DOUBLED } from '../../scenarios/defaults.ts';
 
 const FIXTURE_TEXT = readFileSync(new URL('../../reports/fixtures/dup-storm.result.json', import.meta.url), 'utf8');
 const fixture = () => JSON.parse(FIXTURE_TEXT) as RunResult;
@@ -24,6 +25,8 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 interface Outcome {
   p99: number;
   lost?: number;
+  lost_unacked?: number;
+  never_sent?: number;
   valid?: boolean;
   throws?: string;
 }
@@ -39,6 +42,8 @@ function fakeRun(outcome: (dir: string, options: RunOptions) => Outcome) {
     result.scenario = options.scenario;
     result.latency.end_to_end.p99_ms = o.p99;
     result.totals.lost = o.lost ?? 0;
+    result.totals.lost_unacked = o.lost_unacked ?? 0;
+    result.totals.never_sent = o.never_sent ?? 0;
     result.valid = o.valid ?? true;
     result.invalid_reasons = result.valid ? [] : ['the generator fell behind its schedule'];
     return result;
@@ -81,6 +86,8 @@ describe('parseGateArgs', () => {
   it('knows what the scenario promises', () => {
     expect(promisedZero({ checks: [{ metric: 'lost', op: '==', value: 0 }] })).toEqual(['lost']);
     expect(promisedZero({ checks: [{ metric: 'lost', op: '<=', value: 10 }] })).toEqual([]);
+    // The shipped scenarios' promise: every way an event can be missing is held to 0, not only 'lost'.
+    expect(promisedZero({ checks: NOTHING_LOST_NOTHING_DOUBLED })).toEqual(['lost', 'lost_unacked', 'never_sent', 'sink_duplicates']);
   });
 });
 
@@ -131,6 +138,19 @@ describe('runGate with a stand-in for runScenario', () => {
     expect(report.exit).toBe(1);
     expect(report.correctness.failures).toEqual([{ side: 'candidate', pair: 0, replicate: 2, metric: 'lost', actual: 3 }]);
     expect(markdown).toContain('candidate r2: lost = 3');
+  });
+
+  it('events the broker never acked, or the harness never sent, fail the correctness gate like lost ones', async () => {
+    const p = await plan('--baseline-set', 'aggregator.batch_size=1', '--replicates', '3', '--out', tempDir());
+    const { run } = fakeRun((dir) => ({ p99: 10, lost_unacked: dir === 'baseline-r1' ? 2 : 0, never_sent: dir === 'candidate-r3' ? 5 : 0 }));
+    const { report, markdown } = await runGate(p, { run });
+    expect(report.outcome).toBe('correctness-failure');
+    expect(report.exit).toBe(1);
+    expect(report.correctness.failures).toEqual([
+      { side: 'baseline', pair: 0, replicate: 1, metric: 'lost_unacked', actual: 2 },
+      { side: 'candidate', pair: 0, replicate: 3, metric: 'never_sent', actual: 5 },
+    ]);
+    expect(markdown).toContain('candidate r3: never_sent = 5');
   });
 
   it('invalid or failed runs → exit 3 with the reasons; high noise → exit 3', async () => {

@@ -13,7 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
 import { figuresOf, type RunFigures } from '../../reports/compare.ts';
 import { summarize, type Summary } from '../../reports/stats.ts';
-import { GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
+import { CORRECTNESS_METRICS, GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type CorrectnessMetric, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, describeLoad, splitList } from '../compare.ts';
 import { EXIT, parseBenchArgs, strictParser, UsageError, writeReportFiles, writeResult, type BenchArgs } from '../cli.ts';
@@ -95,9 +95,9 @@ function figure(f: RunFigures | null, metric: GateMetric): number | null {
 }
 
 /** Which correctness promises the scenario makes (a check that the count is 0). */
-export function promisedZero(scenario: Pick<Scenario, 'checks'>): ('lost' | 'sink_duplicates')[] {
+export function promisedZero(scenario: Pick<Scenario, 'checks'>): CorrectnessMetric[] {
   const zero = (metric: string) => scenario.checks.some((c) => c.metric === metric && ((c.op === '==' && c.value === 0) || (c.op === '<=' && c.value <= 0) || (c.op === '<' && c.value <= 1)));
-  return (['lost', 'sink_duplicates'] as const).filter(zero);
+  return CORRECTNESS_METRICS.filter(zero);
 }
 
 export function readBaselineFile(path: string): BaselineFile {
@@ -277,8 +277,8 @@ export function gateSchedule(plan: Pick<GatePlan, 'mode' | 'replicates' | 'candi
   return order;
 }
 
-/** The correctness gate: every run's lost and sink duplicates, against what the scenario promises. */
-export function correctnessFailures(runs: readonly GateRun[], promised: readonly ('lost' | 'sink_duplicates')[]): CorrectnessFailure[] {
+/** The correctness gate: every run's lost, never acked, never sent and sink duplicates, against what the scenario promises. */
+export function correctnessFailures(runs: readonly GateRun[], promised: readonly CorrectnessMetric[]): CorrectnessFailure[] {
   const failures: CorrectnessFailure[] = [];
   for (const run of runs) {
     for (const metric of promised) {
@@ -336,7 +336,7 @@ export function outcomeOf(
 ): { outcome: GateOutcome; exit: number; message: string } {
   if (failures.length > 0) {
     const list = failures.map((f) => `${f.side}${f.pair ? ` pair ${f.pair}` : ''} r${f.replicate} ${f.metric} = ${f.actual}`).join(', ');
-    return { outcome: 'correctness-failure', exit: EXIT.check_failed, message: `data loss or sink duplicates: ${list}` };
+    return { outcome: 'correctness-failure', exit: EXIT.check_failed, message: `events lost, never acked or never sent, or sink duplicates: ${list}` };
   }
   const invalid = runs.filter((r) => !r.valid);
   if (invalid.length > 0) {
