@@ -98,7 +98,7 @@ describe('an open-model generator that cannot keep its schedule', () => {
     broker = await startBroker('embedded', { persistence: 'memory' });
     const MAX_LAG_MS = 300;
     const RATE = 400_000;
-    const s = scenario([{ name: 'flood', duration_s: 1, rate: RATE, faults: [] }], { publishers: 2, workers: 1, max_lag_ms: MAX_LAG_MS });
+    const s = scenario([{ name: 'flood', duration_s: 1, rate: RATE, faults: [] }], { publishers: 3, workers: 2, max_lag_ms: MAX_LAG_MS });
     const rssBefore = process.memoryUsage().rss;
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 50);
