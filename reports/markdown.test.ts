@@ -111,7 +111,7 @@ describe('renderReport', () => {
     const md = renderReport(result);
     expect(md).toMatch(/\| storm \| 5 \| 1000 \| 1000 \| 1234 \| 4870\.500 \| 5000 \|/);
     expect(md).toMatch(/\| warmup \| 2 \| 500 \| 500 \| 0 \| 1\.200 \| 1000 \|/);
-    expect(md).toContain('| events dropped (never sent) | 1234 (more than load.max_lag_ms 5000 ms behind schedule; 34 of them behind a full window) |');
+    expect(md).toContain('| events dropped (never sent) | 1234 (more than load.max_lag_ms 5000 ms behind schedule at hand-off; 34 of them behind a full window) |');
     expect(renderSummary(result)).toContain('· generator dropped 1234 events (more than 5000 ms behind schedule, never sent)');
     // A run without drops says nothing about them in the summary.
     expect(renderSummary(fixture())).not.toContain('dropped');

@@ -214,7 +214,7 @@ export function renderReport(result: RunResult): string {
         ['generator lag p99 / max', `${fmt(result.generator.lag_p99_ms, 3)} ms / ${fmt(result.generator.lag_max_ms, 3)} ms`],
         [
           'events dropped (never sent)',
-          `${fmt(result.generator.dropped)}${result.generator.max_lag_ms === undefined ? '' : ` (more than load.max_lag_ms ${result.generator.max_lag_ms} ms behind schedule${result.generator.dropped_window_full ? `; ${result.generator.dropped_window_full} of them behind a full window` : ''})`}`,
+          `${fmt(result.generator.dropped)}${result.generator.max_lag_ms === undefined ? '' : ` (more than load.max_lag_ms ${result.generator.max_lag_ms} ms behind schedule at hand-off${result.generator.dropped_window_full ? `; ${result.generator.dropped_window_full} of them behind a full window` : ''})`}`,
         ],
         ['publishes that waited for a full window', result.generator.window_waits],
         ['publishes unsettled at the end', result.generator.unsettled],
