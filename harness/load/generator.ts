@@ -77,7 +77,7 @@ export interface LoadOptions {
   onStarted?: (start_us: number) => void;
   /** Called about once a second with the summed status of the workers. */
   onTick?: (status: LoadStatus) => void;
-  /** Longest wait for un-acked publishes after the schedule ends. */
+  /** Longest wait for un-acked publishes, counted from the end of the schedule. */
   settle_timeout_ms: number;
   /**
    * Closed model only: events completed end to end so far (committed, absorbed or dead-lettered);

@@ -262,9 +262,11 @@ async function run(): Promise<void> {
     }
   }
 
-  // Wait (bounded) until every publish has its PUBACK, failed or timed out.
-  const deadline = Date.now() + plan.settle_timeout_ms;
-  while (connections.some((c) => c.pending > 0) && Date.now() < deadline) await sleep(20);
+  // Wait (bounded) until every publish has its PUBACK, failed or timed out. The bound counts from
+  // the schedule's end, not from the last hand-off: a generator that ran up to max_lag late must
+  // not add that to the wait as well.
+  const deadline = schedule.end_us + plan.settle_timeout_ms * 1000;
+  while (connections.some((c) => c.pending > 0) && nowMicros() < deadline) await sleep(20);
   post(status());
   const window_waits = connections.reduce((sum, c) => sum + c.window_waits, 0);
   await Promise.all(connections.map((c) => c.close()));
