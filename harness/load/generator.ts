@@ -3,7 +3,9 @@
 // model, sums their status for progress, and at the end merges their publish logs and histograms
 // exactly. Open model: the schedule of intended send times (harness/load/schedule.ts) is followed
 // whatever the system does, so a stall cannot hide (coordinated omission); the generator's own lag
-// behind that schedule is recorded so that a saturated generator is never reported as a slow system.
+// behind that schedule is recorded per phase, with what it really handed off within each phase and
+// the events it dropped (more than load.max_lag_ms late), so that a saturated generator is never
+// reported as a slow system.
 
 import { Worker } from 'node:worker_threads';
 import { nowMicros } from '../../aggregator/clock.ts';

@@ -209,8 +209,8 @@ async function run(): Promise<void> {
           now = nowMicros();
         }
         // Generator lag: how late the hand-off is against the schedule. A full window comes after
-        // this point and is the system's slowness, which end-to-end latency measures instead.
-        // Recorded per phase: the validity rule judges each measured phase on its own (a warm-up
+        // this point and is the system's slowness, which end-to-end latency measures instead (for
+        // up to max_lag_ms: see publish). Recorded per phase: the validity rule judges each measured phase on its own (a warm-up
         // absorbs the start: JIT, connections, caches).
         const late = now - intended;
         if (late > intervalLagMaxUs) intervalLagMaxUs = late;
