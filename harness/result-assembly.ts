@@ -103,9 +103,9 @@ export function assembleResult(a: Assembly): RunResult {
   if (dropped > 0) {
     const where = load.phases
       .filter((p) => droppedOf(p) > 0)
-      .map((p) => `${droppedOf(p)} in '${p.name}'${p.dropped_window > 0 ? ` (${p.dropped_window} of them behind a full window)` : ''}`);
+      .map((p) => `${droppedOf(p)} in '${p.name}'${p.dropped_window > 0 ? `, ${p.dropped_window} of them behind a full window` : ''}`);
     invalid.push(
-      `the generator dropped ${dropped} events, more than ${maxLagMs} ms behind their intended send time (never sent: ${where.join(', ')}): the harness could not keep its schedule${load.phases.some((p) => p.dropped_window > 0) ? '; events behind a full window mean PUBACKs came too slowly for load.window' : ''}`,
+      `the generator dropped ${dropped} events, more than ${maxLagMs} ms behind their intended send time, never sent (${where.join('; ')}): the harness could not keep its schedule${load.phases.some((p) => p.dropped_window > 0) ? ' (events behind a full window: PUBACKs came too slowly for load.window)' : ''}`,
     );
   }
   if (open) {
