@@ -144,6 +144,10 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
       .example('$0 --scenario dup-storm --broker mqtt://127.0.0.1:1883', 'against an external broker')
       .example('$0 --scenario dup-storm --sink postgres --dedup postgres', 'commit to PostgreSQL, claims in the same transaction')
       .example('$0 --scenario dup-storm --rate 5000 --duration 30s', 'sustain 5,000 ev/s or say why not (exit 3 if the generator falls behind)')
+      .example(
+        '$0 --scenario dup-storm --rate 500000 --duration 10s --set load.max_lag_ms=2000',
+        'beyond the generator: events more than load.max_lag_ms (default 5000) behind schedule are dropped, never sent, counted; exit 3',
+      )
       .example('$0 --scenario dup-storm --rate 1000:20000 --duration 60s', 'ramp the arrival rate to find where the backlog starts to grow')
       .example('$0 --scenario dup-storm --rate 20000 --aggregator none', "the generator's and broker's ceiling, with a subscriber that acks at once")
   ).parseAsync();

@@ -131,6 +131,24 @@ describe('mergeResults: counts, rates, checks', () => {
     expect(mergeResults([read('a', a), read('c', c)]).phases[1]!.recovery?.recovery_s).toBeNull();
   });
 
+  it("adds up each part's measured offered rate and dropped events per phase; lag per phase is the worst part's", () => {
+    // Each part published its whole share but handed off only part of it within the phase: the
+    // merged offered rate is the parts' measured rates added, not published ÷ duration.
+    const a = part('a1', [1], (r) => {
+      Object.assign(r.phases[1]!, { offered_per_s: 700, dropped: 120, dropped_window_full: 20, lag_p99_ms: 140, lag_max_ms: 900 });
+      Object.assign(r.generator, { max_lag_ms: 5000, dropped: 120, dropped_window_full: 20 });
+    });
+    const b = part('b2', [1], (r) => {
+      Object.assign(r.phases[1]!, { offered_per_s: 950, dropped: 0, dropped_window_full: 0, lag_p99_ms: 3, lag_max_ms: 8 });
+      Object.assign(r.generator, { max_lag_ms: 5000, dropped: 0, dropped_window_full: 0 });
+    });
+    const merged = mergeResults([read('a', a), read('b', b)]);
+    expect(merged.phases[1]).toMatchObject({ published: 10000, offered_per_s: 1650, dropped: 120, dropped_window_full: 20, lag_p99_ms: 140, lag_max_ms: 900 });
+    expect(merged.generator).toMatchObject({ max_lag_ms: 5000, dropped: 120, dropped_window_full: 20 });
+    // Parts written before these figures existed count them as 0.
+    expect(mergeResults([read('a', part('a1', [1])), read('b', part('b2', [1]))]).phases[1]).toMatchObject({ dropped: 0, offered_per_s: 2000 });
+  });
+
   it('names the sink kind the parts shared (each had its own file or schema); none when a part had none', () => {
     const onPostgres = (schema: string) => (r: RunResult) => {
       r.sink = { kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', schema };

@@ -125,7 +125,7 @@ function mergeStoreSizes(sizes: readonly (StoreSize | undefined)[]): StoreSize |
 const GENERATOR_NUMBERS = ['workers', 'publishers', 'lag_p99_ms', 'lag_max_ms', 'window_waits', 'unsettled', 'rss_peak_mb'] as const;
 const PHASE_NUMBERS = ['duration_s', 'target_rate', 'offered_per_s', 'published', 'unique_committed', 'lost'] as const;
 /** Phase figures older result files may lack; they count as 0. */
-const PHASE_OPTIONAL_NUMBERS = ['sink_duplicates', 'retries', 'redelivered'] as const;
+const PHASE_OPTIONAL_NUMBERS = ['sink_duplicates', 'retries', 'redelivered', 'dropped', 'dropped_window_full', 'lag_p99_ms', 'lag_max_ms'] as const;
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const described = (value: unknown) => (value === undefined ? 'missing' : `got ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}`);
@@ -473,8 +473,13 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
       name: phase.name,
       duration_s: phase.duration_s,
       target_rate: round(sum(each.map((p) => p.target_rate)), 3),
-      offered_per_s: round(phase.duration_s > 0 ? published / phase.duration_s : 0),
+      // Each part measured what it handed off within the phase: the sum is what all of them offered.
+      offered_per_s: round(sum(each.map((p) => p.offered_per_s))),
       published,
+      dropped: sum(each.map((p) => p.dropped ?? 0)),
+      dropped_window_full: sum(each.map((p) => p.dropped_window_full ?? 0)),
+      lag_p99_ms: Math.max(...each.map((p) => p.lag_p99_ms ?? 0)),
+      lag_max_ms: Math.max(...each.map((p) => p.lag_max_ms ?? 0)),
       unique_committed: sum(each.map((p) => p.unique_committed)),
       lost: sum(each.map((p) => p.lost)),
       excluded_from_totals: phase.excluded_from_totals,
@@ -566,6 +571,9 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
       publishers: sum(results.map((r) => r.generator.publishers)),
       lag_p99_ms: Math.max(...results.map((r) => r.generator.lag_p99_ms)),
       lag_max_ms: Math.max(...results.map((r) => r.generator.lag_max_ms)),
+      max_lag_ms: Math.max(...results.map((r) => r.generator.max_lag_ms ?? 0)),
+      dropped: sum(results.map((r) => r.generator.dropped ?? 0)),
+      dropped_window_full: sum(results.map((r) => r.generator.dropped_window_full ?? 0)),
       window_waits: sum(results.map((r) => r.generator.window_waits)),
       unsettled: sum(results.map((r) => r.generator.unsettled)),
       // Per process: the largest any one harness needed.

@@ -14,12 +14,16 @@ import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
+import { DEFAULT_MAX_LAG_MS } from '../scenarios/schema.ts';
 import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult, type SinkDescription } from './result.ts';
 import type { AggregatorKind, RunOptions } from './run.ts';
 
-/** Offered rate below this share of the target makes the run invalid: the generator could not keep up. */
+/**
+ * A measured phase whose offered rate (its events handed off before it ended ÷ its duration) is
+ * below this share of the target makes the run invalid: the generator could not keep up.
+ */
 export const OFFERED_RATE_TOLERANCE = 0.95;
-/** Generator lag p99 above this makes the run invalid. */
+/** A measured phase whose generator lag p99 is above this makes the run invalid. */
 export const GENERATOR_LAG_P99_LIMIT_MS = 100;
 
 function latencyResult(recorder: LatencyRecorder): LatencyResult {
@@ -53,7 +57,8 @@ export function assembleResult(a: Assembly): RunResult {
   const measuredIndexes = load.phases.flatMap((_, i) => (a.excluded.has(i) ? [] : [i]));
   const measured = measuredIndexes.map((i) => load.phases[i]!);
   const measuredS = measured.reduce((sum, p) => sum + (p.end_us - p.start_us) / 1e6, 0);
-  const measuredPublished = measuredIndexes.reduce((sum, i) => sum + ledger.phases[i]!.published, 0);
+  // Offered is measured: what was handed off within each phase, not what the schedule planned.
+  const measuredHandedOff = measured.reduce((sum, p) => sum + p.handed_off, 0);
   const measuredCommitted = measuredIndexes.reduce((sum, i) => sum + ledger.phases[i]!.unique_committed, 0);
   const target = open && measuredS > 0 ? measured.reduce((sum, p) => sum + p.target_rate * ((p.end_us - p.start_us) / 1e6), 0) / measuredS : 0;
   const firstMeasured = measured[0]?.start_us ?? load.phases[0]?.start_us ?? 0;
@@ -85,23 +90,37 @@ export function assembleResult(a: Assembly): RunResult {
     error_rate: deliveries === 0 ? 0 : totals.errors / deliveries,
     dlq_rate: deliveries === 0 ? 0 : ledger.totals.dlq / deliveries,
   };
-  const offered = measuredS > 0 ? measuredPublished / measuredS : 0;
+  const offered = measuredS > 0 ? measuredHandedOff / measuredS : 0;
+  const maxLagMs = scenario.load.max_lag_ms ?? DEFAULT_MAX_LAG_MS;
+  const phaseLag = load.phases.map((p) => p.lag.summary());
+  const droppedOf = (p: LoadOutcome['phases'][number]) => p.dropped_late + p.dropped_window;
+  const dropped = load.phases.reduce((sum, p) => sum + droppedOf(p), 0);
 
   // Validity: is the generator, not the system, the limit? (A slow system is a result, below.)
   const invalid: string[] = [];
+  if (dropped > 0) {
+    const where = load.phases
+      .filter((p) => droppedOf(p) > 0)
+      .map((p) => `${droppedOf(p)} in '${p.name}'${p.dropped_window > 0 ? `, ${p.dropped_window} of them behind a full window` : ''}`);
+    invalid.push(
+      `the generator dropped ${dropped} events, more than ${maxLagMs} ms behind their intended send time, never sent (${where.join('; ')}): the harness could not keep its schedule${load.phases.some((p) => p.dropped_window > 0) ? ' (events behind a full window: PUBACKs came too slowly for load.window)' : ''}`,
+    );
+  }
   if (open) {
     for (const i of measuredIndexes) {
       const phase = load.phases[i]!;
       const seconds = (phase.end_us - phase.start_us) / 1e6;
-      const phaseOffered = ledger.phases[i]!.published / seconds;
+      const phaseOffered = phase.handed_off / seconds;
       if (phaseOffered < phase.target_rate * OFFERED_RATE_TOLERANCE) {
         invalid.push(
-          `the generator offered ${phaseOffered.toFixed(0)} ev/s in phase '${phase.name}' against a target of ${phase.target_rate.toFixed(0)} ev/s (below ${OFFERED_RATE_TOLERANCE * 100}%): the harness, not the system, was the limit`,
+          `the generator offered ${phaseOffered.toFixed(0)} ev/s in phase '${phase.name}' (events handed off before the phase ended) against a target of ${phase.target_rate.toFixed(0)} ev/s (below ${OFFERED_RATE_TOLERANCE * 100}%): the harness, not the system, was the limit`,
         );
       }
-    }
-    if (lag.p99_ms > GENERATOR_LAG_P99_LIMIT_MS) {
-      invalid.push(`the generator fell behind its schedule: lag p99 ${lag.p99_ms.toFixed(1)} ms > ${GENERATOR_LAG_P99_LIMIT_MS} ms (more load workers may help: load.workers)`);
+      if (phaseLag[i]!.p99_ms > GENERATOR_LAG_P99_LIMIT_MS) {
+        invalid.push(
+          `the generator fell behind its schedule in phase '${phase.name}': lag p99 ${phaseLag[i]!.p99_ms.toFixed(1)} ms > ${GENERATOR_LAG_P99_LIMIT_MS} ms (more load workers may help: load.workers)`,
+        );
+      }
     }
   }
 
@@ -227,6 +246,9 @@ export function assembleResult(a: Assembly): RunResult {
       publishers: scenario.load.publishers,
       lag_p99_ms: lag.p99_ms,
       lag_max_ms: lag.max_ms,
+      max_lag_ms: maxLagMs,
+      dropped,
+      dropped_window_full: load.phases.reduce((sum, p) => sum + p.dropped_window, 0),
       window_waits: load.window_waits,
       unsettled: load.unsettled,
       rss_peak_mb: round(a.rssPeakMb),
@@ -241,8 +263,12 @@ export function assembleResult(a: Assembly): RunResult {
         name: phase.name,
         duration_s,
         target_rate: phase.target_rate,
-        offered_per_s: round(counted.published / duration_s),
+        offered_per_s: round(phase.handed_off / duration_s),
         published: counted.published,
+        dropped: droppedOf(phase),
+        dropped_window_full: phase.dropped_window,
+        lag_p99_ms: phaseLag[i]!.p99_ms,
+        lag_max_ms: phaseLag[i]!.max_ms,
         unique_committed: counted.unique_committed,
         lost: counted.lost,
         excluded_from_totals: a.excluded.has(i),

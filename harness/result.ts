@@ -22,8 +22,16 @@ export interface PhaseResult {
   name: string;
   duration_s: number;
   target_rate: number;
+  /** The phase's events handed to a connection before the phase ended, ÷ its duration: measured, not scheduled. */
   offered_per_s: number;
   published: number;
+  /** The phase's events dropped, never sent: more than generator.max_lag_ms behind schedule. */
+  dropped: number;
+  /** Of those, dropped because their connection's window queue already held a publish that late. */
+  dropped_window_full: number;
+  /** Generator lag (hand-off − intended time) of the phase's events that were handed off; judged per measured phase. */
+  lag_p99_ms: number;
+  lag_max_ms: number;
   unique_committed: number;
   lost: number;
   excluded_from_totals: boolean;
@@ -89,9 +97,14 @@ export interface RunResult {
     model: 'open' | 'closed';
     workers: number;
     publishers: number;
-    /** Hand-off time − intended send time of the originals (open model). */
+    /** Hand-off time − intended send time of the originals of the measured phases, pooled (open model). */
     lag_p99_ms: number;
     lag_max_ms: number;
+    /** load.max_lag_ms as run: events further behind schedule than this were dropped. */
+    max_lag_ms: number;
+    /** Events dropped, never sent and not in the ledger (any makes the run invalid); of them, behind a full window. */
+    dropped: number;
+    dropped_window_full: number;
     /** Times a publish waited for a free slot in its connection's window. */
     window_waits: number;
     /** Publishes still without a PUBACK when the harness stopped waiting. */

@@ -243,7 +243,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         const rssMb = sampleRss() / 2 ** 20;
         const live = bare ? undefined : liveLatency?.sample();
         progress(
-          `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}  p99 ${live && live.count > 0 ? `${live.p99_ms.toFixed(1)} ms` : '—'}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms  dlq ${counters.dlq}  errors ${status.errors + counters.errors}  rss ${rssMb.toFixed(0)} MB`,
+          `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}  p99 ${live && live.count > 0 ? `${live.p99_ms.toFixed(1)} ms` : '—'}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms${status.dropped > 0 ? `  dropped ${status.dropped}` : ''}  dlq ${counters.dlq}  errors ${status.errors + counters.errors}  rss ${rssMb.toFixed(0)} MB`,
         );
       },
     });

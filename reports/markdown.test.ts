@@ -106,6 +106,19 @@ describe('renderReport', () => {
     expect(firstLine(renderSummary(result))).toBe(`INVALID RUN — ${result.invalid_reasons.join('; ')}`);
   });
 
+  it('shows the events the generator dropped per phase, in the run table and beside the offered rate in the summary', () => {
+    const result = fixture();
+    result.generator = { ...result.generator, max_lag_ms: 5000, dropped: 1234, dropped_window_full: 34 };
+    result.phases = result.phases.map((p) => ({ ...p, dropped: p.name === 'storm' ? 1234 : 0, dropped_window_full: p.name === 'storm' ? 34 : 0, lag_p99_ms: p.name === 'storm' ? 4870.5 : 1.2, lag_max_ms: 5000 }));
+    const md = renderReport(result);
+    expect(md).toMatch(/\| storm \| 5 \| 1000 \| 1000 \| 1234 \| 4870\.500 \| 5000 \|/);
+    expect(md).toMatch(/\| warmup \| 2 \| 500 \| 500 \| 0 \| 1\.200 \| 1000 \|/);
+    expect(md).toContain('| events dropped (never sent) | 1234 (more than load.max_lag_ms 5000 ms behind schedule at hand-off; 34 of them behind a full window) |');
+    expect(renderSummary(result)).toContain('· generator dropped 1234 events (more than 5000 ms behind schedule, never sent)');
+    // A run without drops says nothing about them in the summary.
+    expect(renderSummary(fixture())).not.toContain('dropped');
+  });
+
   it('gives **FAIL** naming the failed check, its threshold and the actual value', () => {
     const result = withTotals({ lost: 3 });
     const md = renderReport(result);
@@ -168,7 +181,7 @@ describe('renderSummary', () => {
     expect(firstLine(renderReport(result))).toBe(
       "**PASS** — all 3 checks passed; run valid; overloaded in 'storm' at 1000 ev/s (sustained 410 of 1290 msg/s)",
     );
-    expect(renderReport(result)).toMatch(/\| storm \| 5 \| 1000 \| 1000 \| 5000 \| 5000 \| 0 \| 886 \| \*\*yes\*\* \|/);
+    expect(renderReport(result)).toMatch(/\| storm \| 5 \| 1000 \| 1000 \| — \| — \| 5000 \| 5000 \| 0 \| 886 \| \*\*yes\*\* \|/);
   });
 
   it('summarises a bare-subscriber run without claiming loss or latency it did not measure', () => {

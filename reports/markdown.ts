@@ -139,7 +139,7 @@ export function renderReport(result: RunResult): string {
   out.push('## Phases and faults', '');
   out.push(
     table(
-      ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'published', 'committed', 'lost', 'backlog growth msg/s', 'overloaded', 'faults'],
+      ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'dropped', 'generator lag p99 ms', 'published', 'committed', 'lost', 'backlog growth msg/s', 'overloaded', 'faults'],
       result.phases.map((p) => {
         const faults = result.faults
           .filter((f) => f.phase === p.name)
@@ -149,6 +149,8 @@ export function renderReport(result: RunResult): string {
           fmt(p.duration_s, 1),
           p.target_rate > 0 ? fmt(p.target_rate, 0) : '— (closed)',
           fmt(p.offered_per_s, 0),
+          fmt(p.dropped),
+          fmt(p.lag_p99_ms, 3),
           p.published,
           p.unique_committed,
           p.lost,
@@ -213,6 +215,10 @@ export function renderReport(result: RunResult): string {
         ['load model', result.generator.model === 'closed' ? `closed (${s.load.concurrency} in flight: capacity, hides stalls)` : 'open (schedule of intended send times)'],
         ['generator', `${result.generator.publishers} publishers on ${result.generator.workers} worker thread(s), window ${s.load.window}`],
         ['generator lag p99 / max', `${fmt(result.generator.lag_p99_ms, 3)} ms / ${fmt(result.generator.lag_max_ms, 3)} ms`],
+        [
+          'events dropped (never sent)',
+          `${fmt(result.generator.dropped)}${result.generator.max_lag_ms === undefined ? '' : ` (more than load.max_lag_ms ${result.generator.max_lag_ms} ms behind schedule at hand-off${result.generator.dropped_window_full ? `; ${result.generator.dropped_window_full} of them behind a full window` : ''})`}`,
+        ],
         ['publishes that waited for a full window', result.generator.window_waits],
         ['publishes unsettled at the end', result.generator.unsettled],
         ['harness peak RSS', `${fmt(result.generator.rss_peak_mb, 0)} MB`],
@@ -246,6 +252,12 @@ function replayFlags(result: RunResult): string {
     .join('');
 }
 
+/** Events the generator dropped were never sent: said beside the offered rate they are missing from. */
+function droppedNote(result: RunResult): string {
+  const dropped = result.generator.dropped ?? 0;
+  return dropped > 0 ? ` · generator dropped ${dropped} events (more than ${fmt(result.generator.max_lag_ms, 0)} ms behind schedule, never sent)` : '';
+}
+
 /** A few lines for the terminal after a run. */
 export function renderSummary(result: RunResult): string {
   const t = result.totals;
@@ -255,14 +267,14 @@ export function renderSummary(result: RunResult): string {
     return [
       verdictLine(result).replace(/\*\*/g, ''),
       `published ${t.published} (+${t.copies_published} duplicate copies) · acked by broker ${t.acked_by_broker + t.copies_acked} · acked by the bare subscriber ${c.acked} (self-reported)`,
-      `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, consumed ${fmt(result.throughput.committed_per_s, 0)} ev/s · publish→PUBACK p99 ${fmt(result.latency.publish_ack.p99_ms, 3)} ms · generator lag p99 ${fmt(result.generator.lag_p99_ms, 3)} ms`,
+      `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, consumed ${fmt(result.throughput.committed_per_s, 0)} ev/s · publish→PUBACK p99 ${fmt(result.latency.publish_ack.p99_ms, 3)} ms · generator lag p99 ${fmt(result.generator.lag_p99_ms, 3)} ms${droppedNote(result)}`,
       ...result.findings.map((f) => `finding: ${f}`),
     ].join('\n');
   }
   return [
     verdictLine(result).replace(/\*\*/g, ''),
     `published ${t.published} (+${t.copies_published} duplicate copies) · committed ${t.unique_committed} · lost ${t.lost} (${t.dead_lettered} dead-lettered) · never acked ${t.lost_unacked} · never sent ${fmt(t.never_sent)} · sink duplicates ${t.sink_duplicates} · copies absorbed ${fmt(t.copies_absorbed)} · dlq ${t.dlq}`,
-    `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms`,
+    `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms${droppedNote(result)}`,
     ...(result.phases ?? [])
       .filter((p) => p.recovery)
       .map((p) => {

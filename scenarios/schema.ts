@@ -116,6 +116,13 @@ export type NetworkFaultSpec = LatencyFault | BandwidthFault | SlicerFault | Par
 /** Phases named like this are run but left out of overall latency and throughput, and of the generator's lag. */
 export const WARMUP_PHASE = 'warmup';
 
+/**
+ * load.max_lag_ms when a scenario does not set it: 50 times the generator-lag p99 that already makes
+ * a run invalid, and longer than a broker restart (the embedded broker's 1 s broker-kill plus the
+ * publishers' 500 ms reconnect) during which the windows stay full.
+ */
+export const DEFAULT_MAX_LAG_MS = 5_000;
+
 export const NETWORK_FAULT_KINDS: readonly NetworkFaultSpec['kind'][] = ['latency', 'bandwidth', 'slicer', 'partition', 'reset-peer'];
 
 export type FaultSpec =
@@ -201,6 +208,13 @@ export interface Scenario {
     window: number;
     /** A publish without a PUBACK for this long frees its window slot and counts as an error. */
     puback_timeout_ms: number;
+    /**
+     * Open model: an event that would be handed to its connection more than this long after its
+     * intended time, or behind a window queue whose oldest event is already this late, is dropped
+     * (never sent, never in the publish log) and counted; any drop makes the run invalid. Bounds
+     * how late the schedule can run and how much the harness queues. Default DEFAULT_MAX_LAG_MS.
+     */
+    max_lag_ms?: number;
     /**
      * QoS of the publishes: 1 (default: the broker acknowledges each one) or 0 (fire and forget: an
      * event counts as acknowledged once it is written to the socket, since nothing else will say so).

@@ -83,7 +83,7 @@ describe('validateScenario', () => {
     const find = (prefix: string) => errors.find((e) => e.startsWith(prefix))!;
     expect(find('phases[1].rate')).toBe('phases[1].rate must be > 0, got -5');
     expect(find('phases[1].faults[0].fraction')).toBe('phases[1].faults[0].fraction must be in [0, 1], got 1.5');
-    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: model, concurrency, publishers, workers, payload_bytes, topics, window, puback_timeout_ms, qos\)$/);
+    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: model, concurrency, publishers, workers, payload_bytes, topics, window, puback_timeout_ms, max_lag_ms, qos\)$/);
     expect(find('checks[1].metric')).toMatch(/must be one of lost, .*got "latency_p99"$/);
     // The dedup message comes from the registry and names the valid kinds.
     expect(find('aggregator.dedup')).toMatch(/^aggregator\.dedup: unknown dedup store 'mongodb': valid kinds are memory, none, sqlite, .*redis, .*postgres/);
@@ -207,6 +207,25 @@ describe('validateScenario', () => {
     if (!result.ok) {
       expect(result.errors).toContain('load.qos must be 0 or 1, got 2');
       expect(result.errors).toContain('aggregator.qos must be 0 or 1, got "1"');
+    }
+  });
+
+  it('takes an optional load.max_lag_ms, a positive integer, naming the field when it is wrong', () => {
+    const ok = structuredClone(dupStorm) as Scenario;
+    ok.load.max_lag_ms = 1;
+    expect(validateScenario(ok).ok).toBe(true);
+    const cases: [unknown, string][] = [
+      [0, 'load.max_lag_ms must be a positive integer, got 0'],
+      [-5, 'load.max_lag_ms must be a positive integer, got -5'],
+      [1.5, 'load.max_lag_ms must be a positive integer, got 1.5'],
+      ['2000', 'load.max_lag_ms must be a number, got "2000"'],
+    ];
+    for (const [value, message] of cases) {
+      const bad = structuredClone(dupStorm) as unknown as { load: Record<string, unknown> };
+      bad.load.max_lag_ms = value;
+      const result = validateScenario(bad);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.errors).toEqual([message]);
     }
   });
 

@@ -61,7 +61,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
   const load = input.load;
   if (!isObject(load)) errors.push('load must be an object');
   else {
-    unknownFields(errors, 'load', load, ['model', 'concurrency', 'publishers', 'workers', 'payload_bytes', 'topics', 'window', 'puback_timeout_ms', 'qos']);
+    unknownFields(errors, 'load', load, ['model', 'concurrency', 'publishers', 'workers', 'payload_bytes', 'topics', 'window', 'puback_timeout_ms', 'max_lag_ms', 'qos']);
     if (load.model !== 'open' && load.model !== 'closed') errors.push(`load.model must be 'open' or 'closed', got ${JSON.stringify(load.model)}`);
     number(errors, 'load.concurrency', load.concurrency, positiveInt, 'a positive integer');
     number(errors, 'load.publishers', load.publishers, (n) => positiveInt(n) && n <= 256, 'an integer in [1, 256]');
@@ -79,6 +79,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
     number(errors, 'load.topics', load.topics, (n) => positiveInt(n) && n <= 10_000, 'an integer in [1, 10000]');
     number(errors, 'load.window', load.window, positiveInt, 'a positive integer');
     number(errors, 'load.puback_timeout_ms', load.puback_timeout_ms, positiveInt, 'a positive integer');
+    if (load.max_lag_ms !== undefined) number(errors, 'load.max_lag_ms', load.max_lag_ms, positiveInt, 'a positive integer');
     if (load.qos !== undefined && load.qos !== 0 && load.qos !== 1) errors.push(`load.qos must be 0 or 1, got ${JSON.stringify(load.qos)}`);
   }
 

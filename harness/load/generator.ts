@@ -3,16 +3,18 @@
 // model, sums their status for progress, and at the end merges their publish logs and histograms
 // exactly. Open model: the schedule of intended send times (harness/load/schedule.ts) is followed
 // whatever the system does, so a stall cannot hide (coordinated omission); the generator's own lag
-// behind that schedule is recorded so that a saturated generator is never reported as a slow system.
+// behind that schedule is recorded per phase, with what it really handed off within each phase and
+// the events it dropped (more than load.max_lag_ms late), so that a saturated generator is never
+// reported as a slow system.
 
 import { Worker } from 'node:worker_threads';
 import { nowMicros } from '../../aggregator/clock.ts';
-import type { Scenario } from '../../scenarios/schema.ts';
+import { WARMUP_PHASE, type Scenario } from '../../scenarios/schema.ts';
 import { LatencyRecorder } from '../metrics/histogram.ts';
 import { PublishLog } from './log.ts';
 import { meanRate, Schedule } from './schedule.ts';
 import { shardEventCount, shardShare, type Shard } from './shard.ts';
-import type { FaultRecord, MainToWorker, WorkerDone, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
+import type { FaultRecord, MainToWorker, WorkerDone, WorkerPhase, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
 
 export type { FaultRecord } from './messages.ts';
 
@@ -24,6 +26,17 @@ export interface PhaseWindow {
   target_rate: number;
   /** Events the schedule planned for the phase (open model); 0 for the closed model. */
   scheduled: number;
+  /**
+   * The phase's events handed to their connection before the phase ended: what the generator
+   * really offered in it. A generator that hands off late has events land after the end instead.
+   */
+  handed_off: number;
+  /** The phase's events dropped, never sent: more than load.max_lag_ms behind schedule at hand-off... */
+  dropped_late: number;
+  /** ...or behind a window queue whose oldest publish was already that late (PUBACKs too slow for the window). */
+  dropped_window: number;
+  /** Hand-off time − intended time of the phase's events that were handed off (µs). */
+  lag: LatencyRecorder;
 }
 
 export interface LoadStatus {
@@ -37,13 +50,15 @@ export interface LoadStatus {
   errors: number;
   /** Worst generator lag in the last status interval of any worker (ms). */
   lag_max_ms: number;
+  /** Events dropped so far (more than load.max_lag_ms behind schedule). */
+  dropped: number;
   publish_ack_p99_ms: number;
 }
 
 export interface LoadOutcome {
   log: PublishLog;
   phases: PhaseWindow[];
-  /** Hand-off time − intended time of every original event (µs): the generator's own lag. */
+  /** Hand-off time − intended time of the originals of the measured (non-warm-up) phases (µs): the generator's own lag. */
   lag: LatencyRecorder;
   /** Publish → PUBACK, from the actual send time (µs), originals and copies. */
   publish_ack: LatencyRecorder;
@@ -64,7 +79,7 @@ export interface LoadOptions {
   onStarted?: (start_us: number) => void;
   /** Called about once a second with the summed status of the workers. */
   onTick?: (status: LoadStatus) => void;
-  /** Longest wait for un-acked publishes after the schedule ends. */
+  /** Longest wait for un-acked publishes, counted from the end of the schedule. */
   settle_timeout_ms: number;
   /**
    * Closed model only: events completed end to end so far (committed, absorbed or dead-lettered);
@@ -185,6 +200,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
             pending: sum(all, (s) => s.pending),
             errors: sum(all, (s) => s.errors),
             lag_max_ms: Math.max(0, ...all.map((s) => s.lag_max_us)) / 1000,
+            dropped: sum(all, (s) => s.dropped),
             publish_ack_p99_ms: Math.max(0, ...all.map((s) => s.publish_ack_p99_us)) / 1000,
           });
         };
@@ -197,23 +213,32 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
     stopCredits();
     const results = [...done.values()].sort((a, b) => a.worker - b.worker);
     const log = PublishLog.merge(results.map((r) => r.log));
-    const lag = new LatencyRecorder();
     const publishAck = new LatencyRecorder();
-    for (const r of results) {
-      lag.merge(LatencyRecorder.decode(r.lag));
-      publishAck.merge(LatencyRecorder.decode(r.publish_ack));
-    }
+    for (const r of results) publishAck.merge(LatencyRecorder.decode(r.publish_ack));
+    const phaseLag = schedule.phases.map((_, i) => {
+      const recorder = new LatencyRecorder();
+      for (const r of results) recorder.merge(LatencyRecorder.decode(r.phases[i]!.lag));
+      return recorder;
+    });
+    const phaseSum = (i: number, pick: (phase: WorkerPhase) => number) => results.reduce((total, r) => total + pick(r.phases[i]!), 0);
+    // The pooled lag leaves the warm-up out: its start-up lag says nothing about the measurement.
+    const lag = new LatencyRecorder();
+    schedule.phases.forEach((p, i) => p.name !== WARMUP_PHASE && lag.merge(phaseLag[i]!));
     const open = scenario.load.model === 'open';
     // A shard is held to its share of the target: the shards' targets add up to the scenario's.
     const share = options.shard ? shardShare(options.shard, scenario.load.publishers) : 1;
     return {
       log,
-      phases: schedule.phases.map((p) => ({
+      phases: schedule.phases.map((p, i) => ({
         name: p.name,
         start_us: p.start_us,
         end_us: p.end_us,
         target_rate: open ? meanRate(p.rate) * share : 0,
         scheduled: open ? (options.shard ? shardEventCount(options.shard, scenario.load.publishers, p.first, p.count) : p.count) : 0,
+        handed_off: phaseSum(i, (w) => w.handed_off),
+        dropped_late: phaseSum(i, (w) => w.dropped_late),
+        dropped_window: phaseSum(i, (w) => w.dropped_window),
+        lag: phaseLag[i]!,
       })),
       lag,
       publish_ack: publishAck,

@@ -42,6 +42,8 @@ export interface WorkerStatus {
   errors: number;
   /** Worst generator lag since the previous status request (µs). */
   lag_max_us: number;
+  /** Events dropped so far, more than load.max_lag_ms behind their schedule (never sent). */
+  dropped: number;
   publish_ack_p99_us: number;
 }
 
@@ -49,13 +51,26 @@ export interface WorkerDone {
   type: 'done';
   worker: number;
   log: PublishLogSnapshot;
-  /** Encoded histograms (base64 compressed HDR). */
-  lag: string;
+  /** What this worker did in each phase of the schedule, in order. */
+  phases: WorkerPhase[];
+  /** Encoded histogram (base64 compressed HDR). */
   publish_ack: string;
   faults: FaultRecord[];
   window_waits: number;
   /** Publishes still without PUBACK when the settle timeout ran out. */
   unsettled: number;
+}
+
+/** One worker's figures for one phase: what it really offered, not what the schedule said. */
+export interface WorkerPhase {
+  /** The phase's events handed to their connection before the phase ended. */
+  handed_off: number;
+  /** The phase's events dropped because their hand-off would have been more than load.max_lag_ms late... */
+  dropped_late: number;
+  /** ...or because their connection's window queue already held a publish that much behind its due time. */
+  dropped_window: number;
+  /** Hand-off time − intended time of the phase's events that were handed off (encoded HDR, µs). */
+  lag: string;
 }
 
 export type WorkerToMain =

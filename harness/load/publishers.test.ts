@@ -217,6 +217,42 @@ describe('PublisherConnection', () => {
     expect(broker.connects).toBe(1);
   });
 
+  it('queuedLateness: how far behind its due time the oldest publish waiting for a slot is; 0 when none waits', async () => {
+    const { broker, conn } = await setup('manual', { window: 1, puback_timeout_ms: 60_000 });
+    const now = 1_800_000_000_000_000;
+    conn.publish(item(0), now - 9_000_000); // sent at once: a slot was free, so it never waits
+    expect(conn.queuedLateness(now)).toBe(0);
+    conn.publish(item(1), now - 400_000);
+    conn.publish(item(2), now - 100_000);
+    expect(conn.queuedLateness(now)).toBe(400_000);
+    expect(conn.queuedLateness(now + 50_000)).toBe(450_000);
+    // Not yet due counts as not late.
+    expect(conn.queuedLateness(now - 500_000)).toBe(0);
+
+    // The head goes on the wire when a slot frees: the next one is now the oldest waiting.
+    await waitUntil(() => broker.publishes.length === 1, 'the first PUBLISH');
+    broker.release(0);
+    await waitUntil(() => broker.publishes.length === 2, 'the second PUBLISH');
+    expect(conn.queuedLateness(now)).toBe(100_000);
+    broker.release(1);
+    await waitUntil(() => broker.publishes.length === 3, 'the third PUBLISH');
+    expect(conn.queuedLateness(now)).toBe(0);
+  });
+
+  it('queuedLateness stays with the right publish after the queue compacts its sent head', async () => {
+    const { broker, conn } = await setup('manual', { window: 1, puback_timeout_ms: 60_000 });
+    const now = 1_800_000_000_000_000;
+    const N = 1_200; // the queue drops its sent head once more than 1,024 have left it
+    for (let seq = 0; seq < N; seq++) conn.publish(item(seq), now - (N - seq) * 1_000);
+    for (let seq = 0; seq < 1_100; seq++) {
+      await waitUntil(() => broker.publishes.length === seq + 1, `PUBLISH ${seq}`);
+      broker.release(seq);
+    }
+    await waitUntil(() => broker.publishes.length === 1_101, 'PUBLISH 1100');
+    // Seq 1100 is in flight; the oldest still waiting is seq 1101, due (1200 − 1101) ms ago.
+    expect(conn.queuedLateness(now)).toBe((N - 1_101) * 1_000);
+  });
+
   it('times out a missing PUBACK, frees its slot, and still reports a late PUBACK without freeing a second slot', async () => {
     const timeoutMs = 200;
     const { broker, events, conn } = await setup('manual', { window: 3, puback_timeout_ms: timeoutMs });

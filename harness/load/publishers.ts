@@ -37,6 +37,8 @@ const CLOSE_GRACE_MS = 1_000;
 export class PublisherConnection {
   private readonly inFlight = new Set<InFlight>();
   private readonly queue: Outgoing[] = [];
+  /** When each queued publish was due (µs): its intended time for an original, else when it was queued. */
+  private readonly queueDue: number[] = [];
   private queueHead = 0;
   private readonly sweeper: NodeJS.Timeout;
   private closing = false;
@@ -79,13 +81,23 @@ export class PublisherConnection {
     return this.queue.length - this.queueHead + this.inFlight.size;
   }
 
-  publish(item: Outgoing): void {
+  /** Hand `item` over: sent at once if the window has a slot, else queued in order. `due_us`: when it was meant to go. */
+  publish(item: Outgoing, due_us = nowMicros()): void {
     if (this.inFlight.size >= this.window) {
       this.window_waits++;
       this.queue.push(item);
+      this.queueDue.push(due_us);
       return;
     }
     this.send(item);
+  }
+
+  /**
+   * How far behind its due time the oldest publish waiting for a window slot is at `now_us` (µs),
+   * 0 when none waits: everything handed over now would go out at least this late.
+   */
+  queuedLateness(now_us: number): number {
+    return this.queueHead < this.queue.length ? Math.max(0, now_us - this.queueDue[this.queueHead]!) : 0;
   }
 
   private send(item: Outgoing): void {
@@ -128,6 +140,7 @@ export class PublisherConnection {
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);
+      this.queueDue.splice(0, this.queueHead);
       this.queueHead = 0;
     }
   }

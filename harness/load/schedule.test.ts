@@ -363,3 +363,37 @@ describe('Schedule: properties', () => {
     );
   });
 });
+
+describe('Schedule.firstDueFrom', () => {
+  it('is the first event of the phase due at or after t: what a generator too far behind skips to', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: 0, max: 400 }), fc.record({ from: fc.integer({ min: 0, max: 400 }), to: fc.integer({ min: 0, max: 400 }) })),
+        fc.integer({ min: 1, max: 50 }).map((tenths) => tenths / 10),
+        fc.double({ min: -0.2, max: 1.2, noNaN: true }),
+        (rate, duration_s, fraction) => {
+          const schedule = new Schedule([{ name: 'before', duration_s: 1, rate: 10 }, { name: 'p', duration_s, rate }], START_US, 3);
+          const phase = schedule.phases[1]!;
+          const t_us = Math.round(phase.start_us + fraction * duration_s * 1e6);
+          let expected = phase.first + phase.count;
+          for (let g = phase.first; g < phase.first + phase.count; g++) {
+            if (schedule.intendedAt(g, 1) >= t_us) {
+              expected = g;
+              break;
+            }
+          }
+          expect(schedule.firstDueFrom(t_us, 1)).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('lands exactly on an event due at t, and past the end of the phase gives one past its last event', () => {
+    const schedule = new Schedule([{ name: 'p', duration_s: 2, rate: 1000 }], START_US, 4);
+    expect(schedule.firstDueFrom(schedule.intendedAt(700), 0)).toBe(700);
+    expect(schedule.firstDueFrom(schedule.intendedAt(700) + 1, 0)).toBe(701);
+    expect(schedule.firstDueFrom(START_US - 5, 0)).toBe(0);
+    expect(schedule.firstDueFrom(START_US + 3e6, 0)).toBe(2000);
+  });
+});

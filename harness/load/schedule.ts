@@ -80,6 +80,23 @@ export class Schedule {
     return Math.round(phase.start_us + offset * 1e6);
   }
 
+  /**
+   * The first global event of phase `phaseIndex` due at or after `t_us` (one past the phase's last
+   * event when none is): how a generator too far behind skips what it drops without visiting each.
+   */
+  firstDueFrom(t_us: number, phaseIndex: number): number {
+    const phase = this.phases[phaseIndex]!;
+    const duration_s = (phase.end_us - phase.start_us) / 1e6;
+    const t = (t_us - phase.start_us) / 1e6;
+    if (t <= 0 || phase.count === 0) return phase.first;
+    const from = rateFrom(phase.rate);
+    // N(t), the count due before t (see offsetOf); the steps below correct its rounding exactly.
+    let k = Math.min(phase.count, Math.max(0, Math.floor(from * t + ((rateTo(phase.rate) - from) * t * t) / (2 * duration_s))));
+    while (k < phase.count && this.intendedAt(phase.first + k, phaseIndex) < t_us) k++;
+    while (k > 0 && this.intendedAt(phase.first + k - 1, phaseIndex) >= t_us) k--;
+    return phase.first + k;
+  }
+
   publisherOf(g: number): number {
     return g % this.publishers;
   }

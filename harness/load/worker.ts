@@ -18,9 +18,9 @@ import { eventIdFor } from './identity.ts';
 import { PublishLog, type SourceRecord } from './log.ts';
 import { PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
 import { Schedule } from './schedule.ts';
-import { WARMUP_PHASE } from '../../scenarios/schema.ts';
+import { DEFAULT_MAX_LAG_MS } from '../../scenarios/schema.ts';
 import { runsPublisher, WHOLE_RUN } from './shard.ts';
-import type { FaultRecord, MainToWorker, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
+import type { FaultRecord, MainToWorker, WorkerPhase, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
 import { startThreadProfile } from '../thread-profile.ts';
 
 /** Send at most this many late events in a row before yielding, so acks and status still flow. */
@@ -43,7 +43,6 @@ async function run(): Promise<void> {
   const runs = Array.from({ length: P }, (_, p) => runsPublisher(shard, W, plan.worker, p));
   const owned = Array.from({ length: P }, (_, p) => p).filter((p) => runs[p]);
   const log = new PublishLog();
-  const lag = new LatencyRecorder();
   const publishAck = new LatencyRecorder();
   let intervalLagMaxUs = 0;
 
@@ -95,8 +94,28 @@ async function run(): Promise<void> {
 
   const payload = { data: filler(scenario.load.payload_bytes) };
   const topics = scenario.load.topics;
-  const publish = (p: number, seq: number, intended_us: number) => {
+  const open = scenario.load.model === 'open';
+  const maxLagUs = (scenario.load.max_lag_ms ?? DEFAULT_MAX_LAG_MS) * 1000;
+  /** Per phase of the schedule (filled once the schedule is known). */
+  const phaseStats: { handed_off: number; dropped_late: number; dropped_window: number; lag: LatencyRecorder; end_us: number }[] = [];
+  let dropped = 0;
+  /**
+   * Hand event (p, seq) of phase `phase` to its connection at `now`, or drop it (open model) when
+   * its connection's window queue already holds a publish more than load.max_lag_ms behind its due
+   * time: the new event would go out at least that late, and queuing it would let the harness's
+   * memory grow with the schedule. A dropped event is never built, sent or logged, so no fault can
+   * copy it and the ledger never sees it as published. True when it was handed off.
+   */
+  const publish = (p: number, seq: number, intended_us: number, phase: number, now: number): boolean => {
     const publisher = publishers.get(p)!;
+    const stats = phaseStats[phase]!;
+    if (open && publisher.connection.queuedLateness(now) > maxLagUs) {
+      stats.dropped_window++;
+      dropped++;
+      return false;
+    }
+    // What the generator really offered in a phase: its events handed off before the phase ended.
+    if (now < stats.end_us) stats.handed_off++;
     const topic = topics === 1 ? `${plan.topic_root}/${publisher.source}` : `${plan.topic_root}/${publisher.source}/${seq % topics}`;
     let event: Event = {
       v: 1,
@@ -111,11 +130,12 @@ async function run(): Promise<void> {
     for (const reshape of reshapers) event = reshape(event, p);
     log.add(publisher.record, seq, intended_us);
     const item: Outgoing = { record: publisher.record, seq, topic, payload: Buffer.from(serializeEvent(event)), copy: false };
-    const send = () => publisher.connection.publish(item);
+    const send = () => publisher.connection.publish(item, intended_us);
     let taken = false;
     for (const intercept of interceptors) if (!taken) taken = intercept(item, p, send);
     if (!taken) send();
     for (const listener of listeners) listener(item, p);
+    return true;
   };
 
   // Credits for the closed model: one per message the main thread saw complete end to end (the
@@ -147,6 +167,7 @@ async function run(): Promise<void> {
     pending: connections.reduce((sum, c) => sum + c.pending, 0),
     errors: log.counters.publish_errors + log.counters.puback_timeouts,
     lag_max_us: intervalLagMaxUs,
+    dropped,
     publish_ack_p99_us: publishAck.count === 0 ? 0 : publishAck.valueAtPercentile(99),
   });
   post({ type: 'ready', worker: plan.worker });
@@ -157,6 +178,9 @@ async function run(): Promise<void> {
   });
 
   const schedule = new Schedule(scenario.phases, start_us, P);
+  /** This worker's events among global events [from, to): those of the publishers it runs. */
+  const ownedIn = (from: number, to: number) => owned.reduce((n, p) => n + Math.max(0, Math.ceil((to - p) / P)) - Math.max(0, Math.ceil((from - p) / P)), 0);
+  for (const phase of schedule.phases) phaseStats.push({ handed_off: 0, dropped_late: 0, dropped_window: 0, lag: new LatencyRecorder(), end_us: phase.end_us });
   const faults: FaultRecord[] = [];
   let burst = 0;
   for (const [i, phase] of schedule.phases.entries()) {
@@ -170,8 +194,8 @@ async function run(): Promise<void> {
       return fault;
     });
 
-    const measured = scenario.phases[i]!.name !== WARMUP_PHASE;
-    if (scenario.load.model === 'open') {
+    const stats = phaseStats[i]!;
+    if (open) {
       for (let g = phase.first; g < phase.first + phase.count; g++) {
         const p = g % P;
         if (!runs[p]) continue;
@@ -187,13 +211,21 @@ async function run(): Promise<void> {
           now = nowMicros();
         }
         // Generator lag: how late the hand-off is against the schedule. A full window comes after
-        // this point and is the system's slowness, which end-to-end latency measures instead.
-        // Recorded for the measured phases, which the validity rule is about: a warm-up absorbs
-        // the start (JIT, connections, caches), and its lag says nothing about the measurement.
+        // this point and is the system's slowness, which end-to-end latency measures instead (for
+        // up to max_lag_ms: see publish). Recorded per phase: the validity rule judges each measured phase on its own (a warm-up
+        // absorbs the start: JIT, connections, caches).
         const late = now - intended;
-        if (measured) lag.record(late);
         if (late > intervalLagMaxUs) intervalLagMaxUs = late;
-        publish(p, Math.floor(g / P), intended);
+        if (late > maxLagUs) {
+          // Too far behind to be a measurement of this schedule (like k6's dropped_iterations):
+          // sending it anyway would send the schedule ever later, with an ever longer queue. Every
+          // event due before now − max_lag is as late: drop them in one step, not one at a time.
+          const next = Math.max(g + 1, schedule.firstDueFrom(now - maxLagUs, i));
+          const n = ownedIn(g, next);
+          stats.dropped_late += n;
+          dropped += n;
+          g = next - 1;
+        } else if (publish(p, Math.floor(g / P), intended, i, now)) stats.lag.record(late);
         if (++burst >= CATCH_UP_BURST) {
           burst = 0;
           await new Promise((resolve) => setImmediate(resolve));
@@ -215,7 +247,8 @@ async function run(): Promise<void> {
         credits--;
         const p = owned[turn++ % owned.length]!;
         const publisher = publishers.get(p)!;
-        publish(p, publisher.next_seq++, nowMicros());
+        const now = nowMicros();
+        publish(p, publisher.next_seq++, now, i, now);
         if (++burst >= CATCH_UP_BURST) {
           burst = 0;
           await new Promise((resolve) => setImmediate(resolve));
@@ -231,9 +264,11 @@ async function run(): Promise<void> {
     }
   }
 
-  // Wait (bounded) until every publish has its PUBACK, failed or timed out.
-  const deadline = Date.now() + plan.settle_timeout_ms;
-  while (connections.some((c) => c.pending > 0) && Date.now() < deadline) await sleep(20);
+  // Wait (bounded) until every publish has its PUBACK, failed or timed out. The bound counts from
+  // the schedule's end, not from the last hand-off: a generator that ran up to max_lag late must
+  // not add that to the wait as well.
+  const deadline = schedule.end_us + plan.settle_timeout_ms * 1000;
+  while (connections.some((c) => c.pending > 0) && nowMicros() < deadline) await sleep(20);
   post(status());
   const window_waits = connections.reduce((sum, c) => sum + c.window_waits, 0);
   await Promise.all(connections.map((c) => c.close()));
@@ -244,7 +279,7 @@ async function run(): Promise<void> {
       type: 'done',
       worker: plan.worker,
       log: snapshot,
-      lag: lag.encode(),
+      phases: phaseStats.map(({ handed_off, dropped_late, dropped_window, lag }): WorkerPhase => ({ handed_off, dropped_late, dropped_window, lag: lag.encode() })),
       publish_ack: publishAck.encode(),
       faults,
       window_waits,
