@@ -33,6 +33,8 @@ export interface Assembly {
   aggregatorKind: AggregatorKind;
   brokerKind: 'embedded' | 'external';
   brokerUrl: string;
+  /** BrokerHandle.software: which broker it was, as far as the harness could tell. */
+  brokerSoftware: string;
   /** The sink read back; undefined for a bare subscriber (it has none). */
   sink?: SinkDescription;
   load: LoadOutcome;
@@ -132,15 +134,7 @@ export function assembleResult(a: Assembly): RunResult {
     findings.push('bare subscriber (--aggregator none): messages are acknowledged on receipt and nothing is committed, so loss, sink duplicates and end-to-end latency are not measured; committed throughput is the subscriber\'s acknowledgement rate.');
   }
   const undelivered = ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
-  if (!bare && ledger.totals.lost > 0) {
-    if (a.brokerKind === 'external' && undelivered > 0) {
-      findings.push(
-        `${ledger.totals.lost} events were acknowledged by the broker but never committed, and the aggregator received ${undelivered} fewer messages than the broker acknowledged: the broker dropped them before delivery. Mosquitto with its default limits (max_queued_messages 1000, max_inflight_messages 20) silently discards QoS 1 messages for a subscriber that falls behind; raise max_queued_messages (0 = unlimited) or slow the load.`,
-      );
-    } else {
-      findings.push(`${ledger.totals.lost} events were acknowledged by the broker but never committed to the sink.`);
-    }
-  }
+  if (!bare && ledger.totals.lost > 0) findings.push(lossFinding(ledger.totals.lost, undelivered, a.brokerSoftware));
   if (!a.drain.complete) {
     const why =
       a.drain.stopped === 'stalled'
@@ -203,7 +197,7 @@ export function assembleResult(a: Assembly): RunResult {
     started_at: a.started.toISOString(),
     machine: machineFacts(),
     versions: packageVersions(),
-    broker: { kind: a.brokerKind, url: a.brokerUrl },
+    broker: { kind: a.brokerKind, url: a.brokerUrl, software: a.brokerSoftware },
     ...(a.sink ? { sink: a.sink } : {}),
     aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters },
     rates,
@@ -258,6 +252,20 @@ export function assembleResult(a: Assembly): RunResult {
     findings,
     duration_s: round((Date.now() - a.started.getTime()) / 1000),
   };
+}
+
+/**
+ * What a loss looked like from the harness: the ledger's count, and whether the broker delivered
+ * fewer messages than it acknowledged (by the aggregator's self-reported receive count). Advice
+ * about a broker's configuration only for the broker that was actually in use.
+ */
+export function lossFinding(lost: number, undelivered: number, brokerSoftware: string): string {
+  const observed = `${lost} events were acknowledged by the broker but never committed to the sink`;
+  if (undelivered <= 0) return `${observed}.`;
+  const dropped = `${observed}, and the aggregator reports receiving ${undelivered} fewer messages than the broker acknowledged (self-reported): the broker (${brokerSoftware}) did not deliver them.`;
+  return /mosquitto/i.test(brokerSoftware)
+    ? `${dropped} Mosquitto with its default limits (max_queued_messages 1000, max_inflight_messages 20) silently discards QoS 1 messages for a subscriber that falls behind; raise max_queued_messages (0 = unlimited) or slow the load.`
+    : dropped;
 }
 
 export function round(value: number, digits = 1): number {

@@ -65,7 +65,8 @@ export interface RunResult {
   started_at: string;
   machine: { node: string; platform: string; arch: string; cpus: number; cpu_model: string; total_memory_gb: number };
   versions: Record<string, string>;
-  broker: { kind: 'embedded' | 'external'; url: string };
+  /** software: which broker it was (aedes and its version when embedded; $SYS/broker/version or 'unknown broker' when external); absent in results written before it was recorded. */
+  broker: { kind: 'embedded' | 'external'; url: string; software?: string };
   /** The sink the aggregator committed to and the ledger read back (absent for a bare subscriber, and in results written before --sink). */
   sink?: SinkDescription;
   aggregator: {

@@ -11,10 +11,12 @@ import { dupStorm } from '../scenarios/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { startMosquitto, type MosquittoBroker } from './broker/mosquitto.ts';
+import { EmbeddedBroker } from './broker/embedded.ts';
+import { lossFinding } from './result-assembly.ts';
 import { renderReport } from '../reports/markdown.ts';
 import { DEFAULT_DATABASE_URL } from '../aggregator/sink/postgres.ts';
 import type { AggregatorConfig } from '../aggregator/service.ts';
-import { sleep } from '../aggregator/clock.ts';
+import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectEveryEventOnce, expectValidApartFromGeneratorLag } from './run-expectations.ts';
 
 const dirs: string[] = [];
@@ -238,8 +240,54 @@ describe('external brokers', () => {
     expect(result.totals.lost).toBeGreaterThan(0);
     expect(result.totals.lost_unacked).toBe(0);
     expect(result.checks.find((c) => c.metric === 'lost')?.passed).toBe(false);
-    expect(result.findings.join(' ')).toMatch(/max_queued_messages/);
+    expect(result.broker.software).toMatch(/^mosquitto version \d/);
+    expect(result.findings.join(' ')).toMatch(/the broker \(mosquitto version [^)]*\) did not deliver them.*max_queued_messages/);
     expect(renderReport(result)).toMatch(/## Findings/);
+  });
+
+  it('an external broker that does not say what it is and loses acknowledged messages: the finding names what was seen, not Mosquitto', async () => {
+    // A private Aedes reached by URL (so the harness treats it as external): it publishes no
+    // $SYS/broker/version. Killed with memory persistence while a slow consumer has a queue in it,
+    // it loses messages it had acknowledged.
+    const aedes = await EmbeddedBroker.start({ persistence: 'memory' });
+    try {
+      const scenario = smallDupStorm((s) => {
+        s.aggregator.batch_size = 5;
+        s.aggregator.max_in_flight = 10;
+        s.aggregator.sink_delay_ms = 50;
+        s.drain_timeout_s = 5;
+      });
+      const result = await runScenario({
+        scenario,
+        overrides: {},
+        broker: aedes.url,
+        out_dir: outDir(),
+        during: async ({ start_us }) => {
+          await sleep((start_us + 2e6 - nowMicros()) / 1000);
+          await aedes.kill();
+          await aedes.restart();
+        },
+      });
+      expect(result.broker).toEqual({ kind: 'external', url: aedes.url, software: 'unknown broker' });
+      expect(result.totals.lost).toBeGreaterThan(0);
+      const findings = result.findings.join(' ');
+      expect(findings).not.toMatch(/mosquitto|max_queued_messages/i);
+      expect(findings).toMatch(/acknowledged by the broker but never committed.*the broker \(unknown broker\) did not deliver them/);
+    } finally {
+      await aedes.stop();
+    }
+  }, 60_000);
+});
+
+describe('lossFinding', () => {
+  it('gives Mosquitto advice only for a broker that said it is Mosquitto, and names the broker it saw', () => {
+    expect(lossFinding(3, 0, 'mosquitto version 2.0.18')).toBe('3 events were acknowledged by the broker but never committed to the sink.');
+    expect(lossFinding(3, 5, 'mosquitto version 2.0.18')).toMatch(/the broker \(mosquitto version 2\.0\.18\) did not deliver them\. Mosquitto with its default limits \(max_queued_messages 1000/);
+    for (const software of ['aedes 1.0.0 (embedded)', 'unknown broker']) {
+      const finding = lossFinding(3, 5, software);
+      expect(finding).toContain(`the broker (${software}) did not deliver them.`);
+      expect(finding).not.toMatch(/mosquitto|max_queued/i);
+    }
   });
 });
 

@@ -262,6 +262,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     await agg.stop();
     const counters = agg.totalCounters() ?? emptyCounters();
     const claimOrder = agg.claim_order ?? 'unknown';
+    const brokerSoftware = broker.software;
     await broker.stop();
     broker = undefined;
 
@@ -287,6 +288,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       aggregatorKind,
       brokerKind: brokerSpec.kind,
       brokerUrl: brokerSpec.kind === 'external' ? brokerSpec.url : `embedded aedes (child process, ${persistence} persistence)`,
+      brokerSoftware,
       ...(bare ? {} : { sink: runSink.description }),
       load: { ...load, faults: faultRecords },
       ledger,
