@@ -135,13 +135,12 @@ export function assembleResult(a: Assembly): RunResult {
   }
   const undelivered = ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
   if (!bare && ledger.totals.lost > 0) findings.push(lossFinding(ledger.totals.lost, undelivered, a.brokerSoftware));
-  if (!a.drain.complete) {
-    const why =
-      a.drain.stopped === 'stalled'
-        ? `stopped after ${a.drain.drain_s.toFixed(1)} s without progress, ${a.drain.outstanding} messages short of what the broker acknowledged`
-        : `did not complete within ${scenario.drain_timeout_s} s (${a.drain.outstanding} messages outstanding)`;
+  const drain = drainOutcome(a.drain, bare ? 0 : ledger.totals.lost, scenario.drain_timeout_s, bare);
+  if (drain.reason !== undefined) {
     findings.push(
-      `the drain ${why}${ledger.totals.lost > 0 ? '; events never committed count as lost' : "; the aggregator's graceful stop committed the rest"}.`,
+      bare
+        ? `the drain ${drain.reason}.`
+        : `${drain.not_committed} events acknowledged by the broker were not committed by the end of the drain: it ${drain.reason}. They count as lost; a broker that redelivers on a timer (an ack-wait) may deliver them later, which a longer drain_timeout_s would show.`,
     );
   }
   if (publishCounters.puback_timeouts > 0 || load.unsettled > 0) {
@@ -167,7 +166,7 @@ export function assembleResult(a: Assembly): RunResult {
     })),
     ledger.per_second,
     a.timeline,
-    a.drain.stopped === 'stalled' ? a.drain.outstanding : 0,
+    drain.not_committed ?? 0,
     undefined,
     a.timeline.at(-1)?.backlog ?? 0,
   );
@@ -217,7 +216,7 @@ export function assembleResult(a: Assembly): RunResult {
       unsettled: load.unsettled,
       rss_peak_mb: round(a.rssPeakMb),
     },
-    drain: a.drain,
+    drain,
     ...partial,
     phases: load.phases.map((phase, i) => {
       const counted = ledger.phases[i]!;
@@ -251,6 +250,20 @@ export function assembleResult(a: Assembly): RunResult {
     invalid_reasons: invalid,
     findings,
     duration_s: round((Date.now() - a.started.getTime()) / 1000),
+  };
+}
+
+/**
+ * The drain as result.json records it: a drain cut short by its timeout says how many events were
+ * still not committed at the final read (the ledger's lost) and why.
+ */
+export function drainOutcome(drain: RunResult['drain'], notCommitted: number, timeoutS: number, bare = false): RunResult['drain'] {
+  if (drain.complete) return drain;
+  const progress = drain.last_progress_s === undefined ? '' : `, the last progress ${round(drain.drain_s - drain.last_progress_s, 1)} s before it ended`;
+  return {
+    ...drain,
+    not_committed: notCommitted,
+    reason: `stopped at its timeout (drain_timeout_s ${timeoutS} s) with ${drain.outstanding} broker-acknowledged messages not accounted for by ${bare ? "the subscriber's acks" : 'the sink'}${progress}`,
   };
 }
 

@@ -103,8 +103,25 @@ export interface RunResult {
     /** Peak resident memory of the harness process (main thread and load workers), sampled each second and after the ledger. */
     rss_peak_mb: number;
   };
-  /** After the load: until the subscriber acked what the broker acked, it stalled (5 s without progress), or drain_timeout_s. */
-  drain: { drain_s: number; complete: boolean; stopped: 'done' | 'stalled' | 'timeout'; outstanding: number };
+  /**
+   * After the load: waits until the sink accounts for every message the broker acknowledged
+   * (distinct events plus dead letters; a bare subscriber: until it acked them all), or
+   * drain_timeout_s has passed ('timeout'). 'stalled' appears only in results written before the
+   * drain honoured its timeout (it stopped after 5 s without progress).
+   */
+  drain: {
+    drain_s: number;
+    complete: boolean;
+    stopped: 'done' | 'stalled' | 'timeout';
+    /** Broker-acknowledged messages the sink (or the bare subscriber's acks) did not account for when the drain stopped. */
+    outstanding: number;
+    /** Timeout: seconds into the drain of the last progress seen. */
+    last_progress_s?: number;
+    /** Timeout: events acknowledged by the broker and still not committed (nor dead-lettered) at the final read of the sink. */
+    not_committed?: number;
+    /** Timeout: why those events are missing, in words. */
+    reason?: string;
+  };
   latency: { end_to_end: LatencyResult; publish_ack: LatencyResult };
   phases: PhaseResult[];
   /** One sample a second: published, broker-acked, subscriber-acked and the backlog between them. */

@@ -12,6 +12,7 @@ import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { startMosquitto, type MosquittoBroker } from './broker/mosquitto.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
+import type { AggregatorProcess } from './aggregator-process.ts';
 import { lossFinding } from './result-assembly.ts';
 import { renderReport } from '../reports/markdown.ts';
 import { DEFAULT_DATABASE_URL } from '../aggregator/sink/postgres.ts';
@@ -289,6 +290,65 @@ describe('lossFinding', () => {
       expect(finding).not.toMatch(/mosquitto|max_queued/i);
     }
   });
+});
+
+describe('the drain', () => {
+  it('waits for a consumer that comes back after more than 5 s without progress (drain_timeout_s honoured): nothing lost', async () => {
+    // The aggregator is SIGKILLed half a second before the load ends and started again 7 s later:
+    // the broker keeps its session and delivers the rest only then, like a broker that redelivers
+    // on a timer. A drain that stops after a few seconds without progress reports them as lost.
+    const RESTART_AFTER_MS = 7_000;
+    const scenario = smallDupStorm((s) => {
+      s.drain_timeout_s = 40;
+    });
+    let aggregator: AggregatorProcess | undefined;
+    let restarted: Promise<void> | undefined;
+    const result = await runScenario({
+      scenario,
+      overrides: {},
+      broker: 'embedded',
+      out_dir: outDir(),
+      during: async (control) => {
+        aggregator = control.aggregator;
+        await sleep((control.start_us + 2e6 - nowMicros()) / 1000);
+        await control.aggregator.kill();
+        restarted = sleep(RESTART_AFTER_MS).then(() => control.aggregator.start());
+      },
+    });
+    // Never leave the restarted process behind, whatever the run did with it.
+    await Promise.race([restarted?.catch(() => {}), sleep(15_000)]);
+    await aggregator?.kill();
+    expect(result.drain).toMatchObject({ complete: true, stopped: 'done', outstanding: 0 });
+    expect(result.drain.drain_s).toBeGreaterThan(5);
+    expect(result.totals.lost).toBe(0);
+    expect(result.totals.unique_committed).toBe(result.totals.published);
+  }, 90_000);
+
+  it('a drain cut short by its timeout reports the events not committed by its end, with the reason, in result.json and report.md', async () => {
+    // The consumer never comes back within the 3 s drain.
+    const scenario = smallDupStorm((s) => {
+      s.drain_timeout_s = 3;
+    });
+    const result = await runScenario({
+      scenario,
+      overrides: {},
+      broker: 'embedded',
+      out_dir: outDir(),
+      during: async ({ aggregator, start_us }) => {
+        await sleep((start_us + 2e6 - nowMicros()) / 1000);
+        await aggregator.kill();
+      },
+    });
+    expect(result.drain.complete).toBe(false);
+    expect(result.drain.stopped).toBe('timeout');
+    expect(result.drain.drain_s).toBeGreaterThanOrEqual(3);
+    expect(result.drain.drain_s).toBeLessThan(6);
+    expect(result.totals.lost).toBeGreaterThan(0);
+    expect(result.drain.not_committed).toBe(result.totals.lost);
+    expect(result.drain.reason).toMatch(/^stopped at its timeout \(drain_timeout_s 3 s\) with \d+ broker-acknowledged messages not accounted for by the sink, the last progress [\d.]+ s before it ended$/);
+    expect(result.findings.join(' ')).toContain(`${result.totals.lost} events acknowledged by the broker were not committed by the end of the drain: it ${result.drain.reason}.`);
+    expect(renderReport(result)).toContain(`${result.totals.lost} events not committed by the end of the drain; it ${result.drain.reason}`);
+  }, 60_000);
 });
 
 describe('the measurement engine end to end', () => {
