@@ -22,6 +22,13 @@ export const OFFERED_RATE_TOLERANCE = 0.95;
 /** Generator lag p99 above this makes the run invalid. */
 export const GENERATOR_LAG_P99_LIMIT_MS = 100;
 
+/** result.json's latency_end, apart from the count: what the code measures (see aggregator/sink/sqlite.ts, aggregator/clock.ts). */
+export const LATENCY_END = {
+  ends_at: "the return of the sink COMMIT that first wrote the event, in the aggregator (the time is recorded in the sink's commits table)",
+  clock:
+    "this host's wall clock in µs (CLOCK_REALTIME anchored once per process to the monotonic clock): the harness reads it for intended send times and the aggregator, a child process on the same host, for commit times",
+} as const;
+
 function latencyResult(recorder: LatencyRecorder): LatencyResult {
   return { ...recorder.summary(), histogram: recorder.encode() };
 }
@@ -218,6 +225,7 @@ export function assembleResult(a: Assembly): RunResult {
     },
     drain,
     ...partial,
+    ...(bare ? {} : { latency_end: { ...LATENCY_END, commit_time_unrecorded: ledger.commit_time_unrecorded } }),
     phases: load.phases.map((phase, i) => {
       const counted = ledger.phases[i]!;
       const duration_s = (phase.end_us - phase.start_us) / 1e6;

@@ -123,6 +123,15 @@ export interface RunResult {
     reason?: string;
   };
   latency: { end_to_end: LatencyResult; publish_ack: LatencyResult };
+  /** Where end-to-end latency ends and on which clock; absent for a bare subscriber (nothing committed) and in results written before it was recorded. */
+  latency_end?: {
+    /** What each event's end-to-end latency ends at. */
+    ends_at: string;
+    /** The clock both ends are read from. */
+    clock: string;
+    /** Events whose COMMIT's return time was never recorded (the aggregator died in between): their latency ends at the start of that transaction, a lower bound. */
+    commit_time_unrecorded: number;
+  };
   phases: PhaseResult[];
   /** One sample a second: published, broker-acked, subscriber-acked and the backlog between them. */
   timeline: TimelineSample[];

@@ -124,6 +124,13 @@ export function renderReport(result: RunResult): string {
 
   out.push('## Latency', '');
   out.push('End to end = first sink commit − *intended* send time (open model: a stall cannot hide). Warm-up phases are excluded from "overall".', '');
+  if (result.latency_end) {
+    const unrecorded = result.latency_end.commit_time_unrecorded;
+    out.push(
+      `The commit ends at ${result.latency_end.ends_at}; both ends are read from ${result.latency_end.clock}.${unrecorded > 0 ? ` For ${unrecorded} events the COMMIT's return time was never recorded (the aggregator died between the COMMIT and the record): their latency ends at the start of that transaction, a lower bound.` : ''}`,
+      '',
+    );
+  }
   out.push(
     table(LATENCY_HEADER, [
       latencyRow('overall', result.latency.end_to_end),

@@ -76,7 +76,11 @@ interface EventRow {
 
 function sinkEvents(dir: string): EventRow[] {
   return withSink(dir, (db) =>
-    db.prepare<[], EventRow>('SELECT event_id, source, seq, ts, intended_us, committed_us, deliveries FROM events ORDER BY rowid').all(),
+    db
+      .prepare<[], EventRow>(
+        'SELECT e.event_id, e.source, e.seq, e.ts, e.intended_us, COALESCE(c.committed_us, e.batch_started_us) AS committed_us, e.deliveries FROM events e LEFT JOIN commits c ON c.batch_started_us = e.batch_started_us ORDER BY e.rowid',
+      )
+      .all(),
   );
 }
 
