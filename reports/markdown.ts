@@ -281,6 +281,6 @@ export function renderSummary(result: RunResult): string {
 function drainLine(drain: RunResult['drain']): string {
   const waited = `${fmt(drain.drain_s, 1)} s`;
   if (drain.complete) return waited;
-  if (drain.not_committed === undefined || drain.reason === undefined) return `${waited} (incomplete)`;
-  return `${waited} (incomplete: ${drain.not_committed} events not committed by the end of the drain; it ${drain.reason})`;
+  if (drain.not_committed === undefined) return `${waited} (incomplete)`;
+  return `${waited} (incomplete: ${drain.not_committed} events not committed by the end of the drain${drain.reason === undefined ? '' : `; it ${drain.reason}`})`;
 }
