@@ -267,7 +267,8 @@ export function assembleResult(a: Assembly): RunResult {
  */
 export function drainOutcome(drain: RunResult['drain'], notCommitted: number, timeoutS: number, bare = false): RunResult['drain'] {
   if (drain.complete) return drain;
-  const progress = drain.last_progress_s === undefined ? '' : `, the last progress ${round(drain.drain_s - drain.last_progress_s, 1)} s before it ended`;
+  const progress =
+    drain.last_progress_s === undefined ? '' : drain.last_progress_s === null ? ', with no progress during the drain' : `, the last progress ${round(drain.drain_s - drain.last_progress_s, 1)} s before it ended`;
   return {
     ...drain,
     not_committed: notCommitted,

@@ -115,8 +115,8 @@ export interface RunResult {
     stopped: 'done' | 'stalled' | 'timeout';
     /** Broker-acknowledged messages the sink (or the bare subscriber's acks) did not account for when the drain stopped. */
     outstanding: number;
-    /** Timeout: seconds into the drain of the last progress seen. */
-    last_progress_s?: number;
+    /** Timeout: seconds into the drain of the last progress seen; null when nothing moved during the drain. */
+    last_progress_s?: number | null;
     /** Timeout: events acknowledged by the broker and still not committed (nor dead-lettered) at the final read of the sink. */
     not_committed?: number;
     /** Timeout: why those events are missing, in words. */

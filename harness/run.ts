@@ -358,15 +358,16 @@ async function drainAggregator(watch: DrainWatch, timeoutMs: number, progress: (
   const start = Date.now();
   const seconds = () => (Date.now() - start) / 1000;
   let counted = -1;
-  let lastProgressAt = start;
+  let lastProgressAt: number | undefined;
   let lastLine = 0;
   for (;;) {
     // Counting a big sink takes a while: it never takes more than about a tenth of the drain's time.
     const before = Date.now();
     const now = await watch.count().catch(() => counted);
     if (now > counted) {
+      // The first count is where the drain starts, not progress.
+      if (counted >= 0) lastProgressAt = Date.now();
       counted = now;
-      lastProgressAt = Date.now();
     }
     if (counted >= watch.target) return { drain_s: seconds(), complete: true, stopped: 'done', outstanding: 0 };
     if (Date.now() - start >= timeoutMs) break;
@@ -381,6 +382,6 @@ async function drainAggregator(watch: DrainWatch, timeoutMs: number, progress: (
     complete: false,
     stopped: 'timeout',
     outstanding: Math.max(0, watch.target - Math.max(0, counted)),
-    last_progress_s: round((lastProgressAt - start) / 1000, 1),
+    last_progress_s: lastProgressAt === undefined ? null : round((lastProgressAt - start) / 1000, 1),
   };
 }

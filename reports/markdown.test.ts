@@ -52,7 +52,7 @@ describe('renderReport', () => {
     const result = fixture();
     result.latency_end = { ...LATENCY_END, commit_time_unrecorded: 0 };
     const report = renderReport(result);
-    expect(report).toContain(`The commit ends at ${LATENCY_END.ends_at}; both ends are read from ${LATENCY_END.clock}.\n`);
+    expect(report).toContain(`Latency ends at ${LATENCY_END.ends_at}; both ends are read from ${LATENCY_END.clock}.\n`);
     expect(report).not.toContain('lower bound');
     result.latency_end.commit_time_unrecorded = 3;
     expect(renderReport(result)).toContain('For 3 events the COMMIT\'s return time was never recorded (the aggregator died between the COMMIT and the record): their latency ends at the start of that transaction, a lower bound.');

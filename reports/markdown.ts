@@ -127,7 +127,7 @@ export function renderReport(result: RunResult): string {
   if (result.latency_end) {
     const unrecorded = result.latency_end.commit_time_unrecorded;
     out.push(
-      `The commit ends at ${result.latency_end.ends_at}; both ends are read from ${result.latency_end.clock}.${unrecorded > 0 ? ` For ${unrecorded} events the COMMIT's return time was never recorded (the aggregator died between the COMMIT and the record): their latency ends at the start of that transaction, a lower bound.` : ''}`,
+      `Latency ends at ${result.latency_end.ends_at}; both ends are read from ${result.latency_end.clock}.${unrecorded > 0 ? ` For ${unrecorded} events the COMMIT's return time was never recorded (the aggregator died between the COMMIT and the record): their latency ends at the start of that transaction, a lower bound.` : ''}`,
       '',
     );
   }
