@@ -75,6 +75,7 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
         describe: 'idempotent (ON CONFLICT DO NOTHING) or append (keeps duplicates; to show what dedup prevents)',
       },
       'sink-delay-ms': { type: 'number', default: defaults.sink_delay_ms, describe: 'artificial delay per sink commit (slow sink)' },
+      'commit-hold-ms': { type: 'number', describe: 'calibration: a delay inside every sink transaction, before COMMIT (a slow COMMIT)' },
       'batch-size': { type: 'number', default: defaults.batch_size, describe: 'most messages per sink commit' },
       'batch-wait-ms': { type: 'number', default: defaults.batch_wait_ms, describe: 'longest wait to fill a batch' },
       'max-in-flight': { type: 'number', default: defaults.max_in_flight, describe: 'un-acked messages before reading pauses (backpressure)' },
@@ -109,6 +110,7 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     sink_mode: args['sink-mode'],
     sink_schema: args['sink-schema'],
     sink_delay_ms: args['sink-delay-ms'],
+    commit_hold_ms: args['commit-hold-ms'],
     batch_size: args['batch-size'],
     batch_wait_ms: args['batch-wait-ms'],
     max_in_flight: args['max-in-flight'],
@@ -191,6 +193,7 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
   positiveInt('dedup-ttl-ms', config.dedup_ttl_ms);
   nonNegative('batch-wait-ms', config.batch_wait_ms);
   nonNegative('sink-delay-ms', config.sink_delay_ms);
+  if (config.commit_hold_ms !== undefined) nonNegative('commit-hold-ms', config.commit_hold_ms);
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
 }
 

@@ -54,6 +54,8 @@ export interface AggregatorConfig {
   sink_schema?: string;
   /** Artificial delay added to every sink commit (the slow-sink knob). */
   sink_delay_ms: number;
+  /** Calibration: a delay inside every sink transaction, before COMMIT (ScenarioAggregator.commit_hold_ms). Default 0. */
+  commit_hold_ms?: number;
   batch_size: number;
   batch_wait_ms: number;
   max_in_flight: number;
@@ -166,12 +168,13 @@ export class AggregatorService {
     const sinkSpec = parseSinkSpec(config.sink);
     const sink =
       sinkSpec.kind === 'sqlite'
-        ? new SqliteSink({ path: sinkSpec.path, mode: config.sink_mode, slowdown: this.slowdown })
+        ? new SqliteSink({ path: sinkSpec.path, mode: config.sink_mode, slowdown: this.slowdown, holdMs: config.commit_hold_ms ?? 0 })
         : new PostgresSink({
             url: sinkSpec.url,
             schema: config.sink_schema,
             mode: config.sink_mode,
             slowdown: this.slowdown,
+            holdMs: config.commit_hold_ms ?? 0,
             onError: (error) => this.log(`sink: ${error.message}`),
           });
     this.sink = sink;

@@ -41,6 +41,7 @@ export function aggregatorArgs(config: AggregatorConfig): string[] {
     ...(config.dedup_namespace === undefined ? [] : [`--dedup-namespace=${config.dedup_namespace}`]),
     ...(config.dedup_schema === undefined ? [] : [`--dedup-schema=${config.dedup_schema}`]),
     ...(config.sink_schema === undefined ? [] : [`--sink-schema=${config.sink_schema}`]),
+    ...(config.commit_hold_ms === undefined ? [] : [`--commit-hold-ms=${config.commit_hold_ms}`]),
   ];
 }
 

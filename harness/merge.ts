@@ -584,8 +584,14 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
       complete: results.every((r) => r.drain.complete),
       stopped: drainWorst,
       outstanding: sum(results.map((r) => r.drain.outstanding)),
+      // The parts' reasons stay in their findings; the merged drain only adds up what was missing.
+      ...(results.some((r) => r.drain.not_committed !== undefined) ? { not_committed: sum(results.map((r) => r.drain.not_committed ?? 0)) } : {}),
     },
     latency,
+    // Every part measures to its own COMMIT returns on its own host's clock: one definition when they all give it.
+    ...(results.every((r) => r.latency_end) && unique(results.map((r) => `${r.latency_end!.ends_at}|${r.latency_end!.clock}`)).length === 1
+      ? { latency_end: { ...first.latency_end!, commit_time_unrecorded: sum(results.map((r) => r.latency_end!.commit_time_unrecorded)) } }
+      : {}),
     recovery_s,
     phases,
     timeline,

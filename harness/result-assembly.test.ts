@@ -73,6 +73,7 @@ function run(plans: PhasePlan[]) {
     options: { scenario, overrides: {}, broker: 'embedded', out_dir: '.' },
     aggregatorKind: 'reference',
     brokerKind: 'embedded',
+    brokerSoftware: 'aedes (embedded)',
     brokerUrl: 'embedded',
     load,
     ledger,

@@ -26,6 +26,13 @@ export const OFFERED_RATE_TOLERANCE = 0.95;
 /** A measured phase whose generator lag p99 is above this makes the run invalid. */
 export const GENERATOR_LAG_P99_LIMIT_MS = 100;
 
+/** result.json's latency_end, apart from the count: what the code measures (see aggregator/sink/sqlite.ts, aggregator/clock.ts). */
+export const LATENCY_END = {
+  ends_at: "the return of the sink COMMIT that first wrote the event, in the aggregator (the time is recorded in the sink's commits table)",
+  clock:
+    "this host's wall clock in µs (CLOCK_REALTIME anchored once per process to the monotonic clock): the harness reads it for intended send times and the aggregator, a child process on the same host, for commit times",
+} as const;
+
 function latencyResult(recorder: LatencyRecorder): LatencyResult {
   return { ...recorder.summary(), histogram: recorder.encode() };
 }
@@ -37,6 +44,8 @@ export interface Assembly {
   aggregatorKind: AggregatorKind;
   brokerKind: 'embedded' | 'external';
   brokerUrl: string;
+  /** BrokerHandle.software: which broker it was, as far as the harness could tell. */
+  brokerSoftware: string;
   /** The sink read back; undefined for a bare subscriber (it has none). */
   sink?: SinkDescription;
   load: LoadOutcome;
@@ -149,22 +158,13 @@ export function assembleResult(a: Assembly): RunResult {
     findings.push('bare subscriber (--aggregator none): messages are acknowledged on receipt and nothing is committed, so loss, sink duplicates and end-to-end latency are not measured; committed throughput is the subscriber\'s acknowledgement rate.');
   }
   const undelivered = ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
-  if (!bare && ledger.totals.lost > 0) {
-    if (a.brokerKind === 'external' && undelivered > 0) {
-      findings.push(
-        `${ledger.totals.lost} events were acknowledged by the broker but never committed, and the aggregator received ${undelivered} fewer messages than the broker acknowledged: the broker dropped them before delivery. Mosquitto with its default limits (max_queued_messages 1000, max_inflight_messages 20) silently discards QoS 1 messages for a subscriber that falls behind; raise max_queued_messages (0 = unlimited) or slow the load.`,
-      );
-    } else {
-      findings.push(`${ledger.totals.lost} events were acknowledged by the broker but never committed to the sink.`);
-    }
-  }
-  if (!a.drain.complete) {
-    const why =
-      a.drain.stopped === 'stalled'
-        ? `stopped after ${a.drain.drain_s.toFixed(1)} s without progress, ${a.drain.outstanding} messages short of what the broker acknowledged`
-        : `did not complete within ${scenario.drain_timeout_s} s (${a.drain.outstanding} messages outstanding)`;
+  if (!bare && ledger.totals.lost > 0) findings.push(lossFinding(ledger.totals.lost, undelivered, a.brokerSoftware));
+  const drain = drainOutcome(a.drain, bare ? 0 : ledger.totals.lost, scenario.drain_timeout_s, bare);
+  if (drain.reason !== undefined) {
     findings.push(
-      `the drain ${why}${ledger.totals.lost > 0 ? '; events never committed count as lost' : "; the aggregator's graceful stop committed the rest"}.`,
+      bare
+        ? `the drain ${drain.reason}.`
+        : `${drain.not_committed} events acknowledged by the broker were not committed by the end of the drain: it ${drain.reason}. They count as lost; a broker that redelivers on a timer (an ack-wait) may deliver them later, which a longer drain_timeout_s would show.`,
     );
   }
   if (publishCounters.puback_timeouts > 0 || load.unsettled > 0) {
@@ -200,7 +200,7 @@ export function assembleResult(a: Assembly): RunResult {
     })),
     ledger.per_second,
     a.timeline,
-    a.drain.stopped === 'stalled' ? a.drain.outstanding : 0,
+    drain.not_committed ?? 0,
     undefined,
     a.timeline.at(-1)?.backlog ?? 0,
   );
@@ -230,7 +230,7 @@ export function assembleResult(a: Assembly): RunResult {
     started_at: a.started.toISOString(),
     machine: machineFacts(),
     versions: packageVersions(),
-    broker: { kind: a.brokerKind, url: a.brokerUrl },
+    broker: { kind: a.brokerKind, url: a.brokerUrl, software: a.brokerSoftware },
     ...(a.sink ? { sink: a.sink } : {}),
     aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters },
     rates,
@@ -253,8 +253,9 @@ export function assembleResult(a: Assembly): RunResult {
       unsettled: load.unsettled,
       rss_peak_mb: round(a.rssPeakMb),
     },
-    drain: a.drain,
+    drain,
     ...partial,
+    ...(bare ? {} : { latency_end: { ...LATENCY_END, commit_time_unrecorded: ledger.commit_time_unrecorded } }),
     phases: load.phases.map((phase, i) => {
       const counted = ledger.phases[i]!;
       const duration_s = (phase.end_us - phase.start_us) / 1e6;
@@ -292,6 +293,35 @@ export function assembleResult(a: Assembly): RunResult {
     findings,
     duration_s: round((Date.now() - a.started.getTime()) / 1000),
   };
+}
+
+/**
+ * The drain as result.json records it: a drain cut short by its timeout says how many events were
+ * still not committed at the final read (the ledger's lost) and why.
+ */
+export function drainOutcome(drain: RunResult['drain'], notCommitted: number, timeoutS: number, bare = false): RunResult['drain'] {
+  if (drain.complete) return drain;
+  const progress =
+    drain.last_progress_s === undefined ? '' : drain.last_progress_s === null ? ', with no progress during the drain' : `, the last progress ${round(drain.drain_s - drain.last_progress_s, 1)} s before it ended`;
+  return {
+    ...drain,
+    not_committed: notCommitted,
+    reason: `stopped at its timeout (drain_timeout_s ${timeoutS} s) with ${drain.outstanding} broker-acknowledged messages not accounted for by ${bare ? "the subscriber's acks" : 'the sink'}${progress}`,
+  };
+}
+
+/**
+ * What a loss looked like from the harness: the ledger's count, and whether the broker delivered
+ * fewer messages than it acknowledged (by the aggregator's self-reported receive count). Advice
+ * about a broker's configuration only for the broker that was actually in use.
+ */
+export function lossFinding(lost: number, undelivered: number, brokerSoftware: string): string {
+  const observed = `${lost} events were acknowledged by the broker but never committed to the sink`;
+  if (undelivered <= 0) return `${observed}.`;
+  const dropped = `${observed}, and the aggregator reports receiving ${undelivered} fewer messages than the broker acknowledged (self-reported): the broker (${brokerSoftware}) did not deliver them.`;
+  return /mosquitto/i.test(brokerSoftware)
+    ? `${dropped} Mosquitto with its default limits (max_queued_messages 1000, max_inflight_messages 20) silently discards QoS 1 messages for a subscriber that falls behind; raise max_queued_messages (0 = unlimited) or slow the load.`
+    : dropped;
 }
 
 export function round(value: number, digits = 1): number {

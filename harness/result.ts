@@ -73,7 +73,8 @@ export interface RunResult {
   started_at: string;
   machine: { node: string; platform: string; arch: string; cpus: number; cpu_model: string; total_memory_gb: number };
   versions: Record<string, string>;
-  broker: { kind: 'embedded' | 'external'; url: string };
+  /** software: which broker it was (aedes and its version when embedded; $SYS/broker/version or 'unknown broker' when external); absent in results written before it was recorded. */
+  broker: { kind: 'embedded' | 'external'; url: string; software?: string };
   /** The sink the aggregator committed to and the ledger read back (absent for a bare subscriber, and in results written before --sink). */
   sink?: SinkDescription;
   aggregator: {
@@ -112,9 +113,35 @@ export interface RunResult {
     /** Peak resident memory of the harness process (main thread and load workers), sampled each second and after the ledger. */
     rss_peak_mb: number;
   };
-  /** After the load: until the subscriber acked what the broker acked, it stalled (5 s without progress), or drain_timeout_s. */
-  drain: { drain_s: number; complete: boolean; stopped: 'done' | 'stalled' | 'timeout'; outstanding: number };
+  /**
+   * After the load: waits until the sink accounts for every message the broker acknowledged
+   * (distinct events plus dead letters; a bare subscriber: until it acked them all), or
+   * drain_timeout_s has passed ('timeout'). 'stalled' appears only in results written before the
+   * drain honoured its timeout (it stopped after 5 s without progress).
+   */
+  drain: {
+    drain_s: number;
+    complete: boolean;
+    stopped: 'done' | 'stalled' | 'timeout';
+    /** Broker-acknowledged messages the sink (or the bare subscriber's acks) did not account for when the drain stopped. */
+    outstanding: number;
+    /** Timeout: seconds into the drain of the last progress seen; null when nothing moved during the drain. */
+    last_progress_s?: number | null;
+    /** Timeout: events acknowledged by the broker and still not committed (nor dead-lettered) at the final read of the sink. */
+    not_committed?: number;
+    /** Timeout: why those events are missing, in words. */
+    reason?: string;
+  };
   latency: { end_to_end: LatencyResult; publish_ack: LatencyResult };
+  /** Where end-to-end latency ends and on which clock; absent for a bare subscriber (nothing committed) and in results written before it was recorded. */
+  latency_end?: {
+    /** What each event's end-to-end latency ends at. */
+    ends_at: string;
+    /** The clock both ends are read from. */
+    clock: string;
+    /** Events whose COMMIT's return time was never recorded (the aggregator died in between): their latency ends at the start of that transaction, a lower bound. */
+    commit_time_unrecorded: number;
+  };
   phases: PhaseResult[];
   /** One sample a second: published, broker-acked, subscriber-acked and the backlog between them. */
   timeline: TimelineSample[];

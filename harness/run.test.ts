@@ -11,10 +11,13 @@ import { dupStorm } from '../scenarios/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { startMosquitto, type MosquittoBroker } from './broker/mosquitto.ts';
+import { EmbeddedBroker } from './broker/embedded.ts';
+import type { AggregatorProcess } from './aggregator-process.ts';
+import { drainOutcome, lossFinding } from './result-assembly.ts';
 import { renderReport } from '../reports/markdown.ts';
 import { DEFAULT_DATABASE_URL } from '../aggregator/sink/postgres.ts';
 import type { AggregatorConfig } from '../aggregator/service.ts';
-import { sleep } from '../aggregator/clock.ts';
+import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectEveryEventOnce, expectValidApartFromGeneratorLag } from './run-expectations.ts';
 
 const dirs: string[] = [];
@@ -211,7 +214,8 @@ describe('external brokers', () => {
       s.phases[1]!.rate = 200;
     });
     const result = await runScenario({ scenario, overrides: {}, broker: url, out_dir: outDir() });
-    expect(result.broker).toEqual({ kind: 'external', url });
+    // The machine's Mosquitto says what it is in its retained $SYS/broker/version.
+    expect(result.broker).toEqual({ kind: 'external', url, software: expect.stringMatching(/^mosquitto version \d/) });
     expect(result.totals.published).toBe(500);
     expect(result.totals.unexpected).toBe(0);
     expect(result.totals.sink_duplicates).toBe(0);
@@ -242,9 +246,131 @@ describe('external brokers', () => {
     expect(result.totals.lost).toBeGreaterThan(0);
     expect(result.totals.lost_unacked).toBe(0);
     expect(result.checks.find((c) => c.metric === 'lost')?.passed).toBe(false);
-    expect(result.findings.join(' ')).toMatch(/max_queued_messages/);
+    expect(result.broker.software).toMatch(/^mosquitto version \d/);
+    expect(result.findings.join(' ')).toMatch(/the broker \(mosquitto version [^)]*\) did not deliver them.*max_queued_messages/);
     expect(renderReport(result)).toMatch(/## Findings/);
   });
+
+  it('an external broker that does not say what it is and loses acknowledged messages: the finding names what was seen, not Mosquitto', async () => {
+    // A private Aedes reached by URL (so the harness treats it as external): it publishes no
+    // $SYS/broker/version. Killed with memory persistence while a slow consumer has a queue in it,
+    // it loses messages it had acknowledged.
+    const aedes = await EmbeddedBroker.start({ persistence: 'memory' });
+    try {
+      const scenario = smallDupStorm((s) => {
+        s.aggregator.batch_size = 5;
+        s.aggregator.max_in_flight = 10;
+        s.aggregator.sink_delay_ms = 50;
+        s.drain_timeout_s = 5;
+      });
+      const result = await runScenario({
+        scenario,
+        overrides: {},
+        broker: aedes.url,
+        out_dir: outDir(),
+        during: async ({ start_us }) => {
+          await sleep((start_us + 2e6 - nowMicros()) / 1000);
+          await aedes.kill();
+          await aedes.restart();
+        },
+      });
+      expect(result.broker).toEqual({ kind: 'external', url: aedes.url, software: 'unknown broker' });
+      expect(result.totals.lost).toBeGreaterThan(0);
+      const findings = result.findings.join(' ');
+      expect(findings).not.toMatch(/mosquitto|max_queued_messages/i);
+      expect(findings).toMatch(/acknowledged by the broker but never committed.*the broker \(unknown broker\) did not deliver them/);
+    } finally {
+      await aedes.stop();
+    }
+  }, 60_000);
+});
+
+describe('drainOutcome', () => {
+  it('leaves a complete drain as it is, and says for a timed-out one how many events were not committed and why', () => {
+    const done = { drain_s: 1.2, complete: true, stopped: 'done' as const, outstanding: 0 };
+    expect(drainOutcome(done, 0, 20)).toEqual(done);
+    const cut = { drain_s: 90.1, complete: false, stopped: 'timeout' as const, outstanding: 281 };
+    expect(drainOutcome({ ...cut, last_progress_s: 10.1 }, 92, 90)).toEqual({
+      ...cut,
+      last_progress_s: 10.1,
+      not_committed: 92,
+      reason: 'stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the sink, the last progress 80 s before it ended',
+    });
+    expect(drainOutcome({ ...cut, last_progress_s: null }, 92, 90, true).reason).toBe(
+      "stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the subscriber's acks, with no progress during the drain",
+    );
+  });
+});
+
+describe('lossFinding', () => {
+  it('gives Mosquitto advice only for a broker that said it is Mosquitto, and names the broker it saw', () => {
+    expect(lossFinding(3, 0, 'mosquitto version 2.0.18')).toBe('3 events were acknowledged by the broker but never committed to the sink.');
+    expect(lossFinding(3, 5, 'mosquitto version 2.0.18')).toMatch(/the broker \(mosquitto version 2\.0\.18\) did not deliver them\. Mosquitto with its default limits \(max_queued_messages 1000/);
+    for (const software of ['aedes 1.0.0 (embedded)', 'unknown broker']) {
+      const finding = lossFinding(3, 5, software);
+      expect(finding).toContain(`the broker (${software}) did not deliver them.`);
+      expect(finding).not.toMatch(/mosquitto|max_queued/i);
+    }
+  });
+});
+
+describe('the drain', () => {
+  it('waits for a consumer that comes back after more than 5 s without progress (drain_timeout_s honoured): nothing lost', async () => {
+    // The aggregator is SIGKILLed half a second before the load ends and started again 7 s later:
+    // the broker keeps its session and delivers the rest only then, like a broker that redelivers
+    // on a timer. A drain that stops after a few seconds without progress reports them as lost.
+    const RESTART_AFTER_MS = 7_000;
+    const scenario = smallDupStorm((s) => {
+      s.drain_timeout_s = 40;
+    });
+    let aggregator: AggregatorProcess | undefined;
+    let restarted: Promise<void> | undefined;
+    const result = await runScenario({
+      scenario,
+      overrides: {},
+      broker: 'embedded',
+      out_dir: outDir(),
+      during: async (control) => {
+        aggregator = control.aggregator;
+        await sleep((control.start_us + 2e6 - nowMicros()) / 1000);
+        await control.aggregator.kill();
+        restarted = sleep(RESTART_AFTER_MS).then(() => control.aggregator.start());
+      },
+    });
+    // Never leave the restarted process behind, whatever the run did with it.
+    await Promise.race([restarted?.catch(() => {}), sleep(15_000)]);
+    await aggregator?.kill();
+    expect(result.drain).toMatchObject({ complete: true, stopped: 'done', outstanding: 0 });
+    expect(result.drain.drain_s).toBeGreaterThan(5);
+    expect(result.totals.lost).toBe(0);
+    expect(result.totals.unique_committed).toBe(result.totals.published);
+  }, 90_000);
+
+  it('a drain cut short by its timeout reports the events not committed by its end, with the reason, in result.json and report.md', async () => {
+    // The consumer never comes back within the 3 s drain.
+    const scenario = smallDupStorm((s) => {
+      s.drain_timeout_s = 3;
+    });
+    const result = await runScenario({
+      scenario,
+      overrides: {},
+      broker: 'embedded',
+      out_dir: outDir(),
+      during: async ({ aggregator, start_us }) => {
+        await sleep((start_us + 2e6 - nowMicros()) / 1000);
+        await aggregator.kill();
+      },
+    });
+    expect(result.drain.complete).toBe(false);
+    expect(result.drain.stopped).toBe('timeout');
+    expect(result.drain.drain_s).toBeGreaterThanOrEqual(3);
+    expect(result.drain.drain_s).toBeLessThan(6);
+    expect(result.totals.lost).toBeGreaterThan(0);
+    expect(result.drain.not_committed).toBe(result.totals.lost);
+    expect(result.drain.reason).toMatch(/^stopped at its timeout \(drain_timeout_s 3 s\) with \d+ broker-acknowledged messages not accounted for by the sink, (with no progress during the drain|the last progress [\d.]+ s before it ended)$/);
+    expect(result.findings.join(' ')).toContain(`${result.totals.lost} events acknowledged by the broker were not committed by the end of the drain: it ${result.drain.reason}.`);
+    expect(renderReport(result)).toContain(`${result.totals.lost} events not committed by the end of the drain; it ${result.drain.reason}`);
+  }, 60_000);
 });
 
 describe('the measurement engine end to end', () => {

@@ -8,6 +8,7 @@ import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport, renderSummary, verdictLine } from './markdown.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../scenarios/defaults.ts';
 import { EXIT, exitCodeOf } from '../harness/cli.ts';
+import { LATENCY_END } from '../harness/result-assembly.ts';
 
 /** A passing dup-storm run (5 s storm, dedup memory): the result.json of a real run, kept as written. */
 const FIXTURE_TEXT = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
@@ -49,6 +50,22 @@ describe('the dup-storm fixture', () => {
 });
 
 describe('renderReport', () => {
+  it('says where end-to-end latency ends and on which clock, and how many events end at their transaction start', () => {
+    const result = fixture();
+    result.latency_end = { ...LATENCY_END, commit_time_unrecorded: 0 };
+    const report = renderReport(result);
+    expect(report).toContain(`Latency ends at ${LATENCY_END.ends_at}; both ends are read from ${LATENCY_END.clock}.\n`);
+    expect(report).not.toContain('lower bound');
+    result.latency_end.commit_time_unrecorded = 3;
+    expect(renderReport(result)).toContain('For 3 events the COMMIT\'s return time was never recorded (the aggregator died between the COMMIT and the record): their latency ends at the start of that transaction, a lower bound.');
+  });
+
+  it('names what a drain cut short by its timeout left uncommitted, and why', () => {
+    const result = fixture();
+    result.drain = { drain_s: 90.02, complete: false, stopped: 'timeout', outstanding: 281, last_progress_s: 10.1, not_committed: 92, reason: 'stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the sink, the last progress 79.9 s before it ended' };
+    expect(renderReport(result)).toContain('| drain | 90.0 s (incomplete: 92 events not committed by the end of the drain; it stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the sink, the last progress 79.9 s before it ended) |');
+  });
+
   it('renders the dup-storm fixture as committed', async () => {
     await expect(renderReport(fixture())).toMatchFileSnapshot('./__snapshots__/dup-storm.report.md');
   });

@@ -55,7 +55,7 @@ export function renderReport(result: RunResult): string {
   out.push(verdictLine(result), '');
   out.push(`# chaosbench: ${s.name}`, '', `${s.description}`, '');
   out.push(
-    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`} · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · ${result.sink ? `sink ${describeSink(result.sink)} · ` : ''}sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
+    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`}${result.broker.software ? ` — ${result.broker.software}` : ''} · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · ${result.sink ? `sink ${describeSink(result.sink)} · ` : ''}sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
     '',
   );
 
@@ -127,6 +127,13 @@ export function renderReport(result: RunResult): string {
 
   out.push('## Latency', '');
   out.push('End to end = first sink commit − *intended* send time (open model: a stall cannot hide). Warm-up phases are excluded from "overall".', '');
+  if (result.latency_end) {
+    const unrecorded = result.latency_end.commit_time_unrecorded;
+    out.push(
+      `Latency ends at ${result.latency_end.ends_at}; both ends are read from ${result.latency_end.clock}.${unrecorded > 0 ? ` For ${unrecorded} events the COMMIT's return time was never recorded (the aggregator died between the COMMIT and the record): their latency ends at the start of that transaction, a lower bound.` : ''}`,
+      '',
+    );
+  }
   out.push(
     table(LATENCY_HEADER, [
       latencyRow('overall', result.latency.end_to_end),
@@ -222,7 +229,7 @@ export function renderReport(result: RunResult): string {
         ['publishes that waited for a full window', result.generator.window_waits],
         ['publishes unsettled at the end', result.generator.unsettled],
         ['harness peak RSS', `${fmt(result.generator.rss_peak_mb, 0)} MB`],
-        ['drain', `${fmt(result.drain.drain_s, 1)} s${result.drain.complete ? '' : ' (incomplete)'}`],
+        ['drain', drainLine(result.drain)],
         ['seed', result.seed],
         ['git sha', result.git_sha],
         ['started', result.started_at],
@@ -283,4 +290,12 @@ export function renderSummary(result: RunResult): string {
       }),
     ...result.findings.map((f) => `finding: ${f}`),
   ].join('\n');
+}
+
+/** The drain in one cell: how long, and for a drain cut short, what was not committed by its end and why. */
+function drainLine(drain: RunResult['drain']): string {
+  const waited = `${fmt(drain.drain_s, 1)} s`;
+  if (drain.complete) return waited;
+  if (drain.not_committed === undefined) return `${waited} (incomplete)`;
+  return `${waited} (incomplete: ${drain.not_committed} events not committed by the end of the drain${drain.reason === undefined ? '' : `; it ${drain.reason}`})`;
 }

@@ -182,6 +182,12 @@ export interface ScenarioAggregator {
   dedup_ttl_ms: number;
   sink_mode: SinkMode;
   sink_delay_ms: number;
+  /**
+   * A delay inside every sink transaction, after the batch's rows are written and before COMMIT: a
+   * slow COMMIT (an fsync), for calibration. Default 0. Unlike sink_delay_ms (awaited before the
+   * write), it holds the transaction open, and the SQLite sink blocks the aggregator while it waits.
+   */
+  commit_hold_ms?: number;
   batch_size: number;
   batch_wait_ms: number;
   max_in_flight: number;

@@ -112,6 +112,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
       'dedup_ttl_ms',
       'sink_mode',
       'sink_delay_ms',
+      'commit_hold_ms',
       'batch_size',
       'batch_wait_ms',
       'max_in_flight',
@@ -130,6 +131,7 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
       errors.push(`aggregator.sink_mode must be 'idempotent' or 'append', got ${JSON.stringify(aggregator.sink_mode)}`);
     }
     number(errors, 'aggregator.sink_delay_ms', aggregator.sink_delay_ms, nonNegative, '>= 0');
+    if (aggregator.commit_hold_ms !== undefined) number(errors, 'aggregator.commit_hold_ms', aggregator.commit_hold_ms, nonNegative, '>= 0');
     number(errors, 'aggregator.batch_size', aggregator.batch_size, positiveInt, 'a positive integer');
     number(errors, 'aggregator.batch_wait_ms', aggregator.batch_wait_ms, nonNegative, '>= 0');
     number(errors, 'aggregator.max_in_flight', aggregator.max_in_flight, positiveInt, 'a positive integer');

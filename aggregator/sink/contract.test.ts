@@ -46,6 +46,7 @@ interface SinkOptions {
   mode: SinkMode;
   delayMs?: number;
   slowdown?: SinkSlowdown;
+  holdMs?: number;
 }
 
 /** What the harness reads after a run, through the read-side helpers (the sink closed). */
@@ -146,8 +147,10 @@ describe.each(cases)('Sink contract: $name', (sinkCase) => {
       const opened = sinkCase.open({ mode: 'idempotent' });
       const { sink } = opened;
       expect(await sink.commit([event(1)])).toEqual({ inserted: 1, already_present: 0 });
-      const [first] = await opened.rows();
       expect(await sink.commit([event(1)])).toEqual({ inserted: 0, already_present: 1 });
+      // The first batch's commit time was recorded by the second transaction.
+      const [first] = await opened.rows();
+      expect(first?.commit_unrecorded).toBe(0);
       // Repeats inside one batch, of a new id and of one already there.
       expect(await sink.commit([event(2), event(2), event(1), event(3), event(2)])).toEqual({ inserted: 2, already_present: 3 });
 
@@ -179,13 +182,53 @@ describe.each(cases)('Sink contract: $name', (sinkCase) => {
       const before = nowMicros();
       await opened.sink.commit([event(1), event(2, { bench: undefined, payload: undefined })]);
       const after = nowMicros();
-      const rows = await opened.rows();
+      const { rows } = await opened.readBack();
       expect(rows).toEqual([
-        { event_id: event(1).event_id, source: 'pub-0', seq: 1, committed_us: expect.any(Number), intended_us: 1_767_225_600_000_001, deliveries: 1 },
-        { event_id: event(2).event_id, source: 'pub-0', seq: 2, committed_us: rows[0]?.committed_us, intended_us: null, deliveries: 1 },
+        { event_id: event(1).event_id, source: 'pub-0', seq: 1, committed_us: expect.any(Number), commit_unrecorded: 0, intended_us: 1_767_225_600_000_001, deliveries: 1 },
+        { event_id: event(2).event_id, source: 'pub-0', seq: 2, committed_us: rows[0]?.committed_us, commit_unrecorded: 0, intended_us: null, deliveries: 1 },
       ]);
       expect(rows[0]?.committed_us).toBeGreaterThanOrEqual(before);
       expect(rows[0]?.committed_us).toBeLessThanOrEqual(after);
+    });
+
+    it('committed_us is when the COMMIT returned: a hold inside the transaction moves it; recorded by the next transaction or at close', async () => {
+      const HOLD_MS = 40;
+      const opened = sinkCase.open({ mode: 'idempotent', holdMs: HOLD_MS });
+      const before = nowMicros();
+      await opened.sink.commit([event(1)]);
+      const returned = nowMicros();
+      // Before the next transaction the return time is not in the sink yet: the row reads back
+      // with the start of its transaction, flagged.
+      const [pending] = await opened.rows();
+      expect(pending?.commit_unrecorded).toBe(1);
+      expect(pending?.committed_us).toBeGreaterThanOrEqual(before);
+      expect(pending?.committed_us).toBeLessThan(returned - HOLD_MS * 1000);
+      await opened.sink.commit([event(2)]);
+      const [recorded] = await opened.rows();
+      expect(recorded?.commit_unrecorded).toBe(0);
+      expect(recorded?.committed_us).toBeGreaterThanOrEqual(before + HOLD_MS * 1000);
+      expect(recorded?.committed_us).toBeLessThanOrEqual(returned);
+      // The last batch's return time is written at close.
+      const { rows } = await opened.readBack();
+      expect(rows.map((row) => row.commit_unrecorded)).toEqual([0, 0]);
+      expect(rows[1]!.committed_us - rows[0]!.committed_us).toBeGreaterThanOrEqual(HOLD_MS * 1000);
+    });
+
+    it('a batch whose commit time was never recorded (the process died after its COMMIT) reads back at its transaction start, flagged', async () => {
+      const opened = sinkCase.open({ mode: 'idempotent', holdMs: 20 });
+      const before = nowMicros();
+      await opened.sink.commit([event(1)]);
+      // A restarted aggregator on the same storage; the first one never writes again.
+      const again = opened.reopen({ mode: 'idempotent' });
+      await again.commit([event(2)]);
+      await again.close();
+      const rows = await opened.rows();
+      expect(rows.map((row) => [row.seq, row.commit_unrecorded])).toEqual([
+        [1, 1],
+        [2, 0],
+      ]);
+      expect(rows[0]!.committed_us).toBeGreaterThanOrEqual(before);
+      expect(rows[0]!.committed_us).toBeLessThan(rows[1]!.committed_us);
     });
 
     it('returns an empty outcome for an empty batch', async () => {

@@ -10,8 +10,17 @@ export interface SinkRow {
   event_id: string;
   source: string;
   seq: number;
-  /** First time this event was committed, µs since epoch. */
+  /**
+   * When the COMMIT that first wrote this event returned in the aggregator, µs since the epoch on
+   * the aggregator's host clock (aggregator/clock.ts). Each batch's rows carry its key (the time its
+   * transaction started, `batch_started_us`), and the time its COMMIT returned is written to the
+   * `commits` table by the sink's next transaction or at close; the readers join the two. Where that
+   * record was never written (the aggregator died between the COMMIT and the record), this is the
+   * start of the transaction instead: a lower bound, flagged by commit_unrecorded.
+   */
   committed_us: number;
+  /** 1 when committed_us is the start of the transaction because its COMMIT's return was never recorded; 0 or absent otherwise. */
+  commit_unrecorded?: 0 | 1;
   /** Intended send time from the bench stamp (µs), or null for events without one. */
   intended_us: number | null;
   /** How many deliveries of this event_id reached the sink (1 unless duplicates got through). */

@@ -7,12 +7,18 @@
 //
 // Idempotent mode: `event_id` is UNIQUE and a repeated id is absorbed by
 // `ON CONFLICT (event_id) DO UPDATE SET deliveries = events.deliveries + EXCLUDED.deliveries`: the row
-// keeps its first committed_us and counts every delivery that reached the sink. One INSERT may not
+// keeps its first batch (and so its first commit time) and counts every delivery that reached the sink. One INSERT may not
 // touch a row twice, so a batch is first folded to its distinct ids (in first-occurrence order) with
 // the number of times each occurs; a returned row whose deliveries equals that number was inserted by
 // this statement, any other was already there. Append mode has no unique key: every write is a row.
 //
 // Commit order is `rowid` (bigserial), assigned in the batch's order.
+//
+// Commit time, as in the SQLite sink: each batch's rows carry batch_started_us (taken before its
+// BEGIN, strictly increasing), and the time its COMMIT returned goes into `<schema>.commits` with the
+// next transaction (a separate COMMIT would cost a second WAL flush per batch) or at close(). The
+// readers join the two; a batch without a record reads back with its start time, flagged
+// commit_unrecorded.
 //
 // Errors: a lost or refused connection, and the transient SQLSTATEs (deadlock, serialization
 // failure, too many connections, ...), become TransientError, which the pipeline retries. A lost
@@ -58,17 +64,27 @@ export interface PostgresSinkOptions extends PostgresSinkLocation {
   connectTimeoutMs?: number;
   /** Told of errors on idle connections (the pool drops them and opens new ones). */
   onError?: (error: Error) => void;
+  /** Calibration hook: awaited inside every batch's transaction, after its rows are written and before COMMIT (a slow COMMIT). Default 0. */
+  holdMs?: number;
 }
 
-const SCHEMA_VERSION = '1';
+/** A batch's key and the time its COMMIT returned (µs). */
+interface BatchCommit {
+  batch_started_us: number;
+  committed_us: number;
+}
+
+const SCHEMA_VERSION = '2';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Rows per page when reading the sink back in commit order. */
 const READ_PAGE_ROWS = 10_000;
 
 // bigint columns come back as text from pg; float8 is exact for integers below 2^53 (µs timestamps
 // are ~2^51), so the readers cast and get numbers.
+// The rows joined with their batch's commit time (see the header); `e` is events, `c` commits.
 const ROW_COLUMNS =
-  'event_id, source, seq::float8 AS seq, committed_us::float8 AS committed_us, intended_us::float8 AS intended_us, deliveries';
+  'e.event_id, e.source, e.seq::float8 AS seq, COALESCE(c.committed_us, e.batch_started_us)::float8 AS committed_us, (c.committed_us IS NULL)::int AS commit_unrecorded, e.intended_us::float8 AS intended_us, e.deliveries';
+const ROWS_FROM = (schema: string) => `"${schema}".events e LEFT JOIN "${schema}".commits c ON c.batch_started_us = e.batch_started_us`;
 const DEAD_LETTER_COLUMNS = 'raw, topic, reason, event_id, at_us::float8 AS at_us';
 
 export function resolveSchema(schema: string | undefined): string {
@@ -99,8 +115,13 @@ export class PostgresSink implements Sink {
   private readonly events: string;
   private readonly dlq: string;
   private readonly meta: string;
+  private readonly commits: string;
+  private readonly holdMs: number;
   private ready: Promise<void> | undefined;
   private closed = false;
+  /** Batches whose COMMIT has returned and whose return time is not yet in `commits`. */
+  private unrecorded: BatchCommit[] = [];
+  private lastBatchStartedUs = 0;
 
   constructor(options: PostgresSinkOptions) {
     const delayMs = options.delayMs ?? 0;
@@ -113,6 +134,8 @@ export class PostgresSink implements Sink {
     this.events = `"${this.schema}".events`;
     this.dlq = `"${this.schema}".dlq`;
     this.meta = `"${this.schema}".sink_meta`;
+    this.commits = `"${this.schema}".commits`;
+    this.holdMs = options.holdMs ?? 0;
     this.url = resolveUrl(options.url);
     this.pool = new pg.Pool({
       connectionString: this.url,
@@ -155,9 +178,11 @@ export class PostgresSink implements Sink {
       return claim ? { inserted: 0, already_present: 0, claims: [] } : { inserted: 0, already_present: 0 };
     }
     await this.open();
-    return this.inTransaction(async (client) => {
-      // One timestamp per transaction: every event of the batch became durable at the same commit.
-      const committedUs = nowMicros();
+    const batchStartedUs = Math.max(nowMicros(), this.lastBatchStartedUs + 1);
+    this.lastBatchStartedUs = batchStartedUs;
+    const recording = this.unrecorded;
+    const outcome = await this.inTransaction(async (client) => {
+      if (recording.length > 0) await this.insertCommits(client, recording);
       let claims: ClaimResult[] | undefined;
       let toWrite = events;
       if (claim) {
@@ -172,15 +197,21 @@ export class PostgresSink implements Sink {
         const answered = claims;
         toWrite = events.filter((_, index) => answered[index] === 'new');
       }
-      const outcome: CommitOutcome & { claims?: ClaimResult[] } =
+      const written: CommitOutcome & { claims?: ClaimResult[] } =
         toWrite.length === 0
           ? { inserted: 0, already_present: 0 }
           : this.mode === 'idempotent'
-            ? await this.writeIdempotent(client, toWrite, committedUs)
-            : await this.writeAppend(client, toWrite, committedUs);
-      if (claims) outcome.claims = claims;
-      return outcome;
+            ? await this.writeIdempotent(client, toWrite, batchStartedUs)
+            : await this.writeAppend(client, toWrite, batchStartedUs);
+      if (claims) written.claims = claims;
+      if (this.holdMs > 0) await sleep(this.holdMs);
+      return written;
     });
+    // The COMMIT has returned: this is the time the batch's events became durable.
+    const committedUs = nowMicros();
+    this.unrecorded = this.unrecorded.filter((commit) => !recording.includes(commit));
+    if (outcome.inserted > 0) this.unrecorded.push({ batch_started_us: batchStartedUs, committed_us: committedUs });
+    return outcome;
   }
 
   async deadLetter(entries: readonly DeadLetter[]): Promise<void> {
@@ -209,7 +240,7 @@ export class PostgresSink implements Sink {
   async readRows(): Promise<SinkRow[]> {
     this.assertOpen();
     await this.open();
-    const { rows } = await this.pool.query<SinkRow>(`SELECT ${ROW_COLUMNS} FROM ${this.events} ORDER BY rowid`);
+    const { rows } = await this.pool.query<SinkRow>(`SELECT ${ROW_COLUMNS} FROM ${ROWS_FROM(this.schema)} ORDER BY e.rowid`);
     return rows;
   }
 
@@ -220,15 +251,33 @@ export class PostgresSink implements Sink {
     return rows;
   }
 
+  /**
+   * Records the commit times still pending, then closes. If that write fails, the batches read back
+   * with their start times, flagged commit_unrecorded (the ledger counts them): closing goes on.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.unrecorded.length > 0) {
+      const recording = this.unrecorded;
+      await this.inTransaction((client) => this.insertCommits(client, recording)).then(
+        () => (this.unrecorded = []),
+        () => {},
+      );
+    }
     this.closed = true;
     // Let a schema creation in progress finish, so that its connection is released before the pool ends.
     await this.ready?.catch(() => {});
     await this.pool.end();
   }
 
-  private async writeIdempotent(client: pg.PoolClient, events: readonly Event[], committedUs: number): Promise<CommitOutcome> {
+  private async insertCommits(client: pg.PoolClient, commits: readonly BatchCommit[]): Promise<void> {
+    await client.query(
+      `INSERT INTO ${this.commits} (batch_started_us, committed_us) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`,
+      [commits.map((c) => c.batch_started_us), commits.map((c) => c.committed_us)],
+    );
+  }
+
+  private async writeIdempotent(client: pg.PoolClient, events: readonly Event[], batchStartedUs: number): Promise<CommitOutcome> {
     // Distinct ids in first-occurrence order, each with how often it occurs in the batch.
     const occurrences = new Map<string, { event: Event; count: number }>();
     for (const event of events) {
@@ -238,14 +287,14 @@ export class PostgresSink implements Sink {
     }
     const distinct = [...occurrences.values()];
     const { rows } = await client.query<{ event_id: string; deliveries: number }>(
-      `INSERT INTO ${this.events} AS e (event_id, source, seq, topic, ts, payload, intended_us, committed_us, deliveries)
+      `INSERT INTO ${this.events} AS e (event_id, source, seq, topic, ts, payload, intended_us, batch_started_us, deliveries)
        SELECT event_id, source, seq, topic, ts, payload, intended_us, $8, deliveries
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[], $9::int[])
          WITH ORDINALITY AS batch(event_id, source, seq, topic, ts, payload, intended_us, deliveries, position)
        ORDER BY position
        ON CONFLICT (event_id) DO UPDATE SET deliveries = e.deliveries + EXCLUDED.deliveries
        RETURNING event_id, deliveries`,
-      [...columnArrays(distinct.map((d) => d.event)), committedUs, distinct.map((d) => d.count)],
+      [...columnArrays(distinct.map((d) => d.event)), batchStartedUs, distinct.map((d) => d.count)],
     );
     if (rows.length !== distinct.length) {
       throw new Error(`sink wrote ${rows.length} rows for ${distinct.length} distinct events`);
@@ -259,14 +308,14 @@ export class PostgresSink implements Sink {
     return { inserted: created, already_present: events.length - created };
   }
 
-  private async writeAppend(client: pg.PoolClient, events: readonly Event[], committedUs: number): Promise<CommitOutcome> {
+  private async writeAppend(client: pg.PoolClient, events: readonly Event[], batchStartedUs: number): Promise<CommitOutcome> {
     const result = await client.query(
-      `INSERT INTO ${this.events} (event_id, source, seq, topic, ts, payload, intended_us, committed_us, deliveries)
+      `INSERT INTO ${this.events} (event_id, source, seq, topic, ts, payload, intended_us, batch_started_us, deliveries)
        SELECT event_id, source, seq, topic, ts, payload, intended_us, $8, 1
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[])
          WITH ORDINALITY AS batch(event_id, source, seq, topic, ts, payload, intended_us, position)
        ORDER BY position`,
-      [...columnArrays(events), committedUs],
+      [...columnArrays(events), batchStartedUs],
     );
     if (result.rowCount !== events.length) throw new Error(`sink wrote ${result.rowCount} rows for ${events.length} events`);
     return { inserted: events.length, already_present: 0 };
@@ -328,7 +377,7 @@ export class PostgresSink implements Sink {
            ts text NOT NULL,
            payload jsonb NOT NULL,
            intended_us bigint,
-           committed_us bigint NOT NULL,
+           batch_started_us bigint NOT NULL,
            deliveries int NOT NULL DEFAULT 1${unique}
          )`,
       );
@@ -342,6 +391,7 @@ export class PostgresSink implements Sink {
            at_us bigint NOT NULL
          )`,
       );
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.commits} (batch_started_us bigint PRIMARY KEY, committed_us bigint NOT NULL)`);
       await client.query(
         `INSERT INTO ${this.meta} (key, value) VALUES ('mode', $1), ('schema_version', $2) ON CONFLICT (key) DO NOTHING`,
         [this.mode, SCHEMA_VERSION],
@@ -414,7 +464,7 @@ export async function* iteratePostgresSinkRows(location: PostgresSinkLocation = 
     let after = '0';
     for (;;) {
       const { rows } = await client.query<SinkRow & { rowid: string }>(
-        `SELECT rowid, ${ROW_COLUMNS} FROM "${schema}".events WHERE rowid > $1 ORDER BY rowid LIMIT ${READ_PAGE_ROWS}`,
+        `SELECT e.rowid, ${ROW_COLUMNS} FROM ${ROWS_FROM(schema)} WHERE e.rowid > $1 ORDER BY e.rowid LIMIT ${READ_PAGE_ROWS}`,
         [after],
       );
       for (const { rowid, ...row } of rows) {

@@ -33,8 +33,10 @@ describe('SqliteSink, idempotent mode', () => {
   it('writes an event once however often it is committed, counting deliveries', async () => {
     const sink = track(new SqliteSink({ path: ':memory:', mode: 'idempotent' }));
     expect(await sink.commit([event(1)])).toEqual({ inserted: 1, already_present: 0 });
-    const [first] = sink.readRows();
     expect(await sink.commit([event(1)])).toEqual({ inserted: 0, already_present: 1 });
+    // The first batch's commit time was recorded by the second transaction.
+    const [first] = sink.readRows();
+    expect(first?.commit_unrecorded).toBe(0);
     // A repeat inside one batch is absorbed too.
     expect(await sink.commit([event(2), event(2), event(1)])).toEqual({ inserted: 1, already_present: 2 });
 
@@ -60,6 +62,8 @@ describe('SqliteSink, idempotent mode', () => {
         source: 'pub-0',
         seq: 1,
         committed_us: expect.any(Number),
+        // Read before the next transaction or close: the start of the transaction, flagged.
+        commit_unrecorded: 1,
         intended_us: 1_767_225_600_000_001,
         deliveries: 1,
       },
@@ -68,6 +72,7 @@ describe('SqliteSink, idempotent mode', () => {
         source: 'pub-0',
         seq: 2,
         committed_us: rows[0]?.committed_us,
+        commit_unrecorded: 1,
         intended_us: null,
         deliveries: 1,
       },
@@ -102,7 +107,10 @@ describe('SqliteSink, append mode', () => {
       [event(2).event_id, 1],
     ]);
     await sink.close();
-    expect(readSinkRows(path)).toEqual(rows);
+    // Closing recorded the last batch's commit time; the rows are the same.
+    const closed = readSinkRows(path);
+    expect(closed.map(({ event_id, deliveries }) => ({ event_id, deliveries }))).toEqual(rows.map(({ event_id, deliveries }) => ({ event_id, deliveries })));
+    expect(closed.map((row) => row.commit_unrecorded)).toEqual([0, 0, 0]);
     expect(countRows(path)).toBe(3);
   });
 

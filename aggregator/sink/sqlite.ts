@@ -9,9 +9,16 @@
 // injects (kill -9 of the aggregator). It may lose the last transactions on power loss or an OS
 // crash; synchronous=FULL would cover that at the cost of one fsync per commit.
 //
+// Commit time: a row cannot hold the time its own COMMIT returned, so each batch's rows carry the
+// batch's key, batch_started_us (when its transaction started, strictly increasing), and the time
+// its COMMIT returned goes into `commits` with the sink's next transaction (one more small row in a
+// transaction that happens anyway, not a transaction of its own), or at close(). The readers join them (SinkRow.committed_us); a batch whose
+// record was never written (the process killed between its COMMIT and the next) reads back with
+// its start time, flagged commit_unrecorded.
+//
 // Deliveries (idempotent mode): a repeated event_id is absorbed with
 // `ON CONFLICT(event_id) DO UPDATE SET deliveries = deliveries + 1`, not DO NOTHING. The row keeps
-// its first committed_us (latency is measured to the first durable write) and `deliveries` counts
+// its first batch (latency is measured to the first durable write) and `deliveries` counts
 // every delivery that reached the sink, so a reader can tell "duplicate absorbed by the sink" from
 // "duplicate absorbed by the dedup store" without trusting the aggregator's own counters.
 // In append mode every write is a new row with deliveries = 1: duplicates land as extra rows.
@@ -42,9 +49,14 @@ export interface SqliteSinkOptions {
   slowdown?: SinkSlowdown;
   /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * Calibration hook: the thread is held this long inside every batch's transaction, after its rows
+   * are written and before COMMIT (a slow COMMIT; better-sqlite3 blocks like an fsync). Default 0.
+   */
+  holdMs?: number;
 }
 
-const SCHEMA_VERSION = '1';
+const SCHEMA_VERSION = '2';
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 // Same columns in both modes so that one reader serves both; only the key differs.
@@ -55,7 +67,7 @@ const EVENT_COLUMNS = `
   ts TEXT NOT NULL,
   payload TEXT NOT NULL,
   intended_us INTEGER,
-  committed_us INTEGER NOT NULL,
+  batch_started_us INTEGER NOT NULL,
   deliveries INTEGER NOT NULL DEFAULT 1`;
 
 const CREATE_EVENTS: Record<SinkMode, string> = {
@@ -73,16 +85,20 @@ const CREATE_DLQ = `CREATE TABLE IF NOT EXISTS dlq (
   at_us INTEGER NOT NULL
 )`;
 
+/** When each batch's COMMIT returned (see the header): one row per batch that wrote rows. */
+const CREATE_COMMITS = 'CREATE TABLE IF NOT EXISTS commits (batch_started_us INTEGER PRIMARY KEY, committed_us INTEGER NOT NULL)';
+
 const CREATE_META = 'CREATE TABLE IF NOT EXISTS sink_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)';
 
-const INSERT_COLUMNS = 'event_id, source, seq, topic, ts, payload, intended_us, committed_us';
+const INSERT_COLUMNS = 'event_id, source, seq, topic, ts, payload, intended_us, batch_started_us';
 const ROW_PLACEHOLDERS = '(?, ?, ?, ?, ?, ?, ?, ?)';
 /** 8 parameters per row; SQLite allows 32,766 per statement. */
 const ROWS_PER_INSERT = 64;
 
 // Only the columns a SinkRow needs; rowid order is commit order in both modes.
-const SELECT_ROWS =
-  'SELECT event_id, source, seq, committed_us, intended_us, deliveries FROM events ORDER BY rowid';
+const SELECT_ROWS = `SELECT e.event_id, e.source, e.seq, COALESCE(c.committed_us, e.batch_started_us) AS committed_us,
+    c.committed_us IS NULL AS commit_unrecorded, e.intended_us, e.deliveries
+  FROM events e LEFT JOIN commits c ON c.batch_started_us = e.batch_started_us ORDER BY e.rowid`;
 const SELECT_DEAD_LETTERS = 'SELECT raw, topic, reason, event_id, at_us FROM dlq ORDER BY id';
 
 /** SQLITE_BUSY / SQLITE_LOCKED (and their extended codes) are worth retrying; nothing else is. */
@@ -108,8 +124,14 @@ export class SqliteSink implements Sink {
   private readonly writeBatch: (
     events: readonly Event[],
     claim: { run: TransactionalClaim; ttlMs: number } | undefined,
+    batchStartedUs: number,
+    recording: readonly BatchCommit[],
   ) => CommitOutcome & { claims?: ClaimResult[] };
   private readonly writeDeadLetters: (entries: readonly DeadLetter[]) => void;
+  private readonly recordCommits: (commits: readonly BatchCommit[]) => void;
+  /** Batches whose COMMIT has returned and whose return time is not yet in `commits`. */
+  private unrecorded: BatchCommit[] = [];
+  private lastBatchStartedUs = 0;
 
   constructor(options: SqliteSinkOptions) {
     const delayMs = options.delayMs ?? 0;
@@ -118,6 +140,9 @@ export class SqliteSink implements Sink {
     }
     this.mode = options.mode;
     this.slowdown = options.slowdown ?? new SinkSlowdown(delayMs, 0);
+    const holdMs = options.holdMs ?? 0;
+    // Atomics.wait blocks this thread without spinning: a COMMIT that takes holdMs longer.
+    const hold = holdMs > 0 ? () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, holdMs) : undefined;
     this.db = new Database(options.path);
     try {
       this.db.pragma('journal_mode = WAL');
@@ -148,10 +173,18 @@ export class SqliteSink implements Sink {
       return statement;
     };
 
+    const insertCommit = this.db.prepare<[number, number]>('INSERT OR IGNORE INTO commits (batch_started_us, committed_us) VALUES (?, ?)');
+    const insertCommits = (commits: readonly BatchCommit[]) => {
+      for (const commit of commits) insertCommit.run(commit.batch_started_us, commit.committed_us);
+    };
     const writeBatch = this.db.transaction(
-      (events: readonly Event[], claim: { run: TransactionalClaim; ttlMs: number } | undefined) => {
-        // One timestamp per transaction: every event of the batch became durable at the same commit.
-        const committedUs = nowMicros();
+      (
+        events: readonly Event[],
+        claim: { run: TransactionalClaim; ttlMs: number } | undefined,
+        batchStartedUs: number,
+        recording: readonly BatchCommit[],
+      ) => {
+        insertCommits(recording);
         let claims: ClaimResult[] | undefined;
         if (claim) {
           const answered = claim.run(
@@ -173,7 +206,7 @@ export class SqliteSink implements Sink {
         for (let start = 0; start < fresh.length; start += ROWS_PER_INSERT) {
           const chunk = fresh.slice(start, start + ROWS_PER_INSERT);
           const params: unknown[] = [];
-          for (const event of chunk) pushRowParams(params, event, committedUs);
+          for (const event of chunk) pushRowParams(params, event, batchStartedUs);
           // One returned row per inserted or updated row; deliveries is 1 only on the insert that
           // created the row (always, in append mode). Their order does not matter for the counts.
           for (const deliveries of insertRows(chunk.length).all(params)) {
@@ -186,12 +219,15 @@ export class SqliteSink implements Sink {
           already_present: alreadyPresent,
         };
         if (claims) outcome.claims = claims;
+        hold?.();
         return outcome;
       },
     );
     // IMMEDIATE takes the write lock at BEGIN, so the busy timeout applies there instead of a
     // deferred transaction failing half-way when it upgrades from read to write.
-    this.writeBatch = (events, claim) => writeBatch.immediate(events, claim);
+    this.writeBatch = (events, claim, batchStartedUs, recording) => writeBatch.immediate(events, claim, batchStartedUs, recording);
+    const recordCommits = this.db.transaction(insertCommits);
+    this.recordCommits = (commits) => recordCommits.immediate(commits);
 
     const insertDeadLetter = this.db.prepare<DeadLetter>(
       'INSERT INTO dlq (event_id, topic, reason, raw, at_us) VALUES (@event_id, @topic, @reason, @raw, @at_us)',
@@ -217,11 +253,20 @@ export class SqliteSink implements Sink {
     if (events.length === 0) {
       return claim ? { inserted: 0, already_present: 0, claims: [] } : { inserted: 0, already_present: 0 };
     }
+    const batchStartedUs = Math.max(nowMicros(), this.lastBatchStartedUs + 1);
+    this.lastBatchStartedUs = batchStartedUs;
+    const recording = this.unrecorded;
+    let outcome: CommitOutcome & { claims?: ClaimResult[] };
     try {
-      return this.writeBatch(events, claim);
+      outcome = this.writeBatch(events, claim, batchStartedUs, recording);
     } catch (error) {
       throw toTransientIfBusy(error);
     }
+    // The COMMIT has returned: this is the time the batch's events became durable.
+    const committedUs = nowMicros();
+    this.unrecorded = this.unrecorded.filter((commit) => !recording.includes(commit));
+    if (outcome.inserted > 0) this.unrecorded.push({ batch_started_us: batchStartedUs, committed_us: committedUs });
+    return outcome;
   }
 
   async deadLetter(entries: readonly DeadLetter[]): Promise<void> {
@@ -242,8 +287,21 @@ export class SqliteSink implements Sink {
     return this.db.prepare<[], DeadLetter>(SELECT_DEAD_LETTERS).all();
   }
 
+  /**
+   * Records the commit times still pending, then closes. If that write fails, the batches read back
+   * with their start times, flagged commit_unrecorded (the ledger counts them): closing goes on.
+   */
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    if (this.unrecorded.length > 0) {
+      try {
+        this.recordCommits(this.unrecorded);
+        this.unrecorded = [];
+      } catch {
+        // Counted by the reader, see above.
+      }
+    }
+    this.db.close();
   }
 
   private createSchema(): void {
@@ -256,6 +314,7 @@ export class SqliteSink implements Sink {
       }
       this.db.exec(CREATE_EVENTS[this.mode]);
       this.db.exec(CREATE_DLQ);
+      this.db.exec(CREATE_COMMITS);
       const upsertMeta = this.db.prepare(
         'INSERT INTO sink_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING',
       );
@@ -265,8 +324,14 @@ export class SqliteSink implements Sink {
   }
 }
 
+/** A batch's key and the time its COMMIT returned (µs). */
+interface BatchCommit {
+  batch_started_us: number;
+  committed_us: number;
+}
+
 /** Appends one event's INSERT parameters, in INSERT_COLUMNS order. */
-function pushRowParams(params: unknown[], event: Event, committedUs: number): void {
+function pushRowParams(params: unknown[], event: Event, batchStartedUs: number): void {
   params.push(
     event.event_id,
     event.source,
@@ -276,7 +341,7 @@ function pushRowParams(params: unknown[], event: Event, committedUs: number): vo
     // undefined has no JSON text: stored as null rather than failing the batch.
     payloadJson(event),
     event.bench?.intended_us ?? null,
-    committedUs,
+    batchStartedUs,
   );
 }
 

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedBroker, parseBrokerSpec, startBroker, type BrokerHandle } from './index.ts';
+import { identifyMqttBroker } from './external.ts';
 import { startMosquitto, type MosquittoBroker } from './mosquitto.ts';
 import { deleteKeysWithPrefix, redisUrl } from './redis-keys.ts';
 
@@ -270,6 +271,22 @@ describe('embedded broker', () => {
 });
 
 describe('external broker', () => {
+  it('says which broker it is: Mosquitto by its retained $SYS/broker/version, an Aedes (no such topic) as unknown, the embedded one as aedes', async () => {
+    const mosquitto = await startBroker(SHARED_MQTT_URL);
+    expect(mosquitto.software).toMatch(/^mosquitto version \d+\.\d+/);
+    expect(await identifyMqttBroker(SHARED_MQTT_URL)).toBe(mosquitto.software);
+    const aedes = await EmbeddedBroker.start();
+    try {
+      const version = (JSON.parse(readFileSync(new URL('./package.json', import.meta.resolve('aedes')), 'utf8')) as { version: string }).version;
+      expect(aedes.software).toBe(`aedes ${version} (embedded)`);
+      const external = await startBroker(aedes.url);
+      expect(external.kind).toBe('external');
+      expect(external.software).toBe('unknown broker');
+    } finally {
+      await aedes.stop();
+    }
+  });
+
   it(`the machine's Mosquitto (${SHARED_MQTT_URL}) is reachable and carries a QoS 1 round trip`, async () => {
     const broker: BrokerHandle = await startBroker(SHARED_MQTT_URL);
     try {

@@ -2,6 +2,7 @@
 // broker-kill fault can SIGKILL a real process and restart it on the same port while the harness
 // keeps measuring. This module owns that process; it must never leave it running after stop().
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BrokerHandle, BrokerOptions, BrokerPersistence } from './index.ts';
@@ -17,6 +18,8 @@ const STATS_TIMEOUT_MS = 2_000;
 const RESTART_BIND_RETRY_MS = 5_000;
 const RESTART_BIND_RETRY_INTERVAL_MS = 100;
 const STDERR_TAIL_CHARS = 4_000;
+// aedes exports no ./package.json subpath; its package.json sits beside its entry point.
+const AEDES_VERSION = (JSON.parse(readFileSync(new URL('./package.json', import.meta.resolve('aedes')), 'utf8')) as { version: string }).version;
 
 export class BrokerStartError extends Error {
   constructor(
@@ -191,6 +194,7 @@ class BrokerProcess {
 
 export class EmbeddedBroker implements BrokerHandle {
   readonly kind = 'embedded' as const;
+  readonly software = `aedes ${AEDES_VERSION} (embedded)`;
   readonly url: string;
   readonly port: number;
   readonly #options: BrokerOptions;

@@ -6,6 +6,8 @@ import mqtt from 'mqtt';
 import type { BrokerHandle } from './index.ts';
 
 const PROBE_CONNECT_TIMEOUT_MS = 3_000;
+/** How long identifyMqttBroker waits for $SYS/broker/version: a broker that publishes it retains it, so it comes at once. */
+const IDENTIFY_TIMEOUT_MS = 1_500;
 
 /**
  * Resolves once `url` accepted an MQTT CONNECT (then disconnects cleanly); rejects with the reason
@@ -38,10 +40,45 @@ export function probeMqttBroker(url: string, connectTimeoutMs = PROBE_CONNECT_TI
   });
 }
 
+/**
+ * What the broker at `url` says it is: the retained `$SYS/broker/version` (Mosquitto publishes it,
+ * e.g. "mosquitto version 2.0.18"), or undefined when nothing arrives within the timeout (the broker
+ * does not publish it, or refuses $SYS subscriptions). Never throws: an unanswered question is an
+ * unknown broker, not a failed run.
+ */
+export function identifyMqttBroker(url: string, timeoutMs = IDENTIFY_TIMEOUT_MS): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(url, {
+      clientId: `chaosbench-identify-${randomUUID()}`,
+      connectTimeout: timeoutMs,
+      reconnectPeriod: 0,
+      clean: true,
+    });
+    let settled = false;
+    const finish = (version: string | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.end(true, () => resolve(version));
+    };
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    client.on('error', () => {});
+    client.once('close', () => finish(undefined));
+    client.on('message', (topic, payload) => {
+      if (topic === '$SYS/broker/version') finish(payload.toString('utf8').trim() || undefined);
+    });
+    client.once('connect', () => client.subscribe('$SYS/broker/version', { qos: 0 }));
+  });
+}
+
 export class ExternalBroker implements BrokerHandle {
   readonly kind = 'external' as const;
 
-  private constructor(readonly url: string) {}
+  private constructor(
+    readonly url: string,
+    /** What the broker said it is ($SYS/broker/version), or 'unknown broker'. */
+    readonly software: string,
+  ) {}
 
   /** Checks that `url` (already validated by parseBrokerSpec) accepts an MQTT connection. */
   static async start(url: string): Promise<ExternalBroker> {
@@ -52,7 +89,7 @@ export class ExternalBroker implements BrokerHandle {
         cause: error,
       });
     }
-    return new ExternalBroker(url);
+    return new ExternalBroker(url, (await identifyMqttBroker(url)) ?? 'unknown broker');
   }
 
   async kill(): Promise<void> {

@@ -8,6 +8,12 @@ export interface BrokerHandle {
   readonly kind: 'embedded' | 'external';
   /** mqtt://127.0.0.1:PORT */
   readonly url: string;
+  /**
+   * Which broker software it is, as far as the harness knows: the embedded Aedes and its version,
+   * what an external broker says in $SYS/broker/version, or 'unknown broker'. Findings give
+   * broker-specific advice only when this names that broker.
+   */
+  readonly software: string;
   /** SIGKILL the broker process (embedded only; external throws a clear error). */
   kill(): Promise<void>;
   /** Start it again on the same port after kill() (embedded only). */

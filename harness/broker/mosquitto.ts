@@ -71,6 +71,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
 
 export class MosquittoBroker implements BrokerHandle {
   readonly kind = 'external' as const;
+  readonly software = 'mosquitto (private, started by the harness)';
   readonly url: string;
   #running: RunningMosquitto | undefined;
   #stopping: Promise<void> | undefined;

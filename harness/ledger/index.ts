@@ -82,6 +82,11 @@ export interface Ledger {
   phases: LedgerPhase[];
   /** Last first-commit time of any event (µs), 0 if none. */
   last_commit_us: number;
+  /**
+   * Published events whose first commit's return time was never recorded (SinkRow.commit_unrecorded):
+   * their latency ends at the start of that transaction, a lower bound.
+   */
+  commit_time_unrecorded: number;
   /** Per second of commit time, from the sink read in commit order; empty without per_second_origin_us. */
   per_second: LedgerSecond[];
 }
@@ -185,6 +190,7 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
   let reordered = 0;
   let maxDisplacement = 0;
   let lastCommit = 0;
+  let commitTimeUnrecorded = 0;
   const highestSeq = new Map<string, number>();
 
   const add = (row: SinkRow): void => {
@@ -202,6 +208,7 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
       return;
     }
     flags[row.seq]! |= COMMITTED;
+    if (row.commit_unrecorded === 1) commitTimeUnrecorded++;
     // Latency is recorded at the first commit, so no per-event commit time has to be kept.
     const intended = log.sources.get(row.source)!.intended_us[row.seq]!;
     const micros = row.committed_us - intended;
@@ -280,7 +287,7 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
       }
     }
 
-    return { totals, latency, phases, last_commit_us: lastCommit, per_second: perSecond };
+    return { totals, latency, phases, last_commit_us: lastCommit, commit_time_unrecorded: commitTimeUnrecorded, per_second: perSecond };
   };
 
   return { add, finish };

@@ -91,6 +91,17 @@ function ledgerOf(events: readonly Published[], input: LedgerOptions) {
 }
 
 describe('buildLedger', () => {
+  it('counts the first commits whose COMMIT return time was never recorded (their latency is a lower bound), not later deliveries', () => {
+    const events = [0, 1, 2].map((seq) => published(seq));
+    const unrecorded = (r: SinkRow): SinkRow => ({ ...r, commit_unrecorded: 1 });
+    const ledger = ledgerOf(events, {
+      sink: [unrecorded(row(events[0]!, events[0]!.intended_us + 1_000)), row(events[1]!, events[1]!.intended_us + 2_000, 2), unrecorded(row(events[2]!, events[2]!.intended_us + 3_000))],
+    });
+    expect(ledger.commit_time_unrecorded).toBe(2);
+    expect(ledger.latency.count).toBe(3);
+    expect(ledgerOf(events, { sink: events.map((e) => row(e, e.intended_us + 2_000)) }).commit_time_unrecorded).toBe(0);
+  });
+
   it('counts every event committed exactly once as committed, nothing lost', () => {
     const events = [0, 1, 2].map((seq) => published(seq));
     const ledger = ledgerOf(events, { sink: events.map((e) => row(e, e.intended_us + 2_000)) });

@@ -48,6 +48,7 @@ function assemble(s: Scenario, load: LoadOutcome) {
     options: { scenario: s, overrides: {}, broker: 'embedded', out_dir: '.' },
     aggregatorKind: 'reference',
     brokerKind: 'embedded',
+    brokerSoftware: 'aedes (embedded)',
     brokerUrl: 'embedded',
     load,
     ledger,
