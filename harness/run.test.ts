@@ -363,7 +363,8 @@ describe('the drain', () => {
     });
     expect(result.drain.complete).toBe(false);
     expect(result.drain.stopped).toBe('timeout');
-    expect(result.drain.drain_s).toBeGreaterThanOrEqual(3);
+    // The 3 s count from the end of the schedule; the load's wait for its last PUBACKs spends a little of it.
+    expect(result.drain.drain_s).toBeGreaterThanOrEqual(2.5);
     expect(result.drain.drain_s).toBeLessThan(6);
     expect(result.totals.lost).toBeGreaterThan(0);
     expect(result.drain.not_committed).toBe(result.totals.lost);

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/service.ts';
 import { emptyCounters } from '../aggregator/pipeline.ts';
-import { sleep } from '../aggregator/clock.ts';
+import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { NETWORK_FAULT_KINDS, WARMUP_PHASE, type Scenario } from '../scenarios/schema.ts';
 import { parseBrokerSpec, startBroker, type BrokerHandle } from './broker/index.ts';
 import { deleteKeysWithPrefix, redisUrl } from './broker/redis-keys.ts';
@@ -259,7 +259,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       aggregatorKind === 'reference'
         ? { what: 'sink', target: brokerAcked.distinct, count: () => runSink.countDurable() }
         : { what: 'subscriber acks', target: brokerAcked.messages, count: async () => agg.totalCounters()?.acked ?? 0 },
-      scenario.drain_timeout_s * 1000,
+      // One budget from the end of the schedule: the load workers' wait for PUBACKs has spent part
+      // of it, so a run ends within its duration plus drain_timeout_s, not plus twice that.
+      Math.max(0, scenario.drain_timeout_s * 1000 - (nowMicros() - (load.phases.at(-1)?.end_us ?? nowMicros())) / 1000),
       progress,
     );
     await agg.stop();
