@@ -51,7 +51,8 @@ export interface PhaseResult {
 }
 
 export interface CheckResult extends Check {
-  actual: number;
+  /** null: not measured (a latency check on a run that committed nothing), and so failed. */
+  actual: number | null;
   passed: boolean;
 }
 
@@ -161,8 +162,12 @@ export interface RunResult {
   shard?: Shard;
 }
 
-/** The value a check's metric refers to. */
-export function metricValue(result: Pick<RunResult, 'totals' | 'latency'> & { recovery_s?: number }, metric: Check['metric']): number {
+/**
+ * The value a check's metric refers to; null when the run did not measure it: a latency percentile
+ * of a run that committed nothing is no latency at all (its empty histogram reads 0 ms, which would
+ * pass any latency bound).
+ */
+export function metricValue(result: Pick<RunResult, 'totals' | 'latency'> & { recovery_s?: number }, metric: Check['metric']): number | null {
   const t = result.totals;
   switch (metric) {
     case 'lost':
@@ -188,16 +193,17 @@ export function metricValue(result: Pick<RunResult, 'totals' | 'latency'> & { re
     case 'dead_lettered':
       return t.dead_lettered;
     case 'p50_ms':
-      return result.latency.end_to_end.p50_ms;
+      return result.latency.end_to_end.count === 0 ? null : result.latency.end_to_end.p50_ms;
     case 'p99_ms':
-      return result.latency.end_to_end.p99_ms;
+      return result.latency.end_to_end.count === 0 ? null : result.latency.end_to_end.p99_ms;
   }
 }
 
 export function evaluateChecks(checks: readonly Check[], result: Pick<RunResult, 'totals' | 'latency'> & { recovery_s?: number }): CheckResult[] {
   return checks.map((check) => {
     const actual = metricValue(result, check.metric);
-    const passed = compare(actual, check.op, check.value);
+    // Not measured is never a pass.
+    const passed = actual !== null && compare(actual, check.op, check.value);
     return { ...check, actual, passed };
   });
 }

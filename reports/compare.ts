@@ -100,9 +100,10 @@ export function figuresOf(result: RunResult): RunFigures {
     offered_per_s: result.throughput.offered_per_s,
     committed_per_s: result.throughput.committed_per_s,
     // A bare subscriber commits nothing: no end-to-end latency, loss or sink figures exist.
-    p50_ms: bare ? null : e2e.p50_ms,
-    p99_ms: bare ? null : e2e.p99_ms,
-    p99_9_ms: bare ? null : e2e.p99_9_ms,
+    // Nor does a run that committed nothing: its empty histogram's 0 ms is no latency.
+    p50_ms: bare || e2e.count === 0 ? null : e2e.p50_ms,
+    p99_ms: bare || e2e.count === 0 ? null : e2e.p99_ms,
+    p99_9_ms: bare || e2e.count === 0 ? null : e2e.p99_9_ms,
     duplicate_rate: result.rates.duplicate_rate,
     loss_rate: bare ? null : result.rates.loss_rate,
     sink_duplicates: bare ? null : result.totals.sink_duplicates,

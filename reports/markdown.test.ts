@@ -6,6 +6,7 @@ import type { Check, CheckMetric, CheckOp } from '../scenarios/schema.ts';
 import { CHECK_METRICS } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport, renderSummary, verdictLine } from './markdown.ts';
+import { figuresOf } from './compare.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../scenarios/defaults.ts';
 import { EXIT, exitCodeOf } from '../harness/cli.ts';
 import { LATENCY_END } from '../harness/result-assembly.ts';
@@ -274,6 +275,20 @@ describe('metricValue', () => {
 
   it('covers every check metric', () => {
     for (const metric of CHECK_METRICS) expect(Number.isFinite(metricValue(result, metric)), metric).toBe(true);
+  });
+
+  it('gives no latency for a run that committed nothing, so a latency bound fails instead of passing on 0 ms', () => {
+    const nothing = fixture();
+    nothing.latency.end_to_end = { ...nothing.latency.end_to_end, count: 0, p50_ms: 0, p99_ms: 0 };
+    expect(metricValue(nothing, 'p50_ms')).toBeNull();
+    expect(metricValue(nothing, 'p99_ms')).toBeNull();
+    const checks: Check[] = [{ metric: 'p99_ms', op: '<', value: 50 }];
+    expect(evaluateChecks(checks, nothing)).toEqual([{ ...checks[0], actual: null, passed: false }]);
+    nothing.checks = evaluateChecks(checks, nothing);
+    nothing.passed = false;
+    expect(verdictLine(nothing)).toContain('p99_ms < 50 (was not measured)');
+    expect(renderSummary(nothing)).toContain('latency not measured (no event committed)');
+    expect(figuresOf(nothing).p99_ms).toBeNull();
   });
 
   it('gives a committed_ratio of 0, not NaN, when nothing was published', () => {

@@ -9,7 +9,7 @@ const fmt = (value: number | undefined, digits = 2) =>
 const pct = (value: number) => `${(value * 100).toFixed(2)}%`;
 // A check's actual value with enough digits that it cannot round onto its threshold: a failed
 // `committed_ratio >= 1` must not read "was 1.00".
-const actual = (value: number) => (Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6))));
+const actual = (value: number | null) => (value === null ? 'not measured' : Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6))));
 
 export function verdictLine(result: RunResult): string {
   if (!result.valid) return `**INVALID RUN** — ${result.invalid_reasons.join('; ')}`;
@@ -281,7 +281,7 @@ export function renderSummary(result: RunResult): string {
   return [
     verdictLine(result).replace(/\*\*/g, ''),
     `published ${t.published} (+${t.copies_published} duplicate copies) · committed ${t.unique_committed} · lost ${t.lost} (${t.dead_lettered} dead-lettered) · never acked ${t.lost_unacked} · never sent ${fmt(t.never_sent)} · sink duplicates ${t.sink_duplicates} · copies absorbed ${fmt(t.copies_absorbed)} · dlq ${t.dlq}`,
-    `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms${droppedNote(result)}`,
+    `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · ${l.count === 0 ? 'latency not measured (no event committed)' : `latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms`}${droppedNote(result)}`,
     ...(result.phases ?? [])
       .filter((p) => p.recovery)
       .map((p) => {
