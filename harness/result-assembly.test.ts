@@ -12,6 +12,7 @@ import type { LoadOutcome, PhaseWindow } from './load/generator.ts';
 import { PublishLog } from './load/log.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
 import { assembleResult } from './result-assembly.ts';
+import { expectValidApartFromGeneratorLag } from './run-expectations.ts';
 
 const T0 = 1_767_225_600_000_000;
 
@@ -128,6 +129,12 @@ describe('assembleResult: offered rate and generator lag, measured per phase', (
     expect(result.phases.map((p) => p.lag_p99_ms)).toEqual([1, 300.031]);
     expect(result.valid).toBe(false);
     expect(result.invalid_reasons).toEqual(["the generator fell behind its schedule in phase 'short': lag p99 300.0 ms > 100 ms (more load workers may help: load.workers)"]);
+  });
+
+  it("is the lag reason the end-to-end tests allow (run-expectations.ts), and no other reason is", () => {
+    expectValidApartFromGeneratorLag(run([{ name: 'short', duration_s: 1, rate: 100, lag_us: 300_000 }]));
+    const offeredTooLittle = run([{ name: 'steady', duration_s: 2, rate: 500, handed_off: 800, lag_us: 1_000 }]);
+    expect(() => expectValidApartFromGeneratorLag(offeredTooLittle)).toThrow();
   });
 
   it("leaves the warm-up's lag out of the verdict and out of the pooled figure", () => {
