@@ -155,7 +155,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           '  $0 --scenario dup-storm --rate 1000:20000 --duration 60s  # where the backlog starts to grow',
           '  $0 --scenario dup-storm --rate 20000 --aggregator none    # generator and broker ceiling',
           '',
-          'Scenario fields often changed with --set (all of them: README, "Scenarios and faults"):',
+          'Scenario fields often changed with --set (every field is described in scenarios/schema.ts):',
           '  load.max_lag_ms            open model: an event more than this many ms behind its intended send time',
           '                             at hand-off is dropped (never sent, counted) and the run is invalid, exit 3',
           '                             (default 5000)',
