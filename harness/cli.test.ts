@@ -3,7 +3,7 @@
 // so each must end before any broker or aggregator starts; the runs go concurrently to stay fast.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,6 +167,20 @@ describe.concurrent('bench CLI (spawned)', () => {
       bench('--scenario', 'dup-storm', '--sink', 'postgres', '--dedup', 'postgres', '--set', 'aggregator.dedup=sqlite'),
     ]);
     for (const outcome of [explicit, fromScenario, viaSet]) expectBadInput(outcome, /--dedup sqlite .*--sink postgres .*--dedup postgres/);
+  });
+
+  it("README's copy of --help is what --help prints", async () => {
+    const outcome = await bench('--help');
+    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## `npm run bench`'));
+    const copy = /```\n([\s\S]*?)\n```/.exec(section)?.[1];
+    expect(copy).toBe(outcome.stdout.trimEnd());
+  });
+
+  it('--help names the scenario fields a run tunes with --set', async () => {
+    const outcome = await bench('--help');
+    for (const field of ['load.max_lag_ms', 'aggregator.commit_hold_ms', 'drain_timeout_s']) expect(outcome.stdout).toContain(`  ${field} `);
   });
 
   it('--help documents --sink', async () => {

@@ -93,7 +93,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
       .usage(
         'Run a chaos benchmark scenario against the reference aggregator and write result.json + report.md.\n\n' +
           'Usage: $0 --scenario dup-storm [options]\n\n' +
-          'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid or broker unavailable',
+          'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid (the generator could not keep its schedule)\n' +
+            'or could not complete (e.g. the broker is unreachable)',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
@@ -105,7 +106,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         model: { choices: ['open', 'closed'] as const, describe: 'open: follow a schedule of arrival times (latency from the intended time); closed: keep --concurrency events in flight, as fast as possible (capacity only: hides stalls)' },
         concurrency: { type: 'number', describe: 'closed model: events in flight end to end' },
         workers: { type: 'number', describe: 'load worker threads running the publishers' },
-        'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload (at most 65525: the aggregator dead-letters payloads over 64 KiB)' },
+        'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload (at most 65525: a larger event exceeds the aggregator\'s 64 KiB payload limit, exit 2)' },
         topics: { type: 'number', describe: 'topics per publisher the events are spread over' },
         window: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' },
         aggregator: {
@@ -139,17 +140,34 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           describe: 'profile the aggregator, the embedded broker (node --cpu-prof) and the harness\'s main thread and load workers: .cpuprofile files and a summary, profile.md, under <out>/profiles/ (profiling costs CPU: capacity figures from such a run are lower)',
         },
       })
-      .example('$0 --scenario dup-storm', 'the default run (about 30 s)')
-      .example('$0 --scenario dup-storm --dedup none --sink-mode append', 'watch the duplicates reach the sink')
-      .example('$0 --scenario dup-storm --broker mqtt://127.0.0.1:1883', 'against an external broker')
-      .example('$0 --scenario dup-storm --sink postgres --dedup postgres', 'commit to PostgreSQL, claims in the same transaction')
-      .example('$0 --scenario dup-storm --rate 5000 --duration 30s', 'sustain 5,000 ev/s or say why not (exit 3 if the generator falls behind)')
-      .example(
-        '$0 --scenario dup-storm --rate 500000 --duration 10s --set load.max_lag_ms=2000',
-        'beyond the generator: events more than load.max_lag_ms (default 5000) behind schedule are dropped, never sent, counted; exit 3',
+      // Examples and scenario fields as preformatted text: yargs' two-column examples break each
+      // command across lines, and README.md carries this help verbatim (cli.test.ts holds them equal).
+      .epilogue(
+        [
+          'Examples:',
+          '  $0 --scenario dup-storm                                   # the default run (about 30 s)',
+          '  $0 --scenario dup-storm --dedup none --sink-mode append   # duplicates reach the sink',
+          '  $0 --scenario dup-storm --dedup memory --rate 2000 --duration 30s',
+          '  $0 --scenario dup-storm --broker mqtt://127.0.0.1:1883    # an external broker',
+          '  $0 --scenario dup-storm --sink postgres --dedup postgres  # claims in the sink\'s transaction',
+          '  $0 --scenario dup-storm --rate 5000 --duration 30s        # sustained, or exit 3 and why',
+          '  $0 --scenario dup-storm --rate 500000 --duration 10s      # past the generator: drops, exit 3',
+          '  $0 --scenario dup-storm --rate 1000:20000 --duration 60s  # where the backlog starts to grow',
+          '  $0 --scenario dup-storm --rate 20000 --aggregator none    # generator and broker ceiling',
+          '',
+          'Scenario fields often changed with --set (every field is described in scenarios/schema.ts):',
+          '  load.max_lag_ms            open model: an event more than this many ms behind its intended send time',
+          '                             at hand-off is dropped (never sent, counted) and the run is invalid, exit 3',
+          '                             (default 5000)',
+          '  load.window                most un-acked QoS 1 publishes per publisher connection (as --window)',
+          '  load.puback_timeout_ms     a publish without a PUBACK this long frees its slot, counted as an error',
+          '  aggregator.commit_hold_ms  hold each sink transaction open this long after its INSERT, before COMMIT',
+          '                             (calibration: latency ends when the COMMIT has returned; default 0)',
+          '  drain_timeout_s            the longest the run waits after the end of the schedule, for PUBACKs and',
+          '                             the drain together; events not committed by then are reported as such,',
+          '                             with the reason, and count as lost',
+        ].join('\n'),
       )
-      .example('$0 --scenario dup-storm --rate 1000:20000 --duration 60s', 'ramp the arrival rate to find where the backlog starts to grow')
-      .example('$0 --scenario dup-storm --rate 20000 --aggregator none', "the generator's and broker's ceiling, with a subscriber that acks at once")
   ).parseAsync();
 
   if (args.list) {

@@ -3,15 +3,14 @@
 // per measured phase, so a short phase that fell behind cannot hide in a long one's histogram.
 
 import { describe, expect, it } from 'vitest';
-import { emptyCounters } from '../aggregator/pipeline.ts';
 import type { SinkRow } from '../aggregator/sink/index.ts';
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from '../scenarios/defaults.ts';
 import type { Scenario } from '../scenarios/schema.ts';
-import { buildLedger } from './ledger/index.ts';
 import type { LoadOutcome, PhaseWindow } from './load/generator.ts';
 import { PublishLog } from './load/log.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
-import { assembleResult } from './result-assembly.ts';
+import { assembleFromLoad } from './result-fixture.ts';
+import { expectValidApartFromGeneratorLag } from './run-expectations.ts';
 
 const T0 = 1_767_225_600_000_000;
 
@@ -66,24 +65,7 @@ function run(plans: PhasePlan[]) {
   phases.forEach((p) => p.name !== WARMUP.name && pooled.merge(p.lag));
   const load: LoadOutcome = { log, phases, lag: pooled, publish_ack: new LatencyRecorder(), window_waits: 0, faults: [], start_us: T0, unsettled: 0 };
   const excluded = new Set(plans.flatMap((p, i) => (p.name === WARMUP.name ? [i] : [])));
-  const ledger = buildLedger({ log, phases, sink: rows, dead_letters: [], excluded_phases: excluded });
-  return assembleResult({
-    runId: 'assembly-test',
-    started: new Date(),
-    options: { scenario, overrides: {}, broker: 'embedded', out_dir: '.' },
-    aggregatorKind: 'reference',
-    brokerKind: 'embedded',
-    brokerSoftware: 'aedes (embedded)',
-    brokerUrl: 'embedded',
-    load,
-    ledger,
-    timeline: [],
-    drain: { drain_s: 0, complete: true, stopped: 'done', outstanding: 0 },
-    counters: emptyCounters(),
-    claimOrder: 'claim-first',
-    excluded,
-    rssPeakMb: 0,
-  });
+  return assembleFromLoad('assembly-test', scenario, load, rows, excluded);
 }
 
 describe('assembleResult: offered rate and generator lag, measured per phase', () => {
@@ -128,6 +110,12 @@ describe('assembleResult: offered rate and generator lag, measured per phase', (
     expect(result.phases.map((p) => p.lag_p99_ms)).toEqual([1, 300.031]);
     expect(result.valid).toBe(false);
     expect(result.invalid_reasons).toEqual(["the generator fell behind its schedule in phase 'short': lag p99 300.0 ms > 100 ms (more load workers may help: load.workers)"]);
+  });
+
+  it("is the lag reason the end-to-end tests allow (run-expectations.ts), and no other reason is", () => {
+    expectValidApartFromGeneratorLag(run([{ name: 'short', duration_s: 1, rate: 100, lag_us: 300_000 }]));
+    const offeredTooLittle = run([{ name: 'steady', duration_s: 2, rate: 500, handed_off: 800, lag_us: 1_000 }]);
+    expect(() => expectValidApartFromGeneratorLag(offeredTooLittle)).toThrow();
   });
 
   it("leaves the warm-up's lag out of the verdict and out of the pooled figure", () => {

@@ -351,7 +351,8 @@ interface DrainWatch {
 }
 
 /**
- * Wait until everything the broker acknowledged is accounted for, or drain_timeout_s has passed.
+ * Wait until everything the broker acknowledged is accounted for, or timeoutMs (what the load's
+ * wait for PUBACKs left of drain_timeout_s) has passed.
  * A pause in progress is no reason to stop: a broker that redelivers on a timer (an ack-wait of
  * 30 s is common) or a consumer that is restarting delivers late, and stopping early would report
  * its events as lost.

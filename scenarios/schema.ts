@@ -231,7 +231,11 @@ export interface Scenario {
   aggregator: ScenarioAggregator;
   /** Embedded broker only: where it keeps sessions and queued messages (what survives broker-kill). Default memory. */
   broker?: { persistence: 'memory' | 'redis' };
-  /** Longest wait after the load for the aggregator to commit what was published. */
+  /**
+   * One budget, counted from the end of the schedule, for the load's wait for PUBACKs and the drain
+   * after it: the run stops waiting at most this long after the schedule's end. Events not committed by then are reported as
+   * not committed by the end of the drain, with the reason, and count as lost.
+   */
   drain_timeout_s: number;
   checks: Check[];
 }

@@ -10,12 +10,10 @@ import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nowMicros } from '../../aggregator/clock.ts';
-import { emptyCounters } from '../../aggregator/pipeline.ts';
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD } from '../../scenarios/defaults.ts';
 import type { Phase, Scenario } from '../../scenarios/schema.ts';
 import { startBroker, type BrokerHandle } from '../broker/index.ts';
-import { buildLedger } from '../ledger/index.ts';
-import { assembleResult } from '../result-assembly.ts';
+import { assembleFromLoad } from '../result-fixture.ts';
 import { runLoad, type LoadOutcome } from './generator.ts';
 import { QUEUED } from './log.ts';
 
@@ -41,24 +39,7 @@ function logged(load: LoadOutcome): number {
 
 /** The run's result as the harness would assemble it, with nothing in the sink. */
 function assemble(s: Scenario, load: LoadOutcome) {
-  const ledger = buildLedger({ log: load.log, phases: load.phases, sink: [], dead_letters: [] });
-  return assembleResult({
-    runId: 'overload-test',
-    started: new Date(),
-    options: { scenario: s, overrides: {}, broker: 'embedded', out_dir: '.' },
-    aggregatorKind: 'reference',
-    brokerKind: 'embedded',
-    brokerSoftware: 'aedes (embedded)',
-    brokerUrl: 'embedded',
-    load,
-    ledger,
-    timeline: [],
-    drain: { drain_s: 0, complete: true, stopped: 'done', outstanding: 0 },
-    counters: emptyCounters(),
-    claimOrder: 'claim-first',
-    excluded: new Set(),
-    rssPeakMb: 0,
-  });
+  return assembleFromLoad('overload-test', s, load, [], new Set());
 }
 
 /** Answers CONNECT and never acknowledges a PUBLISH: every window stays full. */
