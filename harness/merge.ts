@@ -595,6 +595,10 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
     recovery_s,
     phases,
     timeline,
+    // A sum with any part's self-reported count in it is self-reported.
+    ...(results.every((r) => r.backlog_source === undefined)
+      ? {}
+      : { backlog_source: results.every((r) => r.backlog_source === 'broker') ? ('broker' as const) : ('subscriber (self-reported)' as const) }),
     commits_per_second: mergeCommitsPerSecond(results.map((r) => r.commits_per_second ?? [])),
     faults: mergeFaults(results.map((r) => r.faults)),
     checks,

@@ -78,6 +78,7 @@ function run(plans: PhasePlan[]) {
     load,
     ledger,
     timeline: [],
+    backlogSource: 'broker',
     drain: { drain_s: 0, complete: true, stopped: 'done', outstanding: 0 },
     counters: emptyCounters(),
     claimOrder: 'claim-first',

@@ -53,6 +53,7 @@ function assemble(s: Scenario, load: LoadOutcome) {
     load,
     ledger,
     timeline: [],
+    backlogSource: 'broker',
     drain: { drain_s: 0, complete: true, stopped: 'done', outstanding: 0 },
     counters: emptyCounters(),
     claimOrder: 'claim-first',
