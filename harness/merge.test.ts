@@ -163,6 +163,24 @@ describe('mergeResults: counts, rates, checks', () => {
     ]);
   });
 
+  it("says who counted the backlog: the broker only if it did for every part, self-reported if any part's was, none when no part says", () => {
+    const counted = (source: 'broker' | 'subscriber (self-reported)' | undefined) => (r: RunResult) => {
+      if (source === undefined) delete r.backlog_source;
+      else r.backlog_source = source;
+    };
+    expect(mergeResults([read('a', part('a1', [1000], counted('broker'))), read('b', part('b2', [2000], counted('broker')))]).backlog_source).toBe('broker');
+    expect(mergeResults([read('a', part('a1', [1000], counted('broker'))), read('b', part('b2', [2000], counted('subscriber (self-reported)')))]).backlog_source).toBe(
+      'subscriber (self-reported)',
+    );
+    expect(mergeResults([read('a', part('a1', [1000], counted('broker'))), read('b', part('b2', [2000], counted(undefined)))]).backlog_source).toBe(
+      'subscriber (self-reported)',
+    );
+    expect(mergeResults([read('a', part('a1', [1000], counted(undefined))), read('b', part('b2', [2000], counted(undefined)))]).backlog_source).toBeUndefined();
+    expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), backlog_source: 'aggregator' }).errors).toEqual([
+      "c: backlog_source must be 'broker' or 'subscriber (self-reported)' (got \"aggregator\")",
+    ]);
+  });
+
   it('a run is valid only if every part is, and says which part was not', () => {
     const b = part('b2', [1], (r) => {
       r.valid = false;

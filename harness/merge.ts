@@ -13,7 +13,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import type { LedgerSecond } from './ledger/index.ts';
 import { formatShard, type Shard } from './load/shard.ts';
-import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
+import { BACKLOG_SOURCES, phaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
 import type { Recovery } from './metrics/recovery.ts';
 import { round } from './result-assembly.ts';
@@ -235,6 +235,10 @@ export function readPart(label: string, parsed: unknown): { part: MergePart; err
   });
   if (parsed.recovery_s !== undefined) number('recovery_s', parsed.recovery_s);
   if (parsed.timeline !== undefined) array('timeline', parsed.timeline);
+  // Optional: results written before it was recorded have none (their backlog was self-reported).
+  if (parsed.backlog_source !== undefined && !(BACKLOG_SOURCES as readonly unknown[]).includes(parsed.backlog_source)) {
+    fail('backlog_source', `must be ${BACKLOG_SOURCES.map((s) => `'${s}'`).join(' or ')}`, parsed.backlog_source);
+  }
   if (parsed.commits_per_second !== undefined) array('commits_per_second', parsed.commits_per_second);
   array('faults', parsed.faults);
   array('checks', parsed.checks);
@@ -595,6 +599,10 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
     recovery_s,
     phases,
     timeline,
+    // A sum with any part's self-reported count in it is self-reported.
+    ...(results.every((r) => r.backlog_source === undefined)
+      ? {}
+      : { backlog_source: results.every((r) => r.backlog_source === 'broker') ? ('broker' as const) : ('subscriber (self-reported)' as const) }),
     commits_per_second: mergeCommitsPerSecond(results.map((r) => r.commits_per_second ?? [])),
     faults: mergeFaults(results.map((r) => r.faults)),
     checks,

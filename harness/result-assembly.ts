@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import type { emptyCounters } from '../aggregator/pipeline.ts';
 import type { LoadOutcome } from './load/generator.ts';
 import type { Ledger } from './ledger/index.ts';
-import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
+import { phaseLoad, type BacklogSource, type TimelineSample } from './metrics/backlog.ts';
 import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
@@ -51,6 +51,7 @@ export interface Assembly {
   load: LoadOutcome;
   ledger: Ledger;
   timeline: TimelineSample[];
+  backlogSource: BacklogSource;
   drain: RunResult['drain'];
   counters: ReturnType<typeof emptyCounters>;
   claimOrder: string;
@@ -151,7 +152,7 @@ export function assembleResult(a: Assembly): RunResult {
         ? `fell behind during the fault${faultKinds.length === 1 ? '' : 's'} (${faultKinds.join(', ')})`
         : `overloaded at ${open ? `${phase.target_rate.toFixed(0)} ev/s` : 'the closed-model concurrency'}`;
     findings.push(
-      `${what} in phase '${verdict.phase}': the subscriber finished ${verdict.consumed_per_s.toFixed(0)} msg/s of the ${verdict.accepted_per_s.toFixed(0)} msg/s the broker accepted (${(verdict.sustained_share * 100).toFixed(0)}%); the backlog grew by ${verdict.backlog_growth_per_s.toFixed(0)} msg/s to ${verdict.backlog_at_end} at the phase end, so this phase's latency measures queue length.`,
+      `${what} in phase '${verdict.phase}': the subscriber finished ${verdict.consumed_per_s.toFixed(0)} msg/s (${a.backlogSource === 'broker' ? 'PUBACKs counted by the broker' : 'self-reported'}) of the ${verdict.accepted_per_s.toFixed(0)} msg/s the broker accepted (${(verdict.sustained_share * 100).toFixed(0)}%); the backlog grew by ${verdict.backlog_growth_per_s.toFixed(0)} msg/s to ${verdict.backlog_at_end} at the phase end, so this phase's latency measures queue length.`,
     );
   }
   if (bare) {
@@ -284,6 +285,7 @@ export function assembleResult(a: Assembly): RunResult {
       };
     }),
     timeline: a.timeline,
+    backlog_source: a.backlogSource,
     commits_per_second: ledger.per_second,
     faults: load.faults,
     checks,

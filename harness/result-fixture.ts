@@ -23,6 +23,7 @@ export function assembleFromLoad(runId: string, scenario: Scenario, load: LoadOu
     load,
     ledger,
     timeline: [],
+    backlogSource: 'broker',
     drain: { drain_s: 0, complete: true, stopped: 'done', outstanding: 0 },
     counters: emptyCounters(),
     claimOrder: 'claim-first',

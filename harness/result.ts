@@ -6,7 +6,7 @@ import type { Check, Scenario } from '../scenarios/schema.ts';
 import type { LatencySummary } from './metrics/histogram.ts';
 import type { LedgerTotals } from './ledger/index.ts';
 import type { FaultRecord } from './load/generator.ts';
-import type { PhaseLoad, TimelineSample } from './metrics/backlog.ts';
+import type { BacklogSource, PhaseLoad, TimelineSample } from './metrics/backlog.ts';
 import type { Recovery } from './metrics/recovery.ts';
 import type { LedgerSecond } from './ledger/index.ts';
 import type { Shard } from './load/shard.ts';
@@ -146,6 +146,12 @@ export interface RunResult {
   phases: PhaseResult[];
   /** One sample a second: published, broker-acked, subscriber-acked and the backlog between them. */
   timeline: TimelineSample[];
+  /**
+   * Who counted the timeline's subscriber_acked (and so its backlog and consumed rate): the broker's
+   * PUBACKs from its subscriber, or the subscriber's own word. Absent in results written before it
+   * was recorded: their backlog was the subscriber's self-reported count.
+   */
+  backlog_source?: BacklogSource;
   /** First commits per second of commit time, with their p50/p99/max latency (from the sink). */
   commits_per_second: LedgerSecond[];
   /** Longest recovery over the phases with faults (s); a phase that did not recover counts until the end of the run. */

@@ -18,7 +18,7 @@ import { runLoad } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
 import { shardPublishers, type Shard } from './load/shard.ts';
 import { buildLedgerAsync, deadLetterKey } from './ledger/index.ts';
-import type { TimelineSample } from './metrics/backlog.ts';
+import type { BacklogSource, TimelineSample } from './metrics/backlog.ts';
 import type { LiveLatency } from './metrics/live-latency.ts';
 import { parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './run-sink/index.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
@@ -172,6 +172,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       return rss;
     };
     let previous = { t_s: 0, published: 0, subscriber_acked: 0 };
+    const consumed = consumedCounter(brokerHandle, agg);
+    // The timeline's samples, in tick order: each waits for its count of what the subscriber finished.
+    let ticks = Promise.resolve();
     let during: Promise<void> | undefined;
     let systemFaults: SystemFaultRun | undefined;
     const controls: SystemControls = {
@@ -223,30 +226,37 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         during = options.during?.({ aggregator: agg, start_us });
       },
       onTick: (status) => {
-        const counters = agg.totalCounters() ?? emptyCounters();
-        const dt = Math.max(1e-3, status.elapsed_s - previous.t_s);
-        const sample: TimelineSample = {
-          t_s: round(status.elapsed_s, 3),
-          phase: phaseAt(scenario, status.elapsed_s),
-          published: status.published,
-          broker_acked: status.acked,
-          subscriber_acked: counters.acked,
-          backlog: status.acked + status.pending - counters.acked,
-          offered_per_s: round((status.published - previous.published) / dt),
-          consumed_per_s: round((counters.acked - previous.subscriber_acked) / dt),
-          pending: status.pending,
-          retries: counters.retries,
-          redelivered: counters.redelivered,
-        };
-        timeline.push(sample);
-        previous = { t_s: status.elapsed_s, published: status.published, subscriber_acked: counters.acked };
-        const rssMb = sampleRss() / 2 ** 20;
-        const live = bare ? undefined : liveLatency?.sample();
-        progress(
-          `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}  p99 ${live && live.count > 0 ? `${live.p99_ms.toFixed(1)} ms` : '—'}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms${status.dropped > 0 ? `  dropped ${status.dropped}` : ''}  dlq ${counters.dlq}  errors ${status.errors + counters.errors}  rss ${rssMb.toFixed(0)} MB`,
-        );
+        ticks = ticks.then(async () => {
+          const reported = await consumed.read();
+          const counters = agg.totalCounters() ?? emptyCounters();
+          // A broker that cannot answer (killed, restarting) is taken to have seen nothing new.
+          const subscriberAcked = reported ?? previous.subscriber_acked;
+          const dt = Math.max(1e-3, status.elapsed_s - previous.t_s);
+          const sample: TimelineSample = {
+            t_s: round(status.elapsed_s, 3),
+            phase: phaseAt(scenario, status.elapsed_s),
+            published: status.published,
+            broker_acked: status.acked,
+            subscriber_acked: subscriberAcked,
+            backlog: status.acked + status.pending - subscriberAcked,
+            offered_per_s: round((status.published - previous.published) / dt),
+            consumed_per_s: round((subscriberAcked - previous.subscriber_acked) / dt),
+            pending: status.pending,
+            retries: counters.retries,
+            redelivered: counters.redelivered,
+          };
+          timeline.push(sample);
+          previous = { t_s: status.elapsed_s, published: status.published, subscriber_acked: subscriberAcked };
+          const rssMb = sampleRss() / 2 ** 20;
+          const live = bare ? undefined : liveLatency?.sample();
+          // Every figure the aggregator gives about itself is labelled so; the rest is the harness's (or the broker's) count.
+          progress(
+            `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}${consumed.source === 'broker' ? '' : ' (consumed and backlog self-reported)'}  p99 ${live && live.count > 0 ? `${live.p99_ms.toFixed(1)} ms` : '—'}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms${status.dropped > 0 ? `  dropped ${status.dropped}` : ''}  publish errors ${status.errors}  ${bare ? 'subscriber' : 'aggregator'} dlq ${counters.dlq}, errors ${counters.errors} (self-reported)  rss ${rssMb.toFixed(0)} MB`,
+          );
+        });
       },
     });
+    await ticks;
     await during;
     const faultRecords = orderFaultRecords(scenario, [...load.faults, ...((await systemFaults?.finish()) ?? [])]);
 
@@ -298,6 +308,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       load: { ...load, faults: faultRecords },
       ledger,
       timeline,
+      backlogSource: consumed.source,
       drain,
       counters,
       claimOrder,
@@ -331,6 +342,27 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       );
     }
   }
+}
+
+/** How far the subscriber has got, and who says so: the timeline's backlog source. */
+interface ConsumedCounter {
+  source: BacklogSource;
+  /** Messages the subscriber has acknowledged so far; undefined when the source cannot answer now. Never rejects. */
+  read(): Promise<number | undefined>;
+}
+
+/**
+ * The broker's count of its subscriber's PUBACKs when the broker gives one (the embedded broker):
+ * evidence that does not rest on the subscriber's word, and unlike the aggregator's own counter it
+ * keeps counting the PUBACKs of a process that is then SIGKILLed before it reports them. Otherwise
+ * (an external broker) the subscriber's self-reported acks, labelled so wherever shown.
+ */
+function consumedCounter(broker: BrokerHandle, subscriber: AggregatorProcess): ConsumedCounter {
+  if (broker.subscriberAcks) {
+    const acks = broker.subscriberAcks.bind(broker);
+    return { source: 'broker', read: () => acks().catch(() => undefined) };
+  }
+  return { source: 'subscriber (self-reported)', read: async () => subscriber.totalCounters()?.acked ?? 0 };
 }
 
 function phaseAt(scenario: Scenario, elapsedS: number): string {

@@ -213,6 +213,26 @@ describe('renderSummary', () => {
     expect(lines[2]).toMatch(/^throughput offered 1000 ev\/s, consumed 998 ev\/s · publish→PUBACK p99 /);
   });
 
+  it("labels the backlog and a bare subscriber's consumed rate self-reported when the subscriber counted them, or when a result does not say who did", () => {
+    const selfReported = fixture();
+    selfReported.backlog_source = 'subscriber (self-reported)';
+    const older = fixture();
+    delete older.backlog_source;
+    for (const result of [selfReported, older]) {
+      result.phases[1]!.recovery = { phase: 'storm', baseline_phase: 'warmup', baseline_p99_ms: 10, baseline_backlog: 5, recovery_s: 1, backlog_peak: 40, p99_peak_ms: 90 };
+      const report = renderReport(result);
+      expect(report).toContain("messages the subscriber says it acknowledged (self-reported: the harness cannot read this broker's counts)");
+      expect(report).toContain('| lost | backlog growth msg/s (self-reported) |');
+      expect(report).toContain('| recovery s | backlog peak (self-reported) |');
+      expect(renderSummary(result)).toContain('backlog peak 40 (self-reported)');
+      result.aggregator.kind = 'none';
+      expect(renderSummary(result).split('\n')[2]).toMatch(/^throughput offered 1000 ev\/s, consumed 998 ev\/s \(self-reported\) · /);
+    }
+    const counted = renderReport(fixture());
+    expect(counted).toContain('counted by the broker (the PUBACKs it received from the subscriber)');
+    expect(counted).not.toMatch(/backlog[^\n]*self-reported/);
+  });
+
   it('adds one line per finding and a FAIL verdict', () => {
     const result = withTotals({ lost: 3 });
     result.findings = ['3 events were acknowledged by the broker but never committed to the sink.'];

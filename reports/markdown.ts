@@ -1,7 +1,17 @@
 // report.md from result.json: a pure function, so an old run re-renders with no broker.
 // The first line is the verdict; a reader who stops there knows whether to trust the rest.
 
+import type { BacklogSource } from '../harness/metrics/backlog.ts';
 import type { LatencyResult, RunResult } from '../harness/result.ts';
+
+/** What the timeline's backlog subtracts, by who counted it (result.json backlog_source). */
+const BACKLOG_SOURCE_TEXT: Record<BacklogSource, string> = {
+  broker: 'messages the subscriber acknowledged, counted by the broker (the PUBACKs it received from the subscriber)',
+  'subscriber (self-reported)': "messages the subscriber says it acknowledged (self-reported: the harness cannot read this broker's counts)",
+};
+
+/** The timeline's count of what the subscriber acknowledged is its own word; results written before backlog_source was recorded had only that. */
+const backlogSelfReported = (result: RunResult) => (result.backlog_source ?? 'subscriber (self-reported)') !== 'broker';
 
 // Older result files lack some figures: show them as "—" rather than failing the whole report.
 const fmt = (value: number | undefined, digits = 2) =>
@@ -143,10 +153,11 @@ export function renderReport(result: RunResult): string {
     '',
   );
 
+  const selfReportedBacklog = backlogSelfReported(result);
   out.push('## Phases and faults', '');
   out.push(
     table(
-      ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'dropped', 'generator lag p99 ms', 'published', 'committed', 'lost', 'backlog growth msg/s', 'overloaded', 'faults'],
+      ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'dropped', 'generator lag p99 ms', 'published', 'committed', 'lost', `backlog growth msg/s${selfReportedBacklog ? ' (self-reported)' : ''}`, 'overloaded', 'faults'],
       result.phases.map((p) => {
         const faults = result.faults
           .filter((f) => f.phase === p.name)
@@ -174,7 +185,7 @@ export function renderReport(result: RunResult): string {
   if (timeline.length > 0) {
     out.push('## Timeline', '');
     out.push(
-      'Per-second samples (at most 60 rows shown; every sample is in result.json). Backlog = publishes the broker acknowledged (harness) − messages the subscriber acknowledged (self-reported by the aggregator): a backlog that grows for a whole phase means the system could not keep up. p99 is of the events first committed in that second. ⚡ marks phases with faults.',
+      `Per-second samples (at most 60 rows shown; every sample is in result.json). Backlog = publishes handed to the broker (acknowledged or awaiting PUBACK; harness) − ${BACKLOG_SOURCE_TEXT[selfReportedBacklog ? 'subscriber (self-reported)' : 'broker']}: a backlog that grows for a whole phase means the system could not keep up. Consumed is the same count per second. p99 is of the events first committed in that second. ⚡ marks phases with faults.`,
       '',
     );
     const p99At = new Map((result.commits_per_second ?? []).map((c) => [c.t_s, c.p99_ms]));
@@ -198,12 +209,12 @@ export function renderReport(result: RunResult): string {
   if (recovered.length > 0) {
     out.push('## Recovery', '');
     out.push(
-      `After each phase with process or network faults, or overloaded: seconds until per-second p99 and backlog were back within the band of the last fault-free phase (p99 ≤ max(2 × its median, its worst second) + 5 ms; backlog ≤ its largest + 0.1 s of consumption + messages lost for good; 3 s in a row).`,
+      `After each phase with process or network faults, or overloaded: seconds until per-second p99 and backlog were back within the band of the last fault-free phase (p99 ≤ max(2 × its median, its worst second) + 5 ms; backlog ≤ its largest + 0.1 s of consumption + messages lost for good; 3 s in a row). Backlog as in the timeline${selfReportedBacklog ? ' (self-reported)' : ' (counted by the broker)'}.`,
       '',
     );
     out.push(
       table(
-        ['phase', 'baseline', 'baseline p99 ms', 'recovery s', 'backlog peak', 'p99 peak ms', 'lost', 'sink duplicates', 'repeat deliveries', 'retries'],
+        ['phase', 'baseline', 'baseline p99 ms', 'recovery s', `backlog peak${selfReportedBacklog ? ' (self-reported)' : ''}`, 'p99 peak ms', 'lost', 'sink duplicates', 'repeat deliveries', 'retries'],
         recovered.map((p) => {
           const r = p.recovery!;
           return [p.name, r.baseline_phase, fmt(r.baseline_p99_ms, 1), r.recovery_s === null ? '**not recovered**' : fmt(r.recovery_s, 1), r.backlog_peak, fmt(r.p99_peak_ms, 1), p.lost, p.sink_duplicates ?? 0, p.redelivered ?? 0, p.retries ?? 0];
@@ -274,7 +285,7 @@ export function renderSummary(result: RunResult): string {
     return [
       verdictLine(result).replace(/\*\*/g, ''),
       `published ${t.published} (+${t.copies_published} duplicate copies) · acked by broker ${t.acked_by_broker + t.copies_acked} · acked by the bare subscriber ${c.acked} (self-reported)`,
-      `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, consumed ${fmt(result.throughput.committed_per_s, 0)} ev/s · publish→PUBACK p99 ${fmt(result.latency.publish_ack.p99_ms, 3)} ms · generator lag p99 ${fmt(result.generator.lag_p99_ms, 3)} ms${droppedNote(result)}`,
+      `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, consumed ${fmt(result.throughput.committed_per_s, 0)} ev/s${backlogSelfReported(result) ? ' (self-reported)' : ''} · publish→PUBACK p99 ${fmt(result.latency.publish_ack.p99_ms, 3)} ms · generator lag p99 ${fmt(result.generator.lag_p99_ms, 3)} ms${droppedNote(result)}`,
       ...result.findings.map((f) => `finding: ${f}`),
     ].join('\n');
   }
@@ -286,7 +297,7 @@ export function renderSummary(result: RunResult): string {
       .filter((p) => p.recovery)
       .map((p) => {
         const r = p.recovery!;
-        return `recovery after '${p.name}': ${r.recovery_s === null ? 'not within the run' : `${fmt(r.recovery_s, 1)} s`} (p99 peak ${fmt(r.p99_peak_ms, 1)} ms, backlog peak ${r.backlog_peak}; baseline p99 ${fmt(r.baseline_p99_ms, 1)} ms in '${r.baseline_phase}')`;
+        return `recovery after '${p.name}': ${r.recovery_s === null ? 'not within the run' : `${fmt(r.recovery_s, 1)} s`} (p99 peak ${fmt(r.p99_peak_ms, 1)} ms, backlog peak ${r.backlog_peak}${backlogSelfReported(result) ? ' (self-reported)' : ''}; baseline p99 ${fmt(r.baseline_p99_ms, 1)} ms in '${r.baseline_phase}')`;
       }),
     ...result.findings.map((f) => `finding: ${f}`),
   ].join('\n');

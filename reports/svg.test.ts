@@ -276,6 +276,22 @@ describe('timelineSvg', () => {
     return (px) => ((px - TIMELINE_THROUGHPUT_PLOT.left) / TIMELINE_THROUGHPUT_PLOT.width) * xMax;
   }
 
+  it('says who counted the consumed rate, and labels it self-reported when the subscriber did (or the result does not say)', () => {
+    const counted = timelineSvg(fixture());
+    expect(counted).toContain('consumed; its PUBACKs counted by the broker');
+    expect(counted).not.toContain('self-reported');
+    const selfReported = fixture();
+    selfReported.backlog_source = 'subscriber (self-reported)';
+    const older = fixture();
+    delete older.backlog_source;
+    for (const result of [selfReported, older]) {
+      const svg = timelineSvg(result);
+      expectWellFormedSvg(svg);
+      expect(svg).toContain('consumed; self-reported by the subscriber');
+      expect(svg).toContain('consumed msg/s (self-reported)');
+    }
+  });
+
   it('has one vertex per timeline sample and per second of commits, at the right places', () => {
     const result = fixture();
     const svg = timelineSvg(result);

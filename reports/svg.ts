@@ -288,8 +288,10 @@ export function timelineSvg(result: RunResult): string {
   };
 
   const faulted = windows.filter((w) => w.faulted);
+  // Results written before backlog_source was recorded had only the subscriber's own count.
+  const consumedSelfReported = (result.backlog_source ?? 'subscriber (self-reported)') !== 'broker';
   const desc =
-    `Top: messages per second the subscriber acknowledged (consumed) and original events per second offered, one point per timeline sample (${timeline.length}). ` +
+    `Top: messages per second the subscriber acknowledged (consumed; ${consumedSelfReported ? 'self-reported by the subscriber' : 'its PUBACKs counted by the broker'}) and original events per second offered, one point per timeline sample (${timeline.length}). ` +
     `Bottom: p99 end-to-end latency of each second's first commits (log scale), one point per second with commits (${commits.length}). ` +
     (faulted.length > 0 ? `Shaded: phases with faults (${faulted.map((w) => `${w.name} ${fmtNumber(w.start_s)}–${fmtNumber(w.end_s)} s`).join(', ')}). ` : 'No phase has faults. ') +
     'Dashed lines: phase boundaries.';
@@ -366,7 +368,7 @@ export function timelineSvg(result: RunResult): string {
   // Legend.
   const lx = right + 14;
   const legend: (readonly [string, string, number, string])[] = [
-    ...(timeline.length > 0 ? ([['consumed msg/s', '#1f77b4', 2, ''], ['offered ev/s', '#7f7f7f', 1.5, '6 4']] as const) : []),
+    ...(timeline.length > 0 ? ([[consumedSelfReported ? 'consumed msg/s (self-reported)' : 'consumed msg/s', '#1f77b4', 2, ''], ['offered ev/s', '#7f7f7f', 1.5, '6 4']] as const) : []),
     ...(commits.length > 0 ? ([['p99 ms', '#d62728', 2, '']] as const) : []),
   ];
   out.push('<g class="legend">');

@@ -270,6 +270,68 @@ describe('embedded broker', () => {
   });
 });
 
+describe("the embedded broker's count of its subscribers' PUBACKs", () => {
+  let broker: EmbeddedBroker | undefined;
+  afterEach(async () => {
+    await broker?.stop();
+    broker = undefined;
+  });
+
+  /** subscriberAcks() once it reaches `n`, or whatever it says after 2 s (the count trails the clients). */
+  async function acksReaching(b: EmbeddedBroker, n: number): Promise<number | undefined> {
+    const deadline = Date.now() + 2_000;
+    for (;;) {
+      const acks = await b.subscriberAcks();
+      if ((acks ?? 0) >= n || Date.now() > deadline) return acks;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  it('adds up over every broker process: a SIGKILL and restart do not start it again from 0', async () => {
+    broker = (await startBroker('embedded', { persistence: 'memory' })) as EmbeddedBroker;
+    for (let i = 0; i < 3; i++) await qos1RoundTrip(broker.url);
+    expect(await acksReaching(broker, 3)).toBe(3);
+    await broker.kill();
+    expect(await broker.subscriberAcks()).toBeUndefined();
+    await broker.restart();
+    expect(await broker.subscriberAcks()).toBe(3);
+    for (let i = 0; i < 2; i++) await qos1RoundTrip(broker.url);
+    expect(await acksReaching(broker, 5)).toBe(5);
+    // stats() stays the one process's own.
+    expect((await broker.stats())?.delivered).toBe(2);
+  });
+
+  it('does not count a PUBACK for a message id a persistent session does not hold (it finishes no delivery)', async () => {
+    broker = (await startBroker('embedded', { persistence: 'memory' })) as EmbeddedBroker;
+    await qos1RoundTrip(broker.url);
+    expect((await settledStats(broker))?.delivered).toBe(1);
+    // A bare MQTT 3.1.1 client with a persistent session (clean session flag 0, as the aggregator's):
+    // CONNECT, then a PUBACK for id 999 that was never delivered to it, then PINGREQ; the broker
+    // handles one client's packets in order, so by PINGRESP it has seen the PUBACK.
+    const socket = net.connect(portFromUrl(broker.url), '127.0.0.1');
+    const received: number[] = [];
+    const waitFor = (type: number) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no packet of type ${type} within 2 s`)), 2_000);
+        const check = () => {
+          if (received.includes(type)) {
+            clearTimeout(timer);
+            resolve();
+          } else setTimeout(check, 5);
+        };
+        check();
+      });
+    socket.on('data', (chunk: Buffer) => received.push(chunk[0]! >> 4));
+    socket.write(Buffer.from([0x10, 13, 0, 4, ...Buffer.from('MQTT'), 4, 0x00, 0, 60, 0, 1, 0x78]));
+    await waitFor(2); // CONNACK
+    socket.write(Buffer.from([0x40, 2, 999 >> 8, 999 & 0xff, 0xc0, 0]));
+    await waitFor(13); // PINGRESP
+    socket.destroy();
+    expect((await broker.stats())?.delivered).toBe(1);
+    expect(await broker.subscriberAcks()).toBe(1);
+  });
+});
+
 describe('external broker', () => {
   it('says which broker it is: Mosquitto by its retained $SYS/broker/version, an Aedes (no such topic) as unknown, the embedded one as aedes', async () => {
     const mosquitto = await startBroker(SHARED_MQTT_URL);

@@ -102,9 +102,13 @@ async function main(): Promise<void> {
     // client is null for Aedes' own $SYS heartbeats and wills; count only what clients sent.
     if (client !== null && packet.qos > 0) counters.published++;
   });
-  // 'ack' fires when a subscriber acknowledges a QoS > 0 delivery (PUBACK for QoS 1).
-  broker.on('ack', () => {
-    counters.delivered++;
+  // 'ack' fires when a subscriber acknowledges a QoS > 0 delivery (PUBACK for QoS 1). For a
+  // persistent session (the aggregator's) it comes with the queued packet the PUBACK cleared, and
+  // without one for a PUBACK whose id the session does not hold (a repeated or stray one): that
+  // finishes no delivery, so it is not counted. A clean session's deliveries are not queued in the
+  // persistence, so every PUBACK of one counts.
+  broker.on('ack', (packet, client) => {
+    if (packet || client.clean) counters.delivered++;
   });
   // Aedes emits 'error' on persistence failures; its typings only declare client-level errors.
   (broker as EventEmitter).on('error', (error: Error) => {

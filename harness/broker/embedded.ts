@@ -14,6 +14,8 @@ const CHILD_PATH = fileURLToPath(new URL('./embedded-process.ts', import.meta.ur
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 3_000;
 const STATS_TIMEOUT_MS = 2_000;
+/** kill() asks the doomed process for its last counts first, but never holds the fault up longer than this. */
+const LAST_STATS_TIMEOUT_MS = 200;
 /** How long restart() keeps retrying while the old port is still taken. */
 const RESTART_BIND_RETRY_MS = 5_000;
 const RESTART_BIND_RETRY_INTERVAL_MS = 100;
@@ -150,7 +152,7 @@ class BrokerProcess {
     });
   }
 
-  async stats(): Promise<Record<string, number> | undefined> {
+  async stats(timeoutMs = STATS_TIMEOUT_MS): Promise<Record<string, number> | undefined> {
     if (!this.running) return undefined;
     const id = this.#nextStatsId++;
     const reply = new Promise<Record<string, number> | undefined>((resolve) => this.#pendingStats.set(id, resolve));
@@ -161,8 +163,8 @@ class BrokerProcess {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`embedded broker pid ${this.child.pid} did not answer a stats request within ${STATS_TIMEOUT_MS} ms`)),
-        STATS_TIMEOUT_MS,
+        () => reject(new Error(`embedded broker pid ${this.child.pid} did not answer a stats request within ${timeoutMs} ms`)),
+        timeoutMs,
       );
     });
     try {
@@ -201,6 +203,14 @@ export class EmbeddedBroker implements BrokerHandle {
   #process: BrokerProcess | undefined;
   #restarting = false;
   #stopping: Promise<void> | undefined;
+  /**
+   * Subscriber PUBACKs counted by the broker processes already killed: a new process counts from 0.
+   * Each one's last count is read just before its SIGKILL, so only PUBACKs of the last moments
+   * before the kill can be missed.
+   */
+  #acksOfKilled = 0;
+  /** The latest count read from the current process, in case it cannot answer before its kill. */
+  #lastAcks = 0;
 
   private constructor(port: number, options: BrokerOptions, brokerProcess: BrokerProcess) {
     this.port = port;
@@ -224,6 +234,11 @@ export class EmbeddedBroker implements BrokerHandle {
     this.#assertNotStopped('kill');
     const brokerProcess = this.#process;
     this.#process = undefined;
+    if (brokerProcess) {
+      const last = await brokerProcess.stats(LAST_STATS_TIMEOUT_MS).catch(() => undefined);
+      this.#acksOfKilled += Math.max(last?.delivered ?? 0, this.#lastAcks);
+      this.#lastAcks = 0;
+    }
     await brokerProcess?.killNow();
   }
 
@@ -254,6 +269,16 @@ export class EmbeddedBroker implements BrokerHandle {
 
   async stats(): Promise<Record<string, number> | undefined> {
     return this.#process?.stats();
+  }
+
+  async subscriberAcks(): Promise<number | undefined> {
+    // Taken before the await: a kill() in between adds this process's count to #acksOfKilled.
+    const brokerProcess = this.#process;
+    const ofKilled = this.#acksOfKilled;
+    const stats = await brokerProcess?.stats().catch(() => undefined);
+    if (stats?.delivered === undefined) return undefined;
+    if (brokerProcess === this.#process) this.#lastAcks = Math.max(this.#lastAcks, stats.delivered);
+    return ofKilled + stats.delivered;
   }
 
   async #forkOnSamePort(): Promise<BrokerProcess> {

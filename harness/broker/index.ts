@@ -26,6 +26,13 @@ export interface BrokerHandle {
    * read right after a round trip can miss it (seen under load: 1 read in 200 behind).
    */
   stats?(): Promise<Record<string, number> | undefined>;
+  /**
+   * PUBACKs the broker has received from its subscribers (deliveries they finished), summed over
+   * every broker process of the run: the harness's own view of how far the subscriber got, which
+   * the timeline's backlog uses instead of the subscriber's word. Undefined while the broker cannot
+   * answer (down, restarting); absent for a broker whose counts the harness cannot read.
+   */
+  subscriberAcks?(): Promise<number | undefined>;
 }
 
 export type BrokerPersistence = 'memory' | 'redis';

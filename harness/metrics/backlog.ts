@@ -15,7 +15,11 @@ export interface TimelineSample {
   published: number;
   /** Publishes (originals and copies) the broker has acknowledged so far. */
   broker_acked: number;
-  /** Messages the subscriber has acknowledged so far (committed, absorbed or dead-lettered; self-reported). */
+  /**
+   * Messages the subscriber has acknowledged so far (committed, absorbed or dead-lettered), as
+   * counted by the run's backlog source (BacklogSource): the broker's PUBACKs from its subscriber,
+   * or the subscriber's own word.
+   */
   subscriber_acked: number;
   /**
    * broker_acked + pending − subscriber_acked: messages handed to the harness's connections and not
@@ -32,6 +36,15 @@ export interface TimelineSample {
   retries: number;
   redelivered: number;
 }
+
+/**
+ * Who counted subscriber_acked, and so the backlog: 'broker', the PUBACKs the broker received from
+ * its subscriber (the embedded broker counts them; the harness's own evidence), or 'subscriber
+ * (self-reported)', the aggregator's or bare subscriber's own acked counter, for a broker whose
+ * counts the harness cannot read.
+ */
+export const BACKLOG_SOURCES = ['broker', 'subscriber (self-reported)'] as const;
+export type BacklogSource = (typeof BACKLOG_SOURCES)[number];
 
 export interface PhaseLoad {
   phase: string;

@@ -46,9 +46,10 @@ export function recoveries(
   /** Phases used as a baseline only when no other fault-free phase comes before (warm-up). */
   fallbackOnly: ReadonlySet<string> = new Set(['warmup']),
   /**
-   * The backlog the run settled at in its last sample. After a consumer crash it stays above the
-   * baseline for good (the killed process's last acks were never reported); a backlog back at the
-   * level where it settles is not one still draining.
+   * The backlog the run settled at in its last sample. It can stay above the baseline for good: a
+   * killed broker's acknowledged messages that died with it, or, when the subscriber counts its own
+   * acks (an external broker), a crashed consumer's last acks that were never reported. A backlog
+   * back at the level where it settles is not one still draining.
    */
   settledBacklog = 0,
 ): Recovery[] {
