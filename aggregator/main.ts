@@ -10,7 +10,7 @@ import { hideBin } from 'yargs/helpers';
 import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
 import { parseDedupSpec } from './dedup/registry.ts';
-import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './sink/postgres.ts';
+import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
 
 const defaults = DEFAULT_AGGREGATOR_CONFIG;
 

@@ -8,8 +8,9 @@
 // aggregator/pipeline.ts for the order of claim and commit.
 
 import type { Sink, TransactionalClaim } from '../sink/index.ts';
+import type { ClaimResult } from './claim.ts';
 
-export type ClaimResult = 'new' | 'duplicate';
+export type { ClaimResult } from './claim.ts';
 
 export interface DedupStore {
   /** Short name used in reports ('memory', 'sqlite', 'none', 'redis', 'postgres'). */

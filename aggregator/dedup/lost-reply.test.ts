@@ -10,7 +10,8 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_DATABASE_URL, PostgresDedupStore } from './postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../postgres.ts';
+import { PostgresDedupStore } from './postgres.ts';
 import { DEFAULT_REDIS_URL, RedisDedupStore } from './redis.ts';
 
 const TTL_MS = 60_000;

@@ -8,7 +8,7 @@
 import { parseDedupSpec } from '../../aggregator/dedup/registry.ts';
 import { parseSinkSpec } from '../../aggregator/service.ts';
 import type { DeadLetter, SinkKind, SinkRow } from '../../aggregator/sink/index.ts';
-import { DEFAULT_DATABASE_URL } from '../../aggregator/sink/postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
 import { runSchemaName } from '../dedup-isolation.ts';
 import type { LiveLatency } from '../metrics/live-latency.ts';
 import type { SinkDescription } from '../result.ts';
