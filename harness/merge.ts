@@ -17,7 +17,7 @@ import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
 import type { Recovery } from './metrics/recovery.ts';
 import { round } from './result-assembly.ts';
-import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type PhaseResult, type RunResult } from './result.ts';
+import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type MergedPartSummary, type MergedRunResult, type PhaseResult, type RunResult } from './result.ts';
 import type { FaultRecord } from './load/messages.ts';
 import { mergedReportFiles, renderMergeSummary } from '../reports/merge.ts';
 
@@ -30,32 +30,6 @@ export interface MergePart {
   publish_ack: LatencyRecorder;
   phases: LatencyRecorder[];
 }
-
-/** What the merged result.json says about each part: enough to find it and replay it. */
-export interface MergedPartSummary {
-  path: string;
-  run_id: string;
-  shard: string | null;
-  started_at: string;
-  duration_s: number;
-  seed: number;
-  git_sha: string;
-  machine: RunResult['machine'];
-  versions: Record<string, string>;
-  broker: RunResult['broker'];
-  valid: boolean;
-  passed: boolean;
-  published: number;
-  unique_committed: number;
-  lost: number;
-  offered_per_s: number;
-  committed_per_s: number;
-  latency_p50_ms: number;
-  latency_p99_ms: number;
-  generator_lag_p99_ms: number;
-}
-
-export type MergedRunResult = RunResult & { merged_from: MergedPartSummary[] };
 
 // ---------------------------------------------------------------------------------------------
 // Reading a part: every field the merge uses is checked, and every problem named with its path.
