@@ -202,7 +202,7 @@ describe('claim and commit ordering: a failure between the two steps never loses
     expect(rows[0]!.deliveries).toBe(1);
     expect(pipeline.counters.committed).toBe(1);
     expect(pipeline.counters.retries).toBe(1);
-    expect(await store.claim(e.event_id, 60_000)).toBe('duplicate');
+    expect(await store.claimMany([e.event_id], 60_000)).toEqual(['duplicate']);
   });
 
   it('refuses a durable external store with an append sink (it could not stop duplicates safely)', () => {

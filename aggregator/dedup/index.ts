@@ -20,8 +20,10 @@ export interface DedupStore {
    * must be claimed *after* the sink commit (commit-first), never before.
    */
   readonly durable: boolean;
-  claim(eventId: string, ttlMs: number): Promise<ClaimResult>;
-  /** Same as claim for each id, in order; a repeated id inside one call is 'duplicate' after its first. */
+  /**
+   * Claims each id, in order: 'new' if no live claim holds it (it is now claimed for ttlMs), else
+   * 'duplicate'; a repeated id inside one call is 'duplicate' after its first.
+   */
   claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]>;
   release(eventIds: readonly string[]): Promise<void>;
   /**

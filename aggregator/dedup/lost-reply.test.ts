@@ -103,7 +103,7 @@ describe('a claim whose reply is lost with its connection', () => {
     const peer = new RedisDedupStore({ url, keyPrefix });
     cleanups.push(() => peer.close());
 
-    expect(await store.claim('warm', TTL_MS)).toBe('new');
+    expect(await store.claimMany(['warm'], TTL_MS)).toEqual(['new']);
     proxy.arm();
     expect(await store.claimMany(['a', 'b', 'a'], TTL_MS)).toEqual(['new', 'new', 'duplicate']);
     expect(proxy.dropped).toBe(1);
@@ -130,7 +130,7 @@ describe('a claim whose reply is lost with its connection', () => {
     const peer = new PostgresDedupStore({ url, schema });
     cleanups.push(() => peer.close());
 
-    expect(await store.claim('warm', TTL_MS)).toBe('new');
+    expect(await store.claimMany(['warm'], TTL_MS)).toEqual(['new']);
     proxy.arm();
     expect(await store.claimMany(['a', 'b', 'a'], TTL_MS)).toEqual(['new', 'new', 'duplicate']);
     expect(proxy.dropped).toBe(1);

@@ -96,11 +96,6 @@ export class PostgresDedupStore implements DedupStore {
     return this.ready;
   }
 
-  async claim(eventId: string, ttlMs: number): Promise<ClaimResult> {
-    const [result] = await this.claimMany([eventId], ttlMs);
-    return result ?? 'new';
-  }
-
   async claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]> {
     this.assertOpen();
     assertValidTtl(ttlMs);
