@@ -20,6 +20,7 @@ import { round } from './result-assembly.ts';
 import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type MergedPartSummary, type MergedRunResult, type PhaseResult, type RunResult } from './result.ts';
 import type { FaultRecord } from './load/messages.ts';
 import { mergedReportFiles, renderMergeSummary } from '../reports/merge.ts';
+import { EXIT } from '../cli/exit.ts';
 
 /** One input of a merge: a parsed result.json with its histograms decoded. */
 export interface MergePart {
@@ -608,8 +609,6 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
 // ---------------------------------------------------------------------------------------------
 // `npm run merge -- DIR… [--out DIR]`: the only part with I/O.
 
-export const MERGE_EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
-
 export const MERGE_USAGE = `Usage: npm run merge -- DIR DIR… [--out DIR]
 
 Merges the result.json of each DIR (the shards of one run, \`npm run bench -- --shard I/N\`, or runs
@@ -655,15 +654,15 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
   const args = parseArgs(argv);
   if ('error' in args) {
     io.stderr(`error: ${args.error}\n\n${MERGE_USAGE}`);
-    return MERGE_EXIT.bad_input;
+    return EXIT.bad_input;
   }
   if (args.help) {
     io.stdout(MERGE_USAGE);
-    return MERGE_EXIT.ok;
+    return EXIT.ok;
   }
   if (args.inputs.length < 2) {
     io.stderr(`error: merging needs at least two run directories, got ${args.inputs.length}\n\n${MERGE_USAGE}`);
-    return MERGE_EXIT.bad_input;
+    return EXIT.bad_input;
   }
   const cwd = io.cwd ?? process.cwd();
 
@@ -698,7 +697,7 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
   if (errors.length === 0) errors.push(...mergeProblems(parts));
   if (errors.length > 0) {
     io.stderr(`error: ${errors.join('\nerror: ')}\n`);
-    return MERGE_EXIT.bad_input;
+    return EXIT.bad_input;
   }
 
   const merged = mergeResults(parts, paths);
@@ -707,7 +706,7 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
   const real = (path: string) => (existsSync(path) ? realpathSync(path) : path);
   if (paths.some((path) => real(dirname(path)) === real(outDir))) {
     io.stderr(`error: --out ${outDir} is the directory of one of the parts; choose another\n`);
-    return MERGE_EXIT.bad_input;
+    return EXIT.bad_input;
   }
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'result.json'), `${JSON.stringify(merged, null, 2)}\n`);
@@ -716,6 +715,6 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
     writeFileSync(join(outDir, name), content);
   }
   io.stdout(`${renderMergeSummary(merged)}\nmerged: ${join(outDir, 'result.json')}\nreport: ${join(outDir, 'report.md')}\n`);
-  if (!merged.valid) return MERGE_EXIT.invalid_run;
-  return merged.passed ? MERGE_EXIT.ok : MERGE_EXIT.check_failed;
+  if (!merged.valid) return EXIT.invalid_run;
+  return merged.passed ? EXIT.ok : EXIT.check_failed;
 }
