@@ -84,7 +84,7 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
       seed: { type: 'number', default: defaults.seed, describe: 'seed for retry and reconnect jitter' },
       bare: {
         type: 'boolean',
-        default: false,
+        default: defaults.bare,
         describe: 'ack on receipt, no validation/dedup/sink: the baseline for capacity comparisons',
       },
     })
