@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { classifyFailure, isEventFault } from './failure.ts';
-import { DEFAULT_DATABASE_URL } from './dedup/postgres.ts';
+import { DEFAULT_DATABASE_URL } from './postgres.ts';
 import { DEFAULT_REDIS_URL, RedisDedupStore } from './dedup/redis.ts';
 import { TransientError } from './sink/index.ts';
 import { RetriesExhaustedError } from './retry.ts';

@@ -2,7 +2,8 @@
 // refuse combinations the service could not start with.
 
 import { describe, expect, it } from 'vitest';
-import { parseAggregatorArgs, UsageError } from './main.ts';
+import { parseAggregatorArgs } from './main.ts';
+import { UsageError } from '../cli/exit.ts';
 import { DEFAULT_AGGREGATOR_CONFIG, parseSinkSpec, sinkPath } from './service.ts';
 
 describe('parseSinkSpec', () => {

@@ -10,7 +10,8 @@ import { hideBin } from 'yargs/helpers';
 import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
 import { parseDedupSpec } from './dedup/registry.ts';
-import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './sink/postgres.ts';
+import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
+import { EXIT, UsageError } from '../cli/exit.ts';
 
 const defaults = DEFAULT_AGGREGATOR_CONFIG;
 
@@ -83,7 +84,7 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
       seed: { type: 'number', default: defaults.seed, describe: 'seed for retry and reconnect jitter' },
       bare: {
         type: 'boolean',
-        default: false,
+        default: defaults.bare,
         describe: 'ack on receipt, no validation/dedup/sink: the baseline for capacity comparisons',
       },
     })
@@ -121,10 +122,6 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
   };
   validateAggregatorConfig(config);
   return config;
-}
-
-export class UsageError extends Error {
-  override name = 'UsageError';
 }
 
 /** Throws UsageError naming every bad field. */
@@ -203,7 +200,7 @@ async function main(): Promise<void> {
     config = await parseAggregatorArgs(hideBin(process.argv));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\nRun with --help for the options.\n`);
-    process.exit(2);
+    process.exit(EXIT.bad_input);
   }
   const child = typeof process.send === 'function';
   const log = (line: string) => process.stderr.write(`[aggregator] ${line}\n`);
@@ -214,7 +211,7 @@ async function main(): Promise<void> {
     await service.start();
   } catch (error) {
     log((error as Error).message);
-    process.exit(3);
+    process.exit(EXIT.invalid_run);
   }
   const report = (type: 'ready' | 'counters' | 'stopped') => {
     if (child) process.send!({ type, counters: service.counters, claim_order: service.claim_order, http_port: service.http_port });
@@ -238,7 +235,7 @@ async function main(): Promise<void> {
     await service.stop();
     report('stopped');
     // Let the IPC message flush before exiting.
-    setTimeout(() => process.exit(0), 50);
+    setTimeout(() => process.exit(EXIT.ok), 50);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -9,7 +9,8 @@ import { SqliteSink } from './sink/sqlite.ts';
 import { SqliteDedupStore } from './dedup/sqlite.ts';
 import { MemoryDedupStore } from './dedup/memory.ts';
 import { NoDedupStore } from './dedup/none.ts';
-import { DEFAULT_DATABASE_URL, PostgresDedupStore } from './dedup/postgres.ts';
+import { DEFAULT_DATABASE_URL } from './postgres.ts';
+import { PostgresDedupStore } from './dedup/postgres.ts';
 import { withLimitedRole, withPostgresClient } from './sink/test-postgres.ts';
 import type { DedupStore } from './dedup/index.ts';
 import { TransientError, type Sink } from './sink/index.ts';
@@ -201,7 +202,7 @@ describe('claim and commit ordering: a failure between the two steps never loses
     expect(rows[0]!.deliveries).toBe(1);
     expect(pipeline.counters.committed).toBe(1);
     expect(pipeline.counters.retries).toBe(1);
-    expect(await store.claim(e.event_id, 60_000)).toBe('duplicate');
+    expect(await store.claimMany([e.event_id], 60_000)).toEqual(['duplicate']);
   });
 
   it('refuses a durable external store with an append sink (it could not stop duplicates safely)', () => {

@@ -10,7 +10,7 @@ import { ulid } from 'ulid';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '../harness/broker/index.ts';
 import { sleep } from './clock.ts';
-import { DEFAULT_DATABASE_URL } from './dedup/postgres.ts';
+import { DEFAULT_DATABASE_URL } from './postgres.ts';
 import { serializeEvent } from './event/parse.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG } from './service.ts';
 import { countPostgresDurable, readPostgresDeadLetters, readPostgresSinkRows } from './sink/postgres.ts';

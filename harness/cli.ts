@@ -20,12 +20,8 @@ import type { RunResult } from './result.ts';
 import { describeRate } from './load/schedule.ts';
 import { parseShard, shardProblems, type Shard } from './load/shard.ts';
 import { writeProfileReport } from './profiles.ts';
-
-export const EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { EXIT, UsageError } from '../cli/exit.ts';
+import { progressWriter } from '../cli/progress.ts';
 
 /** Writes <dir>/result.json (creating dir): first, so that it is kept even if a report file cannot be rendered. */
 export function writeResult(dir: string, result: RunResult): void {
@@ -292,12 +288,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (parsed === 'listed') return EXIT.ok;
   const { scenario, quiet, json } = parsed;
-  const tty = process.stderr.isTTY === true;
-  const progress = (line: string) => {
-    if (quiet) return;
-    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
-    else process.stderr.write(`${line}\n`);
-  };
+  const lines = progressWriter(process.stderr, { quiet, offTerminal: 'line' });
+  const progress = (line: string) => lines.progress(line);
   if (!quiet) {
     const total = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const load = scenario.load;
@@ -312,11 +304,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
   } catch (error) {
-    if (tty && !quiet) process.stderr.write('\n');
+    lines.end();
     process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);
     return EXIT.invalid_run;
   }
-  if (tty && !quiet) process.stderr.write('\n');
+  lines.end();
 
   writeResult(parsed.out_dir, result);
   writeReportFiles(parsed.out_dir, result);

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { dupStorm } from '../scenarios/dup-storm.ts';
 import { COMPARE_SCHEMA, type CompareReport } from '../reports/compare.ts';
 import { atRateArgv, buildAxis, capacityRates, interleave, main, parseCompareArgs, runCompare, splitList, uniqueNames, uniqueSlugs, type ComparePlan } from './compare.ts';
-import { UsageError } from './cli.ts';
+import { UsageError } from '../cli/exit.ts';
 import type { RunOptions } from './run.ts';
 import type { RunResult } from './result.ts';
 

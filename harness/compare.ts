@@ -11,7 +11,9 @@ import yargs from 'yargs';
 import { parsePath } from '../scenarios/override.ts';
 import { COMPARE_SCHEMA, figuresOf, renderCompare, renderCompareSummary, summarizeVariants, type AtCapacity, type CompareReport, type CompareRun } from '../reports/compare.ts';
 import { sanitizeFileName } from '../reports/files.ts';
-import { EXIT, parseBenchArgs, strictParser, UsageError, writeReportFiles, writeResult, type BenchArgs } from './cli.ts';
+import { parseBenchArgs, strictParser, writeReportFiles, writeResult, type BenchArgs } from './cli.ts';
+import { EXIT, UsageError } from '../cli/exit.ts';
+import { progressWriter } from '../cli/progress.ts';
 import { describeRate } from './load/schedule.ts';
 import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind, type RunOptions } from './run.ts';
 import type { RunResult } from './result.ts';
@@ -547,21 +549,11 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.bad_input;
   }
   if (plan === 'listed') return EXIT.ok;
-  const tty = process.stderr.isTTY === true;
-  const quiet = plan.quiet;
-  let transient = false;
+  const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
   const { report, exit } = await runCompare(plan, {
-    live: tty && !quiet,
-    log: (line) => {
-      if (quiet) return;
-      process.stderr.write(`${transient ? '\r\x1b[2K' : ''}${line}\n`);
-      transient = false;
-    },
-    progress: (line) => {
-      if (quiet || !tty) return;
-      process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`);
-      transient = true;
-    },
+    live: process.stderr.isTTY === true && !plan.quiet,
+    log: lines.log,
+    progress: lines.progress,
   });
   process.stdout.write(`${renderCompareSummary(report)}\n\ncompare: ${join(plan.out_dir, 'compare.md')}\n`);
   return exit;

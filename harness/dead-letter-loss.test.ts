@@ -11,7 +11,8 @@ import { renderReport, renderSummary } from '../reports/markdown.ts';
 import { dupStorm } from '../scenarios/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { MAX_FILLER_BYTES, validateScenario } from '../scenarios/validate.ts';
-import { EXIT, exitCodeOf } from './cli.ts';
+import { exitCodeOf } from './cli.ts';
+import { EXIT } from '../cli/exit.ts';
 import { runScenario } from './run.ts';
 import { expectValidApartFromGeneratorLag } from './run-expectations.ts';
 

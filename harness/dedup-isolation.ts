@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
-import { DEFAULT_DATABASE_URL } from '../aggregator/dedup/postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL } from '../aggregator/dedup/redis.ts';
 import { deleteKeysWithPrefix } from './broker/redis-keys.ts';
 

@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LatencyRecorder } from './metrics/histogram.ts';
-import { main, mergeProblems, mergeResults, readPart, type MergedRunResult, type MergePart } from './merge.ts';
+import { main, mergeProblems, mergeResults, readPart, type MergePart } from './merge.ts';
+import type { MergedRunResult } from './result.ts';
 import type { RunResult } from './result.ts';
 import { runScenario } from './run.ts';
 import { startBroker } from './broker/index.ts';

@@ -17,9 +17,10 @@ import { BACKLOG_SOURCES, phaseLoad, type TimelineSample } from './metrics/backl
 import { LatencyRecorder } from './metrics/histogram.ts';
 import type { Recovery } from './metrics/recovery.ts';
 import { round } from './result-assembly.ts';
-import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type PhaseResult, type RunResult } from './result.ts';
+import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type MergedPartSummary, type MergedRunResult, type PhaseResult, type RunResult } from './result.ts';
 import type { FaultRecord } from './load/messages.ts';
 import { mergedReportFiles, renderMergeSummary } from '../reports/merge.ts';
+import { EXIT } from '../cli/exit.ts';
 
 /** One input of a merge: a parsed result.json with its histograms decoded. */
 export interface MergePart {
@@ -30,32 +31,6 @@ export interface MergePart {
   publish_ack: LatencyRecorder;
   phases: LatencyRecorder[];
 }
-
-/** What the merged result.json says about each part: enough to find it and replay it. */
-export interface MergedPartSummary {
-  path: string;
-  run_id: string;
-  shard: string | null;
-  started_at: string;
-  duration_s: number;
-  seed: number;
-  git_sha: string;
-  machine: RunResult['machine'];
-  versions: Record<string, string>;
-  broker: RunResult['broker'];
-  valid: boolean;
-  passed: boolean;
-  published: number;
-  unique_committed: number;
-  lost: number;
-  offered_per_s: number;
-  committed_per_s: number;
-  latency_p50_ms: number;
-  latency_p99_ms: number;
-  generator_lag_p99_ms: number;
-}
-
-export type MergedRunResult = RunResult & { merged_from: MergedPartSummary[] };
 
 // ---------------------------------------------------------------------------------------------
 // Reading a part: every field the merge uses is checked, and every problem named with its path.
@@ -642,8 +617,6 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
 // ---------------------------------------------------------------------------------------------
 // `npm run merge -- DIR… [--out DIR]`: the only part with I/O.
 
-export const MERGE_EXIT = { ok: 0, check_failed: 1, bad_input: 2, invalid_run: 3 } as const;
-
 export const MERGE_USAGE = `Usage: npm run merge -- DIR DIR… [--out DIR]
 
 Merges the result.json of each DIR (the shards of one run, \`npm run bench -- --shard I/N\`, or runs
@@ -689,15 +662,15 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
   const args = parseArgs(argv);
   if ('error' in args) {
     io.stderr(`error: ${args.error}\n\n${MERGE_USAGE}`);
-    return MERGE_EXIT.bad_input;
+    return EXIT.bad_input;
   }
   if (args.help) {
     io.stdout(MERGE_USAGE);
-    return MERGE_EXIT.ok;
+    return EXIT.ok;
   }
   if (args.inputs.length < 2) {
     io.stderr(`error: merging needs at least two run directories, got ${args.inputs.length}\n\n${MERGE_USAGE}`);
-    return MERGE_EXIT.bad_input;
+    return EXIT.bad_input;
   }
   const cwd = io.cwd ?? process.cwd();
 
@@ -732,7 +705,7 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
   if (errors.length === 0) errors.push(...mergeProblems(parts));
   if (errors.length > 0) {
     io.stderr(`error: ${errors.join('\nerror: ')}\n`);
-    return MERGE_EXIT.bad_input;
+    return EXIT.bad_input;
   }
 
   const merged = mergeResults(parts, paths);
@@ -741,7 +714,7 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
   const real = (path: string) => (existsSync(path) ? realpathSync(path) : path);
   if (paths.some((path) => real(dirname(path)) === real(outDir))) {
     io.stderr(`error: --out ${outDir} is the directory of one of the parts; choose another\n`);
-    return MERGE_EXIT.bad_input;
+    return EXIT.bad_input;
   }
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'result.json'), `${JSON.stringify(merged, null, 2)}\n`);
@@ -750,6 +723,6 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
     writeFileSync(join(outDir, name), content);
   }
   io.stdout(`${renderMergeSummary(merged)}\nmerged: ${join(outDir, 'result.json')}\nreport: ${join(outDir, 'report.md')}\n`);
-  if (!merged.valid) return MERGE_EXIT.invalid_run;
-  return merged.passed ? MERGE_EXIT.ok : MERGE_EXIT.check_failed;
+  if (!merged.valid) return EXIT.invalid_run;
+  return merged.passed ? EXIT.ok : EXIT.check_failed;
 }

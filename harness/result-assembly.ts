@@ -14,9 +14,8 @@ import { phaseLoad, type BacklogSource, type TimelineSample } from './metrics/ba
 import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
-import { DEFAULT_MAX_LAG_MS } from '../scenarios/schema.ts';
+import { DEFAULT_MAX_LAG_MS, type Scenario } from '../scenarios/schema.ts';
 import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult, type SinkDescription } from './result.ts';
-import type { AggregatorKind, RunOptions } from './run.ts';
 
 /**
  * A measured phase whose offered rate (its events handed off before it ended ÷ its duration) is
@@ -40,8 +39,9 @@ function latencyResult(recorder: LatencyRecorder): LatencyResult {
 export interface Assembly {
   runId: string;
   started: Date;
-  options: RunOptions;
-  aggregatorKind: AggregatorKind;
+  /** Of the run's options (run.ts, RunOptions), what result.json records; run.ts passes them all. */
+  options: { scenario: Scenario; overrides: Record<string, unknown> };
+  aggregatorKind: RunResult['aggregator']['kind'];
   brokerKind: 'embedded' | 'external';
   brokerUrl: string;
   /** BrokerHandle.software: which broker it was, as far as the harness could tell. */

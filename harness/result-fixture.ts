@@ -15,7 +15,7 @@ export function assembleFromLoad(runId: string, scenario: Scenario, load: LoadOu
   return assembleResult({
     runId,
     started: new Date(),
-    options: { scenario, overrides: {}, broker: 'embedded', out_dir: '.' },
+    options: { scenario, overrides: {} },
     aggregatorKind: 'reference',
     brokerKind: 'embedded',
     brokerSoftware: 'aedes (embedded)',

@@ -168,6 +168,32 @@ export interface RunResult {
   shard?: Shard;
 }
 
+/** What a merged result.json (harness/merge.ts) says about each part: enough to find it and replay it. */
+export interface MergedPartSummary {
+  path: string;
+  run_id: string;
+  shard: string | null;
+  started_at: string;
+  duration_s: number;
+  seed: number;
+  git_sha: string;
+  machine: RunResult['machine'];
+  versions: Record<string, string>;
+  broker: RunResult['broker'];
+  valid: boolean;
+  passed: boolean;
+  published: number;
+  unique_committed: number;
+  lost: number;
+  offered_per_s: number;
+  committed_per_s: number;
+  latency_p50_ms: number;
+  latency_p99_ms: number;
+  generator_lag_p99_ms: number;
+}
+
+export type MergedRunResult = RunResult & { merged_from: MergedPartSummary[] };
+
 /**
  * The value a check's metric refers to; null when the run did not measure it: a latency percentile
  * of a run that committed nothing is no latency at all (its empty histogram reads 0 ms, which would

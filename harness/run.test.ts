@@ -15,7 +15,7 @@ import { EmbeddedBroker } from './broker/embedded.ts';
 import type { AggregatorProcess } from './aggregator-process.ts';
 import { drainOutcome, lossFinding } from './result-assembly.ts';
 import { renderReport } from '../reports/markdown.ts';
-import { DEFAULT_DATABASE_URL } from '../aggregator/sink/postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import type { AggregatorConfig } from '../aggregator/service.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectEveryEventOnce, expectValidApartFromGeneratorLag } from './run-expectations.ts';

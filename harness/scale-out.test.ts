@@ -35,7 +35,7 @@ import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import { serializeEvent } from '../aggregator/event/parse.ts';
 import { sleep } from '../aggregator/clock.ts';
 import { deriveSeed, seededRandom } from '../aggregator/random.ts';
-import { DEFAULT_DATABASE_URL } from '../aggregator/dedup/postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL } from '../aggregator/dedup/redis.ts';
 
 const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';

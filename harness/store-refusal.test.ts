@@ -15,7 +15,7 @@ import { runScenario } from './run.ts';
 import { dupStorm } from '../scenarios/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
-import { DEFAULT_DATABASE_URL } from '../aggregator/sink/postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { withLimitedRole, withPostgresClient } from '../aggregator/sink/test-postgres.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectStalledNotDeadLettered, expectValidApartFromGeneratorLag } from './run-expectations.ts';

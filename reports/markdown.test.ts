@@ -8,7 +8,8 @@ import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport, renderSummary, verdictLine } from './markdown.ts';
 import { figuresOf } from './compare.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../scenarios/defaults.ts';
-import { EXIT, exitCodeOf } from '../harness/cli.ts';
+import { exitCodeOf } from '../harness/cli.ts';
+import { EXIT } from '../cli/exit.ts';
 import { LATENCY_END } from '../harness/result-assembly.ts';
 
 /** A passing dup-storm run (5 s storm, dedup memory): the result.json of a real run, kept as written. */

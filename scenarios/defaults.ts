@@ -1,6 +1,8 @@
 // Shared pieces of the shipped scenarios: plain data to spread into each one, so a scenario file
-// says only what makes it different. Nothing here is a closure.
+// says only what makes it different. Nothing here is a closure. The aggregator's settings are the
+// aggregator's own defaults (aggregator/service.ts), not a second copy of them.
 
+import { DEFAULT_AGGREGATOR_CONFIG } from '../aggregator/service.ts';
 import type { Check, Scenario } from './schema.ts';
 
 export const DEFAULT_LOAD = {
@@ -14,15 +16,9 @@ export const DEFAULT_LOAD = {
   puback_timeout_ms: 10_000,
 } as const satisfies Scenario['load'];
 
-export const DEFAULT_AGGREGATOR = {
-  dedup: 'sqlite',
-  dedup_ttl_ms: 600_000,
-  sink_mode: 'idempotent',
-  sink_delay_ms: 0,
-  batch_size: 200,
-  batch_wait_ms: 5,
-  max_in_flight: 2_000,
-} as const satisfies Scenario['aggregator'];
+const { dedup, dedup_ttl_ms, sink_mode, sink_delay_ms, batch_size, batch_wait_ms, max_in_flight } = DEFAULT_AGGREGATOR_CONFIG;
+
+export const DEFAULT_AGGREGATOR: Readonly<Scenario['aggregator']> = { dedup, dedup_ttl_ms, sink_mode, sink_delay_ms, batch_size, batch_wait_ms, max_in_flight };
 
 /**
  * What at-least-once delivery with dedup and an idempotent sink promises under any fault: every

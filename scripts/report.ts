@@ -7,8 +7,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { RESULT_SCHEMA, type RunResult } from '../harness/result.ts';
 import { reportFileRenderers } from '../reports/files.ts';
-
-const EXIT = { ok: 0, partial: 1, bad_input: 2 } as const;
+import { EXIT } from '../cli/exit.ts';
 
 const USAGE = `Usage: npm run report -- DIR
 
@@ -88,7 +87,7 @@ function main(argv: string[]): number {
     writeFileSync(path, content);
     process.stdout.write(`${path}\n`);
   }
-  return failed > 0 ? EXIT.partial : EXIT.ok;
+  return failed > 0 ? EXIT.check_failed : EXIT.ok;
 }
 
 process.exitCode = main(process.argv.slice(2));

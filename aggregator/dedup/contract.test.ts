@@ -24,7 +24,8 @@ import { SqliteSink } from '../sink/sqlite.ts';
 import type { ClaimResult, DedupKind, DedupStore } from './index.ts';
 import { MemoryDedupStore } from './memory.ts';
 import { NoDedupStore } from './none.ts';
-import { DEFAULT_DATABASE_URL, PostgresDedupStore } from './postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../postgres.ts';
+import { PostgresDedupStore } from './postgres.ts';
 import { DEFAULT_REDIS_URL, RedisDedupStore } from './redis.ts';
 import { SqliteDedupStore } from './sqlite.ts';
 import { withPostgresClient } from '../sink/test-postgres.ts';
@@ -333,9 +334,9 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   });
 
   it('answers new for a first claim and duplicate for the next one within the TTL', async () => {
-    expect(await store.claim('01J0000000000000000000000A', liveTtl)).toBe('new');
-    expect(await store.claim('01J0000000000000000000000A', liveTtl)).toBe(repeat);
-    expect(await store.claim('01J0000000000000000000000B', liveTtl)).toBe('new');
+    expect(await store.claimMany(['01J0000000000000000000000A'], liveTtl)).toEqual(['new']);
+    expect(await store.claimMany(['01J0000000000000000000000A'], liveTtl)).toEqual([repeat]);
+    expect(await store.claimMany(['01J0000000000000000000000B'], liveTtl)).toEqual(['new']);
   });
 
   it('claimMany answers per id in order, a repeat inside one call being a duplicate', async () => {
@@ -364,11 +365,11 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   // check stays `slack` away from the expiry instant.
   it('forgets a claim once its TTL has passed (on a fake clock: at exactly claim time + TTL)', async () => {
     const { ttl, slack } = time;
-    expect(await store.claim('a', ttl)).toBe('new');
+    expect(await store.claimMany(['a'], ttl)).toEqual(['new']);
     await time.advance(ttl - 1 - slack);
-    expect(await store.claim('a', ttl)).toBe(repeat);
+    expect(await store.claimMany(['a'], ttl)).toEqual([repeat]);
     await time.advance(1 + 2 * slack);
-    expect(await store.claim('a', ttl)).toBe('new');
+    expect(await store.claimMany(['a'], ttl)).toEqual(['new']);
     // The renewed claim is live again for a full TTL.
     await time.advance(ttl - 1 - slack);
     expect(await store.claimMany(['a'], ttl)).toEqual([repeat]);
@@ -376,20 +377,20 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
 
   it('does not extend a claim when a duplicate arrives', async () => {
     const { ttl, slack } = time;
-    await store.claim('a', ttl);
+    await store.claimMany(['a'], ttl);
     await time.advance(0.6 * ttl);
-    expect(await store.claim('a', ttl)).toBe(repeat);
+    expect(await store.claimMany(['a'], ttl)).toEqual([repeat]);
     // Extended, the claim would live until 1.6 × TTL.
     await time.advance(0.4 * ttl + slack);
-    expect(await store.claim('a', ttl)).toBe('new');
+    expect(await store.claimMany(['a'], ttl)).toEqual(['new']);
   });
 
   it('expires each claim on its own TTL when TTLs differ', async () => {
     const { ttl, slack } = time;
     // The long claim comes first, so a store sweeping expired claims in insertion order meets it
     // before the short one: the short claim must still expire on time.
-    await store.claim('long', 10 * ttl);
-    await store.claim('short', ttl);
+    await store.claimMany(['long'], 10 * ttl);
+    await store.claimMany(['short'], ttl);
     await time.advance(ttl + slack);
     expect(await store.claimMany(['short', 'long'], ttl)).toEqual(['new', repeat]);
   });
@@ -397,10 +398,10 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   it('expires claims on its default clock too', async () => {
     const realClock = storeCase.open(undefined);
     try {
-      expect(await realClock.store.claim('a', 30)).toBe('new');
-      expect(await realClock.store.claim('a', 30)).toBe(repeat);
+      expect(await realClock.store.claimMany(['a'], 30)).toEqual(['new']);
+      expect(await realClock.store.claimMany(['a'], 30)).toEqual([repeat]);
       await sleep(60);
-      expect(await realClock.store.claim('a', 30)).toBe('new');
+      expect(await realClock.store.claimMany(['a'], 30)).toEqual(['new']);
     } finally {
       await realClock.cleanup();
     }
@@ -414,7 +415,7 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   });
 
   it('gives exactly one new to 50 concurrent claims of one id', async () => {
-    const results = await Promise.all(Array.from({ length: 50 }, () => store.claim('contended', liveTtl)));
+    const results = (await Promise.all(Array.from({ length: 50 }, () => store.claimMany(['contended'], liveTtl)))).flat();
     expect(results.filter((result) => result === 'new')).toHaveLength(dedups ? 1 : 50);
   });
 
@@ -439,7 +440,7 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
     expect(await store.size()).toBe(dedups ? 3 : 0);
     await store.release(['b']);
     expect(await store.size()).toBe(dedups ? 2 : 0);
-    await store.claim('long', 3 * ttl);
+    await store.claimMany(['long'], 3 * ttl);
     await time.advance(ttl + slack);
     expect(await store.size()).toBe(dedups ? 1 : 0);
     await time.advance(2 * ttl);
@@ -448,16 +449,16 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
 
   it('rejects a TTL that is not a positive finite number', async () => {
     for (const ttl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      await expect(store.claim('a', ttl), String(ttl)).rejects.toThrow(RangeError);
+      await expect(store.claimMany(['a'], ttl), String(ttl)).rejects.toThrow(RangeError);
     }
-    expect(await store.claim('a', liveTtl)).toBe('new');
+    expect(await store.claimMany(['a'], liveTtl)).toEqual(['new']);
   });
 
   it('closes idempotently and refuses claims afterwards', async () => {
-    await store.claim('a', liveTtl);
+    await store.claimMany(['a'], liveTtl);
     await store.close();
     await store.close();
-    await expect(store.claim('b', liveTtl)).rejects.toThrow(/closed/);
+    await expect(store.claimMany(['b'], liveTtl)).rejects.toThrow(/closed/);
     await expect(store.claimMany(['b'], liveTtl)).rejects.toThrow(/closed/);
   });
 
@@ -466,10 +467,10 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
   if (storeCase.peer) describe('with a second connection', () => {
     it('sees claims made on the other connection and its releases', async () => {
       const peer = opened.openPeer!();
-      expect(await store.claim('a', liveTtl)).toBe('new');
-      expect(await peer.claim('a', liveTtl)).toBe('duplicate');
+      expect(await store.claimMany(['a'], liveTtl)).toEqual(['new']);
+      expect(await peer.claimMany(['a'], liveTtl)).toEqual(['duplicate']);
       await peer.release(['a']);
-      expect(await store.claim('a', liveTtl)).toBe('new');
+      expect(await store.claimMany(['a'], liveTtl)).toEqual(['new']);
     });
 
     it('gives exactly one new per id when two connections claim the same ids in alternating transactions', async () => {
@@ -519,13 +520,13 @@ describe.each(cases)('DedupStore contract: $name', (storeCase) => {
     it('keeps its claims and answers again after the server drops its connections', async () => {
       // Several connections in use first (where the store pools them), so more than one dies at once.
       await Promise.all(Array.from({ length: 5 }, (_, index) => store.claimMany([`warm-${index}`], liveTtl)));
-      expect(await store.claim('a', liveTtl)).toBe('new');
+      expect(await store.claimMany(['a'], liveTtl)).toEqual(['new']);
       await opened.dropConnections!();
-      expect(await store.claim('a', liveTtl)).toBe('duplicate');
+      expect(await store.claimMany(['a'], liveTtl)).toEqual(['duplicate']);
       expect(await store.claimMany(['b', 'a', 'b'], liveTtl)).toEqual(['new', 'duplicate', 'duplicate']);
       await opened.dropConnections!();
       await store.release(['a']);
-      expect(await store.claim('a', liveTtl)).toBe('new');
+      expect(await store.claimMany(['a'], liveTtl)).toEqual(['new']);
       await opened.dropConnections!();
       expect(await store.size()).toBe(7);
     });

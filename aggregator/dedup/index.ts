@@ -8,8 +8,9 @@
 // aggregator/pipeline.ts for the order of claim and commit.
 
 import type { Sink, TransactionalClaim } from '../sink/index.ts';
+import type { ClaimResult } from './claim.ts';
 
-export type ClaimResult = 'new' | 'duplicate';
+export type { ClaimResult } from './claim.ts';
 
 export interface DedupStore {
   /** Short name used in reports ('memory', 'sqlite', 'none', 'redis', 'postgres'). */
@@ -19,8 +20,10 @@ export interface DedupStore {
    * must be claimed *after* the sink commit (commit-first), never before.
    */
   readonly durable: boolean;
-  claim(eventId: string, ttlMs: number): Promise<ClaimResult>;
-  /** Same as claim for each id, in order; a repeated id inside one call is 'duplicate' after its first. */
+  /**
+   * Claims each id, in order: 'new' if no live claim holds it (it is now claimed for ttlMs), else
+   * 'duplicate'; a repeated id inside one call is 'duplicate' after its first.
+   */
   claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]>;
   release(eventIds: readonly string[]): Promise<void>;
   /**

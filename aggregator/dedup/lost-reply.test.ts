@@ -10,7 +10,8 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_DATABASE_URL, PostgresDedupStore } from './postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../postgres.ts';
+import { PostgresDedupStore } from './postgres.ts';
 import { DEFAULT_REDIS_URL, RedisDedupStore } from './redis.ts';
 
 const TTL_MS = 60_000;
@@ -102,7 +103,7 @@ describe('a claim whose reply is lost with its connection', () => {
     const peer = new RedisDedupStore({ url, keyPrefix });
     cleanups.push(() => peer.close());
 
-    expect(await store.claim('warm', TTL_MS)).toBe('new');
+    expect(await store.claimMany(['warm'], TTL_MS)).toEqual(['new']);
     proxy.arm();
     expect(await store.claimMany(['a', 'b', 'a'], TTL_MS)).toEqual(['new', 'new', 'duplicate']);
     expect(proxy.dropped).toBe(1);
@@ -129,7 +130,7 @@ describe('a claim whose reply is lost with its connection', () => {
     const peer = new PostgresDedupStore({ url, schema });
     cleanups.push(() => peer.close());
 
-    expect(await store.claim('warm', TTL_MS)).toBe('new');
+    expect(await store.claimMany(['warm'], TTL_MS)).toEqual(['new']);
     proxy.arm();
     expect(await store.claimMany(['a', 'b', 'a'], TTL_MS)).toEqual(['new', 'new', 'duplicate']);
     expect(proxy.dropped).toBe(1);

@@ -17,7 +17,7 @@ describe('MemoryDedupStore', () => {
     expect(store.evicted).toBe(1);
     expect(await store.size()).toBe(3);
     // 'a' was evicted early: its redelivery is (wrongly, but visibly) new again.
-    expect(await store.claim('a', 1_000)).toBe('new');
+    expect(await store.claimMany(['a'], 1_000)).toEqual(['new']);
     expect(store.evicted).toBe(2);
     expect(await store.claimMany(['c', 'd', 'a'], 1_000)).toEqual(['duplicate', 'duplicate', 'duplicate']);
   });
@@ -35,7 +35,7 @@ describe('MemoryDedupStore', () => {
   it('with mixed TTLs, drops expired claims behind a long-lived one before evicting anything live', async () => {
     const clock = fakeClock();
     const store = new MemoryDedupStore({ now: clock.now, maxEntries: 3 });
-    await store.claim('long', 100_000);
+    await store.claimMany(['long'], 100_000);
     await store.claimMany(['b', 'c'], 10);
     clock.advance(10);
     expect(await store.claimMany(['d', 'e'], 10)).toEqual(['new', 'new']);
@@ -46,14 +46,14 @@ describe('MemoryDedupStore', () => {
   it('reclaims expired claims behind a long-lived one instead of evicting live ones when full', async () => {
     const clock = fakeClock();
     const store = new MemoryDedupStore({ now: clock.now, maxEntries: 500 });
-    await store.claim('long', 1_000_000);
+    await store.claimMany(['long'], 1_000_000);
     for (let round = 0; round < 50; round += 1) {
       await store.claimMany(Array.from({ length: 100 }, (_, index) => `r${round}-${index}`), 5);
       clock.advance(10);
     }
     expect(store.evicted).toBe(0);
     expect(await store.size()).toBe(1);
-    expect(await store.claim('long', 5)).toBe('duplicate');
+    expect(await store.claimMany(['long'], 5)).toEqual(['duplicate']);
   });
 
   it('footprint: expiry frees the entries it counts, and the bytes estimate follows entries and id length', async () => {

@@ -66,11 +66,6 @@ export class MemoryDedupStore implements DedupStore {
     return this.evictedCount;
   }
 
-  async claim(eventId: string, ttlMs: number): Promise<ClaimResult> {
-    const [result] = this.claimManySync([eventId], ttlMs);
-    return result ?? 'new';
-  }
-
   async claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]> {
     return this.claimManySync(eventIds, ttlMs);
   }

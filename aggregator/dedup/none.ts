@@ -10,11 +10,6 @@ export class NoDedupStore implements DedupStore {
   readonly durable = false;
   private closed = false;
 
-  async claim(eventId: string, ttlMs: number): Promise<ClaimResult> {
-    const [result] = await this.claimMany([eventId], ttlMs);
-    return result ?? 'new';
-  }
-
   async claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]> {
     this.assertOpen();
     assertValidTtl(ttlMs);

@@ -20,13 +20,12 @@
 
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { TransientError, type Sink, type SinkTransaction, type TransactionalClaim } from '../sink/index.ts';
+import { databaseIdentity, isConnectionError, resolveSchema, resolveUrl, toTransientIfPostgresUnavailable } from '../postgres.ts';
+import type { Sink, SinkTransaction, TransactionalClaim } from '../sink/index.ts';
 import type { PostgresSink } from '../sink/postgres.ts';
 import type { ClaimResult, DedupStore } from './index.ts';
 import { assertValidTtl } from './ttl.ts';
 
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
-export const DEFAULT_POSTGRES_SCHEMA = 'chaosbench';
 export const DEFAULT_PURGE_EVERY_CLAIMS = 10_000;
 
 export interface PostgresDedupStoreOptions {
@@ -44,52 +43,6 @@ export interface PostgresDedupStoreOptions {
   purgeEveryClaims?: number;
   /** Told of errors on idle connections (the pool drops them and opens new ones). */
   onError?: (error: Error) => void;
-}
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-/** The connection went away (or never came): the statement did not run, or its answer was lost. */
-export function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    // 08xxx connection exception; 57P01-03 admin/crash shutdown, cannot connect now.
-    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
-    if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
-      return true;
-    }
-  }
-  return /Connection terminated|not queryable|timeout exceeded when trying to connect|Connection ended/i.test(error.message);
-}
-
-/** SQLSTATEs worth another try: serialization failure, deadlock, out of resources, lock timeout, cancelled. */
-function isTransientSqlState(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code === '40001' || code === '40P01' || code.startsWith('53') || code === '55P03' || code === '57014');
-}
-
-/** Connection and transient SQL errors become TransientError (the pipeline retries those). */
-export function toTransientIfPostgresUnavailable(error: unknown): unknown {
-  if (error instanceof TransientError) return error;
-  if (isConnectionError(error) || isTransientSqlState(error)) {
-    return new TransientError(`postgres: ${(error as Error).message}`, { cause: error });
-  }
-  return error;
-}
-
-/**
- * What makes two connection URLs the same database: user, host, port and database name (the scheme,
- * password and options do not matter). Different spellings of one host (localhost / 127.0.0.1)
- * compare unequal, which only costs the transactional claim order, never correctness.
- */
-export function databaseIdentity(url: string): string {
-  try {
-    const parsed = new URL(url);
-    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-    return JSON.stringify([decodeURIComponent(parsed.username), parsed.hostname.toLowerCase(), parsed.port || '5432', database]);
-  } catch {
-    return `unparsed:${url}`;
-  }
 }
 
 const CLAIM_SQL = (table: string) => `INSERT INTO ${table} AS d (event_id, expires_at, claim_token)
@@ -114,16 +67,13 @@ export class PostgresDedupStore implements DedupStore {
   private closed = false;
 
   constructor(options: PostgresDedupStoreOptions = {}) {
-    this.schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
-    if (!SCHEMA_NAME.test(this.schema)) {
-      throw new RangeError(`schema must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63), got '${this.schema}'`);
-    }
+    this.schema = resolveSchema(options.schema);
     this.purgeEveryClaims = options.purgeEveryClaims ?? DEFAULT_PURGE_EVERY_CLAIMS;
     if (!Number.isInteger(this.purgeEveryClaims) || this.purgeEveryClaims < 1) {
       throw new RangeError(`purgeEveryClaims must be an integer >= 1, got ${this.purgeEveryClaims}`);
     }
     this.table = `"${this.schema}".dedup`;
-    this.url = options.url ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+    this.url = resolveUrl(options.url);
     this.pool = new pg.Pool({
       connectionString: this.url,
       application_name: options.applicationName ?? 'chaosbench-dedup',
@@ -144,11 +94,6 @@ export class PostgresDedupStore implements DedupStore {
       throw toTransientIfPostgresUnavailable(error);
     });
     return this.ready;
-  }
-
-  async claim(eventId: string, ttlMs: number): Promise<ClaimResult> {
-    const [result] = await this.claimMany([eventId], ttlMs);
-    return result ?? 'new';
   }
 
   async claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]> {

@@ -142,11 +142,6 @@ export class RedisDedupStore implements DedupStore {
     }
   }
 
-  async claim(eventId: string, ttlMs: number): Promise<ClaimResult> {
-    const [result] = await this.claimMany([eventId], ttlMs);
-    return result ?? 'new';
-  }
-
   async claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]> {
     this.assertOpen();
     assertValidTtl(ttlMs);

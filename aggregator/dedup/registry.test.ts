@@ -98,9 +98,9 @@ describe('createDedupStore', () => {
     expect((store as SqliteDedupStore).db).toBe(sink.db);
     expect(store.claimerFor?.(sink)).toBeTypeOf('function');
     // The injected clock reaches the store.
-    await store.claim('a', 10);
+    await store.claimMany(['a'], 10);
     nowMs = 10;
-    expect(await store.claim('a', 10)).toBe('new');
+    expect(await store.claimMany(['a'], 10)).toEqual(['new']);
     await store.close();
     await sink.close();
   });

@@ -10,7 +10,8 @@ import type { SqliteSink } from '../sink/sqlite.ts';
 import type { DedupKind, DedupStore } from './index.ts';
 import { MemoryDedupStore } from './memory.ts';
 import { NoDedupStore } from './none.ts';
-import { DEFAULT_POSTGRES_SCHEMA, PostgresDedupStore } from './postgres.ts';
+import { DEFAULT_POSTGRES_SCHEMA } from '../postgres.ts';
+import { PostgresDedupStore } from './postgres.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, RedisDedupStore } from './redis.ts';
 import { SqliteDedupStore } from './sqlite.ts';
 

@@ -89,7 +89,7 @@ describe('SqliteDedupStore', () => {
     const claimer = shared.claimerFor(sink);
     expect(claimer).toBeTypeOf('function');
     expect(claimer?.(['a', 'a'], TTL_MS)).toEqual(['new', 'duplicate']);
-    expect(await shared.claim('a', TTL_MS)).toBe('duplicate');
+    expect(await shared.claimMany(['a'], TTL_MS)).toEqual(['duplicate']);
     expect(shared.claimerFor(otherSink)).toBeUndefined();
     expect(sameFile.claimerFor(sink)).toBeUndefined();
   });
@@ -117,13 +117,13 @@ describe('SqliteDedupStore', () => {
   it('purges expired rows on demand, never live ones', async () => {
     const store = track(new SqliteDedupStore({ path: join(dir, 'dedup.db'), now }));
     await store.claimMany(['a', 'b', 'c'], TTL_MS);
-    await store.claim('long', 100 * TTL_MS);
+    await store.claimMany(['long'], 100 * TTL_MS);
     nowMs += TTL_MS;
     expect(rowCount(store)).toBe(4);
     expect(store.purgeExpired(2)).toBe(2);
     expect(store.purgeExpired()).toBe(1);
     expect(rowCount(store)).toBe(1);
-    expect(await store.claim('long', TTL_MS)).toBe('duplicate');
+    expect(await store.claimMany(['long'], TTL_MS)).toEqual(['duplicate']);
   });
 
   it('purges expired rows by itself once every N claims', async () => {
@@ -132,7 +132,7 @@ describe('SqliteDedupStore', () => {
     nowMs += TTL_MS;
     expect(rowCount(store)).toBe(9);
     // The 10th claim reaches the threshold: the 9 expired rows go, the live one stays.
-    await store.claim('y', TTL_MS);
+    await store.claimMany(['y'], TTL_MS);
     expect(rowCount(store)).toBe(1);
     expect(await store.size()).toBe(1);
   });

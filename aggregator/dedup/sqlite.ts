@@ -124,11 +124,6 @@ export class SqliteDedupStore implements DedupStore {
     );
   }
 
-  async claim(eventId: string, ttlMs: number): Promise<ClaimResult> {
-    const [result] = this.claimManySync([eventId], ttlMs);
-    return result ?? 'new';
-  }
-
   async claimMany(eventIds: readonly string[], ttlMs: number): Promise<ClaimResult[]> {
     return this.claimManySync(eventIds, ttlMs);
   }

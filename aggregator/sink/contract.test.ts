@@ -11,7 +11,8 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { nowMicros } from '../clock.ts';
 import { MemoryDedupStore } from '../dedup/memory.ts';
-import { DEFAULT_DATABASE_URL, PostgresDedupStore } from '../dedup/postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../postgres.ts';
+import { PostgresDedupStore } from '../dedup/postgres.ts';
 import { SqliteDedupStore } from '../dedup/sqlite.ts';
 import { classifyFailure } from '../failure.ts';
 import { Pipeline, type PipelineOptions } from '../pipeline.ts';
@@ -503,7 +504,7 @@ describe('PostgresSink with a transactional claim (PostgresDedupStore on the sam
     await expect(sink.commit([event(1)], { run: claimThenFail, ttlMs: TTL_MS })).rejects.toBeInstanceOf(TransientError);
     expect(await store.size()).toBe(0);
     expect(await sink.readRows()).toEqual([]);
-    expect(await store.claim(event(1).event_id, TTL_MS)).toBe('new');
+    expect(await store.claimMany([event(1).event_id], TTL_MS)).toEqual(['new']);
   });
 
   it('rejects a claim that does not answer once per event, and a claim run outside a sink transaction', async () => {

@@ -4,7 +4,7 @@
 // The consumer acks (PUBACK) only after commit() has returned.
 
 import type { Event } from '../event/types.ts';
-import type { ClaimResult } from '../dedup/index.ts';
+import type { ClaimResult } from '../dedup/claim.ts';
 
 export interface SinkRow {
   event_id: string;

@@ -32,15 +32,13 @@
 
 import pg from 'pg';
 import { nowMicros, sleep } from '../clock.ts';
-import { DEFAULT_DATABASE_URL, DEFAULT_POSTGRES_SCHEMA, isConnectionError, toTransientIfPostgresUnavailable } from '../dedup/postgres.ts';
-import type { ClaimResult } from '../dedup/index.ts';
+import { isConnectionError, resolveSchema, resolveUrl, toTransientIfPostgresUnavailable } from '../postgres.ts';
+import type { ClaimResult } from '../dedup/claim.ts';
 import type { Event } from '../event/types.ts';
 import { payloadJson } from '../event/parse.ts';
 import { SinkSlowdown } from './slowdown.ts';
 import type { CommitOutcome, DeadLetter, Sink, SinkMode, SinkRow, SinkTransaction, TransactionalClaim } from './index.ts';
 import { TransientError } from './index.ts';
-
-export { DEFAULT_DATABASE_URL, DEFAULT_POSTGRES_SCHEMA };
 
 /** Where a Postgres sink lives: the server and the schema of its tables. */
 export interface PostgresSinkLocation {
@@ -75,7 +73,6 @@ interface BatchCommit {
 }
 
 const SCHEMA_VERSION = '2';
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Rows per page when reading the sink back in commit order. */
 const READ_PAGE_ROWS = 10_000;
 
@@ -87,17 +84,6 @@ const ROW_COLUMNS =
 const ROWS_FROM = (schema: string) => `"${schema}".events e LEFT JOIN "${schema}".commits c ON c.batch_started_us = e.batch_started_us`;
 const DEAD_LETTER_COLUMNS = 'raw, topic, reason, event_id, at_us::float8 AS at_us';
 
-export function resolveSchema(schema: string | undefined): string {
-  const resolved = schema ?? DEFAULT_POSTGRES_SCHEMA;
-  if (!SCHEMA_NAME.test(resolved)) {
-    throw new RangeError(`schema must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63), got '${resolved}'`);
-  }
-  return resolved;
-}
-
-function resolveUrl(url: string | undefined): string {
-  return url ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
-}
 
 /** Postgres text cannot hold U+0000; a dead letter must never fail on it (it would be redelivered forever). */
 function withoutNul(text: string): string {

@@ -180,7 +180,7 @@ describe('SqliteSink with a transactional claim (dedup store sharing its databas
       'claim failed after claiming',
     );
     expect(await store.size()).toBe(0);
-    expect(await store.claim(event(1).event_id, TTL_MS)).toBe('new');
+    expect(await store.claimMany([event(1).event_id], TTL_MS)).toEqual(['new']);
     expect(sink.readRows()).toEqual([]);
   });
 

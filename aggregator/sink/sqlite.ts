@@ -28,7 +28,7 @@ import { nowMicros, sleep } from '../clock.ts';
 import { SinkSlowdown } from './slowdown.ts';
 import type { Event } from '../event/types.ts';
 import { payloadJson } from '../event/parse.ts';
-import type { ClaimResult } from '../dedup/index.ts';
+import type { ClaimResult } from '../dedup/claim.ts';
 import {
   TransientError,
   type CommitOutcome,

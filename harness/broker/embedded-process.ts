@@ -8,7 +8,7 @@ import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Aedes, type AedesOptions } from 'aedes';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
-import type { BrokerPersistence } from './index.ts';
+import type { BrokerPersistence } from './handle.ts';
 import { indexedMemoryPersistence } from './indexed-outgoing.ts';
 import { shareSessionPacketIds } from './session-packet-ids.ts';
 

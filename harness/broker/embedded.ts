@@ -5,7 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BrokerHandle, BrokerOptions, BrokerPersistence } from './index.ts';
+import type { BrokerHandle, BrokerOptions, BrokerPersistence } from './handle.ts';
 import type { ChildMessage, ParentMessage } from './embedded-process.ts';
 import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from '../typescript-child.ts';
 

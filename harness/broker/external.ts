@@ -3,7 +3,7 @@
 // stop, kill or reconfigure it.
 import { randomUUID } from 'node:crypto';
 import mqtt from 'mqtt';
-import type { BrokerHandle } from './index.ts';
+import type { BrokerHandle } from './handle.ts';
 
 const PROBE_CONNECT_TIMEOUT_MS = 3_000;
 /** How long identifyMqttBroker waits for $SYS/broker/version: a broker that publishes it retains it, so it comes at once. */

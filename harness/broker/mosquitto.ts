@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeMqttBroker } from './external.ts';
-import type { BrokerHandle } from './index.ts';
+import type { BrokerHandle } from './handle.ts';
 
 export interface MosquittoOptions {
   /** Per-client queue of QoS > 0 messages beyond those in flight; 0 = unlimited. Mosquitto's default: 1000. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../result.ts';
 import type { RunOptions } from '../run.ts';
-import { UsageError } from '../cli.ts';
+import { UsageError } from '../../cli/exit.ts';
 import { BASELINE_SCHEMA, parseGateArgs, promisedZero, runGate, type BaselineFile } from './gate.ts';
 import type { GateReport } from '../../reports/gate.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../../scenarios/defaults.ts';

@@ -16,7 +16,9 @@ import { summarize, type Summary } from '../../reports/stats.ts';
 import { CORRECTNESS_METRICS, GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type CorrectnessMetric, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, describeLoad, splitList } from '../compare.ts';
-import { EXIT, parseBenchArgs, strictParser, UsageError, writeReportFiles, writeResult, type BenchArgs } from '../cli.ts';
+import { parseBenchArgs, strictParser, writeReportFiles, writeResult, type BenchArgs } from '../cli.ts';
+import { EXIT, UsageError } from '../../cli/exit.ts';
+import { progressWriter } from '../../cli/progress.ts';
 import type { RunResult } from '../result.ts';
 import { makeRunId, runScenario, type RunOptions } from '../run.ts';
 import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
@@ -527,20 +529,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
-  const tty = process.stderr.isTTY === true;
-  let transient = false;
-  const { report, markdown } = await runGate(plan, {
-    log: (line) => {
-      if (plan.quiet) return;
-      process.stderr.write(`${transient ? '\r\x1b[2K' : ''}${line}\n`);
-      transient = false;
-    },
-    progress: (line) => {
-      if (plan.quiet || !tty) return;
-      process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`);
-      transient = true;
-    },
-  });
+  const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
+  const { report, markdown } = await runGate(plan, { log: lines.log, progress: lines.progress });
   process.stdout.write(`${markdown}\ngate: ${join(plan.out_dir, 'gate.md')}\n`);
   return report.exit;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { formatShard, parseShard, runsPublisher, shardEventCount, shardProblems, shardPublishers, shardShare, WHOLE_RUN } from './shard.ts';
-import { parseBenchArgs, UsageError } from '../cli.ts';
+import { parseBenchArgs } from '../cli.ts';
+import { UsageError } from '../../cli/exit.ts';
 
 describe('parseShard', () => {
   it('reads I/N', () => {

@@ -7,36 +7,19 @@
 
 import { parseDedupSpec } from '../../aggregator/dedup/registry.ts';
 import { parseSinkSpec } from '../../aggregator/service.ts';
-import type { DeadLetter, SinkKind, SinkRow } from '../../aggregator/sink/index.ts';
-import { DEFAULT_DATABASE_URL } from '../../aggregator/sink/postgres.ts';
+import type { SinkKind } from '../../aggregator/sink/index.ts';
+import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
 import { runSchemaName } from '../dedup-isolation.ts';
-import type { LiveLatency } from '../metrics/live-latency.ts';
-import type { SinkDescription } from '../result.ts';
 import { PostgresRunSink, redactPassword } from './postgres.ts';
 import { SqliteRunSink } from './sqlite.ts';
+import type { RunSink } from './interface.ts';
+
+export type { RunSink } from './interface.ts';
 
 /** What `--sink` names: the SQLite file in the run's directory, or a PostgreSQL server. */
 export type SinkChoice = { kind: 'sqlite' } | { kind: 'postgres'; url?: string };
 
 export const SINK_FORMS = 'sqlite (the file <out>/sink.db), postgres or postgres://USER@HOST:PORT/DB';
-
-export interface RunSink {
-  readonly kind: SinkKind;
-  /** The aggregator's settings for this sink (AggregatorConfig.sink and .sink_schema). */
-  readonly aggregator: { sink: string; sink_schema?: string };
-  /** What result.json records about the sink. */
-  readonly description: SinkDescription;
-  /** Every row in commit order, streamed (memory stays flat however long the run). */
-  rows(): Iterable<SinkRow> | AsyncIterable<SinkRow>;
-  /** Every dead letter, oldest first. */
-  deadLetters(): Promise<DeadLetter[]>;
-  /** Distinct events in the sink plus dead letters: what has been made durable, whoever acked it. */
-  countDurable(): Promise<number>;
-  /** A reader of the latency of recently committed rows, for the progress line (never for results). */
-  liveLatency(): LiveLatency;
-  /** Removes what the run left on a shared server (a SQLite file is kept for inspection); says what it removed. */
-  remove(): Promise<string | undefined>;
-}
 
 /** Parses a `--sink` value (no side effects, reads no environment); throws an Error saying what is accepted. */
 export function parseSinkChoice(text: string): SinkChoice {

@@ -8,13 +8,13 @@ import {
   countPostgresDurable,
   iteratePostgresSinkRows,
   readPostgresDeadLetters,
-  resolveSchema,
   type PostgresSinkLocation,
 } from '../../aggregator/sink/postgres.ts';
+import { resolveSchema } from '../../aggregator/postgres.ts';
 import type { DeadLetter, SinkRow } from '../../aggregator/sink/index.ts';
 import { LivePostgresLatency, type LiveLatency } from '../metrics/live-latency.ts';
 import type { SinkDescription } from '../result.ts';
-import type { RunSink } from './index.ts';
+import type { RunSink } from './interface.ts';
 
 export class PostgresRunSink implements RunSink {
   readonly kind = 'postgres' as const;

@@ -7,7 +7,7 @@ import { countDurable, iterateSinkRows, readDeadLetters } from '../../aggregator
 import type { DeadLetter, SinkRow } from '../../aggregator/sink/index.ts';
 import { LiveSinkLatency, type LiveLatency } from '../metrics/live-latency.ts';
 import type { SinkDescription } from '../result.ts';
-import type { RunSink } from './index.ts';
+import type { RunSink } from './interface.ts';
 
 export class SqliteRunSink implements RunSink {
   readonly kind = 'sqlite' as const;

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { renderTheory } from '../../reports/theory.ts';
-import { strictParser, UsageError } from '../cli.ts';
+import { strictParser } from '../cli.ts';
+import { EXIT, UsageError } from '../../cli/exit.ts';
 import { gitSha } from '../result-assembly.ts';
 import { makeRunId } from '../run.ts';
 import { EXPERIMENTS } from './index.ts';
@@ -16,7 +17,6 @@ import type { TheoryDocument, TheoryExperiment, TheoryTable } from './types.ts';
 
 export const THEORY_SCHEMA = 'chaosbench.theory/1';
 export const DEFAULT_THEORY_SEED = 42;
-const EXIT = { ok: 0, failed: 1, bad_input: 2 } as const;
 
 export interface TheoryPlan {
   experiments: TheoryExperiment[];
@@ -130,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
     writeDocument(plan, jsonPath, [...tables.values()]);
   }
   console.log(`theory: ${plan.experiments.length - failed} of ${plan.experiments.length} tables measured in ${Math.round((Date.now() - started) / 1000)} s → ${join(plan.out, 'theory.md')} (runs in ${plan.runs_dir})`);
-  return failed > 0 ? EXIT.failed : EXIT.ok;
+  return failed > 0 ? EXIT.check_failed : EXIT.ok;
 }
 
 function writeDocument(plan: TheoryPlan, jsonPath: string, tables: TheoryTable[]): void {

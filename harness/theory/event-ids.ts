@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { median } from 'simple-statistics';
 import { startBroker, type BrokerHandle } from '../broker/index.ts';
 import { DEFAULT_AGGREGATOR_CONFIG } from '../../aggregator/service.ts';
-import { DEFAULT_DATABASE_URL } from '../../aggregator/sink/postgres.ts';
+import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
 import { ID_SCHEMES, SCHEME_DESCRIPTIONS, type IdScheme, type RetryPlanOptions, type WorkloadOptions } from './event-ids-schemes.ts';
 import { runRetries, type RetryRunResult } from './event-ids-retries.ts';
 import { ARRIVAL_ROWS_PER_S, measureThroughput, postgresReachable, THROUGHPUT_SOURCES, type ThroughputBackend, type ThroughputSample } from './event-ids-throughput.ts';

@@ -1,0 +1,21 @@
+// What every command line of the project shares at its end: one exit-code table and the error that
+// means "bad input". The aggregator's own command (aggregator/main.ts) uses it too, which is why it
+// lives outside both aggregator/ (which imports nothing from the harness) and harness/.
+// Invariant: a command's exit code says what its printed verdict says; bad input exits 2 with a
+// message naming the field, never a stack trace.
+
+export const EXIT = {
+  /** Done, and everything judged passed. */
+  ok: 0,
+  /** Done, but something judged failed: a check (bench, merge), a regression or correctness count (gate), an experiment (theory), a file not rendered (report). */
+  check_failed: 1,
+  /** Bad input (flags, scenario, files), named on stderr; nothing was run. */
+  bad_input: 2,
+  /** The run is invalid or undecidable, or could not complete (the aggregator: could not start). */
+  invalid_run: 3,
+} as const;
+
+/** Bad input: the command prints its message (naming the field) and exits EXIT.bad_input. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

@@ -1,0 +1,40 @@
+// Facts every command shares are written once: the exit-code table and UsageError (cli/exit.ts), the
+// in-place progress line (cli/progress.ts). A copy elsewhere drifts (report's 1 and theory's 1 had
+// names of their own, three progress writers cut lines differently), so the sources are searched
+// for a second one.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+function sources(dir: string, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) sources(path, out);
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+const FILES = sources(ROOT).map((path) => ({ path: relative(ROOT, path), text: readFileSync(path, 'utf8') }));
+
+function filesMatching(pattern: RegExp): string[] {
+  return FILES.filter((f) => pattern.test(f.text)).map((f) => f.path);
+}
+
+describe('one definition', () => {
+  it('of UsageError and the exit-code table: cli/exit.ts', () => {
+    expect(FILES.length).toBeGreaterThan(50);
+    expect(filesMatching(/class UsageError\b/)).toEqual([join('cli', 'exit.ts')]);
+    // A table of exit codes names 2 bad input.
+    expect(filesMatching(/\bbad_input:\s*2\b/)).toEqual([join('cli', 'exit.ts')]);
+  });
+
+  it('of the line written in place on a terminal: cli/progress.ts', () => {
+    expect(filesMatching(/\\x1b\[2K/)).toEqual([join('cli', 'progress.ts')]);
+  });
+});
