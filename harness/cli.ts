@@ -1,5 +1,5 @@
 // `npm run bench`: parse flags, resolve the scenario (with overrides), validate everything, run,
-// write result.json + report.md, print a summary. Exit codes (DESIGN.md): 0 ok, 1 a check failed,
+// write result.json + report.md, print a summary. Exit codes (README.md): 0 ok, 1 a check failed,
 // 2 bad input, 3 run invalid or broker unavailable.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -141,7 +141,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         },
       })
       // Examples and scenario fields as preformatted text: yargs' two-column examples break each
-      // command across lines, and README.md carries this help verbatim (cli.test.ts holds them equal).
+      // command across lines, and docs/commands.md carries this help verbatim (cli.test.ts holds them equal).
       .epilogue(
         [
           'Examples:',
