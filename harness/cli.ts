@@ -175,7 +175,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     for (const scenario of Object.values(SCENARIOS)) process.stdout.write(`${scenario.name.padEnd(width)}  ${scenario.description}\n`);
     return 'listed';
   }
-  // Every problem at once (STYLE 4): the flags that can be checked on their own first, then the
+  // Every problem at once (docs/scenarios-and-faults.md): the that can be checked on their own first, then the
   // scenario with the overrides that parsed (a flag that failed is not applied, so not reported twice).
   const problems: string[] = [];
   let base: Scenario | undefined;
