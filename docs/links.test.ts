@@ -1,7 +1,9 @@
 // Every relative link in README.md and the markdown under docs/ names a file that exists, and a
 // link with a #fragment names a heading of that file (GitHub's anchor for it). The docs point at
 // each other and at the code; when a section moves or a file is renamed, this fails instead of a
-// reader finding a dead link. Links inside code (fenced blocks, `spans`) are text, not links.
+// reader finding a dead link. Links inside code (fenced blocks, `spans`) are text, not links; but a
+// code span that is a path in one of the repository's folders (`harness/run.ts`, `aggregator/sink/`)
+// must exist too, so that the docs follow the code when it moves.
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,11 +70,44 @@ function brokenLinks(file: string, root: string): string[] {
   return broken;
 }
 
+/** The repository's own top-level folders, which a path in the docs starts with. */
+function repositoryFolders(root: string): string[] {
+  return readdirSync(root, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && entry.name !== 'node_modules' && entry.name !== '.git')
+    .map((entry) => entry.name);
+}
+
+/**
+ * Each code span of a markdown file that names a path in the repository (starts with one of its
+ * folders) that does not exist. A span with a placeholder or a pattern (`reports/out/<run>/`,
+ * `scenarios/*.ts`) names no one file and is left alone.
+ */
+function missingPaths(file: string, root: string): string[] {
+  const folders = repositoryFolders(root);
+  const spans = readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '').matchAll(/`([^`\n]+)`/g);
+  return [...spans]
+    .map(([, span]) => span!)
+    .filter((span) => /^[\w.-]+\/[\w./-]*$/.test(span) && folders.includes(span.split('/')[0]!))
+    .filter((span) => {
+      try {
+        statSync(join(root, span));
+        return false;
+      } catch {
+        return true;
+      }
+    })
+    .map((span) => `${relative(root, file)}: ${span}`);
+}
+
 describe('links in README.md and docs/', () => {
   it('every relative link names a file, and every #fragment a heading of it', () => {
     const files = markdownFiles(ROOT);
     expect(files.length).toBeGreaterThan(1);
     expect(files.flatMap((file) => brokenLinks(file, ROOT))).toEqual([]);
+  });
+
+  it('every repository path named in a code span exists', () => {
+    expect(markdownFiles(ROOT).flatMap((file) => missingPaths(file, ROOT))).toEqual([]);
   });
 
   const scratch = mkdtempSync(join(tmpdir(), 'chaosbench-links-'));
@@ -95,5 +130,16 @@ describe('links in README.md and docs/', () => {
       'README.md: docs/gone.md (no such file)',
       'README.md: docs/page.md#nowhere (no heading #nowhere in docs/page.md)',
     ]);
+  });
+
+  it('reports a code span naming a repository path that does not exist, not a placeholder or a pattern', () => {
+    const root = join(scratch, 'paths');
+    mkdirSync(join(root, 'docs'), { recursive: true });
+    writeFileSync(join(root, 'docs', 'page.md'), '');
+    writeFileSync(join(root, 'docs', 'paths.md'), [
+      'Code: `docs/page.md`, `docs/`, `docs/moved.ts`, `docs/<run>/result.json`, `docs/*.md`, `result.json`,',
+      '`npm run bench -- --out docs/x`.',
+    ].join('\n'));
+    expect(missingPaths(join(root, 'docs', 'paths.md'), root)).toEqual(['docs/paths.md: docs/moved.ts']);
   });
 });
