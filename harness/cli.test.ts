@@ -170,11 +170,11 @@ describe.concurrent('bench CLI (spawned)', () => {
     for (const outcome of [explicit, fromScenario, viaSet]) expectBadInput(outcome, /--dedup sqlite .*--sink postgres .*--dedup postgres/);
   });
 
-  it("README's copy of --help is what --help prints", async () => {
+  it("docs/commands.md's copy of --help is what --help prints", async () => {
     const outcome = await bench('--help');
     expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## `npm run bench`'));
+    const commands = readFileSync(join(ROOT, 'docs', 'commands.md'), 'utf8');
+    const section = commands.slice(commands.indexOf('## `npm run bench`'));
     const copy = /```\n([\s\S]*?)\n```/.exec(section)?.[1];
     expect(copy).toBe(outcome.stdout.trimEnd());
   });

@@ -1,5 +1,5 @@
 // `npm run bench`: parse flags, resolve the scenario (with overrides), validate everything, run,
-// write result.json + report.md, print a summary. Exit codes (DESIGN.md): 0 ok, 1 a check failed,
+// write result.json + report.md, print a summary. Exit codes (README.md): 0 ok, 1 a check failed,
 // 2 bad input, 3 run invalid or broker unavailable.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -137,7 +137,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         },
       })
       // Examples and scenario fields as preformatted text: yargs' two-column examples break each
-      // command across lines, and README.md carries this help verbatim (cli.test.ts holds them equal).
+      // command across lines, and docs/commands.md carries this help verbatim (cli.test.ts holds them equal).
       .epilogue(
         [
           'Examples:',
@@ -171,7 +171,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     for (const scenario of Object.values(SCENARIOS)) process.stdout.write(`${scenario.name.padEnd(width)}  ${scenario.description}\n`);
     return 'listed';
   }
-  // Every problem at once (STYLE 4): the flags that can be checked on their own first, then the
+  // Every problem at once (docs/scenarios-and-faults.md): the that can be checked on their own first, then the
   // scenario with the overrides that parsed (a flag that failed is not applied, so not reported twice).
   const problems: string[] = [];
   let base: Scenario | undefined;

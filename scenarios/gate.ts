@@ -10,7 +10,7 @@ import type { Scenario } from './schema.ts';
  * timers. No crash and no stalls: their few hundred milliseconds would swamp the p99 and make it
  * a measure of one event's timing. Six seconds at 300 ev/s: with 3 s the p99 of ~900 events is
  * made by a single scheduling hiccup of ~30 ms and its CV across replicates was ~17 %; with 6 s, ~9 %
- * (2 cores, README).
+ * (2 cores, docs/lab/2026-11-25-gate.md).
  */
 export const gate = {
   name: 'gate',

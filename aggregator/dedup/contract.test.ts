@@ -1,4 +1,4 @@
-// The DedupStore contract, once, for every implementation (STYLE.md point 8). A store is done when
+// The DedupStore contract, once, for every implementation (docs/testing.md). A store is done when
 // this suite passes for it. Each case declares its capabilities: `dedups` (false only for 'none',
 // which must answer 'new' where the others answer 'duplicate'), `peer` (a second, independent
 // connection to the same claims, standing in for another process), `sqliteLocking` (SQLite's busy

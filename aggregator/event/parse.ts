@@ -2,7 +2,7 @@
 // complete list of reasons it is not one. Every problem is reported at once, each with its field,
 // so a DLQ record says everything that is wrong with a poison message in one go.
 // It must never throw on any input bytes: an invalid event is a permanent failure routed to the DLQ,
-// never a crash of the consumer (DESIGN.md, "Event (wire v1)").
+// never a crash of the consumer (docs/aggregator.md, "Event (wire v1)").
 
 import { Buffer } from 'node:buffer';
 import {

@@ -1,4 +1,4 @@
-// Wire format v1 of an event, as published by producers and the harness (see DESIGN.md).
+// Wire format v1 of an event, as published by producers and the harness (docs/aggregator.md).
 // The aggregator trusts nothing on the wire: every field is checked by parseEvent().
 
 export const WIRE_VERSION = 1;

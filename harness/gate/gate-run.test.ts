@@ -8,11 +8,11 @@
 //   p = 0.200). This tests the gate's verdict, not how small a regression it can see; that is the
 //   +2 % case below and stats.test.ts.
 // - A planted +2 % — delay_ms 2.3 against 2: p99 rises by 1.5–2.2 ms per ms of commit delay here
-//   (README), so 0.3 ms is 0.45–0.65 ms on a p99 of ~27 ms, about 2 % — must not (exit 0). It also
+//   (docs/lab/2026-11-25-gate.md), so 0.3 ms is 0.45–0.65 ms on a p99 of ~27 ms, about 2 % — must not (exit 0). It also
 //   stands for "unchanged passes": it is the same config give or take 2 %. No run can measure 2 % on
 //   its own at this noise; the rule's arithmetic for it is in stats.test.ts and gate.test.ts.
 //   This case fails when the gate flags it, which noise alone does at the rule's false-positive
-//   rate (4 against 4: complete or near-complete separation, under 3 %; A/A in README).
+//   rate (4 against 4: complete or near-complete separation, under 3 %; A/A in docs/lab/2026-11-25-gate.md).
 // On a loaded machine a run may be invalid (the generator fell behind) or the p99s too spread:
 // then the gate must say so with exit 3, never pass or fail silently.
 
@@ -35,7 +35,7 @@ const SINK_DELAY = 'phases[1].faults[1].delay_ms';
 const BASE_DELAY_MS = 2;
 /** Extra ms per commit of the planted regression. */
 const PLANTED_REGRESSION_DELAY_MS = 60;
-/** Extra ms per commit that moves p99 by about 2 % (measured slope, README). */
+/** Extra ms per commit that moves p99 by about 2 % (measured slope, docs/lab/2026-11-25-gate.md). */
 const PLANTED_2PCT_DELAY_MS = 0.35;
 
 function gate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

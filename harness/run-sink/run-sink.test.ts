@@ -1,4 +1,4 @@
-// One suite, every run sink (STYLE 8): the aggregator's own sink, opened at the settings a RunSink
+// One suite, every run sink (docs/testing.md): the aggregator's own sink, opened at the settings a RunSink
 // gives the aggregator, writes; the RunSink reads back what the ledger, the drain and the progress
 // line need. Against the real PostgreSQL (DATABASE_URL or the local default); never skipped. The
 // PostgreSQL cases use schemas named like a run's and drop them at the end.

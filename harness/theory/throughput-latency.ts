@@ -58,7 +58,7 @@ export const throughputLatency: TheoryExperiment = {
       method:
         `Embedded Aedes broker, the reference aggregator with SQLite dedup inside the SQLite sink's transaction (batches wait at most 5 ms to fill), one closed-loop run per cell: ` +
         `1 s of warm-up then ${MEASURED_S} s measured, 4 publisher connections. Closed-loop latency counts from the actual send, so it shows the service time at that concurrency, ` +
-        'not what an open stream of arrivals would see (see the coordinated-omission note in the README). Skewness and kurtosis are simple-statistics\' sample estimates over every latency, ' +
+        'not what an open stream of arrivals would see (see the closed model in docs/how-the-numbers-are-made.md). Skewness and kurtosis are simple-statistics\' sample estimates over every latency, ' +
         'read back from the run\'s HDR histogram (3 significant digits).',
       command: 'npm run theory -- --only 7',
       seed: context.seed,
