@@ -101,7 +101,10 @@ describe("the timeline's backlog does not rest on the aggregator's word", () => 
     expect(validateScenario(s).ok).toBe(true);
     const result = await runScenario({ scenario: s, overrides: {}, broker: 'embedded', out_dir: outDir() });
     expect(result.totals.lost).toBe(0);
-    expect(result.faults.find((f) => f.kind === 'consumer-crash')?.injected).toMatchObject({ crashes: 5 });
+    // Five are scheduled; on a busy machine a restart can outlast the 1.1 s between two (4 seen when
+    // run beside other end-to-end files). Three or more still leave the old count 150 messages up.
+    const crashes = (result.faults.find((f) => f.kind === 'consumer-crash')?.injected as { crashes?: number } | undefined)?.crashes ?? 0;
+    expect(crashes).toBeGreaterThanOrEqual(3);
     // Each killed process takes the acks since its last counters report (up to 100 ms, about 50
     // messages on average here) with it: counted by the subscriber, the backlog settles that much
     // higher for good (with the old code this run's settled at 453, and at 4–8 with the broker's
