@@ -69,6 +69,11 @@ function run(plans: PhasePlan[]) {
 }
 
 describe('assembleResult: offered rate and generator lag, measured per phase', () => {
+  it('records the installed version of every package it names (aedes exports no ./package.json and was recorded as unknown)', () => {
+    const versions = run([{ name: 'steady', rate: 100, duration_s: 1, lag_us: 1_000 }]).versions;
+    for (const [name, version] of Object.entries(versions)) expect(version, name).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
   it('a clean run is valid, offering what it handed off within each phase', () => {
     const result = run([
       { name: 'warmup', duration_s: 1, rate: 100, lag_us: 1_000 },

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { installedVersion } from './package-version.ts';
 import type { emptyCounters } from '../aggregator/pipeline.ts';
 import type { LoadOutcome } from './load/generator.ts';
 import type { Ledger } from './ledger/index.ts';
@@ -352,16 +352,8 @@ function machineFacts(): RunResult['machine'] {
 }
 
 function packageVersions(): Record<string, string> {
-  const require = createRequire(import.meta.url);
   const versions: Record<string, string> = {};
-  for (const name of ['aedes', 'mqtt', 'mqtt-packet', 'better-sqlite3', 'hdr-histogram-js']) {
-    try {
-      const file = require.resolve(`${name}/package.json`);
-      versions[name] = (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-    } catch {
-      versions[name] = 'unknown';
-    }
-  }
+  for (const name of ['aedes', 'mqtt', 'mqtt-packet', 'better-sqlite3', 'hdr-histogram-js']) versions[name] = installedVersion(name);
   versions.chaosbench = (JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
   return versions;
 }

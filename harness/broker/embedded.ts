@@ -2,12 +2,12 @@
 // broker-kill fault can SIGKILL a real process and restart it on the same port while the harness
 // keeps measuring. This module owns that process; it must never leave it running after stop().
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BrokerHandle, BrokerOptions, BrokerPersistence } from './handle.ts';
 import type { ChildMessage, ParentMessage } from './embedded-process.ts';
 import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from '../typescript-child.ts';
+import { installedVersion } from '../package-version.ts';
 
 const CHILD_PATH = fileURLToPath(new URL('./embedded-process.ts', import.meta.url));
 
@@ -20,8 +20,7 @@ const LAST_STATS_TIMEOUT_MS = 200;
 const RESTART_BIND_RETRY_MS = 5_000;
 const RESTART_BIND_RETRY_INTERVAL_MS = 100;
 const STDERR_TAIL_CHARS = 4_000;
-// aedes exports no ./package.json subpath; its package.json sits beside its entry point.
-const AEDES_VERSION = (JSON.parse(readFileSync(new URL('./package.json', import.meta.resolve('aedes')), 'utf8')) as { version: string }).version;
+const AEDES_VERSION = installedVersion('aedes');
 
 export class BrokerStartError extends Error {
   constructor(
