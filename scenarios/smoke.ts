@@ -1,3 +1,6 @@
+// Shipped scenario `smoke`: every fault that keeps the no-loss promise in about 12 s, for CI.
+// A fault that loses messages by design (broker-kill with memory persistence) does not belong here.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 
