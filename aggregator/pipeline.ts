@@ -15,6 +15,11 @@
 //   the process, and a failed commit releases exactly the claims it made.
 // - 'commit-first': a durable store outside the sink's transaction; write everything to the
 //   idempotent sink, claim afterwards (the claim then only counts what the sink absorbed).
+//
+// Why ~460 lines: the counters the aggregator reports (their type, combineCounters for several
+// incarnations, ~90 lines) and the Pipeline class. The class is kept whole on purpose: batching,
+// the three claim orders, retries, dead letters and the ack chain are the invariants above, and
+// they are checked by reading processBatch and commitWithRetry together.
 
 import { describeErrors, parseEvent } from './event/parse.ts';
 import type { Event, ParseOptions } from './event/types.ts';
