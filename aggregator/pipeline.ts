@@ -9,7 +9,7 @@
 //   read-only database or a missing grant fails every event alike, and is a stall, retried until it
 //   clears (aggregator/failure.ts decides which is which).
 //
-// So the order of claim and commit depends on the store (see commitBatch):
+// So the order of claim and commit depends on the store (see commitWithRetry):
 // - 'transactional': the store shares the sink's database; claim and write in one transaction.
 // - 'claim-first': the store is volatile (memory, none); a crash forgets the claims along with
 //   the process, and a failed commit releases exactly the claims it made.
