@@ -9,12 +9,17 @@
 //   read-only database or a missing grant fails every event alike, and is a stall, retried until it
 //   clears (aggregator/failure.ts decides which is which).
 //
-// So the order of claim and commit depends on the store (see commitBatch):
+// So the order of claim and commit depends on the store (see commitWithRetry):
 // - 'transactional': the store shares the sink's database; claim and write in one transaction.
 // - 'claim-first': the store is volatile (memory, none); a crash forgets the claims along with
 //   the process, and a failed commit releases exactly the claims it made.
 // - 'commit-first': a durable store outside the sink's transaction; write everything to the
 //   idempotent sink, claim afterwards (the claim then only counts what the sink absorbed).
+//
+// Why ~460 lines: the counters the aggregator reports (their type, combineCounters for several
+// incarnations, ~90 lines) and the Pipeline class. The class is kept whole on purpose: batching,
+// the three claim orders, retries, dead letters and the ack chain are the invariants above, and
+// they are checked by reading processBatch and commitWithRetry together.
 
 import { describeErrors, parseEvent } from './event/parse.ts';
 import type { Event, ParseOptions } from './event/types.ts';

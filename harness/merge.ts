@@ -6,6 +6,12 @@
 // What cannot be merged exactly (per-second p99s, generator lag p99, recovery) is bounded by the
 // worst part and said so in the findings. The merge itself is pure; file reading and writing live
 // in `main` at the bottom, which must never write over one of the parts it read.
+//
+// Why 700+ lines: four jobs in one file, in this order, each under a ruled heading: reading a part
+// (readPart checks every field of a result.json the merge uses, ~200 lines with its tables),
+// deciding whether the parts are one run (mergeProblems, ~90), the merge itself (mergeResults and
+// the small mergers it calls, ~290) and the command line (`main`, the only I/O, ~110). readPart is
+// the piece that other readers of result.json (scripts/report.ts) could share if it moved out.
 
 import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';

@@ -1,5 +1,5 @@
-// The theory write-up's tables as markdown: a pure function of theory.json (see harness/theory/types.ts).
-// Every number comes from the document; this file only formats.
+// The theory write-up's tables as markdown: a pure function of theory.json (see
+// harness/theory/types.ts). Every number comes from the document; this file only formats.
 
 import type { CellFormat, TheoryCell, TheoryColumn, TheoryDocument, TheoryTable } from '../harness/theory/types.ts';
 

@@ -1,3 +1,6 @@
+// Shipped scenario `broker-kill-redis`: broker-kill.ts with one field changed, the embedded
+// broker's persistence; phases, seed and checks are broker-kill's, so the two runs compare.
+
 import { brokerKill } from './broker-kill.ts';
 import type { Scenario } from './schema.ts';
 

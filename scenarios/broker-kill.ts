@@ -1,3 +1,6 @@
+// Shipped scenario `broker-kill`: a broker SIGKILL with memory persistence. Its checks promise no
+// loss on purpose, so a run that loses what the broker held fails; broker-kill-redis.ts reuses it.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

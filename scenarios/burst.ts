@@ -1,3 +1,6 @@
+// Shipped scenario `burst`: load spikes above the sink's capacity (a fixed sink_delay_ms bounds
+// it), for the overload verdict and the recovery time of the phases after each spike.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

@@ -1,3 +1,6 @@
+// Shipped scenario `clock-skew`: one publisher's event time (`ts`) is wrong while its seq and the
+// harness's intended send times stay true; nothing may be lost or doubled.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

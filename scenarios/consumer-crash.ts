@@ -1,3 +1,6 @@
+// Shipped scenario `consumer-crash`: repeated SIGKILLs of the aggregator, the test of
+// ack-after-commit and the idempotent sink; nothing lost and nothing doubled is the promise.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

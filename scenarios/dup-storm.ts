@@ -1,3 +1,6 @@
+// Shipped scenario `dup-storm`, the main run of `npm run bench`: republished event ids against
+// the dedup store and the idempotent sink; every copy must be absorbed.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

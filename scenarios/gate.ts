@@ -1,3 +1,6 @@
+// Shipped scenario `gate`: what `npm run gate` runs in CI. Short and low-rate so that its p99 is
+// stable across replicates on a 2-core machine; its faults keep the no-loss promise.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

@@ -1,3 +1,6 @@
+// Shipped scenario `latency-jitter`: added latency and jitter on every link of the harness's TCP
+// proxy for one phase between two clean ones; nothing may be lost or doubled.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

@@ -1,3 +1,6 @@
+// Shipped scenario `network-partition`: the aggregator's link to the broker passes no byte for one
+// phase (the connection stays open); the broker queues, and the backlog must drain without loss.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

@@ -1,3 +1,6 @@
+// Shipped scenario `poison-pill`: malformed messages beside a healthy stream. Its checks require
+// every valid event committed and a non-empty DLQ (the poison is not in the ledger).
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

@@ -1,3 +1,6 @@
+// Shipped scenario `reorder`: events released out of per-source seq order. Its checks require the
+// reordering to have happened (`reordered` > 0) and nothing lost or doubled.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

@@ -1,3 +1,6 @@
+// Shipped scenario `slow-sink`: one phase of slow, jittery and stalling sink commits between two
+// healthy phases, for backpressure, the backlog and the recovery after it; no loss allowed.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

@@ -1,3 +1,6 @@
+// Shipped scenario `soak`: one long steady phase with a few duplicates, for memory growth and p99
+// drift over the timeline; `--duration` stretches it.
+
 import { DEFAULT_AGGREGATOR, DEFAULT_LOAD, NOTHING_LOST_NOTHING_DOUBLED, WARMUP } from './defaults.ts';
 import type { Scenario } from './schema.ts';
 

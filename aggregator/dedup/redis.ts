@@ -11,7 +11,8 @@
 // pipeline did the same, but building, writing and parsing 200 commands per batch cost the
 // aggregator more CPU than its SQLite sink (ioredis Command objects and their garbage: measured
 // with `npm run bench -- --cpu-prof`). The script takes the batch's ids as one argument (see
-// CLAIM_SCRIPT), so this store targets a single server (or a primary with replicas), not Redis Cluster.
+// CLAIM_SCRIPT), so this store targets a single server (or a primary with replicas), not Redis
+// Cluster.
 //
 // Why a token instead of the plain `SET key 1 NX`: when the connection drops with commands in
 // flight, ioredis resends them after reconnecting (autoResendUnfulfilledCommands). A SET that had

@@ -1,6 +1,7 @@
-// Sink: where committed events end up. commit() must be idempotent on event_id (ON CONFLICT DO
-// NOTHING) so that a redelivery after a crash between commit and PUBACK cannot create a duplicate,
-// except in 'append' mode, which exists only to show what duplicates do to a naive sink.
+// Sink: where committed events end up. commit() must be idempotent on event_id (ON CONFLICT: a
+// repeated id only counts one more delivery on the row it first wrote) so that a redelivery after a
+// crash between commit and PUBACK cannot create a duplicate, except in 'append' mode, which exists
+// only to show what duplicates do to a naive sink.
 // The consumer acks (PUBACK) only after commit() has returned.
 
 import type { Event } from '../event/types.ts';

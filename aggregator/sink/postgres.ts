@@ -6,11 +6,12 @@
 // each batch is one multi-row INSERT inside a transaction, so it is written whole or not at all.
 //
 // Idempotent mode: `event_id` is UNIQUE and a repeated id is absorbed by
-// `ON CONFLICT (event_id) DO UPDATE SET deliveries = events.deliveries + EXCLUDED.deliveries`: the row
-// keeps its first batch (and so its first commit time) and counts every delivery that reached the sink. One INSERT may not
-// touch a row twice, so a batch is first folded to its distinct ids (in first-occurrence order) with
-// the number of times each occurs; a returned row whose deliveries equals that number was inserted by
-// this statement, any other was already there. Append mode has no unique key: every write is a row.
+// `ON CONFLICT (event_id) DO UPDATE SET deliveries = events.deliveries + EXCLUDED.deliveries`: the
+// row keeps its first batch (and so its first commit time) and counts every delivery that reached
+// the sink. One INSERT may not touch a row twice, so a batch is first folded to its distinct ids
+// (in first-occurrence order) with the number of times each occurs; a returned row whose
+// deliveries equals that number was inserted by this statement, any other was already there.
+// Append mode has no unique key: every write is a row.
 //
 // Commit order is `rowid` (bigserial), assigned in the batch's order.
 //
@@ -29,6 +30,11 @@
 // runs its claim on this sink's transaction connection, before the INSERT, so claim and commit
 // commit or roll back together ('transactional' order); only events whose claim is 'new' are
 // written. A store on another database gets no claimer and the pipeline claims commit-first.
+//
+// Why ~500 lines: this header (~40), the PostgresSink class (~300: schema creation, the two write
+// modes with their transactional claims, dead letters, the commit-time record) and the readers
+// used after a run (~70), which select with the class's own column lists (ROW_COLUMNS, ROWS_FROM)
+// so that what is written and what is read back cannot drift apart. sqlite.ts has the same shape.
 
 import pg from 'pg';
 import { nowMicros, sleep } from '../clock.ts';

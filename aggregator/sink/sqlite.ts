@@ -12,9 +12,9 @@
 // Commit time: a row cannot hold the time its own COMMIT returned, so each batch's rows carry the
 // batch's key, batch_started_us (when its transaction started, strictly increasing), and the time
 // its COMMIT returned goes into `commits` with the sink's next transaction (one more small row in a
-// transaction that happens anyway, not a transaction of its own), or at close(). The readers join them (SinkRow.committed_us); a batch whose
-// record was never written (the process killed between its COMMIT and the next) reads back with
-// its start time, flagged commit_unrecorded.
+// transaction that happens anyway, not a transaction of its own), or at close(). The readers join
+// them (SinkRow.committed_us); a batch whose record was never written (the process killed between
+// its COMMIT and the next) reads back with its start time, flagged commit_unrecorded.
 //
 // Deliveries (idempotent mode): a repeated event_id is absorbed with
 // `ON CONFLICT(event_id) DO UPDATE SET deliveries = deliveries + 1`, not DO NOTHING. The row keeps

@@ -1,4 +1,5 @@
-// bandwidth: affected connections carry at most rate_kb_s kilobytes per second in each chosen direction.
+// bandwidth: affected connections carry at most rate_kb_s kilobytes per second in each chosen
+// direction.
 import type { BandwidthFault } from '../../scenarios/schema.ts';
 import { networkToxicFault } from './network-toxic.ts';
 

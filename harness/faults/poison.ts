@@ -1,7 +1,8 @@
 // poison: malformed messages published beside the healthy stream — not JSON, larger than the
 // aggregator accepts, or JSON that breaks the event schema. Each must land in the DLQ with its
 // reason while the healthy stream keeps flowing. They are not events of the ledger (no source of
-// the run publishes them), so the check is dlq == injected.
+// the run publishes them), so their fate shows only in the DLQ, beside the count this fault reports
+// as injected.
 
 import { ulid } from 'ulid';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../aggregator/event/types.ts';

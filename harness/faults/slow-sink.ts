@@ -1,7 +1,8 @@
 // slow-sink: for the length of its phase, every sink commit waits delay_ms plus seeded uniform
 // jitter in [0, jitter_ms), and every stall_every_s seconds the sink stalls for stall_ms (commits
-// wait until the stall ends); a seeded error_rate of commits fails with a transient error. Backpressure then reaches the broker; the ledger shows the latency
-// and the backlog, and the phase after shows the recovery.
+// wait until the stall ends); a seeded error_rate of commits fails with a transient error.
+// Backpressure then reaches the broker; the ledger shows the latency and the backlog, and the phase
+// after shows the recovery.
 
 import type { SlowSinkFault } from '../../scenarios/schema.ts';
 import type { SystemFault, SystemFaultContext } from './index.ts';

@@ -3,7 +3,8 @@
 // and p99 only measures how long that queue is. This module turns a per-second timeline of
 // "acknowledged by the broker" vs "acknowledged by the subscriber" into a per-phase verdict —
 // overloaded at N ev/s, sustaining M — distinct from generator saturation. Publishes still waiting
-// for their PUBACK count as accepted: a slow broker moves the queue into the harness, not away. Pure: no clocks, no I/O.
+// for their PUBACK count as accepted: a slow broker moves the queue into the harness, not away.
+// Pure: no clocks, no I/O.
 
 import { linearRegression } from 'simple-statistics';
 

@@ -1,10 +1,10 @@
 // The progress line's "current p99": end-to-end latency of the rows committed since the previous
 // look, read from the sink itself (the SQLite file read-only, WAL letting it read beside the
 // writer; or the PostgreSQL sink's table), so even the live figure does not come from the system
-// under test's own counters. Not used for results: the ledger's final read is the only source of those.
-// It ends at the start of each batch's transaction (batch_started_us): the newest batches' COMMIT
-// return times are written only with the next transaction, so a live look could not join them; the
-// live p99 is short of the final one by the commit itself.
+// under test's own counters. Not used for results: the ledger's final read is the only source of
+// those. It ends at the start of each batch's transaction (batch_started_us): the newest batches'
+// COMMIT return times are written only with the next transaction, so a live look could not join
+// them; the live p99 is short of the final one by the commit itself.
 
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';

@@ -1,6 +1,7 @@
 // Table 2: delivery semantics. The same stream under a consumer crash and under a broker kill, sent
-// three ways: QoS 0 (at most once), QoS 1 with a plain appending sink (at least once), and QoS 1 with
-// dedup in front of an idempotent sink (effectively once). The ledger counts what each loses and doubles.
+// three ways: QoS 0 (at most once), QoS 1 with a plain appending sink (at least once), and QoS 1
+// with dedup in front of an idempotent sink (effectively once). The ledger counts what each loses
+// and doubles.
 
 import type { FaultSpec, Scenario } from '../../scenarios/schema.ts';
 import { WARMUP_PHASE } from '../run.ts';

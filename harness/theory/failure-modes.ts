@@ -1,5 +1,6 @@
 // Table 5: failure modes. One short run per class of failure, each with its fault injected in the
-// middle of a steady stream: what the reference aggregator does about it, and what the ledger measured.
+// middle of a steady stream: what the reference aggregator does about it, and what the ledger
+// measured.
 
 import type { FaultSpec, Phase } from '../../scenarios/schema.ts';
 import type { RunResult } from '../result.ts';

@@ -1,6 +1,7 @@
 // `npm run theory`: each table of the write-up on pub-sub log aggregation is one experiment that
 // makes small but real runs and returns its table as plain data. reports/theory.ts renders the
-// tables (a pure function); scripts/theory.ts runs the experiments and writes theory.json + theory.md.
+// tables (a pure function); harness/theory/cli.ts runs the experiments and writes theory.json and
+// theory.md.
 
 /** How a cell is printed: int 12,345 · ms 12.3 · pct 1.23% · ratio 0.84× · float 1.23 · text as is. */
 export type CellFormat = 'int' | 'ms' | 'pct' | 'ratio' | 'float' | 'text';
