@@ -80,6 +80,9 @@ describe('a bad value of a named flag', () => {
     const message = await refused(parseBenchArgs(['--scenario', 'dup-storm', '--batch-size', '5', '--set', 'aggregator.batch_size=0']));
     expect(message).toContain('  aggregator.batch_size must be a positive integer, got 0');
     expect(message).not.toContain('--batch-size:');
+    const within = await refused(parseBenchArgs(['--scenario', 'dup-storm', '--rate', '100:200', '--set', 'phases[1].rate.to=-1']));
+    expect(within).toContain('  phases[1].rate.to must be >= 0, got -1');
+    expect(within).not.toContain('--rate:');
   });
 });
 

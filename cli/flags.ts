@@ -144,6 +144,12 @@ export function applyScenarioFlags(scenario: Scenario, args: Partial<Record<Scen
   return applied;
 }
 
+/** After `--set path=…`: the fields at, under or above path are the --set's now, so their errors are not a flag's. */
+export function setOver(sources: Map<string, string>, path: string): void {
+  const within = (inner: string, outer: string) => inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`);
+  for (const source of [...sources.keys()]) if (within(source, path) || within(path, source)) sources.delete(source);
+}
+
 /** The flag that set the field an error is about, or undefined (an error of the scenario itself, or of --set). */
 export function flagOf(error: string, sources: ReadonlyMap<string, string>): string | undefined {
   for (const [path, flag] of sources) {

@@ -21,7 +21,7 @@ import { parseShard, shardProblems, type Shard } from './load/shard.ts';
 import { writeProfileReport } from './profiles.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 import { progressWriter } from '../cli/progress.ts';
-import { applyScenarioFlags, flagErrors, flagOf, RUN_FLAGS, scenarioFlagOptions } from '../cli/flags.ts';
+import { applyScenarioFlags, flagErrors, flagOf, RUN_FLAGS, scenarioFlagOptions, setOver } from '../cli/flags.ts';
 
 /** Writes <dir>/result.json (creating dir): first, so that it is kept even if a report file cannot be rendered. */
 export function writeResult(dir: string, result: RunResult): void {
@@ -188,7 +188,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   for (const [path, value] of assignments) {
     const changed = flag('set', () => setPath(scenario, path, value));
     if (changed) scenario = changed;
-    flags.sources.delete(path);
+    setOver(flags.sources, path);
   }
   if (assignments.length > 0) overrides.set = assignments.map(([path, value]) => `${path}=${JSON.stringify(value)}`);
   if (brokerSpec?.kind === 'external') {
