@@ -41,7 +41,10 @@ const field = (path: string) => () => [path];
 const measured = (name: 'duration_s' | 'rate') => (scenario: Scenario) =>
   scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [] : [`phases[${i}].${name}`]));
 
-/** In the order bench --help lists them. */
+/**
+ * In the order --help lists them: the load's, then from --dedup on the aggregator's settings (bench
+ * puts its --aggregator between). A flag added here is taken by bench, compare and gate at once.
+ */
 export const SCENARIO_FLAGS = {
   seed: { option: { type: 'number', describe: "seed for every random choice (default: the scenario's)" }, paths: field('seed') },
   duration: {

@@ -21,7 +21,7 @@ import { parseShard, shardProblems, type Shard } from './load/shard.ts';
 import { writeProfileReport } from './profiles.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 import { progressWriter } from '../cli/progress.ts';
-import { applyScenarioFlags, flagErrors, flagOf, RUN_FLAGS, scenarioFlagOptions, setOver } from '../cli/flags.ts';
+import { applyScenarioFlags, flagErrors, flagOf, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, setOver } from '../cli/flags.ts';
 
 /** Writes <dir>/result.json (creating dir): first, so that it is kept even if a report file cannot be rendered. */
 export function writeResult(dir: string, result: RunResult): void {
@@ -65,6 +65,9 @@ export interface BenchArgs {
   cpu_prof: boolean;
 }
 
+/** Where --aggregator goes among the named flags in --help: before the first of the aggregator's settings. */
+const AGGREGATOR_FLAGS_FROM = SCENARIO_FLAG_NAMES.indexOf('dedup');
+
 export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'listed'> {
   const args = await strictParser(
     yargs(argv)
@@ -79,13 +82,14 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
         set: { type: 'array', string: true, describe: 'change any scenario field: --set phases[1].rate=800 --set aggregator.dedup=memory (repeatable; applied last)' },
         list: { type: 'boolean', describe: 'list the scenarios and exit' },
-        ...scenarioFlagOptions(['seed', 'duration', 'rate', 'model', 'concurrency', 'workers', 'payload-bytes', 'topics', 'window']),
+        // Every named flag (cli/flags.ts), --aggregator among them before the aggregator's settings.
+        ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.slice(0, AGGREGATOR_FLAGS_FROM)),
         aggregator: {
           choices: ['reference', 'none'] as const,
           default: 'reference',
           describe: 'reference: the aggregator under test; none: a bare subscriber that acks on receipt (the ceiling to compare with)',
         },
-        ...scenarioFlagOptions(['dedup', 'sink-mode', 'sink-delay-ms', 'batch-size', 'publishers']),
+        ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.slice(AGGREGATOR_FLAGS_FROM)),
         ...RUN_FLAGS,
         shard: { type: 'string', describe: 'I/N: drive shard I of a run split over N harness processes (machines) on one --broker; each publishes its share of the publishers; combine with npm run merge' },
         out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
