@@ -9,7 +9,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
-import { parseDedupSpec } from './dedup/registry.ts';
+import { dedupSinkConflict, parseDedupSpec, type DedupSpec } from './dedup/registry.ts';
 import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 
@@ -149,10 +149,9 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
     }
     if (config.bare) errors.push('http-port cannot be combined with bare (the bare baseline acks MQTT deliveries only)');
   }
-  let sharesSinkDatabase = false;
+  let dedup: DedupSpec | undefined;
   try {
-    const dedup = parseDedupSpec(config.dedup);
-    sharesSinkDatabase = dedup.kind === 'sqlite' && dedup.path === undefined;
+    dedup = parseDedupSpec(config.dedup);
   } catch (error) {
     errors.push(`dedup: ${(error as Error).message}`);
   }
@@ -179,11 +178,8 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
       errors.push(`sink-schema: ${(error as Error).message}`);
     }
   }
-  if (sink?.kind === 'postgres' && sharesSinkDatabase) {
-    errors.push(
-      "dedup 'sqlite' shares the sink's SQLite database, but the sink is postgres: use --dedup postgres, sqlite:PATH, redis, memory or none",
-    );
-  }
+  const conflict = dedup && sink ? dedupSinkConflict(dedup, sink) : undefined;
+  if (conflict) errors.push(conflict);
   positiveInt('batch-size', config.batch_size);
   positiveInt('max-in-flight', config.max_in_flight);
   positiveInt('max-payload-bytes', config.max_payload_bytes);

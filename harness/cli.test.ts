@@ -12,7 +12,8 @@ import { stringify as toYaml } from 'yaml';
 import { dupStorm } from '../scenarios/dup-storm.ts';
 import { SCENARIOS } from '../scenarios/index.ts';
 import { smoke } from '../scenarios/smoke.ts';
-import { parseBenchArgs, parseDuration } from './cli.ts';
+import { parseBenchArgs } from './cli.ts';
+import { parseDuration } from '../cli/flags.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 

@@ -6,14 +6,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { SCENARIOS } from '../scenarios/index.ts';
-import type { Rate, Scenario } from '../scenarios/schema.ts';
+import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { isScenarioFile, loadScenarioFile } from '../scenarios/load.ts';
 import { parseAssignment, setPath } from '../scenarios/override.ts';
-import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 import { parseBrokerSpec } from './broker/index.ts';
 import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from './run-sink/index.ts';
-import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind } from './run.ts';
+import { makeRunId, runScenario, type AggregatorKind } from './run.ts';
 import { renderSummary } from '../reports/markdown.ts';
 import { reportFiles } from '../reports/files.ts';
 import type { RunResult } from './result.ts';
@@ -22,6 +21,7 @@ import { parseShard, shardProblems, type Shard } from './load/shard.ts';
 import { writeProfileReport } from './profiles.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 import { progressWriter } from '../cli/progress.ts';
+import { applyScenarioFlags, flagErrors, flagOf, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, setOver } from '../cli/flags.ts';
 
 /** Writes <dir>/result.json (creating dir): first, so that it is kept even if a report file cannot be rendered. */
 export function writeResult(dir: string, result: RunResult): void {
@@ -49,23 +49,6 @@ export function strictParser<T>(parser: Argv<T>): Argv<T> {
     });
 }
 
-/** "2000" (constant) or "500:4000" (a ramp over the phase), events/s. */
-export function parseRate(text: string): Rate {
-  // Signs are let through so that the scenario validator names the field (phases[1].rate must be > 0).
-  const match = /^(-?\d+(?:\.\d+)?)(?::(-?\d+(?:\.\d+)?))?$/.exec(text.trim());
-  if (!match) throw new UsageError(`--rate must be events/s like 2000, or a ramp like 500:4000, got '${text}'`);
-  return match[2] === undefined ? Number(match[1]) : { from: Number(match[1]), to: Number(match[2]) };
-}
-
-/** "30s", "2m", "1500ms", "1h" or a plain number of seconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new UsageError(`--duration must look like 30s, 2m, 1500ms or a number of seconds, got '${text}'`);
-  const value = Number(match[1]);
-  const unit = match[2] ?? 's';
-  return value * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as 'ms' | 's' | 'm' | 'h'];
-}
-
 export interface BenchArgs {
   scenario: Scenario;
   overrides: Record<string, unknown>;
@@ -82,6 +65,9 @@ export interface BenchArgs {
   cpu_prof: boolean;
 }
 
+/** Where --aggregator goes among the named flags in --help: before the first of the aggregator's settings. */
+const AGGREGATOR_FLAGS_FROM = SCENARIO_FLAG_NAMES.indexOf('dedup');
+
 export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'listed'> {
   const args = await strictParser(
     yargs(argv)
@@ -96,36 +82,15 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
         set: { type: 'array', string: true, describe: 'change any scenario field: --set phases[1].rate=800 --set aggregator.dedup=memory (repeatable; applied last)' },
         list: { type: 'boolean', describe: 'list the scenarios and exit' },
-        seed: { type: 'number', describe: 'seed for every random choice (default: the scenario\'s)' },
-        duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 30s, 2m' },
-        rate: { type: 'string', describe: 'arrival rate of each measured phase, events/s over all publishers: 2000, or a ramp 500:4000' },
-        model: { choices: ['open', 'closed'] as const, describe: 'open: follow a schedule of arrival times (latency from the intended time); closed: keep --concurrency events in flight, as fast as possible (capacity only: hides stalls)' },
-        concurrency: { type: 'number', describe: 'closed model: events in flight end to end' },
-        workers: { type: 'number', describe: 'load worker threads running the publishers' },
-        'payload-bytes': { type: 'number', describe: 'filler bytes in each event payload (at most 65525: a larger event exceeds the aggregator\'s 64 KiB payload limit, exit 2)' },
-        topics: { type: 'number', describe: 'topics per publisher the events are spread over' },
-        window: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' },
+        // Every named flag (cli/flags.ts), --aggregator among them before the aggregator's settings.
+        ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.slice(0, AGGREGATOR_FLAGS_FROM)),
         aggregator: {
           choices: ['reference', 'none'] as const,
           default: 'reference',
           describe: 'reference: the aggregator under test; none: a bare subscriber that acks on receipt (the ceiling to compare with)',
         },
-        dedup: { type: 'string', describe: 'dedup store: memory | sqlite | sqlite:PATH | none | redis | redis://HOST:PORT | postgres | postgres://USER@HOST:PORT/DB' },
-        'sink-mode': { choices: ['idempotent', 'append'] as const, describe: 'append keeps duplicate rows (shows what dedup prevents)' },
-        'sink-delay-ms': { type: 'number', describe: 'artificial delay per sink commit (slow sink)' },
-        'batch-size': { type: 'number', describe: 'aggregator batch size' },
-        publishers: { type: 'number', describe: 'publisher connections' },
-        broker: {
-          type: 'string',
-          default: 'embedded',
-          describe: 'embedded (Aedes child process on an ephemeral port) or mqtt://host:port',
-        },
-        sink: {
-          type: 'string',
-          default: 'sqlite',
-          describe:
-            'where the aggregator commits and the ledger reads back: sqlite (the file <out>/sink.db) | postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) | postgres://USER@HOST:PORT/DB; a PostgreSQL sink gets a schema of its own per run, dropped after the final read (needs a --dedup other than sqlite: try --dedup postgres)',
-        },
+        ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.slice(AGGREGATOR_FLAGS_FROM)),
+        ...RUN_FLAGS,
         shard: { type: 'string', describe: 'I/N: drive shard I of a run split over N harness processes (machines) on one --broker; each publishes its share of the publishers; combine with npm run merge' },
         out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
         quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
@@ -197,9 +162,10 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
       return undefined;
     }
   };
-  const seconds = args.duration === undefined ? undefined : flag('duration', () => parseDuration(args.duration!));
-  const rate = args.rate === undefined ? undefined : flag('rate', () => parseRate(args.rate!));
-  const dedup = args.dedup === undefined ? undefined : flag('dedup', () => (parseDedupSpec(args.dedup!), args.dedup!));
+  // The named flags go into the scenario as --set would put them; without a scenario they are still
+  // checked, in a shipped one, so that a bad value is named with the missing --scenario.
+  const flags = applyScenarioFlags(structuredClone(base ?? SCENARIOS.smoke!), args);
+  problems.push(...flags.problems);
   const brokerSpec = flag('broker', () => parseBrokerSpec(args.broker));
   const sink = flag('sink', () => parseSinkChoice(args.sink));
   const shard = args.shard === undefined ? undefined : flag('shard', () => parseShard(args.shard!));
@@ -207,41 +173,26 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     const parsed = flag('set', () => parseAssignment(String(text)));
     return parsed ? [parsed] : [];
   });
-  if (!base) throw new UsageError(problems.join('\nerror: '));
+  if (!base) {
+    const standIn = validateScenario(flags.scenario);
+    if (!standIn.ok) problems.push(...flagErrors(standIn.errors.filter((error) => flagOf(error, flags.sources)), flags.sources));
+    throw new UsageError(problems.join('\nerror: '));
+  }
 
   const overrides: Record<string, unknown> = {};
   if (isScenarioFile(args.scenario!)) overrides.scenario_file = args.scenario;
-  let scenario: Scenario = structuredClone(base);
-  const measured = scenario.phases.filter((p) => p.name !== WARMUP_PHASE);
-  if (args.seed !== undefined) scenario.seed = overrides.seed = args.seed;
-  if (seconds !== undefined) {
-    overrides.duration = args.duration;
-    for (const phase of measured) phase.duration_s = seconds;
-  }
-  if (rate !== undefined) {
-    overrides.rate = args.rate;
-    for (const phase of measured) phase.rate = rate;
-  }
-  const load = scenario.load;
-  if (args.model !== undefined) load.model = overrides.model = args.model;
-  if (args.concurrency !== undefined) load.concurrency = (overrides.concurrency = args.concurrency) as number;
-  if (args.workers !== undefined) load.workers = (overrides.workers = args.workers) as number;
-  if (args['payload-bytes'] !== undefined) load.payload_bytes = (overrides['payload-bytes'] = args['payload-bytes']) as number;
-  if (args.topics !== undefined) load.topics = (overrides.topics = args.topics) as number;
-  if (args.window !== undefined) load.window = (overrides.window = args.window) as number;
+  Object.assign(overrides, flags.overrides);
+  let scenario: Scenario = flags.scenario;
   if (args.aggregator !== 'reference') overrides.aggregator = args.aggregator;
-  if (dedup !== undefined) scenario.aggregator.dedup = overrides.dedup = dedup;
-  if (args['sink-mode'] !== undefined) scenario.aggregator.sink_mode = overrides['sink-mode'] = args['sink-mode'];
-  if (args['sink-delay-ms'] !== undefined) scenario.aggregator.sink_delay_ms = (overrides['sink-delay-ms'] = args['sink-delay-ms']) as number;
-  if (args['batch-size'] !== undefined) scenario.aggregator.batch_size = (overrides['batch-size'] = args['batch-size']) as number;
-  if (args.publishers !== undefined) scenario.load.publishers = (overrides.publishers = args.publishers) as number;
   if (args.broker !== 'embedded') overrides.broker = args.broker;
   if (args.sink !== 'sqlite') overrides.sink = describeSinkChoice(args.sink);
   if (shard !== undefined) overrides.shard = args.shard;
-  // --set last, so that it can change anything, including what a flag above set.
+  // --set last, so that it can change anything, including what a flag above set (an error about
+  // such a field is then the --set's, not the flag's).
   for (const [path, value] of assignments) {
     const changed = flag('set', () => setPath(scenario, path, value));
     if (changed) scenario = changed;
+    setOver(flags.sources, path);
   }
   if (assignments.length > 0) overrides.set = assignments.map(([path, value]) => `${path}=${JSON.stringify(value)}`);
   if (brokerSpec?.kind === 'external') {
@@ -252,14 +203,12 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     );
   }
 
-  // After --set, which may change the dedup store too (a --dedup that did not parse is reported on
-  // its own); a bare subscriber has neither.
-  if (sink !== undefined && args.aggregator === 'reference' && (args.dedup === undefined || dedup !== undefined)) {
-    problems.push(...sinkDedupProblems(sink, scenario.aggregator.dedup));
-  }
+  // After --set, which may change the dedup store too (a dedup spec that does not parse is the
+  // validator's to name); a bare subscriber has neither.
+  if (sink !== undefined && args.aggregator === 'reference') problems.push(...sinkDedupProblems(sink, scenario.aggregator.dedup));
 
   const validation = validateScenario(scenario);
-  if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${validation.errors.join('\n  ')}`);
+  if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${flagErrors(validation.errors, flags.sources).join('\n  ')}`);
   else if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
   if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));
   return {

@@ -150,9 +150,9 @@ describe('parseCompareArgs', () => {
     ]);
   });
 
-  it('--dedup memory,nope is bad input naming the flag and the value', async () => {
+  it('--dedup memory,nope is bad input naming the flag, the field and the value', async () => {
     const message = await usageError('--scenario', 'dup-storm', '--dedup', 'memory,nope');
-    expect(message).toContain("variant 'nope' (--dedup nope): --dedup: unknown dedup store 'nope'");
+    expect(message).toContain("variant 'nope' (--dedup nope): scenario 'dup-storm' is invalid after overrides:\n  --dedup: aggregator.dedup: unknown dedup store 'nope'");
     expect(message).not.toContain("'memory'");
   });
 

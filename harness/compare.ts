@@ -14,6 +14,7 @@ import { sanitizeFileName } from '../reports/files.ts';
 import { parseBenchArgs, strictParser, writeReportFiles, writeResult, type BenchArgs } from './cli.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 import { progressWriter } from '../cli/progress.ts';
+import { PASSED_RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, type ScenarioFlagName } from '../cli/flags.ts';
 import { describeRate } from './load/schedule.ts';
 import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind, type RunOptions } from './run.ts';
 import type { RunResult } from './result.ts';
@@ -213,28 +214,15 @@ export function describeLoad(scenario: BenchArgs['scenario']): string {
 
 const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
 
-/** Flags the bench takes that apply to every variant alike, passed through as given. */
 /**
- * The bench flags that compare and gate pass through to every run unchanged (validated by the
- * bench's own parser): one definition for both commands' --help and for the pass-through loop.
+ * The bench flags that compare and gate pass through to every run unchanged (the bench parses and
+ * validates them): the named scenario flags but --dedup (compare's axis; gate sets it with --set),
+ * and where the runs happen. One definition for both commands' --help and the pass-through loop.
  */
 export const COMMON_FLAG_OPTIONS = {
-  seed: { type: 'string', describe: "seed for every random choice (default: the scenario's; the same for every run)" },
-  duration: { type: 'string', describe: 'duration of each measured (non-warm-up) phase, e.g. 10s, 2m' },
-  rate: { type: 'string', describe: 'arrival rate of each measured phase, events/s: 2000, or a ramp 500:4000' },
-  model: { type: 'string', describe: 'open | closed (as in npm run bench)' },
-  concurrency: { type: 'string', describe: 'closed model: events in flight end to end' },
-  workers: { type: 'string', describe: 'load worker threads' },
-  'payload-bytes': { type: 'string', describe: 'filler bytes in each event payload' },
-  topics: { type: 'string', describe: 'topics per publisher' },
-  window: { type: 'string', describe: 'most un-acked QoS 1 publishes per publisher connection' },
-  'sink-mode': { type: 'string', describe: 'idempotent | append' },
-  'sink-delay-ms': { type: 'string', describe: 'artificial delay per sink commit' },
-  'batch-size': { type: 'string', describe: 'aggregator batch size' },
-  publishers: { type: 'string', describe: 'publisher connections' },
-  broker: { type: 'string', default: 'embedded', describe: 'embedded (Aedes child process) or mqtt://host:port' },
-  sink: { type: 'string', describe: 'sqlite (default) | postgres | postgres://USER@HOST:PORT/DB (as in npm run bench; needs a --dedup other than sqlite)' },
-} as const;
+  ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.filter((name): name is Exclude<ScenarioFlagName, 'dedup'> => name !== 'dedup')),
+  ...PASSED_RUN_FLAGS,
+};
 
 export const COMMON_FLAGS = Object.keys(COMMON_FLAG_OPTIONS) as (keyof typeof COMMON_FLAG_OPTIONS)[];
 

@@ -4,9 +4,10 @@
 // for a second one.
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { SCENARIO_FLAGS } from '../cli/flags.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -36,5 +37,14 @@ describe('one definition', () => {
 
   it('of the line written in place on a terminal: cli/progress.ts', () => {
     expect(filesMatching(/\\x1b\[2K/)).toEqual([join('cli', 'progress.ts')]);
+  });
+
+  it('of the named flags of bench, compare and gate: cli/flags.ts', () => {
+    // A yargs declaration of a flag: its name, then an object with its type, choices or help. One
+    // such flag elsewhere is a flag of its own (theory's --seed, compare's --dedup axis); several
+    // are a second table. The aggregator's command line (aggregator/main.ts) is another program's.
+    const declares = (text: string, name: string) => new RegExp(`(^|[\\s{,])'?${name}'?:\\s*\\{\\s*(option:\\s*\\{\\s*)?(type|choices|describe):`, 'm').test(text);
+    const tables = FILES.filter((f) => !f.path.startsWith(`aggregator${sep}`) && Object.keys(SCENARIO_FLAGS).filter((name) => declares(f.text, name)).length >= 3);
+    expect(tables.map((f) => f.path)).toEqual([join('cli', 'flags.ts')]);
   });
 });

@@ -135,6 +135,16 @@ function parseServerUrl(spec: string, kind: DedupKind): string {
   return spec;
 }
 
+/**
+ * Why a dedup store cannot go with a sink of this kind, or undefined: 'sqlite' without a path keeps
+ * its claims inside the sink's SQLite database, which a PostgreSQL sink does not have. Worded in the
+ * flags the aggregator and the bench share (--dedup, --sink): both refuse it with this message.
+ */
+export function dedupSinkConflict(dedup: DedupSpec, sink: { kind: string }): string | undefined {
+  if (sink.kind !== 'postgres' || dedup.kind !== 'sqlite' || dedup.path !== undefined) return undefined;
+  return "--dedup sqlite (the default) keeps its claims inside the sink's SQLite database, and --sink postgres has none: with --sink postgres give --dedup postgres (claims in the sink's own transaction), sqlite:PATH, memory, redis or none";
+}
+
 export function createDedupStore(spec: string | DedupSpec, options: CreateDedupStoreOptions = {}): DedupStore {
   const parsed = typeof spec === 'string' ? parseDedupSpec(spec) : spec;
   return factories[parsed.kind](parsed, options);

@@ -5,7 +5,7 @@
 // It must never read a sink before the aggregator has stopped and call it final, nor remove a sink
 // before the final read.
 
-import { parseDedupSpec } from '../../aggregator/dedup/registry.ts';
+import { dedupSinkConflict, parseDedupSpec } from '../../aggregator/dedup/registry.ts';
 import { parseSinkSpec } from '../../aggregator/service.ts';
 import type { SinkKind } from '../../aggregator/sink/index.ts';
 import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
@@ -42,20 +42,16 @@ export function describeSinkChoice(text: string): string {
 
 /**
  * What makes a sink and a dedup store unusable together, as CLI messages (empty when they fit): the
- * 'sqlite' store without a path keeps its claims in the sink's own SQLite database, which a
- * PostgreSQL sink does not have (the aggregator refuses it at start-up).
+ * aggregator's own rule (it refuses the pair at start-up), checked before anything starts.
  */
 export function sinkDedupProblems(choice: SinkChoice, dedup: string): string[] {
-  if (choice.kind !== 'postgres') return [];
+  let conflict: string | undefined;
   try {
-    const spec = parseDedupSpec(dedup);
-    if (spec.kind !== 'sqlite' || spec.path !== undefined) return [];
+    conflict = dedupSinkConflict(parseDedupSpec(dedup), choice);
   } catch {
     return []; // a bad dedup spec is reported on its own
   }
-  return [
-    `--dedup sqlite (the default of every shipped scenario) keeps its claims inside the sink's SQLite database, and --sink postgres has none: with --sink postgres give --dedup postgres (claims in the sink's own transaction), sqlite:PATH, memory, redis or none`,
-  ];
+  return conflict ? [conflict] : [];
 }
 
 /** Where this run's sink lives: the run's directory for SQLite, a schema of the run's own (from its tag) for PostgreSQL. */

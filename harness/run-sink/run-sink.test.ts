@@ -11,6 +11,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nowMicros, sleep } from '../../aggregator/clock.ts';
 import { parseSinkSpec } from '../../aggregator/service.ts';
+import { parseAggregatorArgs } from '../../aggregator/main.ts';
 import type { DeadLetter, Sink, SinkKind, SinkMode, SinkRow } from '../../aggregator/sink/index.ts';
 import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
 import { PostgresSink } from '../../aggregator/sink/postgres.ts';
@@ -239,6 +240,14 @@ describe('sinkDedupProblems', () => {
 
   it('accepts anything beside a SQLite sink', () => {
     expect(sinkDedupProblems({ kind: 'sqlite' }, 'sqlite')).toEqual([]);
+  });
+
+  it('says what the aggregator says when it refuses the pair: one rule, one message', async () => {
+    const refusal = await parseAggregatorArgs(['--sink', 'postgres', '--dedup', 'sqlite']).then(
+      () => undefined,
+      (error: unknown) => (error as Error).message,
+    );
+    expect(refusal).toBe(sinkDedupProblems({ kind: 'postgres' }, 'sqlite')[0]);
   });
 });
 
