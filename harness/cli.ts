@@ -1,5 +1,5 @@
 // `npm run bench`: parse flags, resolve the scenario (with overrides), validate everything, run,
-// write result.json + report.md, print a summary. Exit codes (README.md): 0 ok, 1 a check failed,
+// write result.json + report.md, print a summary. Exit codes (cli/exit.ts): 0 ok, 1 a check failed,
 // 2 bad input, 3 run invalid or broker unavailable.
 
 import { mkdirSync, writeFileSync } from 'node:fs';

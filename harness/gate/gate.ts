@@ -4,8 +4,14 @@
 // (b) --baseline-set path=value: the baseline is the candidate config with those --set changes,
 //     measured now, interleaved B C B C … (preferred: same machine, same moment);
 // (c) --aa N: N pairs of groups of the same config, to measure the rule's false-positive rate.
-// Loss or sink duplicates in a scenario that promises none fail the gate outright.
+// Events lost, never acked or never sent, or sink duplicates, in a scenario that promises none fail
+// the gate outright.
 // Exit codes: 0 pass · 1 regression or correctness failure · 2 bad input · 3 invalid runs or undecidable.
+//
+// Why it is over 450 lines: argument planning for three modes (parseGateArgs, ~140 lines), the
+// verdict's pure rules (correctnessFailures, summarizeAa, loadConfound, outcomeOf), and the
+// campaign runner (runGate, ~150 lines) that issue 17 wants shared with compare. The statistics
+// themselves are in ./stats.ts and the rendering in reports/gate.ts.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
