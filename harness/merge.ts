@@ -22,7 +22,7 @@ import { formatShard, type Shard } from './load/shard.ts';
 import { BACKLOG_SOURCES, phaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
 import type { Recovery } from './metrics/recovery.ts';
-import { round } from './result-assembly.ts';
+import { latencyResult, resultRates, round } from './result-assembly.ts';
 import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type MergedPartSummary, type MergedRunResult, type PhaseResult, type RunResult } from './result.ts';
 import type { FaultRecord } from './load/messages.ts';
 import { mergedReportFiles, renderMergeSummary } from '../reports/merge.ts';
@@ -333,10 +333,6 @@ export function mergeProblems(parts: readonly MergePart[]): string[] {
 const sum = (values: readonly number[]) => values.reduce((total, v) => total + v, 0);
 const unique = <T>(values: readonly T[]) => [...new Set(values)];
 
-function latencyResult(recorder: LatencyRecorder): LatencyResult {
-  return { ...recorder.summary(), histogram: recorder.encode() };
-}
-
 function mergeRecorders(recorders: readonly LatencyRecorder[]): LatencyRecorder {
   const merged = new LatencyRecorder();
   for (const recorder of recorders) merged.merge(recorder);
@@ -435,14 +431,8 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
   const stores = mergeStoreSizes(results.map((r) => r.aggregator.self_reported.dedup_store));
   if (stores) selfReported.dedup_store = stores;
 
-  // The same formulas as the run's own result (result-assembly.ts), on the merged counts.
-  const deliveries = totals.published + totals.copies_published;
-  const rates = {
-    duplicate_rate: deliveries === 0 ? 0 : totals.copies_published / deliveries,
-    loss_rate: bare || totals.published === 0 ? 0 : (totals.lost + totals.lost_unacked + totals.never_sent) / totals.published,
-    error_rate: deliveries === 0 ? 0 : totals.errors / deliveries,
-    dlq_rate: deliveries === 0 ? 0 : totals.dlq / deliveries,
-  };
+  // The same formulas as the run's own result, on the merged counts.
+  const rates = resultRates(totals, bare);
   const endToEnd = mergeRecorders(parts.map((p) => p.end_to_end));
   const publishAck = mergeRecorders(parts.map((p) => p.publish_ack));
   const latency = { end_to_end: latencyResult(endToEnd), publish_ack: latencyResult(publishAck) };

@@ -32,8 +32,24 @@ export const LATENCY_END = {
     "this host's wall clock in µs (CLOCK_REALTIME anchored once per process to the monotonic clock): the harness reads it for intended send times and the aggregator, a child process on the same host, for commit times",
 } as const;
 
-function latencyResult(recorder: LatencyRecorder): LatencyResult {
+/** A recorder as result.json holds it: its summary and its histogram (also how `npm run merge` writes merged ones). */
+export function latencyResult(recorder: LatencyRecorder): LatencyResult {
   return { ...recorder.summary(), histogram: recorder.encode() };
+}
+
+/**
+ * The run's rates from its ledger totals: per delivery (originals and injected copies) for
+ * duplicates, errors and DLQ; loss per published event. Also how `npm run merge` recomputes them
+ * on summed totals, so a merged run's rates are the same formula as one run's.
+ */
+export function resultRates(totals: RunResult['totals'], bare: boolean): RunResult['rates'] {
+  const deliveries = totals.published + totals.copies_published;
+  return {
+    duplicate_rate: deliveries === 0 ? 0 : totals.copies_published / deliveries,
+    loss_rate: bare || totals.published === 0 ? 0 : (totals.lost + totals.lost_unacked + totals.never_sent) / totals.published,
+    error_rate: deliveries === 0 ? 0 : totals.errors / deliveries,
+    dlq_rate: deliveries === 0 ? 0 : totals.dlq / deliveries,
+  };
 }
 
 export interface Assembly {
@@ -93,13 +109,8 @@ export function assembleResult(a: Assembly): RunResult {
     puback_timeouts: publishCounters.puback_timeouts,
     errors: publishCounters.publish_errors + publishCounters.puback_timeouts,
   };
-  const deliveries = ledger.totals.published + ledger.totals.copies_published;
-  const rates = {
-    duplicate_rate: deliveries === 0 ? 0 : ledger.totals.copies_published / deliveries,
-    loss_rate: bare || totals.published === 0 ? 0 : (totals.lost + totals.lost_unacked + totals.never_sent) / totals.published,
-    error_rate: deliveries === 0 ? 0 : totals.errors / deliveries,
-    dlq_rate: deliveries === 0 ? 0 : ledger.totals.dlq / deliveries,
-  };
+  // totals carries the ledger's published, copies and dlq unchanged.
+  const rates = resultRates(totals, bare);
   const offered = measuredS > 0 ? measuredHandedOff / measuredS : 0;
   const maxLagMs = scenario.load.max_lag_ms ?? DEFAULT_MAX_LAG_MS;
   const phaseLag = load.phases.map((p) => p.lag.summary());
