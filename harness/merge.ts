@@ -7,19 +7,17 @@
 // worst part and said so in the findings. The merge itself is pure; file reading and writing live
 // in `main` at the bottom, which must never write over one of the parts it read.
 //
-// Why 700+ lines: four jobs in one file, in this order, each under a ruled heading: reading a part
-// (readPart checks every field of a result.json the merge uses, ~200 lines with its tables),
-// deciding whether the parts are one run (mergeProblems, ~90), the merge itself (mergeResults and
-// the small mergers it calls, ~290) and the command line (`main`, the only I/O, ~110). readPart is
-// the piece that other readers of result.json (scripts/report.ts) could share if it moved out.
+// Reading a part (every field checked, histograms decoded) is result-file.ts's, shared with
+// `npm run report`. Why over 450 lines: deciding whether the parts are one run (mergeProblems), the
+// merge (mergeResults and its small mergers) and the command line (`main`) are still one file.
 
-import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import type { LedgerSecond } from './ledger/index.ts';
 import { formatShard, type Shard } from './load/shard.ts';
-import { BACKLOG_SOURCES, phaseLoad, type TimelineSample } from './metrics/backlog.ts';
+import { phaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
 import type { Recovery } from './metrics/recovery.ts';
 import { latencyResult, resultRates, round } from './result-assembly.ts';
@@ -27,19 +25,13 @@ import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type MergedPartSumma
 import type { FaultRecord } from './load/messages.ts';
 import { mergedReportFiles, renderMergeSummary } from '../reports/merge.ts';
 import { EXIT } from '../cli/exit.ts';
+import { isObject, readPart, readResultJson, resultPathOf, type ResultPart } from './result-file.ts';
 
-/** One input of a merge: a parsed result.json with its histograms decoded. */
-export interface MergePart {
-  /** Where it came from (the path of its result.json), for messages and the report. */
-  label: string;
-  result: RunResult;
-  end_to_end: LatencyRecorder;
-  publish_ack: LatencyRecorder;
-  phases: LatencyRecorder[];
-}
+/** One input of a merge: a result.json read and checked by result-file.ts. */
+export type MergePart = ResultPart;
 
 // ---------------------------------------------------------------------------------------------
-// Reading a part: every field the merge uses is checked, and every problem named with its path.
+// How each figure combines.
 
 type Totals = RunResult['totals'];
 
@@ -103,140 +95,6 @@ function mergeStoreSizes(sizes: readonly (StoreSize | undefined)[]): StoreSize |
   };
 }
 
-const GENERATOR_NUMBERS = ['workers', 'publishers', 'lag_p99_ms', 'lag_max_ms', 'window_waits', 'unsettled', 'rss_peak_mb'] as const;
-const PHASE_NUMBERS = ['duration_s', 'target_rate', 'offered_per_s', 'published', 'unique_committed', 'lost'] as const;
-/** Phase figures older result files may lack; they count as 0. */
-const PHASE_OPTIONAL_NUMBERS = ['sink_duplicates', 'retries', 'redelivered', 'dropped', 'dropped_window_full', 'lag_p99_ms', 'lag_max_ms'] as const;
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-const described = (value: unknown) => (value === undefined ? 'missing' : `got ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}`);
-
-/**
- * Checks the parsed JSON of one result.json and decodes its histograms. Returns every problem at
- * once, each as `<label>: <field path> <what is wrong>`, or the part ready to merge.
- */
-export function readPart(label: string, parsed: unknown): { part: MergePart; errors: [] } | { part?: undefined; errors: string[] } {
-  const errors: string[] = [];
-  const fail = (path: string, what: string, value: unknown) => errors.push(`${label}: ${path} ${what} (${described(value)})`);
-  if (!isObject(parsed)) return { errors: [`${label}: not a result.json object (${described(parsed)})`] };
-  if (parsed.schema !== RESULT_SCHEMA) return { errors: [`${label}: schema must be ${RESULT_SCHEMA} (${described(parsed.schema)})`] };
-
-  const number = (path: string, value: unknown) => {
-    if (typeof value !== 'number' || !Number.isFinite(value)) fail(path, 'must be a number', value);
-  };
-  const string = (path: string, value: unknown) => {
-    if (typeof value !== 'string') fail(path, 'must be a string', value);
-  };
-  const boolean = (path: string, value: unknown) => {
-    if (typeof value !== 'boolean') fail(path, 'must be true or false', value);
-  };
-  const object = (path: string, value: unknown): Record<string, unknown> => {
-    if (isObject(value)) return value;
-    fail(path, 'must be an object', value);
-    return {};
-  };
-  const array = (path: string, value: unknown): unknown[] => {
-    if (Array.isArray(value)) return value;
-    fail(path, 'must be an array', value);
-    return [];
-  };
-  const histogram = (path: string, value: unknown): LatencyRecorder => {
-    const latency = object(path, value);
-    number(`${path}.count`, latency.count);
-    if (typeof latency.histogram !== 'string' || latency.histogram === '') {
-      fail(`${path}.histogram`, 'must be a compressed base64 HDR histogram', latency.histogram);
-      return new LatencyRecorder();
-    }
-    try {
-      const recorder = LatencyRecorder.decode(latency.histogram);
-      // A histogram that disagrees with its own summary was damaged or edited: merging it would
-      // silently change the figures.
-      if (typeof latency.count === 'number' && recorder.count !== latency.count) {
-        errors.push(`${label}: ${path}.histogram holds ${recorder.count} samples but ${path}.count says ${latency.count}`);
-      }
-      return recorder;
-    } catch (error) {
-      errors.push(`${label}: ${path}.histogram is ${(error as Error).message}`);
-      return new LatencyRecorder();
-    }
-  };
-
-  string('run_id', parsed.run_id);
-  if (typeof parsed.started_at !== 'string' || Number.isNaN(Date.parse(parsed.started_at))) fail('started_at', 'must be an ISO 8601 time', parsed.started_at);
-  number('seed', parsed.seed);
-  string('git_sha', parsed.git_sha);
-  number('duration_s', parsed.duration_s);
-  const scenario = object('scenario', parsed.scenario);
-  string('scenario.name', scenario.name);
-  const scenarioPhases = array('scenario.phases', scenario.phases);
-  array('scenario.checks', scenario.checks);
-  object('scenario.load', scenario.load);
-  object('overrides', parsed.overrides);
-  object('machine', parsed.machine);
-  object('versions', parsed.versions);
-  const broker = object('broker', parsed.broker);
-  if (broker.kind !== 'embedded' && broker.kind !== 'external') fail('broker.kind', "must be 'embedded' or 'external'", broker.kind);
-  string('broker.url', broker.url);
-  // Optional: results written before --sink have none, and a bare subscriber has no sink.
-  if (parsed.sink !== undefined) {
-    const sink = object('sink', parsed.sink);
-    if (sink.kind !== 'sqlite' && sink.kind !== 'postgres') fail('sink.kind', "must be 'sqlite' or 'postgres'", sink.kind);
-    string('sink.url', sink.url);
-  }
-  const aggregator = object('aggregator', parsed.aggregator);
-  if (aggregator.kind !== 'reference' && aggregator.kind !== 'none') fail('aggregator.kind', "must be 'reference' or 'none'", aggregator.kind);
-  string('aggregator.claim_order', aggregator.claim_order);
-  const counters = object('aggregator.self_reported', aggregator.self_reported);
-  for (const key of COUNTER_KEYS) number(`aggregator.self_reported.${key}`, counters[key]);
-  const totals = object('totals', parsed.totals);
-  for (const key of Object.keys(TOTALS_MERGE)) number(`totals.${key}`, totals[key]);
-  const throughput = object('throughput', parsed.throughput);
-  for (const key of ['target_per_s', 'offered_per_s', 'committed_per_s']) number(`throughput.${key}`, throughput[key]);
-  const generator = object('generator', parsed.generator);
-  for (const key of GENERATOR_NUMBERS) number(`generator.${key}`, generator[key]);
-  const drain = object('drain', parsed.drain);
-  number('drain.drain_s', drain.drain_s);
-  boolean('drain.complete', drain.complete);
-  number('drain.outstanding', drain.outstanding);
-  if (drain.stopped !== 'done' && drain.stopped !== 'stalled' && drain.stopped !== 'timeout') fail('drain.stopped', "must be 'done', 'stalled' or 'timeout'", drain.stopped);
-  const latency = object('latency', parsed.latency);
-  const endToEnd = histogram('latency.end_to_end', latency.end_to_end);
-  const publishAck = histogram('latency.publish_ack', latency.publish_ack);
-  const phases = array('phases', parsed.phases);
-  if (Array.isArray(scenario.phases) && phases.length !== scenarioPhases.length) {
-    errors.push(`${label}: phases has ${phases.length} entries but scenario.phases has ${scenarioPhases.length}`);
-  }
-  const phaseRecorders = phases.map((value, i) => {
-    const phase = object(`phases[${i}]`, value);
-    string(`phases[${i}].name`, phase.name);
-    for (const key of PHASE_NUMBERS) number(`phases[${i}].${key}`, phase[key]);
-    for (const key of PHASE_OPTIONAL_NUMBERS) if (phase[key] !== undefined) number(`phases[${i}].${key}`, phase[key]);
-    boolean(`phases[${i}].excluded_from_totals`, phase.excluded_from_totals);
-    return histogram(`phases[${i}].latency`, phase.latency);
-  });
-  if (parsed.recovery_s !== undefined) number('recovery_s', parsed.recovery_s);
-  if (parsed.timeline !== undefined) array('timeline', parsed.timeline);
-  // Optional: results written before it was recorded have none (their backlog was self-reported).
-  if (parsed.backlog_source !== undefined && !(BACKLOG_SOURCES as readonly unknown[]).includes(parsed.backlog_source)) {
-    fail('backlog_source', `must be ${BACKLOG_SOURCES.map((s) => `'${s}'`).join(' or ')}`, parsed.backlog_source);
-  }
-  if (parsed.commits_per_second !== undefined) array('commits_per_second', parsed.commits_per_second);
-  array('faults', parsed.faults);
-  array('checks', parsed.checks);
-  boolean('valid', parsed.valid);
-  boolean('passed', parsed.passed);
-  array('invalid_reasons', parsed.invalid_reasons);
-  array('findings', parsed.findings);
-  if (parsed.shard !== undefined) {
-    const shard = object('shard', parsed.shard);
-    if (!Number.isInteger(shard.count) || (shard.count as number) < 1) fail('shard.count', 'must be an integer >= 1', shard.count);
-    else if (!Number.isInteger(shard.index) || (shard.index as number) < 1 || (shard.index as number) > (shard.count as number)) {
-      fail('shard.index', `must be an integer in 1..${String(shard.count)}`, shard.index);
-    }
-  }
-  if (errors.length > 0) return { errors };
-  return { part: { label, result: parsed as unknown as RunResult, end_to_end: endToEnd, publish_ack: publishAck, phases: phaseRecorders }, errors: [] };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Can these parts be merged? Every reason they cannot, at once.
@@ -676,7 +534,7 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
   const paths: string[] = [];
   for (const input of args.inputs) {
     const target = resolve(cwd, input);
-    const path = existsSync(target) && statSync(target).isFile() ? target : join(target, 'result.json');
+    const path = resultPathOf(target);
     if (!existsSync(target)) {
       errors.push(`${input}: no such directory or file`);
       continue;
@@ -685,18 +543,16 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
       errors.push(`${input}: no result.json in it (looked for ${path})`);
       continue;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (error) {
-      errors.push(`${path}: not JSON: ${(error as Error).message}`);
+    const read = readResultJson(path);
+    if (read.notJson !== undefined) {
+      errors.push(`${path}: not JSON: ${read.notJson}`);
       continue;
     }
-    const read = readPart(path, parsed);
-    if (read.part) {
-      parts.push(read.part);
+    const checked = readPart(path, read.parsed);
+    if (checked.part) {
+      parts.push(checked.part);
       paths.push(path);
-    } else errors.push(...read.errors);
+    } else errors.push(...checked.errors);
   }
   if (errors.length === 0) errors.push(...mergeProblems(parts));
   if (errors.length > 0) {

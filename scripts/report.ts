@@ -3,8 +3,9 @@
 // same set the bench command writes after a run. Exit codes: 0 written · 1 some files could not be
 // rendered (the others were written) · 2 bad input.
 
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { readResultJson, resultPathOf, schemaProblem } from '../harness/result-file.ts';
 import { RESULT_SCHEMA, type RunResult } from '../harness/result.ts';
 import { reportFileRenderers } from '../reports/files.ts';
 import { EXIT } from '../cli/exit.ts';
@@ -28,19 +29,18 @@ Exit codes: 0 files written · 1 some files could not be rendered · 2 bad input
 not JSON, not a ${RESULT_SCHEMA} file)
 `;
 
-function loadResult(path: string): RunResult {
-  if (!existsSync(path)) throw new Error(`no result.json in ${dirname(path)} (looked for ${path})`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new Error(`${path} is not JSON: ${(error as Error).message}`);
+/** The result.json at path, or the exit-2 message naming why it is not one. */
+function loadResult(path: string): { result: RunResult } | { error: string } {
+  if (!existsSync(path)) return { error: `no result.json in ${dirname(path)} (looked for ${path})` };
+  const read = readResultJson(path);
+  if (read.notJson !== undefined) return { error: `${path} is not JSON: ${read.notJson}` };
+  const problem = schemaProblem(read.parsed);
+  // Only the schema is checked: an older or damaged file still renders what it can (below).
+  if (problem) {
+    const schema = problem.kind === 'schema' ? problem.got : undefined;
+    return { error: `${path} is not a ${RESULT_SCHEMA} file (schema: ${schema === undefined ? 'missing' : JSON.stringify(schema)})` };
   }
-  const schema = typeof parsed === 'object' && parsed !== null ? (parsed as { schema?: unknown }).schema : undefined;
-  if (schema !== RESULT_SCHEMA) {
-    throw new Error(`${path} is not a ${RESULT_SCHEMA} file (schema: ${schema === undefined ? 'missing' : JSON.stringify(schema)})`);
-  }
-  return parsed as RunResult;
+  return { result: read.parsed as RunResult };
 }
 
 function main(argv: string[]): number {
@@ -56,21 +56,19 @@ function main(argv: string[]): number {
     return EXIT.bad_input;
   }
   const target = argv[0]!;
-  const isFile = existsSync(target) && statSync(target).isFile();
-  const dir = isFile ? dirname(target) : target;
-  const resultPath = isFile ? target : join(dir, 'result.json');
-  if (!isFile && existsSync(target) === false) {
+  const resultPath = resultPathOf(target);
+  const dir = dirname(resultPath);
+  if (resultPath !== target && existsSync(target) === false) {
     process.stderr.write(`error: no such directory: ${target}\n`);
     return EXIT.bad_input;
   }
 
-  let result: RunResult;
-  try {
-    result = loadResult(resultPath);
-  } catch (error) {
-    process.stderr.write(`error: ${(error as Error).message}\n`);
+  const loaded = loadResult(resultPath);
+  if ('error' in loaded) {
+    process.stderr.write(`error: ${loaded.error}\n`);
     return EXIT.bad_input;
   }
+  const result = loaded.result;
   let failed = 0;
   for (const [name, render] of Object.entries(reportFileRenderers(result))) {
     // Names come from reportFileRenderers (sanitised): never a path, but check rather than trust.
