@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LatencyRecorder } from './metrics/histogram.ts';
-import { main, mergeProblems, mergeResults, type MergePart } from './merge.ts';
+import { mergeProblems, mergeResults, type MergePart } from './merge.ts';
+import { main } from './merge-cli.ts';
 import { readPart } from './result-file.ts';
 import type { MergedRunResult } from './result.ts';
 import type { RunResult } from './result.ts';
