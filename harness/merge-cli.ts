@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EXIT } from '../cli/exit.ts';
 import { mergedReportFiles, renderMergeSummary } from '../reports/merge.ts';
-import { mergeProblems, mergeResults, type MergePart } from './merge.ts';
+import { mergeResults, type MergePart } from './merge.ts';
+import { mergeProblems } from './merge-problems.ts';
 import { readPart, readResultJson, resultPathOf } from './result-file.ts';
 
 export const MERGE_USAGE = `Usage: npm run merge -- DIR DIR… [--out DIR]

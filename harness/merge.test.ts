@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LatencyRecorder } from './metrics/histogram.ts';
-import { mergeProblems, mergeResults, type MergePart } from './merge.ts';
+import { mergeResults, type MergePart } from './merge.ts';
+import { mergeProblems } from './merge-problems.ts';
 import { main } from './merge-cli.ts';
 import { readPart } from './result-file.ts';
 import type { MergedRunResult } from './result.ts';

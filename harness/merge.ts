@@ -4,14 +4,10 @@
 // aggregateResult merges its workers), ledger counts are summed (the shards' sources are disjoint,
 // so no event is counted twice), rates, validity and checks are recomputed from the merged figures.
 // What cannot be merged exactly (per-second p99s, generator lag p99, recovery) is bounded by the
-// worst part and said so in the findings. The merge itself is pure; file reading and writing live
-// in `main` at the bottom, which must never write over one of the parts it read.
-//
-// Pure: no file is read or written here. Reading a part (every field checked, histograms decoded)
-// is result-file.ts's, shared with `npm run report`; the command line is merge-cli.ts.
-//
-// Why over 450 lines: deciding whether the parts are one run (mergeProblems, ~90) and the merge
-// (mergeResults and the small mergers it calls, one per part of a result.json) read together.
+// worst part and said so in the findings, and the rates are result-assembly's own formula on the
+// summed counts. Pure: mergeResults takes parts that merge-problems.ts accepted (read and checked
+// by result-file.ts) and is built of one small merger per section of a result.json; reading and
+// writing files is merge-cli.ts's, which never writes over one of the parts it read.
 
 import { isDeepStrictEqual } from 'node:util';
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
@@ -23,7 +19,7 @@ import type { Recovery } from './metrics/recovery.ts';
 import { latencyResult, resultRates, round } from './result-assembly.ts';
 import { evaluateChecks, RESULT_SCHEMA, type MergedRunResult, type PhaseResult, type RunResult } from './result.ts';
 import type { FaultRecord } from './load/messages.ts';
-import { isObject, type ResultPart } from './result-file.ts';
+import type { ResultPart } from './result-file.ts';
 
 /** One input of a merge: a result.json read and checked by result-file.ts. */
 export type MergePart = ResultPart;
@@ -93,95 +89,6 @@ function mergeStoreSizes(sizes: readonly (StoreSize | undefined)[]): StoreSize |
   };
 }
 
-
-// ---------------------------------------------------------------------------------------------
-// Can these parts be merged? Every reason they cannot, at once.
-
-/** Paths where two JSON values differ (at most `limit`), e.g. `phases[1].rate`. */
-export function differingPaths(a: unknown, b: unknown, path = '', limit = 10): string[] {
-  if (isDeepStrictEqual(a, b)) return [];
-  const out: string[] = [];
-  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
-    for (let i = 0; i < a.length && out.length < limit; i++) out.push(...differingPaths(a[i], b[i], `${path}[${i}]`, limit - out.length));
-    return out;
-  }
-  if (isObject(a) && isObject(b)) {
-    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])]) {
-      if (out.length >= limit) break;
-      out.push(...differingPaths(a[key], b[key], path === '' ? key : `${path}.${key}`, limit - out.length));
-    }
-    return out;
-  }
-  return [path === '' ? '(the whole value)' : path];
-}
-
-function valueAt(root: unknown, path: string): unknown {
-  let value: unknown = root;
-  for (const step of path.match(/[^.[\]]+/g) ?? []) {
-    if (Array.isArray(value)) value = value[Number(step)];
-    else if (isObject(value)) value = value[step];
-    else return undefined;
-  }
-  return value;
-}
-
-export function mergeProblems(parts: readonly MergePart[]): string[] {
-  const problems: string[] = [];
-  if (parts.length < 2) return [`merging needs at least two result.json files, got ${parts.length}`];
-  const [first, ...rest] = parts as [MergePart, ...MergePart[]];
-  const a = first.result;
-  const sharded = parts.filter((p) => p.result.shard !== undefined);
-
-  for (const part of rest) {
-    const b = part.result;
-    if (b.scenario.name !== a.scenario.name) {
-      problems.push(`scenario differs: ${first.label} ran '${a.scenario.name}', ${part.label} ran '${b.scenario.name}'`);
-      continue;
-    }
-    // Seeds may differ between side-by-side runs (replicates); shards of one run share theirs (below).
-    const withoutSeed = (s: RunResult['scenario']) => ({ ...s, seed: 0 });
-    for (const path of differingPaths(withoutSeed(a.scenario), withoutSeed(b.scenario))) {
-      problems.push(
-        `scenario.${path} differs: ${JSON.stringify(valueAt(a.scenario, path)) ?? 'missing'} in ${first.label}, ${JSON.stringify(valueAt(b.scenario, path)) ?? 'missing'} in ${part.label}`,
-      );
-    }
-    if (b.aggregator.kind !== a.aggregator.kind) {
-      problems.push(`aggregator.kind differs: '${a.aggregator.kind}' in ${first.label}, '${b.aggregator.kind}' in ${part.label} (a bare subscriber's figures do not add to the aggregator's)`);
-    }
-  }
-
-  // The same file given twice (or copied) would double every figure.
-  for (let i = 0; i < parts.length; i++) {
-    for (let j = i + 1; j < parts.length; j++) {
-      const [x, y] = [parts[i]!.result, parts[j]!.result];
-      if (x.run_id === y.run_id && x.started_at === y.started_at && isDeepStrictEqual(x.shard, y.shard) && x.latency.end_to_end.histogram === y.latency.end_to_end.histogram) {
-        problems.push(`${parts[i]!.label} and ${parts[j]!.label} are the same run (run_id ${x.run_id}, started ${x.started_at}): merging it with itself would count everything twice`);
-      }
-    }
-  }
-
-  if (sharded.length > 0) {
-    if (sharded.length < parts.length) {
-      const plain = parts.filter((p) => p.result.shard === undefined).map((p) => p.label);
-      problems.push(`some parts are shards (--shard) and some are not (${plain.join(', ')}): merge the shards of one run, or whole runs, not both`);
-    } else {
-      const counts = [...new Set(parts.map((p) => p.result.shard!.count))];
-      if (counts.length > 1) {
-        problems.push(`the parts come from runs split differently: ${parts.map((p) => `${p.label} is shard ${formatShard(p.result.shard!)}`).join(', ')}`);
-      } else {
-        const n = counts[0]!;
-        const seen = new Map<number, string[]>();
-        for (const p of parts) seen.set(p.result.shard!.index, [...(seen.get(p.result.shard!.index) ?? []), p.label]);
-        for (const [index, labels] of seen) if (labels.length > 1) problems.push(`shard ${index}/${n} appears more than once: ${labels.join(', ')}`);
-        const missing = Array.from({ length: n }, (_, i) => i + 1).filter((i) => !seen.has(i));
-        if (missing.length > 0) problems.push(`shard${missing.length === 1 ? '' : 's'} ${missing.map((i) => `${i}/${n}`).join(', ')} missing: a run split ${n} ways merges from all ${n} shards`);
-      }
-      const seeds = [...new Set(parts.map((p) => p.result.seed))];
-      if (seeds.length > 1) problems.push(`the shards of one run share one seed, got ${parts.map((p) => `${p.result.seed} in ${p.label}`).join(', ')}`);
-    }
-  }
-  return problems;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The merge.
@@ -269,33 +176,28 @@ function partName(part: MergePart): string {
   return part.result.shard ? `shard ${formatShard(part.result.shard)}` : part.label;
 }
 
-/** Merges parts that mergeProblems() accepted. Pure. */
-export function mergeResults(parts: readonly MergePart[], paths: readonly string[] = parts.map((p) => p.label)): MergedRunResult {
-  const results = parts.map((p) => p.result);
-  const first = results[0]!;
-  const scenario = first.scenario;
-  const sharded = first.shard !== undefined;
-  const bare = first.aggregator.kind === 'none';
-
-  const totals = Object.fromEntries(
+/** Ledger totals as TOTALS_MERGE says each combines. */
+function mergeTotals(results: readonly RunResult[]): Totals {
+  return Object.fromEntries(
     (Object.entries(TOTALS_MERGE) as [keyof Totals, 'sum' | 'max'][]).map(([key, how]) => {
       const values = results.map((r) => r.totals[key]);
       return [key, how === 'sum' ? sum(values) : Math.max(...values)];
     }),
   ) as unknown as Totals;
+}
+
+/** The aggregators' self-reported counters as COUNTERS_MERGE says each combines. */
+function mergeSelfReported(results: readonly RunResult[]): AggregatorCounters {
   const selfReported = Object.fromEntries(COUNTER_KEYS.map((key) => [key, sum(results.map((r) => r.aggregator.self_reported[key]))])) as unknown as AggregatorCounters;
   const stores = mergeStoreSizes(results.map((r) => r.aggregator.self_reported.dedup_store));
   if (stores) selfReported.dedup_store = stores;
+  return selfReported;
+}
 
-  // The same formulas as the run's own result, on the merged counts.
-  const rates = resultRates(totals, bare);
-  const endToEnd = mergeRecorders(parts.map((p) => p.end_to_end));
-  const publishAck = mergeRecorders(parts.map((p) => p.publish_ack));
-  const latency = { end_to_end: latencyResult(endToEnd), publish_ack: latencyResult(publishAck) };
-  const timeline = mergeTimelines(results.map((r) => r.timeline ?? []));
-  const recovery_s = Math.max(0, ...results.map((r) => r.recovery_s ?? 0));
-
-  const phases: PhaseResult[] = first.phases.map((phase, i) => {
+/** Each phase: counts summed, rates of the whole, latency histograms added, recovery the slowest part's. */
+function mergePhases(parts: readonly MergePart[], timeline: readonly TimelineSample[]): PhaseResult[] {
+  const results = parts.map((p) => p.result);
+  return results[0]!.phases.map((phase, i) => {
     const each = results.map((r) => r.phases[i]!);
     const published = sum(each.map((p) => p.published));
     const overloadedPart = each.find((p) => p.overloaded);
@@ -325,13 +227,44 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
       latency: latencyResult(mergeRecorders(parts.map((p) => p.phases[i]!))),
     };
   });
+}
 
+/** Each part's own headline figures and provenance, for the report's table of parts. */
+function mergedFrom(parts: readonly MergePart[], paths: readonly string[]): MergedRunResult['merged_from'] {
+  return parts.map((part, i) => {
+    const r = part.result;
+    return {
+      path: paths[i] ?? part.label,
+      run_id: r.run_id,
+      shard: r.shard ? formatShard(r.shard) : null,
+      started_at: r.started_at,
+      duration_s: r.duration_s,
+      seed: r.seed,
+      git_sha: r.git_sha,
+      machine: r.machine,
+      versions: r.versions,
+      broker: r.broker,
+      valid: r.valid,
+      passed: r.passed,
+      published: r.totals.published,
+      unique_committed: r.totals.unique_committed,
+      lost: r.totals.lost,
+      offered_per_s: r.throughput.offered_per_s,
+      committed_per_s: r.throughput.committed_per_s,
+      latency_p50_ms: r.latency.end_to_end.p50_ms,
+      latency_p99_ms: r.latency.end_to_end.p99_ms,
+      generator_lag_p99_ms: r.generator.lag_p99_ms,
+    };
+  });
+}
+
+/** What the reader must know about the merge itself, then each part's own findings, tagged with it. */
+function mergeFindings(parts: readonly MergePart[]): string[] {
+  const results = parts.map((p) => p.result);
+  const sharded = results[0]!.shard !== undefined;
   const starts = results.map((r) => Date.parse(r.started_at));
-  const ends = results.map((r, i) => starts[i]! + r.duration_s * 1000);
-  const earliest = Math.min(...starts);
-  const scheduleS = sum(scenario.phases.map((p) => p.duration_s));
-  const spreadS = (Math.max(...starts) - earliest) / 1000;
-
+  const scheduleS = sum(results[0]!.scenario.phases.map((p) => p.duration_s));
+  const spreadS = (Math.max(...starts) - Math.min(...starts)) / 1000;
   const findings: string[] = [];
   findings.push(
     `merged from ${parts.length} ${sharded ? `shards of one run (${parts.map(partName).join(', ')})` : 'runs of the same scenario side by side'}: counts and latency histograms are exact sums, checks re-evaluated on them; per-second p99, generator lag p99 and recovery are the worst part's.`,
@@ -354,6 +287,67 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
   if (unique(results.map((r) => r.git_sha)).length > 1) findings.push(`the parts ran different code: git ${unique(results.map((r) => r.git_sha)).join(', ')}.`);
   if (unique(results.map((r) => r.seed)).length > 1) findings.push(`the parts ran with different seeds (${results.map((r) => r.seed).join(', ')}); the scenario shown has the first part's.`);
   for (const part of parts) for (const finding of part.result.findings) findings.push(`[${partName(part)}] ${finding}`);
+  return findings;
+}
+
+/** The load generators: sizes and counts summed, lags the worst part's. */
+function mergeGenerator(results: readonly RunResult[]): RunResult['generator'] {
+  const first = results[0]!;
+  return {
+  model: first.generator.model,
+  workers: sum(results.map((r) => r.generator.workers)),
+  publishers: sum(results.map((r) => r.generator.publishers)),
+  lag_p99_ms: Math.max(...results.map((r) => r.generator.lag_p99_ms)),
+  lag_max_ms: Math.max(...results.map((r) => r.generator.lag_max_ms)),
+  max_lag_ms: Math.max(...results.map((r) => r.generator.max_lag_ms ?? 0)),
+  dropped: sum(results.map((r) => r.generator.dropped ?? 0)),
+  dropped_window_full: sum(results.map((r) => r.generator.dropped_window_full ?? 0)),
+  window_waits: sum(results.map((r) => r.generator.window_waits)),
+  unsettled: sum(results.map((r) => r.generator.unsettled)),
+  // Per process: the largest any one harness needed.
+  rss_peak_mb: Math.max(...results.map((r) => r.generator.rss_peak_mb)),
+};
+}
+
+/** The drain after the load: the longest, complete only if every part's was, the worst way it stopped. */
+function mergeDrain(results: readonly RunResult[]): RunResult['drain'] {
+  const drainWorst = results.map((r) => r.drain.stopped).reduce((worst, s) => (DRAIN_SEVERITY[s] > DRAIN_SEVERITY[worst] ? s : worst), 'done' as RunResult['drain']['stopped']);
+  return {
+  drain_s: Math.max(...results.map((r) => r.drain.drain_s)),
+  complete: results.every((r) => r.drain.complete),
+  stopped: drainWorst,
+  outstanding: sum(results.map((r) => r.drain.outstanding)),
+  // The parts' reasons stay in their findings; the merged drain only adds up what was missing.
+  ...(results.some((r) => r.drain.not_committed !== undefined) ? { not_committed: sum(results.map((r) => r.drain.not_committed ?? 0)) } : {}),
+};
+}
+
+/** Merges parts that mergeProblems() (merge-problems.ts) accepted. Pure. */
+export function mergeResults(parts: readonly MergePart[], paths: readonly string[] = parts.map((p) => p.label)): MergedRunResult {
+  const results = parts.map((p) => p.result);
+  const first = results[0]!;
+  const scenario = first.scenario;
+  const bare = first.aggregator.kind === 'none';
+
+  const totals = mergeTotals(results);
+  const selfReported = mergeSelfReported(results);
+
+  // The same formulas as the run's own result, on the merged counts.
+  const rates = resultRates(totals, bare);
+  const endToEnd = mergeRecorders(parts.map((p) => p.end_to_end));
+  const publishAck = mergeRecorders(parts.map((p) => p.publish_ack));
+  const latency = { end_to_end: latencyResult(endToEnd), publish_ack: latencyResult(publishAck) };
+  const timeline = mergeTimelines(results.map((r) => r.timeline ?? []));
+  const recovery_s = Math.max(0, ...results.map((r) => r.recovery_s ?? 0));
+
+  const phases = mergePhases(parts, timeline);
+
+  const starts = results.map((r) => Date.parse(r.started_at));
+  const ends = results.map((r, i) => starts[i]! + r.duration_s * 1000);
+  const earliest = Math.min(...starts);
+
+  const findings = mergeFindings(parts);
+  const brokers = unique(results.map((r) => `${r.broker.kind} ${r.broker.url}`));
 
   const invalid = parts.flatMap((part) => part.result.invalid_reasons.map((reason) => `${partName(part)}: ${reason}`));
   for (const part of parts) if (!part.result.valid && part.result.invalid_reasons.length === 0) invalid.push(`${partName(part)}: marked invalid`);
@@ -364,7 +358,6 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
   const versions: Record<string, string> = {};
   for (const key of unique(results.flatMap((r) => Object.keys(r.versions)))) versions[key] = unique(results.map((r) => r.versions[key] ?? 'unknown')).join(' / ');
   const joined = (values: readonly string[]) => unique(values).join(', ');
-  const drainWorst = results.map((r) => r.drain.stopped).reduce((worst, s) => (DRAIN_SEVERITY[s] > DRAIN_SEVERITY[worst] ? s : worst), 'done' as RunResult['drain']['stopped']);
   const stamp = new Date(earliest).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
 
   return {
@@ -396,28 +389,8 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
       offered_per_s: round(sum(results.map((r) => r.throughput.offered_per_s))),
       committed_per_s: round(sum(results.map((r) => r.throughput.committed_per_s))),
     },
-    generator: {
-      model: first.generator.model,
-      workers: sum(results.map((r) => r.generator.workers)),
-      publishers: sum(results.map((r) => r.generator.publishers)),
-      lag_p99_ms: Math.max(...results.map((r) => r.generator.lag_p99_ms)),
-      lag_max_ms: Math.max(...results.map((r) => r.generator.lag_max_ms)),
-      max_lag_ms: Math.max(...results.map((r) => r.generator.max_lag_ms ?? 0)),
-      dropped: sum(results.map((r) => r.generator.dropped ?? 0)),
-      dropped_window_full: sum(results.map((r) => r.generator.dropped_window_full ?? 0)),
-      window_waits: sum(results.map((r) => r.generator.window_waits)),
-      unsettled: sum(results.map((r) => r.generator.unsettled)),
-      // Per process: the largest any one harness needed.
-      rss_peak_mb: Math.max(...results.map((r) => r.generator.rss_peak_mb)),
-    },
-    drain: {
-      drain_s: Math.max(...results.map((r) => r.drain.drain_s)),
-      complete: results.every((r) => r.drain.complete),
-      stopped: drainWorst,
-      outstanding: sum(results.map((r) => r.drain.outstanding)),
-      // The parts' reasons stay in their findings; the merged drain only adds up what was missing.
-      ...(results.some((r) => r.drain.not_committed !== undefined) ? { not_committed: sum(results.map((r) => r.drain.not_committed ?? 0)) } : {}),
-    },
+    generator: mergeGenerator(results),
+    drain: mergeDrain(results),
     latency,
     // Every part measures to its own COMMIT returns on its own host's clock: one definition when they all give it.
     ...(results.every((r) => r.latency_end) && unique(results.map((r) => `${r.latency_end!.ends_at}|${r.latency_end!.clock}`)).length === 1
@@ -438,30 +411,6 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
     invalid_reasons: invalid,
     findings,
     duration_s: round((Math.max(...ends) - earliest) / 1000),
-    merged_from: parts.map((part, i) => {
-      const r = part.result;
-      return {
-        path: paths[i] ?? part.label,
-        run_id: r.run_id,
-        shard: r.shard ? formatShard(r.shard) : null,
-        started_at: r.started_at,
-        duration_s: r.duration_s,
-        seed: r.seed,
-        git_sha: r.git_sha,
-        machine: r.machine,
-        versions: r.versions,
-        broker: r.broker,
-        valid: r.valid,
-        passed: r.passed,
-        published: r.totals.published,
-        unique_committed: r.totals.unique_committed,
-        lost: r.totals.lost,
-        offered_per_s: r.throughput.offered_per_s,
-        committed_per_s: r.throughput.committed_per_s,
-        latency_p50_ms: r.latency.end_to_end.p50_ms,
-        latency_p99_ms: r.latency.end_to_end.p99_ms,
-        generator_lag_p99_ms: r.generator.lag_p99_ms,
-      };
-    }),
+    merged_from: mergedFrom(parts, paths),
   };
 }
