@@ -1,9 +1,10 @@
-// Reading a result.json, shared by the commands that read one back (`npm run report`, `npm run
-// merge`): where a DIR argument's result.json is, reading it as JSON of this schema
-// (readResultJson: each command words the problem its own way), and, for a command that computes
-// on the figures (merge), readPart: every field it uses checked, every problem named with its
-// path, all at once, and the HDR histograms decoded. Nothing here writes; nothing here throws on a
-// bad file: bad input is the caller's exit 2, never a stack trace.
+// Reading a result.json back, shared by `npm run report` and `npm run merge`: where a DIR
+// argument's result.json is (resultPathOf), parsing it (readResultJson) and whether it is of this
+// schema at all (schemaProblem); each command words those problems its own way. For a command that
+// computes on the figures (merge), readPart also checks every field it uses, names every problem
+// with its path, all at once, and decodes the HDR histograms; report does not, so that an older or
+// damaged file still renders what it can. Nothing here writes, and nothing throws on a bad file:
+// bad input is the caller's exit 2, never a stack trace.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
