@@ -14,6 +14,7 @@ import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
 import { dedupSinkConflict, parseDedupSpec, type DedupSpec } from './dedup/registry.ts';
 import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
+import { redactPassword } from './redact.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 
 const defaults = DEFAULT_AGGREGATOR_CONFIG;
@@ -263,7 +264,7 @@ async function main(): Promise<void> {
       config.broker_url === NO_BROKER ? undefined : `subscribed to ${config.topic} at ${config.broker_url}`,
       service.http_port === undefined ? undefined : `listening for POST http://127.0.0.1:${service.http_port}/events`,
     ];
-    log(`${from.filter(Boolean).join('; ')}; dedup ${config.dedup} (${service.claim_order}), sink ${config.sink}`);
+    log(`${from.filter(Boolean).join('; ')}; dedup ${redactPassword(config.dedup)} (${service.claim_order}), sink ${redactPassword(config.sink)}`);
   }
   // A harness driving a closed model paces itself on these counters and asks for them more often.
   const childInterval = Number(process.env.CHAOSBENCH_REPORT_INTERVAL_MS ?? 100);
