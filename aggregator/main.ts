@@ -220,7 +220,11 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
 }
 
-/** The harness's child: the first IPC message is the configuration (harness/aggregator-process.ts sends it). */
+/**
+ * The harness's child asks for its configuration and takes the answer (harness/aggregator-process.ts
+ * sends it). It asks, rather than waiting for a message sent at fork, because a message that
+ * arrives while the modules still load, before any listener, is dropped.
+ */
 function configFromHarness(): Promise<AggregatorConfig> {
   return new Promise((resolve, reject) => {
     process.once('message', (message: HarnessMessage) => {
@@ -232,6 +236,7 @@ function configFromHarness(): Promise<AggregatorConfig> {
         reject(error as Error);
       }
     });
+    process.send!({ type: 'awaiting-config' });
   });
 }
 

@@ -12,7 +12,7 @@ import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 const MAIN = fileURLToPath(new URL('../aggregator/main.ts', import.meta.url));
 
 interface ChildMessage {
-  type: 'ready' | 'counters' | 'stopped';
+  type: 'awaiting-config' | 'ready' | 'counters' | 'stopped';
   counters?: AggregatorCounters;
   claim_order?: string;
   /** The HTTP ingest's bound port, when the aggregator runs one. */
@@ -52,9 +52,10 @@ export class AggregatorProcess {
   }
 
   async start(timeoutMs = 20_000): Promise<void> {
-    // The configuration goes over IPC as one object, not as argv: argv is public (/proc/<pid>/cmdline)
-    // and a sink or dedup URL may carry a password. A file in the run's directory would keep the
-    // password on disk after the run; the IPC channel is already there for stop and slow-sink.
+    // The configuration goes over IPC as one object, sent when the child asks for it, not as argv:
+    // argv is public (/proc/<pid>/cmdline) and a sink or dedup URL may carry a password. A file in
+    // the run's directory would keep the password on disk after the run; the IPC channel is
+    // already there for stop and slow-sink.
     const child = fork(MAIN, [], {
       execArgv: [...TYPESCRIPT_EXEC_ARGV, ...cpuProfileArgv(this.options.cpu_prof_dir)],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
@@ -62,12 +63,12 @@ export class AggregatorProcess {
     });
     this.child = child;
     this.counters = undefined;
-    child.send({ type: 'config', config: this.config } satisfies HarnessMessage);
     child.stderr?.on('data', (chunk: Buffer) => {
       this.stderr += chunk.toString();
       if (this.stderr.length > 64_000) this.stderr = this.stderr.slice(-32_000);
     });
     child.on('message', (message: ChildMessage) => {
+      if (message.type === 'awaiting-config') child.send({ type: 'config', config: this.config } satisfies HarnessMessage);
       if (message.counters) {
         this.counters = message.counters;
         for (const listener of this.listeners) listener(message.counters);
