@@ -1,8 +1,13 @@
 // The aggregator's --sink flag: sqlite:PATH (the default) or a PostgreSQL server, and the checks that
 // refuse combinations the service could not start with.
 
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { TYPESCRIPT_EXEC_ARGV } from '../harness/typescript-child.ts';
 import { parseAggregatorArgs } from './main.ts';
+import { DEFAULT_DATABASE_URL } from './postgres.ts';
 import { UsageError } from '../cli/exit.ts';
 import { DEFAULT_AGGREGATOR_CONFIG, parseSinkSpec, sinkPath } from './service.ts';
 
@@ -47,4 +52,41 @@ describe('--sink', () => {
     await expect(parseAggregatorArgs(['--sink', 'postgres'])).rejects.toThrow(/--dedup sqlite .*--sink postgres .*--dedup postgres/);
     await expect(parseAggregatorArgs(['--sink', 'kafka:x'])).rejects.toThrow(/sink must be sqlite:PATH, got 'kafka:x'/);
   });
+});
+
+describe('the standalone command', () => {
+  it('does not print the password of a sink URL in its start line', async () => {
+    const secret = `pw-${process.pid}-not-for-logs`;
+    const schema = `agg_main_test_${process.pid}`;
+    const url = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
+    url.password = secret; // the local server trusts its clients and ignores it
+    const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, main, '--broker', 'none', '--http-port', '0', '--sink', url.toString(), '--dedup', url.toString(), '--sink-schema', schema, '--dedup-schema', schema], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no start line within 20 s:\n${stderr}`)), 20_000);
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+          stderr += chunk;
+          if (stderr.includes('listening for POST')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', () => reject(new Error(`exited before its start line:\n${stderr}`)));
+      });
+      child.kill('SIGTERM');
+      await exited;
+      expect(stderr).toContain('sink postgres://postgres:***@');
+      expect(stderr).not.toContain(secret);
+    } finally {
+      child.kill('SIGKILL');
+      const client = new pg.Client({ connectionString: process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => client.end());
+    }
+  }, 30_000);
 });

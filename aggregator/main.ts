@@ -1,5 +1,8 @@
 // Standalone entry point of the reference aggregator: `npm run aggregator -- --broker mqtt://…`.
-// Also the child process the harness starts (it then reports over IPC instead of printing).
+// Also the child process the harness starts: it then takes its whole AggregatorConfig as one JSON
+// message over the IPC channel (never as argv, where a database password would sit in
+// /proc/<pid>/cmdline and `ps` for anyone to read) and reports over IPC instead of printing.
+// Both ways end in validateAggregatorConfig, the one check of a configuration.
 // Exit codes: 0 after a graceful drain, 2 for bad flags, 3 when the broker or the dedup store's
 // server cannot be reached, or the HTTP port (--http-port) cannot be bound.
 
@@ -11,6 +14,7 @@ import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
 import { dedupSinkConflict, parseDedupSpec, type DedupSpec } from './dedup/registry.ts';
 import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
+import { redactPassword } from './redact.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 
 const defaults = DEFAULT_AGGREGATOR_CONFIG;
@@ -124,9 +128,28 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
   return config;
 }
 
-/** Throws UsageError naming every bad field. */
+/**
+ * Throws UsageError naming every bad field. Checks types too: over IPC the object is plain JSON
+ * that no flag parser has typed.
+ */
 export function validateAggregatorConfig(config: AggregatorConfig): void {
   const errors: string[] = [];
+  const text = (field: string, value: unknown) => {
+    if (typeof value !== 'string' || value === '') errors.push(`${field} must be a non-empty string, got ${JSON.stringify(value)}`);
+  };
+  const flag = (field: string, value: unknown) => {
+    if (typeof value !== 'boolean') errors.push(`${field} must be true or false, got ${JSON.stringify(value)}`);
+  };
+  if (typeof config !== 'object' || config === null) throw new UsageError(`the aggregator's configuration must be an object, got ${JSON.stringify(config)}`);
+  for (const [field, value] of [['broker', config.broker_url], ['client-id', config.client_id], ['topic', config.topic], ['dedup', config.dedup], ['sink', config.sink]] as const) {
+    text(field, value);
+  }
+  // The checks below parse these three as text.
+  if ([config.broker_url, config.dedup, config.sink].some((value) => typeof value !== 'string')) throw new UsageError(errors.join('\n'));
+  flag('clean-session', config.clean_session);
+  flag('bare', config.bare);
+  if (config.qos !== 0 && config.qos !== 1) errors.push(`qos must be 0 or 1, got ${JSON.stringify(config.qos)}`);
+  if (config.sink_mode !== 'idempotent' && config.sink_mode !== 'append') errors.push(`sink-mode must be idempotent or append, got ${JSON.stringify(config.sink_mode)}`);
   const positiveInt = (field: string, value: number) => {
     if (!Number.isInteger(value) || value < 1) errors.push(`${field} must be a positive integer, got ${value}`);
   };
@@ -187,18 +210,45 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
   nonNegative('batch-wait-ms', config.batch_wait_ms);
   nonNegative('sink-delay-ms', config.sink_delay_ms);
   if (config.commit_hold_ms !== undefined) nonNegative('commit-hold-ms', config.commit_hold_ms);
+  if (!Number.isInteger(config.seed)) errors.push(`seed must be an integer, got ${config.seed}`);
+  if (typeof config.retry !== 'object' || config.retry === null) errors.push(`retry must be an object, got ${JSON.stringify(config.retry)}`);
+  else {
+    nonNegative('retry.base_ms', config.retry.base_ms);
+    nonNegative('retry.cap_ms', config.retry.cap_ms);
+    positiveInt('retry.max_attempts', config.retry.max_attempts);
+  }
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
 }
 
+/**
+ * The harness's child asks for its configuration and takes the answer (harness/aggregator-process.ts
+ * sends it). It asks, rather than waiting for a message sent at fork, because a message that
+ * arrives while the modules still load, before any listener, is dropped.
+ */
+function configFromHarness(): Promise<AggregatorConfig> {
+  return new Promise((resolve, reject) => {
+    process.once('message', (message: HarnessMessage) => {
+      if (message?.type !== 'config') return reject(new UsageError(`the harness's first message must be the configuration, got ${JSON.stringify(message?.type)}`));
+      try {
+        validateAggregatorConfig(message.config);
+        resolve(message.config);
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+    process.send!({ type: 'awaiting-config' });
+  });
+}
+
 async function main(): Promise<void> {
+  const child = typeof process.send === 'function';
   let config: AggregatorConfig;
   try {
-    config = await parseAggregatorArgs(hideBin(process.argv));
+    config = child ? await configFromHarness() : await parseAggregatorArgs(hideBin(process.argv));
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\nRun with --help for the options.\n`);
+    process.stderr.write(`${(error as Error).message}\n${child ? '' : '\nRun with --help for the options.\n'}`);
     process.exit(EXIT.bad_input);
   }
-  const child = typeof process.send === 'function';
   const log = (line: string) => process.stderr.write(`[aggregator] ${line}\n`);
   const sinkSpec = parseSinkSpec(config.sink);
   if (sinkSpec.kind === 'sqlite') mkdirSync(dirname(sinkSpec.path), { recursive: true });
@@ -219,7 +269,7 @@ async function main(): Promise<void> {
       config.broker_url === NO_BROKER ? undefined : `subscribed to ${config.topic} at ${config.broker_url}`,
       service.http_port === undefined ? undefined : `listening for POST http://127.0.0.1:${service.http_port}/events`,
     ];
-    log(`${from.filter(Boolean).join('; ')}; dedup ${config.dedup} (${service.claim_order}), sink ${config.sink}`);
+    log(`${from.filter(Boolean).join('; ')}; dedup ${redactPassword(config.dedup)} (${service.claim_order}), sink ${redactPassword(config.sink)}`);
   }
   // A harness driving a closed model paces itself on these counters and asks for them more often.
   const childInterval = Number(process.env.CHAOSBENCH_REPORT_INTERVAL_MS ?? 100);
@@ -249,6 +299,7 @@ async function main(): Promise<void> {
 
 /** What the harness may send to an aggregator it runs as a child process. */
 export type HarnessMessage =
+  | { type: 'config'; config: AggregatorConfig }
   | { type: 'stop' }
   | { type: 'slow-sink'; profile: SlowdownProfile | null; seed?: number }
   | { type: 'stall-sink'; ms: number };

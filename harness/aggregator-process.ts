@@ -12,37 +12,11 @@ import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 const MAIN = fileURLToPath(new URL('../aggregator/main.ts', import.meta.url));
 
 interface ChildMessage {
-  type: 'ready' | 'counters' | 'stopped';
+  type: 'awaiting-config' | 'ready' | 'counters' | 'stopped';
   counters?: AggregatorCounters;
   claim_order?: string;
   /** The HTTP ingest's bound port, when the aggregator runs one. */
   http_port?: number;
-}
-
-export function aggregatorArgs(config: AggregatorConfig): string[] {
-  return [
-    `--broker=${config.broker_url}`,
-    `--client-id=${config.client_id}`,
-    `--topic=${config.topic}`,
-    `--clean-session=${config.clean_session}`,
-    `--qos=${config.qos}`,
-    `--dedup=${config.dedup}`,
-    `--dedup-ttl-ms=${config.dedup_ttl_ms}`,
-    `--sink=${config.sink}`,
-    `--sink-mode=${config.sink_mode}`,
-    `--sink-delay-ms=${config.sink_delay_ms}`,
-    `--batch-size=${config.batch_size}`,
-    `--batch-wait-ms=${config.batch_wait_ms}`,
-    `--max-in-flight=${config.max_in_flight}`,
-    `--max-payload-bytes=${config.max_payload_bytes}`,
-    `--seed=${config.seed}`,
-    `--bare=${config.bare}`,
-    ...(config.http_port === undefined ? [] : [`--http-port=${config.http_port}`]),
-    ...(config.dedup_namespace === undefined ? [] : [`--dedup-namespace=${config.dedup_namespace}`]),
-    ...(config.dedup_schema === undefined ? [] : [`--dedup-schema=${config.dedup_schema}`]),
-    ...(config.sink_schema === undefined ? [] : [`--sink-schema=${config.sink_schema}`]),
-    ...(config.commit_hold_ms === undefined ? [] : [`--commit-hold-ms=${config.commit_hold_ms}`]),
-  ];
 }
 
 export class AggregatorProcess {
@@ -78,7 +52,11 @@ export class AggregatorProcess {
   }
 
   async start(timeoutMs = 20_000): Promise<void> {
-    const child = fork(MAIN, aggregatorArgs(this.config), {
+    // The configuration goes over IPC as one object, sent when the child asks for it, not as argv:
+    // argv is public (/proc/<pid>/cmdline) and a sink or dedup URL may carry a password. A file in
+    // the run's directory would keep the password on disk after the run; the IPC channel is
+    // already there for stop and slow-sink.
+    const child = fork(MAIN, [], {
       execArgv: [...TYPESCRIPT_EXEC_ARGV, ...cpuProfileArgv(this.options.cpu_prof_dir)],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       env: { ...process.env, CHAOSBENCH_REPORT_INTERVAL_MS: String(this.options.report_interval_ms ?? 100) },
@@ -90,6 +68,7 @@ export class AggregatorProcess {
       if (this.stderr.length > 64_000) this.stderr = this.stderr.slice(-32_000);
     });
     child.on('message', (message: ChildMessage) => {
+      if (message.type === 'awaiting-config') child.send({ type: 'config', config: this.config } satisfies HarnessMessage);
       if (message.counters) {
         this.counters = message.counters;
         for (const listener of this.listeners) listener(message.counters);

@@ -10,7 +10,8 @@ import { parseSinkSpec } from '../../aggregator/service.ts';
 import type { SinkKind } from '../../aggregator/sink/index.ts';
 import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
 import { runSchemaName } from '../dedup-isolation.ts';
-import { PostgresRunSink, redactPassword } from './postgres.ts';
+import { PostgresRunSink } from './postgres.ts';
+import { redactPassword } from '../../aggregator/redact.ts';
 import { SqliteRunSink } from './sqlite.ts';
 import type { RunSink } from './interface.ts';
 

@@ -11,6 +11,7 @@ import {
   type PostgresSinkLocation,
 } from '../../aggregator/sink/postgres.ts';
 import { resolveSchema } from '../../aggregator/postgres.ts';
+import { redactPassword } from '../../aggregator/redact.ts';
 import type { DeadLetter, SinkRow } from '../../aggregator/sink/index.ts';
 import { LivePostgresLatency, type LiveLatency } from '../metrics/live-latency.ts';
 import type { SinkDescription } from '../result.ts';
@@ -47,17 +48,5 @@ export class PostgresRunSink implements RunSink {
   async remove(): Promise<string> {
     await dropRunSchema(this.location.url, this.location.schema);
     return `dropped sink schema ${this.location.schema}`;
-  }
-}
-
-/** A connection URL fit for result.json: its password, if any, replaced by ***. */
-export function redactPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === '') return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
   }
 }

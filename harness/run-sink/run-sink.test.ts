@@ -20,7 +20,7 @@ import { event } from '../../aggregator/sink/test-events.ts';
 import { runSchemaName } from '../dedup-isolation.ts';
 import type { LiveLatencySample } from '../metrics/live-latency.ts';
 import { describeSinkChoice, parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './index.ts';
-import { redactPassword } from './postgres.ts';
+import { redactPassword } from '../../aggregator/redact.ts';
 import { withPostgresClient } from '../../aggregator/sink/test-postgres.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;

@@ -14,7 +14,7 @@ import { ID_SCHEMES, SCHEME_DESCRIPTIONS, type IdScheme, type RetryPlanOptions, 
 import { runRetries, type RetryRunResult } from './event-ids-retries.ts';
 import { ARRIVAL_ROWS_PER_S, measureThroughput, postgresReachable, THROUGHPUT_SOURCES, type ThroughputBackend, type ThroughputSample } from './event-ids-throughput.ts';
 import type { TheoryCell, TheoryColumn, TheoryContext, TheoryExperiment, TheoryTable } from './types.ts';
-import { redactPassword } from '../run-sink/postgres.ts';
+import { redactPassword } from '../../aggregator/redact.ts';
 
 export interface EventIdsSizes {
   /** Part (a): producers (one MQTT connection each) and events each sends. */
