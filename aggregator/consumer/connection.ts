@@ -76,6 +76,10 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
   connections_lost = 0;
   /** Count of connections dropped on purpose (reconnect()). */
   reconnectsAsked = 0;
+  /** A reconnect() asked for while the connection was still being set up: done once it is subscribed. */
+  private reconnectPending: string | undefined;
+  /** Reconnects asked for in a row without an ack in between: the backoff before the next one. */
+  private reconnectsWithoutProgress = 0;
 
   constructor(private readonly options: ConsumerConnectionOptions) {
     super();
@@ -151,19 +155,33 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
    * for ever. Acks already given go out first; acks owed to this connection are void afterwards.
    */
   reconnect(reason: string): void {
+    // A persistent session's queue is resent right after CONNACK, before our SUBACK: a batch of it can
+    // fail while this connection is still being set up. Ignoring that request would leave the batch
+    // un-acked on a live connection for ever, so it is kept and carried out once subscribed.
+    if (this.state === 'connecting') {
+      this.reconnectPending = reason;
+      return;
+    }
     if (this.state !== 'subscribed') return;
     this.flushAcks();
     this.reconnectsAsked++;
     this.emit('disconnected', `dropped on purpose: ${reason}`);
     clearInterval(this.pingTimer);
     const socket = this.socket;
-    // Acks still in the socket's buffer are written before the FIN; the new connection opens at once
-    // (its CONNECT takes the session over should the broker not have closed the old one yet).
+    // Acks still in the socket's buffer are written before the FIN. The old socket's close must not
+    // count as a lost connection (a new generation), and the new connection opens after a backoff
+    // that grows while batches keep failing with no ack in between (a fault that outlasts many
+    // redeliveries must not turn into a reconnect storm); its CONNECT takes the session over should
+    // the broker not have closed the old one yet.
+    this.generation++;
+    this.state = 'connecting';
     if (socket) {
       socket.end();
       setTimeout(() => socket.destroy(), 1_000).unref();
     }
-    this.open();
+    const delay = backoffDelayMs(this.reconnectsWithoutProgress++, this.options.reconnect, this.options.random);
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.open(), delay);
   }
 
   /** Clean MQTT DISCONNECT; with clean: false the broker keeps our session and queues meanwhile. */
@@ -250,6 +268,9 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
         this.pingTimer = setInterval(() => this.send({ cmd: 'pingreq' }), (this.options.keepalive_s * 1000) / 2);
         this.pingTimer.unref();
         this.emit('subscribed', generation, this.sessionPresent);
+        const pending = this.reconnectPending;
+        this.reconnectPending = undefined;
+        if (pending !== undefined) this.reconnect(pending);
         return;
       }
       case 'publish':
@@ -305,6 +326,7 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     const ids = this.pendingAcks;
     this.pendingAcks = [];
     if (ids.length === 0) return;
+    this.reconnectsWithoutProgress = 0;
     const socket = this.socket;
     if (!socket || socket.destroyed || !socket.writable) return;
     if (ids.length >= COALESCE_ACKS_FROM) socket.write(encodePubacks(ids));
