@@ -1,6 +1,7 @@
 // For the tests that talk to the real PostgreSQL: one short-lived client for the work the code under
 // test does not do itself (dropping a test schema, looking at pg_stat_activity or pg_namespace).
 
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 export async function withPostgresClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -19,7 +20,8 @@ export async function withPostgresClient<T>(url: string, work: (client: pg.Clien
  * grant, so a REVOKE only bites such a role. Dropped, with everything it owns, afterwards.
  */
 export async function withLimitedRole<T>(adminUrl: string, work: (url: string, role: string) => Promise<T>): Promise<T> {
-  const role = `chaosbench_limited_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
+  // A name no other test run on the shared server can hold (a nonce, not a measurement: no seed needed).
+  const role = `chaosbench_limited_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const url = new URL(adminUrl);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   await withPostgresClient(adminUrl, async (client) => {
