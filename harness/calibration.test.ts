@@ -134,9 +134,35 @@ describe('calibration: a frozen aggregator (SIGSTOP for a known pause)', () => {
         { name: 'steady', duration_s: 4, rate: 1, faults: [] },
       ];
     });
-    const result = await run(s, pauseAt(1.5));
+    // The closed model sends an event only when the aggregator reports one done (every 10 ms), so
+    // a pause at a fixed time can land when every event sent is committed and the report saying so
+    // is not out yet: nothing is in flight and nothing waits (CI saw max 21 ms so). The pause is
+    // therefore taken inside the first counters report after 1.5 s that shows new acks: that report
+    // hands out new credits, and the events they send cannot reach a stopped aggregator.
+    let advancedBy = 0;
+    const pauseWithEventsInFlight: RunOptions['during'] = async ({ aggregator, start_us }) => {
+      await sleep((start_us + 1.5e6 - nowMicros()) / 1000);
+      let last = aggregator.totalCounters()?.acked ?? 0;
+      await new Promise<void>((paused) => {
+        const stop = aggregator.onCounters(() => {
+          const acked = aggregator.totalCounters()?.acked ?? 0;
+          if (acked > last) {
+            advancedBy = acked - last;
+            aggregator.pause();
+            stop();
+            paused();
+          }
+          last = acked;
+        });
+      });
+      await sleep(PAUSE_MS);
+      aggregator.resume();
+    };
+    const result = await run(s, pauseWithEventsInFlight);
     const l = result.latency.end_to_end;
     expect(result.generator.model).toBe('closed');
+    // The pause landed right after a report that freed credits, so events were in flight.
+    expect(advancedBy).toBeGreaterThan(0);
     // The closed loop sent far more events than the pause could touch…
     expect(l.count).toBeGreaterThan(20 * s.load.concurrency);
     // …so the few that waited out the pause set max, and p99 stays far below it.
