@@ -19,7 +19,7 @@ import { RetriesExhaustedError } from './retry.ts';
 import { withLimitedRole, withPostgresClient } from './sink/test-postgres.ts';
 import { toTransientIfBusy } from './sink/sqlite.ts';
 import { sleep } from './clock.ts';
-import { pickFreePort } from '../harness/broker/mosquitto.ts';
+import { pickFreePort } from '../engine/broker/mosquitto.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const redisUrl = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { TYPESCRIPT_EXEC_ARGV } from '../harness/typescript-child.ts';
+import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
 import { parseAggregatorArgs } from './main.ts';
 import { DEFAULT_DATABASE_URL } from './postgres.ts';
 import { UsageError } from '../cli/exit.ts';

@@ -221,7 +221,7 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
 }
 
 /**
- * The harness's child asks for its configuration and takes the answer (harness/aggregator-process.ts
+ * The harness's child asks for its configuration and takes the answer (engine/aggregator-process.ts
  * sends it). It asks, rather than waiting for a message sent at fork, because a message that
  * arrives while the modules still load, before any listener, is dropped.
  */

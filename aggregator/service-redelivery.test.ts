@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startBroker, type BrokerHandle } from '../harness/broker/index.ts';
+import { startBroker, type BrokerHandle } from '../engine/broker/index.ts';
 import { sleep } from './clock.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG } from './service.ts';
 import { readDeadLetters } from './sink/sqlite.ts';

@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import pg from 'pg';
 import { ulid } from 'ulid';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startBroker, type BrokerHandle } from '../harness/broker/index.ts';
+import { startBroker, type BrokerHandle } from '../engine/broker/index.ts';
 import { sleep } from './clock.ts';
 import { DEFAULT_DATABASE_URL } from './postgres.ts';
 import { serializeEvent } from './event/parse.ts';

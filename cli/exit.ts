@@ -1,6 +1,6 @@
 // What every command line of the project shares at its end: one exit-code table and the error that
 // means "bad input". The aggregator's own command (aggregator/main.ts) uses it too, which is why it
-// lives outside both aggregator/ (which imports nothing from the harness) and harness/.
+// lives outside both aggregator/ (which imports nothing from the harness) and the engine (engine/).
 // Invariant: a command's exit code says what its printed verdict says; bad input exits 2 with a
 // message naming the field, never a stack trace.
 

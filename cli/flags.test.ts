@@ -4,11 +4,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { dupStorm } from '../scenarios/dup-storm.ts';
-import { parseBenchArgs } from '../harness/cli.ts';
-import { parseCompareArgs } from '../harness/compare.ts';
-import { parseGateArgs } from '../harness/gate/gate.ts';
-import { TYPESCRIPT_EXEC_ARGV } from '../harness/typescript-child.ts';
+import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
+import { parseBenchArgs } from '../commands/bench/bench.ts';
+import { parseCompareArgs } from '../commands/compare/compare.ts';
+import { parseGateArgs } from '../commands/gate/gate.ts';
+import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
 import { UsageError } from './exit.ts';
 import { applyScenarioFlags, flagErrors, SCENARIO_FLAG_NAMES, SCENARIO_FLAGS } from './flags.ts';
 
@@ -86,9 +86,9 @@ describe('a bad value of a named flag', () => {
   });
 });
 
-function help(script: string): Promise<string> {
+function help(command: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, script, '--help'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], timeout: 25_000 });
+    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', command, '--help'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], timeout: 25_000 });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.once('error', reject);
@@ -107,7 +107,7 @@ function flagHelp(text: string, flag: string): string | undefined {
 
 describe('--help', () => {
   it('of compare and gate says of each flag they pass to the bench what bench --help says', async () => {
-    const [bench, compare, gate] = await Promise.all([help('scripts/bench.ts'), help('scripts/compare.ts'), help('scripts/gate.ts')]);
+    const [bench, compare, gate] = await Promise.all([help('bench'), help('compare'), help('gate')]);
     const passed = [...SCENARIO_FLAG_NAMES.filter((name) => name !== 'dedup'), 'broker'];
     for (const flag of passed) {
       const said = flagHelp(bench, flag);
@@ -120,7 +120,7 @@ describe('--help', () => {
   });
 
   it('of bench lists every named flag', async () => {
-    const bench = await help('scripts/bench.ts');
+    const bench = await help('bench');
     for (const flag of Object.keys(SCENARIO_FLAGS)) expect(flagHelp(bench, flag), flag).toBeDefined();
   });
 });

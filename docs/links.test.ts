@@ -2,7 +2,7 @@
 // link with a #fragment names a heading of that file (GitHub's anchor for it). The docs point at
 // each other and at the code; when a section moves or a file is renamed, this fails instead of a
 // reader finding a dead link. Links inside code (fenced blocks, `spans`) are text, not links; but a
-// code span that is a path in one of the repository's folders (`harness/run.ts`, `aggregator/sink/`)
+// code span that is a path in one of the repository's folders (`engine/run.ts`, `aggregator/sink/`)
 // must exist too, so that the docs follow the code when it moves.
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

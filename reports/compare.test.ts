@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { RunResult } from '../harness/result.ts';
+import type { RunResult } from '../engine/result.ts';
 import { COMPARE_SCHEMA, escapeCell, figuresOf, renderCompare, renderCompareSummary, summarizeVariants, type CompareReport, type CompareRun, type RunFigures } from './compare.ts';
 import { rangesOverlap, ratio, summarize } from './stats.ts';
 
-const FIXTURE_TEXT = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
+const FIXTURE_TEXT = readFileSync(new URL('../test-support/fixtures/dup-storm.result.json', import.meta.url), 'utf8');
 const fixture = () => JSON.parse(FIXTURE_TEXT) as RunResult;
 
 function figures(changes: Partial<RunFigures> = {}): RunFigures {

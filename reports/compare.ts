@@ -2,7 +2,7 @@
 // few times, interleaved. Pure: the figures of each run are taken from its result.json once, and
 // the markdown is rendered from compare.json alone, so an old comparison re-renders with no broker.
 
-import type { RunResult } from '../harness/result.ts';
+import type { RunResult } from '../engine/result.ts';
 import { rangesOverlap, ratio, summarize, type Summary } from './stats.ts';
 
 export const COMPARE_SCHEMA = 'chaosbench.compare/v1';

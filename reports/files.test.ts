@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LatencyRecorder } from '../harness/metrics/histogram.ts';
-import type { LatencyResult, RunResult } from '../harness/result.ts';
-import { TYPESCRIPT_EXEC_ARGV } from '../harness/typescript-child.ts';
+import { LatencyRecorder } from '../engine/metrics/histogram.ts';
+import type { LatencyResult, RunResult } from '../engine/result.ts';
+import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
 import { reportFiles, sanitizeFileName } from './files.ts';
 import { renderReport } from './markdown.ts';
 import { latencySpectrumSvg, timelineSvg } from './svg.ts';
-import { parseXml } from './xml-check.ts';
+import { parseXml } from '../test-support/xml-check.ts';
 
-const FIXTURE_PATH = fileURLToPath(new URL('./fixtures/dup-storm.result.json', import.meta.url));
+const FIXTURE_PATH = fileURLToPath(new URL('../test-support/fixtures/dup-storm.result.json', import.meta.url));
 const FIXTURE_TEXT = readFileSync(FIXTURE_PATH, 'utf8');
-const REPORT_SCRIPT = fileURLToPath(new URL('../scripts/report.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../commands/chaosbench.ts', import.meta.url));
 
 function fixture(): RunResult {
   return JSON.parse(FIXTURE_TEXT) as RunResult;
@@ -125,7 +125,7 @@ interface Exit {
 
 function runReport(args: string[]): Promise<Exit> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, REPORT_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, ENTRY, 'report', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -135,7 +135,7 @@ function runReport(args: string[]): Promise<Exit> {
   });
 }
 
-describe('scripts/report.ts (npm run report)', () => {
+describe('commands/report/report.ts (npm run report)', () => {
   const dirs: string[] = [];
   const tempDir = () => {
     const dir = mkdtempSync(join(tmpdir(), 'chaosbench-report-'));

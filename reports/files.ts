@@ -1,8 +1,8 @@
 // The files a run directory holds next to result.json, as name → content: a pure function shared
 // by the bench command (after a run) and `npm run report` (re-rendering an old result.json).
 
-import { LatencyRecorder } from '../harness/metrics/histogram.ts';
-import type { LatencyResult, RunResult } from '../harness/result.ts';
+import { LatencyRecorder } from '../engine/metrics/histogram.ts';
+import type { LatencyResult, RunResult } from '../engine/result.ts';
 import { renderReport } from './markdown.ts';
 import { latencySpectrumSvg, timelineSvg } from './svg.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, METRICS } from '../harness/gate/stats.ts';
+import { decide, METRICS } from '../commands/gate/stats.ts';
 import { decisionTable, GATE_SCHEMA, renderGate, type GateReport } from './gate.ts';
 
 const stat = { floor: 0.1, confidence: 0.9, cvLimit: 0.3 };

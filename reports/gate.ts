@@ -2,8 +2,8 @@
 // the report alone. One row per gated metric with the estimate, the interval, the p-value, the
 // floor and the verdict, then the rule in words, the correctness gate and any invalid runs.
 
-import type { Decision, Verdict } from '../harness/gate/stats.ts';
-import type { RunResult } from '../harness/result.ts';
+import type { Decision, Verdict } from '../commands/gate/stats.ts';
+import type { RunResult } from '../engine/result.ts';
 import { escapeCell, type RunFigures } from './compare.ts';
 import type { Summary } from './stats.ts';
 

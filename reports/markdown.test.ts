@@ -1,19 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LatencyRecorder } from '../harness/metrics/histogram.ts';
-import { evaluateChecks, metricValue, RESULT_SCHEMA, type LatencyResult, type RunResult } from '../harness/result.ts';
+import { LatencyRecorder } from '../engine/metrics/histogram.ts';
+import { evaluateChecks, metricValue, RESULT_SCHEMA, type LatencyResult, type RunResult } from '../engine/result.ts';
 import type { Check, CheckMetric, CheckOp } from '../scenarios/schema.ts';
 import { CHECK_METRICS } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport, renderSummary, verdictLine } from './markdown.ts';
 import { figuresOf } from './compare.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../scenarios/defaults.ts';
-import { exitCodeOf } from '../harness/cli.ts';
+import { exitCodeOf } from '../commands/bench/bench.ts';
 import { EXIT } from '../cli/exit.ts';
-import { LATENCY_END } from '../harness/result-assembly.ts';
+import { LATENCY_END } from '../engine/result-assembly.ts';
 
 /** A passing dup-storm run (5 s storm, dedup memory): the result.json of a real run, kept as written. */
-const FIXTURE_TEXT = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
+const FIXTURE_TEXT = readFileSync(new URL('../test-support/fixtures/dup-storm.result.json', import.meta.url), 'utf8');
 
 /** A fresh copy each time, so a test can change it without touching the others. */
 function fixture(): RunResult {

@@ -1,8 +1,8 @@
 // report.md from result.json: a pure function, so an old run re-renders with no broker.
 // The first line is the verdict; a reader who stops there knows whether to trust the rest.
 
-import type { BacklogSource } from '../harness/metrics/backlog.ts';
-import type { LatencyResult, RunResult } from '../harness/result.ts';
+import type { BacklogSource } from '../engine/metrics/backlog.ts';
+import type { LatencyResult, RunResult } from '../engine/result.ts';
 
 /** What the timeline's backlog subtracts, by who counted it (result.json backlog_source). */
 const BACKLOG_SOURCE_TEXT: Record<BacklogSource, string> = {

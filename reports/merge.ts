@@ -1,7 +1,7 @@
-// The report of a merged result.json (harness/merge.ts): the ordinary report (markdown.ts, files.ts)
+// The report of a merged result.json (commands/merge/merge.ts): the ordinary report (markdown.ts, files.ts)
 // with a section naming the parts it was merged from and what in it is exact. Pure.
 
-import type { MergedRunResult } from '../harness/result.ts';
+import type { MergedRunResult } from '../engine/result.ts';
 import { reportFiles } from './files.ts';
 import { renderSummary } from './markdown.ts';
 

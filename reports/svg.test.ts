@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LatencyRecorder } from '../harness/metrics/histogram.ts';
-import type { LatencyResult, RunResult } from '../harness/result.ts';
+import { LatencyRecorder } from '../engine/metrics/histogram.ts';
+import type { LatencyResult, RunResult } from '../engine/result.ts';
 import {
   escapeXml,
   latencySpectrumSvg,
@@ -13,9 +13,9 @@ import {
   TIMELINE_P99_PLOT,
   TIMELINE_THROUGHPUT_PLOT,
 } from './svg.ts';
-import { allElements, parseXml, textContent, type XmlElement } from './xml-check.ts';
+import { allElements, parseXml, textContent, type XmlElement } from '../test-support/xml-check.ts';
 
-const FIXTURE_TEXT = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
+const FIXTURE_TEXT = readFileSync(new URL('../test-support/fixtures/dup-storm.result.json', import.meta.url), 'utf8');
 
 function fixture(): RunResult {
   return JSON.parse(FIXTURE_TEXT) as RunResult;

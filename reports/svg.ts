@@ -3,8 +3,8 @@
 // text and attribute value escaped. Missing per-second data (older result files) and empty
 // histograms give a chart that says so rather than an error.
 
-import { LatencyRecorder } from '../harness/metrics/histogram.ts';
-import type { LatencyResult, RunResult } from '../harness/result.ts';
+import { LatencyRecorder } from '../engine/metrics/histogram.ts';
+import type { LatencyResult, RunResult } from '../engine/result.ts';
 
 export const SVG_WIDTH = 900;
 export const SVG_HEIGHT = 400;

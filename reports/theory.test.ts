@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TheoryDocument, TheoryTable } from '../harness/theory/types.ts';
+import type { TheoryDocument, TheoryTable } from '../experiments/theory/types.ts';
 import { anchor, formatCell, renderTable, renderTheory } from './theory.ts';
 
 const table: TheoryTable = {

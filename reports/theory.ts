@@ -1,7 +1,7 @@
 // The theory write-up's tables as markdown: a pure function of theory.json (see
-// harness/theory/types.ts). Every number comes from the document; this file only formats.
+// experiments/theory/types.ts). Every number comes from the document; this file only formats.
 
-import type { CellFormat, TheoryCell, TheoryColumn, TheoryDocument, TheoryTable } from '../harness/theory/types.ts';
+import type { CellFormat, TheoryCell, TheoryColumn, TheoryDocument, TheoryTable } from '../experiments/theory/types.ts';
 
 const grouped = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dupStorm } from './dup-storm.ts';
+import { dupStorm } from './shipped/dup-storm.ts';
 import { SCENARIOS } from './index.ts';
 import { MAX_FILLER_BYTES, validateScenario } from './validate.ts';
 import { parseEvent, serializeEvent } from '../aggregator/event/parse.ts';

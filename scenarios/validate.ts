@@ -7,7 +7,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from '../aggregator/event/types.ts';
 
 /**
  * What the harness's event payload adds around `load.payload_bytes` filler bytes: it publishes
- * `{"data":"xxx…"}` (harness/load/worker.ts), and the aggregator limits the payload as serialized.
+ * `{"data":"xxx…"}` (engine/load/worker.ts), and the aggregator limits the payload as serialized.
  */
 export const PAYLOAD_WRAPPER_BYTES = JSON.stringify({ data: '' }).length;
 /** The most filler bytes whose events the reference aggregator (started with its default limit) accepts. */

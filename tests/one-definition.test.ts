@@ -48,12 +48,12 @@ describe('one definition', () => {
     expect(tables.map((f) => f.path)).toEqual([join('cli', 'flags.ts')]);
   });
 
-  it("of reading a result.json back: harness/result-file.ts (report and merge both use it)", () => {
+  it("of reading a result.json back: engine/result-file.ts (report and merge both use it)", () => {
     // A check of a parsed file's schema is a reader of result.json; writers only set it.
-    expect(filesMatching(/\.schema\s*[!=]==\s*RESULT_SCHEMA\b/)).toEqual([join('harness', 'result-file.ts')]);
+    expect(filesMatching(/\.schema\s*[!=]==\s*RESULT_SCHEMA\b/)).toEqual([join('engine', 'result-file.ts')]);
   });
 
   it("of a run's rates: result-assembly's resultRates (merge recomputes with it)", () => {
-    expect(filesMatching(/copies_published\s*\/\s*deliveries/)).toEqual([join('harness', 'result-assembly.ts')]);
+    expect(filesMatching(/copies_published\s*\/\s*deliveries/)).toEqual([join('engine', 'result-assembly.ts')]);
   });
 });

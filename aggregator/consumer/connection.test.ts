@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import mqttPacket from 'mqtt-packet';
 import { randomBytes } from 'node:crypto';
-import { startBroker } from '../../harness/broker/index.ts';
+import { startBroker } from '../../engine/broker/index.ts';
 import { sleep } from '../clock.ts';
 import { ConsumerConnection, encodePubacks } from './connection.ts';
 

@@ -19,7 +19,7 @@ import { MemoryDedupStore } from '../dedup/memory.ts';
 import { TransientError, type Sink } from '../sink/index.ts';
 import { seededRandom } from '../random.ts';
 import { HttpIngest, HTTP_INGEST_TOPIC } from './http.ts';
-import { AggregatorProcess } from '../../harness/aggregator-process.ts';
+import { AggregatorProcess } from '../../engine/aggregator-process.ts';
 
 let dir: string;
 let sinkFile: string;

@@ -428,7 +428,7 @@ function columnArrays(events: readonly Event[]): unknown[][] {
 }
 
 // Read side: what the harness reads back from a Postgres sink during and after a run (through
-// harness/run-sink/postgres.ts). Each helper opens one connection of its own and closes it.
+// engine/run-sink/postgres.ts). Each helper opens one connection of its own and closes it.
 
 async function withClient<T>(location: PostgresSinkLocation, read: (client: pg.Client, schema: string) => Promise<T>): Promise<T> {
   const schema = resolveSchema(location.schema);

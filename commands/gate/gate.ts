@@ -1,0 +1,542 @@
+// `npm run gate`: a performance gate for CI. Runs the candidate config --replicates times and
+// compares p99 (and optionally p50, throughput) with a baseline by the rule in ./stats.ts:
+// (a) --baseline FILE: the replicates stored by an earlier --update-baseline;
+// (b) --baseline-set path=value: the baseline is the candidate config with those --set changes,
+//     measured now, interleaved B C B C … (preferred: same machine, same moment);
+// (c) --aa N: N pairs of groups of the same config, to measure the rule's false-positive rate.
+// Events lost, never acked or never sent, or sink duplicates, in a scenario that promises none fail
+// the gate outright.
+// Exit codes: 0 pass · 1 regression or correctness failure · 2 bad input · 3 invalid runs or undecidable.
+//
+// Why it is over 450 lines: argument planning for three modes (parseGateArgs, ~140 lines), the
+// verdict's pure rules (correctnessFailures, summarizeAa, loadConfound, outcomeOf), and the
+// campaign runner (runGate, ~150 lines) that issue 17 wants shared with compare. The statistics
+// themselves are in ./stats.ts and the rendering in reports/gate.ts.
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { cpus, loadavg } from 'node:os';
+import yargs from 'yargs';
+import { figuresOf, type RunFigures } from '../../reports/compare.ts';
+import { summarize, type Summary } from '../../reports/stats.ts';
+import { CORRECTNESS_METRICS, GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type CorrectnessMetric, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
+import type { Scenario } from '../../scenarios/schema.ts';
+import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, describeLoad, splitList } from '../compare/compare.ts';
+import { parseBenchArgs, strictParser, writeReportFiles, writeResult, type BenchArgs } from '../bench/bench.ts';
+import { EXIT, UsageError } from '../../cli/exit.ts';
+import { progressWriter } from '../../cli/progress.ts';
+import type { RunResult } from '../../engine/result.ts';
+import { makeRunId, runScenario, type RunOptions } from '../../engine/run.ts';
+import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
+
+export const BASELINE_SCHEMA = 'chaosbench.gate-baseline/v1';
+export const DEFAULT_GATE_REPLICATES = 5;
+export const DEFAULT_FLOOR = 0.1;
+export const DEFAULT_CONFIDENCE = 0.9;
+export const DEFAULT_CV_LIMIT = 0.3;
+/** Baseline-file mode: largest difference in 1-min load average per core between the candidate's runs and the stored ones. */
+export const DEFAULT_LOAD_LIMIT = 0.5;
+/** --update-baseline: a median 1-min load average per core above this is worth a warning (the gate alone makes ~0.5). */
+const BUSY_BASELINE_LOAD_PER_CORE = 0.75;
+
+/** Metric names on the command line → the figures they gate. */
+const METRIC_NAMES: Record<string, GateMetric> = {
+  p99: METRICS.p99_ms,
+  p99_ms: METRICS.p99_ms,
+  p50: METRICS.p50_ms,
+  p50_ms: METRICS.p50_ms,
+  throughput: METRICS.committed_per_s,
+  committed_per_s: METRICS.committed_per_s,
+};
+
+export interface BaselineFile {
+  schema: typeof BASELINE_SCHEMA;
+  scenario: string;
+  /** The bench flags of the measured config (without --out). */
+  bench_argv: string[];
+  load: string;
+  command: string;
+  created_at: string;
+  git_sha: string;
+  machine: RunResult['machine'] | null;
+  /** load_avg_1m: the machine's 1-minute load average when the run ended (absent in older files). */
+  replicates: { replicate: number; run_id: string | null; valid: boolean; figures: RunFigures | null; load_avg_1m?: number | null }[];
+}
+
+export interface GateSide {
+  label: string;
+  argv: string[];
+  bench: BenchArgs;
+}
+
+export interface GatePlan {
+  command: string;
+  mode: GateMode;
+  scenario: Scenario;
+  load: string;
+  replicates: number;
+  metrics: GateMetric[];
+  floor: number;
+  confidence: number;
+  cv_limit: number;
+  /** Baseline-file mode: the load-per-core difference beyond which the verdict cannot be trusted. */
+  load_limit: number;
+  candidate: GateSide;
+  /** Interleaved mode: the baseline config. */
+  baseline: GateSide | null;
+  /** --baseline FILE: its path, and its contents when comparing against it. */
+  baseline_path: string | null;
+  baseline_file: BaselineFile | null;
+  aa_pairs: number;
+  out_dir: string;
+  summary: string | null;
+  quiet: boolean;
+}
+
+const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+/** The metric figure of one run, or null. */
+function figure(f: RunFigures | null, metric: GateMetric): number | null {
+  if (!f) return null;
+  const value = (f as unknown as Record<string, number | null>)[metric.name];
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+/** Which correctness promises the scenario makes (a check that the count is 0). */
+export function promisedZero(scenario: Pick<Scenario, 'checks'>): CorrectnessMetric[] {
+  const zero = (metric: string) => scenario.checks.some((c) => c.metric === metric && ((c.op === '==' && c.value === 0) || (c.op === '<=' && c.value <= 0) || (c.op === '<' && c.value <= 1)));
+  return CORRECTNESS_METRICS.filter(zero);
+}
+
+export function readBaselineFile(path: string): BaselineFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--baseline: cannot read ${path}: ${(error as Error).message}`);
+  }
+  const file = parsed as Partial<BaselineFile>;
+  if (file.schema !== BASELINE_SCHEMA || !Array.isArray(file.replicates) || typeof file.scenario !== 'string') {
+    throw new UsageError(`--baseline: ${path} is not a gate baseline (schema ${BASELINE_SCHEMA}); write one with --update-baseline`);
+  }
+  return file as BaselineFile;
+}
+
+export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
+  const args = await strictParser(
+    yargs(argv)
+      .scriptName('npm run gate --')
+      .usage(
+        'Performance gate: run the candidate --replicates times and compare p99 (and optionally p50, throughput) with a baseline; ' +
+          'a regression must be statistically significant AND larger than --floor.\n\n' +
+          'Usage: $0 --scenario smoke --baseline-set aggregator.batch_size=1   (interleaved, preferred)\n' +
+          '       $0 --scenario smoke --baseline baselines/smoke.json [--update-baseline]\n' +
+          '       $0 --scenario smoke --aa 10   (false-positive rate of the rule)\n\n' +
+          'Exit codes: 0 pass · 1 regression, or an event lost, never acked, never sent or doubled in the sink · 2 bad input · 3 invalid runs or undecidable',
+      )
+      .options({
+        scenario: { type: 'string', describe: 'scenario name or file' },
+        baseline: { type: 'string', describe: 'baseline file (written by --update-baseline): compare against its replicates' },
+        'update-baseline': { type: 'boolean', default: false, describe: 'measure the candidate and write it to the --baseline file instead of comparing' },
+        'baseline-set': { type: 'array', string: true, describe: 'interleaved mode: the baseline is the candidate with this --set applied (repeatable)' },
+        aa: { type: 'number', describe: 'A/A: N pairs of groups of the same config; reports the false-positive rate of the rule' },
+        replicates: { type: 'number', default: DEFAULT_GATE_REPLICATES, describe: 'runs per side (per group in --aa)' },
+        metrics: { type: 'string', default: 'p99', describe: 'metrics to gate, comma-separated: p99, p50, throughput' },
+        floor: { type: 'number', default: DEFAULT_FLOOR, describe: 'effect-size floor: smallest relative change that can fail the gate (0.1 = 10%)' },
+        confidence: { type: 'number', default: DEFAULT_CONFIDENCE, describe: 'confidence of the tests (0.9: p ≤ 0.1 and a 90% interval)' },
+        'cv-limit': { type: 'number', default: DEFAULT_CV_LIMIT, describe: 'largest coefficient of variation of a side for a decision (else exit 3)' },
+        'load-limit': {
+          type: 'number',
+          default: DEFAULT_LOAD_LIMIT,
+          describe: '--baseline FILE: largest difference in 1-min load average per core between the candidate runs and the stored ones before a regression (machine busier) or a pass (machine quieter) is undecidable (exit 3)',
+        },
+        set: { type: 'array', string: true, describe: 'change a scenario field (both sides): --set phases[1].rate=800' },
+        ...COMMON_FLAG_OPTIONS,
+        out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-gate-<scenario>)' },
+        summary: { type: 'string', describe: 'also write the markdown summary here (e.g. $GITHUB_STEP_SUMMARY)' },
+        quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
+      })
+  ).parseAsync();
+
+  const problems: string[] = [];
+  const replicates = args.replicates;
+  if (!Number.isInteger(replicates) || replicates < 2) problems.push(`--replicates must be a whole number ≥ 2, got '${String(replicates)}'`);
+  if (!(args.floor >= 0)) problems.push(`--floor must be ≥ 0 (a fraction: 0.1 = 10%), got '${String(args.floor)}'`);
+  if (!(args.confidence > 0 && args.confidence < 1)) problems.push(`--confidence must be between 0 and 1 (0.9 = 90%), got '${String(args.confidence)}'`);
+  if (!(args['cv-limit'] > 0)) problems.push(`--cv-limit must be > 0, got '${String(args['cv-limit'])}'`);
+  if (!(args['load-limit'] > 0)) problems.push(`--load-limit must be > 0 (load average per core), got '${String(args['load-limit'])}'`);
+  const metrics: GateMetric[] = [];
+  for (const name of splitList(args.metrics, '--metrics')) {
+    const metric = METRIC_NAMES[name];
+    if (!metric) problems.push(`--metrics: unknown metric '${name}' (p99, p50, throughput)`);
+    else if (!metrics.includes(metric)) metrics.push(metric);
+  }
+
+  const baselineSets = (args['baseline-set'] ?? []).map(String);
+  const modes = [args.baseline !== undefined ? '--baseline' : '', baselineSets.length > 0 ? '--baseline-set' : '', args.aa !== undefined ? '--aa' : ''].filter(Boolean);
+  let mode: GateMode = 'interleaved';
+  if (modes.length !== 1) problems.push(modes.length === 0 ? 'give a baseline: --baseline-set path=value (interleaved, preferred), --baseline FILE, or --aa N' : `one baseline at a time: got ${modes.join(' and ')}`);
+  else if (modes[0] === '--baseline') mode = args['update-baseline'] ? 'update-baseline' : 'baseline-file';
+  else if (modes[0] === '--aa') mode = 'aa';
+  if (args['update-baseline'] && args.baseline === undefined) problems.push('--update-baseline needs --baseline FILE (where to write it)');
+  if (args.aa !== undefined && (!Number.isInteger(args.aa) || args.aa < 1)) problems.push(`--aa must be a whole number of pairs ≥ 1, got '${String(args.aa)}'`);
+
+  let baselineFile: BaselineFile | null = null;
+  if (mode === 'baseline-file' && args.baseline !== undefined) {
+    if (!existsSync(args.baseline)) problems.push(`--baseline: ${args.baseline} does not exist (write it with --update-baseline)`);
+    else {
+      try {
+        baselineFile = readBaselineFile(args.baseline);
+      } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        problems.push(error.message);
+      }
+    }
+  }
+
+  const common: string[] = [];
+  if (args.scenario !== undefined) common.push(`--scenario=${args.scenario}`);
+  for (const name of COMMON_FLAGS) {
+    const value = args[name];
+    if (value !== undefined) common.push(`--${name}=${String(value)}`);
+  }
+  for (const assignment of args.set ?? []) common.push(`--set=${String(assignment)}`);
+  const bench = async (benchArgv: string[], label: string): Promise<BenchArgs | undefined> => {
+    try {
+      const parsed = await parseBenchArgs(benchArgv);
+      if (parsed === 'listed') throw new Error('unexpected --list');
+      return parsed;
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      problems.push(...error.message.split('\nerror: ').map((p) => (label ? `${label}: ${p}` : p)));
+      return undefined;
+    }
+  };
+  const candidateBench = await bench(common, '');
+  let baseline: GateSide | null = null;
+  if (mode === 'interleaved' && baselineSets.length > 0 && candidateBench) {
+    const baselineArgv = [...common, ...baselineSets.map((s) => `--set=${s}`)];
+    const parsed = await bench(baselineArgv, `--baseline-set ${baselineSets.join(' ')}`);
+    if (parsed) baseline = { label: `--set ${baselineSets.join(' --set ')}`, argv: baselineArgv, bench: parsed };
+  }
+  if (baselineFile && candidateBench && baselineFile.scenario !== candidateBench.scenario.name) {
+    problems.push(`--baseline: ${args.baseline} is a baseline of scenario '${baselineFile.scenario}', not '${candidateBench.scenario.name}'`);
+  }
+  if (problems.length > 0 || !candidateBench) throw new UsageError(problems.join('\nerror: ') || 'bad arguments');
+
+  const scenario = candidateBench.scenario;
+  return {
+    command: ['npm', 'run', 'gate', '--', ...argv].map(shellQuote).join(' '),
+    mode,
+    scenario,
+    load: describeLoad(scenario),
+    replicates,
+    metrics,
+    floor: args.floor,
+    confidence: args.confidence,
+    cv_limit: args['cv-limit'],
+    load_limit: args['load-limit'],
+    candidate: { label: mode === 'aa' ? 'A/A' : 'candidate (this checkout)', argv: common, bench: candidateBench },
+    baseline,
+    baseline_path: args.baseline === undefined ? null : resolve(args.baseline),
+    baseline_file: baselineFile,
+    aa_pairs: args.aa ?? 0,
+    out_dir: resolve(args.out ?? join('reports', 'out', makeRunId(`gate-${scenario.name}`))),
+    summary: args.summary ?? null,
+    quiet: args.quiet,
+  };
+}
+
+export interface GateDeps {
+  run?: (options: RunOptions) => Promise<RunResult>;
+  log?: (line: string) => void;
+  progress?: (line: string) => void;
+  now?: () => Date;
+  /** The machine's 1-minute load average (os.loadavg()[0]), read after each run: the conditions it ran in. */
+  loadAverage?: () => number;
+}
+
+interface Scheduled {
+  side: string;
+  pair: number;
+  replicate: number;
+  bench: BenchArgs;
+}
+
+/** The runs of a plan, in order: interleaved B C B C …, or A B A B … per A/A pair. */
+export function gateSchedule(plan: Pick<GatePlan, 'mode' | 'replicates' | 'candidate' | 'baseline' | 'aa_pairs'>): Scheduled[] {
+  const order: Scheduled[] = [];
+  const c = plan.candidate.bench;
+  if (plan.mode === 'interleaved') {
+    for (let r = 1; r <= plan.replicates; r++) {
+      order.push({ side: 'baseline', pair: 0, replicate: r, bench: plan.baseline!.bench });
+      order.push({ side: 'candidate', pair: 0, replicate: r, bench: c });
+    }
+  } else if (plan.mode === 'aa') {
+    for (let p = 1; p <= plan.aa_pairs; p++) {
+      for (let r = 1; r <= plan.replicates; r++) {
+        order.push({ side: 'A', pair: p, replicate: r, bench: c });
+        order.push({ side: 'B', pair: p, replicate: r, bench: c });
+      }
+    }
+  } else {
+    for (let r = 1; r <= plan.replicates; r++) order.push({ side: 'candidate', pair: 0, replicate: r, bench: c });
+  }
+  return order;
+}
+
+/** The correctness gate: every run's lost, never acked, never sent and sink duplicates, against what the scenario promises. */
+export function correctnessFailures(runs: readonly GateRun[], promised: readonly CorrectnessMetric[]): CorrectnessFailure[] {
+  const failures: CorrectnessFailure[] = [];
+  for (const run of runs) {
+    for (const metric of promised) {
+      const actual = run.figures?.[metric];
+      if (typeof actual === 'number' && actual > 0) failures.push({ side: run.side, pair: run.pair, replicate: run.replicate, metric, actual });
+    }
+  }
+  return failures;
+}
+
+/** The A/A summary from each pair's decision on the first metric. */
+export function summarizeAa(decisions: Decision[]): AaSummary {
+  const count = (v: Decision['verdict']) => decisions.filter((d) => d.verdict === v).length;
+  const pairs = decisions.length;
+  const regressions = count('regression');
+  const improvements = count('improvement');
+  const undecidable = count('undecidable');
+  return {
+    pairs,
+    decided: pairs - undecidable,
+    regressions,
+    improvements,
+    undecidable,
+    false_positive_rate: pairs === 0 ? 0 : regressions / pairs,
+    any_difference_rate: pairs === 0 ? 0 : (regressions + improvements) / pairs,
+    decisions,
+  };
+}
+
+/**
+ * Baseline-file mode: the stored replicates were measured at another time, and on a shared machine
+ * "another time" can mean another load. A busier machine slows p99 as a regression would, and a
+ * quieter one can hide a regression, so when the 1-min load average per core differs by more than
+ * `limit` in the direction that would explain the verdict, the verdict cannot be trusted. Returns
+ * why, or null. (The load includes the gate's own processes, the same on both sides.)
+ */
+export function loadConfound(baseline: Summary | null, candidate: Summary | null, cpus: number, limit: number, decisions: readonly Decision[]): string | null {
+  if (!baseline || !candidate || !(cpus > 0) || decisions.length === 0) return null;
+  const perCore = (candidate.median - baseline.median) / cpus;
+  const figures = `1-min load average ${candidate.median.toFixed(2)} during the candidate runs against ${baseline.median.toFixed(2)} when the baseline was written, on ${cpus} cores: ${perCore >= 0 ? '+' : ''}${perCore.toFixed(2)} per core, beyond ±${limit}`;
+  const regression = decisions.some((d) => d.verdict === 'regression');
+  if (regression && perCore > limit) return `the machine was busier than when the baseline was written (${figures}): a slower p99 cannot be told from a busier machine`;
+  const passed = decisions.every((d) => d.verdict === 'no-change' || d.verdict === 'improvement');
+  if (passed && perCore < -limit) return `the machine was quieter than when the baseline was written (${figures}): a regression could hide behind the baseline's slower machine`;
+  return null;
+}
+
+/** Outcome and exit code, in order of precedence: correctness, invalid runs, a load confound, regression, undecidable. */
+export function outcomeOf(
+  mode: GateMode,
+  runs: readonly GateRun[],
+  failures: readonly CorrectnessFailure[],
+  decisions: readonly Decision[],
+  confound: string | null = null,
+): { outcome: GateOutcome; exit: number; message: string } {
+  if (failures.length > 0) {
+    const list = failures.map((f) => `${f.side}${f.pair ? ` pair ${f.pair}` : ''} r${f.replicate} ${f.metric} = ${f.actual}`).join(', ');
+    return { outcome: 'correctness-failure', exit: EXIT.check_failed, message: `events lost, never acked or never sent, or sink duplicates: ${list}` };
+  }
+  const invalid = runs.filter((r) => !r.valid);
+  if (invalid.length > 0) {
+    const reasons = [...new Set(invalid.flatMap((r) => (r.error !== null ? [`did not complete: ${r.error}`] : r.invalid_reasons)))];
+    return { outcome: 'invalid', exit: EXIT.invalid_run, message: `${invalid.length} of ${runs.length} runs invalid: ${reasons.join('; ')}` };
+  }
+  if (mode === 'update-baseline') return { outcome: 'baseline-written', exit: EXIT.ok, message: `${runs.length} replicates written` };
+  if (mode === 'aa') return { outcome: 'aa-measured', exit: EXIT.ok, message: 'A/A pairs measured' };
+  if (confound) return { outcome: 'undecidable', exit: EXIT.invalid_run, message: `${confound} (the statistics alone: ${decisions.map((d) => `${d.metric} ${d.verdict}`).join(', ')})` };
+  const regressions = decisions.filter((d) => d.verdict === 'regression');
+  if (regressions.length > 0) return { outcome: 'regression', exit: EXIT.check_failed, message: regressions.map((d) => `${d.metric}: ${d.reason}`).join('; ') };
+  const undecided = decisions.filter((d) => d.verdict === 'undecidable');
+  if (undecided.length > 0) return { outcome: 'undecidable', exit: EXIT.invalid_run, message: undecided.map((d) => `${d.metric}: ${d.reason}`).join('; ') };
+  return { outcome: 'pass', exit: EXIT.ok, message: decisions.map((d) => `${d.metric}: ${d.verdict}`).join(', ') };
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+function runLine(run: GateRun, total: number): string {
+  const head = `[${String(run.order).padStart(String(total).length)}/${total}] ${run.side}${run.pair ? ` pair ${run.pair}` : ''} r${run.replicate}`;
+  if (run.error !== null) return `${head}  error: ${run.error}`;
+  const f = run.figures!;
+  return `${head}  committed ${f.committed_per_s.toFixed(0)} ev/s  p50 ${f.p50_ms?.toFixed(2) ?? '—'} ms  p99 ${f.p99_ms?.toFixed(2) ?? '—'} ms  lost ${f.lost ?? '—'}  load ${run.load_avg_1m?.toFixed(2) ?? '—'}  ${run.valid ? 'valid' : `INVALID: ${run.invalid_reasons.join('; ')}`}`;
+}
+
+export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ report: GateReport; markdown: string }> {
+  const run = deps.run ?? runScenario;
+  const log = deps.log ?? (() => {});
+  const now = deps.now ?? (() => new Date());
+  const loadAverage = deps.loadAverage ?? (() => loadavg()[0]!);
+  const started = now();
+  const schedule = gateSchedule(plan);
+  mkdirSync(plan.out_dir, { recursive: true });
+  log(`chaosbench gate: ${plan.scenario.name} · ${plan.mode} · ${schedule.length} runs · ${plan.load} · out ${plan.out_dir}`);
+
+  const runs: GateRun[] = [];
+  let machine: RunResult['machine'] | null = null;
+  let gitSha = 'unknown';
+  for (const [i, item] of schedule.entries()) {
+    const dirName = `${item.pair ? `pair${item.pair}-` : ''}${item.side}-r${item.replicate}`;
+    const outDir = join(plan.out_dir, dirName);
+    const base = { order: i + 1, side: item.side, pair: item.pair, replicate: item.replicate, out_dir: outDir };
+    let entry: Omit<GateRun, 'load_avg_1m'>;
+    try {
+      const result = await run({
+        scenario: item.bench.scenario,
+        overrides: item.bench.overrides,
+        broker: item.bench.broker,
+        ...(item.bench.sink !== undefined ? { sink: item.bench.sink } : {}),
+        out_dir: outDir,
+        aggregator: item.bench.aggregator,
+        progress: (line) => deps.progress?.(`[${i + 1}/${schedule.length}] ${item.side} r${item.replicate}  ${line}`),
+      });
+      writeResult(outDir, result);
+      try {
+        writeReportFiles(outDir, result);
+      } catch (error) {
+        log(`warning: run ${i + 1}: the report files could not be rendered (${(error as Error).message})`);
+      }
+      machine ??= result.machine;
+      if (gitSha === 'unknown') gitSha = result.git_sha;
+      entry = { ...base, run_id: result.run_id, valid: result.valid, invalid_reasons: result.invalid_reasons, error: null, figures: figuresOf(result) };
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      entry = { ...base, run_id: null, valid: false, invalid_reasons: [`the run could not complete: ${message}`], error: message, figures: null };
+    }
+    const measured: GateRun = { ...entry, load_avg_1m: round2(loadAverage()) };
+    runs.push(measured);
+    log(runLine(measured, schedule.length));
+  }
+
+  const promised = promisedZero(plan.scenario);
+  const failures = correctnessFailures(runs, promised);
+  // Only valid runs count: an invalid run (the generator fell behind) measured the machine, not the system.
+  const values = (metric: GateMetric, side: string, pair?: number) =>
+    runs.filter((r) => r.valid && r.side === side && (pair === undefined || r.pair === pair)).flatMap((r) => {
+      const v = figure(r.figures, metric);
+      return v === null ? [] : [v];
+    });
+  const stat = { floor: plan.floor, confidence: plan.confidence, cvLimit: plan.cv_limit };
+
+  let decisions: Decision[] = [];
+  let aa: AaSummary | null = null;
+  if (plan.mode === 'interleaved') {
+    decisions = plan.metrics.map((metric) => decide({ ...stat, metric, baseline: values(metric, 'baseline'), candidate: values(metric, 'candidate') }));
+  } else if (plan.mode === 'baseline-file') {
+    const stored = plan.baseline_file!.replicates.filter((r) => r.valid);
+    decisions = plan.metrics.map((metric) =>
+      decide({ ...stat, metric, baseline: stored.flatMap((r) => (figure(r.figures, metric) === null ? [] : [figure(r.figures, metric)!])), candidate: values(metric, 'candidate') }),
+    );
+  } else if (plan.mode === 'aa') {
+    const metric = plan.metrics[0]!;
+    const perPair: Decision[] = [];
+    for (let p = 1; p <= plan.aa_pairs; p++) perPair.push(decide({ ...stat, metric, baseline: values(metric, 'A', p), candidate: values(metric, 'B', p), seed: 0x6a7e + p }));
+    aa = summarizeAa(perPair);
+    // And the two halves pooled: does the whole A/A set look like no change?
+    decisions = plan.metrics.map((m) => decide({ ...stat, metric: m, baseline: values(m, 'A'), candidate: values(m, 'B') }));
+  }
+
+  const stored = plan.baseline_file;
+  const loads = (side: string) => runs.filter((r) => r.side === side).map((r) => r.load_avg_1m);
+  const [baselineSide, candidateSide] = plan.mode === 'aa' ? ['A', 'B'] : ['baseline', 'candidate'];
+  const machineLoad = {
+    baseline: summarize(stored ? stored.replicates.map((r) => r.load_avg_1m) : loads(baselineSide)),
+    candidate: summarize(loads(candidateSide)),
+  };
+  const confound = plan.mode === 'baseline-file' ? loadConfound(machineLoad.baseline, machineLoad.candidate, machine?.cpus ?? cpus().length, plan.load_limit, decisions) : null;
+  const { outcome, exit, message } = outcomeOf(plan.mode, runs, failures, decisions, confound);
+  const notes: string[] = [];
+  if (plan.baseline_file) {
+    const key = (argv: readonly string[]) => JSON.stringify([...argv].sort());
+    if (key(plan.baseline_file.bench_argv) !== key(plan.candidate.argv)) {
+      notes.push(`the baseline file was measured with other flags (${plan.baseline_file.bench_argv.join(' ')}) than this candidate (${plan.candidate.argv.join(' ')})`);
+    }
+  }
+  if (plan.mode === 'update-baseline' && outcome === 'baseline-written') {
+    // The baseline is the yardstick of every later comparison: a busy or spread one makes them
+    // undecidable (the load rule) or blind (a slow baseline hides a regression). Say so now.
+    const cores = machine?.cpus ?? cpus().length;
+    const perCore = machineLoad.candidate ? machineLoad.candidate.median / cores : 0;
+    if (perCore > BUSY_BASELINE_LOAD_PER_CORE) notes.push(`this baseline was written on a busy machine (1-min load average ${machineLoad.candidate!.median.toFixed(2)} on ${cores} cores, the gate's own runs count for about 0.5 per core): write it again when the machine is otherwise idle`);
+    for (const metric of plan.metrics) {
+      const cv = coefficientOfVariation(values(metric, 'candidate'));
+      if (cv > plan.cv_limit / 3) notes.push(`the ${metric.name} of this baseline's runs spread widely (CV ${(cv * 100).toFixed(1)}%): comparisons against it will often be undecidable; write it again on a quieter machine`);
+    }
+  }
+  for (const note of notes) log(`warning: ${note}`);
+  const sameMachine = (a: RunResult['machine'] | null, b: RunResult['machine'] | null) => !a || !b || (a.cpu_model === b.cpu_model && a.cpus === b.cpus && a.node === b.node && a.platform === b.platform && a.arch === b.arch);
+  const report: GateReport = {
+    schema: GATE_SCHEMA,
+    command: plan.command,
+    mode: plan.mode,
+    scenario: plan.scenario.name,
+    load: plan.load,
+    replicates: plan.replicates,
+    baseline_label:
+      plan.mode === 'interleaved' ? `candidate with ${plan.baseline!.label}` : plan.mode === 'baseline-file' ? `file ${plan.baseline_path} (${stored!.replicates.length} replicates, ${stored!.created_at})` : plan.mode === 'aa' ? 'the same config (A)' : `(writing ${plan.baseline_path})`,
+    candidate_label: plan.mode === 'aa' ? 'the same config (B)' : 'this checkout',
+    machine,
+    baseline_machine: stored && !sameMachine(stored.machine, machine) ? stored.machine : null,
+    git_sha: gitSha,
+    baseline_git_sha: stored?.git_sha ?? null,
+    machine_load: machineLoad,
+    started_at: started.toISOString(),
+    finished_at: now().toISOString(),
+    runs,
+    correctness: { promised, failures },
+    decisions,
+    aa,
+    outcome,
+    exit,
+    message,
+    notes,
+  };
+
+  if (plan.mode === 'update-baseline' && outcome === 'baseline-written') {
+    const file: BaselineFile = {
+      schema: BASELINE_SCHEMA,
+      scenario: plan.scenario.name,
+      bench_argv: plan.candidate.argv,
+      load: plan.load,
+      command: plan.command,
+      created_at: report.finished_at,
+      git_sha: gitSha,
+      machine,
+      replicates: runs.map((r) => ({ replicate: r.replicate, run_id: r.run_id, valid: r.valid, figures: r.figures, load_avg_1m: r.load_avg_1m })),
+    };
+    mkdirSync(dirname(plan.baseline_path!), { recursive: true });
+    writeFileSync(plan.baseline_path!, `${JSON.stringify(file, null, 2)}\n`);
+    report.message = `${runs.length} replicates written to ${plan.baseline_path}`;
+  }
+  const markdown = renderGate(report);
+  writeFileSync(join(plan.out_dir, 'gate.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(plan.out_dir, 'gate.md'), markdown);
+  if (plan.summary) {
+    mkdirSync(dirname(resolve(plan.summary)), { recursive: true });
+    writeFileSync(plan.summary, markdown);
+  }
+  return { report, markdown };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let plan: GatePlan;
+  try {
+    plan = await parseGateArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
+    return EXIT.bad_input;
+  }
+  const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
+  const { report, markdown } = await runGate(plan, { log: lines.log, progress: lines.progress });
+  process.stdout.write(`${markdown}\ngate: ${join(plan.out_dir, 'gate.md')}\n`);
+  return report.exit;
+}

@@ -1,0 +1,89 @@
+// `npm run report -- DIR`: re-renders a run directory from its result.json, with no broker and no
+// aggregator: report.md, latency.svg, timeline.svg and the .hgrm files (reports/files.ts), the
+// same set the bench command writes after a run. Exit codes: 0 written · 1 some files could not be
+// rendered (the others were written) · 2 bad input.
+
+import { existsSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { readResultJson, resultPathOf, schemaProblem } from '../../engine/result-file.ts';
+import { RESULT_SCHEMA, type RunResult } from '../../engine/result.ts';
+import { reportFileRenderers } from '../../reports/files.ts';
+import { EXIT } from '../../cli/exit.ts';
+
+const USAGE = `Usage: npm run report -- DIR
+
+Reads DIR/result.json (schema ${RESULT_SCHEMA}, as written by \`npm run bench\`) and writes, in DIR:
+  report.md          the markdown report
+  latency.svg        latency by percentile (end to end, each counted phase, publish→PUBACK)
+  timeline.svg       consumed and offered msg/s and p99 per second, fault phases shaded
+  latency.hgrm       end-to-end latency, HdrHistogram percentile text (ms)
+  publish-ack.hgrm   publish→PUBACK latency
+  phase-<name>.hgrm  each phase's end-to-end latency
+Existing files of those names are overwritten; result.json is only read. Needs no broker.
+DIR may also be the path of the result.json itself.
+
+A file that cannot be rendered from this result.json (an older or damaged file) is named on
+stderr and left as it was; the others are still written.
+
+Exit codes: 0 files written · 1 some files could not be rendered · 2 bad input (no result.json,
+not JSON, not a ${RESULT_SCHEMA} file)
+`;
+
+/** The result.json at path, or the exit-2 message naming why it is not one. */
+function loadResult(path: string): { result: RunResult } | { error: string } {
+  if (!existsSync(path)) return { error: `no result.json in ${dirname(path)} (looked for ${path})` };
+  const read = readResultJson(path);
+  if (read.notJson !== undefined) return { error: `${path} is not JSON: ${read.notJson}` };
+  const problem = schemaProblem(read.parsed);
+  // Only the schema is checked: an older or damaged file still renders what it can (below).
+  if (problem) {
+    const schema = problem.kind === 'schema' ? problem.got : undefined;
+    return { error: `${path} is not a ${RESULT_SCHEMA} file (schema: ${schema === undefined ? 'missing' : JSON.stringify(schema)})` };
+  }
+  return { result: read.parsed as RunResult };
+}
+
+export function main(argv: string[]): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  const unknown = argv.filter((arg) => arg.startsWith('-'));
+  if (unknown.length > 0 || argv.length !== 1) {
+    process.stderr.write(
+      `error: ${unknown.length > 0 ? `unknown option ${unknown.join(', ')}` : argv.length === 0 ? 'missing the run directory' : `expected one run directory, got ${argv.length} arguments`}\n\n${USAGE}`,
+    );
+    return EXIT.bad_input;
+  }
+  const target = argv[0]!;
+  const resultPath = resultPathOf(target);
+  const dir = dirname(resultPath);
+  if (resultPath !== target && existsSync(target) === false) {
+    process.stderr.write(`error: no such directory: ${target}\n`);
+    return EXIT.bad_input;
+  }
+
+  const loaded = loadResult(resultPath);
+  if ('error' in loaded) {
+    process.stderr.write(`error: ${loaded.error}\n`);
+    return EXIT.bad_input;
+  }
+  const result = loaded.result;
+  let failed = 0;
+  for (const [name, render] of Object.entries(reportFileRenderers(result))) {
+    // Names come from reportFileRenderers (sanitised): never a path, but check rather than trust.
+    if (basename(name) !== name) throw new Error(`refusing to write outside ${dir}: ${name}`);
+    let content: string;
+    try {
+      content = render();
+    } catch (error) {
+      failed += 1;
+      process.stderr.write(`error: cannot render ${name} from ${resultPath}: ${(error as Error).message} (left as it was)\n`);
+      continue;
+    }
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    process.stdout.write(`${path}\n`);
+  }
+  return failed > 0 ? EXIT.check_failed : EXIT.ok;
+}
