@@ -9,6 +9,7 @@ import { stringify as toYaml } from 'yaml';
 import { SCENARIOS, type Scenario } from './index.ts';
 import { isScenarioFile, loadScenarioFile } from './load.ts';
 import { validateScenario } from './validate.ts';
+import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 
 let dir: string;
 
@@ -148,7 +149,7 @@ describe('shipped scenarios', () => {
   it.each(all)('%s passes validateScenario, unchanged', (_key, scenario) => {
     const result = validateScenario(scenario);
     expect(result.ok ? [] : result.errors).toEqual([]);
-    expect(result).toEqual({ ok: true, scenario });
+    expect(result).toEqual({ ok: true, scenario, dedup: parseDedupSpec(scenario.aggregator.dedup) });
   });
 
   it('is keyed by name, with a non-empty description for each', () => {
@@ -160,11 +161,11 @@ describe('shipped scenarios', () => {
     }
   });
 
-  it('lists every scenario module of scenarios/ exactly once, with unique names', async () => {
+  it('lists every scenario module of scenarios/shipped/ exactly once, with unique names', async () => {
     // SCENARIOS is built with Object.fromEntries, which would hide two scenarios with one name
     // (the later wins) and knows nothing of a file that was never added to the list: look at the
     // modules themselves.
-    const here = dirname(fileURLToPath(import.meta.url));
+    const here = join(dirname(fileURLToPath(import.meta.url)), 'shipped');
     const found: Scenario[] = [];
     for (const file of readdirSync(here)) {
       if (!file.endsWith('.ts') || file.endsWith('.test.ts') || file === 'index.ts') continue;

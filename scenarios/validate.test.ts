@@ -20,7 +20,7 @@ function errorsOf(input: unknown): string[] {
 describe('validateScenario', () => {
   it('accepts dup-storm as shipped, returning it unchanged', () => {
     const result = validateScenario(dupStorm);
-    expect(result).toEqual({ ok: true, scenario: dupStorm });
+    expect(result).toEqual({ ok: true, scenario: dupStorm, dedup: { kind: 'sqlite' } });
   });
 
   it('accepts every shipped scenario', () => {
