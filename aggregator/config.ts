@@ -256,7 +256,6 @@ export const SETTINGS = {
 type Settings = typeof SETTINGS;
 export type SettingName = keyof Settings;
 type ValueOf<S> = S extends { kind: Kind<infer T, infer _P> } ? T : never;
-type ReadOf<S> = S extends { kind: Kind<infer _T, infer P> } ? P : never;
 type Where<Shape> = { [K in SettingName]: Settings[K] extends Shape ? K : never }[SettingName];
 
 /** The aggregator's whole configuration: a field per setting, optional where the setting has no default. */
@@ -315,7 +314,7 @@ function readSettings(
 }
 
 /** A scenario's `aggregator` section (an object) checked by the aggregator's own rules, each problem named `<path>.<field>`, and its dedup store parsed. */
-export function checkScenarioSettings(section: Record<string, unknown>, path: string): { problems: string[]; dedup?: ReadOf<Settings['dedup']> } {
+export function checkScenarioSettings(section: Record<string, unknown>, path: string): { problems: string[]; dedup?: DedupSpec } {
   const { problems, read } = readSettings(section, SCENARIO_SETTING_NAMES, (name) => `${path}.${name}`, (name) => TABLE[name].scenario === 'optional');
   return { problems, ...(read.dedup === undefined ? {} : { dedup: read.dedup as DedupSpec }) };
 }
