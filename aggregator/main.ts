@@ -8,19 +8,21 @@
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import yargs from 'yargs';
+import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { SlowdownProfile } from './sink/slowdown.ts';
-import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, parseSinkSpec, type AggregatorConfig, type SinkSpec } from './service.ts';
-import { dedupSinkConflict, parseDedupSpec, type DedupSpec } from './dedup/registry.ts';
-import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
+import { AggregatorService } from './service.ts';
+import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, SETTING_FLAGS, type AggregatorConfig, type CheckedConfig } from './config.ts';
 import { redactPassword } from './redact.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 
-const defaults = DEFAULT_AGGREGATOR_CONFIG;
-
+/** The command line as a configuration, checked; a UsageError names every bad flag. */
 export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorConfig> {
-  const args = await yargs(argv)
+  return (await readAggregatorArgs(argv)).config;
+}
+
+async function readAggregatorArgs(argv: string[]): Promise<CheckedOk> {
+  const args: Record<string, unknown> = await yargs(argv)
     .scriptName('npm run aggregator --')
     .usage(
       'Reference log aggregator: QoS 1 subscriber → validate → dedup → idempotent sink → PUBACK.\n\n' +
@@ -28,70 +30,8 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
         '       $0 --broker mqtt://127.0.0.1:1883 --dedup postgres --sink postgres://postgres@127.0.0.1:5432/test\n' +
         '       $0 --broker none --http-port 0   (HTTP only, on a free port printed at start: POST /events, answered after the commit)',
     )
-    .options({
-      broker: {
-        type: 'string',
-        default: defaults.broker_url,
-        describe: `MQTT broker URL (env MQTT_URL), or '${NO_BROKER}' to take events over HTTP only (needs --http-port)`,
-      },
-      'http-port': {
-        type: 'number',
-        describe:
-          'also take events over HTTP on 127.0.0.1:PORT (0 = a free port, printed at start): POST /events with one event ' +
-          'as JSON, through the same validate → dedup → sink; answered after the commit: 200 committed | duplicate, ' +
-          '400 dead-lettered (with the reason), 503 not committed (send again). Off when absent',
-      },
-      'client-id': { type: 'string', default: defaults.client_id, describe: 'MQTT client id; fixed so the broker keeps the session' },
-      topic: { type: 'string', default: defaults.topic, describe: 'topic filter to subscribe to (QoS 1)' },
-      qos: { choices: [0, 1] as const, default: defaults.qos, describe: 'QoS of the subscription: 1 at-least-once, 0 at-most-once (nothing acked, nothing kept while away)' },
-      'clean-session': { type: 'boolean', default: defaults.clean_session, describe: 'start with a clean MQTT session (drops what the broker queued)' },
-      dedup: {
-        type: 'string',
-        default: defaults.dedup,
-        describe:
-          "dedup store: memory | none | sqlite (inside the sink's database, atomic with the commit) | sqlite:PATH | " +
-          'redis | redis://HOST:PORT (default REDIS_URL) | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL)',
-      },
-      'dedup-ttl-ms': { type: 'number', default: defaults.dedup_ttl_ms, describe: 'how long an event id is remembered' },
-      'dedup-namespace': {
-        type: 'string',
-        describe:
-          'redis dedup only: keep claims under chaosbench:dedup:NAME: (default: the client id, private to this aggregator). ' +
-          "Give every aggregator on one shared subscription ($share/GROUP/…) the same NAME so they share one set of claims; " +
-          'the postgres dedup table (chaosbench.dedup) is shared by every aggregator on its database',
-      },
-      'dedup-schema': {
-        type: 'string',
-        describe: 'postgres dedup only: schema of the claims table (default chaosbench; created if missing)',
-      },
-      sink: {
-        type: 'string',
-        default: defaults.sink,
-        describe: 'sink: sqlite:PATH | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL; tables in schema chaosbench)',
-      },
-      'sink-schema': {
-        type: 'string',
-        default: DEFAULT_POSTGRES_SCHEMA,
-        describe: 'postgres sink only: schema of its tables events, dlq and sink_meta (created if missing)',
-      },
-      'sink-mode': {
-        choices: ['idempotent', 'append'] as const,
-        default: defaults.sink_mode,
-        describe: 'idempotent (ON CONFLICT DO NOTHING) or append (keeps duplicates; to show what dedup prevents)',
-      },
-      'sink-delay-ms': { type: 'number', default: defaults.sink_delay_ms, describe: 'artificial delay per sink commit (slow sink)' },
-      'commit-hold-ms': { type: 'number', describe: 'calibration: a delay inside every sink transaction, before COMMIT (a slow COMMIT)' },
-      'batch-size': { type: 'number', default: defaults.batch_size, describe: 'most messages per sink commit' },
-      'batch-wait-ms': { type: 'number', default: defaults.batch_wait_ms, describe: 'longest wait to fill a batch' },
-      'max-in-flight': { type: 'number', default: defaults.max_in_flight, describe: 'un-acked messages before reading pauses (backpressure)' },
-      'max-payload-bytes': { type: 'number', default: defaults.max_payload_bytes, describe: 'larger payloads go to the DLQ' },
-      seed: { type: 'number', default: defaults.seed, describe: 'seed for retry and reconnect jitter' },
-      bare: {
-        type: 'boolean',
-        default: defaults.bare,
-        describe: 'ack on receipt, no validation/dedup/sink: the baseline for capacity comparisons',
-      },
-    })
+    // Every flag is a setting of the table in config.ts, declared from it.
+    .options(Object.fromEntries(SETTING_FLAGS.map(({ flag, option }) => [flag, option as Options])))
     .strict()
     .help()
     .version(false)
@@ -99,125 +39,17 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
       throw new UsageError(message ?? error?.message ?? 'bad arguments');
     })
     .parseAsync();
-
-  const config: AggregatorConfig = {
-    ...defaults,
-    broker_url: args.broker,
-    client_id: args['client-id'],
-    topic: args.topic,
-    clean_session: args['clean-session'],
-    qos: args.qos,
-    dedup: args.dedup,
-    dedup_ttl_ms: args['dedup-ttl-ms'],
-    dedup_namespace: args['dedup-namespace'],
-    dedup_schema: args['dedup-schema'],
-    sink: args.sink,
-    sink_mode: args['sink-mode'],
-    sink_schema: args['sink-schema'],
-    sink_delay_ms: args['sink-delay-ms'],
-    commit_hold_ms: args['commit-hold-ms'],
-    batch_size: args['batch-size'],
-    batch_wait_ms: args['batch-wait-ms'],
-    max_in_flight: args['max-in-flight'],
-    max_payload_bytes: args['max-payload-bytes'],
-    seed: args.seed,
-    bare: args.bare,
-    http_port: args['http-port'],
-  };
-  validateAggregatorConfig(config);
-  return config;
+  const given = Object.fromEntries(SETTING_FLAGS.map(({ flag, name }) => [name, args[flag]]));
+  return validateAggregatorConfig({ ...DEFAULT_AGGREGATOR_CONFIG, ...given });
 }
 
-/**
- * Throws UsageError naming every bad field. Checks types too: over IPC the object is plain JSON
- * that no flag parser has typed.
- */
-export function validateAggregatorConfig(config: AggregatorConfig): void {
-  const errors: string[] = [];
-  const text = (field: string, value: unknown) => {
-    if (typeof value !== 'string' || value === '') errors.push(`${field} must be a non-empty string, got ${JSON.stringify(value)}`);
-  };
-  const flag = (field: string, value: unknown) => {
-    if (typeof value !== 'boolean') errors.push(`${field} must be true or false, got ${JSON.stringify(value)}`);
-  };
-  if (typeof config !== 'object' || config === null) throw new UsageError(`the aggregator's configuration must be an object, got ${JSON.stringify(config)}`);
-  for (const [field, value] of [['broker', config.broker_url], ['client-id', config.client_id], ['topic', config.topic], ['dedup', config.dedup], ['sink', config.sink]] as const) {
-    text(field, value);
-  }
-  // The checks below parse these three as text.
-  if ([config.broker_url, config.dedup, config.sink].some((value) => typeof value !== 'string')) throw new UsageError(errors.join('\n'));
-  flag('clean-session', config.clean_session);
-  flag('bare', config.bare);
-  if (config.qos !== 0 && config.qos !== 1) errors.push(`qos must be 0 or 1, got ${JSON.stringify(config.qos)}`);
-  if (config.sink_mode !== 'idempotent' && config.sink_mode !== 'append') errors.push(`sink-mode must be idempotent or append, got ${JSON.stringify(config.sink_mode)}`);
-  const positiveInt = (field: string, value: number) => {
-    if (!Number.isInteger(value) || value < 1) errors.push(`${field} must be a positive integer, got ${value}`);
-  };
-  const nonNegative = (field: string, value: number) => {
-    if (!Number.isFinite(value) || value < 0) errors.push(`${field} must be >= 0, got ${value}`);
-  };
-  if (config.broker_url === NO_BROKER) {
-    if (config.http_port === undefined) errors.push(`broker '${NO_BROKER}' leaves nothing to take events from: give --http-port too`);
-  } else {
-    try {
-      const url = new URL(config.broker_url);
-      if (url.protocol !== 'mqtt:') errors.push(`broker must be mqtt://host:port or ${NO_BROKER}, got ${config.broker_url}`);
-    } catch {
-      errors.push(`broker must be mqtt://host:port or ${NO_BROKER}, got ${config.broker_url}`);
-    }
-  }
-  if (config.http_port !== undefined) {
-    if (!Number.isInteger(config.http_port) || config.http_port < 0 || config.http_port > 65_535) {
-      errors.push(`http-port must be an integer in [0, 65535] (0 = a free port), got ${config.http_port}`);
-    }
-    if (config.bare) errors.push('http-port cannot be combined with bare (the bare baseline acks MQTT deliveries only)');
-  }
-  let dedup: DedupSpec | undefined;
-  try {
-    dedup = parseDedupSpec(config.dedup);
-  } catch (error) {
-    errors.push(`dedup: ${(error as Error).message}`);
-  }
-  let sink: SinkSpec | undefined;
-  try {
-    sink = parseSinkSpec(config.sink);
-  } catch (error) {
-    errors.push((error as Error).message);
-  }
-  if (config.dedup_namespace !== undefined && config.dedup_namespace.trim() === '') {
-    errors.push('dedup-namespace must not be empty (leave it out to use the client id)');
-  }
-  if (config.dedup_schema !== undefined) {
-    try {
-      resolveSchema(config.dedup_schema);
-    } catch (error) {
-      errors.push(`dedup-schema: ${(error as Error).message}`);
-    }
-  }
-  if (config.sink_schema !== undefined) {
-    try {
-      resolveSchema(config.sink_schema);
-    } catch (error) {
-      errors.push(`sink-schema: ${(error as Error).message}`);
-    }
-  }
-  const conflict = dedup && sink ? dedupSinkConflict(dedup, sink) : undefined;
-  if (conflict) errors.push(conflict);
-  positiveInt('batch-size', config.batch_size);
-  positiveInt('max-in-flight', config.max_in_flight);
-  positiveInt('max-payload-bytes', config.max_payload_bytes);
-  positiveInt('dedup-ttl-ms', config.dedup_ttl_ms);
-  nonNegative('batch-wait-ms', config.batch_wait_ms);
-  nonNegative('sink-delay-ms', config.sink_delay_ms);
-  if (config.commit_hold_ms !== undefined) nonNegative('commit-hold-ms', config.commit_hold_ms);
-  if (!Number.isInteger(config.seed)) errors.push(`seed must be an integer, got ${config.seed}`);
-  if (typeof config.retry !== 'object' || config.retry === null) errors.push(`retry must be an object, got ${JSON.stringify(config.retry)}`);
-  else {
-    nonNegative('retry.base_ms', config.retry.base_ms);
-    nonNegative('retry.cap_ms', config.retry.cap_ms);
-    positiveInt('retry.max_attempts', config.retry.max_attempts);
-  }
-  if (errors.length > 0) throw new UsageError(errors.join('\n'));
+type CheckedOk = Extract<CheckedConfig, { ok: true }>;
+
+/** The one check of a configuration (config.ts), as a UsageError naming every bad field; gives the parsed dedup store and sink. */
+export function validateAggregatorConfig(config: unknown): CheckedOk {
+  const checked = checkAggregatorConfig(config);
+  if (!checked.ok) throw new UsageError(checked.problems.join('\n'));
+  return checked;
 }
 
 /**
@@ -225,13 +57,12 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
  * sends it). It asks, rather than waiting for a message sent at fork, because a message that
  * arrives while the modules still load, before any listener, is dropped.
  */
-function configFromHarness(): Promise<AggregatorConfig> {
+function configFromHarness(): Promise<CheckedOk> {
   return new Promise((resolve, reject) => {
     process.once('message', (message: HarnessMessage) => {
       if (message?.type !== 'config') return reject(new UsageError(`the harness's first message must be the configuration, got ${JSON.stringify(message?.type)}`));
       try {
-        validateAggregatorConfig(message.config);
-        resolve(message.config);
+        resolve(validateAggregatorConfig(message.config));
       } catch (error) {
         reject(error as Error);
       }
@@ -242,16 +73,16 @@ function configFromHarness(): Promise<AggregatorConfig> {
 
 async function main(): Promise<void> {
   const child = typeof process.send === 'function';
-  let config: AggregatorConfig;
+  let checked: CheckedOk;
   try {
-    config = child ? await configFromHarness() : await parseAggregatorArgs(hideBin(process.argv));
+    checked = child ? await configFromHarness() : await readAggregatorArgs(hideBin(process.argv));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${child ? '' : '\nRun with --help for the options.\n'}`);
     process.exit(EXIT.bad_input);
   }
   const log = (line: string) => process.stderr.write(`[aggregator] ${line}\n`);
-  const sinkSpec = parseSinkSpec(config.sink);
-  if (sinkSpec.kind === 'sqlite') mkdirSync(dirname(sinkSpec.path), { recursive: true });
+  const { config, sink } = checked;
+  if (sink.kind === 'sqlite') mkdirSync(dirname(sink.path), { recursive: true });
   const service = new AggregatorService(config, log);
   try {
     await service.start();

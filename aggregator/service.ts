@@ -8,130 +8,21 @@ import { emptyCounters, Pipeline, type AggregatorCounters, type PipelineMessage 
 import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
 import { PostgresSink } from './sink/postgres.ts';
-import type { SinkMode } from './sink/index.ts';
 import { createDedupStore } from './dedup/registry.ts';
 import type { DedupStore } from './dedup/index.ts';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { deriveSeed, seededRandom } from './random.ts';
-import { DEFAULT_MAX_PAYLOAD_BYTES } from './event/types.ts';
 import { ENVELOPE_ALLOWANCE_BYTES } from './event/parse.ts';
 import { HttpIngest } from './ingest/http.ts';
+import { NO_BROKER, type AggregatorConfig } from './config.ts';
+import { parseSinkSpec } from './sink/spec.ts';
 
-export interface AggregatorConfig {
-  /** mqtt://host:port, or 'none' for an HTTP-only aggregator (then http_port is required). */
-  broker_url: string;
-  client_id: string;
-  topic: string;
-  /** MQTT clean session. false: the broker keeps our subscription and un-acked messages across reconnects. */
-  clean_session: boolean;
-  /** QoS of the subscription: 1 (at-least-once, the default) or 0 (at-most-once, to show what it loses). */
-  qos: 0 | 1;
-  /**
-   * memory | none | sqlite (in the sink's database, atomic with it) | sqlite:PATH |
-   * redis[://host:port] (keys under chaosbench:dedup:<dedup_namespace>:) | postgres[://user@host:port/db] (table
-   * chaosbench.dedup, shared by every aggregator on that database)
-   */
-  dedup: string;
-  /**
-   * redis dedup only: the namespace of the claims. Default (undefined): the client id, so each aggregator's
-   * claims are its own. Aggregators that share one stream (a `$share/<group>/…` subscription) give the same
-   * name, so that an event claimed by one is a duplicate to the others.
-   */
-  dedup_namespace?: string;
-  /**
-   * postgres dedup only: schema of the claims table. Default (undefined): 'chaosbench', shared by every
-   * aggregator on the database. The harness gives each run a schema of its own and drops it afterwards.
-   */
-  dedup_schema?: string;
-  dedup_ttl_ms: number;
-  /**
-   * sqlite:PATH (':memory:' is refused: the harness must be able to read the sink after the run) |
-   * postgres[://user@host:port/db] (tables events, dlq in schema chaosbench; default DATABASE_URL)
-   */
-  sink: string;
-  sink_mode: SinkMode;
-  /** postgres sink only: schema of its tables (created if missing). Default 'chaosbench'. */
-  sink_schema?: string;
-  /** Artificial delay added to every sink commit (the slow-sink knob). */
-  sink_delay_ms: number;
-  /** Calibration: a delay inside every sink transaction, before COMMIT (ScenarioAggregator.commit_hold_ms). Default 0. */
-  commit_hold_ms?: number;
-  batch_size: number;
-  batch_wait_ms: number;
-  max_in_flight: number;
-  max_payload_bytes: number;
-  retry: RetryPolicy;
-  seed: number;
-  /**
-   * Ack every message on receipt with no validation, dedup or sink: not an aggregator but the
-   * baseline that capacity comparisons divide by (what the broker and connection alone sustain).
-   */
-  bare: boolean;
-  /**
-   * HTTP ingest (POST /events, answered after the commit) on 127.0.0.1 at this port: undefined = off,
-   * 0 = a free ephemeral port (read it from AggregatorService.http_port).
-   */
-  http_port?: number;
-}
-
-/** broker_url of an aggregator that takes events over HTTP only. */
-export const NO_BROKER = 'none';
+// The configuration (its table of settings, defaults and check) lives in config.ts, the sink's spec
+// in sink/spec.ts; re-exported here for the service's users.
+export { DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, type AggregatorConfig } from './config.ts';
+export { parseSinkSpec, sinkPath, type SinkSpec } from './sink/spec.ts';
 
 /** How long stop() keeps retrying a failing sink or store before it leaves the rest un-acked. */
 export const STOP_GRACE_MS = 10_000;
-
-export const DEFAULT_AGGREGATOR_CONFIG: AggregatorConfig = {
-  broker_url: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
-  client_id: 'chaosbench-aggregator',
-  topic: 'events/#',
-  clean_session: false,
-  qos: 1,
-  dedup: 'sqlite',
-  dedup_ttl_ms: 10 * 60_000,
-  sink: 'sqlite:./data/events.db',
-  sink_mode: 'idempotent',
-  sink_delay_ms: 0,
-  batch_size: 200,
-  batch_wait_ms: 5,
-  max_in_flight: 2_000,
-  max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
-  retry: DEFAULT_RETRY_POLICY,
-  seed: 1,
-  bare: false,
-};
-
-/** Where the sink lives: a SQLite file, or a PostgreSQL server (url undefined = DATABASE_URL or the local default). */
-export type SinkSpec = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url?: string };
-
-const SINK_FORMS = "sqlite:PATH, postgres or postgres://USER@HOST:PORT/DB";
-
-/** Parses 'sqlite:PATH' | 'postgres' | 'postgres://…' | 'postgresql://…'; no side effects (reads no environment). */
-export function parseSinkSpec(spec: string): SinkSpec {
-  if (spec.startsWith('sqlite:')) {
-    if (spec.length <= 'sqlite:'.length) throw new Error(`sink '${spec}' has an empty path: use ${SINK_FORMS}`);
-    return { kind: 'sqlite', path: spec.slice('sqlite:'.length) };
-  }
-  if (spec === 'postgres') return { kind: 'postgres' };
-  if (/^postgres(ql)?:\/\//i.test(spec)) {
-    let url: URL;
-    try {
-      url = new URL(spec);
-    } catch {
-      throw new Error(`sink '${spec}' is not a valid URL: use postgres://USER@HOST:PORT/DB`);
-    }
-    if (url.hostname === '') throw new Error(`sink '${spec}' names no host: use postgres://USER@HOST:PORT/DB`);
-    return { kind: 'postgres', url: spec };
-  }
-  // Worded so that the SQLite form comes first (the CLI tests match on it).
-  throw new Error(`sink must be sqlite:PATH, got '${spec}' (or postgres, postgres://USER@HOST:PORT/DB)`);
-}
-
-/** The file of a 'sqlite:PATH' sink; throws for any other sink. */
-export function sinkPath(spec: string): string {
-  const parsed = parseSinkSpec(spec);
-  if (parsed.kind !== 'sqlite') throw new Error(`sink must be sqlite:PATH, got '${spec}'`);
-  return parsed.path;
-}
 
 export class AggregatorService {
   private connection: ConsumerConnection | undefined;

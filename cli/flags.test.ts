@@ -10,6 +10,7 @@ import { parseCompareArgs } from '../commands/compare/compare.ts';
 import { parseGateArgs } from '../commands/gate/gate.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
 import { UsageError } from './exit.ts';
+import { SETTING_FLAGS } from '../aggregator/config.ts';
 import { applyScenarioFlags, flagErrors, SCENARIO_FLAG_NAMES, SCENARIO_FLAGS } from './flags.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -23,6 +24,21 @@ async function refused(parse: Promise<unknown>): Promise<string> {
   expect(error).toBeInstanceOf(UsageError);
   return (error as UsageError).message;
 }
+
+describe("the aggregator's settings among the named flags", () => {
+  it('read their values as the aggregator reads its own flag for the setting (type or choices from aggregator/config.ts)', () => {
+    const ofSettings = SCENARIO_FLAG_NAMES.flatMap((name) => {
+      const [path, ...more] = SCENARIO_FLAGS[name].paths(dupStorm);
+      return path?.startsWith('aggregator.') && more.length === 0 ? [{ name, setting: path.slice('aggregator.'.length), option: SCENARIO_FLAGS[name].option }] : [];
+    });
+    expect(ofSettings.map((f) => f.name)).toEqual(['dedup', 'sink-mode', 'sink-delay-ms', 'batch-size']);
+    for (const { name, setting, option } of ofSettings) {
+      const own = SETTING_FLAGS.find((flag) => flag.name === setting)?.option;
+      const reading = (o: object | undefined) => ({ type: (o as { type?: string } | undefined)?.type, choices: (o as { choices?: unknown } | undefined)?.choices });
+      expect(reading(option), name).toEqual(reading(own));
+    }
+  });
+});
 
 describe('applyScenarioFlags', () => {
   it('sets each flag\'s fields as --set would, and records each flag as given', () => {

@@ -9,6 +9,7 @@ import type { Options } from 'yargs';
 import { WARMUP_PHASE, type Rate, type Scenario } from '../scenarios/schema.ts';
 import { setPath } from '../scenarios/override.ts';
 import { UsageError } from './exit.ts';
+import type { ScenarioSettingName } from '../aggregator/config.ts';
 
 /** "2000" (constant) or "500:4000" (a ramp over the phase), events/s. */
 export function parseRate(text: string): Rate {
@@ -37,6 +38,8 @@ interface ScenarioFlag {
 }
 
 const field = (path: string) => () => [path];
+/** A setting of the scenario's aggregator section (the aggregator's table, aggregator/config.ts, says which exist). */
+const setting = (name: ScenarioSettingName) => field(`aggregator.${name}`);
 /** --duration and --rate set every measured (non-warm-up) phase. */
 const measured = (name: 'duration_s' | 'rate') => (scenario: Scenario) =>
   scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [] : [`phases[${i}].${name}`]));
@@ -74,14 +77,14 @@ export const SCENARIO_FLAGS = {
   window: { option: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' }, paths: field('load.window') },
   dedup: {
     option: { type: 'string', describe: 'dedup store: memory | sqlite | sqlite:PATH | none | redis | redis://HOST:PORT | postgres | postgres://USER@HOST:PORT/DB' },
-    paths: field('aggregator.dedup'),
+    paths: setting('dedup'),
   },
   'sink-mode': {
     option: { choices: ['idempotent', 'append'] as const, describe: 'append keeps duplicate rows (shows what dedup prevents)' },
-    paths: field('aggregator.sink_mode'),
+    paths: setting('sink_mode'),
   },
-  'sink-delay-ms': { option: { type: 'number', describe: 'artificial delay per sink commit (slow sink)' }, paths: field('aggregator.sink_delay_ms') },
-  'batch-size': { option: { type: 'number', describe: 'aggregator batch size' }, paths: field('aggregator.batch_size') },
+  'sink-delay-ms': { option: { type: 'number', describe: 'artificial delay per sink commit (slow sink)' }, paths: setting('sink_delay_ms') },
+  'batch-size': { option: { type: 'number', describe: 'aggregator batch size' }, paths: setting('batch_size') },
   publishers: { option: { type: 'number', describe: 'publisher connections' }, paths: field('load.publishers') },
 } as const satisfies Record<string, ScenarioFlag>;
 

@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
+import type { DedupSpec } from '../aggregator/dedup/registry.ts';
 import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL } from '../aggregator/dedup/redis.ts';
 import { deleteKeysWithPrefix } from './broker/redis-keys.ts';
@@ -24,11 +24,10 @@ export function runSchemaName(tag: string): string {
 }
 
 /**
- * Where a run's claims go, given its dedup spec and the aggregator's client id (the Redis
+ * Where a run's claims go, given its dedup store (parsed) and the aggregator's client id (the Redis
  * namespace). Environment defaults apply as in the aggregator (REDIS_URL, DATABASE_URL).
  */
-export function runDedupPlace(dedup: string, clientId: string, tag: string): RunDedupPlace {
-  const spec = parseDedupSpec(dedup);
+export function runDedupPlace(spec: DedupSpec, clientId: string, tag: string): RunDedupPlace {
   if (spec.kind === 'redis') {
     return { kind: 'redis', url: spec.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL, key_prefix: `${DEFAULT_REDIS_KEY_PREFIX}${clientId}:` };
   }

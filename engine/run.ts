@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/service.ts';
 import { emptyCounters } from '../aggregator/pipeline.ts';
+import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { NETWORK_FAULT_KINDS, WARMUP_PHASE, type Scenario } from '../scenarios/schema.ts';
 import { parseBrokerSpec, startBroker, type BrokerHandle } from './broker/index.ts';
@@ -91,9 +92,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   // the same pid (containers) must still not share a topic or take over each other's MQTT session.
   const shard = options.shard && options.shard.count > 1 ? options.shard : undefined;
   const tag = `${runId}-${shard ? `s${shard.index}of${shard.count}-` : ''}${process.pid}`;
-  // Checked before anything starts: a bad --sink, or a dedup store that cannot live beside it.
+  // Checked before anything starts: a bad --sink, or a dedup store that cannot live beside it. The
+  // dedup store is parsed here once, for that check and for the place of the run's claims.
   const sinkChoice = parseSinkChoice(options.sink ?? 'sqlite');
-  const sinkProblems = aggregatorKind === 'reference' ? sinkDedupProblems(sinkChoice, scenario.aggregator.dedup) : [];
+  const dedupSpec = parseDedupSpec(scenario.aggregator.dedup);
+  const sinkProblems = aggregatorKind === 'reference' ? sinkDedupProblems(sinkChoice, dedupSpec) : [];
   if (sinkProblems.length > 0) throw new Error(sinkProblems.join('; '));
   mkdirSync(options.out_dir, { recursive: true });
   const runSink: RunSink = runSinkFor(sinkChoice, { out_dir: options.out_dir, tag });
@@ -150,7 +153,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     // guard in one schema. (The claim joins the sink's transaction either way: claimerFor compares
     // databases, not schemas.)
     if (aggregatorKind === 'reference') {
-      dedupPlace = runDedupPlace(config.dedup, config.dedup_namespace ?? config.client_id, tag);
+      dedupPlace = runDedupPlace(dedupSpec, config.dedup_namespace ?? config.client_id, tag);
       if (dedupPlace.kind === 'postgres') config.dedup_schema = dedupPlace.schema;
     }
     const agg = new AggregatorProcess(config, {

@@ -1,8 +1,8 @@
 // Shared pieces of the shipped scenarios: plain data to spread into each one, so a scenario file
 // says only what makes it different. Nothing here is a closure. The aggregator's settings are the
-// aggregator's own defaults (aggregator/service.ts), not a second copy of them.
+// aggregator's own defaults (aggregator/config.ts), not a second copy of them.
 
-import { DEFAULT_AGGREGATOR_CONFIG } from '../aggregator/service.ts';
+import { DEFAULT_SCENARIO_SETTINGS } from '../aggregator/config.ts';
 import type { Check, Scenario } from './schema.ts';
 
 export const DEFAULT_LOAD = {
@@ -16,9 +16,8 @@ export const DEFAULT_LOAD = {
   puback_timeout_ms: 10_000,
 } as const satisfies Scenario['load'];
 
-const { dedup, dedup_ttl_ms, sink_mode, sink_delay_ms, batch_size, batch_wait_ms, max_in_flight } = DEFAULT_AGGREGATOR_CONFIG;
-
-export const DEFAULT_AGGREGATOR: Readonly<Scenario['aggregator']> = { dedup, dedup_ttl_ms, sink_mode, sink_delay_ms, batch_size, batch_wait_ms, max_in_flight };
+/** Every setting a scenario must give, at the aggregator's default (the table in aggregator/config.ts says which). */
+export const DEFAULT_AGGREGATOR: Readonly<Scenario['aggregator']> = DEFAULT_SCENARIO_SETTINGS;
 
 /**
  * What at-least-once delivery with dedup and an idempotent sink promises under any fault: every

@@ -9,6 +9,7 @@ import { stringify as toYaml } from 'yaml';
 import { SCENARIOS, type Scenario } from './index.ts';
 import { isScenarioFile, loadScenarioFile } from './load.ts';
 import { validateScenario } from './validate.ts';
+import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 
 let dir: string;
 
@@ -148,7 +149,7 @@ describe('shipped scenarios', () => {
   it.each(all)('%s passes validateScenario, unchanged', (_key, scenario) => {
     const result = validateScenario(scenario);
     expect(result.ok ? [] : result.errors).toEqual([]);
-    expect(result).toEqual({ ok: true, scenario });
+    expect(result).toEqual({ ok: true, scenario, dedup: parseDedupSpec(scenario.aggregator.dedup) });
   });
 
   it('is keyed by name, with a non-empty description for each', () => {

@@ -1,7 +1,7 @@
 // The scenario format: plain, serialisable data (no closures), validated in full before anything
 // starts. Every error carries its path, e.g. `phases[1].rate must be > 0`.
 
-import type { SinkMode } from '../aggregator/sink/index.ts';
+import type { ScenarioAggregatorSettings } from '../aggregator/config.ts';
 
 export interface DuplicateFault {
   kind: 'duplicate';
@@ -177,23 +177,11 @@ export interface Check {
   value: number;
 }
 
-export interface ScenarioAggregator {
-  dedup: string;
-  dedup_ttl_ms: number;
-  sink_mode: SinkMode;
-  sink_delay_ms: number;
-  /**
-   * A delay inside every sink transaction, after the batch's rows are written and before COMMIT: a
-   * slow COMMIT (an fsync), for calibration. Default 0. Unlike sink_delay_ms (awaited before the
-   * write), it holds the transaction open, and the SQLite sink blocks the aggregator while it waits.
-   */
-  commit_hold_ms?: number;
-  batch_size: number;
-  batch_wait_ms: number;
-  max_in_flight: number;
-  /** QoS of the aggregator's subscription: 1 (default) or 0 (at-most-once: what it loses is the point). */
-  qos?: 0 | 1;
-}
+/**
+ * The aggregator's settings a scenario sets: which ones, required or optional, and their types come
+ * from the aggregator's table of settings (aggregator/config.ts), as do their checks and defaults.
+ */
+export type ScenarioAggregator = ScenarioAggregatorSettings;
 
 export interface Scenario {
   name: string;

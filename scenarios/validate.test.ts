@@ -5,6 +5,7 @@ import { MAX_FILLER_BYTES, validateScenario } from './validate.ts';
 import { parseEvent, serializeEvent } from '../aggregator/event/parse.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../aggregator/event/types.ts';
 import type { Scenario } from './schema.ts';
+import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG } from '../aggregator/config.ts';
 
 /** A deep copy that tests may break freely. */
 function scenario(): Record<string, any> {
@@ -20,7 +21,7 @@ function errorsOf(input: unknown): string[] {
 describe('validateScenario', () => {
   it('accepts dup-storm as shipped, returning it unchanged', () => {
     const result = validateScenario(dupStorm);
-    expect(result).toEqual({ ok: true, scenario: dupStorm });
+    expect(result).toEqual({ ok: true, scenario: dupStorm, dedup: { kind: 'sqlite' } });
   });
 
   it('accepts every shipped scenario', () => {
@@ -208,6 +209,27 @@ describe('validateScenario', () => {
       expect(result.errors).toContain('load.qos must be 0 or 1, got 2');
       expect(result.errors).toContain('aggregator.qos must be 0 or 1, got "1"');
     }
+  });
+
+  it("checks the aggregator section by the aggregator's own rules (config.ts), naming aggregator.<field>", () => {
+    const bad = scenario();
+    bad.aggregator.dedup = 5;
+    bad.aggregator.sink_delay_ms = '5';
+    bad.aggregator.commit_hold_ms = -1;
+    delete bad.aggregator.batch_size;
+    bad.aggregator.batch_wait_ms = Number.POSITIVE_INFINITY; // YAML's .inf: the aggregator would refuse it at start
+    bad.aggregator.max_in_flight = 1.5;
+    expect(errorsOf(bad)).toEqual([
+      'aggregator.dedup must be a non-empty string, got 5',
+      'aggregator.sink_delay_ms must be a number, got "5"',
+      'aggregator.commit_hold_ms must be >= 0, got -1',
+      'aggregator.batch_size must be a number, got undefined',
+      'aggregator.batch_wait_ms must be >= 0, got Infinity',
+      'aggregator.max_in_flight must be a positive integer, got 1.5',
+    ]);
+    // The same rule in the aggregator's own check, named by its flag there.
+    const own = checkAggregatorConfig({ ...DEFAULT_AGGREGATOR_CONFIG, batch_wait_ms: Number.POSITIVE_INFINITY });
+    expect(own).toEqual({ ok: false, problems: ['batch-wait-ms must be >= 0, got Infinity'] });
   });
 
   it('takes an optional load.max_lag_ms, a positive integer, naming the field when it is wrong', () => {

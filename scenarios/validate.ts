@@ -2,7 +2,8 @@
 // effects; the harness calls it before starting any process and exits 2 when it returns errors.
 
 import { CHECK_METRICS, CHECK_OPS, DUPLICATE_DELAY_DISTRIBUTIONS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario } from './schema.ts';
-import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
+import { checkScenarioSettings, SCENARIO_SETTING_NAMES } from '../aggregator/config.ts';
+import type { DedupSpec } from '../aggregator/dedup/registry.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../aggregator/event/types.ts';
 
 /**
@@ -40,8 +41,16 @@ function unknownFields(errors: Errors, path: string, value: Record<string, unkno
   }
 }
 
-export function validateScenario(input: unknown): { ok: true; scenario: Scenario } | { ok: false; errors: string[] } {
+/**
+ * The scenario checked in full. `dedup` is its dedup store as the aggregator parses it, given whenever
+ * that field is valid (on failure too, so that a caller can check it against a sink beside the other
+ * errors): the harness passes it on rather than parsing the text again.
+ */
+export type ScenarioValidation = { ok: true; scenario: Scenario; dedup: DedupSpec } | { ok: false; errors: string[]; dedup?: DedupSpec };
+
+export function validateScenario(input: unknown): ScenarioValidation {
   const errors: Errors = [];
+  let dedup: DedupSpec | undefined;
   if (!isObject(input)) return { ok: false, errors: ['scenario must be an object'] };
   unknownFields(errors, '', input, ['name', 'description', 'seed', 'load', 'phases', 'aggregator', 'broker', 'drain_timeout_s', 'checks']);
   if (input.broker !== undefined) {
@@ -107,35 +116,11 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
   const aggregator = input.aggregator;
   if (!isObject(aggregator)) errors.push('aggregator must be an object');
   else {
-    unknownFields(errors, 'aggregator', aggregator, [
-      'dedup',
-      'dedup_ttl_ms',
-      'sink_mode',
-      'sink_delay_ms',
-      'commit_hold_ms',
-      'batch_size',
-      'batch_wait_ms',
-      'max_in_flight',
-      'qos',
-    ]);
-    if (typeof aggregator.dedup !== 'string') errors.push('aggregator.dedup must be a string');
-    else {
-      try {
-        parseDedupSpec(aggregator.dedup);
-      } catch (error) {
-        errors.push(`aggregator.dedup: ${(error as Error).message}`);
-      }
-    }
-    number(errors, 'aggregator.dedup_ttl_ms', aggregator.dedup_ttl_ms, positiveInt, 'a positive integer');
-    if (aggregator.sink_mode !== 'idempotent' && aggregator.sink_mode !== 'append') {
-      errors.push(`aggregator.sink_mode must be 'idempotent' or 'append', got ${JSON.stringify(aggregator.sink_mode)}`);
-    }
-    number(errors, 'aggregator.sink_delay_ms', aggregator.sink_delay_ms, nonNegative, '>= 0');
-    if (aggregator.commit_hold_ms !== undefined) number(errors, 'aggregator.commit_hold_ms', aggregator.commit_hold_ms, nonNegative, '>= 0');
-    number(errors, 'aggregator.batch_size', aggregator.batch_size, positiveInt, 'a positive integer');
-    number(errors, 'aggregator.batch_wait_ms', aggregator.batch_wait_ms, nonNegative, '>= 0');
-    number(errors, 'aggregator.max_in_flight', aggregator.max_in_flight, positiveInt, 'a positive integer');
-    if (aggregator.qos !== undefined && aggregator.qos !== 0 && aggregator.qos !== 1) errors.push(`aggregator.qos must be 0 or 1, got ${JSON.stringify(aggregator.qos)}`);
+    unknownFields(errors, 'aggregator', aggregator, SCENARIO_SETTING_NAMES);
+    // The aggregator's own rules for its settings, named by the scenario's path.
+    const checked = checkScenarioSettings(aggregator, 'aggregator');
+    errors.push(...checked.problems);
+    dedup = checked.dedup;
   }
 
   if (!Array.isArray(input.checks)) errors.push('checks must be an array');
@@ -152,7 +137,8 @@ export function validateScenario(input: unknown): { ok: true; scenario: Scenario
       return undefined;
     });
   }
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, scenario: input as unknown as Scenario };
+  if (errors.length > 0 || !dedup) return { ok: false, errors, ...(dedup ? { dedup } : {}) };
+  return { ok: true, scenario: input as unknown as Scenario, dedup };
 }
 
 type FieldRule = [test: (value: unknown) => boolean, rule: string, presence?: 'optional'];

@@ -1,5 +1,5 @@
 // Facts every command shares are written once: the exit-code table and UsageError (cli/exit.ts), the
-// in-place progress line (cli/progress.ts). A copy elsewhere drifts (report's 1 and theory's 1 had
+// in-place progress line (cli/progress.ts), the aggregator's settings (aggregator/config.ts). A copy elsewhere drifts (report's 1 and theory's 1 had
 // names of their own, three progress writers cut lines differently), so the sources are searched
 // for a second one.
 
@@ -8,6 +8,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SCENARIO_FLAGS } from '../cli/flags.ts';
+import { SCENARIO_SETTING_NAMES } from '../aggregator/config.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -46,6 +47,17 @@ describe('one definition', () => {
     const declares = (text: string, name: string) => new RegExp(`(^|[\\s{,])'?${name}'?:\\s*\\{\\s*(option:\\s*\\{\\s*)?(type|choices|describe):`, 'm').test(text);
     const tables = FILES.filter((f) => !f.path.startsWith(`aggregator${sep}`) && Object.keys(SCENARIO_FLAGS).filter((name) => declares(f.text, name)).length >= 3);
     expect(tables.map((f) => f.path)).toEqual([join('cli', 'flags.ts')]);
+  });
+
+  it("of the aggregator's settings: aggregator/config.ts (a scenario's aggregator section takes them from there)", () => {
+    // A second copy declares several of them as typed fields (an interface) or lists their names
+    // (a validator's known fields), as scenarios/schema.ts and scenarios/validate.ts did; a flag's
+    // setting('batch_size') names one, checked by the compiler against the table.
+    const declares = (text: string, name: string) =>
+      new RegExp(`^\\s*${name}\\??:\\s*[\\w |'"]+;\\s*$`, 'm').test(text) || new RegExp(`(?<!setting\\()['"]${name}['"]`).test(text);
+    expect(SCENARIO_SETTING_NAMES).toEqual(expect.arrayContaining(['dedup', 'batch_size', 'sink_mode']));
+    const copies = FILES.filter((f) => !f.path.startsWith(`aggregator${sep}`) && SCENARIO_SETTING_NAMES.filter((name) => declares(f.text, name)).length >= 3);
+    expect(copies.map((f) => f.path)).toEqual([]);
   });
 
   it("of reading a result.json back: engine/result-file.ts (report and merge both use it)", () => {

@@ -203,11 +203,10 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     );
   }
 
-  // After --set, which may change the dedup store too (a dedup spec that does not parse is the
-  // validator's to name); a bare subscriber has neither.
-  if (sink !== undefined && args.aggregator === 'reference') problems.push(...sinkDedupProblems(sink, scenario.aggregator.dedup));
-
+  // After --set, which may change the dedup store too: the store as the validator parsed it (one
+  // that does not parse is the validator's to name); a bare subscriber has neither.
   const validation = validateScenario(scenario);
+  if (sink !== undefined && args.aggregator === 'reference' && validation.dedup) problems.push(...sinkDedupProblems(sink, validation.dedup));
   if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${flagErrors(validation.errors, flags.sources).join('\n  ')}`);
   else if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
   if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));

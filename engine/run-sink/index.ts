@@ -5,7 +5,7 @@
 // It must never read a sink before the aggregator has stopped and call it final, nor remove a sink
 // before the final read.
 
-import { dedupSinkConflict, parseDedupSpec } from '../../aggregator/dedup/registry.ts';
+import { dedupSinkConflict, type DedupSpec } from '../../aggregator/dedup/registry.ts';
 import { parseSinkSpec } from '../../aggregator/service.ts';
 import type { SinkKind } from '../../aggregator/sink/index.ts';
 import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
@@ -42,16 +42,12 @@ export function describeSinkChoice(text: string): string {
 }
 
 /**
- * What makes a sink and a dedup store unusable together, as CLI messages (empty when they fit): the
- * aggregator's own rule (it refuses the pair at start-up), checked before anything starts.
+ * What makes a sink and a dedup store (as the scenario's validation parsed it) unusable together, as
+ * CLI messages (empty when they fit): the aggregator's own rule (it refuses the pair at start-up),
+ * checked before anything starts.
  */
-export function sinkDedupProblems(choice: SinkChoice, dedup: string): string[] {
-  let conflict: string | undefined;
-  try {
-    conflict = dedupSinkConflict(parseDedupSpec(dedup), choice);
-  } catch {
-    return []; // a bad dedup spec is reported on its own
-  }
+export function sinkDedupProblems(choice: SinkChoice, dedup: DedupSpec): string[] {
+  const conflict = dedupSinkConflict(dedup, choice);
   return conflict ? [conflict] : [];
 }
 
