@@ -4,7 +4,8 @@
 
 import type { Decision, Verdict } from '../commands/gate/stats.ts';
 import type { RunResult } from '../engine/result.ts';
-import { escapeCell, type RunFigures } from './compare.ts';
+import type { RunFigures } from '../engine/figures.ts';
+import { escapeCell } from './compare.ts';
 import type { Summary } from './stats.ts';
 
 export const GATE_SCHEMA = 'chaosbench.gate/v1';

@@ -62,8 +62,8 @@ describe('parseGateArgs', () => {
   it('builds the interleaved baseline from --baseline-set, applied after the shared --set', async () => {
     const p = await plan('--set', 'aggregator.batch_size=50', '--baseline-set', 'aggregator.batch_size=1', '--out', tempDir());
     expect(p.mode).toBe('interleaved');
-    expect(p.candidate.bench.scenario.aggregator.batch_size).toBe(50);
-    expect(p.baseline!.bench.scenario.aggregator.batch_size).toBe(1);
+    expect(p.candidate.run.scenario.aggregator.batch_size).toBe(50);
+    expect(p.baseline!.run.scenario.aggregator.batch_size).toBe(1);
     expect(p.replicates).toBe(5);
     expect(p.metrics.map((m) => m.name)).toEqual(['p99_ms']);
   });
