@@ -16,7 +16,7 @@ import { setPath } from '../scenarios/override.ts';
 import { applyScenarioFlags, flagErrors, flagOf, setOver, type ScenarioFlagName } from '../cli/flags.ts';
 import { parseBrokerSpec } from './broker/index.ts';
 import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from './run-sink/index.ts';
-import { parseShard, shardProblems, type Shard } from './load/shard.ts';
+import { parseShard, shardProblems } from './load/shard.ts';
 import type { AggregatorKind, RunOptions } from './run.ts';
 
 /** One scenario field set to a value (`--set path=value`, or a command's own change such as compare's --vary). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../engine/figures.ts';
 import { COMPARE_SCHEMA, escapeCell, renderCompare, renderCompareSummary, summarizeVariants, type CompareReport, type CompareRun } from './compare.ts';
-import { rangesOverlap, ratio, summarize } from './stats.ts';
+import { rangesOverlap, ratio, summarize } from '../commands/campaign/summary.ts';
 
 function figures(changes: Partial<RunFigures> = {}): RunFigures {
   return {

@@ -5,7 +5,7 @@
 
 import type { RunFigures } from '../engine/figures.ts';
 import type { RunResult } from '../engine/result.ts';
-import { rangesOverlap, ratio, summarize, type Summary } from './stats.ts';
+import { rangesOverlap, ratio, summarize, type Summary } from '../commands/campaign/summary.ts';
 
 export const COMPARE_SCHEMA = 'chaosbench.compare/v1';
 

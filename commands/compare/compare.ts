@@ -3,8 +3,13 @@
 // the machine's drift reaches every variant alike. Every variant is a typed change of the request
 // the variants share (engine/resolve.ts resolves and validates each) before anything runs; the runs
 // are the campaign runner's (commands/campaign/campaign.ts), and compare.json + compare.md summarise
-// them all. This file holds the planning (the axis, the variants, the at-capacity second stage) and
-// the exit code. Exit codes: 0 every run valid · 2 bad input · 3 some run invalid or not completed.
+// them all. Exit codes: 0 every run valid · 2 bad input · 3 some run invalid or not completed.
+//
+// Why it is over 450 lines: it is the command's planning alone, under its own functions — the axis
+// and its variants (splitting values, unique names and directories, buildAxis, parseCompareArgs,
+// ~250 lines) and the at-capacity second stage (atRate, capacityRates and its part of runCompare),
+// which plans from the first stage's results. Running, directories and report files are the
+// campaign runner's; rendering is reports/compare.ts's.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -19,7 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
 import type { RunFigures } from '../../engine/figures.ts';
-import { summarize, type Summary } from '../../reports/stats.ts';
+import { summarize, type Summary } from '../campaign/summary.ts';
 import { CORRECTNESS_METRICS, GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type CorrectnessMetric, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { strictParser } from '../bench/bench.ts';
