@@ -8,7 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../../engine/result.ts';
 import type { RunOptions } from '../../engine/run.ts';
 import { UsageError } from '../../cli/exit.ts';
-import { BASELINE_SCHEMA, parseGateArgs, promisedZero, runGate, type BaselineFile } from './gate.ts';
+import { parseGateArgs, runGate } from './gate.ts';
+import { BASELINE_SCHEMA, type BaselineFile } from './baseline.ts';
+import { promisedZero } from './verdict.ts';
 import type { GateReport } from '../../reports/gate.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../../scenarios/defaults.ts';
 

@@ -8,19 +8,18 @@
 // the gate outright.
 // Exit codes: 0 pass · 1 regression or correctness failure · 2 bad input · 3 invalid runs or undecidable.
 //
-// Why it is over 450 lines: argument planning for three modes (parseGateArgs, ~120 lines) and the
-// verdict's pure rules (correctnessFailures, summarizeAa, loadConfound, outcomeOf), then runGate,
-// which has the runs made by the campaign runner (commands/campaign/campaign.ts) and turns them
-// into gate.json, gate.md and a baseline file. The statistics themselves are in ./stats.ts and the
-// rendering in reports/gate.ts.
+// This file is the planning (parseGateArgs: three modes) and runGate, which has the runs made by the
+// campaign runner (commands/campaign/campaign.ts) and turns them into the decisions, gate.json,
+// gate.md and a baseline file. The verdict's rules are ./verdict.ts, the statistics ./stats.ts, the
+// baseline file's format ./baseline.ts and the rendering reports/gate.ts.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
 import type { RunFigures } from '../../engine/figures.ts';
-import { summarize, type Summary } from '../campaign/summary.ts';
-import { CORRECTNESS_METRICS, GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type CorrectnessMetric, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
+import { summarize } from '../campaign/summary.ts';
+import { GATE_SCHEMA, renderGate, type AaSummary, type GateMode, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { strictParser } from '../bench/bench.ts';
 import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
@@ -31,8 +30,9 @@ import type { RunResult } from '../../engine/result.ts';
 import { resolveRun, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, type RunOptions } from '../../engine/run.ts';
 import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
+import { correctnessFailures, loadConfound, outcomeOf, promisedZero, summarizeAa } from './verdict.ts';
+import { BASELINE_SCHEMA, flagsGiven, readBaselineFile, type BaselineFile } from './baseline.ts';
 
-export const BASELINE_SCHEMA = 'chaosbench.gate-baseline/v1';
 export const DEFAULT_GATE_REPLICATES = 5;
 export const DEFAULT_FLOOR = 0.1;
 export const DEFAULT_CONFIDENCE = 0.9;
@@ -51,20 +51,6 @@ const METRIC_NAMES: Record<string, GateMetric> = {
   throughput: METRICS.committed_per_s,
   committed_per_s: METRICS.committed_per_s,
 };
-
-export interface BaselineFile {
-  schema: typeof BASELINE_SCHEMA;
-  scenario: string;
-  /** The flags the measured config was given (without --out), as flagsGiven writes them: a record, never parsed. */
-  bench_argv: string[];
-  load: string;
-  command: string;
-  created_at: string;
-  git_sha: string;
-  machine: RunResult['machine'] | null;
-  /** load_avg_1m: the machine's 1-minute load average when the run ended (absent in older files). */
-  replicates: { replicate: number; run_id: string | null; valid: boolean; figures: RunFigures | null; load_avg_1m?: number | null }[];
-}
 
 export interface GateSide {
   label: string;
@@ -104,42 +90,6 @@ function figure(f: RunFigures | null, metric: GateMetric): number | null {
   if (!f) return null;
   const value = (f as unknown as Record<string, number | null>)[metric.name];
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
-}
-
-/** Which correctness promises the scenario makes (a check that the count is 0). */
-export function promisedZero(scenario: Pick<Scenario, 'checks'>): CorrectnessMetric[] {
-  const zero = (metric: string) => scenario.checks.some((c) => c.metric === metric && ((c.op === '==' && c.value === 0) || (c.op === '<=' && c.value <= 0) || (c.op === '<' && c.value <= 1)));
-  return CORRECTNESS_METRICS.filter(zero);
-}
-
-export function readBaselineFile(path: string): BaselineFile {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`--baseline: cannot read ${path}: ${(error as Error).message}`);
-  }
-  const file = parsed as Partial<BaselineFile>;
-  if (file.schema !== BASELINE_SCHEMA || !Array.isArray(file.replicates) || typeof file.scenario !== 'string') {
-    throw new UsageError(`--baseline: ${path} is not a gate baseline (schema ${BASELINE_SCHEMA}); write one with --update-baseline`);
-  }
-  return file as BaselineFile;
-}
-
-/**
- * The flags given for every run, as text in the order a baseline file has always recorded them
- * (--scenario=…, the common flags in their table's order, --set=…): the baseline file's bench_argv,
- * compared as a record to say that a baseline was measured with other flags. Nothing parses it.
- */
-export function flagsGiven(args: { scenario?: string | undefined; set?: readonly unknown[] | undefined } & Partial<Record<(typeof COMMON_FLAGS)[number], unknown>>): string[] {
-  const given: string[] = [];
-  if (args.scenario !== undefined) given.push(`--scenario=${args.scenario}`);
-  for (const name of COMMON_FLAGS) {
-    const value = args[name];
-    if (value !== undefined) given.push(`--${name}=${String(value)}`);
-  }
-  for (const assignment of args.set ?? []) given.push(`--set=${String(assignment)}`);
-  return given;
 }
 
 export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
@@ -292,82 +242,6 @@ export function gateCampaigns(plan: Pick<GatePlan, 'mode' | 'candidate' | 'basel
 function gateRun(run: CampaignRun<GateArm>, loadAvg: number): GateRun {
   const { order, replicate, out_dir, run_id, valid, invalid_reasons, error, figures } = run;
   return { order, side: run.arm.side, pair: run.arm.pair, replicate, out_dir, run_id, valid, invalid_reasons, error, figures, load_avg_1m: loadAvg };
-}
-
-/** The correctness gate: every run's lost, never acked, never sent and sink duplicates, against what the scenario promises. */
-export function correctnessFailures(runs: readonly GateRun[], promised: readonly CorrectnessMetric[]): CorrectnessFailure[] {
-  const failures: CorrectnessFailure[] = [];
-  for (const run of runs) {
-    for (const metric of promised) {
-      const actual = run.figures?.[metric];
-      if (typeof actual === 'number' && actual > 0) failures.push({ side: run.side, pair: run.pair, replicate: run.replicate, metric, actual });
-    }
-  }
-  return failures;
-}
-
-/** The A/A summary from each pair's decision on the first metric. */
-export function summarizeAa(decisions: Decision[]): AaSummary {
-  const count = (v: Decision['verdict']) => decisions.filter((d) => d.verdict === v).length;
-  const pairs = decisions.length;
-  const regressions = count('regression');
-  const improvements = count('improvement');
-  const undecidable = count('undecidable');
-  return {
-    pairs,
-    decided: pairs - undecidable,
-    regressions,
-    improvements,
-    undecidable,
-    false_positive_rate: pairs === 0 ? 0 : regressions / pairs,
-    any_difference_rate: pairs === 0 ? 0 : (regressions + improvements) / pairs,
-    decisions,
-  };
-}
-
-/**
- * Baseline-file mode: the stored replicates were measured at another time, and on a shared machine
- * "another time" can mean another load. A busier machine slows p99 as a regression would, and a
- * quieter one can hide a regression, so when the 1-min load average per core differs by more than
- * `limit` in the direction that would explain the verdict, the verdict cannot be trusted. Returns
- * why, or null. (The load includes the gate's own processes, the same on both sides.)
- */
-export function loadConfound(baseline: Summary | null, candidate: Summary | null, cpus: number, limit: number, decisions: readonly Decision[]): string | null {
-  if (!baseline || !candidate || !(cpus > 0) || decisions.length === 0) return null;
-  const perCore = (candidate.median - baseline.median) / cpus;
-  const figures = `1-min load average ${candidate.median.toFixed(2)} during the candidate runs against ${baseline.median.toFixed(2)} when the baseline was written, on ${cpus} cores: ${perCore >= 0 ? '+' : ''}${perCore.toFixed(2)} per core, beyond ±${limit}`;
-  const regression = decisions.some((d) => d.verdict === 'regression');
-  if (regression && perCore > limit) return `the machine was busier than when the baseline was written (${figures}): a slower p99 cannot be told from a busier machine`;
-  const passed = decisions.every((d) => d.verdict === 'no-change' || d.verdict === 'improvement');
-  if (passed && perCore < -limit) return `the machine was quieter than when the baseline was written (${figures}): a regression could hide behind the baseline's slower machine`;
-  return null;
-}
-
-/** Outcome and exit code, in order of precedence: correctness, invalid runs, a load confound, regression, undecidable. */
-export function outcomeOf(
-  mode: GateMode,
-  runs: readonly GateRun[],
-  failures: readonly CorrectnessFailure[],
-  decisions: readonly Decision[],
-  confound: string | null = null,
-): { outcome: GateOutcome; exit: number; message: string } {
-  if (failures.length > 0) {
-    const list = failures.map((f) => `${f.side}${f.pair ? ` pair ${f.pair}` : ''} r${f.replicate} ${f.metric} = ${f.actual}`).join(', ');
-    return { outcome: 'correctness-failure', exit: EXIT.check_failed, message: `events lost, never acked or never sent, or sink duplicates: ${list}` };
-  }
-  const invalid = runs.filter((r) => !r.valid);
-  if (invalid.length > 0) {
-    const reasons = [...new Set(invalid.flatMap((r) => (r.error !== null ? [`did not complete: ${r.error}`] : r.invalid_reasons)))];
-    return { outcome: 'invalid', exit: EXIT.invalid_run, message: `${invalid.length} of ${runs.length} runs invalid: ${reasons.join('; ')}` };
-  }
-  if (mode === 'update-baseline') return { outcome: 'baseline-written', exit: EXIT.ok, message: `${runs.length} replicates written` };
-  if (mode === 'aa') return { outcome: 'aa-measured', exit: EXIT.ok, message: 'A/A pairs measured' };
-  if (confound) return { outcome: 'undecidable', exit: EXIT.invalid_run, message: `${confound} (the statistics alone: ${decisions.map((d) => `${d.metric} ${d.verdict}`).join(', ')})` };
-  const regressions = decisions.filter((d) => d.verdict === 'regression');
-  if (regressions.length > 0) return { outcome: 'regression', exit: EXIT.check_failed, message: regressions.map((d) => `${d.metric}: ${d.reason}`).join('; ') };
-  const undecided = decisions.filter((d) => d.verdict === 'undecidable');
-  if (undecided.length > 0) return { outcome: 'undecidable', exit: EXIT.invalid_run, message: undecided.map((d) => `${d.metric}: ${d.reason}`).join('; ') };
-  return { outcome: 'pass', exit: EXIT.ok, message: decisions.map((d) => `${d.metric}: ${d.verdict}`).join(', ') };
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
