@@ -11,7 +11,7 @@ import { parseGateArgs } from '../commands/gate/gate.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
 import { UsageError } from './exit.ts';
 import { SETTING_FLAGS } from '../aggregator/config.ts';
-import { applyScenarioFlags, flagErrors, SCENARIO_FLAG_NAMES, SCENARIO_FLAGS } from './flags.ts';
+import { applyScenarioFlags, flagErrors, parseSetFlags, SCENARIO_FLAG_NAMES, SCENARIO_FLAGS, splitList } from './flags.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -138,5 +138,26 @@ describe('--help', () => {
   it('of bench lists every named flag', async () => {
     const bench = await help('bench');
     for (const flag of Object.keys(SCENARIO_FLAGS)) expect(flagHelp(bench, flag), flag).toBeDefined();
+  });
+});
+
+describe('splitList', () => {
+  it('splits at top-level commas only, so JSON values stay whole', () => {
+    expect(splitList('memory, sqlite ,none', '--dedup')).toEqual(['memory', 'sqlite', 'none']);
+    expect(splitList('{"from":1,"to":2},[1,2],"a,b",3', '--vary')).toEqual(['{"from":1,"to":2}', '[1,2]', '"a,b"', '3']);
+    expect(() => splitList('memory,,sqlite', '--dedup')).toThrow(/--dedup: empty value in 'memory,,sqlite'/);
+  });
+});
+
+describe('parseSetFlags', () => {
+  it('takes each path=value, the value as JSON when it parses, and names --set for a text that is not one', () => {
+    expect(parseSetFlags(['aggregator.batch_size=5', 'phases[1].rate={"from":1,"to":2}', 'aggregator.dedup=memory', 'nope'])).toEqual({
+      changes: [
+        { path: 'aggregator.batch_size', value: 5 },
+        { path: 'phases[1].rate', value: { from: 1, to: 2 } },
+        { path: 'aggregator.dedup', value: 'memory' },
+      ],
+      problems: ["--set: --set expects path=value, got 'nope'"],
+    });
   });
 });

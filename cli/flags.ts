@@ -3,11 +3,14 @@
 // and a flag's value goes into the scenario as `--set` would put it; only --duration and --rate have
 // a syntax of their own, parsed here. Defaults are the scenario's own values, and whether a value
 // suits its field is the scenario validator's to say (scenarios/validate.ts): its errors are then
-// named by flag and field (flagErrors), so no flag is checked anywhere else.
+// named by flag and field (flagErrors), so no flag is checked anywhere else. Also here: the flags
+// compare and gate take for every run (COMMON_FLAG_OPTIONS), and the value syntaxes several
+// commands share (--set path=value, comma-separated lists). A command turns what it parsed into a
+// typed run request (engine/resolve.ts); no flag is written back out as text to be parsed again.
 
 import type { Options } from 'yargs';
 import { WARMUP_PHASE, type Rate, type Scenario } from '../scenarios/schema.ts';
-import { setPath } from '../scenarios/override.ts';
+import { parseAssignment, setPath } from '../scenarios/override.ts';
 import { UsageError } from './exit.ts';
 import type { ScenarioSettingName } from '../aggregator/config.ts';
 
@@ -115,6 +118,69 @@ export const PASSED_RUN_FLAGS = {
   broker: RUN_FLAGS.broker,
   sink: { type: 'string', describe: SINK_HELP, defaultDescription: JSON.stringify(RUN_FLAGS.sink.default) },
 } as const satisfies Record<string, Options>;
+
+/**
+ * The flags that compare and gate take for every run they make (their own --dedup is compare's
+ * axis; gate sets the store with --set): the named scenario flags but --dedup, and where the runs
+ * happen. One declaration for both commands' --help and for the run request they build from it.
+ */
+export const COMMON_FLAG_OPTIONS = {
+  ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.filter((name): name is Exclude<ScenarioFlagName, 'dedup'> => name !== 'dedup')),
+  ...PASSED_RUN_FLAGS,
+};
+
+export const COMMON_FLAGS = Object.keys(COMMON_FLAG_OPTIONS) as (keyof typeof COMMON_FLAG_OPTIONS)[];
+
+/** The named flags among a command's parsed arguments, as given (those not given left out). */
+export function givenScenarioFlags(args: Readonly<Record<string, unknown>>, names: readonly string[] = SCENARIO_FLAG_NAMES): Partial<Record<ScenarioFlagName, unknown>> {
+  return Object.fromEntries(SCENARIO_FLAG_NAMES.filter((name) => names.includes(name) && args[name] !== undefined).map((name) => [name, args[name]]));
+}
+
+/**
+ * `--set path=value` texts → field changes (the value as JSON when it parses, else text); a text
+ * that is not path=value is a problem naming --set, and left out.
+ */
+export function parseSetFlags(texts: readonly unknown[]): { changes: { path: string; value: unknown }[]; problems: string[] } {
+  const changes: { path: string; value: unknown }[] = [];
+  const problems: string[] = [];
+  for (const text of texts) {
+    try {
+      const [path, value] = parseAssignment(String(text));
+      changes.push({ path, value });
+    } catch (error) {
+      problems.push(`--set: ${(error as Error).message}`);
+    }
+  }
+  return { changes, problems };
+}
+
+/**
+ * "a,b,c" → ["a", "b", "c"], splitting only at top-level commas: a JSON value such as
+ * {"from":500,"to":4000} or [1,2] or "x,y" stays whole. Items are trimmed; an empty item is an error.
+ */
+export function splitList(text: string, flag: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === '[' || c === '{') depth++;
+    else if ((c === ']' || c === '}') && depth > 0) depth--;
+    else if (c === ',' && depth === 0) {
+      items.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  items.push(text.slice(start));
+  const trimmed = items.map((item) => item.trim());
+  if (trimmed.some((item) => item === '')) throw new UsageError(`${flag}: empty value in '${text}' (values are separated by commas, like ${flag} a,b,c)`);
+  return trimmed;
+}
 
 /** A scenario with the named flags applied, and what the run records and the errors need to know. */
 export interface FlagsApplied {

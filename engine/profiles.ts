@@ -1,11 +1,12 @@
 // Reads the CPU profiles a `--cpu-prof` run left under <out>/profiles/<process>/ (aggregator,
 // broker, harness) and writes their summary, profile.md, beside them (the summary itself is
-// reports/profile.ts, pure).
+// engine/profile-summary.ts and its markdown reports/profile.ts, both pure).
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderProfiles, summarizeProfile, type CpuProfile, type ProfileSummary } from '../reports/profile.ts';
+import { summarizeProfile, type CpuProfile, type ProfileSummary } from './profile-summary.ts';
+import { renderProfiles } from '../reports/profile.ts';
 
 const PROJECT_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 

@@ -1,34 +1,13 @@
 // compare.json and compare.md of `npm run compare`: several variants of one scenario, each run a
-// few times, interleaved. Pure: the figures of each run are taken from its result.json once, and
-// the markdown is rendered from compare.json alone, so an old comparison re-renders with no broker.
+// few times, interleaved. Pure: the figures of each run were taken from its result.json once, when
+// it ran (engine/figures.ts), and the markdown is rendered from compare.json alone, so an old
+// comparison re-renders with no broker.
 
+import type { RunFigures } from '../engine/figures.ts';
 import type { RunResult } from '../engine/result.ts';
-import { rangesOverlap, ratio, summarize, type Summary } from './stats.ts';
+import { rangesOverlap, ratio, summarize, type Summary } from '../commands/campaign/summary.ts';
 
 export const COMPARE_SCHEMA = 'chaosbench.compare/v1';
-
-/** The figures of one run that the comparison uses (null: not measured, e.g. latency of a bare subscriber). */
-export interface RunFigures {
-  target_per_s: number;
-  offered_per_s: number;
-  committed_per_s: number;
-  p50_ms: number | null;
-  p99_ms: number | null;
-  p99_9_ms: number | null;
-  /** Injected copies / all deliveries (the same for every variant of a seeded scenario). */
-  duplicate_rate: number;
-  loss_rate: number | null;
-  /** Extra rows of one event in the sink (only possible in append mode). */
-  sink_duplicates: number | null;
-  lost: number | null;
-  /** Handed to the MQTT client, never acked by the broker, never committed (null: bare, or a result from before it was counted). */
-  lost_unacked: number | null;
-  /** Never handed to the MQTT client (null: bare, or a result from before it was counted). */
-  never_sent: number | null;
-  /** Measured phases whose backlog grew throughout. */
-  overloaded_phases: string[];
-  duration_s: number;
-}
 
 export interface CompareRun {
   /** 1-based position in the order the runs were made. */
@@ -89,30 +68,6 @@ export interface AtCapacity {
   /** The measured load of one run, described (the rate differs per variant). */
   load: string;
   runs: CompareRun[];
-}
-
-/** The figures of a finished run, from its result. */
-export function figuresOf(result: RunResult): RunFigures {
-  const bare = result.aggregator.kind === 'none';
-  const e2e = result.latency.end_to_end;
-  return {
-    target_per_s: result.throughput.target_per_s,
-    offered_per_s: result.throughput.offered_per_s,
-    committed_per_s: result.throughput.committed_per_s,
-    // A bare subscriber commits nothing: no end-to-end latency, loss or sink figures exist.
-    // Nor does a run that committed nothing: its empty histogram's 0 ms is no latency.
-    p50_ms: bare || e2e.count === 0 ? null : e2e.p50_ms,
-    p99_ms: bare || e2e.count === 0 ? null : e2e.p99_ms,
-    p99_9_ms: bare || e2e.count === 0 ? null : e2e.p99_9_ms,
-    duplicate_rate: result.rates.duplicate_rate,
-    loss_rate: bare ? null : result.rates.loss_rate,
-    sink_duplicates: bare ? null : result.totals.sink_duplicates,
-    lost: bare ? null : result.totals.lost,
-    lost_unacked: bare ? null : result.totals.lost_unacked,
-    never_sent: bare ? null : (result.totals.never_sent ?? null),
-    overloaded_phases: result.phases.filter((p) => p.overloaded && !p.excluded_from_totals).map((p) => p.name),
-    duration_s: result.duration_s,
-  };
 }
 
 export interface VariantSummary {

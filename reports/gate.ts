@@ -4,8 +4,9 @@
 
 import type { Decision, Verdict } from '../commands/gate/stats.ts';
 import type { RunResult } from '../engine/result.ts';
-import { escapeCell, type RunFigures } from './compare.ts';
-import type { Summary } from './stats.ts';
+import type { RunFigures } from '../engine/figures.ts';
+import { escapeCell } from './compare.ts';
+import type { Summary } from '../commands/campaign/summary.ts';
 
 export const GATE_SCHEMA = 'chaosbench.gate/v1';
 

@@ -6,7 +6,7 @@ import type { Check, CheckMetric, CheckOp } from '../scenarios/schema.ts';
 import { CHECK_METRICS } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport, renderSummary, verdictLine } from './markdown.ts';
-import { figuresOf } from './compare.ts';
+import { figuresOf } from '../engine/figures.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../scenarios/defaults.ts';
 import { exitCodeOf } from '../commands/bench/bench.ts';
 import { EXIT } from '../cli/exit.ts';

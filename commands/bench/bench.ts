@@ -1,27 +1,22 @@
-// `npm run bench`: parse flags, resolve the scenario (with overrides), validate everything, run,
-// write result.json + report.md, print a summary. Exit codes (cli/exit.ts): 0 ok, 1 a check failed,
+// `npm run bench`: parse flags into a run request, resolve it (engine/resolve.ts: the scenario with
+// its overrides, everything validated), run, write result.json + report.md, print a summary. Exit codes (cli/exit.ts): 0 ok, 1 a check failed,
 // 2 bad input, 3 run invalid or broker unavailable.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { SCENARIOS } from '../../scenarios/index.ts';
-import type { Scenario } from '../../scenarios/schema.ts';
-import { validateScenario } from '../../scenarios/validate.ts';
-import { isScenarioFile, loadScenarioFile } from '../../scenarios/load.ts';
-import { parseAssignment, setPath } from '../../scenarios/override.ts';
-import { parseBrokerSpec } from '../../engine/broker/index.ts';
-import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from '../../engine/run-sink/index.ts';
+import { describeSinkChoice } from '../../engine/run-sink/index.ts';
 import { makeRunId, runScenario, type AggregatorKind } from '../../engine/run.ts';
+import { resolveRun, type ResolvedRun } from '../../engine/resolve.ts';
 import { renderSummary } from '../../reports/markdown.ts';
 import { reportFiles } from '../../reports/files.ts';
 import type { RunResult } from '../../engine/result.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
-import { parseShard, shardProblems, type Shard } from '../../engine/load/shard.ts';
 import { writeProfileReport } from '../../engine/profiles.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { applyScenarioFlags, flagErrors, flagOf, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, setOver } from '../../cli/flags.ts';
+import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions } from '../../cli/flags.ts';
 
 /** Writes <dir>/result.json (creating dir): first, so that it is kept even if a report file cannot be rendered. */
 export function writeResult(dir: string, result: RunResult): void {
@@ -49,18 +44,11 @@ export function strictParser<T>(parser: Argv<T>): Argv<T> {
     });
 }
 
-export interface BenchArgs {
-  scenario: Scenario;
-  overrides: Record<string, unknown>;
-  broker: string;
-  /** --sink: sqlite (default, <out>/sink.db), postgres or postgres://USER@HOST:PORT/DB. */
-  sink?: string;
+/** A resolved run (engine/resolve.ts) with where it goes and how the command reports it. */
+export interface BenchArgs extends ResolvedRun {
   out_dir: string;
-  aggregator: AggregatorKind;
   quiet: boolean;
   json: boolean;
-  /** --shard I/N: this process's share of a run that several harness processes drive. */
-  shard?: Shard;
   /** --cpu-prof: CPU profiles of the aggregator, the embedded broker and the harness's threads under <out>/profiles/. */
   cpu_prof: boolean;
 }
@@ -132,97 +120,37 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   ).parseAsync();
 
   if (args.list) {
-    const width = Math.max(...Object.keys(SCENARIOS).map((name) => name.length));
-    for (const scenario of Object.values(SCENARIOS)) process.stdout.write(`${scenario.name.padEnd(width)}  ${scenario.description}\n`);
+    listScenarios();
     return 'listed';
   }
-  // Every problem at once (docs/scenarios-and-faults.md): the that can be checked on their own first, then the
-  // scenario with the overrides that parsed (a flag that failed is not applied, so not reported twice).
-  const problems: string[] = [];
-  let base: Scenario | undefined;
-  if (!args.scenario) problems.push(`--scenario is required (one of: ${Object.keys(SCENARIOS).join(', ')}, or a .json/.yaml file); --list describes them`);
-  else if (isScenarioFile(args.scenario)) {
-    // A file is checked as it stands first, so its own errors are named before any override applies.
-    try {
-      const loaded = validateScenario(loadScenarioFile(args.scenario));
-      if (loaded.ok) base = loaded.scenario;
-      else problems.push(`scenario file ${args.scenario} is invalid:\n  ${loaded.errors.join('\n  ')}`);
-    } catch (error) {
-      problems.push(`--scenario: ${(error as Error).message}`);
-    }
-  } else {
-    base = SCENARIOS[args.scenario];
-    if (!base) problems.push(`--scenario: unknown scenario '${args.scenario}' (known: ${Object.keys(SCENARIOS).join(', ')}; or a path to a .json/.yaml file)`);
-  }
-  const flag = <T>(name: string, check: () => T): T | undefined => {
-    try {
-      return check();
-    } catch (error) {
-      problems.push(error instanceof UsageError ? error.message : `--${name}: ${(error as Error).message}`);
-      return undefined;
-    }
-  };
-  // The named flags go into the scenario as --set would put them; without a scenario they are still
-  // checked, in a shipped one, so that a bad value is named with the missing --scenario.
-  const flags = applyScenarioFlags(structuredClone(base ?? SCENARIOS.smoke!), args);
-  problems.push(...flags.problems);
-  const brokerSpec = flag('broker', () => parseBrokerSpec(args.broker));
-  const sink = flag('sink', () => parseSinkChoice(args.sink));
-  const shard = args.shard === undefined ? undefined : flag('shard', () => parseShard(args.shard!));
-  const assignments = (args.set ?? []).flatMap((text) => {
-    const parsed = flag('set', () => parseAssignment(String(text)));
-    return parsed ? [parsed] : [];
-  });
-  if (!base) {
-    const standIn = validateScenario(flags.scenario);
-    if (!standIn.ok) problems.push(...flagErrors(standIn.errors.filter((error) => flagOf(error, flags.sources)), flags.sources));
-    throw new UsageError(problems.join('\nerror: '));
-  }
-
-  const overrides: Record<string, unknown> = {};
-  if (isScenarioFile(args.scenario!)) overrides.scenario_file = args.scenario;
-  Object.assign(overrides, flags.overrides);
-  let scenario: Scenario = flags.scenario;
-  if (args.aggregator !== 'reference') overrides.aggregator = args.aggregator;
-  if (args.broker !== 'embedded') overrides.broker = args.broker;
-  if (args.sink !== 'sqlite') overrides.sink = describeSinkChoice(args.sink);
-  if (shard !== undefined) overrides.shard = args.shard;
-  // --set last, so that it can change anything, including what a flag above set (an error about
-  // such a field is then the --set's, not the flag's).
-  for (const [path, value] of assignments) {
-    const changed = flag('set', () => setPath(scenario, path, value));
-    if (changed) scenario = changed;
-    setOver(flags.sources, path);
-  }
-  if (assignments.length > 0) overrides.set = assignments.map(([path, value]) => `${path}=${JSON.stringify(value)}`);
-  if (brokerSpec?.kind === 'external') {
-    scenario.phases.forEach((phase, i) =>
-      phase.faults.forEach((fault, j) => {
-        if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${args.broker})`);
-      }),
-    );
-  }
-
-  // After --set, which may change the dedup store too: the store as the validator parsed it (one
-  // that does not parse is the validator's to name); a bare subscriber has neither.
-  const validation = validateScenario(scenario);
-  if (sink !== undefined && args.aggregator === 'reference' && validation.dedup) problems.push(...sinkDedupProblems(sink, validation.dedup));
-  if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${flagErrors(validation.errors, flags.sources).join('\n  ')}`);
-  else if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
-  if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));
-  return {
-    scenario,
-    overrides,
+  // --set texts first: a text that is not path=value is left out, and the rest resolved with it.
+  const set = parseSetFlags(args.set ?? []);
+  const resolved = resolveRun({
+    scenario: args.scenario,
+    flags: givenScenarioFlags(args),
+    changes: set.changes,
     broker: args.broker,
     sink: args.sink,
+    aggregator: args.aggregator as AggregatorKind,
+    shard: args.shard,
+  });
+  const problems = [...set.problems, ...(resolved.ok ? [] : resolved.problems)];
+  if (!resolved.ok || problems.length > 0) throw new UsageError(problems.join('\nerror: '));
+  const { scenario, shard } = resolved.run;
+  return {
+    ...resolved.run,
     // Shards started on one machine in the same second must not share a directory (nor its sink.db).
     out_dir: resolve(args.out ?? join('reports', 'out', `${makeRunId(scenario.name)}${shard && shard.count > 1 ? `-shard${shard.index}of${shard.count}` : ''}`)),
-    aggregator: args.aggregator as AggregatorKind,
     quiet: args.quiet,
     json: args.json,
     cpu_prof: args['cpu-prof'],
-    ...(shard !== undefined ? { shard } : {}),
   };
+}
+
+/** --list: the shipped scenarios, one a line, with what each does. */
+export function listScenarios(): void {
+  const width = Math.max(...Object.keys(SCENARIOS).map((name) => name.length));
+  for (const scenario of Object.values(SCENARIOS)) process.stdout.write(`${scenario.name.padEnd(width)}  ${scenario.description}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -244,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
     const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
     const subject = parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
     process.stderr.write(
-      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink ?? 'sqlite')}`} · ${subject}\n`,
+      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink)}`} · ${subject}\n`,
     );
   }
 

@@ -1,6 +1,6 @@
 // `npm run compare` without running anything: the axis and variant building, the flag checks
-// (every problem named at once, before any run), the interleaved order, and the orchestration with a
-// stand-in for runScenario. No broker or aggregator starts here (compare-run.test.ts does that).
+// (every problem named at once, before any run), and the orchestration (the campaign runner's
+// interleaved runs, the at-capacity second stage) with a stand-in for runScenario. No broker or aggregator starts here (compare-run.test.ts does that).
 
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { dupStorm } from '../../scenarios/shipped/dup-storm.ts';
 import { COMPARE_SCHEMA, type CompareReport } from '../../reports/compare.ts';
-import { atRateArgv, buildAxis, capacityRates, interleave, main, parseCompareArgs, runCompare, splitList, uniqueNames, uniqueSlugs, type ComparePlan } from './compare.ts';
+import { atRate, buildAxis, capacityRates, main, parseCompareArgs, runCompare, uniqueNames, uniqueSlugs, variantRequest, type ComparePlan } from './compare.ts';
+import type { RunRequest } from '../../engine/resolve.ts';
 import { UsageError } from '../../cli/exit.ts';
 import type { RunOptions } from '../../engine/run.ts';
 import type { RunResult } from '../../engine/result.ts';
@@ -42,14 +43,6 @@ async function usageError(...argv: string[]): Promise<string> {
   throw new Error(`no error for ${argv.join(' ')}`);
 }
 
-describe('splitList', () => {
-  it('splits at top-level commas only, so JSON values stay whole', () => {
-    expect(splitList('memory, sqlite ,none', '--dedup')).toEqual(['memory', 'sqlite', 'none']);
-    expect(splitList('{"from":1,"to":2},[1,2],"a,b",3', '--vary')).toEqual(['{"from":1,"to":2}', '[1,2]', '"a,b"', '3']);
-    expect(() => splitList('memory,,sqlite', '--dedup')).toThrow(/--dedup: empty value in 'memory,,sqlite'/);
-  });
-});
-
 describe('variant names', () => {
   it('makes repeated values unique (an A/A comparison) and gives each a distinct directory', () => {
     expect(uniqueNames(['sqlite', 'sqlite', 'memory', 'sqlite'])).toEqual(['sqlite', 'sqlite#2', 'memory', 'sqlite#3']);
@@ -63,10 +56,10 @@ describe('buildAxis', () => {
     expect(problems).toEqual([]);
     expect(axis.flag).toBe('--vary');
     expect(axis.field).toBe('aggregator.batch_size');
-    expect(axis.variants.map((v) => [v.name, v.argv])).toEqual([
-      ['batch_size=1', ['--set=aggregator.batch_size=1']],
-      ['batch_size=10', ['--set=aggregator.batch_size=10']],
-      ['batch_size=100', ['--set=aggregator.batch_size=100']],
+    expect(axis.variants.map((v) => [v.name, v.flags, v.changes])).toEqual([
+      ['batch_size=1', {}, [{ path: 'aggregator.batch_size', value: 1, flag: 'vary' }]],
+      ['batch_size=10', {}, [{ path: 'aggregator.batch_size', value: 10, flag: 'vary' }]],
+      ['batch_size=100', {}, [{ path: 'aggregator.batch_size', value: 100, flag: 'vary' }]],
     ]);
     const bare = buildAxis({ aggregator: ['reference,none'] }).axis;
     expect(bare.variants.map((v) => [v.name, v.aggregator])).toEqual([
@@ -85,10 +78,10 @@ describe('buildAxis', () => {
 
   it("takes 'bare' on the --dedup axis as the bare subscriber, so stores can be compared with their ceiling", () => {
     const { axis } = buildAxis({ dedup: ['bare,memory,redis'] });
-    expect(axis.variants.map((v) => [v.name, v.aggregator, v.argv])).toEqual([
-      ['bare', 'none', ['--aggregator=none']],
-      ['memory', 'reference', ['--dedup=memory']],
-      ['redis', 'reference', ['--dedup=redis']],
+    expect(axis.variants.map((v) => [v.name, v.aggregator, v.flags, v.changes])).toEqual([
+      ['bare', 'none', {}, []],
+      ['memory', 'reference', { dedup: 'memory' }, []],
+      ['redis', 'reference', { dedup: 'redis' }, []],
     ]);
   });
 
@@ -99,23 +92,27 @@ describe('buildAxis', () => {
   });
 });
 
-describe('interleave', () => {
-  it('runs every variant once per round: A B C A B C', () => {
-    const order = interleave(['A', 'B', 'C'], 2).map((r) => `${r.variant}${r.replicate}`);
-    expect(order).toEqual(['A1', 'B1', 'C1', 'A2', 'B2', 'C2']);
-    expect(interleave(['A'], 0)).toEqual([]);
+describe('variantRequest', () => {
+  it("puts the variant's flags over the shared ones and its changes after the shared --set", () => {
+    const common: RunRequest = { scenario: 'dup-storm', flags: { rate: '700', dedup: 'none' }, changes: [{ path: 'aggregator.batch_wait_ms', value: 9 }], broker: 'embedded', aggregator: 'reference' };
+    expect(variantRequest(common, { aggregator: 'reference', flags: { dedup: 'memory' }, changes: [{ path: 'aggregator.batch_size', value: 5, flag: 'vary' }] })).toEqual({
+      ...common,
+      flags: { rate: '700', dedup: 'memory' },
+      changes: [{ path: 'aggregator.batch_wait_ms', value: 9 }, { path: 'aggregator.batch_size', value: 5, flag: 'vary' }],
+    });
+    expect(common.flags.dedup).toBe('none'); // the shared request is left alone
   });
 });
 
 describe('parseCompareArgs', () => {
   it('--vary aggregator.batch_size=1,10,100 makes three scenarios differing only there', async () => {
     const p = await plan('--scenario', 'dup-storm', '--vary', 'aggregator.batch_size=1,10,100', '--duration', '5s', '--replicates', '2');
-    expect(p.variants.map((v) => v.bench.scenario.aggregator.batch_size)).toEqual([1, 10, 100]);
+    expect(p.variants.map((v) => v.run.scenario.aggregator.batch_size)).toEqual([1, 10, 100]);
     for (const v of p.variants) {
-      expect({ ...v.bench.scenario, aggregator: { ...v.bench.scenario.aggregator, batch_size: 0 } }).toEqual(
-        { ...p.variants[0]!.bench.scenario, aggregator: { ...p.variants[0]!.bench.scenario.aggregator, batch_size: 0 } },
+      expect({ ...v.run.scenario, aggregator: { ...v.run.scenario.aggregator, batch_size: 0 } }).toEqual(
+        { ...p.variants[0]!.run.scenario, aggregator: { ...p.variants[0]!.run.scenario.aggregator, batch_size: 0 } },
       );
-      expect(v.bench.scenario.phases[1]!.duration_s).toBe(5);
+      expect(v.run.scenario.phases[1]!.duration_s).toBe(5);
     }
     expect(p.replicates).toBe(2);
     expect(p.axis).toEqual({ flag: '--vary', field: 'aggregator.batch_size' });
@@ -128,15 +125,15 @@ describe('parseCompareArgs', () => {
 
   it('--dedup sets each variant’s store; the common flags reach every variant', async () => {
     const p = await plan('--scenario', 'dup-storm', '--dedup', 'memory,sqlite,none', '--rate', '700', '--seed', '7', '--set', 'aggregator.batch_wait_ms=9', '--out', '/tmp/x');
-    expect(p.variants.map((v) => [v.name, v.bench.scenario.aggregator.dedup, v.aggregator])).toEqual([
+    expect(p.variants.map((v) => [v.name, v.run.scenario.aggregator.dedup, v.aggregator])).toEqual([
       ['memory', 'memory', 'reference'],
       ['sqlite', 'sqlite', 'reference'],
       ['none', 'none', 'reference'],
     ]);
     for (const v of p.variants) {
-      expect(v.bench.scenario.seed).toBe(7);
-      expect(v.bench.scenario.phases[1]!.rate).toBe(700);
-      expect(v.bench.scenario.aggregator.batch_wait_ms).toBe(9);
+      expect(v.run.scenario.seed).toBe(7);
+      expect(v.run.scenario.phases[1]!.rate).toBe(700);
+      expect(v.run.scenario.aggregator.batch_wait_ms).toBe(9);
     }
     expect(p.out_dir).toBe('/tmp/x');
     expect(p.replicates).toBe(3);
@@ -347,18 +344,20 @@ describe('--at-capacity', () => {
     expect(await usageError('--scenario', 'dup-storm', '--dedup', 'bare', '--model', 'closed', '--at-capacity', '0.5')).toMatch(/no variant has latency to measure/);
   });
 
-  it('replaces the load model of a variant and keeps its other flags', () => {
-    expect(atRateArgv(['--scenario=dup-storm', '--model=closed', '--concurrency=500', '--duration=10s', '--dedup=redis'], 2500, new Map([[0, 2]]))).toEqual([
-      '--scenario=dup-storm',
-      '--duration=10s',
-      '--dedup=redis',
-      '--model=open',
-      '--rate=2500',
-      '--set=phases[0].rate=2500',
-      '--set=phases[0].duration_s=5',
-    ]);
+  it('replaces the load model of a variant and keeps its other flags and changes', () => {
+    const request: RunRequest = { scenario: 'dup-storm', flags: { model: 'closed', concurrency: 500, duration: '10s', dedup: 'redis' }, changes: [{ path: 'aggregator.batch_size', value: 5 }], broker: 'embedded', aggregator: 'reference' };
+    expect(atRate(request, 2500, new Map([[0, 2]]))).toEqual({
+      ...request,
+      flags: { duration: '10s', dedup: 'redis', model: 'open', rate: '2500' },
+      changes: [
+        { path: 'aggregator.batch_size', value: 5 },
+        { path: 'phases[0].rate', value: 2500 },
+        { path: 'phases[0].duration_s', value: 5 },
+      ],
+    });
     // A warm-up already long enough keeps its length.
-    expect(atRateArgv(['--model=closed'], 100, new Map([[0, 8]]))).toEqual(['--model=open', '--rate=100', '--set=phases[0].rate=100']);
+    expect(atRate({ ...request, flags: { model: 'closed' }, changes: [] }, 100, new Map([[0, 8]]))).toMatchObject({ flags: { model: 'open', rate: '100' }, changes: [{ path: 'phases[0].rate', value: 100 }] });
+    expect(request.flags.model).toBe('closed'); // the variant's own request is left alone
   });
 
   it('takes capacity as the median committed rate of the runs that completed, and leaves out the bare subscriber', () => {

@@ -1,28 +1,29 @@
 // `npm run compare`: one scenario, several variants along one axis (a dedup store, the bare
 // subscriber, or any scenario field), each run --replicates times, interleaved A B C A B C … so that
-// the machine's drift reaches every variant alike. Every variant's scenario is built and validated
-// (by the bench's own flag parsing) before anything runs; then each run goes to its own directory
-// with its result.json and report, and compare.json + compare.md summarise them all.
-// Exit codes: 0 every run valid · 2 bad input · 3 some run invalid or not completed.
+// the machine's drift reaches every variant alike. Every variant is a typed change of the request
+// the variants share (engine/resolve.ts resolves and validates each) before anything runs; the runs
+// are the campaign runner's (commands/campaign/campaign.ts), and compare.json + compare.md summarise
+// them all. Exit codes: 0 every run valid · 2 bad input · 3 some run invalid or not completed.
 //
-// Why it is over 450 lines: it holds a command's three jobs in one file, each under its own
-// functions — the axis and argument planning (splitList … parseCompareArgs, ~300 lines), the
-// at-capacity second stage (atRateArgv, capacityRates), and the interleaved campaign runner
-// (runCompare). The runner is the part issue 17 wants shared with the gate as one typed campaign
-// runner; until then it stays here beside the planning that feeds it.
+// Why it is over 450 lines: it is the command's planning alone, under its own functions — the axis
+// and its variants (splitting values, unique names and directories, buildAxis, parseCompareArgs,
+// ~250 lines) and the at-capacity second stage (atRate, capacityRates and its part of runCompare),
+// which plans from the first stage's results. Running, directories and report files are the
+// campaign runner's; rendering is reports/compare.ts's.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
-import { parsePath } from '../../scenarios/override.ts';
-import { COMPARE_SCHEMA, figuresOf, renderCompare, renderCompareSummary, summarizeVariants, type AtCapacity, type CompareReport, type CompareRun } from '../../reports/compare.ts';
+import { parsePath, parseValue } from '../../scenarios/override.ts';
+import { COMPARE_SCHEMA, renderCompare, renderCompareSummary, summarizeVariants, type AtCapacity, type CompareReport, type CompareRun } from '../../reports/compare.ts';
 import { sanitizeFileName } from '../../reports/files.ts';
-import { parseBenchArgs, strictParser, writeReportFiles, writeResult, type BenchArgs } from '../bench/bench.ts';
+import { listScenarios, strictParser } from '../bench/bench.ts';
+import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { PASSED_RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, type ScenarioFlagName } from '../../cli/flags.ts';
-import { describeRate } from '../../engine/load/schedule.ts';
-import { makeRunId, runScenario, WARMUP_PHASE, type AggregatorKind, type RunOptions } from '../../engine/run.ts';
+import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, parseSetFlags, splitList, type ScenarioFlagName } from '../../cli/flags.ts';
+import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
+import { makeRunId, WARMUP_PHASE, type AggregatorKind, type RunOptions } from '../../engine/run.ts';
 import type { RunResult } from '../../engine/result.ts';
 
 export const DEFAULT_REPLICATES = 3;
@@ -36,9 +37,9 @@ export interface CompareVariantPlan {
   /** The axis value as given. */
   value: string;
   aggregator: AggregatorKind;
-  /** The bench command line of this variant (without --out), and what the bench makes of it. */
-  argv: string[];
-  bench: BenchArgs;
+  /** What this variant asks for (the shared request with its own change), and what it resolves to. */
+  request: RunRequest;
+  run: ResolvedRun;
 }
 
 export interface ComparePlan {
@@ -57,51 +58,23 @@ export interface ComparePlan {
   at_capacity?: number;
 }
 
-/** One axis, before the bench has seen it: the variants' names, values and bench flags. */
+/** One value of the axis: how it changes the request every variant shares (typed, as data). */
 export interface AxisVariant {
   name: string;
   value: string;
   aggregator: AggregatorKind;
-  /** Bench flags that make this variant (appended after the common flags, so they win). */
-  argv: string[];
+  /** Named flags of this variant (they win over the shared ones). */
+  flags: Partial<Record<ScenarioFlagName, unknown>>;
+  /** Field changes of this variant, applied after the shared --set. */
+  changes: FieldChange[];
   /** The flag and value as the user would write them alone, for messages: --vary aggregator.batch_size=10. */
   label: string;
-  /** '--set' messages from the bench are about this axis: name it instead. */
-  set_is_axis: boolean;
 }
 
 export interface Axis {
   flag: string;
   field: string;
   variants: AxisVariant[];
-}
-
-/**
- * "a,b,c" → ["a", "b", "c"], splitting only at top-level commas: a JSON value such as
- * {"from":500,"to":4000} or [1,2] or "x,y" stays whole. Items are trimmed; an empty item is an error.
- */
-export function splitList(text: string, flag: string): string[] {
-  const items: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '\\') i++;
-      else if (c === '"') quoted = false;
-    } else if (c === '"') quoted = true;
-    else if (c === '[' || c === '{') depth++;
-    else if ((c === ']' || c === '}') && depth > 0) depth--;
-    else if (c === ',' && depth === 0) {
-      items.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  items.push(text.slice(start));
-  const trimmed = items.map((item) => item.trim());
-  if (trimmed.some((item) => item === '')) throw new UsageError(`${flag}: empty value in '${text}' (values are separated by commas, like ${flag} a,b,c)`);
-  return trimmed;
 }
 
 /** Names made unique in order: a repeated value (an A/A comparison, to see the noise) gets #2, #3, … */
@@ -142,7 +115,7 @@ export interface AxisFlags {
  * when the axis itself cannot be made (none or several given, a --vary without path=values, an
  * empty value); a value that is wrong on its own (an unknown --aggregator kind) is returned in
  * problems and left out, so that the other variants are still checked. Whether a value suits its
- * field (a dedup spec, a batch size) is the bench's and the scenario validator's to say, per variant.
+ * field (a dedup spec, a batch size) is the resolver's and the scenario validator's to say, per variant.
  */
 export function buildAxis(flags: AxisFlags): { axis: Axis; problems: string[] } {
   const given = (['dedup', 'aggregator', 'vary'] as const).filter((name) => (flags[name]?.length ?? 0) > 0);
@@ -163,8 +136,8 @@ export function buildAxis(flags: AxisFlags): { axis: Axis; problems: string[] } 
     // 'bare' on this axis is the bare subscriber (--aggregator none): the ceiling each store is a share of.
     made = values.map((value) =>
       value === 'bare'
-        ? { value, aggregator: 'none', argv: ['--aggregator=none'], label: '--aggregator none', set_is_axis: false }
-        : { value, aggregator: 'reference', argv: [`--dedup=${value}`], label: `--dedup ${value}`, set_is_axis: false },
+        ? { value, aggregator: 'none', flags: {}, changes: [], label: '--aggregator none' }
+        : { value, aggregator: 'reference', flags: { dedup: value }, changes: [], label: `--dedup ${value}` },
     );
   } else if (given[0] === 'aggregator') {
     const values = flags.aggregator!.flatMap((text) => splitList(text, '--aggregator'));
@@ -176,7 +149,7 @@ export function buildAxis(flags: AxisFlags): { axis: Axis; problems: string[] } 
         continue;
       }
       names.push(kind === 'none' ? 'bare' : 'reference');
-      made.push({ value, aggregator: kind, argv: [`--aggregator=${kind}`], label: `--aggregator ${value}`, set_is_axis: false });
+      made.push({ value, aggregator: kind, flags: {}, changes: [], label: `--aggregator ${value}` });
     }
   } else {
     const text = flags.vary![0]!;
@@ -192,45 +165,17 @@ export function buildAxis(flags: AxisFlags): { axis: Axis; problems: string[] } 
     const values = splitList(text.slice(at + 1), '--vary');
     const last = parts.filter((p): p is string => typeof p === 'string').at(-1) ?? path;
     [flag, field, names] = ['--vary', path, values.map((value) => `${last}=${value}`)];
-    made = values.map((value) => ({ value, aggregator: 'reference', argv: [`--set=${path}=${value}`], label: `--vary ${path}=${value}`, set_is_axis: true }));
+    // Each value parsed as --set parses one; a problem of the field is named by --vary.
+    made = values.map((value) => ({ value, aggregator: 'reference', flags: {}, changes: [{ path, value: parseValue(value), flag: 'vary' }], label: `--vary ${path}=${value}` }));
   }
   const unique = uniqueNames(names);
   return { axis: { flag, field, variants: made.map((v, i) => ({ ...v, name: unique[i]! })) }, problems };
 }
 
-/** The runs in the order they are made: round 1 runs every variant once, then round 2, … (A B C A B C). */
-export function interleave<T>(variants: readonly T[], replicates: number): { variant: T; index: number; replicate: number }[] {
-  const order: { variant: T; index: number; replicate: number }[] = [];
-  for (let replicate = 1; replicate <= replicates; replicate++) {
-    variants.forEach((variant, index) => order.push({ variant, index, replicate }));
-  }
-  return order;
+/** The request of one variant: the shared one with the variant's own flags and changes after it. */
+export function variantRequest(common: RunRequest, variant: Pick<AxisVariant, 'aggregator' | 'flags' | 'changes'>): RunRequest {
+  return { ...common, aggregator: variant.aggregator, flags: { ...common.flags, ...variant.flags }, changes: [...common.changes, ...variant.changes] };
 }
-
-/** The measured phases of a scenario in a few words: "storm 1000/s for 15 s (after 2 s of warm-up)". */
-export function describeLoad(scenario: BenchArgs['scenario']): string {
-  if (scenario.load.model === 'closed') {
-    const total = scenario.phases.filter((p) => p.name !== WARMUP_PHASE).reduce((sum, p) => sum + p.duration_s, 0);
-    return `closed model, ${scenario.load.concurrency} in flight for ${total} s`;
-  }
-  const measured = scenario.phases.filter((p) => p.name !== WARMUP_PHASE).map((p) => `${p.name} ${describeRate(p.rate)} for ${p.duration_s} s`);
-  const warmup = scenario.phases.filter((p) => p.name === WARMUP_PHASE).reduce((sum, p) => sum + p.duration_s, 0);
-  return `${measured.join(', ')}${warmup > 0 ? ` (after ${warmup} s of warm-up)` : ''}`;
-}
-
-const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
-
-/**
- * The bench flags that compare and gate pass through to every run unchanged (the bench parses and
- * validates them): the named scenario flags but --dedup (compare's axis; gate sets it with --set),
- * and where the runs happen. One definition for both commands' --help and the pass-through loop.
- */
-export const COMMON_FLAG_OPTIONS = {
-  ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.filter((name): name is Exclude<ScenarioFlagName, 'dedup'> => name !== 'dedup')),
-  ...PASSED_RUN_FLAGS,
-};
-
-export const COMMON_FLAGS = Object.keys(COMMON_FLAG_OPTIONS) as (keyof typeof COMMON_FLAG_OPTIONS)[];
 
 /** Parse and validate everything; throws a UsageError naming every problem at once. */
 export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'listed'> {
@@ -267,7 +212,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
   ).parseAsync();
 
   if (args.list) {
-    await parseBenchArgs(['--list']);
+    listScenarios();
     return 'listed';
   }
 
@@ -289,44 +234,30 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
     problems.push(...error.message.split('\nerror: '));
   }
 
-  // The flags every variant shares, checked once: their problems are named once, not per variant.
-  const common: string[] = [];
-  if (args.scenario !== undefined) common.push(`--scenario=${args.scenario}`);
-  for (const name of COMMON_FLAGS) {
-    const value = args[name];
-    if (value !== undefined) common.push(`--${name}=${String(value)}`);
-  }
-  for (const assignment of args.set ?? []) common.push(`--set=${String(assignment)}`);
-  const benchProblems = async (benchArgv: string[]): Promise<{ parsed?: BenchArgs; problems: string[] }> => {
-    try {
-      const parsed = await parseBenchArgs(benchArgv);
-      if (parsed === 'listed') throw new Error('unexpected --list');
-      return { parsed, problems: [] };
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      return { problems: error.message.split('\nerror: ') };
-    }
+  // The request every variant shares, checked once: its problems are named once, not per variant.
+  const set = parseSetFlags(args.set ?? []);
+  const common: RunRequest = { scenario: args.scenario, flags: givenScenarioFlags(args, COMMON_FLAGS), changes: set.changes, broker: args.broker, sink: args.sink, aggregator: 'reference' };
+  const check = (request: RunRequest): { run?: ResolvedRun; problems: string[] } => {
+    const resolved = resolveRun(request);
+    return resolved.ok ? { run: resolved.run, problems: [] } : { problems: resolved.problems };
   };
-  // With stores on the axis, the common flags are checked with a neutral store: whether a store
+  // With stores on the axis, the shared request is checked with a neutral store: whether a store
   // suits the sink (--sink postgres refuses the shared-SQLite store) is each variant's to say.
-  const base = await benchProblems(axis?.flag === '--dedup' ? [...common, '--dedup=none'] : common);
-  problems.push(...base.problems);
+  const base = check(axis?.flag === '--dedup' ? { ...common, flags: { ...common.flags, dedup: 'none' } } : common);
+  problems.push(...set.problems, ...base.problems);
   const shared = new Set(base.problems);
 
   const variants: CompareVariantPlan[] = [];
   if (axis) {
     const slugs = uniqueSlugs(axis.variants.map((v) => v.name));
     for (const [i, variant] of axis.variants.entries()) {
-      const benchArgv = [...common, ...variant.argv];
-      const checked = await benchProblems(benchArgv);
-      for (const problem of checked.problems.filter((p) => !shared.has(p))) {
-        const named = variant.set_is_axis ? problem.replace(/^--set: /, '--vary: ') : problem;
-        problems.push(`variant '${variant.name}' (${variant.label}): ${named}`);
-      }
-      if (checked.parsed) variants.push({ name: variant.name, slug: slugs[i]!, value: variant.value, aggregator: variant.aggregator, argv: benchArgv, bench: checked.parsed });
+      const request = variantRequest(common, variant);
+      const checked = check(request);
+      for (const problem of checked.problems.filter((p) => !shared.has(p))) problems.push(`variant '${variant.name}' (${variant.label}): ${problem}`);
+      if (checked.run) variants.push({ name: variant.name, slug: slugs[i]!, value: variant.value, aggregator: variant.aggregator, request, run: checked.run });
     }
   }
-  if (atCapacity !== undefined && variants.some((v) => v.bench.scenario.load.model !== 'closed')) {
+  if (atCapacity !== undefined && variants.some((v) => v.run.scenario.load.model !== 'closed')) {
     problems.push("--at-capacity needs the capacity runs in the closed model: add --model closed (and --concurrency N); an open-model run's committed rate is its offered rate, not its capacity");
   }
   if (atCapacity !== undefined && axis && !axis.variants.some((v) => v.aggregator === 'reference')) {
@@ -334,9 +265,9 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
   }
   if (problems.length > 0 || !axis || variants.length !== axis.variants.length) throw new UsageError(problems.join('\nerror: ') || 'bad arguments');
 
-  const first = variants[0]!.bench.scenario;
+  const first = variants[0]!.run.scenario;
   return {
-    command: ['npm', 'run', 'compare', '--', ...argv].map(shellQuote).join(' '),
+    command: commandLine('compare', argv),
     scenario: first.name,
     seed: first.seed,
     axis: { flag: axis.flag, field: axis.field },
@@ -351,27 +282,31 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
 }
 
 /**
- * The bench argv of a variant in the open model at `rate` ev/s: its own flags with the load model
- * replaced, and its warm-up phases (index → duration in s) at the same rate for at least
- * AT_CAPACITY_WARMUP_S. A warm-up at the scenario's own low rate followed by a step to thousands of
- * ev/s measured the step instead: the first 1–2 s of the measured phase queued for hundreds of ms
- * (publisher windows full, the generator late) and made p99 ten times the steady state's; 2 s at
- * ~10,000 ev/s from a cold start still left 2 s of catching up in the measured phase.
+ * A variant's request in the open model at `rate` ev/s: its own flags with the load model replaced
+ * (--model open --rate R, as the user would give them), and its warm-up phases (index → duration
+ * in s) changed to the same rate for at least AT_CAPACITY_WARMUP_S. A warm-up at the scenario's own
+ * low rate followed by a step to thousands of ev/s measured the step instead: the first 1–2 s of
+ * the measured phase queued for hundreds of ms (publisher windows full, the generator late) and
+ * made p99 ten times the steady state's; 2 s at ~10,000 ev/s from a cold start still left 2 s of
+ * catching up in the measured phase.
  */
-export function atRateArgv(argv: readonly string[], rate: number, warmups: ReadonlyMap<number, number> = new Map()): string[] {
-  const replaced = /^--(model|concurrency|rate)=/;
-  return [
-    ...argv.filter((arg) => !replaced.test(arg)),
-    '--model=open',
-    `--rate=${rate}`,
-    ...[...warmups].flatMap(([i, seconds]) => [
-      `--set=phases[${i}].rate=${rate}`,
-      ...(seconds < AT_CAPACITY_WARMUP_S ? [`--set=phases[${i}].duration_s=${AT_CAPACITY_WARMUP_S}`] : []),
-    ]),
-  ];
+export function atRate(request: RunRequest, rate: number, warmups: ReadonlyMap<number, number> = new Map()): RunRequest {
+  const replaced = new Set<string>(['model', 'concurrency', 'rate']);
+  const kept = Object.fromEntries(Object.entries(request.flags).filter(([name]) => !replaced.has(name)));
+  return {
+    ...request,
+    flags: { ...kept, model: 'open', rate: String(rate) },
+    changes: [
+      ...request.changes,
+      ...[...warmups].flatMap(([i, seconds]) => [
+        { path: `phases[${i}].rate`, value: rate },
+        ...(seconds < AT_CAPACITY_WARMUP_S ? [{ path: `phases[${i}].duration_s`, value: AT_CAPACITY_WARMUP_S }] : []),
+      ]),
+    ],
+  };
 }
 
-/** Shortest warm-up of a run at a share of capacity (see atRateArgv). */
+/** Shortest warm-up of a run at a share of capacity (see atRate). */
 export const AT_CAPACITY_WARMUP_S = 5;
 
 /**
@@ -408,65 +343,40 @@ function runLine(run: CompareRun, total: number, replicates: number): string {
   return `${head}  committed ${f.committed_per_s.toFixed(0)} ev/s  p99 ${p99}  ${verdict}`;
 }
 
+/** A variant as an arm of the campaign: its runs go to <slug>-r<k> (the second stage's to <slug>-at<percent>-r<k>). */
+interface VariantArm extends CampaignArm {
+  variant: CompareVariantPlan;
+}
+
+/** A run of the campaign as compare.json records it. */
+function compareRun(run: CampaignRun<VariantArm>): CompareRun {
+  const { order, replicate, out_dir, run_id, valid, invalid_reasons, passed, error, figures } = run;
+  return { order, variant: run.arm.variant.name, replicate, out_dir, aggregator: run.arm.variant.aggregator, run_id, valid, invalid_reasons, passed, error, figures };
+}
+
 /**
- * Makes every run of the plan in the interleaved order, each into <out>/<slug>-r<k>/ (result.json and
- * the bench's report files), then writes compare.json and compare.md into <out>. A run that throws
- * is recorded as not completed and the comparison goes on.
+ * Makes every run of the plan in the interleaved order, each into <out>/<slug>-r<k>/ (the campaign
+ * runner's), then, with --at-capacity, every variant with latency again at its share of its own
+ * capacity; writes compare.json and compare.md into <out>. A run that throws is recorded as not
+ * completed and the comparison goes on.
  */
 export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Promise<{ report: CompareReport; exit: number }> {
-  const run = deps.run ?? runScenario;
   const log = deps.log ?? (() => {});
   const now = deps.now ?? (() => new Date());
   const started = now();
-  const schedule = interleave(plan.variants, plan.replicates);
+  const total = plan.variants.length * plan.replicates;
   mkdirSync(plan.out_dir, { recursive: true });
   log(
-    `chaosbench compare: ${plan.scenario} · ${plan.variants.length} variants by ${plan.axis.flag} (${plan.variants.map((v) => v.name).join(', ')}) × ${plan.replicates} replicates = ${schedule.length} runs, interleaved · ${plan.load} · seed ${plan.seed} · broker ${plan.broker} · out ${plan.out_dir}`,
+    `chaosbench compare: ${plan.scenario} · ${plan.variants.length} variants by ${plan.axis.flag} (${plan.variants.map((v) => v.name).join(', ')}) × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.load} · seed ${plan.seed} · broker ${plan.broker} · out ${plan.out_dir}`,
   );
-  const runs: CompareRun[] = [];
-  let machine: CompareReport['machine'] = null;
-  let gitSha = 'unknown';
-  /** One run into outDir; a run that throws is recorded as not completed. */
-  const runOne = async (
-    variant: Pick<CompareVariantPlan, 'name' | 'aggregator' | 'bench'>,
-    replicate: number,
-    order: number,
-    outDir: string,
-    head: string,
-  ): Promise<CompareRun> => {
-    const base = { order, variant: variant.name, replicate, out_dir: outDir, aggregator: variant.aggregator };
-    try {
-      const result = await run({
-        scenario: variant.bench.scenario,
-        // The bench's own overrides, so that each run's report.md replays it with npm run bench.
-        overrides: variant.bench.overrides,
-        broker: variant.bench.broker,
-        ...(variant.bench.sink !== undefined ? { sink: variant.bench.sink } : {}),
-        out_dir: outDir,
-        aggregator: variant.aggregator,
-        progress: (line) => deps.progress?.(`${head}  ${line}`),
-        live_latency: deps.live !== false,
-      });
-      writeResult(outDir, result);
-      try {
-        writeReportFiles(outDir, result);
-      } catch (error) {
-        log(`warning: ${head}: the report files could not be rendered (${(error as Error).message}); result.json is written`);
-      }
-      machine ??= result.machine;
-      if (gitSha === 'unknown') gitSha = result.git_sha;
-      return { ...base, run_id: result.run_id, valid: result.valid, invalid_reasons: result.invalid_reasons, passed: result.passed, error: null, figures: figuresOf(result) };
-    } catch (error) {
-      const message = (error as Error).message ?? String(error);
-      return { ...base, run_id: null, valid: false, invalid_reasons: [`the run could not complete: ${message}`], passed: null, error: message, figures: null };
-    }
-  };
-  for (const [i, { variant, replicate }] of schedule.entries()) {
-    const head = `[${i + 1}/${schedule.length}] ${variant.name} r${replicate}/${plan.replicates}`;
-    const entry = await runOne(variant, replicate, i + 1, join(plan.out_dir, `${variant.slug}-r${replicate}`), head);
-    runs.push(entry);
-    log(runLine(entry, schedule.length, plan.replicates));
-  }
+  const campaignDeps: CampaignDeps<VariantArm> = { run: deps.run, progress: deps.progress, warn: log, live: deps.live };
+  const main = await runCampaign(
+    { arms: plan.variants.map((variant) => ({ label: variant.name, dir: variant.slug, run: variant.run, variant })), replicates: plan.replicates, out_dir: plan.out_dir },
+    { ...campaignDeps, done: (run) => log(runLine(compareRun(run), total, plan.replicates)) },
+  );
+  const runs = main.runs.map(compareRun);
+  let machine = main.machine;
+  let gitSha = main.git_sha;
 
   let atCapacity: AtCapacity | undefined;
   if (plan.at_capacity !== undefined) {
@@ -474,40 +384,40 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
     const variants = plan.variants.map((v) => ({ name: v.name, value: v.value, aggregator: v.aggregator }));
     const rates = capacityRates({ variants, runs }, fraction);
     const percent = `${(fraction * 100).toFixed(0)}%`;
-    // Each variant at its own rate; parsed by the bench like any command line (a rate it refuses is an error of that variant).
-    const staged: { plan: CompareVariantPlan; rate: number }[] = [];
+    // Each variant at its own rate, resolved like any request (a rate it refuses is an error of that variant).
+    const staged: { variant: CompareVariantPlan; rate: number }[] = [];
     for (const rate of rates) {
       const variant = plan.variants.find((v) => v.name === rate.variant)!;
-      const warmups = new Map(variant.bench.scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [[i, phase.duration_s] as const] : [])));
-      const argv = atRateArgv(variant.argv, rate.rate_per_s, warmups);
-      try {
-        const bench = await parseBenchArgs(argv);
-        if (bench === 'listed') throw new UsageError('unexpected --list');
-        staged.push({ plan: { ...variant, argv, bench }, rate: rate.rate_per_s });
-      } catch (error) {
-        log(`warning: ${variant.name} at ${percent} of capacity (${rate.rate_per_s} ev/s) cannot run: ${(error as Error).message}`);
-      }
+      const warmups = new Map(variant.run.scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [[i, phase.duration_s] as const] : [])));
+      const request = atRate(variant.request, rate.rate_per_s, warmups);
+      const resolved = resolveRun(request);
+      if (resolved.ok) staged.push({ variant: { ...variant, request, run: resolved.run }, rate: rate.rate_per_s });
+      else log(`warning: ${variant.name} at ${percent} of capacity (${rate.rate_per_s} ev/s) cannot run: ${resolved.problems.join('\nerror: ')}`);
     }
     for (const skipped of plan.variants.filter((v) => v.aggregator === 'reference' && !rates.some((r) => r.variant === v.name))) {
       log(`warning: ${skipped.name}: no capacity measured (no run completed), so no run at ${percent} of it`);
     }
-    const second = interleave(staged, plan.replicates);
-    const first = staged[0]?.plan.bench.scenario;
+    const count = staged.length * plan.replicates;
+    const first = staged[0]?.variant.run.scenario;
     atCapacity = {
       fraction,
-      rates: rates.filter((r) => staged.some((s) => s.plan.name === r.variant)),
+      rates: rates.filter((r) => staged.some((s) => s.variant.name === r.variant)),
       load: first ? describeLoad(first).replace(/^(\S+) [^ ]+ for/, `$1 ${percent} of capacity for`) : MISSING_LOAD,
       runs: [],
     };
-    if (second.length > 0) log(`then ${second.length} runs at ${percent} of each variant's own capacity, open model: ${staged.map((s) => `${s.plan.name} ${s.rate} ev/s`).join(', ')}`);
-    for (const [i, { variant, replicate }] of second.entries()) {
-      const order = schedule.length + i + 1;
-      const total = schedule.length + second.length;
-      const head = `[${order}/${total}] ${variant.plan.name} at ${percent} (${variant.rate} ev/s) r${replicate}/${plan.replicates}`;
-      const entry = await runOne(variant.plan, replicate, order, join(plan.out_dir, `${variant.plan.slug}-at${Math.round(fraction * 100)}-r${replicate}`), head);
-      atCapacity.runs.push(entry);
-      log(runLine({ ...entry, variant: `${entry.variant} at ${percent}` }, total, plan.replicates));
-    }
+    if (count > 0) log(`then ${count} runs at ${percent} of each variant's own capacity, open model: ${staged.map((s) => `${s.variant.name} ${s.rate} ev/s`).join(', ')}`);
+    const second = await runCampaign(
+      {
+        arms: staged.map(({ variant, rate }) => ({ label: `${variant.name} at ${percent} (${rate} ev/s)`, dir: `${variant.slug}-at${Math.round(fraction * 100)}`, run: variant.run, variant })),
+        replicates: plan.replicates,
+        out_dir: plan.out_dir,
+        numbering: { first: total + 1, total: total + count },
+      },
+      { ...campaignDeps, done: (run) => log(runLine({ ...compareRun(run), variant: `${run.arm.variant.name} at ${percent}` }, total + count, plan.replicates)) },
+    );
+    atCapacity.runs = second.runs.map(compareRun);
+    machine ??= second.machine;
+    gitSha ??= second.git_sha;
   }
 
   const report: CompareReport = {
@@ -521,7 +431,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
     load: plan.load,
     broker: plan.broker,
     machine,
-    git_sha: gitSha,
+    git_sha: gitSha ?? 'unknown',
     started_at: started.toISOString(),
     finished_at: now().toISOString(),
     runs,

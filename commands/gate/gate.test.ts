@@ -8,7 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../../engine/result.ts';
 import type { RunOptions } from '../../engine/run.ts';
 import { UsageError } from '../../cli/exit.ts';
-import { BASELINE_SCHEMA, parseGateArgs, promisedZero, runGate, type BaselineFile } from './gate.ts';
+import { parseGateArgs, runGate } from './gate.ts';
+import { BASELINE_SCHEMA, type BaselineFile } from './baseline.ts';
+import { promisedZero } from './verdict.ts';
 import type { GateReport } from '../../reports/gate.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../../scenarios/defaults.ts';
 
@@ -62,8 +64,8 @@ describe('parseGateArgs', () => {
   it('builds the interleaved baseline from --baseline-set, applied after the shared --set', async () => {
     const p = await plan('--set', 'aggregator.batch_size=50', '--baseline-set', 'aggregator.batch_size=1', '--out', tempDir());
     expect(p.mode).toBe('interleaved');
-    expect(p.candidate.bench.scenario.aggregator.batch_size).toBe(50);
-    expect(p.baseline!.bench.scenario.aggregator.batch_size).toBe(1);
+    expect(p.candidate.run.scenario.aggregator.batch_size).toBe(50);
+    expect(p.baseline!.run.scenario.aggregator.batch_size).toBe(1);
     expect(p.replicates).toBe(5);
     expect(p.metrics.map((m) => m.name)).toEqual(['p99_ms']);
   });

@@ -8,28 +8,31 @@
 // the gate outright.
 // Exit codes: 0 pass · 1 regression or correctness failure · 2 bad input · 3 invalid runs or undecidable.
 //
-// Why it is over 450 lines: argument planning for three modes (parseGateArgs, ~140 lines), the
-// verdict's pure rules (correctnessFailures, summarizeAa, loadConfound, outcomeOf), and the
-// campaign runner (runGate, ~150 lines) that issue 17 wants shared with compare. The statistics
-// themselves are in ./stats.ts and the rendering in reports/gate.ts.
+// This file is the planning (parseGateArgs: three modes) and runGate, which has the runs made by the
+// campaign runner (commands/campaign/campaign.ts) and turns them into the decisions, gate.json,
+// gate.md and a baseline file. The verdict's rules are ./verdict.ts, the statistics ./stats.ts, the
+// baseline file's format ./baseline.ts and the rendering reports/gate.ts.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
-import { figuresOf, type RunFigures } from '../../reports/compare.ts';
-import { summarize, type Summary } from '../../reports/stats.ts';
-import { CORRECTNESS_METRICS, GATE_SCHEMA, renderGate, type AaSummary, type CorrectnessFailure, type CorrectnessMetric, type GateMode, type GateOutcome, type GateReport, type GateRun } from '../../reports/gate.ts';
+import type { RunFigures } from '../../engine/figures.ts';
+import { summarize } from '../campaign/summary.ts';
+import { GATE_SCHEMA, renderGate, type AaSummary, type GateMode, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
-import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, describeLoad, splitList } from '../compare/compare.ts';
-import { parseBenchArgs, strictParser, writeReportFiles, writeResult, type BenchArgs } from '../bench/bench.ts';
+import { strictParser } from '../bench/bench.ts';
+import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
+import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, parseSetFlags, splitList } from '../../cli/flags.ts';
 import type { RunResult } from '../../engine/result.ts';
-import { makeRunId, runScenario, type RunOptions } from '../../engine/run.ts';
+import { resolveRun, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
+import { makeRunId, type RunOptions } from '../../engine/run.ts';
 import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
+import { correctnessFailures, loadConfound, outcomeOf, promisedZero, summarizeAa } from './verdict.ts';
+import { BASELINE_SCHEMA, flagsGiven, readBaselineFile, type BaselineFile } from './baseline.ts';
 
-export const BASELINE_SCHEMA = 'chaosbench.gate-baseline/v1';
 export const DEFAULT_GATE_REPLICATES = 5;
 export const DEFAULT_FLOOR = 0.1;
 export const DEFAULT_CONFIDENCE = 0.9;
@@ -49,24 +52,11 @@ const METRIC_NAMES: Record<string, GateMetric> = {
   committed_per_s: METRICS.committed_per_s,
 };
 
-export interface BaselineFile {
-  schema: typeof BASELINE_SCHEMA;
-  scenario: string;
-  /** The bench flags of the measured config (without --out). */
-  bench_argv: string[];
-  load: string;
-  command: string;
-  created_at: string;
-  git_sha: string;
-  machine: RunResult['machine'] | null;
-  /** load_avg_1m: the machine's 1-minute load average when the run ended (absent in older files). */
-  replicates: { replicate: number; run_id: string | null; valid: boolean; figures: RunFigures | null; load_avg_1m?: number | null }[];
-}
-
 export interface GateSide {
   label: string;
-  argv: string[];
-  bench: BenchArgs;
+  /** What the side asks for, and what it resolves to. */
+  request: RunRequest;
+  run: ResolvedRun;
 }
 
 export interface GatePlan {
@@ -82,6 +72,8 @@ export interface GatePlan {
   /** Baseline-file mode: the load-per-core difference beyond which the verdict cannot be trusted. */
   load_limit: number;
   candidate: GateSide;
+  /** The flags every run was given, as a baseline file records them (flagsGiven). */
+  flags_given: string[];
   /** Interleaved mode: the baseline config. */
   baseline: GateSide | null;
   /** --baseline FILE: its path, and its contents when comparing against it. */
@@ -93,33 +85,11 @@ export interface GatePlan {
   quiet: boolean;
 }
 
-const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
-
 /** The metric figure of one run, or null. */
 function figure(f: RunFigures | null, metric: GateMetric): number | null {
   if (!f) return null;
   const value = (f as unknown as Record<string, number | null>)[metric.name];
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
-}
-
-/** Which correctness promises the scenario makes (a check that the count is 0). */
-export function promisedZero(scenario: Pick<Scenario, 'checks'>): CorrectnessMetric[] {
-  const zero = (metric: string) => scenario.checks.some((c) => c.metric === metric && ((c.op === '==' && c.value === 0) || (c.op === '<=' && c.value <= 0) || (c.op === '<' && c.value <= 1)));
-  return CORRECTNESS_METRICS.filter(zero);
-}
-
-export function readBaselineFile(path: string): BaselineFile {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`--baseline: cannot read ${path}: ${(error as Error).message}`);
-  }
-  const file = parsed as Partial<BaselineFile>;
-  if (file.schema !== BASELINE_SCHEMA || !Array.isArray(file.replicates) || typeof file.scenario !== 'string') {
-    throw new UsageError(`--baseline: ${path} is not a gate baseline (schema ${BASELINE_SCHEMA}); write one with --update-baseline`);
-  }
-  return file as BaselineFile;
 }
 
 export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
@@ -194,39 +164,31 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
     }
   }
 
-  const common: string[] = [];
-  if (args.scenario !== undefined) common.push(`--scenario=${args.scenario}`);
-  for (const name of COMMON_FLAGS) {
-    const value = args[name];
-    if (value !== undefined) common.push(`--${name}=${String(value)}`);
-  }
-  for (const assignment of args.set ?? []) common.push(`--set=${String(assignment)}`);
-  const bench = async (benchArgv: string[], label: string): Promise<BenchArgs | undefined> => {
-    try {
-      const parsed = await parseBenchArgs(benchArgv);
-      if (parsed === 'listed') throw new Error('unexpected --list');
-      return parsed;
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      problems.push(...error.message.split('\nerror: ').map((p) => (label ? `${label}: ${p}` : p)));
-      return undefined;
-    }
+  // The candidate's request is every run's; the baseline's adds --baseline-set changes after its --set.
+  const set = parseSetFlags(args.set ?? []);
+  const common: RunRequest = { scenario: args.scenario, flags: givenScenarioFlags(args, COMMON_FLAGS), changes: set.changes, broker: args.broker, sink: args.sink, aggregator: 'reference' };
+  const resolved = (request: RunRequest, parseProblems: readonly string[], label: string): ResolvedRun | undefined => {
+    const resolution = resolveRun(request);
+    const found = [...parseProblems, ...(resolution.ok ? [] : resolution.problems)];
+    problems.push(...found.map((p) => (label ? `${label}: ${p}` : p)));
+    return resolution.ok && found.length === 0 ? resolution.run : undefined;
   };
-  const candidateBench = await bench(common, '');
+  const candidateRun = resolved(common, set.problems, '');
   let baseline: GateSide | null = null;
-  if (mode === 'interleaved' && baselineSets.length > 0 && candidateBench) {
-    const baselineArgv = [...common, ...baselineSets.map((s) => `--set=${s}`)];
-    const parsed = await bench(baselineArgv, `--baseline-set ${baselineSets.join(' ')}`);
-    if (parsed) baseline = { label: `--set ${baselineSets.join(' --set ')}`, argv: baselineArgv, bench: parsed };
+  if (mode === 'interleaved' && baselineSets.length > 0 && candidateRun) {
+    const changes = parseSetFlags(baselineSets);
+    const request: RunRequest = { ...common, changes: [...common.changes, ...changes.changes] };
+    const run = resolved(request, changes.problems, `--baseline-set ${baselineSets.join(' ')}`);
+    if (run) baseline = { label: `--set ${baselineSets.join(' --set ')}`, request, run };
   }
-  if (baselineFile && candidateBench && baselineFile.scenario !== candidateBench.scenario.name) {
-    problems.push(`--baseline: ${args.baseline} is a baseline of scenario '${baselineFile.scenario}', not '${candidateBench.scenario.name}'`);
+  if (baselineFile && candidateRun && baselineFile.scenario !== candidateRun.scenario.name) {
+    problems.push(`--baseline: ${args.baseline} is a baseline of scenario '${baselineFile.scenario}', not '${candidateRun.scenario.name}'`);
   }
-  if (problems.length > 0 || !candidateBench) throw new UsageError(problems.join('\nerror: ') || 'bad arguments');
+  if (problems.length > 0 || !candidateRun) throw new UsageError(problems.join('\nerror: ') || 'bad arguments');
 
-  const scenario = candidateBench.scenario;
+  const scenario = candidateRun.scenario;
   return {
-    command: ['npm', 'run', 'gate', '--', ...argv].map(shellQuote).join(' '),
+    command: commandLine('gate', argv),
     mode,
     scenario,
     load: describeLoad(scenario),
@@ -236,7 +198,8 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
     confidence: args.confidence,
     cv_limit: args['cv-limit'],
     load_limit: args['load-limit'],
-    candidate: { label: mode === 'aa' ? 'A/A' : 'candidate (this checkout)', argv: common, bench: candidateBench },
+    candidate: { label: mode === 'aa' ? 'A/A' : 'candidate (this checkout)', request: common, run: candidateRun },
+    flags_given: flagsGiven(args),
     baseline,
     baseline_path: args.baseline === undefined ? null : resolve(args.baseline),
     baseline_file: baselineFile,
@@ -256,109 +219,29 @@ export interface GateDeps {
   loadAverage?: () => number;
 }
 
-interface Scheduled {
+/** A side of the gate as an arm of the campaign: its runs go to <side>-r<k>, or pair<p>-<side>-r<k> in an A/A pair. */
+export interface GateArm extends CampaignArm {
   side: string;
+  /** A/A pair (1-based); 0 otherwise. */
   pair: number;
-  replicate: number;
-  bench: BenchArgs;
-}
-
-/** The runs of a plan, in order: interleaved B C B C …, or A B A B … per A/A pair. */
-export function gateSchedule(plan: Pick<GatePlan, 'mode' | 'replicates' | 'candidate' | 'baseline' | 'aa_pairs'>): Scheduled[] {
-  const order: Scheduled[] = [];
-  const c = plan.candidate.bench;
-  if (plan.mode === 'interleaved') {
-    for (let r = 1; r <= plan.replicates; r++) {
-      order.push({ side: 'baseline', pair: 0, replicate: r, bench: plan.baseline!.bench });
-      order.push({ side: 'candidate', pair: 0, replicate: r, bench: c });
-    }
-  } else if (plan.mode === 'aa') {
-    for (let p = 1; p <= plan.aa_pairs; p++) {
-      for (let r = 1; r <= plan.replicates; r++) {
-        order.push({ side: 'A', pair: p, replicate: r, bench: c });
-        order.push({ side: 'B', pair: p, replicate: r, bench: c });
-      }
-    }
-  } else {
-    for (let r = 1; r <= plan.replicates; r++) order.push({ side: 'candidate', pair: 0, replicate: r, bench: c });
-  }
-  return order;
-}
-
-/** The correctness gate: every run's lost, never acked, never sent and sink duplicates, against what the scenario promises. */
-export function correctnessFailures(runs: readonly GateRun[], promised: readonly CorrectnessMetric[]): CorrectnessFailure[] {
-  const failures: CorrectnessFailure[] = [];
-  for (const run of runs) {
-    for (const metric of promised) {
-      const actual = run.figures?.[metric];
-      if (typeof actual === 'number' && actual > 0) failures.push({ side: run.side, pair: run.pair, replicate: run.replicate, metric, actual });
-    }
-  }
-  return failures;
-}
-
-/** The A/A summary from each pair's decision on the first metric. */
-export function summarizeAa(decisions: Decision[]): AaSummary {
-  const count = (v: Decision['verdict']) => decisions.filter((d) => d.verdict === v).length;
-  const pairs = decisions.length;
-  const regressions = count('regression');
-  const improvements = count('improvement');
-  const undecidable = count('undecidable');
-  return {
-    pairs,
-    decided: pairs - undecidable,
-    regressions,
-    improvements,
-    undecidable,
-    false_positive_rate: pairs === 0 ? 0 : regressions / pairs,
-    any_difference_rate: pairs === 0 ? 0 : (regressions + improvements) / pairs,
-    decisions,
-  };
 }
 
 /**
- * Baseline-file mode: the stored replicates were measured at another time, and on a shared machine
- * "another time" can mean another load. A busier machine slows p99 as a regression would, and a
- * quieter one can hide a regression, so when the 1-min load average per core differs by more than
- * `limit` in the direction that would explain the verdict, the verdict cannot be trusted. Returns
- * why, or null. (The load includes the gate's own processes, the same on both sides.)
+ * The runs of a plan as campaigns, made in turn, each interleaved: baseline and candidate (B C B C …);
+ * per A/A pair, A and B (A B A B …); or the candidate alone.
  */
-export function loadConfound(baseline: Summary | null, candidate: Summary | null, cpus: number, limit: number, decisions: readonly Decision[]): string | null {
-  if (!baseline || !candidate || !(cpus > 0) || decisions.length === 0) return null;
-  const perCore = (candidate.median - baseline.median) / cpus;
-  const figures = `1-min load average ${candidate.median.toFixed(2)} during the candidate runs against ${baseline.median.toFixed(2)} when the baseline was written, on ${cpus} cores: ${perCore >= 0 ? '+' : ''}${perCore.toFixed(2)} per core, beyond ±${limit}`;
-  const regression = decisions.some((d) => d.verdict === 'regression');
-  if (regression && perCore > limit) return `the machine was busier than when the baseline was written (${figures}): a slower p99 cannot be told from a busier machine`;
-  const passed = decisions.every((d) => d.verdict === 'no-change' || d.verdict === 'improvement');
-  if (passed && perCore < -limit) return `the machine was quieter than when the baseline was written (${figures}): a regression could hide behind the baseline's slower machine`;
-  return null;
+export function gateCampaigns(plan: Pick<GatePlan, 'mode' | 'candidate' | 'baseline' | 'aa_pairs'>): GateArm[][] {
+  const arm = (side: string, pair: number, run: ResolvedRun): GateArm => ({ label: `${side}${pair ? ` pair ${pair}` : ''}`, dir: `${pair ? `pair${pair}-` : ''}${side}`, run, side, pair });
+  const c = plan.candidate.run;
+  if (plan.mode === 'interleaved') return [[arm('baseline', 0, plan.baseline!.run), arm('candidate', 0, c)]];
+  if (plan.mode === 'aa') return Array.from({ length: plan.aa_pairs }, (_, i) => [arm('A', i + 1, c), arm('B', i + 1, c)]);
+  return [[arm('candidate', 0, c)]];
 }
 
-/** Outcome and exit code, in order of precedence: correctness, invalid runs, a load confound, regression, undecidable. */
-export function outcomeOf(
-  mode: GateMode,
-  runs: readonly GateRun[],
-  failures: readonly CorrectnessFailure[],
-  decisions: readonly Decision[],
-  confound: string | null = null,
-): { outcome: GateOutcome; exit: number; message: string } {
-  if (failures.length > 0) {
-    const list = failures.map((f) => `${f.side}${f.pair ? ` pair ${f.pair}` : ''} r${f.replicate} ${f.metric} = ${f.actual}`).join(', ');
-    return { outcome: 'correctness-failure', exit: EXIT.check_failed, message: `events lost, never acked or never sent, or sink duplicates: ${list}` };
-  }
-  const invalid = runs.filter((r) => !r.valid);
-  if (invalid.length > 0) {
-    const reasons = [...new Set(invalid.flatMap((r) => (r.error !== null ? [`did not complete: ${r.error}`] : r.invalid_reasons)))];
-    return { outcome: 'invalid', exit: EXIT.invalid_run, message: `${invalid.length} of ${runs.length} runs invalid: ${reasons.join('; ')}` };
-  }
-  if (mode === 'update-baseline') return { outcome: 'baseline-written', exit: EXIT.ok, message: `${runs.length} replicates written` };
-  if (mode === 'aa') return { outcome: 'aa-measured', exit: EXIT.ok, message: 'A/A pairs measured' };
-  if (confound) return { outcome: 'undecidable', exit: EXIT.invalid_run, message: `${confound} (the statistics alone: ${decisions.map((d) => `${d.metric} ${d.verdict}`).join(', ')})` };
-  const regressions = decisions.filter((d) => d.verdict === 'regression');
-  if (regressions.length > 0) return { outcome: 'regression', exit: EXIT.check_failed, message: regressions.map((d) => `${d.metric}: ${d.reason}`).join('; ') };
-  const undecided = decisions.filter((d) => d.verdict === 'undecidable');
-  if (undecided.length > 0) return { outcome: 'undecidable', exit: EXIT.invalid_run, message: undecided.map((d) => `${d.metric}: ${d.reason}`).join('; ') };
-  return { outcome: 'pass', exit: EXIT.ok, message: decisions.map((d) => `${d.metric}: ${d.verdict}`).join(', ') };
+/** A run of the campaign as gate.json records it, with the machine's load when it ended. */
+function gateRun(run: CampaignRun<GateArm>, loadAvg: number): GateRun {
+  const { order, replicate, out_dir, run_id, valid, invalid_reasons, error, figures } = run;
+  return { order, side: run.arm.side, pair: run.arm.pair, replicate, out_dir, run_id, valid, invalid_reasons, error, figures, load_avg_1m: loadAvg };
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
@@ -371,50 +254,36 @@ function runLine(run: GateRun, total: number): string {
 }
 
 export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ report: GateReport; markdown: string }> {
-  const run = deps.run ?? runScenario;
   const log = deps.log ?? (() => {});
   const now = deps.now ?? (() => new Date());
   const loadAverage = deps.loadAverage ?? (() => loadavg()[0]!);
   const started = now();
-  const schedule = gateSchedule(plan);
+  const campaigns = gateCampaigns(plan);
+  const total = campaigns.reduce((sum, arms) => sum + arms.length * plan.replicates, 0);
   mkdirSync(plan.out_dir, { recursive: true });
-  log(`chaosbench gate: ${plan.scenario.name} · ${plan.mode} · ${schedule.length} runs · ${plan.load} · out ${plan.out_dir}`);
+  log(`chaosbench gate: ${plan.scenario.name} · ${plan.mode} · ${total} runs · ${plan.load} · out ${plan.out_dir}`);
 
   const runs: GateRun[] = [];
   let machine: RunResult['machine'] | null = null;
-  let gitSha = 'unknown';
-  for (const [i, item] of schedule.entries()) {
-    const dirName = `${item.pair ? `pair${item.pair}-` : ''}${item.side}-r${item.replicate}`;
-    const outDir = join(plan.out_dir, dirName);
-    const base = { order: i + 1, side: item.side, pair: item.pair, replicate: item.replicate, out_dir: outDir };
-    let entry: Omit<GateRun, 'load_avg_1m'>;
-    try {
-      const result = await run({
-        scenario: item.bench.scenario,
-        overrides: item.bench.overrides,
-        broker: item.bench.broker,
-        ...(item.bench.sink !== undefined ? { sink: item.bench.sink } : {}),
-        out_dir: outDir,
-        aggregator: item.bench.aggregator,
-        progress: (line) => deps.progress?.(`[${i + 1}/${schedule.length}] ${item.side} r${item.replicate}  ${line}`),
-      });
-      writeResult(outDir, result);
-      try {
-        writeReportFiles(outDir, result);
-      } catch (error) {
-        log(`warning: run ${i + 1}: the report files could not be rendered (${(error as Error).message})`);
-      }
-      machine ??= result.machine;
-      if (gitSha === 'unknown') gitSha = result.git_sha;
-      entry = { ...base, run_id: result.run_id, valid: result.valid, invalid_reasons: result.invalid_reasons, error: null, figures: figuresOf(result) };
-    } catch (error) {
-      const message = (error as Error).message ?? String(error);
-      entry = { ...base, run_id: null, valid: false, invalid_reasons: [`the run could not complete: ${message}`], error: message, figures: null };
-    }
-    const measured: GateRun = { ...entry, load_avg_1m: round2(loadAverage()) };
-    runs.push(measured);
-    log(runLine(measured, schedule.length));
+  let firstSha: string | null = null;
+  for (const arms of campaigns) {
+    const made = await runCampaign(
+      { arms, replicates: plan.replicates, out_dir: plan.out_dir, numbering: { first: runs.length + 1, total } },
+      {
+        run: deps.run,
+        progress: deps.progress,
+        warn: log,
+        done: (run) => {
+          const measured = gateRun(run, round2(loadAverage()));
+          runs.push(measured);
+          log(runLine(measured, total));
+        },
+      },
+    );
+    machine ??= made.machine;
+    firstSha ??= made.git_sha;
   }
+  const gitSha = firstSha ?? 'unknown';
 
   const promised = promisedZero(plan.scenario);
   const failures = correctnessFailures(runs, promised);
@@ -456,8 +325,8 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
   const notes: string[] = [];
   if (plan.baseline_file) {
     const key = (argv: readonly string[]) => JSON.stringify([...argv].sort());
-    if (key(plan.baseline_file.bench_argv) !== key(plan.candidate.argv)) {
-      notes.push(`the baseline file was measured with other flags (${plan.baseline_file.bench_argv.join(' ')}) than this candidate (${plan.candidate.argv.join(' ')})`);
+    if (key(plan.baseline_file.bench_argv) !== key(plan.flags_given)) {
+      notes.push(`the baseline file was measured with other flags (${plan.baseline_file.bench_argv.join(' ')}) than this candidate (${plan.flags_given.join(' ')})`);
     }
   }
   if (plan.mode === 'update-baseline' && outcome === 'baseline-written') {
@@ -504,7 +373,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
     const file: BaselineFile = {
       schema: BASELINE_SCHEMA,
       scenario: plan.scenario.name,
-      bench_argv: plan.candidate.argv,
+      bench_argv: plan.flags_given,
       load: plan.load,
       command: plan.command,
       created_at: report.finished_at,

@@ -5,7 +5,7 @@
 // effect-size floor, so that a significant but trivial shift never fails a build.
 
 import { seededRandom, type Random } from '../../aggregator/random.ts';
-import { summarize, type Summary } from '../../reports/stats.ts';
+import { summarize, type Summary } from '../campaign/summary.ts';
 
 /** Above this many arrangements (C(m+n, m)) the exact U distribution gives way to the normal approximation. */
 const EXACT_LIMIT = 1_000_000;

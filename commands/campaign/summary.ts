@@ -1,5 +1,6 @@
-// Summary statistics of a handful of replicates (median, range, quartiles): pure, for the
-// comparison table. With 3 to 10 replicates per variant the median and the full range say more
+// Summary statistics of a campaign's handful of replicates (median, range, quartiles, ratios):
+// pure; compare's per-variant summary, the gate's statistics and machine load, and the tables
+// their renderers show are made with them. With 3 to 10 replicates per variant the median and the full range say more
 // than a mean and a standard deviation, which one outlier run would drag.
 
 import { max, median, min, quantileSorted } from 'simple-statistics';

@@ -1,0 +1,54 @@
+// The figures of one finished run that campaigns compare (compare's table, the gate's statistics,
+// a gate baseline file's replicates): taken from its RunResult once, when it ran, and stored in
+// compare.json, gate.json and baseline files, so that those re-render and compare with no result.json.
+// Pure. Invariant: a figure that was not measured is null, never 0 (a bare subscriber has no
+// latency; a run that committed nothing has no percentile).
+
+import type { RunResult } from './result.ts';
+
+/** The figures of one run that the comparison uses (null: not measured, e.g. latency of a bare subscriber). */
+export interface RunFigures {
+  target_per_s: number;
+  offered_per_s: number;
+  committed_per_s: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  p99_9_ms: number | null;
+  /** Injected copies / all deliveries (the same for every variant of a seeded scenario). */
+  duplicate_rate: number;
+  loss_rate: number | null;
+  /** Extra rows of one event in the sink (only possible in append mode). */
+  sink_duplicates: number | null;
+  lost: number | null;
+  /** Handed to the MQTT client, never acked by the broker, never committed (null: bare, or a result from before it was counted). */
+  lost_unacked: number | null;
+  /** Never handed to the MQTT client (null: bare, or a result from before it was counted). */
+  never_sent: number | null;
+  /** Measured phases whose backlog grew throughout. */
+  overloaded_phases: string[];
+  duration_s: number;
+}
+
+/** The figures of a finished run, from its result. */
+export function figuresOf(result: RunResult): RunFigures {
+  const bare = result.aggregator.kind === 'none';
+  const e2e = result.latency.end_to_end;
+  return {
+    target_per_s: result.throughput.target_per_s,
+    offered_per_s: result.throughput.offered_per_s,
+    committed_per_s: result.throughput.committed_per_s,
+    // A bare subscriber commits nothing: no end-to-end latency, loss or sink figures exist.
+    // Nor does a run that committed nothing: its empty histogram's 0 ms is no latency.
+    p50_ms: bare || e2e.count === 0 ? null : e2e.p50_ms,
+    p99_ms: bare || e2e.count === 0 ? null : e2e.p99_ms,
+    p99_9_ms: bare || e2e.count === 0 ? null : e2e.p99_9_ms,
+    duplicate_rate: result.rates.duplicate_rate,
+    loss_rate: bare ? null : result.rates.loss_rate,
+    sink_duplicates: bare ? null : result.totals.sink_duplicates,
+    lost: bare ? null : result.totals.lost,
+    lost_unacked: bare ? null : result.totals.lost_unacked,
+    never_sent: bare ? null : (result.totals.never_sent ?? null),
+    overloaded_phases: result.phases.filter((p) => p.overloaded && !p.excluded_from_totals).map((p) => p.name),
+    duration_s: result.duration_s,
+  };
+}

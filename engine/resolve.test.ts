@@ -1,0 +1,50 @@
+// resolveRun as the commands call it, with typed requests (no command line): what a run becomes, what
+// it records for its replay line, and every problem at once, each naming its flag or field. The
+// command-line side of the same messages is in commands/bench/bench.test.ts and cli/flags.test.ts.
+
+import { describe, expect, it } from 'vitest';
+import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
+import { resolveRun, type RunRequest } from './resolve.ts';
+
+const request = (changes: Partial<RunRequest> = {}): RunRequest => ({ scenario: 'dup-storm', flags: {}, changes: [], broker: 'embedded', aggregator: 'reference', ...changes });
+
+describe('resolveRun', () => {
+  it('applies the named flags, then the changes in order, and records both for the replay line', () => {
+    const given = request({ flags: { rate: '700', 'batch-size': 20 }, changes: [{ path: 'aggregator.batch_size', value: 5 }, { path: 'phases[0].rate', value: 300, flag: 'vary' }], sink: 'postgres://bench:secret@db.example:5432/bench', aggregator: 'none' });
+    const copy = structuredClone(given);
+    const resolution = resolveRun(given);
+    expect(resolution.ok).toBe(true);
+    const run = resolution.ok ? resolution.run : undefined;
+    expect(run!.scenario.phases.map((p) => p.rate)).toEqual([300, 700]);
+    expect(run!.scenario.aggregator.batch_size).toBe(5); // the change after the flag wins
+    expect(run!.overrides).toEqual({ rate: '700', 'batch-size': 20, aggregator: 'none', sink: 'postgres://bench:***@db.example:5432/bench', set: ['aggregator.batch_size=5', 'phases[0].rate=300'] });
+    expect([run!.broker, run!.sink, run!.aggregator, run!.shard]).toEqual(['embedded', 'postgres://bench:secret@db.example:5432/bench', 'none', undefined]);
+    expect(given).toEqual(copy); // the request is left alone, and so is the shipped scenario
+    expect(dupStorm.aggregator.batch_size).not.toBe(5);
+  });
+
+  it('defaults the sink to sqlite and records nothing that was not changed', () => {
+    const resolution = resolveRun(request());
+    expect(resolution).toMatchObject({ ok: true, run: { sink: 'sqlite', overrides: {} } });
+    expect(resolution.ok && resolution.run.scenario).toEqual(dupStorm);
+  });
+
+  it('names every problem at once: a change by its own flag, a named flag beside its field', () => {
+    const resolution = resolveRun(request({ flags: { 'sink-delay-ms': -1 }, changes: [{ path: 'phases[5].rate', value: 1, flag: 'vary' }], broker: 'http://x', shard: '1/8' }));
+    expect(resolution.ok).toBe(false);
+    expect(!resolution.ok && resolution.problems).toEqual([
+      expect.stringMatching(/^--broker: invalid broker spec "http:\/\/x"/),
+      '--vary: phases[5]: index out of range (the list has 2 items)',
+      "scenario 'dup-storm' is invalid after overrides:\n  --sink-delay-ms: aggregator.sink_delay_ms must be >= 0, got -1",
+    ]);
+  });
+
+  it('without a scenario still checks the named flags, in a stand-in', () => {
+    const resolution = resolveRun(request({ scenario: undefined, flags: { 'batch-size': 0, duration: 'x' } }));
+    expect(!resolution.ok && resolution.problems).toEqual([
+      expect.stringMatching(/^--scenario is required \(one of: dup-storm, /),
+      expect.stringMatching(/^--duration must look like 30s/),
+      '--batch-size: aggregator.batch_size must be a positive integer, got 0',
+    ]);
+  });
+});

@@ -1,0 +1,133 @@
+// What one run is asked to be → what it will be: a shipped scenario or a scenario file, the named
+// flags' values (each a shorthand for scenario fields, one table: cli/flags.ts), field changes
+// (path → value, applied last, in order), the broker, the sink, the aggregator kind and the shard,
+// resolved into the validated Scenario and the options runScenario takes — or every problem at once.
+// Typed in, typed out: bench, compare and gate each turn their own command line into a RunRequest,
+// and no command builds another's flags as text. Pure but for reading a scenario file.
+// Invariants: nothing is run or written here; a problem names the flag or scenario field it is
+// about, in the words the commands print (they add "error: "); a value that did not parse is not
+// applied, so it is not reported twice.
+
+import { SCENARIOS } from '../scenarios/index.ts';
+import type { Scenario } from '../scenarios/schema.ts';
+import { validateScenario } from '../scenarios/validate.ts';
+import { isScenarioFile, loadScenarioFile } from '../scenarios/load.ts';
+import { setPath } from '../scenarios/override.ts';
+import { applyScenarioFlags, flagErrors, flagOf, setOver, type ScenarioFlagName } from '../cli/flags.ts';
+import { parseBrokerSpec } from './broker/index.ts';
+import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from './run-sink/index.ts';
+import { parseShard, shardProblems } from './load/shard.ts';
+import type { AggregatorKind, RunOptions } from './run.ts';
+
+/** One scenario field set to a value (`--set path=value`, or a command's own change such as compare's --vary). */
+export interface FieldChange {
+  path: string;
+  value: unknown;
+  /** The flag its problems name, without the dashes (default 'set'). */
+  flag?: string;
+}
+
+export interface RunRequest {
+  /** A shipped scenario's name or a .json/.yaml file; undefined when none was given (a problem). */
+  scenario: string | undefined;
+  /** The named flags given (undefined or absent: not given), as the user gave them: '10s', '500:4000', 20. */
+  flags: Partial<Record<ScenarioFlagName, unknown>>;
+  /** Applied after the flags, in order, so that they can change anything a flag set. */
+  changes: readonly FieldChange[];
+  /** 'embedded' or mqtt://host:port. */
+  broker: string;
+  /** sqlite (default), postgres or postgres://USER@HOST:PORT/DB. */
+  sink?: string | undefined;
+  aggregator: AggregatorKind;
+  /** I/N: this process's share of a run several harness processes drive. */
+  shard?: string | undefined;
+}
+
+/** What runScenario needs to know of a run but where it goes and how it reports progress. */
+export type ResolvedRun = Required<Pick<RunOptions, 'scenario' | 'overrides' | 'broker' | 'sink' | 'aggregator'>> & Pick<RunOptions, 'shard'>;
+
+export type Resolution = { ok: true; run: ResolvedRun } | { ok: false; problems: string[] };
+
+const DEFAULT_SINK = 'sqlite';
+
+/**
+ * Resolves a request. Every problem at once (docs/scenarios-and-faults.md): those that can be
+ * checked on their own first, then the scenario with the flags and changes that parsed.
+ */
+export function resolveRun(request: RunRequest): Resolution {
+  const problems: string[] = [];
+  const known = Object.keys(SCENARIOS).join(', ');
+  const name = request.scenario;
+  let base: Scenario | undefined;
+  if (!name) problems.push(`--scenario is required (one of: ${known}, or a .json/.yaml file); --list describes them`);
+  else if (isScenarioFile(name)) {
+    // A file is checked as it stands first, so its own errors are named before any override applies.
+    try {
+      const loaded = validateScenario(loadScenarioFile(name));
+      if (loaded.ok) base = loaded.scenario;
+      else problems.push(`scenario file ${name} is invalid:\n  ${loaded.errors.join('\n  ')}`);
+    } catch (error) {
+      problems.push(`--scenario: ${(error as Error).message}`);
+    }
+  } else {
+    base = SCENARIOS[name];
+    if (!base) problems.push(`--scenario: unknown scenario '${name}' (known: ${known}; or a path to a .json/.yaml file)`);
+  }
+  const checked = <T>(flag: string, check: () => T): T | undefined => {
+    try {
+      return check();
+    } catch (error) {
+      problems.push(`--${flag}: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+  // The named flags go into the scenario as a change of their fields would; without a scenario
+  // they are still checked, in a shipped one, so that a bad value is named with the missing --scenario.
+  const flags = applyScenarioFlags(structuredClone(base ?? SCENARIOS.smoke!), request.flags);
+  problems.push(...flags.problems);
+  const sinkText = request.sink ?? DEFAULT_SINK;
+  const brokerSpec = checked('broker', () => parseBrokerSpec(request.broker));
+  const sink = checked('sink', () => parseSinkChoice(sinkText));
+  const shard = request.shard === undefined ? undefined : checked('shard', () => parseShard(request.shard!));
+  if (!base) {
+    const standIn = validateScenario(flags.scenario);
+    if (!standIn.ok) problems.push(...flagErrors(standIn.errors.filter((error) => flagOf(error, flags.sources)), flags.sources));
+    return { ok: false, problems };
+  }
+
+  // What the run records as changed from the scenario, for its report's replay line.
+  const overrides: Record<string, unknown> = {};
+  if (isScenarioFile(name!)) overrides.scenario_file = name;
+  Object.assign(overrides, flags.overrides);
+  let scenario: Scenario = flags.scenario;
+  if (request.aggregator !== 'reference') overrides.aggregator = request.aggregator;
+  if (request.broker !== 'embedded') overrides.broker = request.broker;
+  if (sinkText !== DEFAULT_SINK) overrides.sink = describeSinkChoice(sinkText);
+  if (shard !== undefined) overrides.shard = request.shard;
+  // The changes last, so that they can change anything, including what a flag set (a problem of
+  // such a field is then the change's, not the flag's).
+  for (const change of request.changes) {
+    const changed = checked(change.flag ?? 'set', () => setPath(scenario, change.path, change.value));
+    if (changed) scenario = changed;
+    setOver(flags.sources, change.path);
+  }
+  if (request.changes.length > 0) overrides.set = request.changes.map(({ path, value }) => `${path}=${JSON.stringify(value)}`);
+  if (brokerSpec?.kind === 'external') {
+    scenario.phases.forEach((phase, i) =>
+      phase.faults.forEach((fault, j) => {
+        if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${request.broker})`);
+      }),
+    );
+  }
+  // After the changes, which may change the dedup store too: the store as the validator parsed it
+  // (one that does not parse is the validator's to name); a bare subscriber has neither.
+  const validation = validateScenario(scenario);
+  if (sink !== undefined && request.aggregator === 'reference' && validation.dedup) problems.push(...sinkDedupProblems(sink, validation.dedup));
+  if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${flagErrors(validation.errors, flags.sources).join('\n  ')}`);
+  else if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    run: { scenario, overrides, broker: request.broker, sink: sinkText, aggregator: request.aggregator, ...(shard !== undefined ? { shard } : {}) },
+  };
+}
