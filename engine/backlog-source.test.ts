@@ -3,9 +3,7 @@
 // from it, not the aggregator's acked counter; only where the broker's counts cannot be read (an
 // external broker) is the subscriber's word used, and then it is labelled self-reported.
 
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
@@ -13,17 +11,9 @@ import { validateScenario } from '../scenarios/validate.ts';
 import { startMosquitto, type MosquittoBroker } from './broker/mosquitto.ts';
 import { reportFiles } from '../reports/files.ts';
 import { runScenario } from './run.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function outDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-backlog-source-'));
-  dirs.push(dir);
-  return dir;
-}
+const outDir = tempDirs('backlog-source');
 
 const RATE = 200;
 

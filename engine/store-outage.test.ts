@@ -5,9 +5,6 @@
 // shared Redis is never touched.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { runScenario } from './run.ts';
@@ -18,12 +15,14 @@ import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport } from '../reports/markdown.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectStalledNotDeadLettered, expectValidApartFromGeneratorLag } from '../test-support/run-expectations.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
 const RATE = 300;
 const OUTAGE_FROM_S = 2.5;
 const OUTAGE_S = 2;
 
 const cleanups: (() => Promise<void> | void)[] = [];
+const outDir = tempDirs('store-outage');
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
@@ -72,8 +71,7 @@ describe('the dedup store goes away mid-run', () => {
     const port = await pickFreePort();
     let redis = await startRedis(port);
     cleanups.push(() => killed(redis));
-    const dir = mkdtempSync(join(tmpdir(), 'chaosbench-store-outage-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = outDir();
 
     const url = `redis://127.0.0.1:${port}`;
     const scenario: Scenario = structuredClone(dupStorm);

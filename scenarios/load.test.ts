@@ -1,24 +1,16 @@
 // Scenario files (JSON, YAML) and the shipped scenario table.
 
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { SCENARIOS, type Scenario } from './index.ts';
 import { isScenarioFile, loadScenarioFile } from './load.ts';
 import { validateScenario } from './validate.ts';
+import { tempDir } from '../test-support/temp-dirs.ts';
 
-let dir: string;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chaosbench-load-test-'));
-});
-
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDir('load-test');
 
 function write(name: string, text: string): string {
   const path = join(dir, name);

@@ -1,7 +1,6 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LatencyRecorder } from '../../engine/metrics/histogram.ts';
 import { mergeResults, type MergePart } from './merge.ts';
@@ -14,19 +13,12 @@ import { runScenario } from '../../engine/run.ts';
 import { startBroker } from '../../engine/broker/index.ts';
 import { dupStorm } from '../../scenarios/shipped/dup-storm.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const FIXTURE = join(import.meta.dirname, '..', '..', 'test-support', 'fixtures', 'dup-storm.result.json');
 const fixture = (): RunResult => JSON.parse(readFileSync(FIXTURE, 'utf8')) as RunResult;
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-merge-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('merge');
 
 function recorderOf(values: readonly number[]): LatencyRecorder {
   const recorder = new LatencyRecorder();
