@@ -1,7 +1,8 @@
 // Issue 16, point 2: the timeline's backlog is the harness's own evidence where it can be. With the
 // embedded broker, what the subscriber finished is the broker's count of the PUBACKs it received
 // from it, not the aggregator's acked counter; only where the broker's counts cannot be read (an
-// external broker) is the subscriber's word used, and then it is labelled self-reported.
+// external broker) is the subscriber's word used, and then it is labelled self-reported. The same
+// holds for the drain of a bare subscriber's run, which has no sink to count.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
@@ -77,6 +78,34 @@ describe("the timeline's backlog does not rest on the aggregator's word", () => 
     }
 
     expect(reportFiles(result)['report.md']).toContain('counted by the broker (the PUBACKs it received from the subscriber)');
+    expect(result.drain.counted).toBe('sink');
+  }, 60_000);
+
+  it("a bare subscriber whose acked counter says 0 throughout: the drain counts the broker's PUBACKs and completes", async () => {
+    const s = scenario();
+    // The budget a drain counting the lie would wait out in full, ending incomplete.
+    s.drain_timeout_s = 5;
+    const result = await runScenario({
+      scenario: s,
+      overrides: {},
+      broker: 'embedded',
+      out_dir: outDir(),
+      aggregator: 'none',
+      during: async ({ aggregator }) => {
+        const real = aggregator.totalCounters.bind(aggregator);
+        aggregator.totalCounters = () => {
+          const counters = real();
+          return counters && { ...counters, acked: 0 };
+        };
+      },
+    });
+    expect(result.aggregator.kind).toBe('none');
+    expect(result.aggregator.self_reported.acked).toBe(0);
+    expect(result.drain.counted).toBe('broker');
+    expect(result.drain.complete, result.drain.reason).toBe(true);
+    expect(result.drain.outstanding).toBe(0);
+    expect(result.findings.join(' ')).not.toMatch(/the drain stopped/);
+    expect(reportFiles(result)['report.md']).toMatch(/\| drain \| [\d.]+ s, counting the PUBACKs the broker received from the subscriber \|/);
   }, 60_000);
 
   it("SIGKILLed aggregators' unreported acks do not stay in the backlog: it settles back to what is in flight", async () => {
@@ -123,6 +152,16 @@ describe("the timeline's backlog does not rest on the aggregator's word", () => 
       const report = reportFiles(result)['report.md']!;
       expect(report).toContain('messages the subscriber says it acknowledged (self-reported');
       expect(report).toContain('backlog growth msg/s (self-reported)');
+      expect(result.drain.counted).toBe('sink');
+    }, 60_000);
+
+    it("drains a bare subscriber by its own acks, and says so: result.json and report.md label them self-reported", async () => {
+      mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 20 });
+      const result = await runScenario({ scenario: scenario(), overrides: {}, broker: mosquitto.url, out_dir: outDir(), aggregator: 'none' });
+      expect(result.aggregator.kind).toBe('none');
+      expect(result.drain.counted).toBe('subscriber (self-reported)');
+      expect(result.drain.complete, result.drain.reason).toBe(true);
+      expect(reportFiles(result)['report.md']).toMatch(/\| drain \| [\d.]+ s, counting the subscriber's acks \(self-reported: the harness cannot read this broker's counts\) \|/);
     }, 60_000);
   });
 });

@@ -287,8 +287,11 @@ describe('drainOutcome', () => {
       not_committed: 92,
       reason: 'stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the sink, the last progress 80 s before it ended',
     });
-    expect(drainOutcome({ ...cut, last_progress_s: null }, 92, 90, true).reason).toBe(
-      "stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the subscriber's acks, with no progress during the drain",
+    expect(drainOutcome({ ...cut, counted: 'broker', last_progress_s: null }, 0, 90).reason).toBe(
+      "stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the subscriber's PUBACKs as the broker counted them, with no progress during the drain",
+    );
+    expect(drainOutcome({ ...cut, counted: 'subscriber (self-reported)', last_progress_s: null }, 0, 90).reason).toBe(
+      "stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the subscriber's acks (self-reported), with no progress during the drain",
     );
   });
 });

@@ -177,6 +177,22 @@ describe('mergeResults: counts, rates, checks', () => {
     ]);
   });
 
+  it("says what the drain counted where every part says: self-reported if any part's was", () => {
+    const drained = (counted: 'sink' | 'broker' | 'subscriber (self-reported)' | undefined) => (r: RunResult) => {
+      if (counted === undefined) delete r.drain.counted;
+      else r.drain.counted = counted;
+    };
+    expect(mergeResults([read('a', part('a1', [1000], drained('sink'))), read('b', part('b2', [2000], drained('sink')))]).drain.counted).toBe('sink');
+    expect(mergeResults([read('a', part('a1', [1000], drained('broker'))), read('b', part('b2', [2000], drained('broker')))]).drain.counted).toBe('broker');
+    expect(mergeResults([read('a', part('a1', [1000], drained('broker'))), read('b', part('b2', [2000], drained('subscriber (self-reported)')))]).drain.counted).toBe(
+      'subscriber (self-reported)',
+    );
+    expect(mergeResults([read('a', part('a1', [1000], drained('sink'))), read('b', part('b2', [2000], drained(undefined)))]).drain.counted).toBeUndefined();
+    expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), drain: { drain_s: 0, complete: true, stopped: 'done', outstanding: 0, counted: 'aggregator' } }).errors).toEqual([
+      "c: drain.counted must be one of 'sink', 'broker', 'subscriber (self-reported)' (got \"aggregator\")",
+    ]);
+  });
+
   it('a run is valid only if every part is, and says which part was not', () => {
     const b = part('b2', [1], (r) => {
       r.valid = false;
