@@ -48,6 +48,11 @@ export interface RunOptions {
   /** Progress lines (already formatted); the CLI decides where they go. */
   progress?: (line: string, final?: boolean) => void;
   /**
+   * Lines that stay (already formatted): warnings, and the embedded broker's error output once it
+   * serves. Default: the progress callback. The engine prints nothing itself.
+   */
+  log?: (line: string) => void;
+  /**
    * Read the sink every second for the progress line's p99 (default true). Costs the harness CPU in
    * proportion to the commit rate, which a bare subscriber's runs never pay, so runs that show no
    * progress line (a comparison not on a terminal) turn it off.
@@ -98,6 +103,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   mkdirSync(options.out_dir, { recursive: true });
   const runSink: RunSink = runSinkFor(sinkChoice, { out_dir: options.out_dir, tag });
   const progress = options.progress ?? (() => {});
+  const log = options.log ?? progress;
 
   const brokerSpec = parseBrokerSpec(options.broker);
   let broker: BrokerHandle | undefined;
@@ -118,6 +124,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       persistence,
       ...(redisKeys ? { redis: redisKeys } : {}),
       ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'broker') } : {}),
+      error_output: log,
     });
     const brokerHandle = broker;
     // Network faults need the clients to reach the broker through the harness's proxy: one for the
@@ -328,18 +335,18 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     if (dedupPlace) {
       const place = dedupPlace;
       await removeRunDedup(place).catch((error: unknown) =>
-        progress(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
+        log(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
       );
     }
     // After the final read (above, in the try) and after the aggregator is gone: the sink's schema on a shared server.
     if (aggregatorKind === 'reference') {
       await runSink.remove().catch((error: unknown) =>
-        progress(`warning: could not remove the run's sink (${runSink.kind}): ${(error as Error).message}`),
+        log(`warning: could not remove the run's sink (${runSink.kind}): ${(error as Error).message}`),
       );
     }
     if (redisKeys) {
       await deleteKeysWithPrefix(redisKeys.url, redisKeys.key_prefix).catch((error: unknown) =>
-        progress(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
+        log(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
       );
     }
   }

@@ -445,6 +445,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
         out_dir: outDir,
         aggregator: variant.aggregator,
         progress: (line) => deps.progress?.(`${head}  ${line}`),
+        log: (line) => log(`${head}  ${line}`),
         live_latency: deps.live !== false,
       });
       writeResult(outDir, result);

@@ -397,6 +397,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
         out_dir: outDir,
         aggregator: item.bench.aggregator,
         progress: (line) => deps.progress?.(`[${i + 1}/${schedule.length}] ${item.side} r${item.replicate}  ${line}`),
+        log: (line) => log(`[${i + 1}/${schedule.length}] ${item.side} r${item.replicate}  ${line}`),
       });
       writeResult(outDir, result);
       try {
