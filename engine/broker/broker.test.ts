@@ -1,5 +1,8 @@
 // Real brokers only: the embedded Aedes child, the machine's Mosquitto (MQTT_URL, default
-// 127.0.0.1:1883) and a private Mosquitto. A service that is down fails these tests; none skip.
+// 127.0.0.1:1883) and a private Mosquitto; Redis persistence on the machine's Redis (REDIS_URL) or a
+// private redis-server. A service that is down fails these tests; none skip.
+// Why over 450 lines: every broker kind the harness drives is tested here with the same few helpers
+// (a QoS 1 round trip, settled stats), one describe block per kind or counter.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
