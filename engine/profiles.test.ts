@@ -33,11 +33,11 @@ it('profiles the aggregator, the embedded broker, and the harness main thread an
   // Each profile is of its own thread: the load workers' show the worker's loop, the main thread's the run.
   for (const worker of ['harness, load worker 0 ', 'harness, load worker 1 ']) {
     expect(named(worker)?.busy_ms).toBeGreaterThan(0);
-    expect(projectFunctions(worker)).toMatch(/\(harness\/load\/worker\.ts:\d+\)/);
+    expect(projectFunctions(worker)).toMatch(/\(engine\/load\/worker\.ts:\d+\)/);
     expect(projectFunctions(worker)).not.toMatch(/runScenario/);
   }
   expect(projectFunctions('harness, main thread ')).toMatch(/runScenario \(harness\/run\.ts:\d+\)/);
-  expect(projectFunctions('harness, main thread ')).not.toMatch(/harness\/load\/worker\.ts/);
+  expect(projectFunctions('harness, main thread ')).not.toMatch(/engine\/load\/worker\.ts/);
   // The main thread's profile runs to the end of the run: the final read of the sink is in it.
   expect(projectFunctions('harness, main thread ')).toMatch(/buildLedgerAsync/);
 
