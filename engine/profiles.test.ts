@@ -36,7 +36,7 @@ it('profiles the aggregator, the embedded broker, and the harness main thread an
     expect(projectFunctions(worker)).toMatch(/\(engine\/load\/worker\.ts:\d+\)/);
     expect(projectFunctions(worker)).not.toMatch(/runScenario/);
   }
-  expect(projectFunctions('harness, main thread ')).toMatch(/runScenario \(harness\/run\.ts:\d+\)/);
+  expect(projectFunctions('harness, main thread ')).toMatch(/runScenario \(engine\/run\.ts:\d+\)/);
   expect(projectFunctions('harness, main thread ')).not.toMatch(/engine\/load\/worker\.ts/);
   // The main thread's profile runs to the end of the run: the final read of the sink is in it.
   expect(projectFunctions('harness, main thread ')).toMatch(/buildLedgerAsync/);
