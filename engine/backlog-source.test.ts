@@ -11,12 +11,21 @@ import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { startMosquitto, type MosquittoBroker } from './broker/mosquitto.ts';
 import { reportFiles } from '../reports/files.ts';
-import { runScenario } from './run.ts';
+import { runScenario, type RunOptions } from './run.ts';
 import { tempDirs } from '../test-support/temp-dirs.ts';
 
 const outDir = tempDirs('backlog-source');
 
 const RATE = 200;
+
+/** From the schedule's start, every counters report the harness holds says nothing was acked. */
+const ackedSaysZero: RunOptions['during'] = async ({ aggregator }) => {
+  const real = aggregator.totalCounters.bind(aggregator);
+  aggregator.totalCounters = () => {
+    const counters = real();
+    return counters && { ...counters, acked: 0 };
+  };
+};
 
 function scenario(): Scenario {
   const s: Scenario = structuredClone(dupStorm);
@@ -39,14 +48,7 @@ describe("the timeline's backlog does not rest on the aggregator's word", () => 
       broker: 'embedded',
       out_dir: outDir(),
       progress: (line) => progress.push(line),
-      // From the schedule's start, every counters report the harness holds says nothing was acked.
-      during: async ({ aggregator }) => {
-        const real = aggregator.totalCounters.bind(aggregator);
-        aggregator.totalCounters = () => {
-          const counters = real();
-          return counters && { ...counters, acked: 0 };
-        };
-      },
+      during: ackedSaysZero,
     });
     expect(result.valid, result.invalid_reasons.join('; ')).toBe(true);
     expect(result.totals.lost).toBe(0);
@@ -91,13 +93,7 @@ describe("the timeline's backlog does not rest on the aggregator's word", () => 
       broker: 'embedded',
       out_dir: outDir(),
       aggregator: 'none',
-      during: async ({ aggregator }) => {
-        const real = aggregator.totalCounters.bind(aggregator);
-        aggregator.totalCounters = () => {
-          const counters = real();
-          return counters && { ...counters, acked: 0 };
-        };
-      },
+      during: ackedSaysZero,
     });
     expect(result.aggregator.kind).toBe('none');
     expect(result.aggregator.self_reported.acked).toBe(0);
