@@ -3,8 +3,7 @@
 // (a key of the wrong type through the real dedup store, an ACL user without the permission).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -20,12 +19,12 @@ import { withLimitedRole, withPostgresClient } from './sink/test-postgres.ts';
 import { toTransientIfBusy } from './sink/sqlite.ts';
 import { sleep } from './clock.ts';
 import { pickFreePort } from '../engine/broker/mosquitto.ts';
+import { tempDir } from '../test-support/temp-dirs.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const redisUrl = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
 
-const dir = mkdtempSync(join(tmpdir(), 'chaosbench-failure-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('failure');
 
 /** The error `work` throws (the test fails if it throws none). */
 async function caught(work: () => unknown): Promise<unknown> {

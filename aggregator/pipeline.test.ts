@@ -1,7 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
 import { combineCounters, emptyCounters, Pipeline, type PipelineMessage, type PipelineOptions } from './pipeline.ts';
@@ -17,6 +15,7 @@ import { TransientError, type Sink } from './sink/index.ts';
 import { serializeEvent } from './event/parse.ts';
 import { seededRandom } from './random.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type Event } from './event/types.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
 const options: PipelineOptions = {
   batch_size: 50,
@@ -29,12 +28,12 @@ const options: PipelineOptions = {
 
 let dir: string;
 const closers: (() => Promise<void>)[] = [];
+const newDir = tempDirs('pipeline');
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chaosbench-pipeline-'));
+  dir = newDir();
 });
 afterEach(async () => {
   for (const close of closers.splice(0)) await close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function sinkAt(name = 'sink.db', mode: 'idempotent' | 'append' = 'idempotent', delayMs = 0): SqliteSink {

@@ -4,8 +4,6 @@
 // dead-letter table that refuses writes for a fault the pipeline cannot retry away (a trigger whose
 // insert breaks a NOT NULL constraint: a fault "of the event", thrown at once) until the test lifts it.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -15,13 +13,16 @@ import { startBroker, type BrokerHandle } from '../engine/broker/index.ts';
 import { sleep } from './clock.ts';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG } from './service.ts';
 import { readDeadLetters } from './sink/sqlite.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
 let broker: BrokerHandle;
 let dir: string;
 let service: AggregatorService | undefined;
 
+const newDir = tempDirs('redelivery');
+
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chaosbench-redelivery-'));
+  dir = newDir();
   broker = await startBroker({ kind: 'embedded' }, { persistence: 'memory' });
 });
 
@@ -29,7 +30,6 @@ afterEach(async () => {
   await service?.stop();
   service = undefined;
   await broker.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('a batch that cannot be made durable on a live connection', () => {

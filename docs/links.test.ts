@@ -5,11 +5,11 @@
 // code span that is a path in one of the repository's folders (`engine/run.ts`, `aggregator/sink/`)
 // must exist too, so that the docs follow the code when it moves.
 
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/temp-dirs.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -110,8 +110,7 @@ describe('links in README.md and docs/', () => {
     expect(markdownFiles(ROOT).flatMap((file) => missingPaths(file, ROOT))).toEqual([]);
   });
 
-  const scratch = mkdtempSync(join(tmpdir(), 'chaosbench-links-'));
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const scratch = tempDir('links');
 
   it('reports a missing file and a missing heading, and passes links inside code', () => {
     mkdirSync(join(scratch, 'docs'));

@@ -3,8 +3,6 @@
 // restarted aggregator (same client id, clean: false), and each event must be in the sink once.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { ulid } from 'ulid';
@@ -14,19 +12,21 @@ import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/
 import { readSinkRows } from '../aggregator/sink/sqlite.ts';
 import { serializeEvent } from '../aggregator/event/parse.ts';
 import { sleep } from '../aggregator/clock.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
 let dir: string;
 let broker: BrokerHandle;
 const processes: AggregatorProcess[] = [];
 
+const newDir = tempDirs('crash');
+
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chaosbench-crash-'));
+  dir = newDir();
   broker = await startBroker({ kind: 'embedded' }, { persistence: 'memory' });
 });
 afterEach(async () => {
   for (const p of processes.splice(0)) await p.kill();
   await broker.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function config(overrides: Partial<AggregatorConfig>): AggregatorConfig {

@@ -1,31 +1,31 @@
 // Issue 16, point 2: the timeline's backlog is the harness's own evidence where it can be. With the
 // embedded broker, what the subscriber finished is the broker's count of the PUBACKs it received
 // from it, not the aggregator's acked counter; only where the broker's counts cannot be read (an
-// external broker) is the subscriber's word used, and then it is labelled self-reported.
+// external broker) is the subscriber's word used, and then it is labelled self-reported. The same
+// holds for the drain of a bare subscriber's run, which has no sink to count.
 
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { startMosquitto, type MosquittoBroker } from './broker/mosquitto.ts';
 import { reportFiles } from '../reports/files.ts';
-import { runScenario } from './run.ts';
+import { runScenario, type RunOptions } from './run.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function outDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-backlog-source-'));
-  dirs.push(dir);
-  return dir;
-}
+const outDir = tempDirs('backlog-source');
 
 const RATE = 200;
+
+/** From the schedule's start, every counters report the harness holds says nothing was acked. */
+const ackedSaysZero: RunOptions['during'] = async ({ aggregator }) => {
+  const real = aggregator.totalCounters.bind(aggregator);
+  aggregator.totalCounters = () => {
+    const counters = real();
+    return counters && { ...counters, acked: 0 };
+  };
+};
 
 function scenario(): Scenario {
   const s: Scenario = structuredClone(dupStorm);
@@ -48,14 +48,7 @@ describe("the timeline's backlog does not rest on the aggregator's word", () => 
       broker: 'embedded',
       out_dir: outDir(),
       progress: (line) => progress.push(line),
-      // From the schedule's start, every counters report the harness holds says nothing was acked.
-      during: async ({ aggregator }) => {
-        const real = aggregator.totalCounters.bind(aggregator);
-        aggregator.totalCounters = () => {
-          const counters = real();
-          return counters && { ...counters, acked: 0 };
-        };
-      },
+      during: ackedSaysZero,
     });
     expect(result.valid, result.invalid_reasons.join('; ')).toBe(true);
     expect(result.totals.lost).toBe(0);
@@ -87,6 +80,28 @@ describe("the timeline's backlog does not rest on the aggregator's word", () => 
     }
 
     expect(reportFiles(result)['report.md']).toContain('counted by the broker (the PUBACKs it received from the subscriber)');
+    expect(result.drain.counted).toBe('sink');
+  }, 60_000);
+
+  it("a bare subscriber whose acked counter says 0 throughout: the drain counts the broker's PUBACKs and completes", async () => {
+    const s = scenario();
+    // The budget a drain counting the lie would wait out in full, ending incomplete.
+    s.drain_timeout_s = 5;
+    const result = await runScenario({
+      scenario: s,
+      overrides: {},
+      broker: 'embedded',
+      out_dir: outDir(),
+      aggregator: 'none',
+      during: ackedSaysZero,
+    });
+    expect(result.aggregator.kind).toBe('none');
+    expect(result.aggregator.self_reported.acked).toBe(0);
+    expect(result.drain.counted).toBe('broker');
+    expect(result.drain.complete, result.drain.reason).toBe(true);
+    expect(result.drain.outstanding).toBe(0);
+    expect(result.findings.join(' ')).not.toMatch(/the drain stopped/);
+    expect(reportFiles(result)['report.md']).toMatch(/\| drain \| [\d.]+ s, counting the PUBACKs the broker received from the subscriber \|/);
   }, 60_000);
 
   it("SIGKILLed aggregators' unreported acks do not stay in the backlog: it settles back to what is in flight", async () => {
@@ -133,6 +148,16 @@ describe("the timeline's backlog does not rest on the aggregator's word", () => 
       const report = reportFiles(result)['report.md']!;
       expect(report).toContain('messages the subscriber says it acknowledged (self-reported');
       expect(report).toContain('backlog growth msg/s (self-reported)');
+      expect(result.drain.counted).toBe('sink');
+    }, 60_000);
+
+    it("drains a bare subscriber by its own acks, and says so: result.json and report.md label them self-reported", async () => {
+      mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 20 });
+      const result = await runScenario({ scenario: scenario(), overrides: {}, broker: mosquitto.url, out_dir: outDir(), aggregator: 'none' });
+      expect(result.aggregator.kind).toBe('none');
+      expect(result.drain.counted).toBe('subscriber (self-reported)');
+      expect(result.drain.complete, result.drain.reason).toBe(true);
+      expect(reportFiles(result)['report.md']).toMatch(/\| drain \| [\d.]+ s, counting the subscriber's acks \(self-reported: the harness cannot read this broker's counts\) \|/);
     }, 60_000);
   });
 });

@@ -4,26 +4,16 @@
 // hidden), while a closed-model run of the same pause hides it from p99. Real broker, real
 // aggregator process; small rates so that the machine's noise stays well inside the tolerances.
 
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { runScenario, type RunOptions } from './run.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function outDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-calibration-'));
-  dirs.push(dir);
-  return dir;
-}
+const outDir = tempDirs('calibration');
 
 function scenario(change: (s: Scenario) => void): Scenario {
   const s: Scenario = structuredClone(dupStorm);

@@ -2,10 +2,8 @@
 // so they are lost for the user whatever the DLQ holds, the run fails, and the exit code agrees
 // with the numbers printed beside it. Real embedded broker, real aggregator, real SQLite sink.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { readDeadLetters } from '../aggregator/sink/sqlite.ts';
 import { renderReport, renderSummary } from '../reports/markdown.ts';
 import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
@@ -15,17 +13,14 @@ import { exitCodeOf } from '../commands/bench/bench.ts';
 import { EXIT } from '../cli/exit.ts';
 import { runScenario } from './run.ts';
 import { expectValidApartFromGeneratorLag } from '../test-support/run-expectations.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const outDir = tempDirs('dlq-loss');
 
 it(
   'events one byte over the aggregator limit (run directly, as the validator would refuse): all dead-lettered, all lost, the run FAILS with exit 1',
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chaosbench-dlq-loss-'));
-    dirs.push(dir);
+    const dir = outDir();
     const scenario: Scenario = structuredClone(dupStorm);
     scenario.phases[0] = { ...scenario.phases[0]!, duration_s: 0.5, rate: 20 };
     scenario.phases[1] = { ...scenario.phases[1]!, duration_s: 1, rate: 40 };

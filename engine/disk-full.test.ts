@@ -9,8 +9,7 @@
 // Needs root for mount(8), as the machines this project runs on give (CI included); never skips.
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runScenario } from './run.ts';
@@ -19,8 +18,11 @@ import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectStalledNotDeadLettered, expectValidApartFromGeneratorLag } from '../test-support/run-expectations.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
 const RATE = 200;
+/** Where the tmpfs is mounted for a test (unmounted by the test, removed after the file). */
+const mountPoint = tempDirs('disk-full');
 const FULL_FROM_S = 1.5;
 const FULL_S = 2.5;
 
@@ -54,7 +56,7 @@ function fill(path: string): number {
 
 describe('the disk under the sink fills during the run and is freed later', () => {
   it('SQLITE_FULL for 2.5 s: nothing acked meanwhile, nothing dead-lettered, nothing lost', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chaosbench-disk-full-'));
+    const dir = mountPoint();
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir]);
     try {
       const scenario: Scenario = structuredClone(dupStorm);
@@ -95,7 +97,6 @@ describe('the disk under the sink fills during the run and is freed later', () =
       expectValidApartFromGeneratorLag(result);
     } finally {
       execFileSync('umount', ['-l', dir]);
-      rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
 });

@@ -1,17 +1,16 @@
 // `--cpu-prof` end to end: one small run, and every process's and every harness thread's profile is
 // there, each of the thread it names (its own code on top), and profile.md summarises them all.
 
-import { afterAll, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { expect, it } from 'vitest';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runScenario } from './run.ts';
 import { readProfiles, writeProfileReport } from './profiles.ts';
 import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
+import { tempDir } from '../test-support/temp-dirs.ts';
 
-const out = mkdtempSync(join(tmpdir(), 'chaosbench-profiles-'));
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+const out = tempDir('profiles');
 
 it('profiles the aggregator, the embedded broker, and the harness main thread and each load worker', async () => {
   const scenario: Scenario = structuredClone(dupStorm);

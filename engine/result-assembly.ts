@@ -15,7 +15,7 @@ import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
 import { DEFAULT_MAX_LAG_MS, type Scenario } from '../scenarios/schema.ts';
-import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult, type SinkDescription } from './result.ts';
+import { evaluateChecks, RESULT_SCHEMA, type DrainCount, type LatencyResult, type RunResult, type SinkDescription } from './result.ts';
 
 /**
  * A measured phase whose offered rate (its events handed off before it ended ÷ its duration) is
@@ -171,7 +171,7 @@ export function assembleResult(a: Assembly): RunResult {
   }
   const undelivered = ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
   if (!bare && ledger.totals.lost > 0) findings.push(lossFinding(ledger.totals.lost, undelivered, a.brokerSoftware));
-  const drain = drainOutcome(a.drain, bare ? 0 : ledger.totals.lost, scenario.drain_timeout_s, bare);
+  const drain = drainOutcome(a.drain, bare ? 0 : ledger.totals.lost, scenario.drain_timeout_s);
   if (drain.reason !== undefined) {
     findings.push(
       bare
@@ -308,18 +308,25 @@ export function assembleResult(a: Assembly): RunResult {
   };
 }
 
+/** What a drain's reason says was counted (result.json drain.counted). */
+const DRAIN_COUNTED_BY: Record<DrainCount, string> = {
+  sink: 'the sink',
+  broker: "the subscriber's PUBACKs as the broker counted them",
+  'subscriber (self-reported)': "the subscriber's acks (self-reported)",
+};
+
 /**
  * The drain as result.json records it: a drain cut short by its timeout says how many events were
  * still not committed at the final read (the ledger's lost) and why.
  */
-export function drainOutcome(drain: RunResult['drain'], notCommitted: number, timeoutS: number, bare = false): RunResult['drain'] {
+export function drainOutcome(drain: RunResult['drain'], notCommitted: number, timeoutS: number): RunResult['drain'] {
   if (drain.complete) return drain;
   const progress =
     drain.last_progress_s === undefined ? '' : drain.last_progress_s === null ? ', with no progress during the drain' : `, the last progress ${round(drain.drain_s - drain.last_progress_s, 1)} s before it ended`;
   return {
     ...drain,
     not_committed: notCommitted,
-    reason: `stopped at its timeout (drain_timeout_s ${timeoutS} s) with ${drain.outstanding} broker-acknowledged messages not accounted for by ${bare ? "the subscriber's acks" : 'the sink'}${progress}`,
+    reason: `stopped at its timeout (drain_timeout_s ${timeoutS} s) with ${drain.outstanding} broker-acknowledged messages not accounted for by ${DRAIN_COUNTED_BY[drain.counted ?? 'sink']}${progress}`,
   };
 }
 

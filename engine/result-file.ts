@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import { BACKLOG_SOURCES } from './metrics/backlog.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
-import { RESULT_SCHEMA, type RunResult } from './result.ts';
+import { DRAIN_COUNTS, RESULT_SCHEMA, type RunResult } from './result.ts';
 
 /** A result.json parsed, checked and its histograms decoded. */
 export interface ResultPart {
@@ -158,6 +158,10 @@ export function readPart(label: string, parsed: unknown): { part: ResultPart; er
   boolean('drain.complete', drain.complete);
   number('drain.outstanding', drain.outstanding);
   if (drain.stopped !== 'done' && drain.stopped !== 'stalled' && drain.stopped !== 'timeout') fail('drain.stopped', "must be 'done', 'stalled' or 'timeout'", drain.stopped);
+  // Optional: results written before it was recorded say nothing of what the drain counted.
+  if (drain.counted !== undefined && !(DRAIN_COUNTS as readonly unknown[]).includes(drain.counted)) {
+    fail('drain.counted', `must be one of ${DRAIN_COUNTS.map((s) => `'${s}'`).join(', ')}`, drain.counted);
+  }
   const latency = object('latency', parsed.latency);
   const endToEnd = histogram('latency.end_to_end', latency.end_to_end);
   const publishAck = histogram('latency.publish_ack', latency.publish_ack);

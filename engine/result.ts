@@ -1,17 +1,28 @@
 // result.json, schema chaosbench.result/v1: the only contract between a run and everything that
-// reads it (reports, comparisons, the gate). Types only, plus the check evaluation (pure).
+// reads it (reports, comparisons, the gate). Types only, plus the check evaluation (pure) and the
+// table of what a drain can count.
 
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import type { Check, Scenario } from '../scenarios/schema.ts';
 import type { LatencySummary } from './metrics/histogram.ts';
 import type { LedgerTotals } from './ledger/index.ts';
 import type { FaultRecord } from './load/generator.ts';
-import type { BacklogSource, PhaseLoad, TimelineSample } from './metrics/backlog.ts';
+import { BACKLOG_SOURCES, type BacklogSource, type PhaseLoad, type TimelineSample } from './metrics/backlog.ts';
 import type { Recovery } from './metrics/recovery.ts';
 import type { LedgerSecond } from './ledger/index.ts';
 import type { Shard } from './load/shard.ts';
 
 export const RESULT_SCHEMA = 'chaosbench.result/v1';
+
+/**
+ * What the drain counted (result.json drain.counted): 'sink', the sink's durable events and dead
+ * letters as the harness reads them; for a bare subscriber, which has no sink, 'broker', the
+ * embedded broker's count of the PUBACKs it received from the subscriber, or 'subscriber
+ * (self-reported)', the subscriber's own acked counter, for a broker whose counts the harness
+ * cannot read.
+ */
+export const DRAIN_COUNTS = ['sink', ...BACKLOG_SOURCES] as const;
+export type DrainCount = (typeof DRAIN_COUNTS)[number];
 
 export interface LatencyResult extends LatencySummary {
   /** Compressed base64 HdrHistogram (µs, 3 significant digits). */
@@ -116,7 +127,8 @@ export interface RunResult {
   };
   /**
    * After the load: waits until the sink accounts for every message the broker acknowledged
-   * (distinct events plus dead letters; a bare subscriber: until it acked them all), or
+   * (distinct events plus dead letters; a bare subscriber: until the broker counted its PUBACKs for
+   * them all, or where the broker's counts cannot be read, until it said it acked them all), or
    * drain_timeout_s has passed ('timeout'). 'stalled' appears only in results written before the
    * drain honoured its timeout (it stopped after 5 s without progress).
    */
@@ -124,8 +136,10 @@ export interface RunResult {
     drain_s: number;
     complete: boolean;
     stopped: 'done' | 'stalled' | 'timeout';
-    /** Broker-acknowledged messages the sink (or the bare subscriber's acks) did not account for when the drain stopped. */
+    /** Broker-acknowledged messages what the drain counted did not account for when it stopped. */
     outstanding: number;
+    /** What the drain counted (DRAIN_COUNTS); absent in results written before it was recorded (then: the sink, or a bare subscriber's self-reported acks). */
+    counted?: DrainCount;
     /** Timeout: seconds into the drain of the last progress seen; null when nothing moved during the drain. */
     last_progress_s?: number | null;
     /** Timeout: events acknowledged by the broker and still not committed (nor dead-lettered) at the final read of the sink. */

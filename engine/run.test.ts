@@ -1,10 +1,9 @@
 // End-to-end runs with small numbers: real brokers, the aggregator as a child process, the ledger
 // from a final read of the sink.
 
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
 import pg from 'pg';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScenario } from './run.ts';
 import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
@@ -19,17 +18,9 @@ import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import type { AggregatorConfig } from '../aggregator/service.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectEveryEventOnce, expectValidApartFromGeneratorLag } from '../test-support/run-expectations.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function outDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-run-'));
-  dirs.push(dir);
-  return dir;
-}
+const outDir = tempDirs('run');
 
 /** dup-storm with small numbers: 0.5 s warm-up, 2 s storm at 400 ev/s. */
 function smallDupStorm(change: (s: Scenario) => void = () => {}): Scenario {
@@ -296,8 +287,11 @@ describe('drainOutcome', () => {
       not_committed: 92,
       reason: 'stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the sink, the last progress 80 s before it ended',
     });
-    expect(drainOutcome({ ...cut, last_progress_s: null }, 92, 90, true).reason).toBe(
-      "stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the subscriber's acks, with no progress during the drain",
+    expect(drainOutcome({ ...cut, counted: 'broker', last_progress_s: null }, 0, 90).reason).toBe(
+      "stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the subscriber's PUBACKs as the broker counted them, with no progress during the drain",
+    );
+    expect(drainOutcome({ ...cut, counted: 'subscriber (self-reported)', last_progress_s: null }, 0, 90).reason).toBe(
+      "stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the subscriber's acks (self-reported), with no progress during the drain",
     );
   });
 });

@@ -23,7 +23,7 @@ import type { BacklogSource, TimelineSample } from './metrics/backlog.ts';
 import type { LiveLatency } from './metrics/live-latency.ts';
 import { parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './run-sink/index.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
-import type { RunResult } from './result.ts';
+import type { DrainCount, RunResult } from './result.ts';
 import { assembleResult, round } from './result-assembly.ts';
 import { startThreadProfile, type ThreadProfile } from './thread-profile.ts';
 
@@ -48,6 +48,11 @@ export interface RunOptions {
   aggregator?: AggregatorKind;
   /** Progress lines (already formatted); the CLI decides where they go. */
   progress?: (line: string, final?: boolean) => void;
+  /**
+   * Lines that stay (already formatted): warnings, and the embedded broker's error output once it
+   * serves. Default: the progress callback. The engine prints nothing itself.
+   */
+  log?: (line: string) => void;
   /**
    * Read the sink every second for the progress line's p99 (default true). Costs the harness CPU in
    * proportion to the commit rate, which a bare subscriber's runs never pay, so runs that show no
@@ -101,6 +106,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   mkdirSync(options.out_dir, { recursive: true });
   const runSink: RunSink = runSinkFor(sinkChoice, { out_dir: options.out_dir, tag });
   const progress = options.progress ?? (() => {});
+  const log = options.log ?? progress;
 
   const brokerSpec = parseBrokerSpec(options.broker);
   let broker: BrokerHandle | undefined;
@@ -121,6 +127,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       persistence,
       ...(redisKeys ? { redis: redisKeys } : {}),
       ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'broker') } : {}),
+      error_output: log,
     });
     const brokerHandle = broker;
     // Network faults need the clients to reach the broker through the harness's proxy: one for the
@@ -266,12 +273,13 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const publishCounters = load.log.counters;
     // What the drain waits for: every message the broker acknowledged, accounted for by the sink
     // itself (distinct events plus dead letters) — the harness's own evidence. A bare subscriber
-    // has no sink: its acks are all there is.
+    // has no sink: its acks are counted where the timeline counts them, by the broker where it can
+    // (the embedded one), else by the subscriber's own word, and result.json says which.
     const brokerAcked = { messages: publishCounters.acked + publishCounters.raw_acked, distinct: publishCounters.acked - publishCounters.copies_acked + publishCounters.raw_acked };
     const drain = await drainAggregator(
-      aggregatorKind === 'reference'
-        ? { what: 'sink', target: brokerAcked.distinct, count: () => runSink.countDurable() }
-        : { what: 'subscriber acks', target: brokerAcked.messages, count: async () => agg.totalCounters()?.acked ?? 0 },
+      bare
+        ? { counted: consumed.source, target: brokerAcked.messages, count: () => consumed.read() }
+        : { counted: 'sink', target: brokerAcked.distinct, count: () => runSink.countDurable() },
       // One budget from the end of the schedule: the load workers' wait for PUBACKs has spent part
       // of it, so a run ends within its duration plus drain_timeout_s, not plus twice that.
       Math.max(0, scenario.drain_timeout_s * 1000 - (nowMicros() - (load.phases.at(-1)?.end_us ?? nowMicros())) / 1000),
@@ -330,18 +338,18 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     if (dedupPlace) {
       const place = dedupPlace;
       await removeRunDedup(place).catch((error: unknown) =>
-        progress(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
+        log(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
       );
     }
     // After the final read (above, in the try) and after the aggregator is gone: the sink's schema on a shared server.
     if (aggregatorKind === 'reference') {
       await runSink.remove().catch((error: unknown) =>
-        progress(`warning: could not remove the run's sink (${runSink.kind}): ${(error as Error).message}`),
+        log(`warning: could not remove the run's sink (${runSink.kind}): ${(error as Error).message}`),
       );
     }
     if (redisKeys) {
       await deleteKeysWithPrefix(redisKeys.url, redisKeys.key_prefix).catch((error: unknown) =>
-        progress(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
+        log(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
       );
     }
   }
@@ -379,11 +387,19 @@ function phaseAt(scenario: Scenario, elapsedS: number): string {
 
 /** What the drain counts: the sink's durable events (harness evidence), or a bare subscriber's acks. */
 interface DrainWatch {
-  what: 'sink' | 'subscriber acks';
+  counted: DrainCount;
   /** The count that means every message the broker acknowledged is accounted for. */
   target: number;
-  count: () => Promise<number>;
+  /** The count now; undefined while its source cannot answer (a broker restarting): the last count stands. */
+  count: () => Promise<number | undefined>;
 }
+
+/** What the drain's progress line says it counts. */
+const DRAIN_COUNT_LINE: Record<DrainCount, string> = {
+  sink: 'sink',
+  broker: "subscriber's PUBACKs (counted by the broker)",
+  'subscriber (self-reported)': "subscriber's acks (self-reported)",
+};
 
 /**
  * Wait until everything the broker acknowledged is accounted for, or timeoutMs (what the load's
@@ -401,17 +417,17 @@ async function drainAggregator(watch: DrainWatch, timeoutMs: number, progress: (
   for (;;) {
     // Counting a big sink takes a while: it never takes more than about a tenth of the drain's time.
     const before = Date.now();
-    const now = await watch.count().catch(() => counted);
+    const now = (await watch.count().catch(() => undefined)) ?? counted;
     if (now > counted) {
       // The first count is where the drain starts, not progress.
       if (counted >= 0) lastProgressAt = Date.now();
       counted = now;
     }
-    if (counted >= watch.target) return { drain_s: seconds(), complete: true, stopped: 'done', outstanding: 0 };
+    if (counted >= watch.target) return { drain_s: seconds(), complete: true, stopped: 'done', outstanding: 0, counted: watch.counted };
     if (Date.now() - start >= timeoutMs) break;
     if (Date.now() - lastLine >= 1000) {
       lastLine = Date.now();
-      progress(`[drain] ${watch.what}: ${Math.max(0, counted)}/${watch.target} broker-acked messages accounted for`);
+      progress(`[drain] ${DRAIN_COUNT_LINE[watch.counted]}: ${Math.max(0, counted)}/${watch.target} broker-acked messages accounted for`);
     }
     await sleep(Math.min(Math.max(50, 9 * (Date.now() - before)), Math.max(0, timeoutMs - (Date.now() - start))));
   }
@@ -420,6 +436,7 @@ async function drainAggregator(watch: DrainWatch, timeoutMs: number, progress: (
     complete: false,
     stopped: 'timeout',
     outstanding: Math.max(0, watch.target - Math.max(0, counted)),
+    counted: watch.counted,
     last_progress_s: lastProgressAt === undefined ? null : round((lastProgressAt - start) / 1000, 1),
   };
 }

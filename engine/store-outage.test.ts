@@ -4,12 +4,7 @@
 // port, SIGKILLed and started again on the same port while the harness publishes; the machine's
 // shared Redis is never touched.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { runScenario } from './run.ts';
 import { pickFreePort } from './broker/mosquitto.ts';
 import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
@@ -18,62 +13,25 @@ import { validateScenario } from '../scenarios/validate.ts';
 import { renderReport } from '../reports/markdown.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectStalledNotDeadLettered, expectValidApartFromGeneratorLag } from '../test-support/run-expectations.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
+import { killed, startRedis } from '../test-support/redis-server.ts';
 
 const RATE = 300;
 const OUTAGE_FROM_S = 2.5;
 const OUTAGE_S = 2;
 
 const cleanups: (() => Promise<void> | void)[] = [];
+const outDir = tempDirs('store-outage');
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-/** A redis-server of our own (no persistence) on `port`; resolves once it answers PING. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  let ready = false;
-  try {
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}`);
-      const answered = await probe.connect().then(
-        () => probe.ping().then(() => true),
-        () => false,
-      );
-      if (answered) {
-        ready = true;
-        return child;
-      }
-      probe.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
-      await sleep(50);
-    }
-  } finally {
-    probe.disconnect();
-    // A server that never answered is not left running behind a failed test.
-    if (!ready) await killed(child);
-  }
-}
-
-function killed(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
 
 describe('the dedup store goes away mid-run', () => {
   it('Redis killed for 2 s: nothing is acked while claims fail, the aggregator retries, the backlog grows and drains, and nothing is lost or committed twice', async () => {
     const port = await pickFreePort();
     let redis = await startRedis(port);
     cleanups.push(() => killed(redis));
-    const dir = mkdtempSync(join(tmpdir(), 'chaosbench-store-outage-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = outDir();
 
     const url = `redis://127.0.0.1:${port}`;
     const scenario: Scenario = structuredClone(dupStorm);

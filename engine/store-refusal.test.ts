@@ -7,10 +7,7 @@
 // in the run's schema, `--sink postgres --dedup postgres`) as a login role of the test's own, since
 // a superuser bypasses every grant. The schema, the role and what it owns are dropped afterwards.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runScenario } from './run.ts';
 import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
 import type { Scenario } from '../scenarios/schema.ts';
@@ -19,15 +16,13 @@ import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { withLimitedRole, withPostgresClient } from '../aggregator/sink/test-postgres.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { expectStalledNotDeadLettered, expectValidApartFromGeneratorLag } from '../test-support/run-expectations.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
 const adminUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const RATE = 200;
 const REVOKED_S = 2.5;
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const outDir = tempDirs('store-refusal');
 
 /** dup-storm with small numbers, its dedup store and sink on `url`. */
 function scenarioOn(url: string, stormS: number, drainTimeoutS: number): Scenario {
@@ -45,8 +40,7 @@ function scenarioOn(url: string, stormS: number, drainTimeoutS: number): Scenari
 describe('a store that refuses writes (a revoked grant) stalls the pipeline, it never dead-letters', () => {
   it('--sink postgres --dedup postgres with INSERT revoked on the claims table for 2.5 s: nothing acked meanwhile, nothing dead-lettered, nothing lost', async () => {
     await withLimitedRole(adminUrl, async (url, role) => {
-      const dir = mkdtempSync(join(tmpdir(), 'chaosbench-store-refusal-'));
-      dirs.push(dir);
+      const dir = outDir();
       const scenario = scenarioOn(url, 5, 20);
 
       let revokedAt_s = 0;
@@ -81,8 +75,7 @@ describe('a store that refuses writes (a revoked grant) stalls the pipeline, it 
 
   it('never granted again: the events after the revoke are reported lost and the run fails; none is dead-lettered', async () => {
     await withLimitedRole(adminUrl, async (url, role) => {
-      const dir = mkdtempSync(join(tmpdir(), 'chaosbench-store-refusal-'));
-      dirs.push(dir);
+      const dir = outDir();
       const result = await runScenario({
         scenario: scenarioOn(url, 2, 3),
         overrides: { sink: url, dedup: url },

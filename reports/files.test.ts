@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LatencyRecorder } from '../engine/metrics/histogram.ts';
 import type { LatencyResult, RunResult } from '../engine/result.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
@@ -11,6 +10,7 @@ import { reportFiles, sanitizeFileName } from './files.ts';
 import { renderReport } from './markdown.ts';
 import { latencySpectrumSvg, timelineSvg } from './svg.ts';
 import { parseXml } from '../test-support/xml-check.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
 
 const FIXTURE_PATH = fileURLToPath(new URL('../test-support/fixtures/dup-storm.result.json', import.meta.url));
 const FIXTURE_TEXT = readFileSync(FIXTURE_PATH, 'utf8');
@@ -136,15 +136,7 @@ function runReport(args: string[]): Promise<Exit> {
 }
 
 describe('commands/report/report.ts (npm run report)', () => {
-  const dirs: string[] = [];
-  const tempDir = () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chaosbench-report-'));
-    dirs.push(dir);
-    return dir;
-  };
-  afterAll(() => {
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
+  const tempDir = tempDirs('report');
 
   it('writes every file next to result.json, prints their paths and exits 0', async () => {
     const dir = tempDir();

@@ -62,6 +62,16 @@ describe('renderReport', () => {
     expect(renderReport(result)).toContain('For 3 events the COMMIT\'s return time was never recorded (the aggregator died between the COMMIT and the record): their latency ends at the start of that transaction, a lower bound.');
   });
 
+  it('says what the drain counted, where the result says', () => {
+    const result = fixture();
+    delete result.drain.counted;
+    expect(renderReport(result)).toMatch(/\| drain \| [\d.]+ s \|/);
+    result.drain.counted = 'broker';
+    expect(renderReport(result)).toMatch(/\| drain \| [\d.]+ s, counting the PUBACKs the broker received from the subscriber \|/);
+    result.drain.counted = 'subscriber (self-reported)';
+    expect(renderReport(result)).toMatch(/\| drain \| [\d.]+ s, counting the subscriber's acks \(self-reported: the harness cannot read this broker's counts\) \|/);
+  });
+
   it('names what a drain cut short by its timeout left uncommitted, and why', () => {
     const result = fixture();
     result.drain = { drain_s: 90.02, complete: false, stopped: 'timeout', outstanding: 281, last_progress_s: 10.1, not_committed: 92, reason: 'stopped at its timeout (drain_timeout_s 90 s) with 281 broker-acknowledged messages not accounted for by the sink, the last progress 79.9 s before it ended' };

@@ -2,12 +2,19 @@
 // The first line is the verdict; a reader who stops there knows whether to trust the rest.
 
 import type { BacklogSource } from '../engine/metrics/backlog.ts';
-import type { LatencyResult, RunResult } from '../engine/result.ts';
+import type { DrainCount, LatencyResult, RunResult } from '../engine/result.ts';
 
 /** What the timeline's backlog subtracts, by who counted it (result.json backlog_source). */
 const BACKLOG_SOURCE_TEXT: Record<BacklogSource, string> = {
   broker: 'messages the subscriber acknowledged, counted by the broker (the PUBACKs it received from the subscriber)',
   'subscriber (self-reported)': "messages the subscriber says it acknowledged (self-reported: the harness cannot read this broker's counts)",
+};
+
+/** What the drain counted (result.json drain.counted), in the report's drain row. */
+const DRAIN_COUNT_TEXT: Record<DrainCount, string> = {
+  sink: 'the sink',
+  broker: 'the PUBACKs the broker received from the subscriber',
+  'subscriber (self-reported)': "the subscriber's acks (self-reported: the harness cannot read this broker's counts)",
 };
 
 /** The timeline's count of what the subscriber acknowledged is its own word; results written before backlog_source was recorded had only that. */
@@ -303,9 +310,9 @@ export function renderSummary(result: RunResult): string {
   ].join('\n');
 }
 
-/** The drain in one cell: how long, and for a drain cut short, what was not committed by its end and why. */
+/** The drain in one cell: how long, what it counted (results that say), and for a drain cut short, what was not committed by its end and why. */
 function drainLine(drain: RunResult['drain']): string {
-  const waited = `${fmt(drain.drain_s, 1)} s`;
+  const waited = `${fmt(drain.drain_s, 1)} s${drain.counted === undefined ? '' : `, counting ${DRAIN_COUNT_TEXT[drain.counted]}`}`;
   if (drain.complete) return waited;
   if (drain.not_committed === undefined) return `${waited} (incomplete)`;
   return `${waited} (incomplete: ${drain.not_committed} events not committed by the end of the drain${drain.reason === undefined ? '' : `; it ${drain.reason}`})`;

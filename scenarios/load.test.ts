@@ -1,25 +1,17 @@
 // Scenario files (JSON, YAML) and the shipped scenario table.
 
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { SCENARIOS, type Scenario } from './index.ts';
 import { isScenarioFile, loadScenarioFile } from './load.ts';
 import { validateScenario } from './validate.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
+import { tempDir } from '../test-support/temp-dirs.ts';
 
-let dir: string;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chaosbench-load-test-'));
-});
-
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDir('load-test');
 
 function write(name: string, text: string): string {
   const path = join(dir, name);
@@ -170,6 +162,11 @@ describe('shipped scenarios', () => {
     for (const file of readdirSync(here)) {
       if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
       const module = (await import(pathToFileURL(join(here, file)).href)) as Record<string, unknown>;
+    const shipped = join(dirname(fileURLToPath(import.meta.url)), 'shipped');
+    const found: Scenario[] = [];
+    for (const file of readdirSync(shipped)) {
+      if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
+      const module = (await import(pathToFileURL(join(shipped, file)).href)) as Record<string, unknown>;
       for (const value of Object.values(module)) {
         if (typeof value === 'object' && value !== null && 'name' in value && 'phases' in value && 'load' in value && 'checks' in value) {
           found.push(value as Scenario);

@@ -12,8 +12,6 @@
 // prefix or schema of its own, removed by the test's cleanup.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -29,6 +27,7 @@ import { PostgresDedupStore } from './postgres.ts';
 import { DEFAULT_REDIS_URL, RedisDedupStore } from './redis.ts';
 import { SqliteDedupStore } from './sqlite.ts';
 import { withPostgresClient } from '../sink/test-postgres.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 interface FakeClock {
   now: () => number;
@@ -76,10 +75,7 @@ interface StoreCase {
   openUnreachable?: () => DedupStore;
 }
 
-function tempDir(): { dir: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-dedup-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
+const tempDir = tempDirs('dedup');
 
 /** Peers opened during a test, closed by its cleanup. */
 function peerOpener(path: string, now: (() => number) | undefined, peers: SqliteDedupStore[]) {
@@ -195,8 +191,7 @@ const cases: StoreCase[] = [
     realClockTtl: false,
     server: false,
     open: (now) => {
-      const temp = tempDir();
-      const path = join(temp.dir, 'dedup.db');
+      const path = join(tempDir(), 'dedup.db');
       const peers: SqliteDedupStore[] = [];
       const store = new SqliteDedupStore({ path, now });
       const openSqlitePeer = peerOpener(path, now, peers);
@@ -207,7 +202,6 @@ const cases: StoreCase[] = [
         cleanup: async () => {
           for (const peer of peers) await peer.close();
           await store.close();
-          temp.remove();
         },
       };
     },
@@ -222,8 +216,7 @@ const cases: StoreCase[] = [
     realClockTtl: false,
     server: false,
     open: (now) => {
-      const temp = tempDir();
-      const path = join(temp.dir, 'sink.db');
+      const path = join(tempDir(), 'sink.db');
       const peers: SqliteDedupStore[] = [];
       const sink = new SqliteSink({ path, mode: 'idempotent' });
       const store = new SqliteDedupStore({ db: sink.db, now });
@@ -236,7 +229,6 @@ const cases: StoreCase[] = [
           for (const peer of peers) await peer.close();
           await store.close();
           await sink.close();
-          temp.remove();
         },
       };
     },

@@ -2,14 +2,13 @@
 // rows, durability across reopen, and real concurrent processes claiming on one file.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteSink } from '../sink/sqlite.ts';
 import type { ClaimProcessInput } from './sqlite-claim-process.ts';
 import { SqliteDedupStore } from './sqlite.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const TTL_MS = 1_000;
 
@@ -18,15 +17,16 @@ let nowMs: number;
 const now = () => nowMs;
 const toClose: Array<{ close(): Promise<void> }> = [];
 
+const newDir = tempDirs('sqlite-dedup');
+
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chaosbench-sqlite-dedup-'));
+  dir = newDir();
   nowMs = 1_767_225_600_000;
 });
 
 afterEach(async () => {
   // Stores before sinks: a store sharing a sink's handle must not outlive it in use.
   for (const closable of toClose.splice(0)) await closable.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function track<T extends { close(): Promise<void> }>(closable: T): T {

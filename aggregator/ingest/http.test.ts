@@ -3,8 +3,6 @@
 // response says is checked against what the sink holds at the moment the response arrives.
 
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,14 +18,17 @@ import { TransientError, type Sink } from '../sink/index.ts';
 import { seededRandom } from '../random.ts';
 import { HttpIngest, HTTP_INGEST_TOPIC } from './http.ts';
 import { AggregatorProcess } from '../../engine/aggregator-process.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 let dir: string;
 let sinkFile: string;
 let service: AggregatorService | undefined;
 let agent: http.Agent;
 
+const newDir = tempDirs('http-ingest');
+
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chaosbench-http-ingest-'));
+  dir = newDir();
   sinkFile = join(dir, 'sink.db');
   agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 });
@@ -36,7 +37,6 @@ afterEach(async () => {
   await service?.stop();
   service = undefined;
   agent.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function startService(change: Partial<AggregatorConfig> = {}): Promise<number> {

@@ -4,8 +4,6 @@
 // skipped. Implementation details (transactional claims, SQLite locking) stay in each sink's own tests.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -37,6 +35,7 @@ import { SinkSlowdown } from './slowdown.ts';
 import { countDurable, countRows, iterateSinkRows, readDeadLetters, SqliteSink } from './sqlite.ts';
 import { event, unwritable } from './test-events.ts';
 import { withPostgresClient } from './test-postgres.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 /** A port nothing listens on. */
@@ -74,6 +73,7 @@ interface SinkCase {
 }
 
 const cleanups: Array<() => Promise<void>> = [];
+const newDir = tempDirs('sink-contract');
 
 afterEach(async () => {
   // In reverse: sinks close before their storage goes.
@@ -86,8 +86,7 @@ function tracked<T extends { close(): Promise<void> }>(closable: T): T {
 }
 
 function openSqlite(options: SinkOptions): OpenedSink {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-sink-contract-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const dir = newDir();
   const path = join(dir, 'sink.db');
   const sink = tracked(new SqliteSink({ path, ...options }));
   return {

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +6,7 @@ import { SqliteDedupStore } from '../dedup/sqlite.ts';
 import { TransientError, type DeadLetter, type TransactionalClaim } from './index.ts';
 import { countRows, readDeadLetters, readSinkRows, SqliteSink } from './sqlite.ts';
 import { event, unwritable } from './test-events.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const TTL_MS = 60_000;
 
@@ -20,13 +19,14 @@ function track<T extends { close(): Promise<void> }>(closable: T): T {
   return closable;
 }
 
+const newDir = tempDirs('sink');
+
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chaosbench-sink-'));
+  dir = newDir();
 });
 
 afterEach(async () => {
   for (const closable of toClose.splice(0)) await closable.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('SqliteSink, idempotent mode', () => {

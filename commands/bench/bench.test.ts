@@ -3,11 +3,10 @@
 // so each must end before any broker or aggregator starts; the runs go concurrently to stay fast.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { dupStorm } from '../../scenarios/shipped/dup-storm.ts';
 import { SCENARIOS } from '../../scenarios/index.ts';
@@ -16,6 +15,7 @@ import { parseBenchArgs } from './bench.ts';
 import { parseDuration } from '../../cli/flags.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../../engine/typescript-child.ts';
+import { tempDir } from '../../test-support/temp-dirs.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // No time bound on these children: on a shared, loaded machine tsx alone can take seconds to start.
@@ -67,8 +67,7 @@ function expectBadInput(outcome: Outcome, ...named: (string | RegExp)[]): void {
 }
 
 /** Scenario files for the spawned bench, in a temporary directory removed at the end. */
-const scenarioDir = mkdtempSync(join(tmpdir(), 'chaosbench-cli-test-'));
-afterAll(() => rmSync(scenarioDir, { recursive: true, force: true }));
+const scenarioDir = tempDir('cli-test');
 
 function scenarioFile(name: string, text: string): string {
   const path = join(scenarioDir, name);

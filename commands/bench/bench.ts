@@ -178,7 +178,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
   } catch (error) {
     lines.end();
     process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);

@@ -104,6 +104,8 @@ export async function runCampaign<A extends CampaignArm>(campaign: Campaign<A>, 
         ...arm.run,
         out_dir: outDir,
         progress: (line) => deps.progress?.(`${head}  ${line}`),
+        // Lines that must stay on screen (warnings, the broker's errors) go where the command's warnings go.
+        ...(deps.warn ? { log: (line: string) => deps.warn!(`${head}  ${line}`) } : {}),
         live_latency: deps.live !== false,
       });
       writeResult(outDir, result);

@@ -3,17 +3,16 @@
 // aggregators (4 runs, about 5 s each).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { CompareReport } from '../../reports/compare.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../../engine/typescript-child.ts';
+import { tempDir } from '../../test-support/temp-dirs.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const out = mkdtempSync(join(tmpdir(), 'chaosbench-compare-run-'));
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+const out = tempDir('compare-run');
 
 it('runs memory and none interleaved twice and writes compare.md and compare.json', { timeout: 90_000 }, async () => {
   const args = ['--scenario', 'dup-storm', '--dedup', 'memory,none', '--replicates', '2', '--duration', '1s', '--rate', '300', '--set', 'phases[0].duration_s=1', '--out', out];

@@ -2,10 +2,9 @@
 // (every problem named at once, before any run), and the orchestration (the campaign runner's
 // interleaved runs, the at-capacity second stage) with a stand-in for runScenario. No broker or aggregator starts here (compare-run.test.ts does that).
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { dupStorm } from '../../scenarios/shipped/dup-storm.ts';
 import { COMPARE_SCHEMA, type CompareReport } from '../../reports/compare.ts';
 import { atRate, buildAxis, capacityRates, main, parseCompareArgs, runCompare, uniqueNames, uniqueSlugs, variantRequest, type ComparePlan } from './compare.ts';
@@ -13,19 +12,12 @@ import type { RunRequest } from '../../engine/resolve.ts';
 import { UsageError } from '../../cli/exit.ts';
 import type { RunOptions } from '../../engine/run.ts';
 import type { RunResult } from '../../engine/result.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const FIXTURE_TEXT = readFileSync(new URL('../../test-support/fixtures/dup-storm.result.json', import.meta.url), 'utf8');
 const fixture = () => JSON.parse(FIXTURE_TEXT) as RunResult;
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-compare-test-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('compare-test');
 
 async function plan(...argv: string[]): Promise<ComparePlan> {
   const parsed = await parseCompareArgs(argv);

@@ -17,17 +17,16 @@
 // then the gate must say so with exit 3, never pass or fail silently.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { GateReport } from '../../reports/gate.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../../engine/typescript-child.ts';
+import { tempDir } from '../../test-support/temp-dirs.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const out = mkdtempSync(join(tmpdir(), 'chaosbench-gate-run-'));
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+const out = tempDir('gate-run');
 
 const SHORT = ['--scenario', 'gate', '--set', 'phases[1].duration_s=3', '--replicates', '4', '--quiet'];
 /** The `gate` scenario's slow-sink fault (phases[1].faults[1]): its delay per commit. */

@@ -1,10 +1,9 @@
 // `npm run gate` without a broker: the argument parsing, the schedule and the exit codes, with a
 // stand-in for runScenario that returns the fixture result with chosen p99s, losses and validity.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../../engine/result.ts';
 import type { RunOptions } from '../../engine/run.ts';
 import { UsageError } from '../../cli/exit.ts';
@@ -13,16 +12,11 @@ import { BASELINE_SCHEMA, type BaselineFile } from './baseline.ts';
 import { promisedZero } from './verdict.ts';
 import type { GateReport } from '../../reports/gate.ts';
 import { NOTHING_LOST_NOTHING_DOUBLED } from '../../scenarios/defaults.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const FIXTURE_TEXT = readFileSync(new URL('../../test-support/fixtures/dup-storm.result.json', import.meta.url), 'utf8');
 const fixture = () => JSON.parse(FIXTURE_TEXT) as RunResult;
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-gate-'));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = tempDirs('gate');
 
 interface Outcome {
   p99: number;

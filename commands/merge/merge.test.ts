@@ -1,7 +1,6 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LatencyRecorder } from '../../engine/metrics/histogram.ts';
 import { mergeResults, type MergePart } from './merge.ts';
@@ -14,19 +13,12 @@ import { runScenario } from '../../engine/run.ts';
 import { startBroker } from '../../engine/broker/index.ts';
 import { dupStorm } from '../../scenarios/shipped/dup-storm.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const FIXTURE = join(import.meta.dirname, '..', '..', 'test-support', 'fixtures', 'dup-storm.result.json');
 const fixture = (): RunResult => JSON.parse(readFileSync(FIXTURE, 'utf8')) as RunResult;
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-merge-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('merge');
 
 function recorderOf(values: readonly number[]): LatencyRecorder {
   const recorder = new LatencyRecorder();
@@ -182,6 +174,22 @@ describe('mergeResults: counts, rates, checks', () => {
     expect(mergeResults([read('a', part('a1', [1000], counted(undefined))), read('b', part('b2', [2000], counted(undefined)))]).backlog_source).toBeUndefined();
     expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), backlog_source: 'aggregator' }).errors).toEqual([
       "c: backlog_source must be 'broker' or 'subscriber (self-reported)' (got \"aggregator\")",
+    ]);
+  });
+
+  it("says what the drain counted where every part says: self-reported if any part's was", () => {
+    const drained = (counted: 'sink' | 'broker' | 'subscriber (self-reported)' | undefined) => (r: RunResult) => {
+      if (counted === undefined) delete r.drain.counted;
+      else r.drain.counted = counted;
+    };
+    expect(mergeResults([read('a', part('a1', [1000], drained('sink'))), read('b', part('b2', [2000], drained('sink')))]).drain.counted).toBe('sink');
+    expect(mergeResults([read('a', part('a1', [1000], drained('broker'))), read('b', part('b2', [2000], drained('broker')))]).drain.counted).toBe('broker');
+    expect(mergeResults([read('a', part('a1', [1000], drained('broker'))), read('b', part('b2', [2000], drained('subscriber (self-reported)')))]).drain.counted).toBe(
+      'subscriber (self-reported)',
+    );
+    expect(mergeResults([read('a', part('a1', [1000], drained('sink'))), read('b', part('b2', [2000], drained(undefined)))]).drain.counted).toBeUndefined();
+    expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), drain: { drain_s: 0, complete: true, stopped: 'done', outstanding: 0, counted: 'aggregator' } }).errors).toEqual([
+      "c: drain.counted must be one of 'sink', 'broker', 'subscriber (self-reported)' (got \"aggregator\")",
     ]);
   });
 

@@ -309,9 +309,14 @@ function mergeGenerator(results: readonly RunResult[]): RunResult['generator'] {
 };
 }
 
-/** The drain after the load: the longest, complete only if every part's was, the worst way it stopped. */
+/**
+ * The drain after the load: the longest, complete only if every part's was, the worst way it
+ * stopped; what it counted, where every part says (the parts share one aggregator kind, so one
+ * answer, except that a sum with any part's self-reported count in it is self-reported).
+ */
 function mergeDrain(results: readonly RunResult[]): RunResult['drain'] {
   const drainWorst = results.map((r) => r.drain.stopped).reduce((worst, s) => (DRAIN_SEVERITY[s] > DRAIN_SEVERITY[worst] ? s : worst), 'done' as RunResult['drain']['stopped']);
+  const counted = results.map((r) => r.drain.counted);
   return {
   drain_s: Math.max(...results.map((r) => r.drain.drain_s)),
   complete: results.every((r) => r.drain.complete),
@@ -319,6 +324,7 @@ function mergeDrain(results: readonly RunResult[]): RunResult['drain'] {
   outstanding: sum(results.map((r) => r.drain.outstanding)),
   // The parts' reasons stay in their findings; the merged drain only adds up what was missing.
   ...(results.some((r) => r.drain.not_committed !== undefined) ? { not_committed: sum(results.map((r) => r.drain.not_committed ?? 0)) } : {}),
+  ...(counted.includes(undefined) ? {} : { counted: counted.includes('subscriber (self-reported)') ? 'subscriber (self-reported)' : counted[0]! }),
 };
 }
 

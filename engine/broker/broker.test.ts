@@ -1,5 +1,8 @@
 // Real brokers only: the embedded Aedes child, the machine's Mosquitto (MQTT_URL, default
-// 127.0.0.1:1883) and a private Mosquitto. A service that is down fails these tests; none skip.
+// 127.0.0.1:1883) and a private Mosquitto; Redis persistence on the machine's Redis (REDIS_URL) or a
+// private redis-server. A service that is down fails these tests; none skip.
+// Why over 450 lines: every broker kind the harness drives is tested here with the same few helpers
+// (a QoS 1 round trip, settled stats), one describe block per kind or counter.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -7,11 +10,12 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EmbeddedBroker, parseBrokerSpec, startBroker, type BrokerHandle } from './index.ts';
 import { identifyMqttBroker } from './external.ts';
-import { startMosquitto, type MosquittoBroker } from './mosquitto.ts';
+import { pickFreePort, startMosquitto, type MosquittoBroker } from './mosquitto.ts';
 import { deleteKeysWithPrefix, redisUrl } from './redis-keys.ts';
+import { killed, startRedis } from '../../test-support/redis-server.ts';
 
 const SHARED_MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 
@@ -238,8 +242,59 @@ describe('embedded broker', () => {
     expect(await queuedAcrossKill({ persistence: 'memory' })).toBeUndefined();
   }, 30_000);
 
+  it("takes its Redis URL over IPC: a password in it is not in the broker process's command line, and the broker works with it", async () => {
+    const url = new URL(redisUrl());
+    // A server without a password (the test machine's) lets the default user in with any.
+    if (url.password === '') {
+      url.username ||= 'default';
+      url.password = `pw-${randomUUID()}`;
+    }
+    const password = decodeURIComponent(url.password);
+    const prefix = `chaosbench:test-${randomUUID().slice(0, 8)}:`;
+    const broker = await EmbeddedBroker.start({ persistence: 'redis', redis: { url: url.href, key_prefix: prefix } });
+    try {
+      expect(await qos1RoundTrip(broker.url)).toMatchObject({ qos: 1 });
+      const commandLine = readFileSync(`/proc/${broker.pid}/cmdline`, 'utf8');
+      expect(commandLine).toContain('embedded-process.ts');
+      expect(commandLine).not.toContain(password);
+      expect(commandLine).not.toContain(prefix);
+    } finally {
+      await broker.stop();
+      await deleteKeysWithPrefix(redisUrl(), prefix);
+    }
+  });
+
+  it("hands the broker's error output once it serves to error_output, a line at a time, and writes none of it itself", async () => {
+    // Redis persistence on a private redis-server, SIGKILLed once the broker serves: the broker's
+    // Redis client keeps reporting the refused connection on stderr.
+    const lines: string[] = [];
+    const written: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      written.push(String(chunk));
+      return (write as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean)(chunk, ...rest);
+    });
+    const port = await pickFreePort();
+    const redis = await startRedis(port);
+    const url = `redis://127.0.0.1:${port}`;
+    const broker = await EmbeddedBroker.start({ persistence: 'redis', redis: { url, key_prefix: 'chaosbench:test-gone:' }, error_output: (line) => lines.push(line) });
+    try {
+      await killed(redis);
+      const deadline = Date.now() + 10_000;
+      while (lines.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(line).toMatch(new RegExp(`^\\[embedded broker pid ${broker.pid}\\] [^\\n]*$`));
+      expect(lines.join('\n')).toMatch(/ECONNREFUSED/);
+      expect(written.join('').includes('[embedded broker pid')).toBe(false);
+    } finally {
+      spy.mockRestore();
+      await broker.stop();
+      await killed(redis);
+    }
+  });
+
   it('refuses Redis persistence without a server and a key prefix', async () => {
-    await expect(startBroker('embedded', { persistence: 'redis' })).rejects.toThrow(/--persistence redis needs --redis-url and --redis-prefix/);
+    await expect(startBroker('embedded', { persistence: 'redis' })).rejects.toThrow(/redis persistence needs a Redis URL and a key prefix/);
   });
 
   it('does not outlive a parent that crashes without stop()', async () => {

@@ -2,21 +2,32 @@
 // embedded.ts so that a chaos fault can SIGKILL a real broker process without taking the harness
 // with it. It talks to its parent only over IPC and must never outlive it: when the IPC channel
 // goes away (the harness crashed or exited), the broker goes too. Nothing is written to stdout;
-// errors go to stderr, which the parent captures.
+// errors go to stderr, which the parent captures. Its configuration comes over IPC, never in argv
+// (public in /proc/<pid>/cmdline): a Redis URL may carry a password.
 import type { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { parseArgs } from 'node:util';
 import { Aedes, type AedesOptions } from 'aedes';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
+import { Redis } from 'ioredis';
 import type { BrokerPersistence } from './handle.ts';
 import { indexedMemoryPersistence } from './indexed-outgoing.ts';
 import { shareSessionPacketIds } from './session-packet-ids.ts';
 
+/** What the child is started with, sent by the parent when the child asks for it. */
+export interface BrokerChildConfig {
+  /** 0 = ephemeral. */
+  port: number;
+  persistence: BrokerPersistence;
+  /** Redis persistence: the server and this broker's key prefix. */
+  redis?: { url: string; key_prefix: string };
+}
+
 /** Parent → child. */
-export type ParentMessage = { type: 'stop' } | { type: 'stats'; id: number };
+export type ParentMessage = { type: 'config'; config: BrokerChildConfig } | { type: 'stop' } | { type: 'stats'; id: number };
 
 /** Child → parent. */
 export type ChildMessage =
+  | { type: 'awaiting-config' }
   | { type: 'ready'; port: number }
   | { type: 'error'; code?: string; message: string }
   | { type: 'stats'; id: number; stats: Record<string, number> };
@@ -42,25 +53,13 @@ class StartupError extends Error {
   }
 }
 
-function readArgs(): { port: number; persistence: BrokerPersistence; redis_url?: string; redis_prefix?: string } {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '0' },
-      persistence: { type: 'string', default: 'memory' },
-      'redis-url': { type: 'string' },
-      'redis-prefix': { type: 'string' },
-    },
-    strict: true,
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new StartupError(`invalid --port ${values.port}`);
-  if (values.persistence !== 'memory' && values.persistence !== 'redis') {
-    throw new StartupError(`invalid --persistence ${values.persistence} (memory | redis)`);
-  }
-  if (values.persistence === 'redis' && (!values['redis-url'] || !values['redis-prefix'])) {
-    throw new StartupError('--persistence redis needs --redis-url and --redis-prefix');
-  }
-  return { port, persistence: values.persistence, redis_url: values['redis-url'], redis_prefix: values['redis-prefix'] };
+/** The parent's configuration, checked; a StartupError names what is wrong. */
+function checkedConfig(config: BrokerChildConfig): BrokerChildConfig {
+  const { port, persistence, redis } = config;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new StartupError(`invalid port ${port}`);
+  if (persistence !== 'memory' && persistence !== 'redis') throw new StartupError(`invalid persistence ${String(persistence)} (memory | redis)`);
+  if (persistence === 'redis' && (!redis?.url || !redis.key_prefix)) throw new StartupError('redis persistence needs a Redis URL and a key prefix');
+  return config;
 }
 
 async function main(): Promise<void> {
@@ -72,25 +71,28 @@ async function main(): Promise<void> {
   // parent mid-startup, just exits. Registered first so that no window leaves an orphan.
   let shutdown = (): void => process.exit(0);
   let readStats = (): Record<string, number> | undefined => undefined;
+  let configured: (config: BrokerChildConfig) => void = () => {};
+  const config = new Promise<BrokerChildConfig>((resolve) => (configured = resolve));
   process.on('SIGTERM', () => shutdown());
   process.on('SIGINT', () => shutdown());
   process.on('disconnect', () => shutdown());
   process.on('message', (message: ParentMessage) => {
-    if (message.type === 'stop') shutdown();
+    if (message.type === 'config') configured(message.config);
+    else if (message.type === 'stop') shutdown();
     else if (message.type === 'stats') {
       const stats = readStats();
       if (stats !== undefined) send({ type: 'stats', id: message.id, stats });
     }
   });
+  send({ type: 'awaiting-config' });
 
-  const args = readArgs();
-  const { port } = args;
+  const { port, persistence: kind, redis } = checkedConfig(await config);
   // Redis persistence keeps sessions, subscriptions and queued QoS 1 messages outside this process,
   // so a SIGKILLed broker restarted with the same prefix carries on where it stopped. One broker
   // needs no shared emitter (mqemitter-redis is for several brokers behind one topic space).
   // The memory store is aedes-persistence's own with each session's un-acked queue indexed, so that
   // a consumer acking after its commit does not make every delivery cost the broker more (see the module).
-  const persistence = args.persistence === 'redis' ? redisPersistence(args.redis_url!, args.redis_prefix!) : indexedMemoryPersistence();
+  const persistence = kind === 'redis' ? redisPersistence(redis!.url, redis!.key_prefix) : indexedMemoryPersistence();
 
   // Aedes 1.x: the default export only throws a migration error; the broker must be awaited.
   const broker = await Aedes.createBroker({ persistence });
@@ -150,16 +152,10 @@ async function main(): Promise<void> {
 }
 
 function redisPersistence(url: string, keyPrefix: string): AedesOptions['persistence'] {
-  const parsed = new URL(url);
-  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
-  return aedesPersistenceRedis({
-    host: parsed.hostname,
-    port: Number(parsed.port || 6379),
-    db,
-    keyPrefix,
-    // Fail fast if Redis is down rather than queueing commands while clients wait.
-    maxRetriesPerRequest: 3,
-  }) as AedesOptions['persistence'];
+  // ioredis reads the whole URL: host, port, database, user and password.
+  // Fail fast if Redis is down rather than queueing commands while clients wait.
+  const conn = new Redis(url, { keyPrefix, maxRetriesPerRequest: 3 });
+  return aedesPersistenceRedis({ conn }) as AedesOptions['persistence'];
 }
 
 main().catch((error: unknown) => {

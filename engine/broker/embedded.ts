@@ -5,7 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BrokerHandle, BrokerOptions, BrokerPersistence } from './handle.ts';
-import type { ChildMessage, ParentMessage } from './embedded-process.ts';
+import type { BrokerChildConfig, ChildMessage, ParentMessage } from './embedded-process.ts';
 import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from '../typescript-child.ts';
 import { installedVersion } from '../package-version.ts';
 
@@ -47,7 +47,11 @@ class BrokerProcess {
   #nextStatsId = 1;
   readonly #pendingStats = new Map<number, (stats: Record<string, number> | undefined) => void>();
 
-  private constructor(readonly child: ChildProcess) {
+  private constructor(
+    readonly child: ChildProcess,
+    config: BrokerChildConfig,
+    errorOutput: ((line: string) => void) | undefined,
+  ) {
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exitInfo = { code, signal };
@@ -57,13 +61,22 @@ class BrokerProcess {
       });
     });
     child.stderr?.setEncoding('utf8');
+    let partial = '';
     child.stderr?.on('data', (chunk: string) => {
       this.#stderrTail = (this.#stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
-      // Before 'ready' the text goes into the start error instead; after, a broker error must be seen.
-      if (this.#ready) process.stderr.write(`[embedded broker pid ${child.pid}] ${chunk}`);
+      // Before 'ready' the text goes into the start error instead; after, a broker error must be
+      // seen: whole lines to the caller's error_output.
+      if (!this.#ready) return;
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) errorOutput?.(`[embedded broker pid ${child.pid}] ${line}`);
+    });
+    child.stderr?.on('end', () => {
+      if (this.#ready && partial !== '') errorOutput?.(`[embedded broker pid ${child.pid}] ${partial}`);
     });
     child.on('message', (message: ChildMessage) => {
-      if (message.type === 'stats') {
+      if (message.type === 'awaiting-config') child.send({ type: 'config', config } satisfies ParentMessage);
+      else if (message.type === 'stats') {
         this.#pendingStats.get(message.id)?.(message.stats);
         this.#pendingStats.delete(message.id);
       }
@@ -78,15 +91,17 @@ class BrokerProcess {
 
   /** Forks the child and resolves with the port it bound, or rejects with its reason and stderr. */
   static async fork(port: number, options: BrokerOptions): Promise<{ process: BrokerProcess; port: number }> {
-    const redisArgs = options.redis ? ['--redis-url', options.redis.url, '--redis-prefix', options.redis.key_prefix] : [];
-    const child = fork(CHILD_PATH, ['--port', String(port), '--persistence', options.persistence, ...redisArgs], {
+    // The configuration goes over IPC when the child asks for it, not in argv: argv is public
+    // (/proc/<pid>/cmdline) and a Redis URL may carry a password.
+    const config: BrokerChildConfig = { port, persistence: options.persistence, ...(options.redis ? { redis: options.redis } : {}) };
+    const child = fork(CHILD_PATH, [], {
       // Always explicit: a tsx-launched parent carries tsx's own flags, a vitest worker carries
       // vitest's, and an inherited --inspect would collide on its port.
       execArgv: [...TYPESCRIPT_EXEC_ARGV, ...cpuProfileArgv(options.cpu_prof_dir)],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });
-    const brokerProcess = new BrokerProcess(child);
+    const brokerProcess = new BrokerProcess(child, config, options.error_output);
     try {
       const boundPort = await brokerProcess.#waitReady();
       brokerProcess.#ready = true;

@@ -43,4 +43,10 @@ export interface BrokerOptions {
   port?: number;
   /** Embedded only: write a CPU profile of every broker process into this directory (node --cpu-prof). */
   cpu_prof_dir?: string;
+  /**
+   * Embedded only: where a broker process's error output goes once it serves, a line at a time,
+   * each prefixed with its pid (before it serves, the output goes into the start error). Absent:
+   * nowhere; the engine prints nothing itself, its caller decides.
+   */
+  error_output?: (line: string) => void;
 }

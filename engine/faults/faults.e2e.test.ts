@@ -4,9 +4,7 @@
 // with what is counted independently: from the sink file (sink.db, opened read-only here), from
 // the ledger, or from the processes themselves.
 
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { runScenario } from '../run.ts';
@@ -20,19 +18,11 @@ import { consumerCrash } from '../../scenarios/shipped/consumer-crash.ts';
 import { brokerKill } from '../../scenarios/shipped/broker-kill.ts';
 import { slowSink } from '../../scenarios/shipped/slow-sink.ts';
 import { smoke } from '../../scenarios/shipped/smoke.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const TIMEOUT_MS = 90_000;
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function outDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-faults-e2e-'));
-  dirs.push(dir);
-  return dir;
-}
+const outDir = tempDirs('faults-e2e');
 
 /** A shipped scenario, cut down: phases replaced, a short drain, validated like the CLI does. */
 function small(shipped: Scenario, phases: Phase[], change: (s: Scenario) => void = () => {}): Scenario {

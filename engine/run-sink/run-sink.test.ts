@@ -4,9 +4,7 @@
 // PostgreSQL cases use schemas named like a run's and drop them at the end.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nowMicros, sleep } from '../../aggregator/clock.ts';
@@ -23,9 +21,10 @@ import type { LiveLatencySample } from '../metrics/live-latency.ts';
 import { describeSinkChoice, parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './index.ts';
 import { redactPassword } from '../../aggregator/redact.ts';
 import { withPostgresClient } from '../../aggregator/sink/test-postgres.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
-const dirs: string[] = [];
+const newDir = tempDirs('run-sink');
 const schemas: string[] = [];
 
 function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -37,7 +36,6 @@ async function schemaExists(schema: string): Promise<boolean> {
 }
 
 afterAll(async () => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   await admin(async (client) => {
     for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   });
@@ -45,8 +43,7 @@ afterAll(async () => {
 
 /** A run sink of this kind for a fresh run (its own directory and tag). */
 function freshRunSink(kind: SinkKind): RunSink {
-  const dir = mkdtempSync(join(tmpdir(), 'chaosbench-run-sink-'));
-  dirs.push(dir);
+  const dir = newDir();
   const tag = `test-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   if (kind === 'postgres') schemas.push(runSchemaName(tag));
   return runSinkFor(kind === 'sqlite' ? { kind } : { kind, url: databaseUrl }, { out_dir: dir, tag });

@@ -1,16 +1,12 @@
 // Table 6: the findings on hand-made rows, then one small real sweep (two TTLs) through an embedded
 // broker and the reference aggregator: the short TTL must leak more and hold fewer entries.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_DEDUP_TTL_OPTIONS, dedupTtlFindings, dedupTtlRows, measureDedupTtl, type DedupTtlMeasurement, type DedupTtlOptions } from './dedup-ttl.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const outDir = tempDirs('dedup-ttl');
 
 function measurement(ttl_ms: number, copies: number, leaked: number, predicted_share: number, entries_peak: number): DedupTtlMeasurement {
   return { ttl_ms, copies, leaked, predicted_share, entries_peak, entries_final: entries_peak, bytes_peak: entries_peak * 106, lost: 0, valid: true };
@@ -32,8 +28,7 @@ describe('dedup TTL findings', () => {
 
 describe('dedup TTL sweep (real runs)', () => {
   it('a short TTL leaks more duplicates than a long one, and the long one holds more entries', async () => {
-    const out_dir = mkdtempSync(join(tmpdir(), 'chaosbench-dedup-ttl-'));
-    dirs.push(out_dir);
+    const out_dir = outDir();
     // Exponential delays with mean 300 ms (capped at 1.5 s): a 30 ms TTL should leak ~90%, a 2 s TTL none.
     const options: DedupTtlOptions = { ttls_ms: [30, 2_000], rate: 400, duration_s: 2.5, warmup_s: 0, fraction: 0.3, delay_ms: 300, delay_distribution: 'exponential' };
     const [short, long] = await measureDedupTtl({ seed: 7, out_dir, log: () => {} }, options);

@@ -1,6 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { isUlid } from '../../aggregator/event/parse.ts';
 import {
@@ -16,6 +14,7 @@ import {
 import { DEFAULT_SIZES, eventIds, eventIdsTable, measureEventIds, type EventIdsMeasurement } from './event-ids.ts';
 import { seededRandom } from '../../aggregator/random.ts';
 import type { TheoryTable } from './types.ts';
+import { tempDir } from '../../test-support/temp-dirs.ts';
 
 const workload: WorkloadOptions = {
   seed: 11,
@@ -81,12 +80,11 @@ describe('event-ids workload and ids (pure)', () => {
 });
 
 describe('event-ids experiment (real broker, real aggregator path, real SQLite)', () => {
-  let dir: string;
+  const dir = tempDir('event-ids');
   let measurement: EventIdsMeasurement;
   let table: TheoryTable;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'chaosbench-event-ids-'));
     const context = { seed: 7, out_dir: dir, log: () => {} };
     measurement = await measureEventIds(context, {
       ...DEFAULT_SIZES,
@@ -100,10 +98,6 @@ describe('event-ids experiment (real broker, real aggregator path, real SQLite)'
     });
     table = eventIdsTable(context, measurement, 1);
   }, 40_000);
-
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
 
   const run = (scheme: string) => measurement.retries.find((r) => r.scheme === scheme)!;
 

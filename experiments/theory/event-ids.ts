@@ -76,7 +76,7 @@ export async function measureEventIds(context: TheoryContext, sizes: EventIdsSiz
   let broker: BrokerHandle | undefined;
   const retries: RetryRunResult[] = [];
   try {
-    broker = await startBroker(context.broker_url ?? 'embedded');
+    broker = await startBroker(context.broker_url ?? 'embedded', { persistence: 'memory', error_output: context.log });
     // A run tag of its own: an external broker may carry other runs (and earlier runs of this one).
     const runTag = `${process.pid}-${Date.now().toString(36)}`;
     for (const scheme of ID_SCHEMES) {

@@ -165,7 +165,7 @@ export async function runOrdering(seed: number, options: OrderingOptions, broker
   let broker: BrokerHandle | undefined;
   const clients: MqttClient[] = [];
   try {
-    if (brokerUrl === undefined) broker = await startBroker('embedded', { persistence: 'memory' });
+    if (brokerUrl === undefined) broker = await startBroker('embedded', { persistence: 'memory', error_output: log });
     const url = brokerUrl ?? broker!.url;
     log(`  broker ${url}${broker ? ' (embedded Aedes)' : ''}`);
 
