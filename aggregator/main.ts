@@ -15,6 +15,7 @@ import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, parseSinkSpec,
 import { dedupSinkConflict, parseDedupSpec, type DedupSpec } from './dedup/registry.ts';
 import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
 import { redactPassword } from './redact.ts';
+import { BROKER_ENV, mqttVersionName, parseMqttVersion, resolveBrokerAccess } from './consumer/access.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 
 const defaults = DEFAULT_AGGREGATOR_CONFIG;
@@ -32,8 +33,14 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
       broker: {
         type: 'string',
         default: defaults.broker_url,
-        describe: `MQTT broker URL (env MQTT_URL), or '${NO_BROKER}' to take events over HTTP only (needs --http-port)`,
+        describe:
+          `MQTT broker URL, mqtt://[USER@]HOST:PORT or mqtts://[USER@]HOST:PORT (env MQTT_URL, which may carry USER:PASSWORD@), ` +
+          `or '${NO_BROKER}' to take events over HTTP only (needs --http-port). The password: env ${BROKER_ENV.password} (never in a flag)`,
       },
+      'broker-ca': { type: 'string', describe: `mqtts: PEM file of the CA that signed the broker's certificate (env ${BROKER_ENV.ca}; default: the system's CAs)` },
+      'broker-cert': { type: 'string', describe: `mqtts: PEM file of the client certificate (env ${BROKER_ENV.cert}); needs --broker-key` },
+      'broker-key': { type: 'string', describe: `mqtts: PEM file of the client certificate's private key, unencrypted (env ${BROKER_ENV.key})` },
+      'mqtt-version': { type: 'string', default: '3.1.1', describe: 'MQTT protocol version: 3.1.1 (or 4) or 5' },
       'http-port': {
         type: 'number',
         describe:
@@ -100,9 +107,29 @@ export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorCon
     })
     .parseAsync();
 
+  // The URL from MQTT_URL may carry a password (it is not in the process list); from --broker it may not.
+  const brokerFromFlag = argv.some((arg) => arg === '--broker' || arg.startsWith('--broker='));
+  let brokerUrl = args.broker;
+  let brokerAccess: AggregatorConfig['broker_access'];
+  if (brokerUrl !== NO_BROKER) {
+    const resolved = resolveBrokerAccess({
+      url: args.broker,
+      url_from: brokerFromFlag ? 'flag' : 'env',
+      url_field: brokerFromFlag ? '--broker' : 'MQTT_URL',
+      ca: args['broker-ca'],
+      cert: args['broker-cert'],
+      key: args['broker-key'],
+      mqtt_version: args['mqtt-version'],
+      flags: { ca: '--broker-ca', cert: '--broker-cert', key: '--broker-key', mqtt_version: '--mqtt-version' },
+    });
+    if (resolved.problems.length > 0) throw new UsageError(resolved.problems.join('\n'));
+    brokerUrl = resolved.url;
+    brokerAccess = resolved.access;
+  }
   const config: AggregatorConfig = {
     ...defaults,
-    broker_url: args.broker,
+    broker_url: brokerUrl,
+    ...(brokerAccess ? { broker_access: brokerAccess } : {}),
     client_id: args['client-id'],
     topic: args.topic,
     clean_session: args['clean-session'],
@@ -159,11 +186,28 @@ export function validateAggregatorConfig(config: AggregatorConfig): void {
   if (config.broker_url === NO_BROKER) {
     if (config.http_port === undefined) errors.push(`broker '${NO_BROKER}' leaves nothing to take events from: give --http-port too`);
   } else {
+    const shown = redactPassword(config.broker_url);
     try {
       const url = new URL(config.broker_url);
-      if (url.protocol !== 'mqtt:') errors.push(`broker must be mqtt://host:port or ${NO_BROKER}, got ${config.broker_url}`);
+      if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') errors.push(`broker must be mqtt://host:port, mqtts://host:port or ${NO_BROKER}, got ${shown}`);
+      // Credentials travel in broker_access, never in the URL (which is printed).
+      if (url.username !== '' || url.password !== '') errors.push(`broker: credentials belong in broker_access, not in the URL ${shown}`);
     } catch {
-      errors.push(`broker must be mqtt://host:port or ${NO_BROKER}, got ${config.broker_url}`);
+      errors.push(`broker must be mqtt://host:port, mqtts://host:port or ${NO_BROKER}, got ${shown}`);
+    }
+    const access = config.broker_access;
+    if (access !== undefined) {
+      if (typeof access !== 'object' || access === null) errors.push('broker_access must be an object');
+      else {
+        try {
+          parseMqttVersion(access.mqtt_version);
+        } catch (error) {
+          errors.push(`mqtt-version ${(error as Error).message}`);
+        }
+        for (const key of ['username', 'password', 'ca', 'cert', 'key', 'verify_host'] as const) {
+          if (access[key] !== undefined && typeof access[key] !== 'string') errors.push(`broker_access.${key} must be a string`);
+        }
+      }
     }
   }
   if (config.http_port !== undefined) {
@@ -266,7 +310,9 @@ async function main(): Promise<void> {
   report('ready');
   if (!child) {
     const from = [
-      config.broker_url === NO_BROKER ? undefined : `subscribed to ${config.topic} at ${config.broker_url}`,
+      config.broker_url === NO_BROKER
+        ? undefined
+        : `subscribed to ${config.topic} at ${config.broker_url} (MQTT ${mqttVersionName(config.broker_access?.mqtt_version ?? 4)}${config.broker_access?.username !== undefined ? `, user ${config.broker_access.username}, password ***` : ''})`,
       service.http_port === undefined ? undefined : `listening for POST http://127.0.0.1:${service.http_port}/events`,
     ];
     log(`${from.filter(Boolean).join('; ')}; dedup ${redactPassword(config.dedup)} (${service.claim_order}), sink ${redactPassword(config.sink)}`);

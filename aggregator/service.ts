@@ -4,6 +4,7 @@
 // so that it can be killed).
 
 import { ConsumerConnection, type AckToken } from './consumer/connection.ts';
+import type { BrokerAccess } from './consumer/access.ts';
 import { emptyCounters, Pipeline, type AggregatorCounters, type PipelineMessage } from './pipeline.ts';
 import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
@@ -18,8 +19,10 @@ import { ENVELOPE_ALLOWANCE_BYTES } from './event/parse.ts';
 import { HttpIngest } from './ingest/http.ts';
 
 export interface AggregatorConfig {
-  /** mqtt://host:port, or 'none' for an HTTP-only aggregator (then http_port is required). */
+  /** mqtt://host:port or mqtts://host:port (no credentials), or 'none' for an HTTP-only aggregator (then http_port is required). */
   broker_url: string;
+  /** MQTT version, TLS material and credentials for broker_url; absent: MQTT 3.1.1, none of the rest. */
+  broker_access?: BrokerAccess;
   client_id: string;
   topic: string;
   /** MQTT clean session. false: the broker keeps our subscription and un-acked messages across reconnects. */
@@ -246,6 +249,7 @@ export class AggregatorService {
     const config = this.config;
     const connection = new ConsumerConnection({
       url: config.broker_url,
+      ...(config.broker_access ? { access: config.broker_access } : {}),
       clientId: config.client_id,
       topic: config.topic,
       clean: config.clean_session,

@@ -10,7 +10,8 @@ import type { Scenario } from '../../scenarios/schema.ts';
 import { validateScenario } from '../../scenarios/validate.ts';
 import { isScenarioFile, loadScenarioFile } from '../../scenarios/load.ts';
 import { parseAssignment, setPath } from '../../scenarios/override.ts';
-import { parseBrokerSpec } from '../../engine/broker/index.ts';
+import { parseBrokerSpec, type BrokerSpec } from '../../engine/broker/index.ts';
+import { mqttVersionName, parseMqttVersion, resolveBrokerAccess, type BrokerAccess } from '../../aggregator/consumer/access.ts';
 import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from '../../engine/run-sink/index.ts';
 import { makeRunId, runScenario, type AggregatorKind } from '../../engine/run.ts';
 import { renderSummary } from '../../reports/markdown.ts';
@@ -52,7 +53,10 @@ export function strictParser<T>(parser: Argv<T>): Argv<T> {
 export interface BenchArgs {
   scenario: Scenario;
   overrides: Record<string, unknown>;
+  /** 'embedded', or the external broker's URL without user name or password. */
   broker: string;
+  /** An external broker's MQTT version, TLS material and credentials (undefined: embedded). */
+  broker_access?: BrokerAccess;
   /** --sink: sqlite (default, <out>/sink.db), postgres or postgres://USER@HOST:PORT/DB. */
   sink?: string;
   out_dir: string;
@@ -166,7 +170,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   // checked, in a shipped one, so that a bad value is named with the missing --scenario.
   const flags = applyScenarioFlags(structuredClone(base ?? SCENARIOS.smoke!), args);
   problems.push(...flags.problems);
-  const brokerSpec = flag('broker', () => parseBrokerSpec(args.broker));
+  const broker = resolveBroker(args, problems);
+  const brokerSpec = broker?.spec;
   const sink = flag('sink', () => parseSinkChoice(args.sink));
   const shard = args.shard === undefined ? undefined : flag('shard', () => parseShard(args.shard!));
   const assignments = (args.set ?? []).flatMap((text) => {
@@ -184,7 +189,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   Object.assign(overrides, flags.overrides);
   let scenario: Scenario = flags.scenario;
   if (args.aggregator !== 'reference') overrides.aggregator = args.aggregator;
-  if (args.broker !== 'embedded') overrides.broker = args.broker;
+  if (brokerSpec?.kind === 'external') overrides.broker = args.broker === 'env' ? 'env' : brokerSpec.url;
+  for (const name of ['broker-ca', 'broker-cert', 'broker-key', 'mqtt-version'] as const) if (args[name] !== undefined) overrides[name] = args[name];
   if (args.sink !== 'sqlite') overrides.sink = describeSinkChoice(args.sink);
   if (shard !== undefined) overrides.shard = args.shard;
   // --set last, so that it can change anything, including what a flag above set (an error about
@@ -198,7 +204,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   if (brokerSpec?.kind === 'external') {
     scenario.phases.forEach((phase, i) =>
       phase.faults.forEach((fault, j) => {
-        if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${args.broker})`);
+        if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${brokerSpec.url})`);
       }),
     );
   }
@@ -214,7 +220,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   return {
     scenario,
     overrides,
-    broker: args.broker,
+    broker: brokerSpec?.kind === 'external' ? brokerSpec.url : 'embedded',
+    ...(broker?.access ? { broker_access: broker.access } : {}),
     sink: args.sink,
     // Shards started on one machine in the same second must not share a directory (nor its sink.db).
     out_dir: resolve(args.out ?? join('reports', 'out', `${makeRunId(scenario.name)}${shard && shard.count > 1 ? `-shard${shard.index}of${shard.count}` : ''}`)),
@@ -224,6 +231,59 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     cpu_prof: args['cpu-prof'],
     ...(shard !== undefined ? { shard } : {}),
   };
+}
+
+/** The bench flags about the broker, as parseBenchArgs has them. */
+type BrokerArgs = { broker: string; 'broker-ca'?: string; 'broker-cert'?: string; 'broker-key'?: string; 'mqtt-version'?: string };
+
+/**
+ * --broker with --broker-ca/-cert/-key, --mqtt-version and the CHAOSBENCH_BROKER_* variables: the
+ * spec (a URL without credentials) and, for an external broker, how to reach it. Each bad value is
+ * added to problems, naming its flag or variable; undefined when the spec itself is bad.
+ */
+function resolveBroker(args: BrokerArgs, problems: string[], env: NodeJS.ProcessEnv = process.env): { spec: BrokerSpec; access?: BrokerAccess } | undefined {
+  const fromEnv = args.broker === 'env';
+  const text = fromEnv ? env.CHAOSBENCH_BROKER_URL : args.broker;
+  if (text === undefined || text === '') {
+    problems.push('--broker env: CHAOSBENCH_BROKER_URL is not set');
+    return undefined;
+  }
+  let spec: BrokerSpec;
+  try {
+    spec = parseBrokerSpec(text);
+  } catch (error) {
+    problems.push(`${fromEnv ? 'CHAOSBENCH_BROKER_URL' : '--broker'}: ${(error as Error).message}`);
+    return undefined;
+  }
+  if (spec.kind === 'embedded') {
+    // The environment's TLS files and credentials are for an external broker; flags given with the embedded one are a mistake.
+    for (const name of ['broker-ca', 'broker-cert', 'broker-key'] as const) {
+      if (args[name] !== undefined) problems.push(`--${name}: TLS files need an external mqtts:// --broker (the embedded broker listens on plain mqtt://)`);
+    }
+    if (args['mqtt-version'] !== undefined) {
+      try {
+        if (parseMqttVersion(args['mqtt-version']) === 5) problems.push('--mqtt-version: 5 needs an external --broker (the embedded Aedes speaks MQTT 3.1.1)');
+      } catch (error) {
+        problems.push(`--mqtt-version: ${(error as Error).message}`);
+      }
+    }
+    return { spec };
+  }
+  const resolved = resolveBrokerAccess(
+    {
+      url: text,
+      url_from: fromEnv ? 'env' : 'flag',
+      url_field: fromEnv ? 'CHAOSBENCH_BROKER_URL' : '--broker',
+      ca: args['broker-ca'],
+      cert: args['broker-cert'],
+      key: args['broker-key'],
+      mqtt_version: args['mqtt-version'],
+      flags: { ca: '--broker-ca', cert: '--broker-cert', key: '--broker-key', mqtt_version: '--mqtt-version' },
+    },
+    env,
+  );
+  problems.push(...resolved.problems);
+  return { spec, access: resolved.access };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -245,13 +305,13 @@ export async function main(argv: string[]): Promise<number> {
     const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
     const subject = parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
     process.stderr.write(
-      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink ?? 'sqlite')}`} · ${subject}\n`,
+      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.broker_access ? ` (MQTT ${mqttVersionName(parsed.broker_access.mqtt_version)}${parsed.broker_access.cert ? ', client certificate' : ''}${parsed.broker_access.username !== undefined ? `, user ${parsed.broker_access.username}${parsed.broker_access.password !== undefined ? ', password ***' : ''}` : ''})` : ''}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink ?? 'sqlite')}`} · ${subject}\n`,
     );
   }
 
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
   } catch (error) {
     lines.end();
     process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);

@@ -4,7 +4,7 @@
 
 export interface BrokerHandle {
   readonly kind: 'embedded' | 'external';
-  /** mqtt://127.0.0.1:PORT */
+  /** mqtt://127.0.0.1:PORT (an external broker: mqtt:// or mqtts://, never with credentials) */
   readonly url: string;
   /**
    * Which broker software it is, as far as the harness knows: the embedded Aedes and its version,
@@ -33,6 +33,8 @@ export interface BrokerHandle {
   subscriberAcks?(): Promise<number | undefined>;
 }
 
+import type { BrokerAccess } from '../../aggregator/consumer/access.ts';
+
 export type BrokerPersistence = 'memory' | 'redis';
 
 export interface BrokerOptions {
@@ -43,4 +45,6 @@ export interface BrokerOptions {
   port?: number;
   /** Embedded only: write a CPU profile of every broker process into this directory (node --cpu-prof). */
   cpu_prof_dir?: string;
+  /** External only: MQTT version, TLS material and credentials the probe connects with. */
+  access?: BrokerAccess;
 }
