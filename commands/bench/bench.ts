@@ -114,6 +114,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           '  $0 --scenario dup-storm --dedup none --sink-mode append   # duplicates reach the sink',
           '  $0 --scenario dup-storm --dedup memory --rate 2000 --duration 30s',
           '  $0 --scenario dup-storm --broker mqtt://127.0.0.1:1883    # an external broker',
+          '  CHAOSBENCH_BROKER_PASSWORD=… $0 --scenario dup-storm --broker mqtts://USER@HOST:8883 --broker-ca ca.pem',
+          '    --broker-cert client.pem --broker-key client.key --mqtt-version 5      # your own broker (docs/own-broker.md)',
           '  $0 --scenario dup-storm --sink postgres --dedup postgres  # claims in the sink\'s transaction',
           '  $0 --scenario dup-storm --rate 5000 --duration 30s        # sustained, or exit 3 and why',
           '  $0 --scenario dup-storm --rate 500000 --duration 10s      # past the generator: drops, exit 3',
