@@ -145,6 +145,20 @@ describe('bench against a private Mosquitto with TLS, a client certificate, a pa
     expect(outcome.leaks).toEqual([]);
   }, KILL_AFTER_MS);
 
+  it('network faults: the clients reach the mqtts broker through the harness proxy, TLS end to end, and the run passes', async () => {
+    const out = join(outRoot, 'jitter');
+    const outcome = await bench(
+      ['--scenario', 'latency-jitter', '--rate', '60', '--duration', '2s', '--set', 'phases[0].duration_s=1', '--set', 'phases[0].rate=20', '--set', 'drain_timeout_s=15', ...tlsFlags(), '--mqtt-version', '5', '--out', out],
+      credentials(),
+      secrets.password,
+    );
+    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as RunResult;
+    expect(result.totals.lost).toBe(0);
+    const latency = result.faults.find((fault) => fault.kind === 'latency');
+    expect(latency?.injected.connections_affected).toBeGreaterThan(0);
+  }, KILL_AFTER_MS);
+
   it('a wrong password exits 3 at once saying "not authorized", not "unreachable", without either password', async () => {
     const wrong = `${secrets.password}-wrong`;
     const outcome = await bench([...SHORT_STORM, ...tlsFlags(), '--out', join(outRoot, 'wrong-password')], credentials(wrong), wrong);
