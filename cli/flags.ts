@@ -124,6 +124,10 @@ export const RUN_FLAGS = {
  */
 export const PASSED_RUN_FLAGS = {
   broker: RUN_FLAGS.broker,
+  'broker-ca': RUN_FLAGS['broker-ca'],
+  'broker-cert': RUN_FLAGS['broker-cert'],
+  'broker-key': RUN_FLAGS['broker-key'],
+  'mqtt-version': RUN_FLAGS['mqtt-version'],
   sink: { type: 'string', describe: SINK_HELP, defaultDescription: JSON.stringify(RUN_FLAGS.sink.default) },
 } as const satisfies Record<string, Options>;
 

@@ -441,6 +441,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
         // The bench's own overrides, so that each run's report.md replays it with npm run bench.
         overrides: variant.bench.overrides,
         broker: variant.bench.broker,
+        ...(variant.bench.broker_access ? { broker_access: variant.bench.broker_access } : {}),
         ...(variant.bench.sink !== undefined ? { sink: variant.bench.sink } : {}),
         out_dir: outDir,
         aggregator: variant.aggregator,

@@ -393,6 +393,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
         scenario: item.bench.scenario,
         overrides: item.bench.overrides,
         broker: item.bench.broker,
+        ...(item.bench.broker_access ? { broker_access: item.bench.broker_access } : {}),
         ...(item.bench.sink !== undefined ? { sink: item.bench.sink } : {}),
         out_dir: outDir,
         aggregator: item.bench.aggregator,
