@@ -1,12 +1,14 @@
 // The bench's broker flags as it parses them (in process; nothing starts): --broker mqtts://…,
 // --broker-ca/--broker-cert/--broker-key, --mqtt-version and the CHAOSBENCH_BROKER_* variables.
 // Each bad value is bad input (exit 2) naming its flag or variable, and no message shows a
-// password. The runs themselves, over TLS against a real Mosquitto: engine/own-broker.test.ts.
+// password. compare and gate pass the flags through to every run. The runs themselves, over TLS against a real Mosquitto: engine/own-broker.test.ts.
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { parseBenchArgs, type BenchArgs } from './bench.ts';
+import { parseCompareArgs } from '../compare/compare.ts';
+import { parseGateArgs } from '../gate/gate.ts';
 import { UsageError } from '../../cli/exit.ts';
 import { makeBrokerSecrets } from '../../test-support/broker-secrets.ts';
 
@@ -98,5 +100,23 @@ describe('bench broker flags', () => {
     const text = await refusal('--broker', BROKER);
     expect(text).toMatch(/CHAOSBENCH_BROKER_PASSWORD: a password needs a user name .*CHAOSBENCH_BROKER_USERNAME/);
     expect(text).not.toContain('hunter2');
+  });
+});
+
+describe('compare and gate pass the broker flags through to every run', () => {
+  it('each compare variant and both gate sides connect as the bench would', async () => {
+    vi.stubEnv('CHAOSBENCH_BROKER_USERNAME', 'dave');
+    vi.stubEnv('CHAOSBENCH_BROKER_PASSWORD', 'pw');
+    const flags = ['--broker', BROKER, ...tls, '--mqtt-version', '5'];
+    const compare = await parseCompareArgs(['--scenario', 'smoke', '--dedup', 'memory,none', '--out', join(secrets.dir, 'compare'), ...flags]);
+    if (compare === 'listed') throw new Error('listed');
+    const gate = await parseGateArgs(['--scenario', 'smoke', '--quiet', '--baseline-set', 'aggregator.batch_size=1', '--out', join(secrets.dir, 'gate'), ...flags]);
+    const sides = [...compare.variants.map((variant) => variant.bench), gate.candidate.bench, gate.baseline!.bench];
+    expect(sides).toHaveLength(4);
+    for (const bench of sides) {
+      expect(bench.broker).toBe(BROKER);
+      expect(bench.broker_access).toMatchObject({ mqtt_version: 5, username: 'dave', password: 'pw' });
+      expect(bench.broker_access?.cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    }
   });
 });
