@@ -272,6 +272,8 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     socket.on('data', (chunk: Buffer) => parser.parse(chunk));
     socket.on('error', (error: Error) => {
       // The 'close' that follows carries the consequence; the first cause is its reason.
+      // (A socket already replaced by a newer connection says nothing about that one.)
+      if (generation !== this.generation) return;
       this.failure ??= this.tls && !handshaken && !isSocketLevel(error) ? `TLS handshake failed: ${error.message}` : error.message;
     });
     socket.on('close', () => this.onClose(generation, this.failure ? `connection closed: ${this.failure}` : 'connection closed'));
