@@ -13,6 +13,8 @@ import { dedupSinkConflict, parseDedupSpec, type DedupSpec } from './dedup/regis
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './event/types.ts';
 import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
+import { BROKER_ENV, parseMqttVersion, type BrokerAccess } from './consumer/access.ts';
+import { redactPassword } from './redact.ts';
 import type { SinkMode } from './sink/index.ts';
 import { parseSinkSpec, type SinkSpec } from './sink/spec.ts';
 
@@ -95,7 +97,29 @@ const BROKER: Kind<string> = {
     } catch {
       protocol = undefined;
     }
-    return protocol === 'mqtt:' ? text : problem(`${name} must be mqtt://host:port or ${NO_BROKER}, got ${text.value}`);
+    const shown = redactPassword(text.value);
+    if (protocol !== 'mqtt:' && protocol !== 'mqtts:') return problem(`${name} must be mqtt://host:port, mqtts://host:port or ${NO_BROKER}, got ${shown}`);
+    // Credentials travel in broker_access, never in the URL (which is printed).
+    const url = new URL(text.value);
+    return url.username !== '' || url.password !== '' ? problem(`${name}: credentials belong in broker_access, not in the URL ${shown}`) : text;
+  },
+};
+
+/** How to reach the broker beyond its URL (consumer/access.ts): version, TLS material, credentials. */
+const BROKER_ACCESS: Kind<BrokerAccess> = {
+  read(value, name) {
+    if (typeof value !== 'object' || value === null) return problem(`${name} must be an object, got ${JSON.stringify(value)}`);
+    const access = value as Record<string, unknown>;
+    const problems: string[] = [];
+    try {
+      parseMqttVersion(access.mqtt_version as string | number);
+    } catch (error) {
+      problems.push(`mqtt-version ${(error as Error).message}`);
+    }
+    for (const key of ['username', 'password', 'ca', 'cert', 'key', 'verify_host'] as const) {
+      if (access[key] !== undefined && typeof access[key] !== 'string') problems.push(`${name}.${key} must be a string`);
+    }
+    return problems.length > 0 ? { ok: false, problems } : ok(value as BrokerAccess);
   },
 };
 
@@ -144,8 +168,12 @@ export const SETTINGS = {
   broker_url: setting(BROKER, {
     flag: 'broker',
     default: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
-    help: `MQTT broker URL (env MQTT_URL), or '${NO_BROKER}' to take events over HTTP only (needs --http-port)`,
+    help:
+      `MQTT broker URL, mqtt://[USER@]HOST:PORT or mqtts://[USER@]HOST:PORT (env MQTT_URL, which may carry USER:PASSWORD@), ` +
+      `or '${NO_BROKER}' to take events over HTTP only (needs --http-port). The password: env ${BROKER_ENV.password} (never in a flag)`,
   }),
+  /** MQTT version, TLS material and credentials for broker_url; absent: MQTT 3.1.1, none of the rest. Set by the broker flags (main.ts) or over IPC. */
+  broker_access: setting(BROKER_ACCESS, {}),
   /**
    * HTTP ingest (POST /events, answered after the commit) on 127.0.0.1 at this port: undefined = off,
    * 0 = a free ephemeral port (read it from AggregatorService.http_port).

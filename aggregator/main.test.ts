@@ -1,10 +1,12 @@
 // The aggregator's --sink flag: sqlite:PATH (the default) or a PostgreSQL server, and the checks that
-// refuse combinations the service could not start with.
+// refuse combinations the service could not start with; its broker flags (mqtts, TLS files, MQTT 5,
+// the password from the environment only).
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { makeBrokerSecrets } from '../test-support/broker-secrets.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
 import { parseAggregatorArgs } from './main.ts';
 import { DEFAULT_DATABASE_URL } from './postgres.ts';
@@ -51,6 +53,32 @@ describe('--sink', () => {
     await expect(parseAggregatorArgs(['--sink', 'postgres'])).rejects.toThrow(UsageError);
     await expect(parseAggregatorArgs(['--sink', 'postgres'])).rejects.toThrow(/--dedup sqlite .*--sink postgres .*--dedup postgres/);
     await expect(parseAggregatorArgs(['--sink', 'kafka:x'])).rejects.toThrow(/sink must be sqlite:PATH, got 'kafka:x'/);
+  });
+});
+
+describe('the broker flags', () => {
+  const secrets = makeBrokerSecrets();
+  afterAll(() => secrets.remove());
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('mqtts with a CA, MQTT 5, user from the URL and the password from CHAOSBENCH_BROKER_PASSWORD', async () => {
+    vi.stubEnv('CHAOSBENCH_BROKER_PASSWORD', 'hunter2');
+    const config = await parseAggregatorArgs(['--broker', 'mqtts://agg@broker.example:8883', '--broker-ca', secrets.ca, '--mqtt-version', '5']);
+    expect(config.broker_url).toBe('mqtts://broker.example:8883');
+    expect(config.broker_access).toMatchObject({ mqtt_version: 5, username: 'agg', password: 'hunter2' });
+    expect(config.broker_access?.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+  });
+
+  it('refuses a password in --broker, an unknown version and TLS files with plain mqtt://, naming each flag and never the password', async () => {
+    const refusal = await parseAggregatorArgs(['--broker', 'mqtt://agg:hunter2@broker.example:1883', '--mqtt-version', '6', '--broker-ca', secrets.ca]).then(
+      () => 'accepted',
+      (error: Error) => `${error.name}: ${error.message}`,
+    );
+    expect(refusal).toMatch(/^UsageError: /);
+    expect(refusal).toMatch(/--broker: the URL mqtt:\/\/agg:\*\*\*@broker.example:1883 carries a password/);
+    expect(refusal).toMatch(/--mqtt-version: must be 3.1.1 \(or 4\) or 5, got '6'/);
+    expect(refusal).toMatch(/--broker-ca: TLS files need an mqtts:\/\/ broker/);
+    expect(refusal).not.toContain('hunter2');
   });
 });
 

@@ -14,6 +14,7 @@ import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService } from './service.ts';
 import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, SETTING_FLAGS, type AggregatorConfig, type CheckedConfig } from './config.ts';
 import { redactPassword } from './redact.ts';
+import { BROKER_ENV, mqttVersionName, resolveBrokerAccess } from './consumer/access.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 
 /** The command line as a configuration, checked; a UsageError names every bad flag. */
@@ -32,6 +33,13 @@ async function readAggregatorArgs(argv: string[]): Promise<CheckedOk> {
     )
     // Every flag is a setting of the table in config.ts, declared from it.
     .options(Object.fromEntries(SETTING_FLAGS.map(({ flag, option }) => [flag, option as Options])))
+    // How to reach the broker beyond its URL (consumer/access.ts): files and a version, read into broker_access.
+    .options({
+      'broker-ca': { type: 'string', describe: `mqtts: PEM file of the CA that signed the broker's certificate (env ${BROKER_ENV.ca}; default: the system's CAs)` },
+      'broker-cert': { type: 'string', describe: `mqtts: PEM file of the client certificate (env ${BROKER_ENV.cert}); needs --broker-key` },
+      'broker-key': { type: 'string', describe: `mqtts: PEM file of the client certificate's private key, unencrypted (env ${BROKER_ENV.key})` },
+      'mqtt-version': { type: 'string', default: '3.1.1', describe: 'MQTT protocol version: 3.1.1 (or 4) or 5' },
+    })
     .strict()
     .help()
     .version(false)
@@ -40,6 +48,23 @@ async function readAggregatorArgs(argv: string[]): Promise<CheckedOk> {
     })
     .parseAsync();
   const given = Object.fromEntries(SETTING_FLAGS.map(({ flag, name }) => [name, args[flag]]));
+  // The URL from MQTT_URL may carry a password (it is not in the process list); from --broker it may not.
+  const brokerFromFlag = argv.some((arg) => arg === '--broker' || arg.startsWith('--broker='));
+  if (typeof given.broker_url === 'string' && given.broker_url !== NO_BROKER) {
+    const resolved = resolveBrokerAccess({
+      url: given.broker_url,
+      url_from: brokerFromFlag ? 'flag' : 'env',
+      url_field: brokerFromFlag ? '--broker' : 'MQTT_URL',
+      ca: args['broker-ca'] as string | undefined,
+      cert: args['broker-cert'] as string | undefined,
+      key: args['broker-key'] as string | undefined,
+      mqtt_version: args['mqtt-version'] as string,
+      flags: { ca: '--broker-ca', cert: '--broker-cert', key: '--broker-key', mqtt_version: '--mqtt-version' },
+    });
+    if (resolved.problems.length > 0) throw new UsageError(resolved.problems.join('\n'));
+    given.broker_url = resolved.url;
+    given.broker_access = resolved.access;
+  }
   return validateAggregatorConfig({ ...DEFAULT_AGGREGATOR_CONFIG, ...given });
 }
 
@@ -97,7 +122,9 @@ async function main(): Promise<void> {
   report('ready');
   if (!child) {
     const from = [
-      config.broker_url === NO_BROKER ? undefined : `subscribed to ${config.topic} at ${config.broker_url}`,
+      config.broker_url === NO_BROKER
+        ? undefined
+        : `subscribed to ${config.topic} at ${config.broker_url} (MQTT ${mqttVersionName(config.broker_access?.mqtt_version ?? 4)}${config.broker_access?.username !== undefined ? `, user ${config.broker_access.username}, password ***` : ''})`,
       service.http_port === undefined ? undefined : `listening for POST http://127.0.0.1:${service.http_port}/events`,
     ];
     log(`${from.filter(Boolean).join('; ')}; dedup ${redactPassword(config.dedup)} (${service.claim_order}), sink ${redactPassword(config.sink)}`);

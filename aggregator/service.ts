@@ -4,6 +4,7 @@
 // so that it can be killed).
 
 import { ConsumerConnection, type AckToken } from './consumer/connection.ts';
+import type { BrokerAccess } from './consumer/access.ts';
 import { emptyCounters, Pipeline, type AggregatorCounters, type PipelineMessage } from './pipeline.ts';
 import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
@@ -137,6 +138,7 @@ export class AggregatorService {
     const config = this.config;
     const connection = new ConsumerConnection({
       url: config.broker_url,
+      ...(config.broker_access ? { access: config.broker_access } : {}),
       clientId: config.client_id,
       topic: config.topic,
       clean: config.clean_session,

@@ -106,7 +106,21 @@ const SINK_HELP =
 
 /** Where a run happens rather than what it is (no scenario field), as bench takes them. */
 export const RUN_FLAGS = {
-  broker: { type: 'string', default: 'embedded', describe: 'embedded (Aedes child process on an ephemeral port) or mqtt://host:port' },
+  broker: {
+    type: 'string',
+    default: 'embedded',
+    describe:
+      'embedded (Aedes child process on an ephemeral port), mqtt://[USER@]HOST:PORT, mqtts://[USER@]HOST:PORT, or env (the URL in ' +
+      'CHAOSBENCH_BROKER_URL, which may carry USER:PASSWORD@). A password never goes in a flag: CHAOSBENCH_BROKER_PASSWORD (and ' +
+      'CHAOSBENCH_BROKER_USERNAME); docs/own-broker.md',
+  },
+  'broker-ca': { type: 'string', describe: "mqtts: PEM file of the CA that signed the broker's certificate (env CHAOSBENCH_BROKER_CA; default: the system's CAs)" },
+  'broker-cert': { type: 'string', describe: 'mqtts: PEM file of a client certificate (env CHAOSBENCH_BROKER_CERT); needs --broker-key' },
+  'broker-key': { type: 'string', describe: "mqtts: PEM file of the client certificate's private key, unencrypted (env CHAOSBENCH_BROKER_KEY)" },
+  'mqtt-version': {
+    type: 'string',
+    describe: 'MQTT version of the publishers and the aggregator: 3.1.1 (or 4, the default) or 5 (needs an external broker)',
+  },
   sink: { type: 'string', default: 'sqlite', describe: SINK_HELP },
 } as const satisfies Record<string, Options>;
 
@@ -116,6 +130,10 @@ export const RUN_FLAGS = {
  */
 export const PASSED_RUN_FLAGS = {
   broker: RUN_FLAGS.broker,
+  'broker-ca': RUN_FLAGS['broker-ca'],
+  'broker-cert': RUN_FLAGS['broker-cert'],
+  'broker-key': RUN_FLAGS['broker-key'],
+  'mqtt-version': RUN_FLAGS['mqtt-version'],
   sink: { type: 'string', describe: SINK_HELP, defaultDescription: JSON.stringify(RUN_FLAGS.sink.default) },
 } as const satisfies Record<string, Options>;
 

@@ -8,6 +8,12 @@ import { combineCounters, type AggregatorCounters } from '../aggregator/pipeline
 import type { AggregatorConfig } from '../aggregator/service.ts';
 import type { HarnessMessage } from '../aggregator/main.ts';
 import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
+import { BROKER_ENV } from '../aggregator/consumer/access.ts';
+
+function withoutBrokerPassword(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { [BROKER_ENV.password]: _password, CHAOSBENCH_BROKER_URL: _url, ...rest } = env;
+  return rest;
+}
 
 const MAIN = fileURLToPath(new URL('../aggregator/main.ts', import.meta.url));
 
@@ -59,7 +65,8 @@ export class AggregatorProcess {
     const child = fork(MAIN, [], {
       execArgv: [...TYPESCRIPT_EXEC_ARGV, ...cpuProfileArgv(this.options.cpu_prof_dir)],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-      env: { ...process.env, CHAOSBENCH_REPORT_INTERVAL_MS: String(this.options.report_interval_ms ?? 100) },
+      // The broker password reaches the child in its configuration only, not in its environment too.
+      env: { ...withoutBrokerPassword(process.env), CHAOSBENCH_REPORT_INTERVAL_MS: String(this.options.report_interval_ms ?? 100) },
     });
     this.child = child;
     this.counters = undefined;

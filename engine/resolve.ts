@@ -14,7 +14,8 @@ import { validateScenario } from '../scenarios/validate.ts';
 import { isScenarioFile, loadScenarioFile } from '../scenarios/load.ts';
 import { setPath } from '../scenarios/override.ts';
 import { applyScenarioFlags, flagErrors, flagOf, setOver, type ScenarioFlagName } from '../cli/flags.ts';
-import { parseBrokerSpec } from './broker/index.ts';
+import { parseBrokerSpec, type BrokerSpec } from './broker/index.ts';
+import { parseMqttVersion, resolveBrokerAccess, type BrokerAccess } from '../aggregator/consumer/access.ts';
 import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from './run-sink/index.ts';
 import { parseShard, shardProblems } from './load/shard.ts';
 import type { AggregatorKind, RunOptions } from './run.ts';
@@ -34,8 +35,12 @@ export interface RunRequest {
   flags: Partial<Record<ScenarioFlagName, unknown>>;
   /** Applied after the flags, in order, so that they can change anything a flag set. */
   changes: readonly FieldChange[];
-  /** 'embedded' or mqtt://host:port. */
+  /** 'embedded', mqtt://[USER@]host:port, mqtts://…, or 'env' (the URL in CHAOSBENCH_BROKER_URL). */
   broker: string;
+  /** How to reach an external broker beyond its URL: files and a version, as flags give them (docs/own-broker.md). */
+  broker_flags?: BrokerFlags;
+  /** Where CHAOSBENCH_BROKER_* are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** sqlite (default), postgres or postgres://USER@HOST:PORT/DB. */
   sink?: string | undefined;
   aggregator: AggregatorKind;
@@ -43,8 +48,16 @@ export interface RunRequest {
   shard?: string | undefined;
 }
 
+/** --broker-ca, --broker-cert, --broker-key, --mqtt-version (undefined: not given). */
+export interface BrokerFlags {
+  'broker-ca'?: string | undefined;
+  'broker-cert'?: string | undefined;
+  'broker-key'?: string | undefined;
+  'mqtt-version'?: string | undefined;
+}
+
 /** What runScenario needs to know of a run but where it goes and how it reports progress. */
-export type ResolvedRun = Required<Pick<RunOptions, 'scenario' | 'overrides' | 'broker' | 'sink' | 'aggregator'>> & Pick<RunOptions, 'shard'>;
+export type ResolvedRun = Required<Pick<RunOptions, 'scenario' | 'overrides' | 'broker' | 'sink' | 'aggregator'>> & Pick<RunOptions, 'shard' | 'broker_access'>;
 
 export type Resolution = { ok: true; run: ResolvedRun } | { ok: false; problems: string[] };
 
@@ -86,7 +99,8 @@ export function resolveRun(request: RunRequest): Resolution {
   const flags = applyScenarioFlags(structuredClone(base ?? SCENARIOS.smoke!), request.flags);
   problems.push(...flags.problems);
   const sinkText = request.sink ?? DEFAULT_SINK;
-  const brokerSpec = checked('broker', () => parseBrokerSpec(request.broker));
+  const broker = resolveBroker(request.broker, request.broker_flags ?? {}, problems, request.env ?? process.env);
+  const brokerSpec = broker?.spec;
   const sink = checked('sink', () => parseSinkChoice(sinkText));
   const shard = request.shard === undefined ? undefined : checked('shard', () => parseShard(request.shard!));
   if (!base) {
@@ -101,7 +115,8 @@ export function resolveRun(request: RunRequest): Resolution {
   Object.assign(overrides, flags.overrides);
   let scenario: Scenario = flags.scenario;
   if (request.aggregator !== 'reference') overrides.aggregator = request.aggregator;
-  if (request.broker !== 'embedded') overrides.broker = request.broker;
+  if (brokerSpec?.kind === 'external') overrides.broker = request.broker === 'env' ? 'env' : brokerSpec.url;
+  for (const [flag, value] of Object.entries(request.broker_flags ?? {})) if (value !== undefined) overrides[flag] = value;
   if (sinkText !== DEFAULT_SINK) overrides.sink = describeSinkChoice(sinkText);
   if (shard !== undefined) overrides.shard = request.shard;
   // The changes last, so that they can change anything, including what a flag set (a problem of
@@ -115,7 +130,7 @@ export function resolveRun(request: RunRequest): Resolution {
   if (brokerSpec?.kind === 'external') {
     scenario.phases.forEach((phase, i) =>
       phase.faults.forEach((fault, j) => {
-        if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${request.broker})`);
+        if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${brokerSpec.url})`);
       }),
     );
   }
@@ -128,6 +143,71 @@ export function resolveRun(request: RunRequest): Resolution {
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,
-    run: { scenario, overrides, broker: request.broker, sink: sinkText, aggregator: request.aggregator, ...(shard !== undefined ? { shard } : {}) },
+    run: {
+      scenario,
+      overrides,
+      // An external broker's URL without user name or password; how to reach it is in broker_access.
+      broker: brokerSpec?.kind === 'external' ? brokerSpec.url : 'embedded',
+      ...(broker?.access ? { broker_access: broker.access } : {}),
+      sink: sinkText,
+      aggregator: request.aggregator,
+      ...(shard !== undefined ? { shard } : {}),
+    },
   };
+}
+
+/**
+ * --broker with --broker-ca/-cert/-key, --mqtt-version and the CHAOSBENCH_BROKER_* variables: the
+ * spec (a URL without credentials) and, for an external broker, how to reach it. Each bad value is
+ * added to problems, naming its flag or variable; undefined when the spec itself is bad.
+ */
+function resolveBroker(
+  text: string,
+  flags: BrokerFlags,
+  problems: string[],
+  env: NodeJS.ProcessEnv,
+): { spec: BrokerSpec; access?: BrokerAccess } | undefined {
+  const fromEnv = text === 'env';
+  const url = fromEnv ? env.CHAOSBENCH_BROKER_URL : text;
+  if (url === undefined || url === '') {
+    problems.push('--broker env: CHAOSBENCH_BROKER_URL is not set');
+    return undefined;
+  }
+  let spec: BrokerSpec;
+  try {
+    spec = parseBrokerSpec(url);
+  } catch (error) {
+    problems.push(`${fromEnv ? 'CHAOSBENCH_BROKER_URL' : '--broker'}: ${(error as Error).message}`);
+    return undefined;
+  }
+  if (spec.kind === 'embedded') {
+    // The environment's TLS files and credentials are for an external broker; flags given with the embedded one are a mistake.
+    for (const name of ['broker-ca', 'broker-cert', 'broker-key'] as const) {
+      if (flags[name] !== undefined) problems.push(`--${name}: TLS files need an external mqtts:// --broker (the embedded broker listens on plain mqtt://)`);
+    }
+    const version = flags['mqtt-version'];
+    if (version !== undefined) {
+      try {
+        if (parseMqttVersion(version) === 5) problems.push('--mqtt-version: 5 needs an external --broker (the embedded Aedes speaks MQTT 3.1.1)');
+      } catch (error) {
+        problems.push(`--mqtt-version: ${(error as Error).message}`);
+      }
+    }
+    return { spec };
+  }
+  const resolved = resolveBrokerAccess(
+    {
+      url,
+      url_from: fromEnv ? 'env' : 'flag',
+      url_field: fromEnv ? 'CHAOSBENCH_BROKER_URL' : '--broker',
+      ca: flags['broker-ca'],
+      cert: flags['broker-cert'],
+      key: flags['broker-key'],
+      mqtt_version: flags['mqtt-version'],
+      flags: { ca: '--broker-ca', cert: '--broker-cert', key: '--broker-key', mqtt_version: '--mqtt-version' },
+    },
+    env,
+  );
+  problems.push(...resolved.problems);
+  return { spec, access: resolved.access };
 }

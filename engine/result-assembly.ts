@@ -62,6 +62,8 @@ export interface Assembly {
   brokerUrl: string;
   /** BrokerHandle.software: which broker it was, as far as the harness could tell. */
   brokerSoftware: string;
+  /** How the clients connected: MQTT version, and whether with a client certificate and a password. */
+  brokerAccess?: Pick<RunResult['broker'], 'mqtt_version' | 'client_certificate' | 'password'>;
   /** The sink read back; undefined for a bare subscriber (it has none). */
   sink?: SinkDescription;
   load: LoadOutcome;
@@ -242,7 +244,7 @@ export function assembleResult(a: Assembly): RunResult {
     started_at: a.started.toISOString(),
     machine: machineFacts(),
     versions: packageVersions(),
-    broker: { kind: a.brokerKind, url: a.brokerUrl, software: a.brokerSoftware },
+    broker: { kind: a.brokerKind, url: a.brokerUrl, software: a.brokerSoftware, ...a.brokerAccess },
     ...(a.sink ? { sink: a.sink } : {}),
     aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters },
     rates,

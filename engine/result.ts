@@ -86,7 +86,17 @@ export interface RunResult {
   machine: { node: string; platform: string; arch: string; cpus: number; cpu_model: string; total_memory_gb: number };
   versions: Record<string, string>;
   /** software: which broker it was (aedes and its version when embedded; $SYS/broker/version or 'unknown broker' when external); absent in results written before it was recorded. */
-  broker: { kind: 'embedded' | 'external'; url: string; software?: string };
+  broker: {
+    kind: 'embedded' | 'external';
+    /** Never with user name or password. */
+    url: string;
+    software?: string;
+    /** The MQTT version every client of the run spoke; absent in results written before it was recorded (3.1.1 then). */
+    mqtt_version?: '3.1.1' | '5';
+    /** Whether the clients presented a client certificate (mqtts) and a password; never the password itself. */
+    client_certificate?: boolean;
+    password?: boolean;
+  };
   /** The sink the aggregator committed to and the ledger read back (absent for a bare subscriber, and in results written before --sink). */
   sink?: SinkDescription;
   aggregator: {

@@ -206,7 +206,7 @@ describe('external brokers', () => {
     });
     const result = await runScenario({ scenario, overrides: {}, broker: url, out_dir: outDir() });
     // The machine's Mosquitto says what it is in its retained $SYS/broker/version.
-    expect(result.broker).toEqual({ kind: 'external', url, software: expect.stringMatching(/^mosquitto version \d/) });
+    expect(result.broker).toEqual({ kind: 'external', url, software: expect.stringMatching(/^mosquitto version \d/), mqtt_version: '3.1.1', client_certificate: false, password: false });
     expect(result.totals.published).toBe(500);
     expect(result.totals.unexpected).toBe(0);
     expect(result.totals.sink_duplicates).toBe(0);
@@ -265,7 +265,7 @@ describe('external brokers', () => {
           await aedes.restart();
         },
       });
-      expect(result.broker).toEqual({ kind: 'external', url: aedes.url, software: 'unknown broker' });
+      expect(result.broker).toEqual({ kind: 'external', url: aedes.url, software: 'unknown broker', mqtt_version: '3.1.1', client_certificate: false, password: false });
       expect(result.totals.lost).toBeGreaterThan(0);
       const findings = result.findings.join(' ');
       expect(findings).not.toMatch(/mosquitto|max_queued_messages/i);

@@ -14,6 +14,7 @@ import { deleteKeysWithPrefix, redisUrl } from './broker/redis-keys.ts';
 import { ToxicProxy, type Direction } from './network/proxy.ts';
 import { deriveSeed } from '../aggregator/random.ts';
 import { AggregatorProcess } from './aggregator-process.ts';
+import { mqttVersionName, PLAIN_ACCESS, type BrokerAccess } from '../aggregator/consumer/access.ts';
 import { removeRunDedup, runDedupPlace, type RunDedupPlace } from './dedup-isolation.ts';
 import { runLoad } from './load/generator.ts';
 import { eventIdFor } from './load/identity.ts';
@@ -32,8 +33,14 @@ export type AggregatorKind = 'reference' | 'none';
 export interface RunOptions {
   scenario: Scenario;
   overrides: Record<string, unknown>;
-  /** 'embedded' or mqtt://host:port */
+  /** 'embedded', mqtt://host:port or mqtts://host:port (credentials, if any, are in broker_access) */
   broker: string;
+  /**
+   * An external broker's MQTT version, TLS material and credentials, for the probe, the publishers
+   * and the aggregator alike (the aggregator gets them over IPC, the load workers by structured
+   * clone: never argv). Absent: MQTT 3.1.1, no TLS material, no credentials.
+   */
+  broker_access?: BrokerAccess;
   /**
    * Where the aggregator commits and the ledger reads back: 'sqlite' (default: the file
    * <out_dir>/sink.db), 'postgres' (DATABASE_URL or the local default) or postgres://USER@HOST:PORT/DB.
@@ -109,6 +116,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   const log = options.log ?? progress;
 
   const brokerSpec = parseBrokerSpec(options.broker);
+  const access = options.broker_access ?? PLAIN_ACCESS;
   let broker: BrokerHandle | undefined;
   let aggregator: AggregatorProcess | undefined;
   let redisKeys: { url: string; key_prefix: string } | undefined;
@@ -125,6 +133,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     if (profileDir) harnessProfile = await startThreadProfile(resolve(profileDir, 'harness'), 'main-thread');
     broker = await startBroker(brokerSpec, {
       persistence,
+      access,
       ...(redisKeys ? { redis: redisKeys } : {}),
       ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'broker') } : {}),
       error_output: log,
@@ -140,10 +149,16 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         aggregator: await ToxicProxy.start('aggregator', to, deriveSeed(scenario.seed, 'proxy.aggregator')),
       };
     }
-    const publisherUrl = proxies?.publishers.url ?? broker.url;
+    // Through a proxy an mqtts client still speaks TLS end to end with the broker, whose certificate
+    // must then name the broker's host, not the proxy's.
+    const tlsBroker = new URL(broker.url).protocol === 'mqtts:';
+    const viaProxy = (proxy: ToxicProxy | undefined) => (proxy ? (tlsBroker ? proxy.url.replace(/^mqtt:/, 'mqtts:') : proxy.url) : broker!.url);
+    const clientAccess: BrokerAccess = proxies && tlsBroker ? { ...access, verify_host: new URL(broker.url).hostname } : access;
+    const publisherUrl = viaProxy(proxies?.publishers);
     const config: AggregatorConfig = {
       ...DEFAULT_AGGREGATOR_CONFIG,
-      broker_url: proxies?.aggregator.url ?? broker.url,
+      broker_url: viaProxy(proxies?.aggregator),
+      broker_access: clientAccess,
       // Unique per run: an external broker keeps sessions (clean: false) and would otherwise hand
       // this run the previous run's leftovers.
       client_id: `chaosbench-agg-${tag}`,
@@ -224,6 +239,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const load = await runLoad({
       scenario,
       broker_url: publisherUrl,
+      broker_access: clientAccess,
       topic_root: `events/${tag}`,
       client_prefix: `chaosbench-${tag}`,
       ...(shard ? { shard } : {}),
@@ -315,6 +331,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       brokerKind: brokerSpec.kind,
       brokerUrl: brokerSpec.kind === 'external' ? brokerSpec.url : `embedded aedes (child process, ${persistence} persistence)`,
       brokerSoftware,
+      brokerAccess: { mqtt_version: mqttVersionName(access.mqtt_version) as '3.1.1' | '5', client_certificate: access.cert !== undefined, password: access.password !== undefined },
       ...(bare ? {} : { sink: runSink.description }),
       load: { ...load, faults: faultRecords },
       ledger,

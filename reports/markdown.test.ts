@@ -363,3 +363,16 @@ describe('evaluateChecks', () => {
     expect(evaluateChecks([], result)).toEqual([]);
   });
 });
+
+describe("the run line's broker", () => {
+  it('names the MQTT version and whether a client certificate and a password were used; says nothing of them for a result written before they were recorded', () => {
+    const old = fixture();
+    expect(old.broker.mqtt_version).toBeUndefined();
+    expect(renderReport(old)).not.toMatch(/· MQTT /);
+    const own = fixture();
+    own.broker = { kind: 'external', url: 'mqtts://broker.example:8883', software: 'mosquitto version 2.0.11', mqtt_version: '5', client_certificate: true, password: true };
+    expect(renderReport(own)).toContain('broker: external (mqtts://broker.example:8883) — mosquitto version 2.0.11 · MQTT 5 (client certificate, password) · ');
+    own.broker = { ...own.broker, mqtt_version: '3.1.1', client_certificate: false, password: false };
+    expect(renderReport(own)).toContain('mosquitto version 2.0.11 · MQTT 3.1.1 · ');
+  });
+});

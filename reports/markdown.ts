@@ -72,7 +72,7 @@ export function renderReport(result: RunResult): string {
   out.push(verdictLine(result), '');
   out.push(`# chaosbench: ${s.name}`, '', `${s.description}`, '');
   out.push(
-    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`}${result.broker.software ? ` — ${result.broker.software}` : ''} · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · ${result.sink ? `sink ${describeSink(result.sink)} · ` : ''}sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
+    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`}${result.broker.software ? ` — ${result.broker.software}` : ''}${brokerAccessNote(result.broker)} · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · ${result.sink ? `sink ${describeSink(result.sink)} · ` : ''}sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
     '',
   );
 
@@ -262,6 +262,13 @@ export function renderReport(result: RunResult): string {
   out.push(`Replay: \`npm run bench -- --scenario ${scenarioArg} --seed ${result.seed}${replayFlags(result)}\``, '');
   out.push('<details><summary>Scenario as run</summary>', '', '```json', JSON.stringify(s, null, 2), '```', '', '</details>', '');
   return out.join('\n');
+}
+
+/** How the clients connected, when result.json says so: MQTT version, client certificate, password (never the password). */
+function brokerAccessNote(broker: RunResult['broker']): string {
+  if (broker.mqtt_version === undefined) return '';
+  const extras = [broker.client_certificate ? 'client certificate' : undefined, broker.password ? 'password' : undefined].filter(Boolean);
+  return ` · MQTT ${broker.mqtt_version}${extras.length > 0 ? ` (${extras.join(', ')})` : ''}`;
 }
 
 /** The sink in the run line: SQLite (the run's file) or PostgreSQL with its server and the run's schema. */

@@ -1,4 +1,5 @@
-// A minimal MQTT 3.1.1 subscriber connection built on mqtt-packet that leaves the PUBACK to us.
+// A minimal MQTT subscriber connection (3.1.1 or 5, over TCP or TLS) built on mqtt-packet that
+// leaves the PUBACK to us.
 //
 // Why not mqtt.js: its client hands incoming packets to handleMessage strictly one at a time (the
 // next packet waits for the callback), so acking after a batched sink commit gives batches of one,
@@ -9,11 +10,13 @@
 // reconnect the broker redelivers everything un-acked (clean: false), so late acks are dropped.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import mqttPacket from 'mqtt-packet';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { backoffDelayMs, type RetryPolicy } from '../retry.ts';
 import type { Random } from '../random.ts';
+import { describeConnackRefusal, isAuthRefusal, PLAIN_ACCESS, type BrokerAccess } from './access.ts';
 
 export interface DeliveredMessage {
   topic: string;
@@ -31,8 +34,10 @@ export interface AckToken {
 }
 
 export interface ConsumerConnectionOptions {
-  /** mqtt://host:port */
+  /** mqtt://host:port or mqtts://host:port (never with credentials: they are in `access`) */
   url: string;
+  /** Protocol version, TLS material and credentials; default MQTT 3.1.1, none of the rest. */
+  access?: BrokerAccess;
   clientId: string;
   /** Topic filter, e.g. events/# or $share/group/events/# */
   topic: string;
@@ -84,10 +89,22 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
   constructor(private readonly options: ConsumerConnectionOptions) {
     super();
     const url = new URL(options.url);
-    if (url.protocol !== 'mqtt:') throw new Error(`broker url must be mqtt://host:port, got ${options.url}`);
+    if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new Error(`broker url must be mqtt://host:port or mqtts://host:port, got ${url.protocol}//${url.host}`);
+    this.tls = url.protocol === 'mqtts:';
     this.host = url.hostname;
-    this.port = Number(url.port || 1883);
+    this.port = Number(url.port || (this.tls ? 8883 : 1883));
+    this.access = options.access ?? PLAIN_ACCESS;
+    this.packetOptions = { protocolVersion: this.access.mqtt_version };
   }
+
+  private readonly tls: boolean;
+  private readonly access: BrokerAccess;
+  /** mqtt-packet's encoder options: MQTT 5 packets carry a properties length that 3.1.1 ones do not. */
+  private readonly packetOptions: { protocolVersion: 4 | 5 };
+  /** Why the current connection attempt failed (a TLS error, a CONNACK refusal), for the 'disconnected' reason. */
+  private failure: string | undefined;
+  /** The broker refused our credentials: start() gives up at once instead of trying again. */
+  private refused = false;
 
   get in_flight(): number {
     return this.unacked;
@@ -106,7 +123,7 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
         resolve();
       };
       const onFailure = (reason: string) => {
-        if (++failures < attempts) {
+        if (++failures < attempts && !this.refused) {
           // The reconnect logic schedules the next attempt; wait for its outcome.
           this.once('disconnected', onFailure);
           return;
@@ -199,7 +216,7 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     }
     await new Promise<void>((resolve) => {
       socket.once('close', () => resolve());
-      socket.end(mqttPacket.generate({ cmd: 'disconnect' }));
+      socket.end(mqttPacket.generate({ cmd: 'disconnect' }, this.packetOptions));
       setTimeout(() => socket.destroy(), 1_000).unref();
     });
     this.state = 'closed';
@@ -212,38 +229,65 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     // Acks owed to the previous connection are void: the broker redelivers those messages.
     this.pendingAcks = [];
     this.paused = false;
-    const socket = net.connect({ host: this.host, port: this.port });
+    this.failure = undefined;
+    const access = this.access;
+    const verifyHost = access.verify_host;
+    const socket = this.tls
+      ? tls.connect({
+          host: this.host,
+          port: this.port,
+          ...(access.ca !== undefined ? { ca: access.ca } : {}),
+          ...(access.cert !== undefined ? { cert: access.cert } : {}),
+          ...(access.key !== undefined ? { key: access.key } : {}),
+          ...(net.isIP(verifyHost ?? this.host) === 0 ? { servername: verifyHost ?? this.host } : {}),
+          ...(verifyHost !== undefined ? { checkServerIdentity: (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(verifyHost, cert) } : {}),
+        })
+      : net.connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
     this.socket = socket;
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const parser = mqttPacket.parser(this.packetOptions);
     parser.on('packet', (packet: Packet) => this.onPacket(packet, generation));
     parser.on('error', (error: Error) => {
       this.emit('error', error);
       socket.destroy();
     });
-    socket.on('connect', () => {
+    let handshaken = false;
+    socket.on(this.tls ? 'secureConnect' : 'connect', () => {
+      handshaken = true;
       this.send({
         cmd: 'connect',
         protocolId: 'MQTT',
-        protocolVersion: 4,
+        protocolVersion: access.mqtt_version,
         clientId: this.options.clientId,
         clean: this.options.clean,
         keepalive: this.options.keepalive_s,
+        ...(access.username !== undefined ? { username: access.username } : {}),
+        ...(access.password !== undefined ? { password: Buffer.from(access.password, 'utf8') } : {}),
+        // MQTT 5 ends a session when its connection closes unless told otherwise: a persistent
+        // session (clean false) must outlive the connection as it does in 3.1.1, so that the broker
+        // keeps the un-acked messages of a crashed consumer for its restart.
+        ...(access.mqtt_version === 5 ? { properties: { sessionExpiryInterval: this.options.clean ? 0 : 0xffffffff } } : {}),
       });
     });
     socket.on('data', (chunk: Buffer) => parser.parse(chunk));
-    socket.on('error', () => {
-      /* the 'close' that follows carries the consequence */
+    socket.on('error', (error: Error) => {
+      // The 'close' that follows carries the consequence; the first cause is its reason.
+      // (A socket already replaced by a newer connection says nothing about that one.)
+      if (generation !== this.generation) return;
+      this.failure ??= this.tls && !handshaken && !isSocketLevel(error) ? `TLS handshake failed: ${error.message}` : error.message;
     });
-    socket.on('close', () => this.onClose(generation, 'connection closed'));
+    socket.on('close', () => this.onClose(generation, this.failure ? `connection closed: ${this.failure}` : 'connection closed'));
   }
 
   private onPacket(packet: Packet, generation: number): void {
     if (generation !== this.generation) return;
     switch (packet.cmd) {
       case 'connack': {
-        if (packet.returnCode !== 0) {
-          this.emit('error', new Error(`broker refused connection: return code ${packet.returnCode}`));
+        const code = (this.access.mqtt_version === 5 ? packet.reasonCode : packet.returnCode) ?? 0;
+        if (code !== 0) {
+          this.failure = `the broker refused the connection: ${describeConnackRefusal(code, this.access.mqtt_version)}`;
+          if (isAuthRefusal(code)) this.refused = true;
+          this.emit('error', new Error(this.failure));
           this.socket?.destroy();
           return;
         }
@@ -256,9 +300,12 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
         return;
       }
       case 'suback': {
-        const granted = packet.granted[0];
-        if (granted === 0x80 || granted === undefined) {
-          this.emit('error', new Error(`broker refused subscription to ${this.options.topic}`));
+        const first: unknown = packet.granted[0];
+        const granted = typeof first === 'number' ? first : (first as { qos?: number } | undefined)?.qos;
+        // 0x80 in 3.1.1; every MQTT 5 reason code from 0x80 up (0x87 not authorized, 0x9e shared subscriptions not supported, ...).
+        if (granted === undefined || granted >= 0x80) {
+          this.failure = `the broker refused the subscription to ${this.options.topic} (SUBACK 0x${Number(granted ?? 0x80).toString(16)})`;
+          this.emit('error', new Error(this.failure));
           this.socket?.destroy();
           return;
         }
@@ -275,6 +322,10 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
       }
       case 'publish':
         this.onPublish(packet, generation);
+        return;
+      case 'disconnect':
+        // MQTT 5 only: the broker says why it closes (0x8e session taken over, 0x87 not authorized, ...).
+        this.failure = `the broker disconnected us (reason code 0x${(packet.reasonCode ?? 0).toString(16)})`;
         return;
       default:
         return; // pingresp, and acks for packets we never send
@@ -339,14 +390,22 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
   private send(packet: Packet): void {
     const socket = this.socket;
     if (!socket || socket.destroyed || !socket.writable) return;
-    socket.write(mqttPacket.generate(packet));
+    socket.write(mqttPacket.generate(packet, this.packetOptions));
   }
+}
+
+/** Errors of the TCP connection itself (refused, reset before TLS began, unreachable), not of the TLS handshake. */
+function isSocketLevel(error: NodeJS.ErrnoException): boolean {
+  return error.code === 'ECONNREFUSED' || error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH' || error.code === 'ETIMEDOUT' || error.code === 'ENOTFOUND';
 }
 
 /** Batches acked with at least this many PUBACKs send them in one socket write. */
 export const COALESCE_ACKS_FROM = 32;
 
-/** MQTT 3.1.1 PUBACKs, back to back: fixed header 0x40, remaining length 2, packet id (big-endian). */
+/**
+ * PUBACKs, back to back: fixed header 0x40, remaining length 2, packet id (big-endian). The same
+ * bytes in MQTT 5, where a PUBACK with reason code 0 (success) and no properties may leave both out.
+ */
 export function encodePubacks(messageIds: readonly number[]): Buffer {
   const buffer = Buffer.allocUnsafe(messageIds.length * 4);
   for (let i = 0; i < messageIds.length; i++) {

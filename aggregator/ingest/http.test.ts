@@ -265,7 +265,7 @@ describe('--broker none and --http-port', () => {
     await expect(parseAggregatorArgs(['--http-port', '70000'])).rejects.toThrow(UsageError);
     await expect(parseAggregatorArgs(['--http-port', '-1'])).rejects.toThrow(/http-port must be an integer in \[0, 65535\]/);
     await expect(parseAggregatorArgs(['--http-port', '0', '--bare'])).rejects.toThrow(/cannot be combined with bare/);
-    await expect(parseAggregatorArgs(['--broker', 'http://x'])).rejects.toThrow(/broker must be mqtt:\/\/host:port or none/);
+    await expect(parseAggregatorArgs(['--broker', 'http://x'])).rejects.toThrow(/broker must be mqtt:\/\/host:port, mqtts:\/\/host:port or none, got http:\/\/x/);
   });
 
   it('as the harness child process it reports the bound port in its ready message', async () => {

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { SCENARIOS } from '../../scenarios/index.ts';
 import { describeSinkChoice } from '../../engine/run-sink/index.ts';
+import { mqttVersionName } from '../../aggregator/consumer/access.ts';
 import { makeRunId, runScenario, type AggregatorKind } from '../../engine/run.ts';
 import { resolveRun, type ResolvedRun } from '../../engine/resolve.ts';
 import { renderSummary } from '../../reports/markdown.ts';
@@ -98,6 +99,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           '  $0 --scenario dup-storm --dedup none --sink-mode append   # duplicates reach the sink',
           '  $0 --scenario dup-storm --dedup memory --rate 2000 --duration 30s',
           '  $0 --scenario dup-storm --broker mqtt://127.0.0.1:1883    # an external broker',
+          '  CHAOSBENCH_BROKER_PASSWORD=… $0 --scenario dup-storm --broker mqtts://USER@HOST:8883 --broker-ca ca.pem',
+          '    --broker-cert client.pem --broker-key client.key --mqtt-version 5      # your own broker (docs/own-broker.md)',
           '  $0 --scenario dup-storm --sink postgres --dedup postgres  # claims in the sink\'s transaction',
           '  $0 --scenario dup-storm --rate 5000 --duration 30s        # sustained, or exit 3 and why',
           '  $0 --scenario dup-storm --rate 500000 --duration 10s      # past the generator: drops, exit 3',
@@ -130,6 +133,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     flags: givenScenarioFlags(args),
     changes: set.changes,
     broker: args.broker,
+    broker_flags: { 'broker-ca': args['broker-ca'], 'broker-cert': args['broker-cert'], 'broker-key': args['broker-key'], 'mqtt-version': args['mqtt-version'] },
     sink: args.sink,
     aggregator: args.aggregator as AggregatorKind,
     shard: args.shard,
@@ -172,13 +176,13 @@ export async function main(argv: string[]): Promise<number> {
     const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
     const subject = parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
     process.stderr.write(
-      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink)}`} · ${subject}\n`,
+      `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.broker_access ? ` (MQTT ${mqttVersionName(parsed.broker_access.mqtt_version)}${parsed.broker_access.cert ? ', client certificate' : ''}${parsed.broker_access.username !== undefined ? `, user ${parsed.broker_access.username}${parsed.broker_access.password !== undefined ? ', password ***' : ''}` : ''})` : ''}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink)}`} · ${subject}\n`,
     );
   }
 
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
   } catch (error) {
     lines.end();
     process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);

@@ -236,7 +236,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
 
   // The request every variant shares, checked once: its problems are named once, not per variant.
   const set = parseSetFlags(args.set ?? []);
-  const common: RunRequest = { scenario: args.scenario, flags: givenScenarioFlags(args, COMMON_FLAGS), changes: set.changes, broker: args.broker, sink: args.sink, aggregator: 'reference' };
+  const common: RunRequest = { scenario: args.scenario, flags: givenScenarioFlags(args, COMMON_FLAGS), changes: set.changes, broker: args.broker, broker_flags: { 'broker-ca': args['broker-ca'], 'broker-cert': args['broker-cert'], 'broker-key': args['broker-key'], 'mqtt-version': args['mqtt-version'] }, sink: args.sink, aggregator: 'reference' };
   const check = (request: RunRequest): { run?: ResolvedRun; problems: string[] } => {
     const resolved = resolveRun(request);
     return resolved.ok ? { run: resolved.run, problems: [] } : { problems: resolved.problems };

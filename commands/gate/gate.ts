@@ -166,7 +166,7 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
 
   // The candidate's request is every run's; the baseline's adds --baseline-set changes after its --set.
   const set = parseSetFlags(args.set ?? []);
-  const common: RunRequest = { scenario: args.scenario, flags: givenScenarioFlags(args, COMMON_FLAGS), changes: set.changes, broker: args.broker, sink: args.sink, aggregator: 'reference' };
+  const common: RunRequest = { scenario: args.scenario, flags: givenScenarioFlags(args, COMMON_FLAGS), changes: set.changes, broker: args.broker, broker_flags: { 'broker-ca': args['broker-ca'], 'broker-cert': args['broker-cert'], 'broker-key': args['broker-key'], 'mqtt-version': args['mqtt-version'] }, sink: args.sink, aggregator: 'reference' };
   const resolved = (request: RunRequest, parseProblems: readonly string[], label: string): ResolvedRun | undefined => {
     const resolution = resolveRun(request);
     const found = [...parseProblems, ...(resolution.ok ? [] : resolution.problems)];

@@ -118,24 +118,38 @@ async function waitUntilExited(pid: number, timeoutMs: number): Promise<boolean>
 }
 
 describe('parseBrokerSpec', () => {
-  it('accepts embedded and mqtt://host:port', () => {
+  it('accepts embedded, mqtt://host:port and mqtts://host:port', () => {
     expect(parseBrokerSpec('embedded')).toEqual({ kind: 'embedded' });
     expect(parseBrokerSpec('mqtt://127.0.0.1:1883')).toEqual({ kind: 'external', url: 'mqtt://127.0.0.1:1883' });
     expect(parseBrokerSpec('mqtt://broker.example:8883/')).toEqual({ kind: 'external', url: 'mqtt://broker.example:8883' });
+    expect(parseBrokerSpec('mqtts://broker.example:8883')).toEqual({ kind: 'external', url: 'mqtts://broker.example:8883' });
+  });
+
+  it('leaves user name and password out of the URL it returns (resolveBrokerAccess takes them) and out of its messages', () => {
+    expect(parseBrokerSpec('mqtts://user:secret@broker.example:8883')).toEqual({ kind: 'external', url: 'mqtts://broker.example:8883' });
+    expect(() => parseBrokerSpec('mqtt://user:secret@broker.example')).toThrow(/invalid broker spec "mqtt:\/\/user:\*\*\*@broker.example": missing or invalid port/);
+    const refusal = (() => {
+      try {
+        parseBrokerSpec('ftp://user:secret@broker.example:21');
+        return 'accepted';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(refusal).toMatch(/protocol must be mqtt: or mqtts: \(got ftp:\)/);
+    expect(refusal).not.toContain('secret');
   });
 
   it.each([
-    ['', /invalid broker spec "": expected 'embedded' or mqtt:\/\/host:port/],
+    ['', /invalid broker spec "": expected 'embedded', mqtt:\/\/host:port or mqtts:\/\/host:port/],
     ['Embedded', /invalid broker spec "Embedded"/],
     ['127.0.0.1:1883', /invalid broker spec "127.0.0.1:1883"/],
-    ['http://127.0.0.1:1883', /protocol must be mqtt: \(got http:\)/],
-    ['mqtts://127.0.0.1:8883', /protocol must be mqtt: \(got mqtts:\)/],
+    ['http://127.0.0.1:1883', /protocol must be mqtt: or mqtts: \(got http:\)/],
     ['mqtt://127.0.0.1', /missing or invalid port/],
     ['mqtt://127.0.0.1:0', /missing or invalid port/],
     ['mqtt://127.0.0.1:abc', /invalid broker spec/],
     ['mqtt://127.0.0.1:70000', /invalid broker spec/],
     ['mqtt://:1883', /invalid broker spec/],
-    ['mqtt://user:secret@127.0.0.1:1883', /credentials in the URL are not supported/],
     ['mqtt://127.0.0.1:1883/events', /unexpected path, query or fragment/],
   ])('rejects %j with a clear message', (spec, message) => {
     expect(() => parseBrokerSpec(spec)).toThrow(message);

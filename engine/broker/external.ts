@@ -4,6 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import mqtt from 'mqtt';
 import type { BrokerHandle } from './handle.ts';
+import { classifyConnectError, mqttClientOptions } from './client-options.ts';
+import { PLAIN_ACCESS, type BrokerAccess } from '../../aggregator/consumer/access.ts';
 
 const PROBE_CONNECT_TIMEOUT_MS = 3_000;
 /** How long identifyMqttBroker waits for $SYS/broker/version: a broker that publishes it retains it, so it comes at once. */
@@ -13,9 +15,10 @@ const IDENTIFY_TIMEOUT_MS = 1_500;
  * Resolves once `url` accepted an MQTT CONNECT (then disconnects cleanly); rejects with the reason
  * (ECONNREFUSED, connack timeout, a CONNACK refusal, ...) otherwise. Never retries.
  */
-export function probeMqttBroker(url: string, connectTimeoutMs = PROBE_CONNECT_TIMEOUT_MS): Promise<void> {
+export function probeMqttBroker(url: string, connectTimeoutMs = PROBE_CONNECT_TIMEOUT_MS, access: BrokerAccess = PLAIN_ACCESS): Promise<void> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, {
+      ...mqttClientOptions(access),
       clientId: `chaosbench-probe-${randomUUID()}`,
       connectTimeout: connectTimeoutMs,
       reconnectPeriod: 0,
@@ -35,6 +38,8 @@ export function probeMqttBroker(url: string, connectTimeoutMs = PROBE_CONNECT_TI
     client.once('connect', () => finish());
     client.on('error', (error) => {
       lastError = error;
+      // A refusal or a TLS failure is final: no need to wait for the close.
+      if (classifyConnectError(error, access).kind !== 'unreachable') finish(error);
     });
     client.once('close', () => finish(lastError ?? new Error('connection closed before CONNACK')));
   });
@@ -46,9 +51,10 @@ export function probeMqttBroker(url: string, connectTimeoutMs = PROBE_CONNECT_TI
  * does not publish it, or refuses $SYS subscriptions). Never throws: an unanswered question is an
  * unknown broker, not a failed run.
  */
-export function identifyMqttBroker(url: string, timeoutMs = IDENTIFY_TIMEOUT_MS): Promise<string | undefined> {
+export function identifyMqttBroker(url: string, timeoutMs = IDENTIFY_TIMEOUT_MS, access: BrokerAccess = PLAIN_ACCESS): Promise<string | undefined> {
   return new Promise((resolve) => {
     const client = mqtt.connect(url, {
+      ...mqttClientOptions(access),
       clientId: `chaosbench-identify-${randomUUID()}`,
       connectTimeout: timeoutMs,
       reconnectPeriod: 0,
@@ -80,16 +86,21 @@ export class ExternalBroker implements BrokerHandle {
     readonly software: string,
   ) {}
 
-  /** Checks that `url` (already validated by parseBrokerSpec) accepts an MQTT connection. */
-  static async start(url: string): Promise<ExternalBroker> {
+  /**
+   * Checks that `url` (already validated by parseBrokerSpec) accepts an MQTT connection with
+   * `access`; the error says whether the broker refused us (credentials), the TLS handshake failed
+   * or the broker could not be reached.
+   */
+  static async start(url: string, access: BrokerAccess = PLAIN_ACCESS): Promise<ExternalBroker> {
     try {
-      await probeMqttBroker(url);
+      await probeMqttBroker(url, PROBE_CONNECT_TIMEOUT_MS, access);
     } catch (error) {
-      throw new Error(`broker ${url} unreachable: ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-      });
+      const failure = classifyConnectError(error, access);
+      const what = failure.kind === 'unreachable' ? 'unreachable' : failure.kind === 'tls' ? 'TLS handshake failed' : 'refused the connection';
+      const detail = failure.kind === 'unreachable' ? failure.message : failure.message.replace(/^(TLS handshake failed|the broker refused the connection): /, '');
+      throw new Error(`broker ${url} ${what}: ${detail}`, { cause: error });
     }
-    return new ExternalBroker(url, (await identifyMqttBroker(url)) ?? 'unknown broker');
+    return new ExternalBroker(url, (await identifyMqttBroker(url, IDENTIFY_TIMEOUT_MS, access)) ?? 'unknown broker');
   }
 
   async kill(): Promise<void> {

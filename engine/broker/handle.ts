@@ -4,7 +4,7 @@
 
 export interface BrokerHandle {
   readonly kind: 'embedded' | 'external';
-  /** mqtt://127.0.0.1:PORT */
+  /** mqtt://127.0.0.1:PORT (an external broker: mqtt:// or mqtts://, never with credentials) */
   readonly url: string;
   /**
    * Which broker software it is, as far as the harness knows: the embedded Aedes and its version,
@@ -33,6 +33,8 @@ export interface BrokerHandle {
   subscriberAcks?(): Promise<number | undefined>;
 }
 
+import type { BrokerAccess } from '../../aggregator/consumer/access.ts';
+
 export type BrokerPersistence = 'memory' | 'redis';
 
 export interface BrokerOptions {
@@ -49,4 +51,6 @@ export interface BrokerOptions {
    * nowhere; the engine prints nothing itself, its caller decides.
    */
   error_output?: (line: string) => void;
+  /** External only: MQTT version, TLS material and credentials the probe connects with. */
+  access?: BrokerAccess;
 }

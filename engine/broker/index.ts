@@ -4,27 +4,31 @@
 import { EmbeddedBroker } from './embedded.ts';
 import { ExternalBroker } from './external.ts';
 import type { BrokerHandle, BrokerOptions } from './handle.ts';
+import { redactPassword } from '../../aggregator/redact.ts';
 
 export type { BrokerHandle, BrokerOptions, BrokerPersistence } from './handle.ts';
 
 export type BrokerSpec = { kind: 'embedded' } | { kind: 'external'; url: string };
 
-const SPEC_HELP = "expected 'embedded' or mqtt://host:port";
+const SPEC_HELP = "expected 'embedded', mqtt://host:port or mqtts://host:port";
 
 /**
- * Parses a `--broker` value. Returns the external URL normalised to `mqtt://host:port`;
- * anything else in the URL (credentials, path, query) is rejected rather than silently dropped.
+ * Parses a `--broker` value. Returns the external URL normalised to `mqtt://host:port` or
+ * `mqtts://host:port`, without user name or password: those are resolveBrokerAccess's
+ * (aggregator/consumer/access.ts), which also refuses a password given in a flag. Anything else in
+ * the URL (path, query) is rejected rather than silently dropped. Messages never show a password.
  */
-export function parseBrokerSpec(spec: string): BrokerSpec {
-  if (spec === 'embedded') return { kind: 'embedded' };
+export function parseBrokerSpec(text: string): BrokerSpec {
+  if (text === 'embedded') return { kind: 'embedded' };
+  const spec = redactPassword(text);
   let parsed: URL;
   try {
-    parsed = new URL(spec);
+    parsed = new URL(text);
   } catch {
     throw new Error(`invalid broker spec "${spec}": ${SPEC_HELP}`);
   }
-  if (parsed.protocol !== 'mqtt:') {
-    throw new Error(`invalid broker spec "${spec}": protocol must be mqtt: (got ${parsed.protocol}); ${SPEC_HELP}`);
+  if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'mqtts:') {
+    throw new Error(`invalid broker spec "${spec}": protocol must be mqtt: or mqtts: (got ${parsed.protocol}); ${SPEC_HELP}`);
   }
   if (parsed.hostname === '') {
     throw new Error(`invalid broker spec "${spec}": missing host; ${SPEC_HELP}`);
@@ -34,13 +38,10 @@ export function parseBrokerSpec(spec: string): BrokerSpec {
   if (parsed.port === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`invalid broker spec "${spec}": missing or invalid port (1-65535); ${SPEC_HELP}`);
   }
-  if (parsed.username !== '' || parsed.password !== '') {
-    throw new Error(`invalid broker spec "${spec}": credentials in the URL are not supported; ${SPEC_HELP}`);
-  }
   if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search !== '' || parsed.hash !== '') {
     throw new Error(`invalid broker spec "${spec}": unexpected path, query or fragment; ${SPEC_HELP}`);
   }
-  return { kind: 'external', url: `mqtt://${parsed.hostname}:${port}` };
+  return { kind: 'external', url: `${parsed.protocol}//${parsed.hostname}:${port}` };
 }
 
 /**
@@ -56,7 +57,7 @@ export async function startBroker(
     case 'embedded':
       return EmbeddedBroker.start(options);
     case 'external':
-      return ExternalBroker.start(parsed.url);
+      return ExternalBroker.start(parsed.url, options.access);
     default: {
       const unreachable: never = parsed;
       throw new Error(`unknown broker kind in ${JSON.stringify(unreachable)}`);

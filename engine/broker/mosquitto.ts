@@ -10,15 +10,29 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeMqttBroker } from './external.ts';
 import type { BrokerHandle } from './handle.ts';
+import type { BrokerAccess } from '../../aggregator/consumer/access.ts';
 
 export interface MosquittoOptions {
   /** Per-client queue of QoS > 0 messages beyond those in flight; 0 = unlimited. Mosquitto's default: 1000. */
   maxQueuedMessages?: number;
   /** Outgoing QoS > 0 messages in flight per client; 0 = unlimited. Mosquitto's default: 20. */
   maxInflightMessages?: number;
+  /**
+   * A secured listener instead of the plain one: TLS (mqtts://, files in PEM), a client certificate
+   * required or not, and a password file (mosquitto_passwd) with anonymous clients refused.
+   * `probe` is how the readiness probe connects (a client the listener accepts).
+   */
+  security?: {
+    tls?: { cafile: string; certfile: string; keyfile: string; require_certificate: boolean };
+    password_file?: string;
+    /** An ACL file (acl_file): which users may read and write which topics. */
+    acl_file?: string;
+    probe: BrokerAccess;
+  };
 }
 
 const MOSQUITTO_DEFAULTS = { maxQueuedMessages: 1000, maxInflightMessages: 20 } as const;
+type Limits = { maxQueuedMessages: number; maxInflightMessages: number };
 const SHARED_BROKER_PORT = 1883;
 const READY_TIMEOUT_MS = 5_000;
 const READY_POLL_INTERVAL_MS = 25;
@@ -45,7 +59,7 @@ interface RunningMosquitto {
 }
 
 export async function startMosquitto(options: MosquittoOptions = {}): Promise<MosquittoBroker> {
-  const limits = { ...MOSQUITTO_DEFAULTS, ...options };
+  const limits: Limits = { maxQueuedMessages: options.maxQueuedMessages ?? MOSQUITTO_DEFAULTS.maxQueuedMessages, maxInflightMessages: options.maxInflightMessages ?? MOSQUITTO_DEFAULTS.maxInflightMessages };
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isInteger(value) || value < 0) throw new Error(`startMosquitto: ${name} must be an integer >= 0 (got ${value})`);
   }
@@ -54,10 +68,11 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   try {
     for (let attempt = 1; ; attempt++) {
       const port = await pickFreePort();
-      await writeFile(configPath, mosquittoConfig(port, limits));
+      await writeFile(configPath, mosquittoConfig(port, limits, options.security));
+      const scheme = options.security?.tls ? 'mqtts' : 'mqtt';
       try {
-        const running = await launch(configPath, port);
-        return new MosquittoBroker(port, configPath, directory, running);
+        const running = await launch(configPath, port, options.security?.probe, scheme);
+        return new MosquittoBroker(port, configPath, directory, running, scheme, options.security?.probe);
       } catch (error) {
         // The port was free when we looked, but something else bound it before Mosquitto did.
         if (!(error instanceof MosquittoStartError && error.addressInUse) || attempt >= START_ATTEMPTS) throw error;
@@ -82,8 +97,10 @@ export class MosquittoBroker implements BrokerHandle {
     private readonly configPath: string,
     private readonly directory: string,
     running: RunningMosquitto,
+    scheme: 'mqtt' | 'mqtts' = 'mqtt',
+    private readonly probe?: BrokerAccess,
   ) {
-    this.url = `mqtt://127.0.0.1:${port}`;
+    this.url = `${scheme}://127.0.0.1:${port}`;
     this.#running = running;
   }
 
@@ -109,7 +126,7 @@ export class MosquittoBroker implements BrokerHandle {
     const deadline = Date.now() + RESTART_BIND_RETRY_MS;
     for (;;) {
       try {
-        this.#running = await launch(this.configPath, this.port);
+        this.#running = await launch(this.configPath, this.port, this.probe, new URL(this.url).protocol === 'mqtts:' ? 'mqtts' : 'mqtt');
         return;
       } catch (error) {
         if (!(error instanceof MosquittoStartError && error.addressInUse) || Date.now() >= deadline) throw error;
@@ -152,10 +169,13 @@ export class MosquittoBroker implements BrokerHandle {
   }
 }
 
-function mosquittoConfig(port: number, limits: Required<MosquittoOptions>): string {
+function mosquittoConfig(port: number, limits: Limits, security: MosquittoOptions['security']): string {
+  const tls = security?.tls;
   return [
     `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
+    ...(tls ? [`cafile ${tls.cafile}`, `certfile ${tls.certfile}`, `keyfile ${tls.keyfile}`, `require_certificate ${tls.require_certificate}`] : []),
+    ...(security?.password_file ? [`password_file ${security.password_file}`, 'allow_anonymous false'] : ['allow_anonymous true']),
+    ...(security?.acl_file ? [`acl_file ${security.acl_file}`] : []),
     'persistence false',
     `max_queued_messages ${limits.maxQueuedMessages}`,
     `max_inflight_messages ${limits.maxInflightMessages}`,
@@ -184,7 +204,7 @@ export async function pickFreePort(): Promise<number> {
 }
 
 /** Spawns mosquitto and resolves once it answers an MQTT CONNECT on `port`. */
-async function launch(configPath: string, port: number): Promise<RunningMosquitto> {
+async function launch(configPath: string, port: number, probe?: BrokerAccess, scheme: 'mqtt' | 'mqtts' = 'mqtt'): Promise<RunningMosquitto> {
   if (port === SHARED_BROKER_PORT) throw new Error(`refusing to start a private mosquitto on ${SHARED_BROKER_PORT}`);
   const child = spawn('mosquitto', ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderrTail = '';
@@ -210,10 +230,10 @@ async function launch(configPath: string, port: number): Promise<RunningMosquitt
 
   // An MQTT CONNECT rather than a bare TCP connect: if another process grabbed the port between
   // pickFreePort() and mosquitto's bind, a TCP accept would be that process, not our broker.
-  const url = `mqtt://127.0.0.1:${port}`;
+  const url = `${scheme}://127.0.0.1:${port}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!running.hasExited()) {
-    const ready = await probeMqttBroker(url, 1_000).then(
+    const ready = await probeMqttBroker(url, 1_000, probe).then(
       () => true,
       () => false,
     );

@@ -15,6 +15,7 @@ import { PublishLog } from './log.ts';
 import { meanRate, Schedule } from './schedule.ts';
 import { shardEventCount, shardShare, type Shard } from './shard.ts';
 import type { FaultRecord, MainToWorker, WorkerDone, WorkerPhase, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
+import type { BrokerAccess } from '../../aggregator/consumer/access.ts';
 
 export type { FaultRecord } from './messages.ts';
 
@@ -72,6 +73,8 @@ export interface LoadOutcome {
 export interface LoadOptions {
   scenario: Scenario;
   broker_url: string;
+  /** MQTT version, TLS material and credentials for broker_url; absent: MQTT 3.1.1, none of the rest. */
+  broker_access?: BrokerAccess;
   /** Topic root for this run, e.g. events/<run id>; each publisher publishes to <root>/<source>[/n]. */
   topic_root: string;
   client_prefix: string;
@@ -127,6 +130,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
       scenario,
       worker: w,
       broker_url: options.broker_url,
+      ...(options.broker_access ? { broker_access: options.broker_access } : {}),
       topic_root: options.topic_root,
       client_prefix: options.client_prefix,
       settle_timeout_ms: options.settle_timeout_ms,

@@ -4,6 +4,7 @@
 import type { Scenario } from '../../scenarios/schema.ts';
 import type { PublishLogSnapshot } from './log.ts';
 import type { Shard } from './shard.ts';
+import type { BrokerAccess } from '../../aggregator/consumer/access.ts';
 
 export interface FaultRecord {
   phase: string;
@@ -17,6 +18,8 @@ export interface WorkerPlan {
   scenario: Scenario;
   worker: number;
   broker_url: string;
+  /** MQTT version, TLS material and credentials for broker_url (structured clone: never argv). */
+  broker_access?: BrokerAccess;
   /** Topic root for this run, e.g. events/<run id>; events go to <root>/<source>[/<n>]. */
   topic_root: string;
   client_prefix: string;

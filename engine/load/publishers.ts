@@ -5,6 +5,8 @@
 
 import mqtt, { type MqttClient } from 'mqtt';
 import { nowMicros } from '../../aggregator/clock.ts';
+import type { BrokerAccess } from '../../aggregator/consumer/access.ts';
+import { mqttClientOptions } from '../broker/client-options.ts';
 import type { SourceRecord } from './log.ts';
 
 export interface Outgoing {
@@ -60,13 +62,14 @@ export class PublisherConnection {
   static async connect(
     url: string,
     clientId: string,
-    options: { window: number; puback_timeout_ms: number; qos?: 0 | 1 },
+    options: { window: number; puback_timeout_ms: number; qos?: 0 | 1; access?: BrokerAccess },
     events: PublisherEvents,
   ): Promise<PublisherConnection> {
     const client = await mqtt.connectAsync(url, {
+      // Version (3.1.1 by default), TLS material and credentials.
+      ...mqttClientOptions(options.access),
       clientId,
       clean: true,
-      protocolVersion: 4,
       reconnectPeriod: 500,
       connectTimeout: 5_000,
       // mqtt.js keeps un-acked QoS 1 publishes in memory and resends them on reconnect; that is

@@ -56,7 +56,7 @@ async function run(): Promise<void> {
     },
     failed: (item, _error, timedOut) => item.raw || log.failed(item.record, item.seq, item.copy, timedOut),
   };
-  const connectionOptions = { window: scenario.load.window, puback_timeout_ms: scenario.load.puback_timeout_ms, qos: scenario.load.qos ?? 1 };
+  const connectionOptions = { window: scenario.load.window, puback_timeout_ms: scenario.load.puback_timeout_ms, qos: scenario.load.qos ?? 1, ...(plan.broker_access ? { access: plan.broker_access } : {}) };
   const publishers = new Map<number, { connection: PublisherConnection; record: SourceRecord; source: string; next_seq: number }>();
   for (const p of owned) {
     const source = `pub-${p}`;
