@@ -63,7 +63,9 @@ async function readAggregatorArgs(argv: string[]): Promise<CheckedOk> {
     });
     if (resolved.problems.length > 0) throw new UsageError(resolved.problems.join('\n'));
     given.broker_url = resolved.url;
-    given.broker_access = resolved.access;
+    // Plain MQTT 3.1.1 with no TLS material and no credentials is what an absent broker_access means.
+    const { mqtt_version, ...rest } = resolved.access;
+    if (mqtt_version !== 4 || Object.values(rest).some((value) => value !== undefined)) given.broker_access = resolved.access;
   }
   return validateAggregatorConfig({ ...DEFAULT_AGGREGATOR_CONFIG, ...given });
 }
