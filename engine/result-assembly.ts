@@ -15,7 +15,7 @@ import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
 import { DEFAULT_MAX_LAG_MS, type Scenario } from '../scenarios/schema.ts';
-import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult, type SinkDescription } from './result.ts';
+import { evaluateChecks, RESULT_SCHEMA, type LatencyResult, type RunResult, type SinkDescription, type TargetRecord } from './result.ts';
 
 /**
  * A measured phase whose offered rate (its events handed off before it ended ÷ its duration) is
@@ -73,6 +73,8 @@ export interface Assembly {
   claimOrder: string;
   excluded: ReadonlySet<number>;
   rssPeakMb: number;
+  /** Your own consumer (aggregatorKind 'external'): what result.json records of it. */
+  target?: TargetRecord;
 }
 
 export function assembleResult(a: Assembly): RunResult {
@@ -169,7 +171,8 @@ export function assembleResult(a: Assembly): RunResult {
   if (bare) {
     findings.push('bare subscriber (--aggregator none): messages are acknowledged on receipt and nothing is committed, so loss, sink duplicates and end-to-end latency are not measured; committed throughput is the subscriber\'s acknowledgement rate.');
   }
-  const undelivered = ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
+  // Your own consumer reports no receive count: nothing to compare the broker's acks with.
+  const undelivered = a.target ? 0 : ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
   if (!bare && ledger.totals.lost > 0) findings.push(lossFinding(ledger.totals.lost, undelivered, a.brokerSoftware));
   const drain = drainOutcome(a.drain, bare ? 0 : ledger.totals.lost, scenario.drain_timeout_s, bare);
   if (drain.reason !== undefined) {
@@ -194,7 +197,15 @@ export function assembleResult(a: Assembly): RunResult {
       `${totals.never_sent} events were never handed to the MQTT client: they were still queued behind a full window of un-acked publishes (load.window ${scenario.load.window}) when the run stopped, so they are not in the sink.`,
     );
   }
-  if (ledger.totals.sink_duplicates > 0) {
+  if (a.target && !a.target.commit_time) {
+    findings.push("latency was not measured: the target's query gives no commit time (target.sink.commit_time_column), so latency checks fail as not measured.");
+  }
+  if (a.target && a.target.unexpected_exits.length > 0) {
+    findings.push(`the target exited ${a.target.unexpected_exits.length} time${a.target.unexpected_exits.length === 1 ? '' : 's'} without being asked to (${a.target.unexpected_exits.map((e) => `${e.signal ?? `code ${e.code}`} at ${e.at_s} s`).join(', ')}); the tail of its stderr is in result.json (aggregator.target.stderr_tail).`);
+  }
+  if (ledger.totals.sink_duplicates > 0 && a.target) {
+    findings.push(`${ledger.totals.sink_duplicates} duplicate rows reached the target's sink.`);
+  } else if (ledger.totals.sink_duplicates > 0) {
     findings.push(`${ledger.totals.sink_duplicates} duplicate rows reached the sink (dedup '${scenario.aggregator.dedup}', sink mode '${scenario.aggregator.sink_mode}').`);
   }
   if (!open) {
@@ -244,7 +255,7 @@ export function assembleResult(a: Assembly): RunResult {
     versions: packageVersions(),
     broker: { kind: a.brokerKind, url: a.brokerUrl, software: a.brokerSoftware },
     ...(a.sink ? { sink: a.sink } : {}),
-    aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters },
+    aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters, ...(a.target ? { target: a.target } : {}) },
     rates,
     throughput: {
       model: scenario.load.model,
@@ -267,7 +278,7 @@ export function assembleResult(a: Assembly): RunResult {
     },
     drain,
     ...partial,
-    ...(bare ? {} : { latency_end: { ...LATENCY_END, commit_time_unrecorded: ledger.commit_time_unrecorded } }),
+    ...(bare || a.target?.commit_time === false ? {} : { latency_end: { ...LATENCY_END, commit_time_unrecorded: ledger.commit_time_unrecorded } }),
     phases: load.phases.map((phase, i) => {
       const counted = ledger.phases[i]!;
       const duration_s = (phase.end_us - phase.start_us) / 1e6;

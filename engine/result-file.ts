@@ -143,7 +143,7 @@ export function readPart(label: string, parsed: unknown): { part: ResultPart; er
     string('sink.url', sink.url);
   }
   const aggregator = object('aggregator', parsed.aggregator);
-  if (aggregator.kind !== 'reference' && aggregator.kind !== 'none') fail('aggregator.kind', "must be 'reference' or 'none'", aggregator.kind);
+  if (aggregator.kind !== 'reference' && aggregator.kind !== 'none' && aggregator.kind !== 'external') fail('aggregator.kind', "must be 'reference', 'none' or 'external'", aggregator.kind);
   string('aggregator.claim_order', aggregator.claim_order);
   const counters = object('aggregator.self_reported', aggregator.self_reported);
   for (const key of COUNTER_NUMBERS) number(`aggregator.self_reported.${key}`, counters[key]);

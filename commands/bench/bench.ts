@@ -8,6 +8,7 @@ import yargs, { type Argv } from 'yargs';
 import { SCENARIOS } from '../../scenarios/index.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { validateScenario } from '../../scenarios/validate.ts';
+import { describeTarget, targetProblems } from '../../engine/target/needs.ts';
 import { isScenarioFile, loadScenarioFile } from '../../scenarios/load.ts';
 import { parseAssignment, setPath } from '../../scenarios/override.ts';
 import { parseBrokerSpec } from '../../engine/broker/index.ts';
@@ -90,6 +91,18 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           describe: 'reference: the aggregator under test; none: a bare subscriber that acks on receipt (the ceiling to compare with)',
         },
         ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.slice(AGGREGATOR_FLAGS_FROM)),
+        target: {
+          type: 'string',
+          describe: "your own consumer instead of the reference: a target file (YAML/JSON, the scenario's `target` section: command, env, ready, stop_signal, sink); docs/bring-your-own-consumer.md",
+        },
+        'target-command': {
+          type: 'string',
+          describe: "the target's command line (split on spaces, no shell); without a target: ready after 1 s, sink read as the reference schema",
+        },
+        'target-query': {
+          type: 'string',
+          describe: "read the target's sink with this SQL, one row per committed write in commit order, with event_id and a commit time (column names: --set target.sink.event_id_column=…, target.sink.commit_time_column=…)",
+        },
         ...RUN_FLAGS,
         shard: { type: 'string', describe: 'I/N: drive shard I of a run split over N harness processes (machines) on one --broker; each publishes its share of the publishers; combine with npm run merge' },
         out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
@@ -184,6 +197,22 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   Object.assign(overrides, flags.overrides);
   let scenario: Scenario = flags.scenario;
   if (args.aggregator !== 'reference') overrides.aggregator = args.aggregator;
+  // Your own consumer: a target file replaces the scenario's target, then the two shorthands change it.
+  if (args.target !== undefined) {
+    const loaded = flag('target', () => loadScenarioFile(args.target!, 'target file'));
+    if (loaded !== undefined) scenario = { ...scenario, target: loaded as Scenario['target'] };
+    overrides.target = args.target;
+  }
+  if (args['target-command'] !== undefined) {
+    const command = args['target-command'].trim().split(/\s+/).filter((word) => word !== '');
+    scenario = { ...scenario, target: { ready: { delay_ms: 1_000 }, sink: { kind: 'reference-schema' }, ...scenario.target, command } };
+    overrides.target_command = args['target-command'];
+  }
+  if (args['target-query'] !== undefined) {
+    if (!scenario.target) problems.push('--target-query: needs a target (--target FILE or --target-command CMD)');
+    else scenario = { ...scenario, target: { ...scenario.target, sink: { kind: 'query', query: args['target-query'] } } };
+    overrides.target_query = args['target-query'];
+  }
   if (args.broker !== 'embedded') overrides.broker = args.broker;
   if (args.sink !== 'sqlite') overrides.sink = describeSinkChoice(args.sink);
   if (shard !== undefined) overrides.shard = args.shard;
@@ -205,11 +234,17 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
 
   // After --set, which may change the dedup store too (a dedup spec that does not parse is the
   // validator's to name); a bare subscriber has neither.
-  if (sink !== undefined && args.aggregator === 'reference') problems.push(...sinkDedupProblems(sink, scenario.aggregator.dedup));
+  if (sink !== undefined && args.aggregator === 'reference' && !scenario.target) problems.push(...sinkDedupProblems(sink, scenario.aggregator.dedup));
+  if (scenario.target && args.aggregator !== 'reference') problems.push(`--aggregator ${args.aggregator}: the scenario has a target (your own consumer); leave --aggregator out`);
 
   const validation = validateScenario(scenario);
   if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${flagErrors(validation.errors, flags.sources).join('\n  ')}`);
-  else if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
+  else {
+    if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
+    // A fault (or check) the target cannot support is refused here, before anything starts.
+    const kind = scenario.target ? 'external' : (args.aggregator as AggregatorKind);
+    problems.push(...targetProblems(scenario, kind, describeTarget(kind, scenario.target?.command)));
+  }
   if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));
   return {
     scenario,
@@ -243,7 +278,9 @@ export async function main(argv: string[]): Promise<number> {
     const total = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const load = scenario.load;
     const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
-    const subject = parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
+    const subject = scenario.target
+      ? `target ${scenario.target.command.join(' ')}`
+      : parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
     process.stderr.write(
       `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink ?? 'sqlite')}`} · ${subject}\n`,
     );
