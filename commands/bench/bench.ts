@@ -74,7 +74,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     yargs(argv)
       .scriptName('npm run bench --')
       .usage(
-        'Run a chaos benchmark scenario against the reference aggregator and write result.json + report.md.\n\n' +
+        'Run a chaos benchmark scenario against the reference aggregator (or your own consumer: --target) and write\nresult.json + report.md.\n\n' +
           'Usage: $0 --scenario dup-storm [options]\n\n' +
           'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid (the generator could not keep its schedule)\n' +
             'or could not complete (e.g. the broker is unreachable)',
@@ -128,6 +128,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           '  $0 --scenario dup-storm --rate 500000 --duration 10s      # past the generator: drops, exit 3',
           '  $0 --scenario dup-storm --rate 1000:20000 --duration 60s  # where the backlog starts to grow',
           '  $0 --scenario dup-storm --rate 20000 --aggregator none    # generator and broker ceiling',
+          '  $0 --scenario consumer-crash --target examples/naive-consumer/target.yaml   # your own consumer',
           '',
           'Scenario fields often changed with --set (every field is described in scenarios/schema.ts):',
           '  load.max_lag_ms            open model: an event more than this many ms behind its intended send time',
