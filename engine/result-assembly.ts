@@ -151,7 +151,10 @@ export function assembleResult(a: Assembly): RunResult {
   const systemFaultsOf = (phase: string) => (scenario.phases.find((p) => p.name === phase)?.faults ?? []).filter((f) => runsIn(f) === 'system').map((f) => f.kind);
 
   // Overload: the broker accepted more than the subscriber finished, for the whole phase.
-  const overload = measuredIndexes.flatMap((i) => {
+  // Your own consumer reports nothing: without the broker's count of its PUBACKs (an external
+  // broker) there is no consumed rate, so no overload verdict rather than a false one.
+  const consumedUnknown = a.target !== undefined && a.backlogSource !== 'broker';
+  const overload = consumedUnknown ? [] : measuredIndexes.flatMap((i) => {
     const verdict = phaseLoad(a.timeline, load.phases[i]!.name);
     return verdict ? [verdict] : [];
   });
@@ -196,6 +199,9 @@ export function assembleResult(a: Assembly): RunResult {
     findings.push(
       `${totals.never_sent} events were never handed to the MQTT client: they were still queued behind a full window of un-acked publishes (load.window ${scenario.load.window}) when the run stopped, so they are not in the sink.`,
     );
+  }
+  if (consumedUnknown) {
+    findings.push("the target's consumed rate and backlog were not measured: the broker does not count its subscriber's PUBACKs and the target reports no counters, so the timeline's consumed figures read 0 and no phase is judged overloaded.");
   }
   if (a.target && !a.target.commit_time) {
     findings.push("latency was not measured: the target's query gives no commit time (target.sink.commit_time_column), so latency checks fail as not measured.");

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startMosquitto } from '../broker/mosquitto.ts';
 import { runScenario } from '../run.ts';
 import { consumerCrash } from '../../scenarios/shipped/consumer-crash.ts';
 import { dupStorm } from '../../scenarios/shipped/dup-storm.ts';
@@ -139,5 +140,38 @@ describe('the reference aggregator as an external target (the mechanism, not the
     expect(result.aggregator.target?.restarts).toBe(1);
     expectEveryEventOnce(result.totals, 100 + 300 + 900 + 600);
     expect(result.passed).toBe(true);
+  }, 120_000);
+});
+
+describe('the target mechanism at its edges', () => {
+  it('a target that exits before it is ready: the run cannot complete, and says why with the tail of its stderr', async () => {
+    const target: ScenarioTarget = {
+      command: [process.execPath, '-e', "console.error('cannot open database: permission denied'); process.exit(1)"],
+      ready: { log_line: 'subscribed' },
+      sink: { kind: 'query', query: 'SELECT event_id FROM messages' },
+    };
+    await expect(runScenario({ scenario: smallDupStorm(target), overrides: {}, broker: 'embedded', out_dir: outDir() })).rejects.toThrow(
+      /^the target exited \(code 1\) before it was ready; its stderr ended with:\ncannot open database: permission denied$/,
+    );
+  }, 60_000);
+
+  it('on an external broker (a private Mosquitto) nothing counts the target\'s PUBACKs: no overload verdict rests on a consumed rate of 0', async () => {
+    const mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 20 });
+    try {
+      // A storm of 6 s: long enough for an overload verdict (3 samples after the first second).
+      const scenario = smallDupStorm(exampleTarget('reference-consumer'));
+      scenario.phases[1]!.duration_s = 6;
+      scenario.phases[1]!.rate = 200;
+      const result = await runScenario({ scenario, overrides: {}, broker: mosquitto.url, out_dir: outDir() });
+      expectValidApartFromGeneratorLag(result);
+      expectEveryEventOnce(result.totals, 100 + 1200);
+      expect(result.phases[1]!.load).toBeNull();
+      expect(result.passed).toBe(true);
+      expect(result.backlog_source).toBe('subscriber (self-reported)');
+      expect(result.phases.some((p) => p.overloaded)).toBe(false);
+      expect(result.findings.join('\n')).toContain("the target's consumed rate and backlog were not measured");
+    } finally {
+      await mosquitto.stop();
+    }
   }, 120_000);
 });
