@@ -8,6 +8,7 @@ import { combineCounters, type AggregatorCounters } from '../aggregator/pipeline
 import type { AggregatorConfig } from '../aggregator/service.ts';
 import type { HarnessMessage } from '../aggregator/main.ts';
 import { cpuProfileArgv, TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
+import type { ConsumerProcess } from './target/interface.ts';
 
 const MAIN = fileURLToPath(new URL('../aggregator/main.ts', import.meta.url));
 
@@ -19,7 +20,7 @@ interface ChildMessage {
   http_port?: number;
 }
 
-export class AggregatorProcess {
+export class AggregatorProcess implements ConsumerProcess {
   private child: ChildProcess | undefined;
   /** Counters of the current incarnation; earlier incarnations (before a kill) are in `previous`. */
   counters: AggregatorCounters | undefined;

@@ -1,6 +1,9 @@
 // One benchmark run, start to finish: broker up, aggregator up, open-model load with its faults,
 // bounded drain, graceful stop, final read of the sink, ledger, result. Owns processes and timers;
-// all counting is done by the ledger and all rendering by reports/.
+// all counting is done by the ledger and all rendering by reports/. The consumer under test is a
+// ConsumerProcess (engine/target/): the reference aggregator, the bare subscriber or your own command.
+// Some 450 lines: the order of one run's steps (and of their undoing in `finally`) reads best in one
+// place; what each step does lives in its own module.
 
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,7 +16,7 @@ import { deleteKeysWithPrefix, redisUrl } from './broker/redis-keys.ts';
 import { ToxicProxy, type Direction } from './network/proxy.ts';
 import { deriveSeed } from '../aggregator/random.ts';
 import { AggregatorProcess } from './aggregator-process.ts';
-import { removeRunDedup, runDedupPlace, runSchemaName, type RunDedupPlace } from './dedup-isolation.ts';
+import { removeRunDedup, runDedupPlace, type RunDedupPlace } from './dedup-isolation.ts';
 import { runLoad } from './load/generator.ts';
 import { eventIdFor, eventLocator } from './load/identity.ts';
 import { shardPublishers, type Shard } from './load/shard.ts';
@@ -21,10 +24,9 @@ import { buildLedgerAsync, deadLetterKey } from './ledger/index.ts';
 import type { BacklogSource, TimelineSample } from './metrics/backlog.ts';
 import type { LiveLatency } from './metrics/live-latency.ts';
 import { parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './run-sink/index.ts';
-import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { RunResult } from './result.ts';
-import { assembleResult, round, type Assembly } from './result-assembly.ts';
+import { assembleResult, round } from './result-assembly.ts';
 import { startThreadProfile, type ThreadProfile } from './thread-profile.ts';
 import type { ConsumerProcess, TargetKind } from './target/interface.ts';
 import { ExternalProcess } from './target/external-process.ts';
@@ -108,15 +110,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   if (sinkProblems.length > 0) throw new Error(sinkProblems.join('; '));
   mkdirSync(options.out_dir, { recursive: true });
   const targetSink = scenario.target?.sink;
-  const runSink: RunSink =
-    targetSink?.kind === 'query'
-      ? new QueryRunSink(
-          sinkChoice.kind === 'sqlite'
-            ? { kind: 'sqlite', out_dir: options.out_dir }
-            : { kind: 'postgres', url: sinkChoice.url ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL, schema: runSchemaName(tag) },
-          targetSink,
-        )
-      : runSinkFor(sinkChoice, { out_dir: options.out_dir, tag });
+  const runSink: RunSink = runSinkFor(sinkChoice, { out_dir: options.out_dir, tag }, targetSink?.kind === 'query' ? targetSink : undefined);
   const progress = options.progress ?? (() => {});
 
   const brokerSpec = parseBrokerSpec(options.broker);
@@ -351,13 +345,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       claimOrder,
       excluded,
       rssPeakMb: rssPeak / 2 ** 20,
-      ...(external && scenario.target
-        ? { target: targetRecord(scenario.target, external, runSink.measures_latency !== false) }
-        : {}),
+      ...(external ? { target: external.record(runSink.measures_latency !== false) } : {}),
     });
     // The target's stderr is kept for a run that did not pass, or a target that exited by itself.
     const target = result.aggregator.target;
-    if (target && result.passed && result.valid && target.unexpected_exits.length === 0) delete target.stderr_tail;
+    if (target && result.passed && target.unexpected_exits.length === 0) delete target.stderr_tail;
     await harnessProfile?.stop();
     // A shard ran only its own publishers; the merge adds the shards' counts back up.
     return shard ? { ...result, generator: { ...result.generator, publishers: shardPublishers(shard, scenario.load.publishers).length }, shard } : result;
@@ -385,19 +377,6 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       );
     }
   }
-}
-
-/** What result.json records of your own consumer: its argv, its env's names (values may be secrets), how it was read, its restarts and exits, its stderr's tail. */
-function targetRecord(spec: NonNullable<Scenario['target']>, process: ExternalProcess, measuresLatency: boolean): NonNullable<Assembly['target']> {
-  return {
-    command: spec.command,
-    env_names: Object.keys(spec.env ?? {}),
-    sink: spec.sink.kind,
-    commit_time: measuresLatency,
-    restarts: process.restarts,
-    unexpected_exits: process.unexpected_exits,
-    stderr_tail: process.stderrTail(),
-  };
 }
 
 /** How far the subscriber has got, and who says so: the timeline's backlog source. */

@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { sleep } from '../../aggregator/clock.ts';
 import type { AggregatorCounters } from '../../aggregator/pipeline.ts';
 import type { ScenarioTarget } from '../../scenarios/schema.ts';
+import type { TargetRecord } from '../result.ts';
 import type { ConsumerProcess } from './interface.ts';
 
 /** How much of its stderr is kept. */
@@ -150,6 +151,19 @@ export class ExternalProcess implements ConsumerProcess {
     this.expectExit();
     killGroup(child, 'SIGKILL');
     await this.exited;
+  }
+
+  /** What result.json records of it: argv, its env's names (values may be secrets), how its sink was read, restarts, exits, stderr's tail. */
+  record(measuresLatency: boolean): TargetRecord {
+    return {
+      command: this.spec.command,
+      env_names: Object.keys(this.spec.env ?? {}),
+      sink: this.spec.sink.kind,
+      commit_time: measuresLatency,
+      restarts: this.restarts,
+      unexpected_exits: this.unexpected_exits,
+      stderr_tail: this.stderrTail(),
+    };
   }
 
   totalCounters(): AggregatorCounters | undefined {
