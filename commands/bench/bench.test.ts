@@ -317,6 +317,8 @@ describe('bench --target (your own consumer)', () => {
       '--set', 'target.sink.event_id_column=id',
       '--set', 'target.sink.commit_time_column=at',
     ]);
+    // Recorded under the flags' own names, so the report's replay line gives them back as flags.
+    expect(made !== 'listed' && made.overrides).toMatchObject({ 'target-command': 'python3  consumer.py --fast', 'target-query': 'SELECT id, at FROM log' });
     expect(made !== 'listed' && made.scenario.target).toEqual({
       command: ['python3', 'consumer.py', '--fast'],
       ready: { delay_ms: 1_000 },

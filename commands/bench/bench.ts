@@ -207,12 +207,12 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   if (args['target-command'] !== undefined) {
     const command = args['target-command'].trim().split(/\s+/).filter((word) => word !== '');
     scenario = { ...scenario, target: { ready: { delay_ms: 1_000 }, sink: { kind: 'reference-schema' }, ...scenario.target, command } };
-    overrides.target_command = args['target-command'];
+    overrides['target-command'] = args['target-command'];
   }
   if (args['target-query'] !== undefined) {
     if (!scenario.target) problems.push('--target-query: needs a target (--target FILE or --target-command CMD)');
     else scenario = { ...scenario, target: { ...scenario.target, sink: { kind: 'query', query: args['target-query'] } } };
-    overrides.target_query = args['target-query'];
+    overrides['target-query'] = args['target-query'];
   }
   if (args.broker !== 'embedded') overrides.broker = args.broker;
   if (args.sink !== 'sqlite') overrides.sink = describeSinkChoice(args.sink);

@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
+import { withPostgresClient } from '../../aggregator/sink/test-postgres.ts';
 import { startMosquitto } from '../broker/mosquitto.ts';
 import { runScenario } from '../run.ts';
 import { consumerCrash } from '../../scenarios/shipped/consumer-crash.ts';
@@ -131,6 +133,20 @@ describe('the reference aggregator as an external target (the mechanism, not the
     expect(result.latency.end_to_end.count).toBeGreaterThan(0);
     // Passed: no stderr kept.
     expect(result.aggregator.target?.stderr_tail).toBeUndefined();
+  }, 120_000);
+
+  it('on a PostgreSQL sink: told the URL and a schema of the run\'s own in its environment, read back from there, the schema dropped after', async () => {
+    const target = exampleTarget('reference-consumer', (t) => {
+      t.env = { REFERENCE_DEDUP: 'memory' };
+    });
+    const result = await runScenario({ scenario: smallDupStorm(target), overrides: {}, broker: 'embedded', sink: 'postgres', out_dir: outDir() });
+    expectValidApartFromGeneratorLag(result);
+    expectEveryEventOnce(result.totals, 100 + 900);
+    expect(result.passed).toBe(true);
+    expect(result.sink).toMatchObject({ kind: 'postgres', schema: expect.stringMatching(/^chaosbench_run_/) });
+    expect(result.aggregator.target?.env_names).toEqual(['REFERENCE_DEDUP']);
+    const left = await withPostgresClient(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL, async (client) => (await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [result.sink!.schema])).rowCount);
+    expect(left).toBe(0);
   }, 120_000);
 
   it('consumer-crash: SIGKILLed and restarted through the target mechanism, nothing lost, nothing doubled', async () => {
