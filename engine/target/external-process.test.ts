@@ -4,8 +4,11 @@
 // an exit nobody asked for, and the contract's environment.
 
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { TYPESCRIPT_EXEC_ARGV } from '../typescript-child.ts';
 import { sleep } from '../../aggregator/clock.ts';
 import type { ScenarioTarget } from '../../scenarios/schema.ts';
 import { ExternalProcess } from './external-process.ts';
@@ -85,6 +88,39 @@ describe('ExternalProcess', () => {
     await sleep(200);
     for (const pid of group) expect(alive(pid), `pid ${pid} of the group`).toBe(false);
   });
+
+  it('a harness stopped by Ctrl-C (SIGINT) takes its target group with it, and still dies of the SIGINT', async () => {
+    // A detached group does not get the terminal's SIGINT: the harness must kill it on its way out.
+    const module = pathToFileURL(join(import.meta.dirname, 'external-process.ts')).href;
+    const harness = spawn(
+      process.execPath,
+      [
+        ...TYPESCRIPT_EXEC_ARGV,
+        '--input-type=module',
+        '-e',
+        `const { ExternalProcess } = await import(${JSON.stringify(module)});
+         const p = new ExternalProcess({ command: [process.execPath, '-e', "console.log('ready'); setInterval(() => {}, 1000)"], ready: { log_line: '^ready$' }, sink: { kind: 'reference-schema' } }, {});
+         await p.start();
+         console.log('target ' + p.pid);
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const targetPid = await new Promise<number>((resolve) => {
+      let out = '';
+      harness.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /target (\d+)/.exec(out);
+        if (match) resolve(Number(match[1]));
+      });
+    });
+    expect(alive(targetPid)).toBe(true);
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => harness.once('exit', (_code, signal) => resolve(signal)));
+    harness.kill('SIGINT');
+    expect(await exited).toBe('SIGINT');
+    await sleep(200);
+    expect(alive(targetPid)).toBe(false);
+  }, 60_000);
 
   it('records an exit nobody asked for', async () => {
     const p = new ExternalProcess(target(node("console.log('ready'); setTimeout(() => { console.error('segfault, say'); process.exit(9) }, 200)")), {});

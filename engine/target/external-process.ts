@@ -3,7 +3,8 @@
 // starts (npx, a shell, a JVM's children), judged ready by a log line, a TCP port or a delay, stopped
 // with its stop signal and SIGKILLed after a grace period. Keeps the tail of its stderr for the
 // result and for every error. It reports no counters: nothing the harness judges rests on it.
-// Invariant: no process of the group outlives stop() or kill().
+// Invariant: no process of the group outlives stop(), kill() or the harness's own exit (short of a
+// SIGKILL of the harness, which nothing can catch).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
@@ -63,6 +64,7 @@ export class ExternalProcess implements ConsumerProcess {
       throw new Error(`the target could not be started (${this.spec.command.join(' ')}): ${(error as Error).message}`);
     }
     this.child = child;
+    track(child);
     let expected = false;
     const lines: ((line: string) => void)[] = [];
     const listen = (stream: NodeJS.ReadableStream, keep: boolean) => {
@@ -88,6 +90,7 @@ export class ExternalProcess implements ConsumerProcess {
       if (!expected && !how.error) this.unexpected_exits.push({ at_s: Math.round((Date.now() - this.firstStart!) / 100) / 10, code: how.code, signal: how.signal });
       // Whatever it started goes with it.
       killGroup(child, 'SIGKILL');
+      untrack(child);
     });
     this.expectExit = () => {
       expected = true;
@@ -172,6 +175,36 @@ export class ExternalProcess implements ConsumerProcess {
 
   onCounters(): () => void {
     return () => {};
+  }
+}
+
+/**
+ * Live targets' process groups. A detached group does not get the terminal's Ctrl-C, so if the
+ * harness exits (normally, by process.exit, or by SIGINT/SIGTERM/SIGHUP) while one runs, it is
+ * SIGKILLed here, and a signal is then raised again so the harness dies of it as it would have.
+ */
+const liveGroups = new Set<ChildProcess>();
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const onSignal = (signal: NodeJS.Signals) => {
+  killLiveGroups();
+  for (const name of SIGNALS) process.off(name, onSignal);
+  process.kill(process.pid, signal);
+};
+function killLiveGroups(): void {
+  for (const child of liveGroups) killGroup(child, 'SIGKILL');
+}
+function track(child: ChildProcess): void {
+  if (liveGroups.size === 0) {
+    process.on('exit', killLiveGroups);
+    for (const name of SIGNALS) process.on(name, onSignal);
+  }
+  liveGroups.add(child);
+}
+function untrack(child: ChildProcess): void {
+  liveGroups.delete(child);
+  if (liveGroups.size === 0) {
+    process.off('exit', killLiveGroups);
+    for (const name of SIGNALS) process.off(name, onSignal);
   }
 }
 
