@@ -14,6 +14,7 @@ function withoutBrokerPassword(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { [BROKER_ENV.password]: _password, CHAOSBENCH_BROKER_URL: _url, ...rest } = env;
   return rest;
 }
+import type { ConsumerProcess } from './target/interface.ts';
 
 const MAIN = fileURLToPath(new URL('../aggregator/main.ts', import.meta.url));
 
@@ -25,7 +26,7 @@ interface ChildMessage {
   http_port?: number;
 }
 
-export class AggregatorProcess {
+export class AggregatorProcess implements ConsumerProcess {
   private child: ChildProcess | undefined;
   /** Counters of the current incarnation; earlier incarnations (before a kill) are in `previous`. */
   counters: AggregatorCounters | undefined;

@@ -12,6 +12,7 @@ import { SCENARIOS } from '../scenarios/index.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { validateScenario } from '../scenarios/validate.ts';
 import { isScenarioFile, loadScenarioFile } from '../scenarios/load.ts';
+import { describeTarget, targetProblems } from './target/needs.ts';
 import { setPath } from '../scenarios/override.ts';
 import { applyScenarioFlags, flagErrors, flagOf, setOver, type ScenarioFlagName } from '../cli/flags.ts';
 import { parseBrokerSpec, type BrokerSpec } from './broker/index.ts';
@@ -44,8 +45,17 @@ export interface RunRequest {
   /** sqlite (default), postgres or postgres://USER@HOST:PORT/DB. */
   sink?: string | undefined;
   aggregator: AggregatorKind;
+  /** Your own consumer (docs/bring-your-own-consumer.md): a target file, a command line, a query over its sink. */
+  target?: TargetFlags;
   /** I/N: this process's share of a run several harness processes drive. */
   shard?: string | undefined;
+}
+
+/** --target FILE, --target-command CMD, --target-query SQL (undefined: not given). */
+export interface TargetFlags {
+  file?: string | undefined;
+  command?: string | undefined;
+  query?: string | undefined;
 }
 
 /** --broker-ca, --broker-cert, --broker-key, --mqtt-version (undefined: not given). */
@@ -119,6 +129,23 @@ export function resolveRun(request: RunRequest): Resolution {
   for (const [flag, value] of Object.entries(request.broker_flags ?? {})) if (value !== undefined) overrides[flag] = value;
   if (sinkText !== DEFAULT_SINK) overrides.sink = describeSinkChoice(sinkText);
   if (shard !== undefined) overrides.shard = request.shard;
+  // Your own consumer: a target file replaces the scenario's target, then the two shorthands change it.
+  const target = request.target ?? {};
+  if (target.file !== undefined) {
+    const loaded = checked('target', () => loadScenarioFile(target.file!, 'target file'));
+    if (loaded !== undefined) scenario = { ...scenario, target: loaded as Scenario['target'] };
+    overrides.target = target.file;
+  }
+  if (target.command !== undefined) {
+    const command = target.command.trim().split(/\s+/).filter((word) => word !== '');
+    scenario = { ...scenario, target: { ready: { delay_ms: 1_000 }, sink: { kind: 'reference-schema' }, ...scenario.target, command } };
+    overrides['target-command'] = target.command;
+  }
+  if (target.query !== undefined) {
+    if (!scenario.target) problems.push('--target-query: needs a target (--target FILE or --target-command CMD)');
+    else scenario = { ...scenario, target: { ...scenario.target, sink: { kind: 'query', query: target.query } } };
+    overrides['target-query'] = target.query;
+  }
   // The changes last, so that they can change anything, including what a flag set (a problem of
   // such a field is then the change's, not the flag's).
   for (const change of request.changes) {
@@ -137,9 +164,15 @@ export function resolveRun(request: RunRequest): Resolution {
   // After the changes, which may change the dedup store too: the store as the validator parsed it
   // (one that does not parse is the validator's to name); a bare subscriber has neither.
   const validation = validateScenario(scenario);
-  if (sink !== undefined && request.aggregator === 'reference' && validation.dedup) problems.push(...sinkDedupProblems(sink, validation.dedup));
+  if (sink !== undefined && request.aggregator === 'reference' && !scenario.target && validation.dedup) problems.push(...sinkDedupProblems(sink, validation.dedup));
+  if (scenario.target && request.aggregator !== 'reference') problems.push(`--aggregator ${request.aggregator}: the scenario has a target (your own consumer); leave --aggregator out`);
   if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${flagErrors(validation.errors, flags.sources).join('\n  ')}`);
-  else if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
+  else {
+    if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
+    // A fault (or check) the target cannot support is refused here, before anything starts.
+    const kind = scenario.target ? 'external' : request.aggregator;
+    problems.push(...targetProblems(scenario, kind, describeTarget(kind, scenario.target?.command)));
+  }
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,

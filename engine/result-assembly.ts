@@ -15,7 +15,7 @@ import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
 import { DEFAULT_MAX_LAG_MS, type Scenario } from '../scenarios/schema.ts';
-import { evaluateChecks, RESULT_SCHEMA, type DrainCount, type LatencyResult, type RunResult, type SinkDescription } from './result.ts';
+import { evaluateChecks, RESULT_SCHEMA, type DrainCount, type LatencyResult, type RunResult, type SinkDescription, type TargetRecord } from './result.ts';
 
 /**
  * A measured phase whose offered rate (its events handed off before it ended ÷ its duration) is
@@ -75,6 +75,8 @@ export interface Assembly {
   claimOrder: string;
   excluded: ReadonlySet<number>;
   rssPeakMb: number;
+  /** Your own consumer (aggregatorKind 'external'): what result.json records of it. */
+  target?: TargetRecord;
 }
 
 export function assembleResult(a: Assembly): RunResult {
@@ -151,7 +153,10 @@ export function assembleResult(a: Assembly): RunResult {
   const systemFaultsOf = (phase: string) => (scenario.phases.find((p) => p.name === phase)?.faults ?? []).filter((f) => runsIn(f) === 'system').map((f) => f.kind);
 
   // Overload: the broker accepted more than the subscriber finished, for the whole phase.
-  const overload = measuredIndexes.flatMap((i) => {
+  // Your own consumer reports nothing: without the broker's count of its PUBACKs (an external
+  // broker) there is no consumed rate, so no overload verdict rather than a false one.
+  const consumedUnknown = a.target !== undefined && a.backlogSource !== 'broker';
+  const overload = consumedUnknown ? [] : measuredIndexes.flatMap((i) => {
     const verdict = phaseLoad(a.timeline, load.phases[i]!.name);
     return verdict ? [verdict] : [];
   });
@@ -171,7 +176,8 @@ export function assembleResult(a: Assembly): RunResult {
   if (bare) {
     findings.push('bare subscriber (--aggregator none): messages are acknowledged on receipt and nothing is committed, so loss, sink duplicates and end-to-end latency are not measured; committed throughput is the subscriber\'s acknowledgement rate.');
   }
-  const undelivered = ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
+  // Your own consumer reports no receive count: nothing to compare the broker's acks with.
+  const undelivered = a.target ? 0 : ledger.totals.acked_by_broker + ledger.totals.copies_acked - a.counters.received;
   if (!bare && ledger.totals.lost > 0) findings.push(lossFinding(ledger.totals.lost, undelivered, a.brokerSoftware));
   const drain = drainOutcome(a.drain, bare ? 0 : ledger.totals.lost, scenario.drain_timeout_s);
   if (drain.reason !== undefined) {
@@ -196,7 +202,18 @@ export function assembleResult(a: Assembly): RunResult {
       `${totals.never_sent} events were never handed to the MQTT client: they were still queued behind a full window of un-acked publishes (load.window ${scenario.load.window}) when the run stopped, so they are not in the sink.`,
     );
   }
-  if (ledger.totals.sink_duplicates > 0) {
+  if (consumedUnknown) {
+    findings.push("the target's consumed rate and backlog were not measured: the broker does not count its subscriber's PUBACKs and the target reports no counters, so the timeline's consumed figures read 0 and no phase is judged overloaded.");
+  }
+  if (a.target && !a.target.commit_time) {
+    findings.push("latency was not measured: the target's query gives no commit time (target.sink.commit_time_column), so latency checks fail as not measured.");
+  }
+  if (a.target && a.target.unexpected_exits.length > 0) {
+    findings.push(`the target exited ${a.target.unexpected_exits.length} time${a.target.unexpected_exits.length === 1 ? '' : 's'} without being asked to (${a.target.unexpected_exits.map((e) => `${e.signal ?? `code ${e.code}`} at ${e.at_s} s`).join(', ')}); the tail of its stderr is in result.json (aggregator.target.stderr_tail).`);
+  }
+  if (ledger.totals.sink_duplicates > 0 && a.target) {
+    findings.push(`${ledger.totals.sink_duplicates} duplicate rows reached the target's sink.`);
+  } else if (ledger.totals.sink_duplicates > 0) {
     findings.push(`${ledger.totals.sink_duplicates} duplicate rows reached the sink (dedup '${scenario.aggregator.dedup}', sink mode '${scenario.aggregator.sink_mode}').`);
   }
   if (!open) {
@@ -246,7 +263,7 @@ export function assembleResult(a: Assembly): RunResult {
     versions: packageVersions(),
     broker: { kind: a.brokerKind, url: a.brokerUrl, software: a.brokerSoftware, ...a.brokerAccess },
     ...(a.sink ? { sink: a.sink } : {}),
-    aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters },
+    aggregator: { kind: a.aggregatorKind, claim_order: a.claimOrder, self_reported: a.counters, ...(a.target ? { target: a.target } : {}) },
     rates,
     throughput: {
       model: scenario.load.model,
@@ -269,7 +286,7 @@ export function assembleResult(a: Assembly): RunResult {
     },
     drain,
     ...partial,
-    ...(bare ? {} : { latency_end: { ...LATENCY_END, commit_time_unrecorded: ledger.commit_time_unrecorded } }),
+    ...(bare || a.target?.commit_time === false ? {} : { latency_end: { ...LATENCY_END, commit_time_unrecorded: ledger.commit_time_unrecorded } }),
     phases: load.phases.map((phase, i) => {
       const counted = ledger.phases[i]!;
       const duration_s = (phase.end_us - phase.start_us) / 1e6;

@@ -143,8 +143,18 @@ export function readPart(label: string, parsed: unknown): { part: ResultPart; er
     string('sink.url', sink.url);
   }
   const aggregator = object('aggregator', parsed.aggregator);
-  if (aggregator.kind !== 'reference' && aggregator.kind !== 'none') fail('aggregator.kind', "must be 'reference' or 'none'", aggregator.kind);
+  if (aggregator.kind !== 'reference' && aggregator.kind !== 'none' && aggregator.kind !== 'external') fail('aggregator.kind', "must be 'reference', 'none' or 'external'", aggregator.kind);
   string('aggregator.claim_order', aggregator.claim_order);
+  // Your own consumer (kind 'external'): what the report shows of it.
+  if (aggregator.target !== undefined) {
+    const target = object('aggregator.target', aggregator.target);
+    const command = array('aggregator.target.command', target.command);
+    if (command.length === 0 || !command.every((word) => typeof word === 'string')) fail('aggregator.target.command', 'must be a non-empty list of strings', target.command);
+    if (target.sink !== 'reference-schema' && target.sink !== 'query') fail('aggregator.target.sink', "must be 'reference-schema' or 'query'", target.sink);
+    boolean('aggregator.target.commit_time', target.commit_time);
+    number('aggregator.target.restarts', target.restarts);
+    array('aggregator.target.unexpected_exits', target.unexpected_exits);
+  }
   const counters = object('aggregator.self_reported', aggregator.self_reported);
   for (const key of COUNTER_NUMBERS) number(`aggregator.self_reported.${key}`, counters[key]);
   const totals = object('totals', parsed.totals);

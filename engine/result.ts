@@ -72,6 +72,24 @@ export interface SinkDescription {
   kind: 'sqlite' | 'postgres';
   url: string;
   schema?: string;
+  /** The target's own query the harness read it with (scenario target.sink), absent for the reference schema. */
+  query?: string;
+}
+
+/** What a run records of your own consumer (docs/bring-your-own-consumer.md). */
+export interface TargetRecord {
+  command: string[];
+  /** The names of the variables its scenario's target.env set (never their values). */
+  env_names: string[];
+  /** How its sink was read: the reference schema, or its own query (sink.query). */
+  sink: 'reference-schema' | 'query';
+  /** False: its sink gives no commit time, so end-to-end latency was not measured. */
+  commit_time: boolean;
+  restarts: number;
+  /** Exits nobody asked for (not the stop at the end, not a consumer-crash SIGKILL). */
+  unexpected_exits: { at_s: number; code: number | null; signal: string | null }[];
+  /** The last few thousand characters of its stderr; kept when the run did not pass or it exited by itself. */
+  stderr_tail?: string;
 }
 
 export interface RunResult {
@@ -100,8 +118,10 @@ export interface RunResult {
   /** The sink the aggregator committed to and the ledger read back (absent for a bare subscriber, and in results written before --sink). */
   sink?: SinkDescription;
   aggregator: {
-    /** 'reference': the aggregator under test; 'none': a bare subscriber that acks on receipt. */
-    kind: 'reference' | 'none';
+    /** 'reference': the aggregator under test; 'none': a bare subscriber that acks on receipt; 'external': your own consumer (scenario target). */
+    kind: 'reference' | 'none' | 'external';
+    /** Your own consumer, when kind is 'external'. */
+    target?: TargetRecord;
     claim_order: string;
     /** Counters the aggregator reported about itself: useful, but not what the ledger relies on. */
     self_reported: AggregatorCounters;

@@ -1,6 +1,9 @@
 // One benchmark run, start to finish: broker up, aggregator up, open-model load with its faults,
 // bounded drain, graceful stop, final read of the sink, ledger, result. Owns processes and timers;
-// all counting is done by the ledger and all rendering by reports/.
+// all counting is done by the ledger and all rendering by reports/. The consumer under test is a
+// ConsumerProcess (engine/target/): the reference aggregator, the bare subscriber or your own command.
+// Some 450 lines: the order of one run's steps (and of their undoing in `finally`) reads best in one
+// place; what each step does lives in its own module.
 
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -17,7 +20,7 @@ import { AggregatorProcess } from './aggregator-process.ts';
 import { mqttVersionName, PLAIN_ACCESS, type BrokerAccess } from '../aggregator/consumer/access.ts';
 import { removeRunDedup, runDedupPlace, type RunDedupPlace } from './dedup-isolation.ts';
 import { runLoad } from './load/generator.ts';
-import { eventIdFor } from './load/identity.ts';
+import { eventIdFor, eventLocator } from './load/identity.ts';
 import { shardPublishers, type Shard } from './load/shard.ts';
 import { buildLedgerAsync, deadLetterKey } from './ledger/index.ts';
 import type { BacklogSource, TimelineSample } from './metrics/backlog.ts';
@@ -27,6 +30,11 @@ import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type Syst
 import type { DrainCount, RunResult } from './result.ts';
 import { assembleResult, round } from './result-assembly.ts';
 import { startThreadProfile, type ThreadProfile } from './thread-profile.ts';
+import type { ConsumerProcess, TargetKind } from './target/interface.ts';
+import { ExternalProcess } from './target/external-process.ts';
+import { targetEnvironment } from './target/contract.ts';
+import { describeTarget, targetProblems } from './target/needs.ts';
+import { createRunSchema, QueryRunSink } from './run-sink/query.ts';
 
 export type AggregatorKind = 'reference' | 'none';
 
@@ -51,6 +59,7 @@ export interface RunOptions {
   /**
    * 'reference': the aggregator under test. 'none': a bare subscriber that acks on receipt (no
    * dedup, no sink) — the ceiling the generator and broker allow, to compare the aggregator with.
+   * Ignored when the scenario has a `target` (your own consumer: engine/target/).
    */
   aggregator?: AggregatorKind;
   /** Progress lines (already formatted); the CLI decides where they go. */
@@ -97,7 +106,11 @@ export function makeRunId(scenario: string, date = new Date()): string {
 
 export async function runScenario(options: RunOptions): Promise<RunResult> {
   const { scenario } = options;
-  const aggregatorKind = options.aggregator ?? 'reference';
+  const aggregatorKind: TargetKind = scenario.target ? 'external' : (options.aggregator ?? 'reference');
+  // Checked up front by the commands too (exit 2): a fault or check the target cannot support.
+  const unsupported = targetProblems(scenario, aggregatorKind, describeTarget(aggregatorKind, scenario.target?.command));
+  if (unsupported.length > 0) throw new Error(unsupported.join('; '));
+  if (aggregatorKind === 'external' && options.during) throw new Error('a during hook needs the reference aggregator (it is handed its process)');
   const started = new Date();
   const runId = makeRunId(scenario.name, started);
   // In topic roots and client ids: shards started in the same second on machines whose harness has
@@ -111,14 +124,16 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   const sinkProblems = aggregatorKind === 'reference' ? sinkDedupProblems(sinkChoice, dedupSpec) : [];
   if (sinkProblems.length > 0) throw new Error(sinkProblems.join('; '));
   mkdirSync(options.out_dir, { recursive: true });
-  const runSink: RunSink = runSinkFor(sinkChoice, { out_dir: options.out_dir, tag });
+  const targetSink = scenario.target?.sink;
+  const runSink: RunSink = runSinkFor(sinkChoice, { out_dir: options.out_dir, tag }, targetSink?.kind === 'query' ? targetSink : undefined);
   const progress = options.progress ?? (() => {});
   const log = options.log ?? progress;
 
   const brokerSpec = parseBrokerSpec(options.broker);
   const access = options.broker_access ?? PLAIN_ACCESS;
   let broker: BrokerHandle | undefined;
-  let aggregator: AggregatorProcess | undefined;
+  let aggregator: ConsumerProcess | undefined;
+  let external: ExternalProcess | undefined;
   let redisKeys: { url: string; key_prefix: string } | undefined;
   let dedupPlace: RunDedupPlace | undefined;
   let proxies: { publishers: ToxicProxy; aggregator: ToxicProxy } | undefined;
@@ -178,10 +193,22 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       dedupPlace = runDedupPlace(dedupSpec, config.dedup_namespace ?? config.client_id, tag);
       if (dedupPlace.kind === 'postgres') config.dedup_schema = dedupPlace.schema;
     }
-    const agg = new AggregatorProcess(config, {
-      report_interval_ms: REPORT_INTERVAL_MS[scenario.load.model],
-      ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'aggregator') } : {}),
-    });
+    // The reference aggregator (and the bare subscriber) take their configuration over IPC; your
+    // own consumer takes the same facts in its environment (engine/target/contract.ts).
+    const reference = aggregatorKind === 'external'
+      ? undefined
+      : new AggregatorProcess(config, {
+          report_interval_ms: REPORT_INTERVAL_MS[scenario.load.model],
+          ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'aggregator') } : {}),
+        });
+    if (scenario.target) {
+      if (runSink.kind === 'postgres' && runSink.aggregator.sink_schema) await createRunSchema(runSink.aggregator.sink, runSink.aggregator.sink_schema);
+      external = new ExternalProcess(
+        scenario.target,
+        targetEnvironment({ broker_url: config.broker_url, topic_filter: config.topic, client_id: config.client_id, sink: runSink.aggregator }),
+      );
+    }
+    const agg: ConsumerProcess = reference ?? external!;
     aggregator = agg;
     await agg.start();
 
@@ -214,8 +241,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         await sleep(downtimeMs);
         await brokerHandle.restart();
       },
-      setSinkSlowdown: (profile, seed) => agg.send({ type: 'slow-sink', profile, seed }),
-      stallSink: (ms) => agg.send({ type: 'stall-sink', ms }),
+      // Only the reference takes these (targetProblems refused slow-sink for any other target).
+      setSinkSlowdown: (profile, seed) => reference?.send({ type: 'slow-sink', profile, seed }),
+      stallSink: (ms) => reference?.send({ type: 'stall-sink', ms }),
       addToxic: (spec, toxic, seed) => {
         const targets = [spec.target !== 'aggregator' ? proxies?.publishers : undefined, spec.target !== 'publishers' ? proxies?.aggregator : undefined];
         const on = targets.filter((p): p is ToxicProxy => p !== undefined);
@@ -249,7 +277,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       onCompletion: (listener) => agg.onCounters(listener),
       onStarted: (start_us) => {
         systemFaults = scheduleSystemFaults(scenario, start_us, controls);
-        during = options.during?.({ aggregator: agg, start_us });
+        if (reference) during = options.during?.({ aggregator: reference, start_us });
       },
       onTick: (status) => {
         ticks = ticks.then(async () => {
@@ -277,7 +305,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
           const live = bare ? undefined : liveLatency?.sample();
           // Every figure the aggregator gives about itself is labelled so; the rest is the harness's (or the broker's) count.
           progress(
-            `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}${consumed.source === 'broker' ? '' : ' (consumed and backlog self-reported)'}  p99 ${live && live.count > 0 ? `${live.p99_ms.toFixed(1)} ms` : '—'}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms${status.dropped > 0 ? `  dropped ${status.dropped}` : ''}  publish errors ${status.errors}  ${bare ? 'subscriber' : 'aggregator'} dlq ${counters.dlq}, errors ${counters.errors} (self-reported)  rss ${rssMb.toFixed(0)} MB`,
+            `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}${consumed.source === 'broker' ? '' : ' (consumed and backlog self-reported)'}  p99 ${live && live.count > 0 ? `${live.p99_ms.toFixed(1)} ms` : '—'}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms${status.dropped > 0 ? `  dropped ${status.dropped}` : ''}  publish errors ${status.errors}  ${external ? '' : `${bare ? 'subscriber' : 'aggregator'} dlq ${counters.dlq}, errors ${counters.errors} (self-reported)  `}rss ${rssMb.toFixed(0)} MB`,
           );
         });
       },
@@ -312,10 +340,13 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const excluded = new Set(scenario.phases.flatMap((p, i) => (p.name === WARMUP_PHASE ? [i] : [])));
     // The final read. A bare subscriber writes nothing: there is no sink to read.
     const deadLetters = bare ? [] : (await runSink.deadLetters()).map(deadLetterKey);
+    // A query's rows carry only event ids: they are named from the publish log.
+    const locate = runSink instanceof QueryRunSink ? eventLocator(load.log.sources, scenario.seed) : undefined;
     const ledger = await buildLedgerAsync({
       log: load.log,
       phases: load.phases,
-      sink: bare ? [] : runSink.rows(),
+      sink: bare ? [] : runSink.rows(locate),
+      measures_latency: runSink.measures_latency !== false,
       dead_letters: deadLetters,
       excluded_phases: excluded,
       expected_id: (source, seq, intended_us) => eventIdFor(scenario.seed, source, seq, intended_us),
@@ -342,7 +373,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       claimOrder,
       excluded,
       rssPeakMb: rssPeak / 2 ** 20,
+      ...(external ? { target: external.record(runSink.measures_latency !== false) } : {}),
     });
+    // The target's stderr is kept for a run that did not pass, or a target that exited by itself.
+    const target = result.aggregator.target;
+    if (target && result.passed && target.unexpected_exits.length === 0) delete target.stderr_tail;
     await harnessProfile?.stop();
     // A shard ran only its own publishers; the merge adds the shards' counts back up.
     return shard ? { ...result, generator: { ...result.generator, publishers: shardPublishers(shard, scenario.load.publishers).length }, shard } : result;
@@ -359,7 +394,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       );
     }
     // After the final read (above, in the try) and after the aggregator is gone: the sink's schema on a shared server.
-    if (aggregatorKind === 'reference') {
+    if (aggregatorKind !== 'none') {
       await runSink.remove().catch((error: unknown) =>
         log(`warning: could not remove the run's sink (${runSink.kind}): ${(error as Error).message}`),
       );
@@ -385,7 +420,7 @@ interface ConsumedCounter {
  * keeps counting the PUBACKs of a process that is then SIGKILLed before it reports them. Otherwise
  * (an external broker) the subscriber's self-reported acks, labelled so wherever shown.
  */
-function consumedCounter(broker: BrokerHandle, subscriber: AggregatorProcess): ConsumedCounter {
+function consumedCounter(broker: BrokerHandle, subscriber: ConsumerProcess): ConsumedCounter {
   if (broker.subscriberAcks) {
     const acks = broker.subscriberAcks.bind(broker);
     return { source: 'broker', read: () => acks().catch(() => undefined) };

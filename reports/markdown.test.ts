@@ -213,6 +213,17 @@ describe('renderSummary', () => {
     expect(renderReport(result)).toMatch(/\| storm \| 5 \| 1000 \| 1000 \| — \| — \| 5000 \| 5000 \| 0 \| 886 \| \*\*yes\*\* \|/);
   });
 
+  it("names your own consumer in the run line, and says it reports no counters instead of showing the reference's table", () => {
+    const result = fixture();
+    result.aggregator.kind = 'external';
+    result.aggregator.target = { command: ['node', 'consumer.mjs'], env_names: [], sink: 'query', commit_time: false, restarts: 2, unexpected_exits: [] };
+    result.sink = { kind: 'sqlite', url: 'sqlite:/tmp/run/sink.db', query: 'SELECT event_id FROM messages' };
+    const report = renderReport(result);
+    expect(report).toContain('· target `node consumer.mjs` (restarted 2×) · sink `sqlite`, read by its query (no commit time: latency not measured) ·');
+    expect(report).toContain("The target reports no counters of its own: every figure above is the harness's.");
+    expect(report).not.toContain('Self-reported by the aggregator');
+  });
+
   it('summarises a bare-subscriber run without claiming loss or latency it did not measure', () => {
     const result = fixture();
     result.aggregator.kind = 'none';

@@ -72,7 +72,7 @@ export function renderReport(result: RunResult): string {
   out.push(verdictLine(result), '');
   out.push(`# chaosbench: ${s.name}`, '', `${s.description}`, '');
   out.push(
-    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`}${result.broker.software ? ` — ${result.broker.software}` : ''}${brokerAccessNote(result.broker)} · ${result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · ${result.sink ? `sink ${describeSink(result.sink)} · ` : ''}sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
+    `Run \`${result.run_id}\` · broker: ${result.broker.kind === 'embedded' ? result.broker.url : `external (${result.broker.url})`}${result.broker.software ? ` — ${result.broker.software}` : ''}${brokerAccessNote(result.broker)} · ${result.aggregator.target ? describeTarget(result) : result.aggregator.kind === 'none' ? 'bare subscriber (acks on receipt, no sink)' : `dedup \`${s.aggregator.dedup}\` (${result.aggregator.claim_order}) · ${result.sink ? `sink ${describeSink(result.sink)} · ` : ''}sink mode \`${s.aggregator.sink_mode}\``} · ${result.duration_s} s`,
     '',
   );
 
@@ -114,14 +114,17 @@ export function renderReport(result: RunResult): string {
     ),
     '',
   );
-  out.push('Self-reported by the aggregator (its own word: not used for any figure above, nor for a check):', '');
-  out.push(
-    table(
-      ['received', 'seen again', 'absorbed by dedup', 'broker DUP flag', 'committed', 'acked', 'dlq', 'retries', 'errors', 'batches'],
-      [[c.received, c.redelivered, c.duplicates_absorbed, c.broker_redeliveries, c.committed, c.acked, c.dlq, c.retries, c.errors, c.batches]],
-    ),
-    '',
-  );
+  if (result.aggregator.target) out.push('The target reports no counters of its own: every figure above is the harness\'s.', '');
+  else {
+    out.push('Self-reported by the aggregator (its own word: not used for any figure above, nor for a check):', '');
+    out.push(
+      table(
+        ['received', 'seen again', 'absorbed by dedup', 'broker DUP flag', 'committed', 'acked', 'dlq', 'retries', 'errors', 'batches'],
+        [[c.received, c.redelivered, c.duplicates_absorbed, c.broker_redeliveries, c.committed, c.acked, c.dlq, c.retries, c.errors, c.batches]],
+      ),
+      '',
+    );
+  }
 
   out.push('## Rates and throughput', '');
   out.push(
@@ -272,6 +275,13 @@ function brokerAccessNote(broker: RunResult['broker']): string {
 }
 
 /** The sink in the run line: SQLite (the run's file) or PostgreSQL with its server and the run's schema. */
+/** Your own consumer in the run line: its command, and how its sink was read. */
+function describeTarget(result: RunResult): string {
+  const target = result.aggregator.target!;
+  const read = target.sink === 'query' ? `read by its query${target.commit_time ? '' : ' (no commit time: latency not measured)'}` : 'read as the reference schema';
+  return `target \`${target.command.join(' ')}\` (restarted ${target.restarts}×) · ${result.sink ? `sink ${describeSink(result.sink)}, ` : ''}${read}`;
+}
+
 function describeSink(sink: NonNullable<RunResult['sink']>): string {
   return sink.kind === 'sqlite' ? '`sqlite`' : `\`postgres\` (${sink.url}${sink.schema ? `, schema ${sink.schema}, dropped after the run` : ''})`;
 }
@@ -306,7 +316,7 @@ export function renderSummary(result: RunResult): string {
   return [
     verdictLine(result).replace(/\*\*/g, ''),
     `published ${t.published} (+${t.copies_published} duplicate copies) · committed ${t.unique_committed} · lost ${t.lost} (${t.dead_lettered} dead-lettered) · never acked ${t.lost_unacked} · never sent ${fmt(t.never_sent)} · sink duplicates ${t.sink_duplicates} · copies absorbed ${fmt(t.copies_absorbed)} · dlq ${t.dlq}`,
-    `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · ${l.count === 0 ? 'latency not measured (no event committed)' : `latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms`}${droppedNote(result)}`,
+    `throughput offered ${fmt(result.throughput.offered_per_s, 0)} ev/s, committed ${fmt(result.throughput.committed_per_s, 0)} ev/s · ${l.count === 0 ? `latency not measured (${result.aggregator.target?.commit_time === false ? 'the target gives no commit time' : 'no event committed'})` : `latency p50 ${fmt(l.p50_ms, 3)} ms, p99 ${fmt(l.p99_ms, 3)} ms, p99.9 ${fmt(l.p99_9_ms, 3)} ms, max ${fmt(l.max_ms, 3)} ms`}${droppedNote(result)}`,
     ...(result.phases ?? [])
       .filter((p) => p.recovery)
       .map((p) => {

@@ -11,19 +11,20 @@ export function isScenarioFile(value: string): boolean {
   return /\.(json|ya?ml)$/i.test(value) || value.includes('/');
 }
 
-export function loadScenarioFile(path: string): unknown {
+/** `what` names the file in errors: a scenario file, or a target file (bench --target). */
+export function loadScenarioFile(path: string, what = 'scenario file'): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read scenario file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new Error(`cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   const extension = extname(path).toLowerCase();
   try {
     if (extension === '.json') return JSON.parse(text);
     if (extension === '.yaml' || extension === '.yml') return parseYaml(text, { prettyErrors: true });
   } catch (error) {
-    throw new Error(`scenario file ${path} does not parse: ${(error as Error).message.split('\n')[0]}`);
+    throw new Error(`${what} ${path} does not parse: ${(error as Error).message.split('\n')[0]}`);
   }
-  throw new Error(`scenario file ${path}: expected a .json, .yaml or .yml file`);
+  throw new Error(`${what} ${path}: expected a .json, .yaml or .yml file`);
 }

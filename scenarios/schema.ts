@@ -183,6 +183,40 @@ export interface Check {
  */
 export type ScenarioAggregator = ScenarioAggregatorSettings;
 
+/**
+ * Your own consumer as the system under test (docs/bring-your-own-consumer.md): a command the
+ * harness starts, waits for, stops and (consumer-crash) SIGKILLs and restarts, and how to read what
+ * it committed. Plain data; the harness passes the broker URL, topic filter, client id and sink in
+ * the environment (engine/target/contract.ts). Absent: the built-in target (--aggregator).
+ */
+export interface ScenarioTarget {
+  /** The program and its arguments (no shell), started in the harness's working directory. */
+  command: string[];
+  /** Extra environment for the process (only the names go into result.json: values may be secrets). */
+  env?: Record<string, string>;
+  /** When it is ready to consume: a line on its stdout or stderr matching this regex, a TCP port on 127.0.0.1 accepting connections, or a fixed delay. */
+  ready: { log_line: string } | { tcp_port: number } | { delay_ms: number };
+  /** Longest wait for ready, at the start and after each restart (default 20000): then the run cannot complete, exit 3. */
+  ready_timeout_ms?: number;
+  /** The signal that asks it to stop at the end of the run (default SIGTERM); SIGKILL after stop_grace_ms (default 10000). */
+  stop_signal?: TargetStopSignal;
+  stop_grace_ms?: number;
+  sink: TargetSink;
+}
+export type TargetStopSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
+export const TARGET_STOP_SIGNALS: readonly TargetStopSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+/**
+ * How the harness reads what the target committed, in the sink the harness gives it (a fresh
+ * SQLite file or PostgreSQL schema per run): the reference schema (docs/aggregator.md), or a query
+ * returning one row per committed write, in commit order, with the event id and, if it has one, a
+ * commit time (a number in commit_time_unit, or a timestamp). No commit time: latency is not measured.
+ */
+export type TargetSink =
+  | { kind: 'reference-schema' }
+  | { kind: 'query'; query: string; event_id_column?: string; commit_time_column?: string; commit_time_unit?: CommitTimeUnit };
+export type CommitTimeUnit = 'ms' | 'us' | 's';
+export const COMMIT_TIME_UNITS: readonly CommitTimeUnit[] = ['ms', 'us', 's'];
+
 export interface Scenario {
   name: string;
   description: string;
@@ -226,6 +260,8 @@ export interface Scenario {
    */
   drain_timeout_s: number;
   checks: Check[];
+  /** Your own consumer instead of the reference aggregator (the aggregator section then does not apply). */
+  target?: ScenarioTarget;
 }
 
 export const CHECK_METRICS: readonly CheckMetric[] = [

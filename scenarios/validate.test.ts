@@ -18,6 +18,40 @@ function errorsOf(input: unknown): string[] {
   return result.errors;
 }
 
+describe('validateScenario: target (your own consumer)', () => {
+  const target = { command: ['node', 'consumer.js'], ready: { log_line: 'subscribed' }, sink: { kind: 'query', query: 'SELECT event_id FROM t' } };
+
+  it('accepts a target, with or without its optional fields', () => {
+    expect(validateScenario({ ...scenario(), target }).ok).toBe(true);
+    const full = { ...target, env: { LOG_LEVEL: 'debug' }, ready: { tcp_port: 8080 }, ready_timeout_ms: 5_000, stop_signal: 'SIGINT', stop_grace_ms: 0, sink: { ...target.sink, event_id_column: 'id', commit_time_column: 'at', commit_time_unit: 'us' } };
+    expect(validateScenario({ ...scenario(), target: full }).ok).toBe(true);
+    expect(validateScenario({ ...scenario(), target: { ...target, ready: { delay_ms: 500 }, sink: { kind: 'reference-schema' } } }).ok).toBe(true);
+  });
+
+  it('names every bad field of a target', () => {
+    expect(
+      errorsOf({
+        ...scenario(),
+        target: { command: 'node consumer.js', env: { CHAOSBENCH_CLIENT_ID: 'x', 'BAD-NAME': 'y', PORT: 8 }, ready: { log_line: 'a', delay_ms: 1 }, stop_signal: 'SIGKILL', sink: { kind: 'query', query: '', commit_time_unit: 'ns' }, extra: 1 },
+      }),
+    ).toEqual([
+      'target.extra is not a known field (known: command, env, ready, ready_timeout_ms, stop_signal, stop_grace_ms, sink)',
+      'target.command must be a non-empty list of non-empty strings (the program and its arguments), got "node consumer.js"',
+      "target.env.CHAOSBENCH_CLIENT_ID: names starting with CHAOSBENCH_ are the harness's to set (docs/bring-your-own-consumer.md)",
+      'target.env.BAD-NAME is not a valid environment variable name',
+      'target.env.PORT must be a string, got 8',
+      'target.ready must have exactly one of log_line, tcp_port, delay_ms, got ["log_line","delay_ms"]',
+      'target.stop_signal must be one of SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, got "SIGKILL"',
+      'target.sink.query must be a non-empty string',
+      'target.sink.commit_time_unit must be one of ms, us, s, got "ns"',
+    ]);
+    expect(errorsOf({ ...scenario(), target: { ...target, ready: { tcp_port: 70_000 }, sink: { kind: 'kafka' } } })).toEqual([
+      'target.ready.tcp_port must be an integer in [1, 65535], got 70000',
+      "target.sink.kind must be 'reference-schema' or 'query', got \"kafka\"",
+    ]);
+  });
+});
+
 describe('validateScenario', () => {
   it('accepts dup-storm as shipped, returning it unchanged', () => {
     const result = validateScenario(dupStorm);

@@ -1,7 +1,7 @@
 // Validation of scenario data: every error at once, each with its path. Nothing here has side
 // effects; the harness calls it before starting any process and exits 2 when it returns errors.
 
-import { CHECK_METRICS, CHECK_OPS, DUPLICATE_DELAY_DISTRIBUTIONS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario } from './schema.ts';
+import { CHECK_METRICS, CHECK_OPS, COMMIT_TIME_UNITS, DUPLICATE_DELAY_DISTRIBUTIONS, TARGET_STOP_SIGNALS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario } from './schema.ts';
 import { checkScenarioSettings, SCENARIO_SETTING_NAMES } from '../aggregator/config.ts';
 import type { DedupSpec } from '../aggregator/dedup/registry.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../aggregator/event/types.ts';
@@ -52,7 +52,8 @@ export function validateScenario(input: unknown): ScenarioValidation {
   const errors: Errors = [];
   let dedup: DedupSpec | undefined;
   if (!isObject(input)) return { ok: false, errors: ['scenario must be an object'] };
-  unknownFields(errors, '', input, ['name', 'description', 'seed', 'load', 'phases', 'aggregator', 'broker', 'drain_timeout_s', 'checks']);
+  unknownFields(errors, '', input, ['name', 'description', 'seed', 'load', 'phases', 'aggregator', 'broker', 'drain_timeout_s', 'checks', 'target']);
+  if (input.target !== undefined) validateTarget(errors, input.target);
   if (input.broker !== undefined) {
     if (!isObject(input.broker)) errors.push('broker must be an object');
     else {
@@ -139,6 +140,62 @@ export function validateScenario(input: unknown): ScenarioValidation {
   }
   if (errors.length > 0 || !dedup) return { ok: false, errors, ...(dedup ? { dedup } : {}) };
   return { ok: true, scenario: input as unknown as Scenario, dedup };
+}
+
+/** The target section (schema.ts ScenarioTarget): shape only; what its faults need is engine/target/needs.ts's to say. */
+export function validateTarget(errors: Errors, target: unknown): void {
+  if (!isObject(target)) {
+    errors.push('target must be an object');
+    return;
+  }
+  unknownFields(errors, 'target', target, ['command', 'env', 'ready', 'ready_timeout_ms', 'stop_signal', 'stop_grace_ms', 'sink']);
+  const { command, env, ready, sink } = target;
+  if (!Array.isArray(command) || command.length === 0 || !command.every((word) => typeof word === 'string' && word.length > 0)) {
+    errors.push(`target.command must be a non-empty list of non-empty strings (the program and its arguments), got ${JSON.stringify(command)}`);
+  }
+  if (env !== undefined) {
+    if (!isObject(env)) errors.push('target.env must be an object of NAME: value strings');
+    else {
+      for (const [name, value] of Object.entries(env)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) errors.push(`target.env.${name} is not a valid environment variable name`);
+        else if (name.startsWith('CHAOSBENCH_')) errors.push(`target.env.${name}: names starting with CHAOSBENCH_ are the harness's to set (docs/bring-your-own-consumer.md)`);
+        else if (typeof value !== 'string') errors.push(`target.env.${name} must be a string, got ${JSON.stringify(value)}`);
+      }
+    }
+  }
+  if (!isObject(ready)) errors.push('target.ready must be one of { log_line: REGEX }, { tcp_port: PORT }, { delay_ms: MS }');
+  else {
+    const keys = Object.keys(ready);
+    if (keys.length !== 1 || !['log_line', 'tcp_port', 'delay_ms'].includes(keys[0]!)) {
+      errors.push(`target.ready must have exactly one of log_line, tcp_port, delay_ms, got ${JSON.stringify(keys)}`);
+    } else if (ready.log_line !== undefined) {
+      if (typeof ready.log_line !== 'string' || ready.log_line === '') errors.push('target.ready.log_line must be a non-empty regular expression');
+      else {
+        try {
+          new RegExp(ready.log_line);
+        } catch (error) {
+          errors.push(`target.ready.log_line is not a regular expression: ${(error as Error).message}`);
+        }
+      }
+    } else if (ready.tcp_port !== undefined) number(errors, 'target.ready.tcp_port', ready.tcp_port, (n) => Number.isInteger(n) && n > 0 && n < 65_536, 'an integer in [1, 65535]');
+    else number(errors, 'target.ready.delay_ms', ready.delay_ms, nonNegativeInt, 'an integer >= 0');
+  }
+  if (target.ready_timeout_ms !== undefined) number(errors, 'target.ready_timeout_ms', target.ready_timeout_ms, positiveInt, 'a positive integer');
+  if (target.stop_grace_ms !== undefined) number(errors, 'target.stop_grace_ms', target.stop_grace_ms, nonNegativeInt, 'an integer >= 0');
+  if (target.stop_signal !== undefined && !TARGET_STOP_SIGNALS.includes(target.stop_signal as never)) {
+    errors.push(`target.stop_signal must be one of ${TARGET_STOP_SIGNALS.join(', ')}, got ${JSON.stringify(target.stop_signal)}`);
+  }
+  if (!isObject(sink)) errors.push("target.sink must be { kind: 'reference-schema' } or { kind: 'query', query: SQL, ... }");
+  else if (sink.kind === 'reference-schema') unknownFields(errors, 'target.sink', sink, ['kind']);
+  else if (sink.kind === 'query') {
+    unknownFields(errors, 'target.sink', sink, ['kind', 'query', 'event_id_column', 'commit_time_column', 'commit_time_unit']);
+    string(errors, 'target.sink.query', sink.query);
+    if (sink.event_id_column !== undefined) string(errors, 'target.sink.event_id_column', sink.event_id_column);
+    if (sink.commit_time_column !== undefined) string(errors, 'target.sink.commit_time_column', sink.commit_time_column);
+    if (sink.commit_time_unit !== undefined && !COMMIT_TIME_UNITS.includes(sink.commit_time_unit as never)) {
+      errors.push(`target.sink.commit_time_unit must be one of ${COMMIT_TIME_UNITS.join(', ')}, got ${JSON.stringify(sink.commit_time_unit)}`);
+    }
+  } else errors.push(`target.sink.kind must be 'reference-schema' or 'query', got ${JSON.stringify(sink.kind)}`);
 }
 
 type FieldRule = [test: (value: unknown) => boolean, rule: string, presence?: 'optional'];

@@ -288,6 +288,49 @@ describe('parseBenchArgs --sink', () => {
   });
 });
 
+describe('bench --target (your own consumer)', () => {
+  it('a fault the target cannot support exits 2 naming the fault and the target, before anything starts', async () => {
+    const [slow, poison] = await Promise.all([
+      bench('--scenario', 'slow-sink', '--target', 'examples/naive-consumer/target.yaml'),
+      bench('--scenario', 'poison-pill', '--target-command', 'node my-consumer.js'),
+    ]);
+    expectBadInput(slow, /fault 'slow-sink' needs the reference aggregator .*, which the target 'external: node examples\/naive-consumer\/consumer\.mjs' does not offer/);
+    expectBadInput(poison, /fault 'poison' needs the reference aggregator .*'external: node my-consumer\.js'/, /check 'dlq' needs the reference aggregator/);
+  });
+
+  it('a target file that is missing or invalid exits 2 naming it and its fields', async () => {
+    const bad = scenarioFile('bad-target.yaml', toYaml({ command: [], ready: { log_line: '(' }, sink: { kind: 'query' } }));
+    const [missing, invalid] = await Promise.all([bench('--scenario', 'dup-storm', '--target', 'nowhere/target.yaml'), bench('--scenario', 'dup-storm', '--target', bad)]);
+    expectBadInput(missing, '--target: cannot read target file nowhere/target.yaml');
+    expectBadInput(invalid, 'target.command must be a non-empty list', 'target.ready.log_line is not a regular expression', 'target.sink.query must be a non-empty string');
+  });
+
+  it('loads a target file into the scenario and records it; --target-command and --target-query make or change one; --set maps the columns', async () => {
+    const file = await parseBenchArgs(['--scenario', 'consumer-crash', '--target', 'examples/naive-consumer/target.yaml']);
+    expect(file !== 'listed' && file.scenario.target?.command).toEqual(['node', 'examples/naive-consumer/consumer.mjs']);
+    expect(file !== 'listed' && file.overrides.target).toBe('examples/naive-consumer/target.yaml');
+    const made = await parseBenchArgs([
+      '--scenario', 'dup-storm',
+      '--target-command', 'python3  consumer.py --fast',
+      '--target-query', 'SELECT id, at FROM log',
+      '--set', 'target.sink.event_id_column=id',
+      '--set', 'target.sink.commit_time_column=at',
+    ]);
+    // Recorded under the flags' own names, so the report's replay line gives them back as flags.
+    expect(made !== 'listed' && made.overrides).toMatchObject({ 'target-command': 'python3  consumer.py --fast', 'target-query': 'SELECT id, at FROM log' });
+    expect(made !== 'listed' && made.scenario.target).toEqual({
+      command: ['python3', 'consumer.py', '--fast'],
+      ready: { delay_ms: 1_000 },
+      sink: { kind: 'query', query: 'SELECT id, at FROM log', event_id_column: 'id', commit_time_column: 'at' },
+    });
+  });
+
+  it('refuses --aggregator none beside a target, and --target-query without one', async () => {
+    await expect(parseBenchArgs(['--scenario', 'dup-storm', '--aggregator', 'none', '--target-command', 'node c.js'])).rejects.toThrow(/--aggregator none: the scenario has a target/);
+    await expect(parseBenchArgs(['--scenario', 'dup-storm', '--target-query', 'SELECT event_id FROM t'])).rejects.toThrow(/--target-query: needs a target/);
+  });
+});
+
 describe('parseDuration', () => {
   it.each([
     ['30s', 30],

@@ -62,7 +62,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     yargs(argv)
       .scriptName('npm run bench --')
       .usage(
-        'Run a chaos benchmark scenario against the reference aggregator and write result.json + report.md.\n\n' +
+        'Run a chaos benchmark scenario against the reference aggregator (or your own consumer: --target) and write\nresult.json + report.md.\n\n' +
           'Usage: $0 --scenario dup-storm [options]\n\n' +
           'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid (the generator could not keep its schedule)\n' +
             'or could not complete (e.g. the broker is unreachable)',
@@ -79,6 +79,18 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           describe: 'reference: the aggregator under test; none: a bare subscriber that acks on receipt (the ceiling to compare with)',
         },
         ...scenarioFlagOptions(SCENARIO_FLAG_NAMES.slice(AGGREGATOR_FLAGS_FROM)),
+        target: {
+          type: 'string',
+          describe: "your own consumer instead of the reference: a target file (YAML/JSON, the scenario's `target` section: command, env, ready, stop_signal, sink); docs/bring-your-own-consumer.md",
+        },
+        'target-command': {
+          type: 'string',
+          describe: "the target's command line (split on spaces, no shell); without a target: ready after 1 s, sink read as the reference schema",
+        },
+        'target-query': {
+          type: 'string',
+          describe: "read the target's sink with this SQL, one row per committed write in commit order, with event_id and a commit time (column names: --set target.sink.event_id_column=…, target.sink.commit_time_column=…)",
+        },
         ...RUN_FLAGS,
         shard: { type: 'string', describe: 'I/N: drive shard I of a run split over N harness processes (machines) on one --broker; each publishes its share of the publishers; combine with npm run merge' },
         out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
@@ -106,6 +118,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           '  $0 --scenario dup-storm --rate 500000 --duration 10s      # past the generator: drops, exit 3',
           '  $0 --scenario dup-storm --rate 1000:20000 --duration 60s  # where the backlog starts to grow',
           '  $0 --scenario dup-storm --rate 20000 --aggregator none    # generator and broker ceiling',
+          '  $0 --scenario consumer-crash --target examples/naive-consumer/target.yaml   # your own consumer',
           '',
           'Scenario fields often changed with --set (every field is described in scenarios/schema.ts):',
           '  load.max_lag_ms            open model: an event more than this many ms behind its intended send time',
@@ -134,6 +147,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     changes: set.changes,
     broker: args.broker,
     broker_flags: { 'broker-ca': args['broker-ca'], 'broker-cert': args['broker-cert'], 'broker-key': args['broker-key'], 'mqtt-version': args['mqtt-version'] },
+    target: { file: args.target, command: args['target-command'], query: args['target-query'] },
     sink: args.sink,
     aggregator: args.aggregator as AggregatorKind,
     shard: args.shard,
@@ -174,7 +188,9 @@ export async function main(argv: string[]): Promise<number> {
     const total = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const load = scenario.load;
     const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
-    const subject = parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
+    const subject = scenario.target
+      ? `target ${scenario.target.command.join(' ')}`
+      : parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
     process.stderr.write(
       `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.broker_access ? ` (MQTT ${mqttVersionName(parsed.broker_access.mqtt_version)}${parsed.broker_access.cert ? ', client certificate' : ''}${parsed.broker_access.username !== undefined ? `, user ${parsed.broker_access.username}${parsed.broker_access.password !== undefined ? ', password ***' : ''}` : ''})` : ''}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink)}`} · ${subject}\n`,
     );

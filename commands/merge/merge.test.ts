@@ -193,6 +193,19 @@ describe('mergeResults: counts, rates, checks', () => {
     ]);
   });
 
+  it("reads a run of your own consumer (aggregator.kind 'external' with its target) and names a malformed target", () => {
+    const target = { command: ['node', 'consumer.mjs'], env_names: [], sink: 'query', commit_time: false, restarts: 1, unexpected_exits: [] };
+    const external = JSON.parse(JSON.stringify(part('e1', [1])));
+    external.aggregator = { ...external.aggregator, kind: 'external', target };
+    expect(readPart('e', external).errors).toEqual([]);
+    external.aggregator.target = { ...target, command: [], sink: 'kafka', commit_time: 'no' };
+    expect(readPart('e', external).errors).toEqual([
+      'e: aggregator.target.command must be a non-empty list of strings (got [])',
+      "e: aggregator.target.sink must be 'reference-schema' or 'query' (got \"kafka\")",
+      'e: aggregator.target.commit_time must be true or false (got "no")',
+    ]);
+  });
+
   it('a run is valid only if every part is, and says which part was not', () => {
     const b = part('b2', [1], (r) => {
       r.valid = false;

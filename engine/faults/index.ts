@@ -62,6 +62,15 @@ export interface Fault<Context> {
 export type PublishFault = Fault<PublishFaultContext>;
 export type SystemFault = Fault<SystemFaultContext>;
 
-export type FaultEntry<S extends FaultSpec> =
+/**
+ * What a fault needs of the system under test (engine/target/needs.ts checks a scenario against its
+ * target before anything starts): 'process', a consumer process the harness started (to SIGKILL and
+ * restart); 'reference', the reference aggregator (it takes the slow-sink profile over IPC, and only
+ * its sink has a dead-letter table for poison); absent, nothing beyond a subscriber on the broker.
+ */
+export type TargetCapability = 'process' | 'reference';
+
+export type FaultEntry<S extends FaultSpec> = (
   | { runs_in: 'publisher'; create: (spec: S) => PublishFault }
-  | { runs_in: 'system'; create: (spec: S) => SystemFault };
+  | { runs_in: 'system'; create: (spec: S) => SystemFault }
+) & { needs?: TargetCapability };

@@ -111,6 +111,11 @@ export interface LedgerInput {
   excluded_phases?: ReadonlySet<number>;
   /** Bucket first commits by second from this time (µs): the timeline's p99 per second. */
   per_second_origin_us?: number;
+  /**
+   * False when the sink's rows carry no commit time (a target's query without one): no latency and
+   * no per-second commits are recorded, so latency reads as not measured. Default true.
+   */
+  measures_latency?: boolean;
   /** The event_id the harness gave event (source, seq); a row with another id is unexpected. */
   expected_id?: (source: string, seq: number, intended_us: number) => string;
 }
@@ -208,16 +213,19 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
       return;
     }
     flags[row.seq]! |= COMMITTED;
+    const phaseIndex = phaseOf(log.sources.get(row.source)!.intended_us[row.seq]!);
+    if (phases[phaseIndex]) phases[phaseIndex].unique_committed++;
+    const highest = highestSeq.get(row.source);
+    if (highest !== undefined && row.seq < highest) {
+      reordered++;
+      maxDisplacement = Math.max(maxDisplacement, highest - row.seq);
+    } else highestSeq.set(row.source, row.seq);
+    if (input.measures_latency === false) return;
     if (row.commit_unrecorded === 1) commitTimeUnrecorded++;
     // Latency is recorded at the first commit, so no per-event commit time has to be kept.
     const intended = log.sources.get(row.source)!.intended_us[row.seq]!;
     const micros = row.committed_us - intended;
-    const phaseIndex = phaseOf(intended);
-    const phase = phases[phaseIndex];
-    if (phase) {
-      phase.unique_committed++;
-      phase.latency.record(micros);
-    }
+    phases[phaseIndex]?.latency.record(micros);
     if (!input.excluded_phases?.has(phaseIndex)) latency.record(micros);
     if (origin !== undefined) {
       const t = Math.max(0, Math.floor((row.committed_us - origin) / 1e6));
@@ -229,11 +237,6 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
       currentCount++;
     }
     if (row.committed_us > lastCommit) lastCommit = row.committed_us;
-    const highest = highestSeq.get(row.source);
-    if (highest !== undefined && row.seq < highest) {
-      reordered++;
-      maxDisplacement = Math.max(maxDisplacement, highest - row.seq);
-    } else highestSeq.set(row.source, row.seq);
   };
 
   const finish = (): Ledger => {

@@ -102,6 +102,23 @@ describe('buildLedger', () => {
     expect(ledgerOf(events, { sink: events.map((e) => row(e, e.intended_us + 2_000)) }).commit_time_unrecorded).toBe(0);
   });
 
+  it('without commit times (a target whose query gives none) counts commits, duplicates and order, but records no latency and no commits per second', () => {
+    const events = [0, 1, 2].map((seq) => published(seq));
+    const noTime = (e: Published) => row(e, Number.NaN);
+    const sink = [noTime(events[1]!), noTime(events[0]!), noTime(events[1]!)];
+    const ledger = ledgerOf(events, { sink, measures_latency: false, per_second_origin_us: T0 });
+    expect(ledger.totals).toMatchObject({ unique_committed: 2, lost: 1, sink_duplicates: 1, reordered: 1 });
+    expect(ledger.phases[0]).toMatchObject({ unique_committed: 2, lost: 1, sink_duplicates: 1 });
+    expect(ledger.latency.count).toBe(0);
+    expect(ledger.phases[0]!.latency.count).toBe(0);
+    expect(ledger.per_second).toEqual([]);
+    expect(ledger.last_commit_us).toBe(0);
+    // The same rows with commit times: the same counts, and latency.
+    const timed = ledgerOf(events, { sink: [row(events[1]!, T1), row(events[0]!, T1), row(events[1]!, T1)], per_second_origin_us: T0 });
+    expect(timed.totals).toEqual(ledger.totals);
+    expect(timed.latency.count).toBe(2);
+  });
+
   it('counts every event committed exactly once as committed, nothing lost', () => {
     const events = [0, 1, 2].map((seq) => published(seq));
     const ledger = ledgerOf(events, { sink: events.map((e) => row(e, e.intended_us + 2_000)) });

@@ -13,6 +13,7 @@ import { runSchemaName } from '../dedup-isolation.ts';
 import { PostgresRunSink } from './postgres.ts';
 import { redactPassword } from '../../aggregator/redact.ts';
 import { SqliteRunSink } from './sqlite.ts';
+import { QueryRunSink, type QueryPlace, type QuerySpec } from './query.ts';
 import type { RunSink } from './interface.ts';
 
 export type { RunSink } from './interface.ts';
@@ -51,8 +52,19 @@ export function sinkDedupProblems(choice: SinkChoice, dedup: DedupSpec): string[
   return conflict ? [conflict] : [];
 }
 
-/** Where this run's sink lives: the run's directory for SQLite, a schema of the run's own (from its tag) for PostgreSQL. */
-export function runSinkFor(choice: SinkChoice, run: RunPlace): RunSink {
+/**
+ * Where this run's sink lives: the run's directory for SQLite, a schema of the run's own (from its
+ * tag) for PostgreSQL. Read with the reference schema's readers, or, for a target that gives its
+ * own query (scenario target.sink), with that query at the same place (query.ts).
+ */
+export function runSinkFor(choice: SinkChoice, run: RunPlace, query?: QuerySpec): RunSink {
+  if (query) {
+    const place: QueryPlace =
+      choice.kind === 'sqlite'
+        ? { kind: 'sqlite', out_dir: run.out_dir }
+        : { kind: 'postgres', url: choice.url ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL, schema: runSchemaName(run.tag) };
+    return new QueryRunSink(place, query);
+  }
   return (RUN_SINKS[choice.kind] as (choice: SinkChoice, run: RunPlace) => RunSink)(choice, run);
 }
 
