@@ -2,7 +2,7 @@
 // bounded drain, graceful stop, final read of the sink, ledger, result. Owns processes and timers;
 // all counting is done by the ledger and all rendering by reports/. The consumer under test is a
 // ConsumerProcess (engine/target/): the reference aggregator, the bare subscriber or your own command.
-// Some 450 lines: the order of one run's steps (and of their undoing in `finally`) reads best in one
+// Some 500 lines: the order of one run's steps (and of their undoing in `finally`) reads best in one
 // place; what each step does lives in its own module.
 
 import { mkdirSync } from 'node:fs';
