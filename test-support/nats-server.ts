@@ -24,7 +24,6 @@ export interface NatsServer {
   /** mqtt://127.0.0.1:PORT of the MQTT listener. */
   readonly url: string;
   readonly port: number;
-  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -32,7 +31,7 @@ const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 3_000;
 const MQTT_LISTENING = /Listening for MQTT clients on mqtt:\/\/127\.0\.0\.1:(\d+)/;
 
-export function natsConfig(storeDir: string, options: NatsOptions): string {
+function natsConfig(storeDir: string, options: NatsOptions): string {
   return [
     `server_name: chaosbench-${randomUUID().slice(0, 8)}`,
     'listen: 127.0.0.1:-1',
@@ -91,7 +90,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     });
     const url = `mqtt://127.0.0.1:${port}`;
     await probeMqttBroker(url, READY_TIMEOUT_MS);
-    return { url, port, pid: child.pid!, stop };
+    return { url, port, stop };
   } catch (error) {
     await stop();
     throw error;
