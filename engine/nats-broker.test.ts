@@ -12,6 +12,7 @@
 // - a persistent session (clean session false) keeps the subscription and queues meanwhile;
 // - MQTT 5 is refused (CONNACK return code 1: the bench exits 3 saying so);
 // - `$share/GROUP/FILTER` is granted QoS 1 in the SUBACK but delivers nothing.
+// The contrast for the first one is checked on a private Mosquitto with the same client.
 
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -22,6 +23,7 @@ import mqtt from 'mqtt';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNats, type NatsServer } from '../test-support/nats-server.ts';
+import { startMosquitto } from './broker/mosquitto.ts';
 import { tempDir } from '../test-support/temp-dirs.ts';
 import { sleep } from '../aggregator/clock.ts';
 import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
@@ -246,5 +248,30 @@ describe(`NATS's MQTT sessions on the wire (ack_wait ${QUICK_ACK_WAIT_MS / 1000}
     expect(a.publishes).toEqual([]);
     witness.ack(witness.publishes[0]!.messageId);
     for (const client of [a, witness]) client.disconnect();
+  }, 30_000);
+});
+
+describe('the contrast: Mosquitto resends on reconnect', () => {
+  it('a crashed consumer\'s un-acked messages come back, DUP, as soon as its session reconnects', async () => {
+    const mosquitto = await startMosquitto();
+    try {
+      const a = rawClient(mosquitto.port, 'mosquitto-crash', false);
+      await until('CONNACK', () => a.packets.some((p) => p.cmd === 'connack'));
+      a.subscribe('crash/#');
+      await until('SUBACK', () => a.packets.some((p) => p.cmd === 'suback'));
+      await publish(mosquitto.url, 'crash/t', ['held-0', 'held-1']);
+      await until('the first delivery', () => a.publishes.length === 2);
+      a.destroy();
+      const b = rawClient(mosquitto.port, 'mosquitto-crash', false);
+      await until('the resent messages', () => b.publishes.length === 2, 1_000);
+      expect(b.packets.find((p) => p.cmd === 'connack')).toMatchObject({ sessionPresent: true });
+      expect(b.publishes.map((p) => [p.payload, p.dup])).toEqual([['held-0', true], ['held-1', true]]);
+      // Within 200 ms of the new connection: no timer involved.
+      expect(Math.max(...b.publishes.map((p) => p.at_ms))).toBeLessThan(200);
+      for (const p of b.publishes) b.ack(p.messageId);
+      b.disconnect();
+    } finally {
+      await mosquitto.stop();
+    }
   }, 30_000);
 });
