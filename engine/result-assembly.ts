@@ -352,12 +352,14 @@ export function drainOutcome(drain: RunResult['drain'], notCommitted: number, ti
 /**
  * What a loss looked like from the harness: the ledger's count, and whether the broker delivered
  * fewer messages than it acknowledged (by the aggregator's self-reported receive count). Advice
- * about a broker's configuration only for the broker that was actually in use.
+ * about a broker's configuration only for the broker that was actually in use. It says what was
+ * seen by the end of the drain ("had not delivered them"), not that the broker dropped them: a
+ * broker may still hold them and resend on a timer (NATS after its ack_wait, docs/own-broker.md).
  */
 export function lossFinding(lost: number, undelivered: number, brokerSoftware: string): string {
   const observed = `${lost} events were acknowledged by the broker but never committed to the sink`;
   if (undelivered <= 0) return `${observed}.`;
-  const dropped = `${observed}, and the aggregator reports receiving ${undelivered} fewer messages than the broker acknowledged (self-reported): the broker (${brokerSoftware}) did not deliver them.`;
+  const dropped = `${observed}, and the aggregator reports receiving ${undelivered} fewer messages than the broker acknowledged (self-reported): the broker (${brokerSoftware}) had not delivered them by the end of the drain.`;
   return /mosquitto/i.test(brokerSoftware)
     ? `${dropped} Mosquitto with its default limits (max_queued_messages 1000, max_inflight_messages 20) silently discards QoS 1 messages for a subscriber that falls behind; raise max_queued_messages (0 = unlimited) or slow the load.`
     : dropped;

@@ -238,7 +238,7 @@ describe('external brokers', () => {
     expect(result.totals.lost_unacked).toBe(0);
     expect(result.checks.find((c) => c.metric === 'lost')?.passed).toBe(false);
     expect(result.broker.software).toMatch(/^mosquitto version \d/);
-    expect(result.findings.join(' ')).toMatch(/the broker \(mosquitto version [^)]*\) did not deliver them.*max_queued_messages/);
+    expect(result.findings.join(' ')).toMatch(/the broker \(mosquitto version [^)]*\) had not delivered them by the end of the drain\..*max_queued_messages/);
     expect(renderReport(result)).toMatch(/## Findings/);
   });
 
@@ -269,7 +269,7 @@ describe('external brokers', () => {
       expect(result.totals.lost).toBeGreaterThan(0);
       const findings = result.findings.join(' ');
       expect(findings).not.toMatch(/mosquitto|max_queued_messages/i);
-      expect(findings).toMatch(/acknowledged by the broker but never committed.*the broker \(unknown broker\) did not deliver them/);
+      expect(findings).toMatch(/acknowledged by the broker but never committed.*the broker \(unknown broker\) had not delivered them by the end of the drain/);
     } finally {
       await aedes.stop();
     }
@@ -299,12 +299,18 @@ describe('drainOutcome', () => {
 describe('lossFinding', () => {
   it('gives Mosquitto advice only for a broker that said it is Mosquitto, and names the broker it saw', () => {
     expect(lossFinding(3, 0, 'mosquitto version 2.0.18')).toBe('3 events were acknowledged by the broker but never committed to the sink.');
-    expect(lossFinding(3, 5, 'mosquitto version 2.0.18')).toMatch(/the broker \(mosquitto version 2\.0\.18\) did not deliver them\. Mosquitto with its default limits \(max_queued_messages 1000/);
+    expect(lossFinding(3, 5, 'mosquitto version 2.0.18')).toMatch(/the broker \(mosquitto version 2\.0\.18\) had not delivered them by the end of the drain\. Mosquitto with its default limits \(max_queued_messages 1000/);
     for (const software of ['aedes 1.0.0 (embedded)', 'unknown broker']) {
       const finding = lossFinding(3, 5, software);
-      expect(finding).toContain(`the broker (${software}) did not deliver them.`);
+      expect(finding).toContain(`the broker (${software}) had not delivered them by the end of the drain.`);
       expect(finding).not.toMatch(/mosquitto|max_queued/i);
     }
+  });
+
+  it('says the broker had not delivered them by the end of the drain, not that it dropped them (a broker may resend on a timer)', () => {
+    expect(lossFinding(3, 5, 'unknown broker')).toBe(
+      '3 events were acknowledged by the broker but never committed to the sink, and the aggregator reports receiving 5 fewer messages than the broker acknowledged (self-reported): the broker (unknown broker) had not delivered them by the end of the drain.',
+    );
   });
 });
 
