@@ -11,6 +11,7 @@
 // which plans from the first stage's results. Running, directories and report files are the
 // campaign runner's; rendering is reports/compare.ts's.
 
+import { redactPasswords } from '../../aggregator/redact.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
@@ -449,7 +450,7 @@ export async function main(argv: string[]): Promise<number> {
     plan = await parseCompareArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
+    process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
   if (plan === 'listed') return EXIT.ok;

@@ -13,6 +13,7 @@
 // gate.md and a baseline file. The verdict's rules are ./verdict.ts, the statistics ./stats.ts, the
 // baseline file's format ./baseline.ts and the rendering reports/gate.ts.
 
+import { redactPasswords } from '../../aggregator/redact.ts';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
@@ -401,7 +402,7 @@ export async function main(argv: string[]): Promise<number> {
     plan = await parseGateArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
+    process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
   const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
