@@ -7,7 +7,8 @@
 // aggregator.dedup, or REDIS_URL with the bare `--dedup redis`. Each run must PASS with its copies
 // absorbed by that Redis (its command statistics count the claims), and neither password may show
 // in any output file, on stdout or stderr, or in the command line of any process on the machine
-// while the run goes on. The same password in a flag is refused with exit 2 naming the flag.
+// while the run goes on; the same for a comparison of such runs. The same password in a flag is
+// refused with exit 2 naming the flag.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pickFreePort } from './broker/mosquitto.ts';
 import { killed, startRedis } from '../test-support/redis-server.ts';
-import { filesUnder, KILL_AFTER_MS, watchedBench } from '../test-support/watched-bench.ts';
+import { filesUnder, KILL_AFTER_MS, watchedBench, watchedCommand } from '../test-support/watched-bench.ts';
 import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { SCENARIOS } from '../scenarios/index.ts';
 import { EXIT } from '../cli/exit.ts';
@@ -102,6 +103,20 @@ describe('a dedup store and a sink whose URLs carry passwords', () => {
     for (const secret of SECRETS) expect(outcome.stdout.includes(secret) || outcome.stderr.includes(secret), secret).toBe(false);
     // The process table, read several times while the run went on.
     expect(outcome.scans).toBeGreaterThan(8);
+    expect(outcome.saw_aggregator).toBe(true);
+    expect(outcome.leaks).toEqual([]);
+  }, KILL_AFTER_MS);
+
+  it('compare over a scenario file with the password: compare.json, compare.md, every run directory and the progress lines show none', async () => {
+    const out = join(outRoot, 'compare');
+    const file = join(outRoot, 'compare.json');
+    writeFileSync(file, JSON.stringify(shortStorm(redisUrl())));
+    const outcome = await watchedCommand('compare', ['--scenario', file, '--vary', 'aggregator.batch_size=100,200', '--replicates', '1', '--sink', 'postgres', '--out', out], { DATABASE_URL: databaseUrlWithPassword() }, SECRETS);
+    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    const files = filesUnder(out);
+    expect(files.map(([path]) => path)).toEqual(expect.arrayContaining([join(out, 'compare.json'), join(out, 'compare.md'), join(out, 'batch_size_100-r1', 'result.json')]));
+    for (const [path, text] of files) for (const secret of SECRETS) expect(text.includes(secret), path).toBe(false);
+    for (const secret of SECRETS) expect(outcome.stdout.includes(secret) || outcome.stderr.includes(secret), secret).toBe(false);
     expect(outcome.saw_aggregator).toBe(true);
     expect(outcome.leaks).toEqual([]);
   }, KILL_AFTER_MS);

@@ -1,4 +1,4 @@
-// A `chaosbench bench` spawned as a user runs it, watched for secrets: while it runs, every
+// A `chaosbench bench` (or compare, gate) spawned as a user runs it, watched for secrets: while it runs, every
 // process's command line on the machine is read every 250 ms (as `ps` reads /proc/PID/cmdline) and
 // any that holds one of the secrets is kept; afterwards the caller greps stdout, stderr and every
 // file the run wrote (filesUnder). Used by the tests that no password shows anywhere
@@ -40,10 +40,15 @@ function commandLines(): Map<string, string> {
 
 /** Runs `chaosbench bench ARGS` with env added to this process's, watching every command line for the secrets. */
 export function watchedBench(args: string[], env: Record<string, string>, secrets: string | readonly string[]): Promise<WatchedOutcome> {
+  return watchedCommand('bench', args, env, secrets);
+}
+
+/** The same for any command (compare, gate). */
+export function watchedCommand(command: string, args: string[], env: Record<string, string>, secrets: string | readonly string[]): Promise<WatchedOutcome> {
   const watched = typeof secrets === 'string' ? [secrets] : secrets;
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', 'bench', ...args], {
+    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', command, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
