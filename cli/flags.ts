@@ -102,7 +102,7 @@ export function scenarioFlagOptions<K extends ScenarioFlagName>(names: readonly 
 }
 
 const SINK_HELP =
-  'where the aggregator commits and the ledger reads back: sqlite (the file <out>/sink.db) | postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) | postgres://USER@HOST:PORT/DB (a password: PGPASSWORD, or in DATABASE_URL; never in a flag); a PostgreSQL sink gets a schema of its own per run, dropped after the final read (needs a --dedup other than sqlite: try --dedup postgres)';
+  'where the aggregator commits and the ledger reads back: sqlite (the file <out>/sink.db) | postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) | postgres://USER@HOST:PORT/DB (password: PGPASSWORD or DATABASE_URL, never a flag); a PostgreSQL sink gets a schema of its own per run, dropped after the final read (needs a --dedup other than sqlite: try --dedup postgres)';
 
 /** Where a run happens rather than what it is (no scenario field), as bench takes them. */
 export const RUN_FLAGS = {

@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pickFreePort } from './broker/mosquitto.ts';
 import { killed, startRedis } from '../test-support/redis-server.ts';
+import { startPostgres, type PrivatePostgres } from '../test-support/postgres-server.ts';
 import { filesUnder, KILL_AFTER_MS, watchedBench, watchedCommand } from '../test-support/watched-bench.ts';
 import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { SCENARIOS } from '../scenarios/index.ts';
@@ -26,10 +27,12 @@ import type { RunResult } from './result.ts';
 
 const REDIS_SECRET = `redis-pw-${process.pid}-never-shown`;
 const PG_SECRET = `pg-pw-${process.pid}-never-shown`;
-const SECRETS = [REDIS_SECRET, PG_SECRET];
+const PRIVATE_PG_SECRET = `private-pg-pw-${process.pid}-never-shown`;
+const SECRETS = [REDIS_SECRET, PG_SECRET, PRIVATE_PG_SECRET];
 
 let port: number;
 let redis: ChildProcess;
+let postgres: PrivatePostgres;
 let outRoot: string;
 
 /** The sink's server as DATABASE_URL names it, with a password the (trusting) local server ignores. */
@@ -67,11 +70,13 @@ function shortStorm(dedup: string) {
 beforeAll(async () => {
   port = await pickFreePort();
   redis = await startRedis(port, { password: REDIS_SECRET });
+  postgres = await startPostgres(await pickFreePort(), PRIVATE_PG_SECRET);
   outRoot = mkdtempSync(join(tmpdir(), 'chaosbench-store-secrets-'));
-}, 30_000);
+}, 60_000);
 
 afterAll(async () => {
   if (redis) await killed(redis);
+  await postgres?.stop();
   if (outRoot) rmSync(outRoot, { recursive: true, force: true });
 });
 
@@ -103,6 +108,30 @@ describe('a dedup store and a sink whose URLs carry passwords', () => {
     for (const secret of SECRETS) expect(outcome.stdout.includes(secret) || outcome.stderr.includes(secret), secret).toBe(false);
     // The process table, read several times while the run went on.
     expect(outcome.scans).toBeGreaterThan(8);
+    expect(outcome.saw_aggregator).toBe(true);
+    expect(outcome.leaks).toEqual([]);
+  }, KILL_AFTER_MS);
+
+  it.each([
+    ['PGPASSWORD', 'pgpassword'],
+    ['DATABASE_URL', 'url'],
+  ])('a PostgreSQL sink and dedup store that require a password, given in %s: the run passes, the password shows nowhere', async (_name, from) => {
+    const out = join(outRoot, `private-pg-${from}`);
+    const file = join(outRoot, `private-pg-${from}.json`);
+    writeFileSync(file, JSON.stringify(shortStorm('postgres')));
+    const withPassword = new URL(postgres.url);
+    withPassword.password = PRIVATE_PG_SECRET;
+    // This server refuses a connection without the password (scram-sha-256): a pass means it got it.
+    const env: Record<string, string> = from === 'pgpassword' ? { DATABASE_URL: postgres.url, PGPASSWORD: PRIVATE_PG_SECRET } : { DATABASE_URL: withPassword.toString() };
+    const outcome = await watchedBench(['--scenario', file, '--sink', 'postgres', '--out', out], env, SECRETS);
+    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as RunResult;
+    expect(result.totals.lost).toBe(0);
+    expect(result.totals.unique_committed).toBeGreaterThan(100);
+    expect(result.totals.copies_absorbed).toBeGreaterThan(0);
+    expect(result.sink).toMatchObject({ kind: 'postgres', url: from === 'pgpassword' ? postgres.url : withPassword.toString().replace(PRIVATE_PG_SECRET, '***') });
+    for (const [path, text] of filesUnder(out)) for (const secret of SECRETS) expect(text.includes(secret), path).toBe(false);
+    for (const secret of SECRETS) expect(outcome.stdout.includes(secret) || outcome.stderr.includes(secret), secret).toBe(false);
     expect(outcome.saw_aggregator).toBe(true);
     expect(outcome.leaks).toEqual([]);
   }, KILL_AFTER_MS);
