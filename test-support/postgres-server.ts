@@ -60,17 +60,17 @@ export async function startPostgres(port: number, password: string): Promise<Pri
   };
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const client = new pg.Client({ connectionString: url, password, connectionTimeoutMillis: 1_000 });
+    const client = new pg.Client({ host: '127.0.0.1', port, user, database: 'postgres', password, connectionTimeoutMillis: 1_000 });
     client.on('error', () => {});
-    const ready = await client.connect().then(
-      () => true,
-      () => false,
+    const refusal = await client.connect().then(
+      () => undefined,
+      (error: Error) => error.message,
     );
     await client.end().catch(() => {});
-    if (ready) return { url, user, stop };
+    if (refusal === undefined) return { url, user, stop };
     if (server.exitCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`the private PostgreSQL on port ${port} did not accept connections within 20 s`);
+      throw new Error(`the private PostgreSQL on port ${port} did not accept connections within 20 s: ${refusal}`);
     }
     await sleep(100);
   }
