@@ -206,7 +206,8 @@ export const SETTINGS = {
     default: 'sqlite',
     help:
       "dedup store: memory | none | sqlite (inside the sink's database, atomic with the commit) | sqlite:PATH | " +
-      'redis | redis://HOST:PORT (default REDIS_URL) | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL)',
+      'redis | redis://HOST:PORT (default REDIS_URL) | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL). ' +
+      'A password never goes in a flag: REDIS_URL, DATABASE_URL or PGPASSWORD',
     scenario: 'required',
   }),
   dedup_ttl_ms: setting(POSITIVE_INT, { flag: 'dedup-ttl-ms', default: 10 * 60_000, help: 'how long an event id is remembered', scenario: 'required' }),
@@ -237,7 +238,7 @@ export const SETTINGS = {
   sink: setting(parsedText<SinkSpec>(parseSinkSpec, 'own'), {
     flag: 'sink',
     default: 'sqlite:./data/events.db',
-    help: 'sink: sqlite:PATH | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL; tables in schema chaosbench)',
+    help: 'sink: sqlite:PATH | postgres | postgres://USER@HOST:PORT/DB (default DATABASE_URL; tables in schema chaosbench). A password: PGPASSWORD or DATABASE_URL, never a flag',
   }),
   /** postgres sink only: schema of its tables (created if missing). */
   sink_schema: setting(parsedText(resolveSchema, 'after-name'), {

@@ -83,14 +83,26 @@ describe('the broker flags', () => {
 });
 
 describe('the standalone command', () => {
-  it('does not print the password of a sink URL in its start line', async () => {
+  it('refuses a password in --sink or --dedup (argv is public), naming each flag and never the password', async () => {
+    const refusal = await parseAggregatorArgs(['--broker', 'none', '--http-port', '0', '--sink', 'postgres://agg:hunter2@db.example/bench', '--dedup', 'redis://:hunter2@cache.example:6379']).then(
+      () => 'accepted',
+      (error: Error) => `${error.name}: ${error.message}`,
+    );
+    expect(refusal).toMatch(/^UsageError: /);
+    expect(refusal).toContain('--dedup: the URL redis://:***@cache.example:6379 carries a password, which would be readable in the process list (ps); put the URL in REDIS_URL');
+    expect(refusal).toContain('--sink: the URL postgres://agg:***@db.example/bench carries a password, which would be readable in the process list (ps); give it in PGPASSWORD');
+    expect(refusal).not.toContain('hunter2');
+  });
+
+  it('takes a sink and dedup password from DATABASE_URL and does not print it in its start line', async () => {
     const secret = `pw-${process.pid}-not-for-logs`;
     const schema = `agg_main_test_${process.pid}`;
     const url = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
     url.password = secret; // the local server trusts its clients and ignores it
     const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, main, '--broker', 'none', '--http-port', '0', '--sink', url.toString(), '--dedup', url.toString(), '--sink-schema', schema, '--dedup-schema', schema], {
+    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, main, '--broker', 'none', '--http-port', '0', '--sink', 'postgres', '--dedup', 'postgres', '--sink-schema', schema, '--dedup-schema', schema], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, DATABASE_URL: url.toString() },
     });
     let stderr = '';
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -108,7 +120,7 @@ describe('the standalone command', () => {
       });
       child.kill('SIGTERM');
       await exited;
-      expect(stderr).toContain('sink postgres://postgres:***@');
+      expect(stderr).toContain('sink postgres');
       expect(stderr).not.toContain(secret);
     } finally {
       child.kill('SIGKILL');

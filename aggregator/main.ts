@@ -13,7 +13,7 @@ import { hideBin } from 'yargs/helpers';
 import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService } from './service.ts';
 import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, SETTING_FLAGS, type AggregatorConfig, type CheckedConfig } from './config.ts';
-import { redactPassword } from './redact.ts';
+import { passwordInFlag, redactPassword, redactPasswords } from './redact.ts';
 import { BROKER_ENV, mqttVersionName, resolveBrokerAccess } from './consumer/access.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
 
@@ -48,6 +48,10 @@ async function readAggregatorArgs(argv: string[]): Promise<CheckedOk> {
     })
     .parseAsync();
   const given = Object.fromEntries(SETTING_FLAGS.map(({ flag, name }) => [name, args[flag]]));
+  // argv is readable by every user (ps): a password of the dedup store or the sink comes from the
+  // environment (REDIS_URL, DATABASE_URL, PGPASSWORD) instead; --broker has its own check below.
+  const inArgv = SETTING_FLAGS.flatMap(({ flag }) => (flag === 'broker' ? [] : (passwordInFlag(`--${flag}`, args[flag]) ?? [])));
+  if (inArgv.length > 0) throw new UsageError(inArgv.join('\n'));
   // The URL from MQTT_URL may carry a password (it is not in the process list); from --broker it may not.
   const brokerFromFlag = argv.some((arg) => arg === '--broker' || arg.startsWith('--broker='));
   if (typeof given.broker_url === 'string' && given.broker_url !== NO_BROKER) {
@@ -104,10 +108,11 @@ async function main(): Promise<void> {
   try {
     checked = child ? await configFromHarness() : await readAggregatorArgs(hideBin(process.argv));
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${child ? '' : '\nRun with --help for the options.\n'}`);
+    process.stderr.write(`${redactPasswords((error as Error).message)}\n${child ? '' : '\nRun with --help for the options.\n'}`);
     process.exit(EXIT.bad_input);
   }
-  const log = (line: string) => process.stderr.write(`[aggregator] ${line}\n`);
+  // Every line with any URL's password as *** (a store's or sink's error may quote its URL).
+  const log = (line: string) => process.stderr.write(`[aggregator] ${redactPasswords(line)}\n`);
   const { config, sink } = checked;
   if (sink.kind === 'sqlite') mkdirSync(dirname(sink.path), { recursive: true });
   const service = new AggregatorService(config, log);

@@ -79,7 +79,7 @@ export const SCENARIO_FLAGS = {
   topics: { option: { type: 'number', describe: 'topics per publisher the events are spread over' }, paths: field('load.topics') },
   window: { option: { type: 'number', describe: 'most un-acked QoS 1 publishes per publisher connection' }, paths: field('load.window') },
   dedup: {
-    option: { type: 'string', describe: 'dedup store: memory | sqlite | sqlite:PATH | none | redis | redis://HOST:PORT | postgres | postgres://USER@HOST:PORT/DB' },
+    option: { type: 'string', describe: 'dedup store: memory | sqlite | sqlite:PATH | none | redis (REDIS_URL) | redis://HOST:PORT | postgres (DATABASE_URL) | postgres://USER@HOST:PORT/DB. A password never goes in a flag: REDIS_URL, DATABASE_URL or PGPASSWORD; docs/own-broker.md' },
     paths: setting('dedup'),
   },
   'sink-mode': {
@@ -102,7 +102,7 @@ export function scenarioFlagOptions<K extends ScenarioFlagName>(names: readonly 
 }
 
 const SINK_HELP =
-  'where the aggregator commits and the ledger reads back: sqlite (the file <out>/sink.db) | postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) | postgres://USER@HOST:PORT/DB; a PostgreSQL sink gets a schema of its own per run, dropped after the final read (needs a --dedup other than sqlite: try --dedup postgres)';
+  'where the aggregator commits and the ledger reads back: sqlite (the file <out>/sink.db) | postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) | postgres://USER@HOST:PORT/DB (password: PGPASSWORD or DATABASE_URL, never a flag); a PostgreSQL sink gets a schema of its own per run, dropped after the final read (needs a --dedup other than sqlite: try --dedup postgres)';
 
 /** Where a run happens rather than what it is (no scenario field), as bench takes them. */
 export const RUN_FLAGS = {

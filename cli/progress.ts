@@ -3,7 +3,10 @@
 // terminal there is no "in place": the command chooses whether a progress line is then written as
 // a plain line (bench: its log is the record of the run) or dropped (a campaign's one-line-per-run
 // log). A line written in place is cut to the terminal's width, since a wrapped line would not be
-// cleared by the next one.
+// cleared by the next one. Every line is written with any URL's password as *** (a line may quote
+// an error of a store or a sink, or the aggregator's log).
+
+import { redactPasswords } from '../aggregator/redact.ts';
 
 /** Where the lines go: stderr, or a stand-in with the same three members in tests. */
 export interface ProgressStream {
@@ -34,13 +37,15 @@ export function progressWriter(stream: ProgressStream, options: ProgressOptions)
   const tty = stream.isTTY === true;
   let shown = false;
   return {
-    log(line) {
+    log(text) {
       if (options.quiet) return;
+      const line = redactPasswords(text);
       stream.write(`${shown ? CLEAR_LINE : ''}${line}\n`);
       shown = false;
     },
-    progress(line) {
+    progress(text) {
       if (options.quiet) return;
+      const line = redactPasswords(text);
       if (tty) {
         stream.write(`${CLEAR_LINE}${line.slice(0, (stream.columns || 120) - 1)}`);
         shown = true;

@@ -10,84 +10,15 @@
 // Rates are low on purpose: Mosquitto's default limits drop QoS 1 messages for a subscriber that
 // lags (engine/broker/, the loss finding), which is not what these tests are about.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, type MosquittoBroker } from './broker/mosquitto.ts';
 import { makeBrokerSecrets, type BrokerSecrets } from '../test-support/broker-secrets.ts';
-import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
+import { filesUnder, KILL_AFTER_MS, watchedBench as bench } from '../test-support/watched-bench.ts';
 import { EXIT } from '../cli/exit.ts';
 import type { RunResult } from './result.ts';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const KILL_AFTER_MS = 120_000;
-
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-  /** Times every process's command line was read during the run, and the pids whose command line held the password. */
-  scans: number;
-  leaks: string[];
-  /** Whether a scan saw the aggregator child's command line: the scans covered the run's processes. */
-  saw_aggregator: boolean;
-}
-
-/** Every process's command line on the machine, as `ps` reads it. */
-function commandLines(): Map<string, string> {
-  const lines = new Map<string, string>();
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      lines.set(pid, readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
-    } catch {
-      // Gone between the listing and the read.
-    }
-  }
-  return lines;
-}
-
-function bench(args: string[], env: Record<string, string>, secret: string): Promise<Outcome> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', 'bench', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: KILL_AFTER_MS,
-    });
-    let stdout = '';
-    let stderr = '';
-    let scans = 0;
-    const leaks: string[] = [];
-    let sawAggregator = false;
-    const scanner = setInterval(() => {
-      scans++;
-      for (const [pid, line] of commandLines()) {
-        if (line.includes(secret)) leaks.push(`${pid}: ${line}`);
-        if (line.includes('aggregator/main.ts')) sawAggregator = true;
-      }
-    }, 250);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearInterval(scanner);
-      resolve({ code, stdout, stderr, ms: performance.now() - started, scans, leaks, saw_aggregator: sawAggregator });
-    });
-  });
-}
-
-/** Every file under dir, with its text. */
-function filesUnder(dir: string): [string, string][] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [[path, readFileSync(path).toString('latin1')] as [string, string]];
-  });
-}
 
 let secrets: BrokerSecrets;
 let broker: MosquittoBroker;

@@ -10,17 +10,51 @@ const request = (changes: Partial<RunRequest> = {}): RunRequest => ({ scenario: 
 
 describe('resolveRun', () => {
   it('applies the named flags, then the changes in order, and records both for the replay line', () => {
-    const given = request({ flags: { rate: '700', 'batch-size': 20 }, changes: [{ path: 'aggregator.batch_size', value: 5 }, { path: 'phases[0].rate', value: 300, flag: 'vary' }], sink: 'postgres://bench:secret@db.example:5432/bench', aggregator: 'none' });
+    const given = request({ flags: { rate: '700', 'batch-size': 20 }, changes: [{ path: 'aggregator.batch_size', value: 5 }, { path: 'phases[0].rate', value: 300, flag: 'vary' }], sink: 'postgres://bench@db.example:5432/bench', aggregator: 'none' });
     const copy = structuredClone(given);
     const resolution = resolveRun(given);
     expect(resolution.ok).toBe(true);
     const run = resolution.ok ? resolution.run : undefined;
     expect(run!.scenario.phases.map((p) => p.rate)).toEqual([300, 700]);
     expect(run!.scenario.aggregator.batch_size).toBe(5); // the change after the flag wins
-    expect(run!.overrides).toEqual({ rate: '700', 'batch-size': 20, aggregator: 'none', sink: 'postgres://bench:***@db.example:5432/bench', set: ['aggregator.batch_size=5', 'phases[0].rate=300'] });
-    expect([run!.broker, run!.sink, run!.aggregator, run!.shard]).toEqual(['embedded', 'postgres://bench:secret@db.example:5432/bench', 'none', undefined]);
+    expect(run!.overrides).toEqual({ rate: '700', 'batch-size': 20, aggregator: 'none', sink: 'postgres://bench@db.example:5432/bench', set: ['aggregator.batch_size=5', 'phases[0].rate=300'] });
+    expect([run!.broker, run!.sink, run!.aggregator, run!.shard]).toEqual(['embedded', 'postgres://bench@db.example:5432/bench', 'none', undefined]);
     expect(given).toEqual(copy); // the request is left alone, and so is the shipped scenario
     expect(dupStorm.aggregator.batch_size).not.toBe(5);
+  });
+
+  it('refuses a password in any command-line value (--dedup, --sink, --set, --vary, --target-command), naming the flag and where it goes instead, never echoing it', () => {
+    const secret = 'hunter2-not-in-argv';
+    const resolution = resolveRun(
+      request({
+        flags: { dedup: `redis://:${secret}@127.0.0.1:6379` },
+        sink: `postgres://bench:${secret}@db.example:5432/bench`,
+        changes: [
+          { path: 'aggregator.dedup', value: `postgresql://bench:${secret}@db.example/bench` },
+          { path: 'aggregator.dedup', value: `rediss://u:${secret}@cache.example:6380`, flag: 'vary' },
+        ],
+        target: { command: `node consumer.js --db postgres://bench:${secret}@db.example/bench` },
+      }),
+    );
+    expect(resolution.ok).toBe(false);
+    const problems = resolution.ok ? [] : resolution.problems;
+    expect(problems).toEqual([
+      "--dedup: the URL redis://:***@127.0.0.1:6379 carries a password, which would be readable in the process list (ps); put the URL in REDIS_URL and give the bare name (redis)",
+      '--sink: the URL postgres://bench:***@db.example:5432/bench carries a password, which would be readable in the process list (ps); give it in PGPASSWORD (the URL without it), or put the URL in DATABASE_URL and give the bare name (postgres)',
+      expect.stringMatching(/^--set: the URL postgresql:\/\/bench:\*\*\*@db\.example\/bench carries a password.*PGPASSWORD/),
+      expect.stringMatching(/^--vary: the URL rediss:\/\/u:\*\*\*@cache\.example:6380 carries a password.*REDIS_URL/),
+      expect.stringMatching(/^--target-command: the URL postgres:\/\/bench:\*\*\*@db\.example\/bench carries a password/),
+    ]);
+    expect(problems.join('\n')).not.toContain(secret);
+  });
+
+  it('a problem that quotes a value shows its password as ***', () => {
+    // A URL that does not parse as a sink (no host) is named with its text: the password is still hidden.
+    const resolution = resolveRun(request({ sink: 'postgres://bench:hunter2@/bench' }));
+    expect(resolution.ok).toBe(false);
+    const problems = resolution.ok ? '' : resolution.problems.join('\n');
+    expect(problems).toContain('--sink');
+    expect(problems).not.toContain('hunter2');
   });
 
   it('defaults the sink to sqlite and records nothing that was not changed', () => {

@@ -5,8 +5,9 @@
 // Typed in, typed out: bench, compare and gate each turn their own command line into a RunRequest,
 // and no command builds another's flags as text. Pure but for reading a scenario file.
 // Invariants: nothing is run or written here; a problem names the flag or scenario field it is
-// about, in the words the commands print (they add "error: "); a value that did not parse is not
-// applied, so it is not reported twice.
+// about, in the words the commands print (they add "error: "), with any URL's password as ***; a
+// value that did not parse is not applied, so it is not reported twice; no command-line value may
+// carry a password.
 
 import { SCENARIOS } from '../scenarios/index.ts';
 import type { Scenario } from '../scenarios/schema.ts';
@@ -20,6 +21,7 @@ import { parseMqttVersion, resolveBrokerAccess, type BrokerAccess } from '../agg
 import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from './run-sink/index.ts';
 import { parseShard, shardProblems } from './load/shard.ts';
 import type { AggregatorKind, RunOptions } from './run.ts';
+import { passwordInFlag, redactPasswords } from '../aggregator/redact.ts';
 
 /** One scenario field set to a value (`--set path=value`, or a command's own change such as compare's --vary). */
 export interface FieldChange {
@@ -108,6 +110,7 @@ export function resolveRun(request: RunRequest): Resolution {
   // they are still checked, in a shipped one, so that a bad value is named with the missing --scenario.
   const flags = applyScenarioFlags(structuredClone(base ?? SCENARIOS.smoke!), request.flags);
   problems.push(...flags.problems);
+  problems.push(...passwordsOnCommandLine(request));
   const sinkText = request.sink ?? DEFAULT_SINK;
   const broker = resolveBroker(request.broker, request.broker_flags ?? {}, problems, request.env ?? process.env);
   const brokerSpec = broker?.spec;
@@ -116,7 +119,7 @@ export function resolveRun(request: RunRequest): Resolution {
   if (!base) {
     const standIn = validateScenario(flags.scenario);
     if (!standIn.ok) problems.push(...flagErrors(standIn.errors.filter((error) => flagOf(error, flags.sources)), flags.sources));
-    return { ok: false, problems };
+    return { ok: false, problems: problems.map(redactPasswords) };
   }
 
   // What the run records as changed from the scenario, for its report's replay line.
@@ -173,7 +176,7 @@ export function resolveRun(request: RunRequest): Resolution {
     const kind = scenario.target ? 'external' : request.aggregator;
     problems.push(...targetProblems(scenario, kind, describeTarget(kind, scenario.target?.command)));
   }
-  if (problems.length > 0) return { ok: false, problems };
+  if (problems.length > 0) return { ok: false, problems: problems.map(redactPasswords) };
   return {
     ok: true,
     run: {
@@ -187,6 +190,23 @@ export function resolveRun(request: RunRequest): Resolution {
       ...(shard !== undefined ? { shard } : {}),
     },
   };
+}
+
+/**
+ * A password in any value the request took from a command line (argv is readable by every user of
+ * the machine) is refused, naming the flag (docs/own-broker.md): the dedup store's and the sink's
+ * from the environment (REDIS_URL, DATABASE_URL, PGPASSWORD) or a scenario file instead. The
+ * broker's own check (resolveBroker) names --broker.
+ */
+function passwordsOnCommandLine(request: RunRequest): string[] {
+  const given: [string, unknown][] = [
+    ...Object.entries(request.flags).map(([name, value]): [string, unknown] => [`--${name}`, value]),
+    ['--sink', request.sink],
+    ...request.changes.map((change): [string, unknown] => [`--${change.flag ?? 'set'}`, change.value]),
+    ['--target-command', request.target?.command],
+    ['--target-query', request.target?.query],
+  ];
+  return given.flatMap(([flag, value]) => passwordInFlag(flag, value) ?? []);
 }
 
 /**

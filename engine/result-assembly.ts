@@ -2,6 +2,7 @@
 // result.json: validity, overload and recovery verdicts, findings, checks, and the facts that make
 // a run reproducible. No processes, no sockets: everything it needs is handed to it.
 
+import { redactDeep } from '../aggregator/redact.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
@@ -79,7 +80,16 @@ export interface Assembly {
   target?: TargetRecord;
 }
 
+/**
+ * The run's result.json, with every URL's password as *** wherever it would show (a dedup URL in
+ * the scenario, a finding quoting it, a target's stderr): result.json and what is rendered from it
+ * (report.md, compare, gate, merge) never hold one.
+ */
 export function assembleResult(a: Assembly): RunResult {
+  return redactDeep(assembleWithSecrets(a));
+}
+
+function assembleWithSecrets(a: Assembly): RunResult {
   const { scenario } = a.options;
   const { ledger, load } = a;
   const open = scenario.load.model === 'open';

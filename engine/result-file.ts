@@ -12,6 +12,7 @@ import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import { BACKLOG_SOURCES } from './metrics/backlog.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
 import { DRAIN_COUNTS, RESULT_SCHEMA, type RunResult } from './result.ts';
+import { redactDeep, redactPasswords } from '../aggregator/redact.ts';
 
 /** A result.json parsed, checked and its histograms decoded. */
 export interface ResultPart {
@@ -31,12 +32,16 @@ export function resultPathOf(target: string): string {
 /** Why a parsed file is not a result.json at all (before any field is looked at). */
 export type SchemaProblem = { kind: 'not_object'; got: unknown } | { kind: 'schema'; got: unknown };
 
-/** Reads and parses one result.json; the caller has checked that it exists. */
+/**
+ * Reads and parses one result.json; the caller has checked that it exists. Any URL's password is
+ * *** in what it gives (a file written before results were redacted), so that what report and
+ * merge write from it never holds one.
+ */
 export function readResultJson(path: string): { parsed: unknown; notJson?: undefined } | { notJson: string } {
   try {
-    return { parsed: JSON.parse(readFileSync(path, 'utf8')) as unknown };
+    return { parsed: redactDeep(JSON.parse(readFileSync(path, 'utf8')) as unknown) };
   } catch (error) {
-    return { notJson: (error as Error).message };
+    return { notJson: redactPasswords((error as Error).message) };
   }
 }
 

@@ -151,6 +151,19 @@ describe('commands/report/report.ts (npm run report)', () => {
     expect(readFileSync(join(dir, 'result.json'), 'utf8')).toBe(FIXTURE_TEXT);
   });
 
+  it('re-renders a result.json that holds a URL password (written before results were redacted) without it', async () => {
+    const dir = tempDir();
+    const result = fixture();
+    result.scenario.aggregator.dedup = 'redis://:old-secret-pw@127.0.0.1:6379';
+    result.overrides = { ...result.overrides, dedup: 'redis://:old-secret-pw@127.0.0.1:6379' };
+    writeFileSync(join(dir, 'result.json'), JSON.stringify(result));
+    const run = await runReport([dir]);
+    expect(run.code, run.stderr).toBe(0);
+    const report = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(report).toContain('redis://:***@127.0.0.1:6379');
+    for (const name of EXPECTED_NAMES) expect(readFileSync(join(dir, name), 'utf8').includes('old-secret-pw'), name).toBe(false);
+  });
+
   it('exits 2 with a clear message on a directory without result.json, writing nothing', async () => {
     const dir = tempDir();
     const run = await runReport([dir]);

@@ -1,18 +1,20 @@
 // A redis-server of a test's own: no persistence, on a port the test chose (pickFreePort), so that
 // a test can SIGKILL it and start it again on the same port without touching the machine's shared
 // Redis. startRedis resolves once the server answers PING; killed() SIGKILLs and waits for the exit.
-// Needs the redis-server binary (docs/testing.md).
+// Needs the redis-server binary (docs/testing.md). With a password (requirepass) the server reads its
+// configuration from stdin, so that the password is not in its command line (public, like every
+// process's: engine/store-secrets.test.ts reads them all).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { sleep } from '../aggregator/clock.ts';
 
-/** A redis-server of our own (no persistence) on `port`; resolves once it answers PING. */
-export async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+/** A redis-server of our own (no persistence) on `port`, with a password if given; resolves once it answers PING. */
+export async function startRedis(port: number, options: { password?: string } = {}): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['-'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const config = [`port ${port}`, 'bind 127.0.0.1', 'save ""', 'appendonly no', ...(options.password === undefined ? [] : [`requirepass "${options.password}"`])];
+  child.stdin!.end(`${config.join('\n')}\n`);
+  const probe = new Redis({ port, host: '127.0.0.1', password: options.password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on('error', () => {});
   let ready = false;
   try {

@@ -270,12 +270,22 @@ describe('parseBenchArgs --sink', () => {
     expect(args !== 'listed' && args.overrides.sink).toBeUndefined();
   });
 
-  it('carries postgres to the run and records it in the overrides (for the replay line), a password hidden', async () => {
+  it('carries postgres to the run and records it in the overrides (for the replay line)', async () => {
     const bare = await parseBenchArgs(['--scenario', 'dup-storm', '--sink', 'postgres', '--dedup', 'postgres']);
     expect(bare !== 'listed' && [bare.sink, bare.overrides.sink, bare.scenario.aggregator.dedup]).toEqual(['postgres', 'postgres', 'postgres']);
-    const url = await parseBenchArgs(['--scenario', 'dup-storm', '--sink', 'postgres://bench:secret@db.example:5432/bench', '--dedup', 'memory']);
-    expect(url !== 'listed' && url.sink).toBe('postgres://bench:secret@db.example:5432/bench');
-    expect(url !== 'listed' && url.overrides.sink).toBe('postgres://bench:***@db.example:5432/bench');
+    const url = await parseBenchArgs(['--scenario', 'dup-storm', '--sink', 'postgres://bench@db.example:5432/bench', '--dedup', 'memory']);
+    expect(url !== 'listed' && [url.sink, url.overrides.sink]).toEqual(['postgres://bench@db.example:5432/bench', 'postgres://bench@db.example:5432/bench']);
+  });
+
+  it('refuses a password in --sink or --dedup (exit 2), naming the flag, the password shown as ***', async () => {
+    const refusal = await parseBenchArgs(['--scenario', 'dup-storm', '--sink', 'postgres://bench:secret@db.example:5432/bench', '--dedup', 'redis://:secret@127.0.0.1:6379']).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(refusal).toBeInstanceOf(UsageError);
+    expect(refusal!.message).toContain('--dedup: the URL redis://:***@127.0.0.1:6379 carries a password');
+    expect(refusal!.message).toContain('--sink: the URL postgres://bench:***@db.example:5432/bench carries a password');
+    expect(refusal!.message).not.toContain('secret');
   });
 
   it('lets a bare subscriber (no dedup, no sink) take --sink postgres with the scenario\'s sqlite dedup', async () => {

@@ -2,6 +2,7 @@
 // its overrides, everything validated), run, write result.json + report.md, print a summary. Exit codes (cli/exit.ts): 0 ok, 1 a check failed,
 // 2 bad input, 3 run invalid or broker unavailable.
 
+import { redactPassword, redactPasswords } from '../../aggregator/redact.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
@@ -177,7 +178,7 @@ export async function main(argv: string[]): Promise<number> {
     parsed = await parseBenchArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
+    process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
   if (parsed === 'listed') return EXIT.ok;
@@ -189,8 +190,8 @@ export async function main(argv: string[]): Promise<number> {
     const load = scenario.load;
     const shape = load.model === 'open' ? `open model ${scenario.phases.map((p) => `${p.name} ${describeRate(p.rate)}`).join(', ')}` : `closed model, ${load.concurrency} in flight`;
     const subject = scenario.target
-      ? `target ${scenario.target.command.join(' ')}`
-      : parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${scenario.aggregator.dedup}`;
+      ? `target ${redactPasswords(scenario.target.command.join(' '))}`
+      : parsed.aggregator === 'none' ? 'bare subscriber (--aggregator none)' : `dedup ${redactPassword(scenario.aggregator.dedup)}`;
     process.stderr.write(
       `chaosbench: ${scenario.name}${parsed.shard ? ` · shard ${parsed.shard.index}/${parsed.shard.count}` : ''} · ${total} s of load · ${shape} · ${load.publishers} publishers on ${load.workers} worker${load.workers === 1 ? '' : 's'} · seed ${scenario.seed} · broker ${parsed.broker}${parsed.broker_access ? ` (MQTT ${mqttVersionName(parsed.broker_access.mqtt_version)}${parsed.broker_access.cert ? ', client certificate' : ''}${parsed.broker_access.username !== undefined ? `, user ${parsed.broker_access.username}${parsed.broker_access.password !== undefined ? ', password ***' : ''}` : ''})` : ''}${parsed.aggregator === 'none' ? '' : ` · sink ${describeSinkChoice(parsed.sink)}`} · ${subject}\n`,
     );
@@ -201,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
     result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
   } catch (error) {
     lines.end();
-    process.stderr.write(`error: the run could not complete: ${(error as Error).message}\n`);
+    process.stderr.write(`error: the run could not complete: ${redactPasswords((error as Error).message)}\n`);
     return EXIT.invalid_run;
   }
   lines.end();

@@ -11,6 +11,7 @@
 // which plans from the first stage's results. Running, directories and report files are the
 // campaign runner's; rendering is reports/compare.ts's.
 
+import { redactDeep, redactPasswords } from '../../aggregator/redact.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
@@ -437,8 +438,9 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
     runs,
     ...(atCapacity ? { at_capacity: atCapacity } : {}),
   };
-  writeFileSync(join(plan.out_dir, 'compare.json'), `${JSON.stringify({ ...report, summary: summarizeVariants(report) }, null, 2)}\n`);
-  writeFileSync(join(plan.out_dir, 'compare.md'), `${renderCompare(report)}\n`);
+  // Nothing in it should carry a password (flags with one are refused, results are redacted): *** all the same.
+  writeFileSync(join(plan.out_dir, 'compare.json'), `${JSON.stringify(redactDeep({ ...report, summary: summarizeVariants(report) }), null, 2)}\n`);
+  writeFileSync(join(plan.out_dir, 'compare.md'), `${redactPasswords(renderCompare(report))}\n`);
   const all = [...runs, ...(atCapacity?.runs ?? [])];
   return { report, exit: all.every((r) => r.valid) ? EXIT.ok : EXIT.invalid_run };
 }
@@ -449,7 +451,7 @@ export async function main(argv: string[]): Promise<number> {
     plan = await parseCompareArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
+    process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
   if (plan === 'listed') return EXIT.ok;

@@ -13,6 +13,7 @@
 // gate.md and a baseline file. The verdict's rules are ./verdict.ts, the statistics ./stats.ts, the
 // baseline file's format ./baseline.ts and the rendering reports/gate.ts.
 
+import { redactDeep, redactPasswords } from '../../aggregator/redact.ts';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
@@ -382,11 +383,12 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
       replicates: runs.map((r) => ({ replicate: r.replicate, run_id: r.run_id, valid: r.valid, figures: r.figures, load_avg_1m: r.load_avg_1m })),
     };
     mkdirSync(dirname(plan.baseline_path!), { recursive: true });
-    writeFileSync(plan.baseline_path!, `${JSON.stringify(file, null, 2)}\n`);
+    writeFileSync(plan.baseline_path!, `${JSON.stringify(redactDeep(file), null, 2)}\n`);
     report.message = `${runs.length} replicates written to ${plan.baseline_path}`;
   }
-  const markdown = renderGate(report);
-  writeFileSync(join(plan.out_dir, 'gate.json'), `${JSON.stringify(report, null, 2)}\n`);
+  // Nothing here should carry a password (flags with one are refused, results are redacted): *** all the same.
+  const markdown = redactPasswords(renderGate(report));
+  writeFileSync(join(plan.out_dir, 'gate.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
   writeFileSync(join(plan.out_dir, 'gate.md'), markdown);
   if (plan.summary) {
     mkdirSync(dirname(resolve(plan.summary)), { recursive: true });
@@ -401,7 +403,7 @@ export async function main(argv: string[]): Promise<number> {
     plan = await parseGateArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
+    process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
   const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
