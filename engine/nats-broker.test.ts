@@ -14,11 +14,9 @@
 // - `$share/GROUP/FILTER` is granted QoS 1 in the SUBACK but delivers nothing.
 // The contrast for the first one is checked on a private Mosquitto with the same client.
 
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,29 +24,14 @@ import { startNats, type NatsServer } from '../test-support/nats-server.ts';
 import { startMosquitto } from './broker/mosquitto.ts';
 import { tempDir } from '../test-support/temp-dirs.ts';
 import { sleep } from '../aggregator/clock.ts';
-import { TYPESCRIPT_EXEC_ARGV } from './typescript-child.ts';
 import { EXIT } from '../cli/exit.ts';
 import type { RunResult } from './result.ts';
+import { runChaosbench } from '../test-support/run-command.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const KILL_AFTER_MS = 120_000;
 const QUICK_ACK_WAIT_MS = 2_000;
 
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', 'bench', ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: KILL_AFTER_MS,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const bench = (args: string[]) => runChaosbench('bench', args, { timeout_ms: KILL_AFTER_MS });
 
 const readResult = (out: string) => JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as RunResult;
 

@@ -1,20 +1,18 @@
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { LatencyRecorder } from '../engine/metrics/histogram.ts';
 import type { LatencyResult, RunResult } from '../engine/result.ts';
-import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
 import { reportFiles, sanitizeFileName } from './files.ts';
 import { renderReport } from './markdown.ts';
 import { latencySpectrumSvg, timelineSvg } from './svg.ts';
 import { parseXml } from '../test-support/xml-check.ts';
 import { tempDirs } from '../test-support/temp-dirs.ts';
+import { runChaosbench } from '../test-support/run-command.ts';
 
 const FIXTURE_PATH = fileURLToPath(new URL('../test-support/fixtures/dup-storm.result.json', import.meta.url));
 const FIXTURE_TEXT = readFileSync(FIXTURE_PATH, 'utf8');
-const ENTRY = fileURLToPath(new URL('../commands/chaosbench.ts', import.meta.url));
 
 function fixture(): RunResult {
   return JSON.parse(FIXTURE_TEXT) as RunResult;
@@ -117,23 +115,7 @@ describe('reportFiles', () => {
   });
 });
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runReport(args: string[]): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, ENTRY, 'report', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runReport = (args: string[]) => runChaosbench('report', args);
 
 describe('commands/report/report.ts (npm run report)', () => {
   const tempDir = tempDirs('report');

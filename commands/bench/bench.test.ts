@@ -2,7 +2,6 @@
 // per case, with its exit code and output. Every case here is bad input or an informational flag,
 // so each must end before any broker or aggregator starts; the runs go concurrently to stay fast.
 
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +13,8 @@ import { smoke } from '../../scenarios/shipped/smoke.ts';
 import { parseBenchArgs } from './bench.ts';
 import { parseDuration } from '../../cli/flags.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
-import { TYPESCRIPT_EXEC_ARGV } from '../../engine/typescript-child.ts';
 import { tempDir } from '../../test-support/temp-dirs.ts';
+import { runChaosbench, runTypeScript, type CommandOutcome } from '../../test-support/run-command.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // No time bound on these children: on a shared, loaded machine tsx alone can take seconds to start.
@@ -26,33 +25,10 @@ const KILL_AFTER_MS = 25_000;
 /** What the bench prints on stderr just before it starts the broker and the aggregator. */
 const RUN_BANNER = 'chaosbench: ';
 
-interface Outcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+type Outcome = CommandOutcome;
 
-function runTypeScript(script: string, args: readonly string[]): Promise<Outcome> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, script, ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: KILL_AFTER_MS,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - started }));
-  });
-}
-
-const bench = (...args: string[]) => runTypeScript('commands/chaosbench.ts', ['bench', ...args]);
-const aggregator = (...args: string[]) => runTypeScript('aggregator/main.ts', args);
+const bench = (...args: string[]) => runChaosbench('bench', args, { timeout_ms: KILL_AFTER_MS });
+const aggregator = (...args: string[]) => runTypeScript('aggregator/main.ts', args, { timeout_ms: KILL_AFTER_MS });
 
 /** Bad input: exit 2, a message on stderr naming the problem, nothing run. */
 function expectBadInput(outcome: Outcome, ...named: (string | RegExp)[]): void {

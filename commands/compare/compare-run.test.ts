@@ -2,29 +2,18 @@
 // against none, 2 replicates, as a child process the way a user runs it. Starts brokers and
 // aggregators (4 runs, about 5 s each).
 
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import type { CompareReport } from '../../reports/compare.ts';
-import { TYPESCRIPT_EXEC_ARGV } from '../../engine/typescript-child.ts';
 import { tempDir } from '../../test-support/temp-dirs.ts';
+import { runChaosbench } from '../../test-support/run-command.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const out = tempDir('compare-run');
 
 it('runs memory and none interleaved twice and writes compare.md and compare.json', { timeout: 90_000 }, async () => {
   const args = ['--scenario', 'dup-storm', '--dedup', 'memory,none', '--replicates', '2', '--duration', '1s', '--rate', '300', '--set', 'phases[0].duration_s=1', '--out', out];
-  const outcome = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', 'compare', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 85_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const outcome = await runChaosbench('compare', args, { timeout_ms: 85_000 });
 
   const json = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as CompareReport;
   expect(json.runs.map((r) => `${r.variant}-r${r.replicate}`), outcome.stderr).toEqual(['memory-r1', 'none-r1', 'memory-r2', 'none-r2']);

@@ -16,16 +16,13 @@
 // On a loaded machine a run may be invalid (the generator fell behind) or the p99s too spread:
 // then the gate must say so with exit 3, never pass or fail silently.
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import type { GateReport } from '../../reports/gate.ts';
-import { TYPESCRIPT_EXEC_ARGV } from '../../engine/typescript-child.ts';
 import { tempDir } from '../../test-support/temp-dirs.ts';
+import { runChaosbench } from '../../test-support/run-command.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const out = tempDir('gate-run');
 
 const SHORT = ['--scenario', 'gate', '--set', 'phases[1].duration_s=3', '--replicates', '4', '--quiet'];
@@ -37,17 +34,7 @@ const PLANTED_REGRESSION_DELAY_MS = 60;
 /** Extra ms per commit that moves p99 by about 2 % (measured slope, docs/lab/2026-11-25-gate.md). */
 const PLANTED_2PCT_DELAY_MS = 0.35;
 
-function gate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', 'gate', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 230_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const gate = (args: string[]) => runChaosbench('gate', args, { timeout_ms: 230_000 });
 
 /** Exit 3 is allowed only with the gate saying why: invalid runs, or too noisy to decide. */
 function expectSaysWhyUndecided(report: GateReport) {
