@@ -4,13 +4,10 @@
 // file the run wrote (filesUnder). Used by the tests that no password shows anywhere
 // (engine/own-broker.test.ts: the broker's; engine/store-secrets.test.ts: the dedup store's and the sink's).
 
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { TYPESCRIPT_EXEC_ARGV } from '../engine/typescript-child.ts';
+import { runChaosbench } from './run-command.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const KILL_AFTER_MS = 120_000;
 
 export interface WatchedOutcome {
@@ -44,36 +41,24 @@ export function watchedBench(args: string[], env: Record<string, string>, secret
 }
 
 /** The same for any command (compare, gate). */
-export function watchedCommand(command: string, args: string[], env: Record<string, string>, secrets: string | readonly string[]): Promise<WatchedOutcome> {
+export async function watchedCommand(command: string, args: string[], env: Record<string, string>, secrets: string | readonly string[]): Promise<WatchedOutcome> {
   const watched = typeof secrets === 'string' ? [secrets] : secrets;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', command, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: KILL_AFTER_MS,
-    });
-    let stdout = '';
-    let stderr = '';
-    let scans = 0;
-    const leaks: string[] = [];
-    let sawAggregator = false;
-    const scanner = setInterval(() => {
-      scans++;
-      for (const [pid, line] of commandLines()) {
-        if (watched.some((secret) => line.includes(secret))) leaks.push(`${pid}: ${line}`);
-        if (line.includes('aggregator/main.ts')) sawAggregator = true;
-      }
-    }, 250);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearInterval(scanner);
-      resolve({ code, stdout, stderr, ms: performance.now() - started, scans, leaks, saw_aggregator: sawAggregator });
-    });
-  });
+  let scans = 0;
+  const leaks: string[] = [];
+  let sawAggregator = false;
+  const scanner = setInterval(() => {
+    scans++;
+    for (const [pid, line] of commandLines()) {
+      if (watched.some((secret) => line.includes(secret))) leaks.push(`${pid}: ${line}`);
+      if (line.includes('aggregator/main.ts')) sawAggregator = true;
+    }
+  }, 250);
+  try {
+    const { code, stdout, stderr, ms } = await runChaosbench(command, args, { env, timeout_ms: KILL_AFTER_MS });
+    return { code, stdout, stderr, ms, scans, leaks, saw_aggregator: sawAggregator };
+  } finally {
+    clearInterval(scanner);
+  }
 }
 
 /** Every file under dir, with its text. */
