@@ -15,6 +15,9 @@ export const EXIT = {
   invalid_run: 3,
 } as const;
 
+/** A finished run's exit code by its verdict (engine/result.ts runVerdict), so the code says what the verdict line says. */
+export const EXIT_OF_VERDICT = { fail: EXIT.check_failed, invalid: EXIT.invalid_run, pass: EXIT.ok } as const;
+
 /** Bad input: the command prints its message (naming the field) and exits EXIT.bad_input. */
 export class UsageError extends Error {
   override name = 'UsageError';

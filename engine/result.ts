@@ -275,6 +275,30 @@ export function metricValue(result: Pick<RunResult, 'totals' | 'latency'> & { re
   }
 }
 
+/**
+ * The counts that say events were lost or never got through (the gate holds every run to the same
+ * table). A failed check on one of them is a failure whatever else made the run invalid as a
+ * measurement: the events are gone however late the generator sent them.
+ */
+export const CORRECTNESS_METRICS = ['lost', 'lost_unacked', 'never_sent', 'sink_duplicates'] as const;
+export type CorrectnessMetric = (typeof CORRECTNESS_METRICS)[number];
+
+const isCorrectnessMetric = (metric: string): metric is CorrectnessMetric => (CORRECTNESS_METRICS as readonly string[]).includes(metric);
+
+/** A finished run's verdict, in order of precedence: a failed correctness check, an invalid run, any failed check, a pass. */
+export type RunVerdict = 'fail' | 'invalid' | 'pass';
+
+/** The failed checks a verdict reports: on an invalid run only the correctness ones are judged. */
+export function judgedFailures(result: Pick<RunResult, 'valid' | 'checks'>): CheckResult[] {
+  const failed = result.checks.filter((c) => !c.passed);
+  return result.valid ? failed : failed.filter((c) => isCorrectnessMetric(c.metric));
+}
+
+export function runVerdict(result: Pick<RunResult, 'valid' | 'checks'>): RunVerdict {
+  if (judgedFailures(result).length > 0) return 'fail';
+  return result.valid ? 'pass' : 'invalid';
+}
+
 export function evaluateChecks(checks: readonly Check[], result: Pick<RunResult, 'totals' | 'latency'> & { recovery_s?: number }): CheckResult[] {
   return checks.map((check) => {
     const actual = metricValue(result, check.metric);

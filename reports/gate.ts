@@ -3,7 +3,7 @@
 // floor and the verdict, then the rule in words, the correctness gate and any invalid runs.
 
 import type { Decision, Verdict } from '../commands/gate/stats.ts';
-import type { RunResult } from '../engine/result.ts';
+import type { CorrectnessMetric, RunResult } from '../engine/result.ts';
 import type { RunFigures } from '../engine/figures.ts';
 import { escapeCell } from './compare.ts';
 import type { Summary } from '../commands/campaign/summary.ts';
@@ -31,9 +31,6 @@ export interface GateRun {
   load_avg_1m: number | null;
 }
 
-/** The counts a scenario can promise to keep at 0 that the correctness gate holds every run to. */
-export const CORRECTNESS_METRICS = ['lost', 'lost_unacked', 'never_sent', 'sink_duplicates'] as const;
-export type CorrectnessMetric = (typeof CORRECTNESS_METRICS)[number];
 
 export interface CorrectnessFailure {
   side: string;

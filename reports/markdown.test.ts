@@ -120,8 +120,10 @@ describe('renderReport', () => {
     expect(md).toContain("--dedup postgres --sink 'postgres://bench:***@db.example:5432/test'`");
   });
 
-  it('starts an invalid run with **INVALID RUN** and every reason, even when its checks failed', () => {
-    const result = withTotals({ lost: 2 });
+  it('starts an invalid run with **INVALID RUN** and every reason, even when a check it does not judge (latency) failed', () => {
+    const result = withTotals({});
+    result.checks = [...result.checks, { metric: 'p99_ms', op: '<', value: 1, actual: 20, passed: false }];
+    result.passed = false;
     result.valid = false;
     result.invalid_reasons = [
       'the generator offered 612 ev/s against a target of 1000 ev/s (below 95%): the harness, not the system, was the limit',
@@ -281,6 +283,35 @@ describe('the default checks (NOTHING_LOST_NOTHING_DOUBLED)', () => {
     expect(lines[0]).toBe(`FAIL — 1 of ${NOTHING_LOST_NOTHING_DOUBLED.length} checks failed: ${metric} == 0 (was 2)`);
     expect(lines[1]).toMatch(figures);
     expect(exitCodeOf(result)).toBe(EXIT.check_failed);
+  });
+
+  // A run can be invalid as a measurement (the generator fell behind) and still have lost events:
+  // those are gone however late they were sent. The verdict and exit code say FAIL, not INVALID.
+  const invalidRun = (changes: Partial<RunResult['totals']>, extraChecks: RunResult['scenario']['checks'] = []) => {
+    const result = fixture();
+    result.scenario.checks = [...NOTHING_LOST_NOTHING_DOUBLED, ...extraChecks];
+    Object.assign(result.totals, changes);
+    result.checks = evaluateChecks(result.scenario.checks, result);
+    result.passed = result.checks.every((c) => c.passed);
+    result.valid = false;
+    result.invalid_reasons = ['the generator fell behind its schedule in phase \'storm\': lag p99 947.7 ms > 100 ms'];
+    return result;
+  };
+
+  it('fail an invalid run that lost events (exit 1, not 3), naming the loss first and the invalidity after', () => {
+    const result = invalidRun({ lost: 3948, unique_committed: 0 });
+    const first = renderSummary(result).split('\n')[0];
+    expect(first).toBe(
+      `FAIL — 1 of ${NOTHING_LOST_NOTHING_DOUBLED.length} checks failed: lost == 0 (was 3948); the run is also invalid as a measurement, so its other checks are not judged: the generator fell behind its schedule in phase 'storm': lag p99 947.7 ms > 100 ms`,
+    );
+    expect(exitCodeOf(result)).toBe(EXIT.check_failed);
+  });
+
+  it('call an invalid run INVALID (exit 3) when only a latency check failed: its latency is not judged', () => {
+    const result = invalidRun({}, [{ metric: 'p99_ms', op: '<', value: 0.001 }]);
+    expect(result.checks.find((c) => c.metric === 'p99_ms')!.passed).toBe(false);
+    expect(renderSummary(result).split('\n')[0]).toMatch(/^INVALID RUN — the generator fell behind/);
+    expect(exitCodeOf(result)).toBe(EXIT.invalid_run);
   });
 
   it('pass the fixture run, whose every event is in the sink once (exit 0)', () => {

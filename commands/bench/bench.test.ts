@@ -66,7 +66,7 @@ describe.concurrent('bench CLI (spawned)', () => {
     expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
     expect(outcome.stdout).toContain('--scenario');
     expect(outcome.stdout).toContain('--list');
-    expect(outcome.stdout).toMatch(/Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid/);
+    expect(outcome.stdout).toMatch(/Exit codes: 0 ok · 1 a check failed \(events lost, never acked, never sent or doubled: also in an invalid run\)\n· 2 bad input · 3 run invalid/);
     expect(outcome.stderr).not.toContain(RUN_BANNER);
   });
 

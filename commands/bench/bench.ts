@@ -13,10 +13,10 @@ import { makeRunId, runScenario, type AggregatorKind } from '../../engine/run.ts
 import { resolveRun, type ResolvedRun } from '../../engine/resolve.ts';
 import { renderSummary } from '../../reports/markdown.ts';
 import { reportFiles } from '../../reports/files.ts';
-import type { RunResult } from '../../engine/result.ts';
+import { runVerdict, type RunResult } from '../../engine/result.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
 import { writeProfileReport } from '../../engine/profiles.ts';
-import { EXIT, UsageError } from '../../cli/exit.ts';
+import { EXIT, EXIT_OF_VERDICT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions } from '../../cli/flags.ts';
 
@@ -65,8 +65,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
       .usage(
         'Run a chaos benchmark scenario against the reference aggregator (or your own consumer: --target) and write\nresult.json + report.md.\n\n' +
           'Usage: $0 --scenario dup-storm [options]\n\n' +
-          'Exit codes: 0 ok · 1 a check failed · 2 bad input · 3 run invalid (the generator could not keep its schedule)\n' +
-            'or could not complete (e.g. the broker is unreachable)',
+          'Exit codes: 0 ok · 1 a check failed (events lost, never acked, never sent or doubled: also in an invalid run)\n' +
+            '· 2 bad input · 3 run invalid (the generator could not keep its schedule) or could not complete (e.g. the\nbroker is unreachable)',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
@@ -221,8 +221,7 @@ export async function main(argv: string[]): Promise<number> {
   return exitCodeOf(result);
 }
 
-/** A finished run's exit code, as its verdict line reads: 3 invalid, 1 a check failed, 0 ok. */
-export function exitCodeOf(result: Pick<RunResult, 'valid' | 'passed'>): number {
-  if (!result.valid) return EXIT.invalid_run;
-  return result.passed ? EXIT.ok : EXIT.check_failed;
+/** A finished run's exit code, as its verdict line reads (runVerdict): 1 a check failed (lost events first, even in an invalid run), 3 invalid, 0 ok. */
+export function exitCodeOf(result: Pick<RunResult, 'valid' | 'checks'>): number {
+  return EXIT_OF_VERDICT[runVerdict(result)];
 }

@@ -3,7 +3,8 @@
 // whether the machine's load can explain a verdict against a stored baseline, and the outcome with
 // its exit code, in order of precedence. Pure: no run, no file, no clock.
 
-import { CORRECTNESS_METRICS, type AaSummary, type CorrectnessFailure, type CorrectnessMetric, type GateMode, type GateOutcome, type GateRun } from '../../reports/gate.ts';
+import type { AaSummary, CorrectnessFailure, GateMode, GateOutcome, GateRun } from '../../reports/gate.ts';
+import { CORRECTNESS_METRICS, type CorrectnessMetric } from '../../engine/result.ts';
 import type { Summary } from '../campaign/summary.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { EXIT } from '../../cli/exit.ts';

@@ -6,11 +6,12 @@
 
 import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { EXIT } from '../../cli/exit.ts';
+import { EXIT, EXIT_OF_VERDICT } from '../../cli/exit.ts';
 import { mergedReportFiles, renderMergeSummary } from '../../reports/merge.ts';
 import { mergeResults, type MergePart } from './merge.ts';
 import { mergeProblems } from './merge-problems.ts';
 import { readPart, readResultJson, resultPathOf } from '../../engine/result-file.ts';
+import { runVerdict } from '../../engine/result.ts';
 
 export const MERGE_USAGE = `Usage: npm run merge -- DIR DIR… [--out DIR]
 
@@ -116,6 +117,5 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
     writeFileSync(join(outDir, name), content);
   }
   io.stdout(`${renderMergeSummary(merged)}\nmerged: ${join(outDir, 'result.json')}\nreport: ${join(outDir, 'report.md')}\n`);
-  if (!merged.valid) return EXIT.invalid_run;
-  return merged.passed ? EXIT.ok : EXIT.check_failed;
+  return EXIT_OF_VERDICT[runVerdict(merged)];
 }
