@@ -288,11 +288,22 @@ const isCorrectnessMetric = (metric: string): metric is CorrectnessMetric => (CO
 /** A finished run's verdict, in order of precedence: a failed correctness check, an invalid run, any failed check, a pass. */
 export type RunVerdict = 'fail' | 'invalid' | 'pass';
 
+/** The failed checks on events lost, never acked, never sent or doubled. */
+export function failedCorrectnessChecks(result: Pick<RunResult, 'checks'>): CheckResult[] {
+  return result.checks.filter((c) => !c.passed && isCorrectnessMetric(c.metric));
+}
+
 /** The failed checks a verdict reports: on an invalid run only the correctness ones are judged. */
 export function judgedFailures(result: Pick<RunResult, 'valid' | 'checks'>): CheckResult[] {
-  const failed = result.checks.filter((c) => !c.passed);
-  return result.valid ? failed : failed.filter((c) => isCorrectnessMetric(c.metric));
+  return result.valid ? result.checks.filter((c) => !c.passed) : failedCorrectnessChecks(result);
 }
+
+// A check's actual value with enough digits that it cannot round onto its threshold: a failed
+// `committed_ratio >= 1` must not read "was 1.00".
+export const checkActual = (value: number | null) => (value === null ? 'not measured' : Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6))));
+
+/** A failed check as the verdict line names it: `lost == 0 (was 3948)`. */
+export const describeFailedCheck = (check: CheckResult) => `${check.metric} ${check.op} ${check.value} (was ${checkActual(check.actual)})`;
 
 export function runVerdict(result: Pick<RunResult, 'valid' | 'checks'>): RunVerdict {
   if (judgedFailures(result).length > 0) return 'fail';

@@ -22,6 +22,8 @@ export interface CompareRun {
   invalid_reasons: string[];
   /** The scenario's checks; null when the run did not complete. */
   passed: boolean | null;
+  /** Its failed checks on events lost, never acked, never sent or doubled; absent in files written before they were recorded. */
+  lost_events?: string[];
   /** The run could not complete (e.g. the broker was unreachable): no figures. */
   error: string | null;
   figures: RunFigures | null;
@@ -184,9 +186,14 @@ function statusLine(report: CompareReport): string {
   const all = [...report.runs, ...(report.at_capacity?.runs ?? [])];
   const invalidRuns = all.filter((r) => !r.valid);
   const n = all.length;
-  return invalidRuns.length === 0
-    ? `**All ${n} runs valid**`
-    : `**${invalidRuns.length} of ${n} runs INVALID** — ${invalidRuns.map((r) => `${escapeCell(r.variant)} r${r.replicate}`).join(', ')}; their variants are marked ⚠`;
+  // Lost events come first: they are a failure of the system, whatever else made a run invalid (exit 1).
+  const losing = all.filter((r) => (r.lost_events ?? []).length > 0);
+  const lost = losing.length === 0 ? '' : `**${losing.length} of ${n} runs LOST EVENTS** — ${losing.map((r) => `${escapeCell(r.variant)} r${r.replicate}: ${r.lost_events!.join(', ')}`).join('; ')}\n\n`;
+  return `${lost}${
+    invalidRuns.length === 0
+      ? `**All ${n} runs valid**`
+      : `**${invalidRuns.length} of ${n} runs INVALID** — ${invalidRuns.map((r) => `${escapeCell(r.variant)} r${r.replicate}`).join(', ')}; their variants are marked ⚠`
+  }`;
 }
 
 /** Only with more than one round of some variant besides the first is there a per-round spread to show. */

@@ -2,7 +2,7 @@
 // The first line is the verdict; a reader who stops there knows whether to trust the rest.
 
 import type { BacklogSource } from '../engine/metrics/backlog.ts';
-import { judgedFailures, runVerdict, type DrainCount, type LatencyResult, type RunResult } from '../engine/result.ts';
+import { checkActual, describeFailedCheck, judgedFailures, runVerdict, type DrainCount, type LatencyResult, type RunResult } from '../engine/result.ts';
 
 /** What the timeline's backlog subtracts, by who counted it (result.json backlog_source). */
 const BACKLOG_SOURCE_TEXT: Record<BacklogSource, string> = {
@@ -24,9 +24,6 @@ const backlogSelfReported = (result: RunResult) => (result.backlog_source ?? 'su
 const fmt = (value: number | undefined, digits = 2) =>
   value === undefined || value === null ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(digits);
 const pct = (value: number) => `${(value * 100).toFixed(2)}%`;
-// A check's actual value with enough digits that it cannot round onto its threshold: a failed
-// `committed_ratio >= 1` must not read "was 1.00".
-const actual = (value: number | null) => (value === null ? 'not measured' : Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6))));
 
 /** The verdict line: what runVerdict decides (engine/result.ts), and so what the exit code says. */
 export function verdictLine(result: RunResult): string {
@@ -36,7 +33,7 @@ export function verdictLine(result: RunResult): string {
     const failed = judgedFailures(result);
     // Lost events stay lost in a run that is invalid as a measurement; its other checks are not judged.
     const invalid = result.valid ? '' : `; the run is also invalid as a measurement, so its other checks are not judged: ${result.invalid_reasons.join('; ')}`;
-    return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => `${c.metric} ${c.op} ${c.value} (was ${actual(c.actual)})`).join(', ')}${invalid}${overloadNote(result)}`;
+    return `**FAIL** — ${failed.length} of ${result.checks.length} checks failed: ${failed.map(describeFailedCheck).join(', ')}${invalid}${overloadNote(result)}`;
   }
   if (result.checks.length === 0) return `**PASS** — no checks${result.aggregator.kind === 'none' ? ' (bare subscriber: nothing is committed)' : ''}; run valid${overloadNote(result)}`;
   const n = result.checks.length;
@@ -88,7 +85,7 @@ export function renderReport(result: RunResult): string {
   out.push(
     table(
       ['check', 'actual', 'result'],
-      result.checks.map((check) => [`${check.metric} ${check.op} ${check.value}`, actual(check.actual), check.passed ? 'pass' : '**FAIL**']),
+      result.checks.map((check) => [`${check.metric} ${check.op} ${check.value}`, checkActual(check.actual), check.passed ? 'pass' : '**FAIL**']),
     ),
     '',
   );

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runScenario, WARMUP_PHASE, type RunOptions } from '../../engine/run.ts';
-import type { RunResult } from '../../engine/result.ts';
+import { describeFailedCheck, failedCorrectnessChecks, type RunResult } from '../../engine/result.ts';
 import { figuresOf, type RunFigures } from '../../engine/figures.ts';
 import type { ResolvedRun } from '../../engine/resolve.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
@@ -48,6 +48,8 @@ export interface CampaignRun<A extends CampaignArm = CampaignArm> {
   invalid_reasons: string[];
   /** The scenario's checks; null when the run did not complete. */
   passed: boolean | null;
+  /** Its failed checks on events lost, never acked, never sent or doubled (`lost == 0 (was 12)`); empty when none or the run did not complete. */
+  lost_events: string[];
   /** The run could not complete (e.g. the broker was unreachable): why. No figures then. */
   error: string | null;
   figures: RunFigures | null;
@@ -116,10 +118,10 @@ export async function runCampaign<A extends CampaignArm>(campaign: Campaign<A>, 
       }
       machine ??= result.machine;
       gitSha ??= result.git_sha;
-      entry = { ...place, run_id: result.run_id, valid: result.valid, invalid_reasons: result.invalid_reasons, passed: result.passed, error: null, figures: figuresOf(result) };
+      entry = { ...place, run_id: result.run_id, valid: result.valid, invalid_reasons: result.invalid_reasons, passed: result.passed, lost_events: failedCorrectnessChecks(result).map(describeFailedCheck), error: null, figures: figuresOf(result) };
     } catch (error) {
       const message = (error as Error).message ?? String(error);
-      entry = { ...place, run_id: null, valid: false, invalid_reasons: [`the run could not complete: ${message}`], passed: null, error: message, figures: null };
+      entry = { ...place, run_id: null, valid: false, invalid_reasons: [`the run could not complete: ${message}`], passed: null, lost_events: [], error: message, figures: null };
     }
     runs.push(entry);
     deps.done?.(entry);

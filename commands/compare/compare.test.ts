@@ -11,7 +11,7 @@ import { atRate, buildAxis, capacityRates, main, parseCompareArgs, runCompare, u
 import type { RunRequest } from '../../engine/resolve.ts';
 import { UsageError } from '../../cli/exit.ts';
 import type { RunOptions } from '../../engine/run.ts';
-import type { RunResult } from '../../engine/result.ts';
+import { evaluateChecks, type RunResult } from '../../engine/result.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const FIXTURE_TEXT = readFileSync(new URL('../../test-support/fixtures/dup-storm.result.json', import.meta.url), 'utf8');
@@ -180,7 +180,7 @@ describe('parseCompareArgs', () => {
 
 describe('runCompare with a stand-in for runScenario', () => {
   /** The fixture, with committed ev/s and validity chosen per call. */
-  function fakeRun(outcomes: Record<string, { committed: number; valid?: boolean; throws?: string }>) {
+  function fakeRun(outcomes: Record<string, { committed: number; valid?: boolean; throws?: string; lost?: number }>) {
     const calls: RunOptions[] = [];
     const run = async (options: RunOptions): Promise<RunResult> => {
       calls.push(options);
@@ -195,6 +195,11 @@ describe('runCompare with a stand-in for runScenario', () => {
       result.throughput.committed_per_s = outcome.committed;
       result.valid = outcome.valid ?? true;
       result.invalid_reasons = result.valid ? [] : ['the generator fell behind its schedule'];
+      if (outcome.lost) {
+        result.totals.lost = outcome.lost;
+        result.checks = evaluateChecks(options.scenario.checks, result);
+        result.passed = result.checks.every((c) => c.passed);
+      }
       return result;
     };
     return { run, calls };
@@ -263,6 +268,21 @@ describe('runCompare with a stand-in for runScenario', () => {
     expect(md.split('\n')[0]).toBe('**2 of 4 runs INVALID** — bare r1, reference r2; their variants are marked ⚠');
     expect(md).toContain('| ⚠ reference | 1/2 |');
     expect(md).toContain('| ⚠ bare | 1/2 | 5100 [5000–5200] | 5.10× |');
+  });
+
+  it('exits 1 when a run lost events, also when another run is invalid, and names the run first in compare.md', async () => {
+    const out = tempDir();
+    const p = await plan('--scenario', 'dup-storm', '--aggregator', 'reference,none', '--replicates', '1', '--out', out);
+    const { run } = fakeRun({ 'reference-r1': { committed: 1000, lost: 12, valid: false }, 'bare-r1': { committed: 5000, valid: false } });
+    const lines: string[] = [];
+    const { report, exit } = await runCompare(p, { run, log: (line) => lines.push(line) });
+    expect(exit).toBe(1);
+    expect(report.runs[0]!.lost_events).toEqual(['lost == 0 (was 12)']);
+    expect(report.runs[1]!.lost_events).toEqual([]);
+    expect(lines[1]).toContain('LOST EVENTS: lost == 0 (was 12)  INVALID: the generator fell behind its schedule');
+    const md = readFileSync(join(out, 'compare.md'), 'utf8').split('\n');
+    expect(md[0]).toBe('**1 of 2 runs LOST EVENTS** — reference r1: lost == 0 (was 12)');
+    expect(md[2]).toBe('**2 of 2 runs INVALID** — reference r1, bare r1; their variants are marked ⚠');
   });
 
   it('--at-capacity 0.5: after the capacity runs, each store runs open-model at half its own median capacity; the bare subscriber does not', async () => {

@@ -3,7 +3,7 @@
 // the machine's drift reaches every variant alike. Every variant is a typed change of the request
 // the variants share (engine/resolve.ts resolves and validates each) before anything runs; the runs
 // are the campaign runner's (commands/campaign/campaign.ts), and compare.json + compare.md summarise
-// them all. Exit codes: 0 every run valid · 2 bad input · 3 some run invalid or not completed.
+// them all. Exit codes: 0 every run valid · 1 some run lost events · 2 bad input · 3 some run invalid or not completed.
 //
 // Why it is over 450 lines: it is the command's planning alone, under its own functions — the axis
 // and its variants (splitting values, unique names and directories, buildAxis, parseCompareArgs,
@@ -186,7 +186,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
       .usage(
         'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md + compare.json.\n\n' +
           'Usage: $0 --scenario dup-storm --dedup memory,sqlite,none [options]\n\n' +
-          'Exit codes: 0 every run valid · 2 bad input · 3 some run invalid or not completed',
+          'Exit codes: 0 every run valid · 1 some run lost events (a failed lost, lost_unacked, never_sent or sink_duplicates check)\n· 2 bad input · 3 some run invalid or not completed',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
@@ -341,7 +341,8 @@ function runLine(run: CompareRun, total: number, replicates: number): string {
   const f = run.figures!;
   const p99 = f.p99_ms === null ? '—' : `${f.p99_ms.toFixed(f.p99_ms >= 100 ? 0 : 1)} ms`;
   const verdict = run.valid ? 'valid' : `INVALID: ${run.invalid_reasons.join('; ')}`;
-  return `${head}  committed ${f.committed_per_s.toFixed(0)} ev/s  p99 ${p99}  ${verdict}`;
+  const lost = (run.lost_events ?? []).length > 0 ? `LOST EVENTS: ${run.lost_events!.join(', ')}  ` : '';
+  return `${head}  committed ${f.committed_per_s.toFixed(0)} ev/s  p99 ${p99}  ${lost}${verdict}`;
 }
 
 /** A variant as an arm of the campaign: its runs go to <slug>-r<k> (the second stage's to <slug>-at<percent>-r<k>). */
@@ -351,8 +352,8 @@ interface VariantArm extends CampaignArm {
 
 /** A run of the campaign as compare.json records it. */
 function compareRun(run: CampaignRun<VariantArm>): CompareRun {
-  const { order, replicate, out_dir, run_id, valid, invalid_reasons, passed, error, figures } = run;
-  return { order, variant: run.arm.variant.name, replicate, out_dir, aggregator: run.arm.variant.aggregator, run_id, valid, invalid_reasons, passed, error, figures };
+  const { order, replicate, out_dir, run_id, valid, invalid_reasons, passed, lost_events, error, figures } = run;
+  return { order, variant: run.arm.variant.name, replicate, out_dir, aggregator: run.arm.variant.aggregator, run_id, valid, invalid_reasons, passed, lost_events, error, figures };
 }
 
 /**
@@ -442,7 +443,9 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
   writeFileSync(join(plan.out_dir, 'compare.json'), `${JSON.stringify(redactDeep({ ...report, summary: summarizeVariants(report) }), null, 2)}\n`);
   writeFileSync(join(plan.out_dir, 'compare.md'), `${redactPasswords(renderCompare(report))}\n`);
   const all = [...runs, ...(atCapacity?.runs ?? [])];
-  return { report, exit: all.every((r) => r.valid) ? EXIT.ok : EXIT.invalid_run };
+  // As for one run: lost events fail the comparison (exit 1), before any invalid run (exit 3).
+  const exit = all.some((r) => (r.lost_events ?? []).length > 0) ? EXIT.check_failed : all.every((r) => r.valid) ? EXIT.ok : EXIT.invalid_run;
+  return { report, exit };
 }
 
 export async function main(argv: string[]): Promise<number> {
