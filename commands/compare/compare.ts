@@ -186,7 +186,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
       .usage(
         'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md + compare.json.\n\n' +
           'Usage: $0 --scenario dup-storm --dedup memory,sqlite,none [options]\n\n' +
-          'Exit codes: 0 every run valid · 1 some run lost events (a failed lost, lost_unacked, never_sent or sink_duplicates check)\n· 2 bad input · 3 some run invalid or not completed',
+          'Exit codes: 0 every run valid · 1 some run lost events (events lost, never acked, never sent or doubled)\n2 bad input · 3 some run invalid or not completed',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
