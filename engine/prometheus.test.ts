@@ -20,6 +20,7 @@ import { tempDir } from '../test-support/temp-dirs.ts';
 import { AGGREGATOR_COUNTERS, AGGREGATOR_METRIC_PREFIX } from '../aggregator/metrics/registry.ts';
 import { LEDGER_GAUGES, RUN_METRIC_PREFIX } from './metrics/run-metrics.ts';
 import type { RunResult } from './result.ts';
+import { EXIT } from '../cli/exit.ts';
 
 const ENDPOINT = /(aggregator metrics|metrics): http:\/\/(127\.0\.0\.1:\d+)\/metrics/g;
 
@@ -62,8 +63,8 @@ describe('Prometheus scraping a bench and its aggregator', () => {
     return found[0]!.value;
   }
 
-  it('the run passed and printed both endpoints', () => {
-    expect(code, stderr).toBe(0);
+  it('the run completed (on a busy machine it may be invalid: the figures must agree all the same) and printed both endpoints', () => {
+    expect([EXIT.ok, EXIT.invalid_run], stderr).toContain(code);
     expect([...targets.keys()].sort()).toEqual(['aggregator', 'run']);
   });
 
