@@ -169,7 +169,7 @@ async function main(): Promise<void> {
 /** What the harness may send to an aggregator it runs as a child process. */
 export type HarnessMessage =
   | { type: 'config'; config: AggregatorConfig }
-  /** final_scrape_ms: keep the metrics endpoint (if any) after the drain until one more scrape, at most this long. */
+  /** final_scrape_ms: keep the metrics endpoint (if any) after the drain until two more scrapes, at most this long. */
   | { type: 'stop'; final_scrape_ms?: number }
   | { type: 'slow-sink'; profile: SlowdownProfile | null; seed?: number }
   | { type: 'stall-sink'; ms: number };

@@ -193,7 +193,7 @@ export class AggregatorService {
   }
 
   /**
-   * Closes the metrics endpoint, after stop(): first waits up to finalScrapeMs for one more scrape,
+   * Closes the metrics endpoint, after stop(): first waits up to finalScrapeMs for two more scrapes,
    * so that a scraper reads the final counters (the harness asks for this; 0: close at once).
    */
   async closeMetrics(finalScrapeMs = 0): Promise<void> {

@@ -130,7 +130,7 @@ export const RUN_FLAGS = {
   },
   'metrics-linger': {
     type: 'number',
-    describe: 'with --metrics-port: after the result is written, keep serving until one more scrape has read the final values, at most this many seconds (default 5)',
+    describe: 'with --metrics-port: after the result is written, keep serving until two more scrapes have read the final values, at most this many seconds (default 5)',
   },
 } as const satisfies Record<string, Options>;
 

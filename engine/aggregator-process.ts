@@ -124,7 +124,7 @@ export class AggregatorProcess implements ConsumerProcess {
 
   /**
    * Graceful stop: the aggregator drains in-flight batches, acks them and disconnects; with
-   * finalScrapeMs, its metrics endpoint then waits that long at most for a last scrape.
+   * finalScrapeMs, its metrics endpoint then waits that long at most for the final scrapes (aggregator/metrics/server.ts).
    */
   async stop(timeoutMs = 15_000, finalScrapeMs = 0): Promise<void> {
     const child = this.child;

@@ -56,7 +56,7 @@ export interface RunRequest {
   metrics_linger_s?: number | undefined;
 }
 
-/** Where the run's Prometheus metrics are served, and how long they wait for a last scrape (docs/prometheus.md). */
+/** Where the run's Prometheus metrics are served, and how long they wait for the final scrapes (docs/prometheus.md). */
 export interface MetricsRequest {
   port: number;
   linger_s: number;

@@ -95,7 +95,7 @@ export interface RunOptions {
   /**
    * The harness's Prometheus metrics (bench --metrics-port; engine/metrics/run-metrics.ts), fed each
    * tick. The reference aggregator then serves its own on a free port too, printed through `log`,
-   * and waits for a last scrape (at most metrics.linger_s) when it stops.
+   * and waits for the final scrapes (at most metrics.linger_s) when it stops.
    */
   metrics?: RunMetrics;
 }
@@ -340,7 +340,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       Math.max(0, scenario.drain_timeout_s * 1000 - (nowMicros() - (load.phases.at(-1)?.end_us ?? nowMicros())) / 1000),
       progress,
     );
-    // With metrics, the aggregator's endpoint stays after its drain until a last scrape has read its final counters.
+    // With metrics, the aggregator's endpoint stays after its drain until the final scrapes have read its counters.
     await (reference && options.metrics ? reference.stop(undefined, options.metrics.linger_s * 1000) : agg.stop());
     options.metrics?.consumed(await consumed.read());
     const counters = agg.totalCounters() ?? emptyCounters();

@@ -234,7 +234,7 @@ export async function main(argv: string[]): Promise<number> {
     const path = writeProfileReport(parsed.out_dir, `npm run bench -- ${argv.join(' ')}`);
     process.stderr.write(`cpu profiles: ${path}\n`);
   }
-  // Serving until a last scrape has read the final values (at most --metrics-linger seconds).
+  // Serving until two scrapes have read the final values (at most --metrics-linger seconds).
   await metrics?.close();
   return exitCodeOf(result);
 }

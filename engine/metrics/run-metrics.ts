@@ -2,7 +2,7 @@
 // --metrics-port`: what the timeline samples each second (offered, consumed, backlog, the live
 // latency, the phase) and, once the result is built, the ledger's final figures. The registry is
 // its own (never prom-client's global one); the endpoint is aggregator/metrics/server.ts, shared
-// with the aggregator. After the result is written the endpoint waits for one more scrape (at most
+// with the aggregator. After the result is written the endpoint waits for two more scrapes (at most
 // linger_s), so that a scraper reads the final values: docs/prometheus.md.
 
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -40,7 +40,7 @@ export class RunMetrics {
   private server: MetricsServer | undefined;
 
   constructor(
-    /** After the result is written: how long the endpoint waits for a final scrape before it closes. */
+    /** After the result is written: how long the endpoint waits for the final scrapes before it closes. */
     readonly linger_s = 0,
     /** Told the aggregator's metrics URL when the run starts it (bench prints it, even with --quiet). */
     private readonly announce: (line: string) => void = () => {},
@@ -138,7 +138,7 @@ export class RunMetrics {
     }
   }
 
-  /** After the result is written: waits for one more scrape (at most linger_s), then closes. */
+  /** After the result is written: waits for two more scrapes (at most linger_s), then closes. */
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
