@@ -94,8 +94,8 @@ export interface RunOptions {
   cpu_prof?: boolean;
   /**
    * The harness's Prometheus metrics (bench --metrics-port; engine/metrics/run-metrics.ts), fed each
-   * tick. The reference aggregator then serves its own on a free port too, printed through `log`,
-   * and waits for the final scrapes (at most metrics.linger_s) when it stops.
+   * tick. The reference aggregator then serves its own on a free port too (told to
+   * metrics.aggregatorAt, which bench prints), and waits for the final scrapes (at most metrics.linger_s) when it stops.
    */
   metrics?: RunMetrics;
 }

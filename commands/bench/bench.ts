@@ -216,7 +216,7 @@ export async function main(argv: string[]): Promise<number> {
     result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}), ...(metrics ? { metrics } : {}) });
   } catch (error) {
     lines.end();
-    await metrics?.close();
+    await metrics?.close(false);
     process.stderr.write(`error: the run could not complete: ${redactPasswords((error as Error).message)}\n`);
     return EXIT.invalid_run;
   }

@@ -138,12 +138,12 @@ export class RunMetrics {
     }
   }
 
-  /** After the result is written: waits for two more scrapes (at most linger_s), then closes. */
-  async close(): Promise<void> {
+  /** After the result is written: waits for two more scrapes (at most linger_s), then closes. A run that failed has no final values: at once. */
+  async close(finalValues = true): Promise<void> {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    await server.finalScrape(this.linger_s * 1000);
+    if (finalValues) await server.finalScrape(this.linger_s * 1000);
     await server.close();
   }
 }
