@@ -52,6 +52,7 @@ function number(test: (n: number) => boolean, rule: string): Kind<number> {
 }
 const POSITIVE_INT = number((n) => Number.isInteger(n) && n >= 1, 'a positive integer');
 const NON_NEGATIVE = number((n) => Number.isFinite(n) && n >= 0, '>= 0');
+const PORT = number((n) => Number.isInteger(n) && n >= 0 && n <= 65_535, 'an integer in [0, 65535] (0 = a free port)');
 
 function oneOf<const T extends string | number>(values: readonly T[], rule: string): Kind<T> {
   return {
@@ -178,12 +179,23 @@ export const SETTINGS = {
    * HTTP ingest (POST /events, answered after the commit) on 127.0.0.1 at this port: undefined = off,
    * 0 = a free ephemeral port (read it from AggregatorService.http_port).
    */
-  http_port: setting(number((n) => Number.isInteger(n) && n >= 0 && n <= 65_535, 'an integer in [0, 65535] (0 = a free port)'), {
+  http_port: setting(PORT, {
     flag: 'http-port',
     help:
       'also take events over HTTP on 127.0.0.1:PORT (0 = a free port, printed at start): POST /events with one event ' +
       'as JSON, through the same validate → dedup → sink; answered after the commit: 200 committed | duplicate, ' +
       '400 dead-lettered (with the reason), 503 not committed (send again). Off when absent',
+  }),
+  /**
+   * Prometheus metrics (GET /metrics, chaosbench_aggregator_*: aggregator/metrics/registry.ts) on
+   * 127.0.0.1 at this port: undefined = off, 0 = a free ephemeral port (AggregatorService.metrics_port).
+   * Not a scenario field: the harness gives its aggregator a free port when bench has --metrics-port.
+   */
+  metrics_port: setting(PORT, {
+    flag: 'metrics-port',
+    help:
+      'serve Prometheus metrics (chaosbench_aggregator_*, self-reported) at http://127.0.0.1:PORT/metrics ' +
+      '(0 = a free port, printed at start); docs/prometheus.md. Off when absent',
   }),
   client_id: setting(TEXT, { flag: 'client-id', default: 'chaosbench-aggregator', help: 'MQTT client id; fixed so the broker keeps the session' }),
   topic: setting(TEXT, { flag: 'topic', default: 'events/#', help: 'topic filter to subscribe to (QoS 1)' }),

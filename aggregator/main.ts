@@ -4,7 +4,8 @@
 // /proc/<pid>/cmdline and `ps` for anyone to read) and reports over IPC instead of printing.
 // Both ways end in validateAggregatorConfig, the one check of a configuration.
 // Exit codes: 0 after a graceful drain, 2 for bad flags, 3 when the broker or the dedup store's
-// server cannot be reached, or the HTTP port (--http-port) cannot be bound.
+// server cannot be reached, or the HTTP port (--http-port) or the metrics port (--metrics-port)
+// cannot be bound.
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
     process.exit(EXIT.invalid_run);
   }
   const report = (type: 'ready' | 'counters' | 'stopped') => {
-    if (child) process.send!({ type, counters: service.counters, claim_order: service.claim_order, http_port: service.http_port });
+    if (child) process.send!({ type, counters: service.counters, claim_order: service.claim_order, http_port: service.http_port, metrics_port: service.metrics_port });
     else if (type !== 'ready') log(JSON.stringify(service.counters));
   };
   report('ready');
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
         ? undefined
         : `subscribed to ${config.topic} at ${config.broker_url} (MQTT ${mqttVersionName(config.broker_access?.mqtt_version ?? 4)}${config.broker_access?.username !== undefined ? `, user ${config.broker_access.username}, password ***` : ''})`,
       service.http_port === undefined ? undefined : `listening for POST http://127.0.0.1:${service.http_port}/events`,
+      service.metrics_port === undefined ? undefined : `metrics at http://127.0.0.1:${service.metrics_port}/metrics`,
     ];
     log(`${from.filter(Boolean).join('; ')}; dedup ${redactPassword(config.dedup)} (${service.claim_order}), sink ${redactPassword(config.sink)}`);
   }
@@ -140,11 +142,13 @@ async function main(): Promise<void> {
   const childInterval = Number(process.env.CHAOSBENCH_REPORT_INTERVAL_MS ?? 100);
   const ticker = setInterval(() => report('counters'), child ? (childInterval > 0 ? childInterval : 100) : 5_000);
 
-  const shutdown = async (signal: string) => {
+  const shutdown = async (signal: string, finalScrapeMs = 0) => {
     clearInterval(ticker);
     log(`${signal}: draining in-flight batches`);
     await service.stop();
     report('stopped');
+    // The harness may ask the endpoint to stay until a scraper has read the final counters.
+    await service.closeMetrics(finalScrapeMs);
     // Let the IPC message flush before exiting.
     setTimeout(() => process.exit(EXIT.ok), 50);
   };
@@ -152,7 +156,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   if (child) {
     process.on('message', (message: HarnessMessage) => {
-      if (message?.type === 'stop') void shutdown('stop');
+      if (message?.type === 'stop') void shutdown('stop', message.final_scrape_ms);
       // The slow-sink fault: a delay profile for a phase, and stall windows.
       else if (message?.type === 'slow-sink') service.slowdown.set(message.profile ?? undefined, message.seed);
       else if (message?.type === 'stall-sink') service.slowdown.stall(message.ms);
@@ -165,7 +169,8 @@ async function main(): Promise<void> {
 /** What the harness may send to an aggregator it runs as a child process. */
 export type HarnessMessage =
   | { type: 'config'; config: AggregatorConfig }
-  | { type: 'stop' }
+  /** final_scrape_ms: keep the metrics endpoint (if any) after the drain until two more scrapes, at most this long. */
+  | { type: 'stop'; final_scrape_ms?: number }
   | { type: 'slow-sink'; profile: SlowdownProfile | null; seed?: number }
   | { type: 'stall-sink'; ms: number };
 

@@ -294,6 +294,27 @@ describe('batches, acks and the DLQ', () => {
     expect(sink.readRows()).toHaveLength(10);
   });
 
+  it('consumer lag is the age of the oldest un-acked message (0 when none), and every batch is timed once (the metrics, issue 20)', async () => {
+    const sink = sinkAt('slow.db', 'idempotent', 200);
+    const timed: number[] = [];
+    const pipeline = new Pipeline(new NoDedupStore(), sink, { ...options, batch_size: 5, observeBatch: (seconds) => timed.push(seconds) });
+    expect(pipeline.lagSeconds()).toBe(0);
+    const deliveries = Array.from({ length: 12 }, (_, i) => delivery(event(i)));
+    for (const d of deliveries) pipeline.push(d);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The first batch is held by the slow sink: its messages arrived at least 100 ms ago.
+    expect(deliveries.some((d) => d.acked)).toBe(false);
+    expect(pipeline.lagSeconds()).toBeGreaterThanOrEqual(0.09);
+    expect(pipeline.backlog).toBe(12);
+    await pipeline.drain();
+    expect(pipeline.lagSeconds()).toBe(0);
+    expect(pipeline.backlog).toBe(0);
+    expect(timed).toHaveLength(pipeline.counters.batches);
+    expect(timed.length).toBeGreaterThanOrEqual(3);
+    // Each batch's time includes its sink commit (200 ms of delay).
+    for (const seconds of timed) expect(seconds).toBeGreaterThanOrEqual(0.19);
+  });
+
   it('batches messages: many messages, few commits', async () => {
     const sink = sinkAt();
     const pipeline = new Pipeline(new MemoryDedupStore(), sink, { ...options, batch_size: 100, batch_wait_ms: 50 });

@@ -145,6 +145,8 @@ export interface PipelineOptions {
   retry: RetryPolicy;
   parse: ParseOptions;
   random: Random;
+  /** Told each batch's seconds from its turn at the sink to its last ack (the metrics' histogram). */
+  observeBatch?: (seconds: number) => void;
 }
 
 interface Valid {
@@ -170,6 +172,10 @@ export class Pipeline {
   private nextStoreSample = 0;
   /** Set when the aggregator gives up on its in-flight work (shutting down): transient failures stop being retried. */
   private abandoned = false;
+  /** performance.now() of the first message of the batch being filled (undefined: empty). */
+  private pendingSince: number | undefined;
+  /** The same for each batch cut and not yet finished. */
+  private readonly cutSince = new Set<{ since: number }>();
 
   constructor(
     private readonly store: DedupStore,
@@ -197,8 +203,16 @@ export class Pipeline {
     return this.pending.length + this.queuedFlushes;
   }
 
+  /** Seconds since the oldest message not yet acked (or given up) was received; 0 when none is. */
+  lagSeconds(now = performance.now()): number {
+    let oldest = this.pendingSince ?? now;
+    for (const { since } of this.cutSince) oldest = Math.min(oldest, since);
+    return (now - oldest) / 1000;
+  }
+
   push(message: PipelineMessage): void {
     this.counters.received++;
+    if (this.pending.length === 0) this.pendingSince = performance.now();
     if (message.dup) this.counters.broker_redeliveries++;
     this.pending.push(message);
     if (this.pending.length >= this.options.batch_size) this.flushNow();
@@ -249,6 +263,9 @@ export class Pipeline {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
+    const cut = { since: this.pendingSince ?? performance.now() };
+    this.pendingSince = undefined;
+    this.cutSince.add(cut);
     this.queuedFlushes += batch.length;
     this.committing++;
     this.writing++;
@@ -268,8 +285,12 @@ export class Pipeline {
       if (this.writing === 0 && this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flushNow(), 0);
     };
     const previousAcked = this.acked;
+    let turn = 0;
     const done = this.sinkFree
-      .then(() => this.processBatch(batch, markWritten, previousAcked))
+      .then(() => {
+        turn = performance.now();
+        return this.processBatch(batch, markWritten, previousAcked);
+      })
       .catch(async (error: unknown) => {
         this.counters.errors++;
         // The batches cut before this one ack first, so that a reconnect for this failure does not void their acks.
@@ -278,6 +299,8 @@ export class Pipeline {
         this.onBatchFailure(error);
       })
       .finally(() => {
+        this.cutSince.delete(cut);
+        if (turn > 0) this.options.observeBatch?.((performance.now() - turn) / 1000);
         this.queuedFlushes -= batch.length;
         this.committing--;
         markWritten();

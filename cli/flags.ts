@@ -122,6 +122,16 @@ export const RUN_FLAGS = {
     describe: 'MQTT version of the publishers and the aggregator: 3.1.1 (or 4, the default) or 5 (needs an external broker)',
   },
   sink: { type: 'string', default: 'sqlite', describe: SINK_HELP },
+  'metrics-port': {
+    type: 'number',
+    describe:
+      'serve the run\'s live Prometheus metrics (chaosbench_run_*) at http://127.0.0.1:PORT/metrics (0 = a free port); the reference ' +
+      'aggregator then serves its own (chaosbench_aggregator_*) on a free port; both URLs are printed at start; docs/prometheus.md',
+  },
+  'metrics-linger': {
+    type: 'number',
+    describe: 'with --metrics-port: after the result is written, keep serving until two more scrapes have read the final values, at most this many seconds (default 5)',
+  },
 } as const satisfies Record<string, Options>;
 
 /**

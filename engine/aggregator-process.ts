@@ -24,6 +24,8 @@ interface ChildMessage {
   claim_order?: string;
   /** The HTTP ingest's bound port, when the aggregator runs one. */
   http_port?: number;
+  /** The metrics endpoint's bound port, when the aggregator runs one. */
+  metrics_port?: number;
 }
 
 export class AggregatorProcess implements ConsumerProcess {
@@ -34,6 +36,11 @@ export class AggregatorProcess implements ConsumerProcess {
   claim_order: string | undefined;
   /** The current incarnation's HTTP ingest port (config.http_port 0 picks a new one at every start). */
   http_port: number | undefined;
+  /**
+   * The metrics endpoint's port (config.metrics_port 0 picks one at the first start; later
+   * incarnations, after a kill, bind the same one so that a scraper keeps finding it).
+   */
+  metrics_port: number | undefined;
   stderr = '';
   restarts = 0;
 
@@ -76,13 +83,17 @@ export class AggregatorProcess implements ConsumerProcess {
       if (this.stderr.length > 64_000) this.stderr = this.stderr.slice(-32_000);
     });
     child.on('message', (message: ChildMessage) => {
-      if (message.type === 'awaiting-config') child.send({ type: 'config', config: this.config } satisfies HarnessMessage);
+      if (message.type === 'awaiting-config') {
+        const config = this.metrics_port === undefined ? this.config : { ...this.config, metrics_port: this.metrics_port };
+        child.send({ type: 'config', config } satisfies HarnessMessage);
+      }
       if (message.counters) {
         this.counters = message.counters;
         for (const listener of this.listeners) listener(message.counters);
       }
       if (message.claim_order) this.claim_order = message.claim_order;
       if (message.http_port !== undefined) this.http_port = message.http_port;
+      if (message.metrics_port !== undefined) this.metrics_port = message.metrics_port;
       if (message.type === 'ready' && this.slowSink) child.send(this.slowSink);
     });
     await new Promise<void>((resolve, reject) => {
@@ -111,13 +122,16 @@ export class AggregatorProcess implements ConsumerProcess {
     return all.length === 0 ? undefined : combineCounters(all);
   }
 
-  /** Graceful stop: the aggregator drains in-flight batches, acks them and disconnects. */
-  async stop(timeoutMs = 15_000): Promise<void> {
+  /**
+   * Graceful stop: the aggregator drains in-flight batches, acks them and disconnects; with
+   * finalScrapeMs, its metrics endpoint then waits that long at most for the final scrapes (aggregator/metrics/server.ts).
+   */
+  async stop(timeoutMs = 15_000, finalScrapeMs = 0): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.send({ type: 'stop' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.send({ type: 'stop', final_scrape_ms: finalScrapeMs } satisfies HarnessMessage);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs + finalScrapeMs);
     await exited;
     clearTimeout(timer);
   }

@@ -81,4 +81,18 @@ describe('resolveRun', () => {
       '--batch-size: aggregator.batch_size must be a positive integer, got 0',
     ]);
   });
+
+  it('--metrics-port and --metrics-linger: off by default, a linger of 5 s with a port, each bad value named by its flag', () => {
+    const off = resolveRun(request());
+    expect(off.ok && off.run.prometheus).toBeUndefined();
+    const on = resolveRun(request({ metrics_port: 0 }));
+    expect(on.ok && on.run.prometheus).toEqual({ port: 0, linger_s: 5 });
+    const bad = resolveRun(request({ metrics_port: 70_000, metrics_linger_s: -1 }));
+    expect(bad.ok ? [] : bad.problems).toEqual([
+      '--metrics-port must be an integer in [0, 65535] (0 = a free port), got 70000',
+      '--metrics-linger must be a number of seconds >= 0, got -1',
+    ]);
+    const alone = resolveRun(request({ metrics_linger_s: 2 }));
+    expect(alone.ok ? [] : alone.problems).toEqual(['--metrics-linger: needs --metrics-port']);
+  });
 });

@@ -51,7 +51,18 @@ export interface RunRequest {
   target?: TargetFlags;
   /** I/N: this process's share of a run several harness processes drive. */
   shard?: string | undefined;
+  /** --metrics-port (0: a free port) and --metrics-linger (seconds; needs --metrics-port). */
+  metrics_port?: number | undefined;
+  metrics_linger_s?: number | undefined;
 }
+
+/** Where the run's Prometheus metrics are served, and how long they wait for the final scrapes (docs/prometheus.md). */
+export interface MetricsRequest {
+  port: number;
+  linger_s: number;
+}
+
+export const DEFAULT_METRICS_LINGER_S = 5;
 
 /** --target FILE, --target-command CMD, --target-query SQL (undefined: not given). */
 export interface TargetFlags {
@@ -69,7 +80,8 @@ export interface BrokerFlags {
 }
 
 /** What runScenario needs to know of a run but where it goes and how it reports progress. */
-export type ResolvedRun = Required<Pick<RunOptions, 'scenario' | 'overrides' | 'broker' | 'sink' | 'aggregator'>> & Pick<RunOptions, 'shard' | 'broker_access'>;
+export type ResolvedRun = Required<Pick<RunOptions, 'scenario' | 'overrides' | 'broker' | 'sink' | 'aggregator'>> &
+  Pick<RunOptions, 'shard' | 'broker_access'> & { prometheus?: MetricsRequest };
 
 export type Resolution = { ok: true; run: ResolvedRun } | { ok: false; problems: string[] };
 
@@ -116,6 +128,7 @@ export function resolveRun(request: RunRequest): Resolution {
   const brokerSpec = broker?.spec;
   const sink = checked('sink', () => parseSinkChoice(sinkText));
   const shard = request.shard === undefined ? undefined : checked('shard', () => parseShard(request.shard!));
+  const metrics = resolveMetrics(request, problems);
   if (!base) {
     const standIn = validateScenario(flags.scenario);
     if (!standIn.ok) problems.push(...flagErrors(standIn.errors.filter((error) => flagOf(error, flags.sources)), flags.sources));
@@ -188,8 +201,18 @@ export function resolveRun(request: RunRequest): Resolution {
       sink: sinkText,
       aggregator: request.aggregator,
       ...(shard !== undefined ? { shard } : {}),
+      ...(metrics ? { prometheus: metrics } : {}),
     },
   };
+}
+
+/** --metrics-port and --metrics-linger: where the run's metrics are served, or undefined (off); each bad value a problem naming its flag. */
+function resolveMetrics(request: RunRequest, problems: string[]): MetricsRequest | undefined {
+  const { metrics_port: port, metrics_linger_s: linger } = request;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535)) problems.push(`--metrics-port must be an integer in [0, 65535] (0 = a free port), got ${port}`);
+  if (linger !== undefined && !(Number.isFinite(linger) && linger >= 0)) problems.push(`--metrics-linger must be a number of seconds >= 0, got ${linger}`);
+  if (linger !== undefined && port === undefined) problems.push('--metrics-linger: needs --metrics-port');
+  return port === undefined ? undefined : { port, linger_s: linger ?? DEFAULT_METRICS_LINGER_S };
 }
 
 /**

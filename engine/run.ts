@@ -25,6 +25,7 @@ import { shardPublishers, type Shard } from './load/shard.ts';
 import { buildLedgerAsync, deadLetterKey } from './ledger/index.ts';
 import type { BacklogSource, TimelineSample } from './metrics/backlog.ts';
 import type { LiveLatency } from './metrics/live-latency.ts';
+import type { RunMetrics } from './metrics/run-metrics.ts';
 import { parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './run-sink/index.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { DrainCount, RunResult } from './result.ts';
@@ -91,6 +92,12 @@ export interface RunOptions {
    * <out_dir>/profiles/{aggregator,broker}/, with a summary (profile.md) beside them.
    */
   cpu_prof?: boolean;
+  /**
+   * The harness's Prometheus metrics (bench --metrics-port; engine/metrics/run-metrics.ts), fed each
+   * tick. The reference aggregator then serves its own on a free port too (told to
+   * metrics.aggregatorAt, which bench prints), and waits for the final scrapes (at most metrics.linger_s) when it stops.
+   */
+  metrics?: RunMetrics;
 }
 
 export { WARMUP_PHASE } from '../scenarios/schema.ts';
@@ -183,6 +190,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       ...runSink.aggregator,
       seed: scenario.seed,
       bare: aggregatorKind === 'none',
+      ...(options.metrics ? { metrics_port: 0 } : {}),
     };
     // The run's dedup claims on a shared Redis or PostgreSQL go to a place of the run's own, removed
     // afterwards. A PostgreSQL store's schema is named after the run's tag exactly like a PostgreSQL
@@ -211,6 +219,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const agg: ConsumerProcess = reference ?? external!;
     aggregator = agg;
     await agg.start();
+    if (reference?.metrics_port !== undefined) options.metrics?.aggregatorAt(reference.metrics_port);
 
     const totalS = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const timeline: TimelineSample[] = [];
@@ -303,6 +312,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
           previous = { t_s: status.elapsed_s, published: status.published, subscriber_acked: subscriberAcked };
           const rssMb = sampleRss() / 2 ** 20;
           const live = bare ? undefined : liveLatency?.sample();
+          options.metrics?.tick(sample, live);
           // Every figure the aggregator gives about itself is labelled so; the rest is the harness's (or the broker's) count.
           progress(
             `[${status.elapsed_s.toFixed(0).padStart(4)}s/${totalS}s] ${sample.phase.padEnd(10)} offered ${sample.offered_per_s.toFixed(0)}/s  consumed ${sample.consumed_per_s.toFixed(0)}/s  backlog ${sample.backlog}${consumed.source === 'broker' ? '' : ' (consumed and backlog self-reported)'}  p99 ${live && live.count > 0 ? `${live.p99_ms.toFixed(1)} ms` : '—'}  puback p99 ${status.publish_ack_p99_ms.toFixed(1)} ms  lag max ${status.lag_max_ms.toFixed(1)} ms${status.dropped > 0 ? `  dropped ${status.dropped}` : ''}  publish errors ${status.errors}  ${external ? '' : `${bare ? 'subscriber' : 'aggregator'} dlq ${counters.dlq}, errors ${counters.errors} (self-reported)  `}rss ${rssMb.toFixed(0)} MB`,
@@ -311,6 +321,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       },
     });
     await ticks;
+    options.metrics?.draining();
     await during;
     const faultRecords = orderFaultRecords(scenario, [...load.faults, ...((await systemFaults?.finish()) ?? [])]);
 
@@ -329,7 +340,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       Math.max(0, scenario.drain_timeout_s * 1000 - (nowMicros() - (load.phases.at(-1)?.end_us ?? nowMicros())) / 1000),
       progress,
     );
-    await agg.stop();
+    // With metrics, the aggregator's endpoint stays after its drain until the final scrapes have read its counters.
+    await (reference && options.metrics ? reference.stop(undefined, options.metrics.linger_s * 1000) : agg.stop());
+    options.metrics?.consumed(await consumed.read());
     const counters = agg.totalCounters() ?? emptyCounters();
     const claimOrder = agg.claim_order ?? 'unknown';
     const brokerSoftware = broker.software;

@@ -22,6 +22,8 @@ export interface CommandOptions {
   timeout_ms?: number;
   /** Added to this process's environment. */
   env?: Record<string, string>;
+  /** Told each chunk of stderr as it comes (to act on a line while the command runs). */
+  onStderr?: (chunk: string) => void;
 }
 
 /** Runs a TypeScript entry point of the repository (a path from its root) with args. */
@@ -37,7 +39,10 @@ export function runTypeScript(script: string, args: readonly string[], options: 
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      options.onStderr?.(chunk);
+    });
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - started }));
   });

@@ -16,6 +16,7 @@ import { reportFiles } from '../../reports/files.ts';
 import { runVerdict, type RunResult } from '../../engine/result.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
 import { writeProfileReport } from '../../engine/profiles.ts';
+import { RunMetrics } from '../../engine/metrics/run-metrics.ts';
 import { EXIT, EXIT_OF_VERDICT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions } from '../../cli/flags.ts';
@@ -152,6 +153,8 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     sink: args.sink,
     aggregator: args.aggregator as AggregatorKind,
     shard: args.shard,
+    metrics_port: args['metrics-port'],
+    metrics_linger_s: args['metrics-linger'],
   });
   const problems = [...set.problems, ...(resolved.ok ? [] : resolved.problems)];
   if (!resolved.ok || problems.length > 0) throw new UsageError(problems.join('\nerror: '));
@@ -197,11 +200,23 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
 
+  // --metrics-port: the run's live metrics, printed whether or not --quiet (a scraper needs the port).
+  const announce = (line: string) => process.stderr.write(`${line}\n`);
+  const metrics = parsed.prometheus ? new RunMetrics(parsed.prometheus.linger_s, announce) : undefined;
+  if (metrics) {
+    try {
+      announce(`metrics: ${await metrics.start(parsed.prometheus!.port)}`);
+    } catch (error) {
+      process.stderr.write(`error: --metrics-port ${parsed.prometheus!.port}: cannot serve metrics: ${(error as Error).message}\n`);
+      return EXIT.invalid_run;
+    }
+  }
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}) });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}), ...(metrics ? { metrics } : {}) });
   } catch (error) {
     lines.end();
+    await metrics?.close(false);
     process.stderr.write(`error: the run could not complete: ${redactPasswords((error as Error).message)}\n`);
     return EXIT.invalid_run;
   }
@@ -209,6 +224,7 @@ export async function main(argv: string[]): Promise<number> {
 
   writeResult(parsed.out_dir, result);
   writeReportFiles(parsed.out_dir, result);
+  metrics?.final(result);
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     process.stdout.write(`${renderSummary(result)}\n`);
@@ -218,6 +234,8 @@ export async function main(argv: string[]): Promise<number> {
     const path = writeProfileReport(parsed.out_dir, `npm run bench -- ${argv.join(' ')}`);
     process.stderr.write(`cpu profiles: ${path}\n`);
   }
+  // Serving until two scrapes have read the final values (at most --metrics-linger seconds).
+  await metrics?.close();
   return exitCodeOf(result);
 }
 

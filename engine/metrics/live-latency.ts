@@ -13,6 +13,7 @@ import { LatencyRecorder } from './histogram.ts';
 
 export interface LiveLatencySample {
   count: number;
+  p50_ms: number;
   p99_ms: number;
 }
 
@@ -52,7 +53,7 @@ export class LiveSinkLatency implements LiveLatency {
       this.lastRowid = row.rowid;
       this.recorder.record(row.latency_us);
     }
-    return { count: this.recorder.count, p99_ms: this.recorder.valueAtPercentile(99) / 1000 };
+    return { count: this.recorder.count, p50_ms: this.recorder.valueAtPercentile(50) / 1000, p99_ms: this.recorder.valueAtPercentile(99) / 1000 };
   }
 
   async close(): Promise<void> {
@@ -105,15 +106,16 @@ export class LivePostgresLatency implements LiveLatency {
       }
       this.client = client;
     }
-    const { rows } = await this.client.query<{ count: number; last: string | null; p99_us: number | null }>(
+    const { rows } = await this.client.query<{ count: number; last: string | null; p50_us: number | null; p99_us: number | null }>(
       `SELECT count(*)::int AS count, max(rowid)::text AS last,
+              percentile_disc(0.5) WITHIN GROUP (ORDER BY batch_started_us - intended_us)::float8 AS p50_us,
               percentile_disc(0.99) WITHIN GROUP (ORDER BY batch_started_us - intended_us)::float8 AS p99_us
        FROM "${this.location.schema}".events WHERE rowid > $1 AND intended_us IS NOT NULL`,
       [this.lastRowid],
     );
     const row = rows[0];
     if (row?.last) this.lastRowid = row.last;
-    this.latest = { count: row?.count ?? 0, p99_ms: (row?.p99_us ?? 0) / 1000 };
+    this.latest = { count: row?.count ?? 0, p50_ms: (row?.p50_us ?? 0) / 1000, p99_ms: (row?.p99_us ?? 0) / 1000 };
   }
 
   private async disconnect(): Promise<void> {
