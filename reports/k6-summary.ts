@@ -1,5 +1,5 @@
-// A run's result as k6's end-of-test summary: the `data` object k6 (v0.30 on, unchanged through
-// v1.x) hands to handleSummary(), as `JSON.stringify(data)` writes it — what k6 summary consumers
+// A run's result as k6's end-of-test summary: the `data` object k6 hands to handleSummary() (the
+// shape of k6 v0.30, when it came), as `JSON.stringify(data)` writes it — what k6 summary consumers
 // such as k6-junit and k6-html-reporter read (docs/k6.md). Each check becomes a threshold of the k6
 // metric it is (scenarios/k6-threshold.ts), with the run's own verdict as its `ok`; the metrics are
 // the ledger's counts (Counters), committed_ratio (a Rate), recovery_s (a Gauge) and end-to-end and
