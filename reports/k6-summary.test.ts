@@ -82,20 +82,35 @@ describe("k6's end-of-test summary of a run", () => {
     expect(outcome.stderr).toContain('--summary-export: needs the file to write');
   });
 
-  it('npm run bench --summary-export writes the summary of the run beside its result, which k6-junit reads', async () => {
+  it('npm run bench --summary-export writes the summary of the run, its k6-syntax checks as thresholds, which k6-junit reads', async () => {
     const dir = dirs();
     const file = join(dir, 'summary.json');
+    // Checks in k6's syntax from the command line: a generous p99 bound that passes, a max no run meets.
+    const checks = [
+      { metric: 'lost', threshold: 'count==0' },
+      { metric: 'latency_ms', threshold: 'p(99)<60000' },
+      { metric: 'latency_ms', threshold: 'max<0.001' },
+    ];
     const outcome = await runChaosbench(
       'bench',
-      ['--scenario', 'dup-storm', '--rate', '200', '--duration', '2s', '--set', 'phases[0].duration_s=1', '--dedup', 'memory', '--quiet', '--out', join(dir, 'run'), '--summary-export', file],
+      ['--scenario', 'dup-storm', '--rate', '200', '--duration', '2s', '--set', 'phases[0].duration_s=1', '--set', `checks=${JSON.stringify(checks)}`, '--dedup', 'memory', '--quiet', '--out', join(dir, 'run'), '--summary-export', file],
       { timeout_ms: 120_000 },
     );
-    expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
+    expect(outcome.code, outcome.stderr).toBe(EXIT.check_failed);
+    expect(outcome.stdout).toMatch(/FAIL — 1 of 3 checks failed: max_ms < 0\.001/);
     const result = JSON.parse(readFileSync(join(dir, 'run', 'result.json'), 'utf8')) as RunResult;
+    expect(result.checks.map(({ metric, op, value, threshold, passed }) => ({ metric, op, value, threshold, passed }))).toEqual([
+      { metric: 'lost', op: '==', value: 0, threshold: 'count==0', passed: true },
+      { metric: 'p99_ms', op: '<', value: 60000, threshold: 'p(99)<60000', passed: true },
+      { metric: 'max_ms', op: '<', value: 0.001, threshold: 'max<0.001', passed: false },
+    ]);
     const summary = JSON.parse(readFileSync(file, 'utf8')) as K6Summary;
     expect(summary.metrics.published!.values.count).toBe(result.totals.published);
     expect(summary.metrics.latency_ms!.values['p(99)']).toBe(result.latency.end_to_end.p99_ms);
-    // dup-storm's checks: lost, lost_unacked, never_sent, sink_duplicates, unexpected, each == 0 and passed.
-    expect(Object.fromEntries(junitCases(summary))).toEqual(Object.fromEntries(result.scenario.checks.map((check) => [`${check.metric}: count==0`, null])));
+    expect(Object.fromEntries(junitCases(summary))).toEqual({
+      'lost: count==0': null,
+      'latency_ms: p(99)<60000': null,
+      'latency_ms: max<0.001': 'threshold exceeded',
+    });
   }, 150_000);
 });

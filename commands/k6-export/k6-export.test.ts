@@ -74,12 +74,14 @@ describe('k6 scripts type-check against @types/k6 and k6/types/xk6-mqtt.d.ts', (
 });
 
 /** What the script does when k6 runs it: its exports, with the k6 modules replaced by recorders. */
-function load(text: string) {
+function load(text: string, broker: { refuse?: 'publish' | 'connect' } = {}) {
   const published: { client: number; topic: string; body: string; qos: number | undefined }[] = [];
   const metrics: Record<string, number[]> = {};
   const scenario = { name: '', iterationInTest: 0, startTime: 0 };
   let clients = 0;
   let pending: Promise<void>[] = [];
+  const timers = new Map<number, number>();
+  let nextTimer = 1;
   class Client {
     readonly id = clients++;
     private readonly handlers: Record<string, (...args: unknown[]) => unknown> = {};
@@ -87,9 +89,11 @@ function load(text: string) {
       this.handlers[event] = listener;
     }
     connect() {
-      pending.push(Promise.resolve().then(() => this.handlers.connect?.()) as Promise<void>);
+      const event = broker.refuse === 'connect' ? () => this.handlers.error?.({ name: 'MQTTError', message: 'connection refused', method: 'connect' }) : () => this.handlers.connect?.();
+      pending.push(Promise.resolve().then(event) as Promise<void>);
     }
     async publishAsync(topic: string, body: string, options?: { qos?: number }) {
+      if (broker.refuse === 'publish') throw new Error('not authorized');
       published.push({ client: this.id, topic, body, qos: options?.qos });
     }
     end() {}
@@ -106,7 +110,17 @@ function load(text: string) {
     'k6/x/mqtt': { Client },
     'k6/execution': { __esModule: true, default: { scenario } },
     'k6/metrics': { Counter: Metric, Trend: Metric },
-    'k6/timers': { setTimeout: (fn: () => void) => setTimeout(fn, 0) },
+    // Timers as k6's: a timer left pending keeps the iteration alive. Short ones (a copy's delay)
+    // fire at once; long ones (the PUBACK timeout) only stay pending until cleared.
+    'k6/timers': {
+      setTimeout: (fn: () => void, ms: number) => {
+        const id = nextTimer++;
+        timers.set(id, ms);
+        if (ms < 1_000) setTimeout(() => timers.delete(id) && fn(), 0);
+        return id;
+      },
+      clearTimeout: (id: number) => void timers.delete(id),
+    },
   };
   const js = ts.transpileModule(text, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2020, esModuleInterop: true } }).outputText;
   const exports: Record<string, any> = {};
@@ -120,6 +134,8 @@ function load(text: string) {
       pending = [];
       await Promise.all(now);
     }
+    // Nothing left pending: k6 would end the iteration here.
+    expect([...timers.values()]).toEqual([]);
   };
   return { exports, published, metrics, iterate };
 }
@@ -198,6 +214,17 @@ describe('the exported script', () => {
     await iterate('p1-storm', storm.count, storm.start_us / 1000);
     expect(published.length).toBe(before);
     expect(metrics.surplus_iterations).toEqual([1]);
+  });
+
+  it('counts an event whose publish fails, or whose connection does, as unacknowledged, with no latency', async () => {
+    const scenario = SCENARIOS['dup-storm']!;
+    for (const refuse of ['publish', 'connect'] as const) {
+      const { published, metrics, iterate } = load(exported(scenario), { refuse });
+      for (let k = 0; k < 20; k++) await iterate('p0-warmup', k, 1_780_000_000_000);
+      expect(published).toEqual([]);
+      expect(metrics.publishes_unacked!.length).toBe(20);
+      expect(metrics.publish_latency_ms).toEqual([]);
+    }
   });
 
   it("a clock-skew fault shifts the skewed publisher's ts only", async () => {

@@ -135,7 +135,7 @@ ${checkLines.length > 0 ? checkLines.join('\n') : '//   (none)'}
 import { Client, type MQTTError } from 'k6/x/mqtt';
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
-import { setTimeout } from 'k6/timers';
+import { clearTimeout, setTimeout } from 'k6/timers';
 import type { Options } from 'k6/options';
 
 const SEED = ${scenario.seed};
@@ -244,13 +244,24 @@ function copyOf(duplicate: Duplicate, source: string, seq: number): { delay_ms: 
 
 const sleep = (ms: number) => new Promise<void>((resolve) => void setTimeout(resolve, ms));
 
-/** Publishes at QoS 1 and waits for the PUBACK, at most load.puback_timeout_ms: true when acknowledged. */
-async function publishAcked(client: Client, topic: string, body: string): Promise<boolean> {
-  const acked = client.publishAsync(topic, body, { qos: LOAD.qos }).then(
-    () => true,
-    () => false,
-  );
-  return Promise.race([acked, sleep(LOAD.puback_timeout_ms).then(() => false)]);
+/**
+ * Publishes at QoS 1 and waits for the PUBACK, at most load.puback_timeout_ms: true when acknowledged.
+ * The timer is cleared on the PUBACK: k6 ends an iteration only when nothing is pending in it.
+ */
+function publishAcked(client: Client, topic: string, body: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), LOAD.puback_timeout_ms);
+    client.publishAsync(topic, body, { qos: LOAD.qos }).then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
 }
 
 /** A copy from a connection of its own: connect, publish, close. */
@@ -288,10 +299,18 @@ export function publishEvent(): void {
   const copy = phase.duplicate === null ? null : copyOf(phase.duplicate, source, seq);
 
   const client = new Client();
+  // An error before the publish (the connection failed): the event is not sent, counted as unacknowledged.
+  let started = false;
   client.on('error', (error: MQTTError) => {
     mqttErrors.add(1, { method: error.method });
+    if (!started) {
+      started = true;
+      unacked.add(1);
+    }
   });
   client.on('connect', async () => {
+    if (started) return client.end(); // given up on, or a reconnect after the publish
+    started = true;
     if (await publishAcked(client, topic, body)) publishLatency.add(Date.now() - intended_us / 1000);
     else unacked.add(1);
     if (copy !== null) {
