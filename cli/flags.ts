@@ -134,6 +134,14 @@ export const RUN_FLAGS = {
   },
 } as const satisfies Record<string, Options>;
 
+/** --summary-export FILE (bench; report takes it too): the run's result as k6's end-of-test summary (reports/k6-summary.ts). */
+export const SUMMARY_EXPORT_FLAG = {
+  'summary-export': {
+    type: 'string',
+    describe: "also write the result as k6's end-of-test summary JSON (handleSummary's data: metrics, thresholds from the checks) to FILE, for k6 tools such as k6-junit; docs/k6.md",
+  },
+} as const satisfies Record<string, Options>;
+
 /**
  * The same, as compare and gate pass them on to the bench: --sink only when given, so that a gate
  * baseline's bench_argv names what was given (its default shown all the same).

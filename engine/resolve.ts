@@ -184,6 +184,7 @@ export function resolveRun(request: RunRequest): Resolution {
   if (scenario.target && request.aggregator !== 'reference') problems.push(`--aggregator ${request.aggregator}: the scenario has a target (your own consumer); leave --aggregator out`);
   if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${flagErrors(validation.errors, flags.sources).join('\n  ')}`);
   else {
+    scenario = validation.scenario; // checks in k6's threshold syntax read into metric, op and value
     if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
     // A fault (or check) the target cannot support is refused here, before anything starts.
     const kind = scenario.target ? 'external' : request.aggregator;

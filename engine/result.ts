@@ -3,7 +3,7 @@
 // table of what a drain can count.
 
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
-import type { Check, Scenario } from '../scenarios/schema.ts';
+import type { Check, LatencyStatMetric, Scenario } from '../scenarios/schema.ts';
 import type { LatencySummary } from './metrics/histogram.ts';
 import type { LedgerTotals } from './ledger/index.ts';
 import type { FaultRecord } from './load/generator.ts';
@@ -238,6 +238,20 @@ export interface MergedPartSummary {
 
 export type MergedRunResult = RunResult & { merged_from: MergedPartSummary[] };
 
+/** Each latency check metric's field of the end-to-end latency summary. */
+const LATENCY_CHECK_FIELDS: Record<'p50_ms' | 'p99_ms' | LatencyStatMetric, keyof LatencySummary> = {
+  min_ms: 'min_ms',
+  mean_ms: 'mean_ms',
+  p50_ms: 'p50_ms',
+  p75_ms: 'p75_ms',
+  p90_ms: 'p90_ms',
+  p95_ms: 'p95_ms',
+  p99_ms: 'p99_ms',
+  p99_9_ms: 'p99_9_ms',
+  p99_99_ms: 'p99_99_ms',
+  max_ms: 'max_ms',
+};
+
 /**
  * The value a check's metric refers to; null when the run did not measure it: a latency percentile
  * of a run that committed nothing is no latency at all (its empty histogram reads 0 ms, which would
@@ -268,10 +282,8 @@ export function metricValue(result: Pick<RunResult, 'totals' | 'latency'> & { re
       return t.reordered;
     case 'dead_lettered':
       return t.dead_lettered;
-    case 'p50_ms':
-      return result.latency.end_to_end.count === 0 ? null : result.latency.end_to_end.p50_ms;
-    case 'p99_ms':
-      return result.latency.end_to_end.count === 0 ? null : result.latency.end_to_end.p99_ms;
+    default:
+      return result.latency.end_to_end.count === 0 ? null : result.latency.end_to_end[LATENCY_CHECK_FIELDS[metric]];
   }
 }
 

@@ -164,17 +164,27 @@ export type CheckMetric =
   | 'dlq'
   | 'p50_ms'
   | 'p99_ms'
+  | LatencyStatMetric
   | 'duplicates_absorbed'
   | 'committed_ratio'
   | 'reordered'
   | 'dead_lettered'
   | 'recovery_s';
+/** End-to-end latency statistics beyond p50/p99 (result.json latency.end_to_end), reached mostly through k6 thresholds (`avg<…`, `p(95)<…`). */
+export type LatencyStatMetric = 'min_ms' | 'mean_ms' | 'p75_ms' | 'p90_ms' | 'p95_ms' | 'p99_9_ms' | 'p99_99_ms' | 'max_ms';
 export type CheckOp = '==' | '<' | '<=' | '>' | '>=';
 
+/**
+ * A check as the harness evaluates it. A scenario may write one in k6's threshold syntax instead of
+ * op and value (`{ metric: 'p99_ms', threshold: 'p(99)<50' }`, `{ metric: 'latency_ms', threshold:
+ * 'p(95)<=20' }`, `{ metric: 'lost', threshold: 'count==0' }`: scenarios/k6-threshold.ts); the
+ * validator turns it into metric, op and value and keeps the expression as written in `threshold`.
+ */
 export interface Check {
   metric: CheckMetric;
   op: CheckOp;
   value: number;
+  threshold?: string;
 }
 
 /**
@@ -273,6 +283,14 @@ export const CHECK_METRICS: readonly CheckMetric[] = [
   'dlq',
   'p50_ms',
   'p99_ms',
+  'min_ms',
+  'mean_ms',
+  'p75_ms',
+  'p90_ms',
+  'p95_ms',
+  'p99_9_ms',
+  'p99_99_ms',
+  'max_ms',
   'duplicates_absorbed',
   'committed_ratio',
   'reordered',

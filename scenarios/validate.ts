@@ -1,7 +1,8 @@
 // Validation of scenario data: every error at once, each with its path. Nothing here has side
 // effects; the harness calls it before starting any process and exits 2 when it returns errors.
 
-import { CHECK_METRICS, CHECK_OPS, COMMIT_TIME_UNITS, DUPLICATE_DELAY_DISTRIBUTIONS, TARGET_STOP_SIGNALS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario } from './schema.ts';
+import { CHECK_METRICS, CHECK_OPS, COMMIT_TIME_UNITS, DUPLICATE_DELAY_DISTRIBUTIONS, TARGET_STOP_SIGNALS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario, type Check } from './schema.ts';
+import { parseThreshold } from './k6-threshold.ts';
 import { checkScenarioSettings, SCENARIO_SETTING_NAMES } from '../aggregator/config.ts';
 import type { DedupSpec } from '../aggregator/dedup/registry.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../aggregator/event/types.ts';
@@ -124,22 +125,34 @@ export function validateScenario(input: unknown): ScenarioValidation {
     dedup = checked.dedup;
   }
 
+  // A check in k6's threshold syntax becomes metric, op and value here (keeping `threshold`), so that
+  // everything after the validator sees one shape; a check already read that way reads the same again.
+  const checks: Check[] = [];
   if (!Array.isArray(input.checks)) errors.push('checks must be an array');
   else {
     input.checks.forEach((check: unknown, i: number) => {
       const path = `checks[${i}]`;
       if (!isObject(check)) return errors.push(`${path} must be an object`);
-      unknownFields(errors, path, check, ['metric', 'op', 'value']);
+      unknownFields(errors, path, check, ['metric', 'op', 'value', 'threshold']);
+      if (check.threshold !== undefined) {
+        const parsed = parseThreshold(path, check.metric, check.threshold);
+        if (!parsed.ok) return errors.push(...parsed.problems);
+        const { op, value } = parsed.check;
+        if ((check.op !== undefined && check.op !== op) || (check.value !== undefined && check.value !== value)) {
+          return errors.push(`${path}: give either threshold or op and value (threshold '${parsed.check.threshold}' says ${op} ${value})`);
+        }
+        return checks.push(parsed.check);
+      }
       if (!CHECK_METRICS.includes(check.metric as never)) {
         errors.push(`${path}.metric must be one of ${CHECK_METRICS.join(', ')}, got ${JSON.stringify(check.metric)}`);
       }
       if (!CHECK_OPS.includes(check.op as never)) errors.push(`${path}.op must be one of ${CHECK_OPS.join(' ')}, got ${JSON.stringify(check.op)}`);
       number(errors, `${path}.value`, check.value, Number.isFinite, 'finite');
-      return undefined;
+      return checks.push(check as unknown as Check);
     });
   }
   if (errors.length > 0 || !dedup) return { ok: false, errors, ...(dedup ? { dedup } : {}) };
-  return { ok: true, scenario: input as unknown as Scenario, dedup };
+  return { ok: true, scenario: { ...input, checks } as unknown as Scenario, dedup };
 }
 
 /** The target section (schema.ts ScenarioTarget): shape only; what its faults need is engine/target/needs.ts's to say. */

@@ -4,7 +4,7 @@
 
 import { redactPassword, redactPasswords } from '../../aggregator/redact.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { SCENARIOS } from '../../scenarios/index.ts';
 import { describeSinkChoice } from '../../engine/run-sink/index.ts';
@@ -13,13 +13,14 @@ import { makeRunId, runScenario, type AggregatorKind } from '../../engine/run.ts
 import { resolveRun, type ResolvedRun } from '../../engine/resolve.ts';
 import { renderSummary } from '../../reports/markdown.ts';
 import { reportFiles } from '../../reports/files.ts';
+import { k6SummaryText } from '../../reports/k6-summary.ts';
 import { runVerdict, type RunResult } from '../../engine/result.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
 import { writeProfileReport } from '../../engine/profiles.ts';
 import { RunMetrics } from '../../engine/metrics/run-metrics.ts';
 import { EXIT, EXIT_OF_VERDICT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions } from '../../cli/flags.ts';
+import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, SUMMARY_EXPORT_FLAG } from '../../cli/flags.ts';
 
 /** Writes <dir>/result.json (creating dir): first, so that it is kept even if a report file cannot be rendered. */
 export function writeResult(dir: string, result: RunResult): void {
@@ -52,6 +53,8 @@ export interface BenchArgs extends ResolvedRun {
   out_dir: string;
   quiet: boolean;
   json: boolean;
+  /** --summary-export: where to write the result as k6's end-of-test summary too. */
+  summary_export?: string;
   /** --cpu-prof: CPU profiles of the aggregator, the embedded broker and the harness's threads under <out>/profiles/. */
   cpu_prof: boolean;
 }
@@ -98,6 +101,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         out: { type: 'string', describe: 'output directory (default reports/out/<timestamp>-<scenario>)' },
         quiet: { type: 'boolean', default: false, describe: 'no progress lines' },
         json: { type: 'boolean', default: false, describe: 'print result.json to stdout instead of the summary' },
+        ...SUMMARY_EXPORT_FLAG,
         'cpu-prof': {
           type: 'boolean',
           default: false,
@@ -157,6 +161,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     metrics_linger_s: args['metrics-linger'],
   });
   const problems = [...set.problems, ...(resolved.ok ? [] : resolved.problems)];
+  if (args['summary-export'] === '') problems.push('--summary-export: needs the file to write');
   if (!resolved.ok || problems.length > 0) throw new UsageError(problems.join('\nerror: '));
   const { scenario, shard } = resolved.run;
   return {
@@ -165,6 +170,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     out_dir: resolve(args.out ?? join('reports', 'out', `${makeRunId(scenario.name)}${shard && shard.count > 1 ? `-shard${shard.index}of${shard.count}` : ''}`)),
     quiet: args.quiet,
     json: args.json,
+    ...(args['summary-export'] !== undefined ? { summary_export: resolve(args['summary-export']) } : {}),
     cpu_prof: args['cpu-prof'],
   };
 }
@@ -225,6 +231,15 @@ export async function main(argv: string[]): Promise<number> {
   writeResult(parsed.out_dir, result);
   writeReportFiles(parsed.out_dir, result);
   metrics?.final(result);
+  if (parsed.summary_export !== undefined) {
+    try {
+      mkdirSync(dirname(parsed.summary_export), { recursive: true });
+      writeFileSync(parsed.summary_export, k6SummaryText(result));
+    } catch (error) {
+      process.stderr.write(`error: cannot write the k6 summary ${parsed.summary_export}: ${(error as Error).message}\n`);
+      return EXIT.invalid_run;
+    }
+  }
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     process.stdout.write(`${renderSummary(result)}\n`);

@@ -1,16 +1,18 @@
 // `npm run report -- DIR`: re-renders a run directory from its result.json, with no broker and no
 // aggregator: report.md, latency.svg, timeline.svg and the .hgrm files (reports/files.ts), the
-// same set the bench command writes after a run. Exit codes: 0 written · 1 some files could not be
+// same set the bench command writes after a run; with --summary-export FILE, also the result as k6's
+// end-of-test summary (reports/k6-summary.ts). Exit codes: 0 written · 1 some files could not be
 // rendered (the others were written) · 2 bad input.
 
-import { existsSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { readResultJson, resultPathOf, schemaProblem } from '../../engine/result-file.ts';
 import { RESULT_SCHEMA, type RunResult } from '../../engine/result.ts';
 import { reportFileRenderers } from '../../reports/files.ts';
 import { EXIT } from '../../cli/exit.ts';
+import { k6SummaryText } from '../../reports/k6-summary.ts';
 
-const USAGE = `Usage: npm run report -- DIR
+const USAGE = `Usage: npm run report -- DIR [--summary-export FILE]
 
 Reads DIR/result.json (schema ${RESULT_SCHEMA}, as written by \`npm run bench\`) and writes, in DIR:
   report.md          the markdown report
@@ -21,6 +23,8 @@ Reads DIR/result.json (schema ${RESULT_SCHEMA}, as written by \`npm run bench\`)
   phase-<name>.hgrm  each phase's end-to-end latency
 Existing files of those names are overwritten; result.json is only read. Needs no broker.
 DIR may also be the path of the result.json itself.
+--summary-export FILE also writes the result as k6's end-of-test summary JSON (handleSummary's
+data: metrics, and each check as a threshold with the run's verdict) for k6 tools; docs/k6.md.
 
 A file that cannot be rendered from this result.json (an older or damaged file) is named on
 stderr and left as it was; the others are still written.
@@ -47,6 +51,18 @@ export function main(argv: string[]): number {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE);
     return EXIT.ok;
+  }
+  // --summary-export FILE (or =FILE): the one option.
+  let summaryExport: string | undefined;
+  const at = argv.findIndex((arg) => arg === '--summary-export' || arg.startsWith('--summary-export='));
+  if (at >= 0) {
+    const given = argv[at]!.includes('=') ? argv[at]!.slice(argv[at]!.indexOf('=') + 1) : argv[at + 1];
+    if (given === undefined || given === '' || (!argv[at]!.includes('=') && given.startsWith('-'))) {
+      process.stderr.write(`error: --summary-export: needs the file to write\n\n${USAGE}`);
+      return EXIT.bad_input;
+    }
+    summaryExport = given;
+    argv = argv.filter((_, i) => i !== at && (argv[at]!.includes('=') || i !== at + 1));
   }
   const unknown = argv.filter((arg) => arg.startsWith('-'));
   if (unknown.length > 0 || argv.length !== 1) {
@@ -84,6 +100,16 @@ export function main(argv: string[]): number {
     const path = join(dir, name);
     writeFileSync(path, content);
     process.stdout.write(`${path}\n`);
+  }
+  if (summaryExport !== undefined) {
+    try {
+      mkdirSync(dirname(resolve(summaryExport)), { recursive: true });
+      writeFileSync(summaryExport, k6SummaryText(result));
+      process.stdout.write(`${summaryExport}\n`);
+    } catch (error) {
+      failed += 1;
+      process.stderr.write(`error: cannot write the k6 summary ${summaryExport}: ${(error as Error).message}\n`);
+    }
   }
   return failed > 0 ? EXIT.check_failed : EXIT.ok;
 }
