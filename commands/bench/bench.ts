@@ -231,19 +231,21 @@ export async function main(argv: string[]): Promise<number> {
   writeResult(parsed.out_dir, result);
   writeReportFiles(parsed.out_dir, result);
   metrics?.final(result);
+  if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    process.stdout.write(`${renderSummary(result)}\n`);
+    process.stdout.write(`report: ${join(parsed.out_dir, 'report.md')}\n`);
+  }
+  // After the summary, so that a k6 summary that cannot be written does not hide the run's verdict.
+  let summaryFailed = false;
   if (parsed.summary_export !== undefined) {
     try {
       mkdirSync(dirname(parsed.summary_export), { recursive: true });
       writeFileSync(parsed.summary_export, k6SummaryText(result));
     } catch (error) {
       process.stderr.write(`error: cannot write the k6 summary ${parsed.summary_export}: ${(error as Error).message}\n`);
-      return EXIT.invalid_run;
+      summaryFailed = true;
     }
-  }
-  if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else {
-    process.stdout.write(`${renderSummary(result)}\n`);
-    process.stdout.write(`report: ${join(parsed.out_dir, 'report.md')}\n`);
   }
   if (parsed.cpu_prof) {
     const path = writeProfileReport(parsed.out_dir, `npm run bench -- ${argv.join(' ')}`);
@@ -251,7 +253,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Serving until two scrapes have read the final values (at most --metrics-linger seconds).
   await metrics?.close();
-  return exitCodeOf(result);
+  // A file asked for and not written: the run did not complete as asked (3), unless it failed anyway (1).
+  const exit = exitCodeOf(result);
+  return summaryFailed && exit === EXIT.ok ? EXIT.invalid_run : exit;
 }
 
 /** A finished run's exit code, as its verdict line reads (runVerdict): 1 a check failed (lost events first, even in an invalid run), 3 invalid, 0 ok. */
