@@ -19,3 +19,19 @@ export const EXIT = {
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** Each exit code in words, as the reports print it beside a command's code. */
+export const EXIT_MEANING: Record<ExitCode, string> = {
+  [EXIT.ok]: 'ok: done, and everything judged passed',
+  [EXIT.check_failed]: 'something judged failed (a check, a regression, a correctness count)',
+  [EXIT.bad_input]: 'bad input: nothing was run',
+  [EXIT.invalid_run]: 'the run is invalid or undecidable, or could not complete',
+};
+
+/** A run's exit code (bench, merge): the verdict of its result.json. */
+export function runExitCode(result: { valid: boolean; passed: boolean }): ExitCode {
+  if (!result.valid) return EXIT.invalid_run;
+  return result.passed ? EXIT.ok : EXIT.check_failed;
+}

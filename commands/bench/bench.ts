@@ -16,7 +16,7 @@ import { reportFiles } from '../../reports/files.ts';
 import type { RunResult } from '../../engine/result.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
 import { writeProfileReport } from '../../engine/profiles.ts';
-import { EXIT, UsageError } from '../../cli/exit.ts';
+import { EXIT, UsageError, runExitCode } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions } from '../../cli/flags.ts';
 
@@ -223,6 +223,5 @@ export async function main(argv: string[]): Promise<number> {
 
 /** A finished run's exit code, as its verdict line reads: 3 invalid, 1 a check failed, 0 ok. */
 export function exitCodeOf(result: Pick<RunResult, 'valid' | 'passed'>): number {
-  if (!result.valid) return EXIT.invalid_run;
-  return result.passed ? EXIT.ok : EXIT.check_failed;
+  return runExitCode(result);
 }

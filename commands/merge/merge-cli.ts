@@ -6,7 +6,7 @@
 
 import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { EXIT } from '../../cli/exit.ts';
+import { EXIT, runExitCode } from '../../cli/exit.ts';
 import { mergedReportFiles, renderMergeSummary } from '../../reports/merge.ts';
 import { mergeResults, type MergePart } from './merge.ts';
 import { mergeProblems } from './merge-problems.ts';
@@ -116,6 +116,5 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
     writeFileSync(join(outDir, name), content);
   }
   io.stdout(`${renderMergeSummary(merged)}\nmerged: ${join(outDir, 'result.json')}\nreport: ${join(outDir, 'report.md')}\n`);
-  if (!merged.valid) return EXIT.invalid_run;
-  return merged.passed ? EXIT.ok : EXIT.check_failed;
+  return runExitCode(merged);
 }
