@@ -77,6 +77,15 @@ export function htmlTable([header, rows]: Table, cls = ''): string {
 }
 
 const figure = (svg: string, caption: string) => `<figure>\n${svg}<figcaption class="note">${esc(caption)}</figcaption>\n</figure>`;
+
+/** A chart of a run, or where it cannot be drawn (an old or damaged result.json), why: the rest of the page still renders. */
+function chart(name: string, render: () => string, caption: string): string {
+  try {
+    return figure(render(), caption);
+  } catch (error) {
+    return `<figure class="missing"><p class="note">${esc(`${name}: cannot be drawn from this result.json: ${(error as Error).message}`)}</p></figure>`;
+  }
+}
 const paragraph = (text: string, cls = 'note') => `<p class="${cls}">${esc(text)}</p>`;
 const list = (items: readonly string[]) => (items.length === 0 ? '' : `<ul>\n${items.map((item) => `<li>${esc(item)}</li>`).join('\n')}\n</ul>`);
 
@@ -132,9 +141,9 @@ export function renderHtmlReport(result: RunResult, extras: RunPageExtras = {}):
   body.push(
     '<h2 id="charts">Charts</h2>',
     paragraph(`Throughput: offered ${Math.round(t.offered_per_s)} ev/s, committed ${Math.round(t.committed_per_s)} ev/s (target ${Math.round(t.target_per_s)}). Shaded: phases with faults; green line: recovered; red: not recovered within the run.`),
-    figure(latencySpectrumSvg(result), 'End-to-end latency (first sink commit − intended send time) by percentile, overall, per counted phase and publish→PUBACK.'),
-    figure(timelineSvg(result), 'Offered and consumed per second, and p99 of each second\'s first commits.'),
-    figure(backlogSvg(result), 'Backlog: publishes handed to the broker and not yet acknowledged by the subscriber.'),
+    chart('latency by percentile', () => latencySpectrumSvg(result), 'End-to-end latency (first sink commit − intended send time) by percentile, overall, per counted phase and publish→PUBACK.'),
+    chart('throughput and p99', () => timelineSvg(result), 'Offered and consumed per second, and p99 of each second\'s first commits.'),
+    chart('backlog', () => backlogSvg(result), 'Backlog: publishes handed to the broker and not yet acknowledged by the subscriber.'),
     '<h2 id="phases">Phases and faults</h2>',
     htmlTable(phaseTable(result), 'phases'),
   );
