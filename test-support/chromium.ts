@@ -23,6 +23,8 @@ export interface PageCheck {
   failed_requests: string[];
   /** The viewport as PNG. */
   screenshot: Buffer;
+  /** The value of options.evaluate in the loaded page (JSON-able), undefined without one. */
+  value: unknown;
 }
 
 export interface PageCheckOptions {
@@ -30,6 +32,8 @@ export interface PageCheckOptions {
   height?: number;
   /** The whole check, browser start to close (default 60 s). */
   timeout_ms?: number;
+  /** A JavaScript expression evaluated in the page once it has loaded (what it shows: e.g. the size of an element). */
+  evaluate?: string;
 }
 
 /** Throws, saying how to install it, when the chromium binary cannot be run. */
@@ -119,7 +123,7 @@ export async function checkPage(url: string, options: PageCheckOptions = {}): Pr
     });
   };
 
-  const check: Omit<PageCheck, 'screenshot'> = { console_errors: [], requests: [], failed_requests: [] };
+  const check: Omit<PageCheck, 'screenshot' | 'value'> = { console_errors: [], requests: [], failed_requests: [] };
   const requestUrls = new Map<string, string>();
   let loaded: () => void = () => {};
   const load = new Promise<void>((resolve) => (loaded = resolve));
@@ -140,7 +144,7 @@ export async function checkPage(url: string, options: PageCheckOptions = {}): Pr
         check.requests.push(p.request.url);
         break;
       case 'Network.loadingFailed':
-        check.failed_requests.push(`${requestUrls.get(p.requestId) ?? p.requestId}: ${p.errorText}${p.blockedReason ? ` (blocked: ${p.blockedReason})` : ''}`);
+        check.failed_requests.push(`${requestUrls.get(p.requestId) ?? p.requestId}: ${p.errorText || 'failed'}${p.blockedReason ? ` (blocked: ${p.blockedReason})` : ''}`);
         break;
       case 'Page.loadEventFired':
         loaded();
@@ -154,7 +158,7 @@ export async function checkPage(url: string, options: PageCheckOptions = {}): Pr
     timer = setTimeout(() => reject(new Error(`chromium check of ${url} took more than ${timeoutMs} ms: ${stderr.trim().slice(-800)}`)), timeoutMs);
   });
   try {
-    const screenshot = await Promise.race([
+    const { screenshot, value } = await Promise.race([
       deadline,
       (async () => {
         const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
@@ -165,12 +169,13 @@ export async function checkPage(url: string, options: PageCheckOptions = {}): Pr
         if (navigation.errorText) throw new Error(`chromium could not open ${url}: ${navigation.errorText}`);
         await load;
         // Whatever the page does on load has run once the event loop of the page has turned: ask it.
-        await send('Runtime.evaluate', { expression: 'document.readyState', returnByValue: true }, sessionId);
+        const evaluated = await send('Runtime.evaluate', { expression: options.evaluate ?? 'document.readyState', returnByValue: true }, sessionId);
+        if (evaluated.exceptionDetails) throw new Error(`evaluating ${options.evaluate}: ${evaluated.exceptionDetails.exception?.description ?? evaluated.exceptionDetails.text}`);
         const { data } = await send('Page.captureScreenshot', { format: 'png' }, sessionId);
-        return Buffer.from(data as string, 'base64');
+        return { screenshot: Buffer.from(data as string, 'base64'), value: options.evaluate === undefined ? undefined : evaluated.result?.value };
       })(),
     ]);
-    return { ...check, screenshot };
+    return { ...check, screenshot, value };
   } finally {
     clearTimeout(timer);
     await close(child, () => send('Browser.close').catch(() => undefined));
