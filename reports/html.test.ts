@@ -77,7 +77,7 @@ describe('renderHtmlReport', () => {
     expect(html).toContain('<h1>chaosbench: &lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;</h1>');
     expect(html).toContain('<li>&lt;/li&gt;&lt;/ul&gt;&lt;script&gt;finding()&lt;/script&gt;</li>');
     expect(html).toContain('<td>&lt;script&gt;phase()&lt;/script&gt;</td>');
-    expect(html).toContain('run INVALID: &lt;b onmouseover=&quot;x()&quot;&gt;reason&lt;/b&gt;');
+    expect(html).toContain('<span class="status">INVALID RUN</span><span class="detail"> — &lt;b onmouseover=&quot;x()&quot;&gt;reason&lt;/b&gt;</span>');
     expect(html).toContain('data-verdict="invalid"');
     expect(html).toContain('data-exit="3"');
   });
@@ -97,6 +97,7 @@ describe('renderHtmlReport', () => {
     result.checks[0] = { ...result.checks[0]!, actual: 3, passed: false };
     const html = renderHtmlReport(result);
     expect(html).toContain('<span class="status">FAIL</span>');
+    expect(html).toContain('<p>run valid</p>');
     expect(html).toContain('data-exit="1"');
     expect(html).toContain('<td><strong>FAIL</strong></td>');
   });
