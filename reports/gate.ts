@@ -100,7 +100,7 @@ const range = (s: Summary | null) => (s === null ? MISSING : `${num(s.median)} [
 const pct = (x: number) => `${+(x * 100).toFixed(2)}%`;
 const pValue = (p: number | null) => (p === null ? MISSING : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 
-export const VERDICT_MARK: Record<Verdict, string> = {
+const VERDICT_MARK: Record<Verdict, string> = {
   regression: '❌ regression',
   improvement: '✅ improvement',
   'no-change': '✅ no change',
@@ -131,7 +131,7 @@ export function decisionTableData(decisions: readonly Decision[], baselineLabel:
       pValue(d.p_value),
       `±${pct(d.floor)}`,
       `${d.cv.baseline === null ? MISSING : pct(d.cv.baseline)} / ${d.cv.candidate === null ? MISSING : pct(d.cv.candidate)}`,
-      `**${VERDICT_MARK[d.verdict]}**`,
+      `**${cell(VERDICT_MARK[d.verdict])}**`,
     ]),
   ];
 }

@@ -67,7 +67,7 @@ describe('the HTML reports in headless Chromium', () => {
     const dir = tempDir();
     const pages: [string, string, unknown][] = [
       ['compare', renderCompareHtml(compareReportFixture()), { verdict: 'ALL VALID', charts: [['Committed ev/s per variant', 902], ['End-to-end p99 per variant', 902]] }],
-      ['gate', renderGateHtml(gateReportFixture()), { verdict: '❌ gate FAILED: regression', charts: [['p99_ms: baselines/gate.json and this checkout', 902], ['Ratio candidate / baseline', 902]] }],
+      ['gate', renderGateHtml(gateReportFixture()), { verdict: 'gate FAILED: regression', charts: [['p99_ms: baselines/gate.json and this checkout', 902], ['Ratio candidate / baseline (1 = no change)', 902]] }],
     ];
     for (const [name, html, shown] of pages) {
       const page = join(dir, `${name}.html`);

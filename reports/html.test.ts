@@ -159,7 +159,7 @@ describe('renderCompareHtml and renderGateHtml', () => {
     const html = renderGateHtml(report);
     expect(html).toContain('data-verdict="fail"');
     expect(html).toContain('data-exit="1"');
-    expect(html).toContain('<span class="status">❌ gate FAILED: regression</span>');
+    expect(html).toContain('<span class="status">gate FAILED: regression</span>');
     const bars = [...html.matchAll(/<rect data-bar="([^"]+)" data-median="([\d.]+)"/g)].map((m) => [m[1], Number(Number(m[2]).toFixed(2))]);
     expect(bars).toEqual([
       ['baselines/gate.json', 10],
@@ -167,6 +167,11 @@ describe('renderCompareHtml and renderGateHtml', () => {
       ['p99_ms', Number(report.decisions[0]!.estimate!.toFixed(2))],
     ]);
     expect(html).toContain('<h2 id="decisions">Decisions</h2>');
+    // The ratio chart marks 1 (no change).
+    expect(html.match(/<line class="reference"/g)).toHaveLength(1);
+    // No emoji a browser may lack the font for: the box's colour says it.
+    expect(html).not.toMatch(/[❌✅]/u);
+    expect(html).toContain('<td><strong>regression</strong></td>');
     expect(renderGateHtml(gateReportFixture({ outcome: 'undecidable', exit: 3, message: '<i>noisy</i>' }))).toContain('data-verdict="invalid"');
     expect(renderGateHtml(gateReportFixture({ message: '<i>noisy</i>' }))).toContain('&lt;i&gt;noisy&lt;/i&gt;');
   });

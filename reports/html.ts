@@ -220,9 +220,15 @@ const GATE_KIND: Record<GateReport['outcome'], VerdictKind> = {
   'aa-measured': 'pass',
 };
 
+/**
+ * gate.md's marks without the emoji a browser may have no font for (Debian's headless Chromium
+ * draws ❌ and ✅ as empty boxes): the verdict box's colour says it; ⚠ is in the common fonts.
+ */
+const withoutEmoji = (text: string) => text.replace(/[❌✅📝🔬]\s*/gu, '').replace(/\uFE0F/g, '');
+
 export function renderGateHtml(report: GateReport): string {
   const [b, c] = report.mode === 'aa' ? ['A', 'B'] : [report.baseline_label, report.candidate_label];
-  const status = OUTCOME_LINE[report.outcome].replace(/\*\*/g, '');
+  const status = withoutEmoji(OUTCOME_LINE[report.outcome].replace(/\*\*/g, ''));
   const body: string[] = [
     verdictBox(GATE_KIND[report.outcome], status, ` — ${report.message}`, report.exit, report.notes.map((n) => `⚠ ${n}`)),
     `<h1>chaosbench gate: ${esc(report.scenario)}</h1>`,
@@ -239,11 +245,11 @@ export function renderGateHtml(report: GateReport): string {
     }
     body.push(
       figure(
-        rangeBarSvg('Ratio candidate / baseline', '× (1 = no change)', report.decisions.map((d) => ({ label: d.metric, median: d.estimate, min: d.interval?.[0] ?? null, max: d.interval?.[1] ?? null, note: `floor ±${(d.floor * 100).toFixed(0)}%` }))),
+        rangeBarSvg('Ratio candidate / baseline (1 = no change)', '×', report.decisions.map((d) => ({ label: d.metric, median: d.estimate, min: d.interval?.[0] ?? null, max: d.interval?.[1] ?? null, note: `floor ±${(d.floor * 100).toFixed(0)}%` })), 1),
         'Ratio of medians with its interval: a regression needs the whole interval beyond the floor and a significant Mann-Whitney test.',
       ),
       '<h2 id="decisions">Decisions</h2>',
-      htmlTable(decisionTableData(report.decisions, b, c, noCell), 'decisions'),
+      htmlTable(decisionTableData(report.decisions, b, c, withoutEmoji), 'decisions'),
       list([...new Set(report.decisions.map((d) => `Rule: ${d.rule}.`))]),
     );
   }
@@ -252,7 +258,7 @@ export function renderGateHtml(report: GateReport): string {
     body.push(
       '<h2 id="aa">A/A</h2>',
       paragraph(`${a.regressions} false regressions in ${a.pairs} pairs: false-positive rate ${(a.false_positive_rate * 100).toFixed(2)}%; undecidable ${a.undecidable}/${a.pairs}.`, ''),
-      figure(rangeBarSvg('A/A: ratio B / A per pair', '×', a.decisions.map((d, i) => ({ label: `pair ${i + 1}`, median: d.estimate, min: d.interval?.[0] ?? null, max: d.interval?.[1] ?? null, note: d.verdict }))), 'Each pair\'s ratio of medians and its interval.'),
+      figure(rangeBarSvg('A/A: ratio B / A per pair', '×', a.decisions.map((d, i) => ({ label: `pair ${i + 1}`, median: d.estimate, min: d.interval?.[0] ?? null, max: d.interval?.[1] ?? null, note: d.verdict })), 1), 'Each pair\'s ratio of medians and its interval.'),
     );
   }
   const correctness = report.correctness;

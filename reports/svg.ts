@@ -503,14 +503,14 @@ export interface RangeBar {
 }
 
 const BAR_ROW = 30;
-const BAR_PLOT = { left: 230, top: 50, width: 440 } as const;
+const BAR_PLOT = { left: 230, top: 50, width: 400 } as const;
 
-/** Horizontal bars, one per row: the median as the bar, the min–max range as a whisker over it, the figures beside. */
-export function rangeBarSvg(title: string, unit: string, bars: readonly RangeBar[]): string {
+/** Horizontal bars, one per row: the median as the bar, the min–max range as a whisker over it, the figures beside; a dashed line at reference (e.g. a ratio's 1). */
+export function rangeBarSvg(title: string, unit: string, bars: readonly RangeBar[], reference?: number): string {
   if (bars.length === 0) return noDataSvg(title, 'nothing to chart');
   const height = BAR_PLOT.top + bars.length * BAR_ROW + 50;
   const bottom = BAR_PLOT.top + bars.length * BAR_ROW;
-  const scale = niceScale(Math.max(0, ...bars.flatMap((b) => [b.median ?? 0, b.max ?? 0]).filter(Number.isFinite)));
+  const scale = niceScale(Math.max(0, reference ?? 0, ...bars.flatMap((b) => [b.median ?? 0, b.max ?? 0]).filter(Number.isFinite)));
   const x = (v: number) => BAR_PLOT.left + (Math.max(0, v) / scale.max) * BAR_PLOT.width;
   const figure = (b: RangeBar) => (b.median === null ? 'no data' : `${fmtNumber(b.median)} [${fmtNumber(b.min ?? b.median)}–${fmtNumber(b.max ?? b.median)}] ${unit}`);
   const desc = `${title}: median (bar) and min–max range (whisker) per row. ${bars.map((b) => `${b.label}: ${figure(b)}${b.note ? ` ${b.note}` : ''}`).join('; ')}.`;
@@ -534,6 +534,7 @@ export function rangeBarSvg(title: string, unit: string, bars: readonly RangeBar
     out.push(`<text x="${BAR_PLOT.left + BAR_PLOT.width + 8}" y="${mid + 4}" font-size="11"${b.median === null ? ' fill="#888888"' : ''}>${esc(`${figure(b)}${b.note ? ` ${b.note}` : ''}`)}</text>`);
   });
   out.push(`<line x1="${BAR_PLOT.left}" y1="${BAR_PLOT.top}" x2="${BAR_PLOT.left}" y2="${bottom}" stroke="#444444"/>`);
+  if (reference !== undefined) out.push(`<line class="reference" x1="${c(x(reference))}" y1="${BAR_PLOT.top - 6}" x2="${c(x(reference))}" y2="${bottom}" stroke="#d62728" stroke-dasharray="4 3"/>`);
   out.push('</g>', '</svg>', '');
   return out.join('\n');
 }
