@@ -86,7 +86,7 @@ function chart(name: string, render: () => string, caption: string): string {
     return `<figure class="missing"><p class="note">${esc(`${name}: cannot be drawn from this result.json: ${(error as Error).message}`)}</p></figure>`;
   }
 }
-const paragraph = (text: string, cls = 'note') => `<p class="${cls}">${esc(text)}</p>`;
+const paragraph = (text: string, cls = 'note') => `<p${cls ? ` class="${cls}"` : ''}>${esc(text)}</p>`;
 const list = (items: readonly string[]) => (items.length === 0 ? '' : `<ul>\n${items.map((item) => `<li>${esc(item)}</li>`).join('\n')}\n</ul>`);
 
 type VerdictKind = 'pass' | 'fail' | 'invalid';
