@@ -22,3 +22,13 @@ export const EXIT_OF_VERDICT = { fail: EXIT.check_failed, invalid: EXIT.invalid_
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** Each exit code in words, as the reports print it beside a command's code. */
+export const EXIT_MEANING: Record<ExitCode, string> = {
+  [EXIT.ok]: 'ok: done, and everything judged passed',
+  [EXIT.check_failed]: 'something judged failed (a check, a regression, a correctness count)',
+  [EXIT.bad_input]: 'bad input: nothing was run',
+  [EXIT.invalid_run]: 'the run is invalid or undecidable, or could not complete',
+};

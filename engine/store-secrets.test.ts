@@ -103,7 +103,7 @@ describe('a dedup store and a sink whose URLs carry passwords', () => {
     // What result.json keeps instead: the store's URL with *** (a scenario file's), or the bare name.
     expect(result.scenario.aggregator.dedup).toBe(from === 'file' ? `redis://:***@127.0.0.1:${port}` : 'redis');
     const files = filesUnder(out);
-    expect(files.map(([path]) => path)).toEqual(expect.arrayContaining([join(out, 'result.json'), join(out, 'report.md')]));
+    expect(files.map(([path]) => path)).toEqual(expect.arrayContaining([join(out, 'result.json'), join(out, 'report.md'), join(out, 'report.html')]));
     for (const [path, text] of files) for (const secret of SECRETS) expect(text.includes(secret), path).toBe(false);
     for (const secret of SECRETS) expect(outcome.stdout.includes(secret) || outcome.stderr.includes(secret), secret).toBe(false);
     // The process table, read several times while the run went on.
@@ -143,7 +143,7 @@ describe('a dedup store and a sink whose URLs carry passwords', () => {
     const outcome = await watchedCommand('compare', ['--scenario', file, '--vary', 'aggregator.batch_size=100,200', '--replicates', '1', '--sink', 'postgres', '--out', out], { DATABASE_URL: databaseUrlWithPassword() }, SECRETS);
     expect(outcome.code, outcome.stderr).toBe(EXIT.ok);
     const files = filesUnder(out);
-    expect(files.map(([path]) => path)).toEqual(expect.arrayContaining([join(out, 'compare.json'), join(out, 'compare.md'), join(out, 'batch_size_100-r1', 'result.json')]));
+    expect(files.map(([path]) => path)).toEqual(expect.arrayContaining([join(out, 'compare.json'), join(out, 'compare.md'), join(out, 'compare.html'), join(out, 'batch_size_100-r1', 'result.json'), join(out, 'batch_size_100-r1', 'report.html')]));
     for (const [path, text] of files) for (const secret of SECRETS) expect(text.includes(secret), path).toBe(false);
     for (const secret of SECRETS) expect(outcome.stdout.includes(secret) || outcome.stderr.includes(secret), secret).toBe(false);
     expect(outcome.saw_aggregator).toBe(true);

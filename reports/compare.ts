@@ -202,9 +202,14 @@ function showsPerRound(summaries: readonly VariantSummary[]): boolean {
 }
 
 function variantTable(summaries: VariantSummary[]): string {
+  return table(...variantTableData(summaries, escapeCell));
+}
+
+/** The per-variant table as data (header, rows); cell() makes a name safe for where it goes (escapeCell for markdown). */
+export function variantTableData(summaries: VariantSummary[], cell: (text: string) => string): [string[], string[][]] {
   const anyOverload = summaries.some((s) => s.overloaded.length > 0);
   const perRound = showsPerRound(summaries);
-  const marked = (s: VariantSummary) => `${s.valid < s.runs ? '⚠ ' : ''}${escapeCell(s.name)}`;
+  const marked = (s: VariantSummary) => `${s.valid < s.runs ? '⚠ ' : ''}${cell(s.name)}`;
   const withSpread = (r: number | null, overlaps: boolean | null, first: boolean) => (first || r === null ? times(r) : `${times(r)}${overlaps ? ' ~' : ''}`);
   const header = [
     'variant',
@@ -232,13 +237,18 @@ function variantTable(summaries: VariantSummary[]): string {
     ms(s.p99_9_ms?.median),
     pct(s.duplicate_rate?.median),
     pct(s.loss_rate?.median),
-    ...(anyOverload ? [s.overloaded.length === 0 ? MISSING : s.overloaded.map((o) => `${escapeCell(o.phase)} (${o.runs}/${s.runs - s.errored})`).join(', ')] : []),
+    ...(anyOverload ? [s.overloaded.length === 0 ? MISSING : s.overloaded.map((o) => `${cell(o.phase)} (${o.runs}/${s.runs - s.errored})`).join(', ')] : []),
   ]);
-  return table(header, rows);
+  return [header, rows];
 }
 
 /** Latency at a fraction of each variant's own capacity: one row per variant of the second stage. */
 function atCapacityTable(report: CompareReport, at: AtCapacity): string {
+  return table(...atCapacityTableData(report, at, escapeCell));
+}
+
+/** The second stage's table as data (header, rows), cells made safe by cell(). */
+export function atCapacityTableData(report: CompareReport, at: AtCapacity, cell: (text: string) => string): [string[], string[][]] {
   const variants = report.variants.filter((v) => at.rates.some((r) => r.variant === v.name));
   const summaries = summarizeVariants({ variants, runs: at.runs });
   const capacityRatio = (name: string) => {
@@ -246,12 +256,12 @@ function atCapacityTable(report: CompareReport, at: AtCapacity): string {
     const first = capacities[0]?.committed_per_s?.median;
     return ratio(capacities.find((s) => s.name === name)?.committed_per_s?.median, first);
   };
-  return table(
+  return [
     ['variant', 'capacity ev/s', '× ev/s', 'offered ev/s', 'valid runs', 'committed ev/s', 'p50 ms', 'p99 ms median [min–max]', 'p99.9 ms', 'loss rate', 'overloaded'],
     summaries.map((s) => {
       const rate = at.rates.find((r) => r.variant === s.name)!;
       return [
-        `${s.valid < s.runs ? '⚠ ' : ''}${escapeCell(s.name)}`,
+        `${s.valid < s.runs ? '⚠ ' : ''}${cell(s.name)}`,
         rate.capacity_per_s.toFixed(0),
         times(capacityRatio(s.name)),
         rate.rate_per_s.toFixed(0),
@@ -261,10 +271,10 @@ function atCapacityTable(report: CompareReport, at: AtCapacity): string {
         range(s.p99_ms, ms),
         ms(s.p99_9_ms?.median),
         pct(s.loss_rate?.median),
-        s.overloaded.length === 0 ? 'no' : s.overloaded.map((o) => `${escapeCell(o.phase)} (${o.runs}/${s.runs - s.errored})`).join(', '),
+        s.overloaded.length === 0 ? 'no' : s.overloaded.map((o) => `${cell(o.phase)} (${o.runs}/${s.runs - s.errored})`).join(', '),
       ];
     }),
-  );
+  ];
 }
 
 function atCapacityHeading(at: AtCapacity): string {
@@ -341,28 +351,31 @@ export function renderCompare(report: CompareReport): string {
   }
 
   out.push('## Runs', '', 'In the order they were made.', '');
-  out.push(
-    table(
-      ['#', 'variant', 'replicate', 'committed ev/s', 'offered ev/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'loss rate', 'valid', 'checks', 'directory'],
-      [...report.runs, ...(at?.runs ?? [])].map((r) => {
-        const f = r.figures;
-        return [
-          String(r.order),
-          `${escapeCell(r.variant)}${at?.runs.includes(r) ? ` at ${(at.fraction * 100).toFixed(0)}%` : ''}`,
-          `${r.replicate}/${report.replicates}`,
-          perS(f?.committed_per_s),
-          perS(f?.offered_per_s),
-          ms(f?.p50_ms),
-          ms(f?.p99_ms),
-          ms(f?.p99_9_ms),
-          pct(f?.loss_rate),
-          r.error !== null ? '**error**' : r.valid ? 'yes' : '**INVALID**',
-          r.passed === null ? MISSING : r.passed ? 'pass' : 'fail',
-          escapeCell(r.out_dir.split(/[\\/]/).filter(Boolean).at(-1) ?? r.out_dir),
-        ];
-      }),
-    ),
-    '',
-  );
+  out.push(table(...runsTableData(report, escapeCell)), '');
   return out.join('\n');
+}
+
+/** Every run in the order made (the second stage's after), as data (header, rows), cells made safe by cell(). */
+export function runsTableData(report: CompareReport, cell: (text: string) => string): [string[], string[][]] {
+  const at = report.at_capacity;
+  return [
+    ['#', 'variant', 'replicate', 'committed ev/s', 'offered ev/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'loss rate', 'valid', 'checks', 'directory'],
+    [...report.runs, ...(at?.runs ?? [])].map((r) => {
+      const f = r.figures;
+      return [
+        String(r.order),
+        `${cell(r.variant)}${at?.runs.includes(r) ? ` at ${(at.fraction * 100).toFixed(0)}%` : ''}`,
+        `${r.replicate}/${report.replicates}`,
+        perS(f?.committed_per_s),
+        perS(f?.offered_per_s),
+        ms(f?.p50_ms),
+        ms(f?.p99_ms),
+        ms(f?.p99_9_ms),
+        pct(f?.loss_rate),
+        r.error !== null ? '**error**' : r.valid ? 'yes' : '**INVALID**',
+        r.passed === null ? MISSING : r.passed ? 'pass' : 'fail',
+        cell(r.out_dir.split(/[\\/]/).filter(Boolean).at(-1) ?? r.out_dir),
+      ];
+    }),
+  ];
 }

@@ -19,11 +19,13 @@ function fixture(): RunResult {
 }
 
 const EXPECTED_NAMES = [
+  'backlog.svg',
   'latency.hgrm',
   'latency.svg',
   'phase-storm.hgrm',
   'phase-warmup.hgrm',
   'publish-ack.hgrm',
+  'report.html',
   'report.md',
   'timeline.svg',
 ];
@@ -176,8 +178,10 @@ describe('commands/report/report.ts (npm run report)', () => {
     expect(run.stderr).toContain(`error: cannot render latency.svg from ${join(dir, 'result.json')}: not a compressed base64 HDR histogram`);
     expect(run.stderr).toContain('error: cannot render phase-storm.hgrm');
     expect(run.stdout.trim().split('\n').sort()).toEqual(
-      ['latency.hgrm', 'phase-warmup.hgrm', 'publish-ack.hgrm', 'report.md', 'timeline.svg'].map((name) => join(dir, name)),
+      ['backlog.svg', 'latency.hgrm', 'phase-warmup.hgrm', 'publish-ack.hgrm', 'report.html', 'report.md', 'timeline.svg'].map((name) => join(dir, name)),
     );
+    // report.html says which chart it could not draw, and why, where the chart would be.
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('latency by percentile: cannot be drawn from this result.json: not a compressed base64 HDR histogram');
     expect(readFileSync(join(dir, 'latency.svg'), 'utf8')).toBe('OLD');
     expect(existsSync(join(dir, 'phase-storm.hgrm'))).toBe(false);
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toBe(renderReport(result));
@@ -196,7 +200,7 @@ describe('commands/report/report.ts (npm run report)', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Usage: npm run report -- DIR');
     expect(help.stdout).toContain('Exit codes: 0 files written · 1 some files could not be rendered · 2 bad input');
-    for (const name of ['report.md', 'latency.svg', 'timeline.svg', 'latency.hgrm', 'publish-ack.hgrm', 'phase-<name>.hgrm']) expect(help.stdout).toContain(name);
+    for (const name of ['report.md', 'report.html', 'latency.svg', 'timeline.svg', 'backlog.svg', 'latency.hgrm', 'publish-ack.hgrm', 'phase-<name>.hgrm']) expect(help.stdout).toContain(name);
     const none = await runReport([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('missing the run directory');

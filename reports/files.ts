@@ -3,8 +3,9 @@
 
 import { LatencyRecorder } from '../engine/metrics/histogram.ts';
 import type { LatencyResult, RunResult } from '../engine/result.ts';
+import { renderHtmlReport } from './html.ts';
 import { renderReport } from './markdown.ts';
-import { latencySpectrumSvg, timelineSvg } from './svg.ts';
+import { backlogSvg, latencySpectrumSvg, timelineSvg } from './svg.ts';
 
 /** A phase name as a file-name fragment: letters, digits, '.', '_' and '-' kept, anything else '_'. */
 export function sanitizeFileName(name: string): string {
@@ -18,7 +19,7 @@ function hgrm(latency: LatencyResult | undefined): string {
 }
 
 /**
- * report.md, latency.svg, timeline.svg, latency.hgrm (end to end), publish-ack.hgrm and one
+ * report.md, report.html (the same report as one self-contained page, charts inline), latency.svg, timeline.svg, backlog.svg, latency.hgrm (end to end), publish-ack.hgrm and one
  * phase-<name>.hgrm per phase (excluded phases too), each as a function that renders it: a caller
  * re-rendering an old or damaged result.json can keep the files that render and name the ones that
  * do not. Two phases whose names sanitise alike get -2, -3, … so no file overwrites another.
@@ -27,8 +28,10 @@ function hgrm(latency: LatencyResult | undefined): string {
 export function reportFileRenderers(result: RunResult): Record<string, () => string> {
   const renderers: Record<string, () => string> = {
     'report.md': () => renderReport(result),
+    'report.html': () => renderHtmlReport(result),
     'latency.svg': () => latencySpectrumSvg(result),
     'timeline.svg': () => timelineSvg(result),
+    'backlog.svg': () => backlogSvg(result),
     'latency.hgrm': () => hgrm(result.latency?.end_to_end),
     'publish-ack.hgrm': () => hgrm(result.latency?.publish_ack),
   };

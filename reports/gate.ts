@@ -111,11 +111,16 @@ function table(header: string[], rows: string[][]): string {
 
 /** The metric table: one row per decision. */
 export function decisionTable(decisions: readonly Decision[], baselineLabel = 'baseline', candidateLabel = 'candidate'): string {
+  return table(...decisionTableData(decisions, baselineLabel, candidateLabel, escapeCell));
+}
+
+/** The metric table as data (header, rows), labels and metric names made safe by cell() (escapeCell for markdown). */
+export function decisionTableData(decisions: readonly Decision[], baselineLabel: string, candidateLabel: string, cell: (text: string) => string): [string[], string[][]] {
   const confidence = decisions[0]?.confidence ?? 0.9;
-  return table(
-    ['metric', `${escapeCell(baselineLabel)} median [range]`, `${escapeCell(candidateLabel)} median [range]`, 'ratio (cand/base)', `${pct(confidence)} CI`, 'p-value (Mann-Whitney)', 'floor', 'CV base / cand', 'verdict'],
+  return [
+    ['metric', `${cell(baselineLabel)} median [range]`, `${cell(candidateLabel)} median [range]`, 'ratio (cand/base)', `${pct(confidence)} CI`, 'p-value (Mann-Whitney)', 'floor', 'CV base / cand', 'verdict'],
     decisions.map((d) => [
-      escapeCell(d.metric),
+      cell(d.metric),
       `${range(d.baseline)} (n=${d.baseline?.n ?? 0})`,
       `${range(d.candidate)} (n=${d.candidate?.n ?? 0})`,
       d.estimate === null ? MISSING : `${d.estimate.toFixed(3)}×`,
@@ -123,12 +128,12 @@ export function decisionTable(decisions: readonly Decision[], baselineLabel = 'b
       pValue(d.p_value),
       `±${pct(d.floor)}`,
       `${d.cv.baseline === null ? MISSING : pct(d.cv.baseline)} / ${d.cv.candidate === null ? MISSING : pct(d.cv.candidate)}`,
-      `**${VERDICT_MARK[d.verdict]}**`,
+      `**${cell(VERDICT_MARK[d.verdict])}**`,
     ]),
-  );
+  ];
 }
 
-const OUTCOME_LINE: Record<GateOutcome, string> = {
+export const OUTCOME_LINE: Record<GateOutcome, string> = {
   pass: '✅ **gate passed**',
   regression: '❌ **gate FAILED: regression**',
   'correctness-failure': '❌ **gate FAILED: correctness** (events lost, never acked or never sent, or sink duplicates, in a scenario that promises none)',

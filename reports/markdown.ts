@@ -54,6 +54,9 @@ function overloadNote(result: RunResult): string {
   ].join('');
 }
 
+/** A table as data: header, rows. report.md and report.html render the same ones. */
+export type Table = [header: string[], rows: (string | number)[][]];
+
 function table(header: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]) => `| ${cells.map(String).join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
@@ -66,8 +69,6 @@ function latencyRow(label: string, l: LatencyResult): (string | number)[] {
 const LATENCY_HEADER = ['', 'count', 'p50 ms', 'p90 ms', 'p95 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'mean ms'];
 
 export function renderReport(result: RunResult): string {
-  const t = result.totals;
-  const c = result.aggregator.self_reported;
   const s = result.scenario;
   const out: string[] = [];
   out.push(verdictLine(result), '');
@@ -91,40 +92,11 @@ export function renderReport(result: RunResult): string {
   );
 
   out.push('## Ledger (harness records vs final read of the sink)', '');
-  out.push(
-    table(
-      ['figure', 'count', 'meaning'],
-      [
-        ['published', t.published, 'original events the harness published'],
-        ['acked by broker', t.acked_by_broker, 'originals the broker acknowledged (PUBACK)'],
-        ['copies injected', t.copies_published, `same-event_id copies published by the duplicate fault (${t.copies_acked} acked by the broker)`],
-        ['unique committed', t.unique_committed, 'published events found in the sink'],
-        ['lost', t.lost, 'the pipeline had them (broker PUBACK, or in the DLQ), never committed'],
-        ['… of which dead-lettered', t.dead_lettered, 'valid events this run published, found only in the DLQ'],
-        ['never acked', t.lost_unacked, 'handed to the MQTT client, never acked by the broker, never committed'],
-        ['never sent', fmt(t.never_sent), 'never handed to the MQTT client (behind a full window when the run stopped)'],
-        ['duplicates in sink', t.sink_duplicates, 'extra rows of one event in the sink'],
-        ['copies absorbed', fmt(t.copies_absorbed), 'acked copies of events that are in the sink exactly once (dedup or the sink\'s key)'],
-        ['absorbed by sink key', t.absorbed_by_sink, 'repeat deliveries stopped by the sink\'s ON CONFLICT (its deliveries column)'],
-        ['unexpected', t.unexpected, 'rows in the sink this run never published'],
-        ['reordered', t.reordered, `committed after a later seq of the same source (max displacement ${t.max_reorder_displacement})`],
-        ['DLQ', t.dlq, 'distinct messages in the DLQ (a redelivered one counts once), poison included'],
-        ['publish errors', t.publish_errors, 'publishes that failed at the harness'],
-        ['PUBACK timeouts', t.puback_timeouts, 'publishes without a PUBACK in time (counted as errors)'],
-      ],
-    ),
-    '',
-  );
+  out.push(table(...ledgerTable(result)), '');
   if (result.aggregator.target) out.push('The target reports no counters of its own: every figure above is the harness\'s.', '');
   else {
     out.push('Self-reported by the aggregator (its own word: not used for any figure above, nor for a check):', '');
-    out.push(
-      table(
-        ['received', 'seen again', 'absorbed by dedup', 'broker DUP flag', 'committed', 'acked', 'dlq', 'retries', 'errors', 'batches'],
-        [[c.received, c.redelivered, c.duplicates_absorbed, c.broker_redeliveries, c.committed, c.acked, c.dlq, c.retries, c.errors, c.batches]],
-      ),
-      '',
-    );
+    out.push(table(...selfReportedTable(result)), '');
   }
 
   out.push('## Rates and throughput', '');
@@ -166,31 +138,7 @@ export function renderReport(result: RunResult): string {
 
   const selfReportedBacklog = backlogSelfReported(result);
   out.push('## Phases and faults', '');
-  out.push(
-    table(
-      ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'dropped', 'generator lag p99 ms', 'published', 'committed', 'lost', `backlog growth msg/s${selfReportedBacklog ? ' (self-reported)' : ''}`, 'overloaded', 'faults'],
-      result.phases.map((p) => {
-        const faults = result.faults
-          .filter((f) => f.phase === p.name)
-          .map((f) => `${f.kind} (${Object.entries(f.injected).map(([k, v]) => `${k} ${v}`).join(', ')})`);
-        return [
-          p.name,
-          fmt(p.duration_s, 1),
-          p.target_rate > 0 ? fmt(p.target_rate, 0) : '— (closed)',
-          fmt(p.offered_per_s, 0),
-          fmt(p.dropped),
-          fmt(p.lag_p99_ms, 3),
-          p.published,
-          p.unique_committed,
-          p.lost,
-          p.load ? fmt(p.load.backlog_growth_per_s, 0) : '—',
-          p.overloaded ? '**yes**' : 'no',
-          faults.join('; ') || '—',
-        ];
-      }),
-    ),
-    '',
-  );
+  out.push(table(...phaseTable(result)), '');
 
   const timeline = result.timeline ?? [];
   if (timeline.length > 0) {
@@ -223,16 +171,7 @@ export function renderReport(result: RunResult): string {
       `After each phase with process or network faults, or overloaded: seconds until per-second p99 and backlog were back within the band of the last fault-free phase (p99 ≤ max(2 × its median, its worst second) + 5 ms; backlog ≤ its largest + 0.1 s of consumption + messages lost for good; 3 s in a row). Backlog as in the timeline${selfReportedBacklog ? ' (self-reported)' : ' (counted by the broker)'}.`,
       '',
     );
-    out.push(
-      table(
-        ['phase', 'baseline', 'baseline p99 ms', 'recovery s', `backlog peak${selfReportedBacklog ? ' (self-reported)' : ''}`, 'p99 peak ms', 'lost', 'sink duplicates', 'repeat deliveries', 'retries'],
-        recovered.map((p) => {
-          const r = p.recovery!;
-          return [p.name, r.baseline_phase, fmt(r.baseline_p99_ms, 1), r.recovery_s === null ? '**not recovered**' : fmt(r.recovery_s, 1), r.backlog_peak, fmt(r.p99_peak_ms, 1), p.lost, p.sink_duplicates ?? 0, p.redelivered ?? 0, p.retries ?? 0];
-        }),
-      ),
-      '',
-    );
+    out.push(table(...recoveryTable(result)), '');
   }
 
   out.push('## Run', '');
@@ -334,4 +273,79 @@ function drainLine(drain: RunResult['drain']): string {
   if (drain.complete) return waited;
   if (drain.not_committed === undefined) return `${waited} (incomplete)`;
   return `${waited} (incomplete: ${drain.not_committed} events not committed by the end of the drain${drain.reason === undefined ? '' : `; it ${drain.reason}`})`;
+}
+
+/** The ledger as a table (header, rows): the harness's records against the sink. Shared by report.md and report.html. */
+export function ledgerTable(result: RunResult): Table {
+  const t = result.totals;
+  return [
+    ['figure', 'count', 'meaning'],
+    [
+      ['published', t.published, 'original events the harness published'],
+      ['acked by broker', t.acked_by_broker, 'originals the broker acknowledged (PUBACK)'],
+      ['copies injected', t.copies_published, `same-event_id copies published by the duplicate fault (${t.copies_acked} acked by the broker)`],
+      ['unique committed', t.unique_committed, 'published events found in the sink'],
+      ['lost', t.lost, 'the pipeline had them (broker PUBACK, or in the DLQ), never committed'],
+      ['… of which dead-lettered', t.dead_lettered, 'valid events this run published, found only in the DLQ'],
+      ['never acked', t.lost_unacked, 'handed to the MQTT client, never acked by the broker, never committed'],
+      ['never sent', fmt(t.never_sent), 'never handed to the MQTT client (behind a full window when the run stopped)'],
+      ['duplicates in sink', t.sink_duplicates, 'extra rows of one event in the sink'],
+      ['copies absorbed', fmt(t.copies_absorbed), 'acked copies of events that are in the sink exactly once (dedup or the sink\'s key)'],
+      ['absorbed by sink key', t.absorbed_by_sink, 'repeat deliveries stopped by the sink\'s ON CONFLICT (its deliveries column)'],
+      ['unexpected', t.unexpected, 'rows in the sink this run never published'],
+      ['reordered', t.reordered, `committed after a later seq of the same source (max displacement ${t.max_reorder_displacement})`],
+      ['DLQ', t.dlq, 'distinct messages in the DLQ (a redelivered one counts once), poison included'],
+      ['publish errors', t.publish_errors, 'publishes that failed at the harness'],
+      ['PUBACK timeouts', t.puback_timeouts, 'publishes without a PUBACK in time (counted as errors)'],
+    ],
+  ];
+}
+
+/** The aggregator's own counters (self-reported: never used for a figure of the ledger nor a check). */
+export function selfReportedTable(result: RunResult): Table {
+  const c = result.aggregator.self_reported;
+  return [
+    ['received', 'seen again', 'absorbed by dedup', 'broker DUP flag', 'committed', 'acked', 'dlq', 'retries', 'errors', 'batches'],
+    [[c.received, c.redelivered, c.duplicates_absorbed, c.broker_redeliveries, c.committed, c.acked, c.dlq, c.retries, c.errors, c.batches]],
+  ];
+}
+
+/** One row per phase: load, ledger counts, backlog growth, overload and its faults. */
+export function phaseTable(result: RunResult): Table {
+  const selfReportedBacklog = backlogSelfReported(result);
+  return [
+    ['phase', 'duration s', 'target ev/s', 'offered ev/s', 'dropped', 'generator lag p99 ms', 'published', 'committed', 'lost', `backlog growth msg/s${selfReportedBacklog ? ' (self-reported)' : ''}`, 'overloaded', 'faults'],
+    result.phases.map((p) => {
+      const faults = result.faults
+        .filter((f) => f.phase === p.name)
+        .map((f) => `${f.kind} (${Object.entries(f.injected).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+      return [
+        p.name,
+        fmt(p.duration_s, 1),
+        p.target_rate > 0 ? fmt(p.target_rate, 0) : '— (closed)',
+        fmt(p.offered_per_s, 0),
+        fmt(p.dropped),
+        fmt(p.lag_p99_ms, 3),
+        p.published,
+        p.unique_committed,
+        p.lost,
+        p.load ? fmt(p.load.backlog_growth_per_s, 0) : '—',
+        p.overloaded ? '**yes**' : 'no',
+        faults.join('; ') || '—',
+      ];
+    }),
+  ];
+}
+
+/** One row per phase with a recovery (after process or network faults, or overload). */
+export function recoveryTable(result: RunResult): Table {
+  const selfReportedBacklog = backlogSelfReported(result);
+  const recovered = result.phases.filter((p) => p.recovery);
+  return [
+    ['phase', 'baseline', 'baseline p99 ms', 'recovery s', `backlog peak${selfReportedBacklog ? ' (self-reported)' : ''}`, 'p99 peak ms', 'lost', 'sink duplicates', 'repeat deliveries', 'retries'],
+    recovered.map((p) => {
+      const r = p.recovery!;
+      return [p.name, r.baseline_phase, fmt(r.baseline_p99_ms, 1), r.recovery_s === null ? '**not recovered**' : fmt(r.recovery_s, 1), r.backlog_peak, fmt(r.p99_peak_ms, 1), p.lost, p.sink_duplicates ?? 0, p.redelivered ?? 0, p.retries ?? 0];
+    }),
+  ];
 }

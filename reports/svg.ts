@@ -44,12 +44,12 @@ function fmtNumber(value: number): string {
   return String(Number(value.toPrecision(3)));
 }
 
-function svgOpen(title: string, desc: string, extra = ''): string[] {
+function svgOpen(title: string, desc: string, extra = '', height = SVG_HEIGHT): string[] {
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${SVG_WIDTH} ${SVG_HEIGHT}" width="${SVG_WIDTH}" height="${SVG_HEIGHT}" role="img" font-family="sans-serif" font-size="12"${extra}>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${SVG_WIDTH} ${height}" width="${SVG_WIDTH}" height="${height}" role="img" font-family="sans-serif" font-size="12"${extra}>`,
     `<title>${esc(title)}</title>`,
     `<desc>${esc(desc)}</desc>`,
-    `<rect x="0" y="0" width="${SVG_WIDTH}" height="${SVG_HEIGHT}" fill="#ffffff"/>`,
+    `<rect x="0" y="0" width="${SVG_WIDTH}" height="${height}" fill="#ffffff"/>`,
     `<text x="${SVG_WIDTH / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];
 }
@@ -264,13 +264,7 @@ export function timelineSvg(result: RunResult): string {
   const right = top.left + top.width;
   const bottom = low.top + low.height;
 
-  const xMaxRaw = Math.max(
-    windows.length > 0 ? windows[windows.length - 1]!.end_s : 0,
-    ...timeline.map((s) => s.t_s),
-    ...commits.map((s) => s.t_s + 1),
-    1,
-  );
-  const xScale = niceScale(xMaxRaw);
+  const xScale = timeScale(result);
   const x = (t: number) => left + (t / xScale.max) * top.width;
 
   const rateScale = niceScale(Math.max(0, ...timeline.flatMap((s) => [s.offered_per_s, s.consumed_per_s].filter(Number.isFinite))));
@@ -298,19 +292,7 @@ export function timelineSvg(result: RunResult): string {
   const out = svgOpen(title, desc);
 
   // Fault windows first, under everything else.
-  out.push('<g class="faults">');
-  for (const w of faulted) {
-    const x0 = x(w.start_s);
-    const width = Math.max(0, x(w.end_s) - x0);
-    out.push(`<rect data-phase="${esc(w.name)}" x="${c(x0)}" y="${top.top}" width="${c(width)}" height="${bottom - top.top}" fill="#d62728" fill-opacity="0.12"/>`);
-    out.push(`<text x="${c(x0 + 3)}" y="${top.top + 13}" fill="#a01010" font-size="11">${esc(w.name)}</text>`);
-  }
-  // Phases without faults are named in grey where the name fits in their window.
-  for (const w of windows.filter((w) => !w.faulted)) {
-    const width = x(w.end_s) - x(w.start_s);
-    if (width >= w.name.length * 6.5 + 6) out.push(`<text x="${c(x(w.start_s) + 3)}" y="${top.top + 13}" fill="#888888" font-size="11">${esc(w.name)}</text>`);
-  }
-  out.push('</g>');
+  out.push(...faultWindows(windows, x, top.top, bottom));
 
   // Throughput panel.
   out.push(`<g class="throughput" data-y-max="${rateScale.max}">`);
@@ -359,11 +341,9 @@ export function timelineSvg(result: RunResult): string {
     out.push(`<text x="${tx}" y="${bottom + 16}" text-anchor="middle">${esc(fmtNumber(tick))}</text>`);
   }
   out.push(`<text x="${left + top.width / 2}" y="${bottom + 38}" text-anchor="middle">seconds since the schedule started</text>`);
-  for (const w of windows.slice(1)) {
-    const tx = c(x(w.start_s));
-    out.push(`<line class="phase-boundary" x1="${tx}" y1="${top.top}" x2="${tx}" y2="${bottom}" stroke="#555555" stroke-dasharray="3 3"/>`);
-  }
+  out.push(...phaseBoundaries(windows, x, top.top, bottom));
   out.push('</g>');
+  out.push(...recoveryMarks(result, windows, x, top.top, bottom));
 
   // Legend.
   const lx = right + 14;
@@ -390,4 +370,171 @@ function polyline(series: string, points: [number, number][], color: string, wid
   const line = `<polyline data-series="${esc(series)}" points="${points.map(([px, py]) => `${c(px)},${c(py)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="${width}"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`;
   if (points.length !== 1) return line;
   return `${line}\n<circle cx="${c(points[0]![0])}" cy="${c(points[0]![1])}" r="3" fill="${color}"/>`;
+}
+
+// ---------------------------------------------------------------- over time: what the timeline and backlog charts share
+
+/** The x scale of the charts over time: the schedule's end, or the last sample, whichever is later. */
+function timeScale(result: RunResult): { max: number; step: number } {
+  const windows = phaseWindows(result);
+  const timeline = Array.isArray(result.timeline) ? result.timeline : [];
+  const commits = Array.isArray(result.commits_per_second) ? result.commits_per_second : [];
+  return niceScale(
+    Math.max(windows.length > 0 ? windows[windows.length - 1]!.end_s : 0, ...timeline.map((s) => s.t_s), ...commits.map((s) => s.t_s + 1), 1),
+  );
+}
+
+/** Phases with faults shaded (red), each named; phases without, named in grey where the name fits. */
+function faultWindows(windows: readonly PhaseWindow[], x: (t: number) => number, top: number, bottom: number): string[] {
+  const out = ['<g class="faults">'];
+  for (const w of windows.filter((w) => w.faulted)) {
+    const x0 = x(w.start_s);
+    const width = Math.max(0, x(w.end_s) - x0);
+    out.push(`<rect data-phase="${esc(w.name)}" x="${c(x0)}" y="${top}" width="${c(width)}" height="${c(bottom - top)}" fill="#d62728" fill-opacity="0.12"/>`);
+    out.push(`<text x="${c(x0 + 3)}" y="${top + 13}" fill="#a01010" font-size="11">${esc(w.name)}</text>`);
+  }
+  for (const w of windows.filter((w) => !w.faulted)) {
+    const width = x(w.end_s) - x(w.start_s);
+    if (width >= w.name.length * 6.5 + 6) out.push(`<text x="${c(x(w.start_s) + 3)}" y="${top + 13}" fill="#888888" font-size="11">${esc(w.name)}</text>`);
+  }
+  out.push('</g>');
+  return out;
+}
+
+function phaseBoundaries(windows: readonly PhaseWindow[], x: (t: number) => number, top: number, bottom: number): string[] {
+  return windows.slice(1).map((w) => `<line class="phase-boundary" x1="${c(x(w.start_s))}" y1="${top}" x2="${c(x(w.start_s))}" y2="${bottom}" stroke="#555555" stroke-dasharray="3 3"/>`);
+}
+
+/**
+ * Recovery after each phase that has one (result.phases[].recovery): a green line where p99 and
+ * backlog were back within the band (the phase's end + recovery_s), or, not recovered within the
+ * run, a red mark at the phase's end saying so. Phases are placed by name on the schedule's clock.
+ */
+function recoveryMarks(result: RunResult, windows: readonly PhaseWindow[], x: (t: number) => number, top: number, bottom: number): string[] {
+  const recovered = (result.phases ?? []).filter((p) => p.recovery);
+  if (recovered.length === 0) return [];
+  const out = ['<g class="recovery">'];
+  for (const phase of recovered) {
+    const window = windows.find((w) => w.name === phase.name);
+    if (!window) continue;
+    const r = phase.recovery!;
+    if (r.recovery_s === null) {
+      const tx = c(x(window.end_s));
+      out.push(`<line data-phase="${esc(phase.name)}" data-recovery-s="none" x1="${tx}" y1="${top}" x2="${tx}" y2="${bottom}" stroke="#d62728" stroke-width="2"/>`);
+      out.push(`<text x="${c(x(window.end_s) + 3)}" y="${top + 27}" fill="#d62728" font-size="11">not recovered</text>`);
+    } else {
+      const tx = c(x(window.end_s + r.recovery_s));
+      out.push(`<line data-phase="${esc(phase.name)}" data-recovery-s="${r.recovery_s}" x1="${tx}" y1="${top}" x2="${tx}" y2="${bottom}" stroke="#2ca02c" stroke-width="2"/>`);
+      out.push(`<text x="${c(x(window.end_s + r.recovery_s) + 3)}" y="${top + 27}" fill="#1a7a1a" font-size="11">${esc(`recovered +${fmtNumber(r.recovery_s)} s`)}</text>`);
+    }
+  }
+  out.push('</g>');
+  return out;
+}
+
+export const BACKLOG_PLOT = { left: 70, top: 44, width: 660, height: 300 } as const;
+
+/**
+ * Backlog per timeline sample (publishes handed to the broker and not yet acknowledged by the
+ * subscriber; markdown.ts says who counted the subscriber's side), fault phases shaded, phase
+ * boundaries dashed, recovery marked.
+ */
+export function backlogSvg(result: RunResult): string {
+  const title = `Backlog over time — ${runName(result)}`;
+  const timeline = Array.isArray(result.timeline) ? result.timeline : [];
+  if (timeline.length === 0) return noDataSvg(title, 'no per-second timeline in this result');
+  const windows = phaseWindows(result);
+  const plot = BACKLOG_PLOT;
+  const right = plot.left + plot.width;
+  const bottom = plot.top + plot.height;
+  const xScale = timeScale(result);
+  const x = (t: number) => plot.left + (t / xScale.max) * plot.width;
+  const yScale = niceScale(Math.max(0, ...timeline.map((s) => s.backlog).filter(Number.isFinite)));
+  const y = (v: number) => bottom - (Math.max(0, v) / yScale.max) * plot.height;
+  const selfReported = (result.backlog_source ?? 'subscriber (self-reported)') !== 'broker';
+  const faulted = windows.filter((w) => w.faulted);
+  const peak = Math.max(...timeline.map((s) => s.backlog));
+  const desc =
+    `Backlog: publishes handed to the broker and not yet acknowledged by the subscriber (${selfReported ? 'its acks self-reported' : 'its PUBACKs counted by the broker'}), one point per timeline sample (${timeline.length}), peak ${peak}. ` +
+    (faulted.length > 0 ? `Shaded: phases with faults (${faulted.map((w) => `${w.name} ${fmtNumber(w.start_s)}–${fmtNumber(w.end_s)} s`).join(', ')}). ` : 'No phase has faults. ') +
+    'Dashed lines: phase boundaries; green: recovered; red: not recovered.';
+  const out = svgOpen(title, desc);
+  out.push(...faultWindows(windows, x, plot.top, bottom));
+  out.push(`<g class="backlog" data-y-max="${yScale.max}">`);
+  for (const tick of ticks(yScale)) {
+    out.push(`<line x1="${plot.left}" y1="${c(y(tick))}" x2="${right}" y2="${c(y(tick))}" stroke="#e0e0e0"/>`);
+    out.push(`<text x="${plot.left - 6}" y="${c(y(tick) + 4)}" text-anchor="end">${esc(fmtNumber(tick))}</text>`);
+  }
+  out.push(`<rect x="${plot.left}" y="${plot.top}" width="${plot.width}" height="${plot.height}" fill="none" stroke="#444444"/>`);
+  out.push(`<text x="18" y="${plot.top + plot.height / 2}" text-anchor="middle" transform="rotate(-90 18 ${plot.top + plot.height / 2})">backlog (messages)</text>`);
+  out.push(polyline('backlog', timeline.map((s) => [x(s.t_s), y(s.backlog)]), '#9467bd', 2, ''));
+  out.push('</g>');
+  out.push(`<g class="x-axis" data-x-max-s="${xScale.max}">`);
+  for (const tick of ticks(xScale)) {
+    out.push(`<line x1="${c(x(tick))}" y1="${bottom}" x2="${c(x(tick))}" y2="${bottom + 4}" stroke="#444444"/>`);
+    out.push(`<text x="${c(x(tick))}" y="${bottom + 16}" text-anchor="middle">${esc(fmtNumber(tick))}</text>`);
+  }
+  out.push(`<text x="${plot.left + plot.width / 2}" y="${bottom + 38}" text-anchor="middle">seconds since the schedule started</text>`);
+  out.push(...phaseBoundaries(windows, x, plot.top, bottom));
+  out.push('</g>');
+  out.push(...recoveryMarks(result, windows, x, plot.top, bottom));
+  const lx = right + 14;
+  out.push('<g class="legend">');
+  out.push(`<line x1="${lx}" y1="${plot.top + 10}" x2="${lx + 22}" y2="${plot.top + 10}" stroke="#9467bd" stroke-width="2"/>`);
+  out.push(`<text x="${lx + 28}" y="${plot.top + 14}">${selfReported ? 'backlog (self-reported)' : 'backlog'}</text>`);
+  if (faulted.length > 0) {
+    out.push(`<rect x="${lx}" y="${plot.top + 25}" width="22" height="14" fill="#d62728" fill-opacity="0.12"/>`);
+    out.push(`<text x="${lx + 28}" y="${plot.top + 36}">faults</text>`);
+  }
+  out.push('</g>', '</svg>', '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------- bars with ranges (compare, gate)
+
+export interface RangeBar {
+  label: string;
+  /** null: no figure for this bar (e.g. every run of the variant failed). */
+  median: number | null;
+  min: number | null;
+  max: number | null;
+  /** Said after the figures (e.g. "0.93×", "⚠ 1 invalid run"). */
+  note?: string;
+}
+
+const BAR_ROW = 30;
+const BAR_PLOT = { left: 230, top: 50, width: 400 } as const;
+
+/** Horizontal bars, one per row: the median as the bar, the min–max range as a whisker over it, the figures beside; a dashed line at reference (e.g. a ratio's 1). */
+export function rangeBarSvg(title: string, unit: string, bars: readonly RangeBar[], reference?: number): string {
+  if (bars.length === 0) return noDataSvg(title, 'nothing to chart');
+  const height = BAR_PLOT.top + bars.length * BAR_ROW + 50;
+  const bottom = BAR_PLOT.top + bars.length * BAR_ROW;
+  const scale = niceScale(Math.max(0, reference ?? 0, ...bars.flatMap((b) => [b.median ?? 0, b.max ?? 0]).filter(Number.isFinite)));
+  const x = (v: number) => BAR_PLOT.left + (Math.max(0, v) / scale.max) * BAR_PLOT.width;
+  const figure = (b: RangeBar) => (b.median === null ? 'no data' : `${fmtNumber(b.median)} [${fmtNumber(b.min ?? b.median)}–${fmtNumber(b.max ?? b.median)}] ${unit}`);
+  const desc = `${title}: median (bar) and min–max range (whisker) per row. ${bars.map((b) => `${b.label}: ${figure(b)}${b.note ? ` ${b.note}` : ''}`).join('; ')}.`;
+  const out = svgOpen(title, desc, '', height);
+  out.push(`<g class="bars" data-x-max="${scale.max}">`);
+  for (const tick of ticks(scale)) {
+    out.push(`<line x1="${c(x(tick))}" y1="${BAR_PLOT.top}" x2="${c(x(tick))}" y2="${bottom}" stroke="#e0e0e0"/>`);
+    out.push(`<text x="${c(x(tick))}" y="${bottom + 16}" text-anchor="middle">${esc(fmtNumber(tick))}</text>`);
+  }
+  out.push(`<text x="${BAR_PLOT.left + BAR_PLOT.width / 2}" y="${bottom + 36}" text-anchor="middle">${esc(unit)}</text>`);
+  bars.forEach((b, i) => {
+    const top = BAR_PLOT.top + i * BAR_ROW;
+    const mid = top + BAR_ROW / 2;
+    out.push(`<text x="${BAR_PLOT.left - 8}" y="${mid + 4}" text-anchor="end">${esc(truncate(b.label, 34))}</text>`);
+    if (b.median !== null) {
+      out.push(`<rect data-bar="${esc(b.label)}" data-median="${b.median}" x="${BAR_PLOT.left}" y="${top + 6}" width="${c(x(b.median) - BAR_PLOT.left)}" height="${BAR_ROW - 12}" fill="${PALETTE[i % PALETTE.length]}" fill-opacity="0.75"/>`);
+      const [lo, hi] = [x(b.min ?? b.median), x(b.max ?? b.median)];
+      out.push(`<line class="range" x1="${c(lo)}" y1="${mid}" x2="${c(hi)}" y2="${mid}" stroke="#222222" stroke-width="1.5"/>`);
+      for (const end of [lo, hi]) out.push(`<line x1="${c(end)}" y1="${mid - 6}" x2="${c(end)}" y2="${mid + 6}" stroke="#222222" stroke-width="1.5"/>`);
+    }
+    out.push(`<text x="${BAR_PLOT.left + BAR_PLOT.width + 8}" y="${mid + 4}" font-size="11"${b.median === null ? ' fill="#888888"' : ''}>${esc(`${figure(b)}${b.note ? ` ${b.note}` : ''}`)}</text>`);
+  });
+  out.push(`<line x1="${BAR_PLOT.left}" y1="${BAR_PLOT.top}" x2="${BAR_PLOT.left}" y2="${bottom}" stroke="#444444"/>`);
+  if (reference !== undefined) out.push(`<line class="reference" x1="${c(x(reference))}" y1="${BAR_PLOT.top - 6}" x2="${c(x(reference))}" y2="${bottom}" stroke="#d62728" stroke-dasharray="4 3"/>`);
+  out.push('</g>', '</svg>', '');
+  return out.join('\n');
 }

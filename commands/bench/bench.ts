@@ -1,5 +1,5 @@
 // `npm run bench`: parse flags into a run request, resolve it (engine/resolve.ts: the scenario with
-// its overrides, everything validated), run, write result.json + report.md, print a summary. Exit codes (cli/exit.ts): 0 ok, 1 a check failed,
+// its overrides, everything validated), run, write result.json + report.md + report.html, print a summary. Exit codes (cli/exit.ts): 0 ok, 1 a check failed,
 // 2 bad input, 3 run invalid or broker unavailable.
 
 import { redactPassword, redactPasswords } from '../../aggregator/redact.ts';
@@ -28,7 +28,7 @@ export function writeResult(dir: string, result: RunResult): void {
   writeFileSync(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
 }
 
-/** report.md, latency.svg, timeline.svg and the .hgrm files beside result.json: the same set `npm run report` writes. */
+/** report.md, report.html, the SVG charts and the .hgrm files beside result.json: the same set `npm run report` writes. */
 export function writeReportFiles(dir: string, result: RunResult): void {
   for (const [name, content] of Object.entries(reportFiles(result))) writeFileSync(join(dir, name), content);
 }
@@ -67,7 +67,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
     yargs(argv)
       .scriptName('npm run bench --')
       .usage(
-        'Run a chaos benchmark scenario against the reference aggregator (or your own consumer: --target) and write\nresult.json + report.md.\n\n' +
+        'Run a chaos benchmark scenario against the reference aggregator (or your own consumer: --target) and write\nresult.json, report.md and report.html (the report as one self-contained page, charts inline).\n\n' +
           'Usage: $0 --scenario dup-storm [options]\n\n' +
           'Exit codes: 0 ok · 1 a check failed (events lost, never acked, never sent or doubled: also in an invalid run)\n' +
             '· 2 bad input · 3 run invalid (the generator could not keep its schedule) or could not complete (e.g. the\nbroker is unreachable)',

@@ -243,6 +243,14 @@ describe('runCompare with a stand-in for runScenario', () => {
     ]);
     expect(json.machine).toEqual(fixture().machine);
     expect(report.runs).toEqual(json.runs);
+    // compare.html beside compare.md: committed ev/s per variant as bars (median) with ranges.
+    const html = readFileSync(join(out, 'compare.html'), 'utf8');
+    expect(html).toContain('data-verdict="pass"');
+    expect([...html.matchAll(/<rect data-bar="([^"]+)" data-median="([\d.]+)"/g)].slice(0, 3).map((m) => [m[1], Number(m[2])])).toEqual([
+      ['memory', 1000],
+      ['sqlite', 700],
+      ['none', 1200],
+    ]);
     const md = readFileSync(join(out, 'compare.md'), 'utf8');
     expect(md).toContain('| sqlite | 2/2 | 700 [600–800] | 0.70× |');
   });

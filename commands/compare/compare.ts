@@ -2,7 +2,7 @@
 // subscriber, or any scenario field), each run --replicates times, interleaved A B C A B C … so that
 // the machine's drift reaches every variant alike. Every variant is a typed change of the request
 // the variants share (engine/resolve.ts resolves and validates each) before anything runs; the runs
-// are the campaign runner's (commands/campaign/campaign.ts), and compare.json + compare.md summarise
+// are the campaign runner's (commands/campaign/campaign.ts), and compare.json + compare.md + compare.html summarise
 // them all. Exit codes: 0 every run valid · 1 some run lost events · 2 bad input · 3 some run invalid or not completed.
 //
 // Why it is over 450 lines: it is the command's planning alone, under its own functions — the axis
@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { parsePath, parseValue } from '../../scenarios/override.ts';
 import { COMPARE_SCHEMA, renderCompare, renderCompareSummary, summarizeVariants, type AtCapacity, type CompareReport, type CompareRun } from '../../reports/compare.ts';
+import { renderCompareHtml } from '../../reports/html.ts';
 import { sanitizeFileName } from '../../reports/files.ts';
 import { listScenarios, strictParser } from '../bench/bench.ts';
 import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
@@ -184,7 +185,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
     yargs(argv)
       .scriptName('npm run compare --')
       .usage(
-        'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md + compare.json.\n\n' +
+        'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md, compare.html (charts) and compare.json.\n\n' +
           'Usage: $0 --scenario dup-storm --dedup memory,sqlite,none [options]\n\n' +
           'Exit codes: 0 every run valid · 1 some run lost events (events lost, never acked, never sent or doubled)\n2 bad input · 3 some run invalid or not completed',
       )
@@ -359,7 +360,7 @@ function compareRun(run: CampaignRun<VariantArm>): CompareRun {
 /**
  * Makes every run of the plan in the interleaved order, each into <out>/<slug>-r<k>/ (the campaign
  * runner's), then, with --at-capacity, every variant with latency again at its share of its own
- * capacity; writes compare.json and compare.md into <out>. A run that throws is recorded as not
+ * capacity; writes compare.json, compare.md and compare.html into <out>. A run that throws is recorded as not
  * completed and the comparison goes on.
  */
 export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Promise<{ report: CompareReport; exit: number }> {
@@ -442,6 +443,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
   // Nothing in it should carry a password (flags with one are refused, results are redacted): *** all the same.
   writeFileSync(join(plan.out_dir, 'compare.json'), `${JSON.stringify(redactDeep({ ...report, summary: summarizeVariants(report) }), null, 2)}\n`);
   writeFileSync(join(plan.out_dir, 'compare.md'), `${redactPasswords(renderCompare(report))}\n`);
+  writeFileSync(join(plan.out_dir, 'compare.html'), redactPasswords(renderCompareHtml(report)));
   const all = [...runs, ...(atCapacity?.runs ?? [])];
   // As for one run: lost events fail the comparison (exit 1), before any invalid run (exit 3).
   const exit = all.some((r) => (r.lost_events ?? []).length > 0) ? EXIT.check_failed : all.every((r) => r.valid) ? EXIT.ok : EXIT.invalid_run;

@@ -99,6 +99,14 @@ describe('runGate with a stand-in for runScenario', () => {
     expect(report.decisions[0]!.estimate).toBeCloseTo(2, 5);
     expect(readFileSync(join(out, 'summary.md'), 'utf8')).toContain('❌ regression');
     expect((JSON.parse(readFileSync(join(out, 'gate.json'), 'utf8')) as GateReport).exit).toBe(1);
+    // gate.html beside gate.md: the verdict and exit code, the metric's two sides as bars with ranges.
+    const html = readFileSync(join(out, 'gate.html'), 'utf8');
+    expect(html).toContain('data-verdict="fail"');
+    expect(html).toContain('data-exit="1"');
+    expect([...html.matchAll(/<rect data-bar="([^"]+)" data-median="([\d.]+)"/g)].slice(0, 2).map((m) => [m[1], Math.round(Number(m[2]))])).toEqual([
+      ['candidate with --set aggregator.batch_size=1', 10],
+      ['this checkout', 20],
+    ]);
   });
 
   it('interleaved: the same figures pass (exit 0)', async () => {

@@ -10,7 +10,7 @@
 //
 // This file is the planning (parseGateArgs: three modes) and runGate, which has the runs made by the
 // campaign runner (commands/campaign/campaign.ts) and turns them into the decisions, gate.json,
-// gate.md and a baseline file. The verdict's rules are ./verdict.ts, the statistics ./stats.ts, the
+// gate.md, gate.html (its tables as charts) and a baseline file. The verdict's rules are ./verdict.ts, the statistics ./stats.ts, the
 // baseline file's format ./baseline.ts and the rendering reports/gate.ts.
 
 import { redactDeep, redactPasswords } from '../../aggregator/redact.ts';
@@ -20,6 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
 import type { RunFigures } from '../../engine/figures.ts';
 import { summarize } from '../campaign/summary.ts';
+import { renderGateHtml } from '../../reports/html.ts';
 import { GATE_SCHEMA, renderGate, type AaSummary, type GateMode, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { strictParser } from '../bench/bench.ts';
@@ -390,6 +391,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
   const markdown = redactPasswords(renderGate(report));
   writeFileSync(join(plan.out_dir, 'gate.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
   writeFileSync(join(plan.out_dir, 'gate.md'), markdown);
+  writeFileSync(join(plan.out_dir, 'gate.html'), redactPasswords(renderGateHtml(report)));
   if (plan.summary) {
     mkdirSync(dirname(resolve(plan.summary)), { recursive: true });
     writeFileSync(plan.summary, markdown);

@@ -18,7 +18,7 @@ export const MERGE_USAGE = `Usage: npm run merge -- DIR DIR… [--out DIR]
 Merges the result.json of each DIR (the shards of one run, \`npm run bench -- --shard I/N\`, or runs
 of the same scenario side by side) into one result.json, as if one harness had driven it all:
 latency histograms added exactly, ledger counts summed, rates, validity and checks recomputed.
-Writes result.json, report.md, latency.svg, timeline.svg and the .hgrm files to --out (default
+Writes result.json, report.md, report.html, the SVG charts and the .hgrm files to --out (default
 reports/out/<time>-<scenario>-merged-<N>). A DIR may also be the path of a result.json.
 
 Refuses (exit 2), naming what differs, parts that are not one run: another scenario or settings,

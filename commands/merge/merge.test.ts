@@ -271,10 +271,14 @@ describe('npm run merge', () => {
     const merged = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as MergedRunResult;
     expect(merged.latency.end_to_end.count).toBe(fixture().latency.end_to_end.count + 2);
     expect(merged.merged_from).toHaveLength(2);
-    for (const file of ['report.md', 'latency.svg', 'timeline.svg', 'latency.hgrm', 'publish-ack.hgrm', 'phase-storm.hgrm']) expect(existsSync(join(out, file))).toBe(true);
+    for (const file of ['report.md', 'report.html', 'latency.svg', 'timeline.svg', 'backlog.svg', 'latency.hgrm', 'publish-ack.hgrm', 'phase-storm.hgrm']) expect(existsSync(join(out, file))).toBe(true);
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report.split('\n')[0]).toMatch(/^\*\*FAIL\*\*/);
     expect(report).toMatch(/## Merged from 2 runs/);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('data-verdict="fail"');
+    expect(html).toContain('data-exit="1"');
+    expect(html).toContain('<h2 id="merged">Merged from 2 runs</h2>');
   });
 
   it('exit 2 naming the file and the field for missing, non-JSON and garbled input, all at once', () => {

@@ -1,5 +1,5 @@
 // `npm run report -- DIR`: re-renders a run directory from its result.json, with no broker and no
-// aggregator: report.md, latency.svg, timeline.svg and the .hgrm files (reports/files.ts), the
+// aggregator: report.md, report.html, the SVG charts and the .hgrm files (reports/files.ts), the
 // same set the bench command writes after a run; with --summary-export FILE, also the result as k6's
 // end-of-test summary (reports/k6-summary.ts). Exit codes: 0 written · 1 some files could not be
 // rendered (the others were written) · 2 bad input.
@@ -16,8 +16,10 @@ const USAGE = `Usage: npm run report -- DIR [--summary-export FILE]
 
 Reads DIR/result.json (schema ${RESULT_SCHEMA}, as written by \`npm run bench\`) and writes, in DIR:
   report.md          the markdown report
+  report.html        the same report as one self-contained page (no network), charts inline
   latency.svg        latency by percentile (end to end, each counted phase, publish→PUBACK)
   timeline.svg       consumed and offered msg/s and p99 per second, fault phases shaded
+  backlog.svg        backlog per second, fault phases shaded, recovery marked
   latency.hgrm       end-to-end latency, HdrHistogram percentile text (ms)
   publish-ack.hgrm   publish→PUBACK latency
   phase-<name>.hgrm  each phase's end-to-end latency
