@@ -91,6 +91,21 @@ describe('renderHtmlReport', () => {
     expect(externalReferences('<img src="https://example.com/a.png"><script src="x.js"></script><link rel="stylesheet" href="//cdn/x.css">')).toHaveLength(6);
   });
 
+  it('an invalid run that lost events: FAIL and exit 1, as bench says, with the invalidity after', () => {
+    const result = fixture();
+    result.passed = false;
+    result.valid = false;
+    result.invalid_reasons = ['the generator fell behind its schedule'];
+    const lost = result.checks.findIndex((c) => c.metric === 'lost');
+    expect(lost).toBeGreaterThanOrEqual(0);
+    result.checks[lost] = { ...result.checks[lost]!, actual: 12, passed: false };
+    const html = renderHtmlReport(result);
+    expect(html).toContain('<span class="status">FAIL</span>');
+    expect(html).toContain('the run is also invalid as a measurement');
+    expect(html).not.toContain('<p>run valid</p>');
+    expect(html).toContain('data-exit="1"');
+  });
+
   it('a failed check: FAIL and exit 1', () => {
     const result = fixture();
     result.passed = false;
