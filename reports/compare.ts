@@ -3,7 +3,7 @@
 // it ran (engine/figures.ts), and the markdown is rendered from compare.json alone, so an old
 // comparison re-renders with no broker.
 
-import type { RunFigures } from '../engine/figures.ts';
+import { HARNESS_ALL_THREADS, type RunFigures } from '../engine/figures.ts';
 import type { RunResult } from '../engine/result.ts';
 import { rangesOverlap, ratio, summarize, type Summary } from '../commands/campaign/summary.ts';
 
@@ -97,6 +97,8 @@ export interface VariantSummary {
   /** Does the variant's min–max range overlap the first variant's (the difference within run-to-run spread)? */
   throughput_overlaps: boolean | null;
   p99_overlaps: boolean | null;
+  /** CPU µs per message of each process (result.json cost), over the runs that measured it, in the order the roles first appear. */
+  cpu_us_per_message: { role: string; summary: Summary }[];
 }
 
 /** Per variant, in the order given: the summary statistics over its runs and the ratios to the first. */
@@ -120,6 +122,7 @@ export function summarizeVariants(report: Pick<CompareReport, 'variants' | 'runs
       loss_rate: of((f) => f.loss_rate),
       sink_duplicates: of((f) => f.sink_duplicates),
       overloaded: [...overloaded].map(([phase, n]) => ({ phase, runs: n })),
+      cpu_us_per_message: cpuSummaries(figures),
     };
   });
   const first = partial[0];
@@ -139,6 +142,30 @@ export function summarizeVariants(report: Pick<CompareReport, 'variants' | 'runs
     throughput_overlaps: v.committed_per_s && first?.committed_per_s ? rangesOverlap(v.committed_per_s, first.committed_per_s) : null,
     p99_overlaps: v.p99_ms && first?.p99_ms ? rangesOverlap(v.p99_ms, first.p99_ms) : null,
   }));
+}
+
+/** Per role, the summary of its CPU µs per message over the runs that measured it. */
+function cpuSummaries(figures: readonly RunFigures[]): { role: string; summary: Summary }[] {
+  const roles = [...new Set(figures.flatMap((f) => Object.keys(f.cpu_us_per_message ?? {})))];
+  return roles.flatMap((role) => {
+    const summary = summarize(figures.map((f) => f.cpu_us_per_message?.[role]));
+    return summary ? [{ role, summary }] : [];
+  });
+}
+
+/**
+ * CPU µs per message, one row per variant, one column per process (the union of the variants'
+ * roles; the harness as a whole last): median [min–max] over the runs; null when no run measured it.
+ */
+export function cpuTable(summaries: readonly Pick<VariantSummary, 'name' | 'cpu_us_per_message'>[]): string | null {
+  const seen = [...new Set(summaries.flatMap((s) => s.cpu_us_per_message.map((c) => c.role)))];
+  if (seen.length === 0) return null;
+  const roles = [...seen.filter((r) => r !== HARNESS_ALL_THREADS), ...seen.filter((r) => r === HARNESS_ALL_THREADS)];
+  const us = (v: number) => v.toFixed(v >= 100 ? 0 : 1);
+  return table(
+    ['variant', ...roles.map((r) => `${escapeCell(r)} µs/msg`)],
+    summaries.map((s) => [escapeCell(s.name), ...roles.map((role) => range(s.cpu_us_per_message.find((c) => c.role === role)?.summary ?? null, us))]),
+  );
 }
 
 /**
@@ -312,6 +339,18 @@ export function renderCompare(report: CompareReport): string {
   }
   if (anyOverload) notes.push('Overloaded phases: the backlog grew for the whole phase (in how many of the runs): latency there measures queue length.');
   out.push(...notes.map((note) => `- ${note}`), '');
+
+  const cpu = cpuTable(summaries);
+  if (cpu) {
+    out.push(
+      '## CPU per message',
+      '',
+      `CPU time (user + system) of each process and thread each run started, read from /proc, per message the harness put on the wire (events and duplicate copies), median [min–max] over each variant's runs. The harness's main thread and load workers are rows of their own and also part of "${HARNESS_ALL_THREADS}"; an external broker is not measured.`,
+      '',
+      cpu,
+      '',
+    );
+  }
 
   if (at) {
     out.push(`## ${atCapacityHeading(at)}`, '');

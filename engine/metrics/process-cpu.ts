@@ -40,7 +40,7 @@ export interface CostProcess {
   incarnations: number;
 }
 
-export const MESSAGES_COUNTED = 'events handed to a connection plus duplicate copies sent (raw poison messages not counted)';
+export const MESSAGES_COUNTED = 'events handed to a connection plus the duplicate copies sent; raw poison messages are not counted';
 export const MISSED_AFTER_KILL = 'CPU a SIGKILLed incarnation spent after its last sample is missed (at most one sampling interval of its CPU)';
 
 /** Clock ticks per second of /proc's times (getconf CLK_TCK), asked once; 100 when it cannot be asked. */
@@ -200,8 +200,10 @@ export function costSection(input: {
   processes: { role: string; cpu_s: number; incarnations: number }[];
   harness_process_cpu_s: number;
   not_measured: string[];
+  /** Was some process killed and restarted (default: some role had more than one incarnation)? */
+  restarted?: boolean;
 }): CostSection {
-  const killed = input.processes.some((p) => p.incarnations > 1);
+  const killed = input.restarted ?? input.processes.some((p) => p.incarnations > 1);
   return {
     source: '/proc',
     clock_ticks_per_s: input.clock_ticks_per_s,
