@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Main> }> =
   bench: { summary: 'run one scenario against the system under test and judge it', load: async () => (await import('./bench/bench.ts')).main },
   compare: { summary: 'several variants of one scenario, run interleaved, side by side', load: async () => (await import('./compare/compare.ts')).main },
   gate: { summary: 'a statistical p99 regression gate for CI', load: async () => (await import('./gate/gate.ts')).main },
+  perf: { summary: 'benchmark: capacity and CPU per message of each process, against the targets of issue 19', load: async () => (await import('./perf/perf.ts')).main },
   merge: { summary: 'merge the result.json files of a run sharded across machines', load: async () => (await import('./merge/merge-cli.ts')).main },
   report: { summary: 're-render a run directory from its result.json', load: async () => (await import('./report/report.ts')).main },
   theory: { summary: "measure the theory write-up's tables (experiments/theory/theory.md)", load: async () => (await import('./theory/theory.ts')).main },

@@ -153,19 +153,31 @@ function cpuSummaries(figures: readonly RunFigures[]): { role: string; summary: 
   });
 }
 
+/** Where a process's column goes: the generator's threads, the broker, the consumer, the harness as a whole last. */
+const ROLE_ORDER = ['load worker', 'harness main thread', 'broker', 'bare subscriber', 'aggregator', 'target', HARNESS_ALL_THREADS];
+const roleRank = (role: string) => {
+  const rank = ROLE_ORDER.findIndex((prefix) => role.startsWith(prefix));
+  return rank < 0 ? ROLE_ORDER.length - 1 : rank;
+};
+
 /**
- * CPU µs per message, one row per variant, one column per process (the union of the variants'
- * roles; the harness as a whole last): median [min–max] over the runs; null when no run measured it.
+ * CPU µs per message as table columns, one per process (the union of the variants' roles; the
+ * harness as a whole last), each cell median [min–max] over a variant's runs; none when no run measured it.
  */
-export function cpuTable(summaries: readonly Pick<VariantSummary, 'name' | 'cpu_us_per_message'>[]): string | null {
-  const seen = [...new Set(summaries.flatMap((s) => s.cpu_us_per_message.map((c) => c.role)))];
-  if (seen.length === 0) return null;
-  const roles = [...seen.filter((r) => r !== HARNESS_ALL_THREADS), ...seen.filter((r) => r === HARNESS_ALL_THREADS)];
+export function cpuColumns(summaries: readonly Pick<VariantSummary, 'cpu_us_per_message'>[]): { header: string[]; cells: (s: Pick<VariantSummary, 'cpu_us_per_message'>) => string[] } {
+  const roles = [...new Set(summaries.flatMap((s) => s.cpu_us_per_message.map((c) => c.role)))].sort((a, b) => roleRank(a) - roleRank(b) || a.localeCompare(b, 'en', { numeric: true }));
   const us = (v: number) => v.toFixed(v >= 100 ? 0 : 1);
-  return table(
-    ['variant', ...roles.map((r) => `${escapeCell(r)} µs/msg`)],
-    summaries.map((s) => [escapeCell(s.name), ...roles.map((role) => range(s.cpu_us_per_message.find((c) => c.role === role)?.summary ?? null, us))]),
-  );
+  return {
+    header: roles.map((r) => `${escapeCell(r)} µs/msg`),
+    cells: (s) => roles.map((role) => range(s.cpu_us_per_message.find((c) => c.role === role)?.summary ?? null, us)),
+  };
+}
+
+/** CPU µs per message, one row per variant, one column per process; null when no run measured it. */
+export function cpuTable(summaries: readonly Pick<VariantSummary, 'name' | 'cpu_us_per_message'>[]): string | null {
+  const columns = cpuColumns(summaries);
+  if (columns.header.length === 0) return null;
+  return table(['variant', ...columns.header], summaries.map((s) => [escapeCell(s.name), ...columns.cells(s)]));
 }
 
 /**
@@ -187,9 +199,9 @@ function ms(value: number | null | undefined): string {
 const perS = (value: number | null | undefined) => (value === null || value === undefined ? MISSING : value.toFixed(0));
 const pct = (value: number | null | undefined) => (value === null || value === undefined ? MISSING : `${(value * 100).toFixed(2)}%`);
 const times = (value: number | null) => (value === null ? MISSING : `${value.toFixed(2)}×`);
-const range = (s: Summary | null, format: (v: number) => string) => (s === null ? MISSING : `${format(s.median)} [${format(s.min)}–${format(s.max)}]`);
+export const range = (s: Summary | null, format: (v: number) => string) => (s === null ? MISSING : `${format(s.median)} [${format(s.min)}–${format(s.max)}]`);
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
