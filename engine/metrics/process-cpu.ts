@@ -95,7 +95,6 @@ export function currentThreadId(): number | undefined {
   }
 }
 
-
 interface Incarnation {
   id: ProcessId;
   /** Ticks at the first reading when the process was already running before the run (the harness's own main thread), else 0. */
