@@ -27,6 +27,24 @@ export interface RunFigures {
   /** Measured phases whose backlog grew throughout. */
   overloaded_phases: string[];
   duration_s: number;
+  /**
+   * CPU µs per message of each process and thread the run started (result.json cost), by role, and
+   * of the harness process as a whole under HARNESS_ALL_THREADS; null when the run measured none,
+   * absent in figures stored before it was recorded.
+   */
+  cpu_us_per_message?: Record<string, number> | null;
+}
+
+/** The key of the harness process as a whole (every thread) in RunFigures.cpu_us_per_message. */
+export const HARNESS_ALL_THREADS = 'harness, all threads';
+
+/** Role → CPU µs per message from a result's cost section; null when it has none (or sent nothing). Pure. */
+export function cpuPerMessage(cost: RunResult['cost']): Record<string, number> | null {
+  if (!cost || cost.harness_process.us_per_message === null) return null;
+  const byRole: Record<string, number> = {};
+  for (const row of cost.processes) if (row.us_per_message !== null) byRole[row.role] = row.us_per_message;
+  byRole[HARNESS_ALL_THREADS] = cost.harness_process.us_per_message;
+  return byRole;
 }
 
 /** The figures of a finished run, from its result. */
@@ -50,5 +68,6 @@ export function figuresOf(result: RunResult): RunFigures {
     never_sent: bare ? null : (result.totals.never_sent ?? null),
     overloaded_phases: result.phases.filter((p) => p.overloaded && !p.excluded_from_totals).map((p) => p.name),
     duration_s: result.duration_s,
+    cpu_us_per_message: cpuPerMessage(result.cost),
   };
 }

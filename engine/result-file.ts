@@ -205,6 +205,19 @@ export function readPart(label: string, parsed: unknown): { part: ResultPart; er
   boolean('passed', parsed.passed);
   array('invalid_reasons', parsed.invalid_reasons);
   array('findings', parsed.findings);
+  // Optional: results written before it was recorded (or where there is no /proc) have no cost section.
+  if (parsed.cost !== undefined) {
+    const cost = object('cost', parsed.cost);
+    number('cost.messages', cost.messages);
+    number('cost.clock_ticks_per_s', cost.clock_ticks_per_s);
+    array('cost.processes', cost.processes).forEach((value, i) => {
+      const row = object(`cost.processes[${i}]`, value);
+      string(`cost.processes[${i}].role`, row.role);
+      number(`cost.processes[${i}].cpu_s`, row.cpu_s);
+      number(`cost.processes[${i}].incarnations`, row.incarnations);
+    });
+    number('cost.harness_process.cpu_s', object('cost.harness_process', cost.harness_process).cpu_s);
+  }
   if (parsed.shard !== undefined) {
     const shard = object('shard', parsed.shard);
     if (!Number.isInteger(shard.count) || (shard.count as number) < 1) fail('shard.count', 'must be an integer >= 1', shard.count);

@@ -11,6 +11,7 @@ import { BACKLOG_SOURCES, type BacklogSource, type PhaseLoad, type TimelineSampl
 import type { Recovery } from './metrics/recovery.ts';
 import type { LedgerSecond } from './ledger/index.ts';
 import type { Shard } from './load/shard.ts';
+import type { CostSection } from './metrics/process-cpu.ts';
 
 export const RESULT_SCHEMA = 'chaosbench.result/v1';
 
@@ -208,6 +209,11 @@ export interface RunResult {
   /** Plain-language explanations of what the figures show (e.g. the likely cause of a loss). */
   findings: string[];
   duration_s: number;
+  /**
+   * CPU seconds and µs per message of each process and thread the run started, from /proc (not the
+   * processes' own view); absent in results written before it was recorded, and where there is no /proc.
+   */
+  cost?: CostSection;
   /** Present when this process ran one shard of a run (--shard): `npm run merge` combines the shards. */
   shard?: Shard;
 }

@@ -210,6 +210,9 @@ describe('external brokers', () => {
     expect(result.totals.published).toBe(500);
     expect(result.totals.unexpected).toBe(0);
     expect(result.totals.sink_duplicates).toBe(0);
+    // Not started by the run: its CPU is not measured, and the cost section says so instead of a number.
+    expect(result.cost!.processes.map((p) => p.role).sort()).toEqual(['aggregator', 'harness main thread', 'load worker 1']);
+    expect(result.cost!.not_measured).toEqual([`broker: external (${url}), not started by the run`]);
     // Mosquitto's default limits can drop QoS 1 messages for a lagging subscriber; at 200 ev/s the
     // aggregator keeps up, and whatever the ledger says must add up.
     expect(result.totals.unique_committed + result.totals.lost + result.totals.lost_unacked + result.totals.never_sent).toBe(result.totals.published);

@@ -31,6 +31,7 @@ import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type Syst
 import type { DrainCount, RunResult } from './result.ts';
 import { assembleResult, round } from './result-assembly.ts';
 import { startThreadProfile, type ThreadProfile } from './thread-profile.ts';
+import { costSection, CpuMeter } from './metrics/process-cpu.ts';
 import type { ConsumerProcess, TargetKind } from './target/interface.ts';
 import { ExternalProcess } from './target/external-process.ts';
 import { targetEnvironment } from './target/contract.ts';
@@ -106,6 +107,11 @@ export { GENERATOR_LAG_P99_LIMIT_MS, OFFERED_RATE_TOLERANCE } from './result-ass
 /** How often the aggregator reports its counters: often enough to pace a closed model. */
 const REPORT_INTERVAL_MS = { open: 100, closed: 10 } as const;
 
+/** The meter's name for the harness process as a whole (result.json cost.harness_process, not a row of cost.processes). */
+const HARNESS_PROCESS = 'harness process';
+/** The role of the consumer process in result.json cost.processes. */
+const CONSUMER_ROLE: Record<TargetKind, string> = { reference: 'aggregator', none: 'bare subscriber', external: 'target' };
+
 export function makeRunId(scenario: string, date = new Date()): string {
   const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
   return `${stamp}-${scenario}`;
@@ -147,7 +153,12 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let toxicSerial = 0;
   let liveLatency: LiveLatency | undefined;
   let harnessProfile: ThreadProfile | undefined;
+  // CPU time of every process and thread the run starts, from /proc (engine/metrics/process-cpu.ts).
+  const cpu = new CpuMeter();
   try {
+    cpu.watch(HARNESS_PROCESS, () => ({ pid: process.pid }), { from_first_reading: true });
+    cpu.watch('harness main thread', () => ({ pid: process.pid, tid: process.pid }), { from_first_reading: true });
+    cpu.start();
     const persistence = scenario.broker?.persistence ?? 'memory';
     if (persistence === 'redis') redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
     const profileDir = options.cpu_prof ? resolve(options.out_dir, 'profiles') : undefined;
@@ -161,6 +172,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       error_output: log,
     });
     const brokerHandle = broker;
+    if (brokerSpec.kind !== 'external') cpu.watch('broker', () => (brokerHandle.pid === undefined ? undefined : { pid: brokerHandle.pid }));
     // Network faults need the clients to reach the broker through the harness's proxy: one for the
     // publishers and one for the aggregator, so that a toxic can hit either side alone.
     if (scenario.phases.some((p) => p.faults.some((f) => (NETWORK_FAULT_KINDS as readonly string[]).includes(f.kind)))) {
@@ -220,6 +232,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     aggregator = agg;
     await agg.start();
     if (reference?.metrics_port !== undefined) options.metrics?.aggregatorAt(reference.metrics_port);
+    cpu.watch(CONSUMER_ROLE[aggregatorKind], () => (agg.pid === undefined ? undefined : { pid: agg.pid }));
 
     const totalS = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     const timeline: TimelineSample[] = [];
@@ -240,13 +253,13 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     let systemFaults: SystemFaultRun | undefined;
     const controls: SystemControls = {
       crashConsumer: async (downtimeMs) => {
-        await agg.kill();
+        await cpu.around(() => agg.kill());
         await sleep(downtimeMs);
         await agg.start();
         agg.restarts++;
       },
       killBroker: async (downtimeMs) => {
-        await brokerHandle.kill();
+        await cpu.around(() => brokerHandle.kill());
         await sleep(downtimeMs);
         await brokerHandle.restart();
       },
@@ -273,6 +286,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       },
       note: (line) => progress(`[fault] ${line}`),
     };
+    // Each load worker thread by its thread id, once it has told it (engine/load/worker.ts).
+    const workerThreads = new Map<number, number>();
+    for (let w = 0; w < scenario.load.workers; w++) {
+      cpu.watch(`load worker ${w + 1}`, () => (workerThreads.has(w) ? { pid: process.pid, tid: workerThreads.get(w)! } : undefined));
+    }
     const load = await runLoad({
       scenario,
       broker_url: publisherUrl,
@@ -281,6 +299,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       client_prefix: `chaosbench-${tag}`,
       ...(shard ? { shard } : {}),
       ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'harness') } : {}),
+      onWorkerThread: (worker, tid) => {
+        if (tid !== undefined) workerThreads.set(worker, tid);
+        cpu.sample();
+      },
+      beforeWorkersExit: () => cpu.sample(),
       settle_timeout_ms: scenario.drain_timeout_s * 1000,
       completed: () => agg.totalCounters()?.acked ?? 0,
       onCompletion: (listener) => agg.onCounters(listener),
@@ -341,12 +364,13 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       progress,
     );
     // With metrics, the aggregator's endpoint stays after its drain until the final scrapes have read its counters.
-    await (reference && options.metrics ? reference.stop(undefined, options.metrics.linger_s * 1000) : agg.stop());
+    await cpu.around(() => (reference && options.metrics ? reference.stop(undefined, options.metrics.linger_s * 1000) : agg.stop()));
     options.metrics?.consumed(await consumed.read());
     const counters = agg.totalCounters() ?? emptyCounters();
     const claimOrder = agg.claim_order ?? 'unknown';
     const brokerSoftware = broker.software;
-    await broker.stop();
+    const stopping = broker;
+    await cpu.around(() => stopping.stop());
     broker = undefined;
 
     await liveLatency?.close();
@@ -366,6 +390,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       per_second_origin_us: load.start_us,
     });
     sampleRss();
+    cpu.stop();
+    cpu.sample();
+    const measured = cpu.totals();
 
     const result = assembleResult({
       runId,
@@ -388,6 +415,17 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       rssPeakMb: rssPeak / 2 ** 20,
       ...(external ? { target: external.record(runSink.measures_latency !== false) } : {}),
     });
+    // Without /proc (not Linux) nothing was measured: no cost section rather than zeros.
+    const harnessCpu = measured.find((m) => m.role === HARNESS_PROCESS);
+    if (harnessCpu && harnessCpu.incarnations > 0) result.cost = costSection({
+      clock_ticks_per_s: cpu.clock_ticks_per_s,
+      sampling_interval_s: cpu.interval_ms / 1000,
+      // What the harness put on the wire: originals handed to a connection and the copies sent.
+      messages: publishCounters.published + publishCounters.copies_sent,
+      processes: measured.filter((m) => m.role !== HARNESS_PROCESS),
+      harness_process_cpu_s: harnessCpu.cpu_s,
+      not_measured: brokerSpec.kind === 'external' ? [`broker: external (${brokerSpec.url}), not started by the run`] : [],
+    });
     // The target's stderr is kept for a run that did not pass, or a target that exited by itself.
     const target = result.aggregator.target;
     if (target && result.passed && target.unexpected_exits.length === 0) delete target.stderr_tail;
@@ -395,6 +433,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     // A shard ran only its own publishers; the merge adds the shards' counts back up.
     return shard ? { ...result, generator: { ...result.generator, publishers: shardPublishers(shard, scenario.load.publishers).length }, shard } : result;
   } finally {
+    cpu.stop();
     await harnessProfile?.stop().catch(() => {});
     await liveLatency?.close();
     await aggregator?.kill().catch(() => {});

@@ -241,6 +241,22 @@ describe('renderCompare', () => {
     expect(md).toContain('A bare subscriber acknowledges on receipt');
   });
 
+  it("gives each process's CPU µs per message, median [min–max] per variant, the generator's threads first and the harness as a whole last; no table when no run measured it", () => {
+    const cpu = (worker: number, consumer: string, us: number) => ({ cpu_us_per_message: { 'harness, all threads': worker + 5, broker: 30, [consumer]: us, 'load worker 1': worker } });
+    const md = renderCompare(
+      report([
+        { name: 'bare', aggregator: 'none', runs: [cpu(40, 'bare subscriber', 12), cpu(44, 'bare subscriber', 14)] },
+        { name: 'memory', runs: [cpu(41, 'aggregator', 23), { cpu_us_per_message: null }] },
+      ]),
+    );
+    const section = md.slice(md.indexOf('## CPU per message'));
+    const rows = section.split('\n').filter((line) => line.startsWith('| '));
+    expect(rows[0]).toBe('| variant | load worker 1 µs/msg | broker µs/msg | bare subscriber µs/msg | aggregator µs/msg | harness, all threads µs/msg |');
+    expect(rows[2]).toBe('| bare | 42.0 [40.0–44.0] | 30.0 [30.0–30.0] | 13.0 [12.0–14.0] | — | 47.0 [45.0–49.0] |');
+    expect(rows[3]).toBe('| memory | 41.0 [41.0–41.0] | 30.0 [30.0–30.0] | — | 23.0 [23.0–23.0] | 46.0 [46.0–46.0] |');
+    expect(renderCompare(report([{ name: 'old', runs: [{}] }]))).not.toContain('## CPU per message');
+  });
+
   it('adds an overloaded column only when some phase was overloaded, with in how many runs', () => {
     const plain = renderCompare(report([{ name: 'a', runs: [{}] }]));
     expect(plain).not.toContain('overloaded phases');

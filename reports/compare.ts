@@ -3,7 +3,7 @@
 // it ran (engine/figures.ts), and the markdown is rendered from compare.json alone, so an old
 // comparison re-renders with no broker.
 
-import type { RunFigures } from '../engine/figures.ts';
+import { HARNESS_ALL_THREADS, type RunFigures } from '../engine/figures.ts';
 import type { RunResult } from '../engine/result.ts';
 import { rangesOverlap, ratio, summarize, type Summary } from '../commands/campaign/summary.ts';
 
@@ -99,6 +99,8 @@ export interface VariantSummary {
   /** Does the variant's min–max range overlap the first variant's (the difference within run-to-run spread)? */
   throughput_overlaps: boolean | null;
   p99_overlaps: boolean | null;
+  /** CPU µs per message of each process (result.json cost), over the runs that measured it, in the order the roles first appear. */
+  cpu_us_per_message: { role: string; summary: Summary }[];
 }
 
 /** Per variant, in the order given: the summary statistics over its runs and the ratios to the first. */
@@ -122,6 +124,7 @@ export function summarizeVariants(report: Pick<CompareReport, 'variants' | 'runs
       loss_rate: of((f) => f.loss_rate),
       sink_duplicates: of((f) => f.sink_duplicates),
       overloaded: [...overloaded].map(([phase, n]) => ({ phase, runs: n })),
+      cpu_us_per_message: cpuSummaries(figures),
     };
   });
   const first = partial[0];
@@ -143,6 +146,42 @@ export function summarizeVariants(report: Pick<CompareReport, 'variants' | 'runs
   }));
 }
 
+/** Per role, the summary of its CPU µs per message over the runs that measured it. */
+function cpuSummaries(figures: readonly RunFigures[]): { role: string; summary: Summary }[] {
+  const roles = [...new Set(figures.flatMap((f) => Object.keys(f.cpu_us_per_message ?? {})))];
+  return roles.flatMap((role) => {
+    const summary = summarize(figures.map((f) => f.cpu_us_per_message?.[role]));
+    return summary ? [{ role, summary }] : [];
+  });
+}
+
+/** Where a process's column goes: the generator's threads, the broker, the consumer, the harness as a whole last. */
+const ROLE_ORDER = ['load worker', 'harness main thread', 'broker', 'bare subscriber', 'aggregator', 'target', HARNESS_ALL_THREADS];
+const roleRank = (role: string) => {
+  const rank = ROLE_ORDER.findIndex((prefix) => role.startsWith(prefix));
+  return rank < 0 ? ROLE_ORDER.length - 1 : rank;
+};
+
+/**
+ * CPU µs per message as table columns, one per process (the union of the variants' roles; the
+ * harness as a whole last), each cell median [min–max] over a variant's runs; none when no run measured it.
+ */
+export function cpuColumns(summaries: readonly Pick<VariantSummary, 'cpu_us_per_message'>[]): { header: string[]; cells: (s: Pick<VariantSummary, 'cpu_us_per_message'>) => string[] } {
+  const roles = [...new Set(summaries.flatMap((s) => s.cpu_us_per_message.map((c) => c.role)))].sort((a, b) => roleRank(a) - roleRank(b) || a.localeCompare(b, 'en', { numeric: true }));
+  const us = (v: number) => v.toFixed(v >= 100 ? 0 : 1);
+  return {
+    header: roles.map((r) => `${escapeCell(r)} µs/msg`),
+    cells: (s) => roles.map((role) => range(s.cpu_us_per_message.find((c) => c.role === role)?.summary ?? null, us)),
+  };
+}
+
+/** CPU µs per message, one row per variant, one column per process; null when no run measured it. */
+export function cpuTable(summaries: readonly Pick<VariantSummary, 'name' | 'cpu_us_per_message'>[]): string | null {
+  const columns = cpuColumns(summaries);
+  if (columns.header.length === 0) return null;
+  return table(['variant', ...columns.header], summaries.map((s) => [escapeCell(s.name), ...columns.cells(s)]));
+}
+
 /**
  * Text safe inside a markdown table cell: a pipe would end the cell and a line break the row, and
  * markdown's own punctuation would turn a name like `a*b*` into emphasis.
@@ -162,9 +201,9 @@ function ms(value: number | null | undefined): string {
 const perS = (value: number | null | undefined) => (value === null || value === undefined ? MISSING : value.toFixed(0));
 const pct = (value: number | null | undefined) => (value === null || value === undefined ? MISSING : `${(value * 100).toFixed(2)}%`);
 const times = (value: number | null) => (value === null ? MISSING : `${value.toFixed(2)}×`);
-const range = (s: Summary | null, format: (v: number) => string) => (s === null ? MISSING : `${format(s.median)} [${format(s.min)}–${format(s.max)}]`);
+export const range = (s: Summary | null, format: (v: number) => string) => (s === null ? MISSING : `${format(s.median)} [${format(s.min)}–${format(s.max)}]`);
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
@@ -329,6 +368,18 @@ export function renderCompare(report: CompareReport): string {
   }
   if (anyOverload) notes.push('Overloaded phases: the backlog grew for the whole phase (in how many of the runs): latency there measures queue length.');
   out.push(...notes.map((note) => `- ${note}`), '');
+
+  const cpu = cpuTable(summaries);
+  if (cpu) {
+    out.push(
+      '## CPU per message',
+      '',
+      `CPU time (user + system) of each process and thread each run started, read from /proc, per message the harness put on the wire (events and duplicate copies), median [min–max] over each variant's runs. The harness's main thread and load workers are rows of their own and also part of "${HARNESS_ALL_THREADS}"; an external broker is not measured.`,
+      '',
+      cpu,
+      '',
+    );
+  }
 
   if (at) {
     out.push(`## ${atCapacityHeading(at)}`, '');

@@ -174,6 +174,8 @@ export function renderReport(result: RunResult): string {
     out.push(table(...recoveryTable(result)), '');
   }
 
+  if (result.cost) out.push(...costLines(result.cost));
+
   out.push('## Run', '');
   out.push(
     table(
@@ -205,6 +207,26 @@ export function renderReport(result: RunResult): string {
   out.push(`Replay: \`npm run bench -- --scenario ${scenarioArg} --seed ${result.seed}${replayFlags(result)}\``, '');
   out.push('<details><summary>Scenario as run</summary>', '', '```json', JSON.stringify(s, null, 2), '```', '', '</details>', '');
   return out.join('\n');
+}
+
+/** The Cost section: CPU of each process and thread the run started, from /proc. */
+function costLines(cost: NonNullable<RunResult['cost']>): string[] {
+  const perMessage = (us: number | null) => (us === null ? '—' : fmt(us, 1));
+  return [
+    '## Cost',
+    '',
+    `CPU time (user + system) of each process and thread the run started, read from ${cost.source} (not from the processes themselves), per message put on the wire by the harness, ${fmt(cost.messages)} messages: ${cost.messages_counted}. ${cost.notes.map((n) => `${n.charAt(0).toUpperCase()}${n.slice(1)}.`).join(' ')}`,
+    '',
+    table(
+      ['process', 'CPU s', 'CPU µs per message', 'incarnations'],
+      [
+        ...cost.processes.map((p) => [p.role, fmt(p.cpu_s, 2), perMessage(p.us_per_message), p.incarnations]),
+        ['harness process, all threads (includes the harness rows above)', fmt(cost.harness_process.cpu_s, 2), perMessage(cost.harness_process.us_per_message), 1],
+      ],
+    ),
+    '',
+    ...(cost.not_measured.length > 0 ? [`Not measured: ${cost.not_measured.join('; ')}.`, ''] : []),
+  ];
 }
 
 /** How the clients connected, when result.json says so: MQTT version, client certificate, password (never the password). */

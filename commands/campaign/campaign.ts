@@ -142,7 +142,7 @@ export function describeLoad(scenario: Scenario): string {
 
 const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
 
-/** The command line as typed, for the campaign's report: npm run compare -- --scenario … */
+/** The command line as typed, for the campaign's report: npm run compare -- --scenario … (no `--` without flags: npm run perf). */
 export function commandLine(command: string, argv: readonly string[]): string {
-  return ['npm', 'run', command, '--', ...argv].map(shellQuote).join(' ');
+  return ['npm', 'run', command, ...(argv.length > 0 ? ['--', ...argv] : [])].map(shellQuote).join(' ');
 }

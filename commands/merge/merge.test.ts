@@ -193,6 +193,27 @@ describe('mergeResults: counts, rates, checks', () => {
     ]);
   });
 
+  it('sums each process role\'s CPU, incarnations and messages over the parts and recomputes µs per message; none when a part has no cost', () => {
+    const restarted = (r: RunResult) => {
+      r.cost!.messages = 1000;
+      r.cost!.processes.find((p) => p.role === 'aggregator')!.incarnations = 2;
+    };
+    const merged = mergeResults([read('a', part('a1', [1000])), read('b', part('b2', [2000], restarted))]).cost!;
+    const one = fixture().cost!;
+    expect(merged.messages).toBe(one.messages + 1000);
+    const aggregator = merged.processes.find((p) => p.role === 'aggregator')!;
+    const alone = one.processes.find((p) => p.role === 'aggregator')!;
+    expect(aggregator).toEqual({ role: 'aggregator', cpu_s: 2 * alone.cpu_s, us_per_message: Math.round(((2 * alone.cpu_s * 1e6) / (one.messages + 1000)) * 1000) / 1000, incarnations: 3 });
+    expect(merged.harness_process.cpu_s).toBeCloseTo(2 * one.harness_process.cpu_s, 6);
+    expect(merged.notes.join(' ')).toMatch(/SIGKILLed incarnation/);
+    const without = (r: RunResult) => void delete r.cost;
+    expect(mergeResults([read('a', part('a1', [1000])), read('b', part('b2', [2000], without))]).cost).toBeUndefined();
+    expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), cost: { messages: 'many', clock_ticks_per_s: 100, processes: [{ role: 'broker', incarnations: 1 }], harness_process: { cpu_s: 1 } } }).errors).toEqual([
+      'c: cost.messages must be a number (got "many")',
+      'c: cost.processes[0].cpu_s must be a number (missing)',
+    ]);
+  });
+
   it("reads a run of your own consumer (aggregator.kind 'external' with its target) and names a malformed target", () => {
     const target = { command: ['node', 'consumer.mjs'], env_names: [], sink: 'query', commit_time: false, restarts: 1, unexpected_exits: [] };
     const external = JSON.parse(JSON.stringify(part('e1', [1])));

@@ -20,6 +20,7 @@ import { latencyResult, resultRates, round } from '../../engine/result-assembly.
 import { evaluateChecks, RESULT_SCHEMA, type MergedRunResult, type PhaseResult, type RunResult } from '../../engine/result.ts';
 import type { FaultRecord } from '../../engine/load/messages.ts';
 import type { ResultPart } from '../../engine/result-file.ts';
+import { costSection, type CostSection } from '../../engine/metrics/process-cpu.ts';
 
 /** One input of a merge: a result.json read and checked by result-file.ts. */
 export type MergePart = ResultPart;
@@ -328,6 +329,34 @@ function mergeDrain(results: readonly RunResult[]): RunResult['drain'] {
 };
 }
 
+/**
+ * CPU per process over the parts: each harness started its own processes, so the CPU seconds of a
+ * role, its incarnations and the messages add up, and µs per message is recomputed from the sums.
+ * Only when every part measured it (a part without /proc, or from before, would make a sum too small).
+ */
+function mergeCost(results: readonly RunResult[]): CostSection | undefined {
+  const costs = results.map((r) => r.cost);
+  if (costs.some((c) => c === undefined)) return undefined;
+  const all = costs as CostSection[];
+  const roles = new Map<string, { role: string; cpu_s: number; incarnations: number }>();
+  for (const row of all.flatMap((c) => c.processes)) {
+    const into = roles.get(row.role) ?? { role: row.role, cpu_s: 0, incarnations: 0 };
+    into.cpu_s += row.cpu_s;
+    into.incarnations += row.incarnations;
+    roles.set(row.role, into);
+  }
+  const merged = costSection({
+    clock_ticks_per_s: all[0]!.clock_ticks_per_s,
+    sampling_interval_s: Math.max(...all.map((c) => c.sampling_interval_s)),
+    messages: sum(all.map((c) => c.messages)),
+    processes: [...roles.values()],
+    harness_process_cpu_s: sum(all.map((c) => c.harness_process.cpu_s)),
+    not_measured: unique(all.flatMap((c) => c.not_measured)),
+    restarted: all.some((c) => c.processes.some((p) => p.incarnations > 1)),
+  });
+  return { ...merged, notes: [...merged.notes, `each role summed over the ${all.length} harness processes merged (each started its own)`] };
+}
+
 /** Merges parts that mergeProblems() (merge-problems.ts) accepted. Pure. */
 export function mergeResults(parts: readonly MergePart[], paths: readonly string[] = parts.map((p) => p.label)): MergedRunResult {
   const results = parts.map((p) => p.result);
@@ -353,6 +382,7 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
   const earliest = Math.min(...starts);
 
   const findings = mergeFindings(parts);
+  const cost = mergeCost(results);
   const brokers = unique(results.map((r) => `${r.broker.kind} ${r.broker.url}`));
 
   const invalid = parts.flatMap((part) => part.result.invalid_reasons.map((reason) => `${partName(part)}: ${reason}`));
@@ -417,6 +447,7 @@ export function mergeResults(parts: readonly MergePart[], paths: readonly string
     invalid_reasons: invalid,
     findings,
     duration_s: round((Math.max(...ends) - earliest) / 1000),
+    ...(cost ? { cost } : {}),
     merged_from: mergedFrom(parts, paths),
   };
 }

@@ -12,6 +12,8 @@ export interface BrokerHandle {
    * broker-specific advice only when this names that broker.
    */
   readonly software: string;
+  /** The broker process the run started, while it runs (its CPU time is read from /proc); absent for an external broker. */
+  readonly pid?: number | undefined;
   /** SIGKILL the broker process (embedded only; external throws a clear error). */
   kill(): Promise<void>;
   /** Start it again on the same port after kill() (embedded only). */

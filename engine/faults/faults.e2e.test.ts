@@ -340,6 +340,11 @@ describe('system faults end to end', () => {
       const t = result.totals;
 
       expect(injectedOf(result, 'broker-kill')).toMatchObject({ kills: 1, downtime_ms: 500 });
+      // The killed broker and its restart are two processes: both counted, the aggregator once.
+      const roles = Object.fromEntries(result.cost!.processes.map((p) => [p.role, p]));
+      expect(roles.broker).toMatchObject({ incarnations: 2 });
+      expect(roles.broker!.cpu_s).toBeGreaterThan(0);
+      expect(roles.aggregator).toMatchObject({ incarnations: 1 });
       expect(t.published).toBe(100 + 900 + 300);
       expect(t.unique_committed + t.lost + t.lost_unacked + t.never_sent).toBe(t.published);
       expect(t.unexpected).toBe(0);

@@ -95,6 +95,10 @@ export interface LoadOptions {
   shard?: Shard;
   /** --cpu-prof: each load worker writes its CPU profile into this directory. */
   cpu_prof_dir?: string;
+  /** Called as each load worker thread is ready, with its thread id (absent without /proc): its CPU time is read from /proc. */
+  onWorkerThread?: (worker: number, tid: number | undefined) => void;
+  /** Called right before the worker threads are terminated (their /proc entries go with them): the last moment to read them. */
+  beforeWorkersExit?: () => void;
 }
 
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
@@ -140,7 +144,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: plan });
     worker.on('message', (message: WorkerToMain) => {
-      if (message.type === 'ready') ready.add(message.worker);
+      if (message.type === 'ready') {
+        ready.add(message.worker);
+        options.onWorkerThread?.(message.worker, message.tid);
+      }
       else if (message.type === 'status') statuses.set(message.worker, { ...message, version: ++statusVersion });
       else if (message.type === 'done') done.set(message.worker, message);
       else if (message.type === 'error') failure ??= new Error(`load worker ${message.worker} failed: ${message.message}`);
@@ -255,6 +262,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
   } finally {
     stopCredits();
     if (ticker) clearInterval(ticker);
+    options.beforeWorkersExit?.();
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
 }

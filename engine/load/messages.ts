@@ -77,7 +77,8 @@ export interface WorkerPhase {
 }
 
 export type WorkerToMain =
-  | { type: 'ready'; worker: number }
+  /** tid: the worker thread's own id (/proc/thread-self), for its CPU time in /proc/<pid>/task/<tid>/stat; absent without /proc. */
+  | { type: 'ready'; worker: number; tid?: number }
   | WorkerStatus
   | WorkerDone
   | { type: 'error'; worker: number; message: string };

@@ -22,6 +22,7 @@ import { DEFAULT_MAX_LAG_MS } from '../../scenarios/schema.ts';
 import { runsPublisher, WHOLE_RUN } from './shard.ts';
 import type { FaultRecord, MainToWorker, WorkerPhase, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
 import { startThreadProfile } from '../thread-profile.ts';
+import { currentThreadId } from '../metrics/process-cpu.ts';
 
 /** Send at most this many late events in a row before yielding, so acks and status still flow. */
 const CATCH_UP_BURST = 256;
@@ -170,7 +171,8 @@ async function run(): Promise<void> {
     dropped,
     publish_ack_p99_us: publishAck.count === 0 ? 0 : publishAck.valueAtPercentile(99),
   });
-  post({ type: 'ready', worker: plan.worker });
+  const tid = currentThreadId();
+  post({ type: 'ready', worker: plan.worker, ...(tid !== undefined ? { tid } : {}) });
   const start_us = await new Promise<number>((resolve) => {
     port.on('message', (message: MainToWorker) => {
       if (message.type === 'go') resolve(message.start_us);

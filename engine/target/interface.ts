@@ -9,6 +9,8 @@ import type { AggregatorCounters } from '../../aggregator/pipeline.ts';
 export type TargetKind = 'reference' | 'none' | 'external';
 
 export interface ConsumerProcess {
+  /** The current incarnation's process id (its CPU time is read from /proc); undefined before the first start. */
+  readonly pid: number | undefined;
   /** Starts it and resolves once it is ready to consume; rejects (with its stderr tail) when it cannot. */
   start(): Promise<void>;
   /** Asks it to stop (its graceful path), and SIGKILLs it after a grace period. */

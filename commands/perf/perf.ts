@@ -1,0 +1,222 @@
+// `npm run perf`: a benchmark, not a test. Runs, interleaved, --replicates rounds of: the bare
+// subscriber and the reference aggregator with memory, Redis, SQLite and PostgreSQL dedup at
+// capacity (closed model, dup-storm's copies, embedded broker), the generator's own capacity (closed
+// model against a private Mosquitto and the bare subscriber: a cheap broker and subscriber) and the
+// generator at a fixed open-model rate; then prints one table (capacity, ratio to the bare
+// subscriber, CPU µs per message of every process) and the targets of issue 19, each met or not.
+// The runs are the campaign runner's (commands/campaign/campaign.ts); the table is reports/perf.ts's.
+// Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import yargs from 'yargs';
+import { EXIT, UsageError } from '../../cli/exit.ts';
+import { parseDuration, splitList } from '../../cli/flags.ts';
+import { progressWriter } from '../../cli/progress.ts';
+import { resolveRun, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
+import { makeRunId, WARMUP_PHASE, type AggregatorKind } from '../../engine/run.ts';
+import { startMosquitto, type MosquittoBroker } from '../../engine/broker/mosquitto.ts';
+import { redactDeep } from '../../aggregator/redact.ts';
+import { PERF_SCHEMA, renderPerf, type PerfKind, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
+import type { CompareRun } from '../../reports/compare.ts';
+import { strictParser } from '../bench/bench.ts';
+import { commandLine, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
+import { atRate } from '../compare/compare.ts';
+
+export const DEFAULT_PERF_REPLICATES = 3;
+export const DEFAULT_PERF_DURATION = '10s';
+export const DEFAULT_PERF_CONCURRENCY = 1000;
+/** The rate the generator's CPU per message is judged at (issue 19: ≤ 10 µs at 10,000 ev/s). */
+export const GENERATOR_RATE = 10_000;
+const SCENARIO = 'dup-storm';
+
+/** The benchmark's variants, as data: what each runs. `mosquitto`: against a private Mosquitto the command starts. */
+export const PERF_VARIANTS: readonly (PerfVariant & { dedup?: string; broker: 'embedded' | 'mosquitto' })[] = [
+  { name: 'bare', what: 'bare subscriber (acks on receipt), closed model', kind: 'capacity', aggregator: 'none', broker: 'embedded' },
+  { name: 'memory', what: 'reference aggregator, memory dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'memory', broker: 'embedded' },
+  { name: 'redis', what: 'reference aggregator, Redis dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'redis', broker: 'embedded' },
+  { name: 'sqlite', what: 'reference aggregator, SQLite dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'sqlite', broker: 'embedded' },
+  { name: 'postgres', what: 'reference aggregator, PostgreSQL dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'postgres', broker: 'embedded' },
+  { name: 'generator', what: 'generator capacity: closed model, private Mosquitto, bare subscriber', kind: 'generator-capacity', aggregator: 'none', broker: 'mosquitto' },
+  { name: 'generator-10k', what: `generator at ${GENERATOR_RATE} ev/s: open model, private Mosquitto, bare subscriber`, kind: 'generator-rate', aggregator: 'none', broker: 'mosquitto' },
+];
+const VARIANT_NAMES = PERF_VARIANTS.map((v) => v.name);
+
+interface PerfPlan {
+  command: string;
+  replicates: number;
+  duration_s: number;
+  concurrency: number;
+  variants: { variant: PerfVariant; broker: 'embedded' | 'mosquitto'; run: ResolvedRun }[];
+  out_dir: string;
+  quiet: boolean;
+}
+
+/** Stands in for the private Mosquitto's URL until it is started (resolution only checks its form). */
+const MOSQUITTO_PLACEHOLDER = 'mqtt://127.0.0.1:1883';
+
+export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
+  const args = await strictParser(
+    yargs(argv)
+      .scriptName('npm run perf --')
+      .usage(
+        'A benchmark, not a test: measures capacity and CPU per message on this machine, and prints one table\n' +
+          'and the targets of issue 19. Runs, interleaved (each round runs every variant once), --replicates rounds of:\n' +
+          'the bare subscriber and the reference aggregator with memory, redis, sqlite and postgres dedup at capacity\n' +
+          `(closed model, ${SCENARIO} with its 30% copies, embedded broker); the generator's own capacity (closed model\n` +
+          `against a private Mosquitto and the bare subscriber); the generator at ${GENERATOR_RATE} ev/s (open model).\n` +
+          'Needs Redis, PostgreSQL and the mosquitto binary, like the tests. Writes perf.md, perf.json and every\n' +
+          "run's directory into --out.\n\n" +
+          'Usage: $0 [--replicates 3] [--duration 10s] [--out DIR]\n\n' +
+          'Exit codes: 0 it ran (a target not met is a finding, not a failure: read the target lines) · 2 bad flags ·\n' +
+          '3 some run could not complete (e.g. Redis or PostgreSQL unreachable, mosquitto missing)',
+      )
+      .options({
+        replicates: { type: 'number', default: DEFAULT_PERF_REPLICATES, describe: 'rounds: runs per variant (medians need 3 or more)' },
+        duration: { type: 'string', default: DEFAULT_PERF_DURATION, describe: 'measured time of each run, after its warm-up: 10s, 1m' },
+        concurrency: { type: 'number', default: DEFAULT_PERF_CONCURRENCY, describe: 'events in flight in the closed-model runs' },
+        variants: { type: 'string', default: VARIANT_NAMES.join(','), describe: 'which variants to run, comma-separated (a target whose variants are not run is "not measured")' },
+        out: { type: 'string', describe: 'directory for perf.md, perf.json and the runs (default reports/out/<time>-perf)' },
+        quiet: { type: 'boolean', default: false, describe: 'no progress lines on stderr' },
+      }),
+  ).parseAsync();
+
+  const problems: string[] = [];
+  if (!Number.isInteger(args.replicates) || args.replicates < 1) problems.push(`--replicates must be an integer >= 1, got '${String(args.replicates)}'`);
+  if (!Number.isInteger(args.concurrency) || args.concurrency < 1) problems.push(`--concurrency must be an integer >= 1, got '${String(args.concurrency)}'`);
+  let durationS = 0;
+  try {
+    durationS = parseDuration(args.duration);
+    if (!(durationS > 0)) problems.push(`--duration must be more than 0, got '${args.duration}'`);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    problems.push(error.message);
+  }
+  let names: string[] = [];
+  try {
+    names = splitList(args.variants, '--variants');
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    problems.push(error.message);
+  }
+  for (const name of names.filter((n) => !VARIANT_NAMES.includes(n))) problems.push(`--variants: unknown variant '${name}' (one of ${VARIANT_NAMES.join(', ')})`);
+  if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));
+
+  const variants: PerfPlan['variants'] = [];
+  for (const variant of PERF_VARIANTS.filter((v) => names.includes(v.name))) {
+    const request = perfRequest(variant, durationS, args.concurrency);
+    const resolved = resolveRun(request);
+    if (!resolved.ok) throw new UsageError(resolved.problems.map((p) => `variant '${variant.name}': ${p}`).join('\nerror: '));
+    const { dedup: _dedup, broker, ...info } = variant;
+    if (variant.kind !== 'generator-rate') {
+      variants.push({ variant: info, broker, run: resolved.run });
+      continue;
+    }
+    // At a fixed rate: compare's at-capacity request (its warm-up at that rate too, for long enough).
+    const warmups = new Map(resolved.run.scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [[i, phase.duration_s] as const] : [])));
+    const atFixed = resolveRun(atRate(request, GENERATOR_RATE, warmups));
+    if (!atFixed.ok) throw new UsageError(atFixed.problems.map((p) => `variant '${variant.name}': ${p}`).join('\nerror: '));
+    variants.push({ variant: info, broker, run: atFixed.run });
+  }
+  return {
+    command: commandLine('perf', argv),
+    replicates: args.replicates,
+    duration_s: durationS,
+    concurrency: args.concurrency,
+    variants,
+    out_dir: resolve(args.out ?? join('reports', 'out', makeRunId('perf'))),
+    quiet: args.quiet,
+  };
+}
+
+/** A variant's request: dup-storm in the closed model with its aggregator, store and broker. */
+function perfRequest(variant: (typeof PERF_VARIANTS)[number], durationS: number, concurrency: number): RunRequest {
+  return {
+    scenario: SCENARIO,
+    flags: { model: 'closed', concurrency, duration: `${durationS}s`, ...(variant.dedup ? { dedup: variant.dedup } : {}) },
+    changes: [],
+    broker: variant.broker === 'mosquitto' ? MOSQUITTO_PLACEHOLDER : 'embedded',
+    sink: 'sqlite',
+    aggregator: variant.aggregator as AggregatorKind,
+  };
+}
+
+interface PerfArm extends CampaignArm {
+  variant: PerfVariant;
+}
+
+function perfRun(run: CampaignRun<PerfArm>): CompareRun {
+  const { order, replicate, out_dir, run_id, valid, invalid_reasons, passed, error, figures } = run;
+  return { order, variant: run.arm.variant.name, replicate, out_dir, aggregator: run.arm.variant.aggregator, run_id, valid, invalid_reasons, passed, error, figures };
+}
+
+/** Runs the plan (a private Mosquitto for the generator variants), writes perf.json and perf.md, returns the report and the exit code. */
+export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => void; progress?: (line: string) => void; now?: () => Date } = {}): Promise<{ report: PerfReport; exit: number }> {
+  const log = deps.log ?? (() => {});
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  mkdirSync(plan.out_dir, { recursive: true });
+  let mosquitto: MosquittoBroker | undefined;
+  try {
+    if (plan.variants.some((v) => v.broker === 'mosquitto')) mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 0 });
+    const total = plan.variants.length * plan.replicates;
+    log(`chaosbench perf: ${plan.variants.map((v) => v.variant.name).join(', ')} × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.duration_s} s each · out ${plan.out_dir}`);
+    const outcome = await runCampaign(
+      {
+        arms: plan.variants.map(({ variant, broker, run }) => ({ label: variant.name, dir: variant.name, variant, run: broker === 'mosquitto' ? { ...run, broker: mosquitto!.url } : run })),
+        replicates: plan.replicates,
+        out_dir: plan.out_dir,
+      },
+      {
+        progress: deps.progress,
+        warn: log,
+        live: false,
+        done: (run) => {
+          const f = run.figures;
+          log(`[${run.order}/${total}] ${run.arm.label} r${run.replicate}/${plan.replicates}  ${run.error !== null ? `error: ${run.error}` : `committed ${f!.committed_per_s.toFixed(0)} ev/s  ${run.valid ? 'valid' : `INVALID: ${run.invalid_reasons.join('; ')}`}`}`);
+        },
+      },
+    );
+    const runs = outcome.runs.map(perfRun);
+    const report: PerfReport = {
+      schema: PERF_SCHEMA,
+      command: plan.command,
+      replicates: plan.replicates,
+      duration_s: plan.duration_s,
+      concurrency: plan.concurrency,
+      generator_rate: GENERATOR_RATE,
+      variants: plan.variants.map((v) => v.variant),
+      runs,
+      machine: outcome.machine,
+      git_sha: outcome.git_sha ?? 'unknown',
+      started_at: started.toISOString(),
+      finished_at: now().toISOString(),
+    };
+    writeFileSync(join(plan.out_dir, 'perf.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
+    writeFileSync(join(plan.out_dir, 'perf.md'), renderPerf(report));
+    return { report, exit: runs.every((r) => r.error === null) ? EXIT.ok : EXIT.invalid_run };
+  } finally {
+    await mosquitto?.stop().catch(() => {});
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let plan: PerfPlan;
+  try {
+    plan = await parsePerfArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
+    return EXIT.bad_input;
+  }
+  const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
+  try {
+    const { report, exit } = await runPerf(plan, { log: lines.log, progress: lines.progress });
+    process.stdout.write(`${renderPerf(report)}\nperf: ${join(plan.out_dir, 'perf.md')}\n`);
+    if (exit !== EXIT.ok) process.stderr.write('some runs could not complete: their variants\' figures are missing or partial (see the lines above)\n');
+    return exit;
+  } catch (error) {
+    process.stderr.write(`error: the benchmark could not run: ${(error as Error).message}\n`);
+    return EXIT.invalid_run;
+  }
+}

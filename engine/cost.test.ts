@@ -1,0 +1,68 @@
+// Cost as a result (issue 19), in real runs on the embedded broker: every process and thread the
+// run started has its CPU time from /proc in result.json, the threads' sum stays within the harness
+// process's own total, and a consumer SIGKILLed and restarted by consumer-crash counts each of its
+// incarnations.
+
+import { describe, expect, it } from 'vitest';
+import { runScenario } from './run.ts';
+import { dupStorm } from '../scenarios/shipped/dup-storm.ts';
+import { consumerCrash } from '../scenarios/shipped/consumer-crash.ts';
+import type { Scenario } from '../scenarios/schema.ts';
+import { validateScenario } from '../scenarios/validate.ts';
+import { tempDirs } from '../test-support/temp-dirs.ts';
+import { renderReport } from '../reports/markdown.ts';
+import { readPart } from './result-file.ts';
+
+const outDir = tempDirs('cost');
+
+function checked(scenario: Scenario): Scenario {
+  expect(validateScenario(scenario).ok).toBe(true);
+  return scenario;
+}
+
+describe('the cost section of a run', () => {
+  it('gives every process and thread the run started its CPU from /proc; the threads add up to no more than the harness process', async () => {
+    const scenario: Scenario = structuredClone(dupStorm);
+    scenario.load.workers = 2;
+    scenario.phases[0]!.duration_s = 0.5;
+    scenario.phases[0]!.rate = 200;
+    scenario.phases[1]!.duration_s = 2;
+    scenario.phases[1]!.rate = 400;
+    scenario.drain_timeout_s = 15;
+    const result = await runScenario({ scenario: checked(scenario), overrides: {}, broker: 'embedded', out_dir: outDir() });
+    const cost = result.cost!;
+    expect(cost.source).toBe('/proc');
+    expect(cost.messages).toBe(result.totals.published + result.totals.copies_published);
+    expect(cost.processes.map((p) => p.role).sort()).toEqual(['aggregator', 'broker', 'harness main thread', 'load worker 1', 'load worker 2']);
+    for (const p of cost.processes) {
+      expect(p.cpu_s, p.role).toBeGreaterThan(0);
+      expect(p.incarnations, p.role).toBe(1);
+      expect(p.us_per_message, p.role).toBeCloseTo((p.cpu_s * 1e6) / cost.messages, 0);
+    }
+    const threads = cost.processes.filter((p) => p.role.startsWith('load worker') || p.role === 'harness main thread');
+    const threadSum = threads.reduce((sum, p) => sum + p.cpu_s, 0);
+    // The process's account holds every thread's (and the GC's and libuv's): two ticks for rounding.
+    expect(threadSum).toBeLessThanOrEqual(cost.harness_process.cpu_s + 2 / cost.clock_ticks_per_s);
+    expect(cost.not_measured).toEqual([]);
+    // The reader takes it, and the report shows it.
+    expect(readPart('run', JSON.parse(JSON.stringify(result))).errors).toEqual([]);
+    expect(renderReport(result)).toMatch(/## Cost[\s\S]*\| load worker 2 \| \d/);
+  });
+
+  it('counts a consumer SIGKILLed and restarted by consumer-crash as two incarnations, their CPU summed', async () => {
+    const scenario: Scenario = structuredClone(consumerCrash);
+    scenario.phases = [
+      { name: 'warmup', duration_s: 0.5, rate: 200, faults: [] },
+      { name: 'crash', duration_s: 2.5, rate: 300, faults: [{ kind: 'consumer-crash', at_s: 1, every_s: 0, downtime_ms: 300 }] },
+      { name: 'recover', duration_s: 1, rate: 300, faults: [] },
+    ];
+    scenario.drain_timeout_s = 15;
+    const result = await runScenario({ scenario: checked(scenario), overrides: {}, broker: 'embedded', out_dir: outDir() });
+    expect(result.faults.find((f) => f.kind === 'consumer-crash')?.injected.crashes).toBe(1);
+    const aggregator = result.cost!.processes.find((p) => p.role === 'aggregator')!;
+    expect(aggregator.incarnations).toBe(2);
+    expect(aggregator.cpu_s).toBeGreaterThan(0);
+    expect(result.cost!.processes.find((p) => p.role === 'broker')!.incarnations).toBe(1);
+    expect(result.cost!.notes.join(' ')).toMatch(/SIGKILLed incarnation spent after its last sample is missed/);
+  });
+});

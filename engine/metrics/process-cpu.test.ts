@@ -1,0 +1,74 @@
+// The CPU meter: the stat parser, incarnations summed across a restart, and a child that burns a
+// known amount of CPU measured from /proc (the child's own process.cpuUsage() is only the yardstick).
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { clockTicksPerSecond, costSection, CpuMeter, currentThreadId, parseStatTicks, readCpuTicks, type ProcessId } from './process-cpu.ts';
+
+describe('parseStatTicks', () => {
+  it('adds utime and stime (fields 14 and 15), past a command name with spaces and parentheses', () => {
+    const stat = '4242 (node (x) y) S 1 4242 4242 0 -1 4194560 9000 0 0 0 731 69 0 0 20 0 11 0 123 1000 100 184467';
+    expect(parseStatTicks(stat)).toBe(800);
+    expect(parseStatTicks('no stat here')).toBeUndefined();
+  });
+
+  it("reads this process and this thread from /proc, and a worker's tid differs from the process id", () => {
+    expect(readCpuTicks({ pid: process.pid })).toBeGreaterThan(0);
+    expect(readCpuTicks({ pid: process.pid, tid: process.pid })).toBeGreaterThanOrEqual(0);
+    expect(currentThreadId()).toBe(process.pid);
+    expect(readCpuTicks({ pid: 2 ** 22 + 1 })).toBeUndefined();
+    expect(clockTicksPerSecond()).toBeGreaterThan(0);
+  });
+});
+
+describe('CpuMeter', () => {
+  it("sums the last reading of every incarnation of a role, a new pid being a new incarnation, and counts the harness's own thread from its first reading", () => {
+    const ticks = new Map<number, number>([[10, 50], [1, 1000]]);
+    let current: ProcessId | undefined = { pid: 10 };
+    const meter = new CpuMeter(100, 1000, (id) => ticks.get(id.pid));
+    meter.watch('aggregator', () => current);
+    meter.watch('harness main thread', () => ({ pid: 1, tid: 1 }), { from_first_reading: true });
+    ticks.set(10, 120);
+    ticks.set(1, 1040);
+    meter.sample(); // the last reading of incarnation 1, right before its kill
+    ticks.delete(10); // killed: gone from /proc
+    current = { pid: 11 };
+    ticks.set(11, 30);
+    meter.sample();
+    ticks.set(11, 80);
+    meter.sample();
+    expect(meter.totals()).toEqual([
+      { role: 'aggregator', cpu_s: 2, incarnations: 2 },
+      { role: 'harness main thread', cpu_s: 0.4, incarnations: 1 },
+    ]);
+    const cost = costSection({ clock_ticks_per_s: 100, sampling_interval_s: 1, messages: 1000, processes: meter.totals(), harness_process_cpu_s: 0.5, not_measured: [] });
+    expect(cost.processes[0]).toEqual({ role: 'aggregator', cpu_s: 2, us_per_message: 2000, incarnations: 2 });
+    expect(cost.notes.join(' ')).toMatch(/SIGKILLed incarnation.*missed/);
+  });
+
+  it('measures a child that burns 300 ms of CPU from /proc, within a tick or two plus its start-up', async () => {
+    // The child spins until its own count says 300 ms (the yardstick), says so, and waits to be killed.
+    const child = spawn(process.execPath, ['-e', "const s = process.cpuUsage(); while ((u => u.user + u.system)(process.cpuUsage(s)) < 300000); console.log(JSON.stringify(process.cpuUsage())); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const meter = new CpuMeter();
+      meter.watch('child', () => (child.pid === undefined ? undefined : { pid: child.pid }));
+      const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+      const own = JSON.parse(line.toString()) as { user: number; system: number };
+      const ownSeconds = (own.user + own.system) / 1e6;
+      await meter.around(async () => {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      });
+      const [measured] = meter.totals();
+      const tick = 1 / meter.clock_ticks_per_s;
+      expect(ownSeconds).toBeGreaterThanOrEqual(0.3);
+      // /proc counts the whole process, start-up included; the child's own count is of the same kernel accounts.
+      expect(measured!.cpu_s).toBeGreaterThanOrEqual(0.3 - 2 * tick);
+      expect(Math.abs(measured!.cpu_s - ownSeconds)).toBeLessThanOrEqual(0.05 + 2 * tick);
+      expect(measured!.incarnations).toBe(1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

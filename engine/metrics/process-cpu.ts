@@ -1,0 +1,221 @@
+// What a run cost in CPU, per process it started, from the operating system's own accounts
+// (/proc/<pid>/stat, and /proc/<pid>/task/<tid>/stat for the harness's main thread and each load
+// worker thread), never from the processes' own view of themselves. A process killed and restarted
+// by a fault has several incarnations: each is sampled (every second, and right before the harness
+// kills or stops it) and the last reading of each is summed. What a SIGKILLed incarnation burnt after
+// its last sample is missed (at most one sampling interval of its CPU); a process the run did not
+// start (an external broker) is not measured at all. Linux only: elsewhere nothing is measured and
+// the result says so.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
+
+/** result.json `cost`: CPU seconds and µs per message of each process (or thread) the run started. */
+export interface CostSection {
+  source: '/proc';
+  clock_ticks_per_s: number;
+  /** The denominator of every us_per_message: messages the harness put on the wire. */
+  messages: number;
+  /** What `messages` counts, in words. */
+  messages_counted: string;
+  /** How often every process was sampled (s), besides right before the harness killed or stopped it. */
+  sampling_interval_s: number;
+  processes: CostProcess[];
+  /** The harness process as a whole (every thread: main, load workers, GC and libuv helpers) over the run; includes the rows of its threads, so it is not one to add to them. */
+  harness_process: { cpu_s: number; us_per_message: number | null };
+  /** Processes of the run that were not measured, and why (an external broker). */
+  not_measured: string[];
+  /** What the figures miss, in words. */
+  notes: string[];
+}
+
+export interface CostProcess {
+  /** 'harness main thread', 'load worker 1', …, 'broker', 'aggregator', 'bare subscriber', 'target'. */
+  role: string;
+  /** utime + stime over every incarnation (the last reading of each). */
+  cpu_s: number;
+  /** cpu_s ÷ messages, in µs; null when no message was sent. */
+  us_per_message: number | null;
+  /** Processes (or threads) that held this role during the run: 2 or more after a kill and restart. */
+  incarnations: number;
+}
+
+export const MESSAGES_COUNTED = 'events handed to a connection plus the duplicate copies sent; raw poison messages are not counted';
+export const MISSED_AFTER_KILL = 'CPU a SIGKILLed incarnation spent after its last sample is missed (at most one sampling interval of its CPU)';
+
+/** Clock ticks per second of /proc's times (getconf CLK_TCK), asked once; 100 when it cannot be asked. */
+let ticksPerSecond: number | undefined;
+export function clockTicksPerSecond(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      const value = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+      ticksPerSecond = Number.isInteger(value) && value > 0 ? value : 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+/** utime + stime (clock ticks) from the text of a /proc stat file; undefined when it is not one. Pure. */
+export function parseStatTicks(text: string): number | undefined {
+  // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const fields = text.slice(close + 2).split(' ');
+  // fields[0] is field 3 (state): utime is field 14, stime field 15.
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? utime + stime : undefined;
+}
+
+/** A process (tid absent) or one of its threads. */
+export interface ProcessId {
+  pid: number;
+  tid?: number;
+}
+
+/** CPU ticks of a process or thread so far; undefined when it is gone (or there is no /proc). */
+export function readCpuTicks(id: ProcessId): number | undefined {
+  const path = id.tid === undefined ? `/proc/${id.pid}/stat` : `/proc/${id.pid}/task/${id.tid}/stat`;
+  try {
+    return parseStatTicks(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** This thread's id (a worker thread's own, not the process's), from /proc/thread-self; undefined without /proc. */
+export function currentThreadId(): number | undefined {
+  try {
+    const tid = Number(/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1]);
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Incarnation {
+  id: ProcessId;
+  /** Ticks at the first reading when the process was already running before the run (the harness's own main thread), else 0. */
+  base: number;
+  last: number;
+  gone: boolean;
+}
+
+interface Watched {
+  role: string;
+  current: () => ProcessId | undefined;
+  /** Count from the first reading, not from the process's start (it did work before the run). */
+  from_first_reading: boolean;
+  incarnations: Incarnation[];
+}
+
+/**
+ * Samples the CPU time of every process and thread the run watches. Each role's current process is
+ * asked for at every sample; a new pid (or tid) is a new incarnation. Never throws.
+ */
+export class CpuMeter {
+  readonly #watched: Watched[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly clock_ticks_per_s = clockTicksPerSecond(),
+    readonly interval_ms = 1000,
+    private readonly read: (id: ProcessId) => number | undefined = readCpuTicks,
+  ) {}
+
+  /** Watch a role; `current` gives the process (or thread) holding it now, undefined while there is none. */
+  watch(role: string, current: () => ProcessId | undefined, options: { from_first_reading?: boolean } = {}): void {
+    this.#watched.push({ role, current, from_first_reading: options.from_first_reading === true, incarnations: [] });
+    this.sample();
+  }
+
+  /** Read every watched process now. */
+  sample(): void {
+    for (const watched of this.#watched) {
+      for (const incarnation of watched.incarnations) {
+        if (incarnation.gone) continue;
+        const ticks = this.read(incarnation.id);
+        if (ticks === undefined) incarnation.gone = true;
+        else incarnation.last = Math.max(incarnation.last, ticks);
+      }
+      const id = watched.current();
+      const latest = watched.incarnations.at(-1);
+      if (id === undefined || (latest !== undefined && latest.id.pid === id.pid && latest.id.tid === id.tid)) continue;
+      if (latest) latest.gone = true;
+      const ticks = this.read(id);
+      if (ticks !== undefined) watched.incarnations.push({ id, base: watched.from_first_reading ? ticks : 0, last: ticks, gone: false });
+    }
+  }
+
+  /** Sample every interval_ms until stop(). */
+  start(): void {
+    this.#timer ??= setInterval(() => this.sample(), this.interval_ms);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * Sample right before `action` (a kill, a stop) and every `every_ms` while it runs: a graceful
+   * stop's own work is then counted up to the last few ms before the process exits.
+   */
+  async around<T>(action: () => Promise<T>, every_ms = 20): Promise<T> {
+    this.sample();
+    const timer = setInterval(() => this.sample(), every_ms);
+    try {
+      return await action();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Per role, in the order watched: CPU seconds over every incarnation and how many there were. */
+  totals(): { role: string; cpu_s: number; incarnations: number }[] {
+    return this.#watched.map((w) => ({
+      role: w.role,
+      cpu_s: w.incarnations.reduce((sum, i) => sum + (i.last - i.base), 0) / this.clock_ticks_per_s,
+      incarnations: w.incarnations.length,
+    }));
+  }
+}
+
+/** µs of CPU per message; null when no message was sent. Pure. */
+export function usPerMessage(cpu_s: number, messages: number): number | null {
+  return messages > 0 ? round3((cpu_s * 1e6) / messages) : null;
+}
+
+const round3 = (value: number) => Math.round(value * 1000) / 1000;
+
+/** The cost section from the meter's totals (the harness process's row apart). Pure. */
+export function costSection(input: {
+  clock_ticks_per_s: number;
+  sampling_interval_s: number;
+  messages: number;
+  processes: { role: string; cpu_s: number; incarnations: number }[];
+  harness_process_cpu_s: number;
+  not_measured: string[];
+  /** Was some process killed and restarted (default: some role had more than one incarnation)? */
+  restarted?: boolean;
+}): CostSection {
+  const killed = input.restarted ?? input.processes.some((p) => p.incarnations > 1);
+  return {
+    source: '/proc',
+    clock_ticks_per_s: input.clock_ticks_per_s,
+    messages: input.messages,
+    messages_counted: MESSAGES_COUNTED,
+    sampling_interval_s: input.sampling_interval_s,
+    processes: input.processes.map((p) => ({ role: p.role, cpu_s: round3(p.cpu_s), us_per_message: usPerMessage(p.cpu_s, input.messages), incarnations: p.incarnations })),
+    harness_process: { cpu_s: round3(input.harness_process_cpu_s), us_per_message: usPerMessage(input.harness_process_cpu_s, input.messages) },
+    not_measured: input.not_measured,
+    notes: [
+      `sampled every ${input.sampling_interval_s} s and right before the harness killed or stopped a process; each incarnation's last reading is summed`,
+      ...(killed ? [MISSED_AFTER_KILL] : []),
+      'the harness main thread counts from the start of the run, the other processes and threads from their own start',
+    ],
+  };
+}
