@@ -234,7 +234,7 @@ export async function main(argv: string[]): Promise<number> {
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     process.stdout.write(`${renderSummary(result)}\n`);
-    process.stdout.write(`report: ${join(parsed.out_dir, 'report.md')}\n`);
+    process.stdout.write(`report: ${join(parsed.out_dir, 'report.md')} · ${join(parsed.out_dir, 'report.html')}\n`);
   }
   // After the summary, so that a k6 summary that cannot be written does not hide the run's verdict.
   let summaryFailed = false;
