@@ -15,12 +15,11 @@
 // no longer keeps it (offered < 95% of target, or generator lag p99 > 100 ms); prints the last kept.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startMosquitto, type MosquittoBroker } from '../../engine/broker/mosquitto.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,39 +57,8 @@ function threadMicros(): Map<string, number> {
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((done) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), done(true)));
-      socket.once('error', () => done(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
 const children: ChildProcess[] = [];
-async function privateMosquitto(): Promise<string> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'gencost-'));
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\npersistence false\n`);
-  const broker = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
-  children.push(broker);
-  await waitForPort(port);
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return `mqtt://127.0.0.1:${port}`;
-}
+let mosquitto: MosquittoBroker | undefined;
 
 function subscriber(url: string, topic: string): ChildProcess {
   const u = new URL(url);
@@ -191,7 +159,8 @@ async function once(root: string, url: string, rate: number, seconds: number, ta
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const url = args.broker ?? (await privateMosquitto());
+  mosquitto = args.broker === undefined ? await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 0 }) : undefined;
+  const url = args.broker ?? mosquitto!.url;
   const roots = args.root.split(',');
   const seconds = Number(args.seconds);
   let n = 0;
@@ -234,4 +203,5 @@ try {
   await main();
 } finally {
   for (const child of children) child.kill();
+  await mosquitto?.stop();
 }
