@@ -313,13 +313,15 @@ export class PublisherConnection {
       if (length > 0) byte |= 0x80;
       buffer[at++] = byte;
     } while (length > 0);
-    at += topicBytes.copy(buffer, at);
+    buffer.set(topicBytes, at);
+    at += topicBytes.length;
     if (qos1) {
       buffer[at++] = entry.id >> 8;
       buffer[at++] = entry.id & 0xff;
     }
     if (this.v5) buffer[at++] = 0; // no properties
-    at += payload.copy(buffer, at);
+    buffer.set(payload, at);
+    at += payload.length;
     this.outAt = at;
     entry.written = true;
     if (!this.flushQueued) {

@@ -38,10 +38,10 @@ const { values: args } = parseArgs({
 
 const CLK_TCK = 100;
 /** utime + stime (µs) of this process (all threads, including those that have exited) or of one thread. */
-function cpuMicros(path = '/proc/self/stat'): number {
+function cpuMicros(path = '/proc/self/stat', which: 'both' | 'system' = 'both'): number {
   const text = readFileSync(path, 'utf8');
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+  return ((which === 'system' ? 0 : Number(fields[11])) + Number(fields[12])) * 1e6 / CLK_TCK;
 }
 /** CPU (µs) of each live thread of this process, by "tid name". */
 function threadMicros(): Map<string, number> {
@@ -73,6 +73,8 @@ interface Outcome {
   messages: number;
   cpu_us: number;
   us_per_msg: number;
+  /** Of us_per_msg, the kernel's share (system time: socket writes and reads). */
+  sys_us_per_msg: number;
   offered: number;
   lag_p99_ms: number;
   dropped: number;
@@ -108,6 +110,7 @@ async function once(root: string, url: string, rate: number, seconds: number, ta
   let cpuStart = 0;
   let threadsStart = new Map<string, number>();
   let steadyStartCpu = 0;
+  let steadyStartSys = 0;
   // Threads are sampled every second: a load worker's thread has exited by the time runLoad returns,
   // so its last sample stands for its end (at most a second of it is missed: the total is exact).
   const lastSeen = new Map<string, number>();
@@ -127,11 +130,13 @@ async function once(root: string, url: string, rate: number, seconds: number, ta
       // The warm-up phase (1 s) is left out: read the CPU again when the steady phase starts.
       setTimeout(() => {
         steadyStartCpu = cpuMicros();
+        steadyStartSys = cpuMicros('/proc/self/stat', 'system');
         threadsStart = threadMicros();
       }, (start_us - Date.now() * 1000) / 1000 + 1_000).unref();
     },
   });
   const cpuEnd = cpuMicros();
+  const sysEnd = cpuMicros('/proc/self/stat', 'system');
   clearInterval(sampler);
   for (const [tid, us] of threadMicros()) lastSeen.set(tid, us);
   const threadsEnd = lastSeen;
@@ -149,6 +154,7 @@ async function once(root: string, url: string, rate: number, seconds: number, ta
     messages,
     cpu_us,
     us_per_msg: cpu_us / messages,
+    sys_us_per_msg: (sysEnd - steadyStartSys) / messages,
     offered: steady.handed_off / (steady.scheduled || 1),
     lag_p99_ms: steady.lag.valueAtPercentile(99) / 1000,
     dropped: steady.dropped_late + steady.dropped_window,
@@ -186,7 +192,7 @@ async function main(): Promise<void> {
       const o = await once(root, url, Number(args.rate), seconds, `r${n++}`);
       results.get(root)!.push(o);
       console.log(
-        `${root} #${r}: ${o.messages} msgs, ${(o.cpu_us / 1e6).toFixed(2)} s CPU, ${o.us_per_msg.toFixed(2)} µs/msg, offered ${(o.offered * 100).toFixed(1)}%, lag p99 ${o.lag_p99_ms.toFixed(1)} ms, threads µs/msg ${o.threads_us
+        `${root} #${r}: ${o.messages} msgs, ${(o.cpu_us / 1e6).toFixed(2)} s CPU, ${o.us_per_msg.toFixed(2)} µs/msg (system ${o.sys_us_per_msg.toFixed(2)}), offered ${(o.offered * 100).toFixed(1)}%, lag p99 ${o.lag_p99_ms.toFixed(1)} ms, threads µs/msg ${o.threads_us
           .slice(0, 8)
           .map(([name, t]) => `${name.split(' ').slice(1).join(' ')} ${(t / o.messages).toFixed(1)}`)
           .join(', ')}`,
