@@ -231,19 +231,7 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     this.paused = false;
     this.failure = undefined;
     const access = this.access;
-    const verifyHost = access.verify_host;
-    const socket = this.tls
-      ? tls.connect({
-          host: this.host,
-          port: this.port,
-          ...(access.ca !== undefined ? { ca: access.ca } : {}),
-          ...(access.cert !== undefined ? { cert: access.cert } : {}),
-          ...(access.key !== undefined ? { key: access.key } : {}),
-          ...(net.isIP(verifyHost ?? this.host) === 0 ? { servername: verifyHost ?? this.host } : {}),
-          ...(verifyHost !== undefined ? { checkServerIdentity: (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(verifyHost, cert) } : {}),
-        })
-      : net.connect({ host: this.host, port: this.port });
-    socket.setNoDelay(true);
+    const socket = connectBrokerSocket(this.host, this.port, this.tls, access);
     this.socket = socket;
     const parser = mqttPacket.parser(this.packetOptions);
     parser.on('packet', (packet: Packet) => this.onPacket(packet, generation));
@@ -392,6 +380,28 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     if (!socket || socket.destroyed || !socket.writable) return;
     socket.write(mqttPacket.generate(packet, this.packetOptions));
   }
+}
+
+/**
+ * A TCP or TLS socket to the broker (no delay), with the access's TLS material and host check: it
+ * emits 'secureConnect' (TLS) or 'connect' (TCP) once usable. Shared with the harness's publishers
+ * (engine/load/publishers.ts).
+ */
+export function connectBrokerSocket(host: string, port: number, useTls: boolean, access: BrokerAccess): net.Socket {
+  const verifyHost = access.verify_host;
+  const socket = useTls
+    ? tls.connect({
+        host,
+        port,
+        ...(access.ca !== undefined ? { ca: access.ca } : {}),
+        ...(access.cert !== undefined ? { cert: access.cert } : {}),
+        ...(access.key !== undefined ? { key: access.key } : {}),
+        ...(net.isIP(verifyHost ?? host) === 0 ? { servername: verifyHost ?? host } : {}),
+        ...(verifyHost !== undefined ? { checkServerIdentity: (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(verifyHost, cert) } : {}),
+      })
+    : net.connect({ host, port });
+  socket.setNoDelay(true);
+  return socket;
 }
 
 /** Errors of the TCP connection itself (refused, reset before TLS began, unreachable), not of the TLS handshake. */

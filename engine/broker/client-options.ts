@@ -1,4 +1,5 @@
-// The harness's mqtt.js clients (publishers, the broker probe) connect with a BrokerAccess
+// The harness's mqtt.js client (the broker probe; the publishers have their own lean client,
+// engine/load/publishers.ts) connects with a BrokerAccess
 // (aggregator/consumer/access.ts): this turns it into mqtt.js options, and a failed connect into a
 // message that says what went wrong — TLS handshake, credentials refused, or unreachable — without
 // the password (mqtt.js never puts it in an error; the URL we pass never carries it).

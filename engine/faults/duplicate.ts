@@ -60,11 +60,11 @@ export function duplicateFault(spec: DuplicateFault): PublishFault {
         counts[immediate ? 'immediate' : 'delayed']++;
         counts[other ? 'other_connection' : 'same_connection']++;
         const copy = { ...item, copy: true };
-        const send = () => context.republish(copy, other ? 'other-connection' : { publisher });
-        if (immediate) return send();
+        const via = other ? ('other-connection' as const) : { publisher };
+        if (immediate) return context.republish(copy, via);
         const timer = setTimeout(() => {
           timers.delete(timer);
-          send();
+          context.republish(copy, via);
           if (timers.size === 0) for (const done of pendingDone) done();
         }, sampleDuplicateDelay(spec, random));
         timers.add(timer);

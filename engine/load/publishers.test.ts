@@ -21,6 +21,8 @@ interface SeenPublish {
   seq: number;
   messageId: number;
   dup: boolean;
+  topic: string;
+  payload: Buffer;
   /** performance.now() when the broker parsed the packet. */
   at_ms: number;
   socket: net.Socket;
@@ -36,14 +38,20 @@ class FakeBroker {
   disconnects = 0;
   socketsClosed = 0;
 
+  /** In 'immediate' mode, PUBLISHes of these seqs are held (never acked) instead. */
+  readonly holdSeqs = new Set<number>();
+  /** PUBLISHes the broker has acked, by arrival. */
+  acked = 0;
+
   private constructor(
     private readonly server: net.Server,
     readonly mode: AckMode,
+    readonly version: 4 | 5,
   ) {}
 
-  static async start(mode: AckMode): Promise<FakeBroker> {
+  static async start(mode: AckMode, version: 4 | 5 = 4): Promise<FakeBroker> {
     const server = net.createServer();
-    const broker = new FakeBroker(server, mode);
+    const broker = new FakeBroker(server, mode, version);
     server.on('connection', (socket) => broker.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -67,20 +75,22 @@ class FakeBroker {
       this.sockets.delete(socket);
       this.socketsClosed++;
     });
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const parser = mqttPacket.parser({ protocolVersion: this.version });
     parser.on('error', (error: Error) => socket.destroy(error));
     parser.on('packet', (packet: Packet) => {
       switch (packet.cmd) {
         case 'connect':
           this.connects++;
-          this.write(socket, { cmd: 'connack', returnCode: 0, sessionPresent: false });
+          this.write(socket, this.version === 5 ? { cmd: 'connack', reasonCode: 0, sessionPresent: false } : { cmd: 'connack', returnCode: 0, sessionPresent: false });
           break;
         case 'publish': {
           if (packet.qos !== 1 || packet.messageId === undefined) throw new Error(`unexpected publish qos ${packet.qos}`);
           const { seq } = JSON.parse(packet.payload.toString()) as { seq: number };
-          const seen: SeenPublish = { seq, messageId: packet.messageId, dup: packet.dup, at_ms: performance.now(), socket };
+          const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+          const seen: SeenPublish = { seq, messageId: packet.messageId, dup: packet.dup, topic: packet.topic, payload, at_ms: performance.now(), socket };
           this.publishes.push(seen);
-          if (this.mode === 'immediate') this.puback(seen);
+          if (this.mode === 'immediate' && !this.holdSeqs.has(seq)) this.puback(seen);
+          else if (this.mode === 'immediate') this.held.push(seen);
           else if (this.mode === 'manual') this.held.push(seen);
           break;
         }
@@ -98,11 +108,27 @@ class FakeBroker {
   }
 
   private write(socket: net.Socket, packet: Packet): void {
-    if (!socket.destroyed) socket.write(mqttPacket.generate(packet, { protocolVersion: 4 }));
+    if (!socket.destroyed) socket.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
   }
 
   private puback(seen: SeenPublish): void {
+    this.acked++;
     this.write(seen.socket, { cmd: 'puback', messageId: seen.messageId });
+  }
+
+  /** Send a raw PUBACK for `messageId` on every open connection (an id the client may not owe). */
+  pubackId(messageId: number): void {
+    for (const socket of this.sockets) this.write(socket, { cmd: 'puback', messageId });
+  }
+
+  /** Drop every client connection (no DISCONNECT): the client must reconnect on its own. Held PUBLISHes are forgotten. */
+  dropConnections(): void {
+    this.held.length = 0;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
   }
 
   /** Send the PUBACK for the held PUBLISH of `seq` (manual mode). */
@@ -159,20 +185,18 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 let brokers: FakeBroker[] = [];
 let connections: PublisherConnection[] = [];
 
-async function setup(mode: AckMode, options: { window: number; puback_timeout_ms: number }) {
-  const broker = await FakeBroker.start(mode);
+async function setup(mode: AckMode, options: { window: number; puback_timeout_ms: number }, version: 4 | 5 = 4) {
+  const broker = await FakeBroker.start(mode, version);
   brokers.push(broker);
   const events = recorder();
-  const conn = await PublisherConnection.connect(broker.url, `test-${brokers.length}`, options, events);
+  const conn = await PublisherConnection.connect(broker.url, `test-${brokers.length}`, { ...options, access: { mqtt_version: version } }, events);
   connections.push(conn);
   return { broker, events, conn };
 }
 
 afterEach(async () => {
   for (const conn of connections) {
-    conn.client.on('error', () => {});
-    void conn.close().catch(() => {}); // clears the sweeper; may never resolve (see the close() bug test)
-    conn.client.stream?.destroy();
+    void conn.close().catch(() => {}); // clears the sweeper; resolves within the close grace period
   }
   for (const broker of brokers) await broker.stop();
   connections = [];
@@ -351,7 +375,7 @@ describe('PublisherConnection', () => {
     const closeMs = performance.now() - started;
     await waitUntil(() => broker.socketsClosed === 1, 'socket closed at the broker', 2_000);
     expect(broker.disconnects).toBe(1);
-    expect(conn.client.connected).toBe(false);
+    expect(conn.connected).toBe(false);
     await sleep(300); // three puback timeouts, a dozen sweeps
     expect(events.events.length).toBe(before);
     expect(broker.connects).toBe(1); // no reconnect
@@ -396,5 +420,105 @@ describe('PublisherConnection', () => {
     expect(events.of('acked').map((e) => e.seq)).toEqual([0, 1]); // late acks are fine: the broker has them
     expect(events.of('sent')).toHaveLength(sentBeforeClose);
     expect(events.of('failed')).toEqual([]);
+  });
+});
+
+// The client writes its PUBLISH frames itself and reads PUBACKs off the bytes (no mqtt.js): what a
+// broker's own parser (mqtt-packet, as Aedes uses) makes of them, packet ids, and reconnects.
+describe('PublisherConnection on the wire', () => {
+  for (const version of [4, 5] as const) {
+    it(`MQTT ${version === 5 ? '5' : '3.1.1'}: every frame decodes to its topic, payload, QoS 1 and a packet id, also when many leave in one write`, async () => {
+      const { broker, events, conn } = await setup('immediate', { window: 64, puback_timeout_ms: 10_000 }, version);
+      const items = range(0, 500).map((seq) => ({
+        ...item(seq),
+        topic: seq % 3 === 0 ? `events/ünï/pub-${seq % 7}` : 'events/pub-0',
+        payload: Buffer.from(JSON.stringify({ seq, pad: 'y'.repeat(seq % 200) })),
+      }));
+      for (const it of items) conn.publish(it);
+      await waitUntil(() => events.of('acked').length === 500, '500 acks');
+      expect(broker.publishes.map((p) => p.seq)).toEqual(range(0, 500));
+      broker.publishes.forEach((p, i) => {
+        expect(p.topic).toBe(items[i]!.topic);
+        expect(p.payload.equals(items[i]!.payload)).toBe(true);
+        expect(p.dup).toBe(false);
+        expect(p.messageId).toBe(i + 1);
+      });
+      expect(events.of('failed')).toEqual([]);
+    });
+  }
+
+  it('packet ids wrap from 65535 to 1 and skip an id still owed a PUBACK', async () => {
+    const { broker, events, conn } = await setup('immediate', { window: 256, puback_timeout_ms: 600_000 });
+    broker.holdSeqs.add(1); // id 2 stays owed throughout
+    const N = 65_540;
+    for (let seq = 0; seq < N; seq++) conn.publish(item(seq));
+    await waitUntil(() => broker.publishes.length === N && events.of('acked').length === N - 1, `${N} PUBLISHes`, 60_000);
+    const ids = broker.publishes.map((p) => p.messageId);
+    expect(ids[0]).toBe(1);
+    expect(ids[65_534]).toBe(65_535);
+    // After 65535: 1 (free again), then 3, since 2 is still owed.
+    expect(ids.slice(65_535, 65_538)).toEqual([1, 3, 4]);
+    expect(conn.pending).toBe(1);
+    // The owed one is still acked by its own id.
+    broker.release(1);
+    await waitUntil(() => events.of('acked').length === N, 'the last ack');
+    expect(new Set(events.of('acked').map((e) => e.seq)).size).toBe(N);
+  }, 90_000);
+
+  it('PUBACK accounting: a PUBACK for an id not owed, or a second one for the same id, acks nothing', async () => {
+    const { broker, events, conn } = await setup('manual', { window: 4, puback_timeout_ms: 60_000 });
+    for (let seq = 0; seq < 3; seq++) conn.publish(item(seq));
+    await waitUntil(() => broker.publishes.length === 3, '3 PUBLISHes');
+    broker.pubackId(77); // never used
+    broker.release(1);
+    await waitUntil(() => events.of('acked').length === 1, 'acked(1)');
+    broker.pubackId(broker.publishes[1]!.messageId); // again
+    await sleep(100);
+    expect(events.of('acked').map((e) => e.seq)).toEqual([1]);
+    expect(conn.pending).toBe(2);
+    broker.release(0);
+    broker.release(2);
+    await waitUntil(() => events.of('acked').length === 3, 'all acked');
+    expect(conn.pending).toBe(0);
+  });
+
+  it('after a lost connection it reconnects and resends every un-acked PUBLISH with its packet id and DUP set; publishes made meanwhile follow', async () => {
+    const { broker, events, conn } = await setup('manual', { window: 8, puback_timeout_ms: 60_000 });
+    for (let seq = 0; seq < 3; seq++) conn.publish(item(seq));
+    await waitUntil(() => broker.publishes.length === 3, '3 PUBLISHes');
+    broker.release(0);
+    await waitUntil(() => events.of('acked').length === 1, 'acked(0)');
+    const firstIds = broker.publishes.map((p) => p.messageId);
+
+    broker.dropConnections();
+    await waitUntil(() => !conn.connected, 'the client to notice');
+    conn.publish(item(3)); // handed over while the connection is down
+    await waitUntil(() => broker.connects === 2 && broker.publishes.length === 6, 'reconnect and 3 more PUBLISHes', 5_000);
+    const again = broker.publishes.slice(3);
+    expect(again.map((p) => [p.seq, p.messageId, p.dup])).toEqual([
+      [1, firstIds[1], true],
+      [2, firstIds[2], true],
+      [3, 4, false],
+    ]);
+    for (const seq of [1, 2, 3]) broker.release(seq);
+    await waitUntil(() => events.of('acked').length === 4, 'all acked');
+    expect(events.of('acked').map((e) => e.seq).sort()).toEqual([0, 1, 2, 3]);
+    expect(events.of('failed')).toEqual([]);
+    expect(events.of('sent').map((e) => e.seq)).toEqual([0, 1, 2, 3]); // sent once each: a resend is not a new send
+  });
+
+  it('a refused CONNACK rejects connect() naming the reason, without retrying for ever', async () => {
+    const server = net.createServer((socket) => {
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on('packet', (packet: Packet) => {
+        if (packet.cmd === 'connect') socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 5, sessionPresent: false }));
+      });
+      socket.on('data', (chunk) => parser.parse(chunk));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await expect(PublisherConnection.connect(url, 'refused', { window: 1, puback_timeout_ms: 1_000 }, recorder())).rejects.toThrow(/not authorized/);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });
