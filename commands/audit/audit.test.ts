@@ -1,0 +1,165 @@
+// npm run audit: the script npm run k6:export writes, run in Node as k6 would run it (its k6 modules
+// replaced, test-support/k6-script.ts) but publishing through a real MQTT client to a real broker (the
+// embedded one), consumed by the reference aggregator into a real SQLite sink (append mode); then the
+// audit of that sink passes with nothing lost, and after rows are deleted, forged and doubled it
+// counts exactly those and exits 1. No k6 binary runs here (docs/k6.md).
+
+import Database from 'better-sqlite3';
+import mqtt, { type MqttClient } from 'mqtt';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_AGGREGATOR_CONFIG } from '../../aggregator/service.ts';
+import { countDurable } from '../../aggregator/sink/sqlite.ts';
+import { EXIT } from '../../cli/exit.ts';
+import { AggregatorProcess } from '../../engine/aggregator-process.ts';
+import { EmbeddedBroker } from '../../engine/broker/embedded.ts';
+import { eventIdFor } from '../../engine/load/identity.ts';
+import { Schedule } from '../../engine/load/schedule.ts';
+import { SCENARIOS } from '../../scenarios/index.ts';
+import { loadK6Script, type K6ClientFactory } from '../../test-support/k6-script.ts';
+import { runChaosbench } from '../../test-support/run-command.ts';
+import { tempDirs } from '../../test-support/temp-dirs.ts';
+
+const dirs = tempDirs('audit');
+/** dup-storm made small: 50 warm-up events, then 200 storm events, 30 % of them copied. */
+const LOAD = ['--scenario', 'dup-storm', '--rate', '100', '--duration', '2s', '--set', 'phases[0].rate=50', '--set', 'phases[0].duration_s=1'];
+const EXPECTED = 250;
+
+/** xk6-mqtt's Client over mqtt.js: connect, publishAsync at QoS 1 (resolved on the PUBACK), end. */
+const realClient: K6ClientFactory = (track) =>
+  class Client {
+    private readonly handlers: Record<string, (...args: unknown[]) => unknown> = {};
+    private client: MqttClient | undefined;
+    on(event: string, listener: (...args: unknown[]) => unknown) {
+      this.handlers[event] = listener;
+    }
+    connect(url: string) {
+      track(
+        new Promise((resolve) => {
+          const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5_000 });
+          this.client = client;
+          client.once('connect', () => resolve(this.handlers.connect?.()));
+          client.once('error', (error) => resolve(this.handlers.error?.({ name: 'MQTTError', message: error.message, method: 'connect' })));
+        }),
+      );
+    }
+    async publishAsync(topic: string, body: string, options?: { qos?: 0 | 1 }) {
+      await this.client!.publishAsync(topic, body, { qos: options?.qos ?? 1 });
+    }
+    end() {
+      track(this.client!.endAsync());
+    }
+  };
+
+describe('npm run audit over a sink the exported script filled through a real broker and the reference aggregator', () => {
+  const dir = dirs();
+  const db = join(dir, 'sink.db');
+  const summary = join(dir, 'k6-summary.json');
+  let copies = 0;
+  let t0 = 0;
+
+  beforeAll(async () => {
+    const exported = await runChaosbench('k6:export', [...LOAD, '--out', join(dir, 'script.ts')], { timeout_ms: 60_000 });
+    expect(exported.code).toBe(EXIT.ok);
+    const broker = await EmbeddedBroker.start();
+    const aggregator = new AggregatorProcess({ ...DEFAULT_AGGREGATOR_CONFIG, broker_url: broker.url, topic: 'events/k6-test/#', client_id: `audit-test-${process.pid}`, sink: `sqlite:${db}`, sink_mode: 'append' });
+    try {
+      await aggregator.start();
+      const script = loadK6Script(readFileSync(join(dir, 'script.ts'), 'utf8'), realClient, { TOPIC_ROOT: 'events/k6-test', MQTT_URL: broker.url });
+      const scenario = SCENARIOS['dup-storm']!;
+      const schedule = new Schedule([{ ...scenario.phases[0]!, rate: 50, duration_s: 1 }, { ...scenario.phases[1]!, rate: 100, duration_s: 2 }], 0, scenario.load.publishers);
+      expect(schedule.total).toBe(EXPECTED);
+      // Each k6 scenario starts when k6 gets to it: the storm 7 ms after its nominal offset.
+      t0 = Math.floor(Date.now());
+      const starts = [t0, t0 + 1_007];
+      for (const [i, name] of ['p0-warmup', 'p1-storm'].entries()) {
+        for (let k = 0; k < schedule.phases[i]!.count; k++) await script.iterate(name, k, starts[i]!);
+      }
+      copies = script.metrics.duplicate_copies!.length;
+      expect(copies).toBeGreaterThan(30);
+      expect(script.metrics.publishes_unacked).toEqual([]);
+      writeFileSync(summary, JSON.stringify({ metrics: { publishes_unacked: { type: 'counter', contains: 'default', values: { count: 0, rate: 0 } } } }));
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && countDurable(db) < EXPECTED) await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      await aggregator.stop();
+      await broker.stop();
+    }
+  }, 120_000);
+
+  const auditJson = (out: string) => JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8'));
+
+  it('passes with nothing lost: every event committed once (its copies absorbed), none unexpected; the storm started 7 ms late is found', async () => {
+    const out = join(dir, 'clean');
+    const outcome = await runChaosbench('audit', [...LOAD, '--sink', `sqlite:${db}`, '--k6-summary', summary, '--out', out], { timeout_ms: 60_000 });
+    expect(outcome.stderr).toBe('');
+    expect(outcome.code).toBe(EXIT.ok);
+    expect(outcome.stdout).toMatch(/^PASS: dup-storm audit/m);
+    const audit = auditJson(out);
+    expect(audit.totals).toMatchObject({ expected: EXPECTED, rows: EXPECTED, unique_committed: EXPECTED, not_in_sink: 0, sink_duplicates: 0, unexpected: 0, dlq: 0 });
+    expect(audit.k6.lost).toEqual({ low: 0, high: 0 });
+    expect(audit.phases.map((p: { start_us: number; start_from: string; rows_agreeing: number }) => [p.start_us, p.start_from, p.rows_agreeing])).toEqual([
+      [t0 * 1000, 'rows', 50],
+      [(t0 + 1_007) * 1000, 'rows', 200],
+    ]);
+    expect(audit.latency.count).toBe(200); // the storm only: the warm-up is not measured
+    expect(audit.checks.map((c: { metric: string; outcome: string }) => `${c.metric}:${c.outcome}`)).toEqual(['lost:pass', 'lost_unacked:pass', 'never_sent:pass', 'sink_duplicates:pass', 'unexpected:pass']);
+    expect(readFileSync(join(out, 'audit.md'), 'utf8')).toContain('share a clock');
+  }, 60_000);
+
+  it('after 3 rows are deleted, one forged and one doubled, counts exactly those and exits 1; k6 counts split the missing into bounds', async () => {
+    const sink = new Database(db);
+    const storm = sink.prepare<[number], { row_id: number; source: string; seq: number; intended_us: number }>('SELECT row_id, source, seq, intended_us FROM events WHERE intended_us >= ? ORDER BY row_id').all((t0 + 1_007) * 1000);
+    expect(storm.length).toBe(200);
+    for (const row of storm.slice(10, 13)) sink.prepare('DELETE FROM events WHERE row_id = ?').run(row.row_id);
+    const copyRow = (rowId: number, eventId?: string) => {
+      sink.exec(`CREATE TEMP TABLE copied AS SELECT * FROM events WHERE row_id = ${rowId}; UPDATE copied SET row_id = NULL`);
+      if (eventId) sink.prepare('UPDATE copied SET event_id = ?').run(eventId);
+      sink.exec('INSERT INTO events SELECT * FROM copied; DROP TABLE copied');
+    };
+    copyRow(storm[20]!.row_id); // a second row of one event: a sink duplicate
+    // A forged row: an existing event's source and seq with an id of another seed.
+    copyRow(storm[30]!.row_id, eventIdFor(999, storm[30]!.source, storm[30]!.seq, storm[30]!.intended_us));
+    sink.close();
+
+    const out = join(dir, 'tampered');
+    const outcome = await runChaosbench('audit', [...LOAD, '--sink', `sqlite:${db}`, '--k6-summary', summary, '--out', out], { timeout_ms: 60_000 });
+    expect(outcome.code).toBe(EXIT.check_failed);
+    expect(outcome.stdout).toMatch(/^FAIL: dup-storm audit: lost == 0 \(was 3\), sink_duplicates == 0 \(was 1\), unexpected == 0 \(was 1\)/m);
+    const audit = auditJson(out);
+    expect(audit.totals).toMatchObject({ expected: EXPECTED, rows: EXPECTED - 3 + 2, unique_committed: EXPECTED - 3, not_in_sink: 3, sink_duplicates: 1, unexpected: 1 });
+    expect(audit.k6).toMatchObject({ never_sent: { low: 0, high: 0 }, lost_unacked: { low: 0, high: 0 }, lost: { low: 3, high: 3 } });
+    expect(audit.phases[1]).toMatchObject({ expected: 200, committed: 197, missing: 3 });
+
+    // k6 said 1 iteration was dropped and 1 publish unacknowledged: 1 never sent, at most 1 unacked, 1–2 lost.
+    writeFileSync(summary, JSON.stringify({ metrics: { dropped_iterations: { values: { count: 1 } }, publishes_unacked: { values: { count: 1 } } } }));
+    const split = join(dir, 'split');
+    const bounded = await runChaosbench('audit', [...LOAD, '--sink', `sqlite:${db}`, '--k6-summary', summary, '--out', split], { timeout_ms: 60_000 });
+    expect(bounded.code).toBe(EXIT.check_failed);
+    expect(bounded.stdout).toContain('of the missing: never sent 1 (k6 dropped_iterations) · unacknowledged 0–1 (at most k6 publishes_unacked) · lost 1–2');
+    expect(auditJson(split).checks.map((c: { metric: string; outcome: string }) => `${c.metric}:${c.outcome}`)).toEqual([
+      'lost:fail',
+      'lost_unacked:undetermined',
+      'never_sent:fail',
+      'sink_duplicates:fail',
+      'unexpected:fail',
+    ]);
+  }, 120_000);
+});
+
+describe('npm run audit refuses', () => {
+  it('bad input with exit 2 naming the flag, a sink it cannot read with exit 3; never a stack trace', async () => {
+    const noSink = await runChaosbench('audit', ['--scenario', 'dup-storm']);
+    expect(noSink.code).toBe(EXIT.bad_input);
+    expect(noSink.stderr).toContain('--sink: required');
+    const secret = await runChaosbench('audit', ['--scenario', 'dup-storm', '--sink', 'postgres://u:hunter2@127.0.0.1/test']);
+    expect(secret.code).toBe(EXIT.bad_input);
+    expect(secret.stderr).toContain('--sink: the URL postgres://u:***@127.0.0.1/test carries a password');
+    expect(secret.stderr + secret.stdout).not.toContain('hunter2');
+    const missing = await runChaosbench('audit', ['--scenario', 'dup-storm', '--sink', `sqlite:${join(dirs(), 'none.db')}`]);
+    expect(missing.code).toBe(EXIT.invalid_run);
+    expect(missing.stderr).toMatch(/cannot read the sink: no SQLite file/);
+    for (const outcome of [noSink, secret, missing]) expect(outcome.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
+});
