@@ -8,6 +8,12 @@ import { table } from './compare.ts';
 export const AUDIT_CLOCK_NOTE =
   "end-to-end latency is the sink's commit time (the aggregator's clock) − intended_us (k6's clock): meaningful only when the two hosts share a clock (NTP-synchronised, or the same host)";
 
+/** Rows committed before they were due: said beside the latency, which they make untrustworthy. */
+const clockWarning = (audit: Audit) =>
+  audit.clock.committed_before_intended === 0
+    ? ''
+    : `; ${audit.clock.committed_before_intended} rows committed before their intended send time (up to ${ms(audit.clock.max_ahead_ms)} ms): the clocks disagree, the latency is not to be trusted`;
+
 const bounded = (value: Bounded) => (value.low === value.high ? checkActual(value.low) : `${checkActual(value.low)}–${checkActual(value.high)}`);
 const ms = (value: number) => value.toFixed(3);
 
@@ -33,7 +39,7 @@ export function renderAuditSummary(audit: Audit): string {
     audit.k6 === null
       ? `lost ${bounded(audit.lost)} (no --k6-summary: the missing events are not split into never sent, unacknowledged and lost)`
       : `of the missing: never sent ${bounded(audit.k6.never_sent)} (k6 dropped_iterations) · unacknowledged ${bounded(audit.k6.lost_unacked)} (at most k6 publishes_unacked) · lost ${bounded(audit.k6.lost)}`,
-    l.count === 0 ? 'latency not measured (no expected event committed)' : `latency p50 ${ms(l.p50_ms)} ms, p99 ${ms(l.p99_ms)} ms, max ${ms(l.max_ms)} ms (${AUDIT_CLOCK_NOTE})`,
+    l.count === 0 ? 'latency not measured (no expected event committed)' : `latency p50 ${ms(l.p50_ms)} ms, p99 ${ms(l.p99_ms)} ms, max ${ms(l.max_ms)} ms (${AUDIT_CLOCK_NOTE}${clockWarning(audit)})`,
     ...audit.not_judged.map((n) => `not judged: ${n.check} (${n.why})`),
   ].join('\n');
 }
@@ -90,7 +96,7 @@ export function renderAuditMarkdown(audit: Audit): string {
       ? 'Not measured: no expected event was committed.'
       : table(['events', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms'], [[String(l.count), ms(l.p50_ms), ms(l.p99_ms), ms(l.p99_9_ms), ms(l.max_ms)]]),
     '',
-    `Measured phases only (not the warm-up); ${AUDIT_CLOCK_NOTE}.${audit.commit_time_unrecorded > 0 ? ` ${audit.commit_time_unrecorded} events' commit return was never recorded: their latency ends at the start of their transaction (a lower bound).` : ''}`,
+    `Measured phases only (not the warm-up); ${AUDIT_CLOCK_NOTE}${clockWarning(audit)}.${audit.commit_time_unrecorded > 0 ? ` ${audit.commit_time_unrecorded} events' commit return was never recorded: their latency ends at the start of their transaction (a lower bound).` : ''}`,
     '',
   ].join('\n');
 }

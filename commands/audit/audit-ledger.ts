@@ -90,6 +90,11 @@ export interface Audit {
   /** End-to-end latency of the measured phases: the sink's commit time − intended_us, first commit of each event. */
   latency: LatencySummary;
   commit_time_unrecorded: number;
+  /**
+   * Rows committed before their intended send time, and by how much at most (ms): impossible on one
+   * clock, so the two hosts' clocks disagree by at least that much and the latency is not to be trusted.
+   */
+  clock: { committed_before_intended: number; max_ahead_ms: number };
   checks: AuditCheck[];
   /** Checks the audit cannot judge, with why. */
   not_judged: { check: string; why: string }[];
@@ -142,8 +147,13 @@ export async function audit(input: { scenario: Scenario; rows: SinkRows; dead_le
 
   const votes = schedule.phases.map(() => new Map<number, number>());
   let rowCount = 0;
+  const clock = { committed_before_intended: 0, max_ahead_ms: 0 };
   await forEachRow(input.rows, (row) => {
     rowCount++;
+    if (row.intended_us !== null && row.committed_us < row.intended_us) {
+      clock.committed_before_intended++;
+      clock.max_ahead_ms = Math.max(clock.max_ahead_ms, (row.intended_us - row.committed_us) / 1000);
+    }
     const g = row.intended_us === null ? undefined : globalIndex(schedule, P, row.source, row.seq);
     if (g === undefined) return;
     const i = schedule.phaseOf(g);
@@ -235,6 +245,7 @@ export async function audit(input: { scenario: Scenario; rows: SinkRows; dead_le
     })),
     latency: ledger.latency.summary(),
     commit_time_unrecorded: ledger.commit_time_unrecorded,
+    clock,
     checks,
     not_judged: notJudged,
     // A check the audit cannot decide between its bounds is not a pass.
