@@ -193,6 +193,8 @@ export async function audit(input: { scenario: Scenario; rows: SinkRows; dead_le
   const k6 = input.k6 === undefined ? null : splitMissing(notInSink, input.k6);
   const lost = k6?.lost ?? { low: 0, high: notInSink };
 
+  // The checks are judged by the harness's own evaluateChecks, on a result-shaped object: the sink's
+  // counts, and the end-to-end latency (publish_ack is only there for the type; no check reads it).
   const base = {
     totals: { ...t, lost: 0, lost_unacked: 0, never_sent: 0, publish_errors: 0, puback_timeouts: 0, errors: 0 },
     latency: { end_to_end: latencyResult(ledger.latency), publish_ack: latencyResult(ledger.latency) },

@@ -2,14 +2,18 @@
 // replaced, test-support/k6-script.ts) but publishing through a real MQTT client to a real broker (the
 // embedded one), consumed by the reference aggregator into a real SQLite sink (append mode); then the
 // audit of that sink passes with nothing lost, and after rows are deleted, forged and doubled it
-// counts exactly those and exits 1. No k6 binary runs here (docs/k6.md).
+// counts exactly those and exits 1. A second aggregator fills a PostgreSQL sink from the same run,
+// read the same way. No k6 binary runs here (docs/k6.md).
 
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import mqtt, { type MqttClient } from 'mqtt';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_AGGREGATOR_CONFIG } from '../../aggregator/service.ts';
+import { DEFAULT_DATABASE_URL } from '../../aggregator/postgres.ts';
+import { countPostgresDurable } from '../../aggregator/sink/postgres.ts';
 import { countDurable } from '../../aggregator/sink/sqlite.ts';
 import { EXIT } from '../../cli/exit.ts';
 import { AggregatorProcess } from '../../engine/aggregator-process.ts';
@@ -25,6 +29,18 @@ const dirs = tempDirs('audit');
 /** dup-storm made small: 50 warm-up events, then 200 storm events, 30 % of them copied. */
 const LOAD = ['--scenario', 'dup-storm', '--rate', '100', '--duration', '2s', '--set', 'phases[0].rate=50', '--set', 'phases[0].duration_s=1'];
 const EXPECTED = 250;
+const DATABASE_URL = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+const SCHEMA = `audit_test_${process.pid}`;
+
+afterAll(async () => {
+  const client = new pg.Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+});
 
 /** xk6-mqtt's Client over mqtt.js: connect, publishAsync at QoS 1 (resolved on the PUBACK), end. */
 const realClient: K6ClientFactory = (track) =>
@@ -63,9 +79,12 @@ describe('npm run audit over a sink the exported script filled through a real br
     const exported = await runChaosbench('k6:export', [...LOAD, '--out', join(dir, 'script.ts')], { timeout_ms: 60_000 });
     expect(exported.code).toBe(EXIT.ok);
     const broker = await EmbeddedBroker.start();
-    const aggregator = new AggregatorProcess({ ...DEFAULT_AGGREGATOR_CONFIG, broker_url: broker.url, topic: 'events/k6-test/#', client_id: `audit-test-${process.pid}`, sink: `sqlite:${db}`, sink_mode: 'append' });
+    const common = { ...DEFAULT_AGGREGATOR_CONFIG, broker_url: broker.url, topic: 'events/k6-test/#' };
+    const aggregator = new AggregatorProcess({ ...common, client_id: `audit-test-${process.pid}`, sink: `sqlite:${db}`, sink_mode: 'append' });
+    const postgres = new AggregatorProcess({ ...common, client_id: `audit-test-pg-${process.pid}`, sink: DATABASE_URL, sink_schema: SCHEMA, dedup: 'memory' });
     try {
       await aggregator.start();
+      await postgres.start();
       const script = loadK6Script(readFileSync(join(dir, 'script.ts'), 'utf8'), realClient, { TOPIC_ROOT: 'events/k6-test', MQTT_URL: broker.url });
       const scenario = SCENARIOS['dup-storm']!;
       const schedule = new Schedule([{ ...scenario.phases[0]!, rate: 50, duration_s: 1 }, { ...scenario.phases[1]!, rate: 100, duration_s: 2 }], 0, scenario.load.publishers);
@@ -87,9 +106,12 @@ describe('npm run audit over a sink the exported script filled through a real br
       expect(script.metrics.publishes_unacked).toEqual([]);
       writeFileSync(summary, JSON.stringify({ metrics: { publishes_unacked: { type: 'counter', contains: 'default', values: { count: 0, rate: 0 } } } }));
       const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && countDurable(db) < EXPECTED) await new Promise((resolve) => setTimeout(resolve, 100));
+      while (Date.now() < deadline && (countDurable(db) < EXPECTED || (await countPostgresDurable({ url: DATABASE_URL, schema: SCHEMA })) < EXPECTED)) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     } finally {
       await aggregator.stop();
+      await postgres.stop();
       await broker.stop();
     }
   }, 120_000);
@@ -114,6 +136,15 @@ describe('npm run audit over a sink the exported script filled through a real br
     expect(audit.clock).toEqual({ committed_before_intended: 0, max_ahead_ms: 0 });
     expect(audit.checks.map((c: { metric: string; outcome: string }) => `${c.metric}:${c.outcome}`)).toEqual(['lost:pass', 'lost_unacked:pass', 'never_sent:pass', 'sink_duplicates:pass', 'unexpected:pass']);
     expect(readFileSync(join(out, 'audit.md'), 'utf8')).toContain('share a clock');
+  }, 60_000);
+
+  it('reads a PostgreSQL sink (--sink postgres, --sink-schema) the same way', async () => {
+    const out = join(dir, 'postgres');
+    const outcome = await runChaosbench('audit', [...LOAD, '--sink', 'postgres', '--sink-schema', SCHEMA, '--k6-summary', summary, '--out', out], { timeout_ms: 60_000, env: { DATABASE_URL } });
+    expect(outcome.stderr).toBe('');
+    expect(outcome.code).toBe(EXIT.ok);
+    expect(outcome.stdout).toContain(`schema ${SCHEMA}`);
+    expect(auditJson(out).totals).toMatchObject({ expected: EXPECTED, rows: EXPECTED, unique_committed: EXPECTED, not_in_sink: 0, sink_duplicates: 0, unexpected: 0 });
   }, 60_000);
 
   it('after 3 rows are deleted, one forged and one doubled, counts exactly those and exits 1; k6 counts split the missing into bounds', async () => {
