@@ -41,6 +41,7 @@ export function renderAuditSummary(audit: Audit): string {
       : `of the missing: never sent ${bounded(audit.k6.never_sent)} (k6 dropped_iterations) · unacknowledged ${bounded(audit.k6.lost_unacked)} (at most k6 publishes_unacked) · lost ${bounded(audit.k6.lost)}`,
     l.count === 0 ? 'latency not measured (no expected event committed)' : `latency p50 ${ms(l.p50_ms)} ms, p99 ${ms(l.p99_ms)} ms, max ${ms(l.max_ms)} ms (${AUDIT_CLOCK_NOTE}${clockWarning(audit)})`,
     ...audit.not_judged.map((n) => `not judged: ${n.check} (${n.why})`),
+    ...audit.findings.map((finding) => `finding: ${finding}`),
   ].join('\n');
 }
 
@@ -74,6 +75,7 @@ export function renderAuditMarkdown(audit: Audit): string {
     '',
     'What the exported k6 script published is known from the scenario (docs/k6.md): every iteration of every phase, with its source, seq and seeded event id; only when each k6 scenario started is read from the sink.',
     '',
+    ...audit.findings.map((finding) => `Finding: ${finding}\n`),
     '## Counts',
     '',
     table(['', 'count', 'how known'], counts),

@@ -96,6 +96,8 @@ export interface Audit {
    */
   clock: { committed_before_intended: number; max_ahead_ms: number };
   checks: AuditCheck[];
+  /** What looks wrong with the audit's own inputs (the flags, k6's counts), in words. */
+  findings: string[];
   /** Checks the audit cannot judge, with why. */
   not_judged: { check: string; why: string }[];
   verdict: 'pass' | 'fail';
@@ -221,6 +223,13 @@ export async function audit(input: { scenario: Scenario; rows: SinkRows; dead_le
     const outcome = low.passed && high.passed ? 'pass' : !low.passed && !high.passed ? 'fail' : 'undetermined';
     checks.push({ ...check, actual, outcome });
   }
+  const findings: string[] = [];
+  if (rowCount > 0 && t.unique_committed === 0) {
+    findings.push(`no row of the sink is an event of ${scenario.name} with seed ${scenario.seed}: give --scenario, --seed, --set and the load flags the script was exported with`);
+  }
+  if (input.k6 !== undefined && input.k6.dropped_iterations > notInSink) {
+    findings.push(`k6 dropped ${input.k6.dropped_iterations} iterations but only ${notInSink} expected events are missing from the sink: the load flags may not be the exported ones (or another run wrote to the sink)`);
+  }
   return {
     scenario: scenario.name,
     seed: scenario.seed,
@@ -249,6 +258,7 @@ export async function audit(input: { scenario: Scenario; rows: SinkRows; dead_le
     commit_time_unrecorded: ledger.commit_time_unrecorded,
     clock,
     checks,
+    findings,
     not_judged: notJudged,
     // A check the audit cannot decide between its bounds is not a pass.
     verdict: checks.every((check) => check.outcome === 'pass') ? 'pass' : 'fail',

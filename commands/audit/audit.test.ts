@@ -147,6 +147,13 @@ describe('npm run audit over a sink the exported script filled through a real br
     expect(auditJson(out).totals).toMatchObject({ expected: EXPECTED, rows: EXPECTED, unique_committed: EXPECTED, not_in_sink: 0, sink_duplicates: 0, unexpected: 0 });
   }, 60_000);
 
+  it('with another seed than the export, finds every row unexpected and says which flags to give', async () => {
+    const outcome = await runChaosbench('audit', [...LOAD, '--seed', '43', '--sink', `sqlite:${db}`, '--out', join(dir, 'seed')], { timeout_ms: 60_000 });
+    expect(outcome.code).toBe(EXIT.check_failed);
+    expect(outcome.stdout).toContain(`expected ${EXPECTED} · committed 0 · not in the sink ${EXPECTED} (0 dead-lettered) · sink duplicates 0 · unexpected ${EXPECTED}`);
+    expect(outcome.stdout).toContain('finding: no row of the sink is an event of dup-storm with seed 43: give --scenario, --seed');
+  }, 60_000);
+
   it('after 3 rows are deleted, one forged and one doubled, counts exactly those and exits 1; k6 counts split the missing into bounds', async () => {
     const sink = new Database(db);
     const storm = sink.prepare<[number], { row_id: number; source: string; seq: number; intended_us: number }>('SELECT row_id, source, seq, intended_us FROM events WHERE intended_us >= ? ORDER BY row_id').all((t0 + 1_007) * 1000);
