@@ -194,6 +194,21 @@ describe('npm run audit over a sink the exported script filled through a real br
   }, 120_000);
 });
 
+describe("npm run audit over a bench run's sink", () => {
+  it("agrees with bench's own ledger: the same events committed and the same latency (bench publishes the script's events)", async () => {
+    const dir = dirs();
+    const bench = await runChaosbench('bench', [...LOAD, '--out', join(dir, 'run')], { timeout_ms: 120_000 });
+    expect(bench.code).toBe(EXIT.ok);
+    const result = JSON.parse(readFileSync(join(dir, 'run', 'result.json'), 'utf8'));
+    const outcome = await runChaosbench('audit', [...LOAD, '--sink', `sqlite:${join(dir, 'run', 'sink.db')}`, '--out', join(dir, 'audit')], { timeout_ms: 60_000 });
+    expect(outcome.code).toBe(EXIT.ok);
+    const audit = JSON.parse(readFileSync(join(dir, 'audit', 'audit.json'), 'utf8'));
+    expect(audit.totals).toMatchObject({ expected: result.totals.published, unique_committed: result.totals.unique_committed, sink_duplicates: 0, unexpected: 0 });
+    const latency = (l: Record<string, number>) => [l.count, l.p50_ms, l.p99_ms, l.max_ms];
+    expect(latency(audit.latency)).toEqual(latency(result.latency.end_to_end));
+  }, 180_000);
+});
+
 describe('npm run audit refuses', () => {
   it('bad input with exit 2 naming the flag, a sink it cannot read with exit 3; never a stack trace', async () => {
     const noSink = await runChaosbench('audit', ['--scenario', 'dup-storm']);
