@@ -8,6 +8,7 @@ type Main = (argv: string[]) => number | Promise<number>;
 
 /** Every command: what it does (for the usage text) and where its main() is. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Main> }> = {
+  audit: { summary: 'audit the sink after a k6 run of an exported script: lost, duplicates, unexpected, latency (docs/k6.md)', load: async () => (await import('./audit/audit.ts')).main },
   bench: { summary: 'run one scenario against the system under test and judge it', load: async () => (await import('./bench/bench.ts')).main },
   compare: { summary: 'several variants of one scenario, run interleaved, side by side', load: async () => (await import('./compare/compare.ts')).main },
   'k6:export': { summary: 'write a scenario as a k6 script (TypeScript, xk6-mqtt): docs/k6.md', load: async () => (await import('./k6-export/k6-export.ts')).main },

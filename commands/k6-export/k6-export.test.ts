@@ -9,7 +9,6 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { SCENARIOS } from '../../scenarios/index.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
@@ -21,6 +20,7 @@ import { isoMicros } from '../../aggregator/clock.ts';
 import { parseEvent, serializeEvent } from '../../aggregator/event/parse.ts';
 import { runChaosbench } from '../../test-support/run-command.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
+import { loadK6Script } from '../../test-support/k6-script.ts';
 import { EXIT } from '../../cli/exit.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -76,68 +76,28 @@ describe('k6 scripts type-check against @types/k6 and k6/types/xk6-mqtt.d.ts', (
 /** What the script does when k6 runs it: its exports, with the k6 modules replaced by recorders. */
 function load(text: string, broker: { refuse?: 'publish' | 'connect' } = {}) {
   const published: { client: number; topic: string; body: string; qos: number | undefined }[] = [];
-  const metrics: Record<string, number[]> = {};
-  const scenario = { name: '', iterationInTest: 0, startTime: 0 };
   let clients = 0;
-  let pending: Promise<void>[] = [];
-  const timers = new Map<number, number>();
-  let nextTimer = 1;
-  class Client {
-    readonly id = clients++;
-    private readonly handlers: Record<string, (...args: unknown[]) => unknown> = {};
-    on(event: string, listener: (...args: unknown[]) => unknown) {
-      this.handlers[event] = listener;
-    }
-    connect() {
-      const event = broker.refuse === 'connect' ? () => this.handlers.error?.({ name: 'MQTTError', message: 'connection refused', method: 'connect' }) : () => this.handlers.connect?.();
-      pending.push(Promise.resolve().then(event) as Promise<void>);
-    }
-    async publishAsync(topic: string, body: string, options?: { qos?: number }) {
-      if (broker.refuse === 'publish') throw new Error('not authorized');
-      published.push({ client: this.id, topic, body, qos: options?.qos });
-    }
-    end() {}
-  }
-  class Metric {
-    constructor(readonly name: string) {
-      metrics[name] = [];
-    }
-    add(value: number) {
-      metrics[this.name]!.push(value);
-    }
-  }
-  const modules: Record<string, unknown> = {
-    'k6/x/mqtt': { Client },
-    'k6/execution': { __esModule: true, default: { scenario } },
-    'k6/metrics': { Counter: Metric, Trend: Metric },
-    // Timers as k6's: a timer left pending keeps the iteration alive. Short ones (a copy's delay)
-    // fire at once; long ones (the PUBACK timeout) only stay pending until cleared.
-    'k6/timers': {
-      setTimeout: (fn: () => void, ms: number) => {
-        const id = nextTimer++;
-        timers.set(id, ms);
-        if (ms < 1_000) setTimeout(() => timers.delete(id) && fn(), 0);
-        return id;
+  const script = loadK6Script(
+    text,
+    (track) =>
+      class Client {
+        readonly id = clients++;
+        private readonly handlers: Record<string, (...args: unknown[]) => unknown> = {};
+        on(event: string, listener: (...args: unknown[]) => unknown) {
+          this.handlers[event] = listener;
+        }
+        connect() {
+          const event = broker.refuse === 'connect' ? () => this.handlers.error?.({ name: 'MQTTError', message: 'connection refused', method: 'connect' }) : () => this.handlers.connect?.();
+          track(Promise.resolve().then(event));
+        }
+        async publishAsync(topic: string, body: string, options?: { qos?: number }) {
+          if (broker.refuse === 'publish') throw new Error('not authorized');
+          published.push({ client: this.id, topic, body, qos: options?.qos });
+        }
+        end() {}
       },
-      clearTimeout: (id: number) => void timers.delete(id),
-    },
-  };
-  const js = ts.transpileModule(text, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2020, esModuleInterop: true } }).outputText;
-  const exports: Record<string, any> = {};
-  new Function('require', 'exports', '__ENV', js)((name: string) => modules[name], exports, { TOPIC_ROOT: 'events/k6-test' });
-  /** Runs iteration k of a k6 scenario (phase) started at startMs, and waits for its event loop. */
-  const iterate = async (name: string, k: number, startMs: number) => {
-    Object.assign(scenario, { name, iterationInTest: k, startTime: startMs });
-    exports.publishEvent();
-    while (pending.length > 0) {
-      const now = pending;
-      pending = [];
-      await Promise.all(now);
-    }
-    // Nothing left pending: k6 would end the iteration here.
-    expect([...timers.values()]).toEqual([]);
-  };
-  return { exports, published, metrics, iterate };
+  );
+  return { ...script, published };
 }
 
 describe('the exported script', () => {

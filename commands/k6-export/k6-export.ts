@@ -13,9 +13,35 @@ import { givenScenarioFlags, parseSetFlags, scenarioFlagOptions, type ScenarioFl
 import { resolveRun } from '../../engine/resolve.ts';
 import { strictParser } from '../bench/bench.ts';
 import { closedModelProblem, renderK6Script } from './script.ts';
+import type { Scenario } from '../../scenarios/schema.ts';
 
 /** The named flags that shape the load (cli/flags.ts): the aggregator's settings do not reach a k6 script. */
 const LOAD_FLAGS = ['seed', 'duration', 'rate', 'model', 'payload-bytes', 'topics', 'publishers'] as const satisfies readonly ScenarioFlagName[];
+
+/** The options that choose the exported load: --scenario, --set and the load flags (npm run audit takes the same). */
+export function exportedLoadOptions() {
+  return {
+    scenario: { type: 'string', describe: 'scenario name (npm run bench -- --list), or a scenario file: ./my.yaml, ./my.json' },
+    set: { type: 'array', string: true, describe: 'change any scenario field: --set phases[1].rate=800 (repeatable; applied last)' },
+    ...scenarioFlagOptions(LOAD_FLAGS),
+  } as const;
+}
+
+/**
+ * The scenario the script of these parsed options is made from, resolved through engine/resolve.ts
+ * as bench resolves it; throws a UsageError naming each bad flag or field (a closed-model scenario too).
+ */
+export function resolveExportedScenario(args: { scenario?: string; set?: string[] } & Record<string, unknown>): Scenario {
+  const set = parseSetFlags(args.set ?? []);
+  const resolved = resolveRun({ scenario: args.scenario, flags: givenScenarioFlags(args, LOAD_FLAGS), changes: set.changes, broker: 'embedded', aggregator: 'reference' });
+  const problems = [...set.problems, ...(resolved.ok ? [] : resolved.problems)];
+  if (resolved.ok) {
+    const closed = closedModelProblem(resolved.run.scenario);
+    if (closed) problems.push(closed);
+  }
+  if (!resolved.ok || problems.length > 0) throw new UsageError(problems.join('\nerror: '));
+  return resolved.run.scenario;
+}
 
 async function parse(argv: string[]) {
   const args = await strictParser(
@@ -26,21 +52,11 @@ async function parse(argv: string[]) {
           'Usage: $0 --scenario dup-storm [--rate 2000 --duration 30s --set …] [--out FILE]\n\nExit codes: 0 written · 2 bad input · 3 the file could not be written',
       )
       .options({
-        scenario: { type: 'string', describe: 'scenario name (npm run bench -- --list), or a scenario file: ./my.yaml, ./my.json' },
-        set: { type: 'array', string: true, describe: 'change any scenario field: --set phases[1].rate=800 (repeatable; applied last)' },
-        ...scenarioFlagOptions(LOAD_FLAGS),
+        ...exportedLoadOptions(),
         out: { type: 'string', describe: 'the script file to write (default reports/out/k6/<scenario>.ts)' },
       }),
   ).parseAsync();
-  const set = parseSetFlags(args.set ?? []);
-  const resolved = resolveRun({ scenario: args.scenario, flags: givenScenarioFlags(args, LOAD_FLAGS), changes: set.changes, broker: 'embedded', aggregator: 'reference' });
-  const problems = [...set.problems, ...(resolved.ok ? [] : resolved.problems)];
-  if (resolved.ok) {
-    const closed = closedModelProblem(resolved.run.scenario);
-    if (closed) problems.push(closed);
-  }
-  if (!resolved.ok || problems.length > 0) throw new UsageError(problems.join('\nerror: '));
-  const scenario = resolved.run.scenario;
+  const scenario = resolveExportedScenario(args);
   return { scenario, out: resolve(args.out ?? join('reports', 'out', 'k6', `${scenario.name}.ts`)) };
 }
 

@@ -107,7 +107,7 @@ export function renderK6Script(scenario: Scenario, command: string): K6Script {
     const said = `checks[${i}] ${check.metric} ${check.op} ${check.value}`;
     const where = checkInK6(check);
     if ('unmeasurable' in where) {
-      notes.push(`${said}: not measurable inside k6 (${where.unmeasurable}); needs an audit of the sink after the run`);
+      notes.push(`${said}: not measurable inside k6 (${where.unmeasurable}); needs an audit of the sink after the run: npm run audit`);
       checkLines.push(`//   ${said}: not here (${where.unmeasurable})`);
       return;
     }
@@ -130,7 +130,7 @@ export function renderK6Script(scenario: Scenario, command: string): K6Script {
 // Checks (scenario → k6 threshold):
 ${checkLines.length > 0 ? checkLines.join('\n') : '//   (none)'}
 // What k6 cannot see (the sink: lost, duplicated, unexpected, dead-lettered events) is audited after
-// the run; docs/k6.md says with what.
+// the run: npm run audit with this scenario and its load flags (docs/k6.md).
 
 import { Client, type MQTTError } from 'k6/x/mqtt';
 import exec from 'k6/execution';
