@@ -24,6 +24,7 @@ import { SCENARIOS } from '../../scenarios/index.ts';
 import { loadK6Script, type K6ClientFactory } from '../../test-support/k6-script.ts';
 import { runChaosbench } from '../../test-support/run-command.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
+import { expectValidApartFromGeneratorLag } from '../../test-support/run-expectations.ts';
 
 const dirs = tempDirs('audit');
 /** dup-storm made small: 50 warm-up events, then 200 storm events, 30 % of them copied. */
@@ -198,8 +199,11 @@ describe("npm run audit over a bench run's sink", () => {
   it("agrees with bench's own ledger: the same events committed and the same latency (bench publishes the script's events)", async () => {
     const dir = dirs();
     const bench = await runChaosbench('bench', [...LOAD, '--out', join(dir, 'run')], { timeout_ms: 120_000 });
-    expect(bench.code).toBe(EXIT.ok);
+    // A generator held off the CPU on a loaded machine makes the run invalid (exit 3) for its lag
+    // alone; its events are still all published, which is what the audit is compared on.
+    expect([EXIT.ok, EXIT.invalid_run], bench.stderr).toContain(bench.code);
     const result = JSON.parse(readFileSync(join(dir, 'run', 'result.json'), 'utf8'));
+    expectValidApartFromGeneratorLag(result);
     const outcome = await runChaosbench('audit', [...LOAD, '--sink', `sqlite:${join(dir, 'run', 'sink.db')}`, '--out', join(dir, 'audit')], { timeout_ms: 60_000 });
     expect(outcome.code).toBe(EXIT.ok);
     const audit = JSON.parse(readFileSync(join(dir, 'audit', 'audit.json'), 'utf8'));
