@@ -23,7 +23,7 @@ import { listScenarios, strictParser } from '../bench/bench.ts';
 import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, parseSetFlags, splitList, type ScenarioFlagName } from '../../cli/flags.ts';
+import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValues, parseSetFlags, splitList, type ScenarioFlagName } from '../../cli/flags.ts';
 import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, WARMUP_PHASE, type AggregatorKind, type RunOptions } from '../../engine/run.ts';
 import type { RunResult } from '../../engine/result.ts';
@@ -182,7 +182,7 @@ export function variantRequest(common: RunRequest, variant: Pick<AxisVariant, 'a
 /** Parse and validate everything; throws a UsageError naming every problem at once. */
 export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'listed'> {
   const args = await strictParser(
-    yargs(argv)
+    yargs(joinNegativeValues(argv))
       .scriptName('npm run compare --')
       .usage(
         'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md, compare.html (charts) and compare.json.\n\n' +

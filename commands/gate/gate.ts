@@ -27,7 +27,7 @@ import { strictParser } from '../bench/bench.ts';
 import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, parseSetFlags, splitList } from '../../cli/flags.ts';
+import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValues, parseSetFlags, splitList } from '../../cli/flags.ts';
 import type { RunResult } from '../../engine/result.ts';
 import { resolveRun, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, type RunOptions } from '../../engine/run.ts';
@@ -96,7 +96,7 @@ function figure(f: RunFigures | null, metric: GateMetric): number | null {
 
 export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
   const args = await strictParser(
-    yargs(argv)
+    yargs(joinNegativeValues(argv))
       .scriptName('npm run gate --')
       .usage(
         'Performance gate: run the candidate --replicates times and compare p99 (and optionally p50, throughput) with a baseline; ' +
