@@ -4,6 +4,7 @@
 // The ENOSPC case mounts a tmpfs of its own (root, as docs/testing.md says the tests have).
 
 import { execFileSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -106,5 +107,25 @@ describe('bench: a disk that is full when the results are written (exit 3, one l
     } finally {
       execFileSync('umount', ['-l', out]);
     }
+  }, 120_000);
+});
+
+describe('bench: Redis that cannot be used (exit 3, one reason, no ioredis stack)', () => {
+  it('--dedup redis://…/99 is refused naming the database; a closed port prints no "Unhandled error event"', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const run = (dedup: string) => bench('--scenario', 'smoke', '--duration', '1s', '--dedup', dedup, '--out', join(tempDir('bench-inputs-redis'), 'run'), '--quiet');
+    const [db99, down] = await Promise.all([run('redis://127.0.0.1:6379/99'), run(`redis://127.0.0.1:${closed}`)]);
+    for (const outcome of [db99, down]) {
+      expect(outcome.code, outcome.stderr).toBe(EXIT.invalid_run);
+      expect(outcome.stderr).not.toContain('Unhandled error event');
+      expect(outcome.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(db99.stderr).toContain("redis database 99 cannot be selected: ERR DB index is out of range");
+    expect(down.stderr).toContain(`ECONNREFUSED 127.0.0.1:${closed}`);
   }, 120_000);
 });
