@@ -15,7 +15,7 @@ import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { BROKER_ENV, parseMqttVersion, type BrokerAccess } from './consumer/access.ts';
 import { redactPassword } from './redact.ts';
-import type { SinkMode } from './sink/index.ts';
+import { DEFAULT_DLQ_MAX_BYTES, type SinkMode } from './sink/index.ts';
 import { parseSinkSpec, type SinkSpec } from './sink/spec.ts';
 
 /** broker_url of an aggregator that takes events over HTTP only. */
@@ -293,6 +293,11 @@ export const SETTINGS = {
     scenario: 'required',
   }),
   max_payload_bytes: setting(POSITIVE_INT, { flag: 'max-payload-bytes', default: DEFAULT_MAX_PAYLOAD_BYTES, help: 'larger payloads go to the DLQ' }),
+  dlq_max_bytes: setting(POSITIVE_INT, {
+    flag: 'dlq-max-bytes',
+    default: DEFAULT_DLQ_MAX_BYTES,
+    help: "the dead-letter queue's byte budget (each dead letter keeps at most the first 4 KiB of its message, with the size and SHA-256); past it the aggregator stalls (no ack, no dead letter) rather than fill the disk",
+  }),
   seed: setting(number(Number.isSafeInteger, 'an integer'), { flag: 'seed', default: 1, help: 'seed for retry and reconnect jitter' }),
   /**
    * Ack every message on receipt with no validation, dedup or sink: not an aggregator but the
