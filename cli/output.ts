@@ -82,3 +82,13 @@ export class OutputError extends Error {
     super(`cannot write ${path}: ${describeFsError(cause)}`, { cause });
   }
 }
+
+/**
+ * The check a command makes once its flags are read and before anything runs: when `dir` cannot be
+ * written, prints the reason as bad input (naming `flag`) and returns true; the command exits 2.
+ */
+export function refuseUnwritableOutput(dir: string, flag = '--out'): boolean {
+  const problem = outputDirProblem(dir, flag);
+  if (problem) process.stderr.write(`error: ${problem}\n\nRun with --help for the options.\n`);
+  return problem !== undefined;
+}

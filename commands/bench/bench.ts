@@ -19,7 +19,7 @@ import { writeProfileReport } from '../../engine/profiles.ts';
 import { RunMetrics } from '../../engine/metrics/run-metrics.ts';
 import { EXIT, EXIT_OF_VERDICT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { describeFsError, makeDirectory, OutputError, outputDirProblem, writeFileWhole } from '../../cli/output.ts';
+import { describeFsError, makeDirectory, OutputError, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
 import { givenScenarioFlags, joinNegativeValues, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, SUMMARY_EXPORT_FLAG } from '../../cli/flags.ts';
 
 /**
@@ -200,11 +200,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (parsed === 'listed') return EXIT.ok;
   // Before anything runs: a directory the results cannot go to is bad input, named by --out.
-  const outProblem = outputDirProblem(parsed.out_dir, '--out');
-  if (outProblem) {
-    process.stderr.write(`error: ${outProblem}\n\nRun with --help for the options.\n`);
-    return EXIT.bad_input;
-  }
+  if (refuseUnwritableOutput(parsed.out_dir)) return EXIT.bad_input;
   const { scenario, quiet, json } = parsed;
   const lines = progressWriter(process.stderr, { quiet, offTerminal: 'line' });
   const progress = (line: string) => lines.progress(line);

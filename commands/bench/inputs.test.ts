@@ -75,6 +75,15 @@ describe('bench: an output directory that cannot be written is refused before th
     expectBadInput(underFile, `--out ${join(file, 'out')}: cannot write there: ENOTDIR`);
   }, 120_000);
 
+  it('compare and gate too: --out under /proc exits 2 naming --out, not a hang or a stack', async () => {
+    const [compare, gate] = await Promise.all([
+      runChaosbench('compare', ['--scenario', 'smoke', '--dedup', 'memory,none', '--out', '/proc/forbidden'], { timeout_ms: KILL_AFTER_MS }),
+      runChaosbench('gate', ['--scenario', 'smoke', '--baseline', join(dir, 'no-baseline.json'), '--update-baseline', '--out', '/proc/forbidden'], { timeout_ms: KILL_AFTER_MS }),
+    ]);
+    expectBadInput(compare, '--out /proc/forbidden: cannot write there: ENOENT');
+    expectBadInput(gate, '--out /proc/forbidden');
+  }, 120_000);
+
   it('a read-only file system: EROFS, named by --out', async () => {
     const mount = tempDir('bench-inputs-ro');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,ro', 'tmpfs', mount]);
