@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { smoke } from '../../scenarios/shipped/smoke.ts';
@@ -57,6 +58,8 @@ describe('bench: numbers, files and names are bounded (exit 2, naming the field)
       }),
     );
     outcomes.forEach((outcome, i) => expectBadInput(outcome, `name must be 1 to 64 letters, digits, '.', '_' or '-'`, JSON.stringify(names[i])));
+    // The old code ran the first one into reports/out/<id>-x/../../../escaped: the repository's root.
+    expect(existsSync(fileURLToPath(new URL('../../escaped', import.meta.url)))).toBe(false);
   }, 120_000);
 
   it('--duration -5s: "--duration must be positive", not unknown arguments', async () => {
