@@ -35,7 +35,7 @@ describe('the aggregator configuration', () => {
       'topic must be a non-empty string, got ""',
       'qos must be 0 or 1, got 2',
       "sink-mode must be 'idempotent' or 'append', got \"upsert\"",
-      'sink-delay-ms must be >= 0, got Infinity',
+      'sink-delay-ms must be a finite number, got Infinity',
       'batch-size must be a positive integer, got 0',
       'seed must be an integer, got 1.5',
     ]);

@@ -15,7 +15,7 @@ import { DEFAULT_POSTGRES_SCHEMA, resolveSchema } from './postgres.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { BROKER_ENV, parseMqttVersion, type BrokerAccess } from './consumer/access.ts';
 import { redactPassword } from './redact.ts';
-import type { SinkMode } from './sink/index.ts';
+import { DEFAULT_DLQ_MAX_BYTES, type SinkMode } from './sink/index.ts';
 import { parseSinkSpec, type SinkSpec } from './sink/spec.ts';
 
 /** broker_url of an aggregator that takes events over HTTP only. */
@@ -39,19 +39,27 @@ const show = (value: unknown) => (typeof value === 'number' ? String(value) : JS
 const ok = <P>(value: P): Read<P> => ({ ok: true, value });
 const problem = (text: string): Read<never> => ({ ok: false, problems: [text] });
 
-function number(test: (n: number) => boolean, rule: string): Kind<number> {
+/** A finite number that passes `test` (worded `rule`) and is at most `max`. */
+function number(test: (n: number) => boolean, rule: string, max = Number.MAX_SAFE_INTEGER): Kind<number> {
   return {
     option: { type: 'number' },
     read: (value, name) =>
       typeof value !== 'number' || Number.isNaN(value)
         ? problem(`${name} must be a number, got ${show(value)}`)
-        : test(value)
-          ? ok(value)
-          : problem(`${name} must be ${rule}, got ${value}`),
+        : !Number.isFinite(value)
+          ? problem(`${name} must be a finite number, got ${value}`)
+          : !test(value)
+            ? problem(`${name} must be ${rule}, got ${value}`)
+            : value > max
+              ? problem(`${name} must be at most ${max}, got ${value}`)
+              : ok(value),
   };
 }
-const POSITIVE_INT = number((n) => Number.isInteger(n) && n >= 1, 'a positive integer');
-const NON_NEGATIVE = number((n) => Number.isFinite(n) && n >= 0, '>= 0');
+/** Counts and TTLs fit a 32-bit signed integer (the limit of Node's timers); a delay (ms) is at most a day. */
+const MAX_INT = 2 ** 31 - 1;
+const MAX_DELAY_MS = 86_400_000;
+const POSITIVE_INT = number((n) => Number.isInteger(n) && n >= 1, 'a positive integer', MAX_INT);
+const NON_NEGATIVE = number((n) => n >= 0, '>= 0', MAX_DELAY_MS);
 const PORT = number((n) => Number.isInteger(n) && n >= 0 && n <= 65_535, 'an integer in [0, 65535] (0 = a free port)');
 
 function oneOf<const T extends string | number>(values: readonly T[], rule: string): Kind<T> {
@@ -285,7 +293,12 @@ export const SETTINGS = {
     scenario: 'required',
   }),
   max_payload_bytes: setting(POSITIVE_INT, { flag: 'max-payload-bytes', default: DEFAULT_MAX_PAYLOAD_BYTES, help: 'larger payloads go to the DLQ' }),
-  seed: setting(number(Number.isInteger, 'an integer'), { flag: 'seed', default: 1, help: 'seed for retry and reconnect jitter' }),
+  dlq_max_bytes: setting(POSITIVE_INT, {
+    flag: 'dlq-max-bytes',
+    default: DEFAULT_DLQ_MAX_BYTES,
+    help: "the dead-letter queue's byte budget (each dead letter keeps at most the first 4 KiB of its message, with the size and SHA-256); past it the aggregator stalls (no ack, no dead letter) rather than fill the disk",
+  }),
+  seed: setting(number(Number.isSafeInteger, 'an integer'), { flag: 'seed', default: 1, help: 'seed for retry and reconnect jitter' }),
   /**
    * Ack every message on receipt with no validation, dedup or sink: not an aggregator but the
    * baseline that capacity comparisons divide by (what the broker and connection alone sustain).

@@ -24,7 +24,8 @@
 import { describeErrors, parseEvent } from './event/parse.ts';
 import type { Event, ParseOptions } from './event/types.ts';
 import type { ClaimResult, DedupStore } from './dedup/index.ts';
-import type { CommitOutcome, DeadLetter, Sink } from './sink/index.ts';
+import { createHash } from 'node:crypto';
+import { DLQ_RAW_PREFIX_BYTES, TransientError, type CommitOutcome, type DeadLetter, type Sink } from './sink/index.ts';
 import { nowMicros } from './clock.ts';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.ts';
 import { classifyFailure, isEventFault } from './failure.ts';
@@ -57,6 +58,8 @@ export interface AggregatorCounters {
    * redelivery of one reaches the sink's key, which absorbs it.
    */
   claim_failures: number;
+  /** Dead-letter writes refused because the DLQ's byte budget (dlq_max_bytes) was spent: each a retry of a stalled batch. */
+  dlq_over_budget: number;
   batches: number;
   acked: number;
   /**
@@ -88,7 +91,7 @@ export function combineCounters(all: readonly AggregatorCounters[]): AggregatorC
   const total = emptyCounters();
   const countKeys = Object.keys(total) as CountKey[];
   for (const counters of all) {
-    for (const key of countKeys) total[key] += counters[key];
+    for (const key of countKeys) total[key] += counters[key] ?? 0; // a counter newer than the file (dlq_over_budget) is 0 in it
     const store = counters.dedup_store;
     if (!store) continue;
     const before = total.dedup_store;
@@ -114,6 +117,7 @@ export function emptyCounters(): AggregatorCounters {
     retries: 0,
     errors: 0,
     claim_failures: 0,
+    dlq_over_budget: 0,
     batches: 0,
     acked: 0,
   };
@@ -145,6 +149,8 @@ export interface PipelineOptions {
   retry: RetryPolicy;
   parse: ParseOptions;
   random: Random;
+  /** The dead-letter queue's byte budget for this process (raw, topic and reason of each letter); undefined: none. */
+  dlq_max_bytes?: number;
   /** Told each batch's seconds from its turn at the sink to its last ack (the metrics' histogram). */
   observeBatch?: (seconds: number) => void;
 }
@@ -176,6 +182,8 @@ export class Pipeline {
   private pendingSince: number | undefined;
   /** The same for each batch cut and not yet finished. */
   private readonly cutSince = new Set<{ since: number }>();
+  /** Bytes this pipeline has dead-lettered (raw, topic and reason), against options.dlq_max_bytes. */
+  private dlqBytes = 0;
 
   constructor(
     private readonly store: DedupStore,
@@ -355,7 +363,19 @@ export class Pipeline {
     if (deadLetters.length > 0) {
       // The DLQ write is itself a durable commit: retried like one until it clears (a full disk
       // under the DLQ stalls the batch, it does not freeze it).
-      await this.untilDone(() => this.sink.deadLetter(deadLetters.map((d) => d.letter)));
+      // Past the DLQ's byte budget the write is refused as a fault of the store: the batch stalls (no
+      // ack, no dead letter, retries counted) rather than the DLQ filling the disk.
+      const letters = deadLetters.map((d) => d.letter);
+      const bytes = letters.reduce((sum, l) => sum + Buffer.byteLength(l.raw) + Buffer.byteLength(l.topic) + Buffer.byteLength(l.reason), 0);
+      const budget = this.options.dlq_max_bytes ?? Number.POSITIVE_INFINITY;
+      await this.untilDone(async () => {
+        if (this.dlqBytes + bytes > budget) {
+          this.counters.dlq_over_budget++;
+          throw new TransientError(`dead-letter queue budget spent: ${this.dlqBytes} of ${budget} bytes written, ${bytes} more refused (dlq_max_bytes)`);
+        }
+        await this.sink.deadLetter(letters);
+      });
+      this.dlqBytes += bytes;
       this.counters.dlq += deadLetters.length;
     }
     for (const { message, letter } of deadLetters) outcomes.set(message, { status: 'dead-lettered', reason: letter.reason, event_id: letter.event_id });
@@ -468,8 +488,18 @@ export class Pipeline {
     this.counters.redelivered += absorbed;
   }
 
+  /** A message's dead letter: its first DLQ_RAW_PREFIX_BYTES bytes, and for a longer one its size and SHA-256 in the reason. */
   private deadLetter(message: PipelineMessage, reason: string, eventId: string | null): DeadLetter {
-    return { raw: message.payload.toString('utf8'), topic: message.topic, reason, event_id: eventId, at_us: nowMicros() };
+    const { payload } = message;
+    if (payload.length <= DLQ_RAW_PREFIX_BYTES) return { raw: payload.toString('utf8'), topic: message.topic, reason, event_id: eventId, at_us: nowMicros() };
+    const sha256 = createHash('sha256').update(payload).digest('hex');
+    return {
+      raw: payload.subarray(0, DLQ_RAW_PREFIX_BYTES).toString('utf8'),
+      topic: message.topic,
+      reason: `${reason} [raw: the first ${DLQ_RAW_PREFIX_BYTES} of ${payload.length} bytes kept, sha256 ${sha256}]`,
+      event_id: eventId,
+      at_us: nowMicros(),
+    };
   }
 }
 

@@ -109,6 +109,7 @@ export class AggregatorService {
         dedup_ttl_ms: config.dedup_ttl_ms,
         retry: config.retry,
         parse: { maxPayloadBytes: config.max_payload_bytes },
+        dlq_max_bytes: config.dlq_max_bytes,
         random: seededRandom(deriveSeed(config.seed, 'aggregator.retry')),
         observeBatch: this.metrics.observeBatch,
       },

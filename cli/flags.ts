@@ -22,13 +22,31 @@ export function parseRate(text: string): Rate {
   return match[2] === undefined ? Number(match[1]) : { from: Number(match[1]), to: Number(match[2]) };
 }
 
-/** "30s", "2m", "1500ms", "1h" or a plain number of seconds. */
+/** "30s", "2m", "1500ms", "1h" or a plain number of seconds; more than zero. */
 export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const match = /^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
   if (!match) throw new UsageError(`--duration must look like 30s, 2m, 1500ms or a number of seconds, got '${text}'`);
   const value = Number(match[1]);
+  if (!(value > 0)) throw new UsageError(`--duration must be positive, got '${text}'`);
   const unit = match[2] ?? 's';
   return value * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as 'ms' | 's' | 'm' | 'h'];
+}
+
+/**
+ * `--flag -5s` → `--flag=-5s`: a value that starts with a minus sign and a digit is the flag's value,
+ * not short options -5 and -s (yargs' reading), so that the validator can name what is wrong with it.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    const next = argv[i + 1];
+    if (/^--[A-Za-z][\w-]*$/.test(word) && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${word}=${next}`);
+      i++;
+    } else joined.push(word);
+  }
+  return joined;
 }
 
 interface ScenarioFlag {

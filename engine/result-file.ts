@@ -62,7 +62,7 @@ const TOTALS_FIELDS = {
 /** The aggregator's counters: required numbers, but the dedup store's size, which a store may not tell. */
 const COUNTER_FIELDS = {
   received: 1, broker_redeliveries: 1, redelivered: 1, duplicates_absorbed: 1, duplicates_absorbed_by_sink: 1, committed: 1,
-  dlq: 1, retries: 1, errors: 1, claim_failures: 1, batches: 1, acked: 1, dedup_store: 0,
+  dlq: 1, retries: 1, errors: 1, claim_failures: 1, batches: 1, acked: 1, dedup_store: 0, dlq_over_budget: 0,
 } as const satisfies Record<keyof AggregatorCounters, 0 | 1>;
 const COUNTER_NUMBERS = Object.entries(COUNTER_FIELDS).flatMap(([key, required]) => (required === 1 ? [key] : []));
 

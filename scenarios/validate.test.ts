@@ -161,7 +161,7 @@ describe('validateScenario', () => {
         'phases[0].duration_s must be a number, got "2"',
         `aggregator.sink_mode must be 'idempotent' or 'append', got "upsert"`,
         expect.stringMatching(/^checks\[0\]\.op must be one of/),
-        'checks[2].value must be finite, got Infinity',
+        'checks[2].value must be a finite number, got Infinity',
       ]),
     );
     expect(errors).toHaveLength(6);
@@ -258,12 +258,12 @@ describe('validateScenario', () => {
       'aggregator.sink_delay_ms must be a number, got "5"',
       'aggregator.commit_hold_ms must be >= 0, got -1',
       'aggregator.batch_size must be a number, got undefined',
-      'aggregator.batch_wait_ms must be >= 0, got Infinity',
+      'aggregator.batch_wait_ms must be a finite number, got Infinity',
       'aggregator.max_in_flight must be a positive integer, got 1.5',
     ]);
     // The same rule in the aggregator's own check, named by its flag there.
     const own = checkAggregatorConfig({ ...DEFAULT_AGGREGATOR_CONFIG, batch_wait_ms: Number.POSITIVE_INFINITY });
-    expect(own).toEqual({ ok: false, problems: ['batch-wait-ms must be >= 0, got Infinity'] });
+    expect(own).toEqual({ ok: false, problems: ['batch-wait-ms must be a finite number, got Infinity'] });
   });
 
   it('takes an optional load.max_lag_ms, a positive integer, naming the field when it is wrong', () => {
@@ -296,5 +296,62 @@ describe('validateScenario', () => {
     expect(validateScenario(edge).ok).toBe(true);
     edge.seed = 2 ** 32;
     expect(errorsOf(edge)).toEqual(['seed must be an integer in [0, 2^32), got 4294967296']);
+  });
+});
+
+describe('validateScenario: every number finite and in range (issue 21)', () => {
+  it('refuses Infinity, -Infinity and NaN in any number field, naming the field', () => {
+    for (const [value, message] of [
+      [Number.POSITIVE_INFINITY, 'must be a finite number, got Infinity'],
+      [Number.NEGATIVE_INFINITY, 'must be a finite number, got -Infinity'],
+      [Number.NaN, 'must be a number, got'],
+    ] as const) {
+      const bad = scenario();
+      bad.phases[1].duration_s = value;
+      bad.phases[1].rate = value;
+      bad.drain_timeout_s = value;
+      bad.load.window = value;
+      bad.phases[1].faults[0].delay_ms = value;
+      bad.aggregator.sink_delay_ms = value;
+      const errors = errorsOf(bad);
+      for (const path of ['phases[1].duration_s', 'phases[1].rate', 'drain_timeout_s', 'load.window', 'phases[1].faults[0].delay_ms', 'aggregator.sink_delay_ms']) {
+        expect(errors.some((error) => error.startsWith(`${path} ${message}`)), `${path}: ${errors.join(' | ')}`).toBe(true);
+      }
+    }
+  });
+
+  it('refuses finite values past each range, naming the field and the bound', () => {
+    const bad = scenario();
+    bad.phases[1].duration_s = 1e300;
+    bad.phases[1].rate = 1e12;
+    bad.load.window = 2 ** 40;
+    bad.phases[1].faults[0].delay_ms = 1e20;
+    bad.aggregator.batch_size = 1e300;
+    bad.aggregator.sink_delay_ms = 1e12;
+    expect(errorsOf(bad)).toEqual([
+      'load.window must be at most 1000000, got 1099511627776',
+      'phases[1].duration_s must be at most 86400, got 1e+300',
+      'phases[1].rate must be at most 10000000, got 1000000000000',
+      'phases[1].faults[0].delay_ms must be at most 86400000, got 100000000000000000000',
+      'aggregator.sink_delay_ms must be at most 86400000, got 1000000000000',
+      'aggregator.batch_size must be at most 2147483647, got 1e+300',
+    ]);
+    const edge = scenario();
+    edge.phases[1].duration_s = 86_400;
+    edge.phases[1].rate = 10_000_000;
+    expect(validateScenario(edge).ok).toBe(true);
+  });
+
+  it("refuses a name that is not a safe file-name and topic fragment: '/', '..', '+', '#', spaces", () => {
+    for (const name of ['x/../../../escaped', '..', '../x', 'a+b', 'a#', 'has space', '.hidden', 'x'.repeat(65)]) {
+      const bad = scenario();
+      bad.name = name;
+      expect(errorsOf(bad), name).toEqual([
+        `name must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (it names the output directory, MQTT topics and client ids), got ${JSON.stringify(name)}`,
+      ]);
+    }
+    const ok = scenario();
+    ok.name = 'my-run_2.v1';
+    expect(validateScenario(ok).ok).toBe(true);
   });
 });

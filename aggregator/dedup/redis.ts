@@ -107,6 +107,23 @@ function isAscii(s: string): boolean {
   return true;
 }
 
+/**
+ * Selects the database the connection's URL names (redis://host:port/5), or throws a ReplyError
+ * saying why it cannot be. ioredis selects it on connecting, but when the server refuses (an index
+ * past its `databases` setting) it only emits an 'error' event and goes on in database 0: every
+ * client that touches keys calls this once connected, so that none works in a database not asked for.
+ */
+export async function selectDatabase(redis: Redis): Promise<void> {
+  const db = redis.options.db ?? 0;
+  if (db === 0) return;
+  try {
+    await redis.select(db);
+  } catch (error) {
+    if (!(error instanceof ReplyError)) throw error;
+    throw new ReplyError(`redis database ${db} cannot be selected: ${(error as Error).message} (see the server's 'databases' setting)`);
+  }
+}
+
 type ClaimingRedis = Redis & { chaosbenchClaim(token: string, px: string, prefix: string, ids: string): Promise<string> };
 
 export class RedisDedupStore implements DedupStore {
@@ -140,6 +157,11 @@ export class RedisDedupStore implements DedupStore {
       await this.redis.ping();
     } catch (error) {
       throw toTransientIfRedisUnavailable(error);
+    }
+    try {
+      await selectDatabase(this.redis);
+    } catch (error) {
+      throw error instanceof ReplyError ? error : toTransientIfRedisUnavailable(error);
     }
   }
 

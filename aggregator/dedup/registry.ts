@@ -132,6 +132,10 @@ function parseServerUrl(spec: string, kind: DedupKind): string {
     throw new Error(`dedup store '${spec}' is not a valid URL: use ${URL_FORMS[kind]}`);
   }
   if (parsed.hostname === '') throw new Error(`dedup store '${spec}' names no host: use ${URL_FORMS[kind]}`);
+  // A Redis URL's path is its database index: a number, or nothing (database 0).
+  if (kind === 'redis' && !/^\/?(\d{1,5})?$/.test(parsed.pathname)) {
+    throw new Error(`dedup store '${spec}': the path of a Redis URL is its database index, a number like /5, got '${parsed.pathname}'`);
+  }
   return spec;
 }
 

@@ -24,6 +24,7 @@ export const AGGREGATOR_COUNTERS: Record<CountKey, { name: string; help: string 
   retries: { name: 'retries_total', help: 'Retried attempts of a commit, claim or dead-letter write' },
   errors: { name: 'errors_total', help: 'Failures seen (each retry is caused by one)' },
   claim_failures: { name: 'claim_failures_total', help: 'Commit-first stores: events in the sink whose claim the store refused' },
+  dlq_over_budget: { name: 'dlq_over_budget_total', help: "Dead-letter writes refused because the DLQ's byte budget (dlq_max_bytes) was spent: retries of a stalled batch" },
   batches: { name: 'batches_total', help: 'Batches processed' },
   acked: { name: 'acked_total', help: 'Messages acked (PUBACK sent, or HTTP answered) after their outcome was durable' },
 };

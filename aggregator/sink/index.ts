@@ -28,8 +28,13 @@ export interface SinkRow {
   deliveries: number;
 }
 
+/** A dead letter keeps at most this many bytes of its message; a longer one is named by its size and SHA-256 in the reason. */
+export const DLQ_RAW_PREFIX_BYTES = 4096;
+/** The dead-letter queue's default byte budget (setting dlq_max_bytes): past it the aggregator stalls. */
+export const DEFAULT_DLQ_MAX_BYTES = 64 * 1024 * 1024;
+
 export interface DeadLetter {
-  /** The raw message as received (UTF-8, lossy for binary). */
+  /** The raw message as received (UTF-8, lossy for binary), at most its first DLQ_RAW_PREFIX_BYTES bytes. */
   raw: string;
   topic: string;
   reason: string;

@@ -330,8 +330,12 @@ describe('parseDuration', () => {
     expect(parseDuration(text)).toBe(seconds);
   });
 
-  it.each(['abc', '', 's', '-5s', '1e3', '5 s', '10d', '1.s', '2m30s'])('rejects %j naming --duration', (text) => {
+  it.each(['abc', '', 's', '1e3', '5 s', '10d', '1.s', '2m30s', '--5s'])('rejects %j naming --duration', (text) => {
     expect(() => parseDuration(text)).toThrow(UsageError);
     expect(() => parseDuration(text)).toThrow(/--duration must look like/);
+  });
+
+  it.each(['-5s', '0', '0s', '-1m'])('rejects %j: --duration must be positive', (text) => {
+    expect(() => parseDuration(text)).toThrow(`--duration must be positive, got '${text}'`);
   });
 });

@@ -3,7 +3,6 @@
 // 2 bad input, 3 run invalid or broker unavailable.
 
 import { redactPassword, redactPasswords } from '../../aggregator/redact.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { SCENARIOS } from '../../scenarios/index.ts';
@@ -20,17 +19,25 @@ import { writeProfileReport } from '../../engine/profiles.ts';
 import { RunMetrics } from '../../engine/metrics/run-metrics.ts';
 import { EXIT, EXIT_OF_VERDICT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, SUMMARY_EXPORT_FLAG } from '../../cli/flags.ts';
+import { describeFsError, makeDirectory, OutputError, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
+import { givenScenarioFlags, joinNegativeValues, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, SUMMARY_EXPORT_FLAG } from '../../cli/flags.ts';
 
-/** Writes <dir>/result.json (creating dir): first, so that it is kept even if a report file cannot be rendered. */
+/**
+ * Writes <dir>/result.json (creating dir), whole or not at all: first, so that it is kept even if a
+ * report file cannot be rendered. Throws an OutputError (one line) when it cannot be written.
+ */
 export function writeResult(dir: string, result: RunResult): void {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  try {
+    makeDirectory(dir);
+  } catch (error) {
+    throw new OutputError(dir, error);
+  }
+  writeFileWhole(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
 }
 
-/** report.md, report.html, the SVG charts and the .hgrm files beside result.json: the same set `npm run report` writes. */
+/** report.md, report.html, the SVG charts and the .hgrm files beside result.json (each whole or not at all): the same set `npm run report` writes. */
 export function writeReportFiles(dir: string, result: RunResult): void {
-  for (const [name, content] of Object.entries(reportFiles(result))) writeFileSync(join(dir, name), content);
+  for (const [name, content] of Object.entries(reportFiles(result))) writeFileWhole(join(dir, name), content);
 }
 
 /**
@@ -64,7 +71,7 @@ const AGGREGATOR_FLAGS_FROM = SCENARIO_FLAG_NAMES.indexOf('dedup');
 
 export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'listed'> {
   const args = await strictParser(
-    yargs(argv)
+    yargs(joinNegativeValues(argv))
       .scriptName('npm run bench --')
       .usage(
         'Run a chaos benchmark scenario against the reference aggregator (or your own consumer: --target) and write\nresult.json, report.md and report.html (the report as one self-contained page, charts inline).\n\n' +
@@ -164,10 +171,11 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
   if (args['summary-export'] === '') problems.push('--summary-export: needs the file to write');
   if (!resolved.ok || problems.length > 0) throw new UsageError(problems.join('\nerror: '));
   const { scenario, shard } = resolved.run;
+  // Shards started on one machine in the same second must not share a directory (nor its sink.db).
+  const outDir = resolve(args.out ?? join('reports', 'out', `${makeRunId(scenario.name)}${shard && shard.count > 1 ? `-shard${shard.index}of${shard.count}` : ''}`));
   return {
     ...resolved.run,
-    // Shards started on one machine in the same second must not share a directory (nor its sink.db).
-    out_dir: resolve(args.out ?? join('reports', 'out', `${makeRunId(scenario.name)}${shard && shard.count > 1 ? `-shard${shard.index}of${shard.count}` : ''}`)),
+    out_dir: outDir,
     quiet: args.quiet,
     json: args.json,
     ...(args['summary-export'] !== undefined ? { summary_export: resolve(args['summary-export']) } : {}),
@@ -191,6 +199,8 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.bad_input;
   }
   if (parsed === 'listed') return EXIT.ok;
+  // Before anything runs: a directory the results cannot go to is bad input, named by --out.
+  if (refuseUnwritableOutput(parsed.out_dir)) return EXIT.bad_input;
   const { scenario, quiet, json } = parsed;
   const lines = progressWriter(process.stderr, { quiet, offTerminal: 'line' });
   const progress = (line: string) => lines.progress(line);
@@ -228,8 +238,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   lines.end();
 
-  writeResult(parsed.out_dir, result);
-  writeReportFiles(parsed.out_dir, result);
+  try {
+    writeResult(parsed.out_dir, result);
+    writeReportFiles(parsed.out_dir, result);
+  } catch (error) {
+    // A full disk or a directory gone mid-run: the run did not complete as asked, said in one line.
+    await metrics?.close(false);
+    process.stderr.write(`error: ${error instanceof OutputError ? error.message : `cannot write the results: ${describeFsError(error)}`}\n`);
+    return EXIT.invalid_run;
+  }
   metrics?.final(result);
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
@@ -240,10 +257,10 @@ export async function main(argv: string[]): Promise<number> {
   let summaryFailed = false;
   if (parsed.summary_export !== undefined) {
     try {
-      mkdirSync(dirname(parsed.summary_export), { recursive: true });
-      writeFileSync(parsed.summary_export, k6SummaryText(result));
+      makeDirectory(dirname(parsed.summary_export));
+      writeFileWhole(parsed.summary_export, k6SummaryText(result));
     } catch (error) {
-      process.stderr.write(`error: cannot write the k6 summary ${parsed.summary_export}: ${(error as Error).message}\n`);
+      process.stderr.write(`error: cannot write the k6 summary ${parsed.summary_export}: ${describeFsError(error instanceof OutputError ? error.cause : error)}\n`);
       summaryFailed = true;
     }
   }

@@ -8,7 +8,6 @@
 // a report file that cannot be rendered is a warning, result.json is written first and kept;
 // arms run in the order given within each round.
 
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runScenario, WARMUP_PHASE, type RunOptions } from '../../engine/run.ts';
 import { describeFailedCheck, failedCorrectnessChecks, type RunResult } from '../../engine/result.ts';
@@ -17,6 +16,7 @@ import type { ResolvedRun } from '../../engine/resolve.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { writeReportFiles, writeResult } from '../bench/bench.ts';
+import { makeDirectory } from '../../cli/output.ts';
 
 export interface CampaignArm {
   /** Names the arm in progress lines: "[2/6] sqlite r1/2". */
@@ -90,7 +90,7 @@ export async function runCampaign<A extends CampaignArm>(campaign: Campaign<A>, 
   const schedule = interleave(campaign.arms, campaign.replicates);
   const first = campaign.numbering?.first ?? 1;
   const total = campaign.numbering?.total ?? schedule.length;
-  mkdirSync(campaign.out_dir, { recursive: true });
+  makeDirectory(campaign.out_dir);
   const runs: CampaignRun<A>[] = [];
   let machine: RunResult['machine'] | null = null;
   let gitSha: string | null = null;

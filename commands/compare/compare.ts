@@ -12,7 +12,7 @@
 // campaign runner's; rendering is reports/compare.ts's.
 
 import { redactDeep, redactPasswords } from '../../aggregator/redact.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { parsePath, parseValue } from '../../scenarios/override.ts';
@@ -23,10 +23,11 @@ import { listScenarios, strictParser } from '../bench/bench.ts';
 import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, parseSetFlags, splitList, type ScenarioFlagName } from '../../cli/flags.ts';
+import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValues, parseSetFlags, splitList, type ScenarioFlagName } from '../../cli/flags.ts';
 import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, WARMUP_PHASE, type AggregatorKind, type RunOptions } from '../../engine/run.ts';
 import type { RunResult } from '../../engine/result.ts';
+import { makeDirectory, refuseUnwritableOutput } from '../../cli/output.ts';
 
 export const DEFAULT_REPLICATES = 3;
 const MISSING_LOAD = 'no variant could run';
@@ -182,7 +183,7 @@ export function variantRequest(common: RunRequest, variant: Pick<AxisVariant, 'a
 /** Parse and validate everything; throws a UsageError naming every problem at once. */
 export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'listed'> {
   const args = await strictParser(
-    yargs(argv)
+    yargs(joinNegativeValues(argv))
       .scriptName('npm run compare --')
       .usage(
         'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md, compare.html (charts) and compare.json.\n\n' +
@@ -368,7 +369,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
   const now = deps.now ?? (() => new Date());
   const started = now();
   const total = plan.variants.length * plan.replicates;
-  mkdirSync(plan.out_dir, { recursive: true });
+  makeDirectory(plan.out_dir);
   log(
     `chaosbench compare: ${plan.scenario} · ${plan.variants.length} variants by ${plan.axis.flag} (${plan.variants.map((v) => v.name).join(', ')}) × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.load} · seed ${plan.seed} · broker ${plan.broker} · out ${plan.out_dir}`,
   );
@@ -460,6 +461,7 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.bad_input;
   }
   if (plan === 'listed') return EXIT.ok;
+  if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
   const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
   const { report, exit } = await runCompare(plan, {
     live: process.stderr.isTTY === true && !plan.quiet,

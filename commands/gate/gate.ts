@@ -14,7 +14,7 @@
 // baseline file's format ./baseline.ts and the rendering reports/gate.ts.
 
 import { redactDeep, redactPasswords } from '../../aggregator/redact.ts';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
@@ -27,13 +27,14 @@ import { strictParser } from '../bench/bench.ts';
 import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, parseSetFlags, splitList } from '../../cli/flags.ts';
+import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValues, parseSetFlags, splitList } from '../../cli/flags.ts';
 import type { RunResult } from '../../engine/result.ts';
 import { resolveRun, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, type RunOptions } from '../../engine/run.ts';
 import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
 import { correctnessFailures, loadConfound, outcomeOf, promisedZero, summarizeAa } from './verdict.ts';
 import { BASELINE_SCHEMA, flagsGiven, readBaselineFile, type BaselineFile } from './baseline.ts';
+import { makeDirectory, refuseUnwritableOutput } from '../../cli/output.ts';
 
 export const DEFAULT_GATE_REPLICATES = 5;
 export const DEFAULT_FLOOR = 0.1;
@@ -96,7 +97,7 @@ function figure(f: RunFigures | null, metric: GateMetric): number | null {
 
 export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
   const args = await strictParser(
-    yargs(argv)
+    yargs(joinNegativeValues(argv))
       .scriptName('npm run gate --')
       .usage(
         'Performance gate: run the candidate --replicates times and compare p99 (and optionally p50, throughput) with a baseline; ' +
@@ -262,7 +263,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
   const started = now();
   const campaigns = gateCampaigns(plan);
   const total = campaigns.reduce((sum, arms) => sum + arms.length * plan.replicates, 0);
-  mkdirSync(plan.out_dir, { recursive: true });
+  makeDirectory(plan.out_dir);
   log(`chaosbench gate: ${plan.scenario.name} · ${plan.mode} · ${total} runs · ${plan.load} · out ${plan.out_dir}`);
 
   const runs: GateRun[] = [];
@@ -383,7 +384,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
       machine,
       replicates: runs.map((r) => ({ replicate: r.replicate, run_id: r.run_id, valid: r.valid, figures: r.figures, load_avg_1m: r.load_avg_1m })),
     };
-    mkdirSync(dirname(plan.baseline_path!), { recursive: true });
+    makeDirectory(dirname(plan.baseline_path!));
     writeFileSync(plan.baseline_path!, `${JSON.stringify(redactDeep(file), null, 2)}\n`);
     report.message = `${runs.length} replicates written to ${plan.baseline_path}`;
   }
@@ -393,7 +394,7 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
   writeFileSync(join(plan.out_dir, 'gate.md'), markdown);
   writeFileSync(join(plan.out_dir, 'gate.html'), redactPasswords(renderGateHtml(report)));
   if (plan.summary) {
-    mkdirSync(dirname(resolve(plan.summary)), { recursive: true });
+    makeDirectory(dirname(resolve(plan.summary)));
     writeFileSync(plan.summary, markdown);
   }
   return { report, markdown };
@@ -408,6 +409,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
+  if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
   const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
   const { report, markdown } = await runGate(plan, { log: lines.log, progress: lines.progress });
   process.stdout.write(`${markdown}\ngate: ${join(plan.out_dir, 'gate.md')}\n`);

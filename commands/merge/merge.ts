@@ -66,6 +66,7 @@ const COUNTERS_MERGE = {
   retries: 'sum',
   errors: 'sum',
   claim_failures: 'sum',
+  dlq_over_budget: 'sum',
   batches: 'sum',
   acked: 'sum',
   // Each part's aggregator had its own dedup store: sizes add up (peaks too, as an upper bound:
@@ -189,7 +190,7 @@ function mergeTotals(results: readonly RunResult[]): Totals {
 
 /** The aggregators' self-reported counters as COUNTERS_MERGE says each combines. */
 function mergeSelfReported(results: readonly RunResult[]): AggregatorCounters {
-  const selfReported = Object.fromEntries(COUNTER_KEYS.map((key) => [key, sum(results.map((r) => r.aggregator.self_reported[key]))])) as unknown as AggregatorCounters;
+  const selfReported = Object.fromEntries(COUNTER_KEYS.map((key) => [key, sum(results.map((r) => r.aggregator.self_reported[key] ?? 0))])) as unknown as AggregatorCounters;
   const stores = mergeStoreSizes(results.map((r) => r.aggregator.self_reported.dedup_store));
   if (stores) selfReported.dedup_store = stores;
   return selfReported;

@@ -7,7 +7,7 @@
 // The runs are the campaign runner's (commands/campaign/campaign.ts); the table is reports/perf.ts's.
 // Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { EXIT, UsageError } from '../../cli/exit.ts';
@@ -22,6 +22,7 @@ import type { CompareRun } from '../../reports/compare.ts';
 import { strictParser } from '../bench/bench.ts';
 import { commandLine, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
 import { atRate } from '../compare/compare.ts';
+import { makeDirectory } from '../../cli/output.ts';
 
 export const DEFAULT_PERF_REPLICATES = 3;
 export const DEFAULT_PERF_DURATION = '10s';
@@ -155,7 +156,7 @@ export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => vo
   const log = deps.log ?? (() => {});
   const now = deps.now ?? (() => new Date());
   const started = now();
-  mkdirSync(plan.out_dir, { recursive: true });
+  makeDirectory(plan.out_dir);
   let mosquitto: MosquittoBroker | undefined;
   try {
     if (plan.variants.some((v) => v.broker === 'mosquitto')) mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 0 });

@@ -155,6 +155,11 @@ function redisPersistence(url: string, keyPrefix: string): AedesOptions['persist
   // ioredis reads the whole URL: host, port, database, user and password.
   // Fail fast if Redis is down rather than queueing commands while clients wait.
   const conn = new Redis(url, { keyPrefix, maxRetriesPerRequest: 3 });
+  // One line per distinct error (ioredis repeats it on every reconnect attempt), never its stack.
+  let lastError = '';
+  conn.on('error', (error: Error) => {
+    if (error.message !== lastError) process.stderr.write(`embedded broker: redis persistence: ${(lastError = error.message)}\n`);
+  });
   return aedesPersistenceRedis({ conn }) as AedesOptions['persistence'];
 }
 

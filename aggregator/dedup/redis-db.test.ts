@@ -1,0 +1,55 @@
+// Issue 21: a Redis URL's database index (redis://host:port/5) is honoured, or refused when the
+// server has no such database; ioredis alone went on in database 0 then. Against the machine's Redis.
+
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisDedupStore } from './redis.ts';
+import { parseDedupSpec } from './registry.ts';
+import { deleteKeysWithPrefix } from '../../engine/broker/redis-keys.ts';
+
+const BASE = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `chaosbench:test-db:${randomUUID()}:`;
+const admins = [0, 5].map((db) => new Redis(`${BASE}/${db}`, { maxRetriesPerRequest: 2 }));
+const [db0, db5] = admins as [Redis, Redis];
+
+afterAll(async () => {
+  for (const admin of admins) {
+    const keys = await admin.keys(`${prefix}*`);
+    if (keys.length > 0) await admin.del(...keys);
+    admin.disconnect();
+  }
+});
+
+describe('RedisDedupStore: the database index of its URL', () => {
+  it('claims land in database 5 for redis://…/5, none in database 0', async () => {
+    const store = new RedisDedupStore({ url: `${BASE}/5`, keyPrefix: prefix });
+    try {
+      await store.open();
+      expect(await store.claimMany(['e1', 'e2'], 60_000)).toEqual(['new', 'new']);
+    } finally {
+      await store.close();
+    }
+    expect(await db5.exists(`${prefix}e1`, `${prefix}e2`)).toBe(2);
+    expect(await db0.exists(`${prefix}e1`, `${prefix}e2`)).toBe(0);
+    // The harness's clean-up after a run removes them from the same database.
+    expect(await deleteKeysWithPrefix(`${BASE}/5`, prefix)).toBe(2);
+    expect(await db5.exists(`${prefix}e1`)).toBe(0);
+  });
+
+  it('redis://…/99, past the server\'s databases: open() refuses, naming the index; no key is written anywhere', async () => {
+    const store = new RedisDedupStore({ url: `${BASE}/99`, keyPrefix: prefix });
+    try {
+      await expect(store.open()).rejects.toThrow("redis database 99 cannot be selected: ERR DB index is out of range (see the server's 'databases' setting)");
+    } finally {
+      await store.close();
+    }
+    await expect(deleteKeysWithPrefix(`${BASE}/99`, prefix)).rejects.toThrow('redis database 99 cannot be selected');
+    expect(await db0.keys(`${prefix}*`)).toEqual([]);
+  });
+
+  it('a path that is not a database index is refused when the spec is parsed', () => {
+    expect(parseDedupSpec('redis://127.0.0.1:6379/5')).toEqual({ kind: 'redis', url: 'redis://127.0.0.1:6379/5' });
+    expect(() => parseDedupSpec('redis://127.0.0.1:6379/abc')).toThrow("the path of a Redis URL is its database index, a number like /5, got '/abc'");
+  });
+});
