@@ -19,7 +19,7 @@ async function runPlanted(row: SourceMutation) {
   const outcome = await runTypeScript(
     'node_modules/vitest/vitest.mjs',
     ['run', row.test.file, '-t', row.test.name, '--config', 'tests/mutations.config.ts', '--reporter', 'dot'],
-    { env: { CHAOSBENCH_PLANT: row.id, CHAOSBENCH_PLANT_REPORT: report }, timeout_ms: 120_000 },
+    { env: { CHAOSBENCH_PLANT: row.id, CHAOSBENCH_PLANT_REPORT: report, NO_COLOR: '1', FORCE_COLOR: '0' }, timeout_ms: 120_000 },
   );
   let applied = 0;
   try {
