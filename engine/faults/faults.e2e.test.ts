@@ -299,6 +299,8 @@ interface CrashRun {
 async function consumerCrashRun(mutation?: Mutation): Promise<CrashRun> {
   const scenario = small(consumerCrash, [warmup(), phase('crashes', 3.5, 300, [{ kind: 'consumer-crash', at_s: 1, every_s: 0, downtime_ms: 500 }])], (s) => {
     s.aggregator.sink_delay_ms = CRASH_SINK_DELAY_MS;
+    // The control's lost events never come: a drain waits that long for them (the rest drains in ~1.5 s).
+    s.drain_timeout_s = 8;
   });
   // RunResult does not expose the aggregator's pid or restart count (self_reported holds only
   // the pipeline counters), so the `during` hook watches the process itself.
@@ -360,13 +362,21 @@ interface BrokerKillRun {
 async function brokerKillRun(mutation?: 'noop-broker-kill'): Promise<BrokerKillRun> {
   const scenario = small(brokerKill, [warmup(), phase('kill', 3, 300, [{ kind: 'broker-kill', at_s: 1, every_s: 0, downtime_ms: 500 }]), phase('recover', 1, 300)], (s) => {
     s.broker = { persistence: 'memory' };
+    // A slow aggregator (batches of 20, 100 ms each: ~200 events/s against 300 offered) that reads
+    // no more than 20 ahead, so the broker holds a queue for it when it dies, and memory
+    // persistence loses that queue whatever the order the clients reconnect in. (Without it the
+    // loss was only what reached the new broker before the aggregator subscribed again: 0 in some runs.)
+    Object.assign(s.aggregator, { batch_size: 20, sink_delay_ms: 100, max_in_flight: 20 });
+    // What was lost never comes: a drain waits that long for it (the rest drains in ~2 s).
+    s.drain_timeout_s = 8;
   });
   const broker_pids: (number | undefined)[] = [];
   const during: Parameters<typeof runScenario>[0]['during'] = async ({ broker, start_us }) => {
     const first = broker.pid;
     broker_pids.push(first);
-    // Bounded by the kill phase (1 s in, 0.5 s down) and a restart: a new pid, or none seen.
-    const deadline = start_us / 1000 + 4_000;
+    // Bounded: the kill comes 1.5 s in and the broker is down 0.5 s; a restart on a loaded machine
+    // may take seconds more. A no-op kill leaves the first pid, so this runs to its deadline.
+    const deadline = start_us / 1000 + 12_000;
     while (Date.now() < deadline) {
       if (broker.pid !== undefined && broker.pid !== first) {
         broker_pids.push(broker.pid);
