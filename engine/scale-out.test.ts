@@ -14,7 +14,11 @@
 // claims table (one for every aggregator on the database) joins the sink's transaction in front of
 // an append-mode sink, which has no key to fall back on. The third is the control that shows the
 // assertions can fail: dedup private to each aggregator (memory) in front of an append-mode sink
-// lets the copies that the round-robin hands to the other member into the sink.
+// lets the copies that the round-robin hands to the other member into the sink. Two more controls
+// (issue 22) rerun the kill runs with a planted break, ack on receipt and the PostgreSQL claim in a
+// transaction of its own, and expect the same checks to fail: with every commit held SINK_DELAY_MS,
+// the kill always lands on messages received and not yet durable (asserted from the victim's last
+// counters report before it), and they are lost.
 //
 // Mosquitto routes a shared subscription round-robin over the group's sessions whether or not
 // their clients are connected: while one member is dead its persistent session keeps getting its
@@ -37,6 +41,7 @@ import { sleep } from '../aggregator/clock.ts';
 import { deriveSeed, seededRandom } from '../aggregator/random.ts';
 import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL } from '../aggregator/dedup/redis.ts';
+import { notYetDurable, reportWith, withMutations } from '../test-support/mutations.ts';
 
 const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const DATABASE_URL = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
@@ -50,16 +55,6 @@ const SEED = 7;
 const SINK_DELAY_MS = 200;
 const EVENTS = 3_000;
 const RATE = 500;
-
-/** Runs `body` with the aggregators allowed a planted break (config.ts `mutation`), for the control runs. */
-async function withMutations<T>(body: () => Promise<T>): Promise<T> {
-  process.env.CHAOSBENCH_ALLOW_MUTATIONS = '1';
-  try {
-    return await body();
-  } finally {
-    delete process.env.CHAOSBENCH_ALLOW_MUTATIONS;
-  }
-}
 
 /** Unique per test: topic, share group, client ids, sink schema and dedup namespace. */
 function runNames(label: string) {
@@ -295,7 +290,7 @@ async function killRun(names: RunNames, overrides: Partial<AggregatorConfig>, ev
       killed = (async () => {
         // The kill must land with messages received and not yet durable (the sink delay holds each
         // batch ~SINK_DELAY_MS): wait, bounded, for a report that shows some, and kill right after it.
-        before_kill = await reportWith(victim, (counters) => inFlight(counters) > 0, 5_000);
+        before_kill = await reportWith(victim, (counters) => notYetDurable(counters) > 0, 5_000);
         const down = performance.now();
         const sentAtKill = sent;
         await victim.kill();
@@ -315,33 +310,12 @@ async function killRun(names: RunNames, overrides: Partial<AggregatorConfig>, ev
     published,
     figures,
     before_kill,
-    in_flight_at_kill: before_kill ? inFlight(before_kill) : 0,
+    in_flight_at_kill: before_kill ? notYetDurable(before_kill) : 0,
     downtime_ms,
     sent_while_down,
     publish_ms: published.done_ms - publishStarted,
     settle_ms: settled - publishStarted,
   };
-}
-
-/** Received and not yet durable: neither committed, absorbed as a duplicate nor dead-lettered. */
-function inFlight(counters: AggregatorCounters): number {
-  return counters.received - counters.committed - counters.duplicates_absorbed - counters.duplicates_absorbed_by_sink - counters.dlq;
-}
-
-/** The next counters report of `aggregator` that satisfies `test` (its last report if none does within `timeout_ms`). */
-function reportWith(aggregator: AggregatorProcess, test: (counters: AggregatorCounters) => boolean, timeout_ms: number): Promise<AggregatorCounters | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      unsubscribe();
-      resolve(aggregator.counters);
-    }, timeout_ms);
-    const unsubscribe = aggregator.onCounters((counters) => {
-      if (!test(counters)) return;
-      clearTimeout(timer);
-      unsubscribe();
-      resolve(counters);
-    });
-  });
 }
 
 /** The checks common to every kill run: nothing lost, nothing twice, nothing dead-lettered, both did a share. */
