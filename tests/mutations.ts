@@ -2,7 +2,8 @@
 // fail on it. Two kinds:
 // - 'source': a one-line change of the source, applied as the module loads (tests/mutations.config.ts)
 //   while the named test runs in a child vitest; tests/mutations.test.ts runs each and expects it to
-//   fail. Cheap: the suite runs them.
+//   fail. Cheap: the suite runs them. The change reaches the test's own process only, never a child
+//   process (a forked aggregator, `npm run gate`).
 // - 'control': a test-only switch (aggregator/config.ts `mutation`, engine/run.ts `mutation`,
 //   refused without CHAOSBENCH_ALLOW_MUTATIONS=1) that a control run inside the named end-to-end file
 //   turns on, asserting that the property's checks fail. They run with their file.
