@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../cli/exit.ts';
-import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG, SETTING_FLAGS } from './config.ts';
+import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG, SCENARIO_SETTING_NAMES, SETTING_FLAGS } from './config.ts';
 import { parseAggregatorArgs, validateAggregatorConfig } from './main.ts';
 
 const problemsOf = (changes: Record<string, unknown>) => {
@@ -53,6 +53,15 @@ describe('the aggregator configuration', () => {
         'retry.max_attempts must be a positive integer, got 0',
       ].join('\n'),
     );
+  });
+
+  it('refuses a planted break (mutation) unless told mutations are allowed, and never from a flag or a scenario', async () => {
+    expect(problemsOf({ mutation: 'ack-on-receipt' })).toEqual(['mutation is a planted break for tests only: refused unless CHAOSBENCH_ALLOW_MUTATIONS=1']);
+    expect(checkAggregatorConfig({ ...DEFAULT_AGGREGATOR_CONFIG, mutation: 'ack-on-receipt' }, { allow_mutations: true }).ok).toBe(true);
+    expect(checkAggregatorConfig({ ...DEFAULT_AGGREGATOR_CONFIG, mutation: 'nope' }, { allow_mutations: true })).toMatchObject({ ok: false, problems: [expect.stringContaining('mutation must be')] });
+    expect(SETTING_FLAGS.map((f) => f.name)).not.toContain('mutation');
+    expect(SCENARIO_SETTING_NAMES).not.toContain('mutation');
+    await expect(parseAggregatorArgs(['--mutation', 'ack-on-receipt'])).rejects.toThrow();
   });
 
   it('checks the relations between settings: HTTP-only needs a port, bare takes none, the sqlite dedup store needs a SQLite sink', () => {

@@ -21,6 +21,14 @@ import { parseSinkSpec, type SinkSpec } from './sink/spec.ts';
 /** broker_url of an aggregator that takes events over HTTP only. */
 export const NO_BROKER = 'none';
 
+/**
+ * Planted breaks (test only, see `mutation`): 'ack-on-receipt' acks each message as it arrives,
+ * before anything is durable; 'claim-outside-transaction' makes a store that would claim inside the
+ * sink's transaction claim first, in its own (a crash between the two loses the event).
+ */
+export const MUTATIONS = ['ack-on-receipt', 'claim-outside-transaction'] as const;
+export type Mutation = (typeof MUTATIONS)[number];
+
 /** How the standalone command's parser (yargs) reads a setting's flag. */
 type FlagType = { type: 'string' | 'number' | 'boolean' } | { choices: readonly (string | number)[] };
 
@@ -305,6 +313,13 @@ export const SETTINGS = {
    */
   bare: setting(BOOLEAN, { flag: 'bare', default: false, help: 'ack on receipt, no validation/dedup/sink: the baseline for capacity comparisons' }),
   retry: setting(RETRY, { default: DEFAULT_RETRY_POLICY }),
+  /**
+   * Test only: a planted break of a safety property (MUTATIONS), so a test can show that it fails
+   * without the property (tests/mutations.test.ts lists them). No flag, not a scenario field: a test
+   * sets it over IPC, and checkAggregatorConfig refuses it unless told mutations are allowed
+   * (main.ts: CHAOSBENCH_ALLOW_MUTATIONS=1).
+   */
+  mutation: setting(oneOf(MUTATIONS, MUTATIONS.map((m) => `'${m}'`).join(' or ')), {}),
 };
 
 type Settings = typeof SETTINGS;
@@ -379,11 +394,12 @@ export type CheckedConfig = { ok: true; config: AggregatorConfig; dedup: DedupSp
  * The one check of a whole configuration, each problem named by its flag. Checks types too: over
  * IPC the object is plain JSON that no flag parser has typed. Gives the parsed dedup store and sink.
  */
-export function checkAggregatorConfig(config: unknown): CheckedConfig {
+export function checkAggregatorConfig(config: unknown, options: { allow_mutations?: boolean } = {}): CheckedConfig {
   if (typeof config !== 'object' || config === null) return { ok: false, problems: [`the aggregator's configuration must be an object, got ${JSON.stringify(config)}`] };
   const values = config as Record<string, unknown>;
   const { problems, read } = readSettings(values, SETTING_NAMES, (name) => TABLE[name].flag ?? name, (name) => !('default' in TABLE[name]));
   if (values.broker_url === NO_BROKER && values.http_port === undefined) problems.push(`broker '${NO_BROKER}' leaves nothing to take events from: give --http-port too`);
+  if (values.mutation !== undefined && options.allow_mutations !== true) problems.push('mutation is a planted break for tests only: refused unless CHAOSBENCH_ALLOW_MUTATIONS=1');
   if (values.http_port !== undefined && values.bare === true) problems.push('http-port cannot be combined with bare (the bare baseline acks MQTT deliveries only)');
   const dedup = read.dedup as DedupSpec | undefined;
   const sink = read.sink as SinkSpec | undefined;

@@ -79,7 +79,7 @@ type CheckedOk = Extract<CheckedConfig, { ok: true }>;
 
 /** The one check of a configuration (config.ts), as a UsageError naming every bad field; gives the parsed dedup store and sink. */
 export function validateAggregatorConfig(config: unknown): CheckedOk {
-  const checked = checkAggregatorConfig(config);
+  const checked = checkAggregatorConfig(config, { allow_mutations: process.env.CHAOSBENCH_ALLOW_MUTATIONS === '1' });
   if (!checked.ok) throw new UsageError(checked.problems.join('\n'));
   return checked;
 }

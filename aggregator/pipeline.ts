@@ -30,6 +30,7 @@ import { nowMicros } from './clock.ts';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.ts';
 import { classifyFailure, isEventFault } from './failure.ts';
 import type { Random } from './random.ts';
+import type { Mutation } from './config.ts';
 
 export type ClaimOrder = 'transactional' | 'claim-first' | 'commit-first';
 
@@ -153,6 +154,8 @@ export interface PipelineOptions {
   dlq_max_bytes?: number;
   /** Told each batch's seconds from its turn at the sink to its last ack (the metrics' histogram). */
   observeBatch?: (seconds: number) => void;
+  /** Test only: a planted break (config.ts MUTATIONS); never set in production. */
+  mutation?: Mutation;
 }
 
 interface Valid {
@@ -199,6 +202,8 @@ export class Pipeline {
     if (store.claimerFor?.(sink)) this.order = 'transactional';
     else if (store.durable) this.order = 'commit-first';
     else this.order = 'claim-first';
+    // Planted break (test only): a durable claim in its own transaction before the sink's.
+    if (options.mutation === 'claim-outside-transaction' && this.order === 'transactional') this.order = 'claim-first';
     if (this.order === 'commit-first' && sink.mode !== 'idempotent') {
       throw new Error(
         `dedup store '${store.kind}' keeps claims outside the sink's transaction, so the sink must be idempotent (got sink mode '${sink.mode}')`,
@@ -222,6 +227,11 @@ export class Pipeline {
     this.counters.received++;
     if (this.pending.length === 0) this.pendingSince = performance.now();
     if (message.dup) this.counters.broker_redeliveries++;
+    if (this.options.mutation === 'ack-on-receipt') {
+      // Planted break (test only): acked before anything is durable; the later ack does nothing.
+      message.ack({ status: 'committed', event_id: '' });
+      message = { ...message, ack: () => {} };
+    }
     this.pending.push(message);
     if (this.pending.length >= this.options.batch_size) this.flushNow();
     // While a commit is in progress the batch keeps filling (group commit): it is cut when that

@@ -112,6 +112,7 @@ export class AggregatorService {
         dlq_max_bytes: config.dlq_max_bytes,
         random: seededRandom(deriveSeed(config.seed, 'aggregator.retry')),
         observeBatch: this.metrics.observeBatch,
+        ...(config.mutation === undefined ? {} : { mutation: config.mutation }),
       },
       (error) => {
         this.log(`batch could not be made durable, left un-acked for redelivery: ${String(error)}`);

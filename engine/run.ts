@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/service.ts';
+import type { Mutation } from '../aggregator/config.ts';
 import { emptyCounters } from '../aggregator/pipeline.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
@@ -82,7 +83,14 @@ export interface RunOptions {
    * time (µs): the hook that process-level interventions (a pause, a kill) use. Awaited before the
    * drain; it must finish by itself.
    */
-  during?: (control: { aggregator: AggregatorProcess; start_us: number }) => Promise<void>;
+  during?: (control: { aggregator: AggregatorProcess; broker: BrokerHandle; start_us: number }) => Promise<void>;
+  /**
+   * Test only: a planted break, so a test can show that its checks fail without the property
+   * (tests/mutations.test.ts). The aggregator's (aggregator/config.ts MUTATIONS) go to it in its
+   * configuration; 'noop-broker-kill' makes the broker-kill fault kill nothing. Refused unless
+   * CHAOSBENCH_ALLOW_MUTATIONS=1.
+   */
+  mutation?: Mutation | 'noop-broker-kill';
   /**
    * This process's share of a run driven by several harness processes (--shard 2/3): it publishes
    * only its shard's publishers' events, to its own topics, consumed by its own aggregator.
@@ -124,6 +132,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   const unsupported = targetProblems(scenario, aggregatorKind, describeTarget(aggregatorKind, scenario.target?.command));
   if (unsupported.length > 0) throw new Error(unsupported.join('; '));
   if (aggregatorKind === 'external' && options.during) throw new Error('a during hook needs the reference aggregator (it is handed its process)');
+  if (options.mutation !== undefined && process.env.CHAOSBENCH_ALLOW_MUTATIONS !== '1') throw new Error('mutation is a planted break for tests only: refused unless CHAOSBENCH_ALLOW_MUTATIONS=1');
   const started = new Date();
   const runId = makeRunId(scenario.name, started);
   // In topic roots and client ids: shards started in the same second on machines whose harness has
@@ -203,6 +212,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       seed: scenario.seed,
       bare: aggregatorKind === 'none',
       ...(options.metrics ? { metrics_port: 0 } : {}),
+      ...(options.mutation === undefined || options.mutation === 'noop-broker-kill' ? {} : { mutation: options.mutation }),
     };
     // The run's dedup claims on a shared Redis or PostgreSQL go to a place of the run's own, removed
     // afterwards. A PostgreSQL store's schema is named after the run's tag exactly like a PostgreSQL
@@ -259,6 +269,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         agg.restarts++;
       },
       killBroker: async (downtimeMs) => {
+        // Planted break (test only): the fault strikes and counts, and nothing is killed.
+        if (options.mutation === 'noop-broker-kill') return sleep(downtimeMs);
         await cpu.around(() => brokerHandle.kill());
         await sleep(downtimeMs);
         await brokerHandle.restart();
@@ -309,7 +321,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       onCompletion: (listener) => agg.onCounters(listener),
       onStarted: (start_us) => {
         systemFaults = scheduleSystemFaults(scenario, start_us, controls);
-        if (reference) during = options.during?.({ aggregator: reference, start_us });
+        if (reference) during = options.during?.({ aggregator: reference, broker: brokerHandle, start_us });
       },
       onTick: (status) => {
         ticks = ticks.then(async () => {

@@ -14,7 +14,11 @@
 // claims table (one for every aggregator on the database) joins the sink's transaction in front of
 // an append-mode sink, which has no key to fall back on. The third is the control that shows the
 // assertions can fail: dedup private to each aggregator (memory) in front of an append-mode sink
-// lets the copies that the round-robin hands to the other member into the sink.
+// lets the copies that the round-robin hands to the other member into the sink. Two more controls
+// (issue 22) rerun the kill runs with a planted break, ack on receipt and the PostgreSQL claim in a
+// transaction of its own, and expect the same checks to fail: with every commit held SINK_DELAY_MS,
+// the kill always lands on messages received and not yet durable (asserted from the victim's last
+// counters report before it), and they are lost.
 //
 // Mosquitto routes a shared subscription round-robin over the group's sessions whether or not
 // their clients are connected: while one member is dead its persistent session keeps getting its
@@ -37,11 +41,20 @@ import { sleep } from '../aggregator/clock.ts';
 import { deriveSeed, seededRandom } from '../aggregator/random.ts';
 import { DEFAULT_DATABASE_URL } from '../aggregator/postgres.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL } from '../aggregator/dedup/redis.ts';
+import { notYetDurable, reportWith, withMutations } from '../test-support/mutations.ts';
 
 const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const DATABASE_URL = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
 const SEED = 7;
+/**
+ * Every commit waits this long first, so each aggregator always holds a batch received and not yet
+ * durable: the kill lands on one (asserted), which is what ack-after-commit and the claim order must
+ * survive. Without it a commit took ~2 ms and the kill almost never found anything in flight.
+ */
+const SINK_DELAY_MS = 200;
+const EVENTS = 3_000;
+const RATE = 500;
 
 /** Unique per test: topic, share group, client ids, sink schema and dedup namespace. */
 function runNames(label: string) {
@@ -221,7 +234,10 @@ async function settle(
       quietSince = now;
     }
     const idle = processes.every((aggregator) => aggregator.counters !== undefined && aggregator.counters.acked === aggregator.counters.received);
-    if (figures.distinct + figures.dlq >= expected && idle && now - quietSince >= options.quiet_ms) return figures;
+    // Complete: settled after quiet_ms. Incomplete but idle for 5× as long: nothing more is coming, and
+    // the figures (events missing) fail the caller's checks rather than a timeout.
+    const complete = figures.distinct + figures.dlq >= expected;
+    if (idle && now - quietSince >= (complete ? options.quiet_ms : 5 * options.quiet_ms)) return figures;
     if (now > deadline) {
       throw new Error(
         `not settled within ${options.timeout_ms} ms: ${figures.distinct}/${expected} distinct events in the sink, ` +
@@ -239,6 +255,8 @@ interface KillRun {
   figures: SinkFigures;
   /** The victim's counters as last reported before the kill, and its downtime (kill → ready again). */
   before_kill: AggregatorCounters | undefined;
+  /** Of those, received and not yet durable (committed, absorbed or dead-lettered): what the kill put at risk. */
+  in_flight_at_kill: number;
   downtime_ms: number;
   /** Events published between the kill and the restarted victim being subscribed again. */
   sent_while_down: number;
@@ -270,7 +288,9 @@ async function killRun(names: RunNames, overrides: Partial<AggregatorConfig>, ev
       // half of that (~600 + copies) however long the restart takes, under max_queued_messages.
       if (index !== Math.floor(events * 0.6)) return;
       killed = (async () => {
-        before_kill = victim.counters;
+        // The kill must land with messages received and not yet durable (the sink delay holds each
+        // batch ~SINK_DELAY_MS): wait, bounded, for a report that shows some, and kill right after it.
+        before_kill = await reportWith(victim, (counters) => notYetDurable(counters) > 0, 5_000);
         const down = performance.now();
         const sentAtKill = sent;
         await victim.kill();
@@ -290,6 +310,7 @@ async function killRun(names: RunNames, overrides: Partial<AggregatorConfig>, ev
     published,
     figures,
     before_kill,
+    in_flight_at_kill: before_kill ? notYetDurable(before_kill) : 0,
     downtime_ms,
     sent_while_down,
     publish_ms: published.done_ms - publishStarted,
@@ -316,6 +337,8 @@ async function expectExactlyOnce(names: RunNames, run: KillRun, events: number):
   expect(a!.committed).toBeGreaterThan(events / 5);
   expect(b!.committed).toBeGreaterThan(events / 5);
   expect(run.before_kill?.committed ?? 0, 'the victim had committed before it was killed').toBeGreaterThan(0);
+  // The kill landed where the test claims: the victim held messages received and not yet durable.
+  expect(run.in_flight_at_kill, 'messages received but not yet durable at the kill').toBeGreaterThan(0);
   expect(run.group[1].counters?.received ?? 0, 'the restarted victim got its queued share').toBeGreaterThan(0);
 }
 
@@ -333,11 +356,22 @@ function summary(label: string, run: KillRun, events: number, rate: number, abso
 }
 
 describe('scale-out: two aggregators on one Mosquitto shared subscription', () => {
+  /** The shared Redis namespace's kill run (commit-first). */
+  const redisRun = (names: RunNames, extra: Partial<AggregatorConfig> = {}) =>
+    killRun(names, { dedup: 'redis', dedup_namespace: names.namespace, sink_delay_ms: SINK_DELAY_MS, ...extra }, EVENTS, RATE);
+  /** The shared PostgreSQL claims' kill run (transactional) in front of an append-mode sink; removes its claims afterwards. */
+  const postgresRun = async (names: RunNames, extra: Partial<AggregatorConfig> = {}) => {
+    const run = await killRun(names, { dedup: 'postgres', sink_mode: 'append', sink_delay_ms: SINK_DELAY_MS, ...extra }, EVENTS, RATE);
+    cleanups.push(async () => {
+      await database.query('DELETE FROM chaosbench.dedup WHERE event_id = ANY($1::text[])', [run.published.ids]);
+    });
+    return run;
+  };
+
   it('with a shared Redis dedup namespace and one PostgreSQL sink, a SIGKILL mid-run loses nothing and commits nothing twice', async () => {
     const names = runNames('r');
-    const events = 3_000;
-    const rate = 500;
-    const run = await killRun(names, { dedup: 'redis', dedup_namespace: names.namespace }, events, rate);
+    const events = EVENTS;
+    const run = await redisRun(names);
     expect(run.group[0].claim_order).toBe('commit-first');
     await expectExactlyOnce(names, run, events);
     // Commit-first: every copy and every redelivery reached the sink and was absorbed by its key.
@@ -347,19 +381,15 @@ describe('scale-out: two aggregators on one Mosquitto shared subscription', () =
     expect((await redisKeys(`${DEFAULT_REDIS_KEY_PREFIX}${names.namespace}:`)).length).toBe(events);
     for (const client of names.clients) expect(await redisKeys(`${DEFAULT_REDIS_KEY_PREFIX}${client}:`)).toEqual([]);
     const selfReported = run.group.reduce((sum, aggregator) => sum + aggregator.totalCounters()!.duplicates_absorbed_by_sink, 0);
-    console.log(summary('redis', run, events, rate, `absorbed by the sink's key ${absorbedBySink} (self-reported ${selfReported})`));
+    console.log(summary('redis', run, events, RATE, `absorbed by the sink's key ${absorbedBySink} (self-reported ${selfReported})`));
   });
 
   it('with the shared PostgreSQL dedup table in front of an append-mode sink (no key to fall back on), the same holds', async () => {
     const names = runNames('p');
-    const events = 3_000;
-    const rate = 500;
+    const events = EVENTS;
     // The claims share the sink's transaction, and their table (chaosbench.dedup) is one for every
     // aggregator on the database: here the dedup store alone keeps the copies out of the sink.
-    const run = await killRun(names, { dedup: 'postgres', sink_mode: 'append' }, events, rate);
-    cleanups.push(async () => {
-      await database.query('DELETE FROM chaosbench.dedup WHERE event_id = ANY($1::text[])', [run.published.ids]);
-    });
+    const run = await postgresRun(names);
     expect(run.group[0].claim_order).toBe('transactional');
     await expectExactlyOnce(names, run, events);
     expect(run.figures.deliveries).toBe(events);
@@ -370,7 +400,26 @@ describe('scale-out: two aggregators on one Mosquitto shared subscription', () =
     expect(rows[0]!.claims).toBe(events);
     const absorbed = run.group.reduce((sum, aggregator) => sum + aggregator.totalCounters()!.duplicates_absorbed, 0);
     expect(absorbed).toBeGreaterThan(0);
-    console.log(summary('postgres+append', run, events, rate, `absorbed by the shared claims ${absorbed} (self-reported)`));
+    console.log(summary('postgres+append', run, events, RATE, `absorbed by the shared claims ${absorbed} (self-reported)`));
+  });
+
+  // Controls (tests/mutations.test.ts lists them): the same kill runs with the property broken must
+  // fail the same checks, with the kill landing on messages in flight; else the checks prove nothing.
+  it('control: acked on receipt (mutation ack-on-receipt), the Redis kill run loses the in-flight messages', async () => {
+    const names = runNames('ra');
+    const run = await withMutations(() => redisRun(names, { mutation: 'ack-on-receipt' }));
+    expect(run.in_flight_at_kill, 'messages received but not yet durable at the kill').toBeGreaterThan(0);
+    await expect(expectExactlyOnce(names, run, EVENTS)).rejects.toThrow(/events lost/);
+    console.log(summary('control ack-on-receipt', run, EVENTS, RATE, `in flight at the kill ${run.in_flight_at_kill}, ${EVENTS - run.figures.distinct} lost`));
+  });
+
+  it('control: the PostgreSQL claim outside the sink\'s transaction (mutation claim-outside-transaction), the kill run loses events', async () => {
+    const names = runNames('pa');
+    const run = await withMutations(() => postgresRun(names, { mutation: 'claim-outside-transaction' }));
+    expect(run.group[0].claim_order).toBe('claim-first');
+    expect(run.in_flight_at_kill, 'messages received but not yet durable at the kill').toBeGreaterThan(0);
+    await expect(expectExactlyOnce(names, run, EVENTS)).rejects.toThrow(/events lost/);
+    console.log(summary('control claim-outside-transaction', run, EVENTS, RATE, `in flight at the kill ${run.in_flight_at_kill}, ${EVENTS - run.figures.distinct} lost`));
   });
 
   it('control: with dedup private to each aggregator and an append-mode sink, duplicates do reach the sink', async () => {

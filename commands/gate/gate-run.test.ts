@@ -36,10 +36,22 @@ const PLANTED_2PCT_DELAY_MS = 0.35;
 
 const gate = (args: string[]) => runChaosbench('gate', args, { timeout_ms: 230_000 });
 
-/** Exit 3 is allowed only with the gate saying why: invalid runs, or too noisy to decide. */
+/**
+ * Exit 3 is allowed only with the gate saying why, and the report bearing it out: a run invalid, or
+ * a decision the statistics left undecidable and none a regression. A regression the gate called
+ * undecidable (exit 3 for exit 1) fails here (tests/mutations.ts: gate-regression-exit-3).
+ */
 function expectSaysWhyUndecided(report: GateReport) {
+  expect(report.exit).toBe(3);
   expect(['invalid', 'undecidable']).toContain(report.outcome);
   expect(report.message.length).toBeGreaterThan(0);
+  if (report.outcome === 'invalid') {
+    expect(report.runs.some((r) => !r.valid), 'an invalid run').toBe(true);
+    return;
+  }
+  const verdicts = report.decisions.map((d) => d.verdict);
+  expect(verdicts, 'no regression reported as undecidable').not.toContain('regression');
+  expect(verdicts).toContain('undecidable');
 }
 
 it('fails a planted p99 regression (sink commits 60 ms slower), interleaved', { timeout: 240_000 }, async () => {

@@ -19,6 +19,9 @@ import { brokerKill } from '../../scenarios/shipped/broker-kill.ts';
 import { slowSink } from '../../scenarios/shipped/slow-sink.ts';
 import { smoke } from '../../scenarios/shipped/smoke.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
+import { notYetDurable, withMutations } from '../../test-support/mutations.ts';
+import type { Mutation } from '../../aggregator/config.ts';
+import type { AggregatorCounters } from '../../aggregator/pipeline.ts';
 
 const TIMEOUT_MS = 90_000;
 
@@ -276,96 +279,201 @@ describe('publish faults end to end (counted from the sink, not from the fault)'
   );
 });
 
+/**
+ * consumer-crash's sink delay: every commit waits this long first, so the aggregator always holds a
+ * batch received and not yet durable, and the kill lands on one (asserted). Without it a commit took
+ * ~2 ms and a planted ack on receipt lost nothing in 1 run of 2.
+ */
+const CRASH_SINK_DELAY_MS = 200;
+
+interface CrashRun {
+  result: RunResult;
+  rows: EventRow[];
+  pids: number[];
+  restarts: number;
+  firstAliveAfter: boolean;
+  /** Received and not yet durable in the first incarnation's last report before the kill. */
+  in_flight_at_kill: number;
+}
+
+async function consumerCrashRun(mutation?: Mutation): Promise<CrashRun> {
+  const scenario = small(consumerCrash, [warmup(), phase('crashes', 3.5, 300, [{ kind: 'consumer-crash', at_s: 1, every_s: 0, downtime_ms: 500 }])], (s) => {
+    s.aggregator.sink_delay_ms = CRASH_SINK_DELAY_MS;
+    // The control's lost events never come: a drain waits that long for them (the rest drains in ~1.5 s).
+    s.drain_timeout_s = 8;
+  });
+  // RunResult does not expose the aggregator's pid or restart count (self_reported holds only
+  // the pipeline counters), so the `during` hook watches the process itself.
+  const pids: number[] = [];
+  let restarts = -1;
+  let firstAliveAfter = true;
+  let lastOfFirst: AggregatorCounters | undefined;
+  const during: Parameters<typeof runScenario>[0]['during'] = async ({ aggregator, start_us }) => {
+    const first = aggregator.pid!;
+    pids.push(first);
+    const unsubscribe = aggregator.onCounters((counters) => {
+      if (aggregator.pid === first) lastOfFirst = counters;
+    });
+    const deadline = start_us / 1000 + 20_000;
+    // The new pid appears when the replacement is forked; `restarts` is bumped once it is ready.
+    while (Date.now() < deadline) {
+      const pid = aggregator.pid;
+      if (pid !== undefined && pid !== first && aggregator.restarts > 0) {
+        pids.push(pid);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    unsubscribe();
+    restarts = aggregator.restarts;
+    try {
+      process.kill(first, 0);
+    } catch {
+      firstAliveAfter = false;
+    }
+  };
+  const { result, dir } = await run(scenario, { during, ...(mutation ? { mutation } : {}) });
+  return { result, rows: sinkEvents(dir), pids, restarts, firstAliveAfter, in_flight_at_kill: lastOfFirst ? notYetDurable(lastOfFirst) : 0 };
+}
+
+/** What consumer-crash must show: a new process, and nothing lost or doubled. */
+function expectCrashSurvived({ result, rows, pids, restarts, firstAliveAfter }: CrashRun): void {
+  // Not asserted: result.drain.complete (the drain counts the sink, not the killed
+  // incarnation's self-reported acks, so it completes; the ledger below is what matters).
+  expect(pids).toHaveLength(2);
+  expect(pids[1]).not.toBe(pids[0]);
+  expect(firstAliveAfter, 'the first aggregator process is gone').toBe(false);
+  expect(restarts).toBe(1);
+  expect(injectedOf(result, 'consumer-crash')).toMatchObject({ crashes: 1, downtime_ms: 500 });
+  expectNoLossNoDuplicates(result, rows);
+  // Redeliveries after the crash are absorbed: at most one row per event, and every row's
+  // deliveries count says how many reached the sink.
+  const sinkAbsorbed = rows.reduce((sum, r) => sum + r.deliveries - 1, 0);
+  expect(sinkAbsorbed).toBe(result.totals.absorbed_by_sink);
+}
+
+interface BrokerKillRun {
+  result: RunResult;
+  rows: EventRow[];
+  /** The broker's pid at the start and after the kill (a new process), as the `during` hook saw them. */
+  broker_pids: (number | undefined)[];
+}
+
+async function brokerKillRun(mutation?: 'noop-broker-kill'): Promise<BrokerKillRun> {
+  const scenario = small(brokerKill, [warmup(), phase('kill', 3, 300, [{ kind: 'broker-kill', at_s: 1, every_s: 0, downtime_ms: 500 }]), phase('recover', 1, 300)], (s) => {
+    s.broker = { persistence: 'memory' };
+    // A slow aggregator (batches of 20, 100 ms each: ~200 events/s against 300 offered) that reads
+    // no more than 20 ahead, so the broker holds a queue for it when it dies, and memory
+    // persistence loses that queue whatever the order the clients reconnect in. (Without it the
+    // loss was only what reached the new broker before the aggregator subscribed again: 0 in some runs.)
+    Object.assign(s.aggregator, { batch_size: 20, sink_delay_ms: 100, max_in_flight: 20 });
+    // What was lost never comes: a drain waits that long for it (the rest drains in ~2 s).
+    s.drain_timeout_s = 8;
+  });
+  const broker_pids: (number | undefined)[] = [];
+  const during: Parameters<typeof runScenario>[0]['during'] = async ({ broker, start_us }) => {
+    const first = broker.pid;
+    broker_pids.push(first);
+    // Bounded: the kill comes 1.5 s in and the broker is down 0.5 s; a restart on a loaded machine
+    // may take seconds more. A no-op kill leaves the first pid, so this runs to its deadline.
+    const deadline = start_us / 1000 + 12_000;
+    while (Date.now() < deadline) {
+      if (broker.pid !== undefined && broker.pid !== first) {
+        broker_pids.push(broker.pid);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  };
+  const { result, dir } = await run(scenario, { during, ...(mutation ? { mutation } : {}) });
+  return { result, rows: sinkEvents(dir), broker_pids };
+}
+
+/** What broker-kill must show: a new broker process, and with memory persistence the loss, counted from the sink, reported by the ledger. */
+function expectBrokerKilled({ result, rows, broker_pids }: BrokerKillRun): void {
+  const t = result.totals;
+  expect(injectedOf(result, 'broker-kill')).toMatchObject({ kills: 1, downtime_ms: 500 });
+  expect(broker_pids, 'the broker pid before the kill and a new one after it').toHaveLength(2);
+  expect(broker_pids[1]).not.toBe(broker_pids[0]);
+  // The killed broker and its restart are two processes: both counted, the aggregator once.
+  const roles = Object.fromEntries(result.cost!.processes.map((p) => [p.role, p]));
+  expect(roles.broker).toMatchObject({ incarnations: 2 });
+  expect(roles.broker!.cpu_s).toBeGreaterThan(0);
+  expect(roles.aggregator).toMatchObject({ incarnations: 1 });
+  expect(t.published).toBe(100 + 900 + 300);
+  expect(t.unexpected).toBe(0);
+  expect(t.sink_duplicates).toBe(0);
+  // Independently: the sink holds exactly unique_committed published events, once each.
+  expect(distinctCommitted(rows)).toBe(t.unique_committed);
+  expect(rows.length).toBe(t.unique_committed);
+  // What happens with memory persistence (observed: ~470 of 1,300 lost, lost_unacked 0): the
+  // broker's queue and the aggregator's subscription die with it. The publishers' QoS 1
+  // publishes wait out the downtime and are acked by the new broker before the aggregator has
+  // subscribed again, so every event intended from the kill until the aggregator's
+  // resubscription (~1.5 s here) is acked but never delivered: `lost`, contiguous per source.
+  // The loss must be there, and be what the sink is missing (counted from the sink file, not
+  // from the ledger's own sum, which adds up by construction).
+  const missing = t.published - distinctCommitted(rows);
+  expect(missing, 'published events not in the sink').toBeGreaterThan(0);
+  expect(t.lost, 'lost reported by the ledger').toBeGreaterThan(0);
+  expect(t.lost + t.lost_unacked + t.never_sent).toBe(missing);
+  // Events before the kill were all committed; the pipeline works again after it.
+  const warm = result.phases.find((p) => p.name === 'warmup')!;
+  expect(warm.lost).toBe(0);
+  expect(warm.unique_committed).toBe(warm.published);
+  const recover = result.phases.find((p) => p.name === 'recover')!;
+  expect(recover.unique_committed).toBeGreaterThan(0);
+}
+
 describe('system faults end to end', () => {
   it(
-    'consumer-crash (at 1 s, 500 ms down): a new aggregator process replaces the SIGKILLed one; nothing lost or doubled',
+    'consumer-crash (at 1 s, 500 ms down): a new aggregator process replaces the SIGKILLed one, killed holding uncommitted messages; nothing lost or doubled',
     async () => {
-      const scenario = small(consumerCrash, [warmup(), phase('crashes', 3.5, 300, [{ kind: 'consumer-crash', at_s: 1, every_s: 0, downtime_ms: 500 }])]);
-      // RunResult does not expose the aggregator's pid or restart count (self_reported holds only
-      // the pipeline counters), so the `during` hook watches the process itself.
-      const pids: number[] = [];
-      let restarts = -1;
-      let firstAliveAfter = true;
-      const during: Parameters<typeof runScenario>[0]['during'] = async ({ aggregator, start_us }) => {
-        const first = aggregator.pid!;
-        pids.push(first);
-        const deadline = start_us / 1000 + 20_000;
-        // The new pid appears when the replacement is forked; `restarts` is bumped once it is ready.
-        while (Date.now() < deadline) {
-          const pid = aggregator.pid;
-          if (pid !== undefined && pid !== first && aggregator.restarts > 0) {
-            pids.push(pid);
-            break;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-        restarts = aggregator.restarts;
-        try {
-          process.kill(first, 0);
-        } catch {
-          firstAliveAfter = false;
-        }
-      };
-      const { result, dir } = await run(scenario, { during });
-      const rows = sinkEvents(dir);
-      // Not asserted: result.drain.complete (the drain counts the sink, not the killed
-      // incarnation's self-reported acks, so it completes; the ledger below is what matters).
-
-      expect(pids).toHaveLength(2);
-      expect(pids[1]).not.toBe(pids[0]);
-      expect(firstAliveAfter, 'the first aggregator process is gone').toBe(false);
-      expect(restarts).toBe(1);
-      expect(injectedOf(result, 'consumer-crash')).toMatchObject({ crashes: 1, downtime_ms: 500 });
-
-      expectNoLossNoDuplicates(result, rows);
-      // Redeliveries after the crash are absorbed: at most one row per event, and every row's
-      // deliveries count says how many reached the sink.
+      const crash = await consumerCrashRun();
+      expect(crash.in_flight_at_kill, 'messages received but not yet durable at the kill').toBeGreaterThan(0);
+      expectCrashSurvived(crash);
+      const { result, rows, pids } = crash;
       const sinkAbsorbed = rows.reduce((sum, r) => sum + r.deliveries - 1, 0);
-      expect(sinkAbsorbed).toBe(result.totals.absorbed_by_sink);
       console.log(
-        `[consumer-crash] pids ${pids.join(' -> ')}, self-reported seen again ${result.aggregator.self_reported.redelivered}, self-reported absorbed ${result.aggregator.self_reported.duplicates_absorbed}, copies absorbed ${result.totals.copies_absorbed}, absorbed_by_sink ${sinkAbsorbed}, broker_redeliveries ${result.aggregator.self_reported.broker_redeliveries}, published ${result.totals.published}, self-reported acked ${result.aggregator.self_reported.acked}, drain ${JSON.stringify(result.drain)}`,
+        `[consumer-crash] pids ${pids.join(' -> ')}, in flight at the kill ${crash.in_flight_at_kill}, self-reported seen again ${result.aggregator.self_reported.redelivered}, self-reported absorbed ${result.aggregator.self_reported.duplicates_absorbed}, copies absorbed ${result.totals.copies_absorbed}, absorbed_by_sink ${sinkAbsorbed}, broker_redeliveries ${result.aggregator.self_reported.broker_redeliveries}, published ${result.totals.published}, self-reported acked ${result.aggregator.self_reported.acked}, drain ${JSON.stringify(result.drain)}`,
       );
     },
     TIMEOUT_MS,
   );
 
   it(
-    'broker-kill (memory persistence, at 1 s, 500 ms down): the run completes and the ledger adds up (loss reported, not asserted away)',
+    'control: consumer-crash with the aggregator acking on receipt (mutation ack-on-receipt) fails the same checks: the kill loses what it held',
     async () => {
-      const scenario = small(brokerKill, [warmup(), phase('kill', 3, 300, [{ kind: 'broker-kill', at_s: 1, every_s: 0, downtime_ms: 500 }]), phase('recover', 1, 300)], (s) => {
-        s.broker = { persistence: 'memory' };
-      });
-      const { result, dir } = await run(scenario);
-      const rows = sinkEvents(dir);
-      const t = result.totals;
+      const crash = await withMutations(() => consumerCrashRun('ack-on-receipt'));
+      expect(crash.in_flight_at_kill, 'messages received but not yet durable at the kill').toBeGreaterThan(0);
+      expect(() => expectCrashSurvived(crash)).toThrow();
+      expect(crash.result.totals.lost).toBeGreaterThan(0);
+      console.log(`[consumer-crash control] in flight at the kill ${crash.in_flight_at_kill}, lost ${crash.result.totals.lost}`);
+    },
+    TIMEOUT_MS,
+  );
 
-      expect(injectedOf(result, 'broker-kill')).toMatchObject({ kills: 1, downtime_ms: 500 });
-      // The killed broker and its restart are two processes: both counted, the aggregator once.
-      const roles = Object.fromEntries(result.cost!.processes.map((p) => [p.role, p]));
-      expect(roles.broker).toMatchObject({ incarnations: 2 });
-      expect(roles.broker!.cpu_s).toBeGreaterThan(0);
-      expect(roles.aggregator).toMatchObject({ incarnations: 1 });
-      expect(t.published).toBe(100 + 900 + 300);
-      expect(t.unique_committed + t.lost + t.lost_unacked + t.never_sent).toBe(t.published);
-      expect(t.unexpected).toBe(0);
-      expect(t.sink_duplicates).toBe(0);
-      // Independently: the sink holds exactly unique_committed published events, once each.
-      expect(distinctCommitted(rows)).toBe(t.unique_committed);
-      expect(rows.length).toBe(t.unique_committed);
-      // What happens with memory persistence (observed: ~470 of 1,300 lost, lost_unacked 0): the
-      // broker's queue and the aggregator's subscription die with it. The publishers' QoS 1
-      // publishes wait out the downtime and are acked by the new broker before the aggregator has
-      // subscribed again, so every event intended from the kill until the aggregator's
-      // resubscription (~1.5 s here) is acked but never delivered: `lost`, contiguous per source.
-      // Events before the kill were all committed; the pipeline works again after it.
-      const warm = result.phases.find((p) => p.name === 'warmup')!;
-      expect(warm.lost).toBe(0);
-      expect(warm.unique_committed).toBe(warm.published);
-      const recover = result.phases.find((p) => p.name === 'recover')!;
-      expect(recover.unique_committed).toBeGreaterThan(0);
+  it(
+    'broker-kill (memory persistence, at 1 s, 500 ms down): a new broker process, and the loss it causes reported, equal to what the sink misses',
+    async () => {
+      const kill = await brokerKillRun();
+      expectBrokerKilled(kill);
+      const t = kill.result.totals;
+      const recover = kill.result.phases.find((p) => p.name === 'recover')!;
       console.log(
-        `[broker-kill] published ${t.published}, committed ${t.unique_committed}, lost ${t.lost}, lost_unacked ${t.lost_unacked}, dead_lettered ${t.dead_lettered}, recover phase committed ${recover.unique_committed}/${recover.published}, drain ${JSON.stringify(result.drain)}, publish errors ${t.publish_errors}, puback timeouts ${t.puback_timeouts}`,
+        `[broker-kill] broker pids ${kill.broker_pids.join(' -> ')}, published ${t.published}, committed ${t.unique_committed}, lost ${t.lost}, lost_unacked ${t.lost_unacked}, dead_lettered ${t.dead_lettered}, recover phase committed ${recover.unique_committed}/${recover.published}, drain ${JSON.stringify(kill.result.drain)}, publish errors ${t.publish_errors}, puback timeouts ${t.puback_timeouts}`,
       );
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'control: broker-kill made a no-op (mutation noop-broker-kill) fails the same checks: no new broker, no loss',
+    async () => {
+      const kill = await withMutations(() => brokerKillRun('noop-broker-kill'));
+      expect(() => expectBrokerKilled(kill)).toThrow();
+      expect(kill.broker_pids).toHaveLength(1);
+      expect(kill.result.totals.lost).toBe(0);
     },
     TIMEOUT_MS,
   );
