@@ -48,7 +48,6 @@ describe('short soak', () => {
       timeout_ms: (RUN_S + 180) * 1_000,
       onSpawn: (pid) => (harness = pid),
     }).finally(() => clearInterval(sampler));
-    expect(outcome.code, outcome.stderr.slice(-2_000)).toBe(0);
     const figures = Object.fromEntries((Object.keys(samples) as Role[]).map((role) => [role, memoryGrowth(samples[role])]));
     // One line for the record (docs/testing.md quotes a run of it).
     console.log(`soak RSS MB (first third → last third): ${Object.entries(figures).map(([role, g]) => `${role} ${g.first_mb.toFixed(1)} → ${g.last_mb.toFixed(1)} (${g.samples} samples)`).join(', ')}`);
@@ -57,5 +56,6 @@ describe('short soak', () => {
       expect(growth.growth_mb, `${role} RSS growth, MB`).toBeLessThan(50);
       expect(growth.growth_fraction, `${role} RSS growth, fraction`).toBeLessThan(0.25);
     }
+    expect(outcome.code, outcome.stderr.slice(-2_000)).toBe(0);
   }, (RUN_S + 240) * 1_000);
 });
