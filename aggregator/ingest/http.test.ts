@@ -2,9 +2,11 @@
 // only, no broker) with a real SQLite sink and dedup store in a temporary directory; what the
 // response says is checked against what the sink holds at the moment the response arrives.
 
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, type AggregatorConfig } from '../service.ts';
@@ -21,6 +23,7 @@ import { seededRandom } from '../random.ts';
 import { HttpIngest, HTTP_INGEST_TOPIC } from './http.ts';
 import { AggregatorProcess } from '../../engine/aggregator-process.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
+import { TYPESCRIPT_EXEC_ARGV } from '../../engine/typescript-child.ts';
 
 let dir: string;
 let sinkFile: string;
@@ -433,4 +436,55 @@ describe('hardening: connection cap, timeouts, content type, token', () => {
       /http-headers-timeout-ms \(5000\) must not exceed http-request-timeout-ms \(1000\)/,
     );
   });
+});
+
+describe('hardening under a low file limit', () => {
+  it('300 slow clients against `npm run aggregator` limited to 256 files: the cap and the header timeout keep it serving', async () => {
+    // prlimit: the aggregator process alone gets the low limit (as an operator's ulimit -n would give it).
+    const child = spawn(
+      'prlimit',
+      [
+        '--nofile=256:256',
+        process.execPath,
+        ...TYPESCRIPT_EXEC_ARGV,
+        fileURLToPath(new URL('../main.ts', import.meta.url)),
+        ...['--broker', 'none', '--http-port', '0', '--http-max-connections', '150', '--http-headers-timeout-ms', '2000', '--http-request-timeout-ms', '2000'],
+        ...['--dedup', 'sqlite', '--sink', `sqlite:${sinkFile}`],
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let stderr = '';
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no port within 20 s: ${stderr}`)), 20_000);
+        child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+          stderr += chunk;
+          const found = /listening for POST http:\/\/127\.0\.0\.1:(\d+)\/events/.exec(stderr);
+          if (found) {
+            clearTimeout(timer);
+            resolve(Number(found[1]));
+          }
+        });
+      });
+      const clients = (await Promise.allSettled(Array.from({ length: 300 }, () => rawClient(port)))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const timers = clients.map((client) => dribble(client, 'POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'));
+      try {
+        expect(await stillOpenAfter(clients, 10_000)).toBe(0);
+      } finally {
+        timers.forEach(clearInterval);
+        clients.forEach((c) => c.socket.destroy());
+      }
+      // Cut by the cap at once or by the header timeout: either way the aggregator is alive and serves.
+      expect(child.exitCode).toBeNull();
+      const answer = await post(port, serializeEvent(event(0)));
+      expect(answer.status).toBe(200);
+      expect(answer.rows_at_answer).toBe(1);
+      expect(stderr).not.toMatch(/EMFILE/);
+    } finally {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
 });
