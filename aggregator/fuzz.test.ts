@@ -116,7 +116,9 @@ const invalid: fc.Arbitrary<Case> = fc.oneof(
     broken(`wrong type of ${field}`, (json) => {
       const object = JSON.parse(json) as Record<string, unknown>;
       // A string is the right type for event_id, source, topic and ts: make it one that breaks their rule.
-      object[field] = typeof value === 'string' && field !== 'v' && field !== 'seq' ? `${value.slice(0, 10)}\u0000` : value;
+      // A number is the right type for v and seq: make it one no rule allows (not 1, negative, not whole).
+      const numeric = field === 'v' || field === 'seq';
+      object[field] = typeof value === 'string' && !numeric ? `${value.slice(0, 10)}\u0000` : typeof value === 'number' && numeric ? -1.5 : value;
       return JSON.stringify(object);
     }),
   ),
