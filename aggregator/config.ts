@@ -18,6 +18,9 @@ import { redactPassword } from './redact.ts';
 import { DEFAULT_DLQ_MAX_BYTES, type SinkMode } from './sink/index.ts';
 import { parseSinkSpec, type SinkSpec } from './sink/spec.ts';
 
+/** The environment variable `npm run aggregator` reads http_token from (a secret never goes in a flag). */
+export const HTTP_TOKEN_ENV = 'CHAOSBENCH_HTTP_TOKEN';
+
 /** broker_url of an aggregator that takes events over HTTP only. */
 export const NO_BROKER = 'none';
 
@@ -85,6 +88,12 @@ const BOOLEAN: Kind<boolean> = {
 const TEXT: Kind<string> = {
   option: { type: 'string' },
   read: (value, name) => (typeof value === 'string' && value !== '' ? ok(value) : problem(`${name} must be a non-empty string, got ${JSON.stringify(value)}`)),
+};
+
+/** A secret: a non-empty string of printable ASCII (it goes in a header), never shown in a message. */
+const SECRET: Kind<string> = {
+  read: (value, name) =>
+    typeof value === 'string' && /^[\x21-\x7e]+$/.test(value) ? ok(value) : problem(`${name} must be a non-empty string of printable ASCII without spaces (value not shown)`),
 };
 
 /** Text that `parse` reads; its error follows the name (`dedup: unknown dedup store …`), or stands alone when it names the setting itself. */
@@ -202,6 +211,29 @@ export const SETTINGS = {
       'as JSON, through the same validate → dedup → sink; answered after the commit: 200 committed | duplicate, ' +
       '400 dead-lettered (with the reason), 503 not committed (send again). Off when absent',
   }),
+  /** HTTP ingest: open connections beyond this many are closed on accept (slow or idle clients cannot take every file descriptor). */
+  http_max_connections: setting(POSITIVE_INT, {
+    flag: 'http-max-connections',
+    default: 1_000,
+    help: 'HTTP ingest: most open connections; more are closed as they arrive',
+  }),
+  /** HTTP ingest: a request whose headers have not all arrived within this long is answered 408 and its connection closed. */
+  http_headers_timeout_ms: setting(POSITIVE_INT, {
+    flag: 'http-headers-timeout-ms',
+    default: 10_000,
+    help: 'HTTP ingest: a request must send all its headers within this long (else 408, connection closed)',
+  }),
+  /** HTTP ingest: a request (headers and body) that has not all arrived within this long is answered 408 and its connection closed. */
+  http_request_timeout_ms: setting(POSITIVE_INT, {
+    flag: 'http-request-timeout-ms',
+    default: 30_000,
+    help: 'HTTP ingest: a request must send its headers and whole body within this long (else 408, connection closed); at least --http-headers-timeout-ms',
+  }),
+  /**
+   * HTTP ingest: the bearer token every request must carry (Authorization: Bearer TOKEN), else 401.
+   * A secret: no flag; the command reads it from HTTP_TOKEN_ENV, the harness sends it over IPC. Absent: no token asked.
+   */
+  http_token: setting(SECRET, {}),
   /**
    * Prometheus metrics (GET /metrics, chaosbench_aggregator_*: aggregator/metrics/registry.ts) on
    * 127.0.0.1 at this port: undefined = off, 0 = a free ephemeral port (AggregatorService.metrics_port).
@@ -400,6 +432,9 @@ export function checkAggregatorConfig(config: unknown, options: { allow_mutation
   const { problems, read } = readSettings(values, SETTING_NAMES, (name) => TABLE[name].flag ?? name, (name) => !('default' in TABLE[name]));
   if (values.broker_url === NO_BROKER && values.http_port === undefined) problems.push(`broker '${NO_BROKER}' leaves nothing to take events from: give --http-port too`);
   if (values.mutation !== undefined && options.allow_mutations !== true) problems.push('mutation is a planted break for tests only: refused unless CHAOSBENCH_ALLOW_MUTATIONS=1');
+  if (typeof values.http_headers_timeout_ms === 'number' && typeof values.http_request_timeout_ms === 'number' && values.http_headers_timeout_ms > values.http_request_timeout_ms) {
+    problems.push(`http-headers-timeout-ms (${values.http_headers_timeout_ms}) must not exceed http-request-timeout-ms (${values.http_request_timeout_ms})`);
+  }
   if (values.http_port !== undefined && values.bare === true) problems.push('http-port cannot be combined with bare (the bare baseline acks MQTT deliveries only)');
   const dedup = read.dedup as DedupSpec | undefined;
   const sink = read.sink as SinkSpec | undefined;

@@ -13,7 +13,7 @@ import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { SlowdownProfile } from './sink/slowdown.ts';
 import { AggregatorService } from './service.ts';
-import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, SETTING_FLAGS, type AggregatorConfig, type CheckedConfig } from './config.ts';
+import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG, HTTP_TOKEN_ENV, NO_BROKER, SETTING_FLAGS, type AggregatorConfig, type CheckedConfig } from './config.ts';
 import { passwordInFlag, redactPassword, redactPasswords } from './redact.ts';
 import { BROKER_ENV, mqttVersionName, resolveBrokerAccess } from './consumer/access.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
@@ -30,7 +30,8 @@ async function readAggregatorArgs(argv: string[]): Promise<CheckedOk> {
       'Reference log aggregator: QoS 1 subscriber → validate → dedup → idempotent sink → PUBACK.\n\n' +
         'Usage: $0 --broker mqtt://127.0.0.1:1883 --dedup sqlite --sink sqlite:./data/events.db\n' +
         '       $0 --broker mqtt://127.0.0.1:1883 --dedup postgres --sink postgres://postgres@127.0.0.1:5432/test\n' +
-        '       $0 --broker none --http-port 0   (HTTP only, on a free port printed at start: POST /events, answered after the commit)',
+        '       $0 --broker none --http-port 0   (HTTP only, on a free port printed at start: POST /events, answered after the commit)\n' +
+        `HTTP ingest token (Authorization: Bearer TOKEN): env ${HTTP_TOKEN_ENV}, never a flag`,
     )
     // Every flag is a setting of the table in config.ts, declared from it.
     .options(Object.fromEntries(SETTING_FLAGS.map(({ flag, option }) => [flag, option as Options])))
@@ -72,6 +73,9 @@ async function readAggregatorArgs(argv: string[]): Promise<CheckedOk> {
     const { mqtt_version, ...rest } = resolved.access;
     if (mqtt_version !== 4 || Object.values(rest).some((value) => value !== undefined)) given.broker_access = resolved.access;
   }
+  // The HTTP ingest's token is a secret: from the environment only, never a flag.
+  const token = process.env[HTTP_TOKEN_ENV];
+  if (token !== undefined && token !== '') given.http_token = token;
   return validateAggregatorConfig({ ...DEFAULT_AGGREGATOR_CONFIG, ...given });
 }
 

@@ -129,6 +129,10 @@ export class AggregatorService {
         // Oversized events are read and dead-lettered with the parser's reason, as over MQTT; only
         // bodies far beyond any valid event are refused unread.
         max_body_bytes: Math.max(2 ** 20, 2 * (config.max_payload_bytes + ENVELOPE_ALLOWANCE_BYTES)),
+        max_connections: config.http_max_connections,
+        headers_timeout_ms: config.http_headers_timeout_ms,
+        request_timeout_ms: config.http_request_timeout_ms,
+        ...(config.http_token === undefined ? {} : { token: config.http_token }),
       });
       await this.http.start();
     }

@@ -24,6 +24,8 @@ export interface CommandOptions {
   env?: Record<string, string>;
   /** Told each chunk of stderr as it comes (to act on a line while the command runs). */
   onStderr?: (chunk: string) => void;
+  /** Told the command's pid once it is spawned (to watch the process while it runs). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** Runs a TypeScript entry point of the repository (a path from its root) with args. */
@@ -36,6 +38,7 @@ export function runTypeScript(script: string, args: readonly string[], options: 
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: options.timeout_ms ?? 120_000,
     });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

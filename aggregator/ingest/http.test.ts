@@ -2,11 +2,15 @@
 // only, no broker) with a real SQLite sink and dedup store in a temporary directory; what the
 // response says is checked against what the sink holds at the moment the response arrives.
 
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AggregatorService, DEFAULT_AGGREGATOR_CONFIG, NO_BROKER, type AggregatorConfig } from '../service.ts';
+import { HTTP_TOKEN_ENV } from '../config.ts';
 import { parseAggregatorArgs } from '../main.ts';
 import { UsageError } from '../../cli/exit.ts';
 import { serializeEvent } from '../event/parse.ts';
@@ -19,6 +23,7 @@ import { seededRandom } from '../random.ts';
 import { HttpIngest, HTTP_INGEST_TOPIC } from './http.ts';
 import { AggregatorProcess } from '../../engine/aggregator-process.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
+import { TYPESCRIPT_EXEC_ARGV } from '../../engine/typescript-child.ts';
 
 let dir: string;
 let sinkFile: string;
@@ -78,11 +83,11 @@ interface Answer {
   elapsed_ms: number;
 }
 
-function post(port: number, body: string, options: { path?: string; method?: string } = {}): Promise<Answer> {
+function post(port: number, body: string, options: { path?: string; method?: string; headers?: http.OutgoingHttpHeaders } = {}): Promise<Answer> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const request = http.request(
-      { host: '127.0.0.1', port, path: options.path ?? '/events', method: options.method ?? 'POST', agent, headers: { 'content-type': 'application/json' } },
+      { host: '127.0.0.1', port, path: options.path ?? '/events', method: options.method ?? 'POST', agent, headers: options.headers ?? { 'content-type': 'application/json' } },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -234,11 +239,11 @@ describe('a batch that cannot be made durable', () => {
     // A transient failure is retried for as long as the aggregator runs; one that has given up
     // (shutting down) leaves the batch un-acked, which over HTTP is a 503.
     pipeline.abandonRetries();
-    const ingest = new HttpIngest(pipeline, { port: 0, max_in_flight: 100, max_body_bytes: 1 << 20 });
+    const ingest = new HttpIngest(pipeline, { port: 0, max_in_flight: 100, max_body_bytes: 1 << 20, max_connections: 10, headers_timeout_ms: 5_000, request_timeout_ms: 5_000 });
     const port = await ingest.start();
     try {
       const answer = await new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
-        const request = http.request({ host: '127.0.0.1', port, path: '/events', method: 'POST', agent }, (response) => {
+        const request = http.request({ host: '127.0.0.1', port, path: '/events', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (response) => {
           let text = '';
           response.on('data', (chunk: Buffer) => (text += chunk.toString()));
           response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
@@ -287,4 +292,199 @@ describe('--broker none and --http-port', () => {
     }
     expect(aggregator.counters).toMatchObject({ committed: 1, acked: 1 });
   }, 30_000);
+});
+
+/** A raw TCP client of the ingest: what it was sent back, and when the server closed it. */
+interface RawClient {
+  socket: net.Socket;
+  received: () => string;
+  closed: Promise<void>;
+  is_closed: () => boolean;
+}
+
+function rawClient(port: number): Promise<RawClient> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let text = '';
+    let isClosed = false;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((done) => socket.once('close', () => ((isClosed = true), done())));
+    socket.once('connect', () => resolve({ socket, received: () => text, closed, is_closed: () => isClosed }));
+    socket.once('error', reject);
+  });
+}
+
+/** Writes `text` to the client one byte a second (a slowloris), stopping when it is closed. */
+function dribble(client: RawClient, text: string): NodeJS.Timeout {
+  let next = 0;
+  const timer = setInterval(() => {
+    if (client.is_closed() || next >= text.length) return clearInterval(timer);
+    client.socket.write(text[next++]!);
+  }, 1_000);
+  return timer;
+}
+
+/** Resolves when every client is closed, or after `ms` (bounded): how many are still open then. */
+async function stillOpenAfter(clients: RawClient[], ms: number): Promise<number> {
+  await Promise.race([Promise.all(clients.map((c) => c.closed)), new Promise((resolve) => setTimeout(resolve, ms))]);
+  return clients.filter((c) => !c.is_closed()).length;
+}
+
+describe('hardening: connection cap, timeouts, content type, token', () => {
+  it('cuts 200 slow clients sending headers at 1 byte/s at the header timeout (408), and a normal request succeeds after', async () => {
+    const port = await startService({ http_headers_timeout_ms: 1_000, http_request_timeout_ms: 2_000 });
+    const clients = await Promise.all(Array.from({ length: 200 }, () => rawClient(port)));
+    const timers = clients.map((client) => dribble(client, 'POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'));
+    try {
+      expect(await stillOpenAfter(clients, 8_000)).toBe(0);
+    } finally {
+      timers.forEach(clearInterval);
+      clients.forEach((c) => c.socket.destroy());
+    }
+    expect(clients.filter((c) => c.received().startsWith('HTTP/1.1 408')).length).toBeGreaterThan(0);
+    const answer = await post(port, serializeEvent(event(0)));
+    expect(answer.status).toBe(200);
+    expect(service!.counters).toMatchObject({ received: 1, committed: 1, dlq: 0 });
+  }, 20_000);
+
+  it('cuts a client sending its body at 1 byte/s at the request timeout, and nothing reaches the pipeline', async () => {
+    const port = await startService({ http_headers_timeout_ms: 500, http_request_timeout_ms: 1_500 });
+    const body = serializeEvent(event(0));
+    const client = await rawClient(port);
+    client.socket.write(`POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+    const timer = dribble(client, body);
+    try {
+      expect(await stillOpenAfter([client], 8_000)).toBe(0);
+    } finally {
+      clearInterval(timer);
+      client.socket.destroy();
+    }
+    expect(client.received()).toMatch(/^HTTP\/1\.1 408/);
+    expect(service!.counters?.received).toBe(0);
+  }, 20_000);
+
+  it('refuses connections beyond the cap on accept; once they go, normal requests succeed again', async () => {
+    const port = await startService({ http_max_connections: 5 });
+    const holders = await Promise.all(Array.from({ length: 5 }, () => rawClient(port)));
+    // Let the server accept all five before the sixth arrives.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const extra = await rawClient(port);
+    expect(await stillOpenAfter([extra], 3_000)).toBe(0);
+    expect(extra.received()).toBe('');
+    await expect(post(port, serializeEvent(event(0)))).rejects.toThrow(/socket hang up|ECONNRESET/);
+    expect(holders.every((c) => !c.is_closed())).toBe(true);
+    holders.forEach((c) => c.socket.destroy());
+    // The server sees the five go a moment later: bounded retries.
+    let answer: Answer | undefined;
+    for (let attempt = 0; attempt < 20 && answer === undefined; attempt++) {
+      answer = await post(port, serializeEvent(event(1))).catch(() => undefined);
+      if (answer === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(answer?.status).toBe(200);
+    expect(service!.counters).toMatchObject({ received: 1, committed: 1 });
+  }, 20_000);
+
+  it('answers 415 unless the body is declared application/json, before reading it', async () => {
+    const port = await startService();
+    const none = await post(port, serializeEvent(event(0)), { headers: {} });
+    expect(none.status).toBe(415);
+    expect(none.body.reason).toMatch(/Content-Type: application\/json, got none/);
+    const text = await post(port, serializeEvent(event(1)), { headers: { 'content-type': 'text/plain' } });
+    expect(text.status).toBe(415);
+    expect(text.body.reason).toMatch(/got "text\/plain"/);
+    const withCharset = await post(port, serializeEvent(event(2)), { headers: { 'content-type': 'Application/JSON; charset=utf-8' } });
+    expect(withCharset.status).toBe(200);
+    expect(service!.counters).toMatchObject({ received: 1, committed: 1, dlq: 0 });
+    expect(readDeadLetters(sinkFile)).toHaveLength(0);
+  });
+
+  it('with a token set answers 401 without it or with a wrong one, 200 with it', async () => {
+    const token = 'tok-3f9a8c1e77';
+    const port = await startService({ http_token: token });
+    const json = { 'content-type': 'application/json' };
+    const missing = await post(port, serializeEvent(event(0)), { headers: json });
+    expect(missing.status).toBe(401);
+    expect(missing.body.status).toBe('unauthorized');
+    const wrong = await post(port, serializeEvent(event(1)), { headers: { ...json, authorization: `Bearer ${token}x` } });
+    expect(wrong.status).toBe(401);
+    const basic = await post(port, serializeEvent(event(2)), { headers: { ...json, authorization: `Basic ${token}` } });
+    expect(basic.status).toBe(401);
+    expect(JSON.stringify([missing.body, wrong.body, basic.body])).not.toContain(token);
+    const right = await post(port, serializeEvent(event(3)), { headers: { ...json, authorization: `Bearer ${token}` } });
+    expect(right.status).toBe(200);
+    expect(service!.counters).toMatchObject({ received: 1, committed: 1 });
+  });
+
+  it('reads the token from the environment only: no flag takes it, and a bad one is refused without being shown', async () => {
+    const saved = process.env[HTTP_TOKEN_ENV];
+    try {
+      process.env[HTTP_TOKEN_ENV] = 'env-token-1234';
+      expect((await parseAggregatorArgs(['--broker', 'none', '--http-port', '0'])).http_token).toBe('env-token-1234');
+      process.env[HTTP_TOKEN_ENV] = 'has space-secret';
+      const refused = parseAggregatorArgs(['--broker', 'none', '--http-port', '0']);
+      await expect(refused).rejects.toThrow(/http_token must be a non-empty string of printable ASCII/);
+      await expect(refused).rejects.not.toThrow(/space-secret/);
+      delete process.env[HTTP_TOKEN_ENV];
+      await expect(parseAggregatorArgs(['--broker', 'none', '--http-port', '0', '--http-token', 'x'])).rejects.toThrow(UsageError);
+    } finally {
+      if (saved === undefined) delete process.env[HTTP_TOKEN_ENV];
+      else process.env[HTTP_TOKEN_ENV] = saved;
+    }
+    await expect(parseAggregatorArgs(['--http-headers-timeout-ms', '5000', '--http-request-timeout-ms', '1000'])).rejects.toThrow(
+      /http-headers-timeout-ms \(5000\) must not exceed http-request-timeout-ms \(1000\)/,
+    );
+  });
+});
+
+describe('hardening under a low file limit', () => {
+  it('300 slow clients against `npm run aggregator` limited to 256 files: the cap and the header timeout keep it serving', async () => {
+    // prlimit: the aggregator process alone gets the low limit (as an operator's ulimit -n would give it).
+    const child = spawn(
+      'prlimit',
+      [
+        '--nofile=256:256',
+        process.execPath,
+        ...TYPESCRIPT_EXEC_ARGV,
+        fileURLToPath(new URL('../main.ts', import.meta.url)),
+        ...['--broker', 'none', '--http-port', '0', '--http-max-connections', '150', '--http-headers-timeout-ms', '2000', '--http-request-timeout-ms', '2000'],
+        ...['--dedup', 'sqlite', '--sink', `sqlite:${sinkFile}`],
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let stderr = '';
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no port within 20 s: ${stderr}`)), 20_000);
+        child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+          stderr += chunk;
+          const found = /listening for POST http:\/\/127\.0\.0\.1:(\d+)\/events/.exec(stderr);
+          if (found) {
+            clearTimeout(timer);
+            resolve(Number(found[1]));
+          }
+        });
+      });
+      const clients = (await Promise.allSettled(Array.from({ length: 300 }, () => rawClient(port)))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const timers = clients.map((client) => dribble(client, 'POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'));
+      try {
+        expect(await stillOpenAfter(clients, 10_000)).toBe(0);
+      } finally {
+        timers.forEach(clearInterval);
+        clients.forEach((c) => c.socket.destroy());
+      }
+      // Cut by the cap at once or by the header timeout: either way the aggregator is alive and serves.
+      expect(child.exitCode).toBeNull();
+      const answer = await post(port, serializeEvent(event(0)));
+      expect(answer.status).toBe(200);
+      expect(answer.rows_at_answer).toBe(1);
+      expect(stderr).not.toMatch(/EMFILE/);
+    } finally {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
 });

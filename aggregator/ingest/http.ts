@@ -2,6 +2,9 @@
 // pipeline as an MQTT message (validate → dedup → idempotent sink commit), and the response plays
 // the part of the PUBACK: it is written only once the event's outcome is durable.
 //
+//   401 {"status":"unauthorized",…}            a token is set and the request lacks it (Authorization: Bearer TOKEN)
+//   415 {"status":"unsupported-media-type",…}  Content-Type is not application/json
+//   408 (Node's own, connection closed)          headers or body too slow (headers_timeout_ms, request_timeout_ms)
 //   200 {"status":"committed","event_id":…}     written to the sink by this request
 //   200 {"status":"duplicate","event_id":…}     already committed before (absorbed by the dedup store)
 //   400 {"status":"dead-lettered","reason":…}   in the DLQ with that reason; sending it again will not help
@@ -12,6 +15,7 @@
 // event. Anything else (no answer, a reset connection, 503) leaves the event the client's to retry,
 // and a retry with the same event_id is absorbed as a duplicate.
 
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MessageOutcome, Pipeline } from '../pipeline.ts';
@@ -29,7 +33,17 @@ export interface HttpIngestOptions {
   max_in_flight: number;
   /** Larger bodies are refused with 413 and the connection closed, without buffering them. */
   max_body_bytes: number;
+  /** Open connections beyond this many are closed as they are accepted. */
+  max_connections: number;
+  /** A request's headers must all arrive within this long; its headers and body within request_timeout_ms (else 408, closed). */
+  headers_timeout_ms: number;
+  request_timeout_ms: number;
+  /** When set, every request must carry `Authorization: Bearer <token>` (else 401). */
+  token?: string;
 }
+
+/** How often Node looks for requests past their timeout: often enough that a timeout is kept to within about this much. */
+const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 /** Requests answered, by outcome (the pipeline's own counters count the events). */
 export interface HttpIngestCounters {
@@ -38,7 +52,7 @@ export interface HttpIngestCounters {
   dead_lettered: number;
   /** 503: batch not durable, too many waiting, or shutting down. */
   unavailable: number;
-  /** 404, 405, 413. */
+  /** 401, 404, 405, 413, 415. */
   refused: number;
 }
 
@@ -51,7 +65,11 @@ export class HttpIngest {
   constructor(
     private readonly pipeline: Pipeline,
     private readonly options: HttpIngestOptions,
-  ) {}
+  ) {
+    this.tokenDigest = options.token === undefined ? undefined : digest(options.token);
+  }
+
+  private readonly tokenDigest: Buffer | undefined;
 
   /** The bound port (undefined before start()). */
   get port(): number | undefined {
@@ -65,7 +83,17 @@ export class HttpIngest {
   }
 
   async start(): Promise<number> {
-    const server = http.createServer((request, response) => this.handle(request, response));
+    const { headers_timeout_ms, request_timeout_ms, max_connections } = this.options;
+    const server = http.createServer(
+      {
+        headersTimeout: headers_timeout_ms,
+        requestTimeout: request_timeout_ms,
+        connectionsCheckingInterval: Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.max(10, Math.floor(headers_timeout_ms / 4))),
+      },
+      (request, response) => this.handle(request, response),
+    );
+    // Node closes a connection accepted beyond this at once: slow or idle clients cannot take every file descriptor.
+    server.maxConnections = max_connections;
     // Keep-alive connections (load generators reuse theirs) stay open between requests for this long.
     server.keepAliveTimeout = 30_000;
     this.server = server;
@@ -109,6 +137,20 @@ export class HttpIngest {
       this.counters.refused++;
       response.setHeader('allow', 'POST');
       return reply(response, 405, { status: 'method-not-allowed', reason: `${HTTP_INGEST_PATH} takes POST, got ${request.method}` });
+    }
+    if (this.tokenDigest !== undefined && !this.authorized(request.headers.authorization)) {
+      this.counters.refused++;
+      response.setHeader('www-authenticate', 'Bearer');
+      return reply(response, 401, { status: 'unauthorized', reason: 'this aggregator takes events only with its token: Authorization: Bearer TOKEN' });
+    }
+    const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (mediaType !== 'application/json') {
+      this.counters.refused++;
+      response.setHeader('connection', 'close');
+      return reply(response, 415, {
+        status: 'unsupported-media-type',
+        reason: `send the event as Content-Type: application/json, got ${mediaType === '' ? 'none' : JSON.stringify(mediaType.slice(0, 100))}`,
+      });
     }
     if (!this.accepting) {
       this.counters.unavailable++;
@@ -170,6 +212,12 @@ export class HttpIngest {
     });
   }
 
+  /** The Authorization header carries the token; compared in constant time (digests of equal length). */
+  private authorized(header: string | undefined): boolean {
+    const match = /^Bearer +(\S+)\s*$/i.exec(header ?? '');
+    return match !== null && timingSafeEqual(digest(match[1]!), this.tokenDigest!);
+  }
+
   private tooLarge(response: http.ServerResponse, bytes: number): void {
     this.counters.refused++;
     // The rest of the body is read and discarded (Node does so after the response), never buffered;
@@ -177,6 +225,10 @@ export class HttpIngest {
     response.setHeader('connection', 'close');
     reply(response, 413, { status: 'too-large', reason: `body is ${bytes} bytes or more, larger than the limit of ${this.options.max_body_bytes} bytes` });
   }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }
 
 function reply(response: http.ServerResponse, status: number, body: Record<string, unknown>): void {

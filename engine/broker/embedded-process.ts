@@ -6,12 +6,14 @@
 // (public in /proc/<pid>/cmdline): a Redis URL may carry a password.
 import type { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { Aedes, type AedesOptions } from 'aedes';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import { Redis } from 'ioredis';
 import type { BrokerPersistence } from './handle.ts';
 import { indexedMemoryPersistence } from './indexed-outgoing.ts';
 import { shareSessionPacketIds } from './session-packet-ids.ts';
+import { aedesSecurityHooks, securityProblems, type EmbeddedBrokerSecurity } from './embedded-security.ts';
 
 /** What the child is started with, sent by the parent when the child asks for it. */
 export interface BrokerChildConfig {
@@ -20,6 +22,8 @@ export interface BrokerChildConfig {
   persistence: BrokerPersistence;
   /** Redis persistence: the server and this broker's key prefix. */
   redis?: { url: string; key_prefix: string };
+  /** Users, ACL per client id, TLS / mTLS (embedded-security.ts); absent: open, plain TCP. */
+  security?: EmbeddedBrokerSecurity;
 }
 
 /** Parent → child. */
@@ -59,6 +63,8 @@ function checkedConfig(config: BrokerChildConfig): BrokerChildConfig {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new StartupError(`invalid port ${port}`);
   if (persistence !== 'memory' && persistence !== 'redis') throw new StartupError(`invalid persistence ${String(persistence)} (memory | redis)`);
   if (persistence === 'redis' && (!redis?.url || !redis.key_prefix)) throw new StartupError('redis persistence needs a Redis URL and a key prefix');
+  const problems = securityProblems(config.security);
+  if (problems.length > 0) throw new StartupError(problems.join('; '));
   return config;
 }
 
@@ -86,7 +92,7 @@ async function main(): Promise<void> {
   });
   send({ type: 'awaiting-config' });
 
-  const { port, persistence: kind, redis } = checkedConfig(await config);
+  const { port, persistence: kind, redis, security } = checkedConfig(await config);
   // Redis persistence keeps sessions, subscriptions and queued QoS 1 messages outside this process,
   // so a SIGKILLed broker restarted with the same prefix carries on where it stopped. One broker
   // needs no shared emitter (mqemitter-redis is for several brokers behind one topic space).
@@ -95,7 +101,7 @@ async function main(): Promise<void> {
   const persistence = kind === 'redis' ? redisPersistence(redis!.url, redis!.key_prefix) : indexedMemoryPersistence();
 
   // Aedes 1.x: the default export only throws a migration error; the broker must be awaited.
-  const broker = await Aedes.createBroker({ persistence });
+  const broker = await Aedes.createBroker({ persistence, ...aedesSecurityHooks(security) });
   // Aedes restarts packet ids at random on each connection, which can give a reconnecting
   // subscriber's new messages the ids of its still un-acked ones and lose those (see the module).
   shareSessionPacketIds(broker);
@@ -117,7 +123,9 @@ async function main(): Promise<void> {
     process.stderr.write(`embedded broker: ${error.stack ?? error.message}\n`);
   });
 
-  const server = net.createServer(broker.handle);
+  const server = security?.tls === undefined ? net.createServer(broker.handle) : tls.createServer(tlsOptions(security.tls), broker.handle);
+  // A failed TLS handshake (plain TCP, no client certificate under mTLS) is the client's problem, not the broker's.
+  server.on('tlsClientError', () => {});
   await new Promise<void>((resolve, reject) => {
     const onListenError = (error: NodeJS.ErrnoException): void => {
       reject(new StartupError(`cannot listen on 127.0.0.1:${port}: ${error.message}`, error.code));
@@ -149,6 +157,11 @@ async function main(): Promise<void> {
   readStats = () => ({ ...counters, clients: broker.connectedClients });
 
   send({ type: 'ready', port: address.port });
+}
+
+function tlsOptions(material: NonNullable<EmbeddedBrokerSecurity['tls']>): tls.TlsOptions {
+  const mutual = material.client_ca !== undefined;
+  return { cert: material.cert, key: material.key, ...(mutual ? { ca: material.client_ca, requestCert: true, rejectUnauthorized: true } : {}) };
 }
 
 function redisPersistence(url: string, keyPrefix: string): AedesOptions['persistence'] {

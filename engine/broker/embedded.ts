@@ -93,7 +93,12 @@ class BrokerProcess {
   static async fork(port: number, options: BrokerOptions): Promise<{ process: BrokerProcess; port: number }> {
     // The configuration goes over IPC when the child asks for it, not in argv: argv is public
     // (/proc/<pid>/cmdline) and a Redis URL may carry a password.
-    const config: BrokerChildConfig = { port, persistence: options.persistence, ...(options.redis ? { redis: options.redis } : {}) };
+    const config: BrokerChildConfig = {
+      port,
+      persistence: options.persistence,
+      ...(options.redis ? { redis: options.redis } : {}),
+      ...(options.security ? { security: options.security } : {}),
+    };
     const child = fork(CHILD_PATH, [], {
       // Always explicit: a tsx-launched parent carries tsx's own flags, a vitest worker carries
       // vitest's, and an inherited --inspect would collide on its port.
@@ -228,7 +233,7 @@ export class EmbeddedBroker implements BrokerHandle {
 
   private constructor(port: number, options: BrokerOptions, brokerProcess: BrokerProcess) {
     this.port = port;
-    this.url = `mqtt://127.0.0.1:${port}`;
+    this.url = `${options.security?.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`;
     this.#options = options;
     this.#process = brokerProcess;
   }

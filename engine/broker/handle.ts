@@ -36,6 +36,7 @@ export interface BrokerHandle {
 }
 
 import type { BrokerAccess } from '../../aggregator/consumer/access.ts';
+import type { EmbeddedBrokerSecurity } from './embedded-security.ts';
 
 export type BrokerPersistence = 'memory' | 'redis';
 
@@ -53,6 +54,11 @@ export interface BrokerOptions {
    * nowhere; the engine prints nothing itself, its caller decides.
    */
   error_output?: (line: string) => void;
+  /**
+   * Embedded only: users, topic ACLs per client id, TLS or mTLS (embedded-security.ts), for tests of
+   * secured setups. Sent to the broker child over IPC, never argv. With TLS the URL is mqtts://.
+   */
+  security?: EmbeddedBrokerSecurity;
   /** External only: MQTT version, TLS material and credentials the probe connects with. */
   access?: BrokerAccess;
 }
