@@ -18,7 +18,8 @@ import { runVerdict, type RunResult } from '../../engine/result.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
 import { writeProfileReport } from '../../engine/profiles.ts';
 import { RunMetrics } from '../../engine/metrics/run-metrics.ts';
-import { EXIT, EXIT_OF_VERDICT, UsageError } from '../../cli/exit.ts';
+import { EXIT, EXIT_OF_SIGNAL, exitOfVerdict, UsageError } from '../../cli/exit.ts';
+import { cleanDeadRuns, killChildrenNow } from '../../engine/run-registry.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, SUMMARY_EXPORT_FLAG } from '../../cli/flags.ts';
 
@@ -217,15 +218,21 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.invalid_run;
     }
   }
+  // What runs SIGKILLed earlier left on the shared servers goes first (engine/run-registry.ts).
+  await cleanDeadRuns({ log: lines.log }).catch((error: unknown) => lines.log(`warning: clean: ${redactPasswords((error as Error).message)}`));
+  const interrupt = interruptHandler((line) => (quiet ? process.stderr.write(`${line}\n`) : lines.log(line)));
   let result;
   try {
-    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}), ...(metrics ? { metrics } : {}) });
+    result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}), ...(metrics ? { metrics } : {}), signal: interrupt.signal });
   } catch (error) {
+    interrupt.release();
     lines.end();
     await metrics?.close(false);
     process.stderr.write(`error: the run could not complete: ${redactPasswords((error as Error).message)}\n`);
-    return EXIT.invalid_run;
+    return interrupt.signal.aborted ? (EXIT_OF_SIGNAL[String(interrupt.signal.reason)] ?? EXIT.interrupted) : EXIT.invalid_run;
   }
+  // From here on (files and summary) a signal has its default effect again.
+  interrupt.release();
   lines.end();
 
   writeResult(parsed.out_dir, result);
@@ -251,14 +258,38 @@ export async function main(argv: string[]): Promise<number> {
     const path = writeProfileReport(parsed.out_dir, `npm run bench -- ${argv.join(' ')}`);
     process.stderr.write(`cpu profiles: ${path}\n`);
   }
-  // Serving until two scrapes have read the final values (at most --metrics-linger seconds).
-  await metrics?.close();
+  // Serving until two scrapes have read the final values (at most --metrics-linger seconds); not for an interrupted run.
+  await metrics?.close(!result.interrupted);
   // A file asked for and not written: the run did not complete as asked (3), unless it failed anyway (1).
   const exit = exitCodeOf(result);
   return summaryFailed && exit === EXIT.ok ? EXIT.invalid_run : exit;
 }
 
-/** A finished run's exit code, as its verdict line reads (runVerdict): 1 a check failed (lost events first, even in an invalid run), 3 invalid, 0 ok. */
-export function exitCodeOf(result: Pick<RunResult, 'valid' | 'checks'>): number {
-  return EXIT_OF_VERDICT[runVerdict(result)];
+/** A finished run's exit code, as its verdict line reads (runVerdict): 130/143 interrupted, 1 a check failed (lost events first, even in an invalid run), 3 invalid, 0 ok. */
+export function exitCodeOf(result: Pick<RunResult, 'valid' | 'checks' | 'interrupted'>): number {
+  return exitOfVerdict(runVerdict(result), result.interrupted);
+}
+
+/** The interrupts the run watches for: Ctrl-C (SIGINT to the terminal's whole process group) and SIGTERM. */
+const INTERRUPTS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * SIGINT/SIGTERM during a run: the first aborts it (the run stops its load, removes its keys and
+ * schema and returns a partial result, exit 130/143); a second exits at once, SIGKILLing the run's
+ * children first (what it leaves on the servers stays in the registry of live runs for `npm run clean`).
+ */
+function interruptHandler(log: (line: string) => void): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!controller.signal.aborted) {
+      log(`interrupted: stopping the load, removing the run's keys and schema… (${signal} again: exit at once)`);
+      controller.abort(signal);
+      return;
+    }
+    log(`${signal} again: exiting now; \`npm run clean\` removes what the run left`);
+    killChildrenNow();
+    process.exit(EXIT_OF_SIGNAL[signal] ?? EXIT.interrupted);
+  };
+  for (const name of INTERRUPTS) process.on(name, onSignal);
+  return { signal: controller.signal, release: () => INTERRUPTS.forEach((name) => process.off(name, onSignal)) };
 }
