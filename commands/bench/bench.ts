@@ -71,7 +71,7 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
         'Run a chaos benchmark scenario against the reference aggregator (or your own consumer: --target) and write\nresult.json, report.md and report.html (the report as one self-contained page, charts inline).\n\n' +
           'Usage: $0 --scenario dup-storm [options]\n\n' +
           'Exit codes: 0 ok · 1 a check failed (events lost, never acked, never sent or doubled: also in an invalid run)\n' +
-            '· 2 bad input · 3 run invalid (the generator could not keep its schedule) or could not complete (e.g. the\nbroker is unreachable)',
+            '· 2 bad input · 3 run invalid (the generator could not keep its schedule) or could not complete (e.g. the\nbroker is unreachable) · 130/143 interrupted by SIGINT (Ctrl-C)/SIGTERM: the load stopped, the run\'s keys and\nschemas removed, a partial result.json (verdict INTERRUPTED) written; a second signal exits at once',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
