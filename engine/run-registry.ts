@@ -80,6 +80,36 @@ export function startTicks(pid: number): number | null {
   }
 }
 
+/** A process's parent pid and process group from /proc/<pid>/stat (fields 4 and 5); undefined when it does not run. */
+function parentAndGroup(pid: number): { ppid: number; pgid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(fields[1]), pgid: Number(fields[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The processes that started this one within its own process group (`npm run` → sh → tsx → this),
+ * each with its start time. A terminal's job is one process group: an ancestor of it that is gone
+ * while this process runs was killed (SIGTERM to npm does not reach the harness: npm exits, its
+ * shell dies, and tsx and the harness would run on, orphaned). Empty without /proc.
+ */
+export function wrapperAncestors(pid = process.pid): { pid: number; start_ticks: number | null }[] {
+  const own = parentAndGroup(pid);
+  if (!own) return [];
+  const chain: { pid: number; start_ticks: number | null }[] = [];
+  for (let at = own.ppid, hops = 0; at > 1 && hops < 16; hops++) {
+    const next = parentAndGroup(at);
+    if (!next || next.pgid !== own.pgid) break;
+    chain.push({ pid: at, start_ticks: startTicks(at) });
+    at = next.ppid;
+  }
+  return chain;
+}
+
 /** Whether the process recorded with these start ticks still runs (the same process, not a later one with its pid). */
 export function stillRuns(pid: number, ticks: number | null): boolean {
   const now = startTicks(pid);

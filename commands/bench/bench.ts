@@ -19,7 +19,7 @@ import { describeRate } from '../../engine/load/schedule.ts';
 import { writeProfileReport } from '../../engine/profiles.ts';
 import { RunMetrics } from '../../engine/metrics/run-metrics.ts';
 import { EXIT, EXIT_OF_SIGNAL, exitOfVerdict, UsageError } from '../../cli/exit.ts';
-import { cleanDeadRuns, killChildrenNow } from '../../engine/run-registry.ts';
+import { cleanDeadRuns, killChildrenNow, stillRuns, wrapperAncestors } from '../../engine/run-registry.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { givenScenarioFlags, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, SUMMARY_EXPORT_FLAG } from '../../cli/flags.ts';
 
@@ -272,6 +272,8 @@ export function exitCodeOf(result: Pick<RunResult, 'valid' | 'checks' | 'interru
 
 /** The interrupts the run watches for: Ctrl-C (SIGINT to the terminal's whole process group) and SIGTERM. */
 const INTERRUPTS = ['SIGINT', 'SIGTERM'] as const;
+/** How often the run checks that the processes that started it (npm, its shell, tsx) still run. */
+const WRAPPER_CHECK_MS = 500;
 
 /**
  * SIGINT/SIGTERM during a run: the first aborts it (the run stops its load, removes its keys and
@@ -291,5 +293,21 @@ function interruptHandler(log: (line: string) => void): { signal: AbortSignal; r
     process.exit(EXIT_OF_SIGNAL[signal] ?? EXIT.interrupted);
   };
   for (const name of INTERRUPTS) process.on(name, onSignal);
-  return { signal: controller.signal, release: () => INTERRUPTS.forEach((name) => process.off(name, onSignal)) };
+  // SIGTERM to `npm run bench` ends npm and its shell, not the harness: a wrapper of this process
+  // that is gone (engine/run-registry.ts wrapperAncestors) counts as a SIGTERM.
+  const wrappers = wrapperAncestors();
+  const watch = setInterval(() => {
+    const gone = wrappers.find((w) => !stillRuns(w.pid, w.start_ticks));
+    if (!gone || controller.signal.aborted) return;
+    log(`the process that started this run (pid ${gone.pid}) is gone: stopping as on SIGTERM`);
+    onSignal('SIGTERM');
+  }, WRAPPER_CHECK_MS);
+  watch.unref();
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearInterval(watch);
+      for (const name of INTERRUPTS) process.off(name, onSignal);
+    },
+  };
 }
