@@ -56,22 +56,27 @@ async function leftovers(pid: number): Promise<{ keys: string[]; schemas: string
 }
 
 interface Started {
+  /** The harness process. */
   pid: number;
+  /** The process group: the spawned process's pid. */
+  pgid: number;
   dir: string;
   state: string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
 /** `chaosbench bench` of dup-storm with its broker's sessions in Redis, started in a process group of its own; resolves once it has keys, a schema and children. */
-async function startRun(): Promise<Started> {
+async function startRun(via: 'node' | 'npm' = 'node'): Promise<Started> {
   await redis.connect().catch(() => {});
   const dir = dirs();
   const state = join(dir, 'state');
   const scenario = join(dir, 'scenario.json');
   writeFileSync(scenario, JSON.stringify({ ...SCENARIOS['dup-storm'], name: 'interrupt-me', broker: { persistence: 'redis' } }));
+  const args = ['--scenario', scenario, '--duration', '60s', '--rate', '200', '--dedup', 'redis', '--sink', 'postgres', '--out', join(dir, 'run')];
+  // As a user runs it: node with the loader (as the bin does), or `npm run bench` (npm → sh → tsx → the harness).
   const child = spawn(
-    process.execPath,
-    [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', 'bench', '--scenario', scenario, '--duration', '60s', '--rate', '200', '--dedup', 'redis', '--sink', 'postgres', '--out', join(dir, 'run')],
+    via === 'node' ? process.execPath : 'npm',
+    via === 'node' ? [...TYPESCRIPT_EXEC_ARGV, 'commands/chaosbench.ts', 'bench', ...args] : ['run', '--silent', 'bench', '--', ...args],
     { cwd: ROOT, env: { ...process.env, CHAOSBENCH_STATE_DIR: state, DATABASE_URL, REDIS_URL }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let stdout = '';
@@ -81,18 +86,25 @@ async function startRun(): Promise<Started> {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
     child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
-  const pid = child.pid!;
+  const pgid = child.pid!;
+  // The harness: the group's process that runs commands/chaosbench.ts under node itself (not tsx's CLI).
+  let pid = via === 'node' ? pgid : 0;
+  for (let waited = 0; pid === 0 && waited < 30_000; waited += 200) {
+    pid = groupMembers(pgid).find((p) => p.command.includes('--import') && p.command.includes('commands/chaosbench.ts bench'))?.pid ?? 0;
+    if (pid === 0) await sleep(200);
+  }
+  expect(pid, 'the harness process').toBeGreaterThan(0);
   // Under way: committing (dedup keys), broker sessions in Redis, the schema made, three processes at least.
   for (let waited = 0; waited < 60_000; waited += 250) {
     const left = await leftovers(pid);
-    if (left.keys.some((k) => k.startsWith('chaosbench:dedup:')) && left.keys.some((k) => !k.startsWith('chaosbench:dedup:')) && left.schemas.length > 0 && groupMembers(pid).length >= 3) break;
+    if (left.keys.some((k) => k.startsWith('chaosbench:dedup:')) && left.keys.some((k) => !k.startsWith('chaosbench:dedup:')) && left.schemas.length > 0 && groupMembers(pgid).length >= 3) break;
     await sleep(250);
   }
   const left = await leftovers(pid);
   expect(left.schemas, stderr).toHaveLength(1);
   expect(left.keys.length, stderr).toBeGreaterThan(0);
-  expect(groupMembers(pid).length, stderr).toBeGreaterThanOrEqual(3);
-  return { pid, dir, state, exited };
+  expect(groupMembers(pgid).length, stderr).toBeGreaterThanOrEqual(3);
+  return { pid, pgid, dir, state, exited };
 }
 
 /** Waits (at most 20 s) until the group has no process; SIGKILLs what is left then, so a failing test leaves nothing either. */
@@ -110,9 +122,9 @@ describe('an interrupted bench run (real Redis, PostgreSQL and embedded broker w
   for (const [signal, code, to] of [['SIGINT', 130, 'the whole process group (Ctrl-C)'], ['SIGTERM', 143, 'the harness alone']] as const) {
     it(`${signal} to ${to}: exit ${code}, result.json marked interrupted, and no process, key or schema of the run left`, async () => {
       const run = await startRun();
-      process.kill(signal === 'SIGINT' ? -run.pid : run.pid, signal);
+      process.kill(signal === 'SIGINT' ? -run.pgid : run.pid, signal);
       const outcome = await run.exited;
-      expect(await groupAfter(run.pid), 'processes left').toEqual([]);
+      expect(await groupAfter(run.pgid), 'processes left').toEqual([]);
       expect(outcome.code, outcome.stderr).toBe(code);
       expect(outcome.stderr).toContain("interrupted: stopping the load, removing the run's keys and schema");
       expect(outcome.stdout).toMatch(new RegExp(`^INTERRUPTED — interrupted by ${signal} at [\\d.]+ s: partial`, 'm'));
@@ -129,6 +141,17 @@ describe('an interrupted bench run (real Redis, PostgreSQL and embedded broker w
     }, 120_000);
   }
 
+  it('SIGTERM to `npm run bench` (npm and its shell die, not tsx or the harness): the run stops as on SIGTERM and leaves nothing', async () => {
+    const run = await startRun('npm');
+    process.kill(run.pgid, 'SIGTERM');
+    await run.exited;
+    expect(await groupAfter(run.pgid), 'processes left').toEqual([]);
+    const result = JSON.parse(readFileSync(join(run.dir, 'run', 'result.json'), 'utf8')) as RunResult;
+    expect(result.interrupted?.signal).toBe('SIGTERM');
+    expect(await leftovers(run.pid)).toEqual({ keys: [], schemas: [] });
+    expect(existsSync(run.state) ? readdirSync(run.state) : []).toEqual([]);
+  }, 120_000);
+
   it('SIGKILL to the harness leaves keys and schema; clean removes them and any process of the run', async () => {
     const run = await startRun();
     process.kill(run.pid, 'SIGKILL');
@@ -143,7 +166,7 @@ describe('an interrupted bench run (real Redis, PostgreSQL and embedded broker w
     const clean = await runChaosbench('clean', [], { env: { CHAOSBENCH_STATE_DIR: run.state } });
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.stdout).toMatch(/clean: 1 dead run: \d+ processes killed, [1-9]\d* Redis keys deleted, 1 schemas dropped/);
-    expect(await groupAfter(run.pid), 'processes left').toEqual([]);
+    expect(await groupAfter(run.pgid), 'processes left').toEqual([]);
     expect(await leftovers(run.pid)).toEqual({ keys: [], schemas: [] });
     expect(readdirSync(run.state).filter((name) => name.endsWith('.json'))).toEqual([]);
     const again = await runChaosbench('clean', [], { env: { CHAOSBENCH_STATE_DIR: run.state } });
