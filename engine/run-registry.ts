@@ -124,8 +124,11 @@ export class LiveRun {
   readonly path: string;
   readonly record: LiveRunRecord;
   #written = '';
+  #warn: ((line: string) => void) | undefined;
 
-  constructor(run: { run_id: string; out_dir: string; started: Date }, dir = registryDir()) {
+  /** warn: told once if the file cannot be written (a read-only home): the run goes on without it. */
+  constructor(run: { run_id: string; out_dir: string; started: Date }, warn?: (line: string) => void, dir = registryDir()) {
+    this.#warn = warn;
     this.path = join(dir, `${run.run_id}-${process.pid}.json`);
     this.record = {
       schema: LIVE_RUN_SCHEMA,
@@ -138,8 +141,12 @@ export class LiveRun {
       redis: [],
       postgres: [],
     };
-    mkdirSync(dir, { recursive: true });
     mine.add(this);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch {
+      // save() says so
+    }
     this.save();
   }
 
@@ -165,16 +172,25 @@ export class LiveRun {
   /** The run ended and removed what it made: its file goes. */
   close(): void {
     mine.delete(this);
-    rmSync(this.path, { force: true });
+    try {
+      rmSync(this.path, { force: true });
+    } catch {
+      // Never written (save() warned).
+    }
   }
 
   private save(): void {
     const text = `${JSON.stringify(this.record, null, 2)}\n`;
     if (text === this.#written) return;
     // Written whole and renamed: a SIGKILL mid-write never leaves half a file.
-    writeFileSync(`${this.path}.tmp`, text, { mode: 0o600 });
-    renameSync(`${this.path}.tmp`, this.path);
-    this.#written = text;
+    try {
+      writeFileSync(`${this.path}.tmp`, text, { mode: 0o600 });
+      renameSync(`${this.path}.tmp`, this.path);
+      this.#written = text;
+    } catch (error) {
+      this.#warn?.(`warning: cannot write the registry of live runs (${(error as Error).message}): if this run is killed outright, \`npm run clean\` will not find what it left`);
+      this.#warn = undefined;
+    }
   }
 }
 

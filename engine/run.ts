@@ -166,7 +166,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   // CPU time of every process and thread the run starts, from /proc (engine/metrics/process-cpu.ts).
   const cpu = new CpuMeter();
   // In the registry of live runs until everything below is undone: what a SIGKILLed run leaves, `npm run clean` finds.
-  const live = new LiveRun({ run_id: runId, out_dir: options.out_dir, started });
+  const liveRun = new LiveRun({ run_id: runId, out_dir: options.out_dir, started }, log);
   const interrupted = options.signal;
   let interruptedAt: number | undefined;
   const noteInterruption = () => void (interruptedAt ??= Date.now());
@@ -181,9 +181,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const persistence = scenario.broker?.persistence ?? 'memory';
     if (persistence === 'redis') {
       redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
-      live.addRedis(redisKeys.url, redisKeys.key_prefix);
+      liveRun.addRedis(redisKeys.url, redisKeys.key_prefix);
     }
-    if (runSink.kind === 'postgres' && runSink.aggregator.sink_schema) live.addPostgres(runSink.aggregator.sink, runSink.aggregator.sink_schema);
+    if (runSink.kind === 'postgres' && runSink.aggregator.sink_schema) liveRun.addPostgres(runSink.aggregator.sink, runSink.aggregator.sink_schema);
     const profileDir = options.cpu_prof ? resolve(options.out_dir, 'profiles') : undefined;
     // The harness's own threads (this one and the load workers) are profiled from inside: npm starts this process without flags.
     if (profileDir) harnessProfile = await startThreadProfile(resolve(profileDir, 'harness'), 'main-thread');
@@ -235,8 +235,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     if (aggregatorKind === 'reference') {
       dedupPlace = runDedupPlace(dedupSpec, config.dedup_namespace ?? config.client_id, tag);
       if (dedupPlace.kind === 'postgres') config.dedup_schema = dedupPlace.schema;
-      if (dedupPlace.kind === 'redis') live.addRedis(dedupPlace.url, dedupPlace.key_prefix);
-      if (dedupPlace.kind === 'postgres') live.addPostgres(dedupPlace.url, dedupPlace.schema);
+      if (dedupPlace.kind === 'redis') liveRun.addRedis(dedupPlace.url, dedupPlace.key_prefix);
+      if (dedupPlace.kind === 'postgres') liveRun.addPostgres(dedupPlace.url, dedupPlace.schema);
     }
     // The reference aggregator (and the bare subscriber) take their configuration over IPC; your
     // own consumer takes the same facts in its environment (engine/target/contract.ts).
@@ -257,7 +257,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     aggregator = agg;
     // The run's processes as the registry knows them: again on every tick (a restart has a new pid).
     const noteChildren = () =>
-      live.setChildren([
+      liveRun.setChildren([
         { role: 'broker', pid: brokerHandle.pid },
         { role: CONSUMER_ROLE[aggregatorKind], pid: agg.pid, group: aggregatorKind === 'external' },
       ]);
@@ -500,7 +500,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       );
     }
     interrupted?.removeEventListener('abort', noteInterruption);
-    if (!leftOver) live.close();
+    if (!leftOver) liveRun.close();
   }
 }
 
