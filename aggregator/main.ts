@@ -157,7 +157,11 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(EXIT.ok), 50);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // Run by the harness, Ctrl-C (SIGINT to the terminal's whole process group) is the harness's to
+  // act on: it stops the load and then this process, in order, and its leaving (the IPC channel
+  // closing) stops this process anyway. On its own, Ctrl-C stops it.
+  if (child) process.on('SIGINT', () => {});
+  else process.once('SIGINT', () => void shutdown('SIGINT'));
   if (child) {
     process.on('message', (message: HarnessMessage) => {
       if (message?.type === 'stop') void shutdown('stop', message.final_scrape_ms);

@@ -13,10 +13,22 @@ export const EXIT = {
   bad_input: 2,
   /** The run is invalid or undecidable, or could not complete (the aggregator: could not start). */
   invalid_run: 3,
+  /** Interrupted by SIGINT (Ctrl-C): 128 + 2, as a shell reports it; the run's partial result is written. */
+  interrupted: 130,
+  /** Interrupted by SIGTERM: 128 + 15. */
+  terminated: 143,
 } as const;
 
-/** A finished run's exit code by its verdict (engine/result.ts runVerdict), so the code says what the verdict line says. */
-export const EXIT_OF_VERDICT = { fail: EXIT.check_failed, invalid: EXIT.invalid_run, pass: EXIT.ok } as const;
+/** An interrupted run's exit code by the signal that interrupted it (any other: as SIGINT). */
+export const EXIT_OF_SIGNAL: Record<string, ExitCode> = { SIGINT: EXIT.interrupted, SIGTERM: EXIT.terminated };
+
+/** A finished run's exit code by its verdict (engine/result.ts runVerdict), so the code says what the verdict line says; an interrupted one: exitOfVerdict. */
+export const EXIT_OF_VERDICT = { fail: EXIT.check_failed, invalid: EXIT.invalid_run, pass: EXIT.ok, interrupted: EXIT.interrupted } as const;
+
+/** A verdict's exit code; an interrupted run's by its signal (130 SIGINT, 143 SIGTERM). */
+export function exitOfVerdict(verdict: keyof typeof EXIT_OF_VERDICT, interrupted?: { signal: string }): ExitCode {
+  return verdict === 'interrupted' ? (EXIT_OF_SIGNAL[interrupted?.signal ?? 'SIGINT'] ?? EXIT.interrupted) : EXIT_OF_VERDICT[verdict];
+}
 
 /** Bad input: the command prints its message (naming the field) and exits EXIT.bad_input. */
 export class UsageError extends Error {
@@ -31,4 +43,6 @@ export const EXIT_MEANING: Record<ExitCode, string> = {
   [EXIT.check_failed]: 'something judged failed (a check, a regression, a correctness count)',
   [EXIT.bad_input]: 'bad input: nothing was run',
   [EXIT.invalid_run]: 'the run is invalid or undecidable, or could not complete',
+  [EXIT.interrupted]: 'interrupted by SIGINT (Ctrl-C): a partial result, nothing judged',
+  [EXIT.terminated]: 'interrupted by SIGTERM: a partial result, nothing judged',
 };

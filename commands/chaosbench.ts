@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Main> }> =
   compare: { summary: 'several variants of one scenario, run interleaved, side by side', load: async () => (await import('./compare/compare.ts')).main },
   'k6:export': { summary: 'write a scenario as a k6 script (TypeScript, xk6-mqtt): docs/k6.md', load: async () => (await import('./k6-export/k6-export.ts')).main },
   gate: { summary: 'a statistical p99 regression gate for CI', load: async () => (await import('./gate/gate.ts')).main },
+  clean: { summary: 'remove what runs killed outright left: processes, Redis keys, PostgreSQL schemas', load: async () => (await import('./clean/clean.ts')).main },
   perf: { summary: 'benchmark: capacity and CPU per message of each process, each target met or not', load: async () => (await import('./perf/perf.ts')).main },
   merge: { summary: 'merge the result.json files of a run sharded across machines', load: async () => (await import('./merge/merge-cli.ts')).main },
   report: { summary: 're-render a run directory from its result.json', load: async () => (await import('./report/report.ts')).main },

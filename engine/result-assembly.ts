@@ -16,7 +16,7 @@ import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
 import { DEFAULT_MAX_LAG_MS, type Scenario } from '../scenarios/schema.ts';
-import { evaluateChecks, RESULT_SCHEMA, type DrainCount, type LatencyResult, type RunResult, type SinkDescription, type TargetRecord } from './result.ts';
+import { evaluateChecks, RESULT_SCHEMA, type DrainCount, type Interruption, type LatencyResult, type RunResult, type SinkDescription, type TargetRecord } from './result.ts';
 
 /**
  * A measured phase whose offered rate (its events handed off before it ended ÷ its duration) is
@@ -85,6 +85,22 @@ export interface Assembly {
  * the scenario, a finding quoting it, a target's stderr): result.json and what is rendered from it
  * (report.md, compare, gate, merge) never hold one.
  */
+/** How an interrupted run's invalid reason reads (first of its reasons). */
+export const interruptedReason = (i: Interruption) => `interrupted by ${i.signal} at ${i.at_s} s: partial`;
+
+/**
+ * Marks a run that was interrupted (SIGINT/SIGTERM): invalid for that reason alone (the validity
+ * rules judge whole phases, and its last phases were cut short or never ran), and not passed. Its
+ * figures stay as measured (events not committed by the interruption count as lost), but its
+ * verdict is INTERRUPTED and its checks are not judged (engine/result.ts runVerdict).
+ */
+export function markInterrupted(result: RunResult, interruption: Interruption): void {
+  result.interrupted = interruption;
+  result.valid = false;
+  result.passed = false;
+  result.invalid_reasons = [interruptedReason(interruption)];
+}
+
 export function assembleResult(a: Assembly): RunResult {
   return redactDeep(assembleWithSecrets(a));
 }

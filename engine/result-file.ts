@@ -218,6 +218,12 @@ export function readPart(label: string, parsed: unknown): { part: ResultPart; er
     });
     number('cost.harness_process.cpu_s', object('cost.harness_process', cost.harness_process).cpu_s);
   }
+  // Optional: present only in a run interrupted by a signal (its figures are partial).
+  if (parsed.interrupted !== undefined) {
+    const interrupted = object('interrupted', parsed.interrupted);
+    string('interrupted.signal', interrupted.signal);
+    number('interrupted.at_s', interrupted.at_s);
+  }
   if (parsed.shard !== undefined) {
     const shard = object('shard', parsed.shard);
     if (!Number.isInteger(shard.count) || (shard.count as number) < 1) fail('shard.count', 'must be an integer >= 1', shard.count);

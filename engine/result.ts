@@ -216,6 +216,17 @@ export interface RunResult {
   cost?: CostSection;
   /** Present when this process ran one shard of a run (--shard): `npm run merge` combines the shards. */
   shard?: Shard;
+  /**
+   * Present when the run was interrupted (SIGINT/SIGTERM): its schedule ended early, its drain was
+   * skipped, and its figures are what had happened by then. Its verdict is INTERRUPTED.
+   */
+  interrupted?: Interruption;
+}
+
+/** An interrupted run: by which signal, and when (seconds from the run's start). */
+export interface Interruption {
+  signal: string;
+  at_s: number;
 }
 
 /** What a merged result.json (commands/merge/merge.ts) says about each part: enough to find it and replay it. */
@@ -303,16 +314,25 @@ export type CorrectnessMetric = (typeof CORRECTNESS_METRICS)[number];
 
 const isCorrectnessMetric = (metric: string): metric is CorrectnessMetric => (CORRECTNESS_METRICS as readonly string[]).includes(metric);
 
-/** A finished run's verdict, in order of precedence: a failed correctness check, an invalid run, any failed check, a pass. */
-export type RunVerdict = 'fail' | 'invalid' | 'pass';
+/**
+ * A finished run's verdict, in order of precedence: interrupted (nothing judged), a failed
+ * correctness check, an invalid run, any failed check, a pass.
+ */
+export type RunVerdict = 'interrupted' | 'fail' | 'invalid' | 'pass';
+
+type Judged = Pick<RunResult, 'valid' | 'checks' | 'interrupted'>;
 
 /** The failed checks on events lost, never acked, never sent or doubled. */
 export function failedCorrectnessChecks(result: Pick<RunResult, 'checks'>): CheckResult[] {
   return result.checks.filter((c) => !c.passed && isCorrectnessMetric(c.metric));
 }
 
-/** The failed checks a verdict reports: on an invalid run only the correctness ones are judged. */
-export function judgedFailures(result: Pick<RunResult, 'valid' | 'checks'>): CheckResult[] {
+/**
+ * The failed checks a verdict reports: on an invalid run only the correctness ones are judged; on
+ * an interrupted run none (events it had no time to commit are not lost by the system).
+ */
+export function judgedFailures(result: Judged): CheckResult[] {
+  if (result.interrupted) return [];
   return result.valid ? result.checks.filter((c) => !c.passed) : failedCorrectnessChecks(result);
 }
 
@@ -323,7 +343,8 @@ export const checkActual = (value: number | null) => (value === null ? 'not meas
 /** A failed check as the verdict line names it: `lost == 0 (was 3948)`. */
 export const describeFailedCheck = (check: CheckResult) => `${check.metric} ${check.op} ${check.value} (was ${checkActual(check.actual)})`;
 
-export function runVerdict(result: Pick<RunResult, 'valid' | 'checks'>): RunVerdict {
+export function runVerdict(result: Judged): RunVerdict {
+  if (result.interrupted) return 'interrupted';
   if (judgedFailures(result).length > 0) return 'fail';
   return result.valid ? 'pass' : 'invalid';
 }

@@ -30,7 +30,7 @@ import type { RunMetrics } from './metrics/run-metrics.ts';
 import { parseSinkChoice, runSinkFor, sinkDedupProblems, type RunSink } from './run-sink/index.ts';
 import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type SystemFaultRun } from './faults/scheduler.ts';
 import type { DrainCount, RunResult } from './result.ts';
-import { assembleResult, round } from './result-assembly.ts';
+import { assembleResult, markInterrupted, round } from './result-assembly.ts';
 import { startThreadProfile, type ThreadProfile } from './thread-profile.ts';
 import { costSection, CpuMeter } from './metrics/process-cpu.ts';
 import type { ConsumerProcess, TargetKind } from './target/interface.ts';
@@ -38,6 +38,7 @@ import { ExternalProcess } from './target/external-process.ts';
 import { targetEnvironment } from './target/contract.ts';
 import { describeTarget, targetProblems } from './target/needs.ts';
 import { createRunSchema, QueryRunSink } from './run-sink/query.ts';
+import { LiveRun } from './run-registry.ts';
 
 export type AggregatorKind = 'reference' | 'none';
 
@@ -107,6 +108,13 @@ export interface RunOptions {
    * metrics.aggregatorAt, which bench prints), and waits for the final scrapes (at most metrics.linger_s) when it stops.
    */
   metrics?: RunMetrics;
+  /**
+   * Aborted (bench on SIGINT/SIGTERM, the reason being the signal's name): the load ends its
+   * schedule now, the drain is skipped, the final read and the ledger are built from what exists,
+   * everything the run made is removed as usual, and the result is marked `interrupted` (verdict
+   * INTERRUPTED: its checks are not judged).
+   */
+  signal?: AbortSignal;
 }
 
 export { WARMUP_PHASE } from '../scenarios/schema.ts';
@@ -119,6 +127,8 @@ const REPORT_INTERVAL_MS = { open: 100, closed: 10 } as const;
 const HARNESS_PROCESS = 'harness process';
 /** The role of the consumer process in result.json cost.processes. */
 const CONSUMER_ROLE: Record<TargetKind, string> = { reference: 'aggregator', none: 'bare subscriber', external: 'target' };
+/** Interrupted: the longest the aggregator (or target) gets to finish its in-flight batches before it is killed. */
+const INTERRUPTED_STOP_MS = 3_000;
 
 export function makeRunId(scenario: string, date = new Date()): string {
   const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
@@ -164,12 +174,25 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let harnessProfile: ThreadProfile | undefined;
   // CPU time of every process and thread the run starts, from /proc (engine/metrics/process-cpu.ts).
   const cpu = new CpuMeter();
+  // In the registry of live runs until everything below is undone: what a SIGKILLed run leaves, `npm run clean` finds.
+  const liveRun = new LiveRun({ run_id: runId, out_dir: options.out_dir, started }, log);
+  const interrupted = options.signal;
+  let interruptedAt: number | undefined;
+  const noteInterruption = () => void (interruptedAt ??= Date.now());
+  if (interrupted?.aborted) noteInterruption();
+  interrupted?.addEventListener('abort', noteInterruption, { once: true });
+  // Anything the finally below could not remove keeps the run's registry file, for `npm run clean`.
+  let leftOver = false;
   try {
     cpu.watch(HARNESS_PROCESS, () => ({ pid: process.pid }), { from_first_reading: true });
     cpu.watch('harness main thread', () => ({ pid: process.pid, tid: process.pid }), { from_first_reading: true });
     cpu.start();
     const persistence = scenario.broker?.persistence ?? 'memory';
-    if (persistence === 'redis') redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
+    if (persistence === 'redis') {
+      redisKeys = { url: redisUrl(), key_prefix: `chaosbench:${tag}:` };
+      liveRun.addRedis(redisKeys.url, redisKeys.key_prefix);
+    }
+    if (runSink.kind === 'postgres' && runSink.aggregator.sink_schema) liveRun.addPostgres(runSink.aggregator.sink, runSink.aggregator.sink_schema);
     const profileDir = options.cpu_prof ? resolve(options.out_dir, 'profiles') : undefined;
     // The harness's own threads (this one and the load workers) are profiled from inside: npm starts this process without flags.
     if (profileDir) harnessProfile = await startThreadProfile(resolve(profileDir, 'harness'), 'main-thread');
@@ -222,6 +245,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     if (aggregatorKind === 'reference') {
       dedupPlace = runDedupPlace(dedupSpec, config.dedup_namespace ?? config.client_id, tag);
       if (dedupPlace.kind === 'postgres') config.dedup_schema = dedupPlace.schema;
+      if (dedupPlace.kind === 'redis') liveRun.addRedis(dedupPlace.url, dedupPlace.key_prefix);
+      if (dedupPlace.kind === 'postgres') liveRun.addPostgres(dedupPlace.url, dedupPlace.schema);
     }
     // The reference aggregator (and the bare subscriber) take their configuration over IPC; your
     // own consumer takes the same facts in its environment (engine/target/contract.ts).
@@ -240,7 +265,14 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     }
     const agg: ConsumerProcess = reference ?? external!;
     aggregator = agg;
+    // The run's processes as the registry knows them: again on every tick (a restart has a new pid).
+    const noteChildren = () =>
+      liveRun.setChildren([
+        { role: 'broker', pid: brokerHandle.pid },
+        { role: CONSUMER_ROLE[aggregatorKind], pid: agg.pid, group: aggregatorKind === 'external' },
+      ]);
     await agg.start();
+    noteChildren();
     if (reference?.metrics_port !== undefined) options.metrics?.aggregatorAt(reference.metrics_port);
     cpu.watch(CONSUMER_ROLE[aggregatorKind], () => (agg.pid === undefined ? undefined : { pid: agg.pid }));
 
@@ -323,7 +355,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         systemFaults = scheduleSystemFaults(scenario, start_us, controls);
         if (reference) during = options.during?.({ aggregator: reference, broker: brokerHandle, start_us });
       },
+      ...(interrupted ? { signal: interrupted } : {}),
       onTick: (status) => {
+        noteChildren();
         ticks = ticks.then(async () => {
           const reported = await consumed.read();
           const counters = agg.totalCounters() ?? emptyCounters();
@@ -358,7 +392,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     await ticks;
     options.metrics?.draining();
     await during;
-    const faultRecords = orderFaultRecords(scenario, [...load.faults, ...((await systemFaults?.finish()) ?? [])]);
+    const faultRecords = orderFaultRecords(scenario, [...load.faults, ...((await systemFaults?.finish(interrupted?.aborted)) ?? [])]);
 
     const publishCounters = load.log.counters;
     // What the drain waits for: every message the broker acknowledged, accounted for by the sink
@@ -372,11 +406,19 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         : { counted: 'sink', target: brokerAcked.distinct, count: () => runSink.countDurable() },
       // One budget from the end of the schedule: the load workers' wait for PUBACKs has spent part
       // of it, so a run ends within its duration plus drain_timeout_s, not plus twice that.
-      Math.max(0, scenario.drain_timeout_s * 1000 - (nowMicros() - (load.phases.at(-1)?.end_us ?? nowMicros())) / 1000),
+      // Interrupted: one count of what is there, no wait.
+      interrupted?.aborted ? 0 : Math.max(0, scenario.drain_timeout_s * 1000 - (nowMicros() - (load.phases.at(-1)?.end_us ?? nowMicros())) / 1000),
       progress,
+      interrupted,
     );
     // With metrics, the aggregator's endpoint stays after its drain until the final scrapes have read its counters.
-    await cpu.around(() => (reference && options.metrics ? reference.stop(undefined, options.metrics.linger_s * 1000) : agg.stop()));
+    // Interrupted: a short stop, and no lingering for the final scrapes.
+    const stopConsumer = () => {
+      if (!reference) return agg.stop();
+      if (interrupted?.aborted) return reference.stop(INTERRUPTED_STOP_MS);
+      return options.metrics ? reference.stop(undefined, options.metrics.linger_s * 1000) : reference.stop();
+    };
+    await cpu.around(stopConsumer);
     options.metrics?.consumed(await consumed.read());
     const counters = agg.totalCounters() ?? emptyCounters();
     const claimOrder = agg.claim_order ?? 'unknown';
@@ -442,6 +484,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const target = result.aggregator.target;
     if (target && result.passed && target.unexpected_exits.length === 0) delete target.stderr_tail;
     await harnessProfile?.stop();
+    if (interrupted?.aborted) markInterrupted(result, { signal: String(interrupted.reason), at_s: round(interruptedAt! / 1000 - started.getTime() / 1000, 1) });
     // A shard ran only its own publishers; the merge adds the shards' counts back up.
     return shard ? { ...result, generator: { ...result.generator, publishers: shardPublishers(shard, scenario.load.publishers).length }, shard } : result;
   } finally {
@@ -454,20 +497,22 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     if (dedupPlace) {
       const place = dedupPlace;
       await removeRunDedup(place).catch((error: unknown) =>
-        log(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
+        (leftOver = true) && log(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
       );
     }
     // After the final read (above, in the try) and after the aggregator is gone: the sink's schema on a shared server.
     if (aggregatorKind !== 'none') {
       await runSink.remove().catch((error: unknown) =>
-        log(`warning: could not remove the run's sink (${runSink.kind}): ${(error as Error).message}`),
+        (leftOver = true) && log(`warning: could not remove the run's sink (${runSink.kind}): ${(error as Error).message}`),
       );
     }
     if (redisKeys) {
       await deleteKeysWithPrefix(redisKeys.url, redisKeys.key_prefix).catch((error: unknown) =>
-        log(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
+        (leftOver = true) && log(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
       );
     }
+    interrupted?.removeEventListener('abort', noteInterruption);
+    if (!leftOver) liveRun.close();
   }
 }
 
@@ -524,7 +569,7 @@ const DRAIN_COUNT_LINE: Record<DrainCount, string> = {
  * 30 s is common) or a consumer that is restarting delivers late, and stopping early would report
  * its events as lost.
  */
-async function drainAggregator(watch: DrainWatch, timeoutMs: number, progress: (line: string, final?: boolean) => void): Promise<RunResult['drain']> {
+async function drainAggregator(watch: DrainWatch, timeoutMs: number, progress: (line: string, final?: boolean) => void, interrupted?: AbortSignal): Promise<RunResult['drain']> {
   const start = Date.now();
   const seconds = () => (Date.now() - start) / 1000;
   let counted = -1;
@@ -540,7 +585,7 @@ async function drainAggregator(watch: DrainWatch, timeoutMs: number, progress: (
       counted = now;
     }
     if (counted >= watch.target) return { drain_s: seconds(), complete: true, stopped: 'done', outstanding: 0, counted: watch.counted };
-    if (Date.now() - start >= timeoutMs) break;
+    if (Date.now() - start >= timeoutMs || interrupted?.aborted) break;
     if (Date.now() - lastLine >= 1000) {
       lastLine = Date.now();
       progress(`[drain] ${DRAIN_COUNT_LINE[watch.counted]}: ${Math.max(0, counted)}/${watch.target} broker-acked messages accounted for`);

@@ -4,7 +4,7 @@
 // Policy that forbids loading anything, so the page shows the same offline. Every string that comes
 // from the data (scenario and phase names, findings, errors, labels) is escaped.
 
-import { EXIT, EXIT_MEANING, EXIT_OF_VERDICT, type ExitCode } from '../cli/exit.ts';
+import { EXIT, EXIT_MEANING, exitOfVerdict, type ExitCode } from '../cli/exit.ts';
 import type { Summary } from '../commands/campaign/summary.ts';
 import { runVerdict, type RunResult } from '../engine/result.ts';
 import { atCapacityTableData, runsTableData, summarizeVariants, variantTableData, type CompareReport, type VariantSummary } from './compare.ts';
@@ -20,7 +20,7 @@ body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1180px; pa
 h1 { font-size: 22px; margin: 18px 0 6px; } h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #dddddd; padding-bottom: 4px; }
 .verdict { border-radius: 6px; padding: 12px 16px; margin: 8px 0 12px; border: 2px solid; }
 .verdict .status { font-size: 26px; font-weight: bold; margin-right: 12px; }
-.verdict.pass { background: #eaf7ea; border-color: #2ca02c; } .verdict.fail { background: #fdecec; border-color: #d62728; } .verdict.invalid { background: #fff6e0; border-color: #e69500; }
+.verdict.pass { background: #eaf7ea; border-color: #2ca02c; } .verdict.fail { background: #fdecec; border-color: #d62728; } .verdict.invalid { background: #fff6e0; border-color: #e69500; } .verdict.interrupted { background: #eef0f4; border-color: #6b7280; }
 .verdict p { margin: 6px 0 0; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
 th, td { border: 1px solid #d0d0d0; padding: 3px 8px; text-align: left; vertical-align: top; }
@@ -89,7 +89,7 @@ function chart(name: string, render: () => string, caption: string): string {
 const paragraph = (text: string, cls = 'note') => `<p${cls ? ` class="${cls}"` : ''}>${esc(text)}</p>`;
 const list = (items: readonly string[]) => (items.length === 0 ? '' : `<ul>\n${items.map((item) => `<li>${esc(item)}</li>`).join('\n')}\n</ul>`);
 
-type VerdictKind = 'pass' | 'fail' | 'invalid';
+type VerdictKind = 'pass' | 'fail' | 'invalid' | 'interrupted';
 
 function verdictBox(kind: VerdictKind, status: string, detail: string, exit: ExitCode | number, extra: readonly string[] = []): string {
   const meaning = (EXIT_MEANING as Record<number, string>)[exit] ?? 'unknown';
@@ -120,7 +120,7 @@ export function renderHtmlReport(result: RunResult, extras: RunPageExtras = {}):
   const [status, detail] = dash < 0 ? [line, ''] : [line.slice(0, dash), line.slice(dash)];
   // PASS and INVALID RUN say whether the run is valid (and why not); FAIL does not.
   const body: string[] = [
-    verdictBox(kind, status, detail, EXIT_OF_VERDICT[kind], kind === 'fail' && result.valid ? ['run valid'] : []),
+    verdictBox(kind, status, detail, exitOfVerdict(kind, result.interrupted), kind === 'fail' && result.valid ? ['run valid'] : []),
     `<h1>chaosbench: ${esc(s.name)}</h1>`,
     paragraph(s.description ?? '', ''),
     paragraph(

@@ -82,6 +82,26 @@ describe('renderReport', () => {
     await expect(renderReport(fixture())).toMatchFileSnapshot('./__snapshots__/dup-storm.report.md');
   });
 
+  it('an interrupted run reads INTERRUPTED first, exits 130/143 by its signal, and its unjudged lost events do not make it FAIL', async () => {
+    const { markInterrupted } = await import('../engine/result-assembly.ts');
+    const { renderHtmlReport } = await import('./html.ts');
+    for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      // Events not committed by the interruption count as lost, and the lost check fails...
+      const result = withTotals({ lost: 1200, unique_committed: 4800 });
+      expect(exitCodeOf(result)).toBe(EXIT.check_failed);
+      markInterrupted(result, { signal, at_s: 4.2 });
+      // ...but the run is INTERRUPTED, nothing judged.
+      expect(verdictLine(result)).toBe(`**INTERRUPTED** — interrupted by ${signal} at 4.2 s: partial; checks not judged`);
+      expect(firstLine(renderSummary(result))).toBe(`INTERRUPTED — interrupted by ${signal} at 4.2 s: partial; checks not judged`);
+      expect(firstLine(renderReport(result))).toMatch(/^\*\*INTERRUPTED\*\*/);
+      expect(exitCodeOf(result)).toBe(code);
+      expect(result.valid).toBe(false);
+      const html = renderHtmlReport(result);
+      expect(html).toContain('data-verdict="interrupted"');
+      expect(html).toContain(`data-exit="${code}"`);
+    }
+  });
+
   it('starts with the verdict: PASS for a valid run whose checks all passed', () => {
     expect(firstLine(renderReport(fixture()))).toBe('**PASS** — all 3 checks passed; run valid');
   });

@@ -28,6 +28,8 @@ const pct = (value: number) => `${(value * 100).toFixed(2)}%`;
 /** The verdict line: what runVerdict decides (engine/result.ts), and so what the exit code says. */
 export function verdictLine(result: RunResult): string {
   const verdict = runVerdict(result);
+  // Nothing is judged: the figures are what had happened by the interruption.
+  if (verdict === 'interrupted') return `**INTERRUPTED** — ${result.invalid_reasons.join('; ')}; checks not judged`;
   if (verdict === 'invalid') return `**INVALID RUN** — ${result.invalid_reasons.join('; ')}`;
   if (verdict === 'fail') {
     const failed = judgedFailures(result);

@@ -79,7 +79,7 @@ describe('npx chaosbench, installed from the packed tarball into an empty folder
   it('--help lists every command; an unknown command is exit 2', async () => {
     const help = await npx(['--help']);
     expect(help.code, help.stderr).toBe(0);
-    for (const command of ['audit', 'bench', 'compare', 'gate', 'k6:export', 'merge', 'perf', 'report', 'theory']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['audit', 'bench', 'clean', 'compare', 'gate', 'k6:export', 'merge', 'perf', 'report', 'theory']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     const unknown = await npx(['benchh']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "benchh"');

@@ -6,7 +6,7 @@
 
 import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { EXIT, EXIT_OF_VERDICT } from '../../cli/exit.ts';
+import { EXIT, exitOfVerdict } from '../../cli/exit.ts';
 import { mergedReportFiles, renderMergeSummary } from '../../reports/merge.ts';
 import { mergeResults, type MergePart } from './merge.ts';
 import { mergeProblems } from './merge-problems.ts';
@@ -117,5 +117,5 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
     writeFileSync(join(outDir, name), content);
   }
   io.stdout(`${renderMergeSummary(merged)}\nmerged: ${join(outDir, 'result.json')}\nreport: ${join(outDir, 'report.md')}\n`);
-  return EXIT_OF_VERDICT[runVerdict(merged)];
+  return exitOfVerdict(runVerdict(merged), merged.interrupted);
 }

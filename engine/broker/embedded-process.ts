@@ -80,7 +80,9 @@ async function main(): Promise<void> {
   let configured: (config: BrokerChildConfig) => void = () => {};
   const config = new Promise<BrokerChildConfig>((resolve) => (configured = resolve));
   process.on('SIGTERM', () => shutdown());
-  process.on('SIGINT', () => shutdown());
+  // Ctrl-C reaches the whole process group: the harness stops this process in order after its
+  // load, and a harness that is gone closes the IPC channel (disconnect, below).
+  process.on('SIGINT', () => {});
   process.on('disconnect', () => shutdown());
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'config') configured(message.config);

@@ -13,14 +13,19 @@ import { createSystemFault, runsIn } from './registry.ts';
 export type SystemControls = Omit<SystemFaultContext, 'random' | 'phase'>;
 
 export interface SystemFaultRun {
-  /** Waits until every system fault has been stopped (each stops at its phase's end) and returns their records. */
-  finish(): Promise<FaultRecord[]>;
+  /**
+   * Waits until every system fault has been stopped (each stops at its phase's end) and returns their records.
+   * now (the run interrupted): faults running are stopped at once and phases not begun are left out.
+   */
+  finish(now?: boolean): Promise<FaultRecord[]>;
 }
 
 export function scheduleSystemFaults(scenario: Scenario, start_us: number, controls: SystemControls): SystemFaultRun {
   const schedule = new Schedule(scenario.phases, start_us, scenario.load.publishers);
   const timers: NodeJS.Timeout[] = [];
   const stopped: Promise<FaultRecord[]>[] = [];
+  /** Per phase with system faults: end it now (its faults stopped if they started, none recorded if not). */
+  const endNow: (() => void)[] = [];
   const at = (us: number, action: () => void) => timers.push(setTimeout(action, Math.max(0, (us - nowMicros()) / 1000)));
 
   schedule.phases.forEach((phase, i) => {
@@ -35,6 +40,8 @@ export function scheduleSystemFaults(scenario: Scenario, start_us: number, contr
     // finish() reports a failure; until it is called, a rejection must not count as unhandled.
     phaseStopped.catch(() => {});
     stopped.push(phaseStopped);
+    let stopPhase = () => resolveStopped([]);
+    endNow.push(() => stopPhase());
     at(phase.start_us, () => {
       const window = { name: phase.name, start_us: phase.start_us, end_us: phase.end_us };
       const active = specs.map(({ spec, j }) => {
@@ -42,17 +49,25 @@ export function scheduleSystemFaults(scenario: Scenario, start_us: number, contr
         fault.start({ ...controls, random: seededRandom(deriveSeed(scenario.seed, `system.phase${i}.fault${j}.${spec.kind}`)), phase: window });
         return { fault, spec, j };
       });
-      at(phase.end_us, () => {
+      let ended = false;
+      stopPhase = () => {
+        if (ended) return;
+        ended = true;
         void Promise.all(active.map(({ fault }) => fault.stop())).then(
           () => resolveStopped(active.map(({ fault, spec, j }) => ({ phase: phase.name, fault: j, kind: spec.kind, injected: fault.injected() }))),
           rejectStopped,
         );
-      });
+      };
+      at(phase.end_us, stopPhase);
     });
   });
 
   return {
-    async finish() {
+    async finish(now = false) {
+      if (now) {
+        for (const timer of timers) clearTimeout(timer);
+        for (const end of endNow) end();
+      }
       const records = (await Promise.all(stopped)).flat();
       for (const timer of timers) clearTimeout(timer);
       return records;

@@ -97,6 +97,8 @@ export interface LoadOptions {
   cpu_prof_dir?: string;
   /** Called as each load worker thread is ready, with its thread id (absent without /proc): its CPU time is read from /proc. */
   onWorkerThread?: (worker: number, tid: number | undefined) => void;
+  /** Aborted (the run interrupted): the workers end the schedule now, settle briefly and report what they sent. */
+  signal?: AbortSignal;
   /** Called right before the worker threads are terminated (their /proc entries go with them): the last moment to read them. */
   beforeWorkersExit?: () => void;
 }
@@ -167,10 +169,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
 
   let ticker: NodeJS.Timeout | undefined;
   let stopCredits: () => void = () => {};
+  let stopListening: () => void = () => {};
   try {
     await waitFor(() => ready.size === W, 'starting the load workers');
     const start_us = nowMicros() + START_LEAD_US;
     for (let w = 0; w < W; w++) send(w, { type: 'go', start_us });
+    const stopWorkers = () => workers.forEach((_, w) => !done.has(w) && send(w, { type: 'stop' }));
+    if (options.signal?.aborted) stopWorkers();
+    options.signal?.addEventListener('abort', stopWorkers, { once: true });
+    stopListening = () => options.signal?.removeEventListener('abort', stopWorkers);
     options.onStarted?.(start_us);
     const schedule = new Schedule(scenario.phases, start_us, scenario.load.publishers);
 
@@ -261,6 +268,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
     };
   } finally {
     stopCredits();
+    stopListening();
     if (ticker) clearInterval(ticker);
     options.beforeWorkersExit?.();
     await Promise.all(workers.map((worker) => worker.terminate()));

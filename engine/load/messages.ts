@@ -31,7 +31,8 @@ export interface WorkerPlan {
 }
 
 /** go: start the schedule; credit: closed-model permits; status: reply with a WorkerStatus now. */
-export type MainToWorker = { type: 'go'; start_us: number } | { type: 'credit'; n: number } | { type: 'status' };
+/** 'stop': the run was interrupted: end the schedule now, settle briefly and send 'done' as usual. */
+export type MainToWorker = { type: 'go'; start_us: number } | { type: 'credit'; n: number } | { type: 'status' } | { type: 'stop' };
 
 export interface WorkerStatus {
   type: 'status';

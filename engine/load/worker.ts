@@ -27,6 +27,8 @@ import { currentThreadId } from '../metrics/process-cpu.ts';
 
 /** Send at most this many late events in a row before yielding, so acks and status still flow. */
 const CATCH_UP_BURST = 256;
+/** After a 'stop' (the run interrupted), the longest wait for the PUBACKs of what was sent. */
+const STOP_SETTLE_MS = 1_000;
 
 const plan = workerData as WorkerPlan;
 const port = parentPort!;
@@ -152,8 +154,13 @@ async function run(): Promise<void> {
     if (scenario.load.model === 'closed') credits--;
   };
   let creditWaiter: (() => void) | undefined;
+  // The run was interrupted ('stop'): the schedule loops below end at their next check.
+  let stopped = false;
   port.on('message', (message: MainToWorker) => {
-    if (message.type === 'credit') {
+    if (message.type === 'stop') {
+      stopped = true;
+      creditWaiter?.();
+    } else if (message.type === 'credit') {
       credits += message.n;
       creditWaiter?.();
     } else if (message.type === 'status') {
@@ -189,6 +196,7 @@ async function run(): Promise<void> {
   const faults: FaultRecord[] = [];
   let burst = 0;
   for (const [i, phase] of schedule.phases.entries()) {
+    if (stopped) break;
     const wait = (phase.start_us - nowMicros()) / 1000;
     if (wait > 0) await sleep(wait);
     // This worker's share of the phase's publish faults; system faults run in the main thread.
@@ -201,12 +209,12 @@ async function run(): Promise<void> {
 
     const stats = phaseStats[i]!;
     if (open) {
-      for (let g = phase.first; g < phase.first + phase.count; g++) {
+      for (let g = phase.first; g < phase.first + phase.count && !stopped; g++) {
         const p = g % P;
         if (!runs[p]) continue;
         const intended = schedule.intendedAt(g, i);
         let now = nowMicros();
-        while (intended > now) {
+        while (intended > now && !stopped) {
           burst = 0;
           const waitMs = (intended - now) / 1000;
           // Sleep at least 1 ms (setTimeout's granularity) and then send everything that has come
@@ -215,6 +223,7 @@ async function run(): Promise<void> {
           await sleep(Math.min(Math.max(waitMs, 1), 50));
           now = nowMicros();
         }
+        if (stopped) break;
         // Generator lag: how late the hand-off is against the schedule. A full window comes after
         // this point and is the system's slowness, which end-to-end latency measures instead (for
         // up to max_lag_ms: see publish). Recorded per phase: the validity rule judges each measured phase on its own (a warm-up
@@ -240,7 +249,7 @@ async function run(): Promise<void> {
       // Closed model: as fast as the credits allow, round robin over this worker's publishers;
       // the intended time is the actual send time (that is what a closed model measures).
       let turn = 0;
-      while (nowMicros() < phase.end_us) {
+      while (nowMicros() < phase.end_us && !stopped) {
         if (credits <= 0) {
           await new Promise<void>((resolve) => {
             creditWaiter = resolve;
@@ -261,8 +270,7 @@ async function run(): Promise<void> {
       }
     }
     // Hold the phase open until its end even if its events were all sent early.
-    const remaining = (phase.end_us - nowMicros()) / 1000;
-    if (remaining > 0) await sleep(remaining);
+    for (let remaining = (phase.end_us - nowMicros()) / 1000; remaining > 0 && !stopped; remaining = (phase.end_us - nowMicros()) / 1000) await sleep(Math.min(remaining, 50));
     for (const [j, fault] of active.entries()) {
       await fault.stop();
       faults.push({ phase: phase.name, fault: specs[j]!.j, kind: specs[j]!.spec.kind, injected: fault.injected() });
@@ -272,7 +280,8 @@ async function run(): Promise<void> {
   // Wait (bounded) until every publish has its PUBACK, failed or timed out. The bound counts from
   // the schedule's end, not from the last hand-off: a generator that ran up to max_lag late must
   // not add that to the wait as well.
-  const deadline = schedule.end_us + plan.settle_timeout_ms * 1000;
+  // Interrupted: a short settle (STOP_SETTLE_MS), from the stop.
+  const deadline = stopped ? Math.min(schedule.end_us + plan.settle_timeout_ms * 1000, nowMicros() + STOP_SETTLE_MS * 1000) : schedule.end_us + plan.settle_timeout_ms * 1000;
   while (connections.some((c) => c.pending > 0) && nowMicros() < deadline) await sleep(20);
   post(status());
   const window_waits = connections.reduce((sum, c) => sum + c.window_waits, 0);

@@ -181,11 +181,14 @@ export class ExternalProcess implements ConsumerProcess {
 /**
  * Live targets' process groups. A detached group does not get the terminal's Ctrl-C, so if the
  * harness exits (normally, by process.exit, or by SIGINT/SIGTERM/SIGHUP) while one runs, it is
- * SIGKILLed here, and a signal is then raised again so the harness dies of it as it would have.
+ * SIGKILLed here, and a signal is then raised again so the harness dies of it as it would have
+ * (unless the command handles the signal itself: bench stops the run in order).
  */
 const liveGroups = new Set<ChildProcess>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const onSignal = (signal: NodeJS.Signals) => {
+  // A command that handles the signal itself (bench: stop the load, then the target, in order) keeps it.
+  if (process.listenerCount(signal) > 1) return;
   killLiveGroups();
   for (const name of SIGNALS) process.off(name, onSignal);
   process.kill(process.pid, signal);
