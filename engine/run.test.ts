@@ -427,7 +427,11 @@ describe('the measurement engine end to end', () => {
 
   it('marks the run invalid when the generator cannot keep its schedule (a saturated generator is not a slow system)', async () => {
     const scenario = smallDupStorm((s) => {
-      s.phases = [{ name: 'flood', duration_s: 1, rate: 80_000, faults: [] }];
+      // Far past any generator on two cores (the lean publisher sustains about 30,000 ev/s: 80,000
+      // was kept on a quiet machine), with a short max_lag so the events it cannot send are
+      // dropped within a second instead of sent seconds late.
+      s.phases = [{ name: 'flood', duration_s: 1, rate: 400_000, faults: [] }];
+      s.load.max_lag_ms = 1_000;
       s.drain_timeout_s = 30;
     });
     const result = await runScenario({ scenario, overrides: {}, broker: 'embedded', out_dir: outDir(), aggregator: 'none' });
