@@ -297,6 +297,21 @@ function ledgerBuilder(input: Omit<LedgerInput, 'sink'>): { add: (row: SinkRow) 
 }
 
 /** Which event a dead letter was, from its raw text where it parses far enough, and which message (pure). */
+/** The leading scalar fields of a JSON object cut short (wire order: v, event_id, source, seq, …): source and seq when both come, whole, before anything nested. */
+export function leadingIdentity(raw: string): { source: string | null; seq: number | null } {
+  const lead = /^\s*\{((?:\s*"[A-Za-z_]+"\s*:\s*(?:"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null)\s*,)*)/.exec(raw)?.[1] ?? '';
+  const source = /"source"\s*:\s*("(?:[^"\\]|\\.)*")/.exec(lead)?.[1];
+  const seq = /"seq"\s*:\s*(\d+)\s*,/.exec(lead)?.[1];
+  let name: string | null = null;
+  try {
+    name = source === undefined ? null : (JSON.parse(source) as string);
+  } catch {
+    name = null;
+  }
+  // Both or neither: a seq at the very end of the cut may have lost digits (no comma after it).
+  return name === null || seq === undefined ? { source: null, seq: null } : { source: name, seq: Number(seq) };
+}
+
 export function deadLetterKey(letter: { event_id: string | null; raw: string; topic: string }): DeadLetterKey {
   let source: string | null = null;
   let seq: number | null = null;
@@ -305,7 +320,10 @@ export function deadLetterKey(letter: { event_id: string | null; raw: string; to
     if (typeof parsed.source === 'string') source = parsed.source;
     if (typeof parsed.seq === 'number') seq = parsed.seq;
   } catch {
-    // Not JSON: a poison message with no identity; it still counts in the DLQ total.
+    // Not JSON: a poison message with no identity (it still counts in the DLQ total), or a long one
+    // the aggregator kept only the first bytes of (aggregator/pipeline.ts deadLetter): its leading
+    // scalar fields still name it, as the whole text did.
+    ({ source, seq } = leadingIdentity(letter.raw));
   }
   // A hash, not the text: a dead letter can be a megabyte, and only its identity is needed.
   const message = createHash('sha256').update(letter.topic).update('\0').update(letter.raw).digest('base64');

@@ -872,3 +872,18 @@ describe('buildLedgerAsync', () => {
     );
   });
 });
+
+describe('deadLetterKey of a message the aggregator kept only the first bytes of', () => {
+  const event = JSON.stringify({ v: 1, event_id: '01J0', source: 'pub-"3"', seq: 41, topic: 't', ts: 'x', payload: { data: 'x'.repeat(10_000) } });
+  it('names its event by its leading source and seq, as the whole text did', () => {
+    const whole = deadLetterKey({ event_id: null, raw: event, topic: 't' });
+    const cut = deadLetterKey({ event_id: null, raw: event.slice(0, 4096), topic: 't' });
+    expect([whole.source, whole.seq]).toEqual(['pub-"3"', 41]);
+    expect([cut.source, cut.seq]).toEqual(['pub-"3"', 41]);
+  });
+  it('takes no name from inside a nested object or from text that is not an object', () => {
+    const nested = `{"payload":{"source":"pub-1","seq":2,"data":"${'y'.repeat(5000)}`;
+    expect(deadLetterKey({ event_id: null, raw: nested, topic: 't' })).toMatchObject({ source: null, seq: null });
+    expect(deadLetterKey({ event_id: null, raw: 'not json "source":"pub-1","seq":2,', topic: 't' })).toMatchObject({ source: null, seq: null });
+  });
+});
