@@ -10,10 +10,11 @@
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeMqttBroker } from '../engine/broker/external.ts';
+import { watchChild } from './watched-child.ts';
 
 export interface NatsOptions {
   /** The MQTT listener's ack_wait (a NATS duration, e.g. "2s"): how long a delivered QoS 1 message waits for its PUBACK before it is sent again. Unset: NATS's default, 30 s. */
@@ -50,26 +51,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
   writeFileSync(configPath, natsConfig(join(directory, 'jetstream'), options));
   const child = spawn('nats-server', ['-c', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  let exit: string | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('error', (error) => {
-      exit ??= `spawn failed: ${error.message}`;
-      resolve();
-    });
-    child.once('exit', (code, signal) => {
-      exit = signal === null ? `exit code ${code}` : `signal ${signal}`;
-      resolve();
-    });
-  });
-  const stop = async (): Promise<void> => {
-    if (exit === undefined) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(directory, { recursive: true, force: true });
-  };
+  const { exitReason, exited, stop } = watchChild(child, { directory, stop_timeout_ms: STOP_TIMEOUT_MS });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`nats-server did not open its MQTT listener within ${READY_TIMEOUT_MS} ms: ${log.slice(-2_000)}`)), READY_TIMEOUT_MS);
@@ -85,7 +67,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
       child.stderr.on('data', read);
       void exited.then(() => {
         clearTimeout(timer);
-        reject(new Error(`nats-server exited before its MQTT listener opened (${exit})${exit?.includes('ENOENT') ? ' (is nats-server on PATH?)' : ''}: ${log.slice(-2_000)}`));
+        reject(new Error(`nats-server exited before its MQTT listener opened (${exitReason()})${exitReason()?.includes('ENOENT') ? ' (is nats-server on PATH?)' : ''}: ${log.slice(-2_000)}`));
       });
     });
     const url = `mqtt://127.0.0.1:${port}`;

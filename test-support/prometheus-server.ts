@@ -6,10 +6,11 @@
 // says what to install: the test never skips (docs/testing.md).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pickFreePort } from '../engine/broker/mosquitto.ts';
+import { watchChild } from './watched-child.ts';
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -65,33 +66,14 @@ export async function startPrometheus(): Promise<PrometheusServer> {
   );
   let log = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log = (log + chunk).slice(-8_000)));
-  let exit: string | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('error', (error) => {
-      exit ??= `spawn failed: ${error.message}`;
-      resolve();
-    });
-    child.once('exit', (code, signal) => {
-      exit = signal === null ? `exit code ${code}` : `signal ${signal}`;
-      resolve();
-    });
-  });
-  const stop = async (): Promise<void> => {
-    if (exit === undefined) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(directory, { recursive: true, force: true });
-  };
+  const { exitReason, stop } = watchChild(child, { directory, stop_timeout_ms: STOP_TIMEOUT_MS });
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     const ready = await fetch(`${url}/-/ready`).then((response) => response.ok, () => false);
     if (ready) break;
-    if (exit !== undefined || Date.now() > deadline) {
+    if (exitReason() !== undefined || Date.now() > deadline) {
       await stop();
-      throw new Error(`prometheus did not become ready at ${url} (${exit ?? `within ${READY_TIMEOUT_MS} ms`}): ${log.slice(-2_000)}`);
+      throw new Error(`prometheus did not become ready at ${url} (${exitReason() ?? `within ${READY_TIMEOUT_MS} ms`}): ${log.slice(-2_000)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
