@@ -2,26 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../engine/figures.ts';
 import { COMPARE_SCHEMA, escapeCell, renderCompare, renderCompareSummary, summarizeVariants, type CompareReport, type CompareRun } from './compare.ts';
 import { rangesOverlap, ratio, summarize } from '../commands/campaign/summary.ts';
+import { runFigures } from '../test-support/campaign-fixtures.ts';
 
-function figures(changes: Partial<RunFigures> = {}): RunFigures {
-  return {
-    target_per_s: 1000,
-    offered_per_s: 1000,
-    committed_per_s: 1000,
-    p50_ms: 5,
-    p99_ms: 10,
-    p99_9_ms: 20,
-    duplicate_rate: 0.2,
-    loss_rate: 0,
-    sink_duplicates: 0,
-    lost: 0,
-    lost_unacked: 0,
-    never_sent: 0,
-    overloaded_phases: [],
-    duration_s: 20,
-    ...changes,
-  };
-}
+const figures = runFigures;
 
 /** Runs of the variants in the interleaved order, replicate by replicate. */
 function report(variants: { name: string; aggregator?: 'reference' | 'none'; runs: (Partial<RunFigures> & { invalid?: string; error?: string })[] }[]): CompareReport {
