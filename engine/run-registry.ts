@@ -273,7 +273,10 @@ export async function cleanDeadRuns(options: { dry_run?: boolean; log: (line: st
           outcome.keys += n;
           what.push(`${n} Redis keys under ${place.key_prefix}`);
         } catch (error) {
-          problems.push(`Redis keys under ${place.key_prefix}: ${redactPassword((error as Error).message)}`);
+          const message = redactPassword((error as Error).message);
+          // A database the server refuses to select held nothing of the run: it failed at that step.
+          if (/cannot be selected/.test(message)) what.push(`no Redis keys (${message.split(':')[0]}: none were written)`);
+          else problems.push(`Redis keys under ${place.key_prefix}: ${message}`);
         }
       }
     }
