@@ -334,16 +334,7 @@ export function timelineSvg(result: RunResult): string {
   out.push('</g>');
 
   // Shared x axis, phase boundaries.
-  out.push(`<g class="x-axis" data-x-max-s="${xScale.max}">`);
-  for (const tick of ticks(xScale)) {
-    const tx = c(x(tick));
-    out.push(`<line x1="${tx}" y1="${bottom}" x2="${tx}" y2="${bottom + 4}" stroke="#444444"/>`);
-    out.push(`<text x="${tx}" y="${bottom + 16}" text-anchor="middle">${esc(fmtNumber(tick))}</text>`);
-  }
-  out.push(`<text x="${left + top.width / 2}" y="${bottom + 38}" text-anchor="middle">seconds since the schedule started</text>`);
-  out.push(...phaseBoundaries(windows, x, top.top, bottom));
-  out.push('</g>');
-  out.push(...recoveryMarks(result, windows, x, top.top, bottom));
+  out.push(...timeAxis(result, windows, xScale, x, { left, width: top.width, top: top.top }, bottom));
 
   // Legend.
   const lx = right + 14;
@@ -398,6 +389,27 @@ function faultWindows(windows: readonly PhaseWindow[], x: (t: number) => number,
     if (width >= w.name.length * 6.5 + 6) out.push(`<text x="${c(x(w.start_s) + 3)}" y="${top + 13}" fill="#888888" font-size="11">${esc(w.name)}</text>`);
   }
   out.push('</g>');
+  return out;
+}
+
+/** The seconds axis under a chart over the run's time: ticks, its label, phase boundaries, then the recovery marks. */
+function timeAxis(
+  result: RunResult,
+  windows: readonly PhaseWindow[],
+  xScale: { max: number; step: number },
+  x: (t: number) => number,
+  plot: { left: number; width: number; top: number },
+  bottom: number,
+): string[] {
+  const out = [`<g class="x-axis" data-x-max-s="${xScale.max}">`];
+  for (const tick of ticks(xScale)) {
+    const tx = c(x(tick));
+    out.push(`<line x1="${tx}" y1="${bottom}" x2="${tx}" y2="${bottom + 4}" stroke="#444444"/>`);
+    out.push(`<text x="${tx}" y="${bottom + 16}" text-anchor="middle">${esc(fmtNumber(tick))}</text>`);
+  }
+  out.push(`<text x="${plot.left + plot.width / 2}" y="${bottom + 38}" text-anchor="middle">seconds since the schedule started</text>`);
+  out.push(...phaseBoundaries(windows, x, plot.top, bottom), '</g>');
+  out.push(...recoveryMarks(result, windows, x, plot.top, bottom));
   return out;
 }
 
@@ -469,15 +481,7 @@ export function backlogSvg(result: RunResult): string {
   out.push(`<text x="18" y="${plot.top + plot.height / 2}" text-anchor="middle" transform="rotate(-90 18 ${plot.top + plot.height / 2})">backlog (messages)</text>`);
   out.push(polyline('backlog', timeline.map((s) => [x(s.t_s), y(s.backlog)]), '#9467bd', 2, ''));
   out.push('</g>');
-  out.push(`<g class="x-axis" data-x-max-s="${xScale.max}">`);
-  for (const tick of ticks(xScale)) {
-    out.push(`<line x1="${c(x(tick))}" y1="${bottom}" x2="${c(x(tick))}" y2="${bottom + 4}" stroke="#444444"/>`);
-    out.push(`<text x="${c(x(tick))}" y="${bottom + 16}" text-anchor="middle">${esc(fmtNumber(tick))}</text>`);
-  }
-  out.push(`<text x="${plot.left + plot.width / 2}" y="${bottom + 38}" text-anchor="middle">seconds since the schedule started</text>`);
-  out.push(...phaseBoundaries(windows, x, plot.top, bottom));
-  out.push('</g>');
-  out.push(...recoveryMarks(result, windows, x, plot.top, bottom));
+  out.push(...timeAxis(result, windows, xScale, x, plot, bottom));
   const lx = right + 14;
   out.push('<g class="legend">');
   out.push(`<line x1="${lx}" y1="${plot.top + 10}" x2="${lx + 22}" y2="${plot.top + 10}" stroke="#9467bd" stroke-width="2"/>`);
