@@ -226,7 +226,7 @@ export function renderPerf(report: PerfReport): string {
     '',
     ...(at && atTable
       ? [
-          `At ${percent(at.fraction)} of capacity: each capacity variant again in the open model (a schedule of intended send times, its warm-up at that rate) at ${percent(at.fraction)} of its median committed ev/s above, ${report.replicates} round${report.replicates === 1 ? '' : 's'}, interleaved. p99 is end to end, from each event's intended send time to its sink commit (queueing behind a stall counts), median [min–max] of the runs' p99; the bare subscriber commits nothing, so it has none (—). At a fixed rate, CPU µs per message compares across variants, as at capacity it does not.`,
+          `At ${percent(at.fraction)} of capacity: each capacity variant again in the open model (a schedule of intended send times, its warm-up at that rate) at ${percent(at.fraction)} of its median committed ev/s above, ${report.replicates} round${report.replicates === 1 ? '' : 's'}, interleaved. p99 is end to end, from each event's intended send time to its sink commit (queueing behind a stall counts), median [min–max] of the runs' p99; the bare subscriber commits nothing, so it has none (—). CPU µs per message here is at a fixed open-model rate, not at saturation: it tends to rise as the rate falls (fixed costs over fewer messages), so compare two variants' µs where their rates are close.`,
           '',
           atTable,
           '',
