@@ -68,8 +68,8 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     yargs(argv)
       .scriptName('npm run perf --')
       .usage(
-        'A benchmark, not a test: measures capacity and CPU per message on this machine, and prints one table\n' +
-          'and the targets of issue 19. Runs, interleaved (each round runs every variant once), --replicates rounds of:\n' +
+        'A benchmark, not a test: measures capacity, p99 at a share of it and CPU per message on this machine, and\n' +
+          'prints two tables and the targets of issue 19. Runs, interleaved (each round runs every variant once), --replicates rounds of:\n' +
           'the bare subscriber and the reference aggregator with memory, redis, sqlite and postgres dedup at capacity\n' +
           `(closed model, ${SCENARIO} with its 30% copies, embedded broker); the generator's own capacity (closed model\n` +
           `against a private Mosquitto and the bare subscriber); the generator at ${GENERATOR_RATE} ev/s (open model).\n` +
