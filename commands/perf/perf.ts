@@ -69,10 +69,11 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
       .scriptName('npm run perf --')
       .usage(
         'A benchmark, not a test: measures capacity, p99 at a share of it and CPU per message on this machine, and\n' +
-          'prints two tables and the targets of issue 19. Runs, interleaved (each round runs every variant once), --replicates rounds of:\n' +
-          'the bare subscriber and the reference aggregator with memory, redis, sqlite and postgres dedup at capacity\n' +
-          `(closed model, ${SCENARIO} with its 30% copies, embedded broker); the generator's own capacity (closed model\n` +
-          `against a private Mosquitto and the bare subscriber); the generator at ${GENERATOR_RATE} ev/s (open model).\n` +
+          'prints two tables and the targets of issue 19. Runs, interleaved (each round runs every variant once),\n' +
+          '--replicates rounds of: the bare subscriber and the reference aggregator with memory, redis, sqlite and\n' +
+          `postgres dedup at capacity (closed model, ${SCENARIO} with its 30% copies, embedded broker); the generator's\n` +
+          `own capacity (closed model against a private Mosquitto and the bare subscriber); the generator at\n` +
+          `${GENERATOR_RATE} ev/s (open model).\n` +
           'Then a second pass, interleaved too: each capacity variant in the open model at --at-capacity (0.5) of its own\n' +
           'median capacity, for its p99 there and its CPU per message at a fixed rate.\n' +
           'Needs Redis, PostgreSQL and the mosquitto binary, like the tests. Writes perf.md, perf.json and every\n' +
