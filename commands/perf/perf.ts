@@ -23,7 +23,7 @@ import { redactDeep } from '../../aggregator/redact.ts';
 import { PERF_SCHEMA, percent, renderPerf, type PerfAtCapacity, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
 import type { CompareRun } from '../../reports/compare.ts';
 import { strictParser } from '../bench/bench.ts';
-import { commandLine, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
+import { commandLine, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
 import { atRate, capacityRates, runLine, warmupPhases } from '../compare/compare.ts';
 import { makeDirectory } from '../../cli/output.ts';
 
@@ -175,7 +175,7 @@ function perfRun(run: CampaignRun<PerfArm>): CompareRun {
   return { order, variant: run.arm.variant.name, replicate, out_dir, aggregator: run.arm.variant.aggregator, run_id, valid, invalid_reasons, passed, lost_events, error, figures };
 }
 
-type PerfDeps = { log?: (line: string) => void; progress?: (line: string) => void; now?: () => Date };
+type PerfDeps = Pick<CampaignDeps<PerfArm>, 'run' | 'progress'> & { log?: (line: string) => void; now?: () => Date };
 
 /**
  * The second pass: each capacity variant of the plan in the open model at `fraction` of its median
@@ -183,7 +183,7 @@ type PerfDeps = { log?: (line: string) => void; progress?: (line: string) => voi
  * the capacity pass's `done` runs. A variant with no valid capacity run (or whose rate cannot be
  * resolved) is skipped with a line saying why.
  */
-async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[], done: number, log: (line: string) => void, progress: PerfDeps['progress']) {
+async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[], done: number, log: (line: string) => void, deps: PerfDeps) {
   const pct = percent(fraction);
   const capacityVariants = plan.variants.filter((v) => v.variant.kind === 'capacity');
   const rates = capacityRates({ variants: capacityVariants.map(({ variant }) => ({ name: variant.name, value: variant.name, aggregator: variant.aggregator })), runs }, fraction, () => true);
@@ -213,7 +213,7 @@ async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[
   if (count > 0) log(`pass 2, at ${pct} of each variant's capacity (open model): ${staged.map((s) => `${s.variant.name} ${s.rate} ev/s`).join(', ')} × ${plan.replicates} = ${count} runs, interleaved`);
   const outcome = await runCampaign(
     { arms: staged, replicates: plan.replicates, out_dir: plan.out_dir, numbering: { first: done + 1, total } },
-    { progress, warn: log, live: false, done: (run) => log(runLine({ ...perfRun(run), variant: run.arm.label }, total, plan.replicates)) },
+    { run: deps.run, progress: deps.progress, warn: log, live: false, done: (run) => log(runLine({ ...perfRun(run), variant: run.arm.label }, total, plan.replicates)) },
   );
   const at: PerfAtCapacity = { fraction, rates: rates.filter((r) => staged.some((s) => s.variant.name === r.variant)), runs: outcome.runs.map(perfRun), skipped };
   return { at, machine: outcome.machine, git_sha: outcome.git_sha };
@@ -241,6 +241,7 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
         out_dir: plan.out_dir,
       },
       {
+        run: deps.run,
         progress: deps.progress,
         warn: log,
         live: false,
@@ -248,7 +249,7 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
       },
     );
     const runs = outcome.runs.map(perfRun);
-    const pass2 = second ? await runAtCapacity(plan, plan.at_capacity!, runs, total, log, deps.progress) : undefined;
+    const pass2 = second ? await runAtCapacity(plan, plan.at_capacity!, runs, total, log, deps) : undefined;
     const report: PerfReport = {
       schema: PERF_SCHEMA,
       command: plan.command,
