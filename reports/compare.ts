@@ -193,7 +193,7 @@ export function escapeCell(text: string): string {
 const MISSING = '—';
 
 /** Milliseconds with about three significant digits. */
-function ms(value: number | null | undefined): string {
+export function ms(value: number | null | undefined): string {
   if (value === null || value === undefined) return MISSING;
   const abs = Math.abs(value);
   return value.toFixed(abs >= 100 ? 0 : abs >= 10 ? 1 : 2);

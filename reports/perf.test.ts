@@ -1,9 +1,10 @@
-// The perf table and its target lines from a hand-made perf.json: which figure each target takes,
-// met and not met, and "not measured" when its variants did not run. Pure.
+// The perf tables and its target lines from a hand-made perf.json: which figure each target takes,
+// met and not met (printed with the digits that agree with the verdict), "not measured" when its
+// variants did not run, and the table at a share of capacity with its invalid and skipped rows. Pure.
 
 import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../engine/figures.ts';
-import { PERF_SCHEMA, perfTargetLines, perfTargets, renderPerf, type PerfReport, type PerfVariant } from './perf.ts';
+import { agreeingFigure, PERF_SCHEMA, perfAtCapacityTable, perfTargetLines, perfTargets, renderPerf, type PerfReport, type PerfVariant } from './perf.ts';
 import type { CompareRun } from './compare.ts';
 
 const VARIANTS: PerfVariant[] = [
@@ -24,22 +25,22 @@ function perf(variants: PerfVariant[], runs: CompareRun[]): PerfReport {
 }
 
 describe('perf targets', () => {
-  it('judges each target on its own figure: generator µs summed over the load workers, capacities per round against bare', () => {
+  it('judges each target on its own figure: generator µs summed over the load workers and the main thread, capacities per round against bare', () => {
     const report = perf(VARIANTS, [
       run('bare', 1, 10_000, { broker: 30 }),
       run('memory', 1, 9_500, { aggregator: 20 }),
       run('redis', 1, 7_000, { aggregator: 25 }),
       run('generator', 1, 30_000, { 'load worker 1': 20 }),
-      run('generator-10k', 1, 10_000, { 'load worker 1': 4, 'load worker 2': 5, 'harness main thread': 3 }),
+      run('generator-10k', 1, 10_000, { 'load worker 1': 4, 'load worker 2': 4, 'harness main thread': 1, broker: 50 }),
       run('bare', 2, 20_000, { broker: 30 }),
       run('memory', 2, 18_000, { aggregator: 20 }),
       run('redis', 2, 16_000, { aggregator: 25 }),
       run('generator', 2, 40_000, { 'load worker 1': 20 }),
-      run('generator-10k', 2, 10_000, { 'load worker 1': 5, 'load worker 2': 6 }),
+      run('generator-10k', 2, 10_000, { 'load worker 1': 5, 'load worker 2': 5, 'harness main thread': 1, broker: 50 }),
     ]);
     const targets = perfTargets(report);
     expect(targets.map((t) => [t.value === null ? null : Math.round(t.value * 1000) / 1000, t.met])).toEqual([
-      [10, true], // (9 + 11) / 2 µs: the load workers only, not the main thread
+      [10, true], // (9 + 11) / 2 µs: the load workers and the main thread (without it 9), not the broker
       [2.545, true], // 35,000 / 13,750
       [0.925, true], // rounds 0.95 and 0.90
       [0.75, true], // rounds 0.70 and 0.80
@@ -47,7 +48,7 @@ describe('perf targets', () => {
       [null, null],
     ]);
     const lines = perfTargetLines(report);
-    expect(lines[0]).toBe("- generator CPU per message at 10,000 ev/s: 10.0 µs (target ≤ 10 µs) — met; the load worker threads' CPU µs per message, summed, median of the runs");
+    expect(lines[0]).toBe("- generator CPU per message at 10,000 ev/s: 10.0 µs (target ≤ 10 µs) — met; the load worker threads' and the harness main thread's CPU µs per message, summed (main thread + workers together), median of the runs");
     expect(lines[4]).toMatch(/^- sqlite dedup capacity ÷ bare subscriber capacity: not measured \(target reported\);/);
     const table = renderPerf(report).split('\n').filter((line) => line.startsWith('| '));
     expect(table[0]).toContain('| variant | what | valid runs | committed ev/s median [min–max] | × bare (medians) | × bare per round median [min–max] | load worker 1 µs/msg | load worker 2 µs/msg |');
@@ -62,5 +63,59 @@ describe('perf targets', () => {
     expect(lines[1]).toMatch(/: not measured \(target ≥ 2\);/);
     expect(lines[2]).toMatch(/^- memory dedup capacity ÷ bare subscriber capacity: 0\.80 \(target ≥ 0\.90\) — NOT MET;/);
     expect(lines[3]).toMatch(/^- redis dedup capacity ÷ bare subscriber capacity: not measured/);
+  });
+
+  it('prints a value just beside its bound with the digits that agree with the verdict', () => {
+    const report = perf(VARIANTS, [
+      run('bare', 1, 10_000, {}),
+      run('memory', 1, 8_999.6, {}),
+      run('redis', 1, 7_512, {}),
+      run('generator-10k', 1, 10_000, { 'load worker 1': 8, 'harness main thread': 2.04 }),
+    ]);
+    const lines = perfTargetLines(report);
+    expect(lines[0]).toMatch(/: 10\.04 µs \(target ≤ 10 µs\) — NOT MET;/); // not "10.0 µs … NOT MET"
+    expect(lines[2]).toMatch(/: 0\.89996 \(target ≥ 0\.90\) — NOT MET;/); // not "0.90 … NOT MET"
+    expect(lines[3]).toMatch(/: 0\.75 \(target ≥ 0\.75\) — met;/); // 0.7512: two digits agree
+    expect(agreeingFigure(0.7496, 2, (v) => v >= 0.75)).toBe('0.7496');
+    expect(agreeingFigure(0.7496, 2, (v) => v >= 0.8)).toBe('0.75');
+  });
+});
+
+describe('the table at a share of capacity', () => {
+  const capacity = [run('bare', 1, 10_000, {}), run('memory', 1, 8_000, {}), { ...run('redis', 1, 6_000, {}), valid: false, invalid_reasons: ['the generator fell behind'] }];
+  const at = (variant: string, replicate: number, p99: number | null, valid = true) => {
+    const r = run(variant, replicate, 4_000, { 'load worker 1': 30, broker: 40, [variant === 'bare' ? 'bare subscriber' : 'aggregator']: 20 });
+    return { ...r, valid, invalid_reasons: valid ? [] : ['the generator offered 3500 ev/s against a target of 4000 ev/s (below 95%)'], figures: { ...r.figures!, p99_ms: p99 } };
+  };
+  const report: PerfReport = {
+    ...perf(VARIANTS.slice(0, 3), capacity),
+    at_capacity: {
+      fraction: 0.5,
+      rates: [
+        { variant: 'bare', capacity_per_s: 10_000, rate_per_s: 5_000 },
+        { variant: 'memory', capacity_per_s: 8_000, rate_per_s: 4_000 },
+      ],
+      runs: [at('bare', 1, null), at('memory', 1, 31.25), at('bare', 2, null), at('memory', 2, 152, false)],
+      skipped: [{ variant: 'redis', reason: 'no valid run in the capacity pass (1 invalid, 0 could not complete)' }],
+    },
+  };
+
+  it('has per variant its rate, valid runs, p99 median [min–max] (none for the bare subscriber) and CPU µs per message; ⚠ on an invalid run, the reason of a skipped variant', () => {
+    expect(perfAtCapacityTable(report)).toMatchInlineSnapshot(`
+      "| variant | rate ev/s (50% of capacity) | valid runs | p99 ms median [min–max] | load worker 1 µs/msg | broker µs/msg | bare subscriber µs/msg | aggregator µs/msg |
+      | --- | --- | --- | --- | --- | --- | --- | --- |
+      | bare | 5000 (of 10000) | 2/2 | — | 30.0 [30.0–30.0] | 40.0 [40.0–40.0] | 20.0 [20.0–20.0] | — |
+      | ⚠ memory | 4000 (of 8000) | 1/2 | 91.6 [31.3–152] | 30.0 [30.0–30.0] | 40.0 [40.0–40.0] | — | 20.0 [20.0–20.0] |
+      | redis | not run: no valid run in the capacity pass (1 invalid, 0 could not complete) | — | — | — | — | — | — |"
+    `);
+  });
+
+  it('names the invalid run at that share with its reasons, keeps its figures in the medians, and is left out when the pass was off', () => {
+    const text = renderPerf(report);
+    expect(text).toContain('then 2 capacity variants × 2 again at 50% of their capacity (open model)');
+    expect(text).toMatch(/⚠ 2 runs invalid \(their figures are in the medians\): redis r1: the generator fell behind · memory at 50% r2: the generator offered 3500 ev\/s/);
+    const { at_capacity: _off, ...without } = report;
+    expect(perfAtCapacityTable(without)).toBeNull();
+    expect(renderPerf(without)).not.toContain('of capacity');
   });
 });

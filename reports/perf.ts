@@ -1,11 +1,12 @@
-// perf.json and the table `npm run perf` prints: capacity of the bare subscriber and of the
+// perf.json and the tables `npm run perf` prints: capacity of the bare subscriber and of the
 // reference aggregator with each dedup store (closed model), the generator's own capacity and its
-// CPU at a fixed rate, each with CPU µs per message of every process, and the issue-19 targets,
-// each met or not. Pure: rendered from perf.json alone (the runs' figures, engine/figures.ts).
+// CPU at a fixed rate, each with CPU µs per message of every process; then each capacity variant's
+// p99 and CPU per message in the open model at a share of its own capacity; and the issue-19
+// targets, each met or not. Pure: rendered from perf.json alone (the runs' figures, engine/figures.ts).
 
 import type { RunResult } from '../engine/result.ts';
 import { summarize, type Summary } from '../commands/campaign/summary.ts';
-import { cpuColumns, escapeCell, range, summarizeVariants, table, type CompareRun, type VariantSummary } from './compare.ts';
+import { cpuColumns, escapeCell, ms, range, summarizeVariants, table, type AtCapacity, type CompareRun, type VariantSummary } from './compare.ts';
 
 export const PERF_SCHEMA = 'chaosbench.perf/v1';
 
@@ -36,6 +37,18 @@ export interface PerfReport {
   git_sha: string;
   started_at: string;
   finished_at: string;
+  /** The second pass (--at-capacity F): absent when it was off, or in a perf.json written before it existed. */
+  at_capacity?: PerfAtCapacity;
+}
+
+/**
+ * The second pass of `npm run perf`: each capacity variant (the bare subscriber too) again in the
+ * open model at F × its median committed ev/s of the capacity pass, --replicates rounds,
+ * interleaved: p99 at that load, and CPU per message at a fixed rate. `rates` holds the variants that
+ * ran, `skipped` the capacity variants that did not, and why; `runs` every run of the pass.
+ */
+export interface PerfAtCapacity extends Omit<AtCapacity, 'load'> {
+  skipped: { variant: string; reason: string }[];
 }
 
 /** One target of issue 19 and where this benchmark stands: null when its variants were not run (or measured nothing). */
@@ -45,8 +58,28 @@ export interface PerfTarget {
   /** The bound, as text: "≤ 10 µs", "≥ 0.90". */
   bound: string;
   met: boolean | null;
+  /** The value as printed ("31.5 µs", "0.7496"): digits enough to fall on the same side of the bound as the value; null when not measured. */
+  shown: string | null;
   /** How the value is made, in words. */
   how: string;
+}
+
+/**
+ * `value` with `digits` decimals, or as many more as it takes for the printed figure to be judged as
+ * the value is (0.7496 against ≥ 0.75 prints 0.7496, not 0.75 beside NOT MET). Pure.
+ */
+export function agreeingFigure(value: number, digits: number, ok: (v: number) => boolean): string {
+  for (let d = digits; d <= 12; d++) {
+    const text = value.toFixed(d);
+    if (ok(Number(text)) === ok(value)) return text;
+  }
+  return String(value);
+}
+
+/** A target's value judged: met or not, and printed so that the figure and the verdict agree. */
+function judged(value: number | null, ok: ((v: number) => boolean) | null, digits: number, unit = ''): Pick<PerfTarget, 'value' | 'met' | 'shown'> {
+  if (value === null) return { value, met: null, shown: null };
+  return { value, met: ok === null ? null : ok(value), shown: `${ok === null ? value.toFixed(digits) : agreeingFigure(value, digits, ok)}${unit}` };
 }
 
 /** The variant the aggregator ratios are to, and the one the generator's capacity is held against. */
@@ -67,11 +100,17 @@ function summaries(report: PerfReport): VariantSummary[] {
   return summarizeVariants({ variants: report.variants.map((v) => ({ name: v.name, value: v.name, aggregator: v.aggregator })), runs: report.runs });
 }
 
-/** The load workers' CPU µs per message summed (the generator's publishing), per run of a variant. */
+/** The harness thread that starts the load workers and schedules their events: part of the generator (issue 19: "main thread + workers together"). */
+export const GENERATOR_MAIN_THREAD = 'harness main thread';
+
+/**
+ * The generator's CPU µs per message, per run of a variant: its load worker threads' and the
+ * harness main thread's, summed (a run that did not measure the main thread is left out).
+ */
 function generatorUs(report: PerfReport, variant: string): Summary | null {
   const values = report.runs
-    .filter((r) => r.variant === variant && r.figures?.cpu_us_per_message)
-    .map((r) => Object.entries(r.figures!.cpu_us_per_message!).filter(([role]) => role.startsWith('load worker')).reduce((sum, [, us]) => sum + us, 0));
+    .filter((r) => r.variant === variant && r.figures?.cpu_us_per_message?.[GENERATOR_MAIN_THREAD] !== undefined)
+    .map((r) => Object.entries(r.figures!.cpu_us_per_message!).filter(([role]) => role.startsWith('load worker') || role === GENERATOR_MAIN_THREAD).reduce((sum, [, us]) => sum + us, 0));
   return summarize(values);
 }
 
@@ -85,32 +124,25 @@ export function perfTargets(report: PerfReport): PerfTarget[] {
   const generatorCapacity = capacityVariant ? of(capacityVariant.name)?.committed_per_s?.median : undefined;
   const aggregatorCapacity = of(REFERENCE_FOR_GENERATOR)?.committed_per_s?.median;
   const over = generatorCapacity !== undefined && aggregatorCapacity ? generatorCapacity / aggregatorCapacity : null;
-  const judge = (value: number | null, ok: (v: number) => boolean) => (value === null ? null : ok(value));
   return [
     {
       name: `generator CPU per message at ${report.generator_rate.toLocaleString('en-US')} ev/s`,
-      value: us?.median ?? null,
       bound: `≤ ${GENERATOR_US_MAX} µs`,
-      met: judge(us?.median ?? null, (v) => v <= GENERATOR_US_MAX),
-      how: 'the load worker threads\' CPU µs per message, summed, median of the runs',
+      ...judged(us?.median ?? null, (v) => v <= GENERATOR_US_MAX, 1, ' µs'),
+      how: `the load worker threads' and the ${GENERATOR_MAIN_THREAD}'s CPU µs per message, summed (main thread + workers together), median of the runs`,
     },
     {
       name: `generator capacity ÷ reference aggregator capacity (${REFERENCE_FOR_GENERATOR} dedup)`,
-      value: over,
       bound: `≥ ${GENERATOR_OVER_AGGREGATOR_MIN}`,
-      met: judge(over, (v) => v >= GENERATOR_OVER_AGGREGATOR_MIN),
+      ...judged(over, (v) => v >= GENERATOR_OVER_AGGREGATOR_MIN, 2),
       how: 'ratio of the medians of committed ev/s',
     },
-    ...RATIO_TARGETS.map(({ variant, min }) => {
-      const value = of(variant)?.throughput_per_round?.median ?? null;
-      return {
-        name: `${variant} dedup capacity ÷ bare subscriber capacity`,
-        value,
-        bound: min === null ? 'reported' : `≥ ${min.toFixed(2)}`,
-        met: min === null ? null : judge(value, (v) => v >= min),
-        how: 'per round (each replicate over the bare subscriber\'s of the same round), median of the rounds',
-      };
-    }),
+    ...RATIO_TARGETS.map(({ variant, min }) => ({
+      name: `${variant} dedup capacity ÷ bare subscriber capacity`,
+      bound: min === null ? 'reported' : `≥ ${min.toFixed(2)}`,
+      ...judged(of(variant)?.throughput_per_round?.median ?? null, min === null ? null : (v) => v >= min, 2),
+      how: 'per round (each replicate over the bare subscriber\'s of the same round), median of the rounds',
+    })),
   ];
 }
 
@@ -140,10 +172,34 @@ export function perfTable(report: PerfReport): string {
   );
 }
 
+/** A share of capacity as text: 0.5 → "50%". */
+export const percent = (fraction: number) => `${Number((fraction * 100).toFixed(1))}%`;
+
+/**
+ * The second table (--at-capacity F): per capacity variant, the open-model rate it ran at (F × its
+ * capacity above), its valid runs, p99 median [min–max] and CPU µs per message of every process at
+ * that rate; a variant that did not run there says why in its rate cell. Null when the pass was off. Pure.
+ */
+export function perfAtCapacityTable(report: PerfReport): string | null {
+  const at = report.at_capacity;
+  if (!at) return null;
+  const listed = report.variants.filter((v) => at.rates.some((r) => r.variant === v.name) || at.skipped.some((k) => k.variant === v.name));
+  const all = summarizeVariants({ variants: listed.map((v) => ({ name: v.name, value: v.name, aggregator: v.aggregator })), runs: at.runs });
+  const columns = cpuColumns(all);
+  return table(
+    ['variant', `rate ev/s (${percent(at.fraction)} of capacity)`, 'valid runs', 'p99 ms median [min–max]', ...columns.header],
+    all.map((s) => {
+      const rate = at.rates.find((r) => r.variant === s.name);
+      if (!rate) return [escapeCell(s.name), `not run: ${escapeCell(at.skipped.find((k) => k.variant === s.name)!.reason)}`, '—', '—', ...columns.header.map(() => '—')];
+      return [`${s.valid < s.runs ? '⚠ ' : ''}${escapeCell(s.name)}`, `${rate.rate_per_s} (of ${rate.capacity_per_s.toFixed(0)})`, `${s.valid}/${s.runs}`, range(s.p99_ms, ms), ...columns.cells(s)];
+    }),
+  );
+}
+
 /** The target lines, one each: value, bound, met / not met / not measured. Pure. */
 export function perfTargetLines(report: PerfReport): string[] {
   return perfTargets(report).map((t) => {
-    const value = t.value === null ? 'not measured' : t.name.includes('CPU') ? `${t.value.toFixed(1)} µs` : t.value.toFixed(2);
+    const value = t.shown ?? 'not measured';
     const verdict = t.met === null ? (t.value === null ? '' : ' — reported') : t.met ? ' — met' : ' — NOT MET';
     return `- ${t.name}: ${value} (target ${t.bound})${verdict}; ${t.how}`;
   });
@@ -152,7 +208,9 @@ export function perfTargetLines(report: PerfReport): string[] {
 /** What `npm run perf` prints and perf.md holds. Pure. */
 export function renderPerf(report: PerfReport): string {
   const m = report.machine;
-  const invalid = report.runs.filter((r) => !r.valid);
+  const at = report.at_capacity;
+  const atTable = perfAtCapacityTable(report);
+  const invalid = [...report.runs, ...(at?.runs ?? []).map((r) => ({ ...r, variant: `${r.variant} at ${percent(at!.fraction)}` }))].filter((r) => !r.valid);
   return [
     `# chaosbench perf`,
     '',
@@ -160,12 +218,20 @@ export function renderPerf(report: PerfReport): string {
     report.command,
     '```',
     '',
-    `- ${report.variants.length} variants × ${report.replicates} replicate${report.replicates === 1 ? '' : 's'}, interleaved; dup-storm (30% duplicate copies), ${report.duration_s} s measured per run after its warm-up; closed model with ${report.concurrency} events in flight, but the generator-rate variant (open model, ${report.generator_rate} ev/s)`,
+    `- ${report.variants.length} variants × ${report.replicates} replicate${report.replicates === 1 ? '' : 's'}, interleaved; dup-storm (30% duplicate copies), ${report.duration_s} s measured per run after its warm-up; closed model with ${report.concurrency} events in flight, but the generator-rate variant (open model, ${report.generator_rate} ev/s)${at ? `; then ${at.rates.length} capacity variant${at.rates.length === 1 ? '' : 's'} × ${report.replicates} again at ${percent(at.fraction)} of ${at.rates.length === 1 ? 'its' : 'their'} capacity (open model)` : ''}`,
     `- machine: ${m ? `${escapeCell(m.cpu_model)} × ${m.cpus} · node ${m.node}` : 'unknown (no run completed)'} · git ${report.git_sha.slice(0, 12)} · ${report.started_at} to ${report.finished_at}`,
     `- CPU µs per message: each process's (or thread's) user + system time from /proc over the messages the harness put on the wire (events and copies); medians [min–max] over the runs. An external broker (the generator variants' Mosquitto) is not measured.`,
     '',
     perfTable(report),
     '',
+    ...(at && atTable
+      ? [
+          `At ${percent(at.fraction)} of capacity: each capacity variant again in the open model (a schedule of intended send times, its warm-up at that rate) at ${percent(at.fraction)} of its median committed ev/s above, ${report.replicates} round${report.replicates === 1 ? '' : 's'}, interleaved. p99 is end to end, from each event's intended send time to its sink commit (queueing behind a stall counts), median [min–max] of the runs' p99; the bare subscriber commits nothing, so it has none (—). CPU µs per message here is at a fixed open-model rate, not at saturation: it tends to rise as the rate falls (fixed costs over fewer messages), so compare two variants' µs where their rates are close.`,
+          '',
+          atTable,
+          '',
+        ]
+      : []),
     'Targets; a target not met is a finding of this machine and code, not a failure of the benchmark:',
     '',
     ...perfTargetLines(report),

@@ -1,8 +1,12 @@
 // A compare.json and a gate.json as the commands write them, made by hand (imported by *.test.ts
-// files only): two variants of two replicates each, and a gate with one clear p99 regression.
+// files only): two variants of two replicates each, and a gate with one clear p99 regression; and a
+// stand-in for runScenario that the campaign runner (compare, perf) calls instead of making runs.
 
 import { decide, METRICS } from '../commands/gate/stats.ts';
+import { readFileSync } from 'node:fs';
 import type { RunFigures } from '../engine/figures.ts';
+import { evaluateChecks, type RunResult } from '../engine/result.ts';
+import type { RunOptions } from '../engine/run.ts';
 import { COMPARE_SCHEMA, type CompareReport } from '../reports/compare.ts';
 import { GATE_SCHEMA, type GateReport } from '../reports/gate.ts';
 
@@ -96,4 +100,36 @@ export function gateReportFixture(changes: Partial<GateReport> = {}): GateReport
     notes: [],
     ...changes,
   };
+}
+
+const RESULT_FIXTURE = readFileSync(new URL('./fixtures/dup-storm.result.json', import.meta.url), 'utf8');
+
+/**
+ * A stand-in for runScenario: the dup-storm fixture result with the run's scenario, overrides and
+ * aggregator, and the committed ev/s, validity, error or lost events chosen per run directory
+ * (`memory-r1`); `calls` records every run asked for, in order.
+ */
+export function fakeRun(outcomes: Record<string, { committed: number; valid?: boolean; throws?: string; lost?: number }>) {
+  const calls: RunOptions[] = [];
+  const run = async (options: RunOptions): Promise<RunResult> => {
+    calls.push(options);
+    const key = options.out_dir.split('/').at(-1)!;
+    const outcome = outcomes[key];
+    if (!outcome) throw new Error(`unexpected run ${key}`);
+    if (outcome.throws) throw new Error(outcome.throws);
+    const result = JSON.parse(RESULT_FIXTURE) as RunResult;
+    result.aggregator.kind = options.aggregator ?? 'reference';
+    result.scenario = options.scenario;
+    result.overrides = options.overrides;
+    result.throughput.committed_per_s = outcome.committed;
+    result.valid = outcome.valid ?? true;
+    result.invalid_reasons = result.valid ? [] : ['the generator fell behind its schedule'];
+    if (outcome.lost) {
+      result.totals.lost = outcome.lost;
+      result.checks = evaluateChecks(options.scenario.checks, result);
+      result.passed = result.checks.every((c) => c.passed);
+    }
+    return result;
+  };
+  return { run, calls };
 }

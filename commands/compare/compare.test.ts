@@ -11,8 +11,9 @@ import { atRate, buildAxis, capacityRates, main, parseCompareArgs, runCompare, u
 import type { RunRequest } from '../../engine/resolve.ts';
 import { UsageError } from '../../cli/exit.ts';
 import type { RunOptions } from '../../engine/run.ts';
-import { evaluateChecks, type RunResult } from '../../engine/result.ts';
+import type { RunResult } from '../../engine/result.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
+import { fakeRun } from '../../test-support/campaign-fixtures.ts';
 
 const FIXTURE_TEXT = readFileSync(new URL('../../test-support/fixtures/dup-storm.result.json', import.meta.url), 'utf8');
 const fixture = () => JSON.parse(FIXTURE_TEXT) as RunResult;
@@ -179,32 +180,6 @@ describe('parseCompareArgs', () => {
 });
 
 describe('runCompare with a stand-in for runScenario', () => {
-  /** The fixture, with committed ev/s and validity chosen per call. */
-  function fakeRun(outcomes: Record<string, { committed: number; valid?: boolean; throws?: string; lost?: number }>) {
-    const calls: RunOptions[] = [];
-    const run = async (options: RunOptions): Promise<RunResult> => {
-      calls.push(options);
-      const key = options.out_dir.split('/').at(-1)!;
-      const outcome = outcomes[key];
-      if (!outcome) throw new Error(`unexpected run ${key}`);
-      if (outcome.throws) throw new Error(outcome.throws);
-      const result = fixture();
-      result.aggregator.kind = options.aggregator ?? 'reference';
-      result.scenario = options.scenario;
-      result.overrides = options.overrides;
-      result.throughput.committed_per_s = outcome.committed;
-      result.valid = outcome.valid ?? true;
-      result.invalid_reasons = result.valid ? [] : ['the generator fell behind its schedule'];
-      if (outcome.lost) {
-        result.totals.lost = outcome.lost;
-        result.checks = evaluateChecks(options.scenario.checks, result);
-        result.passed = result.checks.every((c) => c.passed);
-      }
-      return result;
-    };
-    return { run, calls };
-  }
-
   it('runs the variants interleaved, each into its own directory, and writes compare.json and compare.md', async () => {
     const out = tempDir();
     const p = await plan('--scenario', 'dup-storm', '--dedup', 'memory,sqlite,none', '--replicates', '2', '--out', out);

@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { parsePath, parseValue } from '../../scenarios/override.ts';
-import { COMPARE_SCHEMA, renderCompare, renderCompareSummary, summarizeVariants, type AtCapacity, type CompareReport, type CompareRun } from '../../reports/compare.ts';
+import { COMPARE_SCHEMA, renderCompare, renderCompareSummary, summarizeVariants, type AtCapacity, type CompareReport, type CompareRun, type CompareVariant } from '../../reports/compare.ts';
 import { renderCompareHtml } from '../../reports/html.ts';
 import { sanitizeFileName } from '../../reports/files.ts';
 import { listScenarios, strictParser } from '../bench/bench.ts';
@@ -27,6 +27,7 @@ import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValu
 import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, WARMUP_PHASE, type AggregatorKind, type RunOptions } from '../../engine/run.ts';
 import type { RunResult } from '../../engine/result.ts';
+import type { Scenario } from '../../scenarios/schema.ts';
 import { makeDirectory, refuseUnwritableOutput } from '../../cli/output.ts';
 
 export const DEFAULT_REPLICATES = 3;
@@ -312,15 +313,21 @@ export function atRate(request: RunRequest, rate: number, warmups: ReadonlyMap<n
 /** Shortest warm-up of a run at a share of capacity (see atRate). */
 export const AT_CAPACITY_WARMUP_S = 5;
 
+/** A scenario's warm-up phases, index → duration in s: what atRate moves to the new rate. */
+export function warmupPhases(scenario: Pick<Scenario, 'phases'>): Map<number, number> {
+  return new Map(scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [[i, phase.duration_s] as const] : [])));
+}
+
 /**
- * Capacity per variant with latency (not the bare subscriber): the median committed ev/s of its
- * runs that completed; null when none did. The open-model rate is fraction × capacity, whole ev/s.
+ * Capacity per variant with latency (by default; `include` picks others, e.g. perf's bare
+ * subscriber too): the median committed ev/s of its runs that completed; none when none did. The
+ * open-model rate is fraction × capacity, whole ev/s.
  */
-export function capacityRates(report: Pick<CompareReport, 'variants' | 'runs'>, fraction: number): AtCapacity['rates'] {
+export function capacityRates(report: Pick<CompareReport, 'variants' | 'runs'>, fraction: number, include: (variant: CompareVariant) => boolean = (v) => v.aggregator === 'reference'): AtCapacity['rates'] {
   return summarizeVariants(report).flatMap((summary) => {
     const variant = report.variants.find((v) => v.name === summary.name)!;
     const capacity = summary.committed_per_s?.median;
-    if (variant.aggregator !== 'reference' || capacity === undefined || capacity <= 0) return [];
+    if (!include(variant) || capacity === undefined || capacity <= 0) return [];
     return [{ variant: variant.name, capacity_per_s: capacity, rate_per_s: Math.max(1, Math.round(fraction * capacity)) }];
   });
 }
@@ -337,7 +344,8 @@ export interface CompareDeps {
   now?: () => Date;
 }
 
-function runLine(run: CompareRun, total: number, replicates: number): string {
+/** A run's line on stderr: "[3/6] memory r1/3  committed 998 ev/s  p99 31.2 ms  valid". */
+export function runLine(run: CompareRun, total: number, replicates: number): string {
   const head = `[${String(run.order).padStart(String(total).length)}/${total}] ${run.variant} r${run.replicate}/${replicates}`;
   if (run.error !== null) return `${head}  error: ${run.error}`;
   const f = run.figures!;
@@ -392,8 +400,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
     const staged: { variant: CompareVariantPlan; rate: number }[] = [];
     for (const rate of rates) {
       const variant = plan.variants.find((v) => v.name === rate.variant)!;
-      const warmups = new Map(variant.run.scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [[i, phase.duration_s] as const] : [])));
-      const request = atRate(variant.request, rate.rate_per_s, warmups);
+      const request = atRate(variant.request, rate.rate_per_s, warmupPhases(variant.run.scenario));
       const resolved = resolveRun(request);
       if (resolved.ok) staged.push({ variant: { ...variant, request, run: resolved.run }, rate: rate.rate_per_s });
       else log(`warning: ${variant.name} at ${percent} of capacity (${rate.rate_per_s} ev/s) cannot run: ${resolved.problems.join('\nerror: ')}`);

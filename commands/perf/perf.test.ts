@@ -1,18 +1,22 @@
 // `npm run perf` for real and short (the suite's smoke test of a benchmark, no timing asserted): one
-// replicate of 2-s runs of the bare subscriber and memory dedup, as a user runs it; the table and
-// perf.json hold real numbers, and the targets whose variants did not run say "not measured".
+// replicate of 2-s runs of the bare subscriber and memory dedup, as a user runs it, then each again
+// at half its capacity; both tables and perf.json hold real numbers, and the targets whose variants
+// did not run say "not measured". Then the second pass's planning with a stand-in for the runs: the
+// rates it derives, a variant it skips and why, and --at-capacity off.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PerfReport } from '../../reports/perf.ts';
-import { tempDir } from '../../test-support/temp-dirs.ts';
+import { tempDir, tempDirs } from '../../test-support/temp-dirs.ts';
 import { runChaosbench } from '../../test-support/run-command.ts';
+import { fakeRun } from '../../test-support/campaign-fixtures.ts';
+import { parsePerfArgs, runPerf } from './perf.ts';
 
 const out = tempDir('perf-run');
 
-it('runs bare and memory once each and prints capacity, the ratio to bare and CPU µs per message of every process', { timeout: 120_000 }, async () => {
-  const outcome = await runChaosbench('perf', ['--replicates', '1', '--duration', '2s', '--variants', 'bare,memory', '--out', out, '--quiet'], { timeout_ms: 110_000 });
+it('runs bare and memory once each and prints capacity, the ratio to bare and CPU µs per message of every process, then p99 and CPU at half capacity', { timeout: 240_000 }, async () => {
+  const outcome = await runChaosbench('perf', ['--replicates', '1', '--duration', '2s', '--variants', 'bare,memory', '--out', out, '--quiet'], { timeout_ms: 230_000 });
   expect(outcome.code, outcome.stderr).toBe(0);
   const report = JSON.parse(readFileSync(join(out, 'perf.json'), 'utf8')) as PerfReport;
   expect(report.runs.map((r) => r.variant)).toEqual(['bare', 'memory']);
@@ -34,12 +38,96 @@ it('runs bare and memory once each and prints capacity, the ratio to bare and CP
   expect(outcome.stdout).toMatch(/^- redis dedup capacity ÷ bare subscriber capacity: not measured/m);
   expect(outcome.stdout).toMatch(/^- generator CPU per message at 10,000 ev\/s: not measured/m);
   expect(readFileSync(join(out, 'perf.md'), 'utf8')).toContain('| variant | what |');
+
+  // The second pass: each variant in the open model at half its capacity (one replicate: the capacity is that run's).
+  const at = report.at_capacity!;
+  expect(at.fraction).toBe(0.5);
+  expect(at.skipped).toEqual([]);
+  expect(at.runs.map((r) => r.variant)).toEqual(['bare', 'memory']);
+  for (const run of at.runs) {
+    const capacity = report.runs.find((r) => r.variant === run.variant)!.figures!.committed_per_s;
+    const rate = at.rates.find((r) => r.variant === run.variant)!;
+    expect(rate).toEqual({ variant: run.variant, capacity_per_s: capacity, rate_per_s: Math.round(capacity / 2) });
+    expect(run.error).toBeNull();
+    expect(run.figures!.target_per_s).toBe(rate.rate_per_s);
+    expect(run.figures!.committed_per_s).toBeGreaterThan(0);
+    // The bare subscriber commits nothing: no end-to-end latency; the aggregator's is real.
+    if (run.variant === 'bare') expect(run.figures!.p99_ms).toBeNull();
+    else expect(run.figures!.p99_ms).toBeGreaterThan(0);
+    for (const us of Object.values(run.figures!.cpu_us_per_message!)) expect(us).toBeGreaterThan(0);
+  }
+  const [bareAt, memoryAt] = at.rates.map((r) => r.rate_per_s);
+  // variant | rate (of capacity) | valid runs | p99 median [min–max] | a µs figure per process
+  const atRow = (name: string) => outcome.stdout.split('\n').filter((line) => line.startsWith(`| ${name} |`) || line.startsWith(`| ⚠ ${name} |`))[1]!;
+  expect(atRow('bare')).toMatch(new RegExp(`^\\| (⚠ )?bare \\| ${bareAt} \\(of \\d+\\) \\| [01]/1 \\| — \\|`));
+  expect(atRow('memory')).toMatch(new RegExp(`^\\| (⚠ )?memory \\| ${memoryAt} \\(of \\d+\\) \\| [01]/1 \\| [\\d.]+ \\[[\\d.]+–[\\d.]+\\] \\|`));
+  for (const name of ['bare', 'memory']) expect(atRow(name).match(us)?.length, atRow(name)).toBe(name === 'bare' ? 5 : 6);
 });
 
 it('exits 2 naming the flag for a bad replicate count or an unknown variant, running nothing', async () => {
-  const outcome = await runChaosbench('perf', ['--replicates', '0', '--variants', 'bare,nope']);
+  const outcome = await runChaosbench('perf', ['--replicates', '0', '--variants', 'bare,nope', '--at-capacity', '1.5']);
   expect(outcome.code).toBe(2);
+  expect(outcome.stderr).toContain("--at-capacity must be a fraction in (0, 1] like 0.5, or off, got '1.5'");
   expect(outcome.stderr).toContain("--replicates must be an integer >= 1, got '0'");
   expect(outcome.stderr).toContain("--variants: unknown variant 'nope'");
   expect(outcome.stderr).not.toMatch(/\n\s+at /);
+});
+
+describe('the pass at a share of capacity, with a stand-in for the runs', () => {
+  const dirs = tempDirs('perf-plan');
+  const capacity = {
+    'bare-r1': { committed: 10_000 },
+    'memory-r1': { committed: 8_000 },
+    'redis-r1': { committed: 6_000, valid: false },
+    'bare-r2': { committed: 10_400 },
+    'memory-r2': { committed: 8_400 },
+    'redis-r2': { committed: 0, throws: 'Redis unreachable' },
+  };
+
+  it("runs each variant with a valid capacity run at the share of its median capacity, and skips the others saying why", async () => {
+    const dir = dirs();
+    const plan = await parsePerfArgs(['--replicates', '2', '--variants', 'bare,memory,redis', '--at-capacity', '0.25', '--out', dir]);
+    const { run, calls } = fakeRun({ ...capacity, 'bare-at25-r1': { committed: 2_550 }, 'memory-at25-r1': { committed: 2_050 }, 'bare-at25-r2': { committed: 2_550 }, 'memory-at25-r2': { committed: 2_000, valid: false } });
+    const lines: string[] = [];
+    const { report, exit } = await runPerf(plan, { run, log: (line) => lines.push(line) });
+    expect(exit).toBe(3); // a capacity run could not complete
+    const second = calls.slice(6);
+    expect(second.map((c) => c.out_dir.split('/').at(-1))).toEqual(['bare-at25-r1', 'memory-at25-r1', 'bare-at25-r2', 'memory-at25-r2']);
+    expect(second.map((c) => [c.scenario.load.model, c.scenario.phases[0]!.rate, c.scenario.phases[1]!.rate, c.aggregator])).toEqual([
+      ['open', 2_550, 2_550, 'none'],
+      ['open', 2_050, 2_050, 'reference'],
+      ['open', 2_550, 2_550, 'none'],
+      ['open', 2_050, 2_050, 'reference'],
+    ]);
+    expect(report.at_capacity).toMatchObject({
+      fraction: 0.25,
+      rates: [
+        { variant: 'bare', capacity_per_s: 10_200, rate_per_s: 2_550 },
+        { variant: 'memory', capacity_per_s: 8_200, rate_per_s: 2_050 },
+      ],
+      skipped: [{ variant: 'redis', reason: 'no valid run in the capacity pass (1 invalid, 1 could not complete)' }],
+    });
+    expect(report.at_capacity!.runs.map((r) => [r.order, r.variant, r.valid])).toEqual([
+      [7, 'bare', true],
+      [8, 'memory', true],
+      [9, 'bare', true],
+      [10, 'memory', false],
+    ]);
+    expect(lines).toContain('redis: not run at 25% of capacity: no valid run in the capacity pass (1 invalid, 1 could not complete)');
+    expect(lines.at(-1)).toMatch(/^\[10\/10\] memory at 25% \(2050 ev\/s\) r2\/2  committed 2000 ev\/s  p99 [\d.]+ ms  INVALID: the generator fell behind its schedule$/);
+    const md = readFileSync(join(dir, 'perf.md'), 'utf8');
+    expect(md).toMatch(/^\| ⚠ memory \| 2050 \(of 8200\) \| 1\/2 \| [\d.]+ \[[\d.]+–[\d.]+\] \|/m);
+    expect(md).toContain('| redis | not run: no valid run in the capacity pass (1 invalid, 1 could not complete) | — | — |');
+    expect((JSON.parse(readFileSync(join(dir, 'perf.json'), 'utf8')) as PerfReport).at_capacity!.runs).toHaveLength(4);
+  });
+
+  it('--at-capacity off runs the capacity pass only', async () => {
+    const dir = dirs();
+    const plan = await parsePerfArgs(['--replicates', '2', '--variants', 'bare,memory,redis', '--at-capacity', 'off', '--out', dir]);
+    const { run, calls } = fakeRun(capacity);
+    const { report } = await runPerf(plan, { run });
+    expect(calls).toHaveLength(6);
+    expect(report.at_capacity).toBeUndefined();
+    expect(readFileSync(join(dir, 'perf.md'), 'utf8')).not.toContain('of capacity');
+  });
 });

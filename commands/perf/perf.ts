@@ -2,8 +2,11 @@
 // subscriber and the reference aggregator with memory, Redis, SQLite and PostgreSQL dedup at
 // capacity (closed model, dup-storm's copies, embedded broker), the generator's own capacity (closed
 // model against a private Mosquitto and the bare subscriber: a cheap broker and subscriber) and the
-// generator at a fixed open-model rate; then prints one table (capacity, ratio to the bare
-// subscriber, CPU µs per message of every process) and the targets of issue 19, each met or not.
+// generator at a fixed open-model rate; then (--at-capacity, default 0.5) a second interleaved pass
+// of every capacity variant in the open model at that share of its own median capacity; then prints
+// the capacity table (capacity, ratio to the bare subscriber, CPU µs per message of every process),
+// the table at that share of capacity (rate, p99, CPU µs per message at a fixed rate) and the
+// targets of issue 19, each met or not.
 // The runs are the campaign runner's (commands/campaign/campaign.ts); the table is reports/perf.ts's.
 // Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete.
 
@@ -14,19 +17,21 @@ import { EXIT, UsageError } from '../../cli/exit.ts';
 import { parseDuration, splitList } from '../../cli/flags.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { resolveRun, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
-import { makeRunId, WARMUP_PHASE, type AggregatorKind } from '../../engine/run.ts';
+import { makeRunId, type AggregatorKind } from '../../engine/run.ts';
 import { startMosquitto, type MosquittoBroker } from '../../engine/broker/mosquitto.ts';
 import { redactDeep } from '../../aggregator/redact.ts';
-import { PERF_SCHEMA, renderPerf, type PerfKind, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
+import { PERF_SCHEMA, percent, renderPerf, type PerfAtCapacity, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
 import type { CompareRun } from '../../reports/compare.ts';
 import { strictParser } from '../bench/bench.ts';
-import { commandLine, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
-import { atRate } from '../compare/compare.ts';
+import { commandLine, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
+import { atRate, capacityRates, runLine, warmupPhases } from '../compare/compare.ts';
 import { makeDirectory } from '../../cli/output.ts';
 
 export const DEFAULT_PERF_REPLICATES = 3;
 export const DEFAULT_PERF_DURATION = '10s';
 export const DEFAULT_PERF_CONCURRENCY = 1000;
+/** The share of its own capacity each capacity variant runs at in the second pass (issue 19: p99 at 50% of capacity). */
+export const DEFAULT_PERF_AT_CAPACITY = 0.5;
 /** The rate the generator's CPU per message is judged at (issue 19: ≤ 10 µs at 10,000 ev/s). */
 export const GENERATOR_RATE = 10_000;
 const SCENARIO = 'dup-storm';
@@ -48,7 +53,9 @@ interface PerfPlan {
   replicates: number;
   duration_s: number;
   concurrency: number;
-  variants: { variant: PerfVariant; broker: 'embedded' | 'mosquitto'; run: ResolvedRun }[];
+  variants: { variant: PerfVariant; broker: 'embedded' | 'mosquitto'; request: RunRequest; run: ResolvedRun }[];
+  /** The second pass's share of capacity; null: --at-capacity off. */
+  at_capacity: number | null;
   out_dir: string;
   quiet: boolean;
 }
@@ -61,14 +68,17 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     yargs(argv)
       .scriptName('npm run perf --')
       .usage(
-        'A benchmark, not a test: measures capacity and CPU per message on this machine, and prints one table\n' +
-          'and the targets of issue 19. Runs, interleaved (each round runs every variant once), --replicates rounds of:\n' +
-          'the bare subscriber and the reference aggregator with memory, redis, sqlite and postgres dedup at capacity\n' +
-          `(closed model, ${SCENARIO} with its 30% copies, embedded broker); the generator's own capacity (closed model\n` +
-          `against a private Mosquitto and the bare subscriber); the generator at ${GENERATOR_RATE} ev/s (open model).\n` +
+        'A benchmark, not a test: measures capacity, p99 at a share of it and CPU per message on this machine, and\n' +
+          'prints two tables and the targets of issue 19. Runs, interleaved (each round runs every variant once),\n' +
+          '--replicates rounds of: the bare subscriber and the reference aggregator with memory, redis, sqlite and\n' +
+          `postgres dedup at capacity (closed model, ${SCENARIO} with its 30% copies, embedded broker); the generator's\n` +
+          `own capacity (closed model against a private Mosquitto and the bare subscriber); the generator at\n` +
+          `${GENERATOR_RATE} ev/s (open model).\n` +
+          'Then a second pass, interleaved too: each capacity variant in the open model at --at-capacity (0.5) of its own\n' +
+          'median capacity, for its p99 there and its CPU per message at a fixed rate.\n' +
           'Needs Redis, PostgreSQL and the mosquitto binary, like the tests. Writes perf.md, perf.json and every\n' +
           "run's directory into --out.\n\n" +
-          'Usage: $0 [--replicates 3] [--duration 10s] [--out DIR]\n\n' +
+          'Usage: $0 [--replicates 3] [--duration 10s] [--at-capacity 0.5|off] [--out DIR]\n\n' +
           'Exit codes: 0 it ran (a target not met is a finding, not a failure: read the target lines) · 2 bad flags ·\n' +
           '3 some run could not complete (e.g. Redis or PostgreSQL unreachable, mosquitto missing)',
       )
@@ -77,6 +87,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
         duration: { type: 'string', default: DEFAULT_PERF_DURATION, describe: 'measured time of each run, after its warm-up: 10s, 1m' },
         concurrency: { type: 'number', default: DEFAULT_PERF_CONCURRENCY, describe: 'events in flight in the closed-model runs' },
         variants: { type: 'string', default: VARIANT_NAMES.join(','), describe: 'which variants to run, comma-separated (a target whose variants are not run is "not measured")' },
+        'at-capacity': { type: 'string', default: String(DEFAULT_PERF_AT_CAPACITY), describe: "second pass: each capacity variant again, open model, at this share of its own median capacity (a fraction in (0, 1]), for p99 and CPU per message there; off: no second pass" },
         out: { type: 'string', describe: 'directory for perf.md, perf.json and the runs (default reports/out/<time>-perf)' },
         quiet: { type: 'boolean', default: false, describe: 'no progress lines on stderr' },
       }),
@@ -100,6 +111,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     if (!(error instanceof UsageError)) throw error;
     problems.push(error.message);
   }
+  const atCapacity = parseAtCapacity(args['at-capacity'], problems);
   for (const name of names.filter((n) => !VARIANT_NAMES.includes(n))) problems.push(`--variants: unknown variant '${name}' (one of ${VARIANT_NAMES.join(', ')})`);
   if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));
 
@@ -110,14 +122,14 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     if (!resolved.ok) throw new UsageError(resolved.problems.map((p) => `variant '${variant.name}': ${p}`).join('\nerror: '));
     const { dedup: _dedup, broker, ...info } = variant;
     if (variant.kind !== 'generator-rate') {
-      variants.push({ variant: info, broker, run: resolved.run });
+      variants.push({ variant: info, broker, request, run: resolved.run });
       continue;
     }
     // At a fixed rate: compare's at-capacity request (its warm-up at that rate too, for long enough).
-    const warmups = new Map(resolved.run.scenario.phases.flatMap((phase, i) => (phase.name === WARMUP_PHASE ? [[i, phase.duration_s] as const] : [])));
-    const atFixed = resolveRun(atRate(request, GENERATOR_RATE, warmups));
+    const fixed = atRate(request, GENERATOR_RATE, warmupPhases(resolved.run.scenario));
+    const atFixed = resolveRun(fixed);
     if (!atFixed.ok) throw new UsageError(atFixed.problems.map((p) => `variant '${variant.name}': ${p}`).join('\nerror: '));
-    variants.push({ variant: info, broker, run: atFixed.run });
+    variants.push({ variant: info, broker, request: fixed, run: atFixed.run });
   }
   return {
     command: commandLine('perf', argv),
@@ -125,9 +137,21 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     duration_s: durationS,
     concurrency: args.concurrency,
     variants,
+    at_capacity: atCapacity,
     out_dir: resolve(args.out ?? join('reports', 'out', makeRunId('perf'))),
     quiet: args.quiet,
   };
+}
+
+/** --at-capacity: a fraction in (0, 1], or off (null); a bad value is added to problems. */
+function parseAtCapacity(text: string, problems: string[]): number | null {
+  if (text.trim().toLowerCase() === 'off') return null;
+  const fraction = Number(text);
+  if (text.trim() === '' || !Number.isFinite(fraction) || fraction <= 0 || fraction > 1) {
+    problems.push(`--at-capacity must be a fraction in (0, 1] like 0.5, or off, got '${text}'`);
+    return null;
+  }
+  return fraction;
 }
 
 /** A variant's request: dup-storm in the closed model with its aggregator, store and broker. */
@@ -147,12 +171,56 @@ interface PerfArm extends CampaignArm {
 }
 
 function perfRun(run: CampaignRun<PerfArm>): CompareRun {
-  const { order, replicate, out_dir, run_id, valid, invalid_reasons, passed, error, figures } = run;
-  return { order, variant: run.arm.variant.name, replicate, out_dir, aggregator: run.arm.variant.aggregator, run_id, valid, invalid_reasons, passed, error, figures };
+  const { order, replicate, out_dir, run_id, valid, invalid_reasons, passed, lost_events, error, figures } = run;
+  return { order, variant: run.arm.variant.name, replicate, out_dir, aggregator: run.arm.variant.aggregator, run_id, valid, invalid_reasons, passed, lost_events, error, figures };
+}
+
+type PerfDeps = Pick<CampaignDeps<PerfArm>, 'run' | 'progress'> & { log?: (line: string) => void; now?: () => Date };
+
+/**
+ * The second pass: each capacity variant of the plan in the open model at `fraction` of its median
+ * committed ev/s in the capacity pass (`runs`), --replicates rounds, interleaved, numbered on from
+ * the capacity pass's `done` runs. A variant with no valid capacity run (or whose rate cannot be
+ * resolved) is skipped with a line saying why.
+ */
+async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[], done: number, log: (line: string) => void, deps: PerfDeps) {
+  const pct = percent(fraction);
+  const capacityVariants = plan.variants.filter((v) => v.variant.kind === 'capacity');
+  const rates = capacityRates({ variants: capacityVariants.map(({ variant }) => ({ name: variant.name, value: variant.name, aggregator: variant.aggregator })), runs }, fraction, () => true);
+  const staged: (PerfArm & { rate: number })[] = [];
+  const skipped: PerfAtCapacity['skipped'] = [];
+  for (const { variant, request, run } of capacityVariants) {
+    const own = runs.filter((r) => r.variant === variant.name);
+    const rate = rates.find((r) => r.variant === variant.name);
+    let reason: string | undefined;
+    if (!own.some((r) => r.valid)) {
+      const errored = own.filter((r) => r.error !== null).length;
+      reason = `no valid run in the capacity pass (${own.length - errored} invalid, ${errored} could not complete)`;
+    } else if (!rate) {
+      reason = 'no capacity measured (it committed nothing)';
+    } else {
+      const resolved = resolveRun(atRate(request, rate.rate_per_s, warmupPhases(run.scenario)));
+      if (resolved.ok) staged.push({ label: `${variant.name} at ${pct} (${rate.rate_per_s} ev/s)`, dir: `${variant.name}-at${Math.round(fraction * 100)}`, variant, run: resolved.run, rate: rate.rate_per_s });
+      else reason = `${rate.rate_per_s} ev/s cannot run: ${resolved.problems.join('; ')}`;
+    }
+    if (reason !== undefined) {
+      skipped.push({ variant: variant.name, reason });
+      log(`${variant.name}: not run at ${pct} of capacity: ${reason}`);
+    }
+  }
+  const count = staged.length * plan.replicates;
+  const total = done + count;
+  if (count > 0) log(`pass 2, at ${pct} of each variant's capacity (open model): ${staged.map((s) => `${s.variant.name} ${s.rate} ev/s`).join(', ')} × ${plan.replicates} = ${count} runs, interleaved`);
+  const outcome = await runCampaign(
+    { arms: staged, replicates: plan.replicates, out_dir: plan.out_dir, numbering: { first: done + 1, total } },
+    { run: deps.run, progress: deps.progress, warn: log, live: false, done: (run) => log(runLine({ ...perfRun(run), variant: run.arm.label }, total, plan.replicates)) },
+  );
+  const at: PerfAtCapacity = { fraction, rates: rates.filter((r) => staged.some((s) => s.variant.name === r.variant)), runs: outcome.runs.map(perfRun), skipped };
+  return { at, machine: outcome.machine, git_sha: outcome.git_sha };
 }
 
 /** Runs the plan (a private Mosquitto for the generator variants), writes perf.json and perf.md, returns the report and the exit code. */
-export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => void; progress?: (line: string) => void; now?: () => Date } = {}): Promise<{ report: PerfReport; exit: number }> {
+export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ report: PerfReport; exit: number }> {
   const log = deps.log ?? (() => {});
   const now = deps.now ?? (() => new Date());
   const started = now();
@@ -161,7 +229,11 @@ export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => vo
   try {
     if (plan.variants.some((v) => v.broker === 'mosquitto')) mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 0 });
     const total = plan.variants.length * plan.replicates;
-    log(`chaosbench perf: ${plan.variants.map((v) => v.variant.name).join(', ')} × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.duration_s} s each · out ${plan.out_dir}`);
+    const second = plan.at_capacity !== null && plan.variants.some((v) => v.variant.kind === 'capacity');
+    log(
+      `chaosbench perf: pass 1, capacity: ${plan.variants.map((v) => v.variant.name).join(', ')} × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.duration_s} s each · out ${plan.out_dir}` +
+        (second ? ` · then pass 2: each capacity variant at ${percent(plan.at_capacity!)} of its capacity, ${plan.replicates} rounds` : ''),
+    );
     const outcome = await runCampaign(
       {
         arms: plan.variants.map(({ variant, broker, run }) => ({ label: variant.name, dir: variant.name, variant, run: broker === 'mosquitto' ? { ...run, broker: mosquitto!.url } : run })),
@@ -169,16 +241,15 @@ export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => vo
         out_dir: plan.out_dir,
       },
       {
+        run: deps.run,
         progress: deps.progress,
         warn: log,
         live: false,
-        done: (run) => {
-          const f = run.figures;
-          log(`[${run.order}/${total}] ${run.arm.label} r${run.replicate}/${plan.replicates}  ${run.error !== null ? `error: ${run.error}` : `committed ${f!.committed_per_s.toFixed(0)} ev/s  ${run.valid ? 'valid' : `INVALID: ${run.invalid_reasons.join('; ')}`}`}`);
-        },
+        done: (run) => log(runLine(perfRun(run), total, plan.replicates)),
       },
     );
     const runs = outcome.runs.map(perfRun);
+    const pass2 = second ? await runAtCapacity(plan, plan.at_capacity!, runs, total, log, deps) : undefined;
     const report: PerfReport = {
       schema: PERF_SCHEMA,
       command: plan.command,
@@ -188,14 +259,15 @@ export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => vo
       generator_rate: GENERATOR_RATE,
       variants: plan.variants.map((v) => v.variant),
       runs,
-      machine: outcome.machine,
-      git_sha: outcome.git_sha ?? 'unknown',
+      machine: outcome.machine ?? pass2?.machine ?? null,
+      git_sha: outcome.git_sha ?? pass2?.git_sha ?? 'unknown',
       started_at: started.toISOString(),
       finished_at: now().toISOString(),
+      ...(pass2 ? { at_capacity: pass2.at } : {}),
     };
     writeFileSync(join(plan.out_dir, 'perf.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
     writeFileSync(join(plan.out_dir, 'perf.md'), renderPerf(report));
-    return { report, exit: runs.every((r) => r.error === null) ? EXIT.ok : EXIT.invalid_run };
+    return { report, exit: [...runs, ...(pass2?.at.runs ?? [])].every((r) => r.error === null) ? EXIT.ok : EXIT.invalid_run };
   } finally {
     await mosquitto?.stop().catch(() => {});
   }
