@@ -11,7 +11,7 @@ import { installedVersion } from './package-version.ts';
 import type { emptyCounters } from '../aggregator/pipeline.ts';
 import type { LoadOutcome } from './load/generator.ts';
 import type { Ledger } from './ledger/index.ts';
-import { phaseLoad, type BacklogSource, type TimelineSample } from './metrics/backlog.ts';
+import { bareEventsPerS, phaseLoad, type BacklogSource, type TimelineSample } from './metrics/backlog.ts';
 import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
@@ -121,14 +121,15 @@ function assembleWithSecrets(a: Assembly): RunResult {
   const lag = load.lag.summary();
   const publishCounters = load.log.counters;
 
-  // A bare subscriber commits nothing: its throughput is what it acknowledged, from the timeline.
-  const measuredSamples = a.timeline.filter((s) => measured.some((p) => p.name === s.phase));
-  const bareConsumed =
-    measuredSamples.length >= 2 ? (measuredSamples.at(-1)!.subscriber_acked - measuredSamples[0]!.subscriber_acked) / (measuredSamples.at(-1)!.t_s - measuredSamples[0]!.t_s) : 0;
+  // A bare subscriber commits nothing: its throughput is what it acknowledged, from the timeline,
+  // over the measured phases' own bounds (as an aggregator's committed rate is), not over the samples
+  // inside them: those miss the phase's first second, which in the closed model is its slowest.
+  const bareRate = bareEventsPerS(
+    a.timeline,
+    measured.map((p) => ({ from_s: (p.start_us - load.start_us) / 1e6, to_s: (p.end_us - load.start_us) / 1e6 })),
+  );
   const committedSpanS = Math.max(measuredS, (ledger.last_commit_us - firstMeasured) / 1e6);
-  // In events/s like every other rate: the subscriber's messages include the injected copies.
-  const originalShare = ledger.totals.published / Math.max(1, ledger.totals.published + ledger.totals.copies_published);
-  const committedPerS = bare ? bareConsumed * originalShare : committedSpanS > 0 ? measuredCommitted / committedSpanS : 0;
+  const committedPerS = bare ? bareRate : committedSpanS > 0 ? measuredCommitted / committedSpanS : 0;
 
   // Only the harness's own figures: the aggregator's counters stay in aggregator.self_reported.
   const totals = {

@@ -4,6 +4,8 @@ import {
   OVERLOAD_GROWTH_SHARE,
   OVERLOAD_MIN_BACKLOG_S,
   OVERLOAD_MIN_SAMPLES,
+  bareEventsPerS,
+  countAt,
   phaseLoad,
   type TimelineSample,
 } from './backlog.ts';
@@ -242,5 +244,46 @@ describe('phaseLoad', () => {
     const copy = structuredClone(samples);
     phaseLoad(samples, 'overload');
     expect(samples).toEqual(copy);
+  });
+});
+
+describe('the bare subscriber\'s rate over a phase\'s own bounds', () => {
+  // A closed-model dup-storm run of the bare subscriber (2 s warm-up, storm from 2 s to 7 s, 30%
+  // copies): the storm's first second ran at 3,900 ev/s, the rest at 13,800. Taken over the samples
+  // inside the storm (3.078 s to 6.357 s) its rate read 13,039 ev/s, 1.27× the 10,282 ev/s the
+  // generator handed off in the phase: more than it was given (seen in `npm run perf`).
+  const sample = (t_s: number, phase: string, published: number, broker_acked: number, subscriber_acked: number): TimelineSample => ({
+    t_s, phase, published, broker_acked, subscriber_acked, backlog: 0, offered_per_s: 0, consumed_per_s: 0, pending: 0, retries: 0, redelivered: 0,
+  });
+  const run = [
+    sample(0.94, 'warmup', 1955, 1816, 1223),
+    sample(1.919, 'warmup', 4798, 4199, 3915),
+    sample(3.078, 'storm', 9308, 9658, 9658),
+    sample(4.093, 'storm', 23296, 27139, 26982),
+    sample(5.089, 'storm', 37058, 44809, 44500),
+    sample(6.357, 'storm', 51993, 64518, 64091),
+    sample(7.345, 'drain', 56326, 71444, 71444),
+  ];
+  const offered = 51411 / 5;
+
+  it('is at most what the generator offered in the phase, and close to it', () => {
+    const rate = bareEventsPerS(run, [{ from_s: 2, to_s: 7 }]);
+    expect(rate).toBeLessThanOrEqual(offered);
+    expect(rate).toBeGreaterThan(0.9 * offered);
+  });
+
+  it('interpolates counts between samples, from 0 at the start, and holds the last past the end', () => {
+    expect(countAt(run, 'subscriber_acked', 0)).toBe(0);
+    expect(countAt(run, 'subscriber_acked', 0.47)).toBeCloseTo(1223 / 2, 6);
+    expect(countAt(run, 'published', 3.078)).toBe(9308);
+    expect(countAt(run, 'broker_acked', (4.093 + 5.089) / 2)).toBeCloseTo((27139 + 44809) / 2, 6);
+    expect(countAt(run, 'subscriber_acked', 60)).toBe(71444);
+  });
+
+  it('is 0 without samples or without a window, and sums several windows', () => {
+    expect(bareEventsPerS([], [{ from_s: 2, to_s: 7 }])).toBe(0);
+    expect(bareEventsPerS(run, [])).toBe(0);
+    const both = bareEventsPerS(run, [{ from_s: 2, to_s: 4 }, { from_s: 4, to_s: 7 }]);
+    expect(both).toBeCloseTo(bareEventsPerS(run, [{ from_s: 2, to_s: 7 }]), 0);
   });
 });

@@ -102,3 +102,49 @@ function round(value: number, digits = 1): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
 }
+
+type Count = 'published' | 'broker_acked' | 'subscriber_acked';
+
+/**
+ * A running count at time `t_s` (seconds since the schedule's start), interpolated linearly between
+ * the samples either side of it; every count is 0 at t = 0, and past the last sample it stays at
+ * the last. Lets a rate be taken over a phase's own bounds rather than over the samples that fall
+ * inside it (which miss the phase's first and last part: a second or more at 1-s ticks).
+ */
+export function countAt(samples: readonly TimelineSample[], count: Count, t_s: number): number {
+  let before = { t_s: 0, value: 0 };
+  for (const sample of samples) {
+    if (sample.t_s >= t_s) {
+      const span = sample.t_s - before.t_s;
+      return span <= 0 ? sample[count] : before.value + ((t_s - before.t_s) / span) * (sample[count] - before.value);
+    }
+    before = { t_s: sample.t_s, value: sample[count] };
+  }
+  return before.value;
+}
+
+/**
+ * The bare subscriber's throughput in events per second over the given windows (the measured
+ * phases, seconds since the schedule's start): the messages it acknowledged inside them, times the
+ * share of originals among the messages the broker acknowledged inside the same windows (the
+ * subscriber's messages include the injected copies). Over the same windows as an aggregator's
+ * committed rate, so the two compare; 0 without samples.
+ */
+export function bareEventsPerS(samples: readonly TimelineSample[], windows: readonly { from_s: number; to_s: number }[]): number {
+  if (samples.length === 0) return 0;
+  let seconds = 0;
+  let acked = 0;
+  let originals = 0;
+  let messages = 0;
+  for (const { from_s, to_s } of windows) {
+    if (!(to_s > from_s)) continue;
+    seconds += to_s - from_s;
+    const delta = (count: Count) => countAt(samples, count, to_s) - countAt(samples, count, from_s);
+    acked += delta('subscriber_acked');
+    originals += delta('published');
+    messages += delta('broker_acked');
+  }
+  if (seconds === 0) return 0;
+  const share = messages > 0 ? Math.min(1, originals / messages) : 1;
+  return (acked * share) / seconds;
+}
