@@ -153,6 +153,7 @@ export class PacketSplitter {
 
   /** The next field of the variable header: `length` bytes collected into this.field. */
   private expect(step: Step, length: number): void {
+    if (length > this.left) return this.fail(new Error('malformed PUBLISH: its variable header is longer than the packet'));
     this.step = step;
     this.field = Buffer.alloc(length);
     this.fieldLength = 0;
