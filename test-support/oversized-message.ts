@@ -21,7 +21,9 @@ import { DEFAULT_AGGREGATOR_CONFIG } from '../aggregator/service.ts';
 import { serializeEvent } from '../aggregator/event/parse.ts';
 import { readDeadLetters, readSinkRows } from '../aggregator/sink/sqlite.ts';
 import type { DeadLetter, SinkRow } from '../aggregator/sink/index.ts';
-import { sleep } from '../aggregator/clock.ts';
+import { nowMicros, sleep } from '../aggregator/clock.ts';
+import type { AggregatorCounters } from '../aggregator/pipeline.ts';
+import { PublishLog } from '../engine/load/log.ts';
 import { peakRssMb } from './process-memory.ts';
 
 export interface OversizedProbeOptions {
@@ -57,6 +59,10 @@ export interface OversizedProbeResult {
   broker_peak_mb: number;
   /** Wall time from the first byte of the big PUBLISH to its dead letter, ms (reported, never asserted). */
   dead_lettered_after_ms: number;
+  /** The harness's own record of the three events: queued, sent, and acked when the broker's PUBACK came. */
+  log: PublishLog;
+  /** The aggregator's own counters at its stop (self-reported). */
+  counters: AggregatorCounters | undefined;
 }
 
 const BIG_SOURCE = 'oversize-big';
@@ -83,7 +89,7 @@ export async function probeOversizedMessage(options: OversizedProbeOptions): Pro
     await aggregator.start();
     await publisher.connect(broker.url, version);
     const small = [smallEvent(0), smallEvent(1)];
-    await publisher.publish(small[0]!.topic, Buffer.from(small[0]!.text));
+    await publisher.publish(small[0]!, Buffer.from(small[0]!.text));
     await until(() => readSinkRows(sinkPath).length >= 1, timeoutMs, 'the first event to be committed');
     const aggregatorPid = aggregator.pid!;
     const brokerPid = broker.pid!;
@@ -92,13 +98,16 @@ export async function probeOversizedMessage(options: OversizedProbeOptions): Pro
 
     const started = performance.now();
     const big = await publisher.publishBig(options.payload_bytes);
-    await publisher.publish(small[1]!.topic, Buffer.from(small[1]!.text));
+    await publisher.publish(small[1]!, Buffer.from(small[1]!.text));
     await until(() => readDeadLetters(sinkPath).length >= 1 && readSinkRows(sinkPath).length >= 2, timeoutMs, 'the big message to be dead-lettered and the last event committed');
     const dead_lettered_after_ms = performance.now() - started;
     const aggregator_peak_mb = peakRssMb(aggregatorPid)!;
     const broker_peak_mb = peakRssMb(brokerPid)!;
+    await publisher.allAcked(timeoutMs);
     await aggregator.stop();
     return {
+      log: publisher.log,
+      counters: aggregator.counters,
       small: small.map(({ text: _text, ...sent }) => sent),
       big,
       sink_rows: readSinkRows(sinkPath),
@@ -128,6 +137,8 @@ class RawPublisher {
   private version: 4 | 5 = 4;
   private nextId = 1;
   private readonly waiting = new Map<number, () => void>();
+  readonly log = new PublishLog();
+  private readonly pending = new Set<Promise<void>>();
   private connacked: (() => void) | undefined;
 
   async connect(url: string, version: 4 | 5): Promise<void> {
@@ -151,11 +162,16 @@ class RawPublisher {
   }
 
   /** A QoS 1 publish; resolves on its PUBACK. */
-  async publish(topic: string, payload: Buffer): Promise<void> {
+  async publish(event: SentEvent, payload: Buffer): Promise<void> {
     const messageId = this.nextId++;
-    const acked = this.acked(messageId);
-    this.socket!.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 1, messageId, dup: false, retain: false }, { protocolVersion: this.version }));
+    const acked = this.acked(messageId, event);
+    this.socket!.write(mqttPacket.generate({ cmd: 'publish', topic: event.topic, payload, qos: 1, messageId, dup: false, retain: false }, { protocolVersion: this.version }));
     await acked;
+  }
+
+  /** Every PUBACK owed has come. */
+  async allAcked(timeoutMs: number): Promise<void> {
+    await until(() => this.pending.size === 0, timeoutMs, 'the broker to ack every publish');
   }
 
   /**
@@ -172,6 +188,7 @@ class RawPublisher {
     const bytes = head.length + payloadBytes + tail.length;
     const topicBytes = Buffer.from(topic);
     const messageId = this.nextId++;
+    const acked = this.acked(messageId, { event_id, source: BIG_SOURCE, seq: 0, topic });
     const variable = Buffer.alloc(2 + topicBytes.length + 2 + (this.version === 5 ? 1 : 0));
     variable.writeUInt16BE(topicBytes.length, 0);
     topicBytes.copy(variable, 2);
@@ -192,7 +209,7 @@ class RawPublisher {
     }
     hash.update(tail);
     await write(tail);
-    this.acked(messageId).catch(() => undefined);
+    void acked;
     return { event_id, source: BIG_SOURCE, seq: 0, topic, bytes, sha256: hash.digest('hex'), prefix: head };
   }
 
@@ -200,8 +217,21 @@ class RawPublisher {
     this.socket?.destroy();
   }
 
-  private acked(messageId: number): Promise<void> {
-    return new Promise((resolve) => this.waiting.set(messageId, resolve));
+  /** Records the event as the harness's publishers do (queued, sent; acked on its PUBACK), resolving on the PUBACK. */
+  private acked(messageId: number, event: SentEvent): Promise<void> {
+    const record = this.log.record(event.source);
+    this.log.add(record, event.seq, nowMicros());
+    this.log.sent(record, event.seq, false);
+    const acked = new Promise<void>((resolve) =>
+      this.waiting.set(messageId, () => {
+        this.waiting.delete(messageId);
+        this.log.acked(record, event.seq, false);
+        resolve();
+      }),
+    );
+    this.pending.add(acked);
+    void acked.then(() => this.pending.delete(acked));
+    return acked;
   }
 }
 
