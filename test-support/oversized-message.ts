@@ -21,10 +21,11 @@ import { DEFAULT_AGGREGATOR_CONFIG } from '../aggregator/service.ts';
 import { serializeEvent } from '../aggregator/event/parse.ts';
 import { readDeadLetters, readSinkRows } from '../aggregator/sink/sqlite.ts';
 import type { DeadLetter, SinkRow } from '../aggregator/sink/index.ts';
-import { nowMicros, sleep } from '../aggregator/clock.ts';
+import { nowMicros } from '../aggregator/clock.ts';
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import { PublishLog } from '../engine/load/log.ts';
 import { peakRssMb } from './process-memory.ts';
+import { until } from './until.ts';
 
 export interface OversizedProbeOptions {
   broker: 'embedded' | 'mosquitto';
@@ -245,14 +246,6 @@ function encodeLength(length: number): Buffer {
     bytes.push(byte);
   } while (length > 0);
   return Buffer.from(bytes);
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 // As a command: one probe, its figures as one JSON line.

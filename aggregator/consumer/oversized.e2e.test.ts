@@ -25,7 +25,7 @@ for (const { broker, mqtt_version } of CASES) describe(`a 160 MiB message throug
   it(
     'is dead-lettered as its prefix, size and SHA-256 without the aggregator holding it, and the events around it are committed once',
     async () => {
-      const r = await probeOversizedMessage({ broker, mqtt_version, payload_bytes: PAYLOAD_BYTES, dir: newDir() });
+      const r = await probeOversizedMessage({ broker, mqtt_version, payload_bytes: PAYLOAD_BYTES, dir: newDir(), timeout_ms: 120_000 });
       const messageMb = r.big.bytes / 2 ** 20;
 
       // The memory bound: well under the message, where it used to be about twice it.
