@@ -133,7 +133,7 @@ function smallEvent(seq: number): SentEvent & { text: string } {
 }
 
 /** A bare MQTT publisher on a raw socket: small QoS 1 publishes, and one big one written a chunk at a time. */
-class RawPublisher {
+export class RawPublisher {
   private socket: net.Socket | undefined;
   private version: 4 | 5 = 4;
   private nextId = 1;
@@ -153,9 +153,12 @@ class RawPublisher {
       if (packet.cmd === 'puback' && packet.messageId !== undefined) this.waiting.get(packet.messageId)?.();
     });
     socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+    // A reset by a broker that refuses a message shows as `closed`; the error itself is expected then.
+    socket.on('error', () => {});
     const ready = new Promise<void>((resolve, reject) => {
       this.connacked = resolve;
       socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`the broker at ${url} closed the connection before its CONNACK`)));
     });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: `oversize-pub-${process.pid}`, clean: true, keepalive: 300 }, { protocolVersion: version }));
@@ -196,8 +199,10 @@ class RawPublisher {
     variable.writeUInt16BE(messageId, 2 + topicBytes.length);
     // MQTT 5: a properties length of 0 (the buffer's last byte, already zero).
     const hash = createHash('sha256');
+    // A broker that closes the connection mid-message (a size limit) ends the writing, not the probe.
     const write = async (chunk: Buffer) => {
-      if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
+      if (socket.destroyed) return;
+      if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
     };
     await write(Buffer.concat([Buffer.from([0x32]), encodeLength(variable.length + bytes), variable]));
     hash.update(head);
@@ -212,6 +217,11 @@ class RawPublisher {
     await write(tail);
     void acked;
     return { event_id, source: BIG_SOURCE, seq: 0, topic, bytes, sha256: hash.digest('hex'), prefix: head };
+  }
+
+  /** True once the connection has closed (the broker may close it). */
+  get closed(): boolean {
+    return this.socket?.destroyed ?? true;
   }
 
   close(): void {

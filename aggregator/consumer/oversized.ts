@@ -48,6 +48,8 @@ export interface SplitterSink {
   bytes(chunk: Buffer): void;
   publish(publish: StreamedPublish): void;
   error(error: Error): void;
+  /** Told, as soon as its fixed header is read, of a PUBLISH longer than above_bytes (before any of it is streamed). */
+  oversized?(remainingLength: number): void;
 }
 
 const PUBLISH = 3;
@@ -118,6 +120,7 @@ export class PacketSplitter {
         const headerStart = at - (headerLength - carried);
         if (runStart >= 0 && headerStart > runStart) this.sink.bytes(chunk.subarray(runStart, headerStart));
         runStart = -1;
+        this.sink.oversized?.(length);
         if (!this.begin(this.header[0]! & 0x0f, length)) return;
         continue;
       }
