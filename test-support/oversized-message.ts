@@ -201,8 +201,14 @@ export class RawPublisher {
     const hash = createHash('sha256');
     // A broker that closes the connection mid-message (a size limit) ends the writing, not the probe.
     const write = async (chunk: Buffer) => {
-      if (socket.destroyed) return;
-      if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
+      if (socket.destroyed || socket.write(chunk)) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off('drain', done).off('close', done);
+          resolve();
+        };
+        socket.on('drain', done).on('close', done);
+      });
     };
     await write(Buffer.concat([Buffer.from([0x32]), encodeLength(variable.length + bytes), variable]));
     hash.update(head);
