@@ -57,6 +57,25 @@ describe('dead letters are bounded', () => {
     expect(pipeline.counters.dlq).toBe(1);
   });
 
+  it('a message the consumer streamed (oversized: only its first bytes, size and SHA-256 came) is dead-lettered as too large from them, and acked', async () => {
+    const target = sink();
+    const pipeline = new Pipeline(new MemoryDedupStore(), target, options);
+    const prefix = Buffer.from(`{"v":1,"event_id":"01JE0000000000000000000000","source":"big","seq":0,"payload":"${'y'.repeat(DLQ_RAW_PREFIX_BYTES)}`).subarray(0, DLQ_RAW_PREFIX_BYTES);
+    const sha256 = 'ab'.repeat(32);
+    const streamed = { ...message(prefix), oversized: { bytes: 262_144_163, sha256 } };
+    streamed.ack = () => void (streamed.acked = true);
+    pipeline.push(streamed);
+    await pipeline.drain();
+    expect(streamed.acked).toBe(true);
+    const [letter] = target.readDeadLetters();
+    expect(letter!.raw).toBe(prefix.toString('utf8'));
+    expect(letter!.event_id).toBe('01JE0000000000000000000000');
+    expect(letter!.reason).toBe(
+      `invalid event: message is 262144163 bytes, larger than the limit of ${DEFAULT_MAX_PAYLOAD_BYTES + 4096} bytes (payload limit ${DEFAULT_MAX_PAYLOAD_BYTES} + 4096 for the envelope); not parsed` +
+        ` [raw: the first ${DLQ_RAW_PREFIX_BYTES} of 262144163 bytes kept, sha256 ${sha256}]`,
+    );
+  });
+
   it('a short poison message is kept whole, its reason unchanged', async () => {
     const target = sink();
     const pipeline = new Pipeline(new MemoryDedupStore(), target, options);

@@ -21,7 +21,7 @@
 // the three claim orders, retries, dead letters and the ack chain are the invariants above, and
 // they are checked by reading processBatch and commitWithRetry together.
 
-import { describeErrors, parseEvent } from './event/parse.ts';
+import { describeErrors, messageTooLarge, parseEvent } from './event/parse.ts';
 import type { Event, ParseOptions } from './event/types.ts';
 import type { ClaimResult, DedupStore } from './dedup/index.ts';
 import { createHash } from 'node:crypto';
@@ -128,6 +128,11 @@ export interface PipelineMessage {
   topic: string;
   payload: Buffer;
   dup: boolean;
+  /**
+   * A message too large to have been held whole (aggregator/consumer/oversized.ts): `payload` is its
+   * first bytes, this its size and SHA-256. It is dead-lettered as too large, like one held whole.
+   */
+  oversized?: { bytes: number; sha256: string };
   /** Called once the message's outcome is durable (committed, absorbed or dead-lettered). */
   ack: (outcome: MessageOutcome) => void;
   /**
@@ -341,7 +346,7 @@ export class Pipeline {
       event_id: event.event_id,
     });
     for (const message of batch) {
-      const parsed = parseEvent(message.payload, this.options.parse);
+      const parsed = message.oversized ? messageTooLarge(message.oversized.bytes, this.options.parse) : parseEvent(message.payload, this.options.parse);
       if (parsed.ok) valid.push({ event: parsed.event, message });
       else {
         const reason = `invalid event: ${describeErrors(parsed.errors)}`;
@@ -498,15 +503,18 @@ export class Pipeline {
     this.counters.redelivered += absorbed;
   }
 
-  /** A message's dead letter: its first DLQ_RAW_PREFIX_BYTES bytes, and for a longer one its size and SHA-256 in the reason. */
+  /**
+   * A message's dead letter: its first DLQ_RAW_PREFIX_BYTES bytes, and for a longer one its size and
+   * SHA-256 in the reason (an oversized message brings both, its payload being only its first bytes).
+   */
   private deadLetter(message: PipelineMessage, reason: string, eventId: string | null): DeadLetter {
     const { payload } = message;
-    if (payload.length <= DLQ_RAW_PREFIX_BYTES) return { raw: payload.toString('utf8'), topic: message.topic, reason, event_id: eventId, at_us: nowMicros() };
-    const sha256 = createHash('sha256').update(payload).digest('hex');
+    if (!message.oversized && payload.length <= DLQ_RAW_PREFIX_BYTES) return { raw: payload.toString('utf8'), topic: message.topic, reason, event_id: eventId, at_us: nowMicros() };
+    const { bytes, sha256 } = message.oversized ?? { bytes: payload.length, sha256: createHash('sha256').update(payload).digest('hex') };
     return {
       raw: payload.subarray(0, DLQ_RAW_PREFIX_BYTES).toString('utf8'),
       topic: message.topic,
-      reason: `${reason} [raw: the first ${DLQ_RAW_PREFIX_BYTES} of ${payload.length} bytes kept, sha256 ${sha256}]`,
+      reason: `${reason} [raw: the first ${Math.min(DLQ_RAW_PREFIX_BYTES, payload.length)} of ${bytes} bytes kept, sha256 ${sha256}]`,
       event_id: eventId,
       at_us: nowMicros(),
     };

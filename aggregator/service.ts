@@ -3,7 +3,7 @@
 // Used by the standalone `npm run aggregator` and by the harness (which runs it as a child process
 // so that it can be killed).
 
-import { ConsumerConnection, type AckToken } from './consumer/connection.ts';
+import { ConsumerConnection, type AckToken, type OversizedPayload } from './consumer/connection.ts';
 import type { BrokerAccess } from './consumer/access.ts';
 import { emptyCounters, Pipeline, type AggregatorCounters, type PipelineMessage } from './pipeline.ts';
 import { SinkSlowdown } from './sink/slowdown.ts';
@@ -16,6 +16,7 @@ import { ENVELOPE_ALLOWANCE_BYTES } from './event/parse.ts';
 import { HttpIngest } from './ingest/http.ts';
 import { NO_BROKER, type AggregatorConfig } from './config.ts';
 import { parseSinkSpec } from './sink/spec.ts';
+import { DLQ_RAW_PREFIX_BYTES } from './sink/index.ts';
 import { aggregatorMetrics } from './metrics/registry.ts';
 import { MetricsServer } from './metrics/server.ts';
 
@@ -139,7 +140,7 @@ export class AggregatorService {
     if (config.broker_url === NO_BROKER) return;
     const connection = this.connect();
     connection.on('message', (message) => {
-      pipeline.push(new MqttMessage(message.topic, message.payload, message.dup, connection, message.ackToken));
+      pipeline.push(new MqttMessage(message.topic, message.payload, message.dup, connection, message.ackToken, message.oversized));
     });
     await connection.start();
   }
@@ -169,6 +170,9 @@ export class AggregatorService {
       qos: config.qos,
       reconnect: { base_ms: 50, cap_ms: 2_000, max_attempts: Number.POSITIVE_INFINITY },
       random: seededRandom(deriveSeed(config.seed, 'aggregator.reconnect')),
+      // A message over the parser's raw limit is dead-lettered as its first bytes, size and hash: it
+      // is read a chunk at a time and never held whole (issue 21: a 250 MB message cost 250 MB+).
+      oversized: { above_bytes: config.max_payload_bytes + ENVELOPE_ALLOWANCE_BYTES, prefix_bytes: DLQ_RAW_PREFIX_BYTES },
     });
     this.connection = connection;
     connection.on('disconnected', (reason) => this.log(`broker connection lost (${reason}); reconnecting`));
@@ -222,6 +226,7 @@ class MqttMessage implements PipelineMessage {
     readonly dup: boolean,
     private readonly connection: ConsumerConnection,
     private readonly token: AckToken,
+    readonly oversized?: OversizedPayload,
   ) {}
 
   ack(): void {

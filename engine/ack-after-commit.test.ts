@@ -11,8 +11,8 @@ import { startBroker, type BrokerHandle } from './broker/index.ts';
 import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/service.ts';
 import { readSinkRows } from '../aggregator/sink/sqlite.ts';
 import { serializeEvent } from '../aggregator/event/parse.ts';
-import { sleep } from '../aggregator/clock.ts';
 import { tempDirs } from '../test-support/temp-dirs.ts';
+import { until } from '../test-support/until.ts';
 
 let dir: string;
 let broker: BrokerHandle;
@@ -69,14 +69,6 @@ async function publish(count: number): Promise<string[]> {
   );
   await client.endAsync();
   return ids;
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 describe('ack after commit (real broker, real aggregator process, SIGKILL)', () => {

@@ -5,7 +5,7 @@
 // TLS failure ends start() with a message that says which (a refusal at the first attempt).
 
 import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, type MosquittoBroker } from '../../engine/broker/mosquitto.ts';
@@ -39,8 +39,9 @@ afterAll(async () => {
 
 const unique = () => randomBytes(4).toString('hex');
 
-function consumer(clientId: string, topic: string, overrides: Partial<BrokerAccess> = {}): ConsumerConnection {
+function consumer(clientId: string, topic: string, overrides: Partial<BrokerAccess> = {}, oversized?: { above_bytes: number; prefix_bytes: number }): ConsumerConnection {
   return new ConsumerConnection({
+    ...(oversized ? { oversized } : {}),
     url: broker.url,
     access: { ...access, ...overrides },
     clientId,
@@ -108,6 +109,33 @@ describe('ConsumerConnection over mqtts with MQTT 5', () => {
     expect(seen[0]!.length).toBeGreaterThan(0);
     expect(seen[1]!.length).toBeGreaterThan(0);
     expect([...seen[0]!, ...seen[1]!].map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+  }, 30_000);
+
+  it('over TLS, a PUBLISH over the limit arrives as its first bytes, size and SHA-256, in order between whole ones (issue 21)', async () => {
+    const topic = `events/v5-oversized-${unique()}`;
+    const connection = consumer(`v5-oversized-${unique()}`, `${topic}/#`, {}, { above_bytes: 64 * 1024, prefix_bytes: 4096 });
+    const seen: DeliveredMessage[] = [];
+    connection.on('message', (message) => {
+      seen.push(message);
+      connection.ack(message.ackToken);
+    });
+    await connection.start();
+    const big = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    const client = await mqtt.connectAsync(broker.url, { ...mqttClientOptions(access), clientId: `v5-pub-${unique()}`, clean: true, reconnectPeriod: 0 });
+    await client.publishAsync(`${topic}/a`, 'before', { qos: 1 });
+    await client.publishAsync(`${topic}/big`, big, { qos: 1 });
+    await client.publishAsync(`${topic}/b`, 'after', { qos: 1 });
+    await client.endAsync();
+    await until(() => seen.length >= 3);
+    await connection.close();
+    expect(seen.map((m) => [m.topic, m.payload.length, m.oversized])).toEqual([
+      [`${topic}/a`, 6, undefined],
+      [`${topic}/big`, 4096, { bytes: big.length, sha256: createHash('sha256').update(big).digest('hex') }],
+      [`${topic}/b`, 5, undefined],
+    ]);
+    expect(seen[1]!.payload.equals(big.subarray(0, 4096))).toBe(true);
+    expect(seen.map((m) => m.ackToken.messageId === undefined)).toEqual([false, false, false]);
   }, 30_000);
 
   it('a wrong password: start() fails at the first attempt, saying "not authorized" with the MQTT 5 reason code', async () => {

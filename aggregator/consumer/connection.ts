@@ -17,6 +17,9 @@ import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { backoffDelayMs, type RetryPolicy } from '../retry.ts';
 import type { Random } from '../random.ts';
 import { describeConnackRefusal, isAuthRefusal, PLAIN_ACCESS, type BrokerAccess } from './access.ts';
+import { PacketSplitter, type OversizedPayload, type StreamedPublish } from './oversized.ts';
+
+export type { OversizedPayload } from './oversized.ts';
 
 export interface DeliveredMessage {
   topic: string;
@@ -24,6 +27,11 @@ export interface DeliveredMessage {
   qos: 0 | 1 | 2;
   /** Broker-set DUP flag: the broker is sending this packet again. */
   dup: boolean;
+  /**
+   * Set when the payload was over `oversized.above_bytes`: it was never held whole, `payload` is its
+   * first `oversized.prefix_bytes` and this says its size and SHA-256 (see oversized.ts).
+   */
+  oversized?: OversizedPayload;
   /** Opaque token to pass to ack(). */
   readonly ackToken: AckToken;
 }
@@ -49,6 +57,12 @@ export interface ConsumerConnectionOptions {
   qos?: 0 | 1;
   reconnect: RetryPolicy;
   random: Random;
+  /**
+   * A PUBLISH longer than above_bytes is read a chunk at a time instead of whole: a payload over
+   * above_bytes is delivered as its first prefix_bytes with its size and SHA-256 (`oversized`).
+   * Absent: every packet is held whole (mqtt-packet's parser).
+   */
+  oversized?: { above_bytes: number; prefix_bytes: number };
 }
 
 /** Connection attempts start() makes before it gives up. */
@@ -257,7 +271,25 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
         ...(access.mqtt_version === 5 ? { properties: { sessionExpiryInterval: this.options.clean ? 0 : 0xffffffff } } : {}),
       });
     });
-    socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+    const limits = this.options.oversized;
+    if (limits === undefined) socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+    else {
+      // In front of mqtt-packet's parser, which would hold a PUBLISH whole: oversized ones are streamed.
+      const splitter = new PacketSplitter(
+        { ...limits, protocolVersion: access.mqtt_version },
+        {
+          bytes: (chunk) => parser.parse(chunk),
+          publish: (publish) => {
+            if (generation === this.generation) this.onPublish(publish, generation);
+          },
+          error: (error) => {
+            this.emit('error', error);
+            socket.destroy();
+          },
+        },
+      );
+      socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+    }
     socket.on('error', (error: Error) => {
       // The 'close' that follows carries the consequence; the first cause is its reason.
       // (A socket already replaced by a newer connection says nothing about that one.)
@@ -320,7 +352,7 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
     }
   }
 
-  private onPublish(packet: IPublishPacket, generation: number): void {
+  private onPublish(packet: IPublishPacket | StreamedPublish, generation: number): void {
     if (packet.qos === 2) {
       // QoS 2 is out of scope: we subscribe at QoS 1, so the broker downgrades. Seeing one is a broker bug.
       this.emit('error', new Error('unexpected QoS 2 delivery'));
@@ -340,6 +372,7 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
       payload,
       qos: packet.qos,
       dup: packet.dup,
+      ...('oversized' in packet && packet.oversized ? { oversized: packet.oversized } : {}),
       ackToken: { generation, messageId },
     });
   }

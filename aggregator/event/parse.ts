@@ -56,11 +56,7 @@ export function parseEvent(raw: Buffer | string, options?: Partial<ParseOptions>
 
   // Bound the work a poison message can cause before paying for decoding and JSON.parse.
   const rawBytes = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
-  const maxRawBytes = maxPayloadBytes + ENVELOPE_ALLOWANCE_BYTES;
-  if (rawBytes > maxRawBytes) {
-    return fail('', `message is ${rawBytes} bytes, larger than the limit of ${maxRawBytes} bytes ` +
-      `(payload limit ${maxPayloadBytes} + ${ENVELOPE_ALLOWANCE_BYTES} for the envelope); not parsed`);
-  }
+  if (rawBytes > maxPayloadBytes + ENVELOPE_ALLOWANCE_BYTES) return messageTooLarge(rawBytes, options);
 
   let text: string;
   if (typeof raw === 'string') {
@@ -84,6 +80,17 @@ export function parseEvent(raw: Buffer | string, options?: Partial<ParseOptions>
   }
 
   return validate(parsed, maxPayloadBytes);
+}
+
+/**
+ * The verdict on a message of `rawBytes` over the raw limit (maxPayloadBytes + the envelope), given
+ * its size alone: the consumer hands over an oversized message's size, never the message itself.
+ */
+export function messageTooLarge(rawBytes: number, options?: Partial<ParseOptions>): ParseResult {
+  const maxPayloadBytes = options?.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const maxRawBytes = maxPayloadBytes + ENVELOPE_ALLOWANCE_BYTES;
+  return fail('', `message is ${rawBytes} bytes, larger than the limit of ${maxRawBytes} bytes ` +
+    `(payload limit ${maxPayloadBytes} + ${ENVELOPE_ALLOWANCE_BYTES} for the envelope); not parsed`);
 }
 
 /** JSON text of an event, fields in wire order; parseEvent(serializeEvent(e)) gives back e. */

@@ -14,6 +14,7 @@ import type { BrokerPersistence } from './handle.ts';
 import { indexedMemoryPersistence } from './indexed-outgoing.ts';
 import { shareSessionPacketIds } from './session-packet-ids.ts';
 import { aedesSecurityHooks, securityProblems, type EmbeddedBrokerSecurity } from './embedded-security.ts';
+import { PacketSplitter } from '../../aggregator/consumer/oversized.ts';
 
 /** What the child is started with, sent by the parent when the child asks for it. */
 export interface BrokerChildConfig {
@@ -24,6 +25,8 @@ export interface BrokerChildConfig {
   redis?: { url: string; key_prefix: string };
   /** Users, ACL per client id, TLS / mTLS (embedded-security.ts); absent: open, plain TCP. */
   security?: EmbeddedBrokerSecurity;
+  /** A client sending a PUBLISH longer than this is disconnected at its header; absent: no limit. */
+  max_publish_bytes?: number;
 }
 
 /** Parent → child. */
@@ -63,6 +66,8 @@ function checkedConfig(config: BrokerChildConfig): BrokerChildConfig {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new StartupError(`invalid port ${port}`);
   if (persistence !== 'memory' && persistence !== 'redis') throw new StartupError(`invalid persistence ${String(persistence)} (memory | redis)`);
   if (persistence === 'redis' && (!redis?.url || !redis.key_prefix)) throw new StartupError('redis persistence needs a Redis URL and a key prefix');
+  const max = config.max_publish_bytes;
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 0)) throw new StartupError(`invalid max_publish_bytes ${max}`);
   const problems = securityProblems(config.security);
   if (problems.length > 0) throw new StartupError(problems.join('; '));
   return config;
@@ -94,7 +99,7 @@ async function main(): Promise<void> {
   });
   send({ type: 'awaiting-config' });
 
-  const { port, persistence: kind, redis, security } = checkedConfig(await config);
+  const { port, persistence: kind, redis, security, max_publish_bytes } = checkedConfig(await config);
   // Redis persistence keeps sessions, subscriptions and queued QoS 1 messages outside this process,
   // so a SIGKILLed broker restarted with the same prefix carries on where it stopped. One broker
   // needs no shared emitter (mqemitter-redis is for several brokers behind one topic space).
@@ -125,7 +130,8 @@ async function main(): Promise<void> {
     process.stderr.write(`embedded broker: ${error.stack ?? error.message}\n`);
   });
 
-  const server = security?.tls === undefined ? net.createServer(broker.handle) : tls.createServer(tlsOptions(security.tls), broker.handle);
+  const handle = max_publish_bytes === undefined ? broker.handle : (socket: net.Socket) => limitPublishSize(socket, max_publish_bytes, broker.handle);
+  const server = security?.tls === undefined ? net.createServer(handle) : tls.createServer(tlsOptions(security.tls), handle);
   // A failed TLS handshake (plain TCP, no client certificate under mTLS) is the client's problem, not the broker's.
   server.on('tlsClientError', () => {});
   await new Promise<void>((resolve, reject) => {
@@ -159,6 +165,21 @@ async function main(): Promise<void> {
   readStats = () => ({ ...counters, clients: broker.connectedClients });
 
   send({ type: 'ready', port: address.port });
+}
+
+/**
+ * Hands the connection to Aedes, then watches the bytes Aedes reads (a 'data' listener beside Aedes'
+ * 'readable' one sees each chunk as read() returns it, without changing the flow) for the fixed
+ * header of a PUBLISH longer than maxBytes: such a client is disconnected there, before Aedes
+ * (whose parser holds a packet whole) has more than that chunk of it.
+ */
+function limitPublishSize(socket: net.Socket, maxBytes: number, handle: (socket: net.Socket) => void): void {
+  handle(socket);
+  const splitter = new PacketSplitter(
+    { above_bytes: maxBytes, prefix_bytes: 0, protocolVersion: 5 },
+    { bytes: () => {}, publish: () => {}, error: () => socket.destroy(), oversized: () => socket.destroy() },
+  );
+  socket.on('data', (chunk: Buffer) => splitter.push(chunk));
 }
 
 function tlsOptions(material: NonNullable<EmbeddedBrokerSecurity['tls']>): tls.TlsOptions {

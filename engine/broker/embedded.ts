@@ -98,6 +98,7 @@ class BrokerProcess {
       persistence: options.persistence,
       ...(options.redis ? { redis: options.redis } : {}),
       ...(options.security ? { security: options.security } : {}),
+      ...(options.max_publish_bytes === undefined ? {} : { max_publish_bytes: options.max_publish_bytes }),
     };
     const child = fork(CHILD_PATH, [], {
       // Always explicit: a tsx-launched parent carries tsx's own flags, a vitest worker carries

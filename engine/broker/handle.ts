@@ -59,6 +59,12 @@ export interface BrokerOptions {
    * secured setups. Sent to the broker child over IPC, never argv. With TLS the URL is mqtts://.
    */
   security?: EmbeddedBrokerSecurity;
+  /**
+   * Embedded only: the largest PUBLISH (remaining length, bytes) a client may send; a client whose
+   * PUBLISH header says more is disconnected at once, before the broker buffers it. Absent: no limit
+   * but MQTT's own (Aedes holds each packet whole, so a 250 MiB message costs it about 500 MB).
+   */
+  max_publish_bytes?: number;
   /** External only: MQTT version, TLS material and credentials the probe connects with. */
   access?: BrokerAccess;
 }
