@@ -175,15 +175,19 @@ export class PublisherConnection {
     return this.state === 'up';
   }
 
-  /** Hand `item` over: sent at once if the window has a slot, else queued in order. `due_us`: when it was meant to go. */
-  publish(item: Outgoing, due_us = nowMicros()): void {
+  /**
+   * Hand `item` over: sent at once if the window has a slot, else queued in order. `due_us`: when it
+   * was meant to go (default: now); `now_us`: the clock as the caller last read it (one read serves
+   * a whole batch of publishes).
+   */
+  publish(item: Outgoing, due_us?: number, now_us = nowMicros()): void {
     if (this.inFlight.size >= this.window) {
       this.window_waits++;
       this.queue.push(item);
-      this.queueDue.push(due_us);
+      this.queueDue.push(due_us ?? now_us);
       return;
     }
-    this.send(item);
+    this.send(item, now_us);
   }
 
   /**
@@ -194,8 +198,8 @@ export class PublisherConnection {
     return this.queueHead < this.queue.length ? Math.max(0, now_us - this.queueDue[this.queueHead]!) : 0;
   }
 
-  private send(item: Outgoing): void {
-    const entry: InFlight = { item, sent_us: nowMicros(), settled: false, id: 0, written: false };
+  private send(item: Outgoing, now_us: number): void {
+    const entry: InFlight = { item, sent_us: now_us, settled: false, id: 0, written: false };
     this.inFlight.add(entry);
     this.events.sent(item);
     if (this.qos === 0) {
@@ -203,7 +207,7 @@ export class PublisherConnection {
       if (this.state !== 'up') return this.fail(entry, new Error('not connected'));
       this.writePublish(entry);
       this.settle(entry);
-      this.events.acked(item, entry.sent_us, nowMicros());
+      this.events.acked(item, entry.sent_us, now_us);
       return;
     }
     entry.id = this.allocateId();
@@ -256,9 +260,11 @@ export class PublisherConnection {
 
   private pump(): void {
     if (this.closing) return;
+    if (this.inFlight.size >= this.window || this.queueHead >= this.queue.length) return;
+    const now = nowMicros();
     while (this.inFlight.size < this.window && this.queueHead < this.queue.length) {
       const next = this.queue[this.queueHead++]!;
-      this.send(next);
+      this.send(next, now);
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);

@@ -1,6 +1,7 @@
 // One timer for everything a load worker does at a given time: the schedule's next events and the
-// duplicate fault's delayed copies alike. Tasks wait in a time-ordered queue (a binary heap: a
-// drawn delay puts copies out of order) and run on the worker's wake-ups, which come at most once
+// duplicate fault's delayed copies alike. Tasks wait in a time-ordered queue (a FIFO for tasks
+// that come in time order, as a fixed delay's copies do, and a binary heap for the rest: a drawn
+// delay puts copies out of order, and the schedule's next wake-up is earlier than them) and run on the worker's wake-ups, which come at most once
 // per `min_interval_us`: at high rates a wake-up hands off a batch of events (one socket write
 // per connection for all of them, and one read of the PUBACKs that come back together) instead of
 // a wake-up, a write and a read per millisecond and per copy. A task never runs before its time and
@@ -25,6 +26,9 @@ interface Task {
 
 export class Wakeups {
   private readonly heap: Task[] = [];
+  /** Tasks in time order, from fifoHead on. */
+  private fifo: Task[] = [];
+  private fifoHead = 0;
   private order = 0;
   private timer: NodeJS.Timeout | undefined;
   /** When the armed timer is meant to fire (µs); Infinity when none is armed. */
@@ -42,13 +46,19 @@ export class Wakeups {
 
   /** Tasks waiting. */
   get pending(): number {
-    return this.heap.length;
+    return this.heap.length + this.fifo.length - this.fifoHead;
   }
 
   /** Run `run` on the first wake-up at or after `at_us`. */
   at(at_us: number, run: () => void): void {
-    const heap = this.heap;
     const task: Task = { at_us, order: this.order++, run };
+    const fifo = this.fifo;
+    if (fifo.length === this.fifoHead || at_us >= fifo[fifo.length - 1]!.at_us) {
+      fifo.push(task);
+      if (this.fifoHead === fifo.length - 1) this.arm();
+      return;
+    }
+    const heap = this.heap;
     let i = heap.push(task) - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
@@ -68,13 +78,41 @@ export class Wakeups {
   /** Drop every task and the timer (the worker is done). */
   clear(): void {
     this.heap.length = 0;
+    this.fifo = [];
+    this.fifoHead = 0;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;
   }
 
+  /** The next task due (not taken out). */
+  private head(): Task | undefined {
+    const a = this.heap[0];
+    const b = this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead] : undefined;
+    if (a === undefined) return b;
+    return b === undefined || before(a, b) ? a : b;
+  }
+
+  /** Take the next task due out. */
+  private take(): Task {
+    const a = this.heap[0];
+    const b = this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead] : undefined;
+    if (b !== undefined && (a === undefined || before(b, a))) {
+      this.fifo[this.fifoHead++] = undefined as unknown as Task;
+      if (this.fifoHead === this.fifo.length) {
+        this.fifo.length = 0;
+        this.fifoHead = 0;
+      } else if (this.fifoHead >= 1024 && this.fifoHead * 2 >= this.fifo.length) {
+        this.fifo = this.fifo.slice(this.fifoHead);
+        this.fifoHead = 0;
+      }
+      return b;
+    }
+    return this.pop();
+  }
+
   private arm(): void {
-    const head = this.heap[0];
+    const head = this.head();
     if (head === undefined) return;
     const at = Math.max(head.at_us, this.lastWake + this.min_interval_us);
     if (this.timer !== undefined && this.armedAt <= at) return;
@@ -88,11 +126,14 @@ export class Wakeups {
     this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;
     const now = this.clock();
-    const heap = this.heap;
-    if (heap.length > 0 && heap[0]!.at_us <= now) {
+    let head = this.head();
+    if (head !== undefined && head.at_us <= now) {
       this.lastWake = now;
       this.wakes++;
-      while (heap.length > 0 && heap[0]!.at_us <= now) this.pop().run();
+      while (head !== undefined && head.at_us <= now) {
+        this.take().run();
+        head = this.head();
+      }
     }
     // Woken early (the loop's clock is coarser than ours): armed again for the head, no interval lost.
     this.arm();

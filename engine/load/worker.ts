@@ -136,7 +136,7 @@ async function run(): Promise<void> {
     log.add(publisher.record, seq, intended_us);
     const payload = reshapers.size === 0 ? encoder.encode(publisher.source, seq, topic, intended_us) : reshaped(publisher.source, seq, topic, intended_us, p);
     const item: Outgoing = { record: publisher.record, seq, topic, payload, copy: false };
-    if (interceptors.size === 0) publisher.connection.publish(item, intended_us);
+    if (interceptors.size === 0) publisher.connection.publish(item, intended_us, now);
     else {
       // A closure per event only when a fault may hold the event back (made per event, it cost ~1 µs under tsx).
       const send = () => publisher.connection.publish(item, intended_us);
@@ -213,11 +213,14 @@ async function run(): Promise<void> {
 
     const stats = phaseStats[i]!;
     if (open) {
+      // The clock is read once per wake-up (and after each yield), not per event: a batch is
+      // handed off at the moment the worker woke, and its lag is measured from then.
+      let now = nowMicros();
       for (let g = phase.first; g < phase.first + phase.count && !stopped; g++) {
         const p = g % P;
         if (!runs[p]) continue;
         const intended = schedule.intendedAt(g, i);
-        let now = nowMicros();
+        if (intended > now) now = nowMicros();
         while (intended > now && !stopped) {
           burst = 0;
           // Wake up at the event's time, or with the next batch (at most one wake-up per
@@ -248,6 +251,7 @@ async function run(): Promise<void> {
         if (++burst >= CATCH_UP_BURST) {
           burst = 0;
           await new Promise((resolve) => setImmediate(resolve));
+          now = nowMicros();
         }
       }
     } else {
