@@ -65,6 +65,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const KEEPALIVE_S = 60;
 /** Output buffers are carved from slabs this big (a frame larger than a slab gets its own). */
 const SLAB_BYTES = 64 * 1024;
+/** A plain TCP connection reads into one buffer this big. */
+const READ_BUFFER_BYTES = 64 * 1024;
 /** Topics whose encoded bytes are kept (publishers' topics; raw messages have one per fault). */
 const TOPIC_CACHE_MAX = 4_096;
 /**
@@ -108,6 +110,8 @@ export class PublisherConnection {
   /** Bytes of an incomplete packet from the previous chunk. */
   private rest: Buffer | undefined;
   private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  /** Where a plain TCP connection's reads land (reused: onData copies what it keeps). */
+  private readBuffer: Buffer | undefined;
   /** Frames not yet written are slab[outStart, outAt). */
   private outStart = 0;
   private outAt = 0;
@@ -367,7 +371,18 @@ export class PublisherConnection {
     const generation = ++this.generation;
     this.rest = undefined;
     this.failure = undefined;
-    const socket = connectBrokerSocket(this.host, this.port, this.tls, this.access);
+    // Plain TCP reads into one buffer kept for the connection (no buffer and no 'data' event per
+    // read); TLS sockets take no onread and emit 'data'.
+    const onread: net.OnReadOpts | undefined = this.tls
+      ? undefined
+      : {
+          buffer: (this.readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)),
+          callback: (bytes: number, buffer: Uint8Array): boolean => {
+            if (generation === this.generation) this.onData((buffer as Buffer).subarray(0, bytes));
+            return true;
+          },
+        };
+    const socket = connectBrokerSocket(this.host, this.port, this.tls, this.access, onread);
     this.socket = socket;
     socket.on(this.tls ? 'secureConnect' : 'connect', () => {
       if (generation !== this.generation) return;
@@ -388,9 +403,11 @@ export class PublisherConnection {
         ),
       );
     });
-    socket.on('data', (chunk: Buffer) => {
-      if (generation === this.generation) this.onData(chunk);
-    });
+    if (this.tls) {
+      socket.on('data', (chunk: Buffer) => {
+        if (generation === this.generation) this.onData(chunk);
+      });
+    }
     socket.on('error', (error: Error) => {
       if (generation === this.generation) this.failure ??= error.message;
     });
