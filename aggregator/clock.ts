@@ -52,11 +52,11 @@ export function writeIsoMicros(buffer: Buffer, at: number, micros: number): void
   const second = Math.floor(micros / 1e6);
   isoPrefixOf(second);
   buffer.set(isoPrefixBytes, at);
-  let fraction = micros - second * 1e6;
+  let fraction = (micros - second * 1e6) | 0;
   for (let i = at + 25; i >= at + 20; i--) {
-    const digit = fraction % 10;
-    buffer[i] = 48 + digit;
-    fraction = (fraction - digit) / 10;
+    const next = (fraction / 10) | 0;
+    buffer[i] = 48 + fraction - next * 10;
+    fraction = next;
   }
   buffer[at + 26] = 90; // Z
 }

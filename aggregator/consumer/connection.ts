@@ -420,7 +420,11 @@ export class ConsumerConnection extends EventEmitter<ConsumerConnectionEvents> {
  * emits 'secureConnect' (TLS) or 'connect' (TCP) once usable. Shared with the harness's publishers
  * (engine/load/publishers.ts).
  */
-export function connectBrokerSocket(host: string, port: number, useTls: boolean, access: BrokerAccess): net.Socket {
+/**
+ * `onread` (plain TCP only): read into the caller's buffer instead of emitting 'data' with a new
+ * buffer per read (the load generator's publishers: engine/load/publishers.ts).
+ */
+export function connectBrokerSocket(host: string, port: number, useTls: boolean, access: BrokerAccess, onread?: net.OnReadOpts): net.Socket {
   const verifyHost = access.verify_host;
   const socket = useTls
     ? tls.connect({
@@ -432,7 +436,7 @@ export function connectBrokerSocket(host: string, port: number, useTls: boolean,
         ...(net.isIP(verifyHost ?? host) === 0 ? { servername: verifyHost ?? host } : {}),
         ...(verifyHost !== undefined ? { checkServerIdentity: (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(verifyHost, cert) } : {}),
       })
-    : net.connect({ host, port });
+    : net.connect({ host, port, ...(onread !== undefined ? { onread } : {}) });
   socket.setNoDelay(true);
   return socket;
 }

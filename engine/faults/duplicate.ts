@@ -9,6 +9,7 @@
 
 import type { Random } from '../../aggregator/random.ts';
 import { DUPLICATE_EXPONENTIAL_CAP, type DuplicateFault } from '../../scenarios/schema.ts';
+import type { Outgoing } from '../load/publishers.ts';
 import type { PublishFault, PublishFaultContext } from './index.ts';
 
 /**
@@ -44,7 +45,8 @@ export function duplicateDelayBeyond(spec: Pick<DuplicateFault, 'delay_ms' | 'de
 
 export function duplicateFault(spec: DuplicateFault): PublishFault {
   let unsubscribe: () => void = () => {};
-  const timers = new Set<NodeJS.Timeout>();
+  /** Delayed copies decided but not yet sent (they wait in the worker's wake-up queue, not a timer each). */
+  let pending = 0;
   const pendingDone = new Set<() => void>();
   const counts = { copies: 0, immediate: 0, delayed: 0, same_connection: 0, other_connection: 0 };
 
@@ -59,20 +61,20 @@ export function duplicateFault(spec: DuplicateFault): PublishFault {
         counts.copies++;
         counts[immediate ? 'immediate' : 'delayed']++;
         counts[other ? 'other_connection' : 'same_connection']++;
-        const copy = { ...item, copy: true };
+        const copy: Outgoing = { record: item.record, seq: item.seq, topic: item.topic, payload: item.payload, copy: true };
+        if (item.raw !== undefined) copy.raw = item.raw;
         const via = other ? ('other-connection' as const) : { publisher };
         if (immediate) return context.republish(copy, via);
-        const timer = setTimeout(() => {
-          timers.delete(timer);
+        pending++;
+        context.later(sampleDuplicateDelay(spec, random), () => {
           context.republish(copy, via);
-          if (timers.size === 0) for (const done of pendingDone) done();
-        }, sampleDuplicateDelay(spec, random));
-        timers.add(timer);
+          if (--pending === 0) for (const done of pendingDone) done();
+        });
       });
     },
     async stop() {
       unsubscribe();
-      if (timers.size === 0) return;
+      if (pending === 0) return;
       await new Promise<void>((resolve) => pendingDone.add(resolve));
     },
     injected: () => ({ ...counts }),

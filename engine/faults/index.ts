@@ -28,6 +28,12 @@ export interface PublishFaultContext {
   reshape(hook: (event: Event, publisher: number) => Event): () => void;
   /** Publish a raw message (not an event of the ledger) on a topic under the run's root. */
   publishRaw(subtopic: string, payload: Buffer): void;
+  /**
+   * Run `task` `delay_ms` from now, never earlier: in the load worker on its next wake-up after
+   * that (engine/load/wakeups.ts, one timer for the schedule and every fault's delayed work, so a
+   * task may run up to a batch interval late); elsewhere a plain timer.
+   */
+  later(delay_ms: number, task: () => void): void;
 }
 
 /** What a system fault may act on: the processes and their controls, all owned by the harness. */

@@ -76,6 +76,8 @@ class FakeWorker {
       },
       republish: (item, via) => this.republished.push({ item, via, at_ms: Date.now(), during: this.current }),
       publishRaw: (subtopic, payload) => this.raw.push({ subtopic, payload }),
+      // A plain timer: exact under fake time (the worker's wake-up queue batches: engine/load/wakeups.test.ts).
+      later: (delay_ms, task) => void setTimeout(task, delay_ms),
     };
   }
 
@@ -895,6 +897,27 @@ describe('duplicate fault', () => {
     expect(worker.republished.map((r) => r.item.seq)).toEqual([0, 0]);
     expect(worker.republished.map((r) => r.item.record.source)).toEqual(['pub-0', 'pub-1']);
     expect(fault.injected().copies).toBe(2);
+  });
+
+  it("waits out its delays on the worker's wake-ups (context.later), not on a timer per copy", async () => {
+    vi.useFakeTimers();
+    const fault = duplicateFault(spec({ fraction: 1, immediate_share: 0, delay_ms: 300 }));
+    const worker = new FakeWorker(seededRandom(9));
+    const queued: { delay_ms: number; task: () => void }[] = [];
+    fault.start({ ...worker.context(), later: (delay_ms, task) => void queued.push({ delay_ms, task }) });
+    worker.publishAll([0, 1, 2]);
+    let done = false;
+    const stopped = fault.stop().then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(worker.republished).toHaveLength(0); // nothing of its own fired
+    expect(queued.map((q) => q.delay_ms)).toEqual([300, 300, 300]);
+    for (const { task } of queued.splice(0, 2)) task();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(worker.republished).toHaveLength(2);
+    expect(done).toBe(false);
+    queued.shift()!.task();
+    await stopped;
+    expect(worker.republished.map((r) => r.item.record.source)).toEqual(['pub-0', 'pub-1', 'pub-2']);
   });
 
   it('stop() resolves at once when nothing is pending', async () => {

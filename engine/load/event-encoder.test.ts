@@ -36,6 +36,27 @@ describe('EventEncoder', () => {
     const parsed = parseEvent(bytes);
     expect(parsed.ok && parsed.event.seq).toBe(7);
   });
+
+  it('never writes over an event it returned: each keeps its bytes across slabs and digit-count changes', () => {
+    const encoder = new EventEncoder(5, { data: 'y'.repeat(300) });
+    const kept: { buffer: Buffer; text: string }[] = [];
+    // ~1,000 events of ~450 bytes: several 64 KB slabs; seq crosses 9→10, 99→100 and 999→1000.
+    for (let seq = 0; seq < 1_000; seq++) {
+      const intended_us = seq === 500 ? 999_999_999_999_999 : 1_764_700_000_000_000 + seq * 137;
+      const buffer = encoder.encode(`pub-${seq % 3}`, seq, `events/r/pub-${seq % 3}`, intended_us);
+      kept.push({ buffer, text: buffer.toString() });
+    }
+    for (const { buffer, text } of kept) expect(buffer.toString()).toBe(text);
+    // Numbers at the edges of the 8-digit steps the digits are written in.
+    const payload = { data: 'y'.repeat(300) };
+    for (const seq of [9, 10, 99_999_999, 100_000_000, 100_000_001, 1_234_567_890_123, 2 ** 53 - 1]) {
+      for (const intended_us of [1_000_000, 99_999_999_999_999, 100_000_000_000_000, 1_764_700_000_000_000, 9_007_199_254_740_991]) {
+        const event = { v: 1 as const, event_id: eventIdFor(5, 'pub-1', seq, intended_us), source: 'pub-1', seq, topic: 'events/r/pub-1', ts: isoMicros(intended_us), payload, bench: { intended_us } };
+        expect(encoder.encode('pub-1', seq, 'events/r/pub-1', intended_us).toString()).toBe(serializeEvent(event));
+      }
+    }
+    expect(new Set(kept.map((k) => k.text)).size).toBe(kept.length);
+  });
 });
 
 describe('isoMicros / writeIsoMicros', () => {

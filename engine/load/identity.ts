@@ -30,11 +30,16 @@ export function writeEventId(buffer: Buffer, at: number, seed: number, source: s
     buffer.write(ulid(ms, seededRandom(deriveSeed(seed, `${source}#${seq}`))), at, EVENT_ID_BYTES, 'latin1');
     return;
   }
-  let time = ms;
-  for (let i = 9; i >= 0; i--) {
-    const mod = time % 32;
-    buffer[at + i] = ULID_ALPHABET[mod]!;
-    time = (time - mod) / 32;
+  // 48 bits in 10 characters of 5 bits: the low 30 bits, then the high 18, in integer arithmetic.
+  let low = ms % 0x40000000 | 0;
+  let high = ((ms - low) / 0x40000000) | 0;
+  for (let i = 9; i >= 4; i--) {
+    buffer[at + i] = ULID_ALPHABET[low & 31]!;
+    low >>>= 5;
+  }
+  for (let i = 3; i >= 0; i--) {
+    buffer[at + i] = ULID_ALPHABET[high & 31]!;
+    high >>>= 5;
   }
   // seededRandom (mulberry32) inlined: the same state steps, no closure per event.
   let state = seedOf(seed, source, seq);
@@ -43,8 +48,8 @@ export function writeEventId(buffer: Buffer, at: number, seed: number, source: s
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const random = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    buffer[at + i] = ULID_ALPHABET[Math.floor(random * 32) % 32]!;
+    // ulid's floor(random() × 32) of mulberry32's u / 2^32: the top 5 bits of u, exactly.
+    buffer[at + i] = ULID_ALPHABET[(t ^ (t >>> 14)) >>> 27]!;
   }
 }
 

@@ -65,6 +65,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const KEEPALIVE_S = 60;
 /** Output buffers are carved from slabs this big (a frame larger than a slab gets its own). */
 const SLAB_BYTES = 64 * 1024;
+/** A plain TCP connection reads into one buffer this big. */
+const READ_BUFFER_BYTES = 64 * 1024;
 /** Topics whose encoded bytes are kept (publishers' topics; raw messages have one per fault). */
 const TOPIC_CACHE_MAX = 4_096;
 /**
@@ -108,6 +110,8 @@ export class PublisherConnection {
   /** Bytes of an incomplete packet from the previous chunk. */
   private rest: Buffer | undefined;
   private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  /** Where a plain TCP connection's reads land (reused: onData copies what it keeps). */
+  private readBuffer: Buffer | undefined;
   /** Frames not yet written are slab[outStart, outAt). */
   private outStart = 0;
   private outAt = 0;
@@ -175,15 +179,19 @@ export class PublisherConnection {
     return this.state === 'up';
   }
 
-  /** Hand `item` over: sent at once if the window has a slot, else queued in order. `due_us`: when it was meant to go. */
-  publish(item: Outgoing, due_us = nowMicros()): void {
+  /**
+   * Hand `item` over: sent at once if the window has a slot, else queued in order. `due_us`: when it
+   * was meant to go (default: now); `now_us`: the clock as the caller last read it (one read serves
+   * a whole batch of publishes).
+   */
+  publish(item: Outgoing, due_us?: number, now_us = nowMicros()): void {
     if (this.inFlight.size >= this.window) {
       this.window_waits++;
       this.queue.push(item);
-      this.queueDue.push(due_us);
+      this.queueDue.push(due_us ?? now_us);
       return;
     }
-    this.send(item);
+    this.send(item, now_us);
   }
 
   /**
@@ -194,8 +202,8 @@ export class PublisherConnection {
     return this.queueHead < this.queue.length ? Math.max(0, now_us - this.queueDue[this.queueHead]!) : 0;
   }
 
-  private send(item: Outgoing): void {
-    const entry: InFlight = { item, sent_us: nowMicros(), settled: false, id: 0, written: false };
+  private send(item: Outgoing, now_us: number): void {
+    const entry: InFlight = { item, sent_us: now_us, settled: false, id: 0, written: false };
     this.inFlight.add(entry);
     this.events.sent(item);
     if (this.qos === 0) {
@@ -203,7 +211,7 @@ export class PublisherConnection {
       if (this.state !== 'up') return this.fail(entry, new Error('not connected'));
       this.writePublish(entry);
       this.settle(entry);
-      this.events.acked(item, entry.sent_us, nowMicros());
+      this.events.acked(item, entry.sent_us, now_us);
       return;
     }
     entry.id = this.allocateId();
@@ -256,9 +264,11 @@ export class PublisherConnection {
 
   private pump(): void {
     if (this.closing) return;
+    if (this.inFlight.size >= this.window || this.queueHead >= this.queue.length) return;
+    const now = nowMicros();
     while (this.inFlight.size < this.window && this.queueHead < this.queue.length) {
       const next = this.queue[this.queueHead++]!;
-      this.send(next);
+      this.send(next, now);
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);
@@ -361,7 +371,18 @@ export class PublisherConnection {
     const generation = ++this.generation;
     this.rest = undefined;
     this.failure = undefined;
-    const socket = connectBrokerSocket(this.host, this.port, this.tls, this.access);
+    // Plain TCP reads into one buffer kept for the connection (no buffer and no 'data' event per
+    // read); TLS sockets take no onread and emit 'data'.
+    const onread: net.OnReadOpts | undefined = this.tls
+      ? undefined
+      : {
+          buffer: (this.readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)),
+          callback: (bytes: number, buffer: Uint8Array): boolean => {
+            if (generation === this.generation) this.onData((buffer as Buffer).subarray(0, bytes));
+            return true;
+          },
+        };
+    const socket = connectBrokerSocket(this.host, this.port, this.tls, this.access, onread);
     this.socket = socket;
     socket.on(this.tls ? 'secureConnect' : 'connect', () => {
       if (generation !== this.generation) return;
@@ -382,9 +403,11 @@ export class PublisherConnection {
         ),
       );
     });
-    socket.on('data', (chunk: Buffer) => {
-      if (generation === this.generation) this.onData(chunk);
-    });
+    if (this.tls) {
+      socket.on('data', (chunk: Buffer) => {
+        if (generation === this.generation) this.onData(chunk);
+      });
+    }
     socket.on('error', (error: Error) => {
       if (generation === this.generation) this.failure ??= error.message;
     });

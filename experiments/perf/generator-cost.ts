@@ -77,6 +77,9 @@ interface Outcome {
   sys_us_per_msg: number;
   offered: number;
   lag_p99_ms: number;
+  /** Publish → PUBACK latency of the whole run (the broker's, with the generator's reading of it), ms. */
+  ack_p50_ms: number;
+  ack_p99_ms: number;
   dropped: number;
   /** Each thread's CPU over the steady phase (a load worker's up to its last sample, a second before it ended at most), largest first. */
   threads_us: [string, number][];
@@ -157,6 +160,8 @@ async function once(root: string, url: string, rate: number, seconds: number, ta
     sys_us_per_msg: (sysEnd - steadyStartSys) / messages,
     offered: steady.handed_off / (steady.scheduled || 1),
     lag_p99_ms: steady.lag.valueAtPercentile(99) / 1000,
+    ack_p50_ms: outcome.publish_ack.valueAtPercentile(50) / 1000,
+    ack_p99_ms: outcome.publish_ack.valueAtPercentile(99) / 1000,
     dropped: steady.dropped_late + steady.dropped_window,
     threads_us,
   };
@@ -192,7 +197,7 @@ async function main(): Promise<void> {
       const o = await once(root, url, Number(args.rate), seconds, `r${n++}`);
       results.get(root)!.push(o);
       console.log(
-        `${root} #${r}: ${o.messages} msgs, ${(o.cpu_us / 1e6).toFixed(2)} s CPU, ${o.us_per_msg.toFixed(2)} µs/msg (system ${o.sys_us_per_msg.toFixed(2)}), offered ${(o.offered * 100).toFixed(1)}%, lag p99 ${o.lag_p99_ms.toFixed(1)} ms, threads µs/msg ${o.threads_us
+        `${root} #${r}: ${o.messages} msgs, ${(o.cpu_us / 1e6).toFixed(2)} s CPU, ${o.us_per_msg.toFixed(2)} µs/msg (system ${o.sys_us_per_msg.toFixed(2)}), offered ${(o.offered * 100).toFixed(1)}%, lag p99 ${o.lag_p99_ms.toFixed(1)} ms, publish→PUBACK p50 ${o.ack_p50_ms.toFixed(2)} p99 ${o.ack_p99_ms.toFixed(2)} ms, threads µs/msg ${o.threads_us
           .slice(0, 8)
           .map(([name, t]) => `${name.split(' ').slice(1).join(' ')} ${(t / o.messages).toFixed(1)}`)
           .join(', ')}`,
@@ -201,7 +206,15 @@ async function main(): Promise<void> {
   }
   for (const [root, os] of results) {
     const us = os.map((o) => o.us_per_msg);
-    console.log(`RESULT ${root}: median ${median(us).toFixed(2)} µs/msg [${Math.min(...us).toFixed(2)}–${Math.max(...us).toFixed(2)}] at ${args.rate} ev/s + ${args.dup} copies, ${os.length} replicates`);
+    const range = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
+    // The load workers' threads (named like the worker: libuv and V8 helper threads are "node" too, so by the largest share) and the main thread.
+    const worker = os.map((o) => (o.threads_us.find(([name]) => !name.endsWith(' main'))?.[1] ?? 0) / o.messages);
+    const main = os.map((o) => (o.threads_us.find(([name]) => name.endsWith(' main'))?.[1] ?? 0) / o.messages);
+    console.log(
+      `RESULT ${root}: median ${range(us, 2)} µs/msg (all threads) at ${args.rate} ev/s + ${args.dup} copies, ${os.length} replicates; ` +
+        `load worker thread ${range(worker, 1)}, main thread ${range(main, 1)}; lag p99 ${range(os.map((o) => o.lag_p99_ms), 1)} ms; ` +
+        `publish→PUBACK p50 ${range(os.map((o) => o.ack_p50_ms), 2)} ms, p99 ${range(os.map((o) => o.ack_p99_ms), 2)} ms`,
+    );
   }
 }
 

@@ -94,6 +94,7 @@ function faultContext(random: Random, hooks: { intercepts: Parameters<PublishFau
     onPublished: unsupported('onPublished'),
     republish: unsupported('republish'),
     publishRaw: unsupported('publishRaw'),
+    later: unsupported('later'),
     intercept(hook) {
       hooks.intercepts.push(hook);
       return () => hooks.intercepts.splice(hooks.intercepts.indexOf(hook), 1);
