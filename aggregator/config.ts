@@ -324,6 +324,16 @@ export const SETTINGS = {
     help: 'calibration: a delay inside every sink transaction, before COMMIT (a slow COMMIT)',
     scenario: 'optional',
   }),
+  /**
+   * A SQLite sink commits on a worker thread of its own (sink/sqlite-thread.ts), so that receiving
+   * and parsing go on while a batch commits. Ignored for a PostgreSQL sink (its commits are already
+   * asynchronous) and with dedup 'sqlite' in the sink's database (its claim shares the sink's handle).
+   */
+  sink_thread: setting(BOOLEAN, {
+    flag: 'sink-thread',
+    default: true,
+    help: "sqlite sink: commit on a worker thread, so that receiving and parsing go on during a commit (--no-sink-thread: on the main thread; always there with --dedup sqlite in the sink's database)",
+  }),
   batch_size: setting(POSITIVE_INT, { flag: 'batch-size', default: 200, help: 'most messages per sink commit', scenario: 'required' }),
   batch_wait_ms: setting(NON_NEGATIVE, { flag: 'batch-wait-ms', default: 5, help: 'longest wait to fill a batch', scenario: 'required' }),
   max_in_flight: setting(POSITIVE_INT, {

@@ -8,8 +8,9 @@ import type { BrokerAccess } from './consumer/access.ts';
 import { emptyCounters, Pipeline, type AggregatorCounters, type PipelineMessage } from './pipeline.ts';
 import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
+import { ThreadedSqliteSink } from './sink/sqlite-thread.ts';
 import { PostgresSink } from './sink/postgres.ts';
-import { createDedupStore } from './dedup/registry.ts';
+import { createDedupStore, parseDedupSpec } from './dedup/registry.ts';
 import type { DedupStore } from './dedup/index.ts';
 import { deriveSeed, seededRandom } from './random.ts';
 import { ENVELOPE_ALLOWANCE_BYTES } from './event/parse.ts';
@@ -30,7 +31,7 @@ export const STOP_GRACE_MS = 10_000;
 export class AggregatorService {
   private connection: ConsumerConnection | undefined;
   private pipeline: Pipeline | undefined;
-  private sink: SqliteSink | PostgresSink | undefined;
+  private sink: SqliteSink | ThreadedSqliteSink | PostgresSink | undefined;
   private store: DedupStore | undefined;
   private stopping: Promise<void> | undefined;
   private bareCounters: AggregatorCounters | undefined;
@@ -73,9 +74,14 @@ export class AggregatorService {
     if (this.config.bare) return this.startBare();
     const config = this.config;
     const sinkSpec = parseSinkSpec(config.sink);
+    // A sqlite dedup store without a path claims inside the sink's transaction, on its handle: that
+    // sink stays in this thread. Any other SQLite sink commits on its own thread when sink_thread is on.
+    const dedupSpec = parseDedupSpec(config.dedup);
+    const sharesSinkHandle = dedupSpec.kind === 'sqlite' && dedupSpec.path === undefined;
+    const SqliteSinkClass = config.sink_thread && !sharesSinkHandle ? ThreadedSqliteSink : SqliteSink;
     const sink =
       sinkSpec.kind === 'sqlite'
-        ? new SqliteSink({ path: sinkSpec.path, mode: config.sink_mode, slowdown: this.slowdown, holdMs: config.commit_hold_ms ?? 0 })
+        ? new SqliteSinkClass({ path: sinkSpec.path, mode: config.sink_mode, slowdown: this.slowdown, holdMs: config.commit_hold_ms ?? 0 })
         : new PostgresSink({
             url: sinkSpec.url,
             schema: config.sink_schema,
