@@ -116,6 +116,7 @@ export class ThreadedSqliteSink implements Sink {
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (!this.gone) await this.request({ op: 'close' }).catch(() => {});
+      this.gone ??= new Error('the SQLite sink is closed');
       await this.worker.terminate();
     })();
     return this.closing;
