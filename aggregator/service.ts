@@ -10,12 +10,12 @@ import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
 import { ThreadedSqliteSink } from './sink/sqlite-thread.ts';
 import { PostgresSink } from './sink/postgres.ts';
-import { createDedupStore, parseDedupSpec } from './dedup/registry.ts';
-import type { DedupStore } from './dedup/index.ts';
+import { createDedupStore, parseDedupSpec, type DedupSpec } from './dedup/registry.ts';
+import type { DedupKind, DedupStore } from './dedup/index.ts';
 import { deriveSeed, seededRandom } from './random.ts';
 import { ENVELOPE_ALLOWANCE_BYTES } from './event/parse.ts';
 import { HttpIngest } from './ingest/http.ts';
-import { NO_BROKER, type AggregatorConfig } from './config.ts';
+import { NO_BROKER, type AggregatorConfig, type SinkThread } from './config.ts';
 import { parseSinkSpec } from './sink/spec.ts';
 import { aggregatorMetrics } from './metrics/registry.ts';
 import { MetricsServer } from './metrics/server.ts';
@@ -74,11 +74,7 @@ export class AggregatorService {
     if (this.config.bare) return this.startBare();
     const config = this.config;
     const sinkSpec = parseSinkSpec(config.sink);
-    // A sqlite dedup store without a path claims inside the sink's transaction, on its handle: that
-    // sink stays in this thread. Any other SQLite sink commits on its own thread when sink_thread is on.
-    const dedupSpec = parseDedupSpec(config.dedup);
-    const sharesSinkHandle = dedupSpec.kind === 'sqlite' && dedupSpec.path === undefined;
-    const SqliteSinkClass = config.sink_thread && !sharesSinkHandle ? ThreadedSqliteSink : SqliteSink;
+    const SqliteSinkClass = sqliteSinkOnThread(config.sink_thread, parseDedupSpec(config.dedup)) ? ThreadedSqliteSink : SqliteSink;
     const sink =
       sinkSpec.kind === 'sqlite'
         ? new SqliteSinkClass({ path: sinkSpec.path, mode: config.sink_mode, slowdown: this.slowdown, holdMs: config.commit_hold_ms ?? 0 })
@@ -214,6 +210,18 @@ export class AggregatorService {
     await server.finalScrape(finalScrapeMs);
     await server.close();
   }
+}
+
+/** Dedup stores beside which sink_thread 'auto' keeps a SQLite sink in the main thread: the volatile ones (claim-first). */
+const AUTO_MAIN_THREAD: ReadonlySet<DedupKind> = new Set(['memory', 'none']);
+
+/**
+ * Whether a SQLite sink commits on a thread of its own (setting sink_thread, see config.ts). A sqlite
+ * dedup store without a path claims inside the sink's transaction, on its handle: never.
+ */
+export function sqliteSinkOnThread(setting: SinkThread, dedup: DedupSpec): boolean {
+  if (dedup.kind === 'sqlite' && dedup.path === undefined) return false;
+  return setting === 'on' || (setting === 'auto' && !AUTO_MAIN_THREAD.has(dedup.kind));
 }
 
 /**

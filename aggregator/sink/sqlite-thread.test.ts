@@ -12,6 +12,8 @@ import { TransientError, type Sink } from './index.ts';
 import { SqliteSink } from './sqlite.ts';
 import { ThreadedSqliteSink } from './sqlite-thread.ts';
 import { event } from './test-events.ts';
+import { sqliteSinkOnThread } from '../service.ts';
+import { parseDedupSpec } from '../dedup/registry.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
 
 const newDir = tempDirs('sink-thread');
@@ -80,5 +82,21 @@ describe('ThreadedSqliteSink', () => {
   it('refuses a claim inside its transaction (a sqlite dedup store in its database keeps the sink in the main thread)', async () => {
     const sink = track(new ThreadedSqliteSink({ path: join(newDir(), 'sink.db'), mode: 'idempotent' }));
     await expect(sink.commit([event(1)], { run: (ids) => ids.map(() => 'new' as const), ttlMs: 1_000 })).rejects.toThrow(/cannot run a claim/);
+  });
+});
+
+describe('sink_thread: where the service puts a SQLite sink', () => {
+  it.each([
+    ['auto', 'memory', false],
+    ['auto', 'none', false],
+    ['auto', 'redis', true],
+    ['auto', 'postgres', true],
+    ['auto', 'sqlite:/tmp/claims.db', true],
+    ['auto', 'sqlite', false],
+    ['on', 'memory', true],
+    ['on', 'sqlite', false],
+    ['off', 'redis', false],
+  ] as const)('%s beside dedup %s: on its own thread %s', (setting, dedup, expected) => {
+    expect(sqliteSinkOnThread(setting, parseDedupSpec(dedup))).toBe(expected);
   });
 });

@@ -1,4 +1,4 @@
-// The SQLite sink on a worker thread of its own (setting sink_thread). better-sqlite3 is
+// The SQLite sink on a worker thread of its own (setting sink_thread, config.ts). better-sqlite3 is
 // synchronous: in the aggregator's main thread every COMMIT blocked the socket reads, the parsing
 // and the acks of the whole process for its duration. Here the main thread sends each batch's rows
 // to the sink's thread and goes on receiving and parsing the next batch while this one commits
@@ -98,7 +98,7 @@ export class ThreadedSqliteSink implements Sink {
   }
 
   async commit(events: readonly Event[], claim?: { run: TransactionalClaim; ttlMs: number }): Promise<CommitOutcome & { claims?: ClaimResult[] }> {
-    if (claim) throw new Error("a SQLite sink on its own thread cannot run a claim in its transaction (a sqlite dedup store in the sink's database needs sink_thread off)");
+    if (claim) throw new Error("a SQLite sink on its own thread cannot run a claim in its transaction (a sqlite dedup store in the sink's database keeps the sink in the main thread)");
     const delay = this.slowdown.nextDelayMs();
     if (delay > 0) await sleep(delay);
     if (this.slowdown.nextFails()) throw new TransientError('injected transient sink error (slow-sink error_rate)');
