@@ -32,10 +32,6 @@ export const NO_BROKER = 'none';
 export const MUTATIONS = ['ack-on-receipt', 'claim-outside-transaction'] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
-/** Where a SQLite sink commits (setting sink_thread). */
-export const SINK_THREAD_CHOICES = ['auto', 'on', 'off'] as const;
-export type SinkThread = (typeof SINK_THREAD_CHOICES)[number];
-
 /** How the standalone command's parser (yargs) reads a setting's flag. */
 type FlagType = { type: 'string' | 'number' | 'boolean' } | { choices: readonly (string | number)[] };
 
@@ -329,19 +325,17 @@ export const SETTINGS = {
     scenario: 'optional',
   }),
   /**
-   * Where a SQLite sink commits (sink/sqlite-thread.ts): 'on' a worker thread of its own, so that
-   * receiving, parsing and claiming go on while a batch commits; 'off' in the main thread; 'auto'
-   * (the default) on its thread beside a dedup store on a server or in a file of its own (commit-first:
-   * the sink's write overlaps the claim's round trip) and in the main thread beside a volatile store
-   * (memory, none: all the work is CPU in this process, and on 2 shared cores the thread's hand-offs
-   * cost more than the overlap gained). Measured: docs/lab/2026-12-03-aggregator-pipeline.md. Ignored
-   * for a PostgreSQL sink (its commits are asynchronous already) and with dedup 'sqlite' in the sink's
-   * database (its claim runs in the sink's transaction, on the same handle: always the main thread).
+   * A SQLite sink commits on a worker thread of its own (sink/sqlite-thread.ts), so that receiving,
+   * parsing and claiming go on while a batch commits. Off by default: on 2 shared cores the thread
+   * cost 3–6 µs of CPU per message more and gained no capacity that could be told from the noise
+   * (docs/lab/2026-12-03-aggregator-pipeline.md); a machine with a core to spare may differ. Ignored
+   * for a PostgreSQL sink (its commits are asynchronous already) and with dedup 'sqlite' in the
+   * sink's database (its claim runs in the sink's transaction, on the same handle).
    */
-  sink_thread: setting(oneOf<SinkThread>(SINK_THREAD_CHOICES, "'auto', 'on' or 'off'"), {
+  sink_thread: setting(BOOLEAN, {
     flag: 'sink-thread',
-    default: 'auto',
-    help: "sqlite sink: commit on a worker thread of its own, so that receiving and parsing go on during a commit: on | off | auto (on beside redis, postgres or sqlite:PATH dedup, off beside memory or none; always off with --dedup sqlite in the sink's database)",
+    default: false,
+    help: "sqlite sink: commit on a worker thread of its own, so that receiving and parsing go on during a commit (costs CPU; not with --dedup sqlite in the sink's database)",
   }),
   batch_size: setting(POSITIVE_INT, { flag: 'batch-size', default: 200, help: 'most messages per sink commit', scenario: 'required' }),
   batch_wait_ms: setting(NON_NEGATIVE, { flag: 'batch-wait-ms', default: 5, help: 'longest wait to fill a batch', scenario: 'required' }),

@@ -163,17 +163,6 @@ interface Valid {
   message: PipelineMessage;
 }
 
-interface DeadLetterOf {
-  letter: DeadLetter;
-  message: PipelineMessage;
-}
-
-interface ParsedBatch {
-  valid: Valid[];
-  /** Invalid events' letters; processBatch adds those the sink refuses for their own fault. */
-  deadLetters: DeadLetterOf[];
-}
-
 export class Pipeline {
   readonly counters = emptyCounters();
   readonly order: ClaimOrder;
@@ -314,14 +303,11 @@ export class Pipeline {
       if (this.writing === 0 && this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flushNow(), 0);
     };
     const previousAcked = this.acked;
-    // Parsed now, not at the batch's turn at the sink: while the batch before commits (on the SQLite
-    // sink's thread, or on a server), this one is parsed and validated meanwhile.
-    const parsed = this.parseBatch(batch);
     let turn = 0;
     const done = this.sinkFree
       .then(() => {
         turn = performance.now();
-        return this.processBatch(batch, parsed, markWritten, previousAcked);
+        return this.processBatch(batch, markWritten, previousAcked);
       })
       .catch(async (error: unknown) => {
         this.counters.errors++;
@@ -345,10 +331,15 @@ export class Pipeline {
    * markWritten: called once the batch no longer needs the sink (commit-first: right after the
    * sink write; otherwise at the end). previousAcked: the batch before has acked its messages.
    */
-  /** A batch's valid events, and the dead letters of its invalid ones (parsing never throws). */
-  private parseBatch(batch: readonly PipelineMessage[]): ParsedBatch {
+  private async processBatch(batch: PipelineMessage[], markWritten: () => void, previousAcked: Promise<void>): Promise<void> {
+    this.counters.batches++;
     const valid: Valid[] = [];
-    const deadLetters: DeadLetterOf[] = [];
+    const deadLetters: { letter: DeadLetter; message: PipelineMessage }[] = [];
+    const outcomes = new Map<PipelineMessage, MessageOutcome>();
+    const verdict = (event: Event, claim: ClaimResult | undefined): MessageOutcome => ({
+      status: claim === 'duplicate' ? 'duplicate' : 'committed',
+      event_id: event.event_id,
+    });
     for (const message of batch) {
       const parsed = parseEvent(message.payload, this.options.parse);
       if (parsed.ok) valid.push({ event: parsed.event, message });
@@ -357,17 +348,6 @@ export class Pipeline {
         deadLetters.push({ letter: this.deadLetter(message, reason, eventIdOf(message.payload)), message });
       }
     }
-    return { valid, deadLetters };
-  }
-
-  private async processBatch(batch: PipelineMessage[], parsed: ParsedBatch, markWritten: () => void, previousAcked: Promise<void>): Promise<void> {
-    this.counters.batches++;
-    const { valid, deadLetters } = parsed;
-    const outcomes = new Map<PipelineMessage, MessageOutcome>();
-    const verdict = (event: Event, claim: ClaimResult | undefined): MessageOutcome => ({
-      status: claim === 'duplicate' ? 'duplicate' : 'committed',
-      event_id: event.event_id,
-    });
 
     try {
       const claims = await this.commitWithRetry(valid.map((v) => v.event), markWritten);

@@ -11,11 +11,11 @@ import { SqliteSink } from './sink/sqlite.ts';
 import { ThreadedSqliteSink } from './sink/sqlite-thread.ts';
 import { PostgresSink } from './sink/postgres.ts';
 import { createDedupStore, parseDedupSpec, type DedupSpec } from './dedup/registry.ts';
-import type { DedupKind, DedupStore } from './dedup/index.ts';
+import type { DedupStore } from './dedup/index.ts';
 import { deriveSeed, seededRandom } from './random.ts';
 import { ENVELOPE_ALLOWANCE_BYTES } from './event/parse.ts';
 import { HttpIngest } from './ingest/http.ts';
-import { NO_BROKER, type AggregatorConfig, type SinkThread } from './config.ts';
+import { NO_BROKER, type AggregatorConfig } from './config.ts';
 import { parseSinkSpec } from './sink/spec.ts';
 import { aggregatorMetrics } from './metrics/registry.ts';
 import { MetricsServer } from './metrics/server.ts';
@@ -212,16 +212,12 @@ export class AggregatorService {
   }
 }
 
-/** Dedup stores beside which sink_thread 'auto' keeps a SQLite sink in the main thread: the volatile ones (claim-first). */
-const AUTO_MAIN_THREAD: ReadonlySet<DedupKind> = new Set(['memory', 'none']);
-
 /**
  * Whether a SQLite sink commits on a thread of its own (setting sink_thread, see config.ts). A sqlite
  * dedup store without a path claims inside the sink's transaction, on its handle: never.
  */
-export function sqliteSinkOnThread(setting: SinkThread, dedup: DedupSpec): boolean {
-  if (dedup.kind === 'sqlite' && dedup.path === undefined) return false;
-  return setting === 'on' || (setting === 'auto' && !AUTO_MAIN_THREAD.has(dedup.kind));
+export function sqliteSinkOnThread(sinkThread: boolean, dedup: DedupSpec): boolean {
+  return sinkThread && !(dedup.kind === 'sqlite' && dedup.path === undefined);
 }
 
 /**

@@ -142,10 +142,10 @@ describe('POST /events', () => {
 
   it('answers only after the commit on the sink\'s own thread (dedup memory), and this thread runs on meanwhile', async () => {
     // A commit held 300 ms inside its transaction (before COMMIT). With the sink on its own thread
-    // (sink_thread 'on'; 'auto' beside a store on a server), the service's thread keeps running
-    // during the hold: a 10 ms interval ticks through it. The SQLite sink in this thread ('off')
-    // blocks it for the whole hold (at most a tick or two).
-    const port = await startService({ dedup: 'memory', sink_thread: 'on', commit_hold_ms: 300 });
+    // (sink_thread), the service's thread keeps running during the hold: a 10 ms interval ticks
+    // through it. The SQLite sink in this thread (the default) blocks it for the whole hold (at
+    // most a tick or two).
+    const port = await startService({ dedup: 'memory', sink_thread: true, commit_hold_ms: 300 });
     await post(port, serializeEvent(event(0))); // the sink's thread is up
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 10);

@@ -87,16 +87,13 @@ describe('ThreadedSqliteSink', () => {
 
 describe('sink_thread: where the service puts a SQLite sink', () => {
   it.each([
-    ['auto', 'memory', false],
-    ['auto', 'none', false],
-    ['auto', 'redis', true],
-    ['auto', 'postgres', true],
-    ['auto', 'sqlite:/tmp/claims.db', true],
-    ['auto', 'sqlite', false],
-    ['on', 'memory', true],
-    ['on', 'sqlite', false],
-    ['off', 'redis', false],
-  ] as const)('%s beside dedup %s: on its own thread %s', (setting, dedup, expected) => {
+    [true, 'memory', true],
+    [true, 'redis', true],
+    [true, 'sqlite:/tmp/claims.db', true],
+    [true, 'sqlite', false],
+    [false, 'memory', false],
+    [false, 'redis', false],
+  ] as const)('sink_thread %s beside dedup %s: on its own thread %s', (setting, dedup, expected) => {
     expect(sqliteSinkOnThread(setting, parseDedupSpec(dedup))).toBe(expected);
   });
 });

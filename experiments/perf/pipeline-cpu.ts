@@ -4,13 +4,14 @@
 // (serialized once up front, 30% repeated), pushed into a Pipeline as a socket would hand them
 // (a chunk per event-loop turn) with --in-flight un-acked at most (a closed loop, like the bench's).
 //
-//   npx tsx experiments/perf/pipeline-cpu.ts [--root DIR,DIR...] [--dedup memory] [--sink-thread off|on]
+//   npx tsx experiments/perf/pipeline-cpu.ts [--root DIR,DIR...] [--dedup memory] [--sink-thread off,on]
 //       [--messages 60000] [--in-flight 1000] [--rounds 5]
 //
 // --root: checkouts whose aggregator/ to load (e.g. a `git worktree` of the base commit and '.');
-// --sink-thread on needs aggregator/sink/sqlite-thread.ts in every root.
+// --sink-thread: the SQLite sink in this thread (off) and/or on its own (on, where a root has
+// aggregator/sink/sqlite-thread.ts); every root × value is one arm, all interleaved per round.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,14 +34,14 @@ const CHUNK = 50;
 
 const load = (root: string, path: string) => import(pathToFileURL(join(root, path)).href);
 
-async function once(root: string, round: number): Promise<{ cpu_us_per_msg: number; msgs_per_s: number }> {
+async function once(root: string, thread: boolean, round: number): Promise<{ cpu_us_per_msg: number; msgs_per_s: number }> {
   const { Pipeline } = await load(root, 'aggregator/pipeline.ts');
   const { SqliteSink } = await load(root, 'aggregator/sink/sqlite.ts');
   const { createDedupStore } = await load(root, 'aggregator/dedup/registry.ts');
   const { serializeEvent } = await load(root, 'aggregator/event/parse.ts');
   const { DEFAULT_RETRY_POLICY } = await load(root, 'aggregator/retry.ts');
   const { seededRandom } = await load(root, 'aggregator/random.ts');
-  const SinkClass = args['sink-thread'] === 'on' ? (await load(root, 'aggregator/sink/sqlite-thread.ts')).ThreadedSqliteSink : SqliteSink;
+  const SinkClass = thread ? (await load(root, 'aggregator/sink/sqlite-thread.ts')).ThreadedSqliteSink : SqliteSink;
 
   const dir = mkdtempSync(join(tmpdir(), 'pipeline-cpu-'));
   const sink = new SinkClass({ path: join(dir, 'sink.db'), mode: 'idempotent' });
@@ -70,17 +71,26 @@ async function once(root: string, round: number): Promise<{ cpu_us_per_msg: numb
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
   await new Promise<void>((done) => {
+    // Like a paused socket: at the in-flight limit nothing is scheduled until an ack frees room.
+    let scheduled = false;
+    const schedule = () => {
+      if (scheduled || sent >= MESSAGES || sent - acked >= IN_FLIGHT) return;
+      scheduled = true;
+      setImmediate(feed);
+    };
     const ack = () => {
       acked++;
       if (acked === MESSAGES) done();
+      else schedule();
     };
     const feed = () => {
+      scheduled = false;
       let chunk = 0;
       while (sent < MESSAGES && sent - acked < IN_FLIGHT && chunk < CHUNK) {
         pipeline.push({ topic: 'events/pub-0', payload: payloads[sent++]!, dup: false, ack });
         chunk++;
       }
-      if (sent < MESSAGES) setImmediate(feed);
+      schedule();
     };
     feed();
   });
@@ -93,18 +103,23 @@ async function once(root: string, round: number): Promise<{ cpu_us_per_msg: numb
   return { cpu_us_per_msg: (cpu.user + cpu.system) / MESSAGES, msgs_per_s: MESSAGES / seconds };
 }
 
-const results = new Map<string, { cpu: number[]; rate: number[] }>(roots.map((root) => [root, { cpu: [], rate: [] }]));
+const arms = roots.flatMap((root) =>
+  args['sink-thread']
+    .split(',')
+    .filter((value) => value === 'off' || existsSync(join(root, 'aggregator/sink/sqlite-thread.ts')))
+    .map((value) => ({ root, thread: value === 'on', name: `${root} sink-thread ${value}`, cpu: [] as number[], rate: [] as number[] })),
+);
 for (let round = 0; round < Number(args.rounds); round++) {
-  const order = round % 2 === 0 ? roots : [...roots].reverse();
-  for (const root of order) {
-    const result = await once(root, round);
-    results.get(root)!.cpu.push(result.cpu_us_per_msg);
-    results.get(root)!.rate.push(result.msgs_per_s);
-    console.log(`round ${round + 1} ${root}: ${result.cpu_us_per_msg.toFixed(2)} µs CPU per message, ${result.msgs_per_s.toFixed(0)} msg/s`);
+  const order = round % 2 === 0 ? arms : [...arms].reverse();
+  for (const arm of order) {
+    const result = await once(arm.root, arm.thread, round);
+    arm.cpu.push(result.cpu_us_per_msg);
+    arm.rate.push(result.msgs_per_s);
+    console.log(`round ${round + 1} ${arm.name}: ${result.cpu_us_per_msg.toFixed(2)} µs CPU per message, ${result.msgs_per_s.toFixed(0)} msg/s`);
   }
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-for (const [root, { cpu, rate }] of results) {
-  console.log(`RESULT ${root} dedup ${args.dedup} sink-thread ${args['sink-thread']}: median ${median(cpu).toFixed(2)} µs CPU per message [${Math.min(...cpu).toFixed(2)}–${Math.max(...cpu).toFixed(2)}], ${median(rate).toFixed(0)} msg/s [${Math.min(...rate).toFixed(0)}–${Math.max(...rate).toFixed(0)}]`);
+for (const { name, cpu, rate } of arms) {
+  console.log(`RESULT ${name}, dedup ${args.dedup}: median ${median(cpu).toFixed(2)} µs CPU per message [${Math.min(...cpu).toFixed(2)}–${Math.max(...cpu).toFixed(2)}], ${median(rate).toFixed(0)} msg/s [${Math.min(...rate).toFixed(0)}–${Math.max(...rate).toFixed(0)}]`);
 }
 process.exit(0);
