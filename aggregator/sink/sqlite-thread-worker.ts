@@ -3,10 +3,10 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteSink } from './sqlite.ts';
-import { describeThreadError, type SinkThreadOptions, type SinkThreadReply, type SinkThreadRequest } from './sqlite-thread.ts';
+import { describeThreadError, type SinkThreadData, type SinkThreadReply, type SinkThreadRequest } from './sqlite-thread.ts';
 
 const port = parentPort!;
-const options = workerData as SinkThreadOptions;
+const { options } = workerData as SinkThreadData;
 let sink: SqliteSink | undefined;
 let openFailure: unknown;
 try {

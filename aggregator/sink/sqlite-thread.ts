@@ -28,6 +28,12 @@ import { sinkRowValues, type SinkRowValues, type SqliteSinkOptions } from './sql
 /** What the worker builds its SqliteSink from (plain data: it crosses the thread). */
 export type SinkThreadOptions = Omit<SqliteSinkOptions, 'slowdown' | 'delayMs'>;
 
+/** The worker's workerData: the module the entry runs, and the sink's options. */
+export interface SinkThreadData {
+  module_url: string;
+  options: SinkThreadOptions;
+}
+
 export type SinkThreadRequest =
   | { id: number; op: 'commit'; rows: SinkRowValues[] }
   | { id: number; op: 'dead-letter'; entries: readonly DeadLetter[] }
@@ -61,7 +67,8 @@ export function errorFromThread(error: ThreadError): Error {
   return new Error(error.message);
 }
 
-const ENTRY = new URL('./sqlite-thread-entry.mjs', import.meta.url);
+const ENTRY = new URL('../typescript-worker-entry.mjs', import.meta.url);
+const WORKER_MODULE = new URL('./sqlite-thread-worker.ts', import.meta.url).href;
 
 export class ThreadedSqliteSink implements Sink {
   readonly kind = 'sqlite' as const;
@@ -82,7 +89,7 @@ export class ThreadedSqliteSink implements Sink {
     const data: SinkThreadOptions = { path: options.path, mode: options.mode };
     if (options.busyTimeoutMs !== undefined) data.busyTimeoutMs = options.busyTimeoutMs;
     if (options.holdMs !== undefined) data.holdMs = options.holdMs;
-    this.worker = new Worker(ENTRY, { workerData: data });
+    this.worker = new Worker(ENTRY, { workerData: { module_url: WORKER_MODULE, options: data } satisfies SinkThreadData });
     this.worker.on('message', (reply: SinkThreadReply) => {
       const call = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
