@@ -324,6 +324,19 @@ export const SETTINGS = {
     help: 'calibration: a delay inside every sink transaction, before COMMIT (a slow COMMIT)',
     scenario: 'optional',
   }),
+  /**
+   * A SQLite sink commits on a worker thread of its own (sink/sqlite-thread.ts), so that receiving,
+   * parsing and claiming go on while a batch commits. Off by default: on 2 shared cores the thread
+   * cost 3–6 µs of CPU per message more and gained no capacity that could be told from the noise
+   * (docs/lab/2026-12-03-aggregator-pipeline.md); a machine with a core to spare may differ. Ignored
+   * for a PostgreSQL sink (its commits are asynchronous already) and with dedup 'sqlite' in the
+   * sink's database (its claim runs in the sink's transaction, on the same handle).
+   */
+  sink_thread: setting(BOOLEAN, {
+    flag: 'sink-thread',
+    default: false,
+    help: "sqlite sink: commit on a worker thread of its own, so that receiving and parsing go on during a commit (costs CPU; not with --dedup sqlite in the sink's database)",
+  }),
   batch_size: setting(POSITIVE_INT, { flag: 'batch-size', default: 200, help: 'most messages per sink commit', scenario: 'required' }),
   batch_wait_ms: setting(NON_NEGATIVE, { flag: 'batch-wait-ms', default: 5, help: 'longest wait to fill a batch', scenario: 'required' }),
   max_in_flight: setting(POSITIVE_INT, {

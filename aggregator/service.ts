@@ -8,8 +8,9 @@ import type { BrokerAccess } from './consumer/access.ts';
 import { emptyCounters, Pipeline, type AggregatorCounters, type PipelineMessage } from './pipeline.ts';
 import { SinkSlowdown } from './sink/slowdown.ts';
 import { SqliteSink } from './sink/sqlite.ts';
+import { ThreadedSqliteSink } from './sink/sqlite-thread.ts';
 import { PostgresSink } from './sink/postgres.ts';
-import { createDedupStore } from './dedup/registry.ts';
+import { createDedupStore, parseDedupSpec, type DedupSpec } from './dedup/registry.ts';
 import type { DedupStore } from './dedup/index.ts';
 import { deriveSeed, seededRandom } from './random.ts';
 import { ENVELOPE_ALLOWANCE_BYTES } from './event/parse.ts';
@@ -31,7 +32,7 @@ export const STOP_GRACE_MS = 10_000;
 export class AggregatorService {
   private connection: ConsumerConnection | undefined;
   private pipeline: Pipeline | undefined;
-  private sink: SqliteSink | PostgresSink | undefined;
+  private sink: SqliteSink | ThreadedSqliteSink | PostgresSink | undefined;
   private store: DedupStore | undefined;
   private stopping: Promise<void> | undefined;
   private bareCounters: AggregatorCounters | undefined;
@@ -74,9 +75,10 @@ export class AggregatorService {
     if (this.config.bare) return this.startBare();
     const config = this.config;
     const sinkSpec = parseSinkSpec(config.sink);
+    const SqliteSinkClass = sqliteSinkOnThread(config.sink_thread, parseDedupSpec(config.dedup)) ? ThreadedSqliteSink : SqliteSink;
     const sink =
       sinkSpec.kind === 'sqlite'
-        ? new SqliteSink({ path: sinkSpec.path, mode: config.sink_mode, slowdown: this.slowdown, holdMs: config.commit_hold_ms ?? 0 })
+        ? new SqliteSinkClass({ path: sinkSpec.path, mode: config.sink_mode, slowdown: this.slowdown, holdMs: config.commit_hold_ms ?? 0 })
         : new PostgresSink({
             url: sinkSpec.url,
             schema: config.sink_schema,
@@ -212,6 +214,14 @@ export class AggregatorService {
     await server.finalScrape(finalScrapeMs);
     await server.close();
   }
+}
+
+/**
+ * Whether a SQLite sink commits on a thread of its own (setting sink_thread, see config.ts). A sqlite
+ * dedup store without a path claims inside the sink's transaction, on its handle: never.
+ */
+export function sqliteSinkOnThread(sinkThread: boolean, dedup: DedupSpec): boolean {
+  return sinkThread && !(dedup.kind === 'sqlite' && dedup.path === undefined);
 }
 
 /**

@@ -140,6 +140,22 @@ describe('POST /events', () => {
     expect(answer.rows_at_answer).toBe(1);
   });
 
+  it('answers only after the commit on the sink\'s own thread (dedup memory), and this thread runs on meanwhile', async () => {
+    // A commit held 300 ms inside its transaction (before COMMIT). With the sink on its own thread
+    // (sink_thread), the service's thread keeps running during the hold: a 10 ms interval ticks
+    // through it. The SQLite sink in this thread (the default) blocks it for the whole hold (at
+    // most a tick or two).
+    const port = await startService({ dedup: 'memory', sink_thread: true, commit_hold_ms: 300 });
+    await post(port, serializeEvent(event(0))); // the sink's thread is up
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    const answer = await post(port, serializeEvent(event(1))).finally(() => clearInterval(ticker));
+    expect(answer.status).toBe(200);
+    expect(answer.body.status).toBe('committed');
+    expect(answer.rows_at_answer).toBe(2);
+    expect(ticks, `ticks of a 10 ms interval during a commit held 300 ms`).toBeGreaterThanOrEqual(8);
+  });
+
   it('absorbs a repeated event_id: 200 duplicate, one row, counted as absorbed by the dedup store', async () => {
     const port = await startService();
     const first = event(0);

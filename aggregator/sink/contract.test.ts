@@ -1,4 +1,5 @@
-// The Sink contract, once, for every implementation: SqliteSink (a file in a temporary directory)
+// The Sink contract, once, for every implementation: SqliteSink (a file in a temporary directory), the
+// same on a worker thread of its own (ThreadedSqliteSink, read back from the file)
 // and PostgresSink (the real server at DATABASE_URL, or the local default, in a schema of its own
 // that the cleanup drops). When the server is unreachable the Postgres cases fail; they are never
 // skipped. Implementation details (transactional claims, SQLite locking) stay in each sink's own tests.
@@ -33,6 +34,7 @@ import {
 } from './postgres.ts';
 import { SinkSlowdown } from './slowdown.ts';
 import { countDurable, countRows, iterateSinkRows, readDeadLetters, SqliteSink } from './sqlite.ts';
+import { ThreadedSqliteSink } from './sqlite-thread.ts';
 import { event, unwritable } from './test-events.ts';
 import { withPostgresClient } from './test-postgres.ts';
 import { tempDirs } from '../../test-support/temp-dirs.ts';
@@ -101,6 +103,23 @@ function openSqlite(options: SinkOptions): OpenedSink {
   };
 }
 
+/** The SQLite sink on its own thread (setting sink_thread): read back from the file, as the harness does. */
+function openSqliteThread(options: SinkOptions): OpenedSink {
+  const dir = newDir();
+  const path = join(dir, 'sink.db');
+  const sink = tracked(new ThreadedSqliteSink({ path, ...options }));
+  return {
+    sink,
+    rows: async () => [...iterateSinkRows(path)],
+    deadLetters: async () => readDeadLetters(path),
+    reopen: (again) => tracked(new ThreadedSqliteSink({ path, ...again })),
+    readBack: async () => {
+      await sink.close();
+      return { rows: [...iterateSinkRows(path)], deadLetters: readDeadLetters(path), durable: countDurable(path), rowCount: countRows(path) };
+    },
+  };
+}
+
 function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   return withPostgresClient(databaseUrl, work);
 }
@@ -132,6 +151,7 @@ function openPostgres(options: SinkOptions): OpenedSink {
 
 const cases: SinkCase[] = [
   { name: 'sqlite', kind: 'sqlite', open: openSqlite },
+  { name: 'sqlite on its own thread', kind: 'sqlite', open: openSqliteThread },
   { name: 'postgres', kind: 'postgres', open: openPostgres },
 ];
 

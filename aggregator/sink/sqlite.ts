@@ -122,7 +122,7 @@ export class SqliteSink implements Sink {
   readonly db: Database.Database;
   readonly slowdown: SinkSlowdown;
   private readonly writeBatch: (
-    events: readonly Event[],
+    rows: readonly SinkRowValues[],
     claim: { run: TransactionalClaim; ttlMs: number } | undefined,
     batchStartedUs: number,
     recording: readonly BatchCommit[],
@@ -179,7 +179,7 @@ export class SqliteSink implements Sink {
     };
     const writeBatch = this.db.transaction(
       (
-        events: readonly Event[],
+        rows: readonly SinkRowValues[],
         claim: { run: TransactionalClaim; ttlMs: number } | undefined,
         batchStartedUs: number,
         recording: readonly BatchCommit[],
@@ -188,7 +188,7 @@ export class SqliteSink implements Sink {
         let claims: ClaimResult[] | undefined;
         if (claim) {
           const answered = claim.run(
-            events.map((event) => event.event_id),
+            rows.map((row) => row[0]),
             claim.ttlMs,
           );
           if (answered instanceof Promise) {
@@ -196,17 +196,17 @@ export class SqliteSink implements Sink {
             throw new Error('a SQLite sink transaction cannot await a claim: the claim must be synchronous');
           }
           claims = answered;
-          if (claims.length !== events.length) {
-            throw new Error(`claim returned ${claims.length} results for ${events.length} events`);
+          if (claims.length !== rows.length) {
+            throw new Error(`claim returned ${claims.length} results for ${rows.length} events`);
           }
         }
-        const fresh = claims ? events.filter((_, index) => claims![index] === 'new') : events;
+        const fresh = claims ? rows.filter((_, index) => claims![index] === 'new') : rows;
         let inserted = 0;
         let alreadyPresent = 0;
         for (let start = 0; start < fresh.length; start += ROWS_PER_INSERT) {
           const chunk = fresh.slice(start, start + ROWS_PER_INSERT);
           const params: unknown[] = [];
-          for (const event of chunk) pushRowParams(params, event, batchStartedUs);
+          for (const row of chunk) params.push(...row, batchStartedUs);
           // One returned row per inserted or updated row; deliveries is 1 only on the insert that
           // created the row (always, in append mode). Their order does not matter for the counts.
           for (const deliveries of insertRows(chunk.length).all(params)) {
@@ -225,7 +225,7 @@ export class SqliteSink implements Sink {
     );
     // IMMEDIATE takes the write lock at BEGIN, so the busy timeout applies there instead of a
     // deferred transaction failing half-way when it upgrades from read to write.
-    this.writeBatch = (events, claim, batchStartedUs, recording) => writeBatch.immediate(events, claim, batchStartedUs, recording);
+    this.writeBatch = (rows, claim, batchStartedUs, recording) => writeBatch.immediate(rows, claim, batchStartedUs, recording);
     const recordCommits = this.db.transaction(insertCommits);
     this.recordCommits = (commits) => recordCommits.immediate(commits);
 
@@ -250,7 +250,18 @@ export class SqliteSink implements Sink {
     const delay = this.slowdown.nextDelayMs();
     if (delay > 0) await sleep(delay);
     if (this.slowdown.nextFails()) throw new TransientError('injected transient sink error (slow-sink error_rate)');
-    if (events.length === 0) {
+    return this.commitRows(events.map(sinkRowValues), claim);
+  }
+
+  /**
+   * commit() without the slow-down knob, of rows already in their column order (sinkRowValues):
+   * what the sink's worker thread (sqlite-thread.ts) is sent, since events cross threads as copies.
+   */
+  commitRows(
+    rows: readonly SinkRowValues[],
+    claim?: { run: TransactionalClaim; ttlMs: number },
+  ): CommitOutcome & { claims?: ClaimResult[] } {
+    if (rows.length === 0) {
       return claim ? { inserted: 0, already_present: 0, claims: [] } : { inserted: 0, already_present: 0 };
     }
     const batchStartedUs = Math.max(nowMicros(), this.lastBatchStartedUs + 1);
@@ -258,7 +269,7 @@ export class SqliteSink implements Sink {
     const recording = this.unrecorded;
     let outcome: CommitOutcome & { claims?: ClaimResult[] };
     try {
-      outcome = this.writeBatch(events, claim, batchStartedUs, recording);
+      outcome = this.writeBatch(rows, claim, batchStartedUs, recording);
     } catch (error) {
       throw toTransientIfBusy(error);
     }
@@ -330,9 +341,11 @@ interface BatchCommit {
   committed_us: number;
 }
 
-/** Appends one event's INSERT parameters, in INSERT_COLUMNS order. */
-function pushRowParams(params: unknown[], event: Event, batchStartedUs: number): void {
-  params.push(
+/** An event's row as the sink writes it, in INSERT_COLUMNS order (batch_started_us, the last column, is the batch's). */
+export type SinkRowValues = [event_id: string, source: string, seq: number, topic: string, ts: string, payload: string, intended_us: number | null];
+
+export function sinkRowValues(event: Event): SinkRowValues {
+  return [
     event.event_id,
     event.source,
     event.seq,
@@ -341,8 +354,7 @@ function pushRowParams(params: unknown[], event: Event, batchStartedUs: number):
     // undefined has no JSON text: stored as null rather than failing the batch.
     payloadJson(event),
     event.bench?.intended_us ?? null,
-    batchStartedUs,
-  );
+  ];
 }
 
 function withReadOnly<T>(path: string, read: (db: Database.Database) => T): T {

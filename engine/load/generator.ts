@@ -103,7 +103,7 @@ export interface LoadOptions {
   beforeWorkersExit?: () => void;
 }
 
-const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+const WORKER_ENTRY = new URL('../../aggregator/typescript-worker-entry.mjs', import.meta.url);
 const WORKER_MODULE = new URL('./worker.ts', import.meta.url).href;
 /** A short lead so that the first events are not already late when the workers get the start time. */
 const START_LEAD_US = 200_000;
