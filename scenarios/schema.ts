@@ -123,6 +123,15 @@ export const WARMUP_PHASE = 'warmup';
  */
 export const DEFAULT_MAX_LAG_MS = 5_000;
 
+/**
+ * load.wake_interval_ms when a scenario does not set it: 1 ms, so the generator adds at most about
+ * a millisecond to every end-to-end latency. 4 ms halves the load worker's CPU per message at
+ * 10,000 ev/s (docs/lab/2026-12-03-generator-cost-2.md) for up to 4 ms more lag.
+ */
+export const DEFAULT_WAKE_INTERVAL_MS = 1;
+/** The longest load.wake_interval_ms a scenario may set. */
+export const MAX_WAKE_INTERVAL_MS = 100;
+
 export const NETWORK_FAULT_KINDS: readonly NetworkFaultSpec['kind'][] = ['latency', 'bandwidth', 'slicer', 'partition', 'reset-peer'];
 
 export type FaultSpec =
@@ -253,6 +262,13 @@ export interface Scenario {
      * how late the schedule can run and how much the harness queues. Default DEFAULT_MAX_LAG_MS.
      */
     max_lag_ms?: number;
+    /**
+     * The shortest time between two wake-ups of a load worker (ms, 1–100; default
+     * DEFAULT_WAKE_INTERVAL_MS). Each wake-up hands off everything that has come due in one socket
+     * write per connection: a longer interval costs less CPU per message at high rates, and adds up
+     * to that much generator lag, which end-to-end latency counts (intended times stay the schedule's).
+     */
+    wake_interval_ms?: number;
     /**
      * QoS of the publishes: 1 (default: the broker acknowledges each one) or 0 (fire and forget: an
      * event counts as acknowledged once it is written to the socket, since nothing else will say so).

@@ -1,7 +1,7 @@
 // Validation of scenario data: every error at once, each with its path. Nothing here has side
 // effects; the harness calls it before starting any process and exits 2 when it returns errors.
 
-import { CHECK_METRICS, CHECK_OPS, COMMIT_TIME_UNITS, DUPLICATE_DELAY_DISTRIBUTIONS, TARGET_STOP_SIGNALS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario, type Check } from './schema.ts';
+import { CHECK_METRICS, CHECK_OPS, MAX_WAKE_INTERVAL_MS, COMMIT_TIME_UNITS, DUPLICATE_DELAY_DISTRIBUTIONS, TARGET_STOP_SIGNALS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario, type Check } from './schema.ts';
 import { parseThreshold } from './k6-threshold.ts';
 import { checkScenarioSettings, SCENARIO_SETTING_NAMES } from '../aggregator/config.ts';
 import type { DedupSpec } from '../aggregator/dedup/registry.ts';
@@ -108,7 +108,7 @@ export function validateScenario(input: unknown): ScenarioValidation {
   const load = input.load;
   if (!isObject(load)) errors.push('load must be an object');
   else {
-    unknownFields(errors, 'load', load, ['model', 'concurrency', 'publishers', 'workers', 'payload_bytes', 'topics', 'window', 'puback_timeout_ms', 'max_lag_ms', 'qos']);
+    unknownFields(errors, 'load', load, ['model', 'concurrency', 'publishers', 'workers', 'payload_bytes', 'topics', 'window', 'puback_timeout_ms', 'max_lag_ms', 'wake_interval_ms', 'qos']);
     if (load.model !== 'open' && load.model !== 'closed') errors.push(`load.model must be 'open' or 'closed', got ${JSON.stringify(load.model)}`);
     number(errors, 'load.concurrency', load.concurrency, positiveInt, 'a positive integer', LIMITS.count);
     number(errors, 'load.publishers', load.publishers, (n) => positiveInt(n) && n <= 256, 'an integer in [1, 256]', 256);
@@ -127,6 +127,7 @@ export function validateScenario(input: unknown): ScenarioValidation {
     number(errors, 'load.window', load.window, positiveInt, 'a positive integer', LIMITS.count);
     number(errors, 'load.puback_timeout_ms', load.puback_timeout_ms, positiveInt, 'a positive integer', LIMITS.ms);
     if (load.max_lag_ms !== undefined) number(errors, 'load.max_lag_ms', load.max_lag_ms, positiveInt, 'a positive integer', LIMITS.ms);
+    if (load.wake_interval_ms !== undefined) number(errors, 'load.wake_interval_ms', load.wake_interval_ms, positiveInt, 'a positive integer (ms)', MAX_WAKE_INTERVAL_MS);
     if (load.qos !== undefined && load.qos !== 0 && load.qos !== 1) errors.push(`load.qos must be 0 or 1, got ${JSON.stringify(load.qos)}`);
   }
 

@@ -16,7 +16,7 @@ import yargs from 'yargs';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { parseDuration, splitList } from '../../cli/flags.ts';
 import { progressWriter } from '../../cli/progress.ts';
-import { resolveRun, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
+import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, type AggregatorKind } from '../../engine/run.ts';
 import { startMosquitto, type MosquittoBroker } from '../../engine/broker/mosquitto.ts';
 import { redactDeep } from '../../aggregator/redact.ts';
@@ -35,9 +35,11 @@ export const DEFAULT_PERF_AT_CAPACITY = 0.5;
 /** The rate the generator's CPU per message is judged at (issue 19: ≤ 10 µs at 10,000 ev/s). */
 export const GENERATOR_RATE = 10_000;
 const SCENARIO = 'dup-storm';
+/** The generator-10k-4ms variant's load.wake_interval_ms: the default's CPU against a batched generator's. */
+const BATCHED_WAKE_INTERVAL_MS = 4;
 
 /** The benchmark's variants, as data: what each runs. `mosquitto`: against a private Mosquitto the command starts. */
-export const PERF_VARIANTS: readonly (PerfVariant & { dedup?: string; broker: 'embedded' | 'mosquitto' })[] = [
+export const PERF_VARIANTS: readonly (PerfVariant & { dedup?: string; broker: 'embedded' | 'mosquitto'; changes?: readonly FieldChange[] })[] = [
   { name: 'bare', what: 'bare subscriber (acks on receipt), closed model', kind: 'capacity', aggregator: 'none', broker: 'embedded' },
   { name: 'memory', what: 'reference aggregator, memory dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'memory', broker: 'embedded' },
   { name: 'redis', what: 'reference aggregator, Redis dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'redis', broker: 'embedded' },
@@ -45,6 +47,14 @@ export const PERF_VARIANTS: readonly (PerfVariant & { dedup?: string; broker: 'e
   { name: 'postgres', what: 'reference aggregator, PostgreSQL dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'postgres', broker: 'embedded' },
   { name: 'generator', what: 'generator capacity: closed model, private Mosquitto, bare subscriber', kind: 'generator-capacity', aggregator: 'none', broker: 'mosquitto' },
   { name: 'generator-10k', what: `generator at ${GENERATOR_RATE} ev/s: open model, private Mosquitto, bare subscriber`, kind: 'generator-rate', aggregator: 'none', broker: 'mosquitto' },
+  {
+    name: 'generator-10k-4ms',
+    what: `the same with load.wake_interval_ms ${BATCHED_WAKE_INTERVAL_MS} (batches handed off every ${BATCHED_WAKE_INTERVAL_MS} ms: less CPU, up to ${BATCHED_WAKE_INTERVAL_MS} ms more lag)`,
+    kind: 'generator-rate',
+    aggregator: 'none',
+    broker: 'mosquitto',
+    changes: [{ path: 'load.wake_interval_ms', value: BATCHED_WAKE_INTERVAL_MS }],
+  },
 ];
 const VARIANT_NAMES = PERF_VARIANTS.map((v) => v.name);
 
@@ -120,7 +130,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     const request = perfRequest(variant, durationS, args.concurrency);
     const resolved = resolveRun(request);
     if (!resolved.ok) throw new UsageError(resolved.problems.map((p) => `variant '${variant.name}': ${p}`).join('\nerror: '));
-    const { dedup: _dedup, broker, ...info } = variant;
+    const { dedup: _dedup, broker, changes: _changes, ...info } = variant;
     if (variant.kind !== 'generator-rate') {
       variants.push({ variant: info, broker, request, run: resolved.run });
       continue;
@@ -159,7 +169,7 @@ function perfRequest(variant: (typeof PERF_VARIANTS)[number], durationS: number,
   return {
     scenario: SCENARIO,
     flags: { model: 'closed', concurrency, duration: `${durationS}s`, ...(variant.dedup ? { dedup: variant.dedup } : {}) },
-    changes: [],
+    changes: variant.changes ?? [],
     broker: variant.broker === 'mosquitto' ? MOSQUITTO_PLACEHOLDER : 'embedded',
     sink: 'sqlite',
     aggregator: variant.aggregator as AggregatorKind,

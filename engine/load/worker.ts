@@ -19,12 +19,12 @@ import { eventIdFor } from './identity.ts';
 import { PublishLog, type SourceRecord } from './log.ts';
 import { PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
 import { Schedule } from './schedule.ts';
-import { DEFAULT_MAX_LAG_MS } from '../../scenarios/schema.ts';
+import { DEFAULT_MAX_LAG_MS, DEFAULT_WAKE_INTERVAL_MS } from '../../scenarios/schema.ts';
 import { runsPublisher, WHOLE_RUN } from './shard.ts';
 import type { FaultRecord, MainToWorker, WorkerPhase, WorkerPlan, WorkerStatus, WorkerToMain } from './messages.ts';
 import { startThreadProfile } from '../thread-profile.ts';
 import { currentThreadId } from '../metrics/process-cpu.ts';
-import { WAKE_INTERVAL_MS, Wakeups } from './wakeups.ts';
+import { Wakeups } from './wakeups.ts';
 
 /** Send at most this many late events in a row before yielding, so acks and status still flow. */
 const CATCH_UP_BURST = 256;
@@ -79,7 +79,7 @@ async function run(): Promise<void> {
     return () => void set.delete(hook);
   };
   // The schedule's next events and the faults' delayed work share one timer and its wake-ups.
-  const wakeups = new Wakeups(WAKE_INTERVAL_MS * 1000);
+  const wakeups = new Wakeups((scenario.load.wake_interval_ms ?? DEFAULT_WAKE_INTERVAL_MS) * 1000);
   const rawRecord = log.record(`raw-${plan.worker}`); // never added to: raw items only point at it
   const faultContext = (label: string, place: string): PublishFaultContext => ({
     // Each shard's workers draw their own streams; one shard keeps the seeds a plain run always had.
@@ -224,9 +224,9 @@ async function run(): Promise<void> {
         while (intended > now && !stopped) {
           burst = 0;
           // Wake up at the event's time, or with the next batch (at most one wake-up per
-          // WAKE_INTERVAL_MS), and then send everything that has come due: spinning through the
+          // load.wake_interval_ms), and then send everything that has come due: spinning through the
           // event loop for sub-ms gaps would burn a core that the broker and the aggregator need on
-          // a small machine. Costs up to ~WAKE_INTERVAL_MS of recorded lag. At most 50 ms at a
+          // a small machine. Costs up to about load.wake_interval_ms of recorded lag. At most 50 ms at a
           // time, so a 'stop' is seen.
           await wakeups.until(Math.min(intended, now + 50_000));
           now = nowMicros();
