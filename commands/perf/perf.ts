@@ -7,7 +7,6 @@
 // The runs are the campaign runner's (commands/campaign/campaign.ts); the table is reports/perf.ts's.
 // Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete.
 
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { EXIT, UsageError } from '../../cli/exit.ts';
@@ -20,9 +19,10 @@ import { redactDeep } from '../../aggregator/redact.ts';
 import { PERF_SCHEMA, renderPerf, type PerfKind, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
 import type { CompareRun } from '../../reports/compare.ts';
 import { strictParser } from '../bench/bench.ts';
-import { commandLine, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
+import { campaignFailed, CampaignInterrupted, commandLine, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
 import { atRate } from '../compare/compare.ts';
-import { makeDirectory } from '../../cli/output.ts';
+import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
+import { stopOnInterrupt } from '../../cli/interrupt.ts';
 
 export const DEFAULT_PERF_REPLICATES = 3;
 export const DEFAULT_PERF_DURATION = '10s';
@@ -152,7 +152,7 @@ function perfRun(run: CampaignRun<PerfArm>): CompareRun {
 }
 
 /** Runs the plan (a private Mosquitto for the generator variants), writes perf.json and perf.md, returns the report and the exit code. */
-export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => void; progress?: (line: string) => void; now?: () => Date } = {}): Promise<{ report: PerfReport; exit: number }> {
+export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => void; progress?: (line: string) => void; now?: () => Date; signal?: AbortSignal } = {}): Promise<{ report: PerfReport; exit: number }> {
   const log = deps.log ?? (() => {});
   const now = deps.now ?? (() => new Date());
   const started = now();
@@ -176,8 +176,11 @@ export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => vo
           const f = run.figures;
           log(`[${run.order}/${total}] ${run.arm.label} r${run.replicate}/${plan.replicates}  ${run.error !== null ? `error: ${run.error}` : `committed ${f!.committed_per_s.toFixed(0)} ev/s  ${run.valid ? 'valid' : `INVALID: ${run.invalid_reasons.join('; ')}`}`}`);
         },
+        ...(deps.signal ? { signal: deps.signal } : {}),
       },
     );
+    // Interrupted: no perf table is written (the runs' own files are whole); the private Mosquitto stops below.
+    if (outcome.interrupted !== undefined) throw new CampaignInterrupted(outcome.interrupted, outcome.runs.length, total, 'perf.md', plan.out_dir);
     const runs = outcome.runs.map(perfRun);
     const report: PerfReport = {
       schema: PERF_SCHEMA,
@@ -193,8 +196,8 @@ export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => vo
       started_at: started.toISOString(),
       finished_at: now().toISOString(),
     };
-    writeFileSync(join(plan.out_dir, 'perf.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
-    writeFileSync(join(plan.out_dir, 'perf.md'), renderPerf(report));
+    writeFileWhole(join(plan.out_dir, 'perf.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
+    writeFileWhole(join(plan.out_dir, 'perf.md'), renderPerf(report));
     return { report, exit: runs.every((r) => r.error === null) ? EXIT.ok : EXIT.invalid_run };
   } finally {
     await mosquitto?.stop().catch(() => {});
@@ -210,14 +213,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
+  // Before anything runs: a directory the results cannot go to is bad input, named by --out.
+  if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
   const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
+  const interrupt = stopOnInterrupt('stopping the run under way, removing its keys and schema', lines.log);
+  let outcome: Awaited<ReturnType<typeof runPerf>>;
   try {
-    const { report, exit } = await runPerf(plan, { log: lines.log, progress: lines.progress });
-    process.stdout.write(`${renderPerf(report)}\nperf: ${join(plan.out_dir, 'perf.md')}\n`);
-    if (exit !== EXIT.ok) process.stderr.write('some runs could not complete: their variants\' figures are missing or partial (see the lines above)\n');
-    return exit;
+    outcome = await runPerf(plan, { log: lines.log, progress: lines.progress, signal: interrupt.signal });
   } catch (error) {
-    process.stderr.write(`error: the benchmark could not run: ${(error as Error).message}\n`);
-    return EXIT.invalid_run;
+    lines.end();
+    return campaignFailed(error, 'the benchmark');
+  } finally {
+    interrupt.release();
   }
+  const { report, exit } = outcome;
+  process.stdout.write(`${renderPerf(report)}\nperf: ${join(plan.out_dir, 'perf.md')}\n`);
+  if (exit !== EXIT.ok) process.stderr.write('some runs could not complete: their variants\' figures are missing or partial (see the lines above)\n');
+  return exit;
 }
