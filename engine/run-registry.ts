@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { redactPassword } from '../aggregator/redact.ts';
 import { deleteKeysWithPrefix } from './broker/redis-keys.ts';
 import { dropRunSchema } from './dedup-isolation.ts';
+import { isUnselectableDatabase } from '../aggregator/dedup/redis.ts';
 
 export const LIVE_RUN_SCHEMA = 'chaosbench.live-run/v1';
 
@@ -275,7 +276,7 @@ export async function cleanDeadRuns(options: { dry_run?: boolean; log: (line: st
         } catch (error) {
           const message = redactPassword((error as Error).message);
           // A database the server refuses to select held nothing of the run: it failed at that step.
-          if (/cannot be selected/.test(message)) what.push(`no Redis keys (${message.split(':')[0]}: none were written)`);
+          if (isUnselectableDatabase(error)) what.push(`no Redis keys (${message.split(':')[0]}: none were written)`);
           else problems.push(`Redis keys under ${place.key_prefix}: ${message}`);
         }
       }
