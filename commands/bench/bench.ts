@@ -230,7 +230,10 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   // What runs SIGKILLed earlier left on the shared servers goes first (engine/run-registry.ts).
-  await cleanDeadRuns({ log: lines.log }).catch((error: unknown) => lines.log(`warning: clean: ${redactPasswords((error as Error).message)}`));
+  await cleanDeadRuns({ log: lines.log }).then(
+    (cleaned) => cleaned.problems.forEach((problem) => lines.log(`warning: clean: could not remove ${problem}`)),
+    (error: unknown) => lines.log(`warning: clean: ${redactPasswords((error as Error).message)}`),
+  );
   const interrupt = stopOnInterrupt("stopping the load, removing the run's keys and schema", (line) => (quiet ? process.stderr.write(`${line}\n`) : lines.log(line)));
   let result;
   try {
