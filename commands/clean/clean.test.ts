@@ -13,6 +13,7 @@ import { EXIT } from '../../cli/exit.ts';
 import { LIVE_RUN_SCHEMA, type LiveRunRecord } from '../../engine/run-registry.ts';
 import { tempDir } from '../../test-support/temp-dirs.ts';
 import { runChaosbench } from '../../test-support/run-command.ts';
+import { pickFreePort } from '../../engine/broker/mosquitto.ts';
 
 const sockets: Socket[] = [];
 let silent: Server;
@@ -23,12 +24,7 @@ beforeAll(async () => {
   // Accepts and says nothing, ever.
   silent = createServer((socket) => void sockets.push(socket.on('error', () => {})));
   silentPort = await new Promise<number>((resolve) => silent.listen(0, '127.0.0.1', () => resolve((silent.address() as AddressInfo).port)));
-  closedPort = await new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  closedPort = await pickFreePort();
 });
 afterAll(() => {
   for (const socket of sockets) socket.destroy();
