@@ -104,10 +104,10 @@ export async function startCommand(command: string, args: readonly string[], env
   return { pid, pgid, exited, stderr: () => stderr, gone: () => gone };
 }
 
-/** Waits (at most 60 s, and no longer than the command runs) until `ready` holds of the command's leftovers and process group. */
-export async function waitUntil(started: StartedCommand, ready: (left: { keys: string[]; schemas: string[] }, processes: number) => boolean): Promise<void> {
+/** Waits (at most 60 s, and no longer than the command runs) until `ready` holds of the command's leftovers and the processes of its group. */
+export async function waitUntil(started: StartedCommand, ready: (left: { keys: string[]; schemas: string[] }, processes: { pid: number; command: string }[]) => boolean): Promise<void> {
   for (let waited = 0; waited < 60_000 && !started.gone(); waited += 250) {
-    if (ready(await leftovers(started.pid), groupMembers(started.pgid).length)) return;
+    if (ready(await leftovers(started.pid), groupMembers(started.pgid))) return;
     await sleep(250);
   }
 }

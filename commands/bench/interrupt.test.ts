@@ -31,7 +31,7 @@ async function startRun(via: 'node' | 'npm' = 'node'): Promise<Started> {
   const started = await startCommand('bench', args, { CHAOSBENCH_STATE_DIR: state }, via);
   expect(started.pid, 'the harness process').toBeGreaterThan(0);
   // Under way: committing (dedup keys), broker sessions in Redis, the schema made, three processes at least.
-  await waitUntil(started, (left, processes) => left.keys.some((k) => k.startsWith('chaosbench:dedup:')) && left.keys.some((k) => !k.startsWith('chaosbench:dedup:')) && left.schemas.length > 0 && processes >= 3);
+  await waitUntil(started, (left, processes) => left.keys.some((k) => k.startsWith('chaosbench:dedup:')) && left.keys.some((k) => !k.startsWith('chaosbench:dedup:')) && left.schemas.length > 0 && processes.length >= 3);
   const left = await leftovers(started.pid);
   expect(left.schemas, started.stderr()).toHaveLength(1);
   expect(left.keys.length, started.stderr()).toBeGreaterThan(0);
