@@ -3,7 +3,7 @@
 // the machine's drift reaches every variant alike. Every variant is a typed change of the request
 // the variants share (engine/resolve.ts resolves and validates each) before anything runs; the runs
 // are the campaign runner's (commands/campaign/campaign.ts), and compare.json + compare.md + compare.html summarise
-// them all. Exit codes: 0 every run valid · 1 some run lost events · 2 bad input · 3 some run invalid or not completed.
+// them all. Exit codes: 0 every run valid · 1 some run lost events · 2 bad input · 3 some run invalid or not completed · 130/143 interrupted.
 //
 // Why it is over 450 lines: it is the command's planning alone, under its own functions — the axis
 // and its variants (splitting values, unique names and directories, buildAxis, parseCompareArgs,
@@ -188,7 +188,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
       .usage(
         'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md, compare.html (charts) and compare.json.\n\n' +
           'Usage: $0 --scenario dup-storm --dedup memory,sqlite,none [options]\n\n' +
-          'Exit codes: 0 every run valid · 1 some run lost events (events lost, never acked, never sent or doubled)\n2 bad input · 3 some run invalid or not completed',
+          'Exit codes: 0 every run valid · 1 some run lost events (events lost, never acked, never sent or doubled)\n2 bad input · 3 some run invalid or not completed · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; no compare file is written)',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },

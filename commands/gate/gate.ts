@@ -106,7 +106,7 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
           'Usage: $0 --scenario smoke --baseline-set aggregator.batch_size=1   (interleaved, preferred)\n' +
           '       $0 --scenario smoke --baseline baselines/smoke.json [--update-baseline]\n' +
           '       $0 --scenario smoke --aa 10   (false-positive rate of the rule)\n\n' +
-          'Exit codes: 0 pass · 1 regression, or an event lost, never acked, never sent or doubled in the sink · 2 bad input · 3 invalid runs or undecidable',
+          'Exit codes: 0 pass · 1 regression, or an event lost, never acked, never sent or doubled in the sink · 2 bad input · 3 invalid runs or undecidable · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; no gate file or baseline is written)',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name or file' },

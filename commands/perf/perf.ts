@@ -5,7 +5,7 @@
 // generator at a fixed open-model rate; then prints one table (capacity, ratio to the bare
 // subscriber, CPU µs per message of every process) and the targets of issue 19, each met or not.
 // The runs are the campaign runner's (commands/campaign/campaign.ts); the table is reports/perf.ts's.
-// Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete.
+// Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete · 130/143 interrupted.
 
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
@@ -70,7 +70,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
           "run's directory into --out.\n\n" +
           'Usage: $0 [--replicates 3] [--duration 10s] [--out DIR]\n\n' +
           'Exit codes: 0 it ran (a target not met is a finding, not a failure: read the target lines) · 2 bad flags ·\n' +
-          '3 some run could not complete (e.g. Redis or PostgreSQL unreachable, mosquitto missing)',
+          '3 some run could not complete (e.g. Redis or PostgreSQL unreachable, mosquitto missing) · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; no perf file is written)',
       )
       .options({
         replicates: { type: 'number', default: DEFAULT_PERF_REPLICATES, describe: 'rounds: runs per variant (medians need 3 or more)' },

@@ -1,7 +1,8 @@
 // `npm run theory`: runs the experiments behind the write-up's tables (all, or --only some) and
 // writes theory.json and theory.md. With --only, the other tables of an existing theory.json are
 // kept, so one table can be re-measured without re-running the rest.
-// Exit codes: 0 written · 1 an experiment failed (the others are still written) · 2 bad input.
+// Exit codes: 0 written · 1 an experiment failed (the others are still written) · 2 bad input · 3 not written ·
+// 130/143 interrupted (cli/interrupt.ts).
 
 import { cpus } from 'node:os';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -36,7 +37,7 @@ export async function parseTheoryArgs(argv: string[]): Promise<TheoryPlan | 'lis
       .usage(
         'Measure the tables of the write-up on pub-sub log aggregation with small real runs, and write theory.json and theory.md.\n\n' +
           'Usage: $0 [--only 2,5] [--seed 42] [--out experiments/theory]\n\n' +
-          'Exit codes: 0 written · 1 an experiment failed (the others are written) · 2 bad input',
+          'Exit codes: 0 written · 1 an experiment failed (the others are written) · 2 bad input · 3 theory.md could not be written · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; the tables measured before it are kept)',
       )
       .options({
         only: { type: 'string', describe: 'tables to measure, by number or slug: 2,5 or delivery-semantics (default: all)' },
