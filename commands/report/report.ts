@@ -2,7 +2,7 @@
 // aggregator: report.md, report.html, the SVG charts and the .hgrm files (reports/files.ts), the
 // same set the bench command writes after a run; with --summary-export FILE, also the result as k6's
 // end-of-test summary (reports/k6-summary.ts). Exit codes: 0 written · 1 some files could not be
-// rendered (the others were written) · 2 bad input.
+// rendered (the others were written) · 2 bad input · 3 a file could not be written.
 
 import { existsSync } from 'node:fs';
 import { refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
@@ -33,7 +33,8 @@ A file that cannot be rendered from this result.json (an older or damaged file) 
 stderr and left as it was; the others are still written.
 
 Exit codes: 0 files written · 1 some files could not be rendered · 2 bad input (no result.json,
-not JSON, not a ${RESULT_SCHEMA} file)
+not JSON, not a ${RESULT_SCHEMA} file; the directory or --summary-export's cannot be written) · 3 a file
+could not be written (a full disk: each file is whole or as it was)
 `;
 
 /** The result.json at path, or the exit-2 message naming why it is not one. */
