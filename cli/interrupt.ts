@@ -20,6 +20,15 @@ export function exitOfInterrupt(signal: AbortSignal | string): number {
   return EXIT_OF_SIGNAL[name] ?? EXIT.interrupted;
 }
 
+/** Processes of the command's own outside any run's registry (perf's private Mosquitto): SIGKILLed on an at-once exit. */
+const ownChildren = new Set<() => number | undefined>();
+
+/** `pid()` names a process the command started for itself (undefined once it is gone): an at-once exit SIGKILLs it too. Returns the undo. */
+export function killOnExit(pid: () => number | undefined): () => void {
+  ownChildren.add(pid);
+  return () => void ownChildren.delete(pid);
+}
+
 /** The graceful stop in force, if any: the first signal aborts it. */
 let graceful: { controller: AbortController; doing: string; log: (line: string) => void } | undefined;
 let installed = false;
@@ -38,6 +47,16 @@ function onSignal(signal: NodeJS.Signals): void {
       : `interrupted by ${signal}: exiting; no file is left half-written`,
   );
   killChildrenNow();
+  for (const pid of ownChildren) {
+    const running = pid();
+    if (running !== undefined) {
+      try {
+        process.kill(running, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
   process.exit(exitOfInterrupt(signal));
 }
 

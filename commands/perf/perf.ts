@@ -22,7 +22,7 @@ import { strictParser } from '../bench/bench.ts';
 import { campaignFailed, CampaignInterrupted, commandLine, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
 import { atRate } from '../compare/compare.ts';
 import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
-import { stopOnInterrupt } from '../../cli/interrupt.ts';
+import { killOnExit, stopOnInterrupt } from '../../cli/interrupt.ts';
 
 export const DEFAULT_PERF_REPLICATES = 3;
 export const DEFAULT_PERF_DURATION = '10s';
@@ -158,8 +158,14 @@ export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => vo
   const started = now();
   makeDirectory(plan.out_dir);
   let mosquitto: MosquittoBroker | undefined;
+  let forgetMosquitto = () => {};
   try {
-    if (plan.variants.some((v) => v.broker === 'mosquitto')) mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 0 });
+    if (plan.variants.some((v) => v.broker === 'mosquitto')) {
+      mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 0 });
+      // Not a run's child (no registry file names it): a second Ctrl-C must not leave it running.
+      const broker = mosquitto;
+      forgetMosquitto = killOnExit(() => broker.pid);
+    }
     const total = plan.variants.length * plan.replicates;
     log(`chaosbench perf: ${plan.variants.map((v) => v.variant.name).join(', ')} × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.duration_s} s each · out ${plan.out_dir}`);
     const outcome = await runCampaign(
@@ -201,6 +207,7 @@ export async function runPerf(plan: PerfPlan, deps: { log?: (line: string) => vo
     return { report, exit: runs.every((r) => r.error === null) ? EXIT.ok : EXIT.invalid_run };
   } finally {
     await mosquitto?.stop().catch(() => {});
+    forgetMosquitto();
   }
 }
 
