@@ -55,8 +55,10 @@ const CASES = [
     command: 'theory',
     signal: 'SIGINT',
     args: (out: string) => ['--only', '5', '--out', join(out, 'doc'), '--runs-dir', join(out, 'runs')],
-    // Its stores are SQLite files: under way once a run's aggregator is up.
+    // Its stores are SQLite files: under way once a run's aggregator is up. Its first run may still be
+    // starting then (slow on a busy machine): it then stops with no partial result to write.
     underWay: (_left: Left, processes: Member[]) => processes.some((p) => p.command.includes('aggregator/main.ts')),
+    mayBeStarting: true,
     summary: join('doc', 'theory.md'),
     line: /^interrupted by SIGINT: the table under way stopped \(its runs removed their keys and schemas\) and is not written/m,
   },
@@ -83,8 +85,10 @@ describe('an interrupted campaign command (real Redis, PostgreSQL, embedded brok
       expect(existsSync(join(out, c.summary)), `${c.summary} written`).toBe(false);
       expect(await leftovers(started.pid)).toEqual({ keys: [], schemas: [] });
       // The run under way wrote its partial result, marked interrupted; none after it started.
-      const interrupted = results(out).filter((r) => r.interrupted);
-      expect(interrupted.map((r) => r.interrupted!.signal)).toEqual([c.signal]);
+      const written = results(out);
+      const interrupted = written.filter((r) => r.interrupted).map((r) => r.interrupted!.signal);
+      if ('mayBeStarting' in c && written.length === 0) expect(outcome.stderr).toContain('interrupted: stopping the run under way');
+      else expect(interrupted).toEqual([c.signal]);
       // Every run removed its own registry file.
       expect(existsSync(join(out, 'state')) ? readdirSync(join(out, 'state')) : []).toEqual([]);
     }, 150_000);
