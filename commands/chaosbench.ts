@@ -3,6 +3,7 @@
 // own folder under commands/ and is loaded only when named, so `report` never loads a broker.
 
 import { EXIT } from '../cli/exit.ts';
+import { exitOnInterrupt } from '../cli/interrupt.ts';
 
 type Main = (argv: string[]) => number | Promise<number>;
 
@@ -37,6 +38,8 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stderr.write(`error: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
     return EXIT.bad_input;
   }
+  // Ctrl-C or SIGTERM: exit 130/143 with one line; the commands that make runs stop them first (cli/interrupt.ts).
+  exitOnInterrupt();
   return (await command.load())(rest);
 }
 

@@ -52,7 +52,8 @@ export async function removeRunDedup(place: RunDedupPlace): Promise<string | und
 
 /** Drops a run's schema (a plain lower-case identifier: runSchemaName, or one resolveSchema accepted) with everything in it. */
 export async function dropRunSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'chaosbench-harness' });
+  // Bounded: 5 s to connect (a server that never answers included), 30 s for the DROP (a lock held elsewhere).
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, query_timeout: 30_000, application_name: 'chaosbench-harness' });
   client.on('error', () => {});
   await client.connect();
   try {

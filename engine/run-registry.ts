@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { redactPassword } from '../aggregator/redact.ts';
 import { deleteKeysWithPrefix } from './broker/redis-keys.ts';
 import { dropRunSchema } from './dedup-isolation.ts';
+import { isUnselectableDatabase } from '../aggregator/dedup/redis.ts';
 
 export const LIVE_RUN_SCHEMA = 'chaosbench.live-run/v1';
 
@@ -275,8 +276,8 @@ export async function cleanDeadRuns(options: { dry_run?: boolean; log: (line: st
         } catch (error) {
           const message = redactPassword((error as Error).message);
           // A database the server refuses to select held nothing of the run: it failed at that step.
-          if (/cannot be selected/.test(message)) what.push(`no Redis keys (${message.split(':')[0]}: none were written)`);
-          else problems.push(`Redis keys under ${place.key_prefix}: ${message}`);
+          if (isUnselectableDatabase(error)) what.push(`no Redis keys (${message.split(':')[0]}: none were written)`);
+          else problems.push(`Redis keys under ${place.key_prefix} on ${redactPassword(target.url)}: ${message}`);
         }
       }
     }
@@ -293,13 +294,13 @@ export async function cleanDeadRuns(options: { dry_run?: boolean; log: (line: st
           outcome.schemas++;
           what.push(`schema ${place.schema}`);
         } catch (error) {
-          problems.push(`schema ${place.schema}: ${redactPassword((error as Error).message)}`);
+          problems.push(`schema ${place.schema} on ${redactPassword(target.url)}: ${redactPassword((error as Error).message)}`);
         }
       }
     }
     outcome.runs++;
-    options.log(`clean: run ${record.run_id} (pid ${record.pid}, gone): ${verb} ${what.length > 0 ? what.join(', ') : 'nothing left'}`);
-    for (const problem of problems) options.log(`clean: run ${record.run_id}: could not remove ${problem}`);
+    // What could not be removed is the caller's to say, one line each (CleanOutcome.problems).
+    options.log(`clean: run ${record.run_id} (pid ${record.pid}, gone): ${verb} ${what.length > 0 ? what.join(', ') : 'nothing'}${problems.length > 0 ? `; ${problems.length} leftover${problems.length === 1 ? '' : 's'} not removed, the record kept for a later \`npm run clean\`` : ''}`);
     outcome.problems.push(...problems.map((p) => `${record.run_id}: ${p}`));
     if (!options.dry_run && problems.length === 0) rmSync(path, { force: true });
   }

@@ -11,6 +11,7 @@ import { DEFAULT_AGGREGATOR_CONFIG, type AggregatorConfig } from '../aggregator/
 import type { Mutation } from '../aggregator/config.ts';
 import { emptyCounters } from '../aggregator/pipeline.ts';
 import { parseDedupSpec } from '../aggregator/dedup/registry.ts';
+import { isUnselectableDatabase } from '../aggregator/dedup/redis.ts';
 import { nowMicros, sleep } from '../aggregator/clock.ts';
 import { NETWORK_FAULT_KINDS, WARMUP_PHASE, type Scenario } from '../scenarios/schema.ts';
 import { parseBrokerSpec, startBroker, type BrokerHandle } from './broker/index.ts';
@@ -496,8 +497,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     await Promise.all([proxies?.publishers.stop(), proxies?.aggregator.stop()]).catch(() => {});
     if (dedupPlace) {
       const place = dedupPlace;
+      // A database the server refuses to select held none of the claims (the aggregator stopped at that step).
       await removeRunDedup(place).catch((error: unknown) =>
-        (leftOver = true) && log(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
+        !isUnselectableDatabase(error) && (leftOver = true) && log(`warning: could not remove the run's dedup claims (${place.kind}): ${(error as Error).message}`),
       );
     }
     // After the final read (above, in the try) and after the aggregator is gone: the sink's schema on a shared server.
@@ -507,8 +509,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       );
     }
     if (redisKeys) {
+      // A database the server refuses to select held none of them: the broker did not start.
       await deleteKeysWithPrefix(redisKeys.url, redisKeys.key_prefix).catch((error: unknown) =>
-        (leftOver = true) && log(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
+        !isUnselectableDatabase(error) && (leftOver = true) && log(`warning: could not remove the broker's Redis keys under ${redisKeys!.key_prefix}: ${(error as Error).message}`),
       );
     }
     interrupted?.removeEventListener('abort', noteInterruption);

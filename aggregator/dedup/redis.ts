@@ -124,6 +124,11 @@ export async function selectDatabase(redis: Redis): Promise<void> {
   }
 }
 
+/** Whether `error` is selectDatabase's refusal: nothing was written in that database (a clean-up there has nothing to remove). */
+export function isUnselectableDatabase(error: unknown): boolean {
+  return /^redis database \d+ cannot be selected:/.test((error as Error)?.message ?? '');
+}
+
 type ClaimingRedis = Redis & { chaosbenchClaim(token: string, px: string, prefix: string, ids: string): Promise<string> };
 
 export class RedisDedupStore implements DedupStore {

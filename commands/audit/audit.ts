@@ -6,7 +6,8 @@
 // audit.md, prints a summary and judges the scenario's checks the sink can answer.
 // Exit codes: 0 every judged check passed · 1 a check failed or is undetermined · 2 bad input · 3 the sink cannot be read.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { DEFAULT_DATABASE_URL, resolveSchema } from '../../aggregator/postgres.ts';
@@ -119,6 +120,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
+  // Before the sink is read: a directory the audit cannot go to is bad input, named by --out.
+  if (refuseUnwritableOutput(parsed.out)) return EXIT.bad_input;
   let result;
   let named;
   try {
@@ -130,11 +133,10 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.invalid_run;
   }
   try {
-    mkdirSync(parsed.out, { recursive: true });
-    writeFileSync(join(parsed.out, 'audit.json'), `${JSON.stringify({ sink: named, ...result }, null, 2)}\n`);
-    writeFileSync(join(parsed.out, 'audit.md'), renderAuditMarkdown(result));
+    writeFileWhole(join(parsed.out, 'audit.json'), `${JSON.stringify({ sink: named, ...result }, null, 2)}\n`);
+    writeFileWhole(join(parsed.out, 'audit.md'), renderAuditMarkdown(result));
   } catch (error) {
-    process.stderr.write(`error: cannot write ${parsed.out}: ${(error as Error).message}\n`);
+    process.stderr.write(`error: ${(error as Error).message}\n`);
     return EXIT.invalid_run;
   }
   process.stdout.write(`audit of ${named} against ${parsed.scenario.name} (seed ${parsed.scenario.seed})\n${renderAuditSummary(result)}\nwrote ${join(parsed.out, 'audit.json')} and audit.md\n`);

@@ -17,8 +17,9 @@ import { runVerdict, type RunResult } from '../../engine/result.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
 import { writeProfileReport } from '../../engine/profiles.ts';
 import { RunMetrics } from '../../engine/metrics/run-metrics.ts';
-import { EXIT, EXIT_OF_SIGNAL, exitOfVerdict, UsageError } from '../../cli/exit.ts';
-import { cleanDeadRuns, killChildrenNow, stillRuns, wrapperAncestors } from '../../engine/run-registry.ts';
+import { EXIT, exitOfVerdict, UsageError } from '../../cli/exit.ts';
+import { cleanDeadRuns } from '../../engine/run-registry.ts';
+import { exitOfInterrupt, stopOnInterrupt } from '../../cli/interrupt.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { describeFsError, makeDirectory, OutputError, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
 import { givenScenarioFlags, joinNegativeValues, parseSetFlags, RUN_FLAGS, SCENARIO_FLAG_NAMES, scenarioFlagOptions, SUMMARY_EXPORT_FLAG } from '../../cli/flags.ts';
@@ -229,8 +230,11 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   // What runs SIGKILLed earlier left on the shared servers goes first (engine/run-registry.ts).
-  await cleanDeadRuns({ log: lines.log }).catch((error: unknown) => lines.log(`warning: clean: ${redactPasswords((error as Error).message)}`));
-  const interrupt = interruptHandler((line) => (quiet ? process.stderr.write(`${line}\n`) : lines.log(line)));
+  await cleanDeadRuns({ log: lines.log }).then(
+    (cleaned) => cleaned.problems.forEach((problem) => lines.log(`warning: clean: could not remove ${problem}`)),
+    (error: unknown) => lines.log(`warning: clean: ${redactPasswords((error as Error).message)}`),
+  );
+  const interrupt = stopOnInterrupt("stopping the load, removing the run's keys and schema", (line) => (quiet ? process.stderr.write(`${line}\n`) : lines.log(line)));
   let result;
   try {
     result = await runScenario({ scenario, overrides: parsed.overrides, broker: parsed.broker, ...(parsed.broker_access ? { broker_access: parsed.broker_access } : {}), sink: parsed.sink, out_dir: parsed.out_dir, aggregator: parsed.aggregator, progress, log: lines.log, cpu_prof: parsed.cpu_prof, ...(parsed.shard ? { shard: parsed.shard } : {}), ...(metrics ? { metrics } : {}), signal: interrupt.signal });
@@ -239,9 +243,9 @@ export async function main(argv: string[]): Promise<number> {
     lines.end();
     await metrics?.close(false);
     process.stderr.write(`error: the run could not complete: ${redactPasswords((error as Error).message)}\n`);
-    return interrupt.signal.aborted ? (EXIT_OF_SIGNAL[String(interrupt.signal.reason)] ?? EXIT.interrupted) : EXIT.invalid_run;
+    return interrupt.signal.aborted ? exitOfInterrupt(interrupt.signal) : EXIT.invalid_run;
   }
-  // From here on (files and summary) a signal has its default effect again.
+  // From here on (files and summary) a signal exits at once (cli/interrupt.ts): each file is whole or absent.
   interrupt.release();
   lines.end();
 
@@ -285,46 +289,4 @@ export async function main(argv: string[]): Promise<number> {
 /** A finished run's exit code, as its verdict line reads (runVerdict): 130/143 interrupted, 1 a check failed (lost events first, even in an invalid run), 3 invalid, 0 ok. */
 export function exitCodeOf(result: Pick<RunResult, 'valid' | 'checks' | 'interrupted'>): number {
   return exitOfVerdict(runVerdict(result), result.interrupted);
-}
-
-/** The interrupts the run watches for: Ctrl-C (SIGINT to the terminal's whole process group) and SIGTERM. */
-const INTERRUPTS = ['SIGINT', 'SIGTERM'] as const;
-/** How often the run checks that the processes that started it (npm, its shell, tsx) still run. */
-const WRAPPER_CHECK_MS = 500;
-
-/**
- * SIGINT/SIGTERM during a run: the first aborts it (the run stops its load, removes its keys and
- * schema and returns a partial result, exit 130/143); a second exits at once, SIGKILLing the run's
- * children first (what it leaves on the servers stays in the registry of live runs for `npm run clean`).
- */
-function interruptHandler(log: (line: string) => void): { signal: AbortSignal; release: () => void } {
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (!controller.signal.aborted) {
-      log(`interrupted: stopping the load, removing the run's keys and schema… (${signal} again: exit at once)`);
-      controller.abort(signal);
-      return;
-    }
-    log(`${signal} again: exiting now; \`npm run clean\` removes what the run left`);
-    killChildrenNow();
-    process.exit(EXIT_OF_SIGNAL[signal] ?? EXIT.interrupted);
-  };
-  for (const name of INTERRUPTS) process.on(name, onSignal);
-  // SIGTERM to `npm run bench` ends npm and its shell, not the harness: a wrapper of this process
-  // that is gone (engine/run-registry.ts wrapperAncestors) counts as a SIGTERM.
-  const wrappers = wrapperAncestors();
-  const watch = setInterval(() => {
-    const gone = wrappers.find((w) => !stillRuns(w.pid, w.start_ticks));
-    if (!gone || controller.signal.aborted) return;
-    log(`the process that started this run (pid ${gone.pid}) is gone: stopping as on SIGTERM`);
-    onSignal('SIGTERM');
-  }, WRAPPER_CHECK_MS);
-  watch.unref();
-  return {
-    signal: controller.signal,
-    release: () => {
-      clearInterval(watch);
-      for (const name of INTERRUPTS) process.off(name, onSignal);
-    },
-  };
 }

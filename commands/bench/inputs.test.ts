@@ -130,7 +130,12 @@ describe('bench: Redis that cannot be used (exit 3, one reason, no ioredis stack
         server.close(() => resolve(port));
       });
     });
-    const run = (dedup: string) => bench('--scenario', 'smoke', '--duration', '1s', '--dedup', dedup, '--out', join(tempDir('bench-inputs-redis'), 'run'), '--quiet');
+    const state = tempDir('bench-inputs-redis-state');
+    const run = (dedup: string) =>
+      runChaosbench('bench', ['--scenario', 'smoke', '--duration', '1s', '--dedup', dedup, '--out', join(tempDir('bench-inputs-redis'), 'run'), '--quiet'], {
+        timeout_ms: KILL_AFTER_MS,
+        env: { CHAOSBENCH_STATE_DIR: join(state, dedup.endsWith('/99') ? 'db99' : 'down') },
+      });
     const [db99, down] = await Promise.all([run('redis://127.0.0.1:6379/99'), run(`redis://127.0.0.1:${closed}`)]);
     for (const outcome of [db99, down]) {
       expect(outcome.code, outcome.stderr).toBe(EXIT.invalid_run);
@@ -138,6 +143,24 @@ describe('bench: Redis that cannot be used (exit 3, one reason, no ioredis stack
       expect(outcome.stderr).not.toMatch(/\n\s+at /);
     }
     expect(db99.stderr).toContain("redis database 99 cannot be selected: ERR DB index is out of range");
+    // Nothing was written in database 99: the run leaves no record for a later clean (it kept one before).
+    expect(existsSync(join(state, 'db99')) ? readdirSync(join(state, 'db99')) : []).toEqual([]);
     expect(down.stderr).toContain(`ECONNREFUSED 127.0.0.1:${closed}`);
+  }, 120_000);
+
+  it('REDIS_URL=redis://…/99 for the embedded broker\'s sessions: exit 3 naming the database in one line, nothing left to clean (it passed in database 0 before)', async () => {
+    const state = tempDir('bench-inputs-broker-db');
+    const outcome = await runChaosbench('bench', ['--scenario', 'broker-kill-redis', '--duration', '1s', '--out', join(state, 'run'), '--quiet'], {
+      timeout_ms: KILL_AFTER_MS,
+      env: { REDIS_URL: 'redis://127.0.0.1:6379/99', CHAOSBENCH_STATE_DIR: join(state, 'runs') },
+    });
+    expect(outcome.code, outcome.stderr).toBe(EXIT.invalid_run);
+    const errors = outcome.stderr.split('\n').filter((line) => line.startsWith('error:'));
+    expect(errors).toEqual([
+      "error: the run could not complete: embedded broker failed to start (exit code 1): redis persistence: redis database 99 cannot be selected: ERR DB index is out of range (see the server's 'databases' setting)",
+    ]);
+    expect(outcome.stderr).not.toMatch(/\n\s+at /);
+    // Nothing was written in any database, so the run's registry file is gone: no later clean has work.
+    expect(existsSync(join(state, 'runs')) ? readdirSync(join(state, 'runs')) : []).toEqual([]);
   }, 120_000);
 });

@@ -129,3 +129,30 @@ describe('runCampaign', () => {
     expect(none.calls).toEqual([]);
   });
 });
+
+describe('runCampaign: an interrupt (SIGINT/SIGTERM through deps.signal)', () => {
+  it('hands the signal to the run under way, starts no run after it and says which signal stopped it', async () => {
+    const out = tempDir();
+    const controller = new AbortController();
+    const { run, calls } = fakeRun();
+    // The second run is interrupted while it runs: as runScenario does, it returns its partial result.
+    const interrupting = async (o: RunOptions): Promise<RunResult> => {
+      if (calls.length === 1) controller.abort('SIGINT');
+      return run(o);
+    };
+    const outcome = await runCampaign({ arms, replicates: 2, out_dir: out }, { run: interrupting, signal: controller.signal });
+    expect(calls.map((c) => c.out_dir.split('/').at(-1))).toEqual(['memory-r1', 'sqlite-r1']);
+    expect(calls.every((c) => c.signal === controller.signal)).toBe(true);
+    expect(outcome.runs).toHaveLength(2);
+    expect(outcome.interrupted).toBe('SIGINT');
+    // The run under way keeps its (partial) result.json; none was started after it.
+    expect(existsSync(join(out, 'sqlite-r1', 'result.json'))).toBe(true);
+    expect(existsSync(join(out, 'none-r1'))).toBe(false);
+  });
+
+  it('without a signal, or one never aborted, nothing is said about an interrupt', async () => {
+    const outcome = await runCampaign({ arms, replicates: 1, out_dir: tempDir() }, { run: fakeRun().run, signal: new AbortController().signal });
+    expect(outcome.runs).toHaveLength(3);
+    expect(outcome.interrupted).toBeUndefined();
+  });
+});

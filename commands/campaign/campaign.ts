@@ -16,7 +16,10 @@ import type { ResolvedRun } from '../../engine/resolve.ts';
 import { describeRate } from '../../engine/load/schedule.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { writeReportFiles, writeResult } from '../bench/bench.ts';
-import { makeDirectory } from '../../cli/output.ts';
+import { makeDirectory, OutputError } from '../../cli/output.ts';
+import { EXIT } from '../../cli/exit.ts';
+import { redactPasswords } from '../../aggregator/redact.ts';
+import { exitOfInterrupt } from '../../cli/interrupt.ts';
 
 export interface CampaignArm {
   /** Names the arm in progress lines: "[2/6] sqlite r1/2". */
@@ -66,6 +69,8 @@ export interface CampaignDeps<A extends CampaignArm = CampaignArm> {
   warn?: (line: string) => void;
   /** Are the progress lines shown? If not, the runs skip the live p99 read of the sink (default: shown). */
   live?: boolean;
+  /** Aborted on SIGINT/SIGTERM (cli/interrupt.ts): the current run stops and cleans up (its result.json marked interrupted), no further run starts. */
+  signal?: AbortSignal;
 }
 
 export interface CampaignOutcome<A extends CampaignArm> {
@@ -73,6 +78,8 @@ export interface CampaignOutcome<A extends CampaignArm> {
   /** Of the first run that completed; null when none did. */
   machine: RunResult['machine'] | null;
   git_sha: string | null;
+  /** The signal that stopped the campaign (SIGINT, SIGTERM); the runs made until then are in `runs`, the last one interrupted. */
+  interrupted?: string;
 }
 
 /** The runs in the order they are made: round 1 runs every arm once, then round 2, … (A B C A B C). */
@@ -95,6 +102,7 @@ export async function runCampaign<A extends CampaignArm>(campaign: Campaign<A>, 
   let machine: RunResult['machine'] | null = null;
   let gitSha: string | null = null;
   for (const [i, { arm, replicate }] of schedule.entries()) {
+    if (deps.signal?.aborted) break;
     const order = first + i;
     const head = `[${order}/${total}] ${arm.label} r${replicate}/${campaign.replicates}`;
     const outDir = join(campaign.out_dir, `${arm.dir}-r${replicate}`);
@@ -109,6 +117,7 @@ export async function runCampaign<A extends CampaignArm>(campaign: Campaign<A>, 
         // Lines that must stay on screen (warnings, the broker's errors) go where the command's warnings go.
         ...(deps.warn ? { log: (line: string) => deps.warn!(`${head}  ${line}`) } : {}),
         live_latency: deps.live !== false,
+        ...(deps.signal ? { signal: deps.signal } : {}),
       });
       writeResult(outDir, result);
       try {
@@ -126,7 +135,7 @@ export async function runCampaign<A extends CampaignArm>(campaign: Campaign<A>, 
     runs.push(entry);
     deps.done?.(entry);
   }
-  return { runs, machine, git_sha: gitSha };
+  return { runs, machine, git_sha: gitSha, ...(deps.signal?.aborted ? { interrupted: String(deps.signal.reason) } : {}) };
 }
 
 /** The measured phases of a scenario in a few words: "storm 1000/s for 15 s (after 2 s of warm-up)". */
@@ -145,4 +154,39 @@ const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${ar
 /** The command line as typed, for the campaign's report: npm run compare -- --scenario … (no `--` without flags: npm run perf). */
 export function commandLine(command: string, argv: readonly string[]): string {
   return ['npm', 'run', command, ...(argv.length > 0 ? ['--', ...argv] : [])].map(shellQuote).join(' ');
+}
+
+/**
+ * A campaign command stopped by SIGINT/SIGTERM (cli/interrupt.ts): thrown once the run under way has
+ * stopped and cleaned up, before any summary file is written. Its message is the one line the
+ * command ends with; `exit` is 130 or 143.
+ */
+export class CampaignInterrupted extends Error {
+  override name = 'CampaignInterrupted';
+  readonly exit: number;
+  constructor(
+    readonly signal: string,
+    made: number,
+    total: number,
+    notWritten: string,
+    runsDir: string,
+  ) {
+    super(`interrupted by ${signal} after ${made} of ${total} runs (the run under way stopped and removed its keys and schema): ${notWritten} not written; the runs' results are in ${runsDir}`);
+    this.exit = exitOfInterrupt(signal);
+  }
+}
+
+/**
+ * How a campaign command (compare, gate, perf) ends when its campaign threw: interrupted, the one
+ * line and 130/143; a summary file that could not be written (a full disk), its one line and 3;
+ * anything else, "<what> could not complete" and 3. Never a stack.
+ */
+export function campaignFailed(error: unknown, what: string): number {
+  if (error instanceof CampaignInterrupted) {
+    process.stderr.write(`${error.message}\n`);
+    return error.exit;
+  }
+  const message = error instanceof OutputError ? error.message : `${what} could not complete: ${redactPasswords((error as Error).message ?? String(error))}`;
+  process.stderr.write(`error: ${message}\n`);
+  return EXIT.invalid_run;
 }

@@ -8,6 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { dupStorm } from '../../scenarios/shipped/dup-storm.ts';
 import { COMPARE_SCHEMA, type CompareReport } from '../../reports/compare.ts';
 import { atRate, buildAxis, capacityRates, main, parseCompareArgs, runCompare, uniqueNames, uniqueSlugs, variantRequest, type ComparePlan } from './compare.ts';
+import { CampaignInterrupted } from '../campaign/campaign.ts';
 import type { RunRequest } from '../../engine/resolve.ts';
 import { UsageError } from '../../cli/exit.ts';
 import type { RunOptions } from '../../engine/run.ts';
@@ -180,6 +181,23 @@ describe('parseCompareArgs', () => {
 });
 
 describe('runCompare with a stand-in for runScenario', () => {
+  it('interrupted (SIGTERM during the second run): throws CampaignInterrupted (exit 143, one line), starts no other run, writes no compare file', async () => {
+    const out = tempDir();
+    const p = await plan('--scenario', 'dup-storm', '--dedup', 'memory,sqlite', '--replicates', '2', '--out', out);
+    const { run, calls } = fakeRun({ 'memory-r1': { committed: 1000 }, 'sqlite-r1': { committed: 800 } });
+    const controller = new AbortController();
+    const interrupting = async (options: RunOptions) => {
+      if (calls.length === 1) controller.abort('SIGTERM');
+      return run(options);
+    };
+    const error = await runCompare(p, { run: interrupting, signal: controller.signal }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(CampaignInterrupted);
+    expect((error as CampaignInterrupted).exit).toBe(143);
+    expect((error as Error).message).toBe(`interrupted by SIGTERM after 2 of 4 runs (the run under way stopped and removed its keys and schema): compare.md not written; the runs' results are in ${out}`);
+    expect(calls).toHaveLength(2);
+    for (const name of ['compare.json', 'compare.md', 'compare.html']) expect(existsSync(join(out, name))).toBe(false);
+  });
+
   it('runs the variants interleaved, each into its own directory, and writes compare.json and compare.md', async () => {
     const out = tempDir();
     const p = await plan('--scenario', 'dup-storm', '--dedup', 'memory,sqlite,none', '--replicates', '2', '--out', out);

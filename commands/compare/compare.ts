@@ -3,7 +3,7 @@
 // the machine's drift reaches every variant alike. Every variant is a typed change of the request
 // the variants share (engine/resolve.ts resolves and validates each) before anything runs; the runs
 // are the campaign runner's (commands/campaign/campaign.ts), and compare.json + compare.md + compare.html summarise
-// them all. Exit codes: 0 every run valid · 1 some run lost events · 2 bad input · 3 some run invalid or not completed.
+// them all. Exit codes: 0 every run valid · 1 some run lost events · 2 bad input · 3 some run invalid or not completed · 130/143 interrupted.
 //
 // Why it is over 450 lines: it is the command's planning alone, under its own functions — the axis
 // and its variants (splitting values, unique names and directories, buildAxis, parseCompareArgs,
@@ -12,7 +12,6 @@
 // campaign runner's; rendering is reports/compare.ts's.
 
 import { redactDeep, redactPasswords } from '../../aggregator/redact.ts';
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { parsePath, parseValue } from '../../scenarios/override.ts';
@@ -20,7 +19,7 @@ import { COMPARE_SCHEMA, renderCompare, renderCompareSummary, summarizeVariants,
 import { renderCompareHtml } from '../../reports/html.ts';
 import { sanitizeFileName } from '../../reports/files.ts';
 import { listScenarios, strictParser } from '../bench/bench.ts';
-import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
+import { campaignFailed, CampaignInterrupted, commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValues, parseSetFlags, splitList, type ScenarioFlagName } from '../../cli/flags.ts';
@@ -28,7 +27,8 @@ import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from 
 import { makeRunId, WARMUP_PHASE, type AggregatorKind, type RunOptions } from '../../engine/run.ts';
 import type { RunResult } from '../../engine/result.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
-import { makeDirectory, refuseUnwritableOutput } from '../../cli/output.ts';
+import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
+import { stopOnInterrupt } from '../../cli/interrupt.ts';
 
 export const DEFAULT_REPLICATES = 3;
 const MISSING_LOAD = 'no variant could run';
@@ -189,7 +189,7 @@ export async function parseCompareArgs(argv: string[]): Promise<ComparePlan | 'l
       .usage(
         'Run one scenario in several variants, each --replicates times, interleaved (A B C A B C …), and write compare.md, compare.html (charts) and compare.json.\n\n' +
           'Usage: $0 --scenario dup-storm --dedup memory,sqlite,none [options]\n\n' +
-          'Exit codes: 0 every run valid · 1 some run lost events (events lost, never acked, never sent or doubled)\n2 bad input · 3 some run invalid or not completed',
+          'Exit codes: 0 every run valid · 1 some run lost events (events lost, never acked, never sent or doubled)\n2 bad input · 3 some run invalid or not completed · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; no compare file is written)',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name (see --list), or a scenario file: ./my.yaml, ./my.json' },
@@ -342,6 +342,8 @@ export interface CompareDeps {
   /** Are the progress lines shown? If not, the runs skip the live p99 read of the sink (default: shown). */
   live?: boolean;
   now?: () => Date;
+  /** SIGINT/SIGTERM (cli/interrupt.ts): the run under way stops and cleans up, no other starts, nothing more is written. */
+  signal?: AbortSignal;
 }
 
 /** A run's line on stderr: "[3/6] memory r1/3  committed 998 ev/s  p99 31.2 ms  valid". */
@@ -381,7 +383,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
   log(
     `chaosbench compare: ${plan.scenario} · ${plan.variants.length} variants by ${plan.axis.flag} (${plan.variants.map((v) => v.name).join(', ')}) × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.load} · seed ${plan.seed} · broker ${plan.broker} · out ${plan.out_dir}`,
   );
-  const campaignDeps: CampaignDeps<VariantArm> = { run: deps.run, progress: deps.progress, warn: log, live: deps.live };
+  const campaignDeps: CampaignDeps<VariantArm> = { run: deps.run, progress: deps.progress, warn: log, live: deps.live, ...(deps.signal ? { signal: deps.signal } : {}) };
   const main = await runCampaign(
     { arms: plan.variants.map((variant) => ({ label: variant.name, dir: variant.slug, run: variant.run, variant })), replicates: plan.replicates, out_dir: plan.out_dir },
     { ...campaignDeps, done: (run) => log(runLine(compareRun(run), total, plan.replicates)) },
@@ -391,6 +393,8 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
   let gitSha = main.git_sha;
 
   let atCapacity: AtCapacity | undefined;
+  const stopped = (made: number, count: number) => new CampaignInterrupted(String(deps.signal!.reason), made, count, 'compare.md', plan.out_dir);
+  if (main.interrupted !== undefined) throw stopped(runs.length, total * (plan.at_capacity === undefined ? 1 : 2));
   if (plan.at_capacity !== undefined) {
     const fraction = plan.at_capacity;
     const variants = plan.variants.map((v) => ({ name: v.name, value: v.value, aggregator: v.aggregator }));
@@ -427,6 +431,7 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
       { ...campaignDeps, done: (run) => log(runLine({ ...compareRun(run), variant: `${run.arm.variant.name} at ${percent}` }, total + count, plan.replicates)) },
     );
     atCapacity.runs = second.runs.map(compareRun);
+    if (second.interrupted !== undefined) throw stopped(total + second.runs.length, total + count);
     machine ??= second.machine;
     gitSha ??= second.git_sha;
   }
@@ -449,9 +454,9 @@ export async function runCompare(plan: ComparePlan, deps: CompareDeps = {}): Pro
     ...(atCapacity ? { at_capacity: atCapacity } : {}),
   };
   // Nothing in it should carry a password (flags with one are refused, results are redacted): *** all the same.
-  writeFileSync(join(plan.out_dir, 'compare.json'), `${JSON.stringify(redactDeep({ ...report, summary: summarizeVariants(report) }), null, 2)}\n`);
-  writeFileSync(join(plan.out_dir, 'compare.md'), `${redactPasswords(renderCompare(report))}\n`);
-  writeFileSync(join(plan.out_dir, 'compare.html'), redactPasswords(renderCompareHtml(report)));
+  writeFileWhole(join(plan.out_dir, 'compare.json'), `${JSON.stringify(redactDeep({ ...report, summary: summarizeVariants(report) }), null, 2)}\n`);
+  writeFileWhole(join(plan.out_dir, 'compare.md'), `${redactPasswords(renderCompare(report))}\n`);
+  writeFileWhole(join(plan.out_dir, 'compare.html'), redactPasswords(renderCompareHtml(report)));
   const all = [...runs, ...(atCapacity?.runs ?? [])];
   // As for one run: lost events fail the comparison (exit 1), before any invalid run (exit 3).
   const exit = all.some((r) => (r.lost_events ?? []).length > 0) ? EXIT.check_failed : all.every((r) => r.valid) ? EXIT.ok : EXIT.invalid_run;
@@ -470,11 +475,23 @@ export async function main(argv: string[]): Promise<number> {
   if (plan === 'listed') return EXIT.ok;
   if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
   const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
-  const { report, exit } = await runCompare(plan, {
-    live: process.stderr.isTTY === true && !plan.quiet,
-    log: lines.log,
-    progress: lines.progress,
-  });
+  const interrupt = stopOnInterrupt("stopping the run under way, removing its keys and schema", lines.log);
+  let outcome: Awaited<ReturnType<typeof runCompare>>;
+  try {
+    // Interrupted: the comparison is not made, so nothing of it is written (the runs' own files are whole).
+    outcome = await runCompare(plan, {
+      live: process.stderr.isTTY === true && !plan.quiet,
+      log: lines.log,
+      progress: lines.progress,
+      signal: interrupt.signal,
+    });
+  } catch (error) {
+    lines.end();
+    return campaignFailed(error, 'the comparison');
+  } finally {
+    interrupt.release();
+  }
+  const { report, exit } = outcome;
   process.stdout.write(`${renderCompareSummary(report)}\n\ncompare: ${join(plan.out_dir, 'compare.md')}\n`);
   return exit;
 }

@@ -14,7 +14,7 @@
 // baseline file's format ./baseline.ts and the rendering reports/gate.ts.
 
 import { redactDeep, redactPasswords } from '../../aggregator/redact.ts';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import yargs from 'yargs';
@@ -24,7 +24,7 @@ import { renderGateHtml } from '../../reports/html.ts';
 import { GATE_SCHEMA, renderGate, type AaSummary, type GateMode, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { strictParser } from '../bench/bench.ts';
-import { commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
+import { campaignFailed, CampaignInterrupted, commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { progressWriter } from '../../cli/progress.ts';
 import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValues, parseSetFlags, splitList } from '../../cli/flags.ts';
@@ -34,7 +34,8 @@ import { makeRunId, type RunOptions } from '../../engine/run.ts';
 import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
 import { correctnessFailures, loadConfound, outcomeOf, promisedZero, summarizeAa } from './verdict.ts';
 import { BASELINE_SCHEMA, flagsGiven, readBaselineFile, type BaselineFile } from './baseline.ts';
-import { makeDirectory, refuseUnwritableOutput } from '../../cli/output.ts';
+import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
+import { stopOnInterrupt } from '../../cli/interrupt.ts';
 
 export const DEFAULT_GATE_REPLICATES = 5;
 export const DEFAULT_FLOOR = 0.1;
@@ -105,7 +106,7 @@ export async function parseGateArgs(argv: string[]): Promise<GatePlan> {
           'Usage: $0 --scenario smoke --baseline-set aggregator.batch_size=1   (interleaved, preferred)\n' +
           '       $0 --scenario smoke --baseline baselines/smoke.json [--update-baseline]\n' +
           '       $0 --scenario smoke --aa 10   (false-positive rate of the rule)\n\n' +
-          'Exit codes: 0 pass · 1 regression, or an event lost, never acked, never sent or doubled in the sink · 2 bad input · 3 invalid runs or undecidable',
+          'Exit codes: 0 pass · 1 regression, or an event lost, never acked, never sent or doubled in the sink · 2 bad input · 3 invalid runs or undecidable · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; no gate file or baseline is written)',
       )
       .options({
         scenario: { type: 'string', describe: 'scenario name or file' },
@@ -220,6 +221,8 @@ export interface GateDeps {
   now?: () => Date;
   /** The machine's 1-minute load average (os.loadavg()[0]), read after each run: the conditions it ran in. */
   loadAverage?: () => number;
+  /** SIGINT/SIGTERM (cli/interrupt.ts): the run under way stops and cleans up, then CampaignInterrupted is thrown; nothing of the gate is written. */
+  signal?: AbortSignal;
 }
 
 /** A side of the gate as an arm of the campaign: its runs go to <side>-r<k>, or pair<p>-<side>-r<k> in an A/A pair. */
@@ -281,8 +284,11 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
           runs.push(measured);
           log(runLine(measured, total));
         },
+        ...(deps.signal ? { signal: deps.signal } : {}),
       },
     );
+    // Interrupted: no verdict, no gate files, no baseline written (the runs' own files are whole).
+    if (made.interrupted !== undefined) throw new CampaignInterrupted(made.interrupted, runs.length, total, plan.mode === 'update-baseline' ? 'the baseline and gate.md' : 'gate.md', plan.out_dir);
     machine ??= made.machine;
     firstSha ??= made.git_sha;
   }
@@ -385,17 +391,17 @@ export async function runGate(plan: GatePlan, deps: GateDeps = {}): Promise<{ re
       replicates: runs.map((r) => ({ replicate: r.replicate, run_id: r.run_id, valid: r.valid, figures: r.figures, load_avg_1m: r.load_avg_1m })),
     };
     makeDirectory(dirname(plan.baseline_path!));
-    writeFileSync(plan.baseline_path!, `${JSON.stringify(redactDeep(file), null, 2)}\n`);
+    writeFileWhole(plan.baseline_path!, `${JSON.stringify(redactDeep(file), null, 2)}\n`);
     report.message = `${runs.length} replicates written to ${plan.baseline_path}`;
   }
   // Nothing here should carry a password (flags with one are refused, results are redacted): *** all the same.
   const markdown = redactPasswords(renderGate(report));
-  writeFileSync(join(plan.out_dir, 'gate.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
-  writeFileSync(join(plan.out_dir, 'gate.md'), markdown);
-  writeFileSync(join(plan.out_dir, 'gate.html'), redactPasswords(renderGateHtml(report)));
+  writeFileWhole(join(plan.out_dir, 'gate.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
+  writeFileWhole(join(plan.out_dir, 'gate.md'), markdown);
+  writeFileWhole(join(plan.out_dir, 'gate.html'), redactPasswords(renderGateHtml(report)));
   if (plan.summary) {
     makeDirectory(dirname(resolve(plan.summary)));
-    writeFileSync(plan.summary, markdown);
+    writeFileWhole(resolve(plan.summary), markdown);
   }
   return { report, markdown };
 }
@@ -409,9 +415,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
+  // Before anything runs: each place the gate writes to must take a file (exit 2 naming its flag).
   if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
+  if (plan.summary != null && refuseUnwritableOutput(dirname(resolve(plan.summary)), '--summary')) return EXIT.bad_input;
+  if (plan.mode === 'update-baseline' && refuseUnwritableOutput(dirname(resolve(plan.baseline_path!)), '--baseline')) return EXIT.bad_input;
   const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
-  const { report, markdown } = await runGate(plan, { log: lines.log, progress: lines.progress });
+  const interrupt = stopOnInterrupt('stopping the run under way, removing its keys and schema', lines.log);
+  let outcome: Awaited<ReturnType<typeof runGate>>;
+  try {
+    outcome = await runGate(plan, { log: lines.log, progress: lines.progress, signal: interrupt.signal });
+  } catch (error) {
+    lines.end();
+    return campaignFailed(error, 'the gate');
+  } finally {
+    interrupt.release();
+  }
+  const { report, markdown } = outcome;
   process.stdout.write(`${markdown}\ngate: ${join(plan.out_dir, 'gate.md')}\n`);
   return report.exit;
 }

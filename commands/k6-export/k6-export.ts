@@ -4,7 +4,7 @@
 // so that the exported load is the scenario the bench would run. Prints where it wrote the script
 // and what the script leaves to the harness. Exit codes: 0 written · 2 bad input · 3 cannot write.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
 import { dirname, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { redactPasswords } from '../../aggregator/redact.ts';
@@ -69,12 +69,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${redactPasswords(error.message)}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
+  // A directory the script cannot go to is bad input, named by --out.
+  if (refuseUnwritableOutput(dirname(parsed.out))) return EXIT.bad_input;
   const script = renderK6Script(parsed.scenario, `npm run k6:export -- ${argv.join(' ')}`);
   try {
-    mkdirSync(dirname(parsed.out), { recursive: true });
-    writeFileSync(parsed.out, script.text);
+    writeFileWhole(parsed.out, script.text);
   } catch (error) {
-    process.stderr.write(`error: cannot write ${parsed.out}: ${(error as Error).message}\n`);
+    process.stderr.write(`error: ${(error as Error).message}\n`);
     return EXIT.invalid_run;
   }
   process.stdout.write(`wrote ${parsed.out}\n`);

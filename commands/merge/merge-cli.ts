@@ -4,7 +4,8 @@
 // one of the parts it read. Exit codes as a run's (cli/exit.ts): 0 passed · 1 a check failed · 2
 // bad input · 3 merged, run invalid.
 
-import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { outputDirProblem, writeFileWhole } from '../../cli/output.ts';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EXIT, exitOfVerdict } from '../../cli/exit.ts';
 import { mergedReportFiles, renderMergeSummary } from '../../reports/merge.ts';
@@ -110,11 +111,21 @@ export function main(argv: readonly string[], io: MergeIo = defaultIo): number {
     io.stderr(`error: --out ${outDir} is the directory of one of the parts; choose another\n`);
     return EXIT.bad_input;
   }
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'result.json'), `${JSON.stringify(merged, null, 2)}\n`);
-  for (const [name, content] of Object.entries(mergedReportFiles(merged))) {
-    if (basename(name) !== name) throw new Error(`refusing to write outside ${outDir}: ${name}`);
-    writeFileSync(join(outDir, name), content);
+  const problem = outputDirProblem(outDir, '--out');
+  if (problem) {
+    io.stderr(`error: ${problem}\n`);
+    return EXIT.bad_input;
+  }
+  try {
+    writeFileWhole(join(outDir, 'result.json'), `${JSON.stringify(merged, null, 2)}\n`);
+    for (const [name, content] of Object.entries(mergedReportFiles(merged))) {
+      if (basename(name) !== name) throw new Error(`refusing to write outside ${outDir}: ${name}`);
+      writeFileWhole(join(outDir, name), content);
+    }
+  } catch (error) {
+    // A full disk: each file is whole or absent; one line, exit 3.
+    io.stderr(`error: ${(error as Error).message}\n`);
+    return EXIT.invalid_run;
   }
   io.stdout(`${renderMergeSummary(merged)}\nmerged: ${join(outDir, 'result.json')}\nreport: ${join(outDir, 'report.md')}\n`);
   return exitOfVerdict(runVerdict(merged), merged.interrupted);

@@ -8,9 +8,8 @@
 // the table at that share of capacity (rate, p99, CPU µs per message at a fixed rate) and the
 // targets of issue 19, each met or not.
 // The runs are the campaign runner's (commands/campaign/campaign.ts); the table is reports/perf.ts's.
-// Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete.
+// Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete · 130/143 interrupted.
 
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { EXIT, UsageError } from '../../cli/exit.ts';
@@ -23,9 +22,10 @@ import { redactDeep } from '../../aggregator/redact.ts';
 import { PERF_SCHEMA, percent, renderPerf, type PerfAtCapacity, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
 import type { CompareRun } from '../../reports/compare.ts';
 import { strictParser } from '../bench/bench.ts';
-import { commandLine, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
+import { campaignFailed, CampaignInterrupted, commandLine, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
 import { atRate, capacityRates, runLine, warmupPhases } from '../compare/compare.ts';
-import { makeDirectory } from '../../cli/output.ts';
+import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
+import { killOnExit, stopOnInterrupt } from '../../cli/interrupt.ts';
 
 export const DEFAULT_PERF_REPLICATES = 3;
 export const DEFAULT_PERF_DURATION = '10s';
@@ -90,7 +90,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
           "run's directory into --out.\n\n" +
           'Usage: $0 [--replicates 3] [--duration 10s] [--at-capacity 0.5|off] [--out DIR]\n\n' +
           'Exit codes: 0 it ran (a target not met is a finding, not a failure: read the target lines) · 2 bad flags ·\n' +
-          '3 some run could not complete (e.g. Redis or PostgreSQL unreachable, mosquitto missing)',
+          '3 some run could not complete (e.g. Redis or PostgreSQL unreachable, mosquitto missing) · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; no perf file is written)',
       )
       .options({
         replicates: { type: 'number', default: DEFAULT_PERF_REPLICATES, describe: 'rounds: runs per variant (medians need 3 or more)' },
@@ -185,7 +185,7 @@ function perfRun(run: CampaignRun<PerfArm>): CompareRun {
   return { order, variant: run.arm.variant.name, replicate, out_dir, aggregator: run.arm.variant.aggregator, run_id, valid, invalid_reasons, passed, lost_events, error, figures };
 }
 
-type PerfDeps = Pick<CampaignDeps<PerfArm>, 'run' | 'progress'> & { log?: (line: string) => void; now?: () => Date };
+type PerfDeps = Pick<CampaignDeps<PerfArm>, 'run' | 'progress' | 'signal'> & { log?: (line: string) => void; now?: () => Date };
 
 /**
  * The second pass: each capacity variant of the plan in the open model at `fraction` of its median
@@ -223,8 +223,9 @@ async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[
   if (count > 0) log(`pass 2, at ${pct} of each variant's capacity (open model): ${staged.map((s) => `${s.variant.name} ${s.rate} ev/s`).join(', ')} × ${plan.replicates} = ${count} runs, interleaved`);
   const outcome = await runCampaign(
     { arms: staged, replicates: plan.replicates, out_dir: plan.out_dir, numbering: { first: done + 1, total } },
-    { run: deps.run, progress: deps.progress, warn: log, live: false, done: (run) => log(runLine({ ...perfRun(run), variant: run.arm.label }, total, plan.replicates)) },
+    { run: deps.run, progress: deps.progress, warn: log, live: false, done: (run) => log(runLine({ ...perfRun(run), variant: run.arm.label }, total, plan.replicates)), ...(deps.signal ? { signal: deps.signal } : {}) },
   );
+  if (outcome.interrupted !== undefined) throw new CampaignInterrupted(outcome.interrupted, done + outcome.runs.length, total, 'perf.md', plan.out_dir);
   const at: PerfAtCapacity = { fraction, rates: rates.filter((r) => staged.some((s) => s.variant.name === r.variant)), runs: outcome.runs.map(perfRun), skipped };
   return { at, machine: outcome.machine, git_sha: outcome.git_sha };
 }
@@ -236,8 +237,14 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
   const started = now();
   makeDirectory(plan.out_dir);
   let mosquitto: MosquittoBroker | undefined;
+  let forgetMosquitto = () => {};
   try {
-    if (plan.variants.some((v) => v.broker === 'mosquitto')) mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 0 });
+    if (plan.variants.some((v) => v.broker === 'mosquitto')) {
+      mosquitto = await startMosquitto({ maxQueuedMessages: 0, maxInflightMessages: 0 });
+      // Not a run's child (no registry file names it): a second Ctrl-C must not leave it running.
+      const broker = mosquitto;
+      forgetMosquitto = killOnExit(() => broker.pid);
+    }
     const total = plan.variants.length * plan.replicates;
     const second = plan.at_capacity !== null && plan.variants.some((v) => v.variant.kind === 'capacity');
     log(
@@ -256,8 +263,11 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
         warn: log,
         live: false,
         done: (run) => log(runLine(perfRun(run), total, plan.replicates)),
+        ...(deps.signal ? { signal: deps.signal } : {}),
       },
     );
+    // Interrupted: no perf table is written (the runs' own files are whole); the private Mosquitto stops below.
+    if (outcome.interrupted !== undefined) throw new CampaignInterrupted(outcome.interrupted, outcome.runs.length, total, 'perf.md', plan.out_dir);
     const runs = outcome.runs.map(perfRun);
     const pass2 = second ? await runAtCapacity(plan, plan.at_capacity!, runs, total, log, deps) : undefined;
     const report: PerfReport = {
@@ -275,11 +285,12 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
       finished_at: now().toISOString(),
       ...(pass2 ? { at_capacity: pass2.at } : {}),
     };
-    writeFileSync(join(plan.out_dir, 'perf.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
-    writeFileSync(join(plan.out_dir, 'perf.md'), renderPerf(report));
+    writeFileWhole(join(plan.out_dir, 'perf.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
+    writeFileWhole(join(plan.out_dir, 'perf.md'), renderPerf(report));
     return { report, exit: [...runs, ...(pass2?.at.runs ?? [])].every((r) => r.error === null) ? EXIT.ok : EXIT.invalid_run };
   } finally {
     await mosquitto?.stop().catch(() => {});
+    forgetMosquitto();
   }
 }
 
@@ -292,14 +303,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${error.message}\n\nRun with --help for the options.\n`);
     return EXIT.bad_input;
   }
+  // Before anything runs: a directory the results cannot go to is bad input, named by --out.
+  if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
   const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
+  const interrupt = stopOnInterrupt('stopping the run under way, removing its keys and schema', lines.log);
+  let outcome: Awaited<ReturnType<typeof runPerf>>;
   try {
-    const { report, exit } = await runPerf(plan, { log: lines.log, progress: lines.progress });
-    process.stdout.write(`${renderPerf(report)}\nperf: ${join(plan.out_dir, 'perf.md')}\n`);
-    if (exit !== EXIT.ok) process.stderr.write('some runs could not complete: their variants\' figures are missing or partial (see the lines above)\n');
-    return exit;
+    outcome = await runPerf(plan, { log: lines.log, progress: lines.progress, signal: interrupt.signal });
   } catch (error) {
-    process.stderr.write(`error: the benchmark could not run: ${(error as Error).message}\n`);
-    return EXIT.invalid_run;
+    lines.end();
+    return campaignFailed(error, 'the benchmark');
+  } finally {
+    interrupt.release();
   }
+  const { report, exit } = outcome;
+  process.stdout.write(`${renderPerf(report)}\nperf: ${join(plan.out_dir, 'perf.md')}\n`);
+  if (exit !== EXIT.ok) process.stderr.write('some runs could not complete: their variants\' figures are missing or partial (see the lines above)\n');
+  return exit;
 }

@@ -2,9 +2,10 @@
 // aggregator: report.md, report.html, the SVG charts and the .hgrm files (reports/files.ts), the
 // same set the bench command writes after a run; with --summary-export FILE, also the result as k6's
 // end-of-test summary (reports/k6-summary.ts). Exit codes: 0 written · 1 some files could not be
-// rendered (the others were written) · 2 bad input.
+// rendered (the others were written) · 2 bad input · 3 a file could not be written.
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readResultJson, resultPathOf, schemaProblem } from '../../engine/result-file.ts';
 import { RESULT_SCHEMA, type RunResult } from '../../engine/result.ts';
@@ -32,7 +33,8 @@ A file that cannot be rendered from this result.json (an older or damaged file) 
 stderr and left as it was; the others are still written.
 
 Exit codes: 0 files written · 1 some files could not be rendered · 2 bad input (no result.json,
-not JSON, not a ${RESULT_SCHEMA} file)
+not JSON, not a ${RESULT_SCHEMA} file; the directory or --summary-export's cannot be written) · 3 a file
+could not be written (a full disk: each file is whole or as it was)
 `;
 
 /** The result.json at path, or the exit-2 message naming why it is not one. */
@@ -87,6 +89,9 @@ export function main(argv: string[]): number {
     return EXIT.bad_input;
   }
   const result = loaded.result;
+  // Before anything is written: the run directory and the k6 summary's must take a file (exit 2 naming each).
+  if (refuseUnwritableOutput(dir, 'the run directory')) return EXIT.bad_input;
+  if (summaryExport !== undefined && refuseUnwritableOutput(dirname(resolve(summaryExport)), '--summary-export')) return EXIT.bad_input;
   let failed = 0;
   for (const [name, render] of Object.entries(reportFileRenderers(result))) {
     // Names come from reportFileRenderers (sanitised): never a path, but check rather than trust.
@@ -100,17 +105,22 @@ export function main(argv: string[]): number {
       continue;
     }
     const path = join(dir, name);
-    writeFileSync(path, content);
+    try {
+      writeFileWhole(path, content);
+    } catch (error) {
+      // A full disk: each file is whole or as it was; said in one line, the run could not be rendered (3).
+      process.stderr.write(`error: ${(error as Error).message}\n`);
+      return EXIT.invalid_run;
+    }
     process.stdout.write(`${path}\n`);
   }
   if (summaryExport !== undefined) {
     try {
-      mkdirSync(dirname(resolve(summaryExport)), { recursive: true });
-      writeFileSync(summaryExport, k6SummaryText(result));
+      writeFileWhole(resolve(summaryExport), k6SummaryText(result));
       process.stdout.write(`${summaryExport}\n`);
     } catch (error) {
-      failed += 1;
-      process.stderr.write(`error: cannot write the k6 summary ${summaryExport}: ${(error as Error).message}\n`);
+      process.stderr.write(`error: ${(error as Error).message}\n`);
+      return EXIT.invalid_run;
     }
   }
   return failed > 0 ? EXIT.check_failed : EXIT.ok;

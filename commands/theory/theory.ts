@@ -1,15 +1,18 @@
 // `npm run theory`: runs the experiments behind the write-up's tables (all, or --only some) and
 // writes theory.json and theory.md. With --only, the other tables of an existing theory.json are
 // kept, so one table can be re-measured without re-running the rest.
-// Exit codes: 0 written · 1 an experiment failed (the others are still written) · 2 bad input.
+// Exit codes: 0 written · 1 an experiment failed (the others are still written) · 2 bad input · 3 not written ·
+// 130/143 interrupted (cli/interrupt.ts).
 
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { renderTheory } from '../../reports/theory.ts';
 import { strictParser } from '../bench/bench.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
+import { exitOfInterrupt, stopOnInterrupt } from '../../cli/interrupt.ts';
+import { describeFsError, OutputError, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
 import { gitSha } from '../../engine/result-assembly.ts';
 import { makeRunId } from '../../engine/run.ts';
 import { EXPERIMENTS } from '../../experiments/theory/index.ts';
@@ -34,7 +37,7 @@ export async function parseTheoryArgs(argv: string[]): Promise<TheoryPlan | 'lis
       .usage(
         'Measure the tables of the write-up on pub-sub log aggregation with small real runs, and write theory.json and theory.md.\n\n' +
           'Usage: $0 [--only 2,5] [--seed 42] [--out experiments/theory]\n\n' +
-          'Exit codes: 0 written · 1 an experiment failed (the others are written) · 2 bad input',
+          'Exit codes: 0 written · 1 an experiment failed (the others are written) · 2 bad input · 3 theory.md could not be written · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; the tables measured before it are kept)',
       )
       .options({
         only: { type: 'string', describe: 'tables to measure, by number or slug: 2,5 or delivery-semantics (default: all)' },
@@ -98,39 +101,65 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.bad_input;
   }
   if (plan === 'listed') return EXIT.ok;
-  mkdirSync(plan.out, { recursive: true });
+  // Before anything runs: both places it writes to must take a file (exit 2 naming the flag).
+  if (refuseUnwritableOutput(plan.out) || refuseUnwritableOutput(plan.runs_dir, '--runs-dir')) return EXIT.bad_input;
   const jsonPath = join(plan.out, 'theory.json');
   const previous = previousDocument(jsonPath);
   const tables = new Map<number, TheoryTable>((previous?.tables ?? []).map((t) => [t.id, t]));
   let failed = 0;
   const started = Date.now();
-  for (const [i, experiment] of plan.experiments.entries()) {
-    const runsDir = join(plan.runs_dir, `${experiment.id}-${experiment.slug}`);
-    mkdirSync(runsDir, { recursive: true });
-    console.log(`[${i + 1}/${plan.experiments.length}] table ${experiment.id}: ${experiment.title}`);
-    try {
-      const warnings: string[] = [];
-      const table = await experiment.run({
-        seed: plan.seed,
-        out_dir: runsDir,
-        ...(plan.broker ? { broker_url: plan.broker } : {}),
-        log: (line) => console.log(line),
-        warn: (line) => {
-          warnings.push(line);
-          console.log(`  warning: ${line}`);
-        },
-      });
-      tables.set(table.id, warnings.length > 0 ? { ...table, warnings: [...(table.warnings ?? []), ...warnings] } : table);
-      console.log(`  done in ${Math.round(table.duration_ms / 1000)} s`);
-    } catch (error) {
-      failed++;
-      console.error(`  table ${experiment.id} failed: ${(error as Error).stack ?? String(error)}`);
+  const interrupt = stopOnInterrupt("stopping the run under way, removing its keys and schema", (line) => console.error(line));
+  try {
+    for (const [i, experiment] of plan.experiments.entries()) {
+      if (interrupt.signal.aborted) break;
+      const outcome = await measureTable(plan, experiment, `[${i + 1}/${plan.experiments.length}]`, interrupt.signal);
+      if (outcome === 'interrupted') break;
+      if (outcome === 'failed') failed++;
+      else tables.set(outcome.id, outcome);
+      // Written after every table (each file whole): a long run cut short keeps what it measured.
+      writeDocument(plan, jsonPath, [...tables.values()]);
     }
-    // Written after every table: a long run cut short keeps what it measured.
-    writeDocument(plan, jsonPath, [...tables.values()]);
+  } catch (error) {
+    // theory.json or theory.md cannot be written (a full disk): one line, exit 3.
+    process.stderr.write(`error: ${error instanceof OutputError ? error.message : describeFsError(error)}\n`);
+    return EXIT.invalid_run;
+  } finally {
+    interrupt.release();
+  }
+  if (interrupt.signal.aborted) {
+    console.error(`interrupted by ${String(interrupt.signal.reason)}: the table under way stopped (its runs removed their keys and schemas) and is not written; ${join(plan.out, 'theory.md')} holds the tables measured before it (runs in ${plan.runs_dir})`);
+    return exitOfInterrupt(interrupt.signal);
   }
   console.log(`theory: ${plan.experiments.length - failed} of ${plan.experiments.length} tables measured in ${Math.round((Date.now() - started) / 1000)} s → ${join(plan.out, 'theory.md')} (runs in ${plan.runs_dir})`);
   return failed > 0 ? EXIT.check_failed : EXIT.ok;
+}
+
+/** One experiment: its table, 'failed' (said on stderr) or 'interrupted' (the signal stopped it). */
+async function measureTable(plan: TheoryPlan, experiment: TheoryExperiment, head: string, signal: AbortSignal): Promise<TheoryTable | 'failed' | 'interrupted'> {
+  const runsDir = join(plan.runs_dir, `${experiment.id}-${experiment.slug}`);
+  mkdirSync(runsDir, { recursive: true });
+  console.log(`${head} table ${experiment.id}: ${experiment.title}`);
+  try {
+    const warnings: string[] = [];
+    const table = await experiment.run({
+      seed: plan.seed,
+      out_dir: runsDir,
+      ...(plan.broker ? { broker_url: plan.broker } : {}),
+      log: (line) => console.log(line),
+      warn: (line) => {
+        warnings.push(line);
+        console.log(`  warning: ${line}`);
+      },
+      signal,
+    });
+    if (signal.aborted) return 'interrupted';
+    console.log(`  done in ${Math.round(table.duration_ms / 1000)} s`);
+    return warnings.length > 0 ? { ...table, warnings: [...(table.warnings ?? []), ...warnings] } : table;
+  } catch (error) {
+    if (signal.aborted) return 'interrupted';
+    console.error(`  table ${experiment.id} failed: ${(error as Error).stack ?? String(error)}`);
+    return 'failed';
+  }
 }
 
 function writeDocument(plan: TheoryPlan, jsonPath: string, tables: TheoryTable[]): void {
@@ -144,6 +173,6 @@ function writeDocument(plan: TheoryPlan, jsonPath: string, tables: TheoryTable[]
     command: plan.command,
     tables: tables.sort((a, b) => a.id - b.id),
   };
-  writeFileSync(jsonPath, `${JSON.stringify(doc, null, 2)}\n`);
-  writeFileSync(join(plan.out, 'theory.md'), renderTheory(doc));
+  writeFileWhole(jsonPath, `${JSON.stringify(doc, null, 2)}\n`);
+  writeFileWhole(join(plan.out, 'theory.md'), renderTheory(doc));
 }

@@ -10,6 +10,8 @@ import tls from 'node:tls';
 import { Aedes, type AedesOptions } from 'aedes';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import { Redis } from 'ioredis';
+import { selectDatabase } from '../../aggregator/dedup/redis.ts';
+import { redactPassword } from '../../aggregator/redact.ts';
 import type { BrokerPersistence } from './handle.ts';
 import { indexedMemoryPersistence } from './indexed-outgoing.ts';
 import { shareSessionPacketIds } from './session-packet-ids.ts';
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
   // needs no shared emitter (mqemitter-redis is for several brokers behind one topic space).
   // The memory store is aedes-persistence's own with each session's un-acked queue indexed, so that
   // a consumer acking after its commit does not make every delivery cost the broker more (see the module).
-  const persistence = kind === 'redis' ? redisPersistence(redis!.url, redis!.key_prefix) : indexedMemoryPersistence();
+  const persistence = kind === 'redis' ? await redisPersistence(redis!.url, redis!.key_prefix) : indexedMemoryPersistence();
 
   // Aedes 1.x: the default export only throws a migration error; the broker must be awaited.
   const broker = await Aedes.createBroker({ persistence, ...aedesSecurityHooks(security) });
@@ -187,11 +189,28 @@ function tlsOptions(material: NonNullable<EmbeddedBrokerSecurity['tls']>): tls.T
   return { cert: material.cert, key: material.key, ...(mutual ? { ca: material.client_ca, requestCert: true, rejectUnauthorized: true } : {}) };
 }
 
-function redisPersistence(url: string, keyPrefix: string): AedesOptions['persistence'] {
+/**
+ * Aedes's Redis persistence on the server, database and credentials of `url`. The database its path
+ * names (redis://host:port/5) is selected before the broker starts, or the broker does not start,
+ * naming it (ioredis alone would go on in database 0 when the server refuses the index).
+ */
+async function redisPersistence(url: string, keyPrefix: string): Promise<AedesOptions['persistence']> {
   // ioredis reads the whole URL: host, port, database, user and password.
   // Fail fast if Redis is down rather than queueing commands while clients wait.
-  const conn = new Redis(url, { keyPrefix, maxRetriesPerRequest: 3 });
-  // One line per distinct error (ioredis repeats it on every reconnect attempt), never its stack.
+  const conn = new Redis(url, { keyPrefix, maxRetriesPerRequest: 3, lazyConnect: true });
+  // Until the database is selected, errors reach the StartupError below (one line); without a
+  // listener ioredis would print each with its stack.
+  const quiet = () => {};
+  conn.on('error', quiet);
+  try {
+    await conn.connect();
+    await selectDatabase(conn);
+  } catch (error) {
+    conn.disconnect();
+    throw new StartupError(`redis persistence: ${redactPassword((error as Error).message)}`);
+  }
+  // Then one line per distinct error (ioredis repeats it on every reconnect attempt), never its stack.
+  conn.off('error', quiet);
   let lastError = '';
   conn.on('error', (error: Error) => {
     if (error.message !== lastError) process.stderr.write(`embedded broker: redis persistence: ${(lastError = error.message)}\n`);

@@ -25,6 +25,8 @@ export interface ThroughputOptions {
   /** PostgreSQL, when reachable: its URL and the rows per sample there (fewer: every commit waits for the WAL flush). */
   postgres?: { url: string; rows: number };
   log?: (line: string) => void;
+  /** Aborted on SIGINT/SIGTERM: no further sample starts (each one's schema is dropped as it ends). */
+  signal?: AbortSignal;
 }
 
 export interface ThroughputSample {
@@ -217,6 +219,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
   for (let repetition = 0; repetition < options.repetitions; repetition++) {
     const order = ID_SCHEMES.map((_, i) => ID_SCHEMES[(i + repetition) % ID_SCHEMES.length]!);
     for (const scheme of order) {
+      options.signal?.throwIfAborted();
       const path = join(options.dir, `throughput-${scheme}-${repetition}.db`);
       const sample = await sqliteSample(events.get(scheme)!.slice(0, options.rows), path, options.batch_size);
       samples.push({ ...sample, scheme, repetition });
@@ -225,6 +228,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
     if (options.postgres) {
       const { url, rows } = options.postgres;
       for (const scheme of order) {
+        options.signal?.throwIfAborted();
         const schema = `theory_event_ids_${process.pid}_${scheme.replace('-', '_')}_${repetition}`;
         const sample = await postgresSample(events.get(scheme)!.slice(0, rows), url, schema, options.batch_size);
         samples.push({ ...sample, scheme, repetition });

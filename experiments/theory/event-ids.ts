@@ -80,6 +80,7 @@ export async function measureEventIds(context: TheoryContext, sizes: EventIdsSiz
     // A run tag of its own: an external broker may carry other runs (and earlier runs of this one).
     const runTag = `${process.pid}-${Date.now().toString(36)}`;
     for (const scheme of ID_SCHEMES) {
+      context.signal?.throwIfAborted();
       const result = await runRetries({
         scheme,
         broker_url: broker.url,
@@ -117,6 +118,7 @@ export async function measureEventIds(context: TheoryContext, sizes: EventIdsSiz
     dir: context.out_dir,
     postgres,
     log: context.log,
+    ...(context.signal ? { signal: context.signal } : {}),
   });
   return { sizes, retries, throughput, postgres_skipped: postgresSkipped, broker: context.broker_url === undefined ? 'embedded' : 'external' };
 }

@@ -11,6 +11,7 @@
 // Both sides are kept in one file so that what each measures can be compared line by line.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileWhole } from '../../cli/output.ts';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { isoMicros, nowMicros, sleep } from '../../aggregator/clock.ts';
@@ -150,9 +151,10 @@ async function mqttRun(context: TheoryContext, label: string, scenario: Scenario
   const checked = validateScenario(scenario);
   if (!checked.ok) throw new Error(`theory run ${label}: scenario does not validate: ${checked.errors.join('; ')}`);
   const outDir = join(context.out_dir, label);
+  context.signal?.throwIfAborted();
   mkdirSync(outDir, { recursive: true });
   let downMs: number | null = null;
-  const options: RunOptions = { scenario, overrides: {}, broker: context.broker_url ?? 'embedded', out_dir: outDir };
+  const options: RunOptions = { scenario, overrides: {}, broker: context.broker_url ?? 'embedded', out_dir: outDir, ...(context.signal ? { signal: context.signal } : {}) };
   if (watchDowntime) {
     const runS = scenario.phases.reduce((sum, p) => sum + p.duration_s, 0);
     // The process is away from its kill (counters dropped) until its next incarnation reports ready.
@@ -174,7 +176,8 @@ async function mqttRun(context: TheoryContext, label: string, scenario: Scenario
     };
   }
   const result = await runScenario(options);
-  writeFileSync(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileWhole(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  context.signal?.throwIfAborted();
   context.log(`    ${label}: ${result.totals.unique_committed} committed, ${result.totals.lost + result.totals.lost_unacked + result.totals.never_sent} lost, p99 ${result.latency.end_to_end.p99_ms} ms`);
   return { result, down_ms: downMs };
 }
@@ -361,6 +364,7 @@ function readCommitted(sink: string, source: string): { committed: Map<string, n
 }
 
 async function httpSteadyRun(context: TheoryContext, outDir: string): Promise<HttpRun> {
+  context.signal?.throwIfAborted();
   mkdirSync(outDir, { recursive: true });
   const config = httpAggregatorConfig(outDir, context.seed);
   const aggregator = new AggregatorProcess(config);
@@ -382,6 +386,7 @@ async function httpSteadyRun(context: TheoryContext, outDir: string): Promise<Ht
 }
 
 async function httpCrashRun(context: TheoryContext, outDir: string): Promise<HttpRun> {
+  context.signal?.throwIfAborted();
   mkdirSync(outDir, { recursive: true });
   const config = httpAggregatorConfig(outDir, context.seed);
   let aggregator = new AggregatorProcess(config);

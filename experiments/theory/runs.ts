@@ -32,12 +32,15 @@ export async function theoryRun(context: TheoryContext, label: string, scenario:
   const checked = validateScenario(scenario);
   if (!checked.ok) throw new Error(`theory run ${label}: scenario does not validate: ${checked.errors.join('; ')}`);
   const out_dir = join(context.out_dir, label);
+  context.signal?.throwIfAborted();
   mkdirSync(out_dir, { recursive: true });
   const started = Date.now();
-  const result = await runScenario({ scenario, overrides: {}, broker: context.broker_url ?? 'embedded', out_dir, aggregator });
+  const result = await runScenario({ scenario, overrides: {}, broker: context.broker_url ?? 'embedded', out_dir, aggregator, ...(context.signal ? { signal: context.signal } : {}) });
   // The run's own result and report sit beside the table, for whoever wants to look behind a cell.
   writeResult(out_dir, result);
   writeReportFiles(out_dir, result);
+  // Interrupted: its result.json says so; the experiment goes no further.
+  context.signal?.throwIfAborted();
   if (!result.valid) context.warn?.(`run '${label}' was invalid: ${result.invalid_reasons.join('; ')} — its figures are shown but measure an overloaded machine as much as the system.`);
   context.log(`  ${label}: ${result.totals.unique_committed} committed, ${result.totals.lost} lost, p99 ${result.latency.end_to_end.p99_ms} ms${result.valid ? '' : ` (invalid: ${result.invalid_reasons.join('; ')})`} [${Math.round((Date.now() - started) / 1000)} s]`);
   return result;

@@ -47,6 +47,11 @@ export interface TheoryContext {
   log: (line: string) => void;
   /** A caveat to print under the table, e.g. a run the harness marked invalid. */
   warn?: (line: string) => void;
+  /**
+   * Aborted on SIGINT/SIGTERM (cli/interrupt.ts): a run under way stops and removes what it made
+   * (RunOptions.signal), and the experiment throws at its next step (signal.throwIfAborted()).
+   */
+  signal?: AbortSignal;
 }
 
 export interface TheoryExperiment {
