@@ -48,12 +48,24 @@ describe('perf targets', () => {
       [null, null],
     ]);
     const lines = perfTargetLines(report);
-    expect(lines[0]).toBe("- generator CPU per message at 10,000 ev/s: 10.0 µs (target ≤ 10 µs) — met; the load worker threads' and the harness main thread's CPU µs per message, summed (main thread + workers together), median of the runs");
+    expect(lines[0]).toBe("- generator CPU per message at 10,000 ev/s: 10.0 µs (target ≤ 10 µs) — met; the load worker threads' and the harness main thread's CPU µs per message, summed (main thread + workers together), median of the runs of generator-10k");
     expect(lines[4]).toMatch(/^- sqlite dedup capacity ÷ bare subscriber capacity: not measured \(target reported\);/);
     const table = renderPerf(report).split('\n').filter((line) => line.startsWith('| '));
     expect(table[0]).toContain('| variant | what | valid runs | committed ev/s median [min–max] | × bare (medians) | × bare per round median [min–max] | load worker 1 µs/msg | load worker 2 µs/msg |');
     expect(table[3]).toMatch(/^\| memory \| memory dedup \| 2\/2 \| 13750 \[9500–18000\] \| 0\.92× \| 0\.93× \[0\.90×–0\.95×\] \|/);
     expect(table[5]).toMatch(/^\| generator \| generator capacity \| 2\/2 \| 35000 \[30000–40000\] \| — \| — \|/);
+  });
+
+  it('judges every generator-rate variant on its own line: the default wake-up interval first, then the batched one', () => {
+    const batched: PerfVariant = { name: 'generator-10k-4ms', what: 'the same, 4 ms wake-ups', kind: 'generator-rate', aggregator: 'none' };
+    const report = perf([...VARIANTS, batched], [
+      run('generator-10k', 1, 10_000, { 'load worker 1': 14, 'harness main thread': 0.5 }),
+      run('generator-10k-4ms', 1, 10_000, { 'load worker 1': 9, 'harness main thread': 0.5 }),
+    ]);
+    const lines = perfTargetLines(report).filter((line) => line.startsWith('- generator CPU'));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^- generator CPU per message at 10,000 ev\/s: 14\.5 µs \(target ≤ 10 µs\) — NOT MET;.* of generator-10k$/);
+    expect(lines[1]).toMatch(/^- generator CPU per message at 10,000 ev\/s \(generator-10k-4ms\): 9\.5 µs \(target ≤ 10 µs\) — met;.* of generator-10k-4ms$/);
   });
 
   it('says NOT MET below a bound, and not measured for a target whose variants did not run', () => {

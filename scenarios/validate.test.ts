@@ -118,7 +118,7 @@ describe('validateScenario', () => {
     const find = (prefix: string) => errors.find((e) => e.startsWith(prefix))!;
     expect(find('phases[1].rate')).toBe('phases[1].rate must be > 0, got -5');
     expect(find('phases[1].faults[0].fraction')).toBe('phases[1].faults[0].fraction must be in [0, 1], got 1.5');
-    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: model, concurrency, publishers, workers, payload_bytes, topics, window, puback_timeout_ms, max_lag_ms, qos\)$/);
+    expect(find('load.burst')).toMatch(/^load\.burst is not a known field \(known: model, concurrency, publishers, workers, payload_bytes, topics, window, puback_timeout_ms, max_lag_ms, wake_interval_ms, qos\)$/);
     expect(find('checks[1].metric')).toMatch(/must be one of lost, .*got "latency_p99"$/);
     // The dedup message comes from the registry and names the valid kinds.
     expect(find('aggregator.dedup')).toMatch(/^aggregator\.dedup: unknown dedup store 'mongodb': valid kinds are memory, none, sqlite, .*redis, .*postgres/);
@@ -282,6 +282,21 @@ describe('validateScenario', () => {
       const result = validateScenario(bad);
       expect(result.ok).toBe(false);
       if (!result.ok) expect(result.errors).toEqual([message]);
+    }
+  });
+
+  it('takes an optional load.wake_interval_ms, an integer from 1 to 100 ms, naming the field when it is wrong', () => {
+    const ok = structuredClone(dupStorm) as Scenario;
+    for (const value of [1, 4, 100]) {
+      ok.load.wake_interval_ms = value;
+      expect(validateScenario(ok).ok).toBe(true);
+    }
+    for (const value of [0, 101, 1e999, 2.5, -1]) {
+      const bad = structuredClone(dupStorm) as unknown as { load: Record<string, unknown> };
+      bad.load.wake_interval_ms = value;
+      const result = validateScenario(bad);
+      expect(result.ok, String(value)).toBe(false);
+      if (!result.ok) expect(result.errors.join(' ')).toMatch(/^load\.wake_interval_ms must /);
     }
   });
 
