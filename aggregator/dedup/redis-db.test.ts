@@ -1,25 +1,13 @@
 // Issue 21: a Redis URL's database index (redis://host:port/5) is honoured, or refused when the
 // server has no such database; ioredis alone went on in database 0 then. Against the machine's Redis.
 
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { redisDatabases } from '../../test-support/redis-databases.ts';
 import { RedisDedupStore } from './redis.ts';
 import { parseDedupSpec } from './registry.ts';
 import { deleteKeysWithPrefix } from '../../engine/broker/redis-keys.ts';
 
-const BASE = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `chaosbench:test-db:${randomUUID()}:`;
-const admins = [0, 5].map((db) => new Redis(`${BASE}/${db}`, { maxRetriesPerRequest: 2 }));
-const [db0, db5] = admins as [Redis, Redis];
-
-afterAll(async () => {
-  for (const admin of admins) {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length > 0) await admin.del(...keys);
-    admin.disconnect();
-  }
-});
+const { base: BASE, prefix, db0, db5 } = redisDatabases('test-db');
 
 describe('RedisDedupStore: the database index of its URL', () => {
   it('claims land in database 5 for redis://…/5, none in database 0', async () => {

@@ -19,7 +19,8 @@ import { writeReportFiles, writeResult } from '../bench/bench.ts';
 import { makeDirectory, OutputError } from '../../cli/output.ts';
 import { EXIT } from '../../cli/exit.ts';
 import { redactPasswords } from '../../aggregator/redact.ts';
-import { exitOfInterrupt } from '../../cli/interrupt.ts';
+import { exitOfInterrupt, stopOnInterrupt } from '../../cli/interrupt.ts';
+import { progressWriter } from '../../cli/progress.ts';
 
 export interface CampaignArm {
   /** Names the arm in progress lines: "[2/6] sqlite r1/2". */
@@ -181,6 +182,31 @@ export class CampaignInterrupted extends Error {
  * line and 130/143; a summary file that could not be written (a full disk), its one line and 3;
  * anything else, "<what> could not complete" and 3. Never a stack.
  */
+/** What a campaign command's run gets from runCampaignCommand: its progress lines and the interrupt's signal. */
+export interface CampaignCommandDeps {
+  log: (line: string) => void;
+  progress: (line: string) => void;
+  signal: AbortSignal;
+}
+
+/**
+ * A campaign command's run (compare, gate, perf) with its progress lines on stderr and SIGINT/SIGTERM
+ * handled: the run under way stops and cleans up, no other starts. Returns the run's outcome, or the
+ * exit code of its failure or interruption (campaignFailed, which printed its one line).
+ */
+export async function runCampaignCommand<T>(quiet: boolean, what: string, run: (deps: CampaignCommandDeps) => Promise<T>): Promise<{ outcome: T } | { exit: number }> {
+  const lines = progressWriter(process.stderr, { quiet, offTerminal: 'drop' });
+  const interrupt = stopOnInterrupt('stopping the run under way, removing its keys and schema', lines.log);
+  try {
+    return { outcome: await run({ log: lines.log, progress: lines.progress, signal: interrupt.signal }) };
+  } catch (error) {
+    lines.end();
+    return { exit: campaignFailed(error, what) };
+  } finally {
+    interrupt.release();
+  }
+}
+
 export function campaignFailed(error: unknown, what: string): number {
   if (error instanceof CampaignInterrupted) {
     process.stderr.write(`${error.message}\n`);

@@ -19,16 +19,14 @@ import { COMPARE_SCHEMA, renderCompare, renderCompareSummary, summarizeVariants,
 import { renderCompareHtml } from '../../reports/html.ts';
 import { sanitizeFileName } from '../../reports/files.ts';
 import { listScenarios, strictParser } from '../bench/bench.ts';
-import { campaignFailed, CampaignInterrupted, commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
+import { CampaignInterrupted, commandLine, runCampaignCommand, describeLoad, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
-import { progressWriter } from '../../cli/progress.ts';
 import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValues, parseSetFlags, splitList, type ScenarioFlagName } from '../../cli/flags.ts';
 import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, WARMUP_PHASE, type AggregatorKind, type RunOptions } from '../../engine/run.ts';
 import type { RunResult } from '../../engine/result.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
-import { stopOnInterrupt } from '../../cli/interrupt.ts';
 
 export const DEFAULT_REPLICATES = 3;
 const MISSING_LOAD = 'no variant could run';
@@ -474,24 +472,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (plan === 'listed') return EXIT.ok;
   if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
-  const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
-  const interrupt = stopOnInterrupt("stopping the run under way, removing its keys and schema", lines.log);
-  let outcome: Awaited<ReturnType<typeof runCompare>>;
-  try {
-    // Interrupted: the comparison is not made, so nothing of it is written (the runs' own files are whole).
-    outcome = await runCompare(plan, {
-      live: process.stderr.isTTY === true && !plan.quiet,
-      log: lines.log,
-      progress: lines.progress,
-      signal: interrupt.signal,
-    });
-  } catch (error) {
-    lines.end();
-    return campaignFailed(error, 'the comparison');
-  } finally {
-    interrupt.release();
-  }
-  const { report, exit } = outcome;
+  // Interrupted: the comparison is not made, so nothing of it is written (the runs' own files are whole).
+  const ran = await runCampaignCommand(plan.quiet, 'the comparison', (deps) => runCompare(plan, { ...deps, live: process.stderr.isTTY === true && !plan.quiet }));
+  if ('exit' in ran) return ran.exit;
+  const { report, exit } = ran.outcome;
   process.stdout.write(`${renderCompareSummary(report)}\n\ncompare: ${join(plan.out_dir, 'compare.md')}\n`);
   return exit;
 }

@@ -24,9 +24,8 @@ import { renderGateHtml } from '../../reports/html.ts';
 import { GATE_SCHEMA, renderGate, type AaSummary, type GateMode, type GateReport, type GateRun } from '../../reports/gate.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { strictParser } from '../bench/bench.ts';
-import { campaignFailed, CampaignInterrupted, commandLine, describeLoad, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
+import { CampaignInterrupted, commandLine, runCampaignCommand, describeLoad, runCampaign, type CampaignArm, type CampaignRun } from '../campaign/campaign.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
-import { progressWriter } from '../../cli/progress.ts';
 import { COMMON_FLAG_OPTIONS, COMMON_FLAGS, givenScenarioFlags, joinNegativeValues, parseSetFlags, splitList } from '../../cli/flags.ts';
 import type { RunResult } from '../../engine/result.ts';
 import { resolveRun, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
@@ -35,7 +34,6 @@ import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric
 import { correctnessFailures, loadConfound, outcomeOf, promisedZero, summarizeAa } from './verdict.ts';
 import { BASELINE_SCHEMA, flagsGiven, readBaselineFile, type BaselineFile } from './baseline.ts';
 import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
-import { stopOnInterrupt } from '../../cli/interrupt.ts';
 
 export const DEFAULT_GATE_REPLICATES = 5;
 export const DEFAULT_FLOOR = 0.1;
@@ -419,18 +417,9 @@ export async function main(argv: string[]): Promise<number> {
   if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
   if (plan.summary != null && refuseUnwritableOutput(dirname(resolve(plan.summary)), '--summary')) return EXIT.bad_input;
   if (plan.mode === 'update-baseline' && refuseUnwritableOutput(dirname(resolve(plan.baseline_path!)), '--baseline')) return EXIT.bad_input;
-  const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
-  const interrupt = stopOnInterrupt('stopping the run under way, removing its keys and schema', lines.log);
-  let outcome: Awaited<ReturnType<typeof runGate>>;
-  try {
-    outcome = await runGate(plan, { log: lines.log, progress: lines.progress, signal: interrupt.signal });
-  } catch (error) {
-    lines.end();
-    return campaignFailed(error, 'the gate');
-  } finally {
-    interrupt.release();
-  }
-  const { report, markdown } = outcome;
+  const ran = await runCampaignCommand(plan.quiet, 'the gate', (deps) => runGate(plan, deps));
+  if ('exit' in ran) return ran.exit;
+  const { report, markdown } = ran.outcome;
   process.stdout.write(`${markdown}\ngate: ${join(plan.out_dir, 'gate.md')}\n`);
   return report.exit;
 }

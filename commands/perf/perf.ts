@@ -14,7 +14,6 @@ import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { EXIT, UsageError } from '../../cli/exit.ts';
 import { parseDuration, splitList } from '../../cli/flags.ts';
-import { progressWriter } from '../../cli/progress.ts';
 import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from '../../engine/resolve.ts';
 import { makeRunId, type AggregatorKind } from '../../engine/run.ts';
 import { startMosquitto, type MosquittoBroker } from '../../engine/broker/mosquitto.ts';
@@ -22,10 +21,10 @@ import { redactDeep } from '../../aggregator/redact.ts';
 import { PERF_SCHEMA, percent, renderPerf, type PerfAtCapacity, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
 import type { CompareRun } from '../../reports/compare.ts';
 import { strictParser } from '../bench/bench.ts';
-import { campaignFailed, CampaignInterrupted, commandLine, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
+import { CampaignInterrupted, commandLine, runCampaignCommand, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
 import { atRate, capacityRates, runLine, warmupPhases } from '../compare/compare.ts';
 import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
-import { killOnExit, stopOnInterrupt } from '../../cli/interrupt.ts';
+import { killOnExit } from '../../cli/interrupt.ts';
 
 export const DEFAULT_PERF_REPLICATES = 3;
 export const DEFAULT_PERF_DURATION = '10s';
@@ -305,18 +304,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Before anything runs: a directory the results cannot go to is bad input, named by --out.
   if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
-  const lines = progressWriter(process.stderr, { quiet: plan.quiet, offTerminal: 'drop' });
-  const interrupt = stopOnInterrupt('stopping the run under way, removing its keys and schema', lines.log);
-  let outcome: Awaited<ReturnType<typeof runPerf>>;
-  try {
-    outcome = await runPerf(plan, { log: lines.log, progress: lines.progress, signal: interrupt.signal });
-  } catch (error) {
-    lines.end();
-    return campaignFailed(error, 'the benchmark');
-  } finally {
-    interrupt.release();
-  }
-  const { report, exit } = outcome;
+  const ran = await runCampaignCommand(plan.quiet, 'the benchmark', (deps) => runPerf(plan, deps));
+  if ('exit' in ran) return ran.exit;
+  const { report, exit } = ran.outcome;
   process.stdout.write(`${renderPerf(report)}\nperf: ${join(plan.out_dir, 'perf.md')}\n`);
   if (exit !== EXIT.ok) process.stderr.write('some runs could not complete: their variants\' figures are missing or partial (see the lines above)\n');
   return exit;

@@ -4,25 +4,13 @@
 // database 0 when the server refused /99: the run passed, its keys in database 0, and the run's
 // clean-up (which does select) could not remove them. Against the machine's Redis.
 
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { redisDatabases } from '../../test-support/redis-databases.ts';
 import { EmbeddedBroker } from './embedded.ts';
 import { deleteKeysWithPrefix } from './redis-keys.ts';
 
-const BASE = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `chaosbench:test-broker-db:${randomUUID()}:`;
-const admins = [0, 5].map((db) => new Redis(`${BASE}/${db}`, { maxRetriesPerRequest: 2 }));
-const [db0, db5] = admins as [Redis, Redis];
-
-afterAll(async () => {
-  for (const admin of admins) {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length > 0) await admin.del(...keys);
-    admin.disconnect();
-  }
-});
+const { base: BASE, prefix, db0, db5 } = redisDatabases('test-broker-db');
 
 describe('embedded broker with Redis persistence: the database index of its URL', () => {
   it('a persistent session and its queued message land in database 5 for redis://…/5, none in database 0', async () => {
