@@ -8,7 +8,8 @@
 //       [--dup 0.3] [--workers 1] [--publishers 4] [--root DIR,DIR...] [--capacity] [--cpu-prof DIR]
 //
 // --root: repository roots whose engine/load/generator.ts to measure, interleaved per replicate
-// (e.g. a git worktree of the commit before, and this one). CPU is read from /proc/self/stat
+// (e.g. a git worktree of the commit before, and this one); DIR@MS runs that root with
+// load.wake_interval_ms MS (e.g. --root .@1,.@4: the default interval against 4 ms). CPU is read from /proc/self/stat
 // (utime + stime of every thread, dead or alive) from the moment the workers are started until
 // runLoad returns, minus nothing: worker start-up (loading the modules) happens before.
 // --capacity: instead of one rate, step the rate up (×1.25 from --rate) until the generator
@@ -85,7 +86,8 @@ interface Outcome {
   threads_us: [string, number][];
 }
 
-async function once(root: string, url: string, rate: number, seconds: number, tag: string): Promise<Outcome> {
+async function once(spec: string, url: string, rate: number, seconds: number, tag: string): Promise<Outcome> {
+  const [root, wake] = spec.split('@') as [string, string | undefined];
   const { runLoad } = (await import(pathToFileURL(resolve(root, 'engine/load/generator.ts')).href)) as typeof import('../../engine/load/generator.ts');
   const { DEFAULT_AGGREGATOR, DEFAULT_LOAD } = (await import(pathToFileURL(resolve(root, 'scenarios/defaults.ts')).href)) as typeof import('../../scenarios/defaults.ts');
   const dup = Number(args.dup);
@@ -93,7 +95,7 @@ async function once(root: string, url: string, rate: number, seconds: number, ta
     name: 'generator-cost',
     description: 'generator cost',
     seed: 1,
-    load: { ...DEFAULT_LOAD, publishers: Number(args.publishers), workers: Number(args.workers) },
+    load: { ...DEFAULT_LOAD, publishers: Number(args.publishers), workers: Number(args.workers), ...(wake === undefined ? {} : { wake_interval_ms: Number(wake) }) },
     phases: [
       { name: 'warmup', duration_s: 1, rate: Math.min(rate, 2_000), faults: [] },
       {
