@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runChaosbench } from '../test-support/run-command.ts';
-import { childProcesses, memoryGrowth, rssMb } from '../test-support/process-memory.ts';
+import { CHILD_ROLES, childProcesses, memoryGrowth, rssMb } from '../test-support/process-memory.ts';
 import { tempDirs } from '../test-support/temp-dirs.ts';
 
 /** CHAOSBENCH_SOAK_S stretches it (the docs' longer figures come from that); the suite runs 60 s. */
@@ -17,12 +17,7 @@ const RUN_S = Number(process.env.CHAOSBENCH_SOAK_S ?? 60);
 const WARMUP_S = 20;
 /** Nor after this: the drain and the report afterwards are not the steady state. */
 const STEADY_END_S = RUN_S + 4;
-const ROLES = {
-  harness: (command: string) => command.includes('commands/chaosbench.ts'),
-  broker: (command: string) => command.includes('embedded-process.ts'),
-  aggregator: (command: string) => command.includes('aggregator/main.ts'),
-} as const;
-type Role = keyof typeof ROLES;
+type Role = 'harness' | keyof typeof CHILD_ROLES;
 
 const newDir = tempDirs('soak-memory');
 
@@ -36,7 +31,7 @@ describe('short soak', () => {
       if (harness === undefined || at < WARMUP_S || at > STEADY_END_S) return;
       const pids: [Role, number][] = [['harness', harness]];
       for (const child of childProcesses(harness)) {
-        const role = (['broker', 'aggregator'] as const).find((name) => ROLES[name](child.command));
+        const role = (['broker', 'aggregator'] as const).find((name) => CHILD_ROLES[name](child.command));
         if (role) pids.push([role, child.pid]);
       }
       for (const [role, pid] of pids) {

@@ -41,6 +41,12 @@ export function childProcesses(pid: number): { pid: number; command: string }[] 
   });
 }
 
+/** The processes of a run with the embedded broker, told apart by their command line (the harness's tsx launchers name its script too, so it is told by pid or by its first argument). */
+export const CHILD_ROLES = {
+  broker: (command: string) => command.includes('embedded-process.ts'),
+  aggregator: (command: string) => command.includes('aggregator/main.ts'),
+} as const;
+
 export interface MemoryGrowth {
   /** Median RSS of the first and of the last third of the samples, MB. */
   first_mb: number;
