@@ -82,7 +82,9 @@ describe('the naive example consumer, caught by the ledger', () => {
     // on its way at the final read (CI saw 279 of 280 once).
     expect(t.sink_duplicates).toBeLessThanOrEqual(t.copies_acked);
     expect(t.sink_duplicates).toBeGreaterThanOrEqual(t.copies_acked - 5);
-    expect(t.copies_absorbed).toBe(0);
+    // Such a copy, acked by the broker with its event in the sink once so far, reads as absorbed
+    // (CI saw 1): only those, never more than the copies missing from the duplicates.
+    expect(t.copies_absorbed).toBeLessThanOrEqual(t.copies_acked - t.sink_duplicates);
     expect(t.unexpected).toBe(0);
     expect(t.lost).toBe(0);
     expect(result.passed).toBe(false);
