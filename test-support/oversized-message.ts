@@ -24,6 +24,7 @@ import type { DeadLetter, SinkRow } from '../aggregator/sink/index.ts';
 import { nowMicros } from '../aggregator/clock.ts';
 import type { AggregatorCounters } from '../aggregator/pipeline.ts';
 import { PublishLog } from '../engine/load/log.ts';
+import { writeRemainingLength } from '../engine/load/publishers.ts';
 import { peakRssMb } from './process-memory.ts';
 import { until } from './until.ts';
 
@@ -210,7 +211,7 @@ export class RawPublisher {
         socket.on('drain', done).on('close', done);
       });
     };
-    await write(Buffer.concat([Buffer.from([0x32]), encodeLength(variable.length + bytes), variable]));
+    await write(Buffer.concat([Buffer.from([0x32]), remainingLength(variable.length + bytes), variable]));
     hash.update(head);
     await write(head);
     const filler = Buffer.alloc(CHUNK_BYTES, 'x');
@@ -252,16 +253,10 @@ export class RawPublisher {
   }
 }
 
-/** MQTT's remaining length: 7 bits a byte, low first, high bit set on all but the last. */
-function encodeLength(length: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return Buffer.from(bytes);
+/** MQTT's remaining length as its own bytes. */
+function remainingLength(length: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  return bytes.subarray(0, writeRemainingLength(bytes, 0, length));
 }
 
 // As a command: one probe, its figures as one JSON line.

@@ -316,13 +316,7 @@ export class PublisherConnection {
     const buffer = this.reserve(size);
     let at = this.outAt;
     buffer[at++] = 0x30 | (this.qos << 1) | (entry.written ? 0x08 : 0);
-    let length = remaining;
-    do {
-      let byte = length % 128;
-      length = Math.floor(length / 128);
-      if (length > 0) byte |= 0x80;
-      buffer[at++] = byte;
-    } while (length > 0);
+    at = writeRemainingLength(buffer, at, remaining);
     buffer.set(topicBytes, at);
     at += topicBytes.length;
     if (qos1) {
@@ -539,6 +533,17 @@ export class PublisherConnection {
 }
 
 /** Bytes of MQTT's variable-length encoding of `n`. */
+/** Writes MQTT's remaining length at `at` (7 bits a byte, low first, the high bit on all but the last); returns the offset after it. */
+export function writeRemainingLength(buffer: Uint8Array, at: number, length: number): number {
+  do {
+    let byte = length % 128;
+    length = Math.floor(length / 128);
+    if (length > 0) byte |= 0x80;
+    buffer[at++] = byte;
+  } while (length > 0);
+  return at;
+}
+
 function varintBytes(n: number): number {
   return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
 }
