@@ -5,12 +5,6 @@
 // 5,000) to <dir>/<pid>.jsonl, without --expose-gc and without changing the code under test;
 // test-support/memory-log-summary.ts summarises the directory. Unset, it does nothing. Plain
 // JavaScript so that no loader is needed before it.
-import $PWD/test-support/memory-log.mjs" npm run bench -- ...
-// (summarised by test-support/memory-log-summary.ts)
-// each process (harness, embedded broker, aggregator, and the npm/tsx launchers) appends one JSON
-// line of process.memoryUsage() and its V8 heap spaces every CHAOSBENCH_MEMORY_LOG_MS (default
-// 5,000) to <dir>/<pid>.jsonl, without --expose-gc and without changing the code under test.
-// Unset, it does nothing. Plain JavaScript so that no loader is needed before it.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import v8 from 'node:v8';

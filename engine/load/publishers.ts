@@ -532,7 +532,6 @@ export class PublisherConnection {
   }
 }
 
-/** Bytes of MQTT's variable-length encoding of `n`. */
 /** Writes MQTT's remaining length at `at` (7 bits a byte, low first, the high bit on all but the last); returns the offset after it. */
 export function writeRemainingLength(buffer: Uint8Array, at: number, length: number): number {
   do {
@@ -544,6 +543,7 @@ export function writeRemainingLength(buffer: Uint8Array, at: number, length: num
   return at;
 }
 
+/** Bytes of MQTT's variable-length encoding of `n`. */
 function varintBytes(n: number): number {
   return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
 }
