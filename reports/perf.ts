@@ -1,7 +1,8 @@
 // perf.json and the tables `npm run perf` prints: capacity of the bare subscriber and of the
 // reference aggregator with each dedup store (closed model), the generator's own capacity and its
 // CPU at a fixed rate, each with CPU µs per message of every process; then each capacity variant's
-// p99 and CPU per message in the open model at a share of its own capacity; and the issue-19
+// p99 and CPU per message in the open model at a share of its own capacity; every capacity
+// variant's CPU per message, process by process, at one and the same rate; and the issue-19
 // targets, each met or not. Pure: rendered from perf.json alone (the runs' figures, engine/figures.ts).
 
 import type { RunResult } from '../engine/result.ts';
@@ -39,6 +40,22 @@ export interface PerfReport {
   finished_at: string;
   /** The second pass (--at-capacity F): absent when it was off, or in a perf.json written before it existed. */
   at_capacity?: PerfAtCapacity;
+  /** The third pass (--cost-rate): absent when it was off, found no rate, or in a perf.json written before it existed. */
+  at_rate?: PerfAtRate;
+}
+
+/**
+ * The third pass of `npm run perf`: every capacity variant in the open model at one and the same
+ * rate, --replicates rounds, interleaved: what each costs per message, process by process, for the
+ * same work (issue 19's table). `basis`: how the rate was chosen, in words.
+ */
+export interface PerfAtRate {
+  rate_per_s: number;
+  basis: string;
+  /** The variants that ran, in plan order. */
+  variants: string[];
+  runs: CompareRun[];
+  skipped: { variant: string; reason: string }[];
 }
 
 /**
@@ -198,6 +215,61 @@ export function perfAtCapacityTable(report: PerfReport): string | null {
   );
 }
 
+/** The consumer's role in a run's CPU figures: the bare subscriber, the reference aggregator or a user's target. */
+const CONSUMER_ROLES = ['bare subscriber', 'aggregator', 'target'];
+const HARNESS_ALL = 'harness, all threads';
+
+/**
+ * The rows of the one-rate table: each process (or thread) of the runs, the consumer's under one
+ * name whatever it is, and every process the run started together (the harness with all its
+ * threads, the broker, the consumer). Per run: a role → µs getter.
+ */
+function costRows(runs: readonly CompareRun[]): { name: string; of: (cpu: Record<string, number>) => number | undefined }[] {
+  const roles = [...new Set(runs.flatMap((r) => Object.keys(r.figures?.cpu_us_per_message ?? {})))];
+  const consumer = (cpu: Record<string, number>) => CONSUMER_ROLES.map((role) => cpu[role]).find((v) => v !== undefined);
+  const threads = roles.filter((r) => r === GENERATOR_MAIN_THREAD || r.startsWith('load worker')).sort((a, b) => (a === GENERATOR_MAIN_THREAD ? -1 : b === GENERATOR_MAIN_THREAD ? 1 : a.localeCompare(b, 'en', { numeric: true })));
+  const others = roles.filter((r) => !threads.includes(r) && r !== HARNESS_ALL && r !== 'broker' && !CONSUMER_ROLES.includes(r)).sort();
+  return [
+    ...threads.map((role) => ({ name: role, of: (cpu: Record<string, number>) => cpu[role] })),
+    { name: 'harness (main + load workers + V8\'s threads)', of: (cpu) => cpu[HARNESS_ALL] },
+    { name: 'broker', of: (cpu) => cpu['broker'] },
+    { name: 'subscriber or aggregator', of: consumer },
+    ...others.map((role) => ({ name: role, of: (cpu: Record<string, number>) => cpu[role] })),
+    {
+      name: '**all processes**',
+      of: (cpu) => {
+        const parts = [cpu[HARNESS_ALL], cpu['broker'], consumer(cpu)];
+        return parts.every((v) => v !== undefined) ? parts.reduce((a, b) => a! + b!, 0) : undefined;
+      },
+    },
+  ];
+}
+
+/**
+ * The third table (--cost-rate): one column per variant, one row per process, CPU µs per message
+ * median [min–max] at one and the same open-model rate; then committed ev/s and p99. Variants that
+ * did not run are named below it. Null when the pass did not run. Pure.
+ */
+export function perfCostTable(report: PerfReport): string | null {
+  const at = report.at_rate;
+  if (!at || at.variants.length === 0) return null;
+  const runsOf = (variant: string) => at.runs.filter((r) => r.variant === variant && r.figures);
+  const us = (v: number) => v.toFixed(v >= 100 ? 0 : 1);
+  const cell = (values: (number | null | undefined)[], format: (v: number) => string) => range(summarize(values), format);
+  const rows = costRows(at.runs).map(({ name, of }) => [name, ...at.variants.map((v) => cell(runsOf(v).map((r) => of(r.figures!.cpu_us_per_message ?? {})), us))]);
+  const all = (v: string) => at.runs.filter((r) => r.variant === v);
+  const valid = (v: string) => `${all(v).filter((r) => r.valid).length}/${all(v).length}`;
+  return table(
+    [`CPU µs per message at ${at.rate_per_s} ev/s`, ...at.variants.map((v) => `${all(v).every((r) => r.valid) ? '' : '⚠ '}${escapeCell(v)}`)],
+    [
+      ...rows,
+      ['committed ev/s', ...at.variants.map((v) => cell(runsOf(v).map((r) => r.figures!.committed_per_s), (x) => x.toFixed(0)))],
+      ['p99 ms (end to end)', ...at.variants.map((v) => cell(runsOf(v).map((r) => r.figures!.p99_ms), ms))],
+      ['valid runs', ...at.variants.map(valid)],
+    ],
+  );
+}
+
 /** The target lines, one each: value, bound, met / not met / not measured. Pure. */
 export function perfTargetLines(report: PerfReport): string[] {
   return perfTargets(report).map((t) => {
@@ -212,7 +284,13 @@ export function renderPerf(report: PerfReport): string {
   const m = report.machine;
   const at = report.at_capacity;
   const atTable = perfAtCapacityTable(report);
-  const invalid = [...report.runs, ...(at?.runs ?? []).map((r) => ({ ...r, variant: `${r.variant} at ${percent(at!.fraction)}` }))].filter((r) => !r.valid);
+  const one = report.at_rate;
+  const costTable = perfCostTable(report);
+  const invalid = [
+    ...report.runs,
+    ...(at?.runs ?? []).map((r) => ({ ...r, variant: `${r.variant} at ${percent(at!.fraction)}` })),
+    ...(one?.runs ?? []).map((r) => ({ ...r, variant: `${r.variant} at ${one!.rate_per_s} ev/s` })),
+  ].filter((r) => !r.valid);
   return [
     `# chaosbench perf`,
     '',
@@ -232,6 +310,15 @@ export function renderPerf(report: PerfReport): string {
           '',
           atTable,
           '',
+        ]
+      : []),
+    ...(one
+      ? [
+          `At one rate, ${one.rate_per_s} ev/s (${escapeCell(one.basis)}): every capacity variant again in the open model at the same rate, ${report.replicates} round${report.replicates === 1 ? '' : 's'}, interleaved: what each costs per message, process by process, for the same work. µs of CPU (user + system, from /proc) per message the harness put on the wire, median [min–max] of the runs; "all processes" is the harness, the broker and the subscriber or aggregator of each run, summed.`,
+          '',
+          ...(costTable ? [costTable, ''] : []),
+          ...one.skipped.map((k) => `- ${escapeCell(k.variant)}: not run at ${one.rate_per_s} ev/s: ${escapeCell(k.reason)}`),
+          ...(one.skipped.length > 0 ? [''] : []),
         ]
       : []),
     'Targets; a target not met is a finding of this machine and code, not a failure of the benchmark:',

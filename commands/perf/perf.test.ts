@@ -1,6 +1,6 @@
 // `npm run perf` for real and short (the suite's smoke test of a benchmark, no timing asserted): one
 // replicate of 2-s runs of the bare subscriber and memory dedup, as a user runs it, then each again
-// at half its capacity; both tables and perf.json hold real numbers, and the targets whose variants
+// at half its capacity, then both at one rate; the three tables and perf.json hold real numbers, and the targets whose variants
 // did not run say "not measured". Then the second pass's planning with a stand-in for the runs: the
 // rates it derives, a variant it skips and why, and --at-capacity off.
 
@@ -11,12 +11,12 @@ import type { PerfReport } from '../../reports/perf.ts';
 import { tempDir, tempDirs } from '../../test-support/temp-dirs.ts';
 import { runChaosbench } from '../../test-support/run-command.ts';
 import { fakeRun } from '../../test-support/campaign-fixtures.ts';
-import { parsePerfArgs, runPerf } from './perf.ts';
+import { autoCostRate, parsePerfArgs, runPerf } from './perf.ts';
 
 const out = tempDir('perf-run');
 
-it('runs bare and memory once each and prints capacity, the ratio to bare and CPU µs per message of every process, then p99 and CPU at half capacity', { timeout: 240_000 }, async () => {
-  const outcome = await runChaosbench('perf', ['--replicates', '1', '--duration', '2s', '--variants', 'bare,memory', '--out', out, '--quiet'], { timeout_ms: 230_000 });
+it('runs bare and memory once each and prints capacity, the ratio to bare and CPU µs per message of every process, then p99 and CPU at half capacity, then CPU of each process at one rate', { timeout: 300_000 }, async () => {
+  const outcome = await runChaosbench('perf', ['--replicates', '1', '--duration', '2s', '--variants', 'bare,memory', '--out', out, '--quiet'], { timeout_ms: 290_000 });
   expect(outcome.code, outcome.stderr).toBe(0);
   const report = JSON.parse(readFileSync(join(out, 'perf.json'), 'utf8')) as PerfReport;
   expect(report.runs.map((r) => r.variant)).toEqual(['bare', 'memory']);
@@ -62,11 +62,25 @@ it('runs bare and memory once each and prints capacity, the ratio to bare and CP
   expect(atRow('bare')).toMatch(new RegExp(`^\\| (⚠ )?bare \\| ${bareAt} \\(of \\d+\\) \\| [01]/1 \\| — \\|`));
   expect(atRow('memory')).toMatch(new RegExp(`^\\| (⚠ )?memory \\| ${memoryAt} \\(of \\d+\\) \\| [01]/1 \\| [\\d.]+ \\[[\\d.]+–[\\d.]+\\] \\|`));
   for (const name of ['bare', 'memory']) expect(atRow(name).match(us)?.length, atRow(name)).toBe(name === 'bare' ? 5 : 6);
+
+  // The third pass: both at one rate, half the lower capacity (rounded down to 100 ev/s from 200 up).
+  const one = report.at_rate!;
+  const lower = Math.min(...report.runs.map((r) => r.figures!.committed_per_s));
+  expect(one.rate_per_s).toBe(lower / 2 >= 200 ? Math.floor(lower / 2 / 100) * 100 : Math.max(1, Math.floor(lower / 2)));
+  expect(one.runs.map((r) => [r.variant, r.error, r.figures!.target_per_s])).toEqual([
+    ['bare', null, one.rate_per_s],
+    ['memory', null, one.rate_per_s],
+  ]);
+  for (const run of one.runs) for (const us of Object.values(run.figures!.cpu_us_per_message!)) expect(us).toBeGreaterThan(0);
+  const costRow = (name: string) => outcome.stdout.split('\n').find((line) => line.startsWith(`| ${name} |`))!;
+  expect(outcome.stdout).toMatch(new RegExp(`^\\| CPU µs per message at ${one.rate_per_s} ev/s \\| (⚠ )?bare \\| (⚠ )?memory \\|$`, 'm'));
+  for (const name of ['harness main thread', 'load worker 1', 'broker', 'subscriber or aggregator', '**all processes**']) expect(costRow(name), name).toMatch(/^\| .+? \| [\d.]+ \[[\d.]+–[\d.]+\] \| [\d.]+ \[[\d.]+–[\d.]+\] \|$/);
 });
 
 it('exits 2 naming the flag for a bad replicate count or an unknown variant, running nothing', async () => {
-  const outcome = await runChaosbench('perf', ['--replicates', '0', '--variants', 'bare,nope', '--at-capacity', '1.5']);
+  const outcome = await runChaosbench('perf', ['--replicates', '0', '--variants', 'bare,nope', '--at-capacity', '1.5', '--cost-rate', '1e999']);
   expect(outcome.code).toBe(2);
+  expect(outcome.stderr).toContain("--cost-rate must be auto, off or a whole number of ev/s from 1 to 1,000,000, got '1e999'");
   expect(outcome.stderr).toContain("--at-capacity must be a fraction in (0, 1] like 0.5, or off, got '1.5'");
   expect(outcome.stderr).toContain("--replicates must be an integer >= 1, got '0'");
   expect(outcome.stderr).toContain("--variants: unknown variant 'nope'");
@@ -86,7 +100,7 @@ describe('the pass at a share of capacity, with a stand-in for the runs', () => 
 
   it("runs each variant with a valid capacity run at the share of its median capacity, and skips the others saying why", async () => {
     const dir = dirs();
-    const plan = await parsePerfArgs(['--replicates', '2', '--variants', 'bare,memory,redis', '--at-capacity', '0.25', '--out', dir]);
+    const plan = await parsePerfArgs(['--replicates', '2', '--variants', 'bare,memory,redis', '--at-capacity', '0.25', '--cost-rate', 'off', '--out', dir]);
     const { run, calls } = fakeRun({ ...capacity, 'bare-at25-r1': { committed: 2_550 }, 'memory-at25-r1': { committed: 2_050 }, 'bare-at25-r2': { committed: 2_550 }, 'memory-at25-r2': { committed: 2_000, valid: false } });
     const lines: string[] = [];
     const { report, exit } = await runPerf(plan, { run, log: (line) => lines.push(line) });
@@ -123,11 +137,98 @@ describe('the pass at a share of capacity, with a stand-in for the runs', () => 
 
   it('--at-capacity off runs the capacity pass only', async () => {
     const dir = dirs();
-    const plan = await parsePerfArgs(['--replicates', '2', '--variants', 'bare,memory,redis', '--at-capacity', 'off', '--out', dir]);
+    const plan = await parsePerfArgs(['--replicates', '2', '--variants', 'bare,memory,redis', '--at-capacity', 'off', '--cost-rate', 'off', '--out', dir]);
     const { run, calls } = fakeRun(capacity);
     const { report } = await runPerf(plan, { run });
     expect(calls).toHaveLength(6);
     expect(report.at_capacity).toBeUndefined();
     expect(readFileSync(join(dir, 'perf.md'), 'utf8')).not.toContain('of capacity');
+  });
+});
+
+describe('the pass at one rate (--cost-rate), with a stand-in for the runs', () => {
+  const dirs = tempDirs('perf-cost');
+  const capacity = {
+    'bare-r1': { committed: 10_000 },
+    'memory-r1': { committed: 8_000 },
+    'redis-r1': { committed: 6_000, valid: false },
+    'bare-r2': { committed: 10_400 },
+    'memory-r2': { committed: 8_400 },
+    'redis-r2': { committed: 0, throws: 'Redis unreachable' },
+  };
+
+  it('auto: every variant with a valid capacity run at half the lowest median capacity, rounded down to 100 ev/s, one column per variant and one row per process', async () => {
+    const dir = dirs();
+    const plan = await parsePerfArgs(['--replicates', '2', '--variants', 'bare,memory,redis', '--at-capacity', 'off', '--out', dir]);
+    expect(plan.cost_rate).toEqual({ kind: 'auto' });
+    const { run, calls } = fakeRun({ ...capacity, 'bare-cost4100-r1': { committed: 4_100 }, 'memory-cost4100-r1': { committed: 4_090 }, 'bare-cost4100-r2': { committed: 4_100 }, 'memory-cost4100-r2': { committed: 4_000, valid: false } });
+    const lines: string[] = [];
+    const { report, exit } = await runPerf(plan, { run, log: (line) => lines.push(line) });
+    expect(exit).toBe(3); // a capacity run could not complete
+    expect(calls.slice(6).map((c) => [c.out_dir.split('/').at(-1), c.scenario.load.model, c.scenario.phases.map((p) => p.rate)])).toEqual([
+      ['bare-cost4100-r1', 'open', [4_100, 4_100]],
+      ['memory-cost4100-r1', 'open', [4_100, 4_100]],
+      ['bare-cost4100-r2', 'open', [4_100, 4_100]],
+      ['memory-cost4100-r2', 'open', [4_100, 4_100]],
+    ]);
+    expect(report.at_capacity).toBeUndefined();
+    expect(report.at_rate).toMatchObject({
+      rate_per_s: 4_100,
+      basis: '50% of the lowest capacity (memory, 8,200 ev/s), rounded down',
+      variants: ['bare', 'memory'],
+      skipped: [{ variant: 'redis', reason: 'no valid run in the capacity pass (1 invalid, 1 could not complete)' }],
+    });
+    expect(report.at_rate!.runs.map((r) => [r.order, r.variant])).toEqual([
+      [7, 'bare'],
+      [8, 'memory'],
+      [9, 'bare'],
+      [10, 'memory'],
+    ]);
+    expect(lines).toContain('redis: not run at 4100 ev/s: no valid run in the capacity pass (1 invalid, 1 could not complete)');
+    const md = readFileSync(join(dir, 'perf.md'), 'utf8');
+    // The fixture's run: harness main thread 55.159, load worker 1 197.767, harness 320.194, broker 150.679, aggregator 125.118 µs.
+    expect(md).toContain('| CPU µs per message at 4100 ev/s | bare | ⚠ memory |');
+    expect(md).toContain('| load worker 1 | 198 [198–198] | 198 [198–198] |');
+    expect(md).toContain('| broker | 151 [151–151] | 151 [151–151] |');
+    expect(md).toContain('| subscriber or aggregator | 125 [125–125] | 125 [125–125] |');
+    expect(md).toContain('| **all processes** | 596 [596–596] | 596 [596–596] |');
+    expect(md).toContain('| committed ev/s | 4100 [4100–4100] | 4045 [4000–4090] |');
+    expect(md).toContain('| valid runs | 2/2 | 1/2 |');
+    expect(md).toContain('- redis: not run at 4100 ev/s: no valid run in the capacity pass (1 invalid, 1 could not complete)');
+    expect(md).toContain("memory at 4100 ev/s r2: the generator fell behind its schedule");
+  });
+
+  it('a given rate runs after the pass at a share of capacity, numbered on; off runs no third pass', async () => {
+    const dir = dirs();
+    const plan = await parsePerfArgs(['--replicates', '1', '--variants', 'bare,memory', '--at-capacity', '0.5', '--cost-rate', '3000', '--out', dir]);
+    const { run, calls } = fakeRun({ 'bare-r1': { committed: 10_000 }, 'memory-r1': { committed: 8_000 }, 'bare-at50-r1': { committed: 5_000 }, 'memory-at50-r1': { committed: 4_000 }, 'bare-cost3000-r1': { committed: 3_000 }, 'memory-cost3000-r1': { committed: 3_000 } });
+    const { report, exit } = await runPerf(plan, { run });
+    expect(exit).toBe(0);
+    expect(calls.map((c) => c.out_dir.split('/').at(-1))).toEqual(['bare-r1', 'memory-r1', 'bare-at50-r1', 'memory-at50-r1', 'bare-cost3000-r1', 'memory-cost3000-r1']);
+    expect(report.at_rate).toMatchObject({ rate_per_s: 3_000, basis: '--cost-rate 3000', variants: ['bare', 'memory'], skipped: [] });
+    expect(report.at_rate!.runs.map((r) => r.order)).toEqual([5, 6]);
+
+    const offDir = dirs();
+    const off = await runPerf(await parsePerfArgs(['--replicates', '1', '--variants', 'bare,memory', '--at-capacity', 'off', '--cost-rate', 'off', '--out', offDir]), { run: fakeRun({ 'bare-r1': { committed: 10_000 }, 'memory-r1': { committed: 8_000 } }).run });
+    expect(off.report.at_rate).toBeUndefined();
+    expect(readFileSync(join(offDir, 'perf.md'), 'utf8')).not.toContain('At one rate');
+  });
+
+  it('auto with no valid capacity run says so and runs nothing more', async () => {
+    const dir = dirs();
+    const plan = await parsePerfArgs(['--replicates', '1', '--variants', 'bare,memory', '--at-capacity', 'off', '--out', dir]);
+    const { run, calls } = fakeRun({ 'bare-r1': { committed: 0, throws: 'broker down' }, 'memory-r1': { committed: 10, valid: false } });
+    const lines: string[] = [];
+    const { report } = await runPerf(plan, { run, log: (line) => lines.push(line) });
+    expect(calls).toHaveLength(2);
+    expect(report.at_rate).toBeUndefined();
+    expect(lines).toContain('pass 3 not run: --cost-rate auto needs a capacity, and no capacity variant has a valid run with one');
+  });
+
+  it('autoCostRate: half the lowest capacity, to 100 ev/s from 200 up, whole ev/s below, never 0', () => {
+    expect(autoCostRate([])).toBeNull();
+    expect(autoCostRate([{ variant: 'bare', capacity_per_s: 31_348 }, { variant: 'postgres', capacity_per_s: 7_999.5 }])?.rate_per_s).toBe(3_900);
+    expect(autoCostRate([{ variant: 'memory', capacity_per_s: 399 }])?.rate_per_s).toBe(199);
+    expect(autoCostRate([{ variant: 'memory', capacity_per_s: 1.5 }])?.rate_per_s).toBe(1);
   });
 });

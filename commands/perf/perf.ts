@@ -3,10 +3,12 @@
 // capacity (closed model, dup-storm's copies, embedded broker), the generator's own capacity (closed
 // model against a private Mosquitto and the bare subscriber: a cheap broker and subscriber) and the
 // generator at a fixed open-model rate; then (--at-capacity, default 0.5) a second interleaved pass
-// of every capacity variant in the open model at that share of its own median capacity; then prints
+// of every capacity variant in the open model at that share of its own median capacity; then
+// (--cost-rate, default auto) a third of every capacity variant at one and the same rate; then prints
 // the capacity table (capacity, ratio to the bare subscriber, CPU µs per message of every process),
-// the table at that share of capacity (rate, p99, CPU µs per message at a fixed rate) and the
-// targets of issue 19, each met or not.
+// the table at that share of capacity (rate, p99, CPU µs per message at a fixed rate), the table at
+// one rate (CPU µs per message, process by process, for the same work) and the targets of issue 19,
+// each met or not.
 // The runs are the campaign runner's (commands/campaign/campaign.ts); the table is reports/perf.ts's.
 // Exit codes: 0 it ran (targets not met are a finding) · 2 bad flags · 3 some run could not complete · 130/143 interrupted.
 
@@ -18,7 +20,7 @@ import { resolveRun, type FieldChange, type ResolvedRun, type RunRequest } from 
 import { makeRunId, type AggregatorKind } from '../../engine/run.ts';
 import { startMosquitto, type MosquittoBroker } from '../../engine/broker/mosquitto.ts';
 import { redactDeep } from '../../aggregator/redact.ts';
-import { PERF_SCHEMA, percent, renderPerf, type PerfAtCapacity, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
+import { PERF_SCHEMA, percent, renderPerf, type PerfAtCapacity, type PerfAtRate, type PerfReport, type PerfVariant } from '../../reports/perf.ts';
 import type { CompareRun } from '../../reports/compare.ts';
 import { strictParser } from '../bench/bench.ts';
 import { CampaignInterrupted, commandLine, runCampaignCommand, runCampaign, type CampaignArm, type CampaignDeps, type CampaignRun } from '../campaign/campaign.ts';
@@ -31,6 +33,13 @@ export const DEFAULT_PERF_DURATION = '10s';
 export const DEFAULT_PERF_CONCURRENCY = 1000;
 /** The share of its own capacity each capacity variant runs at in the second pass (issue 19: p99 at 50% of capacity). */
 export const DEFAULT_PERF_AT_CAPACITY = 0.5;
+/**
+ * The third pass's rate: 'auto' is COST_RATE_AUTO_SHARE of the lowest median capacity of the capacity
+ * pass (every variant then runs below its own), or a rate in ev/s, or off.
+ */
+export const DEFAULT_PERF_COST_RATE = 'auto';
+export const COST_RATE_AUTO_SHARE = 0.5;
+const COST_RATE_MAX = 1_000_000;
 /** The rate the generator's CPU per message is judged at (issue 19: ≤ 10 µs at 10,000 ev/s). */
 export const GENERATOR_RATE = 10_000;
 const SCENARIO = 'dup-storm';
@@ -65,6 +74,8 @@ interface PerfPlan {
   variants: { variant: PerfVariant; broker: 'embedded' | 'mosquitto'; request: RunRequest; run: ResolvedRun }[];
   /** The second pass's share of capacity; null: --at-capacity off. */
   at_capacity: number | null;
+  /** The third pass's rate (--cost-rate): derived from the capacities, given, or off (null). */
+  cost_rate: CostRate | null;
   out_dir: string;
   quiet: boolean;
 }
@@ -85,9 +96,11 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
           `${GENERATOR_RATE} ev/s (open model).\n` +
           'Then a second pass, interleaved too: each capacity variant in the open model at --at-capacity (0.5) of its own\n' +
           'median capacity, for its p99 there and its CPU per message at a fixed rate.\n' +
+          'Then a third (--cost-rate, default auto: half the lowest capacity of the first pass): every capacity variant\n' +
+          'at one and the same open-model rate, for what each costs per message, process by process, at the same work.\n' +
           'Needs Redis, PostgreSQL and the mosquitto binary, like the tests. Writes perf.md, perf.json and every\n' +
           "run's directory into --out.\n\n" +
-          'Usage: $0 [--replicates 3] [--duration 10s] [--at-capacity 0.5|off] [--out DIR]\n\n' +
+          'Usage: $0 [--replicates 3] [--duration 10s] [--at-capacity 0.5|off] [--cost-rate auto|N|off] [--out DIR]\n\n' +
           'Exit codes: 0 it ran (a target not met is a finding, not a failure: read the target lines) · 2 bad flags ·\n' +
           '3 some run could not complete (e.g. Redis or PostgreSQL unreachable, mosquitto missing) · 130/143 interrupted by SIGINT/SIGTERM (the run under way stops and cleans up; no perf file is written)',
       )
@@ -97,6 +110,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
         concurrency: { type: 'number', default: DEFAULT_PERF_CONCURRENCY, describe: 'events in flight in the closed-model runs' },
         variants: { type: 'string', default: VARIANT_NAMES.join(','), describe: 'which variants to run, comma-separated (a target whose variants are not run is "not measured")' },
         'at-capacity': { type: 'string', default: String(DEFAULT_PERF_AT_CAPACITY), describe: "second pass: each capacity variant again, open model, at this share of its own median capacity (a fraction in (0, 1]), for p99 and CPU per message there; off: no second pass" },
+        'cost-rate': { type: 'string', default: DEFAULT_PERF_COST_RATE, describe: `third pass: every capacity variant again, open model, at this one rate (ev/s) for CPU per message of each process at the same work; auto: ${COST_RATE_AUTO_SHARE} × the lowest median capacity of the first pass, rounded down to 100 ev/s; off: no third pass` },
         out: { type: 'string', describe: 'directory for perf.md, perf.json and the runs (default reports/out/<time>-perf)' },
         quiet: { type: 'boolean', default: false, describe: 'no progress lines on stderr' },
       }),
@@ -121,6 +135,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     problems.push(error.message);
   }
   const atCapacity = parseAtCapacity(args['at-capacity'], problems);
+  const costRate = parseCostRate(args['cost-rate'], problems);
   for (const name of names.filter((n) => !VARIANT_NAMES.includes(n))) problems.push(`--variants: unknown variant '${name}' (one of ${VARIANT_NAMES.join(', ')})`);
   if (problems.length > 0) throw new UsageError(problems.join('\nerror: '));
 
@@ -147,6 +162,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     concurrency: args.concurrency,
     variants,
     at_capacity: atCapacity,
+    cost_rate: costRate,
     out_dir: resolve(args.out ?? join('reports', 'out', makeRunId('perf'))),
     quiet: args.quiet,
   };
@@ -161,6 +177,34 @@ function parseAtCapacity(text: string, problems: string[]): number | null {
     return null;
   }
   return fraction;
+}
+
+/** The third pass's rate: derived from the capacity pass (auto) or given in ev/s. */
+export type CostRate = { kind: 'auto' } | { kind: 'given'; rate_per_s: number };
+
+/** --cost-rate: auto, a whole number of ev/s in [1, 1,000,000], or off (null); a bad value is added to problems. */
+function parseCostRate(text: string, problems: string[]): CostRate | null {
+  const word = text.trim().toLowerCase();
+  if (word === 'off') return null;
+  if (word === 'auto') return { kind: 'auto' };
+  const rate = Number(word);
+  if (word === '' || !Number.isInteger(rate) || rate < 1 || rate > COST_RATE_MAX) {
+    problems.push(`--cost-rate must be auto, off or a whole number of ev/s from 1 to ${COST_RATE_MAX.toLocaleString('en-US')}, got '${text}'`);
+    return null;
+  }
+  return { kind: 'given', rate_per_s: rate };
+}
+
+/**
+ * The auto rate: COST_RATE_AUTO_SHARE of the lowest median capacity, rounded down to 100 ev/s (to
+ * whole ev/s below 200), never under 1; and how it was found, in words. Pure.
+ */
+export function autoCostRate(capacities: readonly { variant: string; capacity_per_s: number }[]): { rate_per_s: number; basis: string } | null {
+  if (capacities.length === 0) return null;
+  const lowest = capacities.reduce((a, b) => (b.capacity_per_s < a.capacity_per_s ? b : a));
+  const half = COST_RATE_AUTO_SHARE * lowest.capacity_per_s;
+  const rate = Math.max(1, half >= 200 ? Math.floor(half / 100) * 100 : Math.floor(half));
+  return { rate_per_s: rate, basis: `${percent(COST_RATE_AUTO_SHARE)} of the lowest capacity (${lowest.variant}, ${Math.round(lowest.capacity_per_s).toLocaleString('en-US')} ev/s), rounded down` };
 }
 
 /** A variant's request: dup-storm in the closed model with its aggregator, store and broker. */
@@ -186,47 +230,86 @@ function perfRun(run: CampaignRun<PerfArm>): CompareRun {
 
 type PerfDeps = Pick<CampaignDeps<PerfArm>, 'run' | 'progress' | 'signal'> & { log?: (line: string) => void; now?: () => Date };
 
+/** A capacity variant staged for an open-model pass at `rate` ev/s. */
+type StagedArm = PerfArm & { rate: number };
+
 /**
- * The second pass: each capacity variant of the plan in the open model at `fraction` of its median
- * committed ev/s in the capacity pass (`runs`), --replicates rounds, interleaved, numbered on from
- * the capacity pass's `done` runs. A variant with no valid capacity run (or whose rate cannot be
- * resolved) is skipped with a line saying why.
+ * Stages each capacity variant of the plan at the rate `rateOf` gives it, for an open-model pass; a
+ * variant with no valid capacity run in `runs` (or whose rate cannot be resolved) is skipped, with
+ * a line saying why (`where`: "at 50% of capacity").
  */
-async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[], done: number, log: (line: string) => void, deps: PerfDeps) {
-  const pct = percent(fraction);
-  const capacityVariants = plan.variants.filter((v) => v.variant.kind === 'capacity');
-  const rates = capacityRates({ variants: capacityVariants.map(({ variant }) => ({ name: variant.name, value: variant.name, aggregator: variant.aggregator })), runs }, fraction, () => true);
-  const staged: (PerfArm & { rate: number })[] = [];
+function stageOpenPass(plan: PerfPlan, runs: CompareRun[], where: string, dirSuffix: string, rateOf: (variant: string) => number | undefined, label: (variant: string, rate: number) => string, log: (line: string) => void) {
+  const staged: StagedArm[] = [];
   const skipped: PerfAtCapacity['skipped'] = [];
-  for (const { variant, request, run } of capacityVariants) {
+  for (const { variant, request, run } of plan.variants.filter((v) => v.variant.kind === 'capacity')) {
     const own = runs.filter((r) => r.variant === variant.name);
-    const rate = rates.find((r) => r.variant === variant.name);
+    const rate = rateOf(variant.name);
     let reason: string | undefined;
     if (!own.some((r) => r.valid)) {
       const errored = own.filter((r) => r.error !== null).length;
       reason = `no valid run in the capacity pass (${own.length - errored} invalid, ${errored} could not complete)`;
-    } else if (!rate) {
+    } else if (rate === undefined) {
       reason = 'no capacity measured (it committed nothing)';
     } else {
-      const resolved = resolveRun(atRate(request, rate.rate_per_s, warmupPhases(run.scenario)));
-      if (resolved.ok) staged.push({ label: `${variant.name} at ${pct} (${rate.rate_per_s} ev/s)`, dir: `${variant.name}-at${Math.round(fraction * 100)}`, variant, run: resolved.run, rate: rate.rate_per_s });
-      else reason = `${rate.rate_per_s} ev/s cannot run: ${resolved.problems.join('; ')}`;
+      const resolved = resolveRun(atRate(request, rate, warmupPhases(run.scenario)));
+      if (resolved.ok) staged.push({ label: label(variant.name, rate), dir: `${variant.name}-${dirSuffix}`, variant, run: resolved.run, rate });
+      else reason = `${rate} ev/s cannot run: ${resolved.problems.join('; ')}`;
     }
     if (reason !== undefined) {
       skipped.push({ variant: variant.name, reason });
-      log(`${variant.name}: not run at ${pct} of capacity: ${reason}`);
+      log(`${variant.name}: not run ${where}: ${reason}`);
     }
   }
+  return { staged, skipped };
+}
+
+/** Runs the staged arms, --replicates rounds, interleaved, numbered on from the `done` runs before. */
+async function runOpenPass(plan: PerfPlan, staged: StagedArm[], done: number, heading: string, log: (line: string) => void, deps: PerfDeps) {
   const count = staged.length * plan.replicates;
   const total = done + count;
-  if (count > 0) log(`pass 2, at ${pct} of each variant's capacity (open model): ${staged.map((s) => `${s.variant.name} ${s.rate} ev/s`).join(', ')} × ${plan.replicates} = ${count} runs, interleaved`);
+  if (count > 0) log(`${heading}: ${staged.map((s) => `${s.variant.name} ${s.rate} ev/s`).join(', ')} × ${plan.replicates} = ${count} runs, interleaved`);
   const outcome = await runCampaign(
     { arms: staged, replicates: plan.replicates, out_dir: plan.out_dir, numbering: { first: done + 1, total } },
     { run: deps.run, progress: deps.progress, warn: log, live: false, done: (run) => log(runLine({ ...perfRun(run), variant: run.arm.label }, total, plan.replicates)), ...(deps.signal ? { signal: deps.signal } : {}) },
   );
   if (outcome.interrupted !== undefined) throw new CampaignInterrupted(outcome.interrupted, done + outcome.runs.length, total, 'perf.md', plan.out_dir);
-  const at: PerfAtCapacity = { fraction, rates: rates.filter((r) => staged.some((s) => s.variant.name === r.variant)), runs: outcome.runs.map(perfRun), skipped };
-  return { at, machine: outcome.machine, git_sha: outcome.git_sha };
+  return { runs: outcome.runs.map(perfRun), machine: outcome.machine, git_sha: outcome.git_sha };
+}
+
+/**
+ * The second pass: each capacity variant of the plan in the open model at `fraction` of its median
+ * committed ev/s in the capacity pass (`runs`), numbered on from the capacity pass's `done` runs.
+ */
+async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[], done: number, log: (line: string) => void, deps: PerfDeps) {
+  const pct = percent(fraction);
+  const capacityVariants = plan.variants.filter((v) => v.variant.kind === 'capacity');
+  const rates = capacityRates({ variants: capacityVariants.map(({ variant }) => ({ name: variant.name, value: variant.name, aggregator: variant.aggregator })), runs }, fraction, () => true);
+  const rateOf = (name: string) => rates.find((r) => r.variant === name)?.rate_per_s;
+  const { staged, skipped } = stageOpenPass(plan, runs, `at ${pct} of capacity`, `at${Math.round(fraction * 100)}`, rateOf, (name, rate) => `${name} at ${pct} (${rate} ev/s)`, log);
+  const pass = await runOpenPass(plan, staged, done, `pass 2, at ${pct} of each variant's capacity (open model)`, log, deps);
+  const at: PerfAtCapacity = { fraction, rates: rates.filter((r) => staged.some((s) => s.variant.name === r.variant)), runs: pass.runs, skipped };
+  return { at, machine: pass.machine, git_sha: pass.git_sha };
+}
+
+/**
+ * The third pass: every capacity variant of the plan in the open model at one rate, given or (auto)
+ * derived from the capacity pass's medians (the variants with a valid run), numbered on from `done`.
+ * Null when auto finds no capacity to derive it from (said in a line).
+ */
+async function runAtOneRate(plan: PerfPlan, cost: CostRate, runs: CompareRun[], done: number, log: (line: string) => void, deps: PerfDeps) {
+  const capacityVariants = plan.variants.filter((v) => v.variant.kind === 'capacity');
+  const withValid = capacityVariants.filter(({ variant }) => runs.some((r) => r.variant === variant.name && r.valid));
+  const capacities = capacityRates({ variants: withValid.map(({ variant }) => ({ name: variant.name, value: variant.name, aggregator: variant.aggregator })), runs }, 1, () => true);
+  const chosen = cost.kind === 'given' ? { rate_per_s: cost.rate_per_s, basis: `--cost-rate ${cost.rate_per_s}` } : autoCostRate(capacities);
+  if (chosen === null) {
+    log('pass 3 not run: --cost-rate auto needs a capacity, and no capacity variant has a valid run with one');
+    return undefined;
+  }
+  const rate = chosen.rate_per_s;
+  const { staged, skipped } = stageOpenPass(plan, runs, `at ${rate} ev/s`, `cost${rate}`, () => rate, (name) => `${name} at ${rate} ev/s`, log);
+  const pass = await runOpenPass(plan, staged, done, `pass 3, every capacity variant at ${rate} ev/s (${chosen.basis}; open model)`, log, deps);
+  const at: PerfAtRate = { rate_per_s: rate, basis: chosen.basis, variants: staged.map((s) => s.variant.name), runs: pass.runs, skipped };
+  return { at, machine: pass.machine, git_sha: pass.git_sha };
 }
 
 /** Runs the plan (a private Mosquitto for the generator variants), writes perf.json and perf.md, returns the report and the exit code. */
@@ -248,7 +331,8 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
     const second = plan.at_capacity !== null && plan.variants.some((v) => v.variant.kind === 'capacity');
     log(
       `chaosbench perf: pass 1, capacity: ${plan.variants.map((v) => v.variant.name).join(', ')} × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.duration_s} s each · out ${plan.out_dir}` +
-        (second ? ` · then pass 2: each capacity variant at ${percent(plan.at_capacity!)} of its capacity, ${plan.replicates} rounds` : ''),
+        (second ? ` · then pass 2: each capacity variant at ${percent(plan.at_capacity!)} of its capacity, ${plan.replicates} rounds` : '') +
+        (plan.cost_rate !== null && plan.variants.some((v) => v.variant.kind === 'capacity') ? ` · then pass 3: every capacity variant at ${plan.cost_rate.kind === 'given' ? `${plan.cost_rate.rate_per_s} ev/s` : `one rate (${percent(COST_RATE_AUTO_SHARE)} of the lowest capacity)`}, ${plan.replicates} rounds` : ''),
     );
     const outcome = await runCampaign(
       {
@@ -269,6 +353,8 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
     if (outcome.interrupted !== undefined) throw new CampaignInterrupted(outcome.interrupted, outcome.runs.length, total, 'perf.md', plan.out_dir);
     const runs = outcome.runs.map(perfRun);
     const pass2 = second ? await runAtCapacity(plan, plan.at_capacity!, runs, total, log, deps) : undefined;
+    const third = plan.cost_rate !== null && plan.variants.some((v) => v.variant.kind === 'capacity');
+    const pass3 = third ? await runAtOneRate(plan, plan.cost_rate!, runs, total + (pass2?.at.runs.length ?? 0), log, deps) : undefined;
     const report: PerfReport = {
       schema: PERF_SCHEMA,
       command: plan.command,
@@ -278,15 +364,16 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
       generator_rate: GENERATOR_RATE,
       variants: plan.variants.map((v) => v.variant),
       runs,
-      machine: outcome.machine ?? pass2?.machine ?? null,
-      git_sha: outcome.git_sha ?? pass2?.git_sha ?? 'unknown',
+      machine: outcome.machine ?? pass2?.machine ?? pass3?.machine ?? null,
+      git_sha: outcome.git_sha ?? pass2?.git_sha ?? pass3?.git_sha ?? 'unknown',
       started_at: started.toISOString(),
       finished_at: now().toISOString(),
       ...(pass2 ? { at_capacity: pass2.at } : {}),
+      ...(pass3 ? { at_rate: pass3.at } : {}),
     };
     writeFileWhole(join(plan.out_dir, 'perf.json'), `${JSON.stringify(redactDeep(report), null, 2)}\n`);
     writeFileWhole(join(plan.out_dir, 'perf.md'), renderPerf(report));
-    return { report, exit: [...runs, ...(pass2?.at.runs ?? [])].every((r) => r.error === null) ? EXIT.ok : EXIT.invalid_run };
+    return { report, exit: [...runs, ...(pass2?.at.runs ?? []), ...(pass3?.at.runs ?? [])].every((r) => r.error === null) ? EXIT.ok : EXIT.invalid_run };
   } finally {
     await mosquitto?.stop().catch(() => {});
     forgetMosquitto();
