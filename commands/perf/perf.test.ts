@@ -87,16 +87,18 @@ it('exits 2 naming the flag for a bad replicate count or an unknown variant, run
   expect(outcome.stderr).not.toMatch(/\n\s+at /);
 });
 
+/** Two capacity rounds for the stand-in: bare and memory valid, redis invalid once and unreachable once. */
+const capacity = {
+  'bare-r1': { committed: 10_000 },
+  'memory-r1': { committed: 8_000 },
+  'redis-r1': { committed: 6_000, valid: false },
+  'bare-r2': { committed: 10_400 },
+  'memory-r2': { committed: 8_400 },
+  'redis-r2': { committed: 0, throws: 'Redis unreachable' },
+};
+
 describe('the pass at a share of capacity, with a stand-in for the runs', () => {
   const dirs = tempDirs('perf-plan');
-  const capacity = {
-    'bare-r1': { committed: 10_000 },
-    'memory-r1': { committed: 8_000 },
-    'redis-r1': { committed: 6_000, valid: false },
-    'bare-r2': { committed: 10_400 },
-    'memory-r2': { committed: 8_400 },
-    'redis-r2': { committed: 0, throws: 'Redis unreachable' },
-  };
 
   it("runs each variant with a valid capacity run at the share of its median capacity, and skips the others saying why", async () => {
     const dir = dirs();
@@ -148,14 +150,6 @@ describe('the pass at a share of capacity, with a stand-in for the runs', () => 
 
 describe('the pass at one rate (--cost-rate), with a stand-in for the runs', () => {
   const dirs = tempDirs('perf-cost');
-  const capacity = {
-    'bare-r1': { committed: 10_000 },
-    'memory-r1': { committed: 8_000 },
-    'redis-r1': { committed: 6_000, valid: false },
-    'bare-r2': { committed: 10_400 },
-    'memory-r2': { committed: 8_400 },
-    'redis-r2': { committed: 0, throws: 'Redis unreachable' },
-  };
 
   it('auto: every variant with a valid capacity run at half the lowest median capacity, rounded down to 100 ev/s, one column per variant and one row per process', async () => {
     const dir = dirs();
