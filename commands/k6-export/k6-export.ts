@@ -33,7 +33,8 @@ export function exportedLoadOptions() {
  */
 export function resolveExportedScenario(args: { scenario?: string; set?: string[] } & Record<string, unknown>): Scenario {
   const set = parseSetFlags(args.set ?? []);
-  const resolved = resolveRun({ scenario: args.scenario, flags: givenScenarioFlags(args, LOAD_FLAGS), changes: set.changes, broker: 'embedded', aggregator: 'reference' });
+  // No environment: a script starts no broker and no store, so their servers' URLs (REDIS_URL) are not its concern.
+  const resolved = resolveRun({ scenario: args.scenario, flags: givenScenarioFlags(args, LOAD_FLAGS), changes: set.changes, broker: 'embedded', aggregator: 'reference', env: {} });
   const problems = [...set.problems, ...(resolved.ok ? [] : resolved.problems)];
   if (resolved.ok) {
     const closed = closedModelProblem(resolved.run.scenario);
