@@ -113,4 +113,11 @@ describe('resolveRun', () => {
     expect(withRedisUrl('redis://127.0.0.1:6379/abc', { flags: { dedup: 'redis://127.0.0.1:6379/5' } }).ok).toBe(true);
     expect(withRedisUrl('redis://127.0.0.1:6379/abc', { ...broker, broker: 'mqtt://127.0.0.1:1883', changes: [{ path: 'phases', value: [{ name: 'steady', duration_s: 1, rate: 10, faults: [] }] }] }).ok).toBe(true);
   });
+
+  it('broker.max_publish_bytes is a setting of the embedded broker: refused with an external one, naming the field', () => {
+    const limited = { changes: [{ path: 'broker', value: { max_publish_bytes: 1_048_576 } }] };
+    expect(resolveRun(request(limited)).ok).toBe(true);
+    const external = resolveRun(request({ ...limited, broker: 'mqtt://127.0.0.1:1883' }));
+    expect(external.ok ? [] : external.problems).toEqual(["broker.max_publish_bytes: a setting of the embedded broker (mqtt://127.0.0.1:1883 has its own configuration, e.g. Mosquitto's max_packet_size)"]);
+  });
 });

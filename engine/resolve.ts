@@ -173,6 +173,7 @@ export function resolveRun(request: RunRequest): Resolution {
   }
   if (request.changes.length > 0) overrides.set = request.changes.map(({ path, value }) => `${path}=${JSON.stringify(value)}`);
   if (brokerSpec?.kind === 'external') {
+    if (scenario.broker?.max_publish_bytes !== undefined) problems.push(`broker.max_publish_bytes: a setting of the embedded broker (${brokerSpec.url} has its own configuration, e.g. Mosquitto's max_packet_size)`);
     scenario.phases.forEach((phase, i) =>
       phase.faults.forEach((fault, j) => {
         if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${brokerSpec.url})`);
