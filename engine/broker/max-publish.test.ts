@@ -65,13 +65,13 @@ it('through bench: a scenario with broker.max_publish_bytes gets a longer PUBLIS
     timeout_ms: 120_000,
     onSpawn: (pid) => (harness = pid),
   });
-  let finished = false;
-  void run.finally(() => (finished = true));
+  let finished: { stderr: string } | undefined;
+  void run.then((outcome) => (finished = outcome));
   // The run's broker: the harness's child running embedded-process.ts, on the port it listens on.
   let broker: { pid: number; port: number } | undefined;
   await until(
     () => {
-      if (finished) throw new Error('the bench ended before its broker was found');
+      if (finished) throw new Error(`the bench ended before its broker was found:\n${finished.stderr.slice(-2_000)}`);
       const child = harness === undefined ? undefined : childProcesses(harness).find((c) => CHILD_ROLES.broker(c.command));
       const port = child === undefined ? undefined : listeningPorts(child.pid)[0];
       if (child && port !== undefined) broker = { pid: child.pid, port };
