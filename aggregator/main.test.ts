@@ -94,6 +94,21 @@ describe('the standalone command', () => {
     expect(refusal).not.toContain('hunter2');
   });
 
+  it("refuses REDIS_URL with a database index that is not a number for a bare --dedup redis, naming the variable and the path (ioredis read /1e999 as database 1)", async () => {
+    const saved = process.env.REDIS_URL;
+    process.env.REDIS_URL = 'redis://:hunter2@127.0.0.1:6379/1e999';
+    try {
+      const refusal = await parseAggregatorArgs(['--broker', 'none', '--http-port', '0', '--dedup', 'redis', '--sink', 'sqlite:/tmp/never-opened.db']).then(
+        () => 'accepted',
+        (error: Error) => `${error.name}: ${error.message}`,
+      );
+      expect(refusal).toBe("UsageError: REDIS_URL (read for --dedup redis): the path of a Redis URL is its database index, a number like /5, got '/1e999'");
+    } finally {
+      if (saved === undefined) delete process.env.REDIS_URL;
+      else process.env.REDIS_URL = saved;
+    }
+  });
+
   it('takes a sink and dedup password from DATABASE_URL and does not print it in its start line', async () => {
     const secret = `pw-${process.pid}-not-for-logs`;
     const schema = `agg_main_test_${process.pid}`;

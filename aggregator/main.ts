@@ -17,6 +17,7 @@ import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG, HTTP_TOKEN_ENV, NO_BR
 import { passwordInFlag, redactPassword, redactPasswords } from './redact.ts';
 import { BROKER_ENV, mqttVersionName, resolveBrokerAccess } from './consumer/access.ts';
 import { EXIT, UsageError } from '../cli/exit.ts';
+import { redisDatabaseProblem } from './dedup/redis.ts';
 
 /** The command line as a configuration, checked; a UsageError names every bad flag. */
 export async function parseAggregatorArgs(argv: string[]): Promise<AggregatorConfig> {
@@ -85,6 +86,10 @@ type CheckedOk = Extract<CheckedConfig, { ok: true }>;
 export function validateAggregatorConfig(config: unknown): CheckedOk {
   const checked = checkAggregatorConfig(config, { allow_mutations: process.env.CHAOSBENCH_ALLOW_MUTATIONS === '1' });
   if (!checked.ok) throw new UsageError(checked.problems.join('\n'));
+  // A bare 'redis' takes its URL from the environment, which no flag parser has seen: its database index is checked here.
+  const fromEnvironment = checked.dedup.kind === 'redis' && checked.dedup.url === undefined ? process.env.REDIS_URL : undefined;
+  const database = fromEnvironment === undefined ? undefined : redisDatabaseProblem(fromEnvironment);
+  if (database) throw new UsageError(`REDIS_URL (read for --dedup redis): ${database}`);
   return checked;
 }
 

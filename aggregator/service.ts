@@ -71,7 +71,10 @@ export class AggregatorService {
 
   async start(): Promise<void> {
     // First: a port that cannot be bound fails the start before anything connects.
-    if (this.config.metrics_port !== undefined) this.metricsServer = await MetricsServer.start(this.metrics.registry, this.config.metrics_port);
+    if (this.config.metrics_port !== undefined) {
+      this.metricsServer = await MetricsServer.start(this.metrics.registry, this.config.metrics_port);
+      this.metrics.addProcessMetrics();
+    }
     if (this.config.bare) return this.startBare();
     const config = this.config;
     const sinkSpec = parseSinkSpec(config.sink);

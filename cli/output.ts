@@ -15,6 +15,7 @@ const CODE_WORDS: Record<string, string> = {
   ENOTDIR: 'a parent is not a directory',
   ENOENT: 'cannot be created',
   EEXIST: 'exists and is not a directory',
+  EISDIR: 'a directory, not a file',
 };
 
 /** "ENOSPC (no space left on the device)": an fs error as one short phrase, never a stack. */
@@ -50,6 +51,29 @@ export function makeDirectory(dir: string): void {
  * the directory and a file in it, before anything runs. `flag` names where it came from (--out).
  */
 export function outputDirProblem(dir: string, flag: string): string | undefined {
+  const reason = writeCheck(dir);
+  return reason && `${flag} ${dir}: cannot write there: ${reason}`;
+}
+
+/**
+ * Why the command cannot write the file `path` (its directory created if missing), or undefined.
+ * Named by the file the flag gave, not the directory derived from it: `--out /proc/forbidden/x.ts`,
+ * so that the user finds their own value in the message. A directory at `path` is refused here
+ * too, rather than by the rename at the end, after the work.
+ */
+export function outputFileProblem(path: string, flag: string): string | undefined {
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch {
+    // Absent (the usual case) or not reachable: the directory's check below says which.
+  }
+  const reason = isDirectory ? describeFsError({ code: 'EISDIR' }) : writeCheck(dirname(path));
+  return reason && `${flag} ${path}: cannot write there: ${reason}`;
+}
+
+/** Creates `dir` if missing and a file in it, then removes the file: undefined, or why not in one phrase. */
+function writeCheck(dir: string): string | undefined {
   try {
     makeDirectory(dir);
     const probe = join(dir, `.chaosbench-write-check-${process.pid}`);
@@ -57,7 +81,7 @@ export function outputDirProblem(dir: string, flag: string): string | undefined 
     unlinkSync(probe);
     return undefined;
   } catch (error) {
-    return `${flag} ${dir}: cannot write there: ${describeFsError(error)}`;
+    return describeFsError(error);
   }
 }
 
@@ -88,7 +112,15 @@ export class OutputError extends Error {
  * written, prints the reason as bad input (naming `flag`) and returns true; the command exits 2.
  */
 export function refuseUnwritableOutput(dir: string, flag = '--out'): boolean {
-  const problem = outputDirProblem(dir, flag);
+  return refused(outputDirProblem(dir, flag));
+}
+
+/** refuseUnwritableOutput for a flag that names a file (k6:export's --out, --summary-export, --summary, --baseline). */
+export function refuseUnwritableFile(path: string, flag = '--out'): boolean {
+  return refused(outputFileProblem(path, flag));
+}
+
+function refused(problem: string | undefined): boolean {
   if (problem) process.stderr.write(`error: ${problem}\n\nRun with --help for the options.\n`);
   return problem !== undefined;
 }

@@ -36,20 +36,23 @@ beforeAll(async () => {
 
 /**
  * Each command with the place it writes to: the flag that names it and its arguments with that place
- * (`at` is the directory given; a file flag gets a file in it). report writes into the run's own
+ * (`at` is the directory given; a file flag gets a file in it, `file`, and its refusal names that
+ * file as given, not only the directory derived from it). report writes into the run's own
  * directory, so its place is --summary-export there.
  */
-const COMMANDS: { command: string; flag: string; args: (at: string) => string[] }[] = [
-  { command: 'report', flag: '--summary-export', args: (at) => [run, '--summary-export', join(at, 'k6.json')] },
+const COMMANDS: { command: string; flag: string; args: (at: string) => string[]; file?: string }[] = [
+  { command: 'report', flag: '--summary-export', args: (at) => [run, '--summary-export', join(at, 'k6.json')], file: 'k6.json' },
   { command: 'theory', flag: '--out', args: (at) => ['--only', '4', '--out', at, '--runs-dir', join(dir, 'theory-runs')] },
-  { command: 'k6:export', flag: '--out', args: (at) => ['--scenario', 'dup-storm', '--out', join(at, 'script.ts')] },
+  { command: 'k6:export', flag: '--out', args: (at) => ['--scenario', 'dup-storm', '--out', join(at, 'script.ts')], file: 'script.ts' },
   { command: 'compare', flag: '--out', args: (at) => ['--scenario', 'smoke', '--dedup', 'memory,none', '--out', at] },
   { command: 'merge', flag: '--out', args: (at) => [...parts, '--out', at] },
   { command: 'audit', flag: '--out', args: (at) => ['--scenario', 'dup-storm', '--sink', `sqlite:${sink}`, '--out', at] },
   { command: 'perf', flag: '--out', args: (at) => ['--variants', 'bare', '--replicates', '1', '--duration', '1s', '--out', at] },
   { command: 'gate', flag: '--out', args: (at) => ['--scenario', 'smoke', '--baseline-set', 'aggregator.batch_size=10', '--out', at] },
-  { command: 'gate', flag: '--summary', args: (at) => ['--scenario', 'smoke', '--baseline-set', 'aggregator.batch_size=10', '--out', join(dir, 'gate'), '--summary', join(at, 'summary.md')] },
+  { command: 'gate', flag: '--summary', args: (at) => ['--scenario', 'smoke', '--baseline-set', 'aggregator.batch_size=10', '--out', join(dir, 'gate'), '--summary', join(at, 'summary.md')], file: 'summary.md' },
 ];
+/** The place a command's refusal names: the file a file flag was given, else the directory. */
+const named = (c: (typeof COMMANDS)[number], at: string) => (c.file ? join(at, c.file) : at);
 
 /** What a command prints just before it starts a run, or writes a file: never seen for refused output. */
 const STARTED = /chaosbench (compare|gate|perf):|^\[1\/\d+\] table|^wrote |^merged: |^audit of /m;
@@ -66,7 +69,13 @@ const command = (c: (typeof COMMANDS)[number], at: string) => runChaosbench(c.co
 
 describe('every command: a place that cannot be written is bad input (exit 2, naming the flag), before anything runs', () => {
   it.each(COMMANDS.map((c) => [`${c.command} ${c.flag}`, c] as const))('%s under /proc (Node\'s recursive mkdir hangs there)', async (_name, c) => {
-    expectRefused(await command(c, '/proc/forbidden'), c.flag, '/proc/forbidden', 'ENOENT');
+    expectRefused(await command(c, '/proc/forbidden'), c.flag, named(c, '/proc/forbidden'), 'ENOENT');
+  }, 60_000);
+
+  it.each(COMMANDS.filter((c) => c.file).map((c) => [`${c.command} ${c.flag}`, c] as const))('%s naming a directory: EISDIR before anything runs, not at the final rename', async (_name, c) => {
+    const at = tempDir('outputs-is-dir');
+    mkdirSync(join(at, c.file!));
+    expectRefused(await command(c, at), c.flag, join(at, c.file!), 'EISDIR (a directory, not a file)');
   }, 60_000);
 
   describe('on a read-only file system', () => {
@@ -75,7 +84,7 @@ describe('every command: a place that cannot be written is bad input (exit 2, na
     afterAll(() => execFileSync('umount', ['-l', mount]));
     it.each(COMMANDS.map((c) => [`${c.command} ${c.flag}`, c] as const))('%s: EROFS', async (_name, c) => {
       const at = join(mount, 'out');
-      expectRefused(await command(c, at), c.flag, at, 'EROFS');
+      expectRefused(await command(c, at), c.flag, named(c, at), 'EROFS');
     }, 60_000);
   });
 });

@@ -95,4 +95,29 @@ describe('resolveRun', () => {
     const alone = resolveRun(request({ metrics_linger_s: 2 }));
     expect(alone.ok ? [] : alone.problems).toEqual(['--metrics-linger: needs --metrics-port']);
   });
+
+  it("REDIS_URL whose database index is not a number (/abc, /-1, /1e999, /5abc, ?db=x) is refused when the run reads it, naming the variable and the bad part; ioredis read them as databases 0, NaN, 1, 5", () => {
+    const withRedisUrl = (url: string, changes: Partial<RunRequest>) => resolveRun(request({ env: { REDIS_URL: url }, ...changes }));
+    const broker = { scenario: 'broker-kill-redis' };
+    for (const path of ['abc', '-1', '1e999', '5abc']) {
+      const resolution = withRedisUrl(`redis://:hunter2@127.0.0.1:6379/${path}`, broker);
+      expect(resolution.ok ? [] : resolution.problems).toEqual([`REDIS_URL (read for broker.persistence redis): the path of a Redis URL is its database index, a number like /5, got '/${path}'`]);
+    }
+    const both = withRedisUrl('redis://127.0.0.1:6379?db=x', { ...broker, flags: { dedup: 'redis' } });
+    expect(both.ok ? [] : both.problems).toEqual(["REDIS_URL (read for broker.persistence redis and --dedup redis): the db parameter of a Redis URL is its database index, a number like 5, got 'x'"]);
+    const dedup = withRedisUrl('rediss://cache.example:6380/abc', { flags: { dedup: 'redis' } });
+    expect(dedup.ok ? [] : dedup.problems).toEqual(["REDIS_URL (read for --dedup redis): the path of a Redis URL is its database index, a number like /5, got '/abc'"]);
+    // A number is the server's to accept or refuse (exit 3 once it answers), and a run that does not read REDIS_URL is not refused for it.
+    expect(withRedisUrl('redis://127.0.0.1:6379/16', broker).ok).toBe(true);
+    expect(withRedisUrl('redis://127.0.0.1:6379/abc', {}).ok).toBe(true);
+    expect(withRedisUrl('redis://127.0.0.1:6379/abc', { flags: { dedup: 'redis://127.0.0.1:6379/5' } }).ok).toBe(true);
+    expect(withRedisUrl('redis://127.0.0.1:6379/abc', { ...broker, broker: 'mqtt://127.0.0.1:1883', changes: [{ path: 'phases', value: [{ name: 'steady', duration_s: 1, rate: 10, faults: [] }] }] }).ok).toBe(true);
+  });
+
+  it('broker.max_publish_bytes is a setting of the embedded broker: refused with an external one, naming the field', () => {
+    const limited = { changes: [{ path: 'broker', value: { max_publish_bytes: 1_048_576 } }] };
+    expect(resolveRun(request(limited)).ok).toBe(true);
+    const external = resolveRun(request({ ...limited, broker: 'mqtt://127.0.0.1:1883' }));
+    expect(external.ok ? [] : external.problems).toEqual(["broker.max_publish_bytes: a setting of the embedded broker (mqtt://127.0.0.1:1883 has its own configuration, e.g. Mosquitto's max_packet_size)"]);
+  });
 });

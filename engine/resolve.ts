@@ -22,6 +22,8 @@ import { describeSinkChoice, parseSinkChoice, sinkDedupProblems } from './run-si
 import { parseShard, shardProblems } from './load/shard.ts';
 import type { AggregatorKind, RunOptions } from './run.ts';
 import { passwordInFlag, redactPasswords } from '../aggregator/redact.ts';
+import { redisDatabaseProblem } from '../aggregator/dedup/redis.ts';
+import type { DedupSpec } from '../aggregator/dedup/registry.ts';
 
 /** One scenario field set to a value (`--set path=value`, or a command's own change such as compare's --vary). */
 export interface FieldChange {
@@ -171,6 +173,7 @@ export function resolveRun(request: RunRequest): Resolution {
   }
   if (request.changes.length > 0) overrides.set = request.changes.map(({ path, value }) => `${path}=${JSON.stringify(value)}`);
   if (brokerSpec?.kind === 'external') {
+    if (scenario.broker?.max_publish_bytes !== undefined) problems.push(`broker.max_publish_bytes: a setting of the embedded broker (${brokerSpec.url} has its own configuration, e.g. Mosquitto's max_packet_size)`);
     scenario.phases.forEach((phase, i) =>
       phase.faults.forEach((fault, j) => {
         if (fault.kind === 'broker-kill') problems.push(`phases[${i}].faults[${j}]: broker-kill needs the embedded broker (it cannot kill ${brokerSpec.url})`);
@@ -185,6 +188,7 @@ export function resolveRun(request: RunRequest): Resolution {
   if (!validation.ok) problems.push(`scenario '${scenario.name}' is invalid after overrides:\n  ${flagErrors(validation.errors, flags.sources).join('\n  ')}`);
   else {
     scenario = validation.scenario; // checks in k6's threshold syntax read into metric, op and value
+    problems.push(...redisEnvironmentProblems(scenario, brokerSpec, request.aggregator, validation.dedup, request.env ?? process.env));
     if (shard !== undefined) problems.push(...shardProblems(shard, scenario.load));
     // A fault (or check) the target cannot support is refused here, before anything starts.
     const kind = scenario.target ? 'external' : request.aggregator;
@@ -205,6 +209,24 @@ export function resolveRun(request: RunRequest): Resolution {
       ...(metrics ? { prometheus: metrics } : {}),
     },
   };
+}
+
+/**
+ * REDIS_URL, when the run will read it (the embedded broker's sessions with broker.persistence
+ * redis; a bare `--dedup redis`), with a database index that is not a number: refused naming the
+ * variable and its bad part, before anything starts, since ioredis would otherwise go on in a
+ * database not asked for ('/abc' in database 0, '/1e999' in 1). An index past the server's
+ * databases is only known once the server answers: the run refuses it then (exit 3).
+ */
+function redisEnvironmentProblems(scenario: Scenario, broker: BrokerSpec | undefined, aggregator: AggregatorKind, dedup: DedupSpec | undefined, env: NodeJS.ProcessEnv): string[] {
+  const url = env.REDIS_URL;
+  if (url === undefined) return [];
+  const readers = [
+    ...(broker?.kind === 'embedded' && scenario.broker?.persistence === 'redis' ? ['broker.persistence redis'] : []),
+    ...(aggregator === 'reference' && !scenario.target && dedup?.kind === 'redis' && dedup.url === undefined ? ['--dedup redis'] : []),
+  ];
+  const problem = readers.length > 0 ? redisDatabaseProblem(url) : undefined;
+  return problem ? [`REDIS_URL (read for ${readers.join(' and ')}): ${problem}`] : [];
 }
 
 /** --metrics-port and --metrics-linger: where the run's metrics are served, or undefined (off); each bad value a problem naming its flag. */

@@ -197,8 +197,10 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const profileDir = options.cpu_prof ? resolve(options.out_dir, 'profiles') : undefined;
     // The harness's own threads (this one and the load workers) are profiled from inside: npm starts this process without flags.
     if (profileDir) harnessProfile = await startThreadProfile(resolve(profileDir, 'harness'), 'main-thread');
+    const maxPublishBytes = scenario.broker?.max_publish_bytes;
     broker = await startBroker(brokerSpec, {
       persistence,
+      ...(maxPublishBytes === undefined ? {} : { max_publish_bytes: maxPublishBytes }),
       access,
       ...(redisKeys ? { redis: redisKeys } : {}),
       ...(profileDir ? { cpu_prof_dir: resolve(profileDir, 'broker') } : {}),
@@ -455,7 +457,10 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       options,
       aggregatorKind,
       brokerKind: brokerSpec.kind,
-      brokerUrl: brokerSpec.kind === 'external' ? brokerSpec.url : `embedded aedes (child process, ${persistence} persistence)`,
+      brokerUrl:
+        brokerSpec.kind === 'external'
+          ? brokerSpec.url
+          : `embedded aedes (child process, ${persistence} persistence${scenario.broker?.max_publish_bytes === undefined ? '' : `, PUBLISH at most ${scenario.broker.max_publish_bytes} bytes`})`,
       brokerSoftware,
       brokerAccess: { mqtt_version: mqttVersionName(access.mqtt_version) as '3.1.1' | '5', client_certificate: access.cert !== undefined, password: access.password !== undefined },
       ...(bare ? {} : { sink: runSink.description }),

@@ -277,8 +277,8 @@ export interface Scenario {
   };
   phases: Phase[];
   aggregator: ScenarioAggregator;
-  /** Embedded broker only: where it keeps sessions and queued messages (what survives broker-kill). Default memory. */
-  broker?: { persistence: 'memory' | 'redis' };
+  /** The embedded broker's settings (docs/scenarios-and-faults.md, "The embedded broker"). */
+  broker?: ScenarioBroker;
   /**
    * One budget, counted from the end of the schedule, for the load's wait for PUBACKs and the drain
    * after it: the run stops waiting at most this long after the schedule's end. Events not committed by then are reported as
@@ -289,6 +289,28 @@ export interface Scenario {
   /** Your own consumer instead of the reference aggregator (the aggregator section then does not apply). */
   target?: ScenarioTarget;
 }
+
+/** The embedded broker's settings; an external broker (--broker mqtt://…) has its own configuration. */
+export interface ScenarioBroker {
+  /** Where it keeps sessions and queued messages (what survives broker-kill). Default memory. */
+  persistence?: 'memory' | 'redis';
+  /**
+   * The largest PUBLISH (MQTT remaining length, bytes) a client may send: a client whose PUBLISH
+   * header says more is disconnected at that header, before the broker buffers the message (Aedes
+   * holds each packet whole: a 250 MiB message cost it about 500 MB). In
+   * [MIN_MAX_PUBLISH_BYTES, MQTT_MAX_REMAINING_LENGTH]; absent (the default): no limit but MQTT's.
+   * Refused with an external broker.
+   */
+  max_publish_bytes?: number;
+}
+/** The largest remaining length MQTT can encode (four bytes of seven bits): a limit at it is none. */
+export const MQTT_MAX_REMAINING_LENGTH = 268_435_455;
+/**
+ * The smallest broker.max_publish_bytes: 128 KiB, above every message the harness itself sends
+ * (an event's payload is at most the aggregator's 64 KiB, a poison 'oversized' message 1 KiB more,
+ * plus envelope and topic), so that a limit cuts a foreign message, never the run's own publishers.
+ */
+export const MIN_MAX_PUBLISH_BYTES = 128 * 1024;
 
 export const CHECK_METRICS: readonly CheckMetric[] = [
   'lost',

@@ -4,7 +4,8 @@ import { SCENARIOS } from './index.ts';
 import { MAX_FILLER_BYTES, validateScenario } from './validate.ts';
 import { parseEvent, serializeEvent } from '../aggregator/event/parse.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../aggregator/event/types.ts';
-import type { Scenario } from './schema.ts';
+import { MIN_MAX_PUBLISH_BYTES, MQTT_MAX_REMAINING_LENGTH, type Scenario } from './schema.ts';
+import { poisonPayload } from '../engine/faults/poison.ts';
 import { checkAggregatorConfig, DEFAULT_AGGREGATOR_CONFIG } from '../aggregator/config.ts';
 
 /** A deep copy that tests may break freely. */
@@ -368,5 +369,30 @@ describe('validateScenario: every number finite and in range (issue 21)', () => 
     const ok = scenario();
     ok.name = 'my-run_2.v1';
     expect(validateScenario(ok).ok).toBe(true);
+  });
+});
+
+describe('validateScenario: broker', () => {
+  it('takes max_publish_bytes from 128 KiB to MQTT\'s largest remaining length, with or without persistence', () => {
+    for (const broker of [{ max_publish_bytes: MIN_MAX_PUBLISH_BYTES }, { persistence: 'redis', max_publish_bytes: MQTT_MAX_REMAINING_LENGTH }, { persistence: 'memory' }]) {
+      expect(validateScenario({ ...scenario(), broker }).ok, JSON.stringify(broker)).toBe(true);
+    }
+  });
+
+  it('refuses a max_publish_bytes that is not a whole number of bytes in range, naming the field', () => {
+    const bad = (value: unknown) => errorsOf({ ...scenario(), broker: { max_publish_bytes: value } });
+    const rule = "must be an integer of bytes >= 131072 (128 KiB: the harness's own messages stay under it)";
+    expect(bad(Infinity)).toEqual(['broker.max_publish_bytes must be a finite number, got Infinity']);
+    expect(bad(1_000)).toEqual([`broker.max_publish_bytes ${rule}, got 1000`]);
+    expect(bad(200_000.5)).toEqual([`broker.max_publish_bytes ${rule}, got 200000.5`]);
+    expect(bad(2 ** 28)).toEqual(['broker.max_publish_bytes must be at most 268435455, got 268435456']);
+    expect(bad('1MiB')).toEqual(['broker.max_publish_bytes must be a number, got "1MiB"']);
+    expect(errorsOf({ ...scenario(), broker: { max_publish_bytes: 200_000, max_packet: 1 } })).toEqual(['broker.max_packet is not a known field (known: persistence, max_publish_bytes)']);
+  });
+
+  it('the smallest limit is above every message the harness sends itself: the largest event and a poison oversized message, with room for topic and header', () => {
+    const largestEvent = serializeEvent({ v: 1, event_id: '01J0000000000000000000000A', source: 'publisher-255', seq: Number.MAX_SAFE_INTEGER, topic: 'x'.repeat(64), ts: new Date().toISOString(), payload: { data: 'x'.repeat(MAX_FILLER_BYTES) } });
+    const poison = poisonPayload('oversized', 1_000_000_000);
+    for (const bytes of [Buffer.byteLength(largestEvent), poison.length]) expect(bytes + 1_024).toBeLessThan(MIN_MAX_PUBLISH_BYTES);
   });
 });

@@ -1,7 +1,7 @@
 // Validation of scenario data: every error at once, each with its path. Nothing here has side
 // effects; the harness calls it before starting any process and exits 2 when it returns errors.
 
-import { CHECK_METRICS, CHECK_OPS, MAX_WAKE_INTERVAL_MS, COMMIT_TIME_UNITS, DUPLICATE_DELAY_DISTRIBUTIONS, TARGET_STOP_SIGNALS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario, type Check } from './schema.ts';
+import { CHECK_METRICS, CHECK_OPS, MAX_WAKE_INTERVAL_MS, MIN_MAX_PUBLISH_BYTES, MQTT_MAX_REMAINING_LENGTH, COMMIT_TIME_UNITS, DUPLICATE_DELAY_DISTRIBUTIONS, TARGET_STOP_SIGNALS, POISON_SHAPES, type FaultKind, type FaultSpec, type PoisonShape, type Scenario, type Check } from './schema.ts';
 import { parseThreshold } from './k6-threshold.ts';
 import { checkScenarioSettings, SCENARIO_SETTING_NAMES } from '../aggregator/config.ts';
 import type { DedupSpec } from '../aggregator/dedup/registry.ts';
@@ -91,9 +91,13 @@ export function validateScenario(input: unknown): ScenarioValidation {
   if (input.broker !== undefined) {
     if (!isObject(input.broker)) errors.push('broker must be an object');
     else {
-      unknownFields(errors, 'broker', input.broker, ['persistence']);
-      if (input.broker.persistence !== 'memory' && input.broker.persistence !== 'redis') {
+      unknownFields(errors, 'broker', input.broker, ['persistence', 'max_publish_bytes']);
+      if (input.broker.persistence !== undefined && input.broker.persistence !== 'memory' && input.broker.persistence !== 'redis') {
         errors.push(`broker.persistence must be 'memory' or 'redis', got ${JSON.stringify(input.broker.persistence)}`);
+      }
+      if (input.broker.max_publish_bytes !== undefined) {
+        const atLeast = (n: number) => Number.isInteger(n) && n >= MIN_MAX_PUBLISH_BYTES;
+        number(errors, 'broker.max_publish_bytes', input.broker.max_publish_bytes, atLeast, `an integer of bytes >= ${MIN_MAX_PUBLISH_BYTES} (128 KiB: the harness's own messages stay under it)`, MQTT_MAX_REMAINING_LENGTH);
       }
     }
   }

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { redisDatabases } from '../../test-support/redis-databases.ts';
-import { RedisDedupStore } from './redis.ts';
+import { RedisDedupStore, redisDatabaseProblem } from './redis.ts';
 import { parseDedupSpec } from './registry.ts';
 import { deleteKeysWithPrefix } from '../../engine/broker/redis-keys.ts';
 
@@ -38,6 +38,20 @@ describe('RedisDedupStore: the database index of its URL', () => {
 
   it('a path that is not a database index is refused when the spec is parsed', () => {
     expect(parseDedupSpec('redis://127.0.0.1:6379/5')).toEqual({ kind: 'redis', url: 'redis://127.0.0.1:6379/5' });
-    expect(() => parseDedupSpec('redis://127.0.0.1:6379/abc')).toThrow("the path of a Redis URL is its database index, a number like /5, got '/abc'");
+    for (const path of ['abc', '-1', '1e999', '5abc']) {
+      expect(() => parseDedupSpec(`redis://127.0.0.1:6379/${path}`)).toThrow(`the path of a Redis URL is its database index, a number like /5, got '/${path}'`);
+    }
+  });
+
+  it("what ioredis reads as another database (/1e999 as 1, /5abc as 5, /abc as none: 0, ?db=x likewise) is refused before a connection, by the store and the clean-up too", async () => {
+    expect(redisDatabaseProblem(`${BASE}/5`)).toBeUndefined();
+    expect(redisDatabaseProblem(`${BASE}/`)).toBeUndefined();
+    expect(redisDatabaseProblem(`${BASE}?db=5`)).toBeUndefined();
+    expect(redisDatabaseProblem('/var/run/redis.sock')).toBeUndefined(); // a socket path: no index in it
+    expect(redisDatabaseProblem(`${BASE}/1e999`)).toBe("the path of a Redis URL is its database index, a number like /5, got '/1e999'");
+    expect(redisDatabaseProblem(`${BASE}/5/`)).toBe("the path of a Redis URL is its database index, a number like /5, got '/5/'");
+    expect(redisDatabaseProblem(`${BASE}?db=x`)).toBe("the db parameter of a Redis URL is its database index, a number like 5, got 'x'");
+    expect(() => new RedisDedupStore({ url: `${BASE}/5abc`, keyPrefix: prefix })).toThrow("got '/5abc'");
+    await expect(deleteKeysWithPrefix(`${BASE}/abc`, prefix)).rejects.toThrow("got '/abc'");
   });
 });

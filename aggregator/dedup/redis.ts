@@ -107,6 +107,36 @@ function isAscii(s: string): boolean {
   return true;
 }
 
+/** What a Redis URL's database index may be written as: up to five digits (the server's `databases` setting decides the rest). */
+const DATABASE_INDEX = /^\d{1,5}$/;
+
+/**
+ * Why the database index of a redis:// or rediss:// URL cannot be used, in words that name the bad
+ * part, or undefined (none given, or a number). ioredis reads the index with parseInt and never
+ * says no: '/abc' is NaN (no SELECT at all: database 0), '/1e999' database 1, '/5abc' database 5,
+ * and '?db=' likewise when the path has none. Checked before anything connects, so that such a URL
+ * is bad input rather than a run in a database not asked for. A URL of another form (a socket path,
+ * host:port) has no index; what does not parse is left to the caller's own check.
+ */
+export function redisDatabaseProblem(url: string): string | undefined {
+  if (!/^rediss?:\/\//i.test(url)) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  const path = parsed.pathname;
+  if (path !== '' && path !== '/' && !DATABASE_INDEX.test(path.slice(1))) {
+    return `the path of a Redis URL is its database index, a number like /5, got '${path}'`;
+  }
+  const query = parsed.searchParams.get('db');
+  if ((path === '' || path === '/') && query !== null && !DATABASE_INDEX.test(query)) {
+    return `the db parameter of a Redis URL is its database index, a number like 5, got '${query}'`;
+  }
+  return undefined;
+}
+
 /**
  * Selects the database the connection's URL names (redis://host:port/5), or throws a ReplyError
  * saying why it cannot be. ioredis selects it on connecting, but when the server refuses (an index
@@ -142,6 +172,9 @@ export class RedisDedupStore implements DedupStore {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
     if (this.keyPrefix === '') throw new RangeError('keyPrefix must not be empty');
     const url = options.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+    // Never a store in a database not asked for (callers check this first, naming their flag or variable).
+    const database = redisDatabaseProblem(url);
+    if (database) throw new RangeError(database);
     this.redis = new Redis(url, {
       connectionName: options.connectionName ?? 'chaosbench-dedup',
       // Connects on open() or the first command; claims made while (re)connecting wait in the

@@ -12,7 +12,7 @@ import { MemoryDedupStore } from './memory.ts';
 import { NoDedupStore } from './none.ts';
 import { DEFAULT_POSTGRES_SCHEMA } from '../postgres.ts';
 import { PostgresDedupStore } from './postgres.ts';
-import { DEFAULT_REDIS_KEY_PREFIX, RedisDedupStore } from './redis.ts';
+import { DEFAULT_REDIS_KEY_PREFIX, RedisDedupStore, redisDatabaseProblem } from './redis.ts';
 import { SqliteDedupStore } from './sqlite.ts';
 
 export interface DedupSpec {
@@ -133,9 +133,8 @@ function parseServerUrl(spec: string, kind: DedupKind): string {
   }
   if (parsed.hostname === '') throw new Error(`dedup store '${spec}' names no host: use ${URL_FORMS[kind]}`);
   // A Redis URL's path is its database index: a number, or nothing (database 0).
-  if (kind === 'redis' && !/^\/?(\d{1,5})?$/.test(parsed.pathname)) {
-    throw new Error(`dedup store '${spec}': the path of a Redis URL is its database index, a number like /5, got '${parsed.pathname}'`);
-  }
+  const database = kind === 'redis' ? redisDatabaseProblem(spec) : undefined;
+  if (database) throw new Error(`dedup store '${spec}': ${database}`);
   return spec;
 }
 

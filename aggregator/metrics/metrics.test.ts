@@ -89,6 +89,25 @@ describe("the aggregator's /metrics", () => {
     expect((await scrape(metricsPort, '/')).status).toBe(404);
   });
 
+  it("adds the process's own figures (prom-client's defaults) under the aggregator's prefix, labelled self-reported: CPU, resident memory, heap", async () => {
+    const service = new AggregatorService(config());
+    stops.push(() => service.stop().then(() => service.closeMetrics()));
+    await service.start();
+    expect(await post(service.http_port!, event(0))).toBe(200);
+    const { samples, help } = await scrape(service.metrics_port!);
+    const process = (name: string) => samples.get(`${AGGREGATOR_METRIC_PREFIX}${name}`);
+    expect(process('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    expect(process('process_cpu_seconds_total')).toBeGreaterThanOrEqual(process('process_cpu_user_seconds_total')!);
+    expect(process('process_resident_memory_bytes')).toBeGreaterThan(10 * 2 ** 20);
+    expect(process('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(process('nodejs_heap_size_total_bytes')).toBeGreaterThanOrEqual(process('nodejs_heap_size_used_bytes')!);
+    expect(process('process_start_time_seconds')).toBeGreaterThan(0);
+    expect([...samples.keys()].some((name) => name.startsWith(`${AGGREGATOR_METRIC_PREFIX}nodejs_eventloop_lag_`))).toBe(true);
+    // Never unprefixed: a merge with another process's registry cannot mix two processes' process_* series.
+    expect([...samples.keys()].filter((name) => /^(process|nodejs)_/.test(name))).toEqual([]);
+    expect(help.get(`${AGGREGATOR_METRIC_PREFIX}process_cpu_user_seconds_total`)).toBe('Total user CPU time spent in seconds. (as the aggregator reports it)');
+  });
+
   it('a port that cannot be bound fails the start; the command exits 3 naming the cause', async () => {
     const holder: Server = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));

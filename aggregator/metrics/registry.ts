@@ -2,9 +2,12 @@
 // (never prom-client's global one). The counters are the pipeline's own (AggregatorCounters), read at
 // each scrape: one entry per counter below, and the compiler holds the table to the counters.
 // Every figure here is the aggregator's word about itself, and its HELP says so; the harness's
-// verdict never rests on it (it reads the sink).
+// verdict never rests on it (it reads the sink). Beside them, once the endpoint is served, the
+// process's own figures (prom-client's default metrics: CPU, memory, heap, event loop, GC) under the
+// same prefix, so that they cannot clash with the harness's registry (chaosbench_run_*) or with any
+// other process's unprefixed process_* series if the registries are ever merged.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AggregatorCounters } from '../pipeline.ts';
 
 export const AGGREGATOR_METRIC_PREFIX = 'chaosbench_aggregator_';
@@ -45,6 +48,12 @@ export interface AggregatorMetrics {
   registry: Registry;
   /** Called with each batch's seconds from its turn at the sink to its last ack. */
   observeBatch(seconds: number): void;
+  /**
+   * Adds the process's own metrics (prom-client's defaults, prefixed: chaosbench_aggregator_process_cpu_user_seconds_total,
+   * chaosbench_aggregator_nodejs_heap_size_used_bytes, …). Once; called when the endpoint starts, since
+   * they watch the event loop and GC from then on, which an aggregator without --metrics-port should not pay for.
+   */
+  addProcessMetrics(): void;
 }
 
 /** A registry that reads `read()` at every scrape. */
@@ -83,5 +92,16 @@ export function aggregatorMetrics(read: () => AggregatorGauges): AggregatorMetri
     buckets: BATCH_BUCKETS,
     registers: [registry],
   });
-  return { registry, observeBatch: (seconds) => batches.observe(seconds) };
+  let processMetrics = false;
+  return {
+    registry,
+    observeBatch: (seconds) => batches.observe(seconds),
+    addProcessMetrics() {
+      if (processMetrics) return;
+      processMetrics = true;
+      collectDefaultMetrics({ register: registry, prefix: AGGREGATOR_METRIC_PREFIX });
+      // prom-client's HELP does not say whose view a figure is: the same words as every other figure here.
+      for (const metric of registry.getMetricsAsArray()) if (!metric.help.endsWith(SELF)) metric.help = `${metric.help} ${SELF}`;
+    },
+  };
 }

@@ -157,7 +157,7 @@ describe.concurrent('bench CLI (spawned)', () => {
 
   it('--help names the scenario fields a run tunes with --set', async () => {
     const outcome = await bench('--help');
-    for (const field of ['load.max_lag_ms', 'aggregator.commit_hold_ms', 'drain_timeout_s']) expect(outcome.stdout).toContain(`  ${field} `);
+    for (const field of ['load.max_lag_ms', 'aggregator.commit_hold_ms', 'drain_timeout_s', 'broker.max_publish_bytes']) expect(outcome.stdout).toContain(`  ${field} `);
   });
 
   it('--help documents --sink', async () => {

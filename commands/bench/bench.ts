@@ -148,6 +148,9 @@ export async function parseBenchArgs(argv: string[]): Promise<BenchArgs | 'liste
           '  drain_timeout_s            the longest the run waits after the end of the schedule, for PUBACKs and',
           '                             the drain together; events not committed by then are reported as such,',
           '                             with the reason, and count as lost',
+          '  broker.max_publish_bytes   embedded broker: a client whose PUBLISH is longer (bytes, >= 131072) is cut',
+          '                             at its header, before the broker holds it (default: no limit). With no',
+          '                             broker section: --set \'broker={"max_publish_bytes":1048576}\'',
         ].join('\n'),
       )
   ).parseAsync();

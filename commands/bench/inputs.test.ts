@@ -148,6 +148,24 @@ describe('bench: Redis that cannot be used (exit 3, one reason, no ioredis stack
     expect(down.stderr).toContain(`ECONNREFUSED 127.0.0.1:${closed}`);
   }, 120_000);
 
+  it("REDIS_URL=redis://…/abc, /-1, /1e999 for the broker's sessions and a bare --dedup redis: exit 2 naming REDIS_URL and the path, nothing started (before: a stack trace, a run in database 1, records left)", async () => {
+    const state = tempDir('bench-inputs-redis-url');
+    const outcomes = await Promise.all(
+      ['abc', '-1', '1e999'].map((path) =>
+        runChaosbench('bench', ['--scenario', 'broker-kill-redis', '--duration', '1s', '--dedup', 'redis', '--out', join(state, `run-${path}`), '--quiet'], {
+          timeout_ms: KILL_AFTER_MS,
+          env: { REDIS_URL: `redis://127.0.0.1:6379/${path}`, CHAOSBENCH_STATE_DIR: join(state, `runs-${path}`) },
+        }),
+      ),
+    );
+    outcomes.forEach((outcome, i) => {
+      const path = ['abc', '-1', '1e999'][i]!;
+      expectBadInput(outcome, `REDIS_URL (read for broker.persistence redis and --dedup redis): the path of a Redis URL is its database index, a number like /5, got '/${path}'`);
+      expect(existsSync(join(state, `run-${path}`))).toBe(false);
+      expect(existsSync(join(state, `runs-${path}`))).toBe(false);
+    });
+  }, 120_000);
+
   it('REDIS_URL=redis://…/99 for the embedded broker\'s sessions: exit 3 naming the database in one line, nothing left to clean (it passed in database 0 before)', async () => {
     const state = tempDir('bench-inputs-broker-db');
     const outcome = await runChaosbench('bench', ['--scenario', 'broker-kill-redis', '--duration', '1s', '--out', join(state, 'run'), '--quiet'], {

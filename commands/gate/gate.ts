@@ -33,7 +33,7 @@ import { makeRunId, type RunOptions } from '../../engine/run.ts';
 import { coefficientOfVariation, decide, METRICS, type Decision, type GateMetric } from './stats.ts';
 import { correctnessFailures, loadConfound, outcomeOf, promisedZero, summarizeAa } from './verdict.ts';
 import { BASELINE_SCHEMA, flagsGiven, readBaselineFile, type BaselineFile } from './baseline.ts';
-import { makeDirectory, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
+import { makeDirectory, refuseUnwritableFile, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
 
 export const DEFAULT_GATE_REPLICATES = 5;
 export const DEFAULT_FLOOR = 0.1;
@@ -415,8 +415,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Before anything runs: each place the gate writes to must take a file (exit 2 naming its flag).
   if (refuseUnwritableOutput(plan.out_dir)) return EXIT.bad_input;
-  if (plan.summary != null && refuseUnwritableOutput(dirname(resolve(plan.summary)), '--summary')) return EXIT.bad_input;
-  if (plan.mode === 'update-baseline' && refuseUnwritableOutput(dirname(resolve(plan.baseline_path!)), '--baseline')) return EXIT.bad_input;
+  if (plan.summary != null && refuseUnwritableFile(resolve(plan.summary), '--summary')) return EXIT.bad_input;
+  if (plan.mode === 'update-baseline' && refuseUnwritableFile(resolve(plan.baseline_path!), '--baseline')) return EXIT.bad_input;
   const ran = await runCampaignCommand(plan.quiet, 'the gate', (deps) => runGate(plan, deps));
   if ('exit' in ran) return ran.exit;
   const { report, markdown } = ran.outcome;

@@ -4,8 +4,8 @@
 // so that the exported load is the scenario the bench would run. Prints where it wrote the script
 // and what the script leaves to the harness. Exit codes: 0 written · 2 bad input · 3 cannot write.
 
-import { refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
-import { dirname, join, resolve } from 'node:path';
+import { refuseUnwritableFile, writeFileWhole } from '../../cli/output.ts';
+import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { redactPasswords } from '../../aggregator/redact.ts';
 import { EXIT, UsageError } from '../../cli/exit.ts';
@@ -33,7 +33,8 @@ export function exportedLoadOptions() {
  */
 export function resolveExportedScenario(args: { scenario?: string; set?: string[] } & Record<string, unknown>): Scenario {
   const set = parseSetFlags(args.set ?? []);
-  const resolved = resolveRun({ scenario: args.scenario, flags: givenScenarioFlags(args, LOAD_FLAGS), changes: set.changes, broker: 'embedded', aggregator: 'reference' });
+  // No environment: a script starts no broker and no store, so their servers' URLs (REDIS_URL) are not its concern.
+  const resolved = resolveRun({ scenario: args.scenario, flags: givenScenarioFlags(args, LOAD_FLAGS), changes: set.changes, broker: 'embedded', aggregator: 'reference', env: {} });
   const problems = [...set.problems, ...(resolved.ok ? [] : resolved.problems)];
   if (resolved.ok) {
     const closed = closedModelProblem(resolved.run.scenario);
@@ -70,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.bad_input;
   }
   // A directory the script cannot go to is bad input, named by --out.
-  if (refuseUnwritableOutput(dirname(parsed.out))) return EXIT.bad_input;
+  if (refuseUnwritableFile(parsed.out)) return EXIT.bad_input;
   const script = renderK6Script(parsed.scenario, `npm run k6:export -- ${argv.join(' ')}`);
   try {
     writeFileWhole(parsed.out, script.text);

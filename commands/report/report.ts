@@ -5,7 +5,7 @@
 // rendered (the others were written) · 2 bad input · 3 a file could not be written.
 
 import { existsSync } from 'node:fs';
-import { refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
+import { refuseUnwritableFile, refuseUnwritableOutput, writeFileWhole } from '../../cli/output.ts';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readResultJson, resultPathOf, schemaProblem } from '../../engine/result-file.ts';
 import { RESULT_SCHEMA, type RunResult } from '../../engine/result.ts';
@@ -91,7 +91,7 @@ export function main(argv: string[]): number {
   const result = loaded.result;
   // Before anything is written: the run directory and the k6 summary's must take a file (exit 2 naming each).
   if (refuseUnwritableOutput(dir, 'the run directory')) return EXIT.bad_input;
-  if (summaryExport !== undefined && refuseUnwritableOutput(dirname(resolve(summaryExport)), '--summary-export')) return EXIT.bad_input;
+  if (summaryExport !== undefined && refuseUnwritableFile(resolve(summaryExport), '--summary-export')) return EXIT.bad_input;
   let failed = 0;
   for (const [name, render] of Object.entries(reportFileRenderers(result))) {
     // Names come from reportFileRenderers (sanitised): never a path, but check rather than trust.

@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { Aedes, type AedesOptions } from 'aedes';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import { Redis } from 'ioredis';
-import { selectDatabase } from '../../aggregator/dedup/redis.ts';
+import { redisDatabaseProblem, selectDatabase } from '../../aggregator/dedup/redis.ts';
 import { redactPassword } from '../../aggregator/redact.ts';
 import type { BrokerPersistence } from './handle.ts';
 import { indexedMemoryPersistence } from './indexed-outgoing.ts';
@@ -195,6 +195,9 @@ function tlsOptions(material: NonNullable<EmbeddedBrokerSecurity['tls']>): tls.T
  * naming it (ioredis alone would go on in database 0 when the server refuses the index).
  */
 async function redisPersistence(url: string, keyPrefix: string): Promise<AedesOptions['persistence']> {
+  // The harness refuses such a URL before it starts anything (engine/resolve.ts); this is for any other caller.
+  const database = redisDatabaseProblem(url);
+  if (database) throw new StartupError(`redis persistence: ${database}`);
   // ioredis reads the whole URL: host, port, database, user and password.
   // Fail fast if Redis is down rather than queueing commands while clients wait.
   const conn = new Redis(url, { keyPrefix, maxRetriesPerRequest: 3, lazyConnect: true });

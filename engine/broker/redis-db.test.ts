@@ -4,6 +4,7 @@
 // database 0 when the server refused /99: the run passed, its keys in database 0, and the run's
 // clean-up (which does select) could not remove them. Against the machine's Redis.
 
+import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { redisDatabases } from '../../test-support/redis-databases.ts';
@@ -42,6 +43,27 @@ describe('embedded broker with Redis persistence: the database index of its URL'
     );
     expect(error?.message).toContain("redis persistence: redis database 99 cannot be selected: ERR DB index is out of range (see the server's 'databases' setting)");
     expect(error?.message).not.toMatch(/\n\s+at /);
+    expect(await db0.keys(`${prefix}*`)).toEqual([]);
+  }, 30_000);
+
+  it("redis://…/abc and /1e999 (which ioredis reads as databases 0 and 1): the broker does not start, naming the path; no key anywhere", async () => {
+    for (const path of ['abc', '1e999']) {
+      const error = await EmbeddedBroker.start({ persistence: 'redis', redis: { url: `${BASE}/${path}`, key_prefix: prefix } }).then(
+        async (broker) => {
+          await broker.stop();
+          return undefined;
+        },
+        (e: Error) => e,
+      );
+      expect(error?.message).toContain(`redis persistence: the path of a Redis URL is its database index, a number like /5, got '/${path}'`);
+      expect(error?.message).not.toMatch(/\n\s+at /);
+    }
+    const db1 = new Redis(`${BASE}/1`, { maxRetriesPerRequest: 2 });
+    try {
+      expect(await db1.keys(`${prefix}*`)).toEqual([]);
+    } finally {
+      db1.disconnect();
+    }
     expect(await db0.keys(`${prefix}*`)).toEqual([]);
   }, 30_000);
 });

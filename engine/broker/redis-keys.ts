@@ -2,7 +2,7 @@
 // it afterwards, so runs leave nothing behind on a shared Redis. Touches only keys under the prefix.
 
 import { Redis } from 'ioredis';
-import { selectDatabase } from '../../aggregator/dedup/redis.ts';
+import { redisDatabaseProblem, selectDatabase } from '../../aggregator/dedup/redis.ts';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -20,6 +20,9 @@ export const REDIS_CLEANUP_TIMEOUT_MS = 5_000;
  */
 export async function deleteKeysWithPrefix(url: string, prefix: string): Promise<number> {
   if (prefix.length < 8 || !prefix.endsWith(':')) throw new Error(`refusing to delete keys under the prefix '${prefix}'`);
+  // ioredis would read '/abc' as database 0 and '/1e999' as 1: never delete in a database not named.
+  const database = redisDatabaseProblem(url);
+  if (database) throw new Error(database);
   const redis = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
