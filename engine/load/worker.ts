@@ -117,7 +117,7 @@ async function run(): Promise<void> {
   const open = scenario.load.model === 'open';
   const maxLagUs = (scenario.load.max_lag_ms ?? DEFAULT_MAX_LAG_MS) * 1000;
   /** Per phase of the schedule (filled once the schedule is known). */
-  const phaseStats: { handed_off: number; dropped_late: number; dropped_window: number; lag: LatencyRecorder; end_us: number }[] = [];
+  const phaseStats: { handed_off: number; dropped_late: number; dropped_window: number; lag: LatencyRecorder; end_us: number; wake_ups: number }[] = [];
   let dropped = 0;
   /**
    * Hand event (p, seq) of phase `phase` to its connection at `now`, or drop it (open model) when
@@ -200,7 +200,7 @@ async function run(): Promise<void> {
   const schedule = new Schedule(scenario.phases, start_us, P);
   /** This worker's events among global events [from, to): those of the publishers it runs. */
   const ownedIn = (from: number, to: number) => owned.reduce((n, p) => n + Math.max(0, Math.ceil((to - p) / P)) - Math.max(0, Math.ceil((from - p) / P)), 0);
-  for (const phase of schedule.phases) phaseStats.push({ handed_off: 0, dropped_late: 0, dropped_window: 0, lag: new LatencyRecorder(), end_us: phase.end_us });
+  for (const phase of schedule.phases) phaseStats.push({ handed_off: 0, dropped_late: 0, dropped_window: 0, lag: new LatencyRecorder(), end_us: phase.end_us, wake_ups: 0 });
   const faults: FaultRecord[] = [];
   let burst = 0;
   for (const [i, phase] of schedule.phases.entries()) {
@@ -216,6 +216,7 @@ async function run(): Promise<void> {
     });
 
     const stats = phaseStats[i]!;
+    const wakesBefore = wakeups.wakes;
     if (open) {
       // The clock is read once per wake-up (and after each yield), not per event: a batch is
       // handed off at the moment the worker woke, and its lag is measured from then.
@@ -288,6 +289,7 @@ async function run(): Promise<void> {
     }
     // Hold the phase open until its end even if its events were all sent early.
     for (let remaining = (phase.end_us - nowMicros()) / 1000; remaining > 0 && !stopped; remaining = (phase.end_us - nowMicros()) / 1000) await sleep(Math.min(remaining, 50));
+    stats.wake_ups = wakeups.wakes - wakesBefore;
     for (const [j, fault] of active.entries()) {
       await fault.stop();
       faults.push({ phase: phase.name, fault: specs[j]!.j, kind: specs[j]!.spec.kind, injected: fault.injected() });
@@ -310,7 +312,7 @@ async function run(): Promise<void> {
       type: 'done',
       worker: plan.worker,
       log: snapshot,
-      phases: phaseStats.map(({ handed_off, dropped_late, dropped_window, lag }): WorkerPhase => ({ handed_off, dropped_late, dropped_window, lag: lag.encode() })),
+      phases: phaseStats.map(({ handed_off, dropped_late, dropped_window, lag, wake_ups }): WorkerPhase => ({ handed_off, dropped_late, dropped_window, lag: lag.encode(), wake_ups })),
       publish_ack: publishAck.encode(),
       faults,
       window_waits,

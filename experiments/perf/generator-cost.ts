@@ -82,6 +82,8 @@ interface Outcome {
   ack_p50_ms: number;
   ack_p99_ms: number;
   dropped: number;
+  /** The load workers' wake-ups in the steady phase (undefined: a checkout that does not count them). */
+  wake_ups: number | undefined;
   /** Each thread's CPU over the steady phase (a load worker's up to its last sample, a second before it ended at most), largest first. */
   threads_us: [string, number][];
 }
@@ -165,6 +167,7 @@ async function once(spec: string, url: string, rate: number, seconds: number, ta
     ack_p50_ms: outcome.publish_ack.valueAtPercentile(50) / 1000,
     ack_p99_ms: outcome.publish_ack.valueAtPercentile(99) / 1000,
     dropped: steady.dropped_late + steady.dropped_window,
+    wake_ups: (steady as { wake_ups?: number }).wake_ups,
     threads_us,
   };
 }
@@ -199,7 +202,7 @@ async function main(): Promise<void> {
       const o = await once(root, url, Number(args.rate), seconds, `r${n++}`);
       results.get(root)!.push(o);
       console.log(
-        `${root} #${r}: ${o.messages} msgs, ${(o.cpu_us / 1e6).toFixed(2)} s CPU, ${o.us_per_msg.toFixed(2)} µs/msg (system ${o.sys_us_per_msg.toFixed(2)}), offered ${(o.offered * 100).toFixed(1)}%, lag p99 ${o.lag_p99_ms.toFixed(1)} ms, publish→PUBACK p50 ${o.ack_p50_ms.toFixed(2)} p99 ${o.ack_p99_ms.toFixed(2)} ms, threads µs/msg ${o.threads_us
+        `${root} #${r}: ${o.messages} msgs, ${(o.cpu_us / 1e6).toFixed(2)} s CPU, ${o.us_per_msg.toFixed(2)} µs/msg (system ${o.sys_us_per_msg.toFixed(2)}), offered ${(o.offered * 100).toFixed(1)}%, lag p99 ${o.lag_p99_ms.toFixed(1)} ms, publish→PUBACK p50 ${o.ack_p50_ms.toFixed(2)} p99 ${o.ack_p99_ms.toFixed(2)} ms, ${o.wake_ups === undefined ? 'wake-ups not counted' : `${Math.round(o.wake_ups / seconds)} wake-ups/s, ${(o.messages / o.wake_ups).toFixed(1)} msgs/wake-up`}, threads µs/msg ${o.threads_us
           .slice(0, 8)
           .map(([name, t]) => `${name.split(' ').slice(1).join(' ')} ${(t / o.messages).toFixed(1)}`)
           .join(', ')}`,
