@@ -465,6 +465,29 @@ describe('PublisherConnection on the wire', () => {
     expect(new Set(events.of('acked').map((e) => e.seq)).size).toBe(N);
   }, 90_000);
 
+  it('a publish still in flight when the ids come round to its own keeps its place: the timeout sweep goes in send order across the wrap', async () => {
+    const { broker, events, conn } = await setup('immediate', { window: 256, puback_timeout_ms: 6_000 });
+    // Seq 0 (id 1) is owed throughout; seqs 65534 and 65535 are the last two sent before the ids
+    // pass it again (ids 65535, then 2: 1 is skipped).
+    for (const seq of [0, 65_534, 65_535]) broker.holdSeqs.add(seq);
+    const N = 65_537;
+    for (let seq = 0; seq < N; seq++) conn.publish(item(seq));
+    await waitUntil(() => broker.publishes.length === N && events.of('acked').length === N - 3, `${N} PUBLISHes`, 60_000);
+    expect(events.of('failed')).toEqual([]); // all that before the first timeout
+    const ids = broker.publishes.map((p) => p.messageId);
+    expect(ids.slice(65_533)).toEqual([65_534, 65_535, 2, 3]);
+    await waitUntil(() => events.of('failed').length === 3, 'the three held ones to time out', 15_000);
+    const failed = events.of('failed') as Extract<Event, { kind: 'failed' }>[];
+    expect(failed.map((e) => [e.seq, e.timedOut])).toEqual([
+      [0, true],
+      [65_534, true],
+      [65_535, true],
+    ]);
+    for (const seq of [0, 65_534, 65_535]) broker.release(seq);
+    await waitUntil(() => events.of('acked').length === N, 'the late PUBACKs');
+    expect(conn.pending).toBe(0);
+  }, 90_000);
+
   it('PUBACK accounting: a PUBACK for an id not owed, or a second one for the same id, acks nothing', async () => {
     const { broker, events, conn } = await setup('manual', { window: 4, puback_timeout_ms: 60_000 });
     for (let seq = 0; seq < 3; seq++) conn.publish(item(seq));

@@ -37,8 +37,8 @@ export interface PublisherEvents {
   failed(item: Outgoing, error: Error, timedOut: boolean): void;
 }
 
-/** A publish that timed out still owed a PUBACK (rare: kept as an object, unlike those in flight). */
-interface TimedOut {
+/** A publish owed a PUBACK outside the in-flight table (rare: an object each, unlike those in the table). */
+interface Owed {
   item: Outgoing;
   sent_us: number;
   /** Its frame has been written on some connection: a resend after a reconnect sets DUP. */
@@ -122,7 +122,10 @@ export class PublisherConnection {
   // Ids are handed out in sequence, so the entries in circular order from `oldest` are the send
   // order, with gaps (acked, or an id skipped): what the PUBACK timeout sweeps and a reconnect
   // resends. A new id whose entry an older publish still holds (one PUBACK long overdue while
-  // thousands of later ones came back) doubles the table, which keeps both properties.
+  // thousands of later ones came back) doubles the table, which keeps both properties. A publish
+  // still in flight when the ids come round to its own (65,535 sends later: at more than 6,554
+  // messages/s a connection, sooner than the default 10 s PUBACK timeout) moves to `lapped`, ahead
+  // of the table in send order, so the table's order stays the send order.
   private mask: number;
   /** Packet id of each entry; 0 (never an id) when the entry is free. */
   private ids: Uint16Array;
@@ -136,8 +139,10 @@ export class PublisherConnection {
   private oldest = 0;
   /** Window slots held: the table's entries, and a QoS 0 publish while it is being sent. */
   private holding = 0;
-  /** Timed out, still owed a PUBACK (a late one is reported as acked), by packet id, oldest first. */
-  private readonly timedOut = new Map<number, TimedOut>();
+  /** In flight (holding a slot) but lapped by the ids, by packet id, oldest first: all sent before the table's. */
+  private readonly lapped = new Map<number, Owed>();
+  /** Timed out, still owed a PUBACK (a late one is reported as acked), by packet id, oldest first: all sent before those in flight. */
+  private readonly timedOut = new Map<number, Owed>();
   private nextId = 1;
   private readonly queue: Outgoing[] = [];
   /** When each queued publish was due (µs): its intended time for an original, else when it was queued. */
@@ -298,7 +303,14 @@ export class PublisherConnection {
     for (let tries = 0; tries < 65_535; tries++) {
       const id = this.nextId;
       this.nextId = id === 65_535 ? 1 : id + 1;
-      if (this.ids[id & this.mask] === id) continue; // in flight
+      const entry = id & this.mask;
+      if (this.ids[entry] === id) {
+        // Still in flight 65,535 sends later: the oldest in the table (any older one was lapped before it).
+        this.lapped.set(id, { item: this.items[entry]!, sent_us: this.sentUs[entry]!, written: this.written[entry] === 1 });
+        this.remove(entry);
+        continue;
+      }
+      if (this.lapped.size > 0 && this.lapped.has(id)) continue;
       if (this.timedOut.size > 0 && this.timedOut.has(id)) continue;
       return id;
     }
@@ -354,7 +366,13 @@ export class PublisherConnection {
   /** In-flight publishes without a PUBACK for longer than the timeout free their slot, as errors. */
   private sweep(): void {
     const limit = nowMicros() - this.pubackTimeoutMs * 1000;
-    // In send order: the first one still in time ends the sweep.
+    // In send order (the lapped ones first): the first one still in time ends the sweep.
+    for (const [id, owed] of this.lapped) {
+      if (owed.sent_us > limit) return;
+      this.lapped.delete(id);
+      this.timedOut.set(id, owed);
+      this.timedOutNow(owed.item);
+    }
     while (this.inTable > 0) {
       const entry = this.oldest;
       const sent_us = this.sentUs[entry]!;
@@ -363,11 +381,16 @@ export class PublisherConnection {
       const item = this.items[entry]!;
       this.timedOut.set(id, { item, sent_us, written: this.written[entry] === 1 });
       this.remove(entry);
-      this.release();
-      // Still owed: a late PUBACK is reported as acked. Beyond a bound, the oldest is forgotten.
-      if (this.timedOut.size > OWED_TIMED_OUT_MAX) this.timedOut.delete(this.timedOut.keys().next().value!);
-      this.events.failed(item, new Error(`no PUBACK within ${this.pubackTimeoutMs} ms`), true);
+      this.timedOutNow(item);
     }
+  }
+
+  /** `item`, just moved to timedOut, frees its slot and counts as an error. */
+  private timedOutNow(item: Outgoing): void {
+    this.release();
+    // Still owed: a late PUBACK is reported as acked. Beyond a bound, the oldest is forgotten.
+    if (this.timedOut.size > OWED_TIMED_OUT_MAX) this.timedOut.delete(this.timedOut.keys().next().value!);
+    this.events.failed(item, new Error(`no PUBACK within ${this.pubackTimeoutMs} ms`), true);
   }
 
   private pump(): void {
@@ -398,6 +421,16 @@ export class PublisherConnection {
       if (refused) this.events.failed(item, refusal(reasonCode), false);
       else this.events.acked(item, sent_us, now);
       return;
+    }
+    if (this.lapped.size > 0) {
+      const owed = this.lapped.get(id);
+      if (owed !== undefined) {
+        this.lapped.delete(id);
+        this.release();
+        if (refused) this.events.failed(owed.item, refusal(reasonCode), false);
+        else this.events.acked(owed.item, owed.sent_us, now);
+        return;
+      }
     }
     if (this.timedOut.size === 0) return;
     const late = this.timedOut.get(id);
@@ -589,10 +622,13 @@ export class PublisherConnection {
     this.pingTimer.unref();
     // Everything still owed a PUBACK goes out again, in the order first sent, with its packet id
     // (DUP set if it was written before), then what was handed over while the connection was down.
-    // Timed-out ones were all sent before any still in flight (the sweep goes in send order).
-    for (const [id, late] of this.timedOut) {
-      this.writePublish(late.item, id, late.written);
-      late.written = true;
+    // Timed-out ones were all sent before any still in flight (the sweep goes in send order), and
+    // lapped ones before the table's.
+    for (const owedOutside of [this.timedOut, this.lapped]) {
+      for (const [id, owed] of owedOutside) {
+        this.writePublish(owed.item, id, owed.written);
+        owed.written = true;
+      }
     }
     if (this.inTable > 0) {
       const mask = this.mask;
@@ -642,7 +678,7 @@ export class PublisherConnection {
     clearInterval(this.sweeper);
     clearTimeout(this.reconnectTimer);
     const deadline = Date.now() + CLOSE_GRACE_MS;
-    while (this.inTable + this.timedOut.size > 0 && (this.state as State) !== 'closed' && Date.now() < deadline) await sleep(10);
+    while (this.inTable + this.lapped.size + this.timedOut.size > 0 && (this.state as State) !== 'closed' && Date.now() < deadline) await sleep(10);
     clearInterval(this.pingTimer);
     const socket = this.socket;
     if (!socket || socket.destroyed || (this.state as State) === 'closed') {
