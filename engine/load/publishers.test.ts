@@ -488,6 +488,24 @@ describe('PublisherConnection on the wire', () => {
     expect(conn.pending).toBe(0);
   }, 90_000);
 
+  it('PUBACKs split across reads (a packet cut anywhere, even in its fixed header) are each acked once, in order', async () => {
+    const { broker, events, conn } = await setup('manual', { window: 8, puback_timeout_ms: 60_000 });
+    for (let seq = 0; seq < 4; seq++) conn.publish(item(seq));
+    await waitUntil(() => broker.publishes.length === 4, '4 PUBLISHes');
+    const socket = broker.publishes[0]!.socket;
+    socket.setNoDelay(true);
+    const bytes = Buffer.from(broker.publishes.flatMap((p) => [0x40, 0x02, p.messageId >> 8, p.messageId & 0xff]));
+    // Cuts after the first byte, inside an id, at a packet's end and two bytes into the next.
+    for (const [from, to] of [[0, 1], [1, 3], [3, 8], [8, 10], [10, 16]] as const) {
+      socket.write(bytes.subarray(from, to));
+      await sleep(15); // each piece its own read
+    }
+    await waitUntil(() => events.of('acked').length === 4, '4 acks');
+    await sleep(30);
+    expect(events.of('acked').map((e) => e.seq)).toEqual([0, 1, 2, 3]);
+    expect(conn.pending).toBe(0);
+  });
+
   it('PUBACK accounting: a PUBACK for an id not owed, or a second one for the same id, acks nothing', async () => {
     const { broker, events, conn } = await setup('manual', { window: 4, puback_timeout_ms: 60_000 });
     for (let seq = 0; seq < 3; seq++) conn.publish(item(seq));

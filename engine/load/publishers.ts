@@ -171,6 +171,8 @@ export class PublisherConnection {
   private flushQueued = false;
   private readonly output: OutputBatch;
   private readonly topics = new Map<string, Buffer>();
+  private lastTopic: string | undefined;
+  private lastTopicBytes: Buffer | undefined;
   private readonly v5: boolean;
   private readonly host: string;
   private readonly port: number;
@@ -449,7 +451,8 @@ export class PublisherConnection {
    */
   private writePublish(item: Outgoing, id: number, dup: boolean): void {
     const { topic, payload } = item;
-    let topicBytes = this.topics.get(topic);
+    // A publisher's connection publishes on one topic (with load.topics 1): no Map look-up then.
+    let topicBytes = topic === this.lastTopic ? this.lastTopicBytes : this.topics.get(topic);
     if (topicBytes === undefined) {
       if (this.topics.size >= TOPIC_CACHE_MAX) this.topics.clear();
       const utf8 = Buffer.from(topic, 'utf8');
@@ -458,6 +461,8 @@ export class PublisherConnection {
       utf8.copy(topicBytes, 2);
       this.topics.set(topic, topicBytes);
     }
+    this.lastTopic = topic;
+    this.lastTopicBytes = topicBytes;
     const qos1 = this.qos === 1;
     const remaining = topicBytes.length + (qos1 ? 2 : 0) + (this.v5 ? 1 : 0) + payload.length;
     const size = 1 + varintBytes(remaining) + remaining;
@@ -519,7 +524,7 @@ export class PublisherConnection {
       : {
           buffer: (this.readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)),
           callback: (bytes: number, buffer: Uint8Array): boolean => {
-            if (generation === this.generation) this.onData((buffer as Buffer).subarray(0, bytes));
+            if (generation === this.generation) this.onData(buffer as Buffer, bytes);
             return true;
           },
         };
@@ -546,7 +551,7 @@ export class PublisherConnection {
     });
     if (this.tls) {
       socket.on('data', (chunk: Buffer) => {
-        if (generation === this.generation) this.onData(chunk);
+        if (generation === this.generation) this.onData(chunk, chunk.length);
       });
     }
     socket.on('error', (error: Error) => {
@@ -556,17 +561,20 @@ export class PublisherConnection {
   }
 
   /** Splits the bytes into packets; an incomplete one waits for the next chunk. */
-  private onData(chunk: Buffer): void {
-    const data = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+  private onData(chunk: Buffer, bytes: number): void {
+    // The first `bytes` of `chunk` (a read into the kept buffer: no view made per read).
+    const rest = this.rest;
+    const data = rest ? Buffer.concat([rest, chunk.subarray(0, bytes)]) : chunk;
+    const end = rest ? data.length : bytes;
     // One clock read for every PUBACK in the chunk: they all arrived together.
     const now = nowMicros();
     let at = 0;
-    while (data.length - at >= 2) {
+    while (end - at >= 2) {
       let length = 0;
       let multiplier = 1;
       let i = at + 1;
       let complete = false;
-      for (let n = 0; n < 4 && i < data.length; n++) {
+      for (let n = 0; n < 4 && i < end; n++) {
         const byte = data[i++]!;
         length += (byte & 0x7f) * multiplier;
         multiplier *= 128;
@@ -576,12 +584,12 @@ export class PublisherConnection {
         }
         if (n === 3) return void this.socket?.destroy(new Error('malformed remaining length from the broker'));
       }
-      if (!complete || i + length > data.length) break;
+      if (!complete || i + length > end) break;
       this.onPacket(data[at]! >> 4, data, i, length, now);
       if (this.state === 'closed') return;
       at = i + length;
     }
-    this.rest = at < data.length ? Buffer.from(data.subarray(at)) : undefined;
+    this.rest = at < end ? Buffer.from(data.subarray(at, end)) : undefined;
   }
 
   private onPacket(type: number, data: Buffer, body: number, length: number, now: number): void {

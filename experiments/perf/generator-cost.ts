@@ -45,12 +45,12 @@ function cpuMicros(path = '/proc/self/stat', which: 'both' | 'system' = 'both'):
   return ((which === 'system' ? 0 : Number(fields[11])) + Number(fields[12])) * 1e6 / CLK_TCK;
 }
 /** CPU (µs) of each live thread of this process, by "tid name". */
-function threadMicros(): Map<string, number> {
+function threadMicros(which: 'both' | 'system' = 'both'): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const name = tid === String(process.pid) ? 'main' : `${readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()}#${tid}`;
-      out.set(`${tid} ${name}`, cpuMicros(`/proc/self/task/${tid}/stat`));
+      out.set(`${tid} ${name}`, cpuMicros(`/proc/self/task/${tid}/stat`, which));
     } catch {
       // exited meanwhile
     }
@@ -86,6 +86,8 @@ interface Outcome {
   wake_ups: number | undefined;
   /** Each thread's CPU over the steady phase (a load worker's up to its last sample, a second before it ended at most), largest first. */
   threads_us: [string, number][];
+  /** Of each thread's CPU, the kernel's (system time), by the same names. */
+  threads_sys_us: Map<string, number>;
 }
 
 async function once(spec: string, url: string, rate: number, seconds: number, tag: string): Promise<Outcome> {
@@ -121,9 +123,13 @@ async function once(spec: string, url: string, rate: number, seconds: number, ta
   // Threads are sampled every second: a load worker's thread has exited by the time runLoad returns,
   // so its last sample stands for its end (at most a second of it is missed: the total is exact).
   const lastSeen = new Map<string, number>();
-  const sampler = setInterval(() => {
+  const lastSeenSys = new Map<string, number>();
+  let threadsStartSys = new Map<string, number>();
+  const sample = () => {
     for (const [tid, us] of threadMicros()) lastSeen.set(tid, us);
-  }, 1_000);
+    for (const [tid, us] of threadMicros('system')) lastSeenSys.set(tid, us);
+  };
+  const sampler = setInterval(sample, 1_000);
   const outcome = await runLoad({
     scenario,
     broker_url: url,
@@ -139,13 +145,14 @@ async function once(spec: string, url: string, rate: number, seconds: number, ta
         steadyStartCpu = cpuMicros();
         steadyStartSys = cpuMicros('/proc/self/stat', 'system');
         threadsStart = threadMicros();
+        threadsStartSys = threadMicros('system');
       }, (start_us - Date.now() * 1000) / 1000 + 1_000).unref();
     },
   });
   const cpuEnd = cpuMicros();
   const sysEnd = cpuMicros('/proc/self/stat', 'system');
   clearInterval(sampler);
-  for (const [tid, us] of threadMicros()) lastSeen.set(tid, us);
+  sample();
   const threadsEnd = lastSeen;
   sub.kill();
   void cpuStart;
@@ -169,6 +176,7 @@ async function once(spec: string, url: string, rate: number, seconds: number, ta
     dropped: steady.dropped_late + steady.dropped_window,
     wake_ups: (steady as { wake_ups?: number }).wake_ups,
     threads_us,
+    threads_sys_us: new Map([...lastSeenSys].map(([tid, end]) => [tid, end - (threadsStartSys.get(tid) ?? 0)])),
   };
 }
 
@@ -214,11 +222,14 @@ async function main(): Promise<void> {
     const range = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
     // The load workers' threads (named like the worker: libuv and V8 helper threads are "node" too, so by the largest share) and the main thread.
     const worker = os.map((o) => (o.threads_us.find(([name]) => !name.endsWith(' main'))?.[1] ?? 0) / o.messages);
+    const workerSys = os.map((o) => (o.threads_sys_us.get(o.threads_us.find(([name]) => !name.endsWith(' main'))?.[0] ?? '') ?? 0) / o.messages);
+    const perWake = os.filter((o) => o.wake_ups !== undefined).map((o) => o.messages / o.wake_ups!);
     const main = os.map((o) => (o.threads_us.find(([name]) => name.endsWith(' main'))?.[1] ?? 0) / o.messages);
     console.log(
       `RESULT ${root}: median ${range(us, 2)} µs/msg (all threads) at ${args.rate} ev/s + ${args.dup} copies, ${os.length} replicates; ` +
-        `load worker thread ${range(worker, 1)}, main thread ${range(main, 1)}; lag p99 ${range(os.map((o) => o.lag_p99_ms), 1)} ms; ` +
-        `publish→PUBACK p50 ${range(os.map((o) => o.ack_p50_ms), 2)} ms, p99 ${range(os.map((o) => o.ack_p99_ms), 2)} ms`,
+        `load worker thread ${range(worker, 1)} (kernel ${range(workerSys, 1)}), main thread ${range(main, 1)}; lag p99 ${range(os.map((o) => o.lag_p99_ms), 1)} ms; ` +
+        `publish→PUBACK p50 ${range(os.map((o) => o.ack_p50_ms), 2)} ms, p99 ${range(os.map((o) => o.ack_p99_ms), 2)} ms` +
+        (perWake.length > 0 ? `; messages per wake-up ${range(perWake, 1)}` : ''),
     );
   }
 }
