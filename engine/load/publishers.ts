@@ -8,8 +8,9 @@
 // measures, and mqtt.js spent most of the load worker's time per publish (an object store, a
 // packet object and a generator run per PUBLISH, a socket write each). Here a PUBLISH frame is
 // written straight into an output buffer (the topic's bytes encoded once per topic), the frames of
-// one turn of the event loop (timers, PUBACKs read, the generator's burst) leave in one socket write, and PUBACKs are read off the bytes without
-// a packet object. What mqtt.js did for us and is kept: CONNECT/CONNACK (refusals named), keepalive
+// one wake-up of the load worker leave in one socket write per connection (OutputBatch), and
+// PUBACKs are read off the bytes without a packet object, into a table of what is in flight with
+// no object per publish. What mqtt.js did for us and is kept: CONNECT/CONNACK (refusals named), keepalive
 // pings, reconnecting after 500 ms and resending every publish still owed a PUBACK (DUP set) with
 // its packet id, and a clean DISCONNECT. docs/lab/2026-12-03-generator-cost.md has the figures.
 
