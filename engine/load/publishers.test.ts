@@ -127,6 +127,14 @@ class FakeBroker {
     for (const socket of this.sockets) socket.destroy();
   }
 
+  /** Stop reading every client connection (their writes back up in the kernel, then in the client), or start again. */
+  pauseReading(paused: boolean): void {
+    for (const socket of this.sockets) {
+      if (paused) socket.pause();
+      else socket.resume();
+    }
+  }
+
   get openConnections(): number {
     return this.sockets.size;
   }
@@ -487,6 +495,24 @@ describe('PublisherConnection on the wire', () => {
     await waitUntil(() => events.of('acked').length === N, 'the late PUBACKs');
     expect(conn.pending).toBe(0);
   }, 90_000);
+
+  // The output slab is written over once a write has left it (the socket holds none of its bytes);
+  // a broker that stops reading makes writes back up, and what they still hold must stay intact.
+  it('frames that back up behind a broker that stops reading reach it byte for byte', async () => {
+    const { broker, events, conn } = await setup('immediate', { window: 100_000, puback_timeout_ms: 60_000 });
+    broker.pauseReading(true);
+    const N = 6_000;
+    const items = range(0, N).map((seq) => ({ ...item(seq), payload: Buffer.from(JSON.stringify({ seq, pad: String(seq % 10).repeat(1_000 + (seq % 50)) })) }));
+    for (let i = 0; i < N; i += 500) {
+      for (const it of items.slice(i, i + 500)) conn.publish(it);
+      await sleep(5); // several turns of the loop: writes that the kernel took, then ones it could not
+    }
+    await sleep(50);
+    broker.pauseReading(false);
+    await waitUntil(() => events.of('acked').length === N, `${N} acks`, 20_000);
+    expect(broker.publishes.map((p) => p.seq)).toEqual(range(0, N));
+    for (const [i, p] of broker.publishes.entries()) if (!p.payload.equals(items[i]!.payload)) throw new Error(`payload ${i} differs at the broker`);
+  });
 
   it('PUBACKs split across reads (a packet cut anywhere, even in its fixed header) are each acked once, in order', async () => {
     const { broker, events, conn } = await setup('manual', { window: 8, puback_timeout_ms: 60_000 });

@@ -53,12 +53,14 @@ interface Owed {
  * setImmediate per connection and wake-up.
  */
 export class OutputBatch {
+  /** dirty[0, count): never truncated (setting an array's length to 0 drops its storage, to be allocated again). */
   private readonly dirty: PublisherConnection[] = [];
+  private count = 0;
   private immediate: NodeJS.Immediate | undefined;
 
   /** `connection` has frames to write (called once until it is flushed). */
   add(connection: PublisherConnection): void {
-    this.dirty.push(connection);
+    this.dirty[this.count++] = connection;
     this.immediate ??= setImmediate(this.flush);
   }
 
@@ -70,8 +72,8 @@ export class OutputBatch {
     }
     const dirty = this.dirty;
     // A connection's flush never adds to the batch (writing is not appending), so the list is stable.
-    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-    dirty.length = 0;
+    for (let i = 0; i < this.count; i++) dirty[i]!.flush();
+    this.count = 0;
   };
 }
 
@@ -491,20 +493,32 @@ export class PublisherConnection {
   private reserve(size: number): Buffer {
     if (this.outAt + size <= this.slab.length) return this.slab;
     this.flush();
+    if (this.outAt + size <= this.slab.length) return this.slab; // written at once: the slab is free again
     this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, size));
     this.outStart = 0;
     this.outAt = 0;
     return this.slab;
   }
 
-  /** Everything appended since the last flush, in one socket write (the slab's bytes are not reused). */
+  /**
+   * Everything appended since the last flush, in one socket write. The slab's bytes are written
+   * over again only once the socket holds none of them: a write the kernel took at once (the
+   * usual case: the stream's buffer is empty right after it) or none at all (no connection). A
+   * new slab each 64 KB instead cost the load worker page faults and malloc on every wake-up.
+   */
   flush(): void {
     this.flushQueued = false;
     if (this.outAt === this.outStart) return;
-    const chunk = this.slab.subarray(this.outStart, this.outAt);
-    this.outStart = this.outAt;
     const socket = this.socket;
-    if (this.state === 'up' && socket && socket.writable) socket.write(chunk);
+    if (this.state === 'up' && socket && socket.writable) {
+      socket.write(this.slab.subarray(this.outStart, this.outAt));
+      if (socket.writableLength > 0) {
+        this.outStart = this.outAt; // still the socket's: these bytes stay as they are
+        return;
+      }
+    }
+    this.outStart = 0;
+    this.outAt = 0;
   }
 
   private writeNow(frame: Buffer): void {
