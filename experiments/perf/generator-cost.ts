@@ -12,6 +12,8 @@
 // load.wake_interval_ms MS (e.g. --root .@1,.@4: the default interval against 4 ms). CPU is read from /proc/self/stat
 // (utime + stime of every thread, dead or alive) from the moment the workers are started until
 // runLoad returns, minus nothing: worker start-up (loading the modules) happens before.
+// Each run also prints the load workers' wake-ups per second and messages per wake-up (a checkout
+// that counts them), and the RESULT line the load worker thread's kernel (system) share.
 // --capacity: instead of one rate, step the rate up (×1.25 from --rate) until the generator
 // no longer keeps it (offered < 95% of target, or generator lag p99 > 100 ms); prints the last kept.
 
