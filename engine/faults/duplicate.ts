@@ -49,6 +49,8 @@ export function duplicateFault(spec: DuplicateFault): PublishFault {
   let pending = 0;
   const pendingDone = new Set<() => void>();
   const counts = { copies: 0, immediate: 0, delayed: 0, same_connection: 0, other_connection: 0 };
+  /** `via` for a copy from publisher p's own connection: one object per publisher, not per copy. */
+  const sameConnection: { publisher: number }[] = [];
 
   return {
     kind: 'duplicate',
@@ -63,7 +65,7 @@ export function duplicateFault(spec: DuplicateFault): PublishFault {
         counts[other ? 'other_connection' : 'same_connection']++;
         const copy: Outgoing = { record: item.record, seq: item.seq, topic: item.topic, payload: item.payload, copy: true };
         if (item.raw !== undefined) copy.raw = item.raw;
-        const via = other ? ('other-connection' as const) : { publisher };
+        const via = other ? ('other-connection' as const) : (sameConnection[publisher] ??= { publisher });
         if (immediate) return context.republish(copy, via);
         pending++;
         context.later(sampleDuplicateDelay(spec, random), () => {

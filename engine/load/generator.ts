@@ -38,6 +38,8 @@ export interface PhaseWindow {
   dropped_window: number;
   /** Hand-off time − intended time of the phase's events that were handed off (µs). */
   lag: LatencyRecorder;
+  /** The load workers' wake-ups during the phase, all workers together (what the generator's CPU per wake-up is counted against). */
+  wake_ups?: number;
 }
 
 export interface LoadStatus {
@@ -256,6 +258,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
         handed_off: phaseSum(i, (w) => w.handed_off),
         dropped_late: phaseSum(i, (w) => w.dropped_late),
         dropped_window: phaseSum(i, (w) => w.dropped_window),
+        wake_ups: phaseSum(i, (w) => w.wake_ups),
         lag: phaseLag[i]!,
       })),
       lag,

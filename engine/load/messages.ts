@@ -75,6 +75,8 @@ export interface WorkerPhase {
   dropped_window: number;
   /** Hand-off time − intended time of the phase's events that were handed off (encoded HDR, µs). */
   lag: string;
+  /** The worker's wake-ups that ran something during the phase (engine/load/wakeups.ts). */
+  wake_ups: number;
 }
 
 export type WorkerToMain =

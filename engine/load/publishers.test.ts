@@ -10,7 +10,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SourceRecord } from './log.ts';
-import { PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
+import { OutputBatch, PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fake broker
@@ -127,6 +127,14 @@ class FakeBroker {
     for (const socket of this.sockets) socket.destroy();
   }
 
+  /** Stop reading every client connection (their writes back up in the kernel, then in the client), or start again. */
+  pauseReading(paused: boolean): void {
+    for (const socket of this.sockets) {
+      if (paused) socket.pause();
+      else socket.resume();
+    }
+  }
+
   get openConnections(): number {
     return this.sockets.size;
   }
@@ -185,7 +193,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 let brokers: FakeBroker[] = [];
 let connections: PublisherConnection[] = [];
 
-async function setup(mode: AckMode, options: { window: number; puback_timeout_ms: number }, version: 4 | 5 = 4) {
+async function setup(mode: AckMode, options: { window: number; puback_timeout_ms: number; output?: OutputBatch }, version: 4 | 5 = 4) {
   const broker = await FakeBroker.start(mode, version);
   brokers.push(broker);
   const events = recorder();
@@ -465,6 +473,65 @@ describe('PublisherConnection on the wire', () => {
     expect(new Set(events.of('acked').map((e) => e.seq)).size).toBe(N);
   }, 90_000);
 
+  it('a publish still in flight when the ids come round to its own keeps its place: the timeout sweep goes in send order across the wrap', async () => {
+    const { broker, events, conn } = await setup('immediate', { window: 256, puback_timeout_ms: 6_000 });
+    // Seq 0 (id 1) is owed throughout; seqs 65534 and 65535 are the last two sent before the ids
+    // pass it again (ids 65535, then 2: 1 is skipped).
+    for (const seq of [0, 65_534, 65_535]) broker.holdSeqs.add(seq);
+    const N = 65_537;
+    for (let seq = 0; seq < N; seq++) conn.publish(item(seq));
+    await waitUntil(() => broker.publishes.length === N && events.of('acked').length === N - 3, `${N} PUBLISHes`, 60_000);
+    expect(events.of('failed')).toEqual([]); // all that before the first timeout
+    const ids = broker.publishes.map((p) => p.messageId);
+    expect(ids.slice(65_533)).toEqual([65_534, 65_535, 2, 3]);
+    await waitUntil(() => events.of('failed').length === 3, 'the three held ones to time out', 15_000);
+    const failed = events.of('failed') as Extract<Event, { kind: 'failed' }>[];
+    expect(failed.map((e) => [e.seq, e.timedOut])).toEqual([
+      [0, true],
+      [65_534, true],
+      [65_535, true],
+    ]);
+    for (const seq of [0, 65_534, 65_535]) broker.release(seq);
+    await waitUntil(() => events.of('acked').length === N, 'the late PUBACKs');
+    expect(conn.pending).toBe(0);
+  }, 90_000);
+
+  // The output slab is written over once a write has left it (the socket holds none of its bytes);
+  // a broker that stops reading makes writes back up, and what they still hold must stay intact.
+  it('frames that back up behind a broker that stops reading reach it byte for byte', async () => {
+    const { broker, events, conn } = await setup('immediate', { window: 100_000, puback_timeout_ms: 60_000 });
+    broker.pauseReading(true);
+    const N = 6_000;
+    const items = range(0, N).map((seq) => ({ ...item(seq), payload: Buffer.from(JSON.stringify({ seq, pad: String(seq % 10).repeat(1_000 + (seq % 50)) })) }));
+    for (let i = 0; i < N; i += 500) {
+      for (const it of items.slice(i, i + 500)) conn.publish(it);
+      await sleep(5); // several turns of the loop: writes that the kernel took, then ones it could not
+    }
+    await sleep(50);
+    broker.pauseReading(false);
+    await waitUntil(() => events.of('acked').length === N, `${N} acks`, 20_000);
+    expect(broker.publishes.map((p) => p.seq)).toEqual(range(0, N));
+    for (const [i, p] of broker.publishes.entries()) if (!p.payload.equals(items[i]!.payload)) throw new Error(`payload ${i} differs at the broker`);
+  });
+
+  it('PUBACKs split across reads (a packet cut anywhere, even in its fixed header) are each acked once, in order', async () => {
+    const { broker, events, conn } = await setup('manual', { window: 8, puback_timeout_ms: 60_000 });
+    for (let seq = 0; seq < 4; seq++) conn.publish(item(seq));
+    await waitUntil(() => broker.publishes.length === 4, '4 PUBLISHes');
+    const socket = broker.publishes[0]!.socket;
+    socket.setNoDelay(true);
+    const bytes = Buffer.from(broker.publishes.flatMap((p) => [0x40, 0x02, p.messageId >> 8, p.messageId & 0xff]));
+    // Cuts after the first byte, inside an id, at a packet's end and two bytes into the next.
+    for (const [from, to] of [[0, 1], [1, 3], [3, 8], [8, 10], [10, 16]] as const) {
+      socket.write(bytes.subarray(from, to));
+      await sleep(15); // each piece its own read
+    }
+    await waitUntil(() => events.of('acked').length === 4, '4 acks');
+    await sleep(30);
+    expect(events.of('acked').map((e) => e.seq)).toEqual([0, 1, 2, 3]);
+    expect(conn.pending).toBe(0);
+  });
+
   it('PUBACK accounting: a PUBACK for an id not owed, or a second one for the same id, acks nothing', async () => {
     const { broker, events, conn } = await setup('manual', { window: 4, puback_timeout_ms: 60_000 });
     for (let seq = 0; seq < 3; seq++) conn.publish(item(seq));
@@ -505,6 +572,85 @@ describe('PublisherConnection on the wire', () => {
     expect(events.of('acked').map((e) => e.seq).sort()).toEqual([0, 1, 2, 3]);
     expect(events.of('failed')).toEqual([]);
     expect(events.of('sent').map((e) => e.seq)).toEqual([0, 1, 2, 3]); // sent once each: a resend is not a new send
+  });
+
+  // In-flight publishes live in a table indexed by packet id (a power of two at least twice the
+  // window, 16 here); its circular order is the send order. One PUBACK held while the ids run on
+  // past a whole table makes it grow: ids stay sequential, the sweep still starts at the oldest.
+  it('one PUBACK held while ids run past the in-flight table: ids stay sequential, only the held one times out, and its late PUBACK is reported', async () => {
+    const timeoutMs = 400;
+    const { broker, events, conn } = await setup('immediate', { window: 4, puback_timeout_ms: timeoutMs });
+    broker.holdSeqs.add(0); // id 1 stays owed
+    const N = 100;
+    for (let seq = 0; seq < N; seq++) conn.publish(item(seq));
+    await waitUntil(() => events.of('acked').length === N - 1, `${N - 1} acks`);
+    expect(broker.publishes.map((p) => p.messageId)).toEqual(range(1, N + 1));
+    expect(conn.pending).toBe(1);
+    // More after the table grew: acked as before.
+    for (let seq = N; seq < N + 20; seq++) conn.publish(item(seq));
+    await waitUntil(() => events.of('acked').length === N + 19, `${N + 19} acks`);
+    expect(broker.publishes.map((p) => p.messageId)).toEqual(range(1, N + 21));
+    await waitUntil(() => events.of('failed').length === 1, 'the held one to time out', 3_000);
+    const failed = events.of('failed') as Extract<Event, { kind: 'failed' }>[];
+    expect(failed.map((e) => [e.seq, e.timedOut])).toEqual([[0, true]]);
+    expect(conn.pending).toBe(0);
+    broker.release(0);
+    await waitUntil(() => events.of('acked').length === N + 20, 'the late PUBACK');
+    expect(events.of('acked').at(-1)!.seq).toBe(0);
+    // Its id is free again only now: the next publishes take ids on from N + 21.
+    conn.publish(item(N + 20));
+    await waitUntil(() => broker.publishes.length === N + 21, 'one more PUBLISH');
+    expect(broker.publishes.at(-1)!.messageId).toBe(N + 21);
+  });
+
+  it('after a reconnect, timed-out publishes still owed a PUBACK and those in flight go out again in first-send order, same ids, DUP set', async () => {
+    const timeoutMs = 800;
+    const { broker, events, conn } = await setup('manual', { window: 8, puback_timeout_ms: timeoutMs });
+    for (let seq = 0; seq < 2; seq++) conn.publish(item(seq));
+    await waitUntil(() => events.of('failed').length === 2, 'the first two to time out', 3_000);
+    for (let seq = 2; seq < 4; seq++) conn.publish(item(seq));
+    await waitUntil(() => broker.publishes.length === 4, '4 PUBLISHes');
+    broker.dropConnections();
+    await waitUntil(() => broker.connects === 2 && broker.publishes.length === 8, 'reconnect and 4 PUBLISHes again', 5_000);
+    expect(broker.publishes.slice(4).map((p) => [p.seq, p.messageId, p.dup])).toEqual([
+      [0, 1, true],
+      [1, 2, true],
+      [2, 3, true],
+      [3, 4, true],
+    ]);
+    for (const seq of [0, 1, 2, 3]) broker.release(seq);
+    await waitUntil(() => events.of('acked').length === 4, 'all acked (two of them late)');
+    expect(events.of('failed').map((e) => e.seq)).toEqual([0, 1]);
+    expect(conn.pending).toBe(0);
+  });
+
+  it('an output batch shared by connections writes each one\'s frames in one socket write when flushed, at once; unflushed ones still leave', async () => {
+    const output = new OutputBatch();
+    const a = await setup('immediate', { window: 16, puback_timeout_ms: 10_000, output });
+    const b = await setup('immediate', { window: 16, puback_timeout_ms: 10_000, output });
+    const writes = (conn: PublisherConnection) => {
+      const socket = (conn as unknown as { socket: net.Socket }).socket;
+      const counted = { n: 0 };
+      const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+      socket.write = ((chunk: Buffer) => {
+        counted.n++;
+        return write(chunk);
+      }) as typeof socket.write;
+      return counted;
+    };
+    const aWrites = writes(a.conn);
+    const bWrites = writes(b.conn);
+    for (let seq = 0; seq < 3; seq++) a.conn.publish(item(seq));
+    for (let seq = 0; seq < 2; seq++) b.conn.publish(item(seq));
+    expect([aWrites.n, bWrites.n]).toEqual([0, 0]);
+    output.flush();
+    expect([aWrites.n, bWrites.n]).toEqual([1, 1]); // at once, not on a later turn of the loop
+    await waitUntil(() => a.broker.publishes.length === 3 && b.broker.publishes.length === 2, 'the frames at both brokers');
+    // Not flushed by the caller: the batch's setImmediate writes them.
+    a.conn.publish(item(3));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(aWrites.n).toBe(2);
+    await waitUntil(() => a.events.of('acked').length === 4 && b.events.of('acked').length === 2, 'all acked');
   });
 
   it('a refused CONNACK rejects connect() naming the reason, without retrying for ever', async () => {

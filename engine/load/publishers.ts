@@ -8,8 +8,9 @@
 // measures, and mqtt.js spent most of the load worker's time per publish (an object store, a
 // packet object and a generator run per PUBLISH, a socket write each). Here a PUBLISH frame is
 // written straight into an output buffer (the topic's bytes encoded once per topic), the frames of
-// one turn of the event loop (timers, PUBACKs read, the generator's burst) leave in one socket write, and PUBACKs are read off the bytes without
-// a packet object. What mqtt.js did for us and is kept: CONNECT/CONNACK (refusals named), keepalive
+// one wake-up of the load worker leave in one socket write per connection (OutputBatch), and
+// PUBACKs are read off the bytes without a packet object, into a table of what is in flight with
+// no object per publish. What mqtt.js did for us and is kept: CONNECT/CONNACK (refusals named), keepalive
 // pings, reconnecting after 500 ms and resending every publish still owed a PUBACK (DUP set) with
 // its packet id, and a clean DISCONNECT. docs/lab/2026-12-03-generator-cost.md has the figures.
 
@@ -37,15 +38,43 @@ export interface PublisherEvents {
   failed(item: Outgoing, error: Error, timedOut: boolean): void;
 }
 
-interface InFlight {
+/** A publish owed a PUBACK outside the in-flight table (rare: an object each, unlike those in the table). */
+interface Owed {
   item: Outgoing;
   sent_us: number;
-  /** Timed out (or failed): no longer holds a window slot. */
-  settled: boolean;
-  /** MQTT packet id (QoS 1). */
-  id: number;
   /** Its frame has been written on some connection: a resend after a reconnect sets DUP. */
   written: boolean;
+}
+
+/**
+ * Connections whose frames are not yet written, written together: by flush(), which a load worker
+ * calls once it has handed off a wake-up's batch, or else by one setImmediate for all of them (a
+ * PUBACK that freed a window slot, a caller that never flushes). One per load worker instead of a
+ * setImmediate per connection and wake-up.
+ */
+export class OutputBatch {
+  /** dirty[0, count): never truncated (setting an array's length to 0 drops its storage, to be allocated again). */
+  private readonly dirty: PublisherConnection[] = [];
+  private count = 0;
+  private immediate: NodeJS.Immediate | undefined;
+
+  /** `connection` has frames to write (called once until it is flushed). */
+  add(connection: PublisherConnection): void {
+    this.dirty[this.count++] = connection;
+    this.immediate ??= setImmediate(this.flush);
+  }
+
+  /** Every connection's frames, one socket write each; the pending setImmediate is cancelled. */
+  readonly flush = (): void => {
+    if (this.immediate !== undefined) {
+      clearImmediate(this.immediate);
+      this.immediate = undefined;
+    }
+    const dirty = this.dirty;
+    // A connection's flush never adds to the batch (writing is not appending), so the list is stable.
+    for (let i = 0; i < this.count; i++) dirty[i]!.flush();
+    this.count = 0;
+  };
 }
 
 export interface PublisherOptions {
@@ -53,6 +82,8 @@ export interface PublisherOptions {
   puback_timeout_ms: number;
   qos?: 0 | 1;
   access?: BrokerAccess;
+  /** Shared with the worker's other connections (default: one of its own). */
+  output?: OutputBatch;
 }
 
 /** How long close() waits for PUBACKs still owed before it forces the connection shut. */
@@ -74,6 +105,8 @@ const TOPIC_CACHE_MAX = 4_096;
  * (the broker has the message); past this many the oldest is forgotten, so ids never run out.
  */
 const OWED_TIMED_OUT_MAX = 32_768;
+/** Packet ids are 1…65535; the in-flight table never needs more entries than there are ids. */
+const TABLE_MAX = 65_536;
 
 const PUBACK = 4;
 const CONNACK = 2;
@@ -86,11 +119,33 @@ type State = 'connecting' | 'up' | 'down' | 'closed';
 
 /** One MQTT connection with a FIFO queue in front of its window. */
 export class PublisherConnection {
-  /** Publishes holding a window slot, in send order. */
-  private readonly inFlight = new Set<InFlight>();
-  /** Packet id → publish still owed a PUBACK (holding a slot or timed out), in send order. */
-  private readonly owed = new Map<number, InFlight>();
-  private timedOutOwed = 0;
+  // QoS 1 publishes holding a window slot (sent, no PUBACK yet, not timed out): no object, Set or
+  // Map entry per publish (garbage the load worker paid for at every message), but a table
+  // indexed by packet id, entry `id & mask`, of a power-of-two size at least twice the window.
+  // Ids are handed out in sequence, so the entries in circular order from `oldest` are the send
+  // order, with gaps (acked, or an id skipped): what the PUBACK timeout sweeps and a reconnect
+  // resends. A new id whose entry an older publish still holds (one PUBACK long overdue while
+  // thousands of later ones came back) doubles the table, which keeps both properties. A publish
+  // still in flight when the ids come round to its own (65,535 sends later: at more than 6,554
+  // messages/s a connection, sooner than the default 10 s PUBACK timeout) moves to `lapped`, ahead
+  // of the table in send order, so the table's order stays the send order.
+  private mask: number;
+  /** Packet id of each entry; 0 (never an id) when the entry is free. */
+  private ids: Uint16Array;
+  private items: (Outgoing | undefined)[];
+  private sentUs: Float64Array;
+  /** 1 once the entry's frame has been written on some connection: a resend after a reconnect sets DUP. */
+  private written: Uint8Array;
+  /** Entries in use. */
+  private inTable = 0;
+  /** The entry of the oldest publish in the table (meaningful while inTable > 0). */
+  private oldest = 0;
+  /** Window slots held: the table's entries, and a QoS 0 publish while it is being sent. */
+  private holding = 0;
+  /** In flight (holding a slot) but lapped by the ids, by packet id, oldest first: all sent before the table's. */
+  private readonly lapped = new Map<number, Owed>();
+  /** Timed out, still owed a PUBACK (a late one is reported as acked), by packet id, oldest first: all sent before those in flight. */
+  private readonly timedOut = new Map<number, Owed>();
   private nextId = 1;
   private readonly queue: Outgoing[] = [];
   /** When each queued publish was due (µs): its intended time for an original, else when it was queued. */
@@ -115,8 +170,12 @@ export class PublisherConnection {
   /** Frames not yet written are slab[outStart, outAt). */
   private outStart = 0;
   private outAt = 0;
+  /** In the output batch: frames appended since the last write. */
   private flushQueued = false;
+  private readonly output: OutputBatch;
   private readonly topics = new Map<string, Buffer>();
+  private lastTopic: string | undefined;
+  private lastTopicBytes: Buffer | undefined;
   private readonly v5: boolean;
   private readonly host: string;
   private readonly port: number;
@@ -136,6 +195,7 @@ export class PublisherConnection {
     /** 1, or 0: a QoS 0 publish counts as acked once its frame is written, which is all the "ack" QoS 0 has. */
     private readonly qos: 0 | 1,
     access: BrokerAccess,
+    output: OutputBatch | undefined,
   ) {
     const parsed = new URL(url);
     if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'mqtts:') throw new Error(`broker url must be mqtt://host:port or mqtts://host:port, got ${parsed.protocol}//${parsed.host}`);
@@ -144,13 +204,21 @@ export class PublisherConnection {
     this.port = Number(parsed.port || (this.tls ? 8883 : 1883));
     this.access = access;
     this.v5 = access.mqtt_version === 5;
+    this.output = output ?? new OutputBatch();
+    let size = 16;
+    while (size < 2 * window && size < TABLE_MAX) size *= 2;
+    this.mask = size - 1;
+    this.ids = new Uint16Array(size);
+    this.items = new Array<Outgoing | undefined>(size).fill(undefined);
+    this.sentUs = new Float64Array(size);
+    this.written = new Uint8Array(size);
     this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(1_000, pubackTimeoutMs / 4)));
     this.sweeper.unref();
   }
 
   /** Resolves once the broker has accepted the connection (CONNACK 0); rejects, naming why, otherwise. */
   static async connect(url: string, clientId: string, options: PublisherOptions, events: PublisherEvents): Promise<PublisherConnection> {
-    const connection = new PublisherConnection(url, clientId, options.window, options.puback_timeout_ms, events, options.qos ?? 1, options.access ?? PLAIN_ACCESS);
+    const connection = new PublisherConnection(url, clientId, options.window, options.puback_timeout_ms, events, options.qos ?? 1, options.access ?? PLAIN_ACCESS, options.output);
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => connection.firstOutcome?.(new Error(`no CONNACK within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
@@ -171,7 +239,7 @@ export class PublisherConnection {
 
   /** Publishes queued or in flight. */
   get pending(): number {
-    return this.queue.length - this.queueHead + this.inFlight.size;
+    return this.queue.length - this.queueHead + this.holding;
   }
 
   /** The broker has accepted the current connection (and it has not been lost or closed since). */
@@ -185,7 +253,7 @@ export class PublisherConnection {
    * a whole batch of publishes).
    */
   publish(item: Outgoing, due_us?: number, now_us = nowMicros()): void {
-    if (this.inFlight.size >= this.window) {
+    if (this.holding >= this.window) {
       this.window_waits++;
       this.queue.push(item);
       this.queueDue.push(due_us ?? now_us);
@@ -203,21 +271,36 @@ export class PublisherConnection {
   }
 
   private send(item: Outgoing, now_us: number): void {
-    const entry: InFlight = { item, sent_us: now_us, settled: false, id: 0, written: false };
-    this.inFlight.add(entry);
     this.events.sent(item);
     if (this.qos === 0) {
       // QoS 0 has no PUBACK: written is all there is. Not connected: it cannot be written at all.
-      if (this.state !== 'up') return this.fail(entry, new Error('not connected'));
-      this.writePublish(entry);
-      this.settle(entry);
-      this.events.acked(item, entry.sent_us, now_us);
+      this.holding++;
+      if (this.state !== 'up') {
+        this.release();
+        this.events.failed(item, new Error('not connected'), false);
+        return;
+      }
+      this.writePublish(item, 0, false);
+      this.release();
+      this.events.acked(item, now_us, now_us);
       return;
     }
-    entry.id = this.allocateId();
-    this.owed.set(entry.id, entry);
+    const id = this.allocateId();
+    if (this.inTable === 0) this.oldest = id & this.mask;
+    // The table must span from its oldest id to this one (0 is never an id, so 65535 → 1 is one
+    // step further on the table: the span is taken on the 65,536-id circle).
+    else while (((id - this.ids[this.oldest]!) & 0xffff) > this.mask) this.grow();
+    const entry = id & this.mask;
+    this.ids[entry] = id;
+    this.items[entry] = item;
+    this.sentUs[entry] = now_us;
+    this.inTable++;
+    this.holding++;
     // Not connected: written when the connection is back (with everything else owed).
-    if (this.state === 'up') this.writePublish(entry);
+    if (this.state === 'up') {
+      this.writePublish(item, id, false);
+      this.written[entry] = 1;
+    } else this.written[entry] = 0;
   }
 
   /** The next packet id (1…65535, wrapping) not owed a PUBACK. */
@@ -225,48 +308,101 @@ export class PublisherConnection {
     for (let tries = 0; tries < 65_535; tries++) {
       const id = this.nextId;
       this.nextId = id === 65_535 ? 1 : id + 1;
-      if (!this.owed.has(id)) return id;
+      const entry = id & this.mask;
+      if (this.ids[entry] === id) {
+        // Still in flight 65,535 sends later: the oldest in the table (any older one was lapped before it).
+        this.lapped.set(id, { item: this.items[entry]!, sent_us: this.sentUs[entry]!, written: this.written[entry] === 1 });
+        this.remove(entry);
+        continue;
+      }
+      if (this.lapped.size > 0 && this.lapped.has(id)) continue;
+      if (this.timedOut.size > 0 && this.timedOut.has(id)) continue;
+      return id;
     }
     throw new Error('all 65,535 MQTT packet ids are owed a PUBACK');
   }
 
-  private fail(entry: InFlight, error: Error): void {
-    this.settle(entry);
-    this.events.failed(entry.item, error, false);
+  /**
+   * Twice the table: a new id would lie a whole table or more past the oldest one still in flight.
+   * The ids in the table lie, in send order, within less than its size of the oldest along the id
+   * circle, so each has an entry of its own and the circular order from the oldest stays the send
+   * order, in the bigger table too.
+   */
+  private grow(): void {
+    const oldSize = this.mask + 1;
+    if (oldSize >= TABLE_MAX) throw new Error('all 65,535 MQTT packet ids are owed a PUBACK');
+    const { ids, items, sentUs, written } = this;
+    const size = oldSize * 2;
+    const mask = size - 1;
+    this.ids = new Uint16Array(size);
+    this.items = new Array<Outgoing | undefined>(size).fill(undefined);
+    this.sentUs = new Float64Array(size);
+    this.written = new Uint8Array(size);
+    this.mask = mask;
+    this.oldest = ids[this.oldest]! & mask;
+    for (let k = 0; k < oldSize; k++) {
+      const id = ids[k]!;
+      if (id === 0) continue;
+      const to = id & mask;
+      this.ids[to] = id;
+      this.items[to] = items[k];
+      this.sentUs[to] = sentUs[k]!;
+      this.written[to] = written[k]!;
+    }
   }
 
-  private settle(entry: InFlight): void {
-    entry.settled = true;
-    this.inFlight.delete(entry);
+  /** Takes the publish of table entry `entry` out of the table (its slot is still held). */
+  private remove(entry: number): void {
+    this.ids[entry] = 0;
+    this.items[entry] = undefined;
+    if (--this.inTable > 0 && entry === this.oldest) {
+      let next = (entry + 1) & this.mask;
+      while (this.ids[next] === 0) next = (next + 1) & this.mask;
+      this.oldest = next;
+    }
+  }
+
+  /** One window slot is free again: the queue's head may go. */
+  private release(): void {
+    this.holding--;
     this.pump();
   }
 
   /** In-flight publishes without a PUBACK for longer than the timeout free their slot, as errors. */
   private sweep(): void {
     const limit = nowMicros() - this.pubackTimeoutMs * 1000;
-    for (const entry of this.inFlight) {
-      if (entry.sent_us > limit) break; // insertion order = send order
-      this.settle(entry);
-      // Still owed: a late PUBACK is reported as acked. Beyond a bound, the oldest is forgotten.
-      if (++this.timedOutOwed > OWED_TIMED_OUT_MAX) this.forgetOldestTimedOut();
-      this.events.failed(entry.item, new Error(`no PUBACK within ${this.pubackTimeoutMs} ms`), true);
+    // In send order (the lapped ones first): the first one still in time ends the sweep.
+    for (const [id, owed] of this.lapped) {
+      if (owed.sent_us > limit) return;
+      this.lapped.delete(id);
+      this.timedOut.set(id, owed);
+      this.timedOutNow(owed.item);
+    }
+    while (this.inTable > 0) {
+      const entry = this.oldest;
+      const sent_us = this.sentUs[entry]!;
+      if (sent_us > limit) break;
+      const id = this.ids[entry]!;
+      const item = this.items[entry]!;
+      this.timedOut.set(id, { item, sent_us, written: this.written[entry] === 1 });
+      this.remove(entry);
+      this.timedOutNow(item);
     }
   }
 
-  private forgetOldestTimedOut(): void {
-    for (const [id, entry] of this.owed) {
-      if (!entry.settled) continue;
-      this.owed.delete(id);
-      this.timedOutOwed--;
-      return;
-    }
+  /** `item`, just moved to timedOut, frees its slot and counts as an error. */
+  private timedOutNow(item: Outgoing): void {
+    this.release();
+    // Still owed: a late PUBACK is reported as acked. Beyond a bound, the oldest is forgotten.
+    if (this.timedOut.size > OWED_TIMED_OUT_MAX) this.timedOut.delete(this.timedOut.keys().next().value!);
+    this.events.failed(item, new Error(`no PUBACK within ${this.pubackTimeoutMs} ms`), true);
   }
 
   private pump(): void {
     if (this.closing) return;
-    if (this.inFlight.size >= this.window || this.queueHead >= this.queue.length) return;
+    if (this.holding >= this.window || this.queueHead >= this.queue.length) return;
     const now = nowMicros();
-    while (this.inFlight.size < this.window && this.queueHead < this.queue.length) {
+    while (this.holding < this.window && this.queueHead < this.queue.length) {
       const next = this.queue[this.queueHead++]!;
       this.send(next, now);
     }
@@ -279,29 +415,47 @@ export class PublisherConnection {
 
   /** `now`: when the bytes that carried it were read (µs). */
   private onPuback(id: number, reasonCode: number, now: number): void {
-    const entry = this.owed.get(id);
-    if (!entry) return;
-    this.owed.delete(id);
     // MQTT 5: a reason code from 0x80 up is the broker refusing the message.
-    const error = reasonCode >= 0x80 ? new Error(`the broker refused the publish (PUBACK reason code 0x${reasonCode.toString(16)})`) : undefined;
-    if (entry.settled) {
-      this.timedOutOwed--;
-      // Timed out earlier and counted as an error; a late PUBACK still means the broker has it.
-      if (!error) this.events.acked(entry.item, entry.sent_us, now);
+    const refused = reasonCode >= 0x80;
+    const entry = id & this.mask;
+    if (this.ids[entry] === id) {
+      const item = this.items[entry]!;
+      const sent_us = this.sentUs[entry]!;
+      this.remove(entry);
+      this.release();
+      if (refused) this.events.failed(item, refusal(reasonCode), false);
+      else this.events.acked(item, sent_us, now);
       return;
     }
-    this.settle(entry);
-    if (error) this.events.failed(entry.item, error, false);
-    else this.events.acked(entry.item, entry.sent_us, now);
+    if (this.lapped.size > 0) {
+      const owed = this.lapped.get(id);
+      if (owed !== undefined) {
+        this.lapped.delete(id);
+        this.release();
+        if (refused) this.events.failed(owed.item, refusal(reasonCode), false);
+        else this.events.acked(owed.item, owed.sent_us, now);
+        return;
+      }
+    }
+    if (this.timedOut.size === 0) return;
+    const late = this.timedOut.get(id);
+    if (late === undefined) return;
+    this.timedOut.delete(id);
+    // Timed out earlier and counted as an error; a late PUBACK still means the broker has it.
+    if (!refused) this.events.acked(late.item, late.sent_us, now);
   }
 
   // -------------------------------------------------------------------------------------------
   // The wire
 
-  /** The PUBLISH frame of `entry`, appended to the output of this turn of the event loop (written by setImmediate). */
-  private writePublish(entry: InFlight): void {
-    const { topic, payload } = entry.item;
-    let topicBytes = this.topics.get(topic);
+  /**
+   * The PUBLISH frame of `item` (packet `id`, DUP when `dup`), appended to the output, which the
+   * output batch writes (engine/load/worker.ts flushes it at the end of each wake-up).
+   */
+  private writePublish(item: Outgoing, id: number, dup: boolean): void {
+    const { topic, payload } = item;
+    // A publisher's connection publishes on one topic (with load.topics 1): no Map look-up then.
+    let topicBytes = topic === this.lastTopic ? this.lastTopicBytes : this.topics.get(topic);
     if (topicBytes === undefined) {
       if (this.topics.size >= TOPIC_CACHE_MAX) this.topics.clear();
       const utf8 = Buffer.from(topic, 'utf8');
@@ -310,27 +464,28 @@ export class PublisherConnection {
       utf8.copy(topicBytes, 2);
       this.topics.set(topic, topicBytes);
     }
+    this.lastTopic = topic;
+    this.lastTopicBytes = topicBytes;
     const qos1 = this.qos === 1;
     const remaining = topicBytes.length + (qos1 ? 2 : 0) + (this.v5 ? 1 : 0) + payload.length;
     const size = 1 + varintBytes(remaining) + remaining;
     const buffer = this.reserve(size);
     let at = this.outAt;
-    buffer[at++] = 0x30 | (this.qos << 1) | (entry.written ? 0x08 : 0);
+    buffer[at++] = 0x30 | (this.qos << 1) | (dup ? 0x08 : 0);
     at = writeRemainingLength(buffer, at, remaining);
     buffer.set(topicBytes, at);
     at += topicBytes.length;
     if (qos1) {
-      buffer[at++] = entry.id >> 8;
-      buffer[at++] = entry.id & 0xff;
+      buffer[at++] = id >> 8;
+      buffer[at++] = id & 0xff;
     }
     if (this.v5) buffer[at++] = 0; // no properties
     buffer.set(payload, at);
     at += payload.length;
     this.outAt = at;
-    entry.written = true;
     if (!this.flushQueued) {
       this.flushQueued = true;
-      setImmediate(this.flush);
+      this.output.add(this);
     }
   }
 
@@ -338,21 +493,33 @@ export class PublisherConnection {
   private reserve(size: number): Buffer {
     if (this.outAt + size <= this.slab.length) return this.slab;
     this.flush();
+    if (this.outAt + size <= this.slab.length) return this.slab; // written at once: the slab is free again
     this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, size));
     this.outStart = 0;
     this.outAt = 0;
     return this.slab;
   }
 
-  /** Everything appended since the last flush, in one socket write (the slab's bytes are not reused). */
-  private readonly flush = (): void => {
+  /**
+   * Everything appended since the last flush, in one socket write. The slab's bytes are written
+   * over again only once the socket holds none of them: a write the kernel took at once (the
+   * usual case: the stream's buffer is empty right after it) or none at all (no connection). A
+   * new slab each 64 KB instead cost the load worker page faults and malloc on every wake-up.
+   */
+  flush(): void {
     this.flushQueued = false;
     if (this.outAt === this.outStart) return;
-    const chunk = this.slab.subarray(this.outStart, this.outAt);
-    this.outStart = this.outAt;
     const socket = this.socket;
-    if (this.state === 'up' && socket && socket.writable) socket.write(chunk);
-  };
+    if (this.state === 'up' && socket && socket.writable) {
+      socket.write(this.slab.subarray(this.outStart, this.outAt));
+      if (socket.writableLength > 0) {
+        this.outStart = this.outAt; // still the socket's: these bytes stay as they are
+        return;
+      }
+    }
+    this.outStart = 0;
+    this.outAt = 0;
+  }
 
   private writeNow(frame: Buffer): void {
     this.flush();
@@ -372,7 +539,7 @@ export class PublisherConnection {
       : {
           buffer: (this.readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)),
           callback: (bytes: number, buffer: Uint8Array): boolean => {
-            if (generation === this.generation) this.onData((buffer as Buffer).subarray(0, bytes));
+            if (generation === this.generation) this.onData(buffer as Buffer, bytes);
             return true;
           },
         };
@@ -399,7 +566,7 @@ export class PublisherConnection {
     });
     if (this.tls) {
       socket.on('data', (chunk: Buffer) => {
-        if (generation === this.generation) this.onData(chunk);
+        if (generation === this.generation) this.onData(chunk, chunk.length);
       });
     }
     socket.on('error', (error: Error) => {
@@ -409,17 +576,20 @@ export class PublisherConnection {
   }
 
   /** Splits the bytes into packets; an incomplete one waits for the next chunk. */
-  private onData(chunk: Buffer): void {
-    const data = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+  private onData(chunk: Buffer, bytes: number): void {
+    // The first `bytes` of `chunk` (a read into the kept buffer: no view made per read).
+    const rest = this.rest;
+    const data = rest ? Buffer.concat([rest, chunk.subarray(0, bytes)]) : chunk;
+    const end = rest ? data.length : bytes;
     // One clock read for every PUBACK in the chunk: they all arrived together.
     const now = nowMicros();
     let at = 0;
-    while (data.length - at >= 2) {
+    while (end - at >= 2) {
       let length = 0;
       let multiplier = 1;
       let i = at + 1;
       let complete = false;
-      for (let n = 0; n < 4 && i < data.length; n++) {
+      for (let n = 0; n < 4 && i < end; n++) {
         const byte = data[i++]!;
         length += (byte & 0x7f) * multiplier;
         multiplier *= 128;
@@ -429,12 +599,12 @@ export class PublisherConnection {
         }
         if (n === 3) return void this.socket?.destroy(new Error('malformed remaining length from the broker'));
       }
-      if (!complete || i + length > data.length) break;
+      if (!complete || i + length > end) break;
       this.onPacket(data[at]! >> 4, data, i, length, now);
       if (this.state === 'closed') return;
       at = i + length;
     }
-    this.rest = at < data.length ? Buffer.from(data.subarray(at)) : undefined;
+    this.rest = at < end ? Buffer.from(data.subarray(at, end)) : undefined;
   }
 
   private onPacket(type: number, data: Buffer, body: number, length: number, now: number): void {
@@ -475,7 +645,23 @@ export class PublisherConnection {
     this.pingTimer.unref();
     // Everything still owed a PUBACK goes out again, in the order first sent, with its packet id
     // (DUP set if it was written before), then what was handed over while the connection was down.
-    for (const entry of this.owed.values()) this.writePublish(entry);
+    // Timed-out ones were all sent before any still in flight (the sweep goes in send order), and
+    // lapped ones before the table's.
+    for (const owedOutside of [this.timedOut, this.lapped]) {
+      for (const [id, owed] of owedOutside) {
+        this.writePublish(owed.item, id, owed.written);
+        owed.written = true;
+      }
+    }
+    if (this.inTable > 0) {
+      const mask = this.mask;
+      for (let k = 0, entry = this.oldest; k <= mask; k++, entry = (entry + 1) & mask) {
+        const id = this.ids[entry]!;
+        if (id === 0) continue;
+        this.writePublish(this.items[entry]!, id, this.written[entry] === 1);
+        this.written[entry] = 1;
+      }
+    }
     this.firstOutcome?.();
   }
 
@@ -515,7 +701,7 @@ export class PublisherConnection {
     clearInterval(this.sweeper);
     clearTimeout(this.reconnectTimer);
     const deadline = Date.now() + CLOSE_GRACE_MS;
-    while (this.owed.size > 0 && (this.state as State) !== 'closed' && Date.now() < deadline) await sleep(10);
+    while (this.inTable + this.lapped.size + this.timedOut.size > 0 && (this.state as State) !== 'closed' && Date.now() < deadline) await sleep(10);
     clearInterval(this.pingTimer);
     const socket = this.socket;
     if (!socket || socket.destroyed || (this.state as State) === 'closed') {
@@ -530,6 +716,10 @@ export class PublisherConnection {
     });
     this.destroy();
   }
+}
+
+function refusal(reasonCode: number): Error {
+  return new Error(`the broker refused the publish (PUBACK reason code 0x${reasonCode.toString(16)})`);
 }
 
 /** Writes MQTT's remaining length at `at` (7 bits a byte, low first, the high bit on all but the last); returns the offset after it. */

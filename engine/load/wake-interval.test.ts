@@ -36,4 +36,7 @@ it('hands off in batches load.wake_interval_ms apart: the lag spreads over the i
   // Uniform over [0, 40 ms) when on time: median ~20 ms. The default (1 ms) gives ~1 ms.
   expect(lag.p50_ms).toBeGreaterThan(10);
   expect(lag.min_ms).toBeGreaterThanOrEqual(0);
+  // Counted per phase (what CPU per wake-up is reckoned against): at most one per 40 ms of the 1 s phase.
+  expect(load.phases[0]!.wake_ups).toBeGreaterThanOrEqual(5);
+  expect(load.phases[0]!.wake_ups).toBeLessThanOrEqual(1_000 / 40 + 1);
 }, 30_000);

@@ -17,7 +17,7 @@ import { LatencyRecorder } from '../metrics/histogram.ts';
 import { EventEncoder } from './event-encoder.ts';
 import { eventIdFor } from './identity.ts';
 import { PublishLog, type SourceRecord } from './log.ts';
-import { PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
+import { OutputBatch, PublisherConnection, type Outgoing, type PublisherEvents } from './publishers.ts';
 import { Schedule } from './schedule.ts';
 import { DEFAULT_MAX_LAG_MS, DEFAULT_WAKE_INTERVAL_MS } from '../../scenarios/schema.ts';
 import { runsPublisher, WHOLE_RUN } from './shard.ts';
@@ -61,15 +61,19 @@ async function run(): Promise<void> {
     },
     failed: (item, _error, timedOut) => item.raw || log.failed(item.record, item.seq, item.copy, timedOut),
   };
-  const connectionOptions = { window: scenario.load.window, puback_timeout_ms: scenario.load.puback_timeout_ms, qos: scenario.load.qos ?? 1, ...(plan.broker_access ? { access: plan.broker_access } : {}) };
-  const publishers = new Map<number, { connection: PublisherConnection; record: SourceRecord; source: string; topic: string; next_seq: number }>();
+  // Every connection's frames of a wake-up leave together: the schedule loop below flushes them
+  // once it has handed off the batch (a setImmediate for all of them otherwise, not one each).
+  const output = new OutputBatch();
+  const connectionOptions = { window: scenario.load.window, puback_timeout_ms: scenario.load.puback_timeout_ms, qos: scenario.load.qos ?? 1, output, ...(plan.broker_access ? { access: plan.broker_access } : {}) };
+  /** By publisher index (only this worker's publishers are set): an array, read per event. */
+  const publishers: ({ connection: PublisherConnection; record: SourceRecord; source: string; topic: string; next_seq: number } | undefined)[] = [];
   for (const p of owned) {
     const source = `pub-${p}`;
     const connection = await PublisherConnection.connect(plan.broker_url, `${plan.client_prefix}-pub-${p}`, connectionOptions, events);
-    publishers.set(p, { connection, record: log.record(source), source, topic: `${plan.topic_root}/${source}`, next_seq: 0 });
+    publishers[p] = { connection, record: log.record(source), source, topic: `${plan.topic_root}/${source}`, next_seq: 0 };
   }
   const other = await PublisherConnection.connect(plan.broker_url, `${plan.client_prefix}-dup-${plan.worker}`, connectionOptions, events);
-  const connections = [...[...publishers.values()].map((p) => p.connection), other];
+  const connections = [...owned.map((p) => publishers[p]!.connection), other];
 
   const listeners = new Set<(item: Outgoing, publisher: number) => void>();
   const interceptors = new Set<(item: Outgoing, publisher: number, send: () => void) => boolean>();
@@ -87,7 +91,7 @@ async function run(): Promise<void> {
     onPublished: (listener) => subscribe(listeners, listener),
     republish: (item, via) => {
       takeCredit();
-      (via === 'other-connection' ? other : publishers.get(via.publisher)!.connection).publish(item);
+      (via === 'other-connection' ? other : publishers[via.publisher]!.connection).publish(item);
     },
     intercept: (hook) => subscribe(interceptors, hook),
     reshape: (hook) => subscribe(reshapers, hook),
@@ -113,7 +117,7 @@ async function run(): Promise<void> {
   const open = scenario.load.model === 'open';
   const maxLagUs = (scenario.load.max_lag_ms ?? DEFAULT_MAX_LAG_MS) * 1000;
   /** Per phase of the schedule (filled once the schedule is known). */
-  const phaseStats: { handed_off: number; dropped_late: number; dropped_window: number; lag: LatencyRecorder; end_us: number }[] = [];
+  const phaseStats: { handed_off: number; dropped_late: number; dropped_window: number; lag: LatencyRecorder; end_us: number; wake_ups: number }[] = [];
   let dropped = 0;
   /**
    * Hand event (p, seq) of phase `phase` to its connection at `now`, or drop it (open model) when
@@ -123,7 +127,7 @@ async function run(): Promise<void> {
    * copy it and the ledger never sees it as published. True when it was handed off.
    */
   const publish = (p: number, seq: number, intended_us: number, phase: number, now: number): boolean => {
-    const publisher = publishers.get(p)!;
+    const publisher = publishers[p]!;
     const stats = phaseStats[phase]!;
     if (open && publisher.connection.queuedLateness(now) > maxLagUs) {
       stats.dropped_window++;
@@ -196,7 +200,7 @@ async function run(): Promise<void> {
   const schedule = new Schedule(scenario.phases, start_us, P);
   /** This worker's events among global events [from, to): those of the publishers it runs. */
   const ownedIn = (from: number, to: number) => owned.reduce((n, p) => n + Math.max(0, Math.ceil((to - p) / P)) - Math.max(0, Math.ceil((from - p) / P)), 0);
-  for (const phase of schedule.phases) phaseStats.push({ handed_off: 0, dropped_late: 0, dropped_window: 0, lag: new LatencyRecorder(), end_us: phase.end_us });
+  for (const phase of schedule.phases) phaseStats.push({ handed_off: 0, dropped_late: 0, dropped_window: 0, lag: new LatencyRecorder(), end_us: phase.end_us, wake_ups: 0 });
   const faults: FaultRecord[] = [];
   let burst = 0;
   for (const [i, phase] of schedule.phases.entries()) {
@@ -212,6 +216,7 @@ async function run(): Promise<void> {
     });
 
     const stats = phaseStats[i]!;
+    const wakesBefore = wakeups.wakes;
     if (open) {
       // The clock is read once per wake-up (and after each yield), not per event: a batch is
       // handed off at the moment the worker woke, and its lag is measured from then.
@@ -228,6 +233,7 @@ async function run(): Promise<void> {
           // event loop for sub-ms gaps would burn a core that the broker and the aggregator need on
           // a small machine. Costs up to about load.wake_interval_ms of recorded lag. At most 50 ms at a
           // time, so a 'stop' is seen.
+          output.flush();
           await wakeups.until(Math.min(intended, now + 50_000));
           now = nowMicros();
         }
@@ -250,6 +256,7 @@ async function run(): Promise<void> {
         } else if (publish(p, Math.floor(g / P), intended, i, now)) stats.lag.record(late);
         if (++burst >= CATCH_UP_BURST) {
           burst = 0;
+          output.flush();
           await new Promise((resolve) => setImmediate(resolve));
           now = nowMicros();
         }
@@ -260,6 +267,7 @@ async function run(): Promise<void> {
       let turn = 0;
       while (nowMicros() < phase.end_us && !stopped) {
         if (credits <= 0) {
+          output.flush();
           await new Promise<void>((resolve) => {
             creditWaiter = resolve;
             setTimeout(resolve, Math.max(1, Math.min(50, (phase.end_us - nowMicros()) / 1000))).unref();
@@ -269,17 +277,19 @@ async function run(): Promise<void> {
         }
         credits--;
         const p = owned[turn++ % owned.length]!;
-        const publisher = publishers.get(p)!;
+        const publisher = publishers[p]!;
         const now = nowMicros();
         publish(p, publisher.next_seq++, now, i, now);
         if (++burst >= CATCH_UP_BURST) {
           burst = 0;
+          output.flush();
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
     }
     // Hold the phase open until its end even if its events were all sent early.
     for (let remaining = (phase.end_us - nowMicros()) / 1000; remaining > 0 && !stopped; remaining = (phase.end_us - nowMicros()) / 1000) await sleep(Math.min(remaining, 50));
+    stats.wake_ups = wakeups.wakes - wakesBefore;
     for (const [j, fault] of active.entries()) {
       await fault.stop();
       faults.push({ phase: phase.name, fault: specs[j]!.j, kind: specs[j]!.spec.kind, injected: fault.injected() });
@@ -302,7 +312,7 @@ async function run(): Promise<void> {
       type: 'done',
       worker: plan.worker,
       log: snapshot,
-      phases: phaseStats.map(({ handed_off, dropped_late, dropped_window, lag }): WorkerPhase => ({ handed_off, dropped_late, dropped_window, lag: lag.encode() })),
+      phases: phaseStats.map(({ handed_off, dropped_late, dropped_window, lag, wake_ups }): WorkerPhase => ({ handed_off, dropped_late, dropped_window, lag: lag.encode(), wake_ups })),
       publish_ack: publishAck.encode(),
       faults,
       window_waits,

@@ -12,6 +12,8 @@
 // load.wake_interval_ms MS (e.g. --root .@1,.@4: the default interval against 4 ms). CPU is read from /proc/self/stat
 // (utime + stime of every thread, dead or alive) from the moment the workers are started until
 // runLoad returns, minus nothing: worker start-up (loading the modules) happens before.
+// Each run also prints the load workers' wake-ups per second and messages per wake-up (a checkout
+// that counts them), and the RESULT line the load worker thread's kernel (system) share.
 // --capacity: instead of one rate, step the rate up (×1.25 from --rate) until the generator
 // no longer keeps it (offered < 95% of target, or generator lag p99 > 100 ms); prints the last kept.
 
@@ -45,12 +47,12 @@ function cpuMicros(path = '/proc/self/stat', which: 'both' | 'system' = 'both'):
   return ((which === 'system' ? 0 : Number(fields[11])) + Number(fields[12])) * 1e6 / CLK_TCK;
 }
 /** CPU (µs) of each live thread of this process, by "tid name". */
-function threadMicros(): Map<string, number> {
+function threadMicros(which: 'both' | 'system' = 'both'): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const name = tid === String(process.pid) ? 'main' : `${readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()}#${tid}`;
-      out.set(`${tid} ${name}`, cpuMicros(`/proc/self/task/${tid}/stat`));
+      out.set(`${tid} ${name}`, cpuMicros(`/proc/self/task/${tid}/stat`, which));
     } catch {
       // exited meanwhile
     }
@@ -82,8 +84,12 @@ interface Outcome {
   ack_p50_ms: number;
   ack_p99_ms: number;
   dropped: number;
+  /** The load workers' wake-ups in the steady phase (undefined: a checkout that does not count them). */
+  wake_ups: number | undefined;
   /** Each thread's CPU over the steady phase (a load worker's up to its last sample, a second before it ended at most), largest first. */
   threads_us: [string, number][];
+  /** Of each thread's CPU, the kernel's (system time), by the same names. */
+  threads_sys_us: Map<string, number>;
 }
 
 async function once(spec: string, url: string, rate: number, seconds: number, tag: string): Promise<Outcome> {
@@ -119,9 +125,13 @@ async function once(spec: string, url: string, rate: number, seconds: number, ta
   // Threads are sampled every second: a load worker's thread has exited by the time runLoad returns,
   // so its last sample stands for its end (at most a second of it is missed: the total is exact).
   const lastSeen = new Map<string, number>();
-  const sampler = setInterval(() => {
+  const lastSeenSys = new Map<string, number>();
+  let threadsStartSys = new Map<string, number>();
+  const sample = () => {
     for (const [tid, us] of threadMicros()) lastSeen.set(tid, us);
-  }, 1_000);
+    for (const [tid, us] of threadMicros('system')) lastSeenSys.set(tid, us);
+  };
+  const sampler = setInterval(sample, 1_000);
   const outcome = await runLoad({
     scenario,
     broker_url: url,
@@ -137,13 +147,14 @@ async function once(spec: string, url: string, rate: number, seconds: number, ta
         steadyStartCpu = cpuMicros();
         steadyStartSys = cpuMicros('/proc/self/stat', 'system');
         threadsStart = threadMicros();
+        threadsStartSys = threadMicros('system');
       }, (start_us - Date.now() * 1000) / 1000 + 1_000).unref();
     },
   });
   const cpuEnd = cpuMicros();
   const sysEnd = cpuMicros('/proc/self/stat', 'system');
   clearInterval(sampler);
-  for (const [tid, us] of threadMicros()) lastSeen.set(tid, us);
+  sample();
   const threadsEnd = lastSeen;
   sub.kill();
   void cpuStart;
@@ -165,7 +176,9 @@ async function once(spec: string, url: string, rate: number, seconds: number, ta
     ack_p50_ms: outcome.publish_ack.valueAtPercentile(50) / 1000,
     ack_p99_ms: outcome.publish_ack.valueAtPercentile(99) / 1000,
     dropped: steady.dropped_late + steady.dropped_window,
+    wake_ups: (steady as { wake_ups?: number }).wake_ups,
     threads_us,
+    threads_sys_us: new Map([...lastSeenSys].map(([tid, end]) => [tid, end - (threadsStartSys.get(tid) ?? 0)])),
   };
 }
 
@@ -199,7 +212,7 @@ async function main(): Promise<void> {
       const o = await once(root, url, Number(args.rate), seconds, `r${n++}`);
       results.get(root)!.push(o);
       console.log(
-        `${root} #${r}: ${o.messages} msgs, ${(o.cpu_us / 1e6).toFixed(2)} s CPU, ${o.us_per_msg.toFixed(2)} µs/msg (system ${o.sys_us_per_msg.toFixed(2)}), offered ${(o.offered * 100).toFixed(1)}%, lag p99 ${o.lag_p99_ms.toFixed(1)} ms, publish→PUBACK p50 ${o.ack_p50_ms.toFixed(2)} p99 ${o.ack_p99_ms.toFixed(2)} ms, threads µs/msg ${o.threads_us
+        `${root} #${r}: ${o.messages} msgs, ${(o.cpu_us / 1e6).toFixed(2)} s CPU, ${o.us_per_msg.toFixed(2)} µs/msg (system ${o.sys_us_per_msg.toFixed(2)}), offered ${(o.offered * 100).toFixed(1)}%, lag p99 ${o.lag_p99_ms.toFixed(1)} ms, publish→PUBACK p50 ${o.ack_p50_ms.toFixed(2)} p99 ${o.ack_p99_ms.toFixed(2)} ms, ${o.wake_ups === undefined ? 'wake-ups not counted' : `${Math.round(o.wake_ups / seconds)} wake-ups/s, ${(o.messages / o.wake_ups).toFixed(1)} msgs/wake-up`}, threads µs/msg ${o.threads_us
           .slice(0, 8)
           .map(([name, t]) => `${name.split(' ').slice(1).join(' ')} ${(t / o.messages).toFixed(1)}`)
           .join(', ')}`,
@@ -211,11 +224,14 @@ async function main(): Promise<void> {
     const range = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
     // The load workers' threads (named like the worker: libuv and V8 helper threads are "node" too, so by the largest share) and the main thread.
     const worker = os.map((o) => (o.threads_us.find(([name]) => !name.endsWith(' main'))?.[1] ?? 0) / o.messages);
+    const workerSys = os.map((o) => (o.threads_sys_us.get(o.threads_us.find(([name]) => !name.endsWith(' main'))?.[0] ?? '') ?? 0) / o.messages);
+    const perWake = os.filter((o) => o.wake_ups !== undefined).map((o) => o.messages / o.wake_ups!);
     const main = os.map((o) => (o.threads_us.find(([name]) => name.endsWith(' main'))?.[1] ?? 0) / o.messages);
     console.log(
       `RESULT ${root}: median ${range(us, 2)} µs/msg (all threads) at ${args.rate} ev/s + ${args.dup} copies, ${os.length} replicates; ` +
-        `load worker thread ${range(worker, 1)}, main thread ${range(main, 1)}; lag p99 ${range(os.map((o) => o.lag_p99_ms), 1)} ms; ` +
-        `publish→PUBACK p50 ${range(os.map((o) => o.ack_p50_ms), 2)} ms, p99 ${range(os.map((o) => o.ack_p99_ms), 2)} ms`,
+        `load worker thread ${range(worker, 1)} (kernel ${range(workerSys, 1)}), main thread ${range(main, 1)}; lag p99 ${range(os.map((o) => o.lag_p99_ms), 1)} ms; ` +
+        `publish→PUBACK p50 ${range(os.map((o) => o.ack_p50_ms), 2)} ms, p99 ${range(os.map((o) => o.ack_p99_ms), 2)} ms` +
+        (perWake.length > 0 ? `; messages per wake-up ${range(perWake, 1)}` : ''),
     );
   }
 }
