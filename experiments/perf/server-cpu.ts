@@ -7,7 +7,7 @@
 //   npx tsx experiments/perf/server-cpu.ts attribute --samples /tmp/servers.jsonl --perf /tmp/perf
 //
 // `sample` reads utime + stime of every redis-server and postgres process from /proc every second
-// (summed per server; a process that comes or goes between two readings counts only while seen);
+// (a running total per server; a process that exits loses only what it spent after its last reading);
 // `attribute` takes each run of perf.json, its window from result.json (started_at + duration_s),
 // and divides each server's CPU seconds inside it by the run's messages (result.json cost.messages),
 // then prints per variant and pass the median µs per message. The servers are shared: whatever else
@@ -20,8 +20,17 @@ import { clockTicksPerSecond } from '../../engine/metrics/process-cpu.ts';
 
 const SERVERS: Record<string, RegExp> = { redis: /^redis-server/, postgres: /^postgres/ };
 
+/** Ticks seen per pid at the last reading, and the running total per server (only ever grows). */
+const lastSeen = new Map<string, number>();
+const totals: Record<string, number> = Object.fromEntries(Object.keys(SERVERS).map((s) => [s, 0]));
+
+/**
+ * Each server's CPU ticks so far, summed over its processes as a running total: a process's ticks
+ * since the last reading (all of them for one new since), so that a backend that exits (PostgreSQL
+ * forks one per connection) takes none away; what it spent after its last reading is missed.
+ */
 function serverTicks(): Record<string, number> {
-  const ticks: Record<string, number> = Object.fromEntries(Object.keys(SERVERS).map((s) => [s, 0]));
+  const seen = new Set<string>();
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -29,12 +38,17 @@ function serverTicks(): Record<string, number> {
       const server = Object.keys(SERVERS).find((s) => SERVERS[s]!.test(comm));
       if (!server) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks[server]! += Number(fields[11]) + Number(fields[12]);
+      const key = `${pid}:${fields[19]}`; // pid and start time: a reused pid is another process
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      totals[server]! += ticks - (lastSeen.get(key) ?? 0);
+      lastSeen.set(key, ticks);
+      seen.add(key);
     } catch {
       // gone between the listing and the read
     }
   }
-  return ticks;
+  for (const key of lastSeen.keys()) if (!seen.has(key)) lastSeen.delete(key);
+  return { ...totals };
 }
 
 const [mode, ...rest] = process.argv.slice(2);
