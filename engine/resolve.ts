@@ -83,7 +83,7 @@ export interface BrokerFlags {
 
 /** What runScenario needs to know of a run but where it goes and how it reports progress. */
 export type ResolvedRun = Required<Pick<RunOptions, 'scenario' | 'overrides' | 'broker' | 'sink' | 'aggregator'>> &
-  Pick<RunOptions, 'shard' | 'broker_access'> & { prometheus?: MetricsRequest };
+  Pick<RunOptions, 'shard' | 'broker_access' | 'external_broker_pid'> & { prometheus?: MetricsRequest };
 
 export type Resolution = { ok: true; run: ResolvedRun } | { ok: false; problems: string[] };
 

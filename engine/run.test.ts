@@ -224,10 +224,16 @@ describe('external brokers', () => {
     const scenario = smallDupStorm((s) => {
       s.aggregator.sink_delay_ms = 20;
     });
-    const result = await runScenario({ scenario, overrides: {}, broker: mosquitto.url, out_dir: outDir() });
+    // Its pid given (as perf gives its private Mosquitto's): the broker's CPU is measured, from the run's first reading.
+    const result = await runScenario({ scenario, overrides: {}, broker: mosquitto.url, external_broker_pid: mosquitto.pid!, out_dir: outDir() });
     expect(result.totals.lost).toBe(0);
     expect(result.totals.sink_duplicates).toBe(0);
     expect(result.totals.unique_committed).toBe(result.totals.published);
+    expect(result.cost!.not_measured).toEqual([]);
+    const broker = result.cost!.processes.find((p) => p.role === 'broker')!;
+    expect(broker.incarnations).toBe(1);
+    expect(broker.cpu_s).toBeGreaterThan(0);
+    expect(broker.us_per_message).toBeGreaterThan(0);
   });
 
   it('a Mosquitto with a tiny queue drops QoS 1 messages: the ledger shows the loss and the report names the cause', async () => {

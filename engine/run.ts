@@ -55,6 +55,12 @@ export interface RunOptions {
    */
   broker_access?: BrokerAccess;
   /**
+   * The pid of an external broker on this machine that the caller started (perf's private
+   * Mosquitto): its CPU is read from /proc as the broker's, from the run's first reading. Absent,
+   * an external broker's CPU is not measured (the cost section says so).
+   */
+  external_broker_pid?: number;
+  /**
    * Where the aggregator commits and the ledger reads back: 'sqlite' (default: the file
    * <out_dir>/sink.db), 'postgres' (DATABASE_URL or the local default) or postgres://USER@HOST:PORT/DB.
    * A PostgreSQL sink gets a schema of the run's own, dropped after the final read.
@@ -208,6 +214,11 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     });
     const brokerHandle = broker;
     if (brokerSpec.kind !== 'external') cpu.watch('broker', () => (brokerHandle.pid === undefined ? undefined : { pid: brokerHandle.pid }));
+    else if (options.external_broker_pid !== undefined) {
+      // Running before the run: its CPU counts from the run's first reading, as the harness's does.
+      const pid = options.external_broker_pid;
+      cpu.watch('broker', () => ({ pid }), { from_first_reading: true });
+    }
     // Network faults need the clients to reach the broker through the harness's proxy: one for the
     // publishers and one for the aggregator, so that a toxic can hit either side alone.
     if (scenario.phases.some((p) => p.faults.some((f) => (NETWORK_FAULT_KINDS as readonly string[]).includes(f.kind)))) {
@@ -484,7 +495,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       messages: publishCounters.published + publishCounters.copies_sent,
       processes: measured.filter((m) => m.role !== HARNESS_PROCESS),
       harness_process_cpu_s: harnessCpu.cpu_s,
-      not_measured: brokerSpec.kind === 'external' ? [`broker: external (${brokerSpec.url}), not started by the run`] : [],
+      not_measured: brokerSpec.kind === 'external' && options.external_broker_pid === undefined ? [`broker: external (${brokerSpec.url}), not started by the run`] : [],
     });
     // The target's stderr is kept for a run that did not pass, or a target that exited by itself.
     const target = result.aggregator.target;

@@ -300,7 +300,7 @@ export function renderPerf(report: PerfReport): string {
     '',
     `- ${report.variants.length} variants × ${report.replicates} replicate${report.replicates === 1 ? '' : 's'}, interleaved; dup-storm (30% duplicate copies), ${report.duration_s} s measured per run after its warm-up; closed model with ${report.concurrency} events in flight, but the generator-rate variant (open model, ${report.generator_rate} ev/s)${at ? `; then ${at.rates.length} capacity variant${at.rates.length === 1 ? '' : 's'} × ${report.replicates} again at ${percent(at.fraction)} of ${at.rates.length === 1 ? 'its' : 'their'} capacity (open model)` : ''}${one ? `; then ${one.variants.length} × ${report.replicates} at one rate, ${one.rate_per_s} ev/s (open model)` : ''}`,
     `- machine: ${m ? `${escapeCell(m.cpu_model)} × ${m.cpus} · node ${m.node}` : 'unknown (no run completed)'} · git ${report.git_sha.slice(0, 12)} · ${report.started_at} to ${report.finished_at}`,
-    `- CPU µs per message: each process's (or thread's) user + system time from /proc over the messages the harness put on the wire (events and copies); medians [min–max] over the runs. An external broker (the generator variants' Mosquitto) is not measured.`,
+    `- CPU µs per message: each process's (or thread's) user + system time from /proc over the messages the harness put on the wire (events and copies); medians [min–max] over the runs. The generator variants' broker is the private Mosquitto the command started, measured the same way.`,
     '',
     perfTable(report),
     '',

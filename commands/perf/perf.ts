@@ -336,7 +336,8 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
     );
     const outcome = await runCampaign(
       {
-        arms: plan.variants.map(({ variant, broker, run }) => ({ label: variant.name, dir: variant.name, variant, run: broker === 'mosquitto' ? { ...run, broker: mosquitto!.url } : run })),
+        // The private Mosquitto's CPU is measured as the broker's (its pid), like the embedded broker's.
+        arms: plan.variants.map(({ variant, broker, run }) => ({ label: variant.name, dir: variant.name, variant, run: broker === 'mosquitto' ? { ...run, broker: mosquitto!.url, ...(mosquitto!.pid !== undefined ? { external_broker_pid: mosquitto!.pid } : {}) } : run })),
         replicates: plan.replicates,
         out_dir: plan.out_dir,
       },
