@@ -415,34 +415,31 @@ export class PublisherConnection {
 
   /** `now`: when the bytes that carried it were read (µs). */
   private onPuback(id: number, reasonCode: number, now: number): void {
-    // MQTT 5: a reason code from 0x80 up is the broker refusing the message.
-    const refused = reasonCode >= 0x80;
     const entry = id & this.mask;
     if (this.ids[entry] === id) {
       const item = this.items[entry]!;
       const sent_us = this.sentUs[entry]!;
       this.remove(entry);
-      this.release();
-      if (refused) this.events.failed(item, refusal(reasonCode), false);
-      else this.events.acked(item, sent_us, now);
-      return;
+      return this.answered(item, sent_us, reasonCode, now);
     }
-    if (this.lapped.size > 0) {
-      const owed = this.lapped.get(id);
-      if (owed !== undefined) {
-        this.lapped.delete(id);
-        this.release();
-        if (refused) this.events.failed(owed.item, refusal(reasonCode), false);
-        else this.events.acked(owed.item, owed.sent_us, now);
-        return;
-      }
+    const lapped = this.lapped.size > 0 ? this.lapped.get(id) : undefined;
+    if (lapped !== undefined) {
+      this.lapped.delete(id);
+      return this.answered(lapped.item, lapped.sent_us, reasonCode, now);
     }
     if (this.timedOut.size === 0) return;
     const late = this.timedOut.get(id);
     if (late === undefined) return;
     this.timedOut.delete(id);
     // Timed out earlier and counted as an error; a late PUBACK still means the broker has it.
-    if (!refused) this.events.acked(late.item, late.sent_us, now);
+    if (!isRefusal(reasonCode)) this.events.acked(late.item, late.sent_us, now);
+  }
+
+  /** The PUBACK of a publish holding a window slot: the slot is free; acked, or failed if the broker refused it. */
+  private answered(item: Outgoing, sent_us: number, reasonCode: number, now: number): void {
+    this.release();
+    if (isRefusal(reasonCode)) this.events.failed(item, refusal(reasonCode), false);
+    else this.events.acked(item, sent_us, now);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -716,6 +713,11 @@ export class PublisherConnection {
     });
     this.destroy();
   }
+}
+
+/** MQTT 5: a PUBACK reason code from 0x80 up is the broker refusing the message. */
+function isRefusal(reasonCode: number): boolean {
+  return reasonCode >= 0x80;
 }
 
 function refusal(reasonCode: number): Error {
