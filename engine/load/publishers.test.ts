@@ -111,9 +111,10 @@ class FakeBroker {
     if (!socket.destroyed) socket.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
   }
 
-  private puback(seen: SeenPublish): void {
+  /** `reasonCode` (MQTT 5 only): 0x80 and up is a refusal. */
+  private puback(seen: SeenPublish, reasonCode?: number): void {
     this.acked++;
-    this.write(seen.socket, { cmd: 'puback', messageId: seen.messageId });
+    this.write(seen.socket, { cmd: 'puback', messageId: seen.messageId, ...(reasonCode === undefined ? {} : { reasonCode }) });
   }
 
   /** Send a raw PUBACK for `messageId` on every open connection (an id the client may not owe). */
@@ -139,12 +140,12 @@ class FakeBroker {
     return this.sockets.size;
   }
 
-  /** Send the PUBACK for the held PUBLISH of `seq` (manual mode). */
-  release(seq: number): void {
+  /** Send the PUBACK for the held PUBLISH of `seq` (manual mode), with an MQTT 5 reason code if given. */
+  release(seq: number, reasonCode?: number): void {
     const index = this.held.findIndex((p) => p.seq === seq);
     if (index < 0) throw new Error(`no held PUBLISH for seq ${seq}`);
     const [seen] = this.held.splice(index, 1);
-    this.puback(seen!);
+    this.puback(seen!, reasonCode);
   }
 
   async stop(): Promise<void> {
@@ -651,6 +652,25 @@ describe('PublisherConnection on the wire', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(aWrites.n).toBe(2);
     await waitUntil(() => a.events.of('acked').length === 4 && b.events.of('acked').length === 2, 'all acked');
+  });
+
+  it('MQTT 5: a PUBACK with a refusing reason code fails the publish and frees its slot; a late refusing one of a timed-out publish is no ack', async () => {
+    const { broker, conn, events } = await setup('manual', { window: 1, puback_timeout_ms: 200 }, 5);
+    conn.publish(item(0));
+    conn.publish(item(1)); // waits for the only slot
+    await waitUntil(() => broker.publishes.length === 1, 'seq 0 at the broker');
+    broker.release(0, 0x87);
+    await waitUntil(() => broker.publishes.length === 2, 'seq 1 sent once seq 0 was refused');
+    expect(events.of('acked')).toEqual([]);
+    const [refused] = events.of('failed') as Extract<Event, { kind: 'failed' }>[];
+    expect([refused!.seq, refused!.timedOut]).toEqual([0, false]);
+    expect(refused!.error.message).toBe('the broker refused the publish (PUBACK reason code 0x87)');
+    // seq 1 times out, then its refusing PUBACK comes: still no ack.
+    await waitUntil(() => events.of('failed').length === 2, 'seq 1 timed out', 5_000);
+    broker.release(1, 0x80);
+    await sleep(100);
+    expect(events.of('acked')).toEqual([]);
+    expect(events.of('failed').map((e) => e.seq)).toEqual([0, 1]);
   });
 
   it('a refused CONNACK rejects connect() naming the reason, without retrying for ever', async () => {
