@@ -162,16 +162,18 @@ const roleRank = (role: string) => {
   return rank < 0 ? ROLE_ORDER.length - 1 : rank;
 };
 
+/** CPU µs per message as printed: whole µs from 100 up, else one decimal. */
+export const microseconds = (v: number) => v.toFixed(v >= 100 ? 0 : 1);
+
 /**
  * CPU µs per message as table columns, one per process (the union of the variants' roles; the
  * harness as a whole last), each cell median [min–max] over a variant's runs; none when no run measured it.
  */
 export function cpuColumns(summaries: readonly Pick<VariantSummary, 'cpu_us_per_message'>[]): { header: string[]; cells: (s: Pick<VariantSummary, 'cpu_us_per_message'>) => string[] } {
   const roles = [...new Set(summaries.flatMap((s) => s.cpu_us_per_message.map((c) => c.role)))].sort((a, b) => roleRank(a) - roleRank(b) || a.localeCompare(b, 'en', { numeric: true }));
-  const us = (v: number) => v.toFixed(v >= 100 ? 0 : 1);
   return {
     header: roles.map((r) => `${escapeCell(r)} µs/msg`),
-    cells: (s) => roles.map((role) => range(s.cpu_us_per_message.find((c) => c.role === role)?.summary ?? null, us)),
+    cells: (s) => roles.map((role) => range(s.cpu_us_per_message.find((c) => c.role === role)?.summary ?? null, microseconds)),
   };
 }
 

@@ -7,7 +7,8 @@
 
 import type { RunResult } from '../engine/result.ts';
 import { summarize, type Summary } from '../commands/campaign/summary.ts';
-import { cpuColumns, escapeCell, ms, range, summarizeVariants, table, type AtCapacity, type CompareRun, type VariantSummary } from './compare.ts';
+import { cpuColumns, escapeCell, microseconds, ms, range, summarizeVariants, table, type AtCapacity, type CompareRun, type VariantSummary } from './compare.ts';
+import { HARNESS_ALL_THREADS } from '../engine/figures.ts';
 
 export const PERF_SCHEMA = 'chaosbench.perf/v1';
 
@@ -217,7 +218,6 @@ export function perfAtCapacityTable(report: PerfReport): string | null {
 
 /** The consumer's role in a run's CPU figures: the bare subscriber, the reference aggregator or a user's target. */
 const CONSUMER_ROLES = ['bare subscriber', 'aggregator', 'target'];
-const HARNESS_ALL = 'harness, all threads';
 
 /**
  * The rows of the one-rate table: each process (or thread) of the runs, the consumer's under one
@@ -228,17 +228,17 @@ function costRows(runs: readonly CompareRun[]): { name: string; of: (cpu: Record
   const roles = [...new Set(runs.flatMap((r) => Object.keys(r.figures?.cpu_us_per_message ?? {})))];
   const consumer = (cpu: Record<string, number>) => CONSUMER_ROLES.map((role) => cpu[role]).find((v) => v !== undefined);
   const threads = roles.filter((r) => r === GENERATOR_MAIN_THREAD || r.startsWith('load worker')).sort((a, b) => (a === GENERATOR_MAIN_THREAD ? -1 : b === GENERATOR_MAIN_THREAD ? 1 : a.localeCompare(b, 'en', { numeric: true })));
-  const others = roles.filter((r) => !threads.includes(r) && r !== HARNESS_ALL && r !== 'broker' && !CONSUMER_ROLES.includes(r)).sort();
+  const others = roles.filter((r) => !threads.includes(r) && r !== HARNESS_ALL_THREADS && r !== 'broker' && !CONSUMER_ROLES.includes(r)).sort();
   return [
     ...threads.map((role) => ({ name: role, of: (cpu: Record<string, number>) => cpu[role] })),
-    { name: 'harness (main + load workers + V8\'s threads)', of: (cpu) => cpu[HARNESS_ALL] },
+    { name: 'harness (main + load workers + V8\'s threads)', of: (cpu) => cpu[HARNESS_ALL_THREADS] },
     { name: 'broker', of: (cpu) => cpu['broker'] },
     { name: 'subscriber or aggregator', of: consumer },
     ...others.map((role) => ({ name: role, of: (cpu: Record<string, number>) => cpu[role] })),
     {
       name: '**all processes**',
       of: (cpu) => {
-        const parts = [cpu[HARNESS_ALL], cpu['broker'], consumer(cpu)];
+        const parts = [cpu[HARNESS_ALL_THREADS], cpu['broker'], consumer(cpu)];
         return parts.every((v) => v !== undefined) ? parts.reduce((a, b) => a! + b!, 0) : undefined;
       },
     },
@@ -254,9 +254,8 @@ export function perfCostTable(report: PerfReport): string | null {
   const at = report.at_rate;
   if (!at || at.variants.length === 0) return null;
   const runsOf = (variant: string) => at.runs.filter((r) => r.variant === variant && r.figures);
-  const us = (v: number) => v.toFixed(v >= 100 ? 0 : 1);
   const cell = (values: (number | null | undefined)[], format: (v: number) => string) => range(summarize(values), format);
-  const rows = costRows(at.runs).map(({ name, of }) => [name, ...at.variants.map((v) => cell(runsOf(v).map((r) => of(r.figures!.cpu_us_per_message ?? {})), us))]);
+  const rows = costRows(at.runs).map(({ name, of }) => [name, ...at.variants.map((v) => cell(runsOf(v).map((r) => of(r.figures!.cpu_us_per_message ?? {})), microseconds))]);
   const all = (v: string) => at.runs.filter((r) => r.variant === v);
   const valid = (v: string) => `${all(v).filter((r) => r.valid).length}/${all(v).length}`;
   return table(

@@ -177,11 +177,6 @@ export class CampaignInterrupted extends Error {
   }
 }
 
-/**
- * How a campaign command (compare, gate, perf) ends when its campaign threw: interrupted, the one
- * line and 130/143; a summary file that could not be written (a full disk), its one line and 3;
- * anything else, "<what> could not complete" and 3. Never a stack.
- */
 /** What a campaign command's run gets from runCampaignCommand: its progress lines and the interrupt's signal. */
 export interface CampaignCommandDeps {
   log: (line: string) => void;
@@ -207,6 +202,11 @@ export async function runCampaignCommand<T>(quiet: boolean, what: string, run: (
   }
 }
 
+/**
+ * How a campaign command (compare, gate, perf) ends when its campaign threw: interrupted, the one
+ * line and 130/143; a summary file that could not be written (a full disk), its one line and 3;
+ * anything else, "<what> could not complete" and 3. Never a stack.
+ */
 export function campaignFailed(error: unknown, what: string): number {
   if (error instanceof CampaignInterrupted) {
     process.stderr.write(`${error.message}\n`);

@@ -230,6 +230,12 @@ function perfRun(run: CampaignRun<PerfArm>): CompareRun {
 
 type PerfDeps = Pick<CampaignDeps<PerfArm>, 'run' | 'progress' | 'signal'> & { log?: (line: string) => void; now?: () => Date };
 
+/** The plan's capacity variants (those `include` keeps) with their median capacity in `runs` and `fraction` of it (compare's capacityRates). */
+function capacityVariantRates(plan: PerfPlan, runs: CompareRun[], fraction: number, include: (name: string) => boolean) {
+  const variants = plan.variants.filter(({ variant }) => variant.kind === 'capacity' && include(variant.name)).map(({ variant }) => ({ name: variant.name, value: variant.name, aggregator: variant.aggregator }));
+  return capacityRates({ variants, runs }, fraction, () => true);
+}
+
 /** A capacity variant staged for an open-model pass at `rate` ev/s. */
 type StagedArm = PerfArm & { rate: number };
 
@@ -282,8 +288,7 @@ async function runOpenPass(plan: PerfPlan, staged: StagedArm[], done: number, he
  */
 async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[], done: number, log: (line: string) => void, deps: PerfDeps) {
   const pct = percent(fraction);
-  const capacityVariants = plan.variants.filter((v) => v.variant.kind === 'capacity');
-  const rates = capacityRates({ variants: capacityVariants.map(({ variant }) => ({ name: variant.name, value: variant.name, aggregator: variant.aggregator })), runs }, fraction, () => true);
+  const rates = capacityVariantRates(plan, runs, fraction, () => true);
   const rateOf = (name: string) => rates.find((r) => r.variant === name)?.rate_per_s;
   const { staged, skipped } = stageOpenPass(plan, runs, `at ${pct} of capacity`, `at${Math.round(fraction * 100)}`, rateOf, (name, rate) => `${name} at ${pct} (${rate} ev/s)`, log);
   const pass = await runOpenPass(plan, staged, done, `pass 2, at ${pct} of each variant's capacity (open model)`, log, deps);
@@ -297,9 +302,7 @@ async function runAtCapacity(plan: PerfPlan, fraction: number, runs: CompareRun[
  * Null when auto finds no capacity to derive it from (said in a line).
  */
 async function runAtOneRate(plan: PerfPlan, cost: CostRate, runs: CompareRun[], done: number, log: (line: string) => void, deps: PerfDeps) {
-  const capacityVariants = plan.variants.filter((v) => v.variant.kind === 'capacity');
-  const withValid = capacityVariants.filter(({ variant }) => runs.some((r) => r.variant === variant.name && r.valid));
-  const capacities = capacityRates({ variants: withValid.map(({ variant }) => ({ name: variant.name, value: variant.name, aggregator: variant.aggregator })), runs }, 1, () => true);
+  const capacities = capacityVariantRates(plan, runs, 1, (name) => runs.some((r) => r.variant === name && r.valid));
   const chosen = cost.kind === 'given' ? { rate_per_s: cost.rate_per_s, basis: `--cost-rate ${cost.rate_per_s}` } : autoCostRate(capacities);
   if (chosen === null) {
     log('pass 3 not run: --cost-rate auto needs a capacity, and no capacity variant has a valid run with one');
@@ -328,11 +331,13 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
       forgetMosquitto = killOnExit(() => broker.pid);
     }
     const total = plan.variants.length * plan.replicates;
-    const second = plan.at_capacity !== null && plan.variants.some((v) => v.variant.kind === 'capacity');
+    const hasCapacity = plan.variants.some((v) => v.variant.kind === 'capacity');
+    const second = plan.at_capacity !== null && hasCapacity;
+    const third = plan.cost_rate !== null && hasCapacity;
     log(
       `chaosbench perf: pass 1, capacity: ${plan.variants.map((v) => v.variant.name).join(', ')} × ${plan.replicates} replicates = ${total} runs, interleaved · ${plan.duration_s} s each · out ${plan.out_dir}` +
         (second ? ` · then pass 2: each capacity variant at ${percent(plan.at_capacity!)} of its capacity, ${plan.replicates} rounds` : '') +
-        (plan.cost_rate !== null && plan.variants.some((v) => v.variant.kind === 'capacity') ? ` · then pass 3: every capacity variant at ${plan.cost_rate.kind === 'given' ? `${plan.cost_rate.rate_per_s} ev/s` : `one rate (${percent(COST_RATE_AUTO_SHARE)} of the lowest capacity)`}, ${plan.replicates} rounds` : ''),
+        (third ? ` · then pass 3: every capacity variant at ${plan.cost_rate!.kind === 'given' ? `${plan.cost_rate!.rate_per_s} ev/s` : `one rate (${percent(COST_RATE_AUTO_SHARE)} of the lowest capacity)`}, ${plan.replicates} rounds` : ''),
     );
     const outcome = await runCampaign(
       {
@@ -354,7 +359,6 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
     if (outcome.interrupted !== undefined) throw new CampaignInterrupted(outcome.interrupted, outcome.runs.length, total, 'perf.md', plan.out_dir);
     const runs = outcome.runs.map(perfRun);
     const pass2 = second ? await runAtCapacity(plan, plan.at_capacity!, runs, total, log, deps) : undefined;
-    const third = plan.cost_rate !== null && plan.variants.some((v) => v.variant.kind === 'capacity');
     const pass3 = third ? await runAtOneRate(plan, plan.cost_rate!, runs, total + (pass2?.at.runs.length ?? 0), log, deps) : undefined;
     const report: PerfReport = {
       schema: PERF_SCHEMA,
