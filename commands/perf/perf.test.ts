@@ -202,6 +202,16 @@ describe('the pass at one rate (--cost-rate), with a stand-in for the runs', () 
     expect(report.at_rate).toMatchObject({ rate_per_s: 3_000, basis: '--cost-rate 3000', variants: ['bare', 'memory'], skipped: [] });
     expect(report.at_rate!.runs.map((r) => r.order)).toEqual([5, 6]);
 
+    // A run of the third pass that cannot complete: exit 3, as in the other passes; its error is in the report.
+    const failing = await runPerf(await parsePerfArgs(['--replicates', '1', '--variants', 'bare,memory', '--at-capacity', 'off', '--cost-rate', '3000', '--out', dirs()]), {
+      run: fakeRun({ 'bare-r1': { committed: 10_000 }, 'memory-r1': { committed: 8_000 }, 'bare-cost3000-r1': { committed: 3_000 }, 'memory-cost3000-r1': { committed: 0, throws: 'Redis unreachable' } }).run,
+    });
+    expect(failing.exit).toBe(3);
+    expect(failing.report.at_rate!.runs.map((r) => [r.variant, r.error])).toEqual([
+      ['bare', null],
+      ['memory', expect.stringContaining('Redis unreachable')],
+    ]);
+
     const offDir = dirs();
     const off = await runPerf(await parsePerfArgs(['--replicates', '1', '--variants', 'bare,memory', '--at-capacity', 'off', '--cost-rate', 'off', '--out', offDir]), { run: fakeRun({ 'bare-r1': { committed: 10_000 }, 'memory-r1': { committed: 8_000 } }).run });
     expect(off.report.at_rate).toBeUndefined();
