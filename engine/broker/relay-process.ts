@@ -181,7 +181,12 @@ function onData(conn: Connection, chunk: Buffer): void {
     }
     if (length === undefined || length[1] + length[0] > end) break;
     const [remaining, body] = length;
-    onPacket(conn, data[at]!, data, body, body + remaining);
+    try {
+      onPacket(conn, data[at]!, data, body, body + remaining);
+    } catch {
+      // A packet whose lengths point past its end (a read out of range): that client goes, the relay stays.
+      conn.closing = true;
+    }
     at = body + remaining;
   }
   if (at < end && !conn.closing) conn.rest = Buffer.from(data.subarray(at, end));
@@ -226,6 +231,7 @@ function onPacket(conn: Connection, first: number, data: Buffer, body: number, e
 function onConnect(conn: Connection, data: Buffer, body: number, end: number): void {
   if (conn.version !== 0 || end - body < 3) return void (conn.closing = true);
   const nameLength = data.readUInt16BE(body);
+  malformed(body + 3 + nameLength, end);
   const level = data[body + 2 + nameLength];
   if (level !== 3 && level !== 4 && level !== 5) return void (conn.closing = true);
   conn.version = level === 5 ? 5 : 4;
@@ -233,7 +239,13 @@ function onConnect(conn: Connection, data: Buffer, body: number, end: number): v
   appendBytes(conn, conn.version === 5 ? [0x20, 0x03, 0x00, 0x00, 0x00] : [0x20, 0x02, 0x00, 0x00]);
 }
 
+/** A packet whose own lengths run past its end: the caller closes the connection. */
+function malformed(at: number, end: number): void {
+  if (at > end) throw new RangeError('malformed packet');
+}
+
 function onSubscribe(conn: Connection, data: Buffer, body: number, end: number): void {
+  malformed(body + 2, end);
   const id = data.readUInt16BE(body);
   let at = body + 2;
   if (conn.version === 5) {
@@ -245,6 +257,7 @@ function onSubscribe(conn: Connection, data: Buffer, body: number, end: number):
   const answers: string[] = [];
   while (at + 2 < end) {
     const length = data.readUInt16BE(at);
+    malformed(at + 3 + length, end);
     const filter = data.toString('utf8', at + 2, at + 2 + length);
     const options = data[at + 2 + length]!;
     at += 3 + length;
@@ -280,6 +293,7 @@ function onSubscribe(conn: Connection, data: Buffer, body: number, end: number):
 }
 
 function onUnsubscribe(conn: Connection, data: Buffer, body: number, end: number): void {
+  malformed(body + 2, end);
   const id = data.readUInt16BE(body);
   let at = body + 2;
   if (conn.version === 5) {
@@ -290,6 +304,7 @@ function onUnsubscribe(conn: Connection, data: Buffer, body: number, end: number
   let count = 0;
   while (at + 2 <= end) {
     const length = data.readUInt16BE(at);
+    malformed(at + 2 + length, end);
     unsubscribe(conn, data.toString('utf8', at + 2, at + 2 + length));
     at += 2 + length;
     count++;
@@ -302,9 +317,11 @@ function onUnsubscribe(conn: Connection, data: Buffer, body: number, end: number
 function onPublish(conn: Connection, first: number, data: Buffer, body: number, end: number): void {
   const qos = (first >> 1) & 0x03;
   if (qos > 1) return void (conn.closing = true); // QoS 2 (or the invalid 3) is not relayed
+  malformed(body + 2, end);
   const topicLength = data.readUInt16BE(body);
   const topicStart = body + 2;
   const topicEnd = topicStart + topicLength;
+  malformed(topicEnd + (qos === 1 ? 2 : 0), end);
   let at = topicEnd;
   let id = 0;
   if (qos === 1) {
@@ -317,6 +334,7 @@ function onPublish(conn: Connection, first: number, data: Buffer, body: number, 
     const props = readVarint(data, at, end);
     if (props === undefined || props === -1) return void (conn.closing = true);
     at = props[1] + props[0];
+    malformed(at, end);
   }
   const payloadStart = at;
   const matched = route(data.toString('utf8', topicStart, topicEnd));

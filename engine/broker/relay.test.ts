@@ -44,6 +44,8 @@ function collect(subscriber: MqttClient): Received[] {
 /** A client on a raw socket: it writes the bytes it is given and parses what comes back, in order. */
 class RawClient {
   readonly packets: Packet[] = [];
+  /** What the parser could not read: a malformed frame from the relay. */
+  readonly errors: string[] = [];
   closed = false;
   private constructor(readonly socket: net.Socket) {}
 
@@ -54,6 +56,7 @@ class RawClient {
     stops.push(async () => socket.destroy());
     const parser = mqttPacket.parser({ protocolVersion: version });
     parser.on('packet', (packet: Packet) => raw.packets.push(packet));
+    parser.on('error', (error: Error) => raw.errors.push(error.message));
     socket.on('data', (chunk: Buffer) => parser.parse(chunk));
     socket.on('error', () => {});
     socket.on('close', () => (raw.closed = true));
@@ -181,6 +184,26 @@ describe('the relay', () => {
     await other.publishAsync('q/one', 'qos 1', { qos: 1 });
     await until(() => received.length === 1, 5_000, 'the QoS 1 message');
     expect(received.map((m) => m.payload)).toEqual(['qos 1']);
+  });
+
+  it('closes a client whose packet runs past its own end, forwards nothing of it, and serves the others on', async () => {
+    const started = await relay();
+    const subscriber = await RawClient.connect(started.url);
+    subscriber.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 1 }] }));
+    await until(() => subscriber.of('suback').length === 1, 5_000, 'the SUBACK');
+    // A SUBSCRIBE with a 1-byte body, and a PUBLISH whose topic length (16) is more than its packet holds.
+    const badSubscribe = await RawClient.connect(started.url);
+    badSubscribe.write(Buffer.from([0x82, 0x01, 0x00]));
+    const badPublish = await RawClient.connect(started.url);
+    // Followed in the same write by a good one, whose bytes the bad topic length would reach into: the connection ends at the bad one.
+    badPublish.write(Buffer.concat([Buffer.from([0x30, 0x03, 0x00, 0x10, 0x41]), publishFrame('after/bad', 'never forwarded', 0)]));
+    await until(() => badSubscribe.closed && badPublish.closed, 5_000, 'the relay to close both');
+    const other = await client(started.url);
+    await other.publishAsync('still/here', 'ok', { qos: 1 });
+    await until(() => subscriber.of('publish').length >= 1, 5_000, 'the good message');
+    expect(subscriber.errors).toEqual([]);
+    expect(subscriber.of('publish').map((m) => `${m.topic} ${m.payload.toString()}`)).toEqual(['still/here ok']);
+    expect(started.pid).toBeDefined();
   });
 
   it('answers PINGREQ and UNSUBSCRIBE; after the UNSUBACK nothing more is forwarded to that filter', async () => {
