@@ -146,18 +146,26 @@ function varintSize(value: number): number {
   return value < 128 ? 1 : value < 16_384 ? 2 : value < 2_097_152 ? 3 : 4;
 }
 
-/** Reads a variable byte integer at `at` (within `end`): [value, offset after], or undefined when it is incomplete or malformed (-1). */
-function readVarint(data: Buffer, at: number, end: number): [number, number] | undefined | -1 {
+/** The value readVarint read last (kept here rather than in a tuple made per packet). */
+let varintValue = 0;
+const INCOMPLETE = -1;
+const MALFORMED = -2;
+
+/** Reads a variable byte integer at `at` (within `end`) into varintValue: the offset after it, INCOMPLETE or MALFORMED. */
+function readVarint(data: Buffer, at: number, end: number): number {
   let value = 0;
   let multiplier = 1;
   for (let n = 0; n < 4; n++) {
-    if (at >= end) return undefined;
+    if (at >= end) return INCOMPLETE;
     const byte = data[at++]!;
     value += (byte & 0x7f) * multiplier;
-    if ((byte & 0x80) === 0) return [value, at];
+    if ((byte & 0x80) === 0) {
+      varintValue = value;
+      return at;
+    }
     multiplier *= 128;
   }
-  return -1;
+  return MALFORMED;
 }
 
 function appendBytes(conn: Connection, bytes: readonly number[]): void {
@@ -174,13 +182,13 @@ function onData(conn: Connection, chunk: Buffer): void {
   const end = data.length;
   let at = 0;
   while (at < end && !conn.closing) {
-    const length = readVarint(data, at + 1, end);
-    if (length === -1) {
+    const body = readVarint(data, at + 1, end);
+    if (body === MALFORMED) {
       conn.closing = true;
       break;
     }
-    if (length === undefined || length[1] + length[0] > end) break;
-    const [remaining, body] = length;
+    const remaining = varintValue;
+    if (body === INCOMPLETE || body + remaining > end) break;
     try {
       onPacket(conn, data[at]!, data, body, body + remaining);
     } catch {
@@ -250,8 +258,8 @@ function onSubscribe(conn: Connection, data: Buffer, body: number, end: number):
   let at = body + 2;
   if (conn.version === 5) {
     const props = readVarint(data, at, end);
-    if (props === undefined || props === -1) return void (conn.closing = true);
-    at = props[1] + props[0];
+    if (props < 0) return void (conn.closing = true);
+    at = props + varintValue;
   }
   const granted: number[] = [];
   const answers: string[] = [];
@@ -298,8 +306,8 @@ function onUnsubscribe(conn: Connection, data: Buffer, body: number, end: number
   let at = body + 2;
   if (conn.version === 5) {
     const props = readVarint(data, at, end);
-    if (props === undefined || props === -1) return void (conn.closing = true);
-    at = props[1] + props[0];
+    if (props < 0) return void (conn.closing = true);
+    at = props + varintValue;
   }
   let count = 0;
   while (at + 2 <= end) {
@@ -332,8 +340,8 @@ function onPublish(conn: Connection, first: number, data: Buffer, body: number, 
   const propsStart = at;
   if (conn.version === 5) {
     const props = readVarint(data, at, end);
-    if (props === undefined || props === -1) return void (conn.closing = true);
-    at = props[1] + props[0];
+    if (props < 0) return void (conn.closing = true);
+    at = props + varintValue;
     malformed(at, end);
   }
   const payloadStart = at;
