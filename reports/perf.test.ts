@@ -68,6 +68,19 @@ describe('perf targets', () => {
     expect(lines[1]).toMatch(/^- generator CPU per message at 10,000 ev\/s \(generator-10k-4ms\): 9\.5 µs \(target ≤ 10 µs\) — met;.* of generator-10k-4ms$/);
   });
 
+  it('judges every generator-capacity variant on its own line, each saying what it was measured against (a perf.json from before `against`: its what)', () => {
+    const relay: PerfVariant = { name: 'generator', what: 'generator capacity, relay', kind: 'generator-capacity', aggregator: 'none', against: 'the relay and the bare subscriber' };
+    const mosquitto: PerfVariant = { name: 'generator-mosquitto', what: 'generator capacity, Mosquitto', kind: 'generator-capacity', aggregator: 'none', against: 'a private Mosquitto and the bare subscriber' };
+    const runs = [run('memory', 1, 10_000, {}), run('generator', 1, 45_000, {}), run('generator-mosquitto', 1, 19_000, {})];
+    const lines = perfTargetLines(perf([VARIANTS[1]!, relay, mosquitto], runs)).filter((line) => line.startsWith('- generator capacity'));
+    expect(lines).toEqual([
+      '- generator capacity (generator: against the relay and the bare subscriber) ÷ reference aggregator capacity (memory dedup): 4.50 (target ≥ 2) — met; ratio of the medians of committed ev/s of generator and memory',
+      '- generator capacity (generator-mosquitto: against a private Mosquitto and the bare subscriber) ÷ reference aggregator capacity (memory dedup): 1.90 (target ≥ 2) — NOT MET; ratio of the medians of committed ev/s of generator-mosquitto and memory',
+    ]);
+    const { against: _against, ...before } = relay;
+    expect(perfTargetLines(perf([VARIANTS[1]!, before], runs)).find((line) => line.startsWith('- generator capacity'))).toMatch(/^- generator capacity \(generator: generator capacity, relay\) ÷ reference aggregator capacity \(memory dedup\): 4\.50 /);
+  });
+
   it('says NOT MET below a bound, and not measured for a target whose variants did not run', () => {
     const report = perf(VARIANTS.slice(0, 2), [run('bare', 1, 10_000, {}), run('memory', 1, 8_000, {})]);
     const lines = perfTargetLines(report);

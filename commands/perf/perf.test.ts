@@ -11,6 +11,9 @@ import type { PerfReport } from '../../reports/perf.ts';
 import { tempDir, tempDirs } from '../../test-support/temp-dirs.ts';
 import { runChaosbench } from '../../test-support/run-command.ts';
 import { fakeRun } from '../../test-support/campaign-fixtures.ts';
+import { identifyMqttBroker } from '../../engine/broker/external.ts';
+import { RELAY_SOFTWARE } from '../../engine/broker/relay.ts';
+import type { RunOptions } from '../../engine/run.ts';
 import { autoCostRate, parsePerfArgs, runPerf } from './perf.ts';
 
 const out = tempDir('perf-run');
@@ -235,4 +238,68 @@ describe('the pass at one rate (--cost-rate), with a stand-in for the runs', () 
     expect(autoCostRate([{ variant: 'memory', capacity_per_s: 399 }])?.rate_per_s).toBe(199);
     expect(autoCostRate([{ variant: 'memory', capacity_per_s: 1.5 }])?.rate_per_s).toBe(1);
   });
+});
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the generator variants\' brokers, with a stand-in for the runs', () => {
+  const dirs = tempDirs('perf-brokers');
+
+  it('plans generator on the relay, generator-mosquitto and the generator-rate variants on the private Mosquitto, the others on the embedded broker', async () => {
+    const plan = await parsePerfArgs(['--out', dirs()]);
+    expect(plan.variants.map((v) => [v.variant.name, v.broker])).toEqual([
+      ['bare', 'embedded'],
+      ['memory', 'embedded'],
+      ['redis', 'embedded'],
+      ['sqlite', 'embedded'],
+      ['postgres', 'embedded'],
+      ['generator', 'relay'],
+      ['generator-mosquitto', 'mosquitto'],
+      ['generator-10k', 'mosquitto'],
+      ['generator-10k-4ms', 'mosquitto'],
+    ]);
+    expect(plan.variants.filter((v) => v.variant.kind === 'generator-capacity').map((v) => [v.variant.name, v.variant.against])).toEqual([
+      ['generator', 'the relay and the bare subscriber'],
+      ['generator-mosquitto', 'a private Mosquitto and the bare subscriber'],
+    ]);
+  });
+
+  it('starts the relay and a private Mosquitto once, gives each run its broker\'s URL and pid (the broker answers as itself), stops both, and the target lines say what each capacity was measured against', async () => {
+    const dir = dirs();
+    const plan = await parsePerfArgs(['--replicates', '1', '--variants', 'memory,generator,generator-mosquitto,generator-10k', '--at-capacity', 'off', '--cost-rate', 'off', '--out', dir]);
+    const { run: fake } = fakeRun({ 'memory-r1': { committed: 10_000 }, 'generator-r1': { committed: 60_000 }, 'generator-mosquitto-r1': { committed: 15_000 }, 'generator-10k-r1': { committed: 10_000 } });
+    const seen: { dir: string; broker: string; software: string | undefined; pid: number | undefined; alive: boolean }[] = [];
+    const run = async (options: RunOptions) => {
+      const pid = options.external_broker_pid;
+      const alive = pid !== undefined && running(pid);
+      const software = options.broker === 'embedded' ? undefined : await identifyMqttBroker(options.broker);
+      seen.push({ dir: options.out_dir.split('/').at(-1)!, broker: options.broker, software, pid, alive });
+      return fake(options);
+    };
+    const { report, exit } = await runPerf(plan, { run });
+    expect(exit).toBe(0);
+    const of = (d: string) => seen.find((s) => s.dir === d)!;
+    expect(of('memory-r1')).toMatchObject({ broker: 'embedded', pid: undefined });
+    expect(of('generator-r1')).toMatchObject({ software: RELAY_SOFTWARE, alive: true });
+    expect(of('generator-mosquitto-r1')).toMatchObject({ software: expect.stringMatching(/^mosquitto version \d/), alive: true });
+    // One Mosquitto for all its variants, a different process from the relay.
+    expect(of('generator-10k-r1')).toMatchObject({ broker: of('generator-mosquitto-r1').broker, pid: of('generator-mosquitto-r1').pid });
+    expect(of('generator-r1').pid).not.toBe(of('generator-mosquitto-r1').pid);
+    // Both stopped when the command is done.
+    expect([of('generator-r1').pid!, of('generator-mosquitto-r1').pid!].map(running)).toEqual([false, false]);
+    const lines = readFileSync(join(dir, 'perf.md'), 'utf8').split('\n').filter((line) => line.startsWith('- generator capacity'));
+    expect(lines).toEqual([
+      '- generator capacity (generator: against the relay and the bare subscriber) ÷ reference aggregator capacity (memory dedup): 6.00 (target ≥ 2) — met; ratio of the medians of committed ev/s of generator and memory',
+      '- generator capacity (generator-mosquitto: against a private Mosquitto and the bare subscriber) ÷ reference aggregator capacity (memory dedup): 1.50 (target ≥ 2) — NOT MET; ratio of the medians of committed ev/s of generator-mosquitto and memory',
+    ]);
+    expect(report.variants.find((v) => v.name === 'generator')!.against).toBe('the relay and the bare subscriber');
+  }, 60_000);
 });
