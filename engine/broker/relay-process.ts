@@ -252,15 +252,23 @@ function malformed(at: number, end: number): void {
   if (at > end) throw new RangeError('malformed packet');
 }
 
-function onSubscribe(conn: Connection, data: Buffer, body: number, end: number): void {
+/** The packet id of a SUBSCRIBE or UNSUBSCRIBE at `body` (a packet too short for one is malformed). */
+function packetIdAt(data: Buffer, body: number, end: number): number {
   malformed(body + 2, end);
-  const id = data.readUInt16BE(body);
-  let at = body + 2;
-  if (conn.version === 5) {
-    const props = readVarint(data, at, end);
-    if (props < 0) return void (conn.closing = true);
-    at = props + varintValue;
-  }
+  return data.readUInt16BE(body);
+}
+
+/** Where the variable header goes on past MQTT 5's properties at `at` (3.1.1: `at`); -1 for a bad properties length. */
+function afterProperties(conn: Connection, data: Buffer, at: number, end: number): number {
+  if (conn.version !== 5) return at;
+  const props = readVarint(data, at, end);
+  return props < 0 ? -1 : props + varintValue;
+}
+
+function onSubscribe(conn: Connection, data: Buffer, body: number, end: number): void {
+  const id = packetIdAt(data, body, end);
+  let at = afterProperties(conn, data, body + 2, end);
+  if (at < 0) return void (conn.closing = true);
   const granted: number[] = [];
   const answers: string[] = [];
   while (at + 2 < end) {
@@ -301,14 +309,9 @@ function onSubscribe(conn: Connection, data: Buffer, body: number, end: number):
 }
 
 function onUnsubscribe(conn: Connection, data: Buffer, body: number, end: number): void {
-  malformed(body + 2, end);
-  const id = data.readUInt16BE(body);
-  let at = body + 2;
-  if (conn.version === 5) {
-    const props = readVarint(data, at, end);
-    if (props < 0) return void (conn.closing = true);
-    at = props + varintValue;
-  }
+  const id = packetIdAt(data, body, end);
+  let at = afterProperties(conn, data, body + 2, end);
+  if (at < 0) return void (conn.closing = true);
   let count = 0;
   while (at + 2 <= end) {
     const length = data.readUInt16BE(at);
