@@ -15,7 +15,8 @@
 // IPC channel goes away or on SIGTERM. Nothing goes to stdout; errors go to stderr.
 import net from 'node:net';
 
-import { RELAY_SOFTWARE } from './relay.ts';
+/** What the relay answers a subscription to $SYS/broker/version with: run reports name it as the broker. */
+export const RELAY_SOFTWARE = 'chaosbench relay (measurement fixture, not a broker)';
 
 /** Child → parent. */
 export type RelayChildMessage = { type: 'ready'; port: number } | { type: 'error'; message: string };

@@ -14,11 +14,10 @@
 // the child itself (no race for a port), and dies with its parent (the IPC channel).
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { RelayChildMessage } from './relay-process.ts';
+import { RELAY_SOFTWARE, type RelayChildMessage } from './relay-process.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../typescript-child.ts';
 
-/** What the relay answers a subscription to $SYS/broker/version with: run reports name it as the broker. */
-export const RELAY_SOFTWARE = 'chaosbench relay (measurement fixture, not a broker)';
+export { RELAY_SOFTWARE };
 
 const CHILD_PATH = fileURLToPath(new URL('./relay-process.ts', import.meta.url));
 const READY_TIMEOUT_MS = 10_000;
