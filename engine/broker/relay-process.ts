@@ -15,11 +15,7 @@
 // IPC channel goes away or on SIGTERM. Nothing goes to stdout; errors go to stderr.
 import net from 'node:net';
 
-/** What the relay answers a subscription to $SYS/broker/version with: run reports name it as the broker. */
-export const RELAY_SOFTWARE = 'chaosbench relay (measurement fixture, not a broker)';
-
-/** Child → parent. */
-export type RelayChildMessage = { type: 'ready'; port: number } | { type: 'error'; message: string };
+import { RELAY_SOFTWARE, type RelayChildMessage } from './relay-protocol.ts';
 
 /** Output of one connection is gathered here and written once per read chunk; grown when a chunk needs more. */
 const OUT_INITIAL_BYTES = 64 * 1024;

@@ -14,7 +14,7 @@
 // the child itself (no race for a port), and dies with its parent (the IPC channel).
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { RELAY_SOFTWARE, type RelayChildMessage } from './relay-process.ts';
+import { RELAY_SOFTWARE, type RelayChildMessage } from './relay-protocol.ts';
 import { TYPESCRIPT_EXEC_ARGV } from '../typescript-child.ts';
 
 export { RELAY_SOFTWARE };
