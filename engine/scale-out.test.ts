@@ -54,6 +54,8 @@ const SEED = 7;
  */
 const SINK_DELAY_MS = 200;
 const EVENTS = 3_000;
+/** Kill runs the claim-outside-transaction control may take to land its kill inside a commit. */
+const CLAIM_CONTROL_ATTEMPTS = 3;
 const RATE = 500;
 
 /** Unique per test: topic, share group, client ids, sink schema and dedup namespace. */
@@ -414,13 +416,30 @@ describe('scale-out: two aggregators on one Mosquitto shared subscription', () =
   });
 
   it('control: the PostgreSQL claim outside the sink\'s transaction (mutation claim-outside-transaction), the kill run loses events', async () => {
-    const names = runNames('pa');
-    const run = await withMutations(() => postgresRun(names, { mutation: 'claim-outside-transaction' }));
-    expect(run.group[0].claim_order).toBe('claim-first');
-    expect(run.in_flight_at_kill, 'messages received but not yet durable at the kill').toBeGreaterThan(0);
-    await expect(expectExactlyOnce(names, run, EVENTS)).rejects.toThrow(/events lost/);
-    console.log(summary('control claim-outside-transaction', run, EVENTS, RATE, `in flight at the kill ${run.in_flight_at_kill}, ${EVENTS - run.figures.distinct} lost`));
-  });
+    // Loss needs the kill inside a commit: after the claims' own transaction, before the sink's. The
+    // counters report only says messages were received and not yet durable, which also holds between
+    // commits (a batch still filling, never claimed: redelivered and committed, nothing lost), so a
+    // run can miss the window (one CI run in three did). The control passes when one of up to
+    // CLAIM_CONTROL_ATTEMPTS kill runs loses events; each miss is printed.
+    const misses: string[] = [];
+    for (let attempt = 1; attempt <= CLAIM_CONTROL_ATTEMPTS; attempt++) {
+      const names = runNames(`pa${attempt}`);
+      const run = await withMutations(() => postgresRun(names, { mutation: 'claim-outside-transaction' }));
+      expect(run.group[0].claim_order).toBe('claim-first');
+      expect(run.in_flight_at_kill, 'messages received but not yet durable at the kill').toBeGreaterThan(0);
+      const lost = await expectExactlyOnce(names, run, EVENTS).then(
+        () => false,
+        (error: unknown) => {
+          if (!/events lost/.test(String(error))) throw error;
+          return true;
+        },
+      );
+      console.log(summary(`control claim-outside-transaction (attempt ${attempt})`, run, EVENTS, RATE, `in flight at the kill ${run.in_flight_at_kill}, ${EVENTS - run.figures.distinct} lost`));
+      if (lost) return;
+      misses.push(`attempt ${attempt}: ${run.in_flight_at_kill} in flight at the kill, nothing lost`);
+    }
+    expect.fail(`the planted break lost nothing in ${CLAIM_CONTROL_ATTEMPTS} kill runs (${misses.join('; ')}): the checks were never shown to fail`);
+  }, CLAIM_CONTROL_ATTEMPTS * 60_000);
 
   it('control: with dedup private to each aggregator and an append-mode sink, duplicates do reach the sink', async () => {
     const names = runNames('c');
