@@ -56,6 +56,36 @@ describe('perf targets', () => {
     expect(table[5]).toMatch(/^\| generator \| generator capacity \| 2\/2 \| 35000 \[30000–40000\] \| — \| — \|/);
   });
 
+  it('takes a capacity ratio over the bare subscriber on the same broker only: "not measured" without it, never over another variant', () => {
+    // memory and redis without bare: no ratio over whichever variant happens to run first.
+    const alone = perf(VARIANTS, [run('memory', 1, 9_500, { aggregator: 20 }), run('redis', 1, 7_000, { aggregator: 25 })]);
+    const lines = perfTargetLines(alone);
+    expect(lines.find((l) => l.startsWith('- memory dedup'))).toMatch(/^- memory dedup capacity ÷ bare subscriber capacity: not measured/);
+    expect(lines.find((l) => l.startsWith('- redis dedup'))).toMatch(/^- redis dedup capacity ÷ bare subscriber capacity: not measured/);
+    const rows = renderPerf(alone).split('\n').filter((line) => line.startsWith('| memory |') || line.startsWith('| redis |'));
+    expect(rows.map((r) => r.split('|').map((c) => c.trim()).slice(5, 7))).toEqual([['—', '—'], ['—', '—']]);
+
+    // Through the relay: memory-relay over bare-relay (its baseline), not over the embedded bare.
+    const relay: PerfVariant[] = [
+      ...VARIANTS,
+      { name: 'bare-relay', what: 'bare through the relay', kind: 'capacity', aggregator: 'none', baseline: 'bare-relay' },
+      { name: 'memory-relay', what: 'memory through the relay', kind: 'capacity', aggregator: 'reference', baseline: 'bare-relay' },
+    ];
+    const both = perf(relay, [
+      run('bare', 1, 20_000, {}),
+      run('memory', 1, 19_000, {}),
+      run('bare-relay', 1, 80_000, {}),
+      run('memory-relay', 1, 60_000, {}),
+    ]);
+    const table = renderPerf(both).split('\n').filter((line) => line.startsWith('| '));
+    const cells = (name: string) => table.find((line) => line.startsWith(`| ${name} |`))!.split('|').map((c) => c.trim()).slice(5, 7);
+    expect(cells('bare-relay')).toEqual(['1.00×', '—']);
+    expect(cells('memory-relay')).toEqual(['0.75×', '0.75× [0.75×–0.75×]']);
+    expect(cells('memory')).toEqual(['0.95×', '0.95× [0.95×–0.95×]']);
+    // The targets stay on the embedded broker's variants.
+    expect(perfTargets(both).find((t) => t.name.startsWith('memory dedup'))!.value).toBeCloseTo(0.95, 5);
+  });
+
   it('judges every generator-rate variant on its own line: the default wake-up interval first, then the batched one', () => {
     const batched: PerfVariant = { name: 'generator-10k-4ms', what: 'the same, 4 ms wake-ups', kind: 'generator-rate', aggregator: 'none' };
     const report = perf([...VARIANTS, batched], [

@@ -27,6 +27,11 @@ export interface PerfVariant {
    * perf.json written before it existed (its target line then names the variant).
    */
   against?: string;
+  /**
+   * A capacity variant: the bare subscriber variant its "× bare" ratios are over, the one on the same
+   * broker ('bare-relay' for the variants through the relay). Absent: 'bare'.
+   */
+  baseline?: string;
 }
 
 export interface PerfReport {
@@ -124,6 +129,30 @@ function summaries(report: PerfReport): VariantSummary[] {
   return summarizeVariants({ variants: report.variants.map((v) => ({ name: v.name, value: v.name, aggregator: v.aggregator })), runs: report.runs });
 }
 
+/** The bare subscriber variant `variant`'s ratios are over (itself for a bare one), or undefined for a variant without. */
+function baselineOf(report: PerfReport, name: string): string | undefined {
+  const variant = report.variants.find((v) => v.name === name);
+  return variant?.kind === 'capacity' ? (variant.baseline ?? BARE) : undefined;
+}
+
+/**
+ * Per round, the variant's committed ev/s over its baseline's in the same round (replicate); null
+ * when the baseline did not run (never a ratio over some other variant). Medians [min–max].
+ */
+function perRoundOverBaseline(report: PerfReport, name: string): Summary | null {
+  const baseline = baselineOf(report, name);
+  if (baseline === undefined || baseline === name) return null;
+  const committed = (variant: string, replicate: number) => report.runs.find((r) => r.variant === variant && r.replicate === replicate)?.figures?.committed_per_s;
+  const ratios = report.runs
+    .filter((r) => r.variant === name)
+    .flatMap((r) => {
+      const over = committed(baseline, r.replicate);
+      const own = r.figures?.committed_per_s;
+      return own !== undefined && over !== undefined && over > 0 ? [own / over] : [];
+    });
+  return ratios.length === 0 ? null : summarize(ratios);
+}
+
 /** The harness thread that starts the load workers and schedules their events: part of the generator (issue 19: "main thread + workers together"). */
 export const GENERATOR_MAIN_THREAD = 'harness main thread';
 
@@ -171,7 +200,7 @@ export function perfTargets(report: PerfReport): PerfTarget[] {
     ...RATIO_TARGETS.map(({ variant, min }) => ({
       name: `${variant} dedup capacity ÷ bare subscriber capacity`,
       bound: min === null ? 'reported' : `≥ ${min.toFixed(2)}`,
-      ...judged(of(variant)?.throughput_per_round?.median ?? null, min === null ? null : (v) => v >= min, 2),
+      ...judged(of(variant) ? (perRoundOverBaseline(report, variant)?.median ?? null) : null, min === null ? null : (v) => v >= min, 2),
       how: 'per round (each replicate over the bare subscriber\'s of the same round), median of the rounds',
     })),
   ];
@@ -183,20 +212,23 @@ const times = (v: number) => `${v.toFixed(2)}×`;
 export function perfTable(report: PerfReport): string {
   const all = summaries(report);
   const columns = cpuColumns(all);
-  const bare = all.find((s) => s.name === BARE);
   return table(
     ['variant', 'what', 'valid runs', 'committed ev/s median [min–max]', '× bare (medians)', '× bare per round median [min–max]', ...columns.header],
     all.map((s) => {
       const variant = report.variants.find((v) => v.name === s.name)!;
-      const againstBare = variant.kind === 'capacity' && bare !== undefined && s !== bare;
+      // Each capacity variant over the bare subscriber on its own broker (baselineOf), never another's.
+      const baselineName = baselineOf(report, s.name);
+      const bare = all.find((b) => b.name === baselineName);
+      const isBaseline = baselineName === s.name;
+      const againstBare = bare !== undefined && !isBaseline;
       const ofMedians = againstBare && s.committed_per_s && bare.committed_per_s ? times(s.committed_per_s.median / bare.committed_per_s.median) : '—';
       return [
         `${s.valid < s.runs ? '⚠ ' : ''}${escapeCell(s.name)}`,
         escapeCell(variant.what),
         `${s.valid}/${s.runs}`,
         range(s.committed_per_s, (v) => v.toFixed(0)),
-        s === bare ? '1.00×' : ofMedians,
-        againstBare ? range(s.throughput_per_round, times) : '—',
+        isBaseline ? '1.00×' : ofMedians,
+        againstBare ? range(perRoundOverBaseline(report, s.name), times) : '—',
         ...columns.cells(s),
       ];
     }),

@@ -272,6 +272,17 @@ describe('the generator variants\' brokers, with a stand-in for the runs', () =>
     ]);
   });
 
+  it('runs the capacity variants through the relay only when --variants names them, each over bare-relay', async () => {
+    const plan = await parsePerfArgs(['--variants', 'bare,bare-relay,memory-relay,redis-relay', '--out', dirs()]);
+    expect(plan.variants.map((v) => [v.variant.name, v.broker, v.variant.kind, v.variant.baseline ?? 'bare'])).toEqual([
+      ['bare', 'embedded', 'capacity', 'bare'],
+      ['bare-relay', 'relay', 'capacity', 'bare-relay'],
+      ['memory-relay', 'relay', 'capacity', 'bare-relay'],
+      ['redis-relay', 'relay', 'capacity', 'bare-relay'],
+    ]);
+    expect(plan.variants.find((v) => v.variant.name === 'redis-relay')!.run.scenario.aggregator.dedup).toBe('redis');
+  });
+
   it('starts the relay and a private Mosquitto once, gives each run its broker\'s URL and pid (the broker answers as itself), stops both, and the target lines say what each capacity was measured against', async () => {
     const dir = dirs();
     const plan = await parsePerfArgs(['--replicates', '1', '--variants', 'memory,generator,generator-mosquitto,generator-10k', '--at-capacity', 'off', '--cost-rate', 'off', '--out', dir]);

@@ -56,13 +56,23 @@ const BATCHED_WAKE_INTERVAL_MS = 4;
  */
 export type PerfBroker = 'embedded' | 'mosquitto' | 'relay';
 
-/** The benchmark's variants, as data: what each runs. */
-export const PERF_VARIANTS: readonly (PerfVariant & { dedup?: string; broker: PerfBroker; changes?: readonly FieldChange[] })[] = [
+/**
+ * The benchmark's variants, as data: what each runs. `optional` ones run only when --variants names
+ * them: the capacity variants through the relay, where the embedded Aedes is out of the way (it
+ * spends ~30 µs per message and saturates one core in every capacity variant on 2 cores, so there the
+ * ratios to bare measure how much broker work each consumer causes; through the relay they measure
+ * the consumers: docs/lab/2026-12-04-capacity-bounds.md). Their verdicts rest on a fixture that keeps
+ * nothing (a consumer that disconnects loses what the relay had for it): read them for capacity only.
+ */
+export const PERF_VARIANTS: readonly (PerfVariant & { dedup?: string; broker: PerfBroker; changes?: readonly FieldChange[]; optional?: true })[] = [
   { name: 'bare', what: 'bare subscriber (acks on receipt), closed model', kind: 'capacity', aggregator: 'none', broker: 'embedded' },
   { name: 'memory', what: 'reference aggregator, memory dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'memory', broker: 'embedded' },
   { name: 'redis', what: 'reference aggregator, Redis dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'redis', broker: 'embedded' },
   { name: 'sqlite', what: 'reference aggregator, SQLite dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'sqlite', broker: 'embedded' },
   { name: 'postgres', what: 'reference aggregator, PostgreSQL dedup, closed model', kind: 'capacity', aggregator: 'reference', dedup: 'postgres', broker: 'embedded' },
+  { name: 'bare-relay', what: 'bare subscriber, closed model, through the relay (opt-in)', kind: 'capacity', aggregator: 'none', broker: 'relay', baseline: 'bare-relay', optional: true },
+  { name: 'memory-relay', what: 'reference aggregator, memory dedup, closed model, through the relay (opt-in)', kind: 'capacity', aggregator: 'reference', dedup: 'memory', broker: 'relay', baseline: 'bare-relay', optional: true },
+  { name: 'redis-relay', what: 'reference aggregator, Redis dedup, closed model, through the relay (opt-in)', kind: 'capacity', aggregator: 'reference', dedup: 'redis', broker: 'relay', baseline: 'bare-relay', optional: true },
   // On a 2-core machine Mosquitto spends about 42 µs of CPU per message and saturates a core near
   // 20,000 ev/s: against it the variant measured Mosquitto's ceiling (docs/lab/2026-12-03-perf-quiet.md).
   // The relay costs a few µs, so what is left is the generator's (and the bare subscriber's) own.
@@ -94,6 +104,8 @@ export const PERF_VARIANTS: readonly (PerfVariant & { dedup?: string; broker: Pe
   },
 ];
 const VARIANT_NAMES = PERF_VARIANTS.map((v) => v.name);
+/** What runs without --variants: every variant but the optional ones. */
+export const DEFAULT_PERF_VARIANTS = PERF_VARIANTS.filter((v) => !v.optional).map((v) => v.name);
 
 interface PerfPlan {
   command: string;
@@ -123,7 +135,8 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
           `postgres dedup at capacity (closed model, ${SCENARIO} with its 30% copies, embedded broker); the generator's\n` +
           `own capacity (closed model, bare subscriber) against the relay, a near-free forwarder the command starts\n` +
           '(a measurement fixture, not a broker: it keeps nothing), and against a private Mosquitto (its ceiling);\n' +
-          `the generator at ${GENERATOR_RATE} ev/s (open model, the private Mosquitto).\n` +
+          `the generator at ${GENERATOR_RATE} ev/s (open model, the private Mosquitto). Opt-in: bare, memory and redis\n` +
+          'through the relay (bare-relay, memory-relay, redis-relay), where the broker is not the bound.\n' +
           'Then a second pass, interleaved too: each capacity variant in the open model at --at-capacity (0.5) of its own\n' +
           'median capacity, for its p99 there and its CPU per message at a fixed rate.\n' +
           'Then a third (--cost-rate, default auto: half the lowest capacity of the first pass): every capacity variant\n' +
@@ -138,7 +151,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
         replicates: { type: 'number', default: DEFAULT_PERF_REPLICATES, describe: 'rounds: runs per variant (medians need 3 or more)' },
         duration: { type: 'string', default: DEFAULT_PERF_DURATION, describe: 'measured time of each run, after its warm-up: 10s, 1m' },
         concurrency: { type: 'number', default: DEFAULT_PERF_CONCURRENCY, describe: 'events in flight in the closed-model runs' },
-        variants: { type: 'string', default: VARIANT_NAMES.join(','), describe: 'which variants to run, comma-separated (a target whose variants are not run is "not measured")' },
+        variants: { type: 'string', default: DEFAULT_PERF_VARIANTS.join(','), describe: `which variants to run, comma-separated (a target whose variants are not run is "not measured"); opt-in: ${PERF_VARIANTS.filter((v) => v.optional).map((v) => v.name).join(', ')} (the capacity variants through the relay, the broker out of the way)` },
         'at-capacity': { type: 'string', default: String(DEFAULT_PERF_AT_CAPACITY), describe: "second pass: each capacity variant again, open model, at this share of its own median capacity (a fraction in (0, 1]), for p99 and CPU per message there; off: no second pass" },
         'cost-rate': { type: 'string', default: DEFAULT_PERF_COST_RATE, describe: `third pass: every capacity variant again, open model, at this one rate (ev/s) for CPU per message of each process at the same work; auto: ${COST_RATE_AUTO_SHARE} × the lowest median capacity of the first pass, rounded down to 100 ev/s; off: no third pass` },
         out: { type: 'string', describe: 'directory for perf.md, perf.json and the runs (default reports/out/<time>-perf)' },
@@ -174,7 +187,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     const request = perfRequest(variant, durationS, args.concurrency);
     const resolved = resolveRun(request);
     if (!resolved.ok) throw new UsageError(resolved.problems.map((p) => `variant '${variant.name}': ${p}`).join('\nerror: '));
-    const { dedup: _dedup, broker, changes: _changes, ...info } = variant;
+    const { dedup: _dedup, broker, changes: _changes, optional: _optional, ...info } = variant;
     if (variant.kind !== 'generator-rate') {
       variants.push({ variant: info, broker, request, run: resolved.run });
       continue;
