@@ -8,23 +8,15 @@
 // The imports are read with TypeScript's own parser, so `import type` and `import { type X }` are
 // told apart from value imports.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { projectTypeScriptFiles } from '../test-support/source-files.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-function sourceFiles(dir: string, out: string[] = []): string[] {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) sourceFiles(path, out);
-    else if (entry.name.endsWith('.ts')) out.push(path);
-  }
-  return out;
-}
 
 const isTest = (file: string): boolean => file.endsWith('.test.ts');
 
@@ -108,7 +100,7 @@ describe('child-process and worker entry points', () => {
   });
 
   it('are imported by no module of the project except for their types', () => {
-    const files = sourceFiles(ROOT).map((file) => relative(ROOT, file));
+    const files = projectTypeScriptFiles(ROOT).map((file) => relative(ROOT, file));
     const read = (file: string): string => readFileSync(join(ROOT, file), 'utf8');
     const entries = new Set([...childEntries(ROOT, files, read)].filter((file) => !guardsItsMain(file, read(file))));
     // The scan saw the project's children, not an empty list.

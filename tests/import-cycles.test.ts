@@ -4,27 +4,19 @@
 // The graph is read from the sources themselves (TypeScript's own import scanner, so comments and
 // strings are not mistaken for imports), every .ts file outside node_modules.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { projectTypeScriptFiles } from '../test-support/source-files.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-function sourceFiles(dir: string, out: string[] = []): string[] {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) sourceFiles(path, out);
-    else if (entry.name.endsWith('.ts')) out.push(path);
-  }
-  return out;
-}
 
 /** Each project file (relative to the root) with the project files it imports. */
 function importGraph(root: string): Map<string, string[]> {
-  const files = sourceFiles(root).map((file) => relative(root, file));
+  const files = projectTypeScriptFiles(root).map((file) => relative(root, file));
   const known = new Set(files);
   const graph = new Map<string, string[]>();
   for (const file of files) {

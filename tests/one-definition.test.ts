@@ -3,26 +3,18 @@
 // names of their own, three progress writers cut lines differently), so the sources are searched
 // for a second one.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { projectTypeScriptFiles } from '../test-support/source-files.ts';
 import { SCENARIO_FLAGS } from '../cli/flags.ts';
 import { SCENARIO_SETTING_NAMES } from '../aggregator/config.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-function sources(dir: string, out: string[] = []): string[] {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) sources(path, out);
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) out.push(path);
-  }
-  return out;
-}
 
-const FILES = sources(ROOT).map((path) => ({ path: relative(ROOT, path), text: readFileSync(path, 'utf8') }));
+const FILES = projectTypeScriptFiles(ROOT, { tests: false }).map((path) => ({ path: relative(ROOT, path), text: readFileSync(path, 'utf8') }));
 
 function filesMatching(pattern: RegExp): string[] {
   return FILES.filter((f) => pattern.test(f.text)).map((f) => f.path);
