@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../engine/figures.ts';
-import { agreeingFigure, PERF_SCHEMA, perfAtCapacityTable, perfTargetLines, perfTargets, renderPerf, type PerfReport, type PerfVariant } from './perf.ts';
+import { agreeingFigure, busiestProcess, PERF_SCHEMA, perfAtCapacityTable, perfTargetLines, perfTargets, renderPerf, type PerfReport, type PerfVariant } from './perf.ts';
 import type { CompareRun } from './compare.ts';
 
 const VARIANTS: PerfVariant[] = [
@@ -84,6 +84,29 @@ describe('perf targets', () => {
     expect(cells('memory')).toEqual(['0.95×', '0.95× [0.95×–0.95×]']);
     // The targets stay on the embedded broker's variants.
     expect(perfTargets(both).find((t) => t.name.startsWith('memory dedup'))!.value).toBeCloseTo(0.95, 5);
+  });
+
+  it('names the busiest process in cores: µs per message × messages per second (copies included), the harness process as a whole left out', () => {
+    const withCopies = (variant: string, replicate: number, committed: number, cpu: Record<string, number>): CompareRun => {
+      const r = run(variant, replicate, committed, cpu);
+      return { ...r, figures: { ...r.figures!, duplicate_rate: 0.2 } };
+    };
+    const report = perf(VARIANTS, [
+      // 20,000 events/s are 25,000 messages/s with 20% of deliveries copies: 40 µs is 1.00 core.
+      withCopies('bare', 1, 20_000, { broker: 40, 'bare subscriber': 12, 'harness, all threads': 50 }),
+      withCopies('bare', 2, 16_000, { broker: 40, 'bare subscriber': 12, 'harness, all threads': 50 }),
+      withCopies('memory', 1, 40_000, { broker: 2, aggregator: 22 }),
+    ]);
+    const bare = busiestProcess(report, 'bare')!;
+    expect(bare.role).toBe('broker');
+    expect([bare.cores.median, bare.cores.min, bare.cores.max]).toEqual([0.9, 0.8, 1]);
+    expect(busiestProcess(report, 'memory')).toMatchObject({ role: 'aggregator', cores: { median: 1.1 } });
+    // A run without CPU figures, or without its copies' share, names none.
+    expect(busiestProcess(report, 'redis')).toBeNull();
+    expect(busiestProcess(perf(VARIANTS, [run('bare', 1, 20_000, { broker: 40 })]), 'bare')).toBeNull();
+    const rows = renderPerf(report).split('\n').filter((line) => line.startsWith('| '));
+    expect(rows[0]).toMatch(/\| busiest process ≈ cores \|$/);
+    expect(rows.find((line) => line.startsWith('| bare |'))).toMatch(/\| broker 0\.90 \[0\.80–1\.00\] \|$/);
   });
 
   it('judges every generator-rate variant on its own line: the default wake-up interval first, then the batched one', () => {

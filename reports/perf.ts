@@ -153,6 +153,35 @@ function perRoundOverBaseline(report: PerfReport, name: string): Summary | null 
   return ratios.length === 0 ? null : summarize(ratios);
 }
 
+/**
+ * The process (or thread) of a variant's runs that used the most CPU, in cores: its µs per message ×
+ * the messages per second the run carried (committed events ÷ (1 − the copies' share of all
+ * deliveries)) ÷ 10⁶, median over the runs. An estimate (the µs are over each process's whole life,
+ * warm-up and drain included; the rate is the measured phase's), there to show which process is the
+ * bound: near 1, a single-threaded process (the embedded Aedes, the aggregator's main thread) is
+ * saturated. Null when no run measured CPU. The harness process as a whole is left out (its threads
+ * have rows of their own).
+ */
+export function busiestProcess(report: PerfReport, name: string): { role: string; cores: Summary } | null {
+  const byRole = new Map<string, number[]>();
+  for (const run of report.runs) {
+    const figures = run.figures;
+    if (run.variant !== name || !figures?.cpu_us_per_message) continue;
+    if (!(figures.committed_per_s > 0) || !(figures.duplicate_rate >= 0 && figures.duplicate_rate < 1)) continue;
+    const messagesPerS = figures.committed_per_s / (1 - figures.duplicate_rate);
+    for (const [role, us] of Object.entries(figures.cpu_us_per_message)) {
+      if (role === HARNESS_ALL_THREADS) continue;
+      byRole.set(role, [...(byRole.get(role) ?? []), (us * messagesPerS) / 1e6]);
+    }
+  }
+  let busiest: { role: string; cores: Summary } | null = null;
+  for (const [role, values] of byRole) {
+    const cores = summarize(values);
+    if (cores && (busiest === null || cores.median > busiest.cores.median)) busiest = { role, cores };
+  }
+  return busiest;
+}
+
 /** The harness thread that starts the load workers and schedules their events: part of the generator (issue 19: "main thread + workers together"). */
 export const GENERATOR_MAIN_THREAD = 'harness main thread';
 
@@ -208,12 +237,17 @@ export function perfTargets(report: PerfReport): PerfTarget[] {
 
 const times = (v: number) => `${v.toFixed(2)}×`;
 
+function busiestCell(report: PerfReport, name: string): string {
+  const busiest = busiestProcess(report, name);
+  return busiest === null ? '—' : `${escapeCell(busiest.role)} ${range(busiest.cores, (v) => v.toFixed(2))}`;
+}
+
 /** The one table: per variant its capacity, ratio to the bare subscriber and CPU µs per message of each process. Pure. */
 export function perfTable(report: PerfReport): string {
   const all = summaries(report);
   const columns = cpuColumns(all);
   return table(
-    ['variant', 'what', 'valid runs', 'committed ev/s median [min–max]', '× bare (medians)', '× bare per round median [min–max]', ...columns.header],
+    ['variant', 'what', 'valid runs', 'committed ev/s median [min–max]', '× bare (medians)', '× bare per round median [min–max]', ...columns.header, 'busiest process ≈ cores'],
     all.map((s) => {
       const variant = report.variants.find((v) => v.name === s.name)!;
       // Each capacity variant over the bare subscriber on its own broker (baselineOf), never another's.
@@ -230,6 +264,7 @@ export function perfTable(report: PerfReport): string {
         isBaseline ? '1.00×' : ofMedians,
         againstBare ? range(perRoundOverBaseline(report, s.name), times) : '—',
         ...columns.cells(s),
+        busiestCell(report, s.name),
       ];
     }),
   );
