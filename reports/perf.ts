@@ -6,7 +6,7 @@
 // targets, each met or not. Pure: rendered from perf.json alone (the runs' figures, engine/figures.ts).
 
 import type { RunResult } from '../engine/result.ts';
-import { summarize, type Summary } from '../commands/campaign/summary.ts';
+import { ratio, summarize, type Summary } from '../commands/campaign/summary.ts';
 import { cpuColumns, escapeCell, microseconds, ms, range, summarizeVariants, table, type AtCapacity, type CompareRun, type VariantSummary } from './compare.ts';
 import { HARNESS_ALL_THREADS } from '../engine/figures.ts';
 
@@ -143,14 +143,7 @@ function perRoundOverBaseline(report: PerfReport, name: string): Summary | null 
   const baseline = baselineOf(report, name);
   if (baseline === undefined || baseline === name) return null;
   const committed = (variant: string, replicate: number) => report.runs.find((r) => r.variant === variant && r.replicate === replicate)?.figures?.committed_per_s;
-  const ratios = report.runs
-    .filter((r) => r.variant === name)
-    .flatMap((r) => {
-      const over = committed(baseline, r.replicate);
-      const own = r.figures?.committed_per_s;
-      return own !== undefined && over !== undefined && over > 0 ? [own / over] : [];
-    });
-  return ratios.length === 0 ? null : summarize(ratios);
+  return summarize(report.runs.filter((r) => r.variant === name).map((r) => ratio(r.figures?.committed_per_s, committed(baseline, r.replicate))));
 }
 
 /**
@@ -171,7 +164,9 @@ export function busiestProcess(report: PerfReport, name: string): { role: string
     const messagesPerS = figures.committed_per_s / (1 - figures.duplicate_rate);
     for (const [role, us] of Object.entries(figures.cpu_us_per_message)) {
       if (role === HARNESS_ALL_THREADS) continue;
-      byRole.set(role, [...(byRole.get(role) ?? []), (us * messagesPerS) / 1e6]);
+      const cores = byRole.get(role) ?? [];
+      cores.push((us * messagesPerS) / 1e6);
+      byRole.set(role, cores);
     }
   }
   let busiest: { role: string; cores: Summary } | null = null;

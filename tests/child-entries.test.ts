@@ -17,7 +17,6 @@ import { projectTypeScriptFiles } from '../test-support/source-files.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-
 const isTest = (file: string): boolean => file.endsWith('.test.ts');
 
 /** Files (relative to `root`) that a non-test source file names as a child or worker entry point. */

@@ -13,7 +13,6 @@ import { projectTypeScriptFiles } from '../test-support/source-files.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-
 /** Each project file (relative to the root) with the project files it imports. */
 function importGraph(root: string): Map<string, string[]> {
   const files = projectTypeScriptFiles(root).map((file) => relative(root, file));

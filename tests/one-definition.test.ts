@@ -13,7 +13,6 @@ import { SCENARIO_SETTING_NAMES } from '../aggregator/config.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-
 const FILES = projectTypeScriptFiles(ROOT, { tests: false }).map((path) => ({ path: relative(ROOT, path), text: readFileSync(path, 'utf8') }));
 
 function filesMatching(pattern: RegExp): string[] {
