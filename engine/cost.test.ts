@@ -12,6 +12,7 @@ import { validateScenario } from '../scenarios/validate.ts';
 import { tempDirs } from '../test-support/temp-dirs.ts';
 import { renderReport } from '../reports/markdown.ts';
 import { readPart } from './result-file.ts';
+import { figuresOf } from './figures.ts';
 
 const outDir = tempDirs('cost');
 
@@ -39,6 +40,16 @@ describe('the cost section of a run', () => {
       expect(p.incarnations, p.role).toBe(1);
       expect(p.us_per_message, p.role).toBeCloseTo((p.cpu_s * 1e6) / cost.messages, 0);
     }
+    // Split at the schedule's start: everything started (and the load workers loaded their modules) before it.
+    for (const p of [...cost.processes, { role: 'harness process', ...cost.harness_process }]) {
+      expect(p.startup_cpu_s, p.role).toBeGreaterThan(0);
+      expect(p.startup_cpu_s, p.role).toBeLessThan(p.cpu_s);
+      expect(p.running_us_per_message, p.role).toBeCloseTo(((p.cpu_s - p.startup_cpu_s!) * 1e6) / cost.messages, 0);
+    }
+    // A run's figures (compare, perf) take the figure from the schedule's start.
+    const figures = figuresOf(result);
+    expect(figures.cpu_includes_startup).toBe(false);
+    expect(figures.cpu_us_per_message!['load worker 1']).toBe(cost.processes.find((p) => p.role === 'load worker 1')!.running_us_per_message);
     const threads = cost.processes.filter((p) => p.role.startsWith('load worker') || p.role === 'harness main thread');
     const threadSum = threads.reduce((sum, p) => sum + p.cpu_s, 0);
     // The process's account holds every thread's (and the GC's and libuv's): two ticks for rounding.
@@ -46,7 +57,7 @@ describe('the cost section of a run', () => {
     expect(cost.not_measured).toEqual([]);
     // The reader takes it, and the report shows it.
     expect(readPart('run', JSON.parse(JSON.stringify(result))).errors).toEqual([]);
-    expect(renderReport(result)).toMatch(/## Cost[\s\S]*\| load worker 2 \| \d/);
+    expect(renderReport(result)).toMatch(/## Cost[\s\S]*of which start-up s[\s\S]*\| load worker 2 \| \d/);
   });
 
   it('counts a consumer SIGKILLed and restarted by consumer-crash as two incarnations, their CPU summed', async () => {

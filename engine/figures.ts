@@ -33,18 +33,39 @@ export interface RunFigures {
    * absent in figures stored before it was recorded.
    */
   cpu_us_per_message?: Record<string, number> | null;
+  /**
+   * Does cpu_us_per_message count each process's start-up (a result from before result.json split
+   * it off)? false: it is running_us_per_message, from the start of the load schedule. Absent with it.
+   */
+  cpu_includes_startup?: boolean;
 }
 
 /** The key of the harness process as a whole (every thread) in RunFigures.cpu_us_per_message. */
 export const HARNESS_ALL_THREADS = 'harness, all threads';
 
-/** Role → CPU µs per message from a result's cost section; null when it has none (or sent nothing). Pure. */
-export function cpuPerMessage(cost: RunResult['cost']): Record<string, number> | null {
+/**
+ * Role → CPU µs per message from a result's cost section: from the start of the load schedule
+ * (running_us_per_message) when the result records it, else over the whole run; null when it has
+ * none (or sent nothing). Pure.
+ */
+export function cpuPerMessage(cost: RunResult['cost']): { by_role: Record<string, number>; includes_startup: boolean } | null {
   if (!cost || cost.harness_process.us_per_message === null) return null;
+  const running = cost.harness_process.running_us_per_message !== undefined && cost.processes.every((row) => row.running_us_per_message !== undefined);
+  const of = (row: { us_per_message: number | null; running_us_per_message?: number | null }) => (running ? row.running_us_per_message! : row.us_per_message);
   const byRole: Record<string, number> = {};
-  for (const row of cost.processes) if (row.us_per_message !== null) byRole[row.role] = row.us_per_message;
-  byRole[HARNESS_ALL_THREADS] = cost.harness_process.us_per_message;
-  return byRole;
+  for (const row of cost.processes) {
+    const us = of(row);
+    if (us !== null) byRole[row.role] = us;
+  }
+  const harness = of(cost.harness_process);
+  if (harness === null) return null;
+  byRole[HARNESS_ALL_THREADS] = harness;
+  return { by_role: byRole, includes_startup: !running };
+}
+
+function cpuFigures(cost: RunResult['cost']): Pick<RunFigures, 'cpu_us_per_message' | 'cpu_includes_startup'> {
+  const cpu = cpuPerMessage(cost);
+  return cpu ? { cpu_us_per_message: cpu.by_role, cpu_includes_startup: cpu.includes_startup } : { cpu_us_per_message: null };
 }
 
 /** The figures of a finished run, from its result. */
@@ -68,6 +89,6 @@ export function figuresOf(result: RunResult): RunFigures {
     never_sent: bare ? null : (result.totals.never_sent ?? null),
     overloaded_phases: result.phases.filter((p) => p.overloaded && !p.excluded_from_totals).map((p) => p.name),
     duration_s: result.duration_s,
-    cpu_us_per_message: cpuPerMessage(result.cost),
+    ...cpuFigures(result.cost),
   };
 }

@@ -215,8 +215,11 @@ export function readPart(label: string, parsed: unknown): { part: ResultPart; er
       string(`cost.processes[${i}].role`, row.role);
       number(`cost.processes[${i}].cpu_s`, row.cpu_s);
       number(`cost.processes[${i}].incarnations`, row.incarnations);
+      if (row.startup_cpu_s !== undefined) number(`cost.processes[${i}].startup_cpu_s`, row.startup_cpu_s);
     });
-    number('cost.harness_process.cpu_s', object('cost.harness_process', cost.harness_process).cpu_s);
+    const harness = object('cost.harness_process', cost.harness_process);
+    number('cost.harness_process.cpu_s', harness.cpu_s);
+    if (harness.startup_cpu_s !== undefined) number('cost.harness_process.startup_cpu_s', harness.startup_cpu_s);
   }
   // Optional: present only in a run interrupted by a signal (its figures are partial).
   if (parsed.interrupted !== undefined) {

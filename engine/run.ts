@@ -366,6 +366,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       completed: () => agg.totalCounters()?.acked ?? 0,
       onCompletion: (listener) => agg.onCounters(listener),
       onStarted: (start_us) => {
+        // Everything so far was start-up: result.json cost splits each row's CPU here.
+        cpu.markStart();
         systemFaults = scheduleSystemFaults(scenario, start_us, controls);
         if (reference) during = options.during?.({ aggregator: reference, broker: brokerHandle, start_us });
       },
@@ -495,6 +497,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       messages: publishCounters.published + publishCounters.copies_sent,
       processes: measured.filter((m) => m.role !== HARNESS_PROCESS),
       harness_process_cpu_s: harnessCpu.cpu_s,
+      ...(harnessCpu.startup_cpu_s !== undefined ? { harness_process_startup_cpu_s: harnessCpu.startup_cpu_s } : {}),
       not_measured: brokerSpec.kind === 'external' && options.external_broker_pid === undefined ? [`broker: external (${brokerSpec.url}), not started by the run`] : [],
     });
     // The target's stderr is kept for a run that did not pass, or a target that exited by itself.

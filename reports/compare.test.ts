@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../engine/figures.ts';
-import { COMPARE_SCHEMA, escapeCell, renderCompare, renderCompareSummary, summarizeVariants, type CompareReport, type CompareRun } from './compare.ts';
+import { COMPARE_SCHEMA, cpuBasis, escapeCell, renderCompare, renderCompareSummary, summarizeVariants, type CompareReport, type CompareRun } from './compare.ts';
 import { rangesOverlap, ratio, summarize } from '../commands/campaign/summary.ts';
 import { runFigures } from '../test-support/campaign-fixtures.ts';
 
@@ -238,6 +238,19 @@ describe('renderCompare', () => {
     expect(rows[2]).toBe('| bare | 42.0 [40.0–44.0] | 30.0 [30.0–30.0] | 13.0 [12.0–14.0] | — | 47.0 [45.0–49.0] |');
     expect(rows[3]).toBe('| memory | 41.0 [41.0–41.0] | 30.0 [30.0–30.0] | — | 23.0 [23.0–23.0] | 46.0 [46.0–46.0] |');
     expect(renderCompare(report([{ name: 'old', runs: [{}] }]))).not.toContain('## CPU per message');
+    // These runs' figures have no cpu_includes_startup: stored before start-up was split off, and said so.
+    expect(section).toMatch(/over the whole run, each process's start-up included/);
+  });
+
+  it("says whether the CPU figures leave each process's start-up out, include it, or mix the two", () => {
+    const run = (includes?: boolean) => ({ figures: { cpu_us_per_message: { broker: 30 }, ...(includes === undefined ? {} : { cpu_includes_startup: includes }) } as unknown as RunFigures });
+    expect(cpuBasis([run(false), run(false), { figures: null }])).toMatch(/^from the start of the load schedule: each process's start-up .* is left out/);
+    expect(cpuBasis([run(true), run()])).toMatch(/^over the whole run, each process's start-up included/);
+    expect(cpuBasis([run(false), run(), run(false)])).toBe(
+      "from the start of the load schedule, except 1 of the 3 runs (stored before start-up was split off), whose figures include their processes' start-up and are higher by it",
+    );
+    const md = renderCompare(report([{ name: 'a', runs: [{ cpu_us_per_message: { broker: 30 }, cpu_includes_startup: false }] }]));
+    expect(md.slice(md.indexOf('## CPU per message'))).toMatch(/from the start of the load schedule: each process's start-up/);
   });
 
   it('adds an overloaded column only when some phase was overloaded, with in how many runs', () => {

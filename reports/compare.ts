@@ -177,6 +177,19 @@ export function cpuColumns(summaries: readonly Pick<VariantSummary, 'cpu_us_per_
   };
 }
 
+/**
+ * What the CPU µs per message of these runs count, in words for a caption: from the start of the
+ * load schedule (results that split each process's start-up off), or the whole run (results stored
+ * before), or a mix, said so. Pure.
+ */
+export function cpuBasis(runs: readonly Pick<CompareRun, 'figures'>[]): string {
+  const measured = runs.flatMap((r) => (r.figures?.cpu_us_per_message ? [r.figures] : []));
+  const withStartup = measured.filter((f) => f.cpu_includes_startup !== false).length;
+  if (withStartup === 0) return "from the start of the load schedule: each process's start-up (loading, starting, connecting: result.json cost.startup_cpu_s) is left out, so that short and long runs compare";
+  if (withStartup === measured.length) return "over the whole run, each process's start-up included (results stored before it was split off)";
+  return `from the start of the load schedule, except ${withStartup} of the ${measured.length} runs (stored before start-up was split off), whose figures include their processes' start-up and are higher by it`;
+}
+
 /** CPU µs per message, one row per variant, one column per process; null when no run measured it. */
 export function cpuTable(summaries: readonly Pick<VariantSummary, 'name' | 'cpu_us_per_message'>[]): string | null {
   const columns = cpuColumns(summaries);
@@ -376,7 +389,7 @@ export function renderCompare(report: CompareReport): string {
     out.push(
       '## CPU per message',
       '',
-      `CPU time (user + system) of each process and thread each run started, read from /proc, per message the harness put on the wire (events and duplicate copies), median [min–max] over each variant's runs. The harness's main thread and load workers are rows of their own and also part of "${HARNESS_ALL_THREADS}"; an external broker is not measured.`,
+      `CPU time (user + system) of each process and thread each run started, read from /proc, ${cpuBasis(report.runs)}, per message the harness put on the wire (events and duplicate copies), median [min–max] over each variant's runs. The harness's main thread and load workers are rows of their own and also part of "${HARNESS_ALL_THREADS}"; an external broker is not measured.`,
       '',
       cpu,
       '',

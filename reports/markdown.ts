@@ -2,6 +2,7 @@
 // The first line is the verdict; a reader who stops there knows whether to trust the rest.
 
 import type { BacklogSource } from '../engine/metrics/backlog.ts';
+import type { CostSection } from '../engine/metrics/process-cpu.ts';
 import { checkActual, describeFailedCheck, judgedFailures, runVerdict, type DrainCount, type LatencyResult, type RunResult } from '../engine/result.ts';
 
 /** What the timeline's backlog subtracts, by who counted it (result.json backlog_source). */
@@ -214,18 +215,26 @@ export function renderReport(result: RunResult): string {
 /** The Cost section: CPU of each process and thread the run started, from /proc. */
 function costLines(cost: NonNullable<RunResult['cost']>): string[] {
   const perMessage = (us: number | null) => (us === null ? '—' : fmt(us, 1));
+  const rows: [string, CostSection['harness_process'], number][] = [
+    ...cost.processes.map((p): [string, CostSection['harness_process'], number] => [p.role, p, p.incarnations]),
+    ['harness process, all threads (includes the harness rows above)', cost.harness_process, 1],
+  ];
+  // Results from before the start-up was split off have the whole run only.
+  const split = rows.every(([, p]) => p.startup_cpu_s !== undefined);
   return [
     '## Cost',
     '',
     `CPU time (user + system) of each process and thread the run started, read from ${cost.source} (not from the processes themselves), per message put on the wire by the harness, ${fmt(cost.messages)} messages: ${cost.messages_counted}. ${cost.notes.map((n) => `${n.charAt(0).toUpperCase()}${n.slice(1)}.`).join(' ')}`,
     '',
-    table(
-      ['process', 'CPU s', 'CPU µs per message', 'incarnations'],
-      [
-        ...cost.processes.map((p) => [p.role, fmt(p.cpu_s, 2), perMessage(p.us_per_message), p.incarnations]),
-        ['harness process, all threads (includes the harness rows above)', fmt(cost.harness_process.cpu_s, 2), perMessage(cost.harness_process.us_per_message), 1],
-      ],
-    ),
+    split
+      ? table(
+          ['process', 'CPU s', 'of which start-up s', 'CPU µs per message from the schedule\'s start', 'CPU µs per message, start-up included', 'incarnations'],
+          rows.map(([role, p, n]) => [role, fmt(p.cpu_s, 2), fmt(p.startup_cpu_s!, 2), perMessage(p.running_us_per_message ?? null), perMessage(p.us_per_message), n]),
+        )
+      : table(
+          ['process', 'CPU s', 'CPU µs per message', 'incarnations'],
+          rows.map(([role, p, n]) => [role, fmt(p.cpu_s, 2), perMessage(p.us_per_message), n]),
+        ),
     '',
     ...(cost.not_measured.length > 0 ? [`Not measured: ${cost.not_measured.join('; ')}.`, ''] : []),
   ];

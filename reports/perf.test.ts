@@ -16,7 +16,7 @@ const VARIANTS: PerfVariant[] = [
 ];
 
 function run(variant: string, replicate: number, committed: number, cpu: Record<string, number>): CompareRun {
-  const figures = { committed_per_s: committed, cpu_us_per_message: cpu } as Partial<RunFigures> as RunFigures;
+  const figures = { committed_per_s: committed, cpu_us_per_message: cpu, cpu_includes_startup: false } as Partial<RunFigures> as RunFigures;
   return { order: 0, variant, replicate, out_dir: `/x/${variant}-r${replicate}`, aggregator: variant === 'memory' || variant === 'redis' ? 'reference' : 'none', run_id: 'r', valid: true, invalid_reasons: [], passed: true, error: null, figures };
 }
 
@@ -48,7 +48,7 @@ describe('perf targets', () => {
       [null, null],
     ]);
     const lines = perfTargetLines(report);
-    expect(lines[0]).toBe("- generator CPU per message at 10,000 ev/s: 10.0 µs (target ≤ 10 µs) — met; the load worker threads' and the harness main thread's CPU µs per message, summed (main thread + workers together), median of the runs of generator-10k");
+    expect(lines[0]).toBe("- generator CPU per message at 10,000 ev/s: 10.0 µs (target ≤ 10 µs) — met; the load worker threads' and the harness main thread's CPU µs per message, summed (main thread + workers together), from the start of the load schedule (start-up left out), median of the runs of generator-10k");
     expect(lines[4]).toMatch(/^- sqlite dedup capacity ÷ bare subscriber capacity: not measured \(target reported\);/);
     const table = renderPerf(report).split('\n').filter((line) => line.startsWith('| '));
     expect(table[0]).toContain('| variant | what | valid runs | committed ev/s median [min–max] | × bare (medians) | × bare per round median [min–max] | load worker 1 µs/msg | load worker 2 µs/msg |');
@@ -119,6 +119,16 @@ describe('perf targets', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^- generator CPU per message at 10,000 ev\/s: 14\.5 µs \(target ≤ 10 µs\) — NOT MET;.* of generator-10k$/);
     expect(lines[1]).toMatch(/^- generator CPU per message at 10,000 ev\/s \(generator-10k-4ms\): 9\.5 µs \(target ≤ 10 µs\) — met;.* of generator-10k-4ms$/);
+  });
+
+  it("says whether its CPU figures leave start-up out: a perf.json from before the split says they include it", () => {
+    const old = run('generator-10k', 1, 10_000, { 'load worker 1': 14, 'harness main thread': 0.5 });
+    delete old.figures!.cpu_includes_startup;
+    const report = perf(VARIANTS, [old, run('generator-10k', 2, 10_000, { 'load worker 1': 12, 'harness main thread': 0.5 })]);
+    expect(perfTargetLines(report)[0]).toMatch(/main thread \+ workers together\), start-up included in 1 of 2 runs, median/);
+    const text = renderPerf(report);
+    expect(text).toMatch(/- CPU µs per message: each process's \(or thread's\) user \+ system time from \/proc, from the start of the load schedule, except 1 of the 2 runs/);
+    expect(renderPerf(perf(VARIANTS, [old]))).toMatch(/from \/proc, over the whole run, each process's start-up included/);
   });
 
   it('judges every generator-capacity variant on its own line, each saying what it was measured against (a perf.json from before `against`: its what)', () => {

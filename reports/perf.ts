@@ -7,7 +7,7 @@
 
 import type { RunResult } from '../engine/result.ts';
 import { ratio, summarize, type Summary } from '../commands/campaign/summary.ts';
-import { cpuColumns, escapeCell, microseconds, ms, range, summarizeVariants, table, type AtCapacity, type CompareRun, type VariantSummary } from './compare.ts';
+import { cpuBasis, cpuColumns, escapeCell, microseconds, ms, range, summarizeVariants, table, type AtCapacity, type CompareRun, type VariantSummary } from './compare.ts';
 import { HARNESS_ALL_THREADS } from '../engine/figures.ts';
 
 export const PERF_SCHEMA = 'chaosbench.perf/v1';
@@ -191,6 +191,13 @@ function generatorUs(report: PerfReport, variant: string): Summary | null {
   return summarize(values);
 }
 
+/** Whether a variant's CPU figures count start-up, in a few words for its target line. */
+function startupWords(report: PerfReport, variant: string | undefined): string {
+  const runs = report.runs.filter((r) => r.variant === variant && r.figures?.cpu_us_per_message);
+  const with_ = runs.filter((r) => r.figures!.cpu_includes_startup !== false).length;
+  return with_ === 0 ? 'from the start of the load schedule (start-up left out)' : with_ === runs.length ? 'over the whole run (start-up included)' : `start-up included in ${with_} of ${runs.length} runs`;
+}
+
 /** Where the run stands against each target of issue 19. Pure. */
 export function perfTargets(report: PerfReport): PerfTarget[] {
   const all = summaries(report);
@@ -208,7 +215,7 @@ export function perfTargets(report: PerfReport): PerfTarget[] {
       name: i === 0 ? rateName : `${rateName} (${variant!.name})`,
       bound: `≤ ${GENERATOR_US_MAX} µs`,
       ...judged((variant ? generatorUs(report, variant.name) : null)?.median ?? null, (v) => v <= GENERATOR_US_MAX, 1, ' µs'),
-      how: `the load worker threads' and the ${GENERATOR_MAIN_THREAD}'s CPU µs per message, summed (main thread + workers together), median of the runs${variant ? ` of ${variant.name}` : ''}`,
+      how: `the load worker threads' and the ${GENERATOR_MAIN_THREAD}'s CPU µs per message, summed (main thread + workers together), ${startupWords(report, variant?.name)}, median of the runs${variant ? ` of ${variant.name}` : ''}`,
     })),
     ...(capacityVariants.length === 0 ? [undefined] : capacityVariants).map((variant) => {
       const generatorCapacity = variant ? of(variant.name)?.committed_per_s?.median : undefined;
@@ -372,7 +379,7 @@ export function renderPerf(report: PerfReport): string {
     '',
     `- ${report.variants.length} variants × ${report.replicates} replicate${report.replicates === 1 ? '' : 's'}, interleaved; dup-storm (30% duplicate copies), ${report.duration_s} s measured per run after its warm-up; closed model with ${report.concurrency} events in flight, but the generator-rate variant (open model, ${report.generator_rate} ev/s)${at ? `; then ${at.rates.length} capacity variant${at.rates.length === 1 ? '' : 's'} × ${report.replicates} again at ${percent(at.fraction)} of ${at.rates.length === 1 ? 'its' : 'their'} capacity (open model)` : ''}${one ? `; then ${one.variants.length} × ${report.replicates} at one rate, ${one.rate_per_s} ev/s (open model)` : ''}`,
     `- machine: ${m ? `${escapeCell(m.cpu_model)} × ${m.cpus} · node ${m.node}` : 'unknown (no run completed)'} · git ${report.git_sha.slice(0, 12)} · ${report.started_at} to ${report.finished_at}`,
-    `- CPU µs per message: each process's (or thread's) user + system time from /proc over the messages the harness put on the wire (events and copies); medians [min–max] over the runs. The generator variants' broker (the relay, a measurement fixture, or a private Mosquitto, each started by the command) is measured the same way, by its pid.`,
+    `- CPU µs per message: each process's (or thread's) user + system time from /proc, ${cpuBasis([...report.runs, ...(at?.runs ?? []), ...(one?.runs ?? [])])}, over the messages the harness put on the wire (events and copies); medians [min–max] over the runs. The generator variants' broker (the relay, a measurement fixture, or a private Mosquitto, each started by the command) is measured the same way, by its pid.`,
     '',
     perfTable(report),
     '',

@@ -20,7 +20,7 @@ import { latencyResult, resultRates, round } from '../../engine/result-assembly.
 import { evaluateChecks, RESULT_SCHEMA, type MergedRunResult, type PhaseResult, type RunResult } from '../../engine/result.ts';
 import type { FaultRecord } from '../../engine/load/messages.ts';
 import type { ResultPart } from '../../engine/result-file.ts';
-import { costSection, type CostSection } from '../../engine/metrics/process-cpu.ts';
+import { costSection, type CostSection, type MeterTotal } from '../../engine/metrics/process-cpu.ts';
 
 /** One input of a merge: a result.json read and checked by result-file.ts. */
 export type MergePart = ResultPart;
@@ -339,11 +339,14 @@ function mergeCost(results: readonly RunResult[]): CostSection | undefined {
   const costs = results.map((r) => r.cost);
   if (costs.some((c) => c === undefined)) return undefined;
   const all = costs as CostSection[];
-  const roles = new Map<string, { role: string; cpu_s: number; incarnations: number }>();
+  // The start-up split only when every part recorded it (else a sum of it would be too small).
+  const split = all.every((c) => c.harness_process.startup_cpu_s !== undefined && c.processes.every((p) => p.startup_cpu_s !== undefined));
+  const roles = new Map<string, MeterTotal>();
   for (const row of all.flatMap((c) => c.processes)) {
-    const into = roles.get(row.role) ?? { role: row.role, cpu_s: 0, incarnations: 0 };
+    const into = roles.get(row.role) ?? { role: row.role, cpu_s: 0, incarnations: 0, ...(split ? { startup_cpu_s: 0 } : {}) };
     into.cpu_s += row.cpu_s;
     into.incarnations += row.incarnations;
+    if (split) into.startup_cpu_s! += row.startup_cpu_s!;
     roles.set(row.role, into);
   }
   const merged = costSection({
@@ -352,6 +355,7 @@ function mergeCost(results: readonly RunResult[]): CostSection | undefined {
     messages: sum(all.map((c) => c.messages)),
     processes: [...roles.values()],
     harness_process_cpu_s: sum(all.map((c) => c.harness_process.cpu_s)),
+    ...(split ? { harness_process_startup_cpu_s: sum(all.map((c) => c.harness_process.startup_cpu_s!)) } : {}),
     not_measured: unique(all.flatMap((c) => c.not_measured)),
     restarted: all.some((c) => c.processes.some((p) => p.incarnations > 1)),
   });

@@ -47,6 +47,36 @@ describe('CpuMeter', () => {
     expect(cost.notes.join(' ')).toMatch(/SIGKILLed incarnation.*missed/);
   });
 
+  it("splits each role's CPU at the schedule's start: start-up up to markStart, a role watched later none, and µs per message from there", () => {
+    const ticks = new Map<number, number>([[10, 40], [1, 1000], [20, 5]]);
+    const meter = new CpuMeter(100, 1000, (id) => ticks.get(id.pid));
+    meter.watch('aggregator', () => ({ pid: 10 }));
+    meter.watch('harness main thread', () => ({ pid: 1, tid: 1 }), { from_first_reading: true });
+    expect(meter.totals().every((t) => t.startup_cpu_s === undefined)).toBe(true);
+    ticks.set(10, 70);
+    ticks.set(1, 1010);
+    meter.markStart();
+    meter.watch('load worker 1', () => ({ pid: 20 }));
+    ticks.set(10, 170);
+    ticks.set(1, 1030);
+    ticks.set(20, 25);
+    meter.sample();
+    const totals = meter.totals();
+    expect(totals).toEqual([
+      { role: 'aggregator', cpu_s: 1.7, incarnations: 1, startup_cpu_s: 0.7 },
+      { role: 'harness main thread', cpu_s: 0.3, incarnations: 1, startup_cpu_s: 0.1 },
+      { role: 'load worker 1', cpu_s: 0.25, incarnations: 1, startup_cpu_s: 0 },
+    ]);
+    const cost = costSection({ clock_ticks_per_s: 100, sampling_interval_s: 1, messages: 1000, processes: totals, harness_process_cpu_s: 3, harness_process_startup_cpu_s: 1, not_measured: [] });
+    expect(cost.processes[0]).toEqual({ role: 'aggregator', cpu_s: 1.7, us_per_message: 1700, incarnations: 1, startup_cpu_s: 0.7, running_us_per_message: 1000 });
+    expect(cost.harness_process).toEqual({ cpu_s: 3, us_per_message: 3000, startup_cpu_s: 1, running_us_per_message: 2000 });
+    expect(cost.notes.join(' ')).toMatch(/startup_cpu_s .*before the load schedule started/);
+    // Without the harness's split (or any row's), none is recorded: a partial split would mislead a sum.
+    const without = costSection({ clock_ticks_per_s: 100, sampling_interval_s: 1, messages: 1000, processes: totals, harness_process_cpu_s: 3, not_measured: [] });
+    expect(without.processes[0]).toEqual({ role: 'aggregator', cpu_s: 1.7, us_per_message: 1700, incarnations: 1 });
+    expect(without.notes.join(' ')).not.toMatch(/startup_cpu_s/);
+  });
+
   it('measures a child that burns 300 ms of CPU from /proc, within a tick or two plus its start-up', async () => {
     // The child spins until its own count says 300 ms (the yardstick), says so, and waits to be killed.
     const child = spawn(process.execPath, ['-e', "const s = process.cpuUsage(); while ((u => u.user + u.system)(process.cpuUsage(s)) < 300000); console.log(JSON.stringify(process.cpuUsage())); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -22,25 +22,41 @@ export interface CostSection {
   sampling_interval_s: number;
   processes: CostProcess[];
   /** The harness process as a whole (every thread: main, load workers, GC and libuv helpers) over the run; includes the rows of its threads, so it is not one to add to them. */
-  harness_process: { cpu_s: number; us_per_message: number | null };
+  harness_process: { cpu_s: number; us_per_message: number | null } & StartupSplit;
   /** Processes of the run that were not measured, and why (an external broker). */
   not_measured: string[];
   /** What the figures miss, in words. */
   notes: string[];
 }
 
-export interface CostProcess {
+export interface CostProcess extends StartupSplit {
   /** 'harness main thread', 'load worker 1', …, 'broker', 'aggregator', 'bare subscriber', 'target'. */
   role: string;
   /** utime + stime over every incarnation (the last reading of each). */
   cpu_s: number;
-  /** cpu_s ÷ messages, in µs; null when no message was sent. */
+  /** cpu_s ÷ messages, in µs, start-up included; null when no message was sent. */
   us_per_message: number | null;
   /** Processes (or threads) that held this role during the run: 2 or more after a kill and restart. */
   incarnations: number;
 }
 
+/**
+ * A row's CPU split at the start of the load schedule. Both absent in results from before it was
+ * recorded, and in a run whose schedule never started.
+ */
+export interface StartupSplit {
+  /** Of cpu_s, what was spent before the load schedule started: loading modules, starting, connecting. */
+  startup_cpu_s?: number;
+  /**
+   * (cpu_s − startup_cpu_s) ÷ messages, in µs: the cost per message of the run itself, the same for a
+   * short run and a long one (us_per_message spreads a fixed start-up over the messages); null when
+   * no message was sent.
+   */
+  running_us_per_message?: number | null;
+}
+
 export const MESSAGES_COUNTED = 'events handed to a connection plus the duplicate copies sent; raw poison messages are not counted';
+export const STARTUP_NOTE = "startup_cpu_s is each row's CPU before the load schedule started (modules loaded, processes started, connections made); running_us_per_message leaves it out, so that runs of different lengths compare";
 export const MISSED_AFTER_KILL = 'CPU a SIGKILLed incarnation spent after its last sample is missed (at most one sampling interval of its CPU)';
 
 /** Clock ticks per second of /proc's times (getconf CLK_TCK), asked once; 100 when it cannot be asked. */
@@ -118,6 +134,8 @@ interface Watched {
 export class CpuMeter {
   readonly #watched: Watched[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** Each role's ticks at markStart(); undefined until then. */
+  #atStart: Map<Watched, number> | undefined;
 
   constructor(
     readonly clock_ticks_per_s = clockTicksPerSecond(),
@@ -174,14 +192,36 @@ export class CpuMeter {
     }
   }
 
-  /** Per role, in the order watched: CPU seconds over every incarnation and how many there were. */
-  totals(): { role: string; cpu_s: number; incarnations: number }[] {
+  /**
+   * The load schedule starts now: reads every role, and totals() then also give what each had spent
+   * by this moment (its start-up). A role watched later had spent nothing by then. Once per run.
+   */
+  markStart(): void {
+    this.sample();
+    this.#atStart = new Map(this.#watched.map((w) => [w, ticksOf(w)]));
+  }
+
+  /** Per role, in the order watched: CPU seconds over every incarnation, how many there were, and (after markStart) the CPU seconds spent before it. */
+  totals(): MeterTotal[] {
+    const atStart = this.#atStart;
     return this.#watched.map((w) => ({
       role: w.role,
-      cpu_s: w.incarnations.reduce((sum, i) => sum + (i.last - i.base), 0) / this.clock_ticks_per_s,
+      cpu_s: ticksOf(w) / this.clock_ticks_per_s,
       incarnations: w.incarnations.length,
+      ...(atStart ? { startup_cpu_s: (atStart.get(w) ?? 0) / this.clock_ticks_per_s } : {}),
     }));
   }
+}
+
+/** A role's CPU ticks so far, over every incarnation. */
+const ticksOf = (w: Watched) => w.incarnations.reduce((sum, i) => sum + (i.last - i.base), 0);
+
+/** What the meter measured of one role; startup_cpu_s once the schedule's start was marked. */
+export interface MeterTotal {
+  role: string;
+  cpu_s: number;
+  incarnations: number;
+  startup_cpu_s?: number;
 }
 
 /** µs of CPU per message; null when no message was sent. Pure. */
@@ -196,26 +236,36 @@ export function costSection(input: {
   clock_ticks_per_s: number;
   sampling_interval_s: number;
   messages: number;
-  processes: { role: string; cpu_s: number; incarnations: number }[];
+  processes: MeterTotal[];
   harness_process_cpu_s: number;
+  /** With every row's startup_cpu_s: the split is recorded only when all have it. */
+  harness_process_startup_cpu_s?: number;
   not_measured: string[];
   /** Was some process killed and restarted (default: some role had more than one incarnation)? */
   restarted?: boolean;
 }): CostSection {
   const killed = input.restarted ?? input.processes.some((p) => p.incarnations > 1);
+  const split = input.harness_process_startup_cpu_s !== undefined && input.processes.every((p) => p.startup_cpu_s !== undefined);
+  const startup = (cpu_s: number, startup_cpu_s: number | undefined): StartupSplit =>
+    split ? { startup_cpu_s: round3(startup_cpu_s!), running_us_per_message: usPerMessage(Math.max(0, cpu_s - startup_cpu_s!), input.messages) } : {};
   return {
     source: '/proc',
     clock_ticks_per_s: input.clock_ticks_per_s,
     messages: input.messages,
     messages_counted: MESSAGES_COUNTED,
     sampling_interval_s: input.sampling_interval_s,
-    processes: input.processes.map((p) => ({ role: p.role, cpu_s: round3(p.cpu_s), us_per_message: usPerMessage(p.cpu_s, input.messages), incarnations: p.incarnations })),
-    harness_process: { cpu_s: round3(input.harness_process_cpu_s), us_per_message: usPerMessage(input.harness_process_cpu_s, input.messages) },
+    processes: input.processes.map((p) => ({ role: p.role, cpu_s: round3(p.cpu_s), us_per_message: usPerMessage(p.cpu_s, input.messages), incarnations: p.incarnations, ...startup(p.cpu_s, p.startup_cpu_s) })),
+    harness_process: {
+      cpu_s: round3(input.harness_process_cpu_s),
+      us_per_message: usPerMessage(input.harness_process_cpu_s, input.messages),
+      ...startup(input.harness_process_cpu_s, input.harness_process_startup_cpu_s),
+    },
     not_measured: input.not_measured,
     notes: [
       `sampled every ${input.sampling_interval_s} s and right before the harness killed or stopped a process; each incarnation's last reading is summed`,
       ...(killed ? [MISSED_AFTER_KILL] : []),
       'the harness main thread counts from the start of the run, the other processes and threads from their own start',
+      ...(split ? [STARTUP_NOTE] : []),
     ],
   };
 }
