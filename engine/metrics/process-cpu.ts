@@ -56,7 +56,7 @@ export interface StartupSplit {
 }
 
 export const MESSAGES_COUNTED = 'events handed to a connection plus the duplicate copies sent; raw poison messages are not counted';
-export const STARTUP_NOTE = "startup_cpu_s is each row's CPU before the load schedule started (modules loaded, processes started, connections made); running_us_per_message leaves it out, so that runs of different lengths compare";
+export const STARTUP_NOTE = "each row's startup_cpu_s is its CPU before the load schedule started (modules loaded, processes started, connections made); running_us_per_message leaves it out, so that runs of different lengths compare";
 export const MISSED_AFTER_KILL = 'CPU a SIGKILLed incarnation spent after its last sample is missed (at most one sampling interval of its CPU)';
 
 /** Clock ticks per second of /proc's times (getconf CLK_TCK), asked once; 100 when it cannot be asked. */
