@@ -46,6 +46,15 @@ describe('the cost section of a run', () => {
       expect(p.startup_cpu_s, p.role).toBeLessThan(p.cpu_s);
       expect(p.running_us_per_message, p.role).toBeCloseTo(((p.cpu_s - p.startup_cpu_s!) * 1e6) / cost.messages, 0);
     }
+    // Split at the load's end too: the load workers have exited by then (nothing after), the main
+    // thread reads the sink for the ledger after it.
+    for (const p of [...cost.processes, { role: 'harness process', ...cost.harness_process }]) {
+      expect(p.after_load_cpu_s, p.role).toBeGreaterThanOrEqual(0);
+      expect(p.startup_cpu_s! + p.after_load_cpu_s!, p.role).toBeLessThanOrEqual(p.cpu_s + 1e-9);
+      expect(p.load_us_per_message, p.role).toBeCloseTo(((p.cpu_s - p.startup_cpu_s! - p.after_load_cpu_s!) * 1e6) / cost.messages, 0);
+    }
+    for (const p of cost.processes.filter((p) => p.role.startsWith('load worker'))) expect(p.after_load_cpu_s, p.role).toBe(0);
+    expect(cost.processes.find((p) => p.role === 'harness main thread')!.after_load_cpu_s).toBeGreaterThan(0);
     // A run's figures (compare, perf) take the figure from the schedule's start.
     const figures = figuresOf(result);
     expect(figures.cpu_includes_startup).toBe(false);
@@ -57,7 +66,7 @@ describe('the cost section of a run', () => {
     expect(cost.not_measured).toEqual([]);
     // The reader takes it, and the report shows it.
     expect(readPart('run', JSON.parse(JSON.stringify(result))).errors).toEqual([]);
-    expect(renderReport(result)).toMatch(/## Cost[\s\S]*of which start-up s[\s\S]*\| load worker 2 \| \d/);
+    expect(renderReport(result)).toMatch(/## Cost[\s\S]*of which start-up s \| of which after the load s \| CPU µs per message while the load ran[\s\S]*\| load worker 2 \| \d/);
   });
 
   it('counts a consumer SIGKILLed and restarted by consumer-crash as two incarnations, their CPU summed', async () => {

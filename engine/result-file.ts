@@ -216,10 +216,12 @@ export function readPart(label: string, parsed: unknown): { part: ResultPart; er
       number(`cost.processes[${i}].cpu_s`, row.cpu_s);
       number(`cost.processes[${i}].incarnations`, row.incarnations);
       if (row.startup_cpu_s !== undefined) number(`cost.processes[${i}].startup_cpu_s`, row.startup_cpu_s);
+      if (row.after_load_cpu_s !== undefined) number(`cost.processes[${i}].after_load_cpu_s`, row.after_load_cpu_s);
     });
     const harness = object('cost.harness_process', cost.harness_process);
     number('cost.harness_process.cpu_s', harness.cpu_s);
     if (harness.startup_cpu_s !== undefined) number('cost.harness_process.startup_cpu_s', harness.startup_cpu_s);
+    if (harness.after_load_cpu_s !== undefined) number('cost.harness_process.after_load_cpu_s', harness.after_load_cpu_s);
   }
   // Optional: present only in a run interrupted by a signal (its figures are partial).
   if (parsed.interrupted !== undefined) {

@@ -406,6 +406,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       },
     });
     await ticks;
+    // The load is over (every publish acknowledged or given up): what follows is drain and ledger.
+    cpu.markLoadEnd();
     options.metrics?.draining();
     await during;
     const faultRecords = orderFaultRecords(scenario, [...load.faults, ...((await systemFaults?.finish(interrupted?.aborted)) ?? [])]);
@@ -498,6 +500,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       processes: measured.filter((m) => m.role !== HARNESS_PROCESS),
       harness_process_cpu_s: harnessCpu.cpu_s,
       ...(harnessCpu.startup_cpu_s !== undefined ? { harness_process_startup_cpu_s: harnessCpu.startup_cpu_s } : {}),
+      ...(harnessCpu.after_load_cpu_s !== undefined ? { harness_process_after_load_cpu_s: harnessCpu.after_load_cpu_s } : {}),
       not_measured: brokerSpec.kind === 'external' && options.external_broker_pid === undefined ? [`broker: external (${brokerSpec.url}), not started by the run`] : [],
     });
     // The target's stderr is kept for a run that did not pass, or a target that exited by itself.

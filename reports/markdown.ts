@@ -214,27 +214,33 @@ export function renderReport(result: RunResult): string {
 
 /** The Cost section: CPU of each process and thread the run started, from /proc. */
 function costLines(cost: NonNullable<RunResult['cost']>): string[] {
-  const perMessage = (us: number | null) => (us === null ? '—' : fmt(us, 1));
+  const perMessage = (us: number | null | undefined) => (us === null || us === undefined ? '—' : fmt(us, 1));
   const rows: [string, CostSection['harness_process'], number][] = [
     ...cost.processes.map((p): [string, CostSection['harness_process'], number] => [p.role, p, p.incarnations]),
     ['harness process, all threads (includes the harness rows above)', cost.harness_process, 1],
   ];
-  // Results from before the start-up was split off have the whole run only.
-  const split = rows.every(([, p]) => p.startup_cpu_s !== undefined);
+  // A column for each split that every row has: results from before a split was recorded lack it.
+  type Row = CostSection['harness_process'];
+  const columns: { header: string; cell: (p: Row) => string; shown: boolean }[] = [
+    { header: 'CPU s', cell: (p) => fmt(p.cpu_s, 2), shown: true },
+    { header: 'of which start-up s', cell: (p) => fmt(p.startup_cpu_s!, 2), shown: rows.every(([, p]) => p.startup_cpu_s !== undefined) },
+    { header: 'of which after the load s', cell: (p) => fmt(p.after_load_cpu_s!, 2), shown: rows.every(([, p]) => p.after_load_cpu_s !== undefined) },
+    { header: 'CPU µs per message while the load ran', cell: (p) => perMessage(p.load_us_per_message), shown: rows.every(([, p]) => p.load_us_per_message !== undefined) },
+    { header: "CPU µs per message from the schedule's start", cell: (p) => perMessage(p.running_us_per_message), shown: rows.every(([, p]) => p.running_us_per_message !== undefined) },
+    { header: 'CPU µs per message, whole run', cell: (p) => perMessage(p.us_per_message), shown: true },
+  ];
+  const shown = columns.filter((c) => c.shown);
+  // Without a split the whole run is the only figure, named as before.
+  if (shown.length === 2) shown[1] = { ...shown[1]!, header: 'CPU µs per message' };
   return [
     '## Cost',
     '',
     `CPU time (user + system) of each process and thread the run started, read from ${cost.source} (not from the processes themselves), per message put on the wire by the harness, ${fmt(cost.messages)} messages: ${cost.messages_counted}. ${cost.notes.map((n) => `${n.charAt(0).toUpperCase()}${n.slice(1)}.`).join(' ')}`,
     '',
-    split
-      ? table(
-          ['process', 'CPU s', 'of which start-up s', 'CPU µs per message from the schedule\'s start', 'CPU µs per message, start-up included', 'incarnations'],
-          rows.map(([role, p, n]) => [role, fmt(p.cpu_s, 2), fmt(p.startup_cpu_s!, 2), perMessage(p.running_us_per_message ?? null), perMessage(p.us_per_message), n]),
-        )
-      : table(
-          ['process', 'CPU s', 'CPU µs per message', 'incarnations'],
-          rows.map(([role, p, n]) => [role, fmt(p.cpu_s, 2), perMessage(p.us_per_message), n]),
-        ),
+    table(
+      ['process', ...shown.map((c) => c.header), 'incarnations'],
+      rows.map(([role, p, n]) => [role, ...shown.map((c) => c.cell(p)), n]),
+    ),
     '',
     ...(cost.not_measured.length > 0 ? [`Not measured: ${cost.not_measured.join('; ')}.`, ''] : []),
   ];

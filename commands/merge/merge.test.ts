@@ -210,25 +210,31 @@ describe('mergeResults: counts, rates, checks', () => {
     expect(mergeResults([read('a', part('a1', [1000])), read('b', part('b2', [2000], without))]).cost).toBeUndefined();
     // The start-up split is summed when every part has it, and dropped when one has not.
     const split = (startup: number) => (r: RunResult) => {
-      for (const p of r.cost!.processes) p.startup_cpu_s = startup;
-      r.cost!.harness_process.startup_cpu_s = 2 * startup;
+      for (const p of r.cost!.processes) Object.assign(p, { startup_cpu_s: startup, after_load_cpu_s: startup / 5 });
+      Object.assign(r.cost!.harness_process, { startup_cpu_s: 2 * startup, after_load_cpu_s: startup });
     };
     const both = mergeResults([read('a', part('a1', [1000], split(0.25))), read('b', part('b2', [2000], split(0.5)))]).cost!;
     const splitAggregator = both.processes.find((p) => p.role === 'aggregator')!;
     expect(splitAggregator.startup_cpu_s).toBe(0.75);
     expect(splitAggregator.running_us_per_message).toBeCloseTo(((2 * alone.cpu_s - 0.75) * 1e6) / both.messages, 2);
     expect(both.harness_process.startup_cpu_s).toBe(1.5);
+    expect(splitAggregator.after_load_cpu_s).toBe(0.15);
+    expect(splitAggregator.load_us_per_message).toBeCloseTo(((2 * alone.cpu_s - 0.75 - 0.15) * 1e6) / both.messages, 2);
+    expect(both.harness_process.after_load_cpu_s).toBe(0.75);
     expect(both.notes.join(' ')).toMatch(/startup_cpu_s/);
     const halfSplit = mergeResults([read('a', part('a1', [1000], split(0.25))), read('b', part('b2', [2000]))]).cost!;
     expect(halfSplit.processes.every((p) => p.startup_cpu_s === undefined && p.running_us_per_message === undefined)).toBe(true);
     expect(halfSplit.harness_process.startup_cpu_s).toBeUndefined();
+    expect(halfSplit.processes.every((p) => p.after_load_cpu_s === undefined && p.load_us_per_message === undefined)).toBe(true);
     expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), cost: { messages: 'many', clock_ticks_per_s: 100, processes: [{ role: 'broker', incarnations: 1 }], harness_process: { cpu_s: 1 } } }).errors).toEqual([
       'c: cost.messages must be a number (got "many")',
       'c: cost.processes[0].cpu_s must be a number (missing)',
     ]);
-    expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), cost: { messages: 1, clock_ticks_per_s: 100, processes: [{ role: 'broker', cpu_s: 1, incarnations: 1, startup_cpu_s: 'soon' }], harness_process: { cpu_s: 1, startup_cpu_s: null } } }).errors).toEqual([
+    expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), cost: { messages: 1, clock_ticks_per_s: 100, processes: [{ role: 'broker', cpu_s: 1, incarnations: 1, startup_cpu_s: 'soon', after_load_cpu_s: 'later' }], harness_process: { cpu_s: 1, startup_cpu_s: null, after_load_cpu_s: [] } } }).errors).toEqual([
       'c: cost.processes[0].startup_cpu_s must be a number (got "soon")',
+      'c: cost.processes[0].after_load_cpu_s must be a number (got "later")',
       'c: cost.harness_process.startup_cpu_s must be a number (got null)',
+      'c: cost.harness_process.after_load_cpu_s must be a number (got [])',
     ]);
   });
 

@@ -340,13 +340,16 @@ function mergeCost(results: readonly RunResult[]): CostSection | undefined {
   if (costs.some((c) => c === undefined)) return undefined;
   const all = costs as CostSection[];
   // The start-up split only when every part recorded it (else a sum of it would be too small).
-  const split = all.every((c) => c.harness_process.startup_cpu_s !== undefined && c.processes.every((p) => p.startup_cpu_s !== undefined));
+  const has = (field: 'startup_cpu_s' | 'after_load_cpu_s') => all.every((c) => c.harness_process[field] !== undefined && c.processes.every((p) => p[field] !== undefined));
+  const split = has('startup_cpu_s');
+  const splitEnd = has('after_load_cpu_s');
   const roles = new Map<string, MeterTotal>();
   for (const row of all.flatMap((c) => c.processes)) {
-    const into = roles.get(row.role) ?? { role: row.role, cpu_s: 0, incarnations: 0, ...(split ? { startup_cpu_s: 0 } : {}) };
+    const into = roles.get(row.role) ?? { role: row.role, cpu_s: 0, incarnations: 0, ...(split ? { startup_cpu_s: 0 } : {}), ...(splitEnd ? { after_load_cpu_s: 0 } : {}) };
     into.cpu_s += row.cpu_s;
     into.incarnations += row.incarnations;
     if (split) into.startup_cpu_s! += row.startup_cpu_s!;
+    if (splitEnd) into.after_load_cpu_s! += row.after_load_cpu_s!;
     roles.set(row.role, into);
   }
   const merged = costSection({
@@ -356,6 +359,7 @@ function mergeCost(results: readonly RunResult[]): CostSection | undefined {
     processes: [...roles.values()],
     harness_process_cpu_s: sum(all.map((c) => c.harness_process.cpu_s)),
     ...(split ? { harness_process_startup_cpu_s: sum(all.map((c) => c.harness_process.startup_cpu_s!)) } : {}),
+    ...(splitEnd ? { harness_process_after_load_cpu_s: sum(all.map((c) => c.harness_process.after_load_cpu_s!)) } : {}),
     not_measured: unique(all.flatMap((c) => c.not_measured)),
     restarted: all.some((c) => c.processes.some((p) => p.incarnations > 1)),
   });

@@ -72,6 +72,26 @@ describe('CpuMeter', () => {
     expect(cost.harness_process).toEqual({ cpu_s: 3, us_per_message: 3000, startup_cpu_s: 1, running_us_per_message: 2000 });
     expect(cost.notes.join(' ')).toMatch(/startup_cpu_s is its CPU before the load schedule started/);
     // Without the harness's split (or any row's), none is recorded: a partial split would mislead a sum.
+    // The load ends: what follows is after it.
+    meter.markLoadEnd();
+    ticks.set(10, 200);
+    ticks.set(1, 1035);
+    meter.sample();
+    const ended = meter.totals();
+    expect(ended).toEqual([
+      { role: 'aggregator', cpu_s: 2, incarnations: 1, startup_cpu_s: 0.7, after_load_cpu_s: 0.3 },
+      { role: 'harness main thread', cpu_s: 0.35, incarnations: 1, startup_cpu_s: 0.1, after_load_cpu_s: 0.05 },
+      { role: 'load worker 1', cpu_s: 0.25, incarnations: 1, startup_cpu_s: 0, after_load_cpu_s: 0 },
+    ]);
+    const both = costSection({ clock_ticks_per_s: 100, sampling_interval_s: 1, messages: 1000, processes: ended, harness_process_cpu_s: 3, harness_process_startup_cpu_s: 1, harness_process_after_load_cpu_s: 0.5, not_measured: [] });
+    expect(both.processes[0]).toEqual({ role: 'aggregator', cpu_s: 2, us_per_message: 2000, incarnations: 1, startup_cpu_s: 0.7, running_us_per_message: 1300, after_load_cpu_s: 0.3, load_us_per_message: 1000 });
+    expect(both.harness_process).toEqual({ cpu_s: 3, us_per_message: 3000, startup_cpu_s: 1, running_us_per_message: 2000, after_load_cpu_s: 0.5, load_us_per_message: 1500 });
+    expect(both.notes.join(' ')).toMatch(/after_load_cpu_s is its CPU after the load ended/);
+    // The end is marked only after a start: a meter never started has no split at all.
+    const unstarted = new CpuMeter(100, 1000, () => 5);
+    unstarted.watch('broker', () => ({ pid: 3 }));
+    unstarted.markLoadEnd();
+    expect(unstarted.totals()).toEqual([{ role: 'broker', cpu_s: 0.05, incarnations: 1 }]);
     const without = costSection({ clock_ticks_per_s: 100, sampling_interval_s: 1, messages: 1000, processes: totals, harness_process_cpu_s: 3, not_measured: [] });
     expect(without.processes[0]).toEqual({ role: 'aggregator', cpu_s: 1.7, us_per_message: 1700, incarnations: 1 });
     expect(without.notes.join(' ')).not.toMatch(/startup_cpu_s/);

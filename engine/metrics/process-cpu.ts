@@ -22,14 +22,14 @@ export interface CostSection {
   sampling_interval_s: number;
   processes: CostProcess[];
   /** The harness process as a whole (every thread: main, load workers, GC and libuv helpers) over the run; includes the rows of its threads, so it is not one to add to them. */
-  harness_process: { cpu_s: number; us_per_message: number | null } & StartupSplit;
+  harness_process: { cpu_s: number; us_per_message: number | null } & PhaseSplit;
   /** Processes of the run that were not measured, and why (an external broker). */
   not_measured: string[];
   /** What the figures miss, in words. */
   notes: string[];
 }
 
-export interface CostProcess extends StartupSplit {
+export interface CostProcess extends PhaseSplit {
   /** 'harness main thread', 'load worker 1', …, 'broker', 'aggregator', 'bare subscriber', 'target'. */
   role: string;
   /** utime + stime over every incarnation (the last reading of each). */
@@ -41,10 +41,10 @@ export interface CostProcess extends StartupSplit {
 }
 
 /**
- * A row's CPU split at the start of the load schedule. Both absent in results from before it was
- * recorded, and in a run whose schedule never started.
+ * A row's CPU split at the start of the load schedule, and at its end. The fields of each split are
+ * absent in results from before it was recorded, and in a run that never reached the point.
  */
-export interface StartupSplit {
+export interface PhaseSplit {
   /** Of cpu_s, what was spent before the load schedule started: loading modules, starting, connecting. */
   startup_cpu_s?: number;
   /**
@@ -53,10 +53,21 @@ export interface StartupSplit {
    * no message was sent.
    */
   running_us_per_message?: number | null;
+  /**
+   * Of cpu_s, what was spent after the load ended (every publish acknowledged or given up): the
+   * consumer draining what it still held, the harness's ledger reading the sink, the stops.
+   */
+  after_load_cpu_s?: number;
+  /**
+   * (cpu_s − startup_cpu_s − after_load_cpu_s) ÷ messages, in µs: the CPU spent while the load ran,
+   * the part that competed with the other processes for the machine; null when no message was sent.
+   */
+  load_us_per_message?: number | null;
 }
 
 export const MESSAGES_COUNTED = 'events handed to a connection plus the duplicate copies sent; raw poison messages are not counted';
 export const STARTUP_NOTE = "each row's startup_cpu_s is its CPU before the load schedule started (modules loaded, processes started, connections made); running_us_per_message leaves it out, so that runs of different lengths compare";
+export const AFTER_LOAD_NOTE = "after_load_cpu_s is its CPU after the load ended (draining, the ledger's read of the sink, stopping); load_us_per_message is what it spent while the load ran, in competition with the other processes";
 export const MISSED_AFTER_KILL = 'CPU a SIGKILLed incarnation spent after its last sample is missed (at most one sampling interval of its CPU)';
 
 /** Clock ticks per second of /proc's times (getconf CLK_TCK), asked once; 100 when it cannot be asked. */
@@ -134,8 +145,9 @@ interface Watched {
 export class CpuMeter {
   readonly #watched: Watched[] = [];
   #timer: NodeJS.Timeout | undefined;
-  /** Each role's ticks at markStart(); undefined until then. */
+  /** Each role's ticks at markStart() and markLoadEnd(); undefined until then. */
   #atStart: Map<Watched, number> | undefined;
+  #atLoadEnd: Map<Watched, number> | undefined;
 
   constructor(
     readonly clock_ticks_per_s = clockTicksPerSecond(),
@@ -201,14 +213,29 @@ export class CpuMeter {
     this.#atStart = new Map(this.#watched.map((w) => [w, ticksOf(w)]));
   }
 
-  /** Per role, in the order watched: CPU seconds over every incarnation, how many there were, and (after markStart) the CPU seconds spent before it. */
+  /**
+   * The load has ended (after markStart): reads every role, and totals() then also give what each
+   * spent from this moment on. A role watched later spent all of its CPU after it.
+   */
+  markLoadEnd(): void {
+    if (!this.#atStart) return;
+    this.sample();
+    this.#atLoadEnd = new Map(this.#watched.map((w) => [w, ticksOf(w)]));
+  }
+
+  /**
+   * Per role, in the order watched: CPU seconds over every incarnation, how many there were, and
+   * (after markStart) the CPU seconds spent before it, (after markLoadEnd) those spent after that.
+   */
   totals(): MeterTotal[] {
-    const atStart = this.#atStart;
+    const { atStart, atLoadEnd } = { atStart: this.#atStart, atLoadEnd: this.#atLoadEnd };
+    const seconds = (ticks: number) => ticks / this.clock_ticks_per_s;
     return this.#watched.map((w) => ({
       role: w.role,
-      cpu_s: ticksOf(w) / this.clock_ticks_per_s,
+      cpu_s: seconds(ticksOf(w)),
       incarnations: w.incarnations.length,
-      ...(atStart ? { startup_cpu_s: (atStart.get(w) ?? 0) / this.clock_ticks_per_s } : {}),
+      ...(atStart ? { startup_cpu_s: seconds(atStart.get(w) ?? 0) } : {}),
+      ...(atLoadEnd ? { after_load_cpu_s: seconds(ticksOf(w) - (atLoadEnd.get(w) ?? 0)) } : {}),
     }));
   }
 }
@@ -222,6 +249,7 @@ export interface MeterTotal {
   cpu_s: number;
   incarnations: number;
   startup_cpu_s?: number;
+  after_load_cpu_s?: number;
 }
 
 /** µs of CPU per message; null when no message was sent. Pure. */
@@ -240,25 +268,30 @@ export function costSection(input: {
   harness_process_cpu_s: number;
   /** With every row's startup_cpu_s: the split is recorded only when all have it. */
   harness_process_startup_cpu_s?: number;
+  /** With every row's after_load_cpu_s (and the start-up split): recorded only when all have it. */
+  harness_process_after_load_cpu_s?: number;
   not_measured: string[];
   /** Was some process killed and restarted (default: some role had more than one incarnation)? */
   restarted?: boolean;
 }): CostSection {
   const killed = input.restarted ?? input.processes.some((p) => p.incarnations > 1);
   const split = input.harness_process_startup_cpu_s !== undefined && input.processes.every((p) => p.startup_cpu_s !== undefined);
-  const startup = (cpu_s: number, startup_cpu_s: number | undefined): StartupSplit =>
-    split ? { startup_cpu_s: round3(startup_cpu_s!), running_us_per_message: usPerMessage(Math.max(0, cpu_s - startup_cpu_s!), input.messages) } : {};
+  const splitEnd = split && input.harness_process_after_load_cpu_s !== undefined && input.processes.every((p) => p.after_load_cpu_s !== undefined);
+  const phases = (cpu_s: number, startup_cpu_s: number | undefined, after_load_cpu_s: number | undefined): PhaseSplit => ({
+    ...(split ? { startup_cpu_s: round3(startup_cpu_s!), running_us_per_message: usPerMessage(Math.max(0, cpu_s - startup_cpu_s!), input.messages) } : {}),
+    ...(splitEnd ? { after_load_cpu_s: round3(after_load_cpu_s!), load_us_per_message: usPerMessage(Math.max(0, cpu_s - startup_cpu_s! - after_load_cpu_s!), input.messages) } : {}),
+  });
   return {
     source: '/proc',
     clock_ticks_per_s: input.clock_ticks_per_s,
     messages: input.messages,
     messages_counted: MESSAGES_COUNTED,
     sampling_interval_s: input.sampling_interval_s,
-    processes: input.processes.map((p) => ({ role: p.role, cpu_s: round3(p.cpu_s), us_per_message: usPerMessage(p.cpu_s, input.messages), incarnations: p.incarnations, ...startup(p.cpu_s, p.startup_cpu_s) })),
+    processes: input.processes.map((p) => ({ role: p.role, cpu_s: round3(p.cpu_s), us_per_message: usPerMessage(p.cpu_s, input.messages), incarnations: p.incarnations, ...phases(p.cpu_s, p.startup_cpu_s, p.after_load_cpu_s) })),
     harness_process: {
       cpu_s: round3(input.harness_process_cpu_s),
       us_per_message: usPerMessage(input.harness_process_cpu_s, input.messages),
-      ...startup(input.harness_process_cpu_s, input.harness_process_startup_cpu_s),
+      ...phases(input.harness_process_cpu_s, input.harness_process_startup_cpu_s, input.harness_process_after_load_cpu_s),
     },
     not_measured: input.not_measured,
     notes: [
@@ -266,6 +299,7 @@ export function costSection(input: {
       ...(killed ? [MISSED_AFTER_KILL] : []),
       'the harness main thread counts from the start of the run, the other processes and threads from their own start',
       ...(split ? [STARTUP_NOTE] : []),
+      ...(splitEnd ? [AFTER_LOAD_NOTE] : []),
     ],
   };
 }
