@@ -59,6 +59,8 @@ describe('the cost section of a run', () => {
     const figures = figuresOf(result);
     expect(figures.cpu_includes_startup).toBe(false);
     expect(figures.cpu_us_per_message!['load worker 1']).toBe(cost.processes.find((p) => p.role === 'load worker 1')!.running_us_per_message);
+    expect(figures.cpu_us_per_message_during_load!['harness main thread']).toBe(cost.processes.find((p) => p.role === 'harness main thread')!.load_us_per_message);
+    expect(figures.cpu_us_per_message_during_load!['harness, all threads']).toBe(cost.harness_process.load_us_per_message);
     const threads = cost.processes.filter((p) => p.role.startsWith('load worker') || p.role === 'harness main thread');
     const threadSum = threads.reduce((sum, p) => sum + p.cpu_s, 0);
     // The process's account holds every thread's (and the GC's and libuv's): two ticks for rounding.

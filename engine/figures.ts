@@ -38,6 +38,12 @@ export interface RunFigures {
    * it off)? false: it is running_us_per_message, from the start of the load schedule. Absent with it.
    */
   cpu_includes_startup?: boolean;
+  /**
+   * CPU µs per message of each process while the load ran (result.json load_us_per_message: start-up
+   * and what came after the load left out), keyed like cpu_us_per_message; absent when the result
+   * does not split it.
+   */
+  cpu_us_per_message_during_load?: Record<string, number>;
 }
 
 /** The key of the harness process as a whole (every thread) in RunFigures.cpu_us_per_message. */
@@ -63,9 +69,19 @@ export function cpuPerMessage(cost: RunResult['cost']): { by_role: Record<string
   return { by_role: byRole, includes_startup: !running };
 }
 
-function cpuFigures(cost: RunResult['cost']): Pick<RunFigures, 'cpu_us_per_message' | 'cpu_includes_startup'> {
+function cpuFigures(cost: RunResult['cost']): Pick<RunFigures, 'cpu_us_per_message' | 'cpu_includes_startup' | 'cpu_us_per_message_during_load'> {
   const cpu = cpuPerMessage(cost);
-  return cpu ? { cpu_us_per_message: cpu.by_role, cpu_includes_startup: cpu.includes_startup } : { cpu_us_per_message: null };
+  if (!cpu) return { cpu_us_per_message: null };
+  const duringLoad = cpuDuringLoad(cost);
+  return { cpu_us_per_message: cpu.by_role, cpu_includes_startup: cpu.includes_startup, ...(duringLoad ? { cpu_us_per_message_during_load: duringLoad } : {}) };
+}
+
+/** Role → CPU µs per message while the load ran, when every row (and the harness process) has it; else null. Pure. */
+export function cpuDuringLoad(cost: RunResult['cost']): Record<string, number> | null {
+  if (!cost) return null;
+  const rows = [...cost.processes.map((p) => ({ role: p.role, us: p.load_us_per_message })), { role: HARNESS_ALL_THREADS, us: cost.harness_process.load_us_per_message }];
+  if (rows.some((r) => r.us === undefined || r.us === null)) return null;
+  return Object.fromEntries(rows.map((r) => [r.role, r.us!]));
 }
 
 /** The figures of a finished run, from its result. */

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../engine/figures.ts';
-import { agreeingFigure, busiestProcess, PERF_SCHEMA, perfAtCapacityTable, perfTargetLines, perfTargets, renderPerf, type PerfReport, type PerfVariant } from './perf.ts';
+import { agreeingFigure, busiestProcess, harnessShare, PERF_SCHEMA, perfAtCapacityTable, perfTargetLines, perfTargets, renderPerf, type PerfReport, type PerfVariant } from './perf.ts';
 import type { CompareRun } from './compare.ts';
 
 const VARIANTS: PerfVariant[] = [
@@ -105,8 +105,28 @@ describe('perf targets', () => {
     expect(busiestProcess(report, 'redis')).toBeNull();
     expect(busiestProcess(perf(VARIANTS, [run('bare', 1, 20_000, { broker: 40 })]), 'bare')).toBeNull();
     const rows = renderPerf(report).split('\n').filter((line) => line.startsWith('| '));
-    expect(rows[0]).toMatch(/\| busiest process ≈ cores \|$/);
-    expect(rows.find((line) => line.startsWith('| bare |'))).toMatch(/\| broker 0\.90 \[0\.80–1\.00\] \|$/);
+    expect(rows[0]).toMatch(/\| busiest process ≈ cores \| harness's share of the CPU while the load ran \|$/);
+    // These runs do not split the load off: no share.
+    expect(rows.find((line) => line.startsWith('| bare |'))).toMatch(/\| broker 0\.90 \[0\.80–1\.00\] \| — \|$/);
+  });
+
+  it("takes the busiest process from the CPU while the load ran where the runs record it, and gives the harness's share of it", () => {
+    const during = (variant: string, replicate: number, committed: number, load: Record<string, number>): CompareRun => {
+      // The whole-run figures say otherwise (the ledger after the load): the load's are the ones taken.
+      const r = run(variant, replicate, committed, { broker: 10, 'bare subscriber': 10, 'harness main thread': 30, 'load worker 1': 5, 'harness, all threads': 40 });
+      return { ...r, figures: { ...r.figures!, duplicate_rate: 0.2, cpu_us_per_message_during_load: load } };
+    };
+    const report = perf(VARIANTS, [
+      // 20,000 events/s are 25,000 messages/s: 40 µs is 1.00 core. Harness 10 of 10 + 40 + 30 = 80: 12.5%.
+      during('bare', 1, 20_000, { broker: 40, 'bare subscriber': 30, 'harness main thread': 2, 'load worker 1': 6, 'harness, all threads': 10 }),
+      during('bare', 2, 20_000, { broker: 40, 'bare subscriber': 10, 'harness main thread': 2, 'load worker 1': 6, 'harness, all threads': 10 }),
+    ]);
+    expect(busiestProcess(report, 'bare')).toMatchObject({ role: 'broker', cores: { median: 1 } });
+    const share = harnessShare(report, 'bare')!;
+    expect([share.min, share.max]).toEqual([10 / 80, 10 / 60]);
+    const row = renderPerf(report).split('\n').find((line) => line.startsWith('| bare |'))!;
+    expect(row).toMatch(/\| broker 1\.00 \[1\.00–1\.00\] \| 14\.6% \[12\.5%–16\.7%\] \|$/);
+    expect(harnessShare(report, 'memory')).toBeNull();
   });
 
   it('judges every generator-rate variant on its own line: the default wake-up interval first, then the batched one', () => {

@@ -149,8 +149,9 @@ function perRoundOverBaseline(report: PerfReport, name: string): Summary | null 
 /**
  * The process (or thread) of a variant's runs that used the most CPU, in cores: its µs per message ×
  * the messages per second the run carried (committed events ÷ (1 − the copies' share of all
- * deliveries)) ÷ 10⁶, median over the runs. An estimate (the µs are over each process's whole life,
- * warm-up and drain included; the rate is the measured phase's), there to show which process is the
+ * deliveries)) ÷ 10⁶, median over the runs. An estimate (the µs are while the load ran, warm-up
+ * included, where the run records it, else from the schedule's start or over the whole run; the rate
+ * is the measured phase's), there to show which process is the
  * bound: near 1, a single-threaded process (the embedded Aedes, the aggregator's main thread) is
  * saturated. Null when no run measured CPU. The harness process as a whole is left out (its threads
  * have rows of their own).
@@ -162,7 +163,7 @@ export function busiestProcess(report: PerfReport, name: string): { role: string
     if (run.variant !== name || !figures?.cpu_us_per_message) continue;
     if (!(figures.committed_per_s > 0) || !(figures.duplicate_rate >= 0 && figures.duplicate_rate < 1)) continue;
     const messagesPerS = figures.committed_per_s / (1 - figures.duplicate_rate);
-    for (const [role, us] of Object.entries(figures.cpu_us_per_message)) {
+    for (const [role, us] of Object.entries(figures.cpu_us_per_message_during_load ?? figures.cpu_us_per_message)) {
       if (role === HARNESS_ALL_THREADS) continue;
       const cores = byRole.get(role) ?? [];
       cores.push((us * messagesPerS) / 1e6);
@@ -237,6 +238,28 @@ export function perfTargets(report: PerfReport): PerfTarget[] {
   ];
 }
 
+/**
+ * The harness's share of the CPU while the load ran: the harness process (every thread) over it plus
+ * every other process the run measured (broker, consumer), per run, median [min–max]. What the
+ * generator takes from what it measures (issue 19's title). Null when no run split the load off.
+ * Servers the run did not start (Redis, PostgreSQL) are not in it.
+ */
+export function harnessShare(report: PerfReport, name: string): Summary | null {
+  return summarize(
+    report.runs
+      .filter((r) => r.variant === name && r.figures?.cpu_us_per_message_during_load)
+      .map((r) => {
+        const byRole = r.figures!.cpu_us_per_message_during_load!;
+        const harness = byRole[HARNESS_ALL_THREADS];
+        const others = Object.entries(byRole).filter(([role]) => role !== HARNESS_ALL_THREADS && !isHarnessThread(role)).reduce((sum, [, us]) => sum + us, 0);
+        return harness === undefined || harness + others <= 0 ? null : harness / (harness + others);
+      }),
+  );
+}
+
+/** The harness's own threads: rows of the harness process, not processes of their own. */
+const isHarnessThread = (role: string) => role === GENERATOR_MAIN_THREAD || role.startsWith('load worker');
+
 const times = (v: number) => `${v.toFixed(2)}×`;
 
 function busiestCell(report: PerfReport, name: string): string {
@@ -249,7 +272,7 @@ export function perfTable(report: PerfReport): string {
   const all = summaries(report);
   const columns = cpuColumns(all);
   return table(
-    ['variant', 'what', 'valid runs', 'committed ev/s median [min–max]', '× bare (medians)', '× bare per round median [min–max]', ...columns.header, 'busiest process ≈ cores'],
+    ['variant', 'what', 'valid runs', 'committed ev/s median [min–max]', '× bare (medians)', '× bare per round median [min–max]', ...columns.header, 'busiest process ≈ cores', "harness's share of the CPU while the load ran"],
     all.map((s) => {
       const variant = report.variants.find((v) => v.name === s.name)!;
       // Each capacity variant over the bare subscriber on its own broker (baselineOf), never another's.
@@ -267,6 +290,7 @@ export function perfTable(report: PerfReport): string {
         againstBare ? range(perRoundOverBaseline(report, s.name), times) : '—',
         ...columns.cells(s),
         busiestCell(report, s.name),
+        range(harnessShare(report, s.name), percent),
       ];
     }),
   );
@@ -379,7 +403,7 @@ export function renderPerf(report: PerfReport): string {
     '',
     `- ${report.variants.length} variants × ${report.replicates} replicate${report.replicates === 1 ? '' : 's'}, interleaved; dup-storm (30% duplicate copies), ${report.duration_s} s measured per run after its warm-up; closed model with ${report.concurrency} events in flight, but the generator-rate variant (open model, ${report.generator_rate} ev/s)${at ? `; then ${at.rates.length} capacity variant${at.rates.length === 1 ? '' : 's'} × ${report.replicates} again at ${percent(at.fraction)} of ${at.rates.length === 1 ? 'its' : 'their'} capacity (open model)` : ''}${one ? `; then ${one.variants.length} × ${report.replicates} at one rate, ${one.rate_per_s} ev/s (open model)` : ''}`,
     `- machine: ${m ? `${escapeCell(m.cpu_model)} × ${m.cpus} · node ${m.node}` : 'unknown (no run completed)'} · git ${report.git_sha.slice(0, 12)} · ${report.started_at} to ${report.finished_at}`,
-    `- CPU µs per message: each process's (or thread's) user + system time from /proc, ${cpuBasis([...report.runs, ...(at?.runs ?? []), ...(one?.runs ?? [])])}, over the messages the harness put on the wire (events and copies); medians [min–max] over the runs. The generator variants' broker (the relay, a measurement fixture, or a private Mosquitto, each started by the command) is measured the same way, by its pid.`,
+    `- CPU µs per message: each process's (or thread's) user + system time from /proc, ${cpuBasis([...report.runs, ...(at?.runs ?? []), ...(one?.runs ?? [])])}, over the messages the harness put on the wire (events and copies); medians [min–max] over the runs. The generator variants' broker (the relay, a measurement fixture, or a private Mosquitto, each started by the command) is measured the same way, by its pid. The harness's share: the harness process's CPU (every thread) while the load ran, over it plus every other process the run started (servers it did not start, such as Redis, are not counted).`,
     '',
     perfTable(report),
     '',
