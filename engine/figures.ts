@@ -5,6 +5,7 @@
 // latency; a run that committed nothing has no percentile).
 
 import type { RunResult } from './result.ts';
+import { costHasSplit } from './metrics/process-cpu.ts';
 
 /** The figures of one run that the comparison uses (null: not measured, e.g. latency of a bare subscriber). */
 export interface RunFigures {
@@ -56,7 +57,7 @@ export const HARNESS_ALL_THREADS = 'harness, all threads';
  */
 export function cpuPerMessage(cost: RunResult['cost']): { by_role: Record<string, number>; includes_startup: boolean } | null {
   if (!cost || cost.harness_process.us_per_message === null) return null;
-  const running = cost.harness_process.running_us_per_message !== undefined && cost.processes.every((row) => row.running_us_per_message !== undefined);
+  const running = costHasSplit(cost, 'running_us_per_message');
   const of = (row: { us_per_message: number | null; running_us_per_message?: number | null }) => (running ? row.running_us_per_message! : row.us_per_message);
   const byRole: Record<string, number> = {};
   for (const row of cost.processes) {
@@ -78,9 +79,10 @@ function cpuFigures(cost: RunResult['cost']): Pick<RunFigures, 'cpu_us_per_messa
 
 /** Role → CPU µs per message while the load ran, when every row (and the harness process) has it; else null. Pure. */
 export function cpuDuringLoad(cost: RunResult['cost']): Record<string, number> | null {
-  if (!cost) return null;
+  if (!cost || !costHasSplit(cost, 'load_us_per_message')) return null;
   const rows = [...cost.processes.map((p) => ({ role: p.role, us: p.load_us_per_message })), { role: HARNESS_ALL_THREADS, us: cost.harness_process.load_us_per_message }];
-  if (rows.some((r) => r.us === undefined || r.us === null)) return null;
+  // Null only when no message was sent.
+  if (rows.some((r) => r.us === null)) return null;
   return Object.fromEntries(rows.map((r) => [r.role, r.us!]));
 }
 

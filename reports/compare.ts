@@ -177,17 +177,22 @@ export function cpuColumns(summaries: readonly Pick<VariantSummary, 'cpu_us_per_
   };
 }
 
+/** Of these runs, how many have CPU figures, and how many of those count their processes' start-up (stored before it was split off). Pure. */
+export function countStartup(runs: readonly Pick<CompareRun, 'figures'>[]): { measured: number; withStartup: number } {
+  const measured = runs.flatMap((r) => (r.figures?.cpu_us_per_message ? [r.figures] : []));
+  return { measured: measured.length, withStartup: measured.filter((f) => f.cpu_includes_startup !== false).length };
+}
+
 /**
  * What the CPU µs per message of these runs count, in words for a caption: from the start of the
  * load schedule (results that split each process's start-up off), or the whole run (results stored
  * before), or a mix, said so. Pure.
  */
 export function cpuBasis(runs: readonly Pick<CompareRun, 'figures'>[]): string {
-  const measured = runs.flatMap((r) => (r.figures?.cpu_us_per_message ? [r.figures] : []));
-  const withStartup = measured.filter((f) => f.cpu_includes_startup !== false).length;
+  const { measured, withStartup } = countStartup(runs);
   if (withStartup === 0) return "from the start of the load schedule: each process's start-up (loading, starting, connecting: result.json cost.startup_cpu_s) is left out, so that short and long runs compare";
-  if (withStartup === measured.length) return "over the whole run, each process's start-up included (results stored before it was split off)";
-  return `from the start of the load schedule, except ${withStartup} of the ${measured.length} runs (stored before start-up was split off), whose figures include their processes' start-up and are higher by it`;
+  if (withStartup === measured) return "over the whole run, each process's start-up included (results stored before it was split off)";
+  return `from the start of the load schedule, except ${withStartup} of the ${measured} runs (stored before start-up was split off), whose figures include their processes' start-up and are higher by it`;
 }
 
 /** CPU µs per message, one row per variant, one column per process; null when no run measured it. */

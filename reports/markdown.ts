@@ -2,7 +2,7 @@
 // The first line is the verdict; a reader who stops there knows whether to trust the rest.
 
 import type { BacklogSource } from '../engine/metrics/backlog.ts';
-import type { CostSection } from '../engine/metrics/process-cpu.ts';
+import { costHasSplit, type CostSection } from '../engine/metrics/process-cpu.ts';
 import { checkActual, describeFailedCheck, judgedFailures, runVerdict, type DrainCount, type LatencyResult, type RunResult } from '../engine/result.ts';
 
 /** What the timeline's backlog subtracts, by who counted it (result.json backlog_source). */
@@ -223,10 +223,10 @@ function costLines(cost: NonNullable<RunResult['cost']>): string[] {
   type Row = CostSection['harness_process'];
   const columns: { header: string; cell: (p: Row) => string; shown: boolean }[] = [
     { header: 'CPU s', cell: (p) => fmt(p.cpu_s, 2), shown: true },
-    { header: 'of which start-up s', cell: (p) => fmt(p.startup_cpu_s!, 2), shown: rows.every(([, p]) => p.startup_cpu_s !== undefined) },
-    { header: 'of which after the load s', cell: (p) => fmt(p.after_load_cpu_s!, 2), shown: rows.every(([, p]) => p.after_load_cpu_s !== undefined) },
-    { header: 'CPU µs per message while the load ran', cell: (p) => perMessage(p.load_us_per_message), shown: rows.every(([, p]) => p.load_us_per_message !== undefined) },
-    { header: "CPU µs per message from the schedule's start", cell: (p) => perMessage(p.running_us_per_message), shown: rows.every(([, p]) => p.running_us_per_message !== undefined) },
+    { header: 'of which start-up s', cell: (p) => fmt(p.startup_cpu_s!, 2), shown: costHasSplit(cost, 'startup_cpu_s') },
+    { header: 'of which after the load s', cell: (p) => fmt(p.after_load_cpu_s!, 2), shown: costHasSplit(cost, 'after_load_cpu_s') },
+    { header: 'CPU µs per message while the load ran', cell: (p) => perMessage(p.load_us_per_message), shown: costHasSplit(cost, 'load_us_per_message') },
+    { header: "CPU µs per message from the schedule's start", cell: (p) => perMessage(p.running_us_per_message), shown: costHasSplit(cost, 'running_us_per_message') },
     { header: 'CPU µs per message, whole run', cell: (p) => perMessage(p.us_per_message), shown: true },
   ];
   const shown = columns.filter((c) => c.shown);

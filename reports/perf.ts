@@ -7,7 +7,7 @@
 
 import type { RunResult } from '../engine/result.ts';
 import { ratio, summarize, type Summary } from '../commands/campaign/summary.ts';
-import { cpuBasis, cpuColumns, escapeCell, microseconds, ms, range, summarizeVariants, table, type AtCapacity, type CompareRun, type VariantSummary } from './compare.ts';
+import { countStartup, cpuBasis, cpuColumns, escapeCell, microseconds, ms, range, summarizeVariants, table, type AtCapacity, type CompareRun, type VariantSummary } from './compare.ts';
 import { HARNESS_ALL_THREADS } from '../engine/figures.ts';
 
 export const PERF_SCHEMA = 'chaosbench.perf/v1';
@@ -181,6 +181,9 @@ export function busiestProcess(report: PerfReport, name: string): { role: string
 /** The harness thread that starts the load workers and schedules their events: part of the generator (issue 19: "main thread + workers together"). */
 export const GENERATOR_MAIN_THREAD = 'harness main thread';
 
+/** The harness's own threads (the generator): rows of the harness process, not processes of their own. */
+const isHarnessThread = (role: string) => role === GENERATOR_MAIN_THREAD || role.startsWith('load worker');
+
 /**
  * The generator's CPU µs per message, per run of a variant: its load worker threads' and the
  * harness main thread's, summed (a run that did not measure the main thread is left out).
@@ -188,15 +191,14 @@ export const GENERATOR_MAIN_THREAD = 'harness main thread';
 function generatorUs(report: PerfReport, variant: string): Summary | null {
   const values = report.runs
     .filter((r) => r.variant === variant && r.figures?.cpu_us_per_message?.[GENERATOR_MAIN_THREAD] !== undefined)
-    .map((r) => Object.entries(r.figures!.cpu_us_per_message!).filter(([role]) => role.startsWith('load worker') || role === GENERATOR_MAIN_THREAD).reduce((sum, [, us]) => sum + us, 0));
+    .map((r) => Object.entries(r.figures!.cpu_us_per_message!).filter(([role]) => isHarnessThread(role)).reduce((sum, [, us]) => sum + us, 0));
   return summarize(values);
 }
 
 /** Whether a variant's CPU figures count start-up, in a few words for its target line. */
 function startupWords(report: PerfReport, variant: string | undefined): string {
-  const runs = report.runs.filter((r) => r.variant === variant && r.figures?.cpu_us_per_message);
-  const with_ = runs.filter((r) => r.figures!.cpu_includes_startup !== false).length;
-  return with_ === 0 ? 'from the start of the load schedule (start-up left out)' : with_ === runs.length ? 'over the whole run (start-up included)' : `start-up included in ${with_} of ${runs.length} runs`;
+  const { measured, withStartup } = countStartup(report.runs.filter((r) => r.variant === variant));
+  return withStartup === 0 ? 'from the start of the load schedule (start-up left out)' : withStartup === measured ? 'over the whole run (start-up included)' : `start-up included in ${withStartup} of ${measured} runs`;
 }
 
 /** Where the run stands against each target of issue 19. Pure. */
@@ -257,8 +259,6 @@ export function harnessShare(report: PerfReport, name: string): Summary | null {
   );
 }
 
-/** The harness's own threads: rows of the harness process, not processes of their own. */
-const isHarnessThread = (role: string) => role === GENERATOR_MAIN_THREAD || role.startsWith('load worker');
 
 const times = (v: number) => `${v.toFixed(2)}×`;
 

@@ -20,7 +20,7 @@ import { latencyResult, resultRates, round } from '../../engine/result-assembly.
 import { evaluateChecks, RESULT_SCHEMA, type MergedRunResult, type PhaseResult, type RunResult } from '../../engine/result.ts';
 import type { FaultRecord } from '../../engine/load/messages.ts';
 import type { ResultPart } from '../../engine/result-file.ts';
-import { costSection, type CostSection, type MeterTotal } from '../../engine/metrics/process-cpu.ts';
+import { costHasSplit, costSection, type CostSection, type MeterTotal } from '../../engine/metrics/process-cpu.ts';
 
 /** One input of a merge: a result.json read and checked by result-file.ts. */
 export type MergePart = ResultPart;
@@ -340,9 +340,8 @@ function mergeCost(results: readonly RunResult[]): CostSection | undefined {
   if (costs.some((c) => c === undefined)) return undefined;
   const all = costs as CostSection[];
   // The start-up split only when every part recorded it (else a sum of it would be too small).
-  const has = (field: 'startup_cpu_s' | 'after_load_cpu_s') => all.every((c) => c.harness_process[field] !== undefined && c.processes.every((p) => p[field] !== undefined));
-  const split = has('startup_cpu_s');
-  const splitEnd = has('after_load_cpu_s');
+  const split = all.every((c) => costHasSplit(c, 'startup_cpu_s'));
+  const splitEnd = all.every((c) => costHasSplit(c, 'after_load_cpu_s'));
   const roles = new Map<string, MeterTotal>();
   for (const row of all.flatMap((c) => c.processes)) {
     const into = roles.get(row.role) ?? { role: row.role, cpu_s: 0, incarnations: 0, ...(split ? { startup_cpu_s: 0 } : {}), ...(splitEnd ? { after_load_cpu_s: 0 } : {}) };

@@ -71,7 +71,6 @@ describe('CpuMeter', () => {
     expect(cost.processes[0]).toEqual({ role: 'aggregator', cpu_s: 1.7, us_per_message: 1700, incarnations: 1, startup_cpu_s: 0.7, running_us_per_message: 1000 });
     expect(cost.harness_process).toEqual({ cpu_s: 3, us_per_message: 3000, startup_cpu_s: 1, running_us_per_message: 2000 });
     expect(cost.notes.join(' ')).toMatch(/startup_cpu_s is its CPU before the load schedule started/);
-    // Without the harness's split (or any row's), none is recorded: a partial split would mislead a sum.
     // The load ends: what follows is after it.
     meter.markLoadEnd();
     ticks.set(10, 200);
@@ -92,6 +91,7 @@ describe('CpuMeter', () => {
     unstarted.watch('broker', () => ({ pid: 3 }));
     unstarted.markLoadEnd();
     expect(unstarted.totals()).toEqual([{ role: 'broker', cpu_s: 0.05, incarnations: 1 }]);
+    // Without the harness's split (or any row's), none is recorded: a partial split would mislead a sum.
     const without = costSection({ clock_ticks_per_s: 100, sampling_interval_s: 1, messages: 1000, processes: totals, harness_process_cpu_s: 3, not_measured: [] });
     expect(without.processes[0]).toEqual({ role: 'aggregator', cpu_s: 1.7, us_per_message: 1700, incarnations: 1 });
     expect(without.notes.join(' ')).not.toMatch(/startup_cpu_s/);

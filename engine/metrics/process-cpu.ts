@@ -66,6 +66,11 @@ export interface PhaseSplit {
 }
 
 export const MESSAGES_COUNTED = 'events handed to a connection plus the duplicate copies sent; raw poison messages are not counted';
+/** Does every row of the section, the harness process's too, record this field of a split? Results from before it was recorded do not. Pure. */
+export function costHasSplit(cost: CostSection, field: keyof PhaseSplit): boolean {
+  return cost.harness_process[field] !== undefined && cost.processes.every((p) => p[field] !== undefined);
+}
+
 export const STARTUP_NOTE = "each row's startup_cpu_s is its CPU before the load schedule started (modules loaded, processes started, connections made); running_us_per_message leaves it out, so that runs of different lengths compare";
 export const AFTER_LOAD_NOTE = "after_load_cpu_s is its CPU after the load ended (draining, the ledger's read of the sink, stopping); load_us_per_message is what it spent while the load ran, in competition with the other processes";
 export const MISSED_AFTER_KILL = 'CPU a SIGKILLed incarnation spent after its last sample is missed (at most one sampling interval of its CPU)';
@@ -228,7 +233,8 @@ export class CpuMeter {
    * (after markStart) the CPU seconds spent before it, (after markLoadEnd) those spent after that.
    */
   totals(): MeterTotal[] {
-    const { atStart, atLoadEnd } = { atStart: this.#atStart, atLoadEnd: this.#atLoadEnd };
+    const atStart = this.#atStart;
+    const atLoadEnd = this.#atLoadEnd;
     const seconds = (ticks: number) => ticks / this.clock_ticks_per_s;
     return this.#watched.map((w) => ({
       role: w.role,
