@@ -53,7 +53,22 @@ describe('the cost section of a run', () => {
       expect(p.startup_cpu_s! + p.after_load_cpu_s!, p.role).toBeLessThanOrEqual(p.cpu_s + 1e-9);
       expect(p.load_us_per_message, p.role).toBeCloseTo(((p.cpu_s - p.startup_cpu_s! - p.after_load_cpu_s!) * 1e6) / cost.messages, 0);
     }
-    for (const p of cost.processes.filter((p) => p.role.startsWith('load worker'))) expect(p.after_load_cpu_s, p.role).toBe(0);
+    for (const p of cost.processes.filter((p) => p.role.startsWith('load worker'))) expect(p.after_load_cpu_s, p.role).toBeLessThanOrEqual(0.02);
+    // While the load ran: its wall time (the schedule's 2.5 s and the last PUBACKs), each row's cores
+    // and share of it spent waiting for a core (schedstat), and the busiest harness thread.
+    expect(cost.load_wall_s).toBeGreaterThanOrEqual(2.5);
+    expect(cost.load_wall_s).toBeLessThan(2.5 + 15);
+    for (const p of cost.processes) {
+      expect(p.load_cores, p.role).toBeCloseTo((p.cpu_s - p.startup_cpu_s! - p.after_load_cpu_s!) / cost.load_wall_s!, 1);
+      expect(p.load_wait_share, p.role).toBeGreaterThanOrEqual(0);
+      expect(p.load_wait_share, p.role).toBeLessThanOrEqual(1);
+    }
+    const busiest = cost.harness_busiest!;
+    expect(['harness main thread', 'load worker 1', 'load worker 2']).toContain(busiest.role);
+    expect(busiest.busy_share).toBeCloseTo(busiest.cores + busiest.wait_share, 2);
+    // 400 ev/s leaves the harness idle most of the time: the run is valid, and the report says how busy it was.
+    expect(busiest.busy_share).toBeLessThan(0.5);
+    expect(result.invalid_reasons.join(' ')).not.toMatch(/harness was the bound/);
     expect(cost.processes.find((p) => p.role === 'harness main thread')!.after_load_cpu_s).toBeGreaterThan(0);
     // A run's figures (compare, perf) take the figure from the schedule's start.
     const figures = figuresOf(result);
@@ -68,7 +83,8 @@ describe('the cost section of a run', () => {
     expect(cost.not_measured).toEqual([]);
     // The reader takes it, and the report shows it.
     expect(readPart('run', JSON.parse(JSON.stringify(result))).errors).toEqual([]);
-    expect(renderReport(result)).toMatch(/## Cost[\s\S]*of which start-up s \| of which after the load s \| CPU µs per message while the load ran[\s\S]*\| load worker 2 \| \d/);
+    expect(renderReport(result)).toMatch(/## Cost[\s\S]*of which start-up s \| of which after the load s \| CPU µs per message while the load ran[\s\S]*cores while the load ran \| waiting for a core while the load ran \|[\s\S]*\| load worker 2 \| \d[\s\S]*Was the harness the bound\? Its busiest thread while the load ran/);
+    expect(figures.harness_busy_share).toBe(busiest.busy_share);
   });
 
   it('counts a consumer SIGKILLed and restarted by consumer-crash as two incarnations, their CPU summed', async () => {

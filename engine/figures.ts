@@ -45,6 +45,11 @@ export interface RunFigures {
    * does not split it.
    */
   cpu_us_per_message_during_load?: Record<string, number>;
+  /**
+   * The share of the load's wall time the busiest harness thread had work (running or waiting for a
+   * core: result.json cost.harness_busiest.busy_share); absent when the result does not record it.
+   */
+  harness_busy_share?: number;
 }
 
 /** The key of the harness process as a whole (every thread) in RunFigures.cpu_us_per_message. */
@@ -70,11 +75,12 @@ export function cpuPerMessage(cost: RunResult['cost']): { by_role: Record<string
   return { by_role: byRole, includes_startup: !running };
 }
 
-function cpuFigures(cost: RunResult['cost']): Pick<RunFigures, 'cpu_us_per_message' | 'cpu_includes_startup' | 'cpu_us_per_message_during_load'> {
+function cpuFigures(cost: RunResult['cost']): Pick<RunFigures, 'cpu_us_per_message' | 'cpu_includes_startup' | 'cpu_us_per_message_during_load' | 'harness_busy_share'> {
   const cpu = cpuPerMessage(cost);
   if (!cpu) return { cpu_us_per_message: null };
   const duringLoad = cpuDuringLoad(cost);
-  return { cpu_us_per_message: cpu.by_role, cpu_includes_startup: cpu.includes_startup, ...(duringLoad ? { cpu_us_per_message_during_load: duringLoad } : {}) };
+  const busy = cost?.harness_busiest?.busy_share;
+  return { cpu_us_per_message: cpu.by_role, cpu_includes_startup: cpu.includes_startup, ...(duringLoad ? { cpu_us_per_message_during_load: duringLoad } : {}), ...(busy !== undefined ? { harness_busy_share: busy } : {}) };
 }
 
 /** Role → CPU µs per message while the load ran, when every row (and the harness process) has it; else null. Pure. */

@@ -9,6 +9,7 @@ import type { Scenario } from '../scenarios/schema.ts';
 import type { LoadOutcome, PhaseWindow } from './load/generator.ts';
 import { PublishLog } from './load/log.ts';
 import { LatencyRecorder } from './metrics/histogram.ts';
+import { costSection, type CostSection } from './metrics/process-cpu.ts';
 import { assembleFromLoad } from '../test-support/result-fixture.ts';
 import { expectValidApartFromGeneratorLag } from '../test-support/run-expectations.ts';
 
@@ -29,12 +30,12 @@ interface PhasePlan {
  * A run in which every scheduled event was published, acked and committed 5 ms after its intended
  * time; only the generator's own figures (hand-off within the phase, lag) differ between tests.
  */
-function run(plans: PhasePlan[]) {
+function run(plans: PhasePlan[], extra: { model?: 'open' | 'closed'; cost?: CostSection } = {}) {
   const scenario: Scenario = {
     name: 'assembly-test',
     description: 'hand-made load outcome',
     seed: 1,
-    load: { ...DEFAULT_LOAD, publishers: 1 },
+    load: { ...DEFAULT_LOAD, publishers: 1, ...(extra.model === 'closed' ? { model: 'closed' as const, concurrency: 100 } : {}) },
     phases: plans.map((p) => (p.name === WARMUP.name ? { ...WARMUP, duration_s: p.duration_s, rate: p.rate } : { name: p.name, duration_s: p.duration_s, rate: p.rate, faults: [] })),
     aggregator: { ...DEFAULT_AGGREGATOR },
     drain_timeout_s: 5,
@@ -65,8 +66,38 @@ function run(plans: PhasePlan[]) {
   phases.forEach((p) => p.name !== WARMUP.name && pooled.merge(p.lag));
   const load: LoadOutcome = { log, phases, lag: pooled, publish_ack: new LatencyRecorder(), window_waits: 0, faults: [], start_us: T0, unsettled: 0 };
   const excluded = new Set(plans.flatMap((p, i) => (p.name === WARMUP.name ? [i] : [])));
-  return assembleFromLoad('assembly-test', scenario, load, rows, excluded);
+  return assembleFromLoad('assembly-test', scenario, load, rows, excluded, extra.cost ? { cost: extra.cost } : {});
 }
+
+/** A cost section whose busiest harness thread had work `busy_share` of the load's wall time. */
+function costWith(busy_share: number): CostSection {
+  const processes = costSection({ clock_ticks_per_s: 100, sampling_interval_s: 1, messages: 1000, processes: [
+    { role: 'harness main thread', cpu_s: 1, incarnations: 1, startup_cpu_s: 0.5, after_load_cpu_s: 0.4, load_wait_s: 0.1 },
+    { role: 'load worker 1', cpu_s: 5, incarnations: 1, startup_cpu_s: 0.2, after_load_cpu_s: 0, load_wait_s: (busy_share - 0.48) * 10 },
+  ], harness_process_cpu_s: 6, harness_process_startup_cpu_s: 0.7, harness_process_after_load_cpu_s: 0.4, load_wall_s: 10, not_measured: [] });
+  return processes;
+}
+
+describe('assembleResult: the harness as the bound in the closed model', () => {
+  it('makes a closed-model run invalid when a harness thread had work 80% of the time the load ran or more, naming it; below that, or in the open model, not', () => {
+    const steady = [{ name: 'steady', duration_s: 2, rate: 500, lag_us: 1_000 }];
+    const bound = run(steady, { model: 'closed', cost: costWith(0.85) });
+    expect(bound.cost!.harness_busiest).toEqual({ role: 'load worker 1', cores: 0.48, wait_share: 0.37, busy_share: 0.85 });
+    expect(bound.valid).toBe(false);
+    expect(bound.invalid_reasons).toEqual([
+      'the harness was the bound: its load worker 1 was running or waiting for a core 85% of the time the load ran (running 48%, waiting 37%; 80% or more in the closed model), so the committed rate is what the harness could offer on this machine, not the system\'s capacity (more load workers may help: load.workers)',
+    ]);
+    // Its checks still stand: nothing was lost.
+    expect(bound.passed).toBe(true);
+    expect(run(steady, { model: 'closed', cost: costWith(0.79) }).valid).toBe(true);
+    // The open model has its own rules for a generator that cannot keep up (lag, offered rate).
+    expect(run(steady, { model: 'open', cost: costWith(0.95) }).valid).toBe(true);
+    // Without the shares (a result from before them, no schedstat) there is nothing to judge.
+    const unread = costWith(0.95);
+    delete unread.harness_busiest;
+    expect(run(steady, { model: 'closed', cost: unread }).valid).toBe(true);
+  });
+});
 
 describe('assembleResult: offered rate and generator lag, measured per phase', () => {
   it('records the installed version of every package it names (aedes exports no ./package.json and was recorded as unknown)', () => {

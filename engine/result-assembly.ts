@@ -16,6 +16,7 @@ import { recoveries, type Recovery } from './metrics/recovery.ts';
 import { runsIn } from './faults/registry.ts';
 import type { LatencyRecorder } from './metrics/histogram.ts';
 import { DEFAULT_MAX_LAG_MS, type Scenario } from '../scenarios/schema.ts';
+import type { CostSection, HarnessBusiest } from './metrics/process-cpu.ts';
 import { evaluateChecks, RESULT_SCHEMA, type DrainCount, type Interruption, type LatencyResult, type RunResult, type SinkDescription, type TargetRecord } from './result.ts';
 
 /**
@@ -25,6 +26,12 @@ import { evaluateChecks, RESULT_SCHEMA, type DrainCount, type Interruption, type
 export const OFFERED_RATE_TOLERANCE = 0.95;
 /** A measured phase whose generator lag p99 is above this makes the run invalid. */
 export const GENERATOR_LAG_P99_LIMIT_MS = 100;
+/**
+ * In the closed model, a harness thread that was running or waiting for a core at least this share
+ * of the time the load ran makes the run invalid: it always had work, so it set the pace, and the
+ * committed rate is what the harness could offer on this machine, not the system's capacity.
+ */
+export const HARNESS_BOUND_SHARE = 0.8;
 
 /** result.json's latency_end, apart from the count: what the code measures (see aggregator/sink/sqlite.ts, aggregator/clock.ts). */
 export const LATENCY_END = {
@@ -78,6 +85,8 @@ export interface Assembly {
   rssPeakMb: number;
   /** Your own consumer (aggregatorKind 'external'): what result.json records of it. */
   target?: TargetRecord;
+  /** CPU of every process and thread the run started (absent without /proc). */
+  cost?: CostSection;
 }
 
 /**
@@ -85,6 +94,15 @@ export interface Assembly {
  * the scenario, a finding quoting it, a target's stderr): result.json and what is rendered from it
  * (report.md, compare, gate, merge) never hold one.
  */
+/** How the closed model's invalid reason for a harness that set the pace begins. */
+export const HARNESS_BOUND_PREFIX = 'the harness was the bound:';
+
+/** The closed model's invalid reason when a harness thread set the pace. */
+export function harnessBoundReason(busiest: HarnessBusiest): string {
+  const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+  return `${HARNESS_BOUND_PREFIX} its ${busiest.role} was running or waiting for a core ${pct(busiest.busy_share)} of the time the load ran (running ${pct(busiest.cores)}, waiting ${pct(busiest.wait_share)}; ${pct(HARNESS_BOUND_SHARE)} or more in the closed model), so the committed rate is what the harness could offer on this machine, not the system's capacity (more load workers may help: load.workers)`;
+}
+
 /** How an interrupted run's invalid reason reads (first of its reasons). */
 export const interruptedReason = (i: Interruption) => `interrupted by ${i.signal} at ${i.at_s} s: partial`;
 
@@ -175,6 +193,11 @@ function assembleWithSecrets(a: Assembly): RunResult {
       }
     }
   }
+
+  // The closed model has no schedule to fall behind: a harness that cannot keep up shows as a
+  // harness thread that always had work (engine/metrics/process-cpu.ts, harnessBusiest).
+  const busiest = a.cost?.harness_busiest;
+  if (!open && busiest && busiest.busy_share >= HARNESS_BOUND_SHARE) invalid.push(harnessBoundReason(busiest));
 
   /** Faults of a phase that act on the system (processes, network), not on the offered load. */
   const systemFaultsOf = (phase: string) => (scenario.phases.find((p) => p.name === phase)?.faults ?? []).filter((f) => runsIn(f) === 'system').map((f) => f.kind);
@@ -351,6 +374,7 @@ function assembleWithSecrets(a: Assembly): RunResult {
     invalid_reasons: invalid,
     findings,
     duration_s: round((Date.now() - a.started.getTime()) / 1000),
+    ...(a.cost ? { cost: a.cost } : {}),
   };
 }
 

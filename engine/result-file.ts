@@ -217,11 +217,19 @@ export function readPart(label: string, parsed: unknown): { part: ResultPart; er
       number(`cost.processes[${i}].incarnations`, row.incarnations);
       if (row.startup_cpu_s !== undefined) number(`cost.processes[${i}].startup_cpu_s`, row.startup_cpu_s);
       if (row.after_load_cpu_s !== undefined) number(`cost.processes[${i}].after_load_cpu_s`, row.after_load_cpu_s);
+      if (row.load_cores !== undefined) number(`cost.processes[${i}].load_cores`, row.load_cores);
+      if (row.load_wait_share !== undefined) number(`cost.processes[${i}].load_wait_share`, row.load_wait_share);
     });
     const harness = object('cost.harness_process', cost.harness_process);
     number('cost.harness_process.cpu_s', harness.cpu_s);
     if (harness.startup_cpu_s !== undefined) number('cost.harness_process.startup_cpu_s', harness.startup_cpu_s);
     if (harness.after_load_cpu_s !== undefined) number('cost.harness_process.after_load_cpu_s', harness.after_load_cpu_s);
+    if (cost.load_wall_s !== undefined) number('cost.load_wall_s', cost.load_wall_s);
+    if (cost.harness_busiest !== undefined) {
+      const busiest = object('cost.harness_busiest', cost.harness_busiest);
+      string('cost.harness_busiest.role', busiest.role);
+      for (const key of ['cores', 'wait_share', 'busy_share'] as const) number(`cost.harness_busiest.${key}`, busiest[key]);
+    }
   }
   // Optional: present only in a run interrupted by a signal (its figures are partial).
   if (parsed.interrupted !== undefined) {

@@ -33,7 +33,7 @@ import { orderFaultRecords, scheduleSystemFaults, type SystemControls, type Syst
 import type { DrainCount, RunResult } from './result.ts';
 import { assembleResult, markInterrupted, round } from './result-assembly.ts';
 import { startThreadProfile, type ThreadProfile } from './thread-profile.ts';
-import { costSection, CpuMeter } from './metrics/process-cpu.ts';
+import { costSection, CpuMeter, HARNESS_MAIN_THREAD } from './metrics/process-cpu.ts';
 import type { ConsumerProcess, TargetKind } from './target/interface.ts';
 import { ExternalProcess } from './target/external-process.ts';
 import { targetEnvironment } from './target/contract.ts';
@@ -192,7 +192,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   let leftOver = false;
   try {
     cpu.watch(HARNESS_PROCESS, () => ({ pid: process.pid }), { from_first_reading: true });
-    cpu.watch('harness main thread', () => ({ pid: process.pid, tid: process.pid }), { from_first_reading: true });
+    cpu.watch(HARNESS_MAIN_THREAD, () => ({ pid: process.pid, tid: process.pid }), { from_first_reading: true });
     cpu.start();
     const persistence = scenario.broker?.persistence ?? 'memory';
     if (persistence === 'redis') {
@@ -362,6 +362,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
         cpu.sample();
       },
       beforeWorkersExit: () => cpu.sample(),
+      // Every publish acknowledged or given up: what follows (merging the workers' logs, the drain, the ledger) is after the load.
+      onLoadEnd: () => cpu.markLoadEnd(),
       settle_timeout_ms: scenario.drain_timeout_s * 1000,
       completed: () => agg.totalCounters()?.acked ?? 0,
       onCompletion: (listener) => agg.onCounters(listener),
@@ -406,8 +408,6 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       },
     });
     await ticks;
-    // The load is over (every publish acknowledged or given up): what follows is drain and ledger.
-    cpu.markLoadEnd();
     options.metrics?.draining();
     await during;
     const faultRecords = orderFaultRecords(scenario, [...load.faults, ...((await systemFaults?.finish(interrupted?.aborted)) ?? [])]);
@@ -466,6 +466,20 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     cpu.sample();
     const measured = cpu.totals();
 
+    // Without /proc (not Linux) nothing was measured: no cost section rather than zeros.
+    const harnessCpu = measured.find((m) => m.role === HARNESS_PROCESS);
+    const cost = harnessCpu && harnessCpu.incarnations > 0 ? costSection({
+      clock_ticks_per_s: cpu.clock_ticks_per_s,
+      sampling_interval_s: cpu.interval_ms / 1000,
+      // What the harness put on the wire: originals handed to a connection and the copies sent.
+      messages: publishCounters.published + publishCounters.copies_sent,
+      processes: measured.filter((m) => m.role !== HARNESS_PROCESS),
+      harness_process_cpu_s: harnessCpu.cpu_s,
+      ...(harnessCpu.startup_cpu_s !== undefined ? { harness_process_startup_cpu_s: harnessCpu.startup_cpu_s } : {}),
+      ...(harnessCpu.after_load_cpu_s !== undefined ? { harness_process_after_load_cpu_s: harnessCpu.after_load_cpu_s } : {}),
+      ...(cpu.loadWallSeconds() !== undefined ? { load_wall_s: cpu.loadWallSeconds() } : {}),
+      not_measured: brokerSpec.kind === 'external' && options.external_broker_pid === undefined ? [`broker: external (${brokerSpec.url}), not started by the run`] : [],
+    }) : undefined;
     const result = assembleResult({
       runId,
       started,
@@ -489,19 +503,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       excluded,
       rssPeakMb: rssPeak / 2 ** 20,
       ...(external ? { target: external.record(runSink.measures_latency !== false) } : {}),
-    });
-    // Without /proc (not Linux) nothing was measured: no cost section rather than zeros.
-    const harnessCpu = measured.find((m) => m.role === HARNESS_PROCESS);
-    if (harnessCpu && harnessCpu.incarnations > 0) result.cost = costSection({
-      clock_ticks_per_s: cpu.clock_ticks_per_s,
-      sampling_interval_s: cpu.interval_ms / 1000,
-      // What the harness put on the wire: originals handed to a connection and the copies sent.
-      messages: publishCounters.published + publishCounters.copies_sent,
-      processes: measured.filter((m) => m.role !== HARNESS_PROCESS),
-      harness_process_cpu_s: harnessCpu.cpu_s,
-      ...(harnessCpu.startup_cpu_s !== undefined ? { harness_process_startup_cpu_s: harnessCpu.startup_cpu_s } : {}),
-      ...(harnessCpu.after_load_cpu_s !== undefined ? { harness_process_after_load_cpu_s: harnessCpu.after_load_cpu_s } : {}),
-      not_measured: brokerSpec.kind === 'external' && options.external_broker_pid === undefined ? [`broker: external (${brokerSpec.url}), not started by the run`] : [],
+      ...(cost ? { cost } : {}),
     });
     // The target's stderr is kept for a run that did not pass, or a target that exited by itself.
     const target = result.aggregator.target;

@@ -4,6 +4,7 @@
 import type { BacklogSource } from '../engine/metrics/backlog.ts';
 import { costHasSplit, type CostSection } from '../engine/metrics/process-cpu.ts';
 import { checkActual, describeFailedCheck, judgedFailures, runVerdict, type DrainCount, type LatencyResult, type RunResult } from '../engine/result.ts';
+import { HARNESS_BOUND_SHARE } from '../engine/result-assembly.ts';
 
 /** What the timeline's backlog subtracts, by who counted it (result.json backlog_source). */
 const BACKLOG_SOURCE_TEXT: Record<BacklogSource, string> = {
@@ -220,7 +221,8 @@ function costLines(cost: NonNullable<RunResult['cost']>): string[] {
     ['harness process, all threads (includes the harness rows above)', cost.harness_process, 1],
   ];
   // A column for each split that every row has: results from before a split was recorded lack it.
-  type Row = CostSection['harness_process'];
+  type Row = CostSection['harness_process'] & { load_wait_share?: number };
+  const share = (value: number | undefined) => (value === undefined ? '—' : `${fmt(value * 100, 0)}%`);
   const columns: { header: string; cell: (p: Row) => string; shown: boolean }[] = [
     { header: 'CPU s', cell: (p) => fmt(p.cpu_s, 2), shown: true },
     { header: 'of which start-up s', cell: (p) => fmt(p.startup_cpu_s!, 2), shown: costHasSplit(cost, 'startup_cpu_s') },
@@ -228,10 +230,13 @@ function costLines(cost: NonNullable<RunResult['cost']>): string[] {
     { header: 'CPU µs per message while the load ran', cell: (p) => perMessage(p.load_us_per_message), shown: costHasSplit(cost, 'load_us_per_message') },
     { header: "CPU µs per message from the schedule's start", cell: (p) => perMessage(p.running_us_per_message), shown: costHasSplit(cost, 'running_us_per_message') },
     { header: 'CPU µs per message, whole run', cell: (p) => perMessage(p.us_per_message), shown: true },
+    { header: 'cores while the load ran', cell: (p) => fmt(p.load_cores!, 2), shown: costHasSplit(cost, 'load_cores') },
+    { header: 'waiting for a core while the load ran', cell: (p) => share(p.load_wait_share), shown: cost.processes.every((p) => p.load_wait_share !== undefined) },
   ];
   const shown = columns.filter((c) => c.shown);
   // Without a split the whole run is the only figure, named as before.
   if (shown.length === 2) shown[1] = { ...shown[1]!, header: 'CPU µs per message' };
+  const busiest = cost.harness_busiest;
   return [
     '## Cost',
     '',
@@ -242,6 +247,12 @@ function costLines(cost: NonNullable<RunResult['cost']>): string[] {
       rows.map(([role, p, n]) => [role, ...shown.map((c) => c.cell(p)), n]),
     ),
     '',
+    ...(busiest
+      ? [
+          `Was the harness the bound? Its busiest thread while the load ran (${fmt(cost.load_wall_s!, 1)} s) was the ${busiest.role}: running ${share(busiest.cores)} and waiting for a core ${share(busiest.wait_share)} of the time, so it had work ${share(busiest.busy_share)} of it. A harness thread with work ${share(HARNESS_BOUND_SHARE)} of the time or more set the pace: in the closed model that makes the run invalid.`,
+          '',
+        ]
+      : []),
     ...(cost.not_measured.length > 0 ? [`Not measured: ${cost.not_measured.join('; ')}.`, ''] : []),
   ];
 }

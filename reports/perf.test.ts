@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../engine/figures.ts';
-import { agreeingFigure, busiestProcess, harnessShare, PERF_SCHEMA, perfAtCapacityTable, perfTargetLines, perfTargets, renderPerf, type PerfReport, type PerfVariant } from './perf.ts';
+import { agreeingFigure, busiestProcess, harnessBusy, harnessShare, PERF_SCHEMA, perfAtCapacityTable, perfTargetLines, perfTargets, renderPerf, type PerfReport, type PerfVariant } from './perf.ts';
 import type { CompareRun } from './compare.ts';
 
 const VARIANTS: PerfVariant[] = [
@@ -105,9 +105,9 @@ describe('perf targets', () => {
     expect(busiestProcess(report, 'redis')).toBeNull();
     expect(busiestProcess(perf(VARIANTS, [run('bare', 1, 20_000, { broker: 40 })]), 'bare')).toBeNull();
     const rows = renderPerf(report).split('\n').filter((line) => line.startsWith('| '));
-    expect(rows[0]).toMatch(/\| busiest process ≈ cores \| harness's share of the CPU while the load ran \|$/);
+    expect(rows[0]).toMatch(/\| busiest process ≈ cores \| harness's share of the CPU while the load ran \| harness's busiest thread had work \|$/);
     // These runs do not split the load off: no share.
-    expect(rows.find((line) => line.startsWith('| bare |'))).toMatch(/\| broker 0\.90 \[0\.80–1\.00\] \| — \|$/);
+    expect(rows.find((line) => line.startsWith('| bare |'))).toMatch(/\| broker 0\.90 \[0\.80–1\.00\] \| — \| — \|$/);
   });
 
   it("takes the busiest process from the CPU while the load ran where the runs record it, and gives the harness's share of it", () => {
@@ -125,8 +125,27 @@ describe('perf targets', () => {
     const share = harnessShare(report, 'bare')!;
     expect([share.min, share.max]).toEqual([10 / 80, 10 / 60]);
     const row = renderPerf(report).split('\n').find((line) => line.startsWith('| bare |'))!;
-    expect(row).toMatch(/\| broker 1\.00 \[1\.00–1\.00\] \| 14\.6% \[12\.5%–16\.7%\] \|$/);
+    expect(row).toMatch(/\| broker 1\.00 \[1\.00–1\.00\] \| 14\.6% \[12\.5%–16\.7%\] \| — \|$/);
     expect(harnessShare(report, 'memory')).toBeNull();
+  });
+
+  it("says whether the harness was the bound of the generator-capacity runs, shows its busiest thread's share per variant, and marks its harness-bound runs expected", () => {
+    const busy = (r: CompareRun, share: number, invalid = false): CompareRun => ({
+      ...r,
+      figures: { ...r.figures!, harness_busy_share: share },
+      ...(invalid ? { valid: false, invalid_reasons: ['the harness was the bound: its load worker 1 was running or waiting for a core 93% of the time the load ran'] } : {}),
+    });
+    const cpu = { 'load worker 1': 20 };
+    const notBound = perf(VARIANTS, [busy(run('memory', 1, 10_000, cpu), 0.3), busy(run('generator', 1, 30_000, cpu), 0.33), busy(run('generator', 2, 32_000, cpu), 0.38)]);
+    expect(harnessBusy(notBound, 'generator')).toMatchObject({ median: 0.355, min: 0.33, max: 0.38 });
+    expect(perfTargetLines(notBound).find((l) => l.startsWith('- generator capacity'))).toMatch(/the harness was not the bound in any of its 2 runs \(its busiest thread had work at most 38% of the time\), so this is a lower bound of the generator's capacity$/);
+    expect(renderPerf(notBound).split('\n').find((l) => l.startsWith('| generator |'))).toMatch(/\| 35\.5% \[33%–38%\] \|$/);
+    const bound = perf(VARIANTS, [busy(run('memory', 1, 10_000, cpu), 0.3), busy(run('generator', 1, 60_000, cpu), 0.93, true), busy(run('memory', 2, 10_000, cpu), 0.85, true)]);
+    expect(perfTargetLines(bound).find((l) => l.startsWith('- generator capacity'))).toMatch(/the harness was the bound in all 1 runs .*: the generator's ceiling on this machine$/);
+    const warning = renderPerf(bound).split('\n').find((l) => l.startsWith('⚠'))!;
+    // Expected of the generator's variant, not of a capacity variant.
+    expect(warning).toMatch(/generator r1: the harness was the bound: [^·]*\(expected: a generator-capacity variant measures the harness\) · memory r2: the harness was the bound: [^·]*93% of the time the load ran$/);
+    expect(perfTargetLines(perf(VARIANTS, [busy(run('generator', 1, 60_000, cpu), 0.93, true), busy(run('generator', 2, 50_000, cpu), 0.5)])).find((l) => l.startsWith('- generator capacity'))).toMatch(/the harness was the bound in 1 of its 2 runs$/);
   });
 
   it('judges every generator-rate variant on its own line: the default wake-up interval first, then the batched one', () => {

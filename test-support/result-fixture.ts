@@ -7,10 +7,10 @@ import type { SinkRow } from '../aggregator/sink/index.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { buildLedger } from '../engine/ledger/index.ts';
 import type { LoadOutcome } from '../engine/load/generator.ts';
-import { assembleResult } from '../engine/result-assembly.ts';
+import { assembleResult, type Assembly } from '../engine/result-assembly.ts';
 
 /** `excluded`: indexes of the phases left out of the figures (the warm-up's). */
-export function assembleFromLoad(runId: string, scenario: Scenario, load: LoadOutcome, sink: SinkRow[], excluded: Set<number>) {
+export function assembleFromLoad(runId: string, scenario: Scenario, load: LoadOutcome, sink: SinkRow[], excluded: Set<number>, extra: Partial<Assembly> = {}) {
   const ledger = buildLedger({ log: load.log, phases: load.phases, sink, dead_letters: [], excluded_phases: excluded });
   return assembleResult({
     runId,
@@ -29,5 +29,6 @@ export function assembleFromLoad(runId: string, scenario: Scenario, load: LoadOu
     claimOrder: 'claim-first',
     excluded,
     rssPeakMb: 0,
+    ...extra,
   });
 }

@@ -32,12 +32,15 @@ it('runs bare and memory once each and prints capacity, the ratio to bare and CP
     // Split at the load's end: every process and the harness as a whole, each more than 0.
     expect(Object.keys(run.figures!.cpu_us_per_message_during_load!).sort()).toEqual(Object.keys(cpu).sort());
     for (const us of Object.values(run.figures!.cpu_us_per_message_during_load!)) expect(us).toBeGreaterThan(0);
+    expect(run.figures!.harness_busy_share).toBeGreaterThan(0);
+    expect(run.figures!.harness_busy_share).toBeLessThanOrEqual(1.05);
   }
   const row = (name: string) => outcome.stdout.split('\n').find((line) => line.startsWith(`| ${name} |`) || line.startsWith(`| ⚠ ${name} |`))!;
   // capacity median [min–max], the ratio to bare, then a µs figure per process.
   const us = /(?<= )[\d.]+ \[[\d.]+–[\d.]+\](?= \|)/g;
-  // The last two cells: the busiest process and its cores, the harness's share of the CPU while the load ran.
-  const busiest = / \| (broker|bare subscriber|aggregator|load worker 1|harness main thread) [\d.]+ \[[\d.]+–[\d.]+\] \| [\d.]+% \[[\d.]+%–[\d.]+%\] \|$/;
+  // The last three cells: the busiest process and its cores, the harness's share of the CPU while the
+  // load ran, the share of it the harness's busiest thread had work.
+  const busiest = / \| (broker|bare subscriber|aggregator|load worker 1|harness main thread) [\d.]+ \[[\d.]+–[\d.]+\] \| [\d.]+% \[[\d.]+%–[\d.]+%\] \| [\d.]+% \[[\d.]+%–[\d.]+%\] \|$/;
   expect(row('bare')).toMatch(busiest);
   expect(row('memory')).toMatch(busiest);
   const withoutBusiest = (name: string) => row(name).replace(busiest, ' |');

@@ -103,6 +103,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Called right before the worker threads are terminated (their /proc entries go with them): the last moment to read them. */
   beforeWorkersExit?: () => void;
+  /** Called once every worker is done (every publish acknowledged or given up), before their logs are merged: the load's end. */
+  onLoadEnd?: () => void;
 }
 
 const WORKER_ENTRY = new URL('../../aggregator/typescript-worker-entry.mjs', import.meta.url);
@@ -230,6 +232,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadOutcome> {
     }
 
     await waitFor(() => done.size === W, 'running the load');
+    options.onLoadEnd?.();
     stopCredits();
     const results = [...done.values()].sort((a, b) => a.worker - b.worker);
     const log = PublishLog.merge(results.map((r) => r.log));
