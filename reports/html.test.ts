@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../engine/result.ts';
+import { renderReport } from './markdown.ts';
 import { CONTENT_SECURITY_POLICY, renderCompareHtml, renderGateHtml, renderHtmlReport } from './html.ts';
 import { backlogSvg, timelineSvg } from './svg.ts';
 import { parseXml } from '../test-support/xml-check.ts';
@@ -59,6 +60,17 @@ describe('renderHtmlReport', () => {
     expect(svgs[1]).toContain('<rect data-phase="storm"');
     expect(svgs[2]).toContain('<rect data-phase="storm"');
     expect(html).toContain('<td>storm</td>');
+    // What the run cost, as report.md gives it: a row per process and thread, from /proc.
+    expect(html).toContain('<h2 id="cost">Cost</h2>');
+    expect(html).toMatch(/<table class="cost">[\s\S]*<td>load worker 1<\/td><td class="num">[\d.]+<\/td>[\s\S]*<td>harness process, all threads \(includes the harness rows above\)<\/td>/);
+  });
+
+  it("says in its Cost section which harness thread was busiest while the load ran, as report.md does", () => {
+    const result = fixture();
+    result.cost = { ...result.cost!, load_wall_s: 12.5, harness_busiest: { role: 'load worker 1', cores: 0.5, wait_share: 0.33, busy_share: 0.83 } };
+    const html = renderHtmlReport(result);
+    expect(html).toMatch(/<p[^>]*>Was the harness the bound\? Its busiest thread while the load ran \(12\.5 s\) was the load worker 1: running 50% and waiting for a core 33% of the time, so it had work 83% of it\./);
+    expect(renderReport(result)).toContain('Was the harness the bound? Its busiest thread while the load ran (12.5 s) was the load worker 1: running 50% and waiting for a core 33% of the time, so it had work 83% of it.');
   });
 
   it('escapes every string from the result: a <script> in a scenario name, a phase name, a finding, a reason, is text', () => {

@@ -9,7 +9,7 @@ import type { Summary } from '../commands/campaign/summary.ts';
 import { runVerdict, type RunResult } from '../engine/result.ts';
 import { atCapacityTableData, runsTableData, summarizeVariants, variantTableData, type CompareReport, type VariantSummary } from './compare.ts';
 import { decisionTableData, OUTCOME_LINE, type GateReport } from './gate.ts';
-import { ledgerTable, phaseTable, recoveryTable, selfReportedTable, verdictLine, type Table } from './markdown.ts';
+import { costTable, costText, ledgerTable, phaseTable, recoveryTable, selfReportedTable, verdictLine, type Table } from './markdown.ts';
 import { backlogSvg, escapeXml as esc, latencySpectrumSvg, rangeBarSvg, timelineSvg, type RangeBar } from './svg.ts';
 
 /** Nothing may be fetched: no script at all, styles only inline, images only data: URLs. */
@@ -150,6 +150,10 @@ export function renderHtmlReport(result: RunResult, extras: RunPageExtras = {}):
   );
   const [recoveryHeader, recoveryRows] = recoveryTable(result);
   if (recoveryRows.length > 0) body.push('<h2 id="recovery">Recovery</h2>', htmlTable([recoveryHeader, recoveryRows], 'recovery'));
+  if (result.cost) {
+    const text = costText(result.cost);
+    body.push('<h2 id="cost">Cost</h2>', paragraph(text.before), htmlTable(costTable(result.cost), 'cost'), ...text.after.map((line) => paragraph(line)));
+  }
   return htmlPage(`chaosbench ${status}: ${s.name} (${result.run_id})`, body);
 }
 

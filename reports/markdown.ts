@@ -213,8 +213,13 @@ export function renderReport(result: RunResult): string {
   return out.join('\n');
 }
 
-/** The Cost section: CPU of each process and thread the run started, from /proc. */
-function costLines(cost: NonNullable<RunResult['cost']>): string[] {
+type Cost = NonNullable<RunResult['cost']>;
+
+/** A share as a whole percentage: 0.253 → "25%". */
+const wholePercent = (value: number | undefined) => (value === undefined ? '—' : `${fmt(value * 100, 0)}%`);
+
+/** The Cost section's table: a row per process and thread (and the harness process as a whole), a column per figure every row has. Pure. */
+export function costTable(cost: Cost): Table {
   const perMessage = (us: number | null | undefined) => (us === null || us === undefined ? '—' : fmt(us, 1));
   const rows: [string, CostSection['harness_process'], number][] = [
     ...cost.processes.map((p): [string, CostSection['harness_process'], number] => [p.role, p, p.incarnations]),
@@ -222,7 +227,6 @@ function costLines(cost: NonNullable<RunResult['cost']>): string[] {
   ];
   // A column for each split that every row has: results from before a split was recorded lack it.
   type Row = CostSection['harness_process'] & { load_wait_share?: number };
-  const share = (value: number | undefined) => (value === undefined ? '—' : `${fmt(value * 100, 0)}%`);
   const columns: { header: string; cell: (p: Row) => string; shown: boolean }[] = [
     { header: 'CPU s', cell: (p) => fmt(p.cpu_s, 2), shown: true },
     { header: 'of which start-up s', cell: (p) => fmt(p.startup_cpu_s!, 2), shown: costHasSplit(cost, 'startup_cpu_s') },
@@ -231,30 +235,34 @@ function costLines(cost: NonNullable<RunResult['cost']>): string[] {
     { header: "CPU µs per message from the schedule's start", cell: (p) => perMessage(p.running_us_per_message), shown: costHasSplit(cost, 'running_us_per_message') },
     { header: 'CPU µs per message, whole run', cell: (p) => perMessage(p.us_per_message), shown: true },
     { header: 'cores while the load ran', cell: (p) => fmt(p.load_cores!, 2), shown: costHasSplit(cost, 'load_cores') },
-    { header: 'waiting for a core while the load ran', cell: (p) => share(p.load_wait_share), shown: cost.processes.every((p) => p.load_wait_share !== undefined) },
+    { header: 'waiting for a core while the load ran', cell: (p) => wholePercent(p.load_wait_share), shown: cost.processes.every((p) => p.load_wait_share !== undefined) },
   ];
   const shown = columns.filter((c) => c.shown);
   // Without a split the whole run is the only figure, named as before.
   if (shown.length === 2) shown[1] = { ...shown[1]!, header: 'CPU µs per message' };
+  return [['process', ...shown.map((c) => c.header), 'incarnations'], rows.map(([role, p, n]) => [role, ...shown.map((c) => c.cell(p)), n])];
+}
+
+/** The Cost section's words: how it was measured (before the table), whether the harness was the bound and what was not measured (after it). Pure. */
+export function costText(cost: Cost): { before: string; after: string[] } {
   const busiest = cost.harness_busiest;
-  return [
-    '## Cost',
-    '',
-    `CPU time (user + system) of each process and thread the run started, read from ${cost.source} (not from the processes themselves), per message put on the wire by the harness, ${fmt(cost.messages)} messages: ${cost.messages_counted}. ${cost.notes.map((n) => `${n.charAt(0).toUpperCase()}${n.slice(1)}.`).join(' ')}`,
-    '',
-    table(
-      ['process', ...shown.map((c) => c.header), 'incarnations'],
-      rows.map(([role, p, n]) => [role, ...shown.map((c) => c.cell(p)), n]),
-    ),
-    '',
-    ...(busiest
-      ? [
-          `Was the harness the bound? Its busiest thread while the load ran (${fmt(cost.load_wall_s!, 1)} s) was the ${busiest.role}: running ${share(busiest.cores)} and waiting for a core ${share(busiest.wait_share)} of the time, so it had work ${share(busiest.busy_share)} of it. A harness thread with work ${share(HARNESS_BOUND_SHARE)} of the time or more set the pace: in the closed model that makes the run invalid.`,
-          '',
-        ]
-      : []),
-    ...(cost.not_measured.length > 0 ? [`Not measured: ${cost.not_measured.join('; ')}.`, ''] : []),
-  ];
+  return {
+    before: `CPU time (user + system) of each process and thread the run started, read from ${cost.source} (not from the processes themselves), per message put on the wire by the harness, ${fmt(cost.messages)} messages: ${cost.messages_counted}. ${cost.notes.map((n) => `${n.charAt(0).toUpperCase()}${n.slice(1)}.`).join(' ')}`,
+    after: [
+      ...(busiest
+        ? [
+            `Was the harness the bound? Its busiest thread while the load ran (${fmt(cost.load_wall_s!, 1)} s) was the ${busiest.role}: running ${wholePercent(busiest.cores)} and waiting for a core ${wholePercent(busiest.wait_share)} of the time, so it had work ${wholePercent(busiest.busy_share)} of it. A harness thread with work ${wholePercent(HARNESS_BOUND_SHARE)} of the time or more set the pace: in the closed model that makes the run invalid.`,
+          ]
+        : []),
+      ...(cost.not_measured.length > 0 ? [`Not measured: ${cost.not_measured.join('; ')}.`] : []),
+    ],
+  };
+}
+
+/** The Cost section: CPU of each process and thread the run started, from /proc. */
+function costLines(cost: Cost): string[] {
+  const text = costText(cost);
+  return ['## Cost', '', text.before, '', table(...costTable(cost)), '', ...text.after.flatMap((line) => [line, ''])];
 }
 
 /** How the clients connected, when result.json says so: MQTT version, client certificate, password (never the password). */
