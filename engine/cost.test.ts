@@ -46,7 +46,7 @@ describe('the cost section of a run', () => {
       expect(p.startup_cpu_s, p.role).toBeLessThan(p.cpu_s);
       expect(p.running_us_per_message, p.role).toBeCloseTo(((p.cpu_s - p.startup_cpu_s!) * 1e6) / cost.messages, 0);
     }
-    // Split at the load's end too: the load workers have exited by then (nothing after), the main
+    // Split at the load's end too: the load workers are done by then (nothing after but their exit), the main
     // thread reads the sink for the ledger after it.
     for (const p of [...cost.processes, { role: 'harness process', ...cost.harness_process }]) {
       expect(p.after_load_cpu_s, p.role).toBeGreaterThanOrEqual(0);
