@@ -89,6 +89,8 @@ describe('assembleResult: the harness as the bound in the closed model', () => {
     ]);
     // Its checks still stand: nothing was lost.
     expect(bound.passed).toBe(true);
+    // Starved rather than busy (it waited more than it ran): the machine, not the load workers, is what to change.
+    expect(run(steady, { model: 'closed', cost: costWith(0.99) }).invalid_reasons[0]).toMatch(/\(running 48%, waiting 51%; 80% or more in the closed model\), .*\(it waited for a core more than it ran: the machine, shared with what it measures, had no CPU to spare for it;/);
     expect(run(steady, { model: 'closed', cost: costWith(0.79) }).valid).toBe(true);
     // The open model has its own rules for a generator that cannot keep up (lag, offered rate).
     expect(run(steady, { model: 'open', cost: costWith(0.95) }).valid).toBe(true);

@@ -100,7 +100,13 @@ export const HARNESS_BOUND_PREFIX = 'the harness was the bound:';
 /** The closed model's invalid reason when a harness thread set the pace. */
 export function harnessBoundReason(busiest: HarnessBusiest): string {
   const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
-  return `${HARNESS_BOUND_PREFIX} its ${busiest.role} was running or waiting for a core ${pct(busiest.busy_share)} of the time the load ran (running ${pct(busiest.cores)}, waiting ${pct(busiest.wait_share)}; ${pct(HARNESS_BOUND_SHARE)} or more in the closed model), so the committed rate is what the harness could offer on this machine, not the system's capacity (more load workers may help: load.workers)`;
+  // Running most of it: the thread's own work is the limit. Waiting most of it: the machine's CPU,
+  // which the harness shares with what it measures.
+  const remedy =
+    busiest.cores >= busiest.wait_share
+      ? 'more load workers may help: load.workers'
+      : 'it waited for a core more than it ran: the machine, shared with what it measures, had no CPU to spare for it; the harness on a machine of its own, or fewer other processes beside it, may help';
+  return `${HARNESS_BOUND_PREFIX} its ${busiest.role} was running or waiting for a core ${pct(busiest.busy_share)} of the time the load ran (running ${pct(busiest.cores)}, waiting ${pct(busiest.wait_share)}; ${pct(HARNESS_BOUND_SHARE)} or more in the closed model), so the committed rate is what the harness could offer on this machine, not the system's capacity (${remedy})`;
 }
 
 /** How an interrupted run's invalid reason reads (first of its reasons). */
