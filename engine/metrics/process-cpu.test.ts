@@ -153,6 +153,17 @@ describe('CpuMeter', () => {
     expect(none.processes[0]!.load_wait_share).toBeUndefined();
     expect(none.harness_busiest).toBeUndefined();
     expect(harnessBusiest([{ role: 'broker', cpu_s: 1, us_per_message: 1, incarnations: 1, load_cores: 1, load_wait_share: 0 }])).toBeUndefined();
+    // A process that exits between the read of its CPU and that of its wait is gone, not unread:
+    // its wait up to its last reading still counts.
+    let alive = true;
+    let reads = 0;
+    const racing = new CpuMeter(100, 1000, () => (alive ? 50 : undefined), () => (++reads >= 4 ? ((alive = false), undefined) : 1e8 * reads), () => wall);
+    racing.watch('aggregator', () => ({ pid: 7 }));
+    racing.markStart();
+    wall += 1_000;
+    racing.sample();
+    racing.markLoadEnd();
+    expect(racing.totals()[0]!.load_wait_s).toBe(0.1);
   });
 
   it('measures a child that burns 300 ms of CPU from /proc, within a tick or two plus its start-up', async () => {

@@ -230,8 +230,10 @@ export class CpuMeter {
         }
         incarnation.last = Math.max(incarnation.last, ticks);
         const wait = this.readWait(incarnation.id);
-        if (wait === undefined) incarnation.wait_known = false;
-        else incarnation.wait_last = Math.max(incarnation.wait_last, wait);
+        if (wait !== undefined) incarnation.wait_last = Math.max(incarnation.wait_last, wait);
+        // It exited between the two reads: gone, its wait known up to its last reading.
+        else if (this.read(incarnation.id) === undefined) incarnation.gone = true;
+        else incarnation.wait_known = false;
       }
       const id = watched.current();
       const latest = watched.incarnations.at(-1);
@@ -240,7 +242,9 @@ export class CpuMeter {
       const ticks = this.read(id);
       if (ticks === undefined) continue;
       const wait = this.readWait(id);
-      watched.incarnations.push({ id, base: watched.from_first_reading ? ticks : 0, last: ticks, gone: false, wait_first: wait ?? 0, wait_last: wait ?? 0, wait_known: wait !== undefined });
+      // No wait for one that exited between the two reads: it had none to count after this reading.
+      const gone = wait === undefined && this.read(id) === undefined;
+      watched.incarnations.push({ id, base: watched.from_first_reading ? ticks : 0, last: ticks, gone, wait_first: wait ?? 0, wait_last: wait ?? 0, wait_known: wait !== undefined || gone });
     }
   }
 
