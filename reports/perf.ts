@@ -272,8 +272,9 @@ function harnessBoundWords(report: PerfReport, name: string): string {
   const shares = report.runs.filter((r) => r.variant === name && r.figures?.harness_busy_share !== undefined).map((r) => r.figures!.harness_busy_share!);
   if (shares.length === 0) return '';
   const bound = shares.filter((v) => v >= HARNESS_BOUND_SHARE).length;
-  if (bound === shares.length) return `; the harness was the bound in all ${shares.length} runs (its busiest thread had work ${percent(HARNESS_BOUND_SHARE)} of the time or more): the generator's ceiling on this machine`;
-  if (bound === 0) return `; the harness was not the bound in any of its ${shares.length} runs (its busiest thread had work at most ${percent(Math.max(...shares))} of the time), so this is a lower bound of the generator's capacity`;
+  const one = shares.length === 1;
+  if (bound === shares.length) return `; the harness was the bound in ${one ? 'its one run' : `all ${shares.length} runs`} (its busiest thread had work ${percent(HARNESS_BOUND_SHARE)} of the time or more): the generator's ceiling on this machine`;
+  if (bound === 0) return `; the harness was not the bound in ${one ? 'its one run' : `any of its ${shares.length} runs`} (its busiest thread had work at most ${percent(Math.max(...shares))} of the time), so this is a lower bound of the generator's capacity`;
   return `; the harness was the bound in ${bound} of its ${shares.length} runs`;
 }
 
