@@ -468,6 +468,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
 
     // Without /proc (not Linux) nothing was measured: no cost section rather than zeros.
     const harnessCpu = measured.find((m) => m.role === HARNESS_PROCESS);
+    const loadWallS = cpu.loadWallSeconds();
     const cost = harnessCpu && harnessCpu.incarnations > 0 ? costSection({
       clock_ticks_per_s: cpu.clock_ticks_per_s,
       sampling_interval_s: cpu.interval_ms / 1000,
@@ -477,7 +478,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       harness_process_cpu_s: harnessCpu.cpu_s,
       ...(harnessCpu.startup_cpu_s !== undefined ? { harness_process_startup_cpu_s: harnessCpu.startup_cpu_s } : {}),
       ...(harnessCpu.after_load_cpu_s !== undefined ? { harness_process_after_load_cpu_s: harnessCpu.after_load_cpu_s } : {}),
-      ...(cpu.loadWallSeconds() !== undefined ? { load_wall_s: cpu.loadWallSeconds() } : {}),
+      ...(loadWallS !== undefined ? { load_wall_s: loadWallS } : {}),
       not_measured: brokerSpec.kind === 'external' && options.external_broker_pid === undefined ? [`broker: external (${brokerSpec.url}), not started by the run`] : [],
     }) : undefined;
     const result = assembleResult({

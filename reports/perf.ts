@@ -180,16 +180,13 @@ export function busiestProcess(report: PerfReport, name: string): { role: string
   return busiest;
 }
 
-/** The harness thread that starts the load workers and schedules their events: part of the generator (issue 19: "main thread + workers together"). */
-export const GENERATOR_MAIN_THREAD = HARNESS_MAIN_THREAD;
-
 /**
  * The generator's CPU µs per message, per run of a variant: its load worker threads' and the
  * harness main thread's, summed (a run that did not measure the main thread is left out).
  */
 function generatorUs(report: PerfReport, variant: string): Summary | null {
   const values = report.runs
-    .filter((r) => r.variant === variant && r.figures?.cpu_us_per_message?.[GENERATOR_MAIN_THREAD] !== undefined)
+    .filter((r) => r.variant === variant && r.figures?.cpu_us_per_message?.[HARNESS_MAIN_THREAD] !== undefined)
     .map((r) => Object.entries(r.figures!.cpu_us_per_message!).filter(([role]) => isHarnessThread(role)).reduce((sum, [, us]) => sum + us, 0));
   return summarize(values);
 }
@@ -217,7 +214,7 @@ export function perfTargets(report: PerfReport): PerfTarget[] {
       name: i === 0 ? rateName : `${rateName} (${variant!.name})`,
       bound: `≤ ${GENERATOR_US_MAX} µs`,
       ...judged((variant ? generatorUs(report, variant.name) : null)?.median ?? null, (v) => v <= GENERATOR_US_MAX, 1, ' µs'),
-      how: `the load worker threads' and the ${GENERATOR_MAIN_THREAD}'s CPU µs per message, summed (main thread + workers together), ${startupWords(report, variant?.name)}, median of the runs${variant ? ` of ${variant.name}` : ''}`,
+      how: `the load worker threads' and the ${HARNESS_MAIN_THREAD}'s CPU µs per message, summed (main thread + workers together), ${startupWords(report, variant?.name)}, median of the runs${variant ? ` of ${variant.name}` : ''}`,
     })),
     ...(capacityVariants.length === 0 ? [undefined] : capacityVariants).map((variant) => {
       const generatorCapacity = variant ? of(variant.name)?.committed_per_s?.median : undefined;
@@ -260,8 +257,11 @@ export function harnessShare(report: PerfReport, name: string): Summary | null {
 
 /** The share of the load's wall time the busiest harness thread had work (running or waiting for a core), per run of a variant. */
 export function harnessBusy(report: PerfReport, name: string): Summary | null {
-  return summarize(report.runs.filter((r) => r.variant === name && r.figures?.harness_busy_share !== undefined).map((r) => r.figures!.harness_busy_share!));
+  return summarize(busyShares(report, name));
 }
+
+/** Each run's harness_busy_share, of the runs of a variant that record it. */
+const busyShares = (report: PerfReport, name: string): number[] => report.runs.filter((r) => r.variant === name && r.figures?.harness_busy_share !== undefined).map((r) => r.figures!.harness_busy_share!);
 
 /**
  * Was the harness the bound of a generator-capacity variant's runs, in words for its target line: in
@@ -269,7 +269,7 @@ export function harnessBusy(report: PerfReport, name: string): Summary | null {
  * (something else set the pace: the closed model's round trip, the relay, the subscriber).
  */
 function harnessBoundWords(report: PerfReport, name: string): string {
-  const shares = report.runs.filter((r) => r.variant === name && r.figures?.harness_busy_share !== undefined).map((r) => r.figures!.harness_busy_share!);
+  const shares = busyShares(report, name);
   if (shares.length === 0) return '';
   const bound = shares.filter((v) => v >= HARNESS_BOUND_SHARE).length;
   const one = shares.length === 1;
@@ -350,7 +350,7 @@ const CONSUMER_ROLES = ['bare subscriber', 'aggregator', 'target'];
 function costRows(runs: readonly CompareRun[]): { name: string; of: (cpu: Record<string, number>) => number | undefined }[] {
   const roles = [...new Set(runs.flatMap((r) => Object.keys(r.figures?.cpu_us_per_message ?? {})))];
   const consumer = (cpu: Record<string, number>) => CONSUMER_ROLES.map((role) => cpu[role]).find((v) => v !== undefined);
-  const threads = roles.filter(isHarnessThread).sort((a, b) => (a === GENERATOR_MAIN_THREAD ? -1 : b === GENERATOR_MAIN_THREAD ? 1 : a.localeCompare(b, 'en', { numeric: true })));
+  const threads = roles.filter(isHarnessThread).sort((a, b) => (a === HARNESS_MAIN_THREAD ? -1 : b === HARNESS_MAIN_THREAD ? 1 : a.localeCompare(b, 'en', { numeric: true })));
   const others = roles.filter((r) => !threads.includes(r) && r !== HARNESS_ALL_THREADS && r !== 'broker' && !CONSUMER_ROLES.includes(r)).sort();
   return [
     ...threads.map((role) => ({ name: role, of: (cpu: Record<string, number>) => cpu[role] })),

@@ -372,11 +372,15 @@ export function costSection(input: {
   const splitEnd = split && input.harness_process_after_load_cpu_s !== undefined && input.processes.every((p) => p.after_load_cpu_s !== undefined);
   const wall = splitEnd && input.load_wall_s !== undefined && input.load_wall_s > 0 ? input.load_wall_s : undefined;
   const waits = wall !== undefined && input.processes.every((p) => p.load_wait_s !== undefined);
-  const phases = (cpu_s: number, startup_cpu_s: number | undefined, after_load_cpu_s: number | undefined): PhaseSplit => ({
-    ...(split ? { startup_cpu_s: round3(startup_cpu_s!), running_us_per_message: usPerMessage(Math.max(0, cpu_s - startup_cpu_s!), input.messages) } : {}),
-    ...(splitEnd ? { after_load_cpu_s: round3(after_load_cpu_s!), load_us_per_message: usPerMessage(Math.max(0, cpu_s - startup_cpu_s! - after_load_cpu_s!), input.messages) } : {}),
-    ...(wall !== undefined ? { load_cores: round3(Math.max(0, cpu_s - startup_cpu_s! - after_load_cpu_s!) / wall) } : {}),
-  });
+  const phases = (cpu_s: number, startup_cpu_s: number | undefined, after_load_cpu_s: number | undefined): PhaseSplit => {
+    // CPU while the load ran (meaningful only with both splits).
+    const load_cpu_s = Math.max(0, cpu_s - (startup_cpu_s ?? 0) - (after_load_cpu_s ?? 0));
+    return {
+      ...(split ? { startup_cpu_s: round3(startup_cpu_s!), running_us_per_message: usPerMessage(Math.max(0, cpu_s - startup_cpu_s!), input.messages) } : {}),
+      ...(splitEnd ? { after_load_cpu_s: round3(after_load_cpu_s!), load_us_per_message: usPerMessage(load_cpu_s, input.messages) } : {}),
+      ...(wall !== undefined ? { load_cores: round3(load_cpu_s / wall) } : {}),
+    };
+  };
   const processes: CostProcess[] = input.processes.map((p) => ({
     role: p.role,
     cpu_s: round3(p.cpu_s),
