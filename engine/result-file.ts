@@ -72,7 +72,8 @@ const PHASE_NUMBERS = ['duration_s', 'target_rate', 'offered_per_s', 'published'
 const PHASE_OPTIONAL_NUMBERS = ['sink_duplicates', 'retries', 'redelivered', 'dropped', 'dropped_window_full', 'lag_p99_ms', 'lag_max_ms'] as const;
 
 export const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-const described = (value: unknown) => (value === undefined ? 'missing' : `got ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}`);
+// JSON.stringify writes Infinity and NaN (1e999 in a file parses as Infinity) as null: name them as they are.
+const described = (value: unknown) => (value === undefined ? 'missing' : `got ${typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value)?.slice(0, 60) ?? String(value))}`);
 
 /**
  * Checks the parsed JSON of one result.json and decodes its histograms. Returns every problem at

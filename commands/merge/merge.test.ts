@@ -236,6 +236,22 @@ describe('mergeResults: counts, rates, checks', () => {
       'c: cost.harness_process.startup_cpu_s must be a number (got null)',
       'c: cost.harness_process.after_load_cpu_s must be a number (got [])',
     ]);
+    // The shares while the load ran: each part's own; the merge leaves them out (cores of different machines do not add up).
+    const shares = (r: RunResult) => {
+      for (const p of r.cost!.processes) Object.assign(p, { load_cores: 0.5, load_wait_share: 0.1 });
+      Object.assign(r.cost!, { load_wall_s: 10, harness_busiest: { role: 'load worker 1', cores: 0.5, wait_share: 0.1, busy_share: 0.6 } });
+    };
+    const merged2 = mergeResults([read('a', part('a1', [1000], shares)), read('b', part('b2', [2000], shares))]).cost!;
+    expect(merged2.processes.every((p) => p.load_cores === undefined && p.load_wait_share === undefined)).toBe(true);
+    expect(merged2.load_wall_s).toBeUndefined();
+    expect(merged2.harness_busiest).toBeUndefined();
+    expect(readPart('c', { ...JSON.parse(JSON.stringify(part('c3', [1]))), cost: { messages: 1, clock_ticks_per_s: 100, processes: [{ role: 'broker', cpu_s: 1, incarnations: 1, load_cores: 'all', load_wait_share: 1e999 }], harness_process: { cpu_s: 1 }, load_wall_s: '10 s', harness_busiest: { role: 7, cores: 0.5, wait_share: null, busy_share: 0.6 } } }).errors).toEqual([
+      'c: cost.processes[0].load_cores must be a number (got "all")',
+      'c: cost.processes[0].load_wait_share must be a number (got Infinity)',
+      'c: cost.load_wall_s must be a number (got "10 s")',
+      'c: cost.harness_busiest.role must be a string (got 7)',
+      'c: cost.harness_busiest.wait_share must be a number (got null)',
+    ]);
   });
 
   it("reads a run of your own consumer (aggregator.kind 'external' with its target) and names a malformed target", () => {
