@@ -138,14 +138,29 @@ describe('perf targets', () => {
     const cpu = { 'load worker 1': 20 };
     const notBound = perf(VARIANTS, [busy(run('memory', 1, 10_000, cpu), 0.3), busy(run('generator', 1, 30_000, cpu), 0.33), busy(run('generator', 2, 32_000, cpu), 0.38)]);
     expect(harnessBusy(notBound, 'generator')).toMatchObject({ median: 0.355, min: 0.33, max: 0.38 });
-    expect(perfTargetLines(notBound).find((l) => l.startsWith('- generator capacity'))).toMatch(/the harness was not the bound in any of its 2 runs \(its busiest thread had work at most 38% of the time\), so this is a lower bound of the generator's capacity$/);
+    expect(perfTargetLines(notBound).find((l) => l.startsWith('- generator capacity'))).toMatch(/the harness was not the bound in any of its 2 runs \(its busiest thread had work at most 38% of the time\), so this is a lower bound of the generator's capacity \(more in flight: --generator-concurrency\)$/);
     expect(renderPerf(notBound).split('\n').find((l) => l.startsWith('| generator |'))).toMatch(/\| 35\.5% \[33%–38%\] \|$/);
+    // A broker at about a core set the pace instead: named, and no advice to raise the number in flight.
+    const atBroker = (r: CompareRun): CompareRun => ({ ...r, figures: { ...r.figures!, duplicate_rate: 0.25, harness_busy_share: 0.4 } });
+    const brokerBound = perf(VARIANTS, [atBroker(run('generator', 1, 30_000, { 'load worker 1': 3, broker: 31 })), atBroker(run('generator', 2, 31_000, { 'load worker 1': 3, broker: 30 }))]);
+    expect(perfTargetLines(brokerBound).find((l) => l.startsWith('- generator capacity'))).toMatch(/so this is a lower bound of the generator's capacity: the broker was at 1\.24 cores, its ceiling$/);
     const bound = perf(VARIANTS, [busy(run('memory', 1, 10_000, cpu), 0.3), busy(run('generator', 1, 60_000, cpu), 0.93, true), busy(run('memory', 2, 10_000, cpu), 0.85, true)]);
     expect(perfTargetLines(bound).find((l) => l.startsWith('- generator capacity'))).toMatch(/the harness was the bound in its one run .*: the generator's ceiling on this machine$/);
     const warning = renderPerf(bound).split('\n').find((l) => l.startsWith('⚠'))!;
     // Expected of the generator's variant, not of a capacity variant.
     expect(warning).toMatch(/generator r1: the harness was the bound: [^·]*\(expected: a generator-capacity variant measures the harness\) · memory r2: the harness was the bound: [^·]*93% of the time the load ran$/);
     expect(perfTargetLines(perf(VARIANTS, [busy(run('generator', 1, 60_000, cpu), 0.93, true), busy(run('generator', 2, 50_000, cpu), 0.5)])).find((l) => l.startsWith('- generator capacity'))).toMatch(/the harness was the bound in 1 of its 2 runs$/);
+  });
+
+  it('says how many events the generator-capacity variants had in flight when it was their own number, not in a perf.json from before it', () => {
+    const runs = [run('memory', 1, 10_000, {}), run('generator', 1, 300_000, {})];
+    const header = (report: PerfReport) => renderPerf(report).split('\n').find((l) => l.startsWith('- 5 variants') || l.startsWith('- 1 variant'))!;
+    expect(header({ ...perf(VARIANTS, runs), generator_concurrency: 8000 })).toContain(
+      "closed model with 1000 events in flight (8000 in the generator-capacity variants, so that the generator, not the closed model's round trip, sets their pace), but",
+    );
+    expect(header(perf(VARIANTS, runs))).toContain('closed model with 1000 events in flight, but');
+    const noGenerator = VARIANTS.filter((v) => v.kind !== 'generator-capacity');
+    expect(renderPerf({ ...perf(noGenerator, runs), generator_concurrency: 8000 })).not.toContain('in the generator-capacity variants');
   });
 
   it('judges every generator-rate variant on its own line: the default wake-up interval first, then the batched one', () => {

@@ -42,8 +42,10 @@ export interface PerfReport {
   replicates: number;
   /** The measured phase of every run (s), warm-up apart. */
   duration_s: number;
-  /** Events in flight in the closed-model runs. */
+  /** Events in flight in the closed-model runs of the capacity variants. */
   concurrency: number;
+  /** Events in flight in the generator-capacity variants; absent in a perf.json written before it was their own (then `concurrency`). */
+  generator_concurrency?: number;
   /** The open-model rate of the generator-rate variant (ev/s). */
   generator_rate: number;
   variants: PerfVariant[];
@@ -263,6 +265,9 @@ export function harnessBusy(report: PerfReport, name: string): Summary | null {
 /** Each run's harness_busy_share, of the runs of a variant that record it. */
 const busyShares = (report: PerfReport, name: string): number[] => report.runs.filter((r) => r.variant === name && r.figures?.harness_busy_share !== undefined).map((r) => r.figures!.harness_busy_share!);
 
+/** A single-threaded process at this many cores or more (median of the runs, an estimate) was the bound of its variant. */
+const SATURATED_CORES = 0.9;
+
 /**
  * Was the harness the bound of a generator-capacity variant's runs, in words for its target line: in
  * every run its figure is the generator's ceiling on this machine; in none, a lower bound of it
@@ -274,7 +279,12 @@ function harnessBoundWords(report: PerfReport, name: string): string {
   const bound = shares.filter((v) => v >= HARNESS_BOUND_SHARE).length;
   const one = shares.length === 1;
   if (bound === shares.length) return `; the harness was the bound in ${one ? 'its one run' : `all ${shares.length} runs`} (its busiest thread had work ${percent(HARNESS_BOUND_SHARE)} of the time or more): the generator's ceiling on this machine`;
-  if (bound === 0) return `; the harness was not the bound in ${one ? 'its one run' : `any of its ${shares.length} runs`} (its busiest thread had work at most ${percent(Math.max(...shares))} of the time), so this is a lower bound of the generator's capacity`;
+  if (bound === 0) {
+    // What set the pace instead: a single-threaded process at about a core, or the closed model's round trip.
+    const busiest = busiestProcess(report, name);
+    const other = busiest !== null && !isHarnessThread(busiest.role) && busiest.cores.median >= SATURATED_CORES ? `: the ${busiest.role} was at ${busiest.cores.median.toFixed(2)} cores, its ceiling` : ' (more in flight: --generator-concurrency)';
+    return `; the harness was not the bound in ${one ? 'its one run' : `any of its ${shares.length} runs`} (its busiest thread had work at most ${percent(Math.max(...shares))} of the time), so this is a lower bound of the generator's capacity${other}`;
+  }
   return `; the harness was the bound in ${bound} of its ${shares.length} runs`;
 }
 
@@ -401,6 +411,13 @@ export function perfTargetLines(report: PerfReport): string[] {
   });
 }
 
+/** The generator-capacity variants' events in flight, when they ran and had their own number. */
+function generatorInFlight(report: PerfReport): string {
+  const own = report.generator_concurrency;
+  if (own === undefined || own === report.concurrency || !report.variants.some((v) => v.kind === 'generator-capacity')) return '';
+  return ` (${own} in the generator-capacity variants, so that the generator, not the closed model's round trip, sets their pace)`;
+}
+
 /** An invalid run of a generator-capacity variant whose only reason is that the harness was the bound: what it is there to measure. */
 function expectedBound(report: PerfReport, run: { variant: string; invalid_reasons: string[] }): boolean {
   const kind = report.variants.find((v) => v.name === run.variant)?.kind;
@@ -426,7 +443,7 @@ export function renderPerf(report: PerfReport): string {
     report.command,
     '```',
     '',
-    `- ${report.variants.length} variants × ${report.replicates} replicate${report.replicates === 1 ? '' : 's'}, interleaved; dup-storm (30% duplicate copies), ${report.duration_s} s measured per run after its warm-up; closed model with ${report.concurrency} events in flight, but the generator-rate variant (open model, ${report.generator_rate} ev/s)${at ? `; then ${at.rates.length} capacity variant${at.rates.length === 1 ? '' : 's'} × ${report.replicates} again at ${percent(at.fraction)} of ${at.rates.length === 1 ? 'its' : 'their'} capacity (open model)` : ''}${one ? `; then ${one.variants.length} × ${report.replicates} at one rate, ${one.rate_per_s} ev/s (open model)` : ''}`,
+    `- ${report.variants.length} variants × ${report.replicates} replicate${report.replicates === 1 ? '' : 's'}, interleaved; dup-storm (30% duplicate copies), ${report.duration_s} s measured per run after its warm-up; closed model with ${report.concurrency} events in flight${generatorInFlight(report)}, but the generator-rate variant (open model, ${report.generator_rate} ev/s)${at ? `; then ${at.rates.length} capacity variant${at.rates.length === 1 ? '' : 's'} × ${report.replicates} again at ${percent(at.fraction)} of ${at.rates.length === 1 ? 'its' : 'their'} capacity (open model)` : ''}${one ? `; then ${one.variants.length} × ${report.replicates} at one rate, ${one.rate_per_s} ev/s (open model)` : ''}`,
     `- machine: ${m ? `${escapeCell(m.cpu_model)} × ${m.cpus} · node ${m.node}` : 'unknown (no run completed)'} · git ${report.git_sha.slice(0, 12)} · ${report.started_at} to ${report.finished_at}`,
     `- CPU µs per message: each process's (or thread's) user + system time from /proc, ${cpuBasis([...report.runs, ...(at?.runs ?? []), ...(one?.runs ?? [])])}, over the messages the harness put on the wire (events and copies); medians [min–max] over the runs. The generator variants' broker (the relay, a measurement fixture, or a private Mosquitto, each started by the command) is measured the same way, by its pid. The harness's share: the harness process's CPU (every thread) while the load ran, over it plus every other process the run started (servers it did not start, such as Redis, are not counted).`,
     '',

@@ -92,13 +92,23 @@ it('runs bare and memory once each and prints capacity, the ratio to bare and CP
 });
 
 it('exits 2 naming the flag for a bad replicate count or an unknown variant, running nothing', async () => {
-  const outcome = await runChaosbench('perf', ['--replicates', '0', '--variants', 'bare,nope', '--at-capacity', '1.5', '--cost-rate', '1e999']);
+  const outcome = await runChaosbench('perf', ['--replicates', '0', '--variants', 'bare,nope', '--at-capacity', '1.5', '--cost-rate', '1e999', '--generator-concurrency', '0.5']);
   expect(outcome.code).toBe(2);
   expect(outcome.stderr).toContain("--cost-rate must be auto, off or a whole number of ev/s from 1 to 1,000,000, got '1e999'");
   expect(outcome.stderr).toContain("--at-capacity must be a fraction in (0, 1] like 0.5, or off, got '1.5'");
   expect(outcome.stderr).toContain("--replicates must be an integer >= 1, got '0'");
+  expect(outcome.stderr).toContain("--generator-concurrency must be an integer >= 1, got '0.5'");
   expect(outcome.stderr).toContain("--variants: unknown variant 'nope'");
   expect(outcome.stderr).not.toMatch(/\n\s+at /);
+});
+
+it('runs the generator-capacity variants with --generator-concurrency in flight (8000 by default), the capacity variants with --concurrency', async () => {
+  const inFlight = async (argv: string[]) => {
+    const plan = await parsePerfArgs(['--variants', 'bare,memory,generator,generator-mosquitto,generator-10k', ...argv]);
+    return Object.fromEntries(plan.variants.map(({ variant, run }) => [variant.name, `${run.scenario.load.model} ${run.scenario.load.concurrency}`]));
+  };
+  expect(await inFlight([])).toMatchObject({ bare: 'closed 1000', memory: 'closed 1000', generator: 'closed 8000', 'generator-mosquitto': 'closed 8000', 'generator-10k': expect.stringMatching(/^open /) });
+  expect(await inFlight(['--concurrency', '2000', '--generator-concurrency', '3000'])).toMatchObject({ bare: 'closed 2000', memory: 'closed 2000', generator: 'closed 3000', 'generator-mosquitto': 'closed 3000' });
 });
 
 /** Two capacity rounds for the stand-in: bare and memory valid, redis invalid once and unreachable once. */

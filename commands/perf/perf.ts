@@ -33,6 +33,14 @@ import { killOnExit } from '../../cli/interrupt.ts';
 export const DEFAULT_PERF_REPLICATES = 3;
 export const DEFAULT_PERF_DURATION = '10s';
 export const DEFAULT_PERF_CONCURRENCY = 1000;
+/**
+ * Events in flight in the generator-capacity variants. The closed model tops up its credits on the
+ * consumer's counters, reported every 10 ms, so its round trip is about 12 ms however fast the rest is:
+ * at 1,000 in flight it capped the generator near 80,000 ev/s with its busiest thread at work a quarter
+ * of the time, a lower bound only. At 8,000 the generator (or the machine it shares) sets the pace:
+ * 401,000 ev/s, busy 72%, against 421,000 at 16,000 (docs/lab/2026-12-04-generator-ceiling.md).
+ */
+export const DEFAULT_PERF_GENERATOR_CONCURRENCY = 8000;
 /** The share of its own capacity each capacity variant runs at in the second pass (issue 19: p99 at 50% of capacity). */
 export const DEFAULT_PERF_AT_CAPACITY = 0.5;
 /**
@@ -112,6 +120,8 @@ interface PerfPlan {
   replicates: number;
   duration_s: number;
   concurrency: number;
+  /** Events in flight in the generator-capacity variants (--generator-concurrency). */
+  generator_concurrency: number;
   variants: { variant: PerfVariant; broker: PerfBroker; request: RunRequest; run: ResolvedRun }[];
   /** The second pass's share of capacity; null: --at-capacity off. */
   at_capacity: number | null;
@@ -133,10 +143,11 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
           'prints two tables and the targets of issue 19. Runs, interleaved (each round runs every variant once),\n' +
           '--replicates rounds of: the bare subscriber and the reference aggregator with memory, redis, sqlite and\n' +
           `postgres dedup at capacity (closed model, ${SCENARIO} with its 30% copies, embedded broker); the generator's\n` +
-          `own capacity (closed model, bare subscriber) against the relay, a near-free forwarder the command starts\n` +
-          '(a measurement fixture, not a broker: it keeps nothing), and against a private Mosquitto (its ceiling);\n' +
-          `the generator at ${GENERATOR_RATE} ev/s (open model, the private Mosquitto). Opt-in: bare, memory and redis\n` +
-          'through the relay (bare-relay, memory-relay, redis-relay), where the broker is not the bound.\n' +
+          `own capacity (closed model, bare subscriber, --generator-concurrency in flight) against the relay, a\n` +
+          'near-free forwarder the command starts (a measurement fixture, not a broker: it keeps nothing), and\n' +
+          `against a private Mosquitto (its ceiling); the generator at ${GENERATOR_RATE} ev/s (open model, the private\n` +
+          'Mosquitto). Opt-in: bare, memory and redis through the relay (bare-relay, memory-relay, redis-relay),\n' +
+          'where the broker is not the bound.\n' +
           'Then a second pass, interleaved too: each capacity variant in the open model at --at-capacity (0.5) of its own\n' +
           'median capacity, for its p99 there and its CPU per message at a fixed rate.\n' +
           'Then a third (--cost-rate, default auto: half the lowest capacity of the first pass): every capacity variant\n' +
@@ -150,7 +161,12 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
       .options({
         replicates: { type: 'number', default: DEFAULT_PERF_REPLICATES, describe: 'rounds: runs per variant (medians need 3 or more)' },
         duration: { type: 'string', default: DEFAULT_PERF_DURATION, describe: 'measured time of each run, after its warm-up: 10s, 1m' },
-        concurrency: { type: 'number', default: DEFAULT_PERF_CONCURRENCY, describe: 'events in flight in the closed-model runs' },
+        concurrency: { type: 'number', default: DEFAULT_PERF_CONCURRENCY, describe: 'events in flight in the closed-model runs of the capacity variants' },
+        'generator-concurrency': {
+          type: 'number',
+          default: DEFAULT_PERF_GENERATOR_CONCURRENCY,
+          describe: "events in flight in the generator-capacity variants (generator, generator-mosquitto): enough that the generator, not the closed model's round trip (about 12 ms: credits follow the consumer's counters, every 10 ms), sets the pace",
+        },
         variants: { type: 'string', default: DEFAULT_PERF_VARIANTS.join(','), describe: `which variants to run, comma-separated (a target whose variants are not run is "not measured"); opt-in: ${PERF_VARIANTS.filter((v) => v.optional).map((v) => v.name).join(', ')} (the capacity variants through the relay, the broker out of the way)` },
         'at-capacity': { type: 'string', default: String(DEFAULT_PERF_AT_CAPACITY), describe: "second pass: each capacity variant again, open model, at this share of its own median capacity (a fraction in (0, 1]), for p99 and CPU per message there; off: no second pass" },
         'cost-rate': { type: 'string', default: DEFAULT_PERF_COST_RATE, describe: `third pass: every capacity variant again, open model, at this one rate (ev/s) for CPU per message of each process at the same work; auto: ${COST_RATE_AUTO_SHARE} × the lowest median capacity of the first pass, rounded down to 100 ev/s; off: no third pass` },
@@ -162,6 +178,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
   const problems: string[] = [];
   if (!Number.isInteger(args.replicates) || args.replicates < 1) problems.push(`--replicates must be an integer >= 1, got '${String(args.replicates)}'`);
   if (!Number.isInteger(args.concurrency) || args.concurrency < 1) problems.push(`--concurrency must be an integer >= 1, got '${String(args.concurrency)}'`);
+  if (!Number.isInteger(args['generator-concurrency']) || args['generator-concurrency'] < 1) problems.push(`--generator-concurrency must be an integer >= 1, got '${String(args['generator-concurrency'])}'`);
   let durationS = 0;
   try {
     durationS = parseDuration(args.duration);
@@ -184,7 +201,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
 
   const variants: PerfPlan['variants'] = [];
   for (const variant of PERF_VARIANTS.filter((v) => names.includes(v.name))) {
-    const request = perfRequest(variant, durationS, args.concurrency);
+    const request = perfRequest(variant, durationS, variant.kind === 'generator-capacity' ? args['generator-concurrency'] : args.concurrency);
     const resolved = resolveRun(request);
     if (!resolved.ok) throw new UsageError(resolved.problems.map((p) => `variant '${variant.name}': ${p}`).join('\nerror: '));
     const { dedup: _dedup, broker, changes: _changes, optional: _optional, ...info } = variant;
@@ -203,6 +220,7 @@ export async function parsePerfArgs(argv: string[]): Promise<PerfPlan> {
     replicates: args.replicates,
     duration_s: durationS,
     concurrency: args.concurrency,
+    generator_concurrency: args['generator-concurrency'],
     variants,
     at_capacity: atCapacity,
     cost_rate: costRate,
@@ -417,6 +435,7 @@ export async function runPerf(plan: PerfPlan, deps: PerfDeps = {}): Promise<{ re
       replicates: plan.replicates,
       duration_s: plan.duration_s,
       concurrency: plan.concurrency,
+      generator_concurrency: plan.generator_concurrency,
       generator_rate: GENERATOR_RATE,
       variants: plan.variants.map((v) => v.variant),
       runs,
