@@ -185,7 +185,7 @@ describe('perf targets', () => {
     expect(renderPerf(perf(VARIANTS, [old]))).toMatch(/from \/proc, over the whole run, each process's start-up included/);
   });
 
-  it('judges every generator-capacity variant on its own line, each saying what it was measured against (a perf.json from before `against`: its what)', () => {
+  it('judges every generator-capacity variant on its own line, each saying what it was measured against (a perf.json from before `against`: its what); one marked reported is not judged', () => {
     const relay: PerfVariant = { name: 'generator', what: 'generator capacity, relay', kind: 'generator-capacity', aggregator: 'none', against: 'the relay and the bare subscriber' };
     const mosquitto: PerfVariant = { name: 'generator-mosquitto', what: 'generator capacity, Mosquitto', kind: 'generator-capacity', aggregator: 'none', against: 'a private Mosquitto and the bare subscriber' };
     const runs = [run('memory', 1, 10_000, {}), run('generator', 1, 45_000, {}), run('generator-mosquitto', 1, 19_000, {})];
@@ -193,6 +193,18 @@ describe('perf targets', () => {
     expect(lines).toEqual([
       '- generator capacity (generator: against the relay and the bare subscriber) ÷ reference aggregator capacity (memory dedup): 4.50 (target ≥ 2) — met; ratio of the medians of committed ev/s of generator and memory',
       '- generator capacity (generator-mosquitto: against a private Mosquitto and the bare subscriber) ÷ reference aggregator capacity (memory dedup): 1.90 (target ≥ 2) — NOT MET; ratio of the medians of committed ev/s of generator-mosquitto and memory',
+    ]);
+    // Mosquitto's figure is its own ceiling: reported beside the target, never judged (a perf.json from before `reported`: judged, above).
+    const reported = perfTargetLines(perf([VARIANTS[1]!, relay, { ...mosquitto, reported: "Mosquitto's ceiling" }], runs)).filter((line) => line.startsWith('- generator capacity'));
+    expect(reported[1]).toBe(
+      "- generator capacity (generator-mosquitto: against a private Mosquitto and the bare subscriber) ÷ reference aggregator capacity (memory dedup): 1.90 (target reported: Mosquitto's ceiling) — reported; ratio of the medians of committed ev/s of generator-mosquitto and memory",
+    );
+    expect(perfTargets(perf([VARIANTS[1]!, relay, { ...mosquitto, reported: "Mosquitto's ceiling" }], runs)).find((t) => t.name.includes('generator-mosquitto'))?.met).toBeNull();
+    // Nor does its line advise more in flight: no number in flight lifts a broker's ceiling.
+    const quiet = runs.map((r) => ({ ...r, figures: { ...r.figures!, harness_busy_share: 0.35 } }));
+    expect(perfTargetLines(perf([VARIANTS[1]!, relay, { ...mosquitto, reported: "Mosquitto's ceiling" }], quiet)).filter((line) => line.startsWith('- generator capacity'))).toEqual([
+      expect.stringMatching(/so this is a lower bound of the generator's capacity \(more in flight: --generator-concurrency\)$/),
+      expect.stringMatching(/so this is a lower bound of the generator's capacity$/),
     ]);
     const { against: _against, ...before } = relay;
     expect(perfTargetLines(perf([VARIANTS[1]!, before], runs)).find((line) => line.startsWith('- generator capacity'))).toMatch(/^- generator capacity \(generator: generator capacity, relay\) ÷ reference aggregator capacity \(memory dedup\): 4\.50 /);

@@ -100,6 +100,7 @@ export const PERF_VARIANTS: readonly (PerfVariant & { dedup?: string; broker: Pe
     aggregator: 'none',
     broker: 'mosquitto',
     against: 'a private Mosquitto and the bare subscriber',
+    reported: "Mosquitto's ceiling, not the generator's; the target is judged through the relay (generator)",
   },
   { name: 'generator-10k', what: `generator at ${GENERATOR_RATE} ev/s: open model, private Mosquitto, bare subscriber`, kind: 'generator-rate', aggregator: 'none', broker: 'mosquitto' },
   {
