@@ -231,7 +231,7 @@ export function perfTargets(report: PerfReport): PerfTarget[] {
         name: `generator capacity${against} ÷ reference aggregator capacity (${REFERENCE_FOR_GENERATOR} dedup)`,
         bound: variant?.reported ? `reported: ${variant.reported}` : `≥ ${GENERATOR_OVER_AGGREGATOR_MIN}`,
         ...judged(over, variant?.reported ? null : (v) => v >= GENERATOR_OVER_AGGREGATOR_MIN, 2),
-        how: `ratio of the medians of committed ev/s${variant ? ` of ${variant.name} and ${REFERENCE_FOR_GENERATOR}${harnessBoundWords(report, variant.name)}` : ''}`,
+        how: `ratio of the medians of committed ev/s${variant ? ` of ${variant.name} and ${REFERENCE_FOR_GENERATOR}${harnessBoundWords(report, variant)}` : ''}`,
       };
     }),
     ...RATIO_TARGETS.map(({ variant, min }) => ({
@@ -278,21 +278,25 @@ const SATURATED_CORES = 0.9;
  * every run its figure is the generator's ceiling on this machine; in none, a lower bound of it
  * (something else set the pace: the closed model's round trip, the relay, the subscriber).
  */
-function harnessBoundWords(report: PerfReport, name: string): string {
-  const shares = busyShares(report, name);
+function harnessBoundWords(report: PerfReport, variant: PerfVariant): string {
+  const shares = busyShares(report, variant.name);
   if (shares.length === 0) return '';
   const bound = shares.filter((v) => v >= HARNESS_BOUND_SHARE).length;
   const one = shares.length === 1;
   if (bound === shares.length) return `; the harness was the bound in ${one ? 'its one run' : `all ${shares.length} runs`} (its busiest thread had work ${percent(HARNESS_BOUND_SHARE)} of the time or more): the generator's ceiling on this machine`;
-  if (bound === 0) {
-    // What set the pace instead: a single-threaded process at about a core, or the closed model's round trip.
-    const busiest = busiestProcess(report, name);
-    const other = busiest !== null && !isHarnessThread(busiest.role) && busiest.cores.median >= SATURATED_CORES
-        ? `: the ${busiest.role} was at ${busiest.cores.median.toFixed(2)} cores, its ceiling`
-        : report.variants.find((v) => v.name === name)?.reported ? '' : ' (more in flight: --generator-concurrency)';
-    return `; the harness was not the bound in ${one ? 'its one run' : `any of its ${shares.length} runs`} (its busiest thread had work at most ${percent(Math.max(...shares))} of the time), so this is a lower bound of the generator's capacity${other}`;
-  }
+  if (bound === 0) return `; the harness was not the bound in ${one ? 'its one run' : `any of its ${shares.length} runs`} (its busiest thread had work at most ${percent(Math.max(...shares))} of the time), so this is a lower bound of the generator's capacity${paceSetter(report, variant)}`;
   return `; the harness was the bound in ${bound} of its ${shares.length} runs`;
+}
+
+/**
+ * What set a generator-capacity variant's pace when the harness did not, in words: a process other
+ * than the harness at about a core; else, for a judged variant, the closed model's round trip (more
+ * in flight lifts it; no number in flight lifts a reported variant's broker ceiling).
+ */
+function paceSetter(report: PerfReport, variant: PerfVariant): string {
+  const busiest = busiestProcess(report, variant.name);
+  if (busiest !== null && !isHarnessThread(busiest.role) && busiest.cores.median >= SATURATED_CORES) return `: the ${busiest.role} was at ${busiest.cores.median.toFixed(2)} cores, its ceiling`;
+  return variant.reported ? '' : ' (more in flight: --generator-concurrency)';
 }
 
 const times = (v: number) => `${v.toFixed(2)}×`;
